@@ -1,0 +1,1297 @@
+//! The `ballotwatch.toml` configuration: types, loading and validation.
+//!
+//! Loading never stops at the first problem it can avoid stopping at: a file that parses is
+//! validated as a whole and every problem is reported, each naming the file, line and field,
+//! with a "did you mean" where one fits.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+use url::Url;
+
+use crate::model::{Severity, VerdictKind};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store, captures and index live. Relative paths are relative to the config file.
+    pub data_dir: PathBuf,
+    /// Web UI and API.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Terms that make an item relevant.
+    #[serde(default)]
+    pub watch: WatchConfig,
+    /// How sources are fetched.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// Search index behaviour.
+    #[serde(default)]
+    pub index: IndexConfig,
+    /// The sources to watch (`[[source]]`).
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+    /// Protected identities (`[[identity]]`).
+    #[serde(default, rename = "identity")]
+    pub identities: Vec<IdentityConfig>,
+    /// Council-specific false narratives (`[[narrative]]`), added to the built-in library.
+    #[serde(default, rename = "narrative")]
+    pub narratives: Vec<NarrativeConfig>,
+    /// Detector thresholds and model location.
+    #[serde(default)]
+    pub detectors: DetectorsConfig,
+    /// Email and alert rules.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Evidence pack signing.
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the web UI and API listen on.
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    /// The URL users reach the UI at (used in alert links).
+    #[serde(default)]
+    pub public_url: Option<Url>,
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: default_bind(),
+            public_url: None,
+        }
+    }
+}
+
+/// `[watch]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Words and phrases (case-insensitive, whole words) that mark an item relevant.
+    #[serde(default)]
+    pub terms: Vec<String>,
+}
+
+/// `[ingest]`: the fetcher's rules, shared by every source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// A page about this deployment, sent in the User-Agent so site owners can reach the council.
+    #[serde(default)]
+    pub contact_url: Option<Url>,
+    /// Poll interval for sources that set none.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub default_interval: Duration,
+    /// Random spread added to each interval, as a fraction of it (0 to 0.5).
+    #[serde(default = "default_jitter")]
+    pub jitter: f64,
+    /// TCP+TLS connect timeout.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Whole-request timeout, body included.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Largest response body accepted; larger ones are cut off with an error.
+    #[serde(default = "default_max_response_size")]
+    pub max_response_size: ByteSize,
+    /// Most redirects followed for one request.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+    /// Most requests in flight to one host.
+    #[serde(default = "default_per_host_concurrency")]
+    pub per_host_concurrency: usize,
+    /// Least time between two requests to one host.
+    #[serde(default = "default_politeness_delay", with = "humantime_serde")]
+    pub politeness_delay: Duration,
+    /// Longest wait between retries of a failing source.
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Allow fetching from loopback, private and link-local addresses. Off by default so that a
+    /// hostile feed or redirect cannot make Ballotwatch probe the council's own network.
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_jitter() -> f64 {
+    0.1
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_response_size() -> ByteSize {
+    ByteSize::mib(10)
+}
+fn default_max_redirects() -> usize {
+    5
+}
+fn default_per_host_concurrency() -> usize {
+    2
+}
+fn default_politeness_delay() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(3600)
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            contact_url: None,
+            default_interval: default_interval(),
+            jitter: default_jitter(),
+            connect_timeout: default_connect_timeout(),
+            timeout: default_timeout(),
+            max_response_size: default_max_response_size(),
+            max_redirects: default_max_redirects(),
+            per_host_concurrency: default_per_host_concurrency(),
+            politeness_delay: default_politeness_delay(),
+            max_backoff: default_max_backoff(),
+            allow_private_addresses: false,
+        }
+    }
+}
+
+/// `[index]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Longest time between an item being stored and it being searchable.
+    #[serde(default = "default_commit_interval", with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Memory the index writer may use for buffering.
+    #[serde(default = "default_writer_memory")]
+    pub writer_memory: ByteSize,
+}
+
+fn default_commit_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_writer_memory() -> ByteSize {
+    ByteSize::mib(64)
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            commit_interval: default_commit_interval(),
+            writer_memory: default_writer_memory(),
+        }
+    }
+}
+
+/// One `[[source]]`, tagged by `kind`. Adding a source kind adds one variant here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// An RSS 2.0, RSS 1.0 or Atom feed.
+    Rss(FeedSourceConfig),
+}
+
+/// Keys of a feed source (`kind = "rss"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSourceConfig {
+    /// Unique name, shown in search results and alerts.
+    pub name: String,
+    /// The feed URL.
+    pub url: Url,
+    /// Poll interval (default: `[ingest] default_interval`).
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Set to false to keep the source configured but not polled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SourceConfig {
+    /// The source's unique name.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Rss(c) => &c.name,
+        }
+    }
+
+    /// The `kind` key's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Rss(_) => "rss",
+        }
+    }
+
+    /// Whether the source is polled.
+    pub fn enabled(&self) -> bool {
+        match self {
+            SourceConfig::Rss(c) => c.enabled,
+        }
+    }
+
+    /// The poll interval, falling back to the ingest default.
+    pub fn interval(&self, ingest: &IngestConfig) -> Duration {
+        let own = match self {
+            SourceConfig::Rss(c) => c.interval,
+        };
+        own.unwrap_or(ingest.default_interval)
+    }
+
+    /// The URL the source fetches first (for messages).
+    pub fn url(&self) -> &Url {
+        match self {
+            SourceConfig::Rss(c) => &c.url,
+        }
+    }
+}
+
+/// One `[[identity]]`: someone Ballotwatch protects from impersonation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Name as the public knows it.
+    pub name: String,
+    /// What sort of identity it is.
+    pub kind: IdentityKind,
+    /// Official domains (their subdomains are official too).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Official handles per platform.
+    #[serde(default)]
+    pub handles: BTreeMap<String, Vec<String>>,
+    /// Logo images whose reuse by others is suspicious.
+    #[serde(default)]
+    pub logos: Vec<PathBuf>,
+}
+
+/// The sort of protected identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// The council or another body.
+    Organisation,
+    /// A post such as the Returning Officer.
+    Role,
+    /// A candidate standing for election.
+    Candidate,
+    /// A named official.
+    Official,
+}
+
+/// The platforms `[[identity]] handles` may name.
+pub const HANDLE_PLATFORMS: [&str; 8] = [
+    "mastodon",
+    "bluesky",
+    "x",
+    "facebook",
+    "instagram",
+    "tiktok",
+    "youtube",
+    "telegram",
+];
+
+/// One `[[narrative]]`: a false claim to watch for, with the correct position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NarrativeConfig {
+    /// Unique id.
+    pub id: String,
+    /// The false claim in one sentence.
+    pub claim: String,
+    /// Ways people phrase it.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// The correct position, ready to paste as a reply.
+    pub rebuttal: String,
+    /// Where the correct position is published.
+    #[serde(default)]
+    pub source: Option<Url>,
+}
+
+/// `[detectors]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorsConfig {
+    /// Default score at or above which a verdict flags an item.
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    /// Per-detector thresholds by detector name.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f32>,
+    /// Where ONNX models are installed (default: `BALLOTWATCH_MODELS`, then `./models`).
+    #[serde(default)]
+    pub models_dir: Option<PathBuf>,
+}
+
+fn default_threshold() -> f32 {
+    0.5
+}
+
+impl Default for DetectorsConfig {
+    fn default() -> Self {
+        DetectorsConfig {
+            threshold: default_threshold(),
+            thresholds: BTreeMap::new(),
+            models_dir: None,
+        }
+    }
+}
+
+impl DetectorsConfig {
+    /// The threshold that applies to a detector.
+    pub fn threshold_for(&self, detector: &str) -> f32 {
+        self.thresholds
+            .get(detector)
+            .copied()
+            .unwrap_or(self.threshold)
+    }
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// The mail server.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    /// Alert rules (`[[alerts.rule]]`).
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<AlertRule>,
+}
+
+/// `[alerts.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Mail server host name.
+    pub host: String,
+    /// Port (587 for STARTTLS, 465 for TLS, 25 for none).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Transport security.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// Login name, if the server wants AUTH.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the password (never the password itself).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The From: header.
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text (only for a relay on the same host).
+    None,
+    /// Upgrade with STARTTLS.
+    #[default]
+    Starttls,
+    /// Implicit TLS.
+    Tls,
+}
+
+/// One `[[alerts.rule]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// Unique name.
+    pub name: String,
+    /// Verdict kinds that match (empty: all).
+    #[serde(default)]
+    pub kinds: Vec<VerdictKind>,
+    /// Least severity that matches.
+    #[serde(default = "default_min_severity")]
+    pub min_severity: Severity,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Send at once or collect into digests.
+    #[serde(default)]
+    pub mode: AlertMode,
+}
+
+fn default_min_severity() -> Severity {
+    Severity::Medium
+}
+
+/// How an alert rule delivers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertMode {
+    /// One message per incident, at once.
+    #[default]
+    Immediate,
+    /// Collected into a periodic digest.
+    Digest,
+}
+
+/// `[evidence]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Ed25519 key that signs evidence packs (default: `evidence.key` in `data_dir`).
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, where the problem can be placed.
+    pub line: Option<usize>,
+    /// Dotted path of the field, e.g. `source[1].url`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it ("did you mean …").
+    pub help: Option<String>,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)?;
+        } else {
+            write!(f, ": `{}`: {}", self.field, self.message)?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, " ({help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source} (pass --config PATH or set BALLOTWATCH_CONFIG)", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not valid.
+    #[error("{}", ProblemList(.0))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl ConfigError {
+    /// Every problem found (empty for a read error).
+    pub fn problems(&self) -> &[ConfigProblem] {
+        match self {
+            ConfigError::Read { .. } => &[],
+            ConfigError::Invalid(p) => p,
+        }
+    }
+}
+
+struct ProblemList<'a>(&'a [ConfigProblem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a path into the TOML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    ///
+    /// Relative paths inside it (`data_dir`, `models_dir`, logos, the signing key) are resolved
+    /// against the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text, path)?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses and validates configuration text; `file` is used in messages only.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let doc = toml_edit::Document::parse(text);
+        let locate_line = |path: &[Seg], fallback: Option<Range<usize>>| -> Option<usize> {
+            let span = doc
+                .as_ref()
+                .ok()
+                .and_then(|d| locate(d.as_table(), path))
+                .or(fallback)?;
+            Some(line_of(text, span.start))
+        };
+        let problem =
+            |path: &[Seg], span: Option<Range<usize>>, message: String, help| ConfigProblem {
+                file: file.to_path_buf(),
+                line: locate_line(path, span),
+                field: path_string(path),
+                message,
+                help,
+            };
+
+        let de = match toml::Deserializer::parse(text) {
+            Ok(de) => de,
+            Err(e) => {
+                return Err(ConfigError::Invalid(vec![problem(
+                    &[],
+                    e.span(),
+                    format!("not valid TOML: {}", e.message().trim()),
+                    None,
+                )]))
+            }
+        };
+        let config: Config = match serde_path_to_error::deserialize(de) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut path = to_segs(e.path());
+                let inner = e.into_inner();
+                let (message, help, field) = explain_serde_message(inner.message());
+                if let Some(field) = field {
+                    if path.last() != Some(&Seg::Key(field.clone())) {
+                        path.push(Seg::Key(field));
+                    }
+                }
+                return Err(ConfigError::Invalid(vec![problem(
+                    &path,
+                    inner.span(),
+                    message,
+                    help,
+                )]));
+            }
+        };
+
+        let problems: Vec<ConfigProblem> = config
+            .validate()
+            .into_iter()
+            .map(|(path, message, help)| problem(&path, None, message, help))
+            .collect();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(p) = self.detectors.models_dir.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.evidence.signing_key.as_mut() {
+            fix(p);
+        }
+        for identity in &mut self.identities {
+            identity.logos.iter_mut().for_each(fix);
+        }
+    }
+
+    /// The source with this name.
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name() == name)
+    }
+
+    /// Every rule a loaded config must satisfy beyond its types: (path, message, help).
+    fn validate(&self) -> Vec<(Vec<Seg>, String, Option<String>)> {
+        let mut out = Vec::new();
+        let mut bad =
+            |path: Vec<Seg>, msg: String, help: Option<String>| out.push((path, msg, help));
+
+        if self.data_dir.as_os_str().is_empty() {
+            bad(vec![key("data_dir")], "must not be empty".into(), None);
+        }
+        for (i, term) in self.watch.terms.iter().enumerate() {
+            if term.trim().is_empty() {
+                bad(
+                    vec![key("watch"), key("terms"), Seg::Index(i)],
+                    "a watch term must not be empty".into(),
+                    None,
+                );
+            }
+        }
+
+        let ing = &self.ingest;
+        let at = |k: &str| vec![key("ingest"), key(k)];
+        if !(0.0..=0.5).contains(&ing.jitter) {
+            bad(
+                at("jitter"),
+                format!("{} is out of range", ing.jitter),
+                Some("use a fraction from 0 to 0.5".into()),
+            );
+        }
+        if ing.max_response_size.as_u64() < 1024 {
+            bad(
+                at("max_response_size"),
+                "must be at least 1 KiB".into(),
+                None,
+            );
+        }
+        if ing.per_host_concurrency == 0 {
+            bad(
+                at("per_host_concurrency"),
+                "must be at least 1".into(),
+                None,
+            );
+        }
+        if ing.connect_timeout.is_zero() || ing.timeout.is_zero() {
+            bad(
+                at(if ing.timeout.is_zero() {
+                    "timeout"
+                } else {
+                    "connect_timeout"
+                }),
+                "must be more than 0s".into(),
+                None,
+            );
+        }
+        if ing.max_redirects > 20 {
+            bad(at("max_redirects"), "must be 20 or fewer".into(), None);
+        }
+        if let Some(u) = &ing.contact_url {
+            if !matches!(u.scheme(), "http" | "https" | "mailto") {
+                bad(
+                    at("contact_url"),
+                    format!("`{u}` must be an http(s) or mailto URL"),
+                    None,
+                );
+            }
+        }
+        if ing.default_interval < Duration::from_secs(10) {
+            bad(at("default_interval"), "must be at least 10s".into(), None);
+        }
+        if self.index.commit_interval.is_zero()
+            || self.index.commit_interval > Duration::from_secs(60)
+        {
+            bad(
+                vec![key("index"), key("commit_interval")],
+                "must be between 1ms and 60s".into(),
+                None,
+            );
+        }
+
+        let mut names = HashSet::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let path = |k: &str| vec![key("source"), Seg::Index(i), key(k)];
+            let name = source.name();
+            if name.trim().is_empty() {
+                bad(path("name"), "must not be empty".into(), None);
+            } else if !names.insert(name.to_string()) {
+                bad(
+                    path("name"),
+                    format!("`{name}` is used by another source"),
+                    Some("give every source a unique name".into()),
+                );
+            }
+            if !matches!(source.url().scheme(), "http" | "https") {
+                bad(
+                    path("url"),
+                    format!("`{}` is not an http or https URL", source.url()),
+                    None,
+                );
+            }
+            if source.url().host_str().is_none_or(str::is_empty) {
+                bad(path("url"), format!("`{}` has no host", source.url()), None);
+            }
+            let SourceConfig::Rss(c) = source;
+            if let Some(iv) = c.interval {
+                if iv < Duration::from_secs(10) {
+                    bad(
+                        path("interval"),
+                        format!("{} is too short", humantime::format_duration(iv)),
+                        Some("poll no more often than every 10s".into()),
+                    );
+                }
+            }
+        }
+
+        for (i, id) in self.identities.iter().enumerate() {
+            let path = |k: &str| vec![key("identity"), Seg::Index(i), key(k)];
+            if id.name.trim().is_empty() {
+                bad(path("name"), "must not be empty".into(), None);
+            }
+            for (j, d) in id.domains.iter().enumerate() {
+                if let Err(msg) = check_domain(d) {
+                    let mut p = path("domains");
+                    p.push(Seg::Index(j));
+                    bad(
+                        p,
+                        msg,
+                        Some("write the bare domain, e.g. \"anytown.gov.uk\"".into()),
+                    );
+                }
+            }
+            for (platform, handles) in &id.handles {
+                let mut p = path("handles");
+                p.push(key(platform));
+                if !HANDLE_PLATFORMS.contains(&platform.as_str()) {
+                    let help = did_you_mean(platform, HANDLE_PLATFORMS.iter().copied())
+                        .or_else(|| Some(format!("platforms: {}", HANDLE_PLATFORMS.join(", "))));
+                    bad(p, format!("unknown platform `{platform}`"), help);
+                    continue;
+                }
+                for (j, h) in handles.iter().enumerate() {
+                    if let Err((msg, help)) = check_handle(platform, h) {
+                        let mut p = p.clone();
+                        p.push(Seg::Index(j));
+                        bad(p, msg, Some(help.to_string()));
+                    }
+                }
+            }
+        }
+
+        let mut ids = HashSet::new();
+        for (i, n) in self.narratives.iter().enumerate() {
+            let path = |k: &str| vec![key("narrative"), Seg::Index(i), key(k)];
+            if n.id.trim().is_empty() {
+                bad(path("id"), "must not be empty".into(), None);
+            } else if !ids.insert(n.id.clone()) {
+                bad(
+                    path("id"),
+                    format!("`{}` is used by another narrative", n.id),
+                    None,
+                );
+            }
+            if n.claim.trim().is_empty() {
+                bad(path("claim"), "must not be empty".into(), None);
+            }
+            if n.rebuttal.trim().is_empty() {
+                bad(
+                    path("rebuttal"),
+                    "must not be empty".into(),
+                    Some("give the correct position a comms officer can paste as a reply".into()),
+                );
+            }
+        }
+
+        let d = &self.detectors;
+        if !(0.0..=1.0).contains(&d.threshold) {
+            bad(
+                vec![key("detectors"), key("threshold")],
+                format!("{} is out of range", d.threshold),
+                Some("use a score from 0 to 1".into()),
+            );
+        }
+        for (name, t) in &d.thresholds {
+            if !(0.0..=1.0).contains(t) {
+                bad(
+                    vec![key("detectors"), key("thresholds"), key(name)],
+                    format!("{t} is out of range"),
+                    Some("use a score from 0 to 1".into()),
+                );
+            }
+        }
+
+        if let Some(smtp) = &self.alerts.smtp {
+            let path = |k: &str| vec![key("alerts"), key("smtp"), key(k)];
+            if smtp.host.trim().is_empty() {
+                bad(path("host"), "must not be empty".into(), None);
+            }
+            if !looks_like_mailbox(&smtp.from) {
+                bad(
+                    path("from"),
+                    format!("`{}` is not an email address", smtp.from),
+                    Some("e.g. \"Ballotwatch <ballotwatch@anytown.gov.uk>\"".into()),
+                );
+            }
+            if smtp.password_env.is_some() && smtp.username.is_none() {
+                bad(
+                    path("username"),
+                    "is needed when password_env is set".into(),
+                    None,
+                );
+            }
+        }
+        let mut rule_names = HashSet::new();
+        for (i, rule) in self.alerts.rules.iter().enumerate() {
+            let path = |k: &str| vec![key("alerts"), key("rule"), Seg::Index(i), key(k)];
+            if !rule_names.insert(rule.name.clone()) {
+                bad(
+                    path("name"),
+                    format!("`{}` is used by another rule", rule.name),
+                    None,
+                );
+            }
+            if rule.to.is_empty() {
+                bad(path("to"), "names no recipient".into(), None);
+            }
+            for (j, to) in rule.to.iter().enumerate() {
+                if !looks_like_mailbox(to) {
+                    let mut p = path("to");
+                    p.push(Seg::Index(j));
+                    bad(p, format!("`{to}` is not an email address"), None);
+                }
+            }
+        }
+        if !self.alerts.rules.is_empty() && self.alerts.smtp.is_none() {
+            bad(
+                vec![key("alerts"), key("rule")],
+                "alert rules need a mail server".into(),
+                Some("add an [alerts.smtp] table".into()),
+            );
+        }
+        out
+    }
+}
+
+/// Checks a bare domain name such as `anytown.gov.uk`.
+pub fn check_domain(d: &str) -> Result<(), String> {
+    if d.contains("://") || d.contains('/') {
+        return Err(format!("`{d}` is a URL, not a domain"));
+    }
+    let labels: Vec<&str> = d.trim_end_matches('.').split('.').collect();
+    let ok_label = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    if labels.len() < 2 || !labels.iter().all(ok_label) || d.len() > 253 {
+        return Err(format!("`{d}` is not a valid domain name"));
+    }
+    Ok(())
+}
+
+/// Checks an official handle for a platform; on failure gives (message, help).
+pub fn check_handle(platform: &str, h: &str) -> Result<(), (String, &'static str)> {
+    let word =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_.-".contains(c));
+    let ok = match platform {
+        "mastodon" => {
+            let parts: Vec<&str> = h.strip_prefix('@').unwrap_or("").split('@').collect();
+            parts.len() == 2 && word(parts[0]) && check_domain(parts[1]).is_ok()
+        }
+        "bluesky" => {
+            h.strip_prefix("did:plc:")
+                .is_some_and(|r| r.len() == 24 && r.chars().all(|c| c.is_ascii_alphanumeric()))
+                || h.starts_with("did:web:") && check_domain(&h[8..]).is_ok()
+                || check_domain(h.trim_start_matches('@')).is_ok()
+        }
+        _ => word(h.strip_prefix('@').unwrap_or(h)) && !h.contains(' '),
+    };
+    if ok {
+        return Ok(());
+    }
+    let help = match platform {
+        "mastodon" => {
+            "Mastodon handles are written @user@instance, e.g. \"@anytown@social.example\""
+        }
+        "bluesky" => "Bluesky handles are domains (\"anytown.gov.uk\") or DIDs (\"did:plc:…\")",
+        _ => "write the handle as shown on the platform, e.g. \"@AnytownBC\"",
+    };
+    Err((format!("`{h}` is not a valid {platform} handle"), help))
+}
+
+fn looks_like_mailbox(s: &str) -> bool {
+    let addr = match (s.find('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &s[a + 1..b],
+        _ => s,
+    };
+    let mut parts = addr.trim().splitn(2, '@');
+    matches!((parts.next(), parts.next()), (Some(l), Some(d)) if !l.is_empty() && !l.contains(' ') && check_domain(d).is_ok())
+}
+
+/// The closest candidate to `word`, phrased as a hint, when one is close enough.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+fn to_segs(path: &serde_path_to_error::Path) -> Vec<Seg> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(Seg::Index(*index)),
+            Segment::Map { key } => Some(Seg::Key(key.clone())),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// Rewrites serde's message into ours: (message, help, field the message is about).
+fn explain_serde_message(msg: &str) -> (String, Option<String>, Option<String>) {
+    let msg = msg.trim();
+    let ticked = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    for (prefix, what) in [("unknown field `", "key"), ("unknown variant `", "value")] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let name = rest.split('`').next().unwrap_or_default().to_string();
+            let expected = ticked(rest.split_once("expected").map(|x| x.1).unwrap_or(""));
+            let help = did_you_mean(&name, expected.iter().map(String::as_str)).or_else(|| {
+                (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", ")))
+            });
+            let field = (what == "key").then(|| name.clone());
+            return (format!("unknown {what} `{name}`"), help, field);
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default().to_string();
+        return (format!("missing required key `{name}`"), None, None);
+    }
+    (msg.to_string(), None, None)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Finds the span of the deepest part of `path` present in the document.
+fn locate(root: &toml_edit::Table, path: &[Seg]) -> Option<Range<usize>> {
+    use toml_edit::{Item, Value};
+    enum Node<'a> {
+        Table(&'a toml_edit::Table),
+        Inline(&'a toml_edit::InlineTable),
+        Array(&'a toml_edit::Array),
+        Tables(&'a toml_edit::ArrayOfTables),
+        Leaf,
+    }
+    fn of_value(v: &Value) -> Node<'_> {
+        match v {
+            Value::Array(a) => Node::Array(a),
+            Value::InlineTable(t) => Node::Inline(t),
+            _ => Node::Leaf,
+        }
+    }
+    fn of_item(i: &Item) -> Node<'_> {
+        match i {
+            Item::Table(t) => Node::Table(t),
+            Item::ArrayOfTables(a) => Node::Tables(a),
+            Item::Value(v) => of_value(v),
+            Item::None => Node::Leaf,
+        }
+    }
+    let mut node = Node::Table(root);
+    let mut best = None;
+    for seg in path {
+        let next = match (&node, seg) {
+            (Node::Table(t), Seg::Key(k)) => t
+                .get_key_value(k)
+                .map(|(key, item)| (key.span().or(item.span()), of_item(item))),
+            (Node::Inline(t), Seg::Key(k)) => t
+                .get_key_value(k)
+                .map(|(key, item)| (key.span().or(item.span()), of_item(item))),
+            (Node::Array(a), Seg::Index(i)) => a.get(*i).map(|v| (v.span(), of_value(v))),
+            (Node::Tables(a), Seg::Index(i)) => a.get(*i).map(|t| (t.span(), Node::Table(t))),
+            _ => None,
+        };
+        match next {
+            Some((span, n)) => {
+                if span.is_some() {
+                    best = span;
+                }
+                node = n;
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT_EXAMPLE: &str = r#"
+data_dir = "/var/lib/ballotwatch"
+[server]
+bind = "127.0.0.1:8080"
+public_url = "https://ballotwatch.example.gov.uk"
+[watch]
+terms = ["Anytown", "Riverside ward", "Jane Okafor", "polling station"]
+[[source]]
+name = "Anytown Echo"
+kind = "rss"
+url = "https://news.example/rss"
+interval = "5m"
+[[identity]]
+name = "Anytown Borough Council"
+kind = "organisation"
+domains = ["anytown.gov.uk"]
+handles = { bluesky = ["anytown.gov.uk"], mastodon = ["@anytown@social.example"], x = ["@AnytownBC"] }
+logos = ["/etc/ballotwatch/logo.png"]
+[[narrative]]
+id = "bridge-closed"
+claim = "The Riverside polling station is closed because the bridge is shut"
+examples = ["Riverside polling station shut, bridge closed, don't go"]
+rebuttal = "All polling stations are open 7am-10pm; check your poll card or anytown.gov.uk/vote"
+source = "https://anytown.gov.uk/elections"
+[detectors]
+threshold = 0.5
+models_dir = "./models"
+[alerts.smtp]
+host = "smtp.example.gov.uk"
+port = 587
+tls = "starttls"
+username = "ballotwatch"
+password_env = "BALLOTWATCH_SMTP_PASSWORD"
+from = "Ballotwatch <ballotwatch@example.gov.uk>"
+[[alerts.rule]]
+name = "comms-high"
+kinds = ["impersonation", "synthetic_media", "misinformation"]
+min_severity = "medium"
+to = ["comms@example.gov.uk"]
+mode = "immediate"
+[evidence]
+signing_key = "/var/lib/ballotwatch/evidence.key"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("bw.toml"))
+    }
+
+    fn one_problem(text: &str) -> ConfigProblem {
+        let err = parse(text).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        problems[0].clone()
+    }
+
+    #[test]
+    fn the_contract_example_is_valid() {
+        let c = parse(CONTRACT_EXAMPLE).unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.sources[0].interval(&c.ingest), Duration::from_secs(300));
+        assert_eq!(
+            c.identities[0].handles["mastodon"],
+            ["@anytown@social.example"]
+        );
+        assert_eq!(c.alerts.rules[0].min_severity, Severity::Medium);
+        assert_eq!(c.ingest.max_response_size, ByteSize::mib(10));
+    }
+
+    #[test]
+    fn unknown_source_key_names_line_field_and_suggestion() {
+        let text = "data_dir = \"d\"\n[[source]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/\"\nintervl = \"5m\"\n";
+        let p = one_problem(text);
+        assert_eq!(p.line, Some(6), "{p}");
+        assert_eq!(p.field, "source[0].intervl");
+        assert_eq!(p.help.as_deref(), Some("did you mean `interval`?"));
+        assert!(
+            p.to_string()
+                .starts_with("bw.toml:6: `source[0].intervl`: unknown key"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key_and_table() {
+        let p = one_problem("data_dir = \"d\"\n\n[watc]\nterms = []\n");
+        assert_eq!(p.line, Some(3));
+        assert_eq!(p.help.as_deref(), Some("did you mean `watch`?"));
+    }
+
+    #[test]
+    fn unknown_source_kind_suggests() {
+        let p = one_problem("data_dir = \"d\"\n[[source]]\nname = \"a\"\nkind = \"rs\"\nurl = \"https://a.example/\"\n");
+        assert!(p.message.contains("unknown value `rs`"), "{p}");
+        assert_eq!(p.help.as_deref(), Some("did you mean `rss`?"));
+        assert_eq!(p.line, Some(4), "{p}");
+    }
+
+    #[test]
+    fn bad_duration_and_bad_url_name_their_field() {
+        let p = one_problem("data_dir = \"d\"\n[ingest]\ntimeout = \"soon\"\n");
+        assert_eq!(p.field, "ingest.timeout");
+        assert_eq!(p.line, Some(3));
+        let p = one_problem(
+            "data_dir = \"d\"\n[[source]]\nname = \"a\"\nkind = \"rss\"\nurl = \"not a url\"\n",
+        );
+        assert!(p.field.starts_with("source[0]"), "{p}");
+        assert!(p.line.is_some());
+    }
+
+    #[test]
+    fn missing_required_key() {
+        let p = one_problem("[watch]\nterms = []\n");
+        assert!(p.message.contains("missing required key `data_dir`"), "{p}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let p = one_problem("data_dir = \"d\"\n[watch\nterms = []\n");
+        assert!(p.message.starts_with("not valid TOML"), "{p}");
+        assert_eq!(p.line, Some(2));
+    }
+
+    #[test]
+    fn validation_reports_every_problem_with_lines() {
+        let text = r#"data_dir = "d"
+[[source]]
+name = "a"
+kind = "rss"
+url = "ftp://a.example/"
+[[source]]
+name = "a"
+kind = "rss"
+url = "https://b.example/"
+interval = "1s"
+[[identity]]
+name = "Council"
+kind = "organisation"
+domains = ["https://anytown.gov.uk"]
+handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
+"#;
+        let err = parse(text).unwrap_err();
+        let by_field: BTreeMap<_, _> = err
+            .problems()
+            .iter()
+            .map(|p| (p.field.as_str(), p))
+            .collect();
+        assert_eq!(by_field["source[0].url"].line, Some(5));
+        assert_eq!(by_field["source[1].name"].line, Some(7));
+        assert_eq!(by_field["source[1].interval"].line, Some(10));
+        assert_eq!(by_field["identity[0].domains[0]"].line, Some(14));
+        assert_eq!(
+            by_field["identity[0].handles.mastodn"].help.as_deref(),
+            Some("did you mean `mastodon`?")
+        );
+        assert!(by_field.contains_key("identity[0].handles.bluesky[0]"));
+        assert_eq!(err.problems().len(), 6, "{err}");
+    }
+
+    #[test]
+    fn rules_need_smtp_and_valid_recipients() {
+        let text = "data_dir = \"d\"\n[[alerts.rule]]\nname = \"r\"\nto = [\"comms\"]\n";
+        let err = parse(text).unwrap_err();
+        let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
+        assert!(fields.contains(&"alerts.rule[0].to[0]"), "{fields:?}");
+        assert!(fields.contains(&"alerts.rule"), "{fields:?}");
+    }
+
+    #[test]
+    fn load_resolves_relative_paths_and_names_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bw.toml");
+        std::fs::write(&path, "data_dir = \"data\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.data_dir, dir.path().join("data"));
+        let err = Config::load(&dir.path().join("nope.toml")).unwrap_err();
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+
+    #[test]
+    fn handles_and_domains() {
+        assert!(check_handle("mastodon", "@anytown@social.example").is_ok());
+        assert!(check_handle("mastodon", "anytown").is_err());
+        assert!(check_handle("bluesky", "anytown.gov.uk").is_ok());
+        assert!(check_handle("bluesky", "did:plc:abcdefghijklmnopqrstuvwx").is_ok());
+        assert!(check_handle("x", "@AnytownBC").is_ok());
+        assert!(check_handle("x", "@Anytown BC").is_err());
+        assert!(check_domain("anytown.gov.uk").is_ok());
+        assert!(check_domain("anytown").is_err());
+        assert!(check_domain("-a.example").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn loading_arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn every_problem_line_is_inside_the_file(extra in "[a-z_]{1,12}") {
+            let text = format!("data_dir = \"d\"\n[ingest]\n{extra} = 1\n");
+            if let Err(e) = parse(&text) {
+                for p in e.problems() {
+                    let line = p.line.unwrap_or(1);
+                    proptest::prop_assert!(line >= 1 && line <= 3);
+                }
+            }
+        }
+    }
+}

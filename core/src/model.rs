@@ -1,0 +1,507 @@
+//! The data that flows through Ballotwatch: items, verdicts, classification results, incidents
+//! and capture records. These are the JSON formats of the product contract.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Which source an item came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceRef {
+    /// The source kind, e.g. `rss`.
+    #[serde(default)]
+    pub kind: String,
+    /// The source's configured name, e.g. `Anytown Echo`.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Who published an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Author {
+    /// Platform handle, e.g. `@someone` or `someone.bsky.social`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// The name shown next to the post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Platform name, e.g. `bluesky`, `mastodon`, `web`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The author's profile or home page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An image or video attached to or linked from an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Media {
+    /// Where the media was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A local copy, for `classify` to examine without fetching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// MIME type as declared by the publisher (or sniffed once captured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    /// SHA-256 of the captured bytes, once captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// One published thing: a news article, a post, a video, a version of a web page.
+///
+/// Every field but one of `text`/`title`/`media` is optional on input; [`Item::normalise`]
+/// fills the id when it is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Item {
+    /// Stable id: the same published entry always gets the same id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The source that produced it.
+    #[serde(default)]
+    pub source: SourceRef,
+    /// Canonical link to the published entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When the publisher says it was published (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+    /// Who published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author>,
+    /// Title or headline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Plain text body, for reading, indexing and detectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Sanitized HTML body for display (allow-listed tags only, never scripts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Links found in the item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// Attached or linked media.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<Media>,
+    /// Watch terms (from `[watch] terms`) that occur in the item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched_terms: Vec<String>,
+    /// When Ballotwatch stored it (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingested_at: Option<DateTime<Utc>>,
+    /// Version of this entry: 1 when first seen, +1 each time its content changes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// Why an item could not be accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ItemError {
+    /// Neither text, title nor media.
+    #[error("the item has no `text`, `title` or `media`: at least one is required")]
+    Empty,
+    /// No id and nothing to derive one from.
+    #[error("the item has no `id` and no `url` to derive one from")]
+    NoIdentity,
+}
+
+impl Item {
+    /// Derives a stable item id from the source name and the entry's own key (its GUID or URL).
+    ///
+    /// The id is 32 lowercase hex characters; the same inputs always give the same id.
+    pub fn derive_id(source_name: &str, key: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(source_name.as_bytes());
+        h.update([0u8]);
+        h.update(key.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// Checks the item has content and fills a missing id from source name and URL.
+    pub fn normalise(mut self) -> Result<Item, ItemError> {
+        let has = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.trim().is_empty());
+        if !has(&self.text) && !has(&self.title) && self.media.is_empty() {
+            return Err(ItemError::Empty);
+        }
+        if self.id.trim().is_empty() {
+            let url = self.url.as_deref().ok_or(ItemError::NoIdentity)?;
+            self.id = Item::derive_id(&self.source.name, url);
+        }
+        Ok(self)
+    }
+
+    /// Title and text joined, as detectors and watch terms see the item.
+    pub fn full_text(&self) -> String {
+        match (self.title.as_deref(), self.text.as_deref()) {
+            (Some(t), Some(x)) => format!("{t}\n{x}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(x)) => x.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// SHA-256 (hex) of the item's published content: what changes when the publisher edits it.
+    ///
+    /// Ingest bookkeeping (`ingested_at`, `version`, `matched_terms`) is not part of it.
+    pub fn content_hash(&self) -> String {
+        let mut c = self.clone();
+        c.ingested_at = None;
+        c.version = 0;
+        c.matched_terms.clear();
+        // Serializing a plain struct of strings cannot fail.
+        let bytes = serde_json::to_vec(&c).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+/// What kind of threat a verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    /// Someone pretending to be the council, an official or a candidate.
+    Impersonation,
+    /// AI-generated or manipulated images and video.
+    SyntheticMedia,
+    /// False claims about how voting works.
+    Misinformation,
+}
+
+impl VerdictKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [VerdictKind; 3] = [
+        VerdictKind::Impersonation,
+        VerdictKind::SyntheticMedia,
+        VerdictKind::Misinformation,
+    ];
+
+    /// The name used in JSON, config and queries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Impersonation => "impersonation",
+            VerdictKind::SyntheticMedia => "synthetic_media",
+            VerdictKind::Misinformation => "misinformation",
+        }
+    }
+}
+
+impl fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent something is. Ordered: `None < Low < Medium < High`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Nothing to act on.
+    #[default]
+    None,
+    /// Worth a look.
+    Low,
+    /// Needs action today.
+    Medium,
+    /// Needs action now.
+    High,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 4] = [
+        Severity::None,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+    ];
+
+    /// The name used in JSON, config and queries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::None => "none",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
+    /// A small integer, 0 for `none` to 3 for `high`, for storage and range queries.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
+    /// The inverse of [`Severity::rank`].
+    pub fn from_rank(rank: u8) -> Option<Severity> {
+        Severity::ALL.get(usize::from(rank)).copied()
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown severity `{s}`: expected none, low, medium or high"))
+    }
+}
+
+/// One detector's finding about one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The threat kind.
+    pub kind: VerdictKind,
+    /// What exactly was found, e.g. `lookalike_domain`.
+    pub label: String,
+    /// Calibrated confidence, 0 to 1.
+    pub score: f32,
+    /// The detector's name, e.g. `domains`.
+    pub detector: String,
+    /// A sentence a comms officer can read and act on, naming the evidence.
+    pub explanation: String,
+    /// Machine-readable evidence (the matched domain, the narrative id, ...).
+    #[serde(default)]
+    pub evidence: serde_json::Value,
+    /// The correct position to reply with, where one exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuttal: Option<String>,
+}
+
+/// The result of classifying one item: what `classify` writes and what is attached to items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifyResult {
+    /// The item's id.
+    pub id: String,
+    /// True when any verdict crossed its configured threshold.
+    pub flagged: bool,
+    /// The highest severity among flagged verdicts (`none` when not flagged).
+    pub severity: Severity,
+    /// Every verdict, flagged or not.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Where an incident is in the comms team's workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    /// Not looked at yet.
+    #[default]
+    New,
+    /// Someone is on it.
+    Investigating,
+    /// Passed up to the Returning Officer or police.
+    Escalated,
+    /// Reported through the platform's channel.
+    ReportedToPlatform,
+    /// Dealt with.
+    Resolved,
+    /// Not a real threat.
+    FalseAlarm,
+}
+
+impl IncidentStatus {
+    /// Every status, in workflow order.
+    pub const ALL: [IncidentStatus; 6] = [
+        IncidentStatus::New,
+        IncidentStatus::Investigating,
+        IncidentStatus::Escalated,
+        IncidentStatus::ReportedToPlatform,
+        IncidentStatus::Resolved,
+        IncidentStatus::FalseAlarm,
+    ];
+
+    /// The name used in JSON, storage and queries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::New => "new",
+            IncidentStatus::Investigating => "investigating",
+            IncidentStatus::Escalated => "escalated",
+            IncidentStatus::ReportedToPlatform => "reported_to_platform",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::FalseAlarm => "false_alarm",
+        }
+    }
+}
+
+impl FromStr for IncidentStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IncidentStatus::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown incident status `{s}`"))
+    }
+}
+
+/// A threat the comms team works on: one or more flagged items (sightings) grouped together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Incident id.
+    pub id: i64,
+    /// Short human title.
+    pub title: String,
+    /// Threat kind.
+    pub kind: VerdictKind,
+    /// Current severity.
+    pub severity: Severity,
+    /// Workflow status.
+    pub status: IncidentStatus,
+    /// Who is working on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The evidence record of one HTTP fetch: exactly what was received, from where and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// The URL requested.
+    pub url: String,
+    /// The URL after redirects.
+    pub final_url: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers in received order (name, value).
+    pub headers: Vec<(String, String)>,
+    /// SHA-256 (hex) of the body bytes as received (after content-encoding is undone).
+    pub sha256: String,
+    /// Body size in bytes.
+    pub size: u64,
+    /// When the request started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// When the body was fully received (UTC).
+    pub finished_at: DateTime<Utc>,
+}
+
+/// SHA-256 of bytes as lowercase hex: the one way Ballotwatch names content.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_item_round_trips() {
+        let json = r#"{"id": "x1", "source": {"kind": "rss", "name": "Leeds Live"},
+          "url": "https://a.example/1", "published_at": "2026-05-01T08:00:00Z",
+          "author": {"handle": "@someone", "display_name": "Someone", "platform": "bluesky", "url": "https://b.example"},
+          "title": "T", "text": "plain text", "links": ["https://c.example"],
+          "media": [{"url": "https://d.example/i.jpg", "path": "/local/file.jpg", "mime": "image/jpeg"}]}"#;
+        let item: Item = serde_json::from_str(json).unwrap();
+        assert_eq!(item.source.name, "Leeds Live");
+        assert_eq!(
+            item.media[0].path.as_deref(),
+            Some(std::path::Path::new("/local/file.jpg"))
+        );
+        let back: Item = serde_json::from_str(&serde_json::to_string(&item).unwrap()).unwrap();
+        assert_eq!(back, item);
+    }
+
+    #[test]
+    fn normalise_derives_id_from_source_and_url() {
+        let item = Item {
+            source: SourceRef {
+                kind: "rss".into(),
+                name: "Echo".into(),
+            },
+            url: Some("https://echo.example/a".into()),
+            text: Some("hello".into()),
+            ..Item::default()
+        };
+        let a = item.clone().normalise().unwrap();
+        assert_eq!(a.id, Item::derive_id("Echo", "https://echo.example/a"));
+        assert_eq!(a.id.len(), 32);
+        let mut other = item.clone();
+        other.source.name = "Other".into();
+        assert_ne!(other.normalise().unwrap().id, a.id);
+    }
+
+    #[test]
+    fn normalise_rejects_empty_and_unidentifiable_items() {
+        assert_eq!(Item::default().normalise(), Err(ItemError::Empty));
+        let no_url = Item {
+            text: Some("x".into()),
+            ..Item::default()
+        };
+        assert_eq!(no_url.normalise(), Err(ItemError::NoIdentity));
+        let blank = Item {
+            text: Some("  ".into()),
+            url: Some("u".into()),
+            ..Item::default()
+        };
+        assert_eq!(blank.normalise(), Err(ItemError::Empty));
+    }
+
+    #[test]
+    fn content_hash_ignores_bookkeeping_but_not_edits() {
+        let a = Item {
+            id: "1".into(),
+            text: Some("x".into()),
+            ..Item::default()
+        };
+        let mut b = a.clone();
+        b.version = 3;
+        b.matched_terms = vec!["x".into()];
+        b.ingested_at = Some(Utc::now());
+        assert_eq!(a.content_hash(), b.content_hash());
+        b.text = Some("y".into());
+        assert_ne!(a.content_hash(), b.content_hash());
+    }
+
+    #[test]
+    fn severity_orders_and_parses() {
+        assert!(Severity::High > Severity::Medium && Severity::Low > Severity::None);
+        for s in Severity::ALL {
+            assert_eq!(s.as_str().parse::<Severity>().unwrap(), s);
+            assert_eq!(Severity::from_rank(s.rank()), Some(s));
+        }
+        assert!("urgent".parse::<Severity>().is_err());
+        assert_eq!(
+            serde_json::to_string(&Severity::Medium).unwrap(),
+            "\"medium\""
+        );
+    }
+
+    #[test]
+    fn incident_status_names_match_the_contract() {
+        let names: Vec<_> = IncidentStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "new",
+                "investigating",
+                "escalated",
+                "reported_to_platform",
+                "resolved",
+                "false_alarm"
+            ]
+        );
+        for s in IncidentStatus::ALL {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+    }
+}

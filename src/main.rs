@@ -1,1 +1,120 @@
-fn main() {}
+//! `ballotwatch`: the command line. It parses arguments, loads the configuration and wires the
+//! library crates together; the behaviour itself lives in those crates.
+
+mod commands;
+mod demo;
+mod pipeline;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Watches what is said online about UK local elections and tells the council's election team,
+/// with evidence, about impersonation, fake media and false voting information.
+#[derive(Debug, Parser)]
+#[command(name = "ballotwatch", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "BALLOTWATCH_CONFIG",
+        default_value = "ballotwatch.toml"
+    )]
+    config: PathBuf,
+
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: ingest workers, detectors and indexer until SIGTERM or Ctrl-C.
+    Serve,
+    /// Run on a bundled offline demo: recorded feeds served from 127.0.0.1, an example council.
+    Demo {
+        /// Keep the demo's data here (default: a new temporary folder, removed at exit).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// One ingest pass, print what was found, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Ingest from the sources.
+    Ingest {
+        /// One pass over the enabled sources, then exit (required: `serve` polls continuously).
+        #[arg(long, required = true)]
+        once: bool,
+        /// Only this source (by name).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Classify items read as JSON lines on stdin; write one result line per input line.
+    Classify,
+    /// Search the index.
+    Search {
+        /// Query: words, "phrases", `*`, and filters such as source:, kind:, label:, flagged:true,
+        /// severity:, published_at:[2026-05-01T00:00:00Z TO 2026-05-08T00:00:00Z].
+        query: String,
+        /// Most results to print.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Skip this many results (paging).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Result order.
+        #[arg(long, value_enum, default_value_t = Sort::Relevance)]
+        sort: Sort,
+        /// One JSON object per result line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the search index from the store.
+    Reindex,
+    /// Validate the configuration and print every problem.
+    CheckConfig,
+}
+
+/// Search result order.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Sort {
+    /// Best match first.
+    Relevance,
+    /// Most recently published first.
+    Newest,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = commands::exit_code_of(&e);
+            eprintln!("error: {e:#}");
+            code
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.verbose, &cli.command) {
+        (0, Command::Serve | Command::Demo { .. }) => "info",
+        (0, _) => "warn",
+        (1, _) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,1 +1,226 @@
-//! tmp
+//! # ballotwatch-classify
+//!
+//! Owns detection: one module per detector behind the [`Detector`] trait, and the
+//! [`Classifier`] that runs every configured detector over an item, applies the configured
+//! thresholds and turns verdicts into a [`ClassifyResult`] with `flagged` and `severity`.
+//! Detectors are pure — an item (and its local media files) in, verdicts out — so
+//! `ballotwatch classify`, the pipeline, the tests and the benchmarks all run the same code.
+//! This crate must not touch the store, the index or the network; later it also owns the ONNX
+//! runtime, model manifests, batching and the built-in UK narrative library.
+
+#![warn(missing_docs)]
+
+use ballotwatch_core::config::DetectorsConfig;
+use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
+
+/// Why a detector could not examine an item.
+#[derive(Debug, thiserror::Error)]
+#[error("detector `{detector}` failed: {message}")]
+pub struct DetectorError {
+    /// The detector's name.
+    pub detector: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One detector: a pure function from an item to verdicts.
+pub trait Detector: Send + Sync {
+    /// Stable name, used in verdicts, thresholds (`[detectors.thresholds]`) and evidence packs.
+    fn name(&self) -> &'static str;
+    /// Version of the detector's logic or model, recorded in evidence packs.
+    fn version(&self) -> String;
+    /// Examines one item. An item the detector has nothing to say about gives no verdicts.
+    fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError>;
+}
+
+/// Runs every detector over items and applies thresholds.
+pub struct Classifier {
+    detectors: Vec<Box<dyn Detector>>,
+    config: DetectorsConfig,
+}
+
+impl Classifier {
+    /// A classifier with the given detectors and thresholds.
+    pub fn new(detectors: Vec<Box<dyn Detector>>, config: DetectorsConfig) -> Classifier {
+        Classifier { detectors, config }
+    }
+
+    /// The detectors configured for this deployment. No detector ships yet: the impersonation,
+    /// synthetic-media and misinformation detectors are added here as they land.
+    pub fn from_config(config: &ballotwatch_core::Config) -> Classifier {
+        Classifier::new(Vec::new(), config.detectors.clone())
+    }
+
+    /// (name, version) of every detector, in the order they run.
+    pub fn detectors(&self) -> Vec<(&'static str, String)> {
+        self.detectors
+            .iter()
+            .map(|d| (d.name(), d.version()))
+            .collect()
+    }
+
+    /// Classifies one item. A failing detector is reported in `detector_errors`; the others
+    /// still run.
+    pub fn classify(&self, item: &Item) -> ClassifyResult {
+        let mut verdicts = Vec::new();
+        let mut detector_errors = Vec::new();
+        for detector in &self.detectors {
+            match detector.detect(item) {
+                Ok(v) => verdicts.extend(v),
+                Err(e) => {
+                    tracing::warn!(item = %item.id, error = %e, "detector failed");
+                    detector_errors.push(e.to_string());
+                }
+            }
+        }
+        let severity = verdicts
+            .iter()
+            .filter(|v| v.score >= self.config.threshold_for(&v.detector))
+            .map(|v| severity_of(v.score))
+            .max()
+            .unwrap_or(Severity::None);
+        ClassifyResult {
+            id: item.id.clone(),
+            flagged: severity > Severity::None,
+            severity,
+            verdicts,
+            detector_errors,
+        }
+    }
+
+    /// Classifies a batch, results in input order.
+    pub fn classify_batch(&self, items: &[Item]) -> Vec<ClassifyResult> {
+        items.iter().map(|i| self.classify(i)).collect()
+    }
+}
+
+/// The severity of a verdict that crossed its threshold, from its calibrated score.
+pub fn severity_of(score: f32) -> Severity {
+    if score >= 0.9 {
+        Severity::High
+    } else if score >= 0.7 {
+        Severity::Medium
+    } else {
+        Severity::Low
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballotwatch_core::VerdictKind;
+    use std::collections::BTreeMap;
+
+    /// Flags items whose text contains a word, with a fixed score.
+    struct WordDetector(&'static str, &'static str, f32);
+
+    impl Detector for WordDetector {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn version(&self) -> String {
+            "1".into()
+        }
+        fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {
+            if item.full_text().contains(self.1) {
+                Ok(vec![Verdict {
+                    kind: VerdictKind::Misinformation,
+                    label: "test".into(),
+                    score: self.2,
+                    detector: self.0.into(),
+                    explanation: format!("mentions {}", self.1),
+                    evidence: serde_json::json!({ "word": self.1 }),
+                    rebuttal: None,
+                }])
+            } else {
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    struct Broken;
+    impl Detector for Broken {
+        fn name(&self) -> &'static str {
+            "broken"
+        }
+        fn version(&self) -> String {
+            "0".into()
+        }
+        fn detect(&self, _: &Item) -> Result<Vec<Verdict>, DetectorError> {
+            Err(DetectorError {
+                detector: "broken".into(),
+                message: "model missing".into(),
+            })
+        }
+    }
+
+    fn item(text: &str) -> Item {
+        Item {
+            id: "i".into(),
+            text: Some(text.into()),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn no_detectors_means_nothing_flagged() {
+        let c = Classifier::new(Vec::new(), DetectorsConfig::default());
+        let r = c.classify(&item("anything"));
+        assert_eq!(
+            (r.flagged, r.severity, r.verdicts.len()),
+            (false, Severity::None, 0)
+        );
+        assert_eq!(r.id, "i");
+    }
+
+    #[test]
+    fn thresholds_and_severity() {
+        let cfg = DetectorsConfig {
+            thresholds: BTreeMap::from([("strict".to_string(), 0.95)]),
+            ..DetectorsConfig::default()
+        };
+        let c = Classifier::new(
+            vec![
+                Box::new(WordDetector("pen", "biro", 0.92)),
+                Box::new(WordDetector("strict", "pencil", 0.93)),
+                Box::new(WordDetector("weak", "ballot", 0.3)),
+            ],
+            cfg,
+        );
+        let r = c.classify(&item("bring a biro"));
+        assert!(r.flagged);
+        assert_eq!(r.severity, Severity::High);
+        // Below its own threshold: reported but not flagging.
+        let r = c.classify(&item("only a pencil and a ballot"));
+        assert_eq!(r.verdicts.len(), 2);
+        assert!(!r.flagged);
+        assert_eq!(r.severity, Severity::None);
+        assert_eq!(c.detectors().len(), 3);
+    }
+
+    #[test]
+    fn a_failing_detector_does_not_hide_the_others() {
+        let c = Classifier::new(
+            vec![Box::new(Broken), Box::new(WordDetector("pen", "pen", 0.75))],
+            DetectorsConfig::default(),
+        );
+        let r = c.classify(&item("pen"));
+        assert_eq!(r.severity, Severity::Medium);
+        assert_eq!(
+            r.detector_errors,
+            ["detector `broken` failed: model missing"]
+        );
+        let results = c.classify_batch(&[item("a"), item("pen")]);
+        assert_eq!(
+            results.iter().map(|r| r.flagged).collect::<Vec<_>>(),
+            [false, true]
+        );
+    }
+
+    #[test]
+    fn severity_bands() {
+        assert_eq!(severity_of(0.5), Severity::Low);
+        assert_eq!(severity_of(0.7), Severity::Medium);
+        assert_eq!(severity_of(0.95), Severity::High);
+    }
+}

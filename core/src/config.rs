@@ -1289,7 +1289,7 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
             if let Err(e) = parse(&text) {
                 for p in e.problems() {
                     let line = p.line.unwrap_or(1);
-                    proptest::prop_assert!(line >= 1 && line <= 3);
+                    proptest::prop_assert!((1..=3).contains(&line));
                 }
             }
         }

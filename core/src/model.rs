@@ -296,6 +296,9 @@ pub struct ClassifyResult {
     pub severity: Severity,
     /// Every verdict, flagged or not.
     pub verdicts: Vec<Verdict>,
+    /// Detectors that failed on this item, with the reason (their verdicts are missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detector_errors: Vec<String>,
 }
 
 /// Where an incident is in the comms team's workflow.

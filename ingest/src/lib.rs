@@ -1,1 +1,21 @@
-//! tmp
+//! # ballotwatch-ingest
+//!
+//! Ballotwatch's way in: one module per source kind behind the [`Source`] trait (RSS/Atom/JSON
+//! Feed first, in [`sources::rss`]), the guarded HTTP [`Fetcher`] every source uses (size caps,
+//! timeouts, an SSRF guard, per-host politeness and conditional GET), and the [`Capture`]
+//! records that keep exactly what was fetched as evidence, plus the [`schedule`] that decides
+//! when to poll next and the [`html`] helpers that turn publishers' HTML into plain text and
+//! sanitized HTML. It must not classify, alert, or touch the store or the index: a poll returns
+//! captures and items, and the binary wires ingest → store.
+//!
+//! [`Capture`]: ballotwatch_core::Capture
+
+#![warn(missing_docs)]
+
+pub mod fetcher;
+pub mod html;
+pub mod schedule;
+pub mod sources;
+
+pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, FEED_ACCEPT};
+pub use sources::{build_source, Cursor, Poll, PollContext, Source, SourceError};

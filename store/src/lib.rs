@@ -1,1 +1,389 @@
-//! tmp
+//! # ballotwatch-store
+//!
+//! Ballotwatch's durable store, and the queue between its stages. It owns the SQLite schema and
+//! its versioned migrations, the content-addressed capture store (the exact bytes of every
+//! fetched response under `data_dir/captures/`, named by SHA-256 and verified when read), the
+//! stage queues items move through (`new` → `classified` → `indexed`, each move committed together
+//! with its result in one transaction, so a crash loses nothing committed and duplicates nothing
+//! on restart), per-source polling state, incidents and the append-only audit log. It must not
+//! know about HTTP or models: other stages hand it what they fetched or concluded, and it keeps
+//! that safe and gives it back intact.
+//!
+//! [`Store`] is cheap to clone and safe to share between threads; its methods are synchronous
+//! and short, so async callers run them with `spawn_blocking`.
+
+#![warn(missing_docs)]
+
+mod blobs;
+mod error;
+mod incidents;
+mod items;
+mod poll;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rusqlite::Connection;
+
+pub use error::{Result, StoreError};
+pub use incidents::AuditEntry;
+pub use items::StoredItem;
+pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};
+pub use schema::SCHEMA_VERSION;
+
+use error::{JsonContext, SqlContext};
+
+/// File name of the database inside `data_dir`.
+pub const DB_FILE: &str = "ballotwatch.db";
+
+/// How long a write waits for another process holding the database lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handle on one `data_dir`: the SQLite database and the capture blobs beside it.
+///
+/// Cloning is cheap (an [`Arc`]); all clones share one connection behind a mutex, so calls
+/// from several threads are serialised. Several processes may open the same `data_dir`: SQLite's
+/// locking (WAL, busy timeout of 10 s) keeps them consistent.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    db_path: PathBuf,
+    captures_dir: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.inner.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
+    ///
+    /// Creates `data_dir`, `data_dir/captures/tmp/` and `data_dir/ballotwatch.db`; sets WAL
+    /// mode, `synchronous=FULL`, foreign keys and a 10 s busy timeout; runs pending migrations;
+    /// removes temp files a crash left in `captures/tmp/`. Refuses a database written by a newer
+    /// Ballotwatch ([`StoreError::TooNew`]).
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        let captures_dir = data_dir.join("captures");
+        let tmp = captures_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| StoreError::io("create the capture folder", &tmp, e))?;
+        blobs::clean_tmp(&tmp);
+
+        let db_path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&db_path)
+            .ctx("opening the database")
+            .map_err(|e| e.in_db(&db_path))?;
+        configure(&conn)
+            .and_then(|()| schema::migrate(&mut conn, schema::MIGRATIONS, &db_path))
+            .map_err(|e| e.in_db(&db_path))?;
+        tracing::debug!(db = %db_path.display(), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_path_buf(),
+                db_path,
+                captures_dir,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    /// The folder this store lives in.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Appends an entry to the audit log: who (`actor`) did what (`action`), with details.
+    ///
+    /// The audit log is append-only: the schema refuses updates and deletes.
+    pub fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
+        let detail_json = serde_json::to_string(detail)
+            .json_ctx(|| format!("serializing the details of audit action `{action}`"))?;
+        let at = ts(&now_ms());
+        self.with_conn(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO audit_log(at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| st.execute(rusqlite::params![at, actor, action, detail_json]))
+            .with_ctx(|| format!("writing audit entry `{action}` by `{actor}`"))?;
+            Ok(())
+        })
+    }
+
+    /// Runs `f` on the connection, holding the lock, and names the database in SQLite errors.
+    ///
+    /// A poisoned lock (a thread panicked while holding it) is recovered: any transaction that
+    /// thread had open was rolled back when its `Transaction` was dropped during unwinding, so the
+    /// connection is in a consistent state.
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn).map_err(|e| e.in_db(&self.inner.db_path))
+    }
+}
+
+/// Connection settings every store connection uses.
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting the busy timeout")?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .ctx("switching to WAL journal mode")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Some file systems (network shares) cannot do WAL; SQLite then keeps its rollback
+        // journal, which is slower but just as safe.
+        tracing::warn!(journal_mode = %mode, "SQLite could not use WAL mode here; continuing with its rollback journal");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("setting synchronous=FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .ctx("enabling foreign keys")?;
+    Ok(())
+}
+
+/// Now, truncated to the millisecond precision timestamps are stored with, so values written to
+/// columns and to JSON agree exactly.
+pub(crate) fn now_ms() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// A timestamp as stored: RFC 3339, UTC (`Z`), milliseconds.
+pub(crate) fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Parses a stored timestamp; `what` names the column and row for the error.
+pub(crate) fn parse_ts(s: &str, what: impl FnOnce() -> String) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::corrupt(what(), format!("`{s}` is not an RFC 3339 time: {e}")))
+}
+
+/// Parses an optional stored timestamp.
+pub(crate) fn parse_opt_ts(
+    s: Option<String>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<DateTime<Utc>>> {
+    s.map(|s| parse_ts(&s, what)).transpose()
+}
+
+/// A `limit` argument as SQLite wants it.
+pub(crate) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Builders shared by the tests of every module.
+
+    use super::*;
+    use ballotwatch_core::{Capture, Item, SourceRef};
+    use chrono::TimeZone;
+
+    /// A fresh store in a temp folder (keep the folder alive as long as the store).
+    pub fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// A fixed instant plus `secs` seconds.
+    pub fn t(secs: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+    }
+
+    /// Stores `body` and returns the capture record of fetching it from `url` at `t(at)`.
+    pub fn capture(store: &Store, url: &str, body: &[u8], at: i64) -> Capture {
+        let sha256 = store.put_blob(body).unwrap();
+        Capture {
+            url: url.to_string(),
+            final_url: url.to_string(),
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/rss+xml".into()),
+                ("etag".into(), format!("\"{at}\"")),
+            ],
+            sha256,
+            size: body.len() as u64,
+            started_at: t(at),
+            finished_at: t(at) + chrono::Duration::milliseconds(250),
+        }
+    }
+
+    /// An RSS item with this id and text.
+    pub fn item(id: &str, text: &str) -> Item {
+        Item {
+            id: id.to_string(),
+            source: SourceRef {
+                kind: "rss".into(),
+                name: "Echo".into(),
+            },
+            url: Some(format!("https://echo.example/{id}")),
+            published_at: Some(t(-3600)),
+            title: Some(format!("Title {id}")),
+            text: Some(text.to_string()),
+            ..Item::default()
+        }
+    }
+
+    /// A successful poll at `t(at)` of one feed whose body lists `items` (id, text).
+    pub fn poll(store: &Store, items: &[(&str, &str)], at: i64) -> PollRecord {
+        let body = serde_json::to_vec(items).unwrap();
+        let cap = capture(store, "https://echo.example/rss", &body, at);
+        PollRecord {
+            captures: vec![cap],
+            items: items.iter().map(|(id, text)| (0, item(id, text))).collect(),
+            etag: Some(format!("\"{at}\"")),
+            last_modified: None,
+            cursor: None,
+            not_modified: false,
+            attempted_at: t(at),
+            next_attempt_at: t(at + 300),
+        }
+    }
+
+    /// Runs raw SQL on the store's connection (for fault injection and inspection).
+    pub fn exec(store: &Store, sql: &str) {
+        store
+            .with_conn(|c| c.execute_batch(sql).ctx("test sql"))
+            .unwrap();
+    }
+
+    /// Runs a single-integer query on the store's connection.
+    pub fn count(store: &Store, sql: &str) -> i64 {
+        store
+            .with_conn(|c| c.query_row(sql, [], |r| r.get(0)).ctx("test sql"))
+            .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn open_creates_the_layout_and_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/data");
+        let store = Store::open(&data).unwrap();
+        assert_eq!(store.data_dir(), data);
+        assert!(data.join(DB_FILE).is_file());
+        assert!(data.join("captures/tmp").is_dir());
+        assert_eq!(count(&store, "PRAGMA user_version"), SCHEMA_VERSION);
+        let mode: String = store
+            .with_conn(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .ctx("q")
+            })
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(count(&store, "PRAGMA synchronous"), 2, "FULL");
+        assert_eq!(count(&store, "PRAGMA foreign_keys"), 1);
+        assert_eq!(count(&store, "PRAGMA busy_timeout"), 10_000);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_remigrate() {
+        let (dir, store) = store();
+        let rec = poll(&store, &[("a", "one")], 0);
+        store.record_poll("Echo", rec).unwrap();
+        store
+            .audit("tester", "open", &serde_json::json!({"n": 1}))
+            .unwrap();
+        drop(store);
+        let again = Store::open(dir.path()).unwrap();
+        assert_eq!(again.count_items().unwrap(), 1);
+        assert_eq!(count(&again, "SELECT count(*) FROM audit_log"), 1);
+        assert_eq!(count(&again, "PRAGMA user_version"), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_ballotwatch_is_refused() {
+        let (dir, store) = store();
+        exec(
+            &store,
+            &format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1),
+        );
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("upgrade Ballotwatch"), "{msg}");
+        assert!(
+            msg.contains(&dir.path().join(DB_FILE).display().to_string()),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_data_dir_is_an_io_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-folder");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Store::open(&file).unwrap_err();
+        assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("not-a-folder"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_milliseconds() {
+        let t0 = t(0) + chrono::Duration::microseconds(1_234_567);
+        assert_eq!(ts(&t0), "2026-05-01T08:00:01.234Z");
+        assert_eq!(
+            parse_ts(&ts(&t0), || "x".into()).unwrap(),
+            t0.trunc_subsecs(3)
+        );
+        let err = parse_ts("yesterday", || "items.published_at of seq 4".into()).unwrap_err();
+        assert!(err.to_string().contains("items.published_at of seq 4"));
+    }
+
+    #[test]
+    fn store_is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Store>();
+        let (_dir, store) = store();
+        let clone = store.clone();
+        assert!(Arc::ptr_eq(&store.inner, &clone.inner));
+    }
+
+    #[test]
+    fn a_panic_while_holding_the_lock_does_not_break_the_store() {
+        let (_dir, store) = store();
+        let s = store.clone();
+        let joined = std::thread::spawn(move || {
+            let _ = s.with_conn(|c| -> Result<()> {
+                let tx = c.transaction().ctx("begin")?;
+                tx.execute(
+                    "INSERT INTO audit_log(at, actor, action, detail) VALUES ('t','a','x','{}')",
+                    [],
+                )
+                .ctx("insert")?;
+                panic!("simulated crash inside a transaction");
+            });
+        })
+        .join();
+        assert!(joined.is_err());
+        // The half-done transaction was rolled back and the store still works.
+        assert_eq!(count(&store, "SELECT count(*) FROM audit_log"), 0);
+        store
+            .audit("tester", "after-panic", &serde_json::Value::Null)
+            .unwrap();
+        assert_eq!(count(&store, "SELECT count(*) FROM audit_log"), 1);
+    }
+}

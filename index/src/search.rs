@@ -1,0 +1,860 @@
+//! Running a search: hits in relevance or newest-first order, highlighted snippets, and facet
+//! counts over every matching document.
+
+use std::cmp::Reverse;
+
+use serde::{Deserialize, Serialize};
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
+use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
+use tantivy::query::Query;
+use tantivy::schema::{Facet, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Order, Score, Searcher, TantivyDocument};
+
+use crate::error::{IndexError, Result};
+use crate::index::SearchIndex;
+use crate::schema::{FACET_FLAGGED, FACET_KIND, FACET_LABEL, FACET_SEVERITY, FACET_SOURCE};
+
+/// The most hits one search returns; larger limits are lowered to this.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Roughly how many characters a snippet holds.
+const SNIPPET_CHARS: usize = 200;
+
+/// A search as the user asked for it.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The query (see the crate docs for the language). Blank means `*`.
+    pub query: String,
+    /// How many hits to return (at most [`MAX_LIMIT`]); 0 returns only counts and facets.
+    pub limit: usize,
+    /// How many hits to skip, for paging.
+    pub offset: usize,
+    /// The order of hits.
+    pub sort: SortOrder,
+}
+
+impl SearchRequest {
+    /// A request for the first `limit` hits of `query`, most relevant first.
+    pub fn new(query: impl Into<String>, limit: usize) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            limit,
+            offset: 0,
+            sort: SortOrder::Relevance,
+        }
+    }
+}
+
+/// The order of hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Best match first (ties: newest first).
+    #[default]
+    #[serde(alias = "Relevance")]
+    Relevance,
+    /// Newest first by publication time, or ingest time when there is none (ties: best match).
+    #[serde(alias = "Newest")]
+    Newest,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    /// How many documents match in all (not just this page).
+    pub total: usize,
+    /// This page of hits.
+    pub hits: Vec<Hit>,
+    /// Counts over every matching document.
+    pub facets: Facets,
+}
+
+/// One matching item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// The item id (look the item up in the store).
+    pub id: String,
+    /// The relevance score (BM25; 1 for match-all).
+    pub score: f32,
+    /// HTML-escaped fragment of title or text with matched words wrapped in <b>…</b>; for `*` or
+    /// filter-only queries, the escaped start of the text (~200 chars).
+    pub snippet: String,
+}
+
+/// Facet counts over every matching document, each list sorted by count (highest first),
+/// then by name.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Facets {
+    /// Verdict kinds.
+    pub kinds: Vec<(String, u64)>,
+    /// Verdict labels.
+    pub labels: Vec<(String, u64)>,
+    /// Source names.
+    pub sources: Vec<(String, u64)>,
+    /// Severities.
+    pub severities: Vec<(String, u64)>,
+    /// How many matching documents are flagged.
+    pub flagged: u64,
+}
+
+const FACET_ROOTS: [&str; 5] = [
+    FACET_KIND,
+    FACET_LABEL,
+    FACET_SOURCE,
+    FACET_SEVERITY,
+    FACET_FLAGGED,
+];
+
+fn facet_list(counts: &FacetCounts, root: &str) -> Vec<(String, u64)> {
+    let mut list: Vec<(String, u64)> = counts
+        .get(Facet::from_path([root]))
+        .filter_map(|(facet, n)| facet.to_path().last().map(|v| (v.to_string(), n)))
+        .collect();
+    list.sort_by(|a, b| (Reverse(a.1), &a.0).cmp(&(Reverse(b.1), &b.0)));
+    list
+}
+
+fn facets_from(counts: &FacetCounts) -> Facets {
+    let flagged = facet_list(counts, FACET_FLAGGED)
+        .into_iter()
+        .find(|(v, _)| v == "true")
+        .map_or(0, |(_, n)| n);
+    Facets {
+        kinds: facet_list(counts, FACET_KIND),
+        labels: facet_list(counts, FACET_LABEL),
+        sources: facet_list(counts, FACET_SOURCE),
+        severities: facet_list(counts, FACET_SEVERITY),
+        flagged,
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The escaped start of `text`, cut at a word boundary near `max_chars`, with `…` when cut.
+fn leading_excerpt(text: &str, max_chars: usize) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= max_chars {
+        return escape_html(&collapsed);
+    }
+    let cut: String = collapsed.chars().take(max_chars).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max_chars / 2 => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!("{}…", escape_html(cut.trim_end()))
+}
+
+struct Snippets {
+    text: SnippetGenerator,
+    title: SnippetGenerator,
+}
+
+impl SearchIndex {
+    /// Runs a search. Query problems (syntax, unknown fields, bad values) are
+    /// [`IndexError::Query`] with an explanation.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
+        let trimmed = req.query.trim();
+        let query_text = if trimmed.is_empty() { "*" } else { trimmed };
+        let query = crate::query::parse(&self.parser, query_text, &req.query)?;
+        let searcher = self.reader.searcher();
+
+        let mut facet_collector = FacetCollector::for_field("facets");
+        for root in FACET_ROOTS {
+            facet_collector.add_facet(Facet::from_path([root]));
+        }
+        let limit = req.limit.min(MAX_LIMIT);
+        // No page can start past the last document; this also bounds the collector's memory.
+        let offset = req
+            .offset
+            .min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
+        let page = TopDocs::for_doc_range(offset..offset.saturating_add(limit));
+
+        let run_error = |e: tantivy::TantivyError| match crate::query::explain_search_error(&e) {
+            Some(message) => IndexError::Query {
+                query: req.query.clone(),
+                message,
+            },
+            None => IndexError::tantivy(
+                format!("searching the search index at `{}`", self.dir.display()),
+                e,
+            ),
+        };
+
+        let (total, facet_counts, page_hits): (usize, FacetCounts, Vec<(Score, DocAddress)>) =
+            if limit == 0 {
+                let (total, facets) = searcher
+                    .search(&query, &(Count, facet_collector))
+                    .map_err(run_error)?;
+                (total, facets, Vec::new())
+            } else {
+                match req.sort {
+                    SortOrder::Relevance => {
+                        let top = page.order_by((
+                            (SortBySimilarityScore, Order::Desc),
+                            (
+                                SortByStaticFastValue::<tantivy::DateTime>::for_field("time"),
+                                Order::Desc,
+                            ),
+                        ));
+                        let (total, facets, top) = searcher
+                            .search(&query, &(Count, facet_collector, top))
+                            .map_err(run_error)?;
+                        let hits = top.into_iter().map(|((s, _), a)| (s, a)).collect();
+                        (total, facets, hits)
+                    }
+                    SortOrder::Newest => {
+                        let top = page.order_by((
+                            (
+                                SortByStaticFastValue::<tantivy::DateTime>::for_field("time"),
+                                Order::Desc,
+                            ),
+                            (SortBySimilarityScore, Order::Desc),
+                        ));
+                        let (total, facets, top) = searcher
+                            .search(&query, &(Count, facet_collector, top))
+                            .map_err(run_error)?;
+                        let hits = top.into_iter().map(|((_, s), a)| (s, a)).collect();
+                        (total, facets, hits)
+                    }
+                }
+            };
+
+        let hits = if page_hits.is_empty() {
+            Vec::new()
+        } else {
+            let snippets = self.snippet_generators(&searcher, &*query)?;
+            let mut hits = Vec::with_capacity(page_hits.len());
+            for (score, address) in page_hits {
+                if let Some(hit) = self.hit(&searcher, &snippets, score, address)? {
+                    hits.push(hit);
+                }
+            }
+            hits
+        };
+
+        Ok(SearchResults {
+            total,
+            hits,
+            facets: facets_from(&facet_counts),
+        })
+    }
+
+    fn snippet_generators(&self, searcher: &Searcher, query: &dyn Query) -> Result<Snippets> {
+        let make = |field| {
+            SnippetGenerator::create(searcher, query, field)
+                .map(|mut g| {
+                    g.set_max_num_chars(SNIPPET_CHARS);
+                    g
+                })
+                .map_err(|e| {
+                    IndexError::tantivy(
+                        format!("highlighting results from `{}`", self.dir.display()),
+                        e,
+                    )
+                })
+        };
+        Ok(Snippets {
+            text: make(self.fields.text)?,
+            title: make(self.fields.title)?,
+        })
+    }
+
+    fn hit(
+        &self,
+        searcher: &Searcher,
+        snippets: &Snippets,
+        score: Score,
+        address: DocAddress,
+    ) -> Result<Option<Hit>> {
+        let doc: TantivyDocument = searcher.doc(address).map_err(|e| {
+            IndexError::tantivy(format!("reading a result from `{}`", self.dir.display()), e)
+        })?;
+        let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) else {
+            // Every document is written with an id; one without is damage, not a result.
+            tracing::warn!(
+                dir = %self.dir.display(),
+                ?address,
+                "index document without id skipped"
+            );
+            return Ok(None);
+        };
+        let snippet = self.snippet(&doc, snippets);
+        Ok(Some(Hit {
+            id: id.to_string(),
+            score,
+            snippet,
+        }))
+    }
+
+    /// Highlighted text if the query matched words in it, else highlighted title, else the
+    /// start of the text (or title).
+    fn snippet(&self, doc: &TantivyDocument, snippets: &Snippets) -> String {
+        let text = snippets.text.snippet_from_doc(doc);
+        if !text.highlighted().is_empty() {
+            return text.to_html();
+        }
+        let title = snippets.title.snippet_from_doc(doc);
+        if !title.highlighted().is_empty() {
+            return title.to_html();
+        }
+        let first = |field| doc.get_first(field).and_then(|v| v.as_str());
+        let start = first(self.fields.text)
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| first(self.fields.title))
+            .unwrap_or("");
+        leading_excerpt(start, SNIPPET_CHARS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use ballotwatch_core::{Author, Severity, VerdictKind};
+    use proptest::prelude::*;
+    use proptest::test_runner::{TestCaseError, TestRunner};
+
+    fn ids(results: &SearchResults) -> Vec<&str> {
+        results.hits.iter().map(|h| h.id.as_str()).collect()
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn stemming_finds_word_forms() {
+        let (_d, idx) = index_with(&[
+            doc_item("a", "Residents were voting early", None),
+            doc_item("b", "The station on Mill Lane", None),
+            doc_item("c", "Nothing relevant here", None),
+        ]);
+        assert_eq!(search_ids(&idx, "vote"), ["a"]);
+        assert_eq!(search_ids(&idx, "stations"), ["b"]);
+        assert_eq!(search_ids(&idx, "VOTES"), ["a"]);
+    }
+
+    #[test]
+    fn all_words_must_match_and_phrases_keep_order() {
+        let (_d, idx) = index_with(&[
+            doc_item("a", "The polling station is closed", None),
+            doc_item("b", "The station near the polling place", None),
+            doc_item("c", "Polling opens at seven", None),
+        ]);
+        assert_eq!(sorted(search_ids(&idx, "polling station")), ["a", "b"]);
+        assert_eq!(search_ids(&idx, "\"polling station\""), ["a"]);
+        assert_eq!(
+            search_ids(&idx, "\"polling stations\""),
+            ["a"],
+            "stemmed phrase"
+        );
+        assert_eq!(
+            sorted(search_ids(&idx, "polling OR closed")),
+            ["a", "b", "c"]
+        );
+    }
+
+    #[test]
+    fn title_author_and_keyword_filters() {
+        let mut a = doc_item("a", "body one", None);
+        a.title = Some("Bridge closed".into());
+        a.author = Some(Author {
+            handle: Some("@jokafor".into()),
+            display_name: Some("Jane Okafor".into()),
+            ..Author::default()
+        });
+        a.source.name = "Anytown Echo".into();
+        a.url = Some("https://Echo.example/A".into());
+        a.matched_terms = vec!["Riverside ward".into()];
+        let mut b = doc_item("b", "body two bridge", None);
+        b.source.name = "Riverside Gazette".into();
+        b.source.kind = "bluesky".into();
+        let (_d, idx) = index_with(&[a, b]);
+
+        assert_eq!(search_ids(&idx, "author:okafor"), ["a"]);
+        assert_eq!(
+            search_ids(&idx, "okafor"),
+            ["a"],
+            "author is a default field"
+        );
+        assert_eq!(search_ids(&idx, "title:bridge"), ["a"]);
+        assert_eq!(
+            search_ids(&idx, "bridge")[0],
+            "a",
+            "title boost ranks it first"
+        );
+        assert_eq!(search_ids(&idx, "source:\"Anytown Echo\""), ["a"]);
+        assert_eq!(search_ids(&idx, "source:\"anytown echo\""), ["a"]);
+        assert!(
+            search_ids(&idx, "source:anytown").is_empty(),
+            "keywords match whole"
+        );
+        assert_eq!(search_ids(&idx, "source_kind:bluesky"), ["b"]);
+        assert_eq!(search_ids(&idx, "term:\"riverside ward\""), ["a"]);
+        assert_eq!(search_ids(&idx, "url:\"https://echo.example/a\""), ["a"]);
+        assert_eq!(search_ids(&idx, "id:b"), ["b"]);
+    }
+
+    #[test]
+    fn verdict_filters_flagged_kind_label_severity_score_incident() {
+        let (_d, idx) = index_with(&[
+            classified(
+                "imp",
+                "Pay the council portal",
+                Severity::High,
+                &[(VerdictKind::Impersonation, "lookalike_domain", 0.97)],
+                Some(4),
+            ),
+            classified(
+                "mis",
+                "Polls close at noon",
+                Severity::Medium,
+                &[(VerdictKind::Misinformation, "wrong_date", 0.7)],
+                None,
+            ),
+            unflagged_verdict(
+                "low",
+                "A faint resemblance",
+                VerdictKind::Impersonation,
+                "lookalike_handle",
+                0.2,
+            ),
+            doc_item("plain", "Ordinary election news", None).into(),
+        ]);
+        assert_eq!(sorted(search_ids(&idx, "flagged:true")), ["imp", "mis"]);
+        assert_eq!(sorted(search_ids(&idx, "flagged:false")), ["low", "plain"]);
+        assert_eq!(
+            sorted(search_ids(&idx, "kind:impersonation")),
+            ["imp", "low"]
+        );
+        assert_eq!(
+            search_ids(&idx, "kind:impersonation AND flagged:true"),
+            ["imp"]
+        );
+        assert_eq!(search_ids(&idx, "label:lookalike_domain"), ["imp"]);
+        assert_eq!(search_ids(&idx, "severity:high"), ["imp"]);
+        assert_eq!(search_ids(&idx, "severity:HIGH"), ["imp"]);
+        assert_eq!(sorted(search_ids(&idx, "severity:none")), ["low", "plain"]);
+        assert_eq!(
+            sorted(search_ids(&idx, "max_score:[0.5 TO 1]")),
+            ["imp", "mis"]
+        );
+        assert_eq!(search_ids(&idx, "incident_id:4"), ["imp"]);
+        assert_eq!(search_ids(&idx, "incident_id:*"), ["imp"]);
+        assert_eq!(search_ids(&idx, "* -kind:impersonation").len(), 2);
+        assert_eq!(search_ids(&idx, "facets:/kind/misinformation"), ["mis"]);
+    }
+
+    #[test]
+    fn date_ranges_on_published_and_ingested() {
+        let (_d, idx) = index_with(&[
+            doc_item("may1", "x", Some("2026-05-01T08:00:00Z")),
+            doc_item("may2", "x", Some("2026-05-02T08:00:00Z")),
+            doc_item("apr", "x", Some("2026-04-20T08:00:00Z")),
+        ]);
+        assert_eq!(
+            search_ids(
+                &idx,
+                "published_at:[2026-05-01T00:00:00Z TO 2026-05-02T00:00:00Z]"
+            ),
+            ["may1"]
+        );
+        assert_eq!(
+            sorted(search_ids(&idx, "published_at:[2026-05-01T00:00:00Z TO *]")),
+            ["may1", "may2"]
+        );
+        // test_support sets ingested_at one hour after published_at.
+        assert_eq!(
+            search_ids(
+                &idx,
+                "ingested_at:[2026-05-02T09:00:00Z TO 2026-05-02T09:00:01Z}"
+            ),
+            ["may2"]
+        );
+        assert_eq!(
+            search_ids(
+                &idx,
+                "x AND published_at:{2026-04-01T00:00:00Z TO 2026-05-01T00:00:00Z}"
+            ),
+            ["apr"]
+        );
+    }
+
+    #[test]
+    fn star_and_blank_match_everything_with_text_start_as_snippet() {
+        let long = format!("<script>alert(1)</script> {}", "word ".repeat(100));
+        let (_d, idx) = index_with(&[
+            doc_item("a", &long, None),
+            doc_item("b", "short & sweet", None),
+        ]);
+        for q in ["*", "", "   "] {
+            let r = idx.search(&SearchRequest::new(q, 10)).unwrap();
+            assert_eq!(r.total, 2, "query {q:?}");
+            assert_eq!(r.hits.len(), 2);
+        }
+        let r = idx.search(&SearchRequest::new("*", 10)).unwrap();
+        let a = r.hits.iter().find(|h| h.id == "a").unwrap();
+        assert!(
+            a.snippet
+                .starts_with("&lt;script&gt;alert(1)&lt;/script&gt; word"),
+            "{}",
+            a.snippet
+        );
+        assert!(a.snippet.ends_with('…'));
+        assert!(a.snippet.chars().count() < 240, "{}", a.snippet);
+        assert!(!a.snippet.contains("<b>"));
+        let b = r.hits.iter().find(|h| h.id == "b").unwrap();
+        assert_eq!(b.snippet, "short &amp; sweet");
+        assert!((a.score - 1.0).abs() < f32::EPSILON);
+    }
+
+    #[test]
+    fn snippets_highlight_matches_and_escape_html() {
+        let mut a = doc_item(
+            "a",
+            "Beware <script>steal()</script> the polling station at Mill Lane is closed",
+            None,
+        );
+        a.title = Some("Rumours & <lies>".into());
+        let mut t = doc_item("t", "nothing in the body", None);
+        t.title = Some("Polling <em>day</em> guide".into());
+        let (_d, idx) = index_with(&[a, t]);
+
+        let r = idx.search(&SearchRequest::new("station", 10)).unwrap();
+        let snip = &r.hits[0].snippet;
+        assert!(snip.contains("<b>station</b>"), "{snip}");
+        assert!(
+            snip.contains("&lt;script&gt;steal()&lt;/script&gt;"),
+            "{snip}"
+        );
+        assert!(!snip.contains("<script>"), "{snip}");
+
+        // Stemmed match highlights the original word form.
+        let r = idx.search(&SearchRequest::new("stations", 10)).unwrap();
+        assert!(r.hits[0].snippet.contains("<b>station</b>"));
+
+        // Only the title matches: the title is the snippet.
+        let r = idx.search(&SearchRequest::new("guide", 10)).unwrap();
+        assert_eq!(
+            r.hits[0].snippet,
+            "Polling &lt;em&gt;day&lt;/em&gt; <b>guide</b>"
+        );
+
+        // A filter-only query falls back to the start of the text.
+        let r = idx.search(&SearchRequest::new("id:a", 10)).unwrap();
+        assert!(
+            r.hits[0].snippet.starts_with("Beware &lt;script&gt;"),
+            "{}",
+            r.hits[0].snippet
+        );
+    }
+
+    #[test]
+    fn newest_sort_uses_published_then_ingested_time() {
+        let mut only_ingested = doc_item("ingested_latest", "vote", None);
+        only_ingested.ingested_at = Some("2026-05-03T00:00:00Z".parse().unwrap());
+        let mut no_time = doc_item("no_time", "vote", None);
+        no_time.ingested_at = None;
+        let (_d, idx) = index_with(&[
+            doc_item("mid", "vote vote vote vote", Some("2026-05-01T12:00:00Z")),
+            no_time,
+            doc_item("old", "vote", Some("2026-04-01T00:00:00Z")),
+            only_ingested,
+            doc_item("new", "vote", Some("2026-05-02T00:00:00Z")),
+        ]);
+        let mut req = SearchRequest::new("vote", 10);
+        req.sort = SortOrder::Newest;
+        let r = idx.search(&req).unwrap();
+        assert_eq!(ids(&r), ["ingested_latest", "new", "mid", "old", "no_time"]);
+        assert!(
+            r.hits.iter().all(|h| h.score > 0.0),
+            "scores still reported"
+        );
+
+        req.offset = 1;
+        req.limit = 2;
+        let page = idx.search(&req).unwrap();
+        assert_eq!(ids(&page), ["new", "mid"]);
+        assert_eq!(page.total, 5);
+
+        let relevance = idx.search(&SearchRequest::new("vote", 10)).unwrap();
+        assert_eq!(
+            relevance.hits[0].id, "mid",
+            "most occurrences scores highest"
+        );
+        let scores: Vec<f32> = relevance.hits.iter().map(|h| h.score).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+        // Ties on score (match-all) fall back to newest first.
+        let all = idx.search(&SearchRequest::new("*", 10)).unwrap();
+        assert_eq!(
+            ids(&all),
+            ["ingested_latest", "new", "mid", "old", "no_time"]
+        );
+    }
+
+    #[test]
+    fn facets_count_all_matches_not_just_the_page() {
+        let mut docs = Vec::new();
+        for i in 0..5 {
+            let mut d = classified(
+                &format!("imp{i}"),
+                "council portal",
+                Severity::High,
+                &[(VerdictKind::Impersonation, "lookalike_domain", 0.9)],
+                None,
+            );
+            d.0.source.name = "Anytown Echo".into();
+            docs.push(d);
+        }
+        for i in 0..3 {
+            let mut d = classified(
+                &format!("mis{i}"),
+                "council polls",
+                Severity::Medium,
+                &[
+                    (VerdictKind::Misinformation, "wrong_date", 0.8),
+                    (VerdictKind::Impersonation, "lookalike_handle", 0.6),
+                ],
+                None,
+            );
+            d.0.source.name = "Riverside/Gazette".into();
+            docs.push(d);
+        }
+        let mut plain = doc_item("plain", "council news", None);
+        plain.source.name = "Anytown Echo".into();
+        docs.push(plain.into());
+        docs.push(doc_item("other", "unrelated", None).into());
+        let (_d, idx) = index_with(&docs);
+
+        let r = idx.search(&SearchRequest::new("council", 2)).unwrap();
+        assert_eq!(r.total, 9);
+        assert_eq!(r.hits.len(), 2);
+        assert_eq!(r.facets.flagged, 8);
+        assert_eq!(
+            r.facets.kinds,
+            [
+                ("impersonation".to_string(), 8),
+                ("misinformation".to_string(), 3)
+            ]
+        );
+        assert_eq!(
+            r.facets.labels,
+            [
+                ("lookalike_domain".to_string(), 5),
+                ("lookalike_handle".to_string(), 3),
+                ("wrong_date".to_string(), 3)
+            ]
+        );
+        assert_eq!(
+            r.facets.sources,
+            [
+                ("Anytown Echo".to_string(), 6),
+                ("Riverside/Gazette".to_string(), 3)
+            ]
+        );
+        assert_eq!(
+            r.facets.severities,
+            [
+                ("high".to_string(), 5),
+                ("medium".to_string(), 3),
+                ("none".to_string(), 1)
+            ]
+        );
+
+        // limit 0: counts only.
+        let counts = idx
+            .search(&SearchRequest::new("kind:misinformation", 0))
+            .unwrap();
+        assert_eq!(counts.total, 3);
+        assert!(counts.hits.is_empty());
+        assert_eq!(counts.facets.flagged, 3);
+        assert_eq!(
+            counts.facets.sources,
+            [("Riverside/Gazette".to_string(), 3)]
+        );
+
+        // No matches: empty facets.
+        let none = idx.search(&SearchRequest::new("zebra", 10)).unwrap();
+        assert_eq!(none.total, 0);
+        assert_eq!(none.facets, Facets::default());
+    }
+
+    #[test]
+    fn limits_and_offsets_are_bounded() {
+        let docs: Vec<_> = (0..5)
+            .map(|i| doc_item(&format!("d{i}"), "same words", None))
+            .collect();
+        let (_d, idx) = index_with(&docs);
+        let mut req = SearchRequest::new("*", usize::MAX);
+        let r = idx.search(&req).unwrap();
+        assert_eq!(r.hits.len(), 5);
+        req.offset = usize::MAX;
+        let r = idx.search(&req).unwrap();
+        assert!(r.hits.is_empty());
+        assert_eq!(r.total, 5);
+        req.offset = 3;
+        req.limit = 10;
+        assert_eq!(idx.search(&req).unwrap().hits.len(), 2);
+    }
+
+    #[test]
+    fn bad_queries_are_query_errors_naming_the_problem() {
+        let (_d, idx) = index_with(&[doc_item("a", "text", None)]);
+        let err = |q: &str| match idx.search(&SearchRequest::new(q, 10)) {
+            Err(IndexError::Query { query, message }) => {
+                assert_eq!(query, q);
+                message
+            }
+            other => panic!("`{q}`: expected a Query error, got {other:?}"),
+        };
+        let m = err("sourc:\"Anytown Echo\"");
+        assert!(
+            m.contains("`sourc:`") && m.contains("did you mean `source:`"),
+            "{m}"
+        );
+        assert!(m.contains("flagged"), "lists the fields: {m}");
+        assert!(err("flagged:yes").contains("true"));
+        let m = err("title:*");
+        assert!(m.contains("has any value"), "{m}");
+        let m = err("sevrity:*");
+        assert!(m.contains("did you mean `severity:`"), "{m}");
+        let full = IndexError::Query {
+            query: "sourc:x".into(),
+            message: m,
+        }
+        .to_string();
+        assert!(full.starts_with("cannot search for `sourc:x`"));
+    }
+
+    #[test]
+    fn excerpt_cuts_at_words_and_escapes() {
+        assert_eq!(leading_excerpt("a  b\n c", 10), "a b c");
+        let s = leading_excerpt(&"abc ".repeat(100), 20);
+        assert!(s.ends_with('…'));
+        assert!(s.chars().count() <= 21, "{s}");
+        assert!(
+            !s.contains("ab…") || s.ends_with("abc…"),
+            "cut on a word: {s}"
+        );
+        assert_eq!(leading_excerpt("é<", 1), "é…");
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn sort_order_serde_names() {
+        assert_eq!(
+            serde_json::to_string(&SortOrder::Newest).unwrap(),
+            "\"newest\""
+        );
+        assert_eq!(
+            serde_json::from_str::<SortOrder>("\"relevance\"").unwrap(),
+            SortOrder::Relevance
+        );
+        assert_eq!(
+            serde_json::from_str::<SortOrder>("\"Newest\"").unwrap(),
+            SortOrder::Newest
+        );
+        assert_eq!(SortOrder::default(), SortOrder::Relevance);
+    }
+
+    fn fuzz_config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(cases)
+        }
+    }
+
+    fn check_query(
+        idx: &SearchIndex,
+        req: &SearchRequest,
+    ) -> std::result::Result<(), TestCaseError> {
+        match idx.search(req) {
+            Ok(r) => {
+                prop_assert!(r.hits.len() <= req.limit);
+                prop_assert!(r.total >= r.hits.len());
+            }
+            Err(IndexError::Query { query, message }) => {
+                prop_assert_eq!(&query, &req.query);
+                prop_assert!(!message.is_empty());
+            }
+            Err(other) => prop_assert!(false, "`{}` gave {}", req.query, other),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn arbitrary_queries_never_panic() {
+        let (_d, idx) = sample_index();
+        let mut runner = TestRunner::new(fuzz_config(256));
+        runner
+            .run(&any::<String>(), |q| {
+                check_query(&idx, &SearchRequest::new(q, 5))
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn query_like_strings_never_panic() {
+        let (_d, idx) = sample_index();
+        let mut runner = TestRunner::new(fuzz_config(512));
+        let strategy = (
+            r#"[a-z_ :\[\]{}()"*+\-^~!/\\0-9.TOANDR]{0,40}"#,
+            any::<bool>(),
+            0usize..10,
+        );
+        runner
+            .run(&strategy, |(q, newest, offset)| {
+                let mut req = SearchRequest::new(q, 3);
+                req.offset = offset;
+                req.sort = if newest {
+                    SortOrder::Newest
+                } else {
+                    SortOrder::Relevance
+                };
+                check_query(&idx, &req)
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn field_queries_with_arbitrary_values_never_panic() {
+        let (_d, idx) = sample_index();
+        let mut runner = TestRunner::new(fuzz_config(256));
+        let fields: Vec<&str> = crate::schema::QUERYABLE_FIELDS.to_vec();
+        let strategy = (
+            proptest::sample::select(fields),
+            any::<String>(),
+            any::<bool>(),
+        );
+        runner
+            .run(&strategy, |(field, value, quoted)| {
+                let q = if quoted {
+                    format!("{field}:\"{}\"", value.replace('"', ""))
+                } else {
+                    format!("{field}:{value}")
+                };
+                check_query(&idx, &SearchRequest::new(q, 3))
+            })
+            .unwrap();
+    }
+}

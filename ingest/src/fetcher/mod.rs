@@ -1,0 +1,654 @@
+//! The guarded HTTP fetcher every source uses.
+//!
+//! One [`Fetcher`] per process holds one reqwest client (rustls, HTTP/2, gzip/deflate/brotli
+//! decoding) and applies the `[ingest]` rules to every request. Proxy settings from the
+//! environment are ignored: a proxy resolves names itself, which would bypass the SSRF guard.
+//! The rules:
+//!
+//! - **Timeouts**: `connect_timeout` for TCP+TLS and `timeout` for the whole exchange, body
+//!   included.
+//! - **Size cap**: a response whose `Content-Length` is over `max_response_size` is refused
+//!   before its body is read; otherwise the body is read chunk by chunk and the fetch fails as
+//!   soon as the cap would be passed, so no more than the cap is ever buffered. The cap applies
+//!   to the decoded body, so a small compressed "zip bomb" cannot get past it.
+//! - **Redirects**: at most `max_redirects`, only to `http`/`https`, each hop checked by the
+//!   SSRF guard when its host is an IP literal.
+//! - **SSRF guard** ([`guard`]): unless `allow_private_addresses`, IP-literal URLs in private,
+//!   loopback, link-local and similar ranges are refused before anything is sent, and host names
+//!   are resolved by a resolver that drops such addresses.
+//! - **Politeness**: at most `per_host_concurrency` requests in flight per host and at least
+//!   `politeness_delay` between two request starts to one host (the host of the URL
+//!   requested; redirect hops ride in the same slot).
+//! - **Conditional GET**: `If-None-Match` / `If-Modified-Since` from the caller's cursor; a 304
+//!   comes back as [`Fetched::NotModified`].
+//!
+//! A successful fetch comes back with a [`Capture`]: the evidence record of exactly what was
+//! received. Its `sha256` and `size` are of the body **after content-encoding is removed**
+//! (the bytes a reader of the feed sees, and the bytes returned next to the capture); for the
+//! same reason the `Content-Encoding` and `Content-Length` headers of a compressed response are
+//! not in the captured headers, because they described the encoded bytes. Headers are listed
+//! in the order the HTTP library exposes them: the order in which each header name was first
+//! received, with repeated headers of one name next to each other.
+
+pub mod guard;
+mod hosts;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ballotwatch_core::config::IngestConfig;
+use ballotwatch_core::{sha256_hex, Capture};
+use chrono::{DateTime, Utc};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{redirect, StatusCode};
+use url::Url;
+
+use self::guard::{BlockedAddress, GuardedResolver};
+use self::hosts::HostLimiter;
+
+/// The `Accept` header for feeds: feed types first, generic XML next, anything last.
+pub const FEED_ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1";
+
+/// One GET to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// What to fetch (`http` or `https`).
+    pub url: Url,
+    /// The `ETag` from the previous fetch, sent as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The `Last-Modified` from the previous fetch, sent as `If-Modified-Since`.
+    pub last_modified: Option<String>,
+    /// The `Accept` header, e.g. [`FEED_ACCEPT`].
+    pub accept: &'static str,
+}
+
+impl FetchRequest {
+    /// An unconditional GET of `url` with the given `Accept` header.
+    pub fn new(url: Url, accept: &'static str) -> FetchRequest {
+        FetchRequest {
+            url,
+            etag: None,
+            last_modified: None,
+            accept,
+        }
+    }
+}
+
+/// What a fetch returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The server answered 304: nothing changed since the `etag`/`last_modified` we sent.
+    NotModified {
+        /// The URL requested.
+        url: String,
+        /// The URL after redirects.
+        final_url: String,
+        /// When the request started (UTC).
+        started_at: DateTime<Utc>,
+        /// When the answer arrived (UTC).
+        finished_at: DateTime<Utc>,
+    },
+    /// A 2xx answer with its body.
+    Body {
+        /// The evidence record (status, headers, SHA-256 and size of `body`, times).
+        capture: Capture,
+        /// The body, content-encoding removed; `capture.sha256` is its hash.
+        body: Vec<u8>,
+        /// The response's `ETag`, for the next conditional GET.
+        etag: Option<String>,
+        /// The response's `Last-Modified`, for the next conditional GET.
+        last_modified: Option<String>,
+    },
+}
+
+/// Why a fetch failed. Every message names the URL and, where there is one, the setting to
+/// change.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URL cannot be fetched at all (not http/https, no host).
+    #[error("cannot fetch `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The SSRF guard refused the address (see [`guard`]).
+    #[error("refused to fetch {url}: {reason}")]
+    Blocked {
+        /// The URL requested.
+        url: String,
+        /// Which address was refused, why, and how to allow it.
+        reason: String,
+    },
+    /// The connection could not be made or broke before an answer arrived.
+    #[error("could not fetch {url}: {message}")]
+    Connect {
+        /// The URL requested.
+        url: String,
+        /// The underlying error chain.
+        message: String,
+    },
+    /// No complete answer within the configured time.
+    #[error("{url} did not answer in time: gave up after {} ([ingest] connect_timeout / timeout); the server may be down or overloaded", humantime::format_duration(*.after))]
+    Timeout {
+        /// The URL requested.
+        url: String,
+        /// The limit that was hit.
+        after: Duration,
+    },
+    /// The body is larger than `[ingest] max_response_size`.
+    #[error("{url} is larger than the {} limit ([ingest] max_response_size); the response was cut off and discarded", format_size(*.limit))]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// More redirects than `[ingest] max_redirects`.
+    #[error("{url} redirected more than {max} times ([ingest] max_redirects); check the URL or raise the limit")]
+    TooManyRedirects {
+        /// The URL requested.
+        url: String,
+        /// The limit.
+        max: usize,
+    },
+    /// A non-2xx, non-304 answer.
+    #[error("{url} answered HTTP {status}{}", status_detail(*.status, *.retry_after))]
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// How long the server asked us to wait (from `Retry-After`, on 429 and 5xx).
+        retry_after: Option<Duration>,
+    },
+    /// The answer started but its body could not be read or decoded.
+    #[error("reading the response from {url} failed: {message}")]
+    Body {
+        /// The URL requested.
+        url: String,
+        /// The underlying error chain.
+        message: String,
+    },
+    /// The HTTP client could not be set up (only from [`Fetcher::new`]; no URL involved).
+    #[error("cannot set up the HTTP client: {message}")]
+    Setup {
+        /// The underlying error.
+        message: String,
+    },
+}
+
+impl FetchError {
+    /// The URL the failed fetch was for (empty for [`FetchError::Setup`]).
+    pub fn url(&self) -> &str {
+        match self {
+            FetchError::InvalidUrl { url, .. }
+            | FetchError::Blocked { url, .. }
+            | FetchError::Connect { url, .. }
+            | FetchError::Timeout { url, .. }
+            | FetchError::TooLarge { url, .. }
+            | FetchError::TooManyRedirects { url, .. }
+            | FetchError::Status { url, .. }
+            | FetchError::Body { url, .. } => url,
+            FetchError::Setup { .. } => "",
+        }
+    }
+
+    /// How long the server asked us to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// True when trying again later may well succeed (network trouble, timeouts, 408, 425,
+    /// 429, 5xx); false when the same request will fail the same way until someone changes
+    /// the configuration or the server.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Body { .. } => {
+                true
+            }
+            FetchError::Status { status, .. } => matches!(status, 408 | 425 | 429 | 500..=599),
+            FetchError::InvalidUrl { .. }
+            | FetchError::Blocked { .. }
+            | FetchError::TooLarge { .. }
+            | FetchError::TooManyRedirects { .. }
+            | FetchError::Setup { .. } => false,
+        }
+    }
+}
+
+/// "10 MiB", "512 KiB" or "1500 bytes".
+fn format_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * 1024 * 1024;
+    match bytes {
+        b if b >= GIB && b % GIB == 0 => format!("{} GiB", b / GIB),
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// The part of a status error after the code: reason phrase, what to do, Retry-After.
+fn status_detail(status: u16, retry_after: Option<Duration>) -> String {
+    let mut out = String::new();
+    if let Some(reason) = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        out.push_str(&format!(" ({reason})"));
+    }
+    let advice = match status {
+        401 | 403 => "; the server refused access: check the URL is public",
+        404 => "; check the URL is still right",
+        410 => "; the server says it is gone for good: update or remove the source",
+        429 => "; the server is rate-limiting us",
+        500..=599 => "; the server is having trouble",
+        _ => "",
+    };
+    out.push_str(advice);
+    if let Some(wait) = retry_after {
+        out.push_str(&format!(
+            "; it asked us to wait {} before retrying",
+            humantime::format_duration(wait)
+        ));
+    }
+    out
+}
+
+/// Parses a `Retry-After` value: delta-seconds or an HTTP-date (relative to `now`).
+///
+/// A date in the past means "now" (zero). Anything else is `None`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long digit strings overflow u64: treat them as "a very long time".
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Why the redirect policy stopped following.
+#[derive(Debug)]
+enum RedirectRefused {
+    TooMany,
+    Scheme { to: String },
+    Blocked { to: String, reason: String },
+}
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedirectRefused::TooMany => f.write_str("too many redirects"),
+            RedirectRefused::Scheme { to } => write!(f, "redirect to `{to}` is not http or https"),
+            RedirectRefused::Blocked { to, reason } => {
+                write!(f, "redirect to {to} refused: {reason}")
+            }
+        }
+    }
+}
+
+impl StdError for RedirectRefused {}
+
+struct Inner {
+    client: reqwest::Client,
+    limiter: HostLimiter,
+    user_agent: String,
+    max_size: u64,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_redirects: usize,
+    allow_private: bool,
+}
+
+/// The guarded HTTP client. Cheap to clone: clones share the connection pool and the per-host
+/// limits.
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("user_agent", &self.inner.user_agent)
+            .field("max_size", &self.inner.max_size)
+            .field("timeout", &self.inner.timeout)
+            .field("max_redirects", &self.inner.max_redirects)
+            .field("allow_private", &self.inner.allow_private)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// Builds the fetcher from `[ingest]`. `version` goes into the User-Agent:
+    /// `Ballotwatch/<version> (+<contact_url>)`, or `Ballotwatch/<version>` without a
+    /// `contact_url`.
+    pub fn new(cfg: &IngestConfig, version: &str) -> Result<Fetcher, FetchError> {
+        Fetcher::build(cfg, version, &[])
+    }
+
+    /// Like [`Fetcher::new`], with DNS answers pinned for some names. Pinned names bypass the
+    /// guarded resolver, so this exists for tests only.
+    #[cfg(test)]
+    pub(crate) fn with_pinned_dns(
+        cfg: &IngestConfig,
+        version: &str,
+        pins: &[(&str, std::net::SocketAddr)],
+    ) -> Result<Fetcher, FetchError> {
+        Fetcher::build(cfg, version, pins)
+    }
+
+    fn build(
+        cfg: &IngestConfig,
+        version: &str,
+        pins: &[(&str, std::net::SocketAddr)],
+    ) -> Result<Fetcher, FetchError> {
+        let user_agent = match &cfg.contact_url {
+            Some(contact) => format!("Ballotwatch/{version} (+{contact})"),
+            None => format!("Ballotwatch/{version}"),
+        };
+        let max_redirects = cfg.max_redirects;
+        let allow_private = cfg.allow_private_addresses;
+        let policy = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max_redirects {
+                return attempt.error(RedirectRefused::TooMany);
+            }
+            let to = attempt.url();
+            if !matches!(to.scheme(), "http" | "https") {
+                let to = to.to_string();
+                return attempt.error(RedirectRefused::Scheme { to });
+            }
+            if let Err(reason) = guard::check_url_host(to, allow_private) {
+                let to = to.to_string();
+                return attempt.error(RedirectRefused::Blocked { to, reason });
+            }
+            attempt.follow()
+        });
+        let mut builder = reqwest::Client::builder()
+            .user_agent(user_agent.clone())
+            .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.timeout)
+            .redirect(policy)
+            .referer(false)
+            .no_proxy()
+            .gzip(true)
+            .deflate(true)
+            .brotli(true)
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }));
+        for (name, addr) in pins {
+            builder = builder.resolve(name, *addr);
+        }
+        let client = builder.build().map_err(|e| FetchError::Setup {
+            message: error_chain(&e),
+        })?;
+        Ok(Fetcher {
+            inner: Arc::new(Inner {
+                client,
+                limiter: HostLimiter::new(cfg.per_host_concurrency, cfg.politeness_delay),
+                user_agent,
+                max_size: cfg.max_response_size.as_u64(),
+                timeout: cfg.timeout,
+                connect_timeout: cfg.connect_timeout,
+                max_redirects,
+                allow_private,
+            }),
+        })
+    }
+
+    /// The User-Agent sent with every request.
+    pub fn user_agent(&self) -> &str {
+        &self.inner.user_agent
+    }
+
+    /// Fetches `req.url` under every rule of the fetcher (see the [module docs](self)).
+    ///
+    /// 2xx → [`Fetched::Body`]; 304 → [`Fetched::NotModified`]; anything else is a
+    /// [`FetchError`].
+    pub async fn get(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+        let url = req.url.to_string();
+        if !matches!(req.url.scheme(), "http" | "https") {
+            return Err(FetchError::InvalidUrl {
+                url,
+                reason: format!(
+                    "the scheme is `{}`; only http and https are fetched",
+                    req.url.scheme()
+                ),
+            });
+        }
+        let host = match req.url.host_str() {
+            Some(h) if !h.is_empty() => h.to_string(),
+            _ => {
+                return Err(FetchError::InvalidUrl {
+                    url,
+                    reason: "it has no host".into(),
+                })
+            }
+        };
+        if let Err(reason) = guard::check_url_host(&req.url, self.inner.allow_private) {
+            return Err(FetchError::Blocked { url, reason });
+        }
+
+        let _slot = self.inner.limiter.acquire(&host).await;
+        let started_at = Utc::now();
+        tracing::debug!(%url, "fetching");
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(req.accept));
+        if let Some(v) = conditional_header(&url, "ETag", req.etag.as_deref()) {
+            headers.insert(header::IF_NONE_MATCH, v);
+        }
+        if let Some(v) = conditional_header(&url, "Last-Modified", req.last_modified.as_deref()) {
+            headers.insert(header::IF_MODIFIED_SINCE, v);
+        }
+
+        let mut resp = self
+            .inner
+            .client
+            .get(req.url.clone())
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| self.map_error(&url, &e))?;
+
+        let status = resp.status();
+        let final_url = resp.url().to_string();
+        if status == StatusCode::NOT_MODIFIED {
+            let finished_at = Utc::now();
+            tracing::debug!(%url, "not modified");
+            return Ok(Fetched::NotModified {
+                url,
+                final_url,
+                started_at,
+                finished_at,
+            });
+        }
+        if status.is_redirection() {
+            // reqwest hands back redirects it will not follow, such as one to `file:`.
+            let target = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|loc| resp.url().join(loc).ok());
+            if let Some(to) = target.filter(|t| !matches!(t.scheme(), "http" | "https")) {
+                return Err(FetchError::InvalidUrl {
+                    url,
+                    reason: format!("it redirects to `{to}`; only http and https are fetched"),
+                });
+            }
+        }
+        if !status.is_success() {
+            let code = status.as_u16();
+            let retry_after = if code == 429 || status.is_server_error() {
+                resp.headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+            } else {
+                None
+            };
+            return Err(FetchError::Status {
+                url,
+                status: code,
+                retry_after,
+            });
+        }
+
+        // Content-Length is only present when the body is not being decoded, so it is the
+        // size of what we would buffer.
+        let declared = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let limit = self.inner.max_size;
+        if declared.is_some_and(|n| n > limit) {
+            tracing::debug!(%url, ?declared, limit, "refusing an oversized response");
+            return Err(FetchError::TooLarge { url, limit });
+        }
+
+        let captured_headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let header_text = |name: header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let etag = header_text(header::ETAG);
+        let last_modified = header_text(header::LAST_MODIFIED);
+
+        let capacity = declared.unwrap_or(0).min(limit).min(1 << 20);
+        let mut body: Vec<u8> = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => return Err(self.map_error(&url, &e)),
+            };
+            if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                tracing::debug!(%url, limit, "response passed the size cap while streaming");
+                return Err(FetchError::TooLarge { url, limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let finished_at = Utc::now();
+        let capture = Capture {
+            url,
+            final_url,
+            status: status.as_u16(),
+            headers: captured_headers,
+            sha256: sha256_hex(&body),
+            size: body.len() as u64,
+            started_at,
+            finished_at,
+        };
+        tracing::debug!(url = %capture.url, status = capture.status, size = capture.size, "fetched");
+        Ok(Fetched::Body {
+            capture,
+            body,
+            etag,
+            last_modified,
+        })
+    }
+
+    /// Turns a reqwest error into the [`FetchError`] a user can act on.
+    fn map_error(&self, url: &str, err: &reqwest::Error) -> FetchError {
+        let url = url.to_string();
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+        while let Some(e) = cause {
+            if let Some(r) = e.downcast_ref::<RedirectRefused>() {
+                return match r {
+                    RedirectRefused::TooMany => FetchError::TooManyRedirects {
+                        url,
+                        max: self.inner.max_redirects,
+                    },
+                    RedirectRefused::Scheme { to } => FetchError::InvalidUrl {
+                        url,
+                        reason: format!("it redirects to `{to}`; only http and https are fetched"),
+                    },
+                    RedirectRefused::Blocked { to, reason } => FetchError::Blocked {
+                        url,
+                        reason: format!("it redirects to {to}, and {reason}"),
+                    },
+                };
+            }
+            if let Some(b) = e.downcast_ref::<BlockedAddress>() {
+                return FetchError::Blocked {
+                    url,
+                    reason: b.reason(),
+                };
+            }
+            cause = e.source();
+        }
+        if err.is_timeout() {
+            let after = if err.is_connect() {
+                self.inner.connect_timeout
+            } else {
+                self.inner.timeout
+            };
+            return FetchError::Timeout { url, after };
+        }
+        let message = error_chain(err);
+        if err.is_body() || err.is_decode() {
+            FetchError::Body { url, message }
+        } else {
+            FetchError::Connect { url, message }
+        }
+    }
+}
+
+/// A header value from a stored validator, or `None` (with a warning) when it cannot be sent.
+fn conditional_header(url: &str, what: &str, value: Option<&str>) -> Option<HeaderValue> {
+    let value = value?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    match HeaderValue::from_str(value) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            tracing::warn!(%url, what, value, "the stored validator is not a valid header value; fetching unconditionally");
+            None
+        }
+    }
+}
+
+/// The causes of an error joined by ": ", without reqwest's own "error sending request for
+/// url (...)" line (the URL is already in our message) and without repeats.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

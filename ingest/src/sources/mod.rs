@@ -1,0 +1,180 @@
+//! Sources: one module per kind behind the [`Source`] trait.
+//!
+//! A source turns one poll into [`Poll`]: the captures it fetched (the evidence, with their
+//! bytes) and the items it found, each pointing at the capture it came from. Sources do not
+//! store anything: the caller records the poll and keeps the [`Cursor`] for the next one.
+//!
+//! Adding a source kind = a module here, a variant in
+//! [`SourceConfig`] and an arm in [`build_source`].
+
+pub mod rss;
+
+use std::time::Duration;
+
+use ballotwatch_core::{Capture, Item, SourceConfig, WatchTerms};
+use serde::{Deserialize, Serialize};
+
+use crate::fetcher::{FetchError, Fetcher};
+
+/// What every poll gets: the shared fetcher and the watch terms to mark items with.
+#[derive(Debug, Clone)]
+pub struct PollContext {
+    /// The guarded HTTP client.
+    pub fetcher: Fetcher,
+    /// `[watch] terms`, for each item's `matched_terms`.
+    pub watch: WatchTerms,
+}
+
+/// What a source remembers between polls (kept by the caller, e.g. in the store).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The last `ETag`, for a conditional GET.
+    pub etag: Option<String>,
+    /// The last `Last-Modified`, for a conditional GET.
+    pub last_modified: Option<String>,
+    /// Source-specific state (e.g. a "since id" for APIs); RSS keeps none.
+    pub state: Option<serde_json::Value>,
+}
+
+/// The result of one poll.
+#[derive(Debug, Default)]
+pub struct Poll {
+    /// Every response fetched, with its body.
+    pub captures: Vec<(Capture, Vec<u8>)>,
+    /// Items found, each with the index into `captures` of the response it came from.
+    pub items: Vec<(usize, Item)>,
+    /// The new `ETag` to keep in the cursor.
+    pub etag: Option<String>,
+    /// The new `Last-Modified` to keep in the cursor.
+    pub last_modified: Option<String>,
+    /// The new source-specific state to keep in the cursor.
+    pub state: Option<serde_json::Value>,
+    /// The server said nothing changed (HTTP 304); `captures` and `items` are empty.
+    pub not_modified: bool,
+}
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Fetching failed.
+    #[error("source `{source_name}`: {error}")]
+    Fetch {
+        /// The source's configured name.
+        source_name: String,
+        /// What went wrong.
+        error: FetchError,
+    },
+    /// The response is not something the source can read.
+    #[error("source `{source_name}`: {url} is not a valid feed: {message}")]
+    Parse {
+        /// The source's configured name.
+        source_name: String,
+        /// The URL fetched.
+        url: String,
+        /// The parser's reason, and what to check.
+        message: String,
+    },
+}
+
+impl SourceError {
+    /// The URL the failure is about.
+    pub fn url(&self) -> &str {
+        match self {
+            SourceError::Fetch { error, .. } => error.url(),
+            SourceError::Parse { url, .. } => url,
+        }
+    }
+
+    /// How long the server asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SourceError::Fetch { error, .. } => error.retry_after(),
+            SourceError::Parse { .. } => None,
+        }
+    }
+
+    /// True when polling again later may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Fetch { error, .. } => error.is_transient(),
+            SourceError::Parse { .. } => false,
+        }
+    }
+
+    /// The configured name of the source that failed.
+    pub fn source_name(&self) -> &str {
+        match self {
+            SourceError::Fetch { source_name, .. } | SourceError::Parse { source_name, .. } => {
+                source_name
+            }
+        }
+    }
+}
+
+/// One configured source.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    /// The configured, unique name.
+    fn name(&self) -> &str;
+    /// The kind, as in the config's `kind` key (`rss`, ...).
+    fn kind(&self) -> &'static str;
+    /// The URL the source polls (for messages).
+    fn url(&self) -> &str;
+    /// Fetches what is new since `cursor`.
+    async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError>;
+}
+
+/// The source for one `[[source]]` entry.
+pub fn build_source(cfg: &SourceConfig) -> Box<dyn Source> {
+    match cfg {
+        SourceConfig::Rss(c) => Box::new(rss::RssSource::new(c.name.clone(), c.url.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_source_follows_the_config() {
+        let cfg: ballotwatch_core::Config = ballotwatch_core::Config::from_toml(
+            "data_dir = \"d\"\n[[source]]\nname = \"Anytown Echo\"\nkind = \"rss\"\nurl = \"https://echo.anytown.test/rss\"\n",
+            std::path::Path::new("bw.toml"),
+        )
+        .unwrap();
+        let s = build_source(&cfg.sources[0]);
+        assert_eq!(s.name(), "Anytown Echo");
+        assert_eq!(s.kind(), "rss");
+        assert_eq!(s.url(), "https://echo.anytown.test/rss");
+    }
+
+    #[test]
+    fn errors_expose_url_retry_and_name() {
+        let e = SourceError::Fetch {
+            source_name: "Anytown Echo".into(),
+            error: FetchError::Status {
+                url: "https://echo.anytown.test/rss".into(),
+                status: 503,
+                retry_after: Some(Duration::from_secs(60)),
+            },
+        };
+        assert_eq!(e.url(), "https://echo.anytown.test/rss");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(60)));
+        assert!(e.is_transient());
+        assert_eq!(e.source_name(), "Anytown Echo");
+        assert!(e
+            .to_string()
+            .starts_with("source `Anytown Echo`: https://echo.anytown.test/rss answered HTTP 503"));
+        let p = SourceError::Parse {
+            source_name: "Anytown Echo".into(),
+            url: "https://echo.anytown.test/rss".into(),
+            message: "no root element".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "source `Anytown Echo`: https://echo.anytown.test/rss is not a valid feed: no root element"
+        );
+        assert_eq!(p.retry_after(), None);
+        assert!(!p.is_transient());
+    }
+}

@@ -1,0 +1,85 @@
+//! One module per subcommand, and what they share: config loading and exit codes.
+//!
+//! Exit codes (the product contract): 0 success, 1 the job found a problem it reports,
+//! 2 bad usage or bad config, 3 a runtime failure.
+
+mod check_config;
+mod classify;
+mod ingest;
+mod reindex;
+mod search;
+mod serve;
+
+pub use ingest::summary_table;
+pub use serve::cancel_on_signal;
+
+use std::path::Path;
+
+use anyhow::Context;
+use ballotwatch_core::{Config, ConfigError};
+
+use crate::{Cli, Command};
+
+/// An error that is the user's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs the chosen subcommand; `Ok` carries the exit code (0, or 1 for reported problems).
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config_path = cli.config.as_path();
+    match cli.command {
+        Command::CheckConfig => check_config::run(config_path),
+        Command::Classify => classify::run(config_path),
+        Command::Serve => {
+            let config = load_config(config_path)?;
+            runtime()?.block_on(serve::run(config))
+        }
+        Command::Demo { data_dir, once } => runtime()?.block_on(crate::demo::run(data_dir, once)),
+        Command::Ingest { once: _, source } => {
+            let config = load_config(config_path)?;
+            runtime()?.block_on(ingest::run(config, source))
+        }
+        Command::Search {
+            query,
+            limit,
+            offset,
+            sort,
+            json,
+        } => {
+            let config = load_config(config_path)?;
+            let sort = match sort {
+                crate::Sort::Relevance => ballotwatch_index::SortOrder::Relevance,
+                crate::Sort::Newest => ballotwatch_index::SortOrder::Newest,
+            };
+            search::run(&config, &query, limit, offset, sort, json)
+        }
+        Command::Reindex => {
+            let config = load_config(config_path)?;
+            reindex::run(&config)
+        }
+    }
+}
+
+/// Maps an error to the contract's exit code: 2 for configuration and usage, 3 otherwise.
+pub fn exit_code_of(e: &anyhow::Error) -> u8 {
+    if e.chain()
+        .any(|c| c.is::<ConfigError>() || c.is::<UsageError>())
+    {
+        2
+    } else {
+        3
+    }
+}
+
+/// Loads and validates the configuration file.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

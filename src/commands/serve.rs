@@ -1,0 +1,60 @@
+//! `ballotwatch serve`: the main job, until SIGTERM or Ctrl-C, then a clean shutdown.
+
+use std::sync::Arc;
+
+use ballotwatch_core::Config;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::Pipeline;
+
+/// Runs the pipeline until a signal arrives.
+pub async fn run(config: Config) -> anyhow::Result<u8> {
+    warn_unused_sections(&config);
+    let pipeline = Arc::new(Pipeline::open(config)?);
+    let names = pipeline.source_names();
+    tracing::info!(sources = names.len(), data_dir = %pipeline.store().data_dir().display(), "ballotwatch serving");
+    if names.is_empty() {
+        tracing::warn!("no enabled sources: add [[source]] tables to the config");
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    pipeline.run(shutdown).await?;
+    tracing::info!("stopped cleanly");
+    Ok(0)
+}
+
+/// Cancels `token` at the first SIGTERM or SIGINT.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: finishing the work in hand"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: finishing the work in hand"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    token.cancel();
+}
+
+/// Says which configured sections this version validates but does not act on yet, so nobody
+/// believes alerts are being sent when they are not.
+fn warn_unused_sections(config: &Config) {
+    if config.alerts.smtp.is_some() || !config.alerts.rules.is_empty() {
+        tracing::warn!("[alerts] is configured but this version does not send alerts yet: watch the index with `ballotwatch search flagged:true`");
+    }
+    if !config.identities.is_empty() || !config.narratives.is_empty() {
+        tracing::warn!("[[identity]] and [[narrative]] are validated, but this version has no detectors that use them yet");
+    }
+}

@@ -1,0 +1,424 @@
+//! The pipeline: sources → capture → store → classify → store → index.
+//!
+//! The store is the queue between stages. Each stage reads its work from the store by stage
+//! status and commits its result with the next status in one transaction, so a crash anywhere
+//! means the stage redoes uncommitted work on restart and nothing is lost or doubled. Inside the
+//! process, stages wake each other with [`Notify`] signals; the store rows are the (bounded,
+//! durable) buffer between them, and each stage pulls fixed-size batches.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ballotwatch_classify::Classifier;
+use ballotwatch_core::{Config, WatchTerms};
+use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
+use ballotwatch_ingest::{build_source, schedule, Cursor, Fetcher, PollContext, Source};
+use ballotwatch_store::{PollRecord, Store};
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Items taken from the store per classify batch.
+const CLASSIFY_BATCH: usize = 256;
+/// Items taken from the store per index batch.
+const INDEX_BATCH: usize = 512;
+
+/// Where the search index lives inside `data_dir`.
+pub fn index_dir(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("index")
+}
+
+/// What one poll of one source came to, for the `ingest --once` table and logs.
+#[derive(Debug, Clone)]
+pub struct PollSummary {
+    /// Source name.
+    pub source: String,
+    /// Source kind.
+    pub kind: &'static str,
+    /// The poll's outcome.
+    pub outcome: Result<PollCounts, String>,
+    /// Wall time of the poll, store write included.
+    pub elapsed: Duration,
+}
+
+/// Counts from a successful poll.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PollCounts {
+    /// Entries seen for the first time.
+    pub new: usize,
+    /// Entries whose content changed (stored as a new version).
+    pub updated: usize,
+    /// Entries already stored unchanged.
+    pub unchanged: usize,
+    /// The server said nothing changed (HTTP 304).
+    pub not_modified: bool,
+    /// Bytes captured.
+    pub bytes: u64,
+}
+
+/// The wired stages, sharing one store, one index and one classifier.
+pub struct Pipeline {
+    config: Arc<Config>,
+    store: Store,
+    index: SearchIndex,
+    writer: Arc<Mutex<IndexWriter>>,
+    classifier: Arc<Classifier>,
+    ctx: Arc<PollContext>,
+    sources: Vec<Arc<dyn Source>>,
+    classify_wake: Arc<Notify>,
+    index_wake: Arc<Notify>,
+}
+
+impl Pipeline {
+    /// Opens the store and the index (taking the index writer) and builds the sources.
+    pub fn open(config: Config) -> anyhow::Result<Pipeline> {
+        let store = Store::open(&config.data_dir)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let index = SearchIndex::open_or_create(&index_dir(&config))?;
+        let writer = index.writer(config.index.writer_memory.as_u64() as usize)?;
+        let fetcher = Fetcher::new(&config.ingest, env!("CARGO_PKG_VERSION"))?;
+        let ctx = PollContext {
+            fetcher,
+            watch: WatchTerms::new(&config.watch.terms),
+        };
+        let sources = config
+            .sources
+            .iter()
+            .filter(|s| s.enabled())
+            .map(|s| Arc::from(build_source(s)))
+            .collect();
+        Ok(Pipeline {
+            classifier: Arc::new(Classifier::from_config(&config)),
+            config: Arc::new(config),
+            store,
+            index,
+            writer: Arc::new(Mutex::new(writer)),
+            ctx: Arc::new(ctx),
+            sources,
+            classify_wake: Arc::new(Notify::new()),
+            index_wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The index.
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    /// Names of the enabled sources.
+    pub fn source_names(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.name().to_string()).collect()
+    }
+
+    /// Polls every enabled source (or the named one) once, concurrently, then classifies and
+    /// indexes everything pending. Summaries come back in configuration order.
+    pub async fn run_once(&self, only: Option<&str>) -> anyhow::Result<Vec<PollSummary>> {
+        let chosen: Vec<_> = self
+            .sources
+            .iter()
+            .filter(|s| only.is_none_or(|n| s.name() == n))
+            .cloned()
+            .collect();
+        let polls = chosen.iter().map(|s| self.poll_source(s.as_ref()));
+        let summaries = futures_util::future::join_all(polls).await;
+        self.classify_pending().await?;
+        self.index_pending().await?;
+        Ok(summaries)
+    }
+
+    /// Runs every stage until `shutdown` is cancelled, then finishes the work in hand: what was
+    /// stored gets classified and indexed before this returns.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for source in self.sources.clone() {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                me.source_loop(source, stop).await;
+                Ok(())
+            });
+        }
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { me.classify_loop(stop).await });
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { me.index_loop(stop).await });
+
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let result = joined.context("a pipeline task panicked").and_then(|r| r);
+            if let Err(e) = result {
+                tracing::error!(error = %format!("{e:#}"), "pipeline stage failed; shutting down");
+                shutdown.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn source_loop(&self, source: Arc<dyn Source>, stop: CancellationToken) {
+        let name = source.name().to_string();
+        loop {
+            let wait = match self
+                .blocking({
+                    let name = name.clone();
+                    move |s| Ok(s.source_state(&name)?)
+                })
+                .await
+            {
+                Ok(Some(state)) => state
+                    .next_attempt_at
+                    .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
+                    .unwrap_or_default(),
+                Ok(None) => Duration::ZERO,
+                Err(e) => {
+                    tracing::error!(source = %name, error = %format!("{e:#}"), "cannot read source state; retrying in 30s");
+                    Duration::from_secs(30)
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let summary = tokio::select! {
+                _ = stop.cancelled() => return,
+                s = self.poll_source(source.as_ref()) => s,
+            };
+            match &summary.outcome {
+                Ok(c) => {
+                    tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, not_modified = c.not_modified, "polled");
+                    if c.new + c.updated > 0 {
+                        self.classify_wake.notify_one();
+                    }
+                }
+                Err(e) => tracing::warn!(source = %name, error = %e, "poll failed"),
+            }
+        }
+    }
+
+    /// One poll of one source: fetch, write capture blobs, record items and source state in one
+    /// transaction; on failure record the error and when to retry.
+    async fn poll_source(&self, source: &dyn Source) -> PollSummary {
+        let started = Instant::now();
+        let outcome = self.poll_and_record(source).await;
+        PollSummary {
+            source: source.name().to_string(),
+            kind: source.kind(),
+            outcome: outcome.map_err(|e| format!("{e:#}")),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn poll_and_record(&self, source: &dyn Source) -> anyhow::Result<PollCounts> {
+        let name = source.name().to_string();
+        let state = self
+            .blocking({
+                let name = name.clone();
+                move |s| Ok(s.source_state(&name)?)
+            })
+            .await?
+            .unwrap_or_default();
+        let cursor = Cursor {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+            state: state.cursor.clone(),
+        };
+        let attempted_at = Utc::now();
+        let cfg = &self.config;
+        let interval = cfg
+            .source(&name)
+            .map(|s| s.interval(&cfg.ingest))
+            .unwrap_or(cfg.ingest.default_interval);
+        let next = |failures: u32, retry_after: Option<Duration>| -> DateTime<Utc> {
+            let delay = schedule::next_delay(
+                interval,
+                cfg.ingest.jitter,
+                failures,
+                retry_after,
+                cfg.ingest.max_backoff,
+                &mut rand::rng(),
+            );
+            attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+        };
+
+        match source.poll(&self.ctx, &cursor).await {
+            Ok(poll) => {
+                let next_attempt_at = next(0, None);
+                self.blocking(move |store| {
+                    let mut counts = PollCounts {
+                        not_modified: poll.not_modified,
+                        ..PollCounts::default()
+                    };
+                    let mut captures = Vec::with_capacity(poll.captures.len());
+                    for (capture, body) in poll.captures {
+                        let sha = store.put_blob(&body)?;
+                        if sha != capture.sha256 {
+                            anyhow::bail!(
+                                "capture of {} changed between fetch and store (sha256 {} vs {})",
+                                capture.url,
+                                capture.sha256,
+                                sha
+                            );
+                        }
+                        counts.bytes += capture.size;
+                        captures.push(capture);
+                    }
+                    let outcome = store.record_poll(
+                        &name,
+                        PollRecord {
+                            captures,
+                            items: poll.items,
+                            etag: poll.etag,
+                            last_modified: poll.last_modified,
+                            cursor: poll.state,
+                            not_modified: poll.not_modified,
+                            attempted_at,
+                            next_attempt_at,
+                        },
+                    )?;
+                    counts.new = outcome.new;
+                    counts.updated = outcome.updated;
+                    counts.unchanged = outcome.unchanged;
+                    Ok(counts)
+                })
+                .await
+            }
+            Err(error) => {
+                let next_attempt_at = next(state.consecutive_failures + 1, error.retry_after());
+                let message = error.to_string();
+                let url = error.url().to_string();
+                self.blocking(move |store| {
+                    Ok(store.record_poll_error(
+                        &name,
+                        &url,
+                        &message,
+                        attempted_at,
+                        next_attempt_at,
+                    )?)
+                })
+                .await?;
+                Err(anyhow::Error::new(error))
+            }
+        }
+    }
+
+    async fn classify_loop(&self, stop: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            let n = self.classify_pending().await?;
+            if n > 0 {
+                self.index_wake.notify_one();
+            }
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = self.classify_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+        }
+    }
+
+    async fn index_loop(&self, stop: CancellationToken) -> anyhow::Result<()> {
+        let commit_interval = self.config.index.commit_interval;
+        loop {
+            let committed_at = Instant::now();
+            self.index_pending().await?;
+            if stop.is_cancelled() {
+                // The classify stage may have stored results while we were busy.
+                self.index_pending().await?;
+                return Ok(());
+            }
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = self.index_wake.notified() => {
+                    // Gather what arrives within one commit interval into one commit.
+                    let wait = commit_interval.saturating_sub(committed_at.elapsed());
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+        }
+    }
+
+    /// Classifies every item waiting in the store; returns how many.
+    pub async fn classify_pending(&self) -> anyhow::Result<usize> {
+        let classifier = self.classifier.clone();
+        self.blocking(move |store| {
+            let mut total = 0;
+            loop {
+                let batch = store.pending_classification(CLASSIFY_BATCH)?;
+                if batch.is_empty() {
+                    return Ok(total);
+                }
+                let results: Vec<_> = batch
+                    .iter()
+                    .map(|s| (s.seq, classifier.classify(&s.item)))
+                    .collect();
+                store.save_results(&results)?;
+                total += results.len();
+            }
+        })
+        .await
+    }
+
+    /// Indexes every classified item waiting in the store, committing per batch; returns how many.
+    pub async fn index_pending(&self) -> anyhow::Result<usize> {
+        let writer = self.writer.clone();
+        let index = self.index.clone();
+        self.blocking(move |store| {
+            let mut writer = writer.lock().map_err(|_| {
+                anyhow::anyhow!("the index writer was poisoned by an earlier panic")
+            })?;
+            let mut total = 0;
+            loop {
+                let batch = store.pending_index(INDEX_BATCH)?;
+                if batch.is_empty() {
+                    break;
+                }
+                let seqs: Vec<i64> = batch.iter().map(|s| s.seq).collect();
+                for s in &batch {
+                    writer.upsert(&IndexDoc {
+                        item: &s.item,
+                        result: s.result.as_ref(),
+                        incident_id: s.incident_id,
+                    })?;
+                }
+                writer.commit()?;
+                store.mark_indexed(&seqs)?;
+                total += batch.len();
+            }
+            if total > 0 {
+                index.reload()?;
+                tracing::debug!(indexed = total, "index committed");
+            }
+            Ok(total)
+        })
+        .await
+    }
+
+    /// Runs store work on the blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .context("a store task panicked")?
+    }
+}

@@ -1,0 +1,244 @@
+//! End to end: `serve` under signals and kill -9, `classify`, `check-config` and the demo.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{rss_source, FixtureServer, Workspace};
+
+const BULK_FEEDS: usize = 8;
+const BULK_ENTRIES: usize = 250;
+
+fn bulk_config(server: &FixtureServer) -> String {
+    (0..BULK_FEEDS)
+        .map(|i| rss_source(&format!("Desk {i}"), &server.url(&format!("/bulk/{i}.xml"))))
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_ingest_then_restart_loses_and_duplicates_nothing() {
+    let server = FixtureServer::start();
+    let ws = Workspace::new(&bulk_config(&server));
+    let expected = BULK_FEEDS * BULK_ENTRIES;
+
+    // Kill `serve` at several points of its first passes: while fetching, while storing, while
+    // classifying and indexing.
+    for delay_ms in [250, 400, 550, 700, 1000, 1500] {
+        let mut child = ws
+            .cmd(&["serve"])
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+        let stored = store.count_items().unwrap() as usize;
+        eprintln!("kill -9 after {delay_ms} ms: {stored} of {expected} items stored");
+        assert!(
+            stored <= expected,
+            "after kill at {delay_ms} ms: {stored} items > {expected}"
+        );
+        assert_eq!(
+            stored,
+            store.count_latest_items().unwrap() as usize,
+            "no item was stored twice"
+        );
+    }
+
+    // Restart: everything arrives exactly once, and the index agrees with the store.
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    assert_eq!(store.count_items().unwrap() as usize, expected);
+    assert_eq!(store.pending_classification(10).unwrap().len(), 0);
+    assert_eq!(store.pending_index(10).unwrap().len(), 0);
+    let hits = ws.search_json("*");
+    assert_eq!(hits.len(), expected.min(1000));
+    let index =
+        ballotwatch_index::SearchIndex::open_existing(&ws.data_dir().join("index")).unwrap();
+    assert_eq!(index.num_docs() as usize, expected);
+    let ids: HashSet<&str> = hits.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), hits.len(), "no duplicate documents");
+}
+
+#[test]
+fn serve_makes_items_searchable_and_stops_cleanly_on_sigterm() {
+    let server = FixtureServer::start();
+    let ws = Workspace::new(&rss_source(
+        "Anytown Echo",
+        &server.url("/feeds/anytown-echo.xml"),
+    ));
+    let mut child = ws
+        .cmd(&["serve"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let start = Instant::now();
+    let found = loop {
+        let r = ws.run(&["search", "pencil", "--json"]);
+        if r.code == 0 && r.stdout.lines().count() == 1 {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let searchable_after = start.elapsed();
+
+    let pid = child.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(found, "the item never became searchable:\n{stderr}");
+    eprintln!("searchable {searchable_after:?} after serve started");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+}
+
+#[test]
+fn classify_answers_every_line_in_order_and_names_bad_lines() {
+    let ws = Workspace::new("");
+    let input = concat!(
+        r#"{"id": "a1", "source": {"kind": "rss", "name": "Leeds Live"}, "text": "Polling stations open at 7am"}"#,
+        "\n",
+        r#"{"text": "no closing brace""#,
+        "\n\n",
+        r#"{"source": {"kind": "bluesky", "name": "Bsky"}, "url": "https://bsky.app/profile/x/post/1", "title": "A post"}"#,
+        "\n",
+        r#"{"id": "empty"}"#,
+        "\n"
+    );
+    let mut child = ws
+        .cmd(&["classify"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[0]["id"], "a1");
+    assert_eq!(lines[0]["flagged"], false);
+    assert_eq!(lines[0]["severity"], "none");
+    assert_eq!(lines[0]["verdicts"], serde_json::json!([]));
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a valid item"));
+    assert_eq!(
+        lines[2]["id"].as_str().unwrap().len(),
+        32,
+        "id derived from source and url"
+    );
+    assert_eq!(lines[3]["line"], 5);
+    assert!(
+        stderr.contains("line 2:") && stderr.contains("line 5:"),
+        "{stderr}"
+    );
+    assert!(!ws.data_dir().exists(), "classify has no side effects");
+}
+
+#[test]
+fn check_config_names_file_line_and_field() {
+    let ws = Workspace::new("[[source]]\nname = \"Echo\"\nkind = \"rss\"\nurl = \"https://echo.example/rss\"\nintervl = \"5m\"\n");
+    let r = ws.run(&["check-config"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("ballotwatch.toml:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`source[0].intervl`: unknown key"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("did you mean `interval`?"),
+        "{}",
+        r.stderr
+    );
+
+    // Every other command refuses the same config with exit 2.
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 2);
+
+    let good = Workspace::new(&rss_source("Echo", "https://echo.example/rss"));
+    let r = good.run(&["check-config"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Echo [rss] every 10s"), "{}", r.stdout);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ballotwatch.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+        .args(["--config", example, "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_once_runs_offline_end_to_end() {
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+        .args(["demo", "--once", "--data-dir"])
+        .arg(data.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("search \"polling station\": "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(n >= 4, "{stdout}");
+    // The demo's data folder works with the ordinary commands.
+    let config = data.path().join("ballotwatch.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+        .arg("--config")
+        .arg(&config)
+        .args(["search", "photo ID", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Bring photo ID to vote"));
+}

@@ -14,7 +14,7 @@ use ballotwatch_classify::Classifier;
 use ballotwatch_core::{Config, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
 use ballotwatch_ingest::{build_source, schedule, Cursor, Fetcher, PollContext, Source};
-use ballotwatch_store::{PollRecord, Store};
+use ballotwatch_store::{PollRecord, Store, StoredItem};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,18 @@ const INDEX_BATCH: usize = 512;
 /// Where the search index lives inside `data_dir`.
 pub fn index_dir(config: &Config) -> std::path::PathBuf {
     config.data_dir.join("index")
+}
+
+/// Adds (or replaces) the index documents of stored items; the caller commits.
+pub fn upsert_all(writer: &mut IndexWriter, items: &[StoredItem]) -> anyhow::Result<()> {
+    for s in items {
+        writer.upsert(&IndexDoc {
+            item: &s.item,
+            result: s.result.as_ref(),
+            incident_id: s.incident_id,
+        })?;
+    }
+    Ok(())
 }
 
 /// What one poll of one source came to, for the `ingest --once` table and logs.
@@ -390,13 +402,7 @@ impl Pipeline {
                     break;
                 }
                 let seqs: Vec<i64> = batch.iter().map(|s| s.seq).collect();
-                for s in &batch {
-                    writer.upsert(&IndexDoc {
-                        item: &s.item,
-                        result: s.result.as_ref(),
-                        incident_id: s.incident_id,
-                    })?;
-                }
+                upsert_all(&mut writer, &batch)?;
                 writer.commit()?;
                 store.mark_indexed(&seqs)?;
                 total += batch.len();

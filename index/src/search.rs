@@ -129,34 +129,18 @@ fn facets_from(counts: &FacetCounts) -> Facets {
     }
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The escaped start of `text`, cut at a word boundary near `max_chars`, with `…` when cut.
 fn leading_excerpt(text: &str, max_chars: usize) -> String {
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.chars().count() <= max_chars {
-        return escape_html(&collapsed);
+        return html_escape::encode_quoted_attribute(&collapsed).into_owned();
     }
     let cut: String = collapsed.chars().take(max_chars).collect();
     let cut = match cut.rfind(' ') {
         Some(i) if i > max_chars / 2 => &cut[..i],
         _ => cut.as_str(),
     };
-    format!("{}…", escape_html(cut.trim_end()))
+    format!("{}…", html_escape::encode_quoted_attribute(cut.trim_end()))
 }
 
 struct Snippets {
@@ -755,7 +739,7 @@ mod tests {
         );
         assert_eq!(leading_excerpt("é<", 1), "é…");
         assert_eq!(
-            escape_html(r#"<a href="x">'&'</a>"#),
+            leading_excerpt(r#"<a href="x">'&'</a>"#, 100),
             "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
         );
     }

@@ -65,7 +65,10 @@ pub fn from_plain_text(text: &str) -> HtmlContent {
         .split("\n\n")
         .filter(|p| !p.is_empty())
         .map(|p| {
-            let lines: Vec<String> = p.lines().map(escape).collect();
+            let lines: Vec<String> = p
+                .lines()
+                .map(|l| html_escape::encode_quoted_attribute(l).into_owned())
+                .collect();
             format!("<p>{}</p>", lines.join("<br>"))
         })
         .collect::<Vec<_>>()
@@ -133,21 +136,6 @@ pub fn tidy_text(text: &str) -> String {
         }
         blank_pending = false;
         out.push_str(&line);
-    }
-    out
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
     out
 }

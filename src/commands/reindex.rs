@@ -2,11 +2,11 @@
 
 use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_index::{IndexDoc, IndexError, SearchIndex};
+use ballotwatch_index::{IndexError, SearchIndex};
 use ballotwatch_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::pipeline::index_dir;
+use crate::pipeline::{index_dir, upsert_all};
 
 const BATCH: usize = 1000;
 
@@ -37,18 +37,13 @@ pub fn run(config: &Config) -> anyhow::Result<u8> {
         let batch = store.latest_items_after(after, BATCH)?;
         let Some(last) = batch.last() else { break };
         after = last.seq;
-        let mut classified = Vec::new();
-        for s in &batch {
-            writer.upsert(&IndexDoc {
-                item: &s.item,
-                result: s.result.as_ref(),
-                incident_id: s.incident_id,
-            })?;
-            if s.result.is_some() {
-                classified.push(s.seq);
-            }
-        }
+        upsert_all(&mut writer, &batch)?;
         writer.commit()?;
+        let classified: Vec<i64> = batch
+            .iter()
+            .filter(|s| s.result.is_some())
+            .map(|s| s.seq)
+            .collect();
         store.mark_indexed(&classified)?;
         done += batch.len() as u64;
         bar.set_position(done);

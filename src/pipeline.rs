@@ -101,7 +101,7 @@ impl Pipeline {
             .map(|s| Arc::from(build_source(s)))
             .collect();
         Ok(Pipeline {
-            classifier: Arc::new(Classifier::from_config(&config)),
+            classifier: Arc::new(Classifier::from_config(&config)?),
             config: Arc::new(config),
             store,
             index,

@@ -10,8 +10,21 @@
 
 #![warn(missing_docs)]
 
+pub mod detectors;
+
 use ballotwatch_core::config::DetectorsConfig;
 use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
+
+/// Why the configured detectors could not be set up (a missing model, an unreadable logo...).
+/// The message tells the operator what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up detector `{detector}`: {message}")]
+pub struct ClassifyError {
+    /// The detector (or detector family) that could not start.
+    pub detector: String,
+    /// What went wrong and how to fix it.
+    pub message: String,
+}
 
 /// Why a detector could not examine an item.
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +58,12 @@ impl Classifier {
         Classifier { detectors, config }
     }
 
-    /// The detectors configured for this deployment. No detector ships yet: the impersonation,
-    /// synthetic-media and misinformation detectors are added here as they land.
-    pub fn from_config(config: &ballotwatch_core::Config) -> Classifier {
-        Classifier::new(Vec::new(), config.detectors.clone())
+    /// The detectors configured for this deployment (see [`detectors::from_config`]).
+    pub fn from_config(config: &ballotwatch_core::Config) -> Result<Classifier, ClassifyError> {
+        Ok(Classifier::new(
+            detectors::from_config(config)?,
+            config.detectors.clone(),
+        ))
     }
 
     /// (name, version) of every detector, in the order they run.

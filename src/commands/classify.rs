@@ -11,7 +11,7 @@ use ballotwatch_core::{Config, Item};
 /// Runs the classifier over stdin; exit 1 when any line could not be read as an item.
 pub fn run(config_path: &Path) -> anyhow::Result<u8> {
     let config = config_for_classify(config_path)?;
-    let classifier = Classifier::from_config(&config);
+    let classifier = Classifier::from_config(&config)?;
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
     let bad = classify_stream(&classifier, stdin, stdout)?;

@@ -16,6 +16,7 @@ pub use serve::cancel_on_signal;
 use std::path::Path;
 
 use anyhow::Context;
+use ballotwatch_classify::ClassifyError;
 use ballotwatch_core::{Config, ConfigError};
 
 use crate::{Cli, Command};
@@ -61,10 +62,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Maps an error to the contract's exit code: 2 for configuration and usage, 3 otherwise.
+/// Maps an error to the contract's exit code: 2 for configuration, usage and detector set-up
+/// (a missing model is the operator's to fix), 3 otherwise.
 pub fn exit_code_of(e: &anyhow::Error) -> u8 {
     if e.chain()
-        .any(|c| c.is::<ConfigError>() || c.is::<UsageError>())
+        .any(|c| c.is::<ConfigError>() || c.is::<UsageError>() || c.is::<ClassifyError>())
     {
         2
     } else {

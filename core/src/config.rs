@@ -372,7 +372,7 @@ impl DetectorsConfig {
 }
 
 /// `[alerts]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// The mail server.
@@ -381,6 +381,50 @@ pub struct AlertsConfig {
     /// Alert rules (`[[alerts.rule]]`).
     #[serde(default, rename = "rule")]
     pub rules: Vec<AlertRule>,
+    /// Webhook channels (`[[alerts.webhook]]`), named by rules' `webhooks`.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+    /// Flagged items with the same label and grouping evidence (narrative, domain, handle or
+    /// media hash) within this long of an incident's last sighting join that incident.
+    #[serde(default = "default_group_window", with = "humantime_serde")]
+    pub group_window: Duration,
+    /// First retry delay after a failed delivery; doubles on each failure (with jitter).
+    #[serde(default = "default_retry_initial", with = "humantime_serde")]
+    pub retry_initial: Duration,
+    /// Longest delay between two delivery attempts.
+    #[serde(default = "default_retry_max", with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// A message still undelivered this long after it was queued is dead-lettered (no more
+    /// attempts; listed by `ballotwatch alerts status`).
+    #[serde(default = "default_dead_letter_after", with = "humantime_serde")]
+    pub dead_letter_after: Duration,
+}
+
+fn default_group_window() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_retry_initial() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_dead_letter_after() -> Duration {
+    Duration::from_secs(3 * 24 * 3600)
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            smtp: None,
+            rules: Vec::new(),
+            webhooks: Vec::new(),
+            group_window: default_group_window(),
+            retry_initial: default_retry_initial(),
+            retry_max: default_retry_max(),
+            dead_letter_after: default_dead_letter_after(),
+        }
+    }
 }
 
 /// `[alerts.smtp]`.
@@ -403,10 +447,21 @@ pub struct SmtpConfig {
     pub password_env: Option<String>,
     /// The From: header.
     pub from: String,
+    /// PEM file of CA certificates to trust for the server instead of the system's (for a
+    /// council's internal CA). Relative paths are relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Connect-and-send timeout for one message.
+    #[serde(default = "default_smtp_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 fn default_smtp_port() -> u16 {
     587
+}
+
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// SMTP transport security.
@@ -431,18 +486,56 @@ pub struct AlertRule {
     /// Verdict kinds that match (empty: all).
     #[serde(default)]
     pub kinds: Vec<VerdictKind>,
+    /// Verdict labels that match, e.g. `lookalike_domain` (empty: all).
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// Least severity that matches.
     #[serde(default = "default_min_severity")]
     pub min_severity: Severity,
-    /// Recipients.
+    /// Least verdict score that matches (default: any flagged verdict).
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// Source names that match (empty: all).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Watch terms, one of which the item must contain (empty: any item).
+    #[serde(default)]
+    pub terms: Vec<String>,
+    /// Identity names (`[[identity]] name`) a verdict must be about (empty: any).
+    #[serde(default)]
+    pub identities: Vec<String>,
+    /// Email recipients.
+    #[serde(default)]
     pub to: Vec<String>,
+    /// Webhooks (`[[alerts.webhook]] name`) to deliver to.
+    #[serde(default)]
+    pub webhooks: Vec<String>,
     /// Send at once or collect into digests.
     #[serde(default)]
     pub mode: AlertMode,
+    /// How often digests go out (`mode = "digest"`, and updates with `on_update = "digest"`).
+    #[serde(default)]
+    pub digest: DigestEvery,
+    /// Time of day (UTC, `HH:MM`) daily digests go out; hourly digests go out at this minute.
+    #[serde(default = "default_digest_at")]
+    pub digest_at: String,
+    /// Hours (UTC, `HH:MM-HH:MM`) when immediate alerts below `high` wait until the end.
+    #[serde(default)]
+    pub quiet_hours: Option<String>,
+    /// Least time between two immediate alerts of this rule; later ones wait (never `high`).
+    #[serde(default, with = "humantime_serde")]
+    pub throttle: Option<Duration>,
+    /// What a new sighting of an incident already alerted does.
+    #[serde(default)]
+    pub on_update: OnUpdate,
 }
 
 fn default_min_severity() -> Severity {
     Severity::Medium
+}
+
+fn default_digest_at() -> String {
+    "08:00".into()
 }
 
 /// How an alert rule delivers.
@@ -454,6 +547,76 @@ pub enum AlertMode {
     Immediate,
     /// Collected into a periodic digest.
     Digest,
+}
+
+/// How often a digest goes out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestEvery {
+    /// Every hour, at `digest_at`'s minute.
+    Hourly,
+    /// Every day at `digest_at`.
+    #[default]
+    Daily,
+}
+
+/// What a new sighting of an incident that was already alerted does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUpdate {
+    /// It goes into the rule's next digest.
+    #[default]
+    Digest,
+    /// An immediate update, threaded under the first alert.
+    Immediate,
+    /// Nothing is sent (the incident is still updated).
+    Ignore,
+}
+
+/// One `[[alerts.webhook]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Unique name, used in rules' `webhooks`.
+    pub name: String,
+    /// Payload format.
+    pub kind: WebhookKind,
+    /// Where to POST.
+    pub url: Url,
+    /// Environment variable holding the HMAC-SHA256 key (`kind = "json"`): the body's signature
+    /// is sent as `X-Ballotwatch-Signature: sha256=<hex>`.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+/// Webhook payload formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookKind {
+    /// Microsoft Teams incoming webhook (message card).
+    Teams,
+    /// Slack incoming webhook (blocks).
+    Slack,
+    /// Generic JSON POST, optionally signed.
+    Json,
+}
+
+/// Parses `HH:MM` into minutes after midnight.
+pub fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Parses quiet hours `HH:MM-HH:MM` into (start, end) minutes after midnight; the span may
+/// wrap past midnight.
+pub fn parse_quiet_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let (a, b) = (parse_hhmm(a)?, parse_hhmm(b)?);
+    (a != b).then_some((a, b))
 }
 
 /// `[evidence]`.
@@ -658,6 +821,9 @@ impl Config {
             fix(p);
         }
         if let Some(p) = self.evidence.signing_key.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.alerts.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
             fix(p);
         }
         for identity in &mut self.identities {
@@ -880,6 +1046,55 @@ impl Config {
                 );
             }
         }
+        let mut hook_names = HashSet::new();
+        for (i, hook) in self.alerts.webhooks.iter().enumerate() {
+            let path = |k: &str| vec![key("alerts"), key("webhook"), Seg::Index(i), key(k)];
+            if hook.name.trim().is_empty() {
+                bad(path("name"), "must not be empty".into(), None);
+            } else if !hook_names.insert(hook.name.clone()) {
+                bad(
+                    path("name"),
+                    format!("`{}` is used by another webhook", hook.name),
+                    None,
+                );
+            }
+            if !matches!(hook.url.scheme(), "http" | "https") {
+                bad(
+                    path("url"),
+                    format!("`{}` is not an http or https URL", hook.url),
+                    None,
+                );
+            }
+            if hook.secret_env.is_some() && hook.kind != WebhookKind::Json {
+                bad(
+                    path("secret_env"),
+                    "only `kind = \"json\"` webhooks are signed".into(),
+                    None,
+                );
+            }
+        }
+        let a = &self.alerts;
+        for (k, d) in [
+            ("group_window", a.group_window),
+            ("retry_initial", a.retry_initial),
+            ("retry_max", a.retry_max),
+            ("dead_letter_after", a.dead_letter_after),
+        ] {
+            if d.is_zero() {
+                bad(
+                    vec![key("alerts"), key(k)],
+                    "must be more than 0s".into(),
+                    None,
+                );
+            }
+        }
+        if a.retry_max < a.retry_initial {
+            bad(
+                vec![key("alerts"), key("retry_max")],
+                "must not be shorter than retry_initial".into(),
+                None,
+            );
+        }
         let mut rule_names = HashSet::new();
         for (i, rule) in self.alerts.rules.iter().enumerate() {
             let path = |k: &str| vec![key("alerts"), key("rule"), Seg::Index(i), key(k)];
@@ -890,8 +1105,12 @@ impl Config {
                     None,
                 );
             }
-            if rule.to.is_empty() {
-                bad(path("to"), "names no recipient".into(), None);
+            if rule.to.is_empty() && rule.webhooks.is_empty() {
+                bad(
+                    path("to"),
+                    "names no recipient".into(),
+                    Some("list email addresses in `to` or webhook names in `webhooks`".into()),
+                );
             }
             for (j, to) in rule.to.iter().enumerate() {
                 if !looks_like_mailbox(to) {
@@ -900,8 +1119,58 @@ impl Config {
                     bad(p, format!("`{to}` is not an email address"), None);
                 }
             }
+            for (j, w) in rule.webhooks.iter().enumerate() {
+                if !hook_names.contains(w) {
+                    let mut p = path("webhooks");
+                    p.push(Seg::Index(j));
+                    let help = did_you_mean(w, hook_names.iter().map(String::as_str))
+                        .or_else(|| Some("add an [[alerts.webhook]] with this name".into()));
+                    bad(p, format!("there is no webhook named `{w}`"), help);
+                }
+            }
+            for (j, s) in rule.sources.iter().enumerate() {
+                if self.source(s).is_none() {
+                    let mut p = path("sources");
+                    p.push(Seg::Index(j));
+                    let help = did_you_mean(s, self.sources.iter().map(|s| s.name()));
+                    bad(p, format!("there is no source named `{s}`"), help);
+                }
+            }
+            for (j, n) in rule.identities.iter().enumerate() {
+                if !self.identities.iter().any(|id| &id.name == n) {
+                    let mut p = path("identities");
+                    p.push(Seg::Index(j));
+                    let help = did_you_mean(n, self.identities.iter().map(|i| i.name.as_str()));
+                    bad(p, format!("there is no identity named `{n}`"), help);
+                }
+            }
+            if let Some(s) = rule.min_score {
+                if !(0.0..=1.0).contains(&s) {
+                    bad(
+                        path("min_score"),
+                        format!("{s} is out of range"),
+                        Some("use a score from 0 to 1".into()),
+                    );
+                }
+            }
+            if parse_hhmm(&rule.digest_at).is_none() {
+                bad(
+                    path("digest_at"),
+                    format!("`{}` is not a time of day", rule.digest_at),
+                    Some("write it as HH:MM (UTC), e.g. \"08:00\"".into()),
+                );
+            }
+            if let Some(q) = &rule.quiet_hours {
+                if parse_quiet_hours(q).is_none() {
+                    bad(
+                        path("quiet_hours"),
+                        format!("`{q}` is not a span of hours"),
+                        Some("write it as HH:MM-HH:MM (UTC), e.g. \"22:00-07:00\"".into()),
+                    );
+                }
+            }
         }
-        if !self.alerts.rules.is_empty() && self.alerts.smtp.is_none() {
+        if self.alerts.rules.iter().any(|r| !r.to.is_empty()) && self.alerts.smtp.is_none() {
             bad(
                 vec![key("alerts"), key("rule")],
                 "alert rules need a mail server".into(),

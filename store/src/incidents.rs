@@ -24,7 +24,7 @@ pub struct AuditEntry {
 }
 
 /// Adds a row to an incident's history and the audit log, inside the caller's transaction.
-fn log_change(
+pub(crate) fn log_change(
     tx: &Transaction<'_>,
     incident_id: i64,
     at: &str,
@@ -95,6 +95,18 @@ fn into_incident(raw: RawIncident) -> Result<Incident> {
     })
 }
 
+/// An incident by id, read on a connection or inside a transaction.
+pub(crate) fn incident_by_id(conn: &rusqlite::Connection, id: i64) -> Result<Option<Incident>> {
+    let raw = conn
+        .prepare_cached(
+            "SELECT id, title, kind, severity, status, assignee, created_at, updated_at
+             FROM incidents WHERE id = ?1",
+        )
+        .and_then(|mut st| st.query_row([id], raw_incident).optional())
+        .with_ctx(|| format!("reading incident {id}"))?;
+    raw.map(into_incident).transpose()
+}
+
 impl Store {
     /// Opens a new incident (status `new`), recording who opened it in its history and the
     /// audit log.
@@ -148,15 +160,7 @@ impl Store {
 
     /// An incident by id.
     pub fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
-        let raw = self.with_conn(|conn| {
-            conn.prepare_cached(
-                "SELECT id, title, kind, severity, status, assignee, created_at, updated_at
-                 FROM incidents WHERE id = ?1",
-            )
-            .and_then(|mut st| st.query_row([id], raw_incident).optional())
-            .with_ctx(|| format!("reading incident {id}"))
-        })?;
-        raw.map(into_incident).transpose()
+        self.with_conn(|conn| incident_by_id(conn, id))
     }
 
     /// Attaches an item (all its versions: by item id) to an incident. Returns `false` if it was

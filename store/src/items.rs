@@ -35,6 +35,7 @@ macro_rules! item_query {
         )
     };
 }
+pub(crate) use item_query;
 
 /// An item row before its JSON is parsed.
 struct RawItem {
@@ -76,7 +77,7 @@ impl RawItem {
 }
 
 /// Runs an item query and parses every row.
-fn query_items<P: Params>(
+pub(crate) fn query_items<P: Params>(
     conn: &Connection,
     sql: &str,
     params: P,

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod alerts;
 mod blobs;
 mod error;
 mod incidents;
@@ -29,6 +30,10 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::Connection;
 
+pub use alerts::{
+    AlertPlan, DigestEntry, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, OutboxRow,
+    OutboxState, OutboxStatus, Sighting,
+};
 pub use error::{Result, StoreError};
 pub use incidents::AuditEntry;
 pub use items::StoredItem;
@@ -36,6 +41,7 @@ pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};
 pub use schema::SCHEMA_VERSION;
 
 use error::{JsonContext, SqlContext};
+use items::item_query;
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "ballotwatch.db";

@@ -134,8 +134,69 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 "#;
 
+/// Migration 2: alerting. Incidents get a grouping key, notes and sighting counts; items get an
+/// `alerted` mark (the alert stage's queue); the durable outbox, digest entries and which rules
+/// have alerted which incident.
+///
+/// Items stored before this migration are marked alerted: upgrading must not send a flood of
+/// alerts about old items.
+const M2_ALERTING: &str = r#"
+ALTER TABLE incidents ADD COLUMN group_key TEXT;
+ALTER TABLE incidents ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN sightings INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN last_seen_at TEXT;
+CREATE INDEX incidents_group ON incidents(group_key, last_seen_at);
+
+ALTER TABLE items ADD COLUMN alerted INTEGER NOT NULL DEFAULT 0;
+UPDATE items SET alerted = 1;
+CREATE INDEX items_unalerted ON items(seq) WHERE alerted = 0;
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    idempotency_key TEXT    NOT NULL UNIQUE,
+    channel         TEXT    NOT NULL,          -- `email` or `webhook:<name>`
+    kind            TEXT    NOT NULL CHECK (kind IN ('alert', 'update', 'digest')),
+    rule            TEXT    NOT NULL,
+    incident_id     INTEGER REFERENCES incidents(id),
+    recipients      TEXT    NOT NULL,          -- JSON array
+    payload         TEXT    NOT NULL,          -- JSON: the rendered message
+    state           TEXT    NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT    NOT NULL,
+    next_attempt_at TEXT    NOT NULL,
+    last_error      TEXT,
+    accepted_at     TEXT
+);
+CREATE INDEX outbox_queue ON outbox(state, channel, id);
+
+CREATE TABLE digest_entries (
+    id          INTEGER PRIMARY KEY,
+    rule        TEXT    NOT NULL,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    item_id     TEXT    NOT NULL,
+    summary     TEXT    NOT NULL,              -- JSON
+    created_at  TEXT    NOT NULL,
+    outbox_id   INTEGER REFERENCES outbox(id)
+);
+CREATE INDEX digest_entries_open ON digest_entries(rule, outbox_id, id);
+
+CREATE TABLE digest_state (
+    rule         TEXT PRIMARY KEY,
+    last_sent_at TEXT NOT NULL
+);
+
+CREATE TABLE incident_alerts (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+    rule        TEXT    NOT NULL,
+    first_key   TEXT    NOT NULL,              -- idempotency key of the first message
+    at          TEXT    NOT NULL,
+    PRIMARY KEY (incident_id, rule)
+) WITHOUT ROWID;
+"#;
+
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[M1_INITIAL];
+pub(crate) const MIGRATIONS: &[&str] = &[M1_INITIAL, M2_ALERTING];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -213,6 +274,10 @@ mod tests {
             "incident_items",
             "incident_history",
             "audit_log",
+            "outbox",
+            "digest_entries",
+            "digest_state",
+            "incident_alerts",
         ] {
             assert!(table_exists(&conn, t), "missing table {t}");
         }

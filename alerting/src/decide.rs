@@ -1,0 +1,592 @@
+//! The alert decision: which rules a flagged item matches, which incident it joins, and what is
+//! queued (immediate alerts, threaded updates, digest entries).
+
+use std::time::Duration;
+
+use ballotwatch_core::config::{parse_hhmm, parse_quiet_hours, AlertMode, AlertRule, OnUpdate};
+use ballotwatch_core::{ClassifyResult, Config, Item, Severity, Verdict};
+use ballotwatch_store::{
+    AlertPlan, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, Sighting, Store, StoredItem,
+};
+use chrono::{DateTime, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::AlertError;
+
+/// Evidence keys that identify near-duplicates, in order of preference.
+pub const GROUP_KEYS: [&str; 4] = ["narrative", "media_sha256", "domain", "handle"];
+
+/// Items read per decision batch.
+const BATCH: usize = 256;
+
+/// What a message says about one sighting: the channel-neutral content every template renders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    /// The incident.
+    pub incident_id: i64,
+    /// The incident's title.
+    pub incident_title: String,
+    /// The incident's severity.
+    pub severity: Severity,
+    /// Threat kind of the top verdict.
+    pub kind: String,
+    /// Sightings so far.
+    pub sightings: i64,
+    /// The item's id.
+    pub item_id: String,
+    /// The item's title.
+    pub item_title: Option<String>,
+    /// The start of the item's text.
+    pub excerpt: String,
+    /// The item's link.
+    pub url: Option<String>,
+    /// The source's name.
+    pub source: String,
+    /// Who published it.
+    pub author: Option<String>,
+    /// The verdicts.
+    pub verdicts: Vec<VerdictView>,
+    /// The incident page, when `server.public_url` is set.
+    pub incident_url: Option<String>,
+}
+
+/// One verdict as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictView {
+    /// Kind.
+    pub kind: String,
+    /// Label.
+    pub label: String,
+    /// Score.
+    pub score: f32,
+    /// The detector's explanation.
+    pub explanation: String,
+    /// The correct position, where one exists.
+    pub rebuttal: Option<String>,
+}
+
+/// An outbox payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Payload {
+    /// A first alert or an update about one incident.
+    Sighting {
+        /// What to say.
+        view: Box<AlertView>,
+        /// Idempotency key of the first message of this thread (updates reply to it).
+        thread: Option<String>,
+    },
+    /// Several sightings.
+    Digest {
+        /// The rule.
+        rule: String,
+        /// One view per sighting, oldest first.
+        views: Vec<AlertView>,
+    },
+}
+
+/// Decides about flagged items using the configured rules.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    rules: Vec<AlertRule>,
+    window: Duration,
+    public_url: Option<String>,
+}
+
+impl Decider {
+    /// Built from the configuration.
+    pub fn new(config: &Config) -> Decider {
+        Decider {
+            rules: config.alerts.rules.clone(),
+            window: config.alerts.group_window,
+            public_url: config
+                .server
+                .public_url
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_string()),
+        }
+    }
+
+    /// Decides about every item waiting in the store; returns how many sightings were recorded.
+    pub fn decide_pending(&self, store: &Store) -> Result<usize, AlertError> {
+        let mut sightings = 0;
+        loop {
+            let batch = store.pending_alerts(BATCH)?;
+            if batch.is_empty() {
+                return Ok(sightings);
+            }
+            let mut skipped = Vec::new();
+            for s in &batch {
+                match self.sighting(s) {
+                    None => skipped.push(s.seq),
+                    Some((sighting, view_base)) => {
+                        let now = Utc::now();
+                        let recorded = store.record_sighting(&sighting, |ctx| {
+                            self.plan(&s.item, s.result.as_ref(), ctx, &view_base, now)
+                        })?;
+                        if let Some((ctx, plan)) = recorded {
+                            sightings += 1;
+                            tracing::info!(
+                                item = %s.item.id,
+                                incident = ctx.incident.id,
+                                new_incident = ctx.is_new,
+                                queued = plan.outbox.len(),
+                                digest = plan.digest.len(),
+                                "flagged item recorded"
+                            );
+                        }
+                    }
+                }
+            }
+            store.mark_alerted(&skipped)?;
+        }
+    }
+
+    /// The sighting a stored item makes, if it is flagged; with the view before the incident is
+    /// known.
+    fn sighting(&self, s: &StoredItem) -> Option<(Sighting, AlertView)> {
+        let result = s.result.as_ref().filter(|r| r.flagged)?;
+        let top = top_verdict(result)?;
+        let title = incident_title(top);
+        let view = AlertView {
+            incident_id: 0,
+            incident_title: title.clone(),
+            severity: result.severity,
+            kind: top.kind.as_str().to_string(),
+            sightings: 0,
+            item_id: s.item.id.clone(),
+            item_title: s.item.title.clone(),
+            excerpt: excerpt(&s.item, 600),
+            url: s.item.url.clone(),
+            source: s.item.source.name.clone(),
+            author: s
+                .item
+                .author
+                .as_ref()
+                .and_then(|a| a.handle.clone().or(a.display_name.clone())),
+            verdicts: result
+                .verdicts
+                .iter()
+                .map(|v| VerdictView {
+                    kind: v.kind.as_str().to_string(),
+                    label: v.label.clone(),
+                    score: v.score,
+                    explanation: v.explanation.clone(),
+                    rebuttal: v.rebuttal.clone(),
+                })
+                .collect(),
+            incident_url: None,
+        };
+        Some((
+            Sighting {
+                seq: s.seq,
+                group_key: group_key(top),
+                title,
+                kind: top.kind,
+                severity: result.severity,
+                window: self.window,
+            },
+            view,
+        ))
+    }
+
+    fn plan(
+        &self,
+        item: &Item,
+        result: Option<&ClassifyResult>,
+        ctx: &IncidentContext,
+        base: &AlertView,
+        now: DateTime<Utc>,
+    ) -> AlertPlan {
+        let mut plan = AlertPlan::default();
+        let Some(result) = result else {
+            return plan;
+        };
+        let id = ctx.incident.id;
+        let view = AlertView {
+            incident_id: id,
+            incident_title: ctx.incident.title.clone(),
+            severity: ctx.incident.severity.max(result.severity),
+            sightings: ctx.sightings,
+            incident_url: self
+                .public_url
+                .as_ref()
+                .map(|u| format!("{u}/incidents/{id}")),
+            ..base.clone()
+        };
+        for rule in self.rules.iter().filter(|r| rule_matches(r, item, result)) {
+            let first = ctx.alerted.iter().find(|(r, _)| r == &rule.name);
+            let digest_entry = || NewDigestEntry {
+                rule: rule.name.clone(),
+                summary: serde_json::to_value(&view).unwrap_or_default(),
+            };
+            match (rule.mode, first, rule.on_update) {
+                (AlertMode::Digest, _, _) | (AlertMode::Immediate, Some(_), OnUpdate::Digest) => {
+                    plan.digest.push(digest_entry());
+                }
+                (AlertMode::Immediate, Some(_), OnUpdate::Ignore) => {}
+                (AlertMode::Immediate, first, _) => {
+                    let not_before = hold_until(rule, view.severity, ctx, now);
+                    let (kind, thread) = match first {
+                        None => (OutboxKind::Alert, None),
+                        Some(_) => (OutboxKind::Update, Some(())),
+                    };
+                    for (channel, recipients) in channels(rule) {
+                        let first_key = format!("alert:{id}:{}:{channel}", rule.name);
+                        let key = match kind {
+                            OutboxKind::Update => format!("{first_key}:item:{}", item.id),
+                            _ => first_key.clone(),
+                        };
+                        let payload = Payload::Sighting {
+                            view: Box::new(view.clone()),
+                            thread: thread.map(|()| first_key),
+                        };
+                        plan.outbox.push(NewOutbox {
+                            idempotency_key: key,
+                            channel,
+                            kind,
+                            rule: rule.name.clone(),
+                            incident_id: Some(id),
+                            recipients,
+                            payload: serde_json::to_value(&payload).unwrap_or_default(),
+                            not_before,
+                        });
+                    }
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// Where a rule delivers: (`email` or `webhook:<name>`, recipients).
+pub fn channels(rule: &AlertRule) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    if !rule.to.is_empty() {
+        out.push(("email".to_string(), rule.to.clone()));
+    }
+    for w in &rule.webhooks {
+        out.push((format!("webhook:{w}"), Vec::new()));
+    }
+    out
+}
+
+/// When an immediate message of `rule` may go: quiet hours and throttling hold back anything
+/// below `high`; `high` always goes at once.
+pub fn hold_until(
+    rule: &AlertRule,
+    severity: Severity,
+    ctx: &IncidentContext,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if severity >= Severity::High {
+        return now;
+    }
+    let mut at = now;
+    if let Some(t) = rule.throttle {
+        if let Some((_, last)) = ctx.last_immediate.iter().find(|(r, _)| r == &rule.name) {
+            let earliest = *last + chrono::Duration::from_std(t).unwrap_or_default();
+            at = at.max(earliest);
+        }
+    }
+    if let Some((start, end)) = rule.quiet_hours.as_deref().and_then(parse_quiet_hours) {
+        at = quiet_end(at, start, end);
+    }
+    at
+}
+
+/// If `t` falls inside the quiet span `start..end` (minutes after midnight UTC, may wrap),
+/// the end of that span; otherwise `t`.
+pub fn quiet_end(t: DateTime<Utc>, start: u32, end: u32) -> DateTime<Utc> {
+    let m = t.hour() * 60 + t.minute();
+    let inside = if start < end {
+        (start..end).contains(&m)
+    } else {
+        m >= start || m < end
+    };
+    if !inside {
+        return t;
+    }
+    let midnight = t
+        .with_hour(0)
+        .and_then(|d| d.with_minute(0))
+        .and_then(|d| d.with_second(0))
+        .and_then(|d| d.with_nanosecond(0))
+        .unwrap_or(t);
+    let mut at = midnight + chrono::Duration::minutes(i64::from(end));
+    if at <= t {
+        at += chrono::Duration::days(1);
+    }
+    at
+}
+
+/// The most recent digest time at or before `now` for a rule (`hourly` at `digest_at`'s
+/// minute, `daily` at `digest_at`, UTC).
+pub fn digest_slot(rule: &AlertRule, now: DateTime<Utc>) -> DateTime<Utc> {
+    use ballotwatch_core::config::DigestEvery;
+    let at = parse_hhmm(&rule.digest_at).unwrap_or(8 * 60);
+    let base = now
+        .with_second(0)
+        .and_then(|d| d.with_nanosecond(0))
+        .unwrap_or(now);
+    match rule.digest {
+        DigestEvery::Hourly => {
+            let slot = base.with_minute(at % 60).unwrap_or(base);
+            if slot > now {
+                slot - chrono::Duration::hours(1)
+            } else {
+                slot
+            }
+        }
+        DigestEvery::Daily => {
+            let slot = base
+                .with_hour(at / 60)
+                .and_then(|d| d.with_minute(at % 60))
+                .unwrap_or(base);
+            if slot > now {
+                slot - chrono::Duration::days(1)
+            } else {
+                slot
+            }
+        }
+    }
+}
+
+/// Whether a rule matches a flagged item: severity, source and watch terms on the item, and at
+/// least one verdict of a listed kind and label, scoring at least `min_score`, about a listed
+/// identity.
+pub fn rule_matches(rule: &AlertRule, item: &Item, result: &ClassifyResult) -> bool {
+    if !result.flagged || result.severity < rule.min_severity {
+        return false;
+    }
+    if !rule.sources.is_empty() && !rule.sources.iter().any(|s| s == &item.source.name) {
+        return false;
+    }
+    if !rule.terms.is_empty() {
+        let text = item.full_text().to_lowercase();
+        let hit = rule.terms.iter().any(|t| {
+            item.matched_terms.iter().any(|m| m.eq_ignore_ascii_case(t))
+                || text.contains(&t.to_lowercase())
+        });
+        if !hit {
+            return false;
+        }
+    }
+    result.verdicts.iter().any(|v| {
+        (rule.kinds.is_empty() || rule.kinds.contains(&v.kind))
+            && (rule.labels.is_empty() || rule.labels.contains(&v.label))
+            && rule.min_score.is_none_or(|m| v.score >= m)
+            && (rule.identities.is_empty()
+                || v.evidence
+                    .get("identity")
+                    .and_then(|i| i.as_str())
+                    .is_some_and(|i| rule.identities.iter().any(|r| r == i)))
+    })
+}
+
+/// The highest-scoring verdict.
+fn top_verdict(result: &ClassifyResult) -> Option<&Verdict> {
+    result
+        .verdicts
+        .iter()
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+}
+
+/// The near-duplicate key of a verdict: its label and the first grouping evidence it carries.
+pub fn group_key(v: &Verdict) -> Option<String> {
+    GROUP_KEYS.iter().find_map(|k| {
+        let value = v.evidence.get(*k)?;
+        let value = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
+        Some(format!("{}|{k}={value}", v.label))
+    })
+}
+
+fn incident_title(v: &Verdict) -> String {
+    let what = GROUP_KEYS
+        .iter()
+        .find_map(|k| v.evidence.get(*k).and_then(|x| x.as_str()))
+        .map(|x| format!(": {x}"))
+        .unwrap_or_default();
+    format!("{}{what}", v.label.replace('_', " "))
+}
+
+/// The first `max` characters of an item's text (or title), cut at a word.
+pub fn excerpt(item: &Item, max: usize) -> String {
+    let text = item
+        .text
+        .as_deref()
+        .or(item.title.as_deref())
+        .unwrap_or("")
+        .trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(a, _)| a);
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballotwatch_core::VerdictKind;
+    use chrono::TimeZone;
+
+    fn rule(toml_body: &str) -> AlertRule {
+        let text = format!(
+            "data_dir = \"d\"\n[alerts.smtp]\nhost = \"h\"\nfrom = \"a@b.example\"\n[[alerts.rule]]\nname = \"r\"\nto = [\"c@d.example\"]\n{toml_body}"
+        );
+        let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+        config.alerts.rules[0].clone()
+    }
+
+    fn verdict(label: &str, score: f32, evidence: serde_json::Value) -> Verdict {
+        Verdict {
+            kind: VerdictKind::Impersonation,
+            label: label.into(),
+            score,
+            detector: "domains".into(),
+            explanation: "x".into(),
+            evidence,
+            rebuttal: None,
+        }
+    }
+
+    fn result(sev: Severity, verdicts: Vec<Verdict>) -> ClassifyResult {
+        ClassifyResult {
+            id: "i".into(),
+            flagged: true,
+            severity: sev,
+            verdicts,
+            detector_errors: vec![],
+        }
+    }
+
+    fn item(text: &str) -> Item {
+        Item {
+            id: "i".into(),
+            text: Some(text.into()),
+            source: ballotwatch_core::SourceRef {
+                kind: "rss".into(),
+                name: "Echo".into(),
+            },
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn rules_filter_on_every_field() {
+        let v = verdict(
+            "lookalike_domain",
+            0.8,
+            serde_json::json!({"domain": "x-gov.uk", "identity": "Council"}),
+        );
+        let r = result(Severity::High, vec![v]);
+        let it = item("Vote at Riverside");
+        assert!(rule_matches(&rule(""), &it, &r));
+        assert!(rule_matches(
+            &rule("labels = [\"lookalike_domain\"]"),
+            &it,
+            &r
+        ));
+        assert!(!rule_matches(&rule("labels = [\"fake_notice\"]"), &it, &r));
+        assert!(!rule_matches(
+            &rule("kinds = [\"misinformation\"]"),
+            &it,
+            &r
+        ));
+        assert!(rule_matches(&rule("min_score = 0.8"), &it, &r));
+        assert!(!rule_matches(&rule("min_score = 0.9"), &it, &r));
+        assert!(rule_matches(&rule("terms = [\"riverside\"]"), &it, &r));
+        assert!(!rule_matches(&rule("terms = [\"hillside\"]"), &it, &r));
+        let mut low = r.clone();
+        low.severity = Severity::Low;
+        assert!(!rule_matches(&rule(""), &it, &low));
+        let mut unflagged = r.clone();
+        unflagged.flagged = false;
+        assert!(!rule_matches(&rule(""), &it, &unflagged));
+    }
+
+    #[test]
+    fn group_keys_use_the_evidence_the_detectors_give() {
+        let v = verdict(
+            "fake_notice",
+            0.9,
+            serde_json::json!({"narrative": "polls-closed"}),
+        );
+        assert_eq!(group_key(&v).unwrap(), "fake_notice|narrative=polls-closed");
+        let v = verdict(
+            "logo_reuse",
+            0.9,
+            serde_json::json!({"media_sha256": "ab", "identity": "C"}),
+        );
+        assert_eq!(group_key(&v).unwrap(), "logo_reuse|media_sha256=ab");
+        let v = verdict(
+            "lookalike_account",
+            0.9,
+            serde_json::json!({"handle": "@x", "identity": "C"}),
+        );
+        assert_eq!(group_key(&v).unwrap(), "lookalike_account|handle=@x");
+        assert!(group_key(&verdict("other", 0.9, serde_json::json!({}))).is_none());
+    }
+
+    #[test]
+    fn quiet_hours_wrap_midnight_and_never_hold_high() {
+        let t = |h, m| Utc.with_ymd_and_hms(2026, 5, 1, h, m, 0).unwrap();
+        assert_eq!(
+            quiet_end(t(23, 0), 22 * 60, 7 * 60),
+            t(7, 0) + chrono::Duration::days(1)
+        );
+        assert_eq!(quiet_end(t(3, 0), 22 * 60, 7 * 60), t(7, 0));
+        assert_eq!(quiet_end(t(12, 0), 22 * 60, 7 * 60), t(12, 0));
+        assert_eq!(quiet_end(t(13, 0), 12 * 60, 14 * 60), t(14, 0));
+        let r = rule("quiet_hours = \"22:00-07:00\"");
+        let ctx = IncidentContext {
+            incident: ballotwatch_core::Incident {
+                id: 1,
+                title: "t".into(),
+                kind: VerdictKind::Impersonation,
+                severity: Severity::Medium,
+                status: Default::default(),
+                assignee: None,
+                created_at: t(0, 0),
+                updated_at: t(0, 0),
+            },
+            is_new: true,
+            sightings: 1,
+            alerted: vec![],
+            last_immediate: vec![("r".into(), t(23, 0))],
+        };
+        assert_eq!(hold_until(&r, Severity::High, &ctx, t(23, 30)), t(23, 30));
+        assert_eq!(
+            hold_until(&r, Severity::Medium, &ctx, t(23, 30)),
+            t(7, 0) + chrono::Duration::days(1)
+        );
+        let r = rule("throttle = \"10m\"");
+        assert_eq!(hold_until(&r, Severity::Medium, &ctx, t(23, 5)), t(23, 10));
+        assert_eq!(hold_until(&r, Severity::Medium, &ctx, t(23, 30)), t(23, 30));
+    }
+
+    #[test]
+    fn digest_slots_are_the_latest_scheduled_time() {
+        let t = |h, m| Utc.with_ymd_and_hms(2026, 5, 1, h, m, 0).unwrap();
+        let daily = rule("mode = \"digest\"\ndigest = \"daily\"\ndigest_at = \"08:00\"");
+        assert_eq!(digest_slot(&daily, t(9, 0)), t(8, 0));
+        assert_eq!(
+            digest_slot(&daily, t(7, 59)),
+            t(8, 0) - chrono::Duration::days(1)
+        );
+        let hourly = rule("mode = \"digest\"\ndigest = \"hourly\"\ndigest_at = \"00:15\"");
+        assert_eq!(digest_slot(&hourly, t(9, 20)), t(9, 15));
+        assert_eq!(digest_slot(&hourly, t(9, 10)), t(8, 15));
+    }
+
+    #[test]
+    fn excerpts_cut_at_a_word() {
+        assert_eq!(excerpt(&item("short"), 10), "short");
+        assert_eq!(excerpt(&item("one two three four"), 10), "one two…");
+    }
+}

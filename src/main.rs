@@ -78,6 +78,23 @@ enum Command {
     Reindex,
     /// Validate the configuration and print every problem.
     CheckConfig,
+    /// Alert delivery.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+}
+
+/// `ballotwatch alerts …`.
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// Outbox counts per state, the oldest undelivered message and every dead letter with its
+    /// last error. Exit 1 when there are dead letters.
+    Status {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Search result order.

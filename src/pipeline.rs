@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ballotwatch_alerting::{Decider, Sender};
 use ballotwatch_classify::Classifier;
 use ballotwatch_core::{Config, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
@@ -80,7 +81,15 @@ pub struct Pipeline {
     sources: Vec<Arc<dyn Source>>,
     classify_wake: Arc<Notify>,
     index_wake: Arc<Notify>,
+    /// Alerting, when `[[alerts.rule]]` tables are configured.
+    alerting: Option<(Arc<Decider>, Arc<Sender>)>,
+    alert_wake: Arc<Notify>,
+    send_wake: Arc<Notify>,
 }
+
+/// How often the alert stage looks for decided-upon work it was not woken for (items written
+/// by another process, messages coming due).
+const ALERT_POLL: Duration = Duration::from_millis(500);
 
 impl Pipeline {
     /// Opens the store and the index (taking the index writer) and builds the sources.
@@ -100,7 +109,17 @@ impl Pipeline {
             .filter(|s| s.enabled())
             .map(|s| Arc::from(build_source(s)))
             .collect();
+        let alerting = if config.alerts.rules.is_empty() {
+            None
+        } else {
+            let sender = Sender::new(&config)
+                .map_err(|e| crate::commands::UsageError(format!("cannot set up alerting: {e}")))?;
+            Some((Arc::new(Decider::new(&config)), Arc::new(sender)))
+        };
         Ok(Pipeline {
+            alerting,
+            alert_wake: Arc::new(Notify::new()),
+            send_wake: Arc::new(Notify::new()),
             classifier: Arc::new(Classifier::from_config(&config)?),
             config: Arc::new(config),
             store,
@@ -162,6 +181,14 @@ impl Pipeline {
         let me = self.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { me.index_loop(stop).await });
+        if let Some((decider, sender)) = self.alerting.clone() {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.alert_loop(decider, stop).await });
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.send_loop(sender, stop).await });
+        }
 
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
@@ -329,6 +356,7 @@ impl Pipeline {
             let n = self.classify_pending().await?;
             if n > 0 {
                 self.index_wake.notify_one();
+                self.alert_wake.notify_one();
             }
             if stop.is_cancelled() {
                 return Ok(());
@@ -337,6 +365,59 @@ impl Pipeline {
                 _ = stop.cancelled() => {}
                 _ = self.classify_wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+        }
+    }
+
+    /// Decides about flagged items: incidents, and the messages to queue in the outbox.
+    async fn alert_loop(
+        &self,
+        decider: Arc<Decider>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        loop {
+            let d = decider.clone();
+            let n = self
+                .blocking(move |store| Ok(d.decide_pending(store)?))
+                .await?;
+            if n > 0 {
+                self.send_wake.notify_one();
+            }
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = self.alert_wake.notified() => {}
+                _ = tokio::time::sleep(ALERT_POLL) => {}
+            }
+        }
+    }
+
+    /// Delivers queued messages and closes digests. Messages left `sending` by a crash are
+    /// retried (and logged: each may be a duplicate).
+    async fn send_loop(&self, sender: Arc<Sender>, stop: CancellationToken) -> anyhow::Result<()> {
+        let recovered = self.blocking(|store| Ok(store.outbox_recover()?)).await?;
+        for row in recovered {
+            tracing::warn!(message = row.id, key = %row.idempotency_key, channel = %row.channel, "a delivery was interrupted by a crash; retrying it (if the server had already accepted it, this is a duplicate with the same Message-ID)");
+        }
+        loop {
+            let store = self.store.clone();
+            sender.run_digests(&store, Utc::now()).await?;
+            sender.deliver_due(&store).await?;
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            let wait = self
+                .blocking(|store| Ok(store.outbox_next_due()?))
+                .await?
+                .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(ALERT_POLL)
+                .clamp(Duration::from_millis(20), ALERT_POLL);
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = self.send_wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -3,6 +3,7 @@
 //! Exit codes (the product contract): 0 success, 1 the job found a problem it reports,
 //! 2 bad usage or bad config, 3 a runtime failure.
 
+mod alerts;
 mod check_config;
 mod classify;
 mod ingest;
@@ -54,6 +55,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 crate::Sort::Newest => ballotwatch_index::SortOrder::Newest,
             };
             search::run(&config, &query, limit, offset, sort, json)
+        }
+        Command::Alerts {
+            command: crate::AlertsCommand::Status { json },
+        } => {
+            let config = load_config(config_path)?;
+            alerts::status(&config, json)
         }
         Command::Reindex => {
             let config = load_config(config_path)?;

@@ -51,8 +51,10 @@ pub async fn cancel_on_signal(token: CancellationToken) {
 /// Says which configured sections this version validates but does not act on yet, so nobody
 /// believes alerts are being sent when they are not.
 fn warn_unused_sections(config: &Config) {
-    if config.alerts.smtp.is_some() || !config.alerts.rules.is_empty() {
-        tracing::warn!("[alerts] is configured but this version does not send alerts yet: watch the index with `ballotwatch search flagged:true`");
+    if config.alerts.rules.is_empty() && config.alerts.smtp.is_some() {
+        tracing::warn!(
+            "[alerts.smtp] is configured but there is no [[alerts.rule]]: no alerts will be sent"
+        );
     }
     if !config.identities.is_empty() || !config.narratives.is_empty() {
         tracing::warn!("[[identity]] and [[narrative]] are validated, but this version has no detectors that use them yet");

@@ -343,3 +343,244 @@ pub fn row<'a>(stdout: &'a str, source: &str) -> &'a str {
         .find(|l| l.starts_with(source))
         .unwrap_or_else(|| panic!("no row for {source} in:\n{stdout}"))
 }
+
+/// A real SMTP server (aiosmtpd, installed by `tests/smtp/install`) on 127.0.0.1, with a test
+/// CA and server certificate made by rcgen, AUTH, and every accepted message written to a
+/// folder. It can be stopped and started again on the same port (an outage).
+pub struct SmtpServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub tls: &'static str,
+    child: Option<std::process::Child>,
+}
+
+/// One message the SMTP server accepted.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mail {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub data: String,
+}
+
+impl Mail {
+    /// The value of a header (first occurrence, unfolded), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or("");
+        let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        unfolded.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+pub const SMTP_USER: &str = "ballotwatch";
+pub const SMTP_PASSWORD: &str = "test-password-1";
+
+impl SmtpServer {
+    /// Starts a server; `tls` is `none`, `starttls` or `tls`.
+    pub fn start(tls: &'static str) -> SmtpServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        std::fs::create_dir(dir.path().join("mail")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut s = SmtpServer {
+            dir,
+            port,
+            tls,
+            child: None,
+        };
+        s.up();
+        s
+    }
+
+    /// Starts (again) on the same port.
+    pub fn up(&mut self) {
+        use std::io::BufRead;
+        assert!(self.child.is_none(), "already running");
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/.venv/bin/python");
+        assert!(
+            Path::new(python).exists(),
+            "{python} is missing: run tests/smtp/install (scripts/test does)"
+        );
+        let d = self.dir.path();
+        let mut child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/server.py"))
+            .args(["--port", &self.port.to_string(), "--tls", self.tls])
+            .arg("--cert")
+            .arg(d.join("cert.pem"))
+            .arg("--key")
+            .arg(d.join("key.pem"))
+            .args(["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")])
+            .arg("--maildir")
+            .arg(d.join("mail"))
+            .arg("--reject-file")
+            .arg(d.join("reject"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        // Address reuse can briefly fail right after a stop: retry a few times.
+        out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("READY"), "SMTP server did not start: {line:?}");
+        self.child = Some(child);
+    }
+
+    /// Stops the server (an outage): connections are refused until [`SmtpServer::up`].
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// The CA certificate that signed the server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `[alerts.smtp]` for this server (password from `BW_TEST_SMTP_PASSWORD`).
+    pub fn config(&self) -> String {
+        format!(
+            "[alerts.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{}\"\nusername = \"{SMTP_USER}\"\n\
+             password_env = \"BW_TEST_SMTP_PASSWORD\"\nfrom = \"Ballotwatch <alerts@anytown.example>\"\n\
+             ca_file = \"{}\"\ntimeout = \"5s\"\n\n",
+            self.port,
+            self.tls,
+            self.ca_file().display()
+        )
+    }
+
+    /// Every accepted message, in the order accepted.
+    pub fn messages(&self) -> Vec<Mail> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("mail"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived (or `timeout`), then returns them all.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
+        let start = std::time::Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n || start.elapsed() > timeout {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Stores `items` (id, text, verdict label, evidence, severity) as if ingested from source
+/// `Echo` and classified with these verdicts, directly through the store API (there are no
+/// detectors on this branch that would flag them). Safe while `serve` runs on the same data.
+pub fn store_flagged(
+    data_dir: &Path,
+    items: &[(&str, &str, &str, serde_json::Value, ballotwatch_core::Severity)],
+) {
+    use ballotwatch_core::{ClassifyResult, Item, SourceRef, Verdict, VerdictKind};
+    let store = ballotwatch_store::Store::open(data_dir).unwrap();
+    let now = chrono::Utc::now();
+    let record = ballotwatch_store::PollRecord {
+        captures: vec![],
+        items: vec![],
+        etag: None,
+        last_modified: None,
+        cursor: None,
+        not_modified: true,
+        attempted_at: now,
+        next_attempt_at: now,
+    };
+    let body = serde_json::to_vec(&items.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap();
+    let sha256 = store.put_blob(&body).unwrap();
+    let capture = ballotwatch_core::Capture {
+        url: "https://echo.example/rss".into(),
+        final_url: "https://echo.example/rss".into(),
+        status: 200,
+        headers: vec![],
+        sha256,
+        size: body.len() as u64,
+        started_at: now,
+        finished_at: now,
+    };
+    let record = ballotwatch_store::PollRecord {
+        captures: vec![capture],
+        items: items
+            .iter()
+            .map(|(id, text, ..)| {
+                (
+                    0,
+                    Item {
+                        id: id.to_string(),
+                        source: SourceRef {
+                            kind: "rss".into(),
+                            name: "Echo".into(),
+                        },
+                        url: Some(format!("https://echo.example/{id}")),
+                        title: Some(format!("Post {id}")),
+                        text: Some(text.to_string()),
+                        ..Item::default()
+                    },
+                )
+            })
+            .collect(),
+        not_modified: false,
+        ..record
+    };
+    store.record_poll("Echo", record).unwrap();
+    let pending = store.pending_classification(10_000).unwrap();
+    let results: Vec<_> = pending
+        .iter()
+        .filter_map(|s| {
+            let (_, _, label, evidence, severity) = items.iter().find(|i| i.0 == s.item.id)?;
+            Some((
+                s.seq,
+                ClassifyResult {
+                    id: s.item.id.clone(),
+                    flagged: true,
+                    severity: *severity,
+                    verdicts: vec![Verdict {
+                        kind: VerdictKind::Misinformation,
+                        label: label.to_string(),
+                        score: 0.95,
+                        detector: "test".into(),
+                        explanation: format!("{label}: says polling stations are closed"),
+                        evidence: evidence.clone(),
+                        rebuttal: Some("All polling stations are open 7am-10pm".into()),
+                    }],
+                    detector_errors: vec![],
+                },
+            ))
+        })
+        .collect();
+    store.save_results(&results).unwrap();
+}

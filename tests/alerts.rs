@@ -1,0 +1,255 @@
+//! End to end: alert emails through a real SMTP server (aiosmtpd on 127.0.0.1, STARTTLS and
+//! implicit TLS with a test CA, AUTH), threading, outage and crash recovery with exactly-once
+//! delivery, and webhooks with their signatures against a local HTTP server.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ballotwatch_core::Severity;
+use common::*;
+use serde_json::json;
+
+fn rule(extra: &str) -> String {
+    format!(
+        "[[alerts.rule]]\nname = \"comms\"\nkinds = [\"misinformation\"]\nmin_severity = \"medium\"\n\
+         to = [\"comms@anytown.example\", \"press@anytown.example\"]\n{extra}\n"
+    )
+}
+
+fn serve(ws: &Workspace) -> std::process::Child {
+    ws.cmd(&["serve"])
+        .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+        .env("BW_TEST_HOOK_SECRET", "hook-secret")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(child: std::process::Child) -> String {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn narrative(id: &str) -> serde_json::Value {
+    json!({ "narrative": id })
+}
+
+#[test]
+fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
+    let smtp = SmtpServer::start("starttls");
+    let ws = Workspace::new(&format!(
+        "[server]\npublic_url = \"https://bw.anytown.example\"\n{}{}",
+        smtp.config(),
+        rule("on_update = \"immediate\"")
+    ));
+    let child = serve(&ws);
+    std::thread::sleep(Duration::from_millis(300));
+    let stored = Instant::now();
+    store_flagged(
+        &ws.data_dir(),
+        &[("a1", "Riverside polling station is CLOSED today", "false_voting_info", narrative("polls-closed"), Severity::High)],
+    );
+    let mails = smtp.wait_for(1, Duration::from_secs(15));
+    let latency = stored.elapsed();
+    assert_eq!(mails.len(), 1, "first alert");
+    eprintln!("item stored -> SMTP 250 in {latency:?}");
+    assert!(latency < Duration::from_secs(5), "{latency:?}");
+    let m = &mails[0];
+    assert_eq!(m.rcpt_tos, ["comms@anytown.example", "press@anytown.example"]);
+    assert_eq!(m.mail_from, "alerts@anytown.example");
+    let subject = m.header("Subject").unwrap();
+    assert!(subject.contains("[HIGH]") && subject.contains("misinformation"), "{subject}");
+    assert!(m.data.contains("Content-Type: multipart/alternative"), "{}", m.data);
+    assert!(m.data.contains("Content-Type: text/plain"));
+    assert!(m.data.contains("Content-Type: text/html"));
+    assert!(m.data.contains("https://echo.example/a1"));
+    assert!(m.data.contains("https://bw.anytown.example/incidents/"));
+    let first_id = m.header("Message-ID").unwrap();
+
+    // A near-duplicate (same narrative) joins the incident and threads under the first alert.
+    store_flagged(
+        &ws.data_dir(),
+        &[("a2", "Polling station closed, share!", "false_voting_info", narrative("polls-closed"), Severity::High)],
+    );
+    let mails = smtp.wait_for(2, Duration::from_secs(15));
+    assert_eq!(mails.len(), 2);
+    let u = &mails[1];
+    assert!(u.header("Subject").unwrap().starts_with("Update:"), "{:?}", u.header("Subject"));
+    assert_eq!(u.header("In-Reply-To").as_deref(), Some(first_id.as_str()));
+    assert_eq!(u.header("References").as_deref(), Some(first_id.as_str()));
+    assert!(u.data.contains("2 sightings"));
+    stop(child);
+    // Nothing more was sent, and the status command agrees.
+    assert_eq!(smtp.messages().len(), 2);
+    let r = ws.run(&["alerts", "status", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["counts"]["sent"], 2);
+    assert_eq!(s["counts"]["pending"], 0);
+}
+
+#[test]
+fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
+    let mut smtp = SmtpServer::start("tls");
+    smtp.down();
+    let ws = Workspace::new(&format!(
+        "{}[alerts]\nretry_initial = \"200ms\"\nretry_max = \"1s\"\n\n{}",
+        smtp.config(),
+        rule("")
+    ));
+    let ids = ["o1", "o2", "o3", "o4"];
+    let items: Vec<_> = ids
+        .iter()
+        .map(|id| (*id, "Polls moved to Thursday", "false_voting_info", narrative(id), Severity::High))
+        .collect();
+    store_flagged(&ws.data_dir(), &items);
+    let child = serve(&ws);
+    // Let it fail a few times against the closed port.
+    std::thread::sleep(Duration::from_secs(2));
+    let r = ws.run(&["alerts", "status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["counts"]["sent"], 0, "{s}");
+    assert!(s["oldest_pending"]["attempts"].as_u64().unwrap() >= 1, "{s}");
+    assert!(s["oldest_pending"]["last_error"].as_str().unwrap().contains("SMTP"), "{s}");
+    smtp.up();
+    let mails = smtp.wait_for(4, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    let mails_after = smtp.messages();
+    assert_eq!(mails_after.len(), 4, "each alert exactly once");
+    let order: Vec<String> = mails
+        .iter()
+        .map(|m| ids.iter().find(|id| m.data.contains(&format!("https://echo.example/{id}"))).unwrap().to_string())
+        .collect();
+    assert_eq!(order, ids, "in the order decided");
+}
+
+#[test]
+fn kill_9_after_the_decision_delivers_once_after_restart() {
+    let mut smtp = SmtpServer::start("starttls");
+    smtp.down();
+    let ws = Workspace::new(&format!("{}{}", smtp.config(), rule("")));
+    store_flagged(
+        &ws.data_dir(),
+        &[("k1", "Vote by text message", "false_voting_info", narrative("vote-by-text"), Severity::High)],
+    );
+    let mut child = serve(&ws);
+    // Wait until the decision is committed (the message is queued), then kill -9.
+    let start = Instant::now();
+    loop {
+        let r = ws.run(&["alerts", "status", "--json"]);
+        if let Ok(s) = serde_json::from_str::<serde_json::Value>(&r.stdout) {
+            if !s["oldest_pending"].is_null() {
+                break;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "never queued");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(smtp.messages().is_empty());
+    smtp.up();
+    let child = serve(&ws);
+    let mails = smtp.wait_for(1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+    // A second restart sends nothing again.
+    let child = serve(&ws);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[test]
+fn a_permanently_refused_message_is_dead_lettered_and_reported() {
+    let smtp = SmtpServer::start("starttls");
+    let ws = Workspace::new(&format!(
+        "{}[alerts]\nretry_initial = \"100ms\"\nretry_max = \"200ms\"\ndead_letter_after = \"1s\"\n\n{}",
+        smtp.config(),
+        rule("")
+    ));
+    std::fs::write(smtp.dir.path().join("reject"), "").unwrap();
+    store_flagged(
+        &ws.data_dir(),
+        &[("d1", "Polls closed", "false_voting_info", narrative("x"), Severity::High)],
+    );
+    let child = serve(&ws);
+    std::thread::sleep(Duration::from_secs(3));
+    stop(child);
+    let r = ws.run(&["alerts", "status"]);
+    assert_eq!(r.code, 1, "dead letters are a reported problem: {}", r.stdout);
+    assert!(r.stdout.contains("DEAD message"), "{}", r.stdout);
+    assert!(r.stdout.contains("451"), "{}", r.stdout);
+}
+
+type Hits = Arc<Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>;
+
+fn hook_server() -> (String, Hits, tokio::runtime::Runtime) {
+    use axum::extract::{Path as UrlPath, State};
+    let hits: Hits = Arc::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/{name}",
+            axum::routing::post(
+                |State(h): State<Hits>, UrlPath(name): UrlPath<String>, headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    h.lock().unwrap().push((name, headers, body.to_vec()));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(hits.clone());
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits, rt)
+}
+
+#[test]
+fn webhooks_get_teams_slack_and_signed_json_payloads() {
+    use hmac::Mac;
+    let (base, hits, _rt) = hook_server();
+    let ws = Workspace::new(&format!(
+        "[[alerts.webhook]]\nname = \"teams\"\nkind = \"teams\"\nurl = \"{base}/teams\"\n\n\
+         [[alerts.webhook]]\nname = \"slack\"\nkind = \"slack\"\nurl = \"{base}/slack\"\n\n\
+         [[alerts.webhook]]\nname = \"siem\"\nkind = \"json\"\nurl = \"{base}/siem\"\nsecret_env = \"BW_TEST_HOOK_SECRET\"\n\n\
+         [[alerts.rule]]\nname = \"hooks\"\nwebhooks = [\"teams\", \"slack\", \"siem\"]\n"
+    ));
+    store_flagged(
+        &ws.data_dir(),
+        &[("w1", "Fake council notice", "fake_notice", json!({"narrative": "n1"}), Severity::High)],
+    );
+    let child = serve(&ws);
+    let start = Instant::now();
+    while hits.lock().unwrap().len() < 3 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(child);
+    let hits = hits.lock().unwrap();
+    assert_eq!(hits.len(), 3, "one POST per webhook");
+    let get = |n: &str| hits.iter().find(|h| h.0 == n).unwrap();
+    let teams: serde_json::Value = serde_json::from_slice(&get("teams").2).unwrap();
+    assert_eq!(teams["@type"], "MessageCard");
+    assert!(teams["title"].as_str().unwrap().contains("[HIGH]"));
+    let slack: serde_json::Value = serde_json::from_slice(&get("slack").2).unwrap();
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    let (_, headers, body) = get("siem");
+    let j: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(j["event"], "alert");
+    assert_eq!(j["sightings"][0]["item_id"], "w1");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
+    mac.update(body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["x-ballotwatch-signature"].to_str().unwrap(), expected);
+    assert!(headers.contains_key("x-ballotwatch-idempotency-key"));
+}

@@ -53,7 +53,13 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
     let stored = Instant::now();
     store_flagged(
         &ws.data_dir(),
-        &[("a1", "Riverside polling station is CLOSED today", "false_voting_info", narrative("polls-closed"), Severity::High)],
+        &[(
+            "a1",
+            "Riverside polling station is CLOSED today",
+            "false_voting_info",
+            narrative("polls-closed"),
+            Severity::High,
+        )],
     );
     let mails = smtp.wait_for(1, Duration::from_secs(15));
     let latency = stored.elapsed();
@@ -61,11 +67,21 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
     eprintln!("item stored -> SMTP 250 in {latency:?}");
     assert!(latency < Duration::from_secs(5), "{latency:?}");
     let m = &mails[0];
-    assert_eq!(m.rcpt_tos, ["comms@anytown.example", "press@anytown.example"]);
+    assert_eq!(
+        m.rcpt_tos,
+        ["comms@anytown.example", "press@anytown.example"]
+    );
     assert_eq!(m.mail_from, "alerts@anytown.example");
     let subject = m.header("Subject").unwrap();
-    assert!(subject.contains("[HIGH]") && subject.contains("misinformation"), "{subject}");
-    assert!(m.data.contains("Content-Type: multipart/alternative"), "{}", m.data);
+    assert!(
+        subject.contains("[HIGH]") && subject.contains("misinformation"),
+        "{subject}"
+    );
+    assert!(
+        m.data.contains("Content-Type: multipart/alternative"),
+        "{}",
+        m.data
+    );
     assert!(m.data.contains("Content-Type: text/plain"));
     assert!(m.data.contains("Content-Type: text/html"));
     assert!(m.data.contains("https://echo.example/a1"));
@@ -75,12 +91,22 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
     // A near-duplicate (same narrative) joins the incident and threads under the first alert.
     store_flagged(
         &ws.data_dir(),
-        &[("a2", "Polling station closed, share!", "false_voting_info", narrative("polls-closed"), Severity::High)],
+        &[(
+            "a2",
+            "Polling station closed, share!",
+            "false_voting_info",
+            narrative("polls-closed"),
+            Severity::High,
+        )],
     );
     let mails = smtp.wait_for(2, Duration::from_secs(15));
     assert_eq!(mails.len(), 2);
     let u = &mails[1];
-    assert!(u.header("Subject").unwrap().starts_with("Update:"), "{:?}", u.header("Subject"));
+    assert!(
+        u.header("Subject").unwrap().starts_with("Update:"),
+        "{:?}",
+        u.header("Subject")
+    );
     assert_eq!(u.header("In-Reply-To").as_deref(), Some(first_id.as_str()));
     assert_eq!(u.header("References").as_deref(), Some(first_id.as_str()));
     assert!(u.data.contains("2 sightings"));
@@ -106,7 +132,15 @@ fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
     let ids = ["o1", "o2", "o3", "o4"];
     let items: Vec<_> = ids
         .iter()
-        .map(|id| (*id, "Polls moved to Thursday", "false_voting_info", narrative(id), Severity::High))
+        .map(|id| {
+            (
+                *id,
+                "Polls moved to Thursday",
+                "false_voting_info",
+                narrative(id),
+                Severity::High,
+            )
+        })
         .collect();
     store_flagged(&ws.data_dir(), &items);
     let child = serve(&ws);
@@ -115,17 +149,34 @@ fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
     let r = ws.run(&["alerts", "status", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(s["counts"]["sent"], 0, "{s}");
-    assert!(s["oldest_pending"]["attempts"].as_u64().unwrap() >= 1, "{s}");
-    assert!(s["oldest_pending"]["last_error"].as_str().unwrap().contains("SMTP"), "{s}");
+    assert!(
+        s["oldest_pending"]["attempts"].as_u64().unwrap() >= 1,
+        "{s}"
+    );
+    assert!(
+        s["oldest_pending"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("SMTP"),
+        "{s}"
+    );
     smtp.up();
     let mails = smtp.wait_for(4, Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(1500));
-    stop(child);
+    let log = stop(child);
     let mails_after = smtp.messages();
+    if mails_after.len() != 4 {
+        eprintln!("{log}");
+    }
     assert_eq!(mails_after.len(), 4, "each alert exactly once");
     let order: Vec<String> = mails
         .iter()
-        .map(|m| ids.iter().find(|id| m.data.contains(&format!("https://echo.example/{id}"))).unwrap().to_string())
+        .map(|m| {
+            ids.iter()
+                .find(|id| m.data.contains(&format!("https://echo.example/{id}")))
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(order, ids, "in the order decided");
 }
@@ -137,7 +188,13 @@ fn kill_9_after_the_decision_delivers_once_after_restart() {
     let ws = Workspace::new(&format!("{}{}", smtp.config(), rule("")));
     store_flagged(
         &ws.data_dir(),
-        &[("k1", "Vote by text message", "false_voting_info", narrative("vote-by-text"), Severity::High)],
+        &[(
+            "k1",
+            "Vote by text message",
+            "false_voting_info",
+            narrative("vote-by-text"),
+            Severity::High,
+        )],
     );
     let mut child = serve(&ws);
     // Wait until the decision is committed (the message is queued), then kill -9.
@@ -180,13 +237,23 @@ fn a_permanently_refused_message_is_dead_lettered_and_reported() {
     std::fs::write(smtp.dir.path().join("reject"), "").unwrap();
     store_flagged(
         &ws.data_dir(),
-        &[("d1", "Polls closed", "false_voting_info", narrative("x"), Severity::High)],
+        &[(
+            "d1",
+            "Polls closed",
+            "false_voting_info",
+            narrative("x"),
+            Severity::High,
+        )],
     );
     let child = serve(&ws);
     std::thread::sleep(Duration::from_secs(3));
     stop(child);
     let r = ws.run(&["alerts", "status"]);
-    assert_eq!(r.code, 1, "dead letters are a reported problem: {}", r.stdout);
+    assert_eq!(
+        r.code, 1,
+        "dead letters are a reported problem: {}",
+        r.stdout
+    );
     assert!(r.stdout.contains("DEAD message"), "{}", r.stdout);
     assert!(r.stdout.contains("451"), "{}", r.stdout);
 }
@@ -197,13 +264,18 @@ fn hook_server() -> (String, Hits, tokio::runtime::Runtime) {
     use axum::extract::{Path as UrlPath, State};
     let hits: Hits = Arc::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new()
         .route(
             "/{name}",
             axum::routing::post(
-                |State(h): State<Hits>, UrlPath(name): UrlPath<String>, headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                |State(h): State<Hits>,
+                 UrlPath(name): UrlPath<String>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
                     h.lock().unwrap().push((name, headers, body.to_vec()));
                     "ok"
                 },
@@ -226,7 +298,13 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
     ));
     store_flagged(
         &ws.data_dir(),
-        &[("w1", "Fake council notice", "fake_notice", json!({"narrative": "n1"}), Severity::High)],
+        &[(
+            "w1",
+            "Fake council notice",
+            "fake_notice",
+            json!({"narrative": "n1"}),
+            Severity::High,
+        )],
     );
     let child = serve(&ws);
     let start = Instant::now();
@@ -250,6 +328,9 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
     mac.update(body);
     let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(headers["x-ballotwatch-signature"].to_str().unwrap(), expected);
+    assert_eq!(
+        headers["x-ballotwatch-signature"].to_str().unwrap(),
+        expected
+    );
     assert!(headers.contains_key("x-ballotwatch-idempotency-key"));
 }

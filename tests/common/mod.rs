@@ -383,8 +383,9 @@ impl SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-            .unwrap();
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
         let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
             .unwrap()
@@ -438,7 +439,10 @@ impl SmtpServer {
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         // Address reuse can briefly fail right after a stop: retry a few times.
         out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("READY"), "SMTP server did not start: {line:?}");
+        assert!(
+            line.starts_with("READY"),
+            "SMTP server did not start: {line:?}"
+        );
         self.child = Some(child);
     }
 
@@ -505,7 +509,13 @@ impl Drop for SmtpServer {
 /// detectors on this branch that would flag them). Safe while `serve` runs on the same data.
 pub fn store_flagged(
     data_dir: &Path,
-    items: &[(&str, &str, &str, serde_json::Value, ballotwatch_core::Severity)],
+    items: &[(
+        &str,
+        &str,
+        &str,
+        serde_json::Value,
+        ballotwatch_core::Severity,
+    )],
 ) {
     use ballotwatch_core::{ClassifyResult, Item, SourceRef, Verdict, VerdictKind};
     let store = ballotwatch_store::Store::open(data_dir).unwrap();

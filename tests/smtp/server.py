@@ -71,7 +71,9 @@ def main():
             hostname="ballotwatch-test",
             authenticator=authenticator if a.auth else None,
             auth_required=bool(a.auth),
-            auth_require_tls=a.tls != "none",
+            # With implicit TLS the whole connection is encrypted, but aiosmtpd only knows about
+            # TLS it negotiated itself (STARTTLS).
+            auth_require_tls=a.tls == "starttls",
         )
         if a.tls == "starttls":
             kwargs.update(tls_context=ctx, require_starttls=True)

@@ -1,13 +1,15 @@
 //! The detectors, one module per detector family. Each family contributes its detectors in
 //! [`from_config`]; adding a detector means one new module here and one line in that function.
 
+pub mod impersonation;
+
 use crate::{ClassifyError, Detector};
 
 /// Every detector this deployment's configuration asks for, in the order they run.
 pub fn from_config(
     config: &ballotwatch_core::Config,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
-    let _ = config;
-    let detectors: Vec<Box<dyn Detector>> = Vec::new();
+    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    detectors.extend(impersonation::from_config(config)?);
     Ok(detectors)
 }

@@ -1,0 +1,27 @@
+//! Impersonation detection (`kind: "impersonation"`): lookalike domains, lookalike accounts,
+//! fake official notices and logo reuse, all measured against the protected identities of
+//! `[[identity]]`, compiled once into [`ProtectedIdentities`] and shared by the detectors.
+
+pub mod accounts;
+pub mod domains;
+pub mod identities;
+
+use std::sync::Arc;
+
+pub use identities::ProtectedIdentities;
+
+use crate::{ClassifyError, Detector};
+
+/// The impersonation detectors for a configuration; none when it has no `[[identity]]`.
+pub fn from_config(
+    config: &ballotwatch_core::Config,
+) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
+    if config.identities.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = Arc::new(ProtectedIdentities::new(&config.identities));
+    Ok(vec![
+        Box::new(domains::DomainDetector::new(ids.clone())),
+        Box::new(accounts::AccountDetector::new(ids.clone())),
+    ])
+}

@@ -88,6 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("margin = {:.3}", shifted.margin);
     println!("cue = {:.3}", shifted.cue);
     println!("stance_gate = {:.2}", shifted.stance_gate);
+    println!("min_claim = {:.2}", shifted.min_claim);
     Ok(())
 }
 
@@ -134,26 +135,32 @@ fn fit(feats: &[Features], labels: &[bool]) -> (Calibration, f64) {
             w[j] -= 0.5 * (g[j] / feats.len() as f64 + reg);
         }
     }
-    let cal = |bias: f64, stance_gate: f32| Calibration {
+    let cal = |bias: f64, stance_gate: f32, min_claim: f32| Calibration {
         bias: bias as f32,
         claim: w[1] as f32,
         margin: w[2] as f32,
         cue: w[3] as f32,
         stance_gate,
+        min_claim,
     };
-    let mut best = (0.0f64, 0.5f32, 1.0f32);
-    for (gate, step) in (0..=10).rev().flat_map(|g| (5..=95).map(move |s| (g, s))) {
-        let c = cal(w[0], gate as f32 / 100.0);
-        let t = step as f32 / 100.0;
-        let f1 = f1_at(&c, feats, labels, t);
-        if f1 > best.0 + 1e-9
-            || ((f1 - best.0).abs() < 1e-9 && (t - 0.5).abs() < (best.1 - 0.5).abs())
-        {
-            best = (f1, t, c.stance_gate);
+    // (F1, threshold, stance gate, min claim); the loosest gates are tried first and kept on ties.
+    let mut best = (0.0f64, 0.5f32, 1.0f32, 0.0f32);
+    for gate in (0..=10).rev() {
+        for min_claim in (0..=12).map(|m| if m == 0 { 0.0 } else { 0.38 + m as f32 * 0.02 }) {
+            for step in 5..=95 {
+                let c = cal(w[0], gate as f32 / 100.0, min_claim);
+                let t = step as f32 / 100.0;
+                let f1 = f1_at(&c, feats, labels, t);
+                if f1 > best.0 + 1e-9
+                    || ((f1 - best.0).abs() < 1e-9 && (t - 0.5).abs() < (best.1 - 0.5).abs())
+                {
+                    best = (f1, t, c.stance_gate, min_claim);
+                }
+            }
         }
     }
     let t = f64::from(best.1);
-    let shifted = cal(w[0] - (t / (1.0 - t)).ln(), best.2);
+    let shifted = cal(w[0] - (t / (1.0 - t)).ln(), best.2, best.3);
     let f1 = f1_at(&shifted, feats, labels, 0.5);
     (shifted, f1)
 }

@@ -50,7 +50,7 @@ pub struct Library {
 
 /// `score = sigmoid(bias + claim·c + margin·(c − r) + cue·k)`, where `c` is the best
 /// claim-side similarity, `r` the rebuttal-side similarity of the same segment and `k` the
-/// number of fact-check cues (capped at 2); 0 when `r > c + stance_gate`.
+/// number of fact-check cues (capped at 2); 0 when `r > c + stance_gate` or `c < min_claim`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
@@ -65,12 +65,15 @@ pub struct Calibration {
     /// Stance gate: a segment closer to the rebuttal side than to the claim side by more than
     /// this reads as a correction, not a claim, and scores 0.
     pub stance_gate: f32,
+    /// A segment whose claim similarity is below this is not about any narrative and scores 0
+    /// (without it, text far from both sides would score on the margin alone).
+    pub min_claim: f32,
 }
 
 impl Calibration {
     /// The calibrated score for features.
     pub fn score(&self, f: &Features) -> f32 {
-        if f.rebuttal > f.claim + self.stance_gate {
+        if f.rebuttal > f.claim + self.stance_gate || f.claim < self.min_claim {
             return 0.0;
         }
         let z = self.bias
@@ -303,7 +306,7 @@ pub fn fact_check_cues(text: &str) -> f32 {
     static CUES: OnceLock<Vec<Regex>> = OnceLock::new();
     let cues = CUES.get_or_init(|| {
         [
-            r"(?i)\b(myths?|hoax(es)?|debunk\w*|fact[- ]?check\w*|misinformation|disinformation|misleading|rumou?rs?)\b",
+            r"(?i)\b(myths?|hoax(es)?|debunk\w*|fact[- ]?check\w*|misinformation|disinformation|misleading|rumou?rs?|baseless|unfounded|no evidence|nonsense|conspiracy theor\w*|bogus|fabricated|made[- ]up|lies)\b",
             r"(?i)\b(not true|untrue|is false|are false|false claims?|fake (posts?|claims?|messages?|news)|incorrect|is wrong|are wrong|not correct|scam)\b",
             r"(?i)\b(don'?t believe|do not believe|ignore (these|this|the|any)|beware|be aware|don'?t worry|either way)\b",
             r"\b(NOT|FALSE|FAKE)\b|(?i)\b(has|have) not been\b",

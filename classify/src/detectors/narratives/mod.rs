@@ -110,8 +110,9 @@ pub struct Narrative {
 pub struct Features {
     /// Best cosine similarity of a segment to the narrative's claim side.
     pub claim: f32,
-    /// That segment's best similarity to the rebuttal side: every narrative's rebuttal and
-    /// debunks, and the library's background of ordinary election talk.
+    /// Best similarity to the rebuttal side (every narrative's rebuttal and debunks, and the
+    /// library's background of ordinary election talk) of that segment or of any segment of
+    /// the text, whichever is higher.
     pub rebuttal: f32,
     /// Fact-check and correction cues in the text (0, 1 or 2).
     pub cues: f32,
@@ -236,6 +237,12 @@ impl Narratives {
         for (text, segs) in texts.iter().zip(&per_text) {
             let cues = fact_check_cues(text);
             let mut best: Option<Match> = None;
+            // How close the text comes anywhere to a correction: a debunk states the myth in
+            // one sentence and the correct position in another.
+            let text_rebuttal = embeddings[next..next + segs.len()]
+                .iter()
+                .map(|e| best_of(&self.rebuttal_side, e).1)
+                .fold(f32::MIN, f32::max);
             for seg in segs {
                 let e = &embeddings[next];
                 next += 1;
@@ -244,6 +251,7 @@ impl Narratives {
                     continue;
                 }
                 let (_, rebuttal) = best_of(&self.rebuttal_side, e);
+                let rebuttal = rebuttal.max(text_rebuttal);
                 best = Some(Match {
                     narrative: claim_i,
                     segment: seg.clone(),

@@ -5,12 +5,14 @@
 //! thresholds and turns verdicts into a [`ClassifyResult`] with `flagged` and `severity`.
 //! Detectors are pure — an item (and its local media files) in, verdicts out — so
 //! `ballotwatch classify`, the pipeline, the tests and the benchmarks all run the same code.
-//! This crate must not touch the store, the index or the network; later it also owns the ONNX
-//! runtime, model manifests, batching and the built-in UK narrative library.
+//! This crate must not touch the store, the index or the network. It also owns the ONNX
+//! runtime ([`onnx`]), batching and the built-in UK narrative library
+//! ([`detectors::narratives`]).
 
 #![warn(missing_docs)]
 
 pub mod detectors;
+pub mod onnx;
 
 use ballotwatch_core::config::DetectorsConfig;
 use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
@@ -44,6 +46,11 @@ pub trait Detector: Send + Sync {
     fn version(&self) -> String;
     /// Examines one item. An item the detector has nothing to say about gives no verdicts.
     fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError>;
+    /// Examines several items, results in input order. Model-backed detectors override this to
+    /// run one model batch for all of them; the default calls [`Detector::detect`] per item.
+    fn detect_batch(&self, items: &[&Item]) -> Vec<Result<Vec<Verdict>, DetectorError>> {
+        items.iter().map(|item| self.detect(item)).collect()
+    }
 }
 
 /// Runs every detector over items and applies thresholds.
@@ -77,17 +84,54 @@ impl Classifier {
     /// Classifies one item. A failing detector is reported in `detector_errors`; the others
     /// still run.
     pub fn classify(&self, item: &Item) -> ClassifyResult {
-        let mut verdicts = Vec::new();
-        let mut detector_errors = Vec::new();
+        self.classify_batch(std::slice::from_ref(item))
+            .pop()
+            .unwrap_or_else(|| self.result(item, Vec::new(), Vec::new()))
+    }
+
+    /// Classifies a batch, results in input order. Each detector sees the whole batch at once
+    /// ([`Detector::detect_batch`]), so model-backed detectors run one model batch.
+    pub fn classify_batch(&self, items: &[Item]) -> Vec<ClassifyResult> {
+        let refs: Vec<&Item> = items.iter().collect();
+        let mut verdicts: Vec<Vec<Verdict>> = vec![Vec::new(); items.len()];
+        let mut errors: Vec<Vec<String>> = vec![Vec::new(); items.len()];
         for detector in &self.detectors {
-            match detector.detect(item) {
-                Ok(v) => verdicts.extend(v),
-                Err(e) => {
-                    tracing::warn!(item = %item.id, error = %e, "detector failed");
-                    detector_errors.push(e.to_string());
+            let mut results = detector.detect_batch(&refs);
+            if results.len() != items.len() {
+                tracing::error!(
+                    detector = detector.name(),
+                    "detect_batch returned the wrong number of results"
+                );
+                results.resize_with(items.len(), || {
+                    Err(DetectorError {
+                        detector: detector.name().into(),
+                        message: "no result for this item".into(),
+                    })
+                });
+            }
+            for (i, result) in results.into_iter().enumerate() {
+                match result {
+                    Ok(v) => verdicts[i].extend(v),
+                    Err(e) => {
+                        tracing::warn!(item = %items[i].id, error = %e, "detector failed");
+                        errors[i].push(e.to_string());
+                    }
                 }
             }
         }
+        items
+            .iter()
+            .zip(verdicts.into_iter().zip(errors))
+            .map(|(item, (v, e))| self.result(item, v, e))
+            .collect()
+    }
+
+    fn result(
+        &self,
+        item: &Item,
+        verdicts: Vec<Verdict>,
+        detector_errors: Vec<String>,
+    ) -> ClassifyResult {
         let severity = verdicts
             .iter()
             .filter(|v| v.score >= self.config.threshold_for(&v.detector))
@@ -101,11 +145,6 @@ impl Classifier {
             verdicts,
             detector_errors,
         }
-    }
-
-    /// Classifies a batch, results in input order.
-    pub fn classify_batch(&self, items: &[Item]) -> Vec<ClassifyResult> {
-        items.iter().map(|i| self.classify(i)).collect()
     }
 }
 

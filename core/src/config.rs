@@ -345,10 +345,20 @@ pub struct DetectorsConfig {
     /// Where ONNX models are installed (default: `BALLOTWATCH_MODELS`, then `./models`).
     #[serde(default)]
     pub models_dir: Option<PathBuf>,
+    /// Threads each ONNX model may use (default: all cores).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Most texts a model runs at once.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
 }
 
 fn default_threshold() -> f32 {
     0.5
+}
+
+fn default_batch_size() -> usize {
+    32
 }
 
 impl Default for DetectorsConfig {
@@ -357,6 +367,8 @@ impl Default for DetectorsConfig {
             threshold: default_threshold(),
             thresholds: BTreeMap::new(),
             models_dir: None,
+            threads: None,
+            batch_size: default_batch_size(),
         }
     }
 }
@@ -1024,6 +1036,20 @@ impl Config {
                     Some("use a score from 0 to 1".into()),
                 );
             }
+        }
+        if d.threads == Some(0) {
+            bad(
+                vec![key("detectors"), key("threads")],
+                "must be at least 1".into(),
+                Some("leave it out to use every core".into()),
+            );
+        }
+        if d.batch_size == 0 {
+            bad(
+                vec![key("detectors"), key("batch_size")],
+                "must be at least 1".into(),
+                None,
+            );
         }
 
         if let Some(smtp) = &self.alerts.smtp {

@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ballotwatch_classify::Classifier;
@@ -12,9 +14,9 @@ use ballotwatch_core::{Config, Item};
 pub fn run(config_path: &Path) -> anyhow::Result<u8> {
     let config = config_for_classify(config_path)?;
     let classifier = Classifier::from_config(&config)?;
-    let stdin = std::io::stdin().lock();
+    let stdin = std::io::BufReader::new(std::io::stdin());
     let stdout = std::io::stdout().lock();
-    let bad = classify_stream(&classifier, stdin, stdout)?;
+    let bad = classify_stream(&classifier, stdin, stdout, config.detectors.batch_size)?;
     if bad > 0 {
         eprintln!("{bad} input line(s) could not be classified (see the errors above)");
         return Ok(1);
@@ -36,27 +38,96 @@ fn config_for_classify(path: &Path) -> anyhow::Result<Config> {
     )?)
 }
 
+/// Most lines waited for before a batch is classified anyway: the batcher sends what it has
+/// after this long, so an interactive caller never waits for a full batch.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+
 /// Classifies every non-blank line; returns how many lines were bad. Each bad line gets an
 /// `{"line": N, "error": "…"}` object on stdout (so output lines pair with input lines) and a
 /// message on stderr.
+///
+/// Lines are batched — up to `batch_size` lines, or whatever has arrived [`BATCH_WAIT`] after
+/// the first one, whichever comes first — so model-backed detectors run one model call per
+/// batch. Output order is input order.
 pub fn classify_stream(
     classifier: &Classifier,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     output: impl Write,
+    batch_size: usize,
 ) -> anyhow::Result<usize> {
+    let batch_size = batch_size.max(1);
     let mut out = BufWriter::new(output);
     let mut bad = 0;
-    for (n, line) in input.lines().enumerate() {
-        let line_no = n + 1;
-        let line = line.with_context(|| format!("cannot read stdin at line {line_no}"))?;
-        if line.trim().is_empty() {
-            continue;
+    std::thread::scope(|scope| -> anyhow::Result<usize> {
+        let (tx, rx) = mpsc::sync_channel::<(usize, std::io::Result<String>)>(batch_size * 4);
+        scope.spawn(move || {
+            for (n, line) in input.lines().enumerate() {
+                let stop = line.is_err();
+                if tx.send((n + 1, line)).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let mut pending: Vec<(usize, String)> = Vec::with_capacity(batch_size);
+        let mut read_error = None;
+        while let Ok(first) = rx.recv() {
+            let deadline = Instant::now() + BATCH_WAIT;
+            let mut next = Some(first);
+            while let Some((line_no, line)) = next.take() {
+                match line {
+                    Ok(line) if line.trim().is_empty() => {}
+                    Ok(line) => pending.push((line_no, line)),
+                    Err(e) => {
+                        read_error = Some(
+                            anyhow::Error::new(e)
+                                .context(format!("cannot read stdin at line {line_no}")),
+                        );
+                        break;
+                    }
+                }
+                if pending.len() >= batch_size {
+                    break;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                next = rx.recv_timeout(left).ok();
+            }
+            bad += classify_lines(classifier, &pending, &mut out)?;
+            pending.clear();
+            out.flush().context("cannot write to stdout")?;
+            if let Some(e) = read_error.take() {
+                return Err(e);
+            }
         }
-        let parsed = serde_json::from_str::<Item>(&line)
-            .map_err(|e| format!("not a valid item: {e}"))
-            .and_then(|item| item.normalise().map_err(|e| e.to_string()));
-        let json = match parsed {
-            Ok(item) => serde_json::to_string(&classifier.classify(&item))?,
+        Ok(bad)
+    })
+}
+
+/// Classifies one batch of (line number, line) and writes one output line each, in order.
+fn classify_lines(
+    classifier: &Classifier,
+    lines: &[(usize, String)],
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    let parsed: Vec<Result<Item, String>> = lines
+        .iter()
+        .map(|(_, line)| {
+            serde_json::from_str::<Item>(line)
+                .map_err(|e| format!("not a valid item: {e}"))
+                .and_then(|item| item.normalise().map_err(|e| e.to_string()))
+        })
+        .collect();
+    let items: Vec<Item> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let mut results = classifier.classify_batch(&items).into_iter();
+    let mut bad = 0;
+    for ((line_no, _), p) in lines.iter().zip(&parsed) {
+        let json = match p {
+            Ok(_) => match results.next() {
+                Some(r) => serde_json::to_string(&r)?,
+                None => anyhow::bail!("the classifier returned too few results"),
+            },
             Err(message) => {
                 bad += 1;
                 eprintln!("line {line_no}: {message}");
@@ -65,6 +136,5 @@ pub fn classify_stream(
         };
         writeln!(out, "{json}").context("cannot write to stdout")?;
     }
-    out.flush().context("cannot write to stdout")?;
     Ok(bad)
 }

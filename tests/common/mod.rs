@@ -292,6 +292,7 @@ impl Workspace {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ballotwatch"));
         c.arg("--config").arg(self.config()).args(args);
         c.env_remove("RUST_LOG").env_remove("BALLOTWATCH_CONFIG");
+        c.env("BALLOTWATCH_MODELS", models_dir());
         c.stdin(Stdio::null());
         c
     }
@@ -310,6 +311,11 @@ impl Workspace {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
+}
+
+/// The models folder `models/install` fills (the binary finds it through BALLOTWATCH_MODELS).
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
 }
 
 /// A finished command.

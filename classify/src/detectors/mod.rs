@@ -2,14 +2,17 @@
 //! [`from_config`]; adding a detector means one new module here and one line in that function.
 
 pub mod impersonation;
+pub mod narratives;
 
 use crate::{ClassifyError, Detector};
 
 /// Every detector this deployment's configuration asks for, in the order they run.
+#[allow(clippy::vec_init_then_push)] // one `push` line per detector family
 pub fn from_config(
     config: &ballotwatch_core::Config,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
     detectors.extend(impersonation::from_config(config)?);
+    detectors.push(Box::new(narratives::Narratives::from_config(config)?));
     Ok(detectors)
 }

@@ -1,0 +1,612 @@
+//! Election-process falsehoods: false claims about how voting works, matched against the
+//! built-in UK narrative library (`classify/narratives/uk.toml`) plus the council's own
+//! `[[narrative]]` entries.
+//!
+//! Each text is split into sentences, pairs of neighbouring sentences and (for short posts) the
+//! whole text, so a claim at the end of a long article is still seen; each segment is embedded
+//! with the sentence encoder. For every narrative the segment most similar to its claim side
+//! (claim + phrasings) is compared with the narrative's rebuttal side (the correct position and
+//! typical debunks) — a debunk mentions the myth but sits closer to the rebuttal — and the
+//! text's fact-check cues ("myth", "not true", "fact check"…) are counted. A logistic model
+//! fitted on the tune split of `tests/eval/claims.jsonl` turns these into a calibrated score.
+
+mod segment;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use ballotwatch_core::{Item, Verdict, VerdictKind};
+use regex::Regex;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::onnx::{self, Encoder};
+use crate::{ClassifyError, Detector, DetectorError};
+
+pub use segment::segments;
+
+/// The detector's name in verdicts and `[detectors.thresholds]`.
+pub const NAME: &str = "narratives";
+/// The built-in UK narrative library, reviewed like code.
+pub const UK_LIBRARY: &str = include_str!("../../../narratives/uk.toml");
+/// Verdicts scoring below this are not reported at all.
+const REPORT_FLOOR: f32 = 0.2;
+
+/// The library file: calibration and narratives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Library {
+    /// Logistic calibration of the score.
+    pub calibration: Calibration,
+    /// Ordinary election talk that is not a false claim (results, turnout, campaigning,
+    /// practical guidance): scored with the rebuttal side, so news is not mistaken for a claim.
+    #[serde(default)]
+    pub background: Vec<String>,
+    /// The narratives.
+    #[serde(rename = "narrative")]
+    pub narratives: Vec<Narrative>,
+}
+
+/// `score = sigmoid(bias + claim·c + margin·(c − r) + cue·k)`, where `c` is the best
+/// claim-side similarity, `r` the rebuttal-side similarity of the same segment and `k` the
+/// number of fact-check cues (capped at 2); 0 when `r > c + stance_gate` or `c < min_claim`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// Intercept.
+    pub bias: f32,
+    /// Weight of the claim similarity.
+    pub claim: f32,
+    /// Weight of claim minus rebuttal similarity.
+    pub margin: f32,
+    /// Weight of the fact-check cue count.
+    pub cue: f32,
+    /// Stance gate: a segment closer to the rebuttal side than to the claim side by more than
+    /// this reads as a correction, not a claim, and scores 0.
+    pub stance_gate: f32,
+    /// A segment whose claim similarity is below this is not about any narrative and scores 0
+    /// (without it, text far from both sides would score on the margin alone).
+    pub min_claim: f32,
+}
+
+impl Calibration {
+    /// The calibrated score for features.
+    pub fn score(&self, f: &Features) -> f32 {
+        if f.rebuttal > f.claim + self.stance_gate || f.claim < self.min_claim {
+            return 0.0;
+        }
+        let z = self.bias
+            + self.claim * f.claim
+            + self.margin * (f.claim - f.rebuttal)
+            + self.cue * f.cues;
+        1.0 / (1.0 + (-z).exp())
+    }
+}
+
+/// One false narrative.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Narrative {
+    /// Stable id, in verdict evidence as `"narrative"`.
+    pub id: String,
+    /// The false claim in one sentence.
+    pub claim: String,
+    /// Ways people phrase it: short posts and news-style sentences.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// The correct position, ready to paste as a reply.
+    pub rebuttal: String,
+    /// Ways people correct it (debunks, official guidance), used for stance.
+    #[serde(default)]
+    pub debunks: Vec<String>,
+    /// Where the correct position is published.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// What the score is computed from, for one item and its best-matching narrative.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Features {
+    /// Best cosine similarity of a segment to the narrative's claim side.
+    pub claim: f32,
+    /// Best similarity to the rebuttal side (every narrative's rebuttal and debunks, and the
+    /// library's background of ordinary election talk) of that segment or of any segment of
+    /// the text, whichever is higher.
+    pub rebuttal: f32,
+    /// Fact-check and correction cues in the text (0, 1 or 2).
+    pub cues: f32,
+}
+
+/// The best match of one item.
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// Index into [`Narratives::narratives`].
+    pub narrative: usize,
+    /// The segment that matched.
+    pub segment: String,
+    /// Its features.
+    pub features: Features,
+}
+
+/// The narrative library with its embeddings.
+pub struct Narratives {
+    encoder: Arc<Encoder>,
+    narratives: Vec<Narrative>,
+    calibration: Calibration,
+    /// (narrative index, embedding) of every claim-side text.
+    claim_side: Vec<(usize, Vec<f32>)>,
+    /// (narrative index, embedding) of every rebuttal-side text.
+    rebuttal_side: Vec<(usize, Vec<f32>)>,
+}
+
+impl std::fmt::Debug for Narratives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Narratives")
+            .field("narratives", &self.narratives.len())
+            .field("encoder", &self.encoder)
+            .finish()
+    }
+}
+
+/// Parses the built-in library.
+pub fn builtin_library() -> Result<Library, String> {
+    toml::from_str(UK_LIBRARY).map_err(|e| format!("classify/narratives/uk.toml: {e}"))
+}
+
+fn setup_error(message: String) -> ClassifyError {
+    ClassifyError {
+        detector: NAME.into(),
+        message,
+    }
+}
+
+impl Narratives {
+    /// The built-in library plus the config's `[[narrative]]`s, embedded with the shared text
+    /// encoder from the models folder.
+    pub fn from_config(config: &ballotwatch_core::Config) -> Result<Narratives, ClassifyError> {
+        let mut library = builtin_library().map_err(setup_error)?;
+        for n in &config.narratives {
+            library.narratives.retain(|b| b.id != n.id);
+            library.narratives.push(Narrative {
+                id: n.id.clone(),
+                claim: n.claim.clone(),
+                examples: n.examples.clone(),
+                rebuttal: n.rebuttal.clone(),
+                debunks: Vec::new(),
+                source: n.source.as_ref().map(|u| u.to_string()),
+            });
+        }
+        let dir = onnx::models_dir(&config.detectors);
+        let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, &config.detectors)
+            .map_err(|e| setup_error(e.to_string()))?;
+        Narratives::new(encoder, library, Some(&dir.join("cache")))
+    }
+
+    /// A detector for a library, embedding it with `encoder` (through the on-disk cache in
+    /// `cache_dir`, keyed by the model's SHA-256, when given).
+    pub fn new(
+        encoder: Arc<Encoder>,
+        library: Library,
+        cache_dir: Option<&Path>,
+    ) -> Result<Narratives, ClassifyError> {
+        let mut texts: Vec<(bool, usize, &str)> = Vec::new();
+        for (i, n) in library.narratives.iter().enumerate() {
+            texts.push((true, i, &n.claim));
+            texts.extend(n.examples.iter().map(|e| (true, i, e.as_str())));
+            texts.push((false, i, &n.rebuttal));
+            texts.extend(n.debunks.iter().map(|e| (false, i, e.as_str())));
+        }
+        texts.extend(library.background.iter().map(|b| (false, 0, b.as_str())));
+        let strings: Vec<&str> = texts.iter().map(|t| t.2).collect();
+        let embeddings = cached_embeddings(&encoder, &strings, cache_dir)
+            .map_err(|e| setup_error(e.to_string()))?;
+        let mut claim_side = Vec::new();
+        let mut rebuttal_side = Vec::new();
+        for ((claim, i, _), e) in texts.iter().zip(embeddings) {
+            if *claim {
+                claim_side.push((*i, e));
+            } else {
+                rebuttal_side.push((*i, e));
+            }
+        }
+        Ok(Narratives {
+            encoder,
+            calibration: library.calibration,
+            narratives: library.narratives,
+            claim_side,
+            rebuttal_side,
+        })
+    }
+
+    /// The narratives this detector knows.
+    pub fn narratives(&self) -> &[Narrative] {
+        &self.narratives
+    }
+
+    /// The best match for each text (None for a text with no words).
+    pub fn best_matches(&self, texts: &[&str]) -> Result<Vec<Option<Match>>, DetectorError> {
+        let per_text: Vec<Vec<String>> = texts.iter().map(|t| segments(t)).collect();
+        let all: Vec<&str> = per_text.iter().flatten().map(String::as_str).collect();
+        let embeddings = self.encoder.embed(&all).map_err(|e| DetectorError {
+            detector: NAME.into(),
+            message: e.to_string(),
+        })?;
+        let mut next = 0;
+        let mut out = Vec::with_capacity(texts.len());
+        for (text, segs) in texts.iter().zip(&per_text) {
+            let cues = fact_check_cues(text);
+            let mut best: Option<Match> = None;
+            // How close the text comes anywhere to a correction: a debunk states the myth in
+            // one sentence and the correct position in another.
+            let text_rebuttal = embeddings[next..next + segs.len()]
+                .iter()
+                .map(|e| best_of(&self.rebuttal_side, e).1)
+                .fold(f32::MIN, f32::max);
+            for seg in segs {
+                let e = &embeddings[next];
+                next += 1;
+                let (claim_i, claim) = best_of(&self.claim_side, e);
+                if best.as_ref().is_some_and(|b| b.features.claim >= claim) {
+                    continue;
+                }
+                let (_, rebuttal) = best_of(&self.rebuttal_side, e);
+                let rebuttal = rebuttal.max(text_rebuttal);
+                best = Some(Match {
+                    narrative: claim_i,
+                    segment: seg.clone(),
+                    features: Features {
+                        claim,
+                        rebuttal,
+                        cues,
+                    },
+                });
+            }
+            out.push(best);
+        }
+        Ok(out)
+    }
+
+    fn verdict(&self, m: &Match) -> Option<Verdict> {
+        let score = self.calibration.score(&m.features);
+        if score < REPORT_FLOOR {
+            return None;
+        }
+        let n = &self.narratives[m.narrative];
+        let source = n
+            .source
+            .as_deref()
+            .map(|s| format!(" (source: {s})"))
+            .unwrap_or_default();
+        Some(Verdict {
+            kind: VerdictKind::Misinformation,
+            label: "election_process_claim".into(),
+            score,
+            detector: NAME.into(),
+            explanation: format!(
+                "repeats the false claim \"{}\" (narrative `{}`) in: \"{}\". Correct position: {}{}",
+                n.claim, n.id, m.segment, n.rebuttal, source
+            ),
+            evidence: serde_json::json!({
+                "narrative": n.id,
+                "sentence": m.segment,
+                "claim_similarity": m.features.claim,
+                "rebuttal_similarity": m.features.rebuttal,
+                "fact_check_cues": m.features.cues,
+                "source": n.source,
+                "model_sha256": self.encoder.sha256(),
+            }),
+            rebuttal: Some(n.rebuttal.clone()),
+        })
+    }
+}
+
+/// The narrative and similarity of the text of `side` closest to `e`.
+fn best_of(side: &[(usize, Vec<f32>)], e: &[f32]) -> (usize, f32) {
+    side.iter()
+        .map(|(i, v)| (*i, onnx::cosine(e, v)))
+        .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a })
+}
+
+/// Fact-check and correction cues: how debunks and official guidance signal that they mention
+/// a myth to correct it. Counted once per kind of cue, capped at 2.
+pub fn fact_check_cues(text: &str) -> f32 {
+    static CUES: OnceLock<Vec<Regex>> = OnceLock::new();
+    let cues = CUES.get_or_init(|| {
+        [
+            r"(?i)\b(myths?|hoax(es)?|debunk\w*|fact[- ]?check\w*|misinformation|disinformation|misleading|rumou?rs?|baseless|unfounded|no evidence|nonsense|conspiracy theor\w*|bogus|fabricated|made[- ]up|lies)\b",
+            r"(?i)\b(not true|untrue|is false|are false|false claims?|fake (posts?|claims?|messages?|news)|incorrect|is wrong|are wrong|not correct|scam)\b",
+            r"(?i)\b(don'?t believe|do not believe|ignore (these|this|the|any)|beware|be aware|don'?t worry|either way)\b",
+            r"\b(NOT|FALSE|FAKE)\b|(?i)\b(has|have) not been\b",
+        ]
+        .iter()
+        .filter_map(|p| Regex::new(p).ok())
+        .collect()
+    });
+    let n = cues.iter().filter(|r| r.is_match(text)).count();
+    n.min(2) as f32
+}
+
+/// Embeddings of `texts`, reading and extending the on-disk cache in `cache_dir` (a file named
+/// by the model's SHA-256; entries keyed by the SHA-256 of each text).
+fn cached_embeddings(
+    encoder: &Encoder,
+    texts: &[&str],
+    cache_dir: Option<&Path>,
+) -> Result<Vec<Vec<f32>>, onnx::OnnxError> {
+    let path: Option<PathBuf> =
+        cache_dir.map(|d| d.join(format!("narratives-{}.bin", encoder.sha256())));
+    let mut cache: HashMap<[u8; 32], Vec<f32>> =
+        path.as_deref().map(read_cache).unwrap_or_default();
+    let key = |t: &str| -> [u8; 32] { Sha256::digest(t.as_bytes()).into() };
+    let missing: Vec<&str> = texts
+        .iter()
+        .copied()
+        .filter(|t| !cache.contains_key(&key(t)))
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!(texts = missing.len(), "embedding narrative library");
+        let fresh = encoder.embed(&missing)?;
+        for (t, e) in missing.iter().zip(fresh) {
+            cache.insert(key(t), e);
+        }
+        if let Some(p) = &path {
+            if let Err(e) = write_cache(p, &cache) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot write the narrative embedding cache");
+            }
+        }
+    }
+    Ok(texts
+        .iter()
+        .map(|t| cache.get(&key(t)).cloned().unwrap_or_default())
+        .collect())
+}
+
+/// Cache format: repeated [32-byte text SHA-256][u32 LE dimension][dimension × f32 LE].
+fn read_cache(path: &Path) -> HashMap<[u8; 32], Vec<f32>> {
+    let mut out = HashMap::new();
+    let Ok(bytes) = std::fs::read(path) else {
+        return out;
+    };
+    let mut rest = &bytes[..];
+    while rest.len() >= 36 {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&rest[..32]);
+        let dim = u32::from_le_bytes([rest[32], rest[33], rest[34], rest[35]]) as usize;
+        let end = 36 + dim * 4;
+        if rest.len() < end {
+            tracing::warn!(path = %path.display(), "narrative embedding cache is truncated; ignoring the rest");
+            break;
+        }
+        let v = rest[36..end]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        out.insert(k, v);
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn write_cache(path: &Path, cache: &HashMap<[u8; 32], Vec<f32>>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut bytes = Vec::new();
+    for (k, v) in cache {
+        bytes.extend_from_slice(k);
+        bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        for x in v {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Detector for Narratives {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> String {
+        format!(
+            "1 ({} narratives; {} sha256:{})",
+            self.narratives.len(),
+            self.encoder.name(),
+            self.encoder.sha256()
+        )
+    }
+
+    fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {
+        self.detect_batch(&[item])
+            .pop()
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    fn detect_batch(&self, items: &[&Item]) -> Vec<Result<Vec<Verdict>, DetectorError>> {
+        let texts: Vec<String> = items.iter().map(|i| i.full_text()).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        match self.best_matches(&refs) {
+            Ok(matches) => matches
+                .iter()
+                .map(|m| {
+                    Ok(m.as_ref()
+                        .and_then(|m| self.verdict(m))
+                        .into_iter()
+                        .collect())
+                })
+                .collect(),
+            Err(e) => items
+                .iter()
+                .map(|_| {
+                    Err(DetectorError {
+                        detector: e.detector.clone(),
+                        message: e.message.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_library_parses_and_covers_the_issue() {
+        let lib = builtin_library().unwrap();
+        assert!(lib.narratives.len() >= 16, "{}", lib.narratives.len());
+        let mut ids = std::collections::HashSet::new();
+        for n in &lib.narratives {
+            assert!(ids.insert(n.id.clone()), "duplicate id {}", n.id);
+            assert!(n.examples.len() >= 3, "{} needs phrasings", n.id);
+            assert!(!n.debunks.is_empty(), "{} needs debunk phrasings", n.id);
+            assert!(!n.rebuttal.trim().is_empty(), "{} needs a rebuttal", n.id);
+            assert!(
+                n.source
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("https://")),
+                "{} needs a public source",
+                n.id
+            );
+        }
+        for id in [
+            "pen-pencil",
+            "vote-online-text",
+            "wrong-polling-day",
+            "polling-station-closed",
+            "poll-card-needed",
+            "no-id-needed",
+            "expired-id-refused",
+            "postal-votes-dumped",
+            "count-rigged",
+            "spoilt-ballot-counts",
+            "vote-twice",
+            "election-postponed",
+            "register-on-the-day",
+            "ballot-not-secret",
+            "eligibility",
+            "fake-official-notice",
+        ] {
+            assert!(ids.contains(id), "missing narrative {id}");
+        }
+    }
+
+    #[test]
+    fn calibration_is_monotonic_in_claim_and_margin_and_falls_with_cues() {
+        let c = builtin_library().unwrap().calibration;
+        let f = |claim, rebuttal, cues| {
+            c.score(&Features {
+                claim,
+                rebuttal,
+                cues,
+            })
+        };
+        assert!(f(0.8, 0.4, 0.0) > f(0.5, 0.4, 0.0));
+        assert!(f(0.8, 0.3, 0.0) > f(0.8, 0.7, 0.0));
+        assert!(f(0.8, 0.4, 0.0) > f(0.8, 0.4, 2.0));
+        assert!((0.0..=1.0).contains(&f(1.0, 0.0, 0.0)));
+    }
+
+    #[test]
+    fn cues() {
+        assert_eq!(fact_check_cues("You must use a pencil"), 0.0);
+        assert_eq!(fact_check_cues("MYTH: you must use a pencil"), 1.0);
+        assert_eq!(
+            fact_check_cues("Fact check: this is not true, ignore these posts"),
+            2.0
+        );
+    }
+
+    fn detector() -> Narratives {
+        let lib = builtin_library().unwrap();
+        Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap()
+    }
+
+    fn item(text: &str) -> Item {
+        Item {
+            id: "t".into(),
+            text: Some(text.into()),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn flags_a_false_claim_with_narrative_sentence_and_rebuttal_but_not_its_debunk() {
+        let d = detector();
+        let claim = item(
+            "Don't use the pencils at the polling station, they rub out your vote. Take a pen!",
+        );
+        let debunk = item("You can use a pen or a pencil to vote, both are fine. Claims that pencil votes are rubbed out are false.");
+        let out = d.detect_batch(&[&claim, &debunk]);
+        let v = out[0].as_ref().unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        let v = &v[0];
+        assert!(v.score >= 0.5, "{v:?}");
+        assert_eq!(v.label, "election_process_claim");
+        assert_eq!(v.evidence["narrative"], "pen-pencil");
+        assert!(v.explanation.contains("pencil"), "{}", v.explanation);
+        assert!(v.rebuttal.as_deref().unwrap().contains("pencil provided"));
+        let debunked = out[1].as_ref().unwrap();
+        assert!(
+            debunked.iter().all(|v| v.score < 0.5),
+            "debunk flagged: {debunked:?}"
+        );
+    }
+
+    #[test]
+    fn a_claim_at_the_end_of_a_long_article_is_found() {
+        let d = detector();
+        let mut text = "The council's planning committee met on Tuesday to discuss new housing on the old gasworks site. ".repeat(40);
+        text.push_str("Meanwhile posts are telling residents that the local elections have been postponed until June, so there is no vote on Thursday.");
+        let v = d.detect(&item(&text)).unwrap();
+        assert!(
+            v.iter()
+                .any(|v| v.evidence["narrative"] == "election-postponed"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn council_narratives_are_added() {
+        let mut lib = builtin_library().unwrap();
+        lib.narratives.push(Narrative {
+            id: "bridge-closed".into(),
+            claim: "The Riverside polling station is closed because the bridge is shut".into(),
+            examples: vec!["Riverside polling station shut, bridge closed, don't go".into()],
+            rebuttal: "All polling stations are open 7am-10pm".into(),
+            debunks: Vec::new(),
+            source: None,
+        });
+        let d = Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap();
+        let m = d
+            .best_matches(&["Don't go to vote in Riverside, the bridge is closed so the polling station is shut"])
+            .unwrap();
+        let m = m[0].as_ref().unwrap();
+        assert!(
+            ["bridge-closed", "polling-station-closed"]
+                .contains(&d.narratives()[m.narrative].id.as_str()),
+            "{}",
+            d.narratives()[m.narrative].id
+        );
+    }
+
+    #[test]
+    fn embedding_cache_round_trips() {
+        let enc = crate::onnx::tests::test_encoder();
+        let dir = std::env::temp_dir().join(format!("bw-narr-cache-{}", std::process::id()));
+        let texts = ["first text", "second text"];
+        let fresh = cached_embeddings(&enc, &texts, Some(&dir)).unwrap();
+        let file = dir.join(format!("narratives-{}.bin", enc.sha256()));
+        assert!(file.is_file());
+        let read = read_cache(&file);
+        assert_eq!(read.len(), 2);
+        let again = cached_embeddings(&enc, &texts, Some(&dir)).unwrap();
+        assert_eq!(fresh, again);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

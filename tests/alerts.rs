@@ -18,22 +18,39 @@ fn rule(extra: &str) -> String {
     )
 }
 
+/// Starts `serve`, its log appended to `serve.log` in the workspace (printed if the test fails).
 fn serve(ws: &Workspace) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ws.dir.path().join("serve.log"))
+        .unwrap();
     ws.cmd(&["serve"])
         .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
         .env("BW_TEST_HOOK_SECRET", "hook-secret")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(log)
         .spawn()
         .unwrap()
 }
 
-fn stop(child: std::process::Child) -> String {
+fn stop(mut child: std::process::Child) {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    child.wait().unwrap();
+}
+
+/// Prints `serve`'s log when the test panics.
+struct LogOnFailure(std::path::PathBuf);
+
+impl Drop for LogOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.0.join("serve.log")).unwrap_or_default();
+            eprintln!("---- serve log ----\n{log}");
+        }
+    }
 }
 
 fn narrative(id: &str) -> serde_json::Value {
@@ -48,6 +65,7 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
         smtp.config(),
         rule("on_update = \"immediate\"")
     ));
+    let _log = LogOnFailure(ws.dir.path().to_path_buf());
     let child = serve(&ws);
     std::thread::sleep(Duration::from_millis(300));
     let stored = Instant::now();
@@ -129,6 +147,7 @@ fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
         smtp.config(),
         rule("")
     ));
+    let _log = LogOnFailure(ws.dir.path().to_path_buf());
     let ids = ["o1", "o2", "o3", "o4"];
     let items: Vec<_> = ids
         .iter()
@@ -163,11 +182,8 @@ fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
     smtp.up();
     let mails = smtp.wait_for(4, Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(1500));
-    let log = stop(child);
+    stop(child);
     let mails_after = smtp.messages();
-    if mails_after.len() != 4 {
-        eprintln!("{log}");
-    }
     assert_eq!(mails_after.len(), 4, "each alert exactly once");
     let order: Vec<String> = mails
         .iter()
@@ -186,6 +202,7 @@ fn kill_9_after_the_decision_delivers_once_after_restart() {
     let mut smtp = SmtpServer::start("starttls");
     smtp.down();
     let ws = Workspace::new(&format!("{}{}", smtp.config(), rule("")));
+    let _log = LogOnFailure(ws.dir.path().to_path_buf());
     store_flagged(
         &ws.data_dir(),
         &[(
@@ -234,6 +251,7 @@ fn a_permanently_refused_message_is_dead_lettered_and_reported() {
         smtp.config(),
         rule("")
     ));
+    let _log = LogOnFailure(ws.dir.path().to_path_buf());
     std::fs::write(smtp.dir.path().join("reject"), "").unwrap();
     store_flagged(
         &ws.data_dir(),
@@ -301,6 +319,7 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
          [[alerts.webhook]]\nname = \"siem\"\nkind = \"json\"\nurl = \"{base}/siem\"\nsecret_env = \"BW_TEST_HOOK_SECRET\"\n\n\
          [[alerts.rule]]\nname = \"hooks\"\nwebhooks = [\"teams\", \"slack\", \"siem\"]\n"
     ));
+    let _log = LogOnFailure(ws.dir.path().to_path_buf());
     store_flagged(
         &ws.data_dir(),
         &[(

@@ -1589,4 +1589,47 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
             }
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn times_of_day_parse_exactly(h in 0u32..24, m in 0u32..60, junk in "\\PC{0,12}") {
+            proptest::prop_assert_eq!(parse_hhmm(&format!("{h:02}:{m:02}")), Some(h * 60 + m));
+            // Anything else never panics, and what it accepts is a valid time.
+            if let Some(v) = parse_hhmm(&junk) {
+                proptest::prop_assert!(v < 24 * 60);
+            }
+            if let Some((a, b)) = parse_quiet_hours(&junk) {
+                proptest::prop_assert!(a < 24 * 60 && b < 24 * 60 && a != b);
+            }
+        }
+    }
+
+    #[test]
+    fn alert_rules_and_webhooks_are_validated() {
+        let text = "data_dir = \"d\"\n[alerts]\nretry_initial = \"10m\"\nretry_max = \"1m\"\n\
+            [[alerts.webhook]]\nname = \"t\"\nkind = \"teams\"\nurl = \"ftp://x.example/\"\nsecret_env = \"S\"\n\
+            [[alerts.rule]]\nname = \"r\"\nwebhooks = [\"teams\"]\nsources = [\"Nope\"]\n\
+            digest_at = \"8am\"\nquiet_hours = \"22:00\"\nmin_score = 2.0\n";
+        let Err(ConfigError::Invalid(problems)) = Config::from_toml(text, Path::new("c.toml"))
+        else {
+            panic!("should be invalid");
+        };
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        for f in [
+            "alerts.retry_max",
+            "alerts.webhook[0].url",
+            "alerts.webhook[0].secret_env",
+            "alerts.rule[0].webhooks[0]",
+            "alerts.rule[0].sources[0]",
+            "alerts.rule[0].digest_at",
+            "alerts.rule[0].quiet_hours",
+            "alerts.rule[0].min_score",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+        // A webhook-only rule needs no mail server.
+        let ok = "data_dir = \"d\"\n[[alerts.webhook]]\nname = \"t\"\nkind = \"slack\"\nurl = \"https://h.example/x\"\n\
+            [[alerts.rule]]\nname = \"r\"\nwebhooks = [\"t\"]\n";
+        assert!(Config::from_toml(ok, Path::new("c.toml")).is_ok());
+    }
 }

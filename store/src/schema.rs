@@ -327,6 +327,33 @@ mod tests {
     }
 
     #[test]
+    fn upgrading_to_alerting_does_not_alert_old_items() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &MIGRATIONS[..1], Path::new("mem.db")).unwrap();
+        conn.execute(
+            "INSERT INTO items(id, version, source, source_kind, ingested_at, content_hash,
+             item_json, stage) VALUES ('old', 1, 's', 'rss', 't', 'h', '{}', 'indexed')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, MIGRATIONS, Path::new("mem.db")).unwrap();
+        conn.execute(
+            "INSERT INTO items(id, version, source, source_kind, ingested_at, content_hash,
+             item_json) VALUES ('new', 1, 's', 'rss', 't', 'h', '{}')",
+            [],
+        )
+        .unwrap();
+        let alerted = |id: &str| -> i64 {
+            conn.query_row("SELECT alerted FROM items WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(alerted("old"), 1, "stored before alerting existed");
+        assert_eq!(alerted("new"), 0, "waits for an alert decision");
+    }
+
+    #[test]
     fn audit_log_is_append_only() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, MIGRATIONS, Path::new("mem.db")).unwrap();

@@ -1,0 +1,176 @@
+//! The alert decision against a real store: digests, updates going to the next digest,
+//! throttling and quiet hours (with the store's real transactions; no network).
+
+use std::path::Path;
+
+use ballotwatch_alerting::{Decider, Payload, Sender};
+use ballotwatch_core::{
+    Capture, ClassifyResult, Config, Item, Severity, SourceRef, Verdict, VerdictKind,
+};
+use ballotwatch_store::{OutboxRow, PollRecord, Store};
+use chrono::Utc;
+
+fn config(rules: &str) -> Config {
+    let text = format!(
+        "data_dir = \"d\"\n[alerts.smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@anytown.example\"\n{rules}"
+    );
+    Config::from_toml(&text, Path::new("test.toml")).unwrap()
+}
+
+/// Stores flagged items (id, narrative, severity) as if ingested and classified.
+fn flag(store: &Store, items: &[(&str, &str, Severity)]) {
+    let now = Utc::now();
+    let body = format!("{items:?}");
+    let sha256 = store.put_blob(body.as_bytes()).unwrap();
+    let capture = Capture {
+        url: "https://echo.example/rss".into(),
+        final_url: "https://echo.example/rss".into(),
+        status: 200,
+        headers: vec![],
+        sha256,
+        size: body.len() as u64,
+        started_at: now,
+        finished_at: now,
+    };
+    let record = PollRecord {
+        captures: vec![capture],
+        items: items
+            .iter()
+            .map(|(id, ..)| {
+                (
+                    0,
+                    Item {
+                        id: id.to_string(),
+                        source: SourceRef {
+                            kind: "rss".into(),
+                            name: "Echo".into(),
+                        },
+                        text: Some(format!("post {id}: polls closed")),
+                        ..Item::default()
+                    },
+                )
+            })
+            .collect(),
+        etag: None,
+        last_modified: None,
+        cursor: None,
+        not_modified: false,
+        attempted_at: now,
+        next_attempt_at: now,
+    };
+    store.record_poll("Echo", record).unwrap();
+    let results: Vec<_> = store
+        .pending_classification(100)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let (_, narrative, sev) = items.iter().find(|i| i.0 == s.item.id).unwrap();
+            (
+                s.seq,
+                ClassifyResult {
+                    id: s.item.id.clone(),
+                    flagged: true,
+                    severity: *sev,
+                    verdicts: vec![Verdict {
+                        kind: VerdictKind::Misinformation,
+                        label: "false_voting_info".into(),
+                        score: 0.9,
+                        detector: "narratives".into(),
+                        explanation: "claims polls are closed".into(),
+                        evidence: serde_json::json!({ "narrative": narrative }),
+                        rebuttal: None,
+                    }],
+                    detector_errors: vec![],
+                },
+            )
+        })
+        .collect();
+    store.save_results(&results).unwrap();
+}
+
+fn payload(row: &OutboxRow) -> Payload {
+    serde_json::from_value(row.payload.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn digest_rules_collect_sightings_until_their_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cfg = config(
+        "[[alerts.rule]]\nname = \"daily\"\nto = [\"ro@anytown.example\"]\nmode = \"digest\"\n\
+         digest = \"hourly\"\ndigest_at = \"00:00\"\n",
+    );
+    let decider = Decider::new(&cfg);
+    let sender = Sender::new(&cfg).unwrap();
+    // The first run starts the schedule (nothing waiting yet).
+    assert_eq!(sender.run_digests(&store, Utc::now()).await.unwrap(), 0);
+    flag(
+        &store,
+        &[
+            ("a", "n1", Severity::Medium),
+            ("b", "n1", Severity::High),
+            ("c", "n2", Severity::Medium),
+        ],
+    );
+    assert_eq!(decider.decide_pending(&store).unwrap(), 3);
+    assert!(
+        store.outbox_rows(10).unwrap().is_empty(),
+        "nothing immediate"
+    );
+    // Not yet the next slot: nothing goes.
+    assert_eq!(sender.run_digests(&store, Utc::now()).await.unwrap(), 0);
+    // An hour later: one digest with every sighting, in order.
+    let later = Utc::now() + chrono::Duration::hours(1);
+    assert_eq!(sender.run_digests(&store, later).await.unwrap(), 3);
+    assert_eq!(sender.run_digests(&store, later).await.unwrap(), 0);
+    let rows = store.outbox_rows(10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].recipients, ["ro@anytown.example"]);
+    let Payload::Digest { views, .. } = payload(&rows[0]) else {
+        panic!("not a digest")
+    };
+    let ids: Vec<_> = views.iter().map(|v| v.item_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    // a and b are near-duplicates: one incident with two sightings.
+    assert_eq!(views[0].incident_id, views[1].incident_id);
+    assert_ne!(views[0].incident_id, views[2].incident_id);
+    assert_eq!(views[1].sightings, 2);
+    let mail = ballotwatch_alerting::render::email(&payload(&rows[0]));
+    assert!(
+        mail.subject.contains("3 sightings in 2 incidents"),
+        "{}",
+        mail.subject
+    );
+}
+
+#[tokio::test]
+async fn updates_go_to_the_next_digest_and_throttling_spaces_immediate_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cfg = config(
+        "[[alerts.rule]]\nname = \"comms\"\nto = [\"c@anytown.example\"]\nthrottle = \"10m\"\n",
+    );
+    let decider = Decider::new(&cfg);
+    flag(
+        &store,
+        &[
+            ("a", "n1", Severity::Medium),
+            ("b", "n1", Severity::Medium),
+            ("c", "n2", Severity::Medium),
+            ("d", "n3", Severity::High),
+        ],
+    );
+    decider.decide_pending(&store).unwrap();
+    let rows = store.outbox_rows(10).unwrap();
+    // a opens incident 1 (alert), b is an update of it (to the digest, by default), c opens
+    // incident 2 (alert, held back by the throttle), d is high (never held back).
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let gap = rows[1].next_attempt_at - rows[0].next_attempt_at;
+    assert!(
+        gap >= chrono::Duration::minutes(10) - chrono::Duration::seconds(1),
+        "{gap}"
+    );
+    assert!(rows[2].next_attempt_at <= Utc::now());
+    let status = store.outbox_status().unwrap();
+    assert_eq!(status.digest_waiting, 1, "the update waits for the digest");
+}

@@ -56,7 +56,4 @@ fn warn_unused_sections(config: &Config) {
             "[alerts.smtp] is configured but there is no [[alerts.rule]]: no alerts will be sent"
         );
     }
-    if !config.identities.is_empty() || !config.narratives.is_empty() {
-        tracing::warn!("[[identity]] and [[narrative]] are validated, but this version has no detectors that use them yet");
-    }
 }

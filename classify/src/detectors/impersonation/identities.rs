@@ -238,15 +238,20 @@ pub const DECORATIONS: &[&str] = &[
     "updates", "update", "info", "gov", "govuk",
 ];
 
+/// [`DECORATIONS`], folded (computed once).
+pub fn folded_decorations() -> &'static [String] {
+    static FOLDED: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| DECORATIONS.iter().map(|d| fold(d)).collect());
+    &FOLDED
+}
+
 /// A name's words: folded, split on anything that is not a letter or digit, decorations
 /// removed.
 pub fn name_tokens(name: &str) -> Vec<String> {
     raw_tokens(name)
         .into_iter()
         .map(|t| fold(&t))
-        .filter(|t| {
-            !DECORATIONS.contains(&t.as_str()) && !DECORATIONS.iter().any(|d| fold(d) == *t)
-        })
+        .filter(|t| !DECORATIONS.contains(&t.as_str()) && !folded_decorations().contains(t))
         .collect()
 }
 

@@ -1241,7 +1241,23 @@ pub fn check_handle(platform: &str, h: &str) -> Result<(), (String, &'static str
                 || h.starts_with("did:web:") && check_domain(&h[8..]).is_ok()
                 || check_domain(h.trim_start_matches('@')).is_ok()
         }
-        _ => word(h.strip_prefix('@').unwrap_or(h)) && !h.contains(' '),
+        // Platform user-name rules: (longest, allowed punctuation besides letters and digits).
+        _ => {
+            let name = h.strip_prefix('@').unwrap_or(h);
+            let (max, punct) = match platform {
+                "x" => (15, "_"),
+                "telegram" => (32, "_"),
+                "instagram" => (30, "._"),
+                "tiktok" => (24, "._"),
+                "youtube" => (100, "._-"),
+                _ => (80, "._-"),
+            };
+            !name.is_empty()
+                && name.chars().count() <= max
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || punct.contains(c))
+        }
     };
     if ok {
         return Ok(());
@@ -1251,6 +1267,11 @@ pub fn check_handle(platform: &str, h: &str) -> Result<(), (String, &'static str
             "Mastodon handles are written @user@instance, e.g. \"@anytown@social.example\""
         }
         "bluesky" => "Bluesky handles are domains (\"anytown.gov.uk\") or DIDs (\"did:plc:…\")",
+        "x" => "X handles are up to 15 letters, digits or underscores, e.g. \"@AnytownBC\"",
+        "telegram" => "Telegram user names are up to 32 letters, digits or underscores",
+        "instagram" | "tiktok" => {
+            "write the user name as shown on the profile: letters, digits, '.' and '_'"
+        }
         _ => "write the handle as shown on the platform, e.g. \"@AnytownBC\"",
     };
     Err((format!("`{h}` is not a valid {platform} handle"), help))
@@ -1567,6 +1588,12 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         assert!(check_handle("bluesky", "did:plc:abcdefghijklmnopqrstuvwx").is_ok());
         assert!(check_handle("x", "@AnytownBC").is_ok());
         assert!(check_handle("x", "@Anytown BC").is_err());
+        assert!(check_handle("x", "@AnytownBoroughCouncil").is_err());
+        assert!(check_handle("x", "@Anytown.BC").is_err());
+        assert!(check_handle("instagram", "@anytown.council").is_ok());
+        assert!(check_handle("telegram", "@anytown_elections").is_ok());
+        assert!(check_handle("facebook", "AnytownCouncil").is_ok());
+        assert!(check_handle("facebook", "https://facebook.com/x").is_err());
         assert!(check_domain("anytown.gov.uk").is_ok());
         assert!(check_domain("anytown").is_err());
         assert!(check_domain("-a.example").is_err());

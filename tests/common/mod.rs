@@ -302,6 +302,25 @@ impl Workspace {
         Run::from(self.cmd(args).output().unwrap())
     }
 
+    /// Runs a command to completion with `input` on its stdin.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
     /// `search QUERY --json --limit 10000`, parsed.
     pub fn search_json(&self, query: &str) -> Vec<serde_json::Value> {
         let r = self.run(&["search", query, "--json", "--limit", "1000"]);

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use ballotwatch_core::{Author, Item, Verdict, VerdictKind};
 
 use super::identities::{
-    describe_edit, describe_lookalikes, fold, handle_key, handle_local, name_tokens, raw_tokens,
-    Identity, ProtectedIdentities, DECORATIONS,
+    describe_edit, describe_lookalikes, fold, folded_decorations, handle_key, handle_local,
+    name_tokens, raw_tokens, Identity, ProtectedIdentities, DECORATIONS,
 };
 use crate::{Detector, DetectorError};
 
@@ -182,12 +182,12 @@ fn handle_core(local: &str) -> String {
         .collect();
     loop {
         let before = s.len();
-        for d in DECORATIONS.iter().map(|d| fold(d)) {
+        for d in folded_decorations() {
             if s.len() > d.len() + 3 {
-                if let Some(rest) = s.strip_suffix(&d) {
+                if let Some(rest) = s.strip_suffix(d.as_str()) {
                     s = rest.to_string();
                 }
-                if let Some(rest) = s.strip_prefix(&d) {
+                if let Some(rest) = s.strip_prefix(d.as_str()) {
                     s = rest.to_string();
                 }
             }

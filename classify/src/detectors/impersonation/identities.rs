@@ -198,16 +198,18 @@ pub fn handle_local(key: &str) -> &str {
 
 /// The look-alike fold: NFKC, the UTS #39 confusable skeleton, lower case, then the ASCII
 /// look-alikes phishers use (`1`/`i`/`|` for `l`, `0` for `o`, `rn` for `m`, `vv` for `w`,
-/// `cl` for `d`, ...). Two strings with the same fold look alike.
+/// `cl` for `d`, ...), accents dropped. Two strings with the same fold look alike.
 pub fn fold(s: &str) -> String {
     let nfkc: String = s.nfkc().collect::<String>().to_lowercase();
     let skel: String = unicode_security::skeleton(&nfkc).collect::<String>();
-    let lower = skel
+    // The skeleton already spells `m` as `rn`, `w` as `vv` and `d` as `cl`; `nn` joins them.
+    // Accents stay behind as combining marks: drop them.
+    let lower: String = skel
         .to_lowercase()
-        .replace("rn", "m")
-        .replace("vv", "w")
-        .replace("cl", "d")
-        .replace("nn", "m");
+        .replace("nn", "rn")
+        .chars()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect();
     lower
         .chars()
         .map(|c| match c {
@@ -236,15 +238,20 @@ pub const DECORATIONS: &[&str] = &[
     "updates", "update", "info", "gov", "govuk",
 ];
 
+/// [`DECORATIONS`], folded (computed once).
+pub fn folded_decorations() -> &'static [String] {
+    static FOLDED: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| DECORATIONS.iter().map(|d| fold(d)).collect());
+    &FOLDED
+}
+
 /// A name's words: folded, split on anything that is not a letter or digit, decorations
 /// removed.
 pub fn name_tokens(name: &str) -> Vec<String> {
     raw_tokens(name)
         .into_iter()
         .map(|t| fold(&t))
-        .filter(|t| {
-            !DECORATIONS.contains(&t.as_str()) && !DECORATIONS.iter().any(|d| fold(d) == *t)
-        })
+        .filter(|t| !DECORATIONS.contains(&t.as_str()) && !folded_decorations().contains(t))
         .collect()
 }
 

@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod domains;
 pub mod identities;
+pub mod logos;
+pub mod notices;
 
 use std::sync::Arc;
 
@@ -20,8 +22,13 @@ pub fn from_config(
         return Ok(Vec::new());
     }
     let ids = Arc::new(ProtectedIdentities::new(&config.identities));
-    Ok(vec![
+    let mut detectors: Vec<Box<dyn Detector>> = vec![
         Box::new(domains::DomainDetector::new(ids.clone())),
         Box::new(accounts::AccountDetector::new(ids.clone())),
-    ])
+        Box::new(notices::NoticeDetector::new(ids.clone())?),
+    ];
+    if let Some(logos) = logos::LogoDetector::new(ids)? {
+        detectors.push(Box::new(logos));
+    }
+    Ok(detectors)
 }

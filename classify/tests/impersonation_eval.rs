@@ -1,0 +1,139 @@
+//! Evaluation of the lookalike-domain and lookalike-account detectors on the committed sets in
+//! `tests/eval/` (see its README). Prints precision, recall, F1 and false-positive rate per
+//! detector; fails below recall 0.95 at FPR ≤ 2% (domains) and recall 0.9 at FPR ≤ 5%
+//! (accounts).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ballotwatch_classify::detectors::impersonation::accounts::AccountDetector;
+use ballotwatch_classify::detectors::impersonation::domains::DomainDetector;
+use ballotwatch_classify::detectors::impersonation::ProtectedIdentities;
+use ballotwatch_core::{Author, Config};
+
+fn eval_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/eval")
+}
+
+fn identities() -> Arc<ProtectedIdentities> {
+    let config = Config::load(&eval_dir().join("identities.toml")).expect("eval identities load");
+    Arc::new(ProtectedIdentities::new(&config.identities))
+}
+
+fn rows(name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(eval_dir().join(name)).expect("eval set readable");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("eval line is JSON"))
+        .collect()
+}
+
+#[derive(Default)]
+struct Counts {
+    tp: usize,
+    fp: usize,
+    tn: usize,
+    fn_: usize,
+}
+
+impl Counts {
+    fn add(&mut self, expected: bool, got: bool) {
+        match (expected, got) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fn_ += 1,
+            (false, true) => self.fp += 1,
+            (false, false) => self.tn += 1,
+        }
+    }
+    fn report(&self, name: &str) -> (f64, f64) {
+        let recall = self.tp as f64 / (self.tp + self.fn_).max(1) as f64;
+        let precision = self.tp as f64 / (self.tp + self.fp).max(1) as f64;
+        let fpr = self.fp as f64 / (self.fp + self.tn).max(1) as f64;
+        let f1 = 2.0 * precision * recall / (precision + recall).max(f64::EPSILON);
+        println!(
+            "{name}: precision {precision:.3} recall {recall:.3} F1 {f1:.3} FPR {fpr:.3} (tp {} fp {} tn {} fn {})",
+            self.tp, self.fp, self.tn, self.fn_
+        );
+        (recall, fpr)
+    }
+}
+
+/// The default flag threshold of `[detectors]`.
+const THRESHOLD: f32 = 0.5;
+
+#[test]
+fn domains_eval() {
+    let d = DomainDetector::new(identities());
+    let mut all = Counts::default();
+    let mut by_fuzzer = std::collections::BTreeMap::<String, Counts>::new();
+    for row in rows("domains.jsonl") {
+        let domain = row["domain"].as_str().expect("domain");
+        let protected = row["protected"].as_str();
+        let m = d.check(domain).filter(|m| m.score >= THRESHOLD);
+        // A positive counts only when it is matched to the right protected domain.
+        let right = match (&m, protected) {
+            (Some(m), Some(p)) => m.protected == p,
+            (m, _) => m.is_some(),
+        };
+        if protected.is_some() && !right {
+            println!(
+                "missed: {domain} ({}) {:?}",
+                row["fuzzer"],
+                m.as_ref().map(|m| &m.protected)
+            );
+        }
+        if protected.is_none() && right {
+            println!(
+                "false alarm: {domain}: {:?}",
+                m.as_ref().map(|m| (&m.protected, &m.transformation))
+            );
+        }
+        all.add(protected.is_some(), right);
+        by_fuzzer
+            .entry(row["fuzzer"].as_str().unwrap_or("?").to_string())
+            .or_default()
+            .add(protected.is_some(), right);
+    }
+    for (f, c) in &by_fuzzer {
+        c.report(&format!("  domains/{f}"));
+    }
+    let (recall, fpr) = all.report("domains");
+    assert!(recall >= 0.95, "domain recall {recall:.3} < 0.95");
+    assert!(fpr <= 0.02, "domain FPR {fpr:.3} > 0.02");
+}
+
+#[test]
+fn accounts_eval() {
+    let d = AccountDetector::new(identities());
+    let mut all = Counts::default();
+    for row in rows("accounts.jsonl") {
+        let author = Author {
+            handle: row["handle"].as_str().map(str::to_string),
+            display_name: row["display_name"].as_str().map(str::to_string),
+            platform: row["platform"].as_str().map(str::to_string),
+            url: None,
+        };
+        let expected = row["identity"].as_str();
+        let m = d.check(&author).filter(|m| m.score >= THRESHOLD);
+        let right = match (&m, expected) {
+            (Some(m), Some(i)) => m.identity == i,
+            (m, _) => m.is_some(),
+        };
+        if expected.is_some() && !right {
+            println!(
+                "missed: {author:?} -> {:?}",
+                m.as_ref().map(|m| &m.identity)
+            );
+        }
+        if expected.is_none() && right {
+            println!(
+                "false alarm: {author:?}: {:?}",
+                m.as_ref().map(|m| (&m.identity, &m.transformation))
+            );
+        }
+        all.add(expected.is_some(), right);
+    }
+    let (recall, fpr) = all.report("accounts");
+    assert!(recall >= 0.9, "account recall {recall:.3} < 0.9");
+    assert!(fpr <= 0.05, "account FPR {fpr:.3} > 0.05");
+}

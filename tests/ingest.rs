@@ -59,7 +59,7 @@ fn ingest_then_search_then_ingest_again_adds_nothing() {
             snippet.to_lowercase().contains("<b>polling</b>"),
             "{snippet}"
         );
-        assert_eq!(hit["flagged"], false);
+        assert_eq!(hit["flagged"], false, "{hit}");
         assert_eq!(hit["severity"], "none");
         assert!(hit["verdicts"].as_array().unwrap().is_empty());
         assert!(hit["id"].as_str().unwrap().len() == 32);

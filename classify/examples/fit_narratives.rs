@@ -145,7 +145,9 @@ fn fit(feats: &[Features], labels: &[bool]) -> (Calibration, f64) {
     };
     // (F1, threshold, stance gate, min claim); the loosest gates are tried first and kept on ties.
     let mut best = (0.0f64, 0.5f32, 1.0f32, 0.0f32);
-    for gate in (0..=10).rev() {
+    // The stance rule is fixed: a segment closer to a correction than to the claim is never a
+    // claim (gate 0); only the claim floor and threshold are tuned.
+    for gate in [0] {
         for min_claim in (0..=12).map(|m| if m == 0 { 0.0 } else { 0.38 + m as f32 * 0.02 }) {
             for step in 5..=95 {
                 let c = cal(w[0], gate as f32 / 100.0, min_claim);

@@ -1471,6 +1471,17 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
     }
 
     #[test]
+    fn detector_threads_and_batch_size_must_be_positive() {
+        let p = one_problem("data_dir = \"d\"\n[detectors]\nthreads = 0\n");
+        assert_eq!(p.field, "detectors.threads", "{p}");
+        assert_eq!(p.line, Some(3), "{p}");
+        let p = one_problem("data_dir = \"d\"\n[detectors]\nbatch_size = 0\n");
+        assert_eq!(p.field, "detectors.batch_size", "{p}");
+        let c = parse("data_dir = \"d\"\n[detectors]\nthreads = 2\n").unwrap();
+        assert_eq!((c.detectors.threads, c.detectors.batch_size), (Some(2), 32));
+    }
+
+    #[test]
     fn unknown_source_key_names_line_field_and_suggestion() {
         let text = "data_dir = \"d\"\n[[source]]\nname = \"a\"\nkind = \"rss\"\nurl = \"https://a.example/\"\nintervl = \"5m\"\n";
         let p = one_problem(text);

@@ -227,11 +227,25 @@ impl Narratives {
     /// The best match for each text (None for a text with no words).
     pub fn best_matches(&self, texts: &[&str]) -> Result<Vec<Option<Match>>, DetectorError> {
         let per_text: Vec<Vec<String>> = texts.iter().map(|t| segments(t)).collect();
-        let all: Vec<&str> = per_text.iter().flatten().map(String::as_str).collect();
-        let embeddings = self.encoder.embed(&all).map_err(|e| DetectorError {
+        // Each distinct segment is embedded once per batch: syndicated and templated text
+        // repeats whole sentences across items.
+        let mut unique: Vec<&str> = Vec::new();
+        let mut slot: HashMap<&str, usize> = HashMap::new();
+        let positions: Vec<usize> = per_text
+            .iter()
+            .flatten()
+            .map(|seg| {
+                *slot.entry(seg.as_str()).or_insert_with(|| {
+                    unique.push(seg.as_str());
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let distinct = self.encoder.embed(&unique).map_err(|e| DetectorError {
             detector: NAME.into(),
             message: e.to_string(),
         })?;
+        let embeddings: Vec<&Vec<f32>> = positions.iter().map(|&i| &distinct[i]).collect();
         let mut next = 0;
         let mut out = Vec::with_capacity(texts.len());
         for (text, segs) in texts.iter().zip(&per_text) {
@@ -244,7 +258,7 @@ impl Narratives {
                 .map(|e| best_of(&self.rebuttal_side, e).1)
                 .fold(f32::MIN, f32::max);
             for seg in segs {
-                let e = &embeddings[next];
+                let e = embeddings[next];
                 next += 1;
                 let (claim_i, claim) = best_of(&self.claim_side, e);
                 if best.as_ref().is_some_and(|b| b.features.claim >= claim) {

@@ -83,8 +83,11 @@ fn a_missing_model_is_exit_2_naming_the_install_command() {
     assert!(stderr.contains("no-models-here"), "{stderr}");
 }
 
+/// The F1 this build reaches on the test split, as a floor so a change cannot make it worse
+/// unnoticed. The product target is 0.85 (issue 3, still open): raise this as the detector improves.
+const F1_FLOOR: f64 = 0.72;
+
 #[test]
-#[ignore = "F1 on the test split is 0.76, below the 0.85 target; run with --ignored to see the numbers"]
 fn eval_claims_f1_at_the_shipped_threshold() {
     let ws = Workspace::new("");
     let eval = std::fs::read_to_string(concat!(
@@ -136,5 +139,8 @@ fn eval_claims_f1_at_the_shipped_threshold() {
         tp + fn_,
         fp + tn
     );
-    assert!(f1 >= 0.85, "F1 {f1:.3} is below 0.85");
+    assert!(
+        f1 >= F1_FLOOR,
+        "F1 {f1:.3} is below this build's floor {F1_FLOOR} (the target is 0.85)"
+    );
 }

@@ -327,6 +327,10 @@ pub struct NarrativeConfig {
     pub examples: Vec<String>,
     /// The correct position, ready to paste as a reply.
     pub rebuttal: String,
+    /// Ways people correct it (debunks, official guidance). Posts that repeat these are on the
+    /// rebuttal side and are not flagged.
+    #[serde(default)]
+    pub debunks: Vec<String>,
     /// Where the correct position is published.
     #[serde(default)]
     pub source: Option<Url>,

@@ -84,26 +84,9 @@ impl Calibration {
     }
 }
 
-/// One false narrative.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Narrative {
-    /// Stable id, in verdict evidence as `"narrative"`.
-    pub id: String,
-    /// The false claim in one sentence.
-    pub claim: String,
-    /// Ways people phrase it: short posts and news-style sentences.
-    #[serde(default)]
-    pub examples: Vec<String>,
-    /// The correct position, ready to paste as a reply.
-    pub rebuttal: String,
-    /// Ways people correct it (debunks, official guidance), used for stance.
-    #[serde(default)]
-    pub debunks: Vec<String>,
-    /// Where the correct position is published.
-    #[serde(default)]
-    pub source: Option<String>,
-}
+/// One false narrative: the built-in library's entries and the config's `[[narrative]]`s have
+/// the same shape.
+pub use ballotwatch_core::config::NarrativeConfig as Narrative;
 
 /// What the score is computed from, for one item and its best-matching narrative.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -168,14 +151,7 @@ impl Narratives {
         let mut library = builtin_library().map_err(setup_error)?;
         for n in &config.narratives {
             library.narratives.retain(|b| b.id != n.id);
-            library.narratives.push(Narrative {
-                id: n.id.clone(),
-                claim: n.claim.clone(),
-                examples: n.examples.clone(),
-                rebuttal: n.rebuttal.clone(),
-                debunks: Vec::new(),
-                source: n.source.as_ref().map(|u| u.to_string()),
-            });
+            library.narratives.push(n.clone());
         }
         let dir = onnx::models_dir(&config.detectors);
         let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, &config.detectors)
@@ -289,7 +265,7 @@ impl Narratives {
         let n = &self.narratives[m.narrative];
         let source = n
             .source
-            .as_deref()
+            .as_ref()
             .map(|s| format!(" (source: {s})"))
             .unwrap_or_default();
         Some(Verdict {
@@ -481,9 +457,7 @@ mod tests {
             assert!(!n.debunks.is_empty(), "{} needs debunk phrasings", n.id);
             assert!(!n.rebuttal.trim().is_empty(), "{} needs a rebuttal", n.id);
             assert!(
-                n.source
-                    .as_deref()
-                    .is_some_and(|s| s.starts_with("https://")),
+                n.source.as_ref().is_some_and(|s| s.scheme() == "https"),
                 "{} needs a public source",
                 n.id
             );
@@ -606,6 +580,28 @@ mod tests {
                 .contains(&d.narratives()[m.narrative].id.as_str()),
             "{}",
             d.narratives()[m.narrative].id
+        );
+    }
+
+    #[test]
+    fn a_council_narratives_debunks_keep_its_corrections_unflagged() {
+        let correction =
+            "Riverside polling station is open as usual; the bridge closure does not affect it";
+        let mut lib = builtin_library().unwrap();
+        lib.narratives.push(Narrative {
+            id: "bridge-closed".into(),
+            claim: "The Riverside polling station is closed because the bridge is shut".into(),
+            examples: vec!["Riverside polling station shut, bridge closed, don't go".into()],
+            rebuttal: "All polling stations are open 7am-10pm".into(),
+            debunks: vec![correction.into()],
+            source: Some("https://www.anytown.gov.uk/elections".parse().unwrap()),
+        });
+        let d = Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap();
+        let out = d.detect_batch(&[&item(correction)]);
+        let verdicts = out[0].as_ref().unwrap();
+        assert!(
+            verdicts.iter().all(|v| v.score < 0.5),
+            "the council's own correction was flagged: {verdicts:?}"
         );
     }
 

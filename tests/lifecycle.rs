@@ -3,7 +3,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -122,23 +121,9 @@ fn classify_answers_every_line_in_order_and_names_bad_lines() {
         r#"{"id": "empty"}"#,
         "\n"
     );
-    let mut child = ws
-        .cmd(&["classify"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let r = ws.run_with_stdin(&["classify"], input);
+    let (stdout, stderr) = (r.stdout, r.stderr);
+    assert_eq!(r.code, 1, "{stderr}");
     let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

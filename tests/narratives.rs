@@ -5,36 +5,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use common::Workspace;
 
 /// Runs `classify` over JSON lines; returns (exit code, one parsed result per line, stderr).
 fn classify(ws: &Workspace, lines: &[serde_json::Value]) -> (i32, Vec<serde_json::Value>, String) {
-    let mut child = ws
-        .cmd(&["classify"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = String::new();
-    for l in lines {
-        input.push_str(&l.to_string());
-        input.push('\n');
-    }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let results = stdout
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let r = ws.run_with_stdin(&["classify"], &input);
+    let results = r
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (out.status.code().unwrap_or(-1), results, stderr)
+    (r.code, results, r.stderr)
 }
 
 fn item(text: &str) -> serde_json::Value {

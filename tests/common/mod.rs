@@ -302,7 +302,9 @@ impl Workspace {
         Run::from(self.cmd(args).output().unwrap())
     }
 
-    /// Runs a command to completion with `input` on its stdin.
+    /// Runs a command to completion with `input` on its stdin. The input is written from its
+    /// own thread, so a command that answers while it reads (`classify`) cannot fill its stdout
+    /// pipe and deadlock against us.
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
         use std::io::Write;
         let mut child = self
@@ -312,13 +314,12 @@ impl Workspace {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        Run::from(child.wait_with_output().unwrap())
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        Run::from(out)
     }
 
     /// `search QUERY --json --limit 10000`, parsed.
@@ -545,16 +546,6 @@ pub fn store_flagged(
     use ballotwatch_core::{ClassifyResult, Item, SourceRef, Verdict, VerdictKind};
     let store = ballotwatch_store::Store::open(data_dir).unwrap();
     let now = chrono::Utc::now();
-    let record = ballotwatch_store::PollRecord {
-        captures: vec![],
-        items: vec![],
-        etag: None,
-        last_modified: None,
-        cursor: None,
-        not_modified: true,
-        attempted_at: now,
-        next_attempt_at: now,
-    };
     let body = serde_json::to_vec(&items.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap();
     let sha256 = store.put_blob(&body).unwrap();
     let capture = ballotwatch_core::Capture {
@@ -588,8 +579,12 @@ pub fn store_flagged(
                 )
             })
             .collect(),
+        etag: None,
+        last_modified: None,
+        cursor: None,
         not_modified: false,
-        ..record
+        attempted_at: now,
+        next_attempt_at: now,
     };
     store.record_poll("Echo", record).unwrap();
     let pending = store.pending_classification(10_000).unwrap();

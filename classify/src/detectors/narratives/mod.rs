@@ -559,18 +559,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn council_narratives_are_added() {
+    /// The built-in library plus the example config's council narrative, with `debunks`.
+    fn with_bridge_closed(debunks: Vec<String>) -> Narratives {
         let mut lib = builtin_library().unwrap();
         lib.narratives.push(Narrative {
             id: "bridge-closed".into(),
             claim: "The Riverside polling station is closed because the bridge is shut".into(),
             examples: vec!["Riverside polling station shut, bridge closed, don't go".into()],
             rebuttal: "All polling stations are open 7am-10pm".into(),
-            debunks: Vec::new(),
-            source: None,
+            debunks,
+            source: Some("https://www.anytown.gov.uk/elections".parse().unwrap()),
         });
-        let d = Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap();
+        Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap()
+    }
+
+    #[test]
+    fn council_narratives_are_added() {
+        let d = with_bridge_closed(Vec::new());
         let m = d
             .best_matches(&["Don't go to vote in Riverside, the bridge is closed so the polling station is shut"])
             .unwrap();
@@ -587,16 +592,7 @@ mod tests {
     fn a_council_narratives_debunks_keep_its_corrections_unflagged() {
         let correction =
             "Riverside polling station is open as usual; the bridge closure does not affect it";
-        let mut lib = builtin_library().unwrap();
-        lib.narratives.push(Narrative {
-            id: "bridge-closed".into(),
-            claim: "The Riverside polling station is closed because the bridge is shut".into(),
-            examples: vec!["Riverside polling station shut, bridge closed, don't go".into()],
-            rebuttal: "All polling stations are open 7am-10pm".into(),
-            debunks: vec![correction.into()],
-            source: Some("https://www.anytown.gov.uk/elections".parse().unwrap()),
-        });
-        let d = Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap();
+        let d = with_bridge_closed(vec![correction.into()]);
         let out = d.detect_batch(&[&item(correction)]);
         let verdicts = out[0].as_ref().unwrap();
         assert!(

@@ -78,6 +78,33 @@ enum Command {
     Reindex,
     /// Validate the configuration and print every problem.
     CheckConfig,
+    /// Write an evidence pack (signed ZIP: manifest, SHA256SUMS, captures, WARC, screenshots,
+    /// HTML/PDF report) for incidents and/or items.
+    Export {
+        /// Incidents to export (with all their items).
+        #[arg(long = "incident", value_name = "ID", num_args = 1.., action = clap::ArgAction::Append)]
+        incidents: Vec<i64>,
+        /// Items to export by id (for items not in an incident).
+        #[arg(long = "item", value_name = "ID", num_args = 1.., action = clap::ArgAction::Append)]
+        items: Vec<String>,
+        /// The pack to write.
+        #[arg(long, value_name = "FILE.zip")]
+        out: PathBuf,
+        /// Who is exporting, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Do not take screenshots still missing for the exported items.
+        #[arg(long)]
+        no_screenshots: bool,
+    },
+    /// Check an evidence pack: exit 0 intact, 1 altered or incomplete (naming the file).
+    Verify {
+        /// The pack.
+        file: PathBuf,
+        /// The Ed25519 public key (64 hex digits) the pack must be signed with.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
     /// Alert delivery.
     Alerts {
         #[command(subcommand)]

@@ -636,12 +636,33 @@ pub fn parse_quiet_hours(s: &str) -> Option<(u32, u32)> {
 }
 
 /// `[evidence]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceConfig {
     /// Ed25519 key that signs evidence packs (default: `evidence.key` in `data_dir`).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// Take a full-page screenshot and rendered-HTML snapshot of flagged items' web pages with
+    /// headless Chromium (`serve` does it as items are flagged; `export` for any still missing).
+    #[serde(default = "yes")]
+    pub screenshots: bool,
+    /// Wall-clock limit for each Chromium run (screenshot, rendered HTML, report PDF).
+    #[serde(default = "default_screenshot_timeout", with = "humantime_serde")]
+    pub screenshot_timeout: Duration,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        EvidenceConfig {
+            signing_key: None,
+            screenshots: true,
+            screenshot_timeout: default_screenshot_timeout(),
+        }
+    }
+}
+
+fn default_screenshot_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// One problem found in a configuration file.
@@ -869,6 +890,14 @@ impl Config {
                     None,
                 );
             }
+        }
+
+        if self.evidence.screenshot_timeout.is_zero() {
+            bad(
+                vec![key("evidence"), key("screenshot_timeout")],
+                "must be longer than zero".into(),
+                Some("e.g. \"30s\"".into()),
+            );
         }
 
         let ing = &self.ingest;

@@ -6,10 +6,12 @@
 mod alerts;
 mod check_config;
 mod classify;
+mod export;
 mod ingest;
 mod reindex;
 mod search;
 mod serve;
+mod verify;
 
 pub use ingest::summary_table;
 pub use serve::cancel_on_signal;
@@ -62,6 +64,26 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(config_path)?;
             alerts::status(&config, json)
         }
+        Command::Export {
+            incidents,
+            items,
+            out,
+            actor,
+            no_screenshots,
+        } => {
+            let config = load_config(config_path)?;
+            export::run(
+                &config,
+                &export::ExportArgs {
+                    incidents: &incidents,
+                    items: &items,
+                    out: &out,
+                    actor: actor.as_deref(),
+                    no_screenshots,
+                },
+            )
+        }
+        Command::Verify { file, public_key } => verify::run(&file, public_key.as_deref()),
         Command::Reindex => {
             let config = load_config(config_path)?;
             reindex::run(&config)

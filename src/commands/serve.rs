@@ -10,6 +10,7 @@ use crate::pipeline::Pipeline;
 /// Runs the pipeline until a signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
+    let shotter = screenshotter(&config);
     let pipeline = Arc::new(Pipeline::open(config)?);
     let names = pipeline.source_names();
     tracing::info!(sources = names.len(), data_dir = %pipeline.store().data_dir().display(), "ballotwatch serving");
@@ -18,7 +19,18 @@ pub async fn run(config: Config) -> anyhow::Result<u8> {
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    pipeline.run(shutdown).await?;
+    let screenshots = shotter.map(|s| {
+        ballotwatch_evidence::screenshot::ScreenshotTask::spawn(
+            pipeline.store().clone(),
+            s,
+            std::time::Duration::from_secs(2),
+        )
+    });
+    let result = pipeline.run(shutdown).await;
+    if let Some(task) = screenshots {
+        tokio::task::spawn_blocking(move || task.stop()).await?;
+    }
+    result?;
     tracing::info!("stopped cleanly");
     Ok(0)
 }
@@ -56,4 +68,19 @@ fn warn_unused_sections(config: &Config) {
             "[alerts.smtp] is configured but there is no [[alerts.rule]]: no alerts will be sent"
         );
     }
+}
+
+/// The screenshotter for newly flagged items' web pages, unless `[evidence] screenshots = false`.
+fn screenshotter(config: &Config) -> Option<ballotwatch_evidence::Screenshotter> {
+    if !config.evidence.screenshots {
+        return None;
+    }
+    let limits = ballotwatch_evidence::chromium::ShotLimits {
+        timeout: config.evidence.screenshot_timeout,
+        ..Default::default()
+    };
+    Some(ballotwatch_evidence::Screenshotter::new(
+        config.ingest.allow_private_addresses,
+        limits,
+    ))
 }

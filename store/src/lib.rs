@@ -17,6 +17,7 @@
 mod alerts;
 mod blobs;
 mod error;
+mod evidence;
 mod incidents;
 mod items;
 mod poll;
@@ -35,6 +36,7 @@ pub use alerts::{
     OutboxState, OutboxStatus, Sighting,
 };
 pub use error::{Result, StoreError};
+pub use evidence::{IncidentChange, NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};

@@ -1,0 +1,429 @@
+//! Headless Chromium (Debian `chromium`), launched once per job with a fresh temporary profile,
+//! no background networking, name resolution limited to the page's own site, and a wall-clock
+//! limit: full-page screenshots with the rendered HTML, and `report.html` → PDF.
+
+use std::io::Read;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use url::{Host, Url};
+
+/// Environment variable naming the Chromium binary (default: `chromium`, `chromium-browser`,
+/// `google-chrome` on `PATH`).
+pub const CHROMIUM_ENV: &str = "BALLOTWATCH_CHROMIUM";
+
+/// Limits on one screenshot.
+#[derive(Debug, Clone, Copy)]
+pub struct ShotLimits {
+    /// Wall-clock limit for each Chromium run.
+    pub timeout: Duration,
+    /// Viewport width in CSS pixels.
+    pub width: u32,
+    /// Tallest page captured; taller pages are cut here (and marked truncated).
+    pub max_height: u32,
+    /// Largest PNG or rendered HTML kept, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for ShotLimits {
+    fn default() -> Self {
+        ShotLimits {
+            timeout: Duration::from_secs(30),
+            width: 1280,
+            max_height: 8000,
+            max_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// A screenshot and the DOM as rendered.
+#[derive(Debug, Clone)]
+pub struct Shot {
+    /// PNG bytes (cropped to the page's content).
+    pub png: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// True when the page reached the height limit and may continue below it.
+    pub truncated: bool,
+    /// The rendered DOM (`--dump-dom`) as HTML.
+    pub html: Vec<u8>,
+}
+
+/// A Chromium installation.
+#[derive(Debug, Clone)]
+pub struct Chromium {
+    path: PathBuf,
+    version: String,
+}
+
+impl Chromium {
+    /// Finds Chromium (`$BALLOTWATCH_CHROMIUM`, else on `PATH`) and asks its version. `Err` says
+    /// why it cannot be used and how to install it.
+    pub fn find() -> Result<Chromium, String> {
+        let candidates: Vec<PathBuf> = match std::env::var_os(CHROMIUM_ENV) {
+            Some(p) => vec![PathBuf::from(p)],
+            None => ["chromium", "chromium-browser", "google-chrome"]
+                .iter()
+                .filter_map(|name| find_on_path(name))
+                .collect(),
+        };
+        let Some(path) = candidates.into_iter().next() else {
+            return Err(
+                "Chromium is not installed (install the Debian package: apt-get install \
+                 --no-install-recommends chromium), or set BALLOTWATCH_CHROMIUM to its path"
+                    .into(),
+            );
+        };
+        let out = Command::new(&path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+        let version = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if !out.status.success() || version.is_empty() {
+            return Err(format!(
+                "{} --version failed ({}); is Chromium installed correctly?",
+                path.display(),
+                out.status
+            ));
+        }
+        Ok(Chromium { path, version })
+    }
+
+    /// What `--version` printed, e.g. `Chromium 156.0.8078.114 built on Debian…`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Takes a full-page screenshot of `url` and dumps its rendered DOM. The URL must have
+    /// passed [`guard`], whose resolver rules are passed on so Chromium only reaches that site.
+    pub fn screenshot(
+        &self,
+        url: &Url,
+        resolver_rules: &str,
+        limits: &ShotLimits,
+    ) -> Result<Shot, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+        let png_path = dir.path().join("shot.png");
+        let mut cmd = self.base(dir.path(), resolver_rules, limits.timeout);
+        cmd.arg(format!(
+            "--window-size={},{}",
+            limits.width, limits.max_height
+        ))
+        .arg(format!("--screenshot={}", png_path.display()))
+        .arg(url.as_str());
+        run(cmd, limits.timeout, 0, "screenshot")?;
+        let png = read_limited(&png_path, limits.max_bytes)?;
+        let (png, width, height, truncated) = crop_to_content(&png, limits.max_height)?;
+
+        let dom_dir =
+            tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+        let mut cmd = self.base(dom_dir.path(), resolver_rules, limits.timeout);
+        cmd.arg(format!("--window-size={},{}", limits.width, 1000))
+            .arg("--dump-dom")
+            .arg(url.as_str());
+        let html = run(cmd, limits.timeout, limits.max_bytes, "rendered HTML")?;
+        if html.is_empty() {
+            return Err("Chromium returned no rendered HTML".into());
+        }
+        Ok(Shot {
+            png,
+            width,
+            height,
+            truncated,
+            html,
+        })
+    }
+
+    /// Renders a local HTML file to PDF (`--print-to-pdf`), with every network name unresolvable
+    /// (the report is self-contained; nothing should be fetched).
+    pub fn print_to_pdf(&self, html: &Path, pdf: &Path, timeout: Duration) -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+        let url = Url::from_file_path(html)
+            .map_err(|()| format!("{} is not an absolute path", html.display()))?;
+        let mut cmd = self.base(dir.path(), "MAP * ~NOTFOUND", timeout);
+        cmd.arg("--no-pdf-header-footer")
+            .arg(format!("--print-to-pdf={}", pdf.display()))
+            .arg(url.as_str());
+        run(cmd, timeout, 0, "PDF")?;
+        let len = std::fs::metadata(pdf).map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err("Chromium wrote no PDF".into());
+        }
+        Ok(())
+    }
+
+    /// The command line every run shares.
+    fn base(&self, profile: &Path, resolver_rules: &str, timeout: Duration) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--headless")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args([
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-default-apps",
+                "--disable-extensions",
+                "--disable-sync",
+                "--disable-domain-reliability",
+                "--disable-client-side-phishing-detection",
+                "--disable-breakpad",
+                "--no-pings",
+                "--mute-audio",
+                "--hide-scrollbars",
+                "--deny-permission-prompts",
+            ])
+            .arg(format!("--host-resolver-rules={resolver_rules}"))
+            // Stop loading (and take the picture) a little before our own wall-clock limit.
+            .arg(format!(
+                "--timeout={}",
+                timeout.as_millis().saturating_mul(3) / 4
+            ));
+        if running_as_root() {
+            // Chromium refuses to start its sandbox as root; the resolver rules and the fresh
+            // profile still confine it. Run Ballotwatch as an ordinary user to keep the sandbox.
+            cmd.arg("--no-sandbox");
+        }
+        cmd.env("HOME", profile)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+#[cfg(unix)]
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[cfg(not(unix))]
+fn running_as_root() -> bool {
+    false
+}
+
+/// Runs `cmd` to completion within `timeout` (killing it after), returning up to `max_stdout`
+/// bytes of its stdout (`0`: stdout is discarded).
+fn run(
+    mut cmd: Command,
+    timeout: Duration,
+    max_stdout: u64,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    cmd.stdout(if max_stdout > 0 {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start Chromium for the {what}: {e}"))?;
+    let reader = child.stdout.take().map(|out| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let r = out.take(max_stdout.saturating_add(1)).read_to_end(&mut buf);
+            r.map(|_| buf)
+        })
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "Chromium did not finish the {what} within {}s and was stopped",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("cannot wait for Chromium: {e}")),
+        }
+    };
+    let out = match reader {
+        Some(h) => h
+            .join()
+            .map_err(|_| "the Chromium output reader panicked".to_string())?
+            .map_err(|e| format!("cannot read Chromium's output: {e}"))?,
+        None => Vec::new(),
+    };
+    if !status.success() {
+        return Err(format!("Chromium failed making the {what} ({status})"));
+    }
+    if max_stdout > 0 && out.len() as u64 > max_stdout {
+        return Err(format!(
+            "the {what} is larger than the {max_stdout}-byte limit"
+        ));
+    }
+    Ok(out)
+}
+
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| {
+            format!("Chromium wrote no screenshot: the page could not be loaded, or it was refused ({e})")
+        })?
+        .len();
+    if len > max {
+        return Err(format!(
+            "the screenshot is larger than the {max}-byte limit"
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read the screenshot: {e}"))
+}
+
+/// Crops the blank space below a page's content (Chromium draws the whole tall viewport). The
+/// blank area is the run of rows at the bottom identical to the last row. Returns the PNG,
+/// width, height and whether the content reached the limit (so the page may be longer).
+fn crop_to_content(png: &[u8], max_height: u32) -> Result<(Vec<u8>, u32, u32, bool), String> {
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .map_err(|e| format!("Chromium's screenshot is not a readable PNG: {e}"))?
+        .to_rgba8();
+    let (w, h) = img.dimensions();
+    if h == 0 || w == 0 {
+        return Err("Chromium's screenshot is empty".into());
+    }
+    let row = |y: u32| &img.as_raw()[(y * w * 4) as usize..((y + 1) * w * 4) as usize];
+    let last = row(h - 1);
+    // `y`: the first row of the uniform block at the bottom.
+    let mut y = h - 1;
+    while y > 0 && row(y - 1) == last {
+        y -= 1;
+    }
+    // Keep one blank row under the content so the page's bottom edge shows.
+    let keep = (y + 1).min(h);
+    let truncated = y + 1 >= h && h >= max_height;
+    if keep == h {
+        return Ok((png.to_vec(), w, h, truncated));
+    }
+    let cropped = image::imageops::crop_imm(&img, 0, 0, w, keep).to_image();
+    let mut out = std::io::Cursor::new(Vec::new());
+    cropped
+        .write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| format!("cannot encode the cropped screenshot: {e}"))?;
+    Ok((out.into_inner(), w, keep, truncated))
+}
+
+/// Checks that Chromium may be pointed at `url` (http/https; with `allow_private` off, every
+/// address its host resolves to must be public, as the fetcher's SSRF guard requires) and
+/// returns the `--host-resolver-rules` that pin the host to the checked address and make every
+/// other name unresolvable, so the page cannot pull in other sites (or the council's intranet).
+pub fn guard(url: &Url, allow_private: bool) -> Result<String, String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{url} is not an http(s) URL"));
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let check = |ip: IpAddr| -> Result<(), String> {
+        if allow_private {
+            return Ok(());
+        }
+        match ballotwatch_ingest::fetcher::guard::blocked_reason(ip) {
+            Some(why) => Err(format!(
+                "{url} resolves to {ip}, {why}; screenshots of non-public addresses are refused \
+                 (set [ingest] allow_private_addresses = true to allow)"
+            )),
+            None => Ok(()),
+        }
+    };
+    // Chromium applies the rules to IP literals too, so the page's own address is excluded.
+    let only = |host: &str| format!("MAP * ~NOTFOUND, EXCLUDE {host}");
+    match url.host() {
+        Some(Host::Ipv4(ip)) => check(IpAddr::V4(ip)).map(|()| only(&ip.to_string())),
+        Some(Host::Ipv6(ip)) => check(IpAddr::V6(ip)).map(|()| only(&format!("[{ip}]"))),
+        Some(Host::Domain(name)) => {
+            let addrs: Vec<IpAddr> = (name, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {name}: {e}"))?
+                .map(|a| a.ip())
+                .collect();
+            let first = *addrs
+                .first()
+                .ok_or_else(|| format!("{name} resolves to no address"))?;
+            for ip in &addrs {
+                check(*ip)?;
+            }
+            let pinned = match first {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            Ok(format!("MAP {name} {pinned}, MAP * ~NOTFOUND"))
+        }
+        None => Err(format!("{url} has no host")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_refuses_private_addresses_unless_allowed() {
+        let u = Url::parse("http://127.0.0.1:8080/x").unwrap();
+        let err = guard(&u, false).unwrap_err();
+        assert!(
+            err.contains("loopback") && err.contains("allow_private_addresses"),
+            "{err}"
+        );
+        assert_eq!(
+            guard(&u, true).unwrap(),
+            "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+        );
+        let u = Url::parse("http://10.1.2.3/").unwrap();
+        assert!(guard(&u, false).unwrap_err().contains("private"));
+        let u = Url::parse("http://localhost:1/").unwrap();
+        assert!(guard(&u, false).unwrap_err().contains("loopback"));
+        assert_eq!(
+            guard(&u, true).unwrap().split(", ").last(),
+            Some("MAP * ~NOTFOUND")
+        );
+        let u = Url::parse("file:///etc/passwd").unwrap();
+        assert!(guard(&u, true).unwrap_err().contains("not an http"));
+        let u = Url::parse("http://93.184.215.14/").unwrap();
+        assert_eq!(
+            guard(&u, false).unwrap(),
+            "MAP * ~NOTFOUND, EXCLUDE 93.184.215.14"
+        );
+    }
+
+    #[test]
+    fn blank_space_below_the_content_is_cropped() {
+        let mut img = image::RgbaImage::from_pixel(4, 100, image::Rgba([255, 255, 255, 255]));
+        for y in 0..30 {
+            img.put_pixel(1, y, image::Rgba([0, 0, 0, 255]));
+        }
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let (out, w, h, truncated) = crop_to_content(png.get_ref(), 100).unwrap();
+        assert_eq!((w, h, truncated), (4, 31, false));
+        let back = image::load_from_memory(&out).unwrap();
+        assert_eq!(back.height(), 31);
+
+        // Content down to the last row: nothing to crop, and the page may continue.
+        let full = image::RgbaImage::from_fn(4, 50, |_, y| image::Rgba([y as u8, 0, 0, 255]));
+        let mut png = std::io::Cursor::new(Vec::new());
+        full.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let (_, _, h, truncated) = crop_to_content(png.get_ref(), 50).unwrap();
+        assert_eq!((h, truncated), (50, true));
+        assert!(crop_to_content(b"not a png", 10).is_err());
+    }
+}

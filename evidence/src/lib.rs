@@ -1,0 +1,33 @@
+//! # ballotwatch-evidence
+//!
+//! Evidence packs for the Returning Officer, and the capture-time evidence they show.
+//!
+//! * [`screenshot`]: for flagged items' web pages, a full-page screenshot and the rendered HTML
+//!   taken with headless Chromium ([`chromium`]), stored in the capture store with their hashes;
+//!   when Chromium is absent or fails, a record of why no screenshot was taken.
+//! * [`pack`]: the pack writer. It reads the store (never changes it) and writes one ZIP:
+//!   `manifest.json` (every file with SHA-256 and size; per item the source URL, capture times,
+//!   HTTP status and headers, verdicts with explanations; detector versions and model SHA-256s;
+//!   exporter, export time, tool version), `manifest.sig` (Ed25519, [`key`]), `SHA256SUMS`,
+//!   the raw captures, screenshots and media, `captures.warc.gz` (WARC 1.1, [`warc`]),
+//!   `report.html` ([`report`]) and `report.pdf`.
+//! * [`verify`]: checks a pack and names the first problem.
+
+#![warn(missing_docs)]
+
+pub mod chromium;
+mod error;
+pub mod key;
+pub mod manifest;
+pub mod pack;
+pub mod report;
+pub mod screenshot;
+pub mod verify;
+pub mod warc;
+
+pub use error::{EvidenceError, Result};
+pub use key::PackKey;
+pub use manifest::{DetectorInfo, Manifest};
+pub use pack::{write_pack, PackRequest, PackSummary};
+pub use screenshot::Screenshotter;
+pub use verify::{verify_file, Problem, Verified};

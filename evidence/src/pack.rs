@@ -1,0 +1,531 @@
+//! Writing a pack: gathers incidents, items, captures and screenshots from the store (reading
+//! only), builds the WARC, report, manifest, signature and `SHA256SUMS`, and writes the ZIP
+//! atomically (a temp file renamed into place, so a failed export never leaves half a pack).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ballotwatch_core::sha256_hex;
+use ballotwatch_store::{ScreenshotOutcome, Store};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use zip::write::SimpleFileOptions;
+use zip::CompressionMethod;
+
+use crate::chromium::Chromium;
+use crate::error::{EvidenceError, Result};
+use crate::key::PackKey;
+use crate::manifest::{
+    names, sha256sums, CaptureEntry, DetectorInfo, FileEntry, IncidentEntry, ItemEntry, Manifest,
+    MediaEntry, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool, WarcInfo, SCHEMA,
+    SCHEMA_VERSION,
+};
+use crate::warc;
+
+/// What to export, and the facts about this deployment the pack records.
+#[derive(Debug, Clone)]
+pub struct PackRequest {
+    /// Incidents to export (with all their items).
+    pub incidents: Vec<i64>,
+    /// Further items to export by id.
+    pub items: Vec<String>,
+    /// Who is exporting.
+    pub actor: String,
+    /// Ballotwatch's version.
+    pub tool_version: String,
+    /// The User-Agent the fetcher sends (for the reconstructed WARC request records).
+    pub user_agent: String,
+    /// The deployment's detectors at export time.
+    pub detectors: Vec<DetectorInfo>,
+    /// Chromium for `report.pdf`, or why there is none (the pack is then written without it).
+    pub pdf: std::result::Result<Chromium, String>,
+    /// Wall-clock limit for rendering the PDF.
+    pub pdf_timeout: Duration,
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct PackSummary {
+    /// The pack.
+    pub path: PathBuf,
+    /// SHA-256 of the ZIP file.
+    pub sha256: String,
+    /// Size of the ZIP file.
+    pub size: u64,
+    /// Files inside it.
+    pub files: usize,
+    /// Incidents exported.
+    pub incidents: Vec<i64>,
+    /// Items exported.
+    pub items: usize,
+    /// HTTP captures included.
+    pub captures: usize,
+    /// Public key that signed it.
+    pub public_key: String,
+    /// Why there is no `report.pdf`, if there is none.
+    pub pdf_not_rendered: Option<String>,
+}
+
+/// The pack's content before it is zipped: the manifest and every file's bytes.
+#[derive(Debug)]
+pub struct PackContent {
+    /// The signed manifest.
+    pub manifest: Manifest,
+    /// Every file, by path, including `manifest.json`, `manifest.sig` and `SHA256SUMS`.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// A file name extension for a content type.
+fn extension(content_type: Option<&str>) -> &'static str {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let ct = ct.split(';').next().unwrap_or("").trim().to_string();
+    match ct.as_str() {
+        "text/html" | "application/xhtml+xml" => "html",
+        "application/rss+xml" | "application/atom+xml" | "application/xml" | "text/xml" => "xml",
+        "application/json" | "application/feed+json" => "json",
+        "text/plain" => "txt",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "video/mp4" => "mp4",
+        _ => "bin",
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Gathers everything for a pack from the store and builds its files (nothing is written to
+/// the store or to disk except the temp copy of the report Chromium prints).
+pub fn build(store: &Store, key: &PackKey, req: &PackRequest) -> Result<PackContent> {
+    build_at(store, key, req, Utc::now())
+}
+
+/// [`build`] with a fixed export time.
+pub fn build_at(
+    store: &Store,
+    key: &PackKey,
+    req: &PackRequest,
+    now: DateTime<Utc>,
+) -> Result<PackContent> {
+    if req.incidents.is_empty() && req.items.is_empty() {
+        return Err(EvidenceError::InvalidRequest(
+            "nothing to export: name at least one --incident ID or --item ID".into(),
+        ));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+
+    // Incidents and the ids of their items.
+    let mut incidents = Vec::new();
+    let mut item_ids: Vec<String> = Vec::new();
+    for &id in &req.incidents {
+        let incident = store
+            .get_incident(id)?
+            .ok_or_else(|| EvidenceError::NotFound(format!("there is no incident {id}")))?;
+        let ids = store.incident_item_ids(id)?;
+        item_ids.extend(ids.iter().cloned());
+        incidents.push(IncidentEntry {
+            incident,
+            history: store.incident_history(id)?,
+            item_ids: ids,
+        });
+    }
+    item_ids.extend(req.items.iter().cloned());
+    let mut seen = BTreeSet::new();
+    item_ids.retain(|id| seen.insert(id.clone()));
+
+    // Items, their captures, screenshots and media.
+    let mut items = Vec::new();
+    let mut capture_ids: Vec<i64> = Vec::new();
+    let mut images: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for id in &item_ids {
+        let versions = store.item_versions(id)?;
+        let Some(latest) = versions.last().cloned() else {
+            return Err(EvidenceError::NotFound(format!("there is no item `{id}`")));
+        };
+        let mut caps = Vec::new();
+        for v in &versions {
+            if let Some(c) = v.capture_id {
+                if !caps.contains(&c) {
+                    caps.push(c);
+                }
+                if !capture_ids.contains(&c) {
+                    capture_ids.push(c);
+                }
+            }
+        }
+        let mut screenshots = Vec::new();
+        for rec in store.screenshots_of(id)? {
+            let s = rec.shot;
+            let entry = match s.outcome {
+                ScreenshotOutcome::Taken {
+                    png_sha256,
+                    width,
+                    height,
+                    truncated,
+                    html_sha256,
+                    ..
+                } => {
+                    let png_path = format!("screenshots/{png_sha256}.png");
+                    let html_path = format!("screenshots/{html_sha256}.html");
+                    let png = store.read_blob(&png_sha256)?;
+                    images.insert(png_path.clone(), png.clone());
+                    files.insert(png_path.clone(), png);
+                    files.insert(html_path.clone(), store.read_blob(&html_sha256)?);
+                    ScreenshotEntry {
+                        url: s.url,
+                        attempted_at: s.attempted_at,
+                        tool: s.tool,
+                        status: "taken".into(),
+                        reason: None,
+                        png: Some(png_path),
+                        html: Some(html_path),
+                        size_px: Some((width, height)),
+                        truncated,
+                    }
+                }
+                ScreenshotOutcome::NotTaken { reason } => ScreenshotEntry {
+                    url: s.url,
+                    attempted_at: s.attempted_at,
+                    tool: s.tool,
+                    status: "not_taken".into(),
+                    reason: Some(reason),
+                    png: None,
+                    html: None,
+                    size_px: None,
+                    truncated: false,
+                },
+            };
+            screenshots.push(entry);
+        }
+        let mut media = Vec::new();
+        for m in &latest.item.media {
+            let Some(sha) = &m.sha256 else { continue };
+            match store.read_blob(sha) {
+                Ok(bytes) => {
+                    let file = format!("media/{sha}.{}", extension(m.mime.as_deref()));
+                    files.insert(file.clone(), bytes);
+                    media.push(MediaEntry {
+                        url: m.url.clone(),
+                        sha256: sha.clone(),
+                        file,
+                    });
+                }
+                Err(ballotwatch_store::StoreError::BlobNotFound { .. }) => {
+                    tracing::warn!(item = %id, %sha, "media listed on the item is not in the capture store");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        items.push(ItemEntry {
+            item: latest.item,
+            result: latest.result,
+            capture_ids: caps,
+            screenshots,
+            media,
+        });
+    }
+
+    // Captures: body files and the WARC.
+    let mut captures = Vec::new();
+    let mut warc_bytes = warc::warcinfo(
+        now,
+        &format!("Ballotwatch {}", req.tool_version),
+        &now.to_rfc3339(),
+    )
+    .to_gzip()
+    .map_err(|e| EvidenceError::io("compress", Path::new(names::WARC), e))?;
+    for cid in capture_ids {
+        let Some((_, source, c)) = store.get_capture(cid)? else {
+            return Err(EvidenceError::NotFound(format!(
+                "capture {cid} (referenced by an exported item) is not in the store"
+            )));
+        };
+        let body = store.read_blob(&c.sha256)?;
+        let file = format!(
+            "captures/{}.{}",
+            c.sha256,
+            extension(header(&c.headers, "content-type"))
+        );
+        files.insert(file.clone(), body.clone());
+        let resp_id = warc::record_id(&format!("response {cid} {}", c.sha256));
+        let req_id = warc::record_id(&format!("request {cid} {}", c.sha256));
+        let (block, offset) = warc::response_block(c.status, &c.headers, &body);
+        let response = warc::Record {
+            kind: "response",
+            id: resp_id.clone(),
+            date: c.started_at,
+            target_uri: Some(c.final_url.clone()),
+            concurrent_to: None,
+            content_type: "application/http;msgtype=response",
+            block,
+            payload_offset: Some(offset),
+        };
+        let (req_block, req_offset) = warc::request_block(&c.final_url, &req.user_agent);
+        let request = warc::Record {
+            kind: "request",
+            id: req_id.clone(),
+            date: c.started_at,
+            target_uri: Some(c.final_url.clone()),
+            concurrent_to: Some(resp_id.clone()),
+            content_type: "application/http;msgtype=request",
+            block: req_block,
+            payload_offset: Some(req_offset),
+        };
+        for r in [&request, &response] {
+            warc_bytes.extend(
+                r.to_gzip()
+                    .map_err(|e| EvidenceError::io("compress", Path::new(names::WARC), e))?,
+            );
+        }
+        captures.push(CaptureEntry {
+            id: cid,
+            source,
+            url: c.url,
+            final_url: c.final_url,
+            status: c.status,
+            headers: c.headers,
+            sha256: c.sha256,
+            size: c.size,
+            started_at: c.started_at,
+            finished_at: c.finished_at,
+            file,
+            warc_request_id: req_id,
+            warc_response_id: resp_id,
+        });
+    }
+    let warc_records = 1 + 2 * captures.len();
+    files.insert(names::WARC.into(), warc_bytes);
+    files.insert(
+        names::PUBLIC_KEY.into(),
+        format!("{}\n", key.public_hex()).into_bytes(),
+    );
+
+    let mut manifest = Manifest {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "ballotwatch".into(),
+            version: req.tool_version.clone(),
+        },
+        exported_at: now,
+        exported_by: req.actor.clone(),
+        request: PackRequestRecord {
+            incidents: req.incidents.clone(),
+            items: req.items.clone(),
+        },
+        public_key: PublicKey {
+            algorithm: "ed25519".into(),
+            hex: key.public_hex(),
+            file: names::PUBLIC_KEY.into(),
+        },
+        incidents,
+        items,
+        captures,
+        detectors: req.detectors.clone(),
+        warc: WarcInfo {
+            file: names::WARC.into(),
+            version: "WARC/1.1".into(),
+            records: warc_records,
+            notes: vec![
+                "One warcinfo record, then a request and a response record per capture, each \
+                 dated with the time the fetch started (WARC-Date) and in its own gzip member."
+                    .into(),
+                "Request records are reconstructed: the fetcher does not keep the request it \
+                 sent, so each holds what is known of it (GET, the URL, Host, and the \
+                 User-Agent Ballotwatch sends); its other request headers are not recorded."
+                    .into(),
+                format!(
+                    "Response records hold the status, the headers as received and the body as \
+                     stored (after any content-encoding was undone); Content-Encoding, \
+                     Transfer-Encoding and Content-Length are renamed with the prefix \
+                     `{}` and a Content-Length of the stored body is added. The HTTP version \
+                     of the exchange was not recorded; HTTP/1.1 is written.",
+                    warc::ORIGINAL_HEADER_PREFIX
+                ),
+            ],
+        },
+        report: ReportInfo {
+            html: names::REPORT_HTML.into(),
+            pdf: None,
+            pdf_not_rendered: None,
+        },
+        files: Vec::new(),
+    };
+
+    // The report, then its PDF.
+    let hashes = entries(&files);
+    let html = crate::report::render(&manifest, &hashes, &images);
+    match &req.pdf {
+        Ok(chromium) => match render_pdf(chromium, &html, req.pdf_timeout) {
+            Ok(pdf) => {
+                files.insert(names::REPORT_PDF.into(), pdf);
+                manifest.report.pdf = Some(names::REPORT_PDF.into());
+            }
+            Err(why) => {
+                tracing::warn!(%why, "report.pdf not rendered");
+                manifest.report.pdf_not_rendered = Some(why);
+            }
+        },
+        Err(why) => manifest.report.pdf_not_rendered = Some(why.clone()),
+    }
+    files.insert(names::REPORT_HTML.into(), html.into_bytes());
+
+    // Manifest, signature, sums.
+    manifest.files = entries(&files);
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        EvidenceError::InvalidRequest(format!("cannot serialise the manifest: {e}"))
+    })?;
+    let sig = format!("{}\n", key.sign_hex(&manifest_bytes));
+    let manifest_sha = sha256_hex(&manifest_bytes);
+    let sig_sha = sha256_hex(sig.as_bytes());
+    let sums = sha256sums(
+        manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.sha256.as_str()))
+            .chain([
+                (names::MANIFEST, manifest_sha.as_str()),
+                (names::SIGNATURE, sig_sha.as_str()),
+            ]),
+    );
+    files.insert(names::MANIFEST.into(), manifest_bytes);
+    files.insert(names::SIGNATURE.into(), sig.into_bytes());
+    files.insert(names::SUMS.into(), sums.into_bytes());
+    Ok(PackContent { manifest, files })
+}
+
+/// Hash entries for every file.
+fn entries(files: &BTreeMap<String, Vec<u8>>) -> Vec<FileEntry> {
+    files
+        .iter()
+        .map(|(path, bytes)| FileEntry {
+            path: path.clone(),
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+        })
+        .collect()
+}
+
+fn render_pdf(
+    chromium: &Chromium,
+    html: &str,
+    timeout: Duration,
+) -> std::result::Result<Vec<u8>, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+    let html_path = dir.path().join(names::REPORT_HTML);
+    let pdf_path = dir.path().join(names::REPORT_PDF);
+    std::fs::write(&html_path, html).map_err(|e| format!("cannot write the report: {e}"))?;
+    chromium.print_to_pdf(&html_path, &pdf_path, timeout)?;
+    std::fs::read(&pdf_path).map_err(|e| format!("cannot read the PDF: {e}"))
+}
+
+/// The order files go into the ZIP: the manifest and its signature first, then the rest by path.
+fn zip_order(files: &BTreeMap<String, Vec<u8>>) -> Vec<&str> {
+    let first = [
+        names::MANIFEST,
+        names::SIGNATURE,
+        names::SUMS,
+        names::PUBLIC_KEY,
+        names::REPORT_HTML,
+        names::REPORT_PDF,
+        names::WARC,
+    ];
+    let mut order: Vec<&str> = first
+        .iter()
+        .copied()
+        .filter(|n| files.contains_key(*n))
+        .collect();
+    order.extend(
+        files
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !first.contains(k)),
+    );
+    order
+}
+
+/// Zips `content` to `out` (a temp file in the same folder, fsynced, then renamed).
+pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
+    let zerr = |m: String| EvidenceError::Zip {
+        path: out.to_path_buf(),
+        message: m,
+    };
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
+    let t = content.manifest.exported_at;
+    let stamp = zip::DateTime::from_date_and_time(
+        u16::try_from(t.year()).unwrap_or(1980),
+        u8::try_from(t.month()).unwrap_or(1),
+        u8::try_from(t.day()).unwrap_or(1),
+        u8::try_from(t.hour()).unwrap_or(0),
+        u8::try_from(t.minute()).unwrap_or(0),
+        u8::try_from(t.second()).unwrap_or(0),
+    )
+    .unwrap_or_default();
+    let mut zw = zip::ZipWriter::new(tmp.as_file());
+    for name in zip_order(&content.files) {
+        let bytes = &content.files[name];
+        // Already-compressed formats are stored as they are.
+        let method = if [".png", ".gz", ".jpg", ".webp", ".gif", ".mp4", ".pdf"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        };
+        let opts = SimpleFileOptions::default()
+            .compression_method(method)
+            .last_modified_time(stamp)
+            .unix_permissions(0o644)
+            .large_file(bytes.len() as u64 >= u64::from(u32::MAX));
+        zw.start_file(name, opts)
+            .map_err(|e| zerr(format!("cannot add {name}: {e}")))?;
+        zw.write_all(bytes)
+            .map_err(|e| zerr(format!("cannot write {name}: {e}")))?;
+    }
+    zw.finish()
+        .map_err(|e| zerr(format!("cannot finish: {e}")))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| EvidenceError::io("sync", tmp.path(), e))?;
+    let bytes =
+        std::fs::read(tmp.path()).map_err(|e| EvidenceError::io("read back", tmp.path(), e))?;
+    tmp.persist(out)
+        .map_err(|e| EvidenceError::io("move the pack into place at", out, e.error))?;
+    Ok((sha256_hex(&bytes), bytes.len() as u64))
+}
+
+/// Builds a pack and writes it to `out`.
+pub fn write_pack(
+    store: &Store,
+    key: &PackKey,
+    req: &PackRequest,
+    out: &Path,
+) -> Result<PackSummary> {
+    let content = build(store, key, req)?;
+    let (sha256, size) = write_zip(&content, out)?;
+    let m = &content.manifest;
+    Ok(PackSummary {
+        path: out.to_path_buf(),
+        sha256,
+        size,
+        files: content.files.len(),
+        incidents: m.incidents.iter().map(|i| i.incident.id).collect(),
+        items: m.items.len(),
+        captures: m.captures.len(),
+        public_key: m.public_key.hex.clone(),
+        pdf_not_rendered: m.report.pdf_not_rendered.clone(),
+    })
+}

@@ -1,0 +1,175 @@
+//! `ballotwatch export --incident ID... [--item ID...] --out FILE.zip`: writes a signed evidence
+//! pack, taking any missing screenshots first, and records the export in the audit log.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use ballotwatch_core::Config;
+use ballotwatch_evidence::chromium::{Chromium, ShotLimits};
+use ballotwatch_evidence::key::key_path;
+use ballotwatch_evidence::{DetectorInfo, EvidenceError, PackKey, PackRequest, Screenshotter};
+use ballotwatch_store::Store;
+
+use super::UsageError;
+
+/// What `export` was asked to do.
+pub struct ExportArgs<'a> {
+    /// `--incident` ids.
+    pub incidents: &'a [i64],
+    /// `--item` ids.
+    pub items: &'a [String],
+    /// `--out`.
+    pub out: &'a Path,
+    /// `--actor`, else `$USER`.
+    pub actor: Option<&'a str>,
+    /// `--no-screenshots`.
+    pub no_screenshots: bool,
+}
+
+/// Writes the pack; exit 0, or an error (2 for an unknown incident or item, 3 otherwise).
+pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
+    if args.incidents.is_empty() && args.items.is_empty() {
+        return Err(
+            UsageError("export needs at least one --incident ID or --item ID".into()).into(),
+        );
+    }
+    let actor = args
+        .actor
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+    let store = Store::open(&config.data_dir)?;
+
+    // Capture-time evidence still missing for these items (serve takes it as items are
+    // flagged; an item flagged while serve was not running, or before Chromium was installed,
+    // gets it now).
+    if config.evidence.screenshots && !args.no_screenshots {
+        let mut ids: Vec<String> = Vec::new();
+        for &id in args.incidents {
+            ids.extend(store.incident_item_ids(id)?);
+        }
+        ids.extend(args.items.iter().cloned());
+        let items = store.get_items(&ids)?;
+        let limits = ShotLimits {
+            timeout: config.evidence.screenshot_timeout,
+            ..ShotLimits::default()
+        };
+        let shotter = Screenshotter::new(config.ingest.allow_private_addresses, limits);
+        let n = shotter.ensure(&store, &items)?;
+        if n > 0 {
+            tracing::info!(count = n, "took missing screenshots");
+        }
+    }
+
+    let key_file = key_path(config.evidence.signing_key.as_deref(), &config.data_dir);
+    let key = PackKey::load_or_create(&key_file)?;
+    let request = PackRequest {
+        incidents: args.incidents.to_vec(),
+        items: args.items.to_vec(),
+        actor: actor.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        user_agent: user_agent(config)?,
+        detectors: detectors(config),
+        pdf: Chromium::find(),
+        pdf_timeout: config
+            .evidence
+            .screenshot_timeout
+            .max(Duration::from_secs(10)),
+    };
+    let summary = match ballotwatch_evidence::write_pack(&store, &key, &request, args.out) {
+        Ok(s) => s,
+        Err(e @ (EvidenceError::NotFound(_) | EvidenceError::InvalidRequest(_))) => {
+            return Err(UsageError(e.to_string()).into())
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot write the pack {}", args.out.display())))
+        }
+    };
+    store
+        .audit(
+            &actor,
+            "evidence.export",
+            &serde_json::json!({
+                "incidents": summary.incidents,
+                "items": args.items,
+                "item_count": summary.items,
+                "file": args.out.display().to_string(),
+                "sha256": summary.sha256,
+                "size": summary.size,
+                "public_key": summary.public_key,
+            }),
+        )
+        .context("the pack was written but the export could not be recorded in the audit log")?;
+    println!(
+        "wrote {} ({} files, {} bytes; {} item(s), {} capture(s))\nsha256 {}\nsigned by Ed25519 key {}",
+        args.out.display(),
+        summary.files,
+        summary.size,
+        summary.items,
+        summary.captures,
+        summary.sha256,
+        summary.public_key
+    );
+    if let Some(why) = &summary.pdf_not_rendered {
+        println!("report.pdf not included: {why}");
+    }
+    Ok(0)
+}
+
+/// The User-Agent the fetcher sends, for the reconstructed WARC request records.
+fn user_agent(config: &Config) -> anyhow::Result<String> {
+    let fetcher = ballotwatch_ingest::Fetcher::new(&config.ingest, env!("CARGO_PKG_VERSION"))
+        .context("cannot set up the fetcher to learn its User-Agent")?;
+    Ok(fetcher.user_agent().to_string())
+}
+
+/// The deployment's detectors with versions and model hashes. A detector set-up failure (a
+/// missing model) does not stop an export: the pack records the failure instead.
+fn detectors(config: &Config) -> Vec<DetectorInfo> {
+    match ballotwatch_classify::Classifier::from_config(config) {
+        Ok(c) => c
+            .detectors()
+            .into_iter()
+            .map(|(name, version)| DetectorInfo {
+                name: name.to_string(),
+                model_sha256: model_sha256(&version),
+                version,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the detectors for the manifest");
+            vec![DetectorInfo {
+                name: "unavailable".into(),
+                version: format!("the detectors could not be loaded at export time: {e}"),
+                model_sha256: None,
+            }]
+        }
+    }
+}
+
+/// The `sha256:<64 hex>` a model-backed detector puts in its version.
+fn model_sha256(version: &str) -> Option<String> {
+    let i = version.find("sha256:")? + "sha256:".len();
+    let hex = version.get(i..i + 64)?;
+    hex.bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| hex.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model_sha256;
+
+    #[test]
+    fn model_hashes_are_read_from_detector_versions() {
+        let h = "ab".repeat(32);
+        assert_eq!(
+            model_sha256(&format!("1 (12 narratives; all-MiniLM-L6-v2 sha256:{h})")),
+            Some(h)
+        );
+        assert_eq!(model_sha256("domains-1"), None);
+        assert_eq!(model_sha256("sha256:xyz"), None);
+    }
+}

@@ -1,0 +1,568 @@
+//! End to end: evidence packs. A recorded-format feed served on 127.0.0.1 is ingested with an
+//! `[[identity]]`, so the impersonation detector flags a lookalike link; the flagged item goes
+//! into an incident; `serve` screenshots its page with headless Chromium; `export` writes the
+//! pack; then standard tools check it (`unzip -t`, `sha256sum -c`, warcio, `pdftotext`) and
+//! `verify` catches every kind of tampering, naming the file.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ballotwatch_core::{Severity, VerdictKind};
+use ballotwatch_store::{ScreenshotOutcome, Store};
+use common::*;
+
+const IDENTITY: &str = r#"
+[[identity]]
+name = "Anytown Borough Council"
+kind = "organisation"
+domains = ["anytown.gov.uk"]
+"#;
+
+fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/evidence")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+async fn feed(State(base): State<String>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/rss+xml; charset=utf-8")],
+        fixture("feed.xml").replace("{BASE}", &base),
+    )
+        .into_response()
+}
+
+async fn post(UrlPath(name): UrlPath<String>) -> Response {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/evidence")
+        .join(format!("{name}.html"));
+    match std::fs::read(p) {
+        Ok(b) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], b).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Serves the noticeboard feed and its pages on 127.0.0.1; returns the base URL.
+fn noticeboard() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tx.send(base.clone()).unwrap();
+            let app = Router::new()
+                .route("/feed.xml", get(feed))
+                .route("/posts/{name}", get(post))
+                .with_state(base);
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+/// Tests here need these tools; they fail (not skip) without them, saying how to install.
+fn require_tools() {
+    for (tool, how) in [
+        (
+            "chromium",
+            "apt-get install -y --no-install-recommends chromium",
+        ),
+        (
+            "pdftotext",
+            "apt-get install -y --no-install-recommends poppler-utils",
+        ),
+        ("unzip", "apt-get install -y --no-install-recommends unzip"),
+        ("sha256sum", "apt-get install -y coreutils"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} is not installed; install it with: {how} (see .ci/run)"
+        );
+    }
+    assert!(
+        warcio_python().is_file(),
+        "warcio is not installed; run tests/warcio/install (scripts/test does)"
+    );
+}
+
+fn warcio_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warcio/.venv/bin/python")
+}
+
+/// A workspace that has ingested the noticeboard: returns it, the flagged item's id and the
+/// harmless item's id.
+fn ingested() -> (Workspace, String, String) {
+    require_tools();
+    let base = noticeboard();
+    let ws = Workspace::new(&format!(
+        "{IDENTITY}\n{}",
+        rss_source("Riverside Noticeboard", &format!("{base}/feed.xml"))
+    ));
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 0, "ingest failed:\n{}\n{}", r.stdout, r.stderr);
+    let store = Store::open(&ws.data_dir()).unwrap();
+    let items = store.latest_items_after(0, 100).unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let flagged: Vec<_> = items
+        .iter()
+        .filter(|s| s.result.as_ref().is_some_and(|r| r.flagged))
+        .collect();
+    assert_eq!(
+        flagged.len(),
+        1,
+        "exactly the lookalike post is flagged: {items:?}"
+    );
+    let bad = flagged[0];
+    assert!(bad
+        .item
+        .url
+        .as_deref()
+        .unwrap()
+        .ends_with("/posts/postal-vote-reregister"));
+    let v = &bad.result.as_ref().unwrap().verdicts[0];
+    assert_eq!(
+        (v.detector.as_str(), v.label.as_str()),
+        ("domains", "lookalike_domain")
+    );
+    let good = items.iter().find(|s| s.item.id != bad.item.id).unwrap();
+    (ws, bad.item.id.clone(), good.item.id.clone())
+}
+
+/// Opens an incident for the flagged item the way the comms team does.
+fn incident(ws: &Workspace, item: &str) -> i64 {
+    let store = Store::open(&ws.data_dir()).unwrap();
+    let inc = store
+        .create_incident(
+            "Lookalike council site asks postal voters to re-register",
+            VerdictKind::Impersonation,
+            Severity::High,
+            "comms-officer",
+        )
+        .unwrap();
+    assert!(store
+        .add_incident_item(inc.id, item, "comms-officer")
+        .unwrap());
+    inc.id
+}
+
+fn unzip_all(pack: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        out.insert(f.name().unwrap().into_owned(), b);
+    }
+    out
+}
+
+fn zip_all(files: &BTreeMap<String, Vec<u8>>, out: &Path) {
+    let mut z = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
+    for (name, bytes) in files {
+        z.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+fn sha256_file(p: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+/// Starts `serve` and waits until the screenshot task has recorded an attempt for `item`.
+fn serve_until_screenshot(ws: &Workspace, item: &str) {
+    let log = std::fs::File::create(ws.dir.path().join("serve.log")).unwrap();
+    let mut child = ws
+        .cmd(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let store = Store::open(&ws.data_dir()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let shots = loop {
+        let shots = store.screenshots_of(item).unwrap();
+        if !shots.is_empty() || Instant::now() > deadline {
+            break shots;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(ws.dir.path().join("serve.log")).unwrap_or_default();
+    assert_eq!(
+        shots.len(),
+        1,
+        "serve took no screenshot within 120 s; log:\n{log}"
+    );
+    assert!(
+        status.success(),
+        "serve did not stop cleanly: {status}\n{log}"
+    );
+    match &shots[0].shot.outcome {
+        ScreenshotOutcome::Taken {
+            html_sha256,
+            width,
+            height,
+            ..
+        } => {
+            assert!(*width >= 800 && *height >= 100, "{width}x{height}");
+            let html = store.read_blob(html_sha256).unwrap();
+            assert!(String::from_utf8_lossy(&html).contains("BW-EVIDENCE-PAGE-7f3a"));
+        }
+        other => panic!("screenshot not taken: {other:?}\n{log}"),
+    }
+    assert!(
+        shots[0].shot.tool.starts_with("Chromium"),
+        "{}",
+        shots[0].shot.tool
+    );
+}
+
+#[test]
+fn a_pack_for_an_incident_passes_every_standard_check_and_verify() {
+    let (ws, bad, _good) = ingested();
+    let id = incident(&ws, &bad);
+    serve_until_screenshot(&ws, &bad);
+
+    let pack = ws.dir.path().join("incident.zip");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &id.to_string(),
+        "--out",
+        pack.to_str().unwrap(),
+        "--actor",
+        "returning-officer",
+    ]);
+    assert_eq!(r.code, 0, "export failed:\n{}\n{}", r.stdout, r.stderr);
+    let pack_sha = sha256_file(&pack);
+    assert!(r.stdout.contains(&pack_sha), "{}", r.stdout);
+
+    // verify
+    let v = ws.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(v.code, 0, "verify:\n{}\n{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("intact"), "{}", v.stdout);
+
+    // unzip -t
+    let t = Command::new("unzip").arg("-t").arg(&pack).output().unwrap();
+    let out = String::from_utf8_lossy(&t.stdout);
+    assert!(
+        t.status.success() && out.contains("No errors detected"),
+        "{out}"
+    );
+
+    // sha256sum -c
+    let dir = ws.dir.path().join("unpacked");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = unzip_all(&pack);
+    for (name, bytes) in &files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let c = Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+    let listed = String::from_utf8_lossy(&c.stdout).lines().count();
+    assert_eq!(
+        listed,
+        files.len() - 1,
+        "every file but SHA256SUMS itself is checked"
+    );
+
+    // The manifest: the item, its capture, verdicts, screenshot, exporter.
+    let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["exported_by"], "returning-officer");
+    assert_eq!(m["incidents"][0]["incident"]["id"], id);
+    let item = &m["items"][0];
+    assert_eq!(item["item"]["id"], bad.as_str());
+    assert_eq!(item["result"]["verdicts"][0]["detector"], "domains");
+    assert!(item["result"]["verdicts"][0]["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("anytown-gov.uk"));
+    assert_eq!(item["screenshots"][0]["status"], "taken", "{item}");
+    let cap = &m["captures"][0];
+    assert!(cap["url"].as_str().unwrap().ends_with("/feed.xml"));
+    assert_eq!(cap["status"], 200);
+    assert!(cap["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h[0] == "content-type"));
+    let detectors: Vec<&str> = m["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert!(detectors.contains(&"domains"), "{detectors:?}");
+    assert!(
+        m["detectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["model_sha256"].is_string()),
+        "the narratives model hash is recorded: {}",
+        m["detectors"]
+    );
+    for f in m["files"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        assert!(files.contains_key(path), "{path}");
+    }
+    assert!(files.contains_key(cap["file"].as_str().unwrap()));
+
+    // warcio reads every record and checks the digests.
+    let script = r#"
+import sys
+from warcio.archiveiterator import ArchiveIterator
+n = 0
+types = []
+with open(sys.argv[1], 'rb') as f:
+    for rec in ArchiveIterator(f, check_digests='raise'):
+        rec.content_stream().read()
+        n += 1
+        types.append(rec.rec_type)
+        if rec.rec_type == 'response':
+            print('uri', rec.rec_headers.get_header('WARC-Target-URI'))
+            print('status', rec.http_headers.get_statuscode())
+print('records', n)
+print('types', ','.join(types))
+"#;
+    let w = Command::new(warcio_python())
+        .args(["-c", script])
+        .arg(dir.join("captures.warc.gz"))
+        .output()
+        .unwrap();
+    let wout = String::from_utf8_lossy(&w.stdout);
+    assert!(
+        w.status.success(),
+        "{wout}\n{}",
+        String::from_utf8_lossy(&w.stderr)
+    );
+    assert!(
+        wout.contains(&format!("records {}", m["warc"]["records"])),
+        "{wout}"
+    );
+    assert!(wout.contains("types warcinfo,request,response"), "{wout}");
+    assert!(
+        wout.contains(&format!("uri {}", cap["final_url"].as_str().unwrap())),
+        "{wout}"
+    );
+    assert!(wout.contains("status 200"), "{wout}");
+    let check = Command::new(warcio_python())
+        .args(["-m", "warcio.cli", "check", "-v"])
+        .arg(dir.join("captures.warc.gz"))
+        .output()
+        .unwrap();
+    let cout = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "warcio check: {cout}");
+    assert!(cout.contains("digest pass"), "{cout}");
+
+    // The report: self-contained HTML with the screenshot inline; the PDF names the incident.
+    let html = String::from_utf8_lossy(&files["report.html"]);
+    assert!(html.contains("data:image/png;base64,"), "screenshot inline");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url(")
+    );
+    assert!(
+        html.contains("anytown-gov.uk"),
+        "the lookalike domain is named"
+    );
+    let pdf = Command::new("pdftotext")
+        .arg(dir.join("report.pdf"))
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&pdf.stdout);
+    assert!(
+        pdf.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pdf.stderr)
+    );
+    assert!(text.contains(&format!("Incident {id}")), "{text}");
+    assert!(text.contains("RETURNING OFFICER"), "{text}");
+
+    // The audit log records who exported what, with the pack's hash.
+    let store = Store::open(&ws.data_dir()).unwrap();
+    let audit = store.audit_entries(50).unwrap();
+    let e = audit
+        .iter()
+        .find(|e| e.action == "evidence.export")
+        .expect("export audited");
+    assert_eq!(e.actor, "returning-officer");
+    assert_eq!(e.detail["sha256"], pack_sha.as_str());
+    assert_eq!(e.detail["incidents"], serde_json::json!([id]));
+
+    // Tampering: one flipped byte in any file, an added file, a removed file.
+    let tampered = ws.dir.path().join("tampered.zip");
+    for name in files.keys() {
+        let mut changed = files.clone();
+        let bytes = changed.get_mut(name).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        zip_all(&changed, &tampered);
+        let r = ws.run(&["verify", tampered.to_str().unwrap()]);
+        assert_eq!(
+            r.code, 1,
+            "flipped byte in {name} not caught:\n{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains(name.as_str()),
+            "{name} not named: {}",
+            r.stdout
+        );
+    }
+    let mut added = files.clone();
+    added.insert("captures/extra.html".into(), b"<p>planted</p>".to_vec());
+    zip_all(&added, &tampered);
+    let r = ws.run(&["verify", tampered.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("captures/extra.html") && r.stdout.contains("added"),
+        "{}",
+        r.stdout
+    );
+    for name in files.keys() {
+        let mut removed = files.clone();
+        removed.remove(name);
+        zip_all(&removed, &tampered);
+        let r = ws.run(&["verify", tampered.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "removing {name} not caught:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains(name.as_str()),
+            "{name} not named: {}",
+            r.stdout
+        );
+    }
+    // A byte flipped in the ZIP file itself (inside compressed data).
+    let mut raw = std::fs::read(&pack).unwrap();
+    let at = raw.len() / 2;
+    raw[at] ^= 0x40;
+    std::fs::write(&tampered, &raw).unwrap();
+    let r = ws.run(&["verify", tampered.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    // The right key is accepted; another is refused.
+    let key = m["public_key"]["hex"].as_str().unwrap();
+    let r = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", key]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = ws.run(&[
+        "verify",
+        pack.to_str().unwrap(),
+        "--public-key",
+        &"0".repeat(64),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+}
+
+#[test]
+fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
+    let (ws, bad, good) = ingested();
+    let pack = ws.dir.path().join("items.zip");
+    let r = ws.run(&[
+        "export",
+        "--item",
+        &good,
+        "--item",
+        &bad,
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = ws.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+    let files = unzip_all(&pack);
+    let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert_eq!(m["items"].as_array().unwrap().len(), 2);
+    assert_eq!(m["incidents"], serde_json::json!([]));
+    // Both items came from one feed fetch: one capture, one request/response pair.
+    assert_eq!(m["captures"].as_array().unwrap().len(), 1);
+    assert_eq!(m["warc"]["records"], 3);
+    // Export took the flagged item's screenshot itself (serve was not running); the harmless
+    // item is not flagged, so it has none.
+    assert_eq!(
+        m["items"][1]["screenshots"][0]["status"], "taken",
+        "{}",
+        m["items"][1]
+    );
+    assert_eq!(m["items"][0]["screenshots"], serde_json::json!([]));
+    // The key was generated at first use with mode 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ws.data_dir().join("evidence.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        "999",
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("incident 999"), "{}", r.stderr);
+    let r = ws.run(&[
+        "export",
+        "--item",
+        "no-such-item",
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no-such-item"), "{}", r.stderr);
+    // The earlier pack was not clobbered by the failed exports.
+    assert_eq!(ws.run(&["verify", pack.to_str().unwrap()]).code, 0);
+    let r = ws.run(&["export", "--out", pack.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = ws.run(&[
+        "verify",
+        ws.dir.path().join("missing.zip").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("missing.zip"), "{}", r.stderr);
+    let not_zip = ws.dir.path().join("not.zip");
+    std::fs::write(&not_zip, b"this is not a zip").unwrap();
+    let r = ws.run(&["verify", not_zip.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("not.zip") && r.stdout.contains("not a readable ZIP"),
+        "{}",
+        r.stdout
+    );
+}

@@ -65,9 +65,9 @@ fn a_missing_model_is_exit_2_naming_the_install_command() {
     assert!(stderr.contains("no-models-here"), "{stderr}");
 }
 
-/// The F1 this build reaches on the test split, as a floor so a change cannot make it worse
-/// unnoticed. The product target is 0.85 (issue 3, still open): raise this as the detector improves.
-const F1_FLOOR: f64 = 0.72;
+/// The product target for F1 on the test split at the shipped threshold (issue 3). The
+/// calibration and threshold are fitted on the other splits only.
+const F1_GATE: f64 = 0.85;
 
 #[test]
 fn eval_claims_f1_at_the_shipped_threshold() {
@@ -122,7 +122,7 @@ fn eval_claims_f1_at_the_shipped_threshold() {
         fp + tn
     );
     assert!(
-        f1 >= F1_FLOOR,
-        "F1 {f1:.3} is below this build's floor {F1_FLOOR} (the target is 0.85)"
+        f1 >= F1_GATE,
+        "F1 {f1:.3} on the test split is below the required {F1_GATE}"
     );
 }

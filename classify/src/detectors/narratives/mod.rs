@@ -4,11 +4,14 @@
 //!
 //! Each text is split into sentences, pairs of neighbouring sentences and (for short posts) the
 //! whole text, so a claim at the end of a long article is still seen; each segment is embedded
-//! with the sentence encoder. For every narrative the segment most similar to its claim side
-//! (claim + phrasings) is compared with the narrative's rebuttal side (the correct position and
-//! typical debunks) — a debunk mentions the myth but sits closer to the rebuttal — and the
-//! text's fact-check cues ("myth", "not true", "fact check"…) are counted. A logistic model
-//! fitted on the tune split of `tests/eval/claims.jsonl` turns these into a calibrated score.
+//! with the sentence encoder. The segment most similar to any narrative's claim side (claim +
+//! phrasings) is compared with the rebuttal side (the correct positions and typical debunks) —
+//! a debunk mentions the myth but sits closer to the rebuttal — three ways: against the whole
+//! text's closest correction, against that segment's closest correction, and against the
+//! matched narrative's own rebuttal; and with the library's background of ordinary election
+//! talk. The text's fact-check cues ("myth", "not true", "fact check"…) are counted. A logistic
+//! model fitted on the non-test splits of `tests/eval/claims.jsonl` (see [`Calibration`]) turns
+//! these into a calibrated score.
 
 mod segment;
 
@@ -48,9 +51,9 @@ pub struct Library {
     pub narratives: Vec<Narrative>,
 }
 
-/// `score = sigmoid(bias + claim·c + margin·(c − r) + cue·k)`, where `c` is the best
-/// claim-side similarity, `r` the rebuttal-side similarity of the same segment and `k` the
-/// number of fact-check cues (capped at 2); 0 when `r > c + stance_gate` or `c < min_claim`.
+/// `score = sigmoid(bias + claim·c + margin·(c − r) + segment_margin·(c − r_seg)
+/// + narrative_margin·(c − r_nar) + background_margin·(c − bg) + claim_top3·c3 + cue·k)` with the
+/// inputs of [`Features`]; 0 when `r > c + stance_gate` or `c < min_claim`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
@@ -58,8 +61,18 @@ pub struct Calibration {
     pub bias: f32,
     /// Weight of the claim similarity.
     pub claim: f32,
-    /// Weight of claim minus rebuttal similarity.
+    /// Weight of claim minus the text's rebuttal similarity.
     pub margin: f32,
+    /// Weight of claim minus the matched segment's rebuttal similarity.
+    pub segment_margin: f32,
+    /// Weight of claim minus the matched segment's similarity to the matched narrative's own
+    /// rebuttal side.
+    pub narrative_margin: f32,
+    /// Weight of claim minus the matched segment's similarity to the background.
+    pub background_margin: f32,
+    /// Weight of the mean of the matched segment's three best similarities to the matched
+    /// narrative's claim side.
+    pub claim_top3: f32,
     /// Weight of the fact-check cue count.
     pub cue: f32,
     /// Stance gate: a segment closer to the rebuttal side than to the claim side by more than
@@ -77,10 +90,26 @@ impl Calibration {
             return 0.0;
         }
         let z = self.bias
-            + self.claim * f.claim
-            + self.margin * (f.claim - f.rebuttal)
-            + self.cue * f.cues;
+            + self
+                .weights()
+                .iter()
+                .zip(f.inputs())
+                .map(|(w, x)| w * x)
+                .sum::<f32>();
         1.0 / (1.0 + (-z).exp())
+    }
+
+    /// The weights, in the order of [`Features::inputs`].
+    pub fn weights(&self) -> [f32; Features::INPUTS] {
+        [
+            self.claim,
+            self.margin,
+            self.segment_margin,
+            self.narrative_margin,
+            self.background_margin,
+            self.claim_top3,
+            self.cue,
+        ]
     }
 }
 
@@ -94,11 +123,50 @@ pub struct Features {
     /// Best cosine similarity of a segment to the narrative's claim side.
     pub claim: f32,
     /// Best similarity to the rebuttal side (every narrative's rebuttal and debunks, and the
-    /// library's background of ordinary election talk) of that segment or of any segment of
-    /// the text, whichever is higher.
+    /// library's background of ordinary election talk) of any segment of the text.
     pub rebuttal: f32,
+    /// Best similarity of the matched segment to the rebuttal side.
+    pub segment_rebuttal: f32,
+    /// Best similarity of the matched segment to the matched narrative's rebuttal and debunks.
+    pub narrative_rebuttal: f32,
+    /// Best similarity of the matched segment to the library's background (0 without one).
+    pub background: f32,
+    /// Mean of the matched segment's three best similarities to the matched narrative's claim
+    /// side (fewer when it has fewer texts): how many of its phrasings agree, not just one.
+    pub claim_top3: f32,
     /// Fact-check and correction cues in the text (0, 1 or 2).
     pub cues: f32,
+}
+
+impl Features {
+    /// How many inputs the score's linear part has.
+    pub const INPUTS: usize = 7;
+
+    /// The inputs of the score's linear part, in the order of [`Calibration::weights`].
+    pub fn inputs(&self) -> [f32; Features::INPUTS] {
+        [
+            self.claim,
+            self.claim - self.rebuttal,
+            self.claim - self.segment_rebuttal,
+            self.claim - self.narrative_rebuttal,
+            self.claim - self.background,
+            self.claim_top3,
+            self.cues,
+        ]
+    }
+
+    /// Features of a text with no words.
+    pub fn empty() -> Features {
+        Features {
+            claim: 0.0,
+            rebuttal: 0.0,
+            segment_rebuttal: 0.0,
+            narrative_rebuttal: 0.0,
+            background: 0.0,
+            claim_top3: 0.0,
+            cues: 0.0,
+        }
+    }
 }
 
 /// The best match of one item.
@@ -119,8 +187,10 @@ pub struct Narratives {
     calibration: Calibration,
     /// (narrative index, embedding) of every claim-side text.
     claim_side: Vec<(usize, Vec<f32>)>,
-    /// (narrative index, embedding) of every rebuttal-side text.
+    /// (narrative index, embedding) of every narrative's rebuttal and debunks.
     rebuttal_side: Vec<(usize, Vec<f32>)>,
+    /// Embeddings of the library's background of ordinary election talk.
+    background: Vec<Vec<f32>>,
 }
 
 impl std::fmt::Debug for Narratives {
@@ -166,24 +236,36 @@ impl Narratives {
         library: Library,
         cache_dir: Option<&Path>,
     ) -> Result<Narratives, ClassifyError> {
-        let mut texts: Vec<(bool, usize, &str)> = Vec::new();
-        for (i, n) in library.narratives.iter().enumerate() {
-            texts.push((true, i, &n.claim));
-            texts.extend(n.examples.iter().map(|e| (true, i, e.as_str())));
-            texts.push((false, i, &n.rebuttal));
-            texts.extend(n.debunks.iter().map(|e| (false, i, e.as_str())));
+        #[derive(Clone, Copy)]
+        enum Side {
+            Claim(usize),
+            Rebuttal(usize),
+            Background,
         }
-        texts.extend(library.background.iter().map(|b| (false, 0, b.as_str())));
-        let strings: Vec<&str> = texts.iter().map(|t| t.2).collect();
+        let mut texts: Vec<(Side, &str)> = Vec::new();
+        for (i, n) in library.narratives.iter().enumerate() {
+            texts.push((Side::Claim(i), &n.claim));
+            texts.extend(n.examples.iter().map(|e| (Side::Claim(i), e.as_str())));
+            texts.push((Side::Rebuttal(i), &n.rebuttal));
+            texts.extend(n.debunks.iter().map(|e| (Side::Rebuttal(i), e.as_str())));
+        }
+        texts.extend(
+            library
+                .background
+                .iter()
+                .map(|b| (Side::Background, b.as_str())),
+        );
+        let strings: Vec<&str> = texts.iter().map(|t| t.1).collect();
         let embeddings = cached_embeddings(&encoder, &strings, cache_dir)
             .map_err(|e| setup_error(e.to_string()))?;
         let mut claim_side = Vec::new();
         let mut rebuttal_side = Vec::new();
-        for ((claim, i, _), e) in texts.iter().zip(embeddings) {
-            if *claim {
-                claim_side.push((*i, e));
-            } else {
-                rebuttal_side.push((*i, e));
+        let mut background = Vec::new();
+        for ((side, _), e) in texts.iter().zip(embeddings) {
+            match *side {
+                Side::Claim(i) => claim_side.push((i, e)),
+                Side::Rebuttal(i) => rebuttal_side.push((i, e)),
+                Side::Background => background.push(e),
             }
         }
         Ok(Narratives {
@@ -192,6 +274,7 @@ impl Narratives {
             narratives: library.narratives,
             claim_side,
             rebuttal_side,
+            background,
         })
     }
 
@@ -231,7 +314,7 @@ impl Narratives {
             // one sentence and the correct position in another.
             let text_rebuttal = embeddings[next..next + segs.len()]
                 .iter()
-                .map(|e| best_of(&self.rebuttal_side, e).1)
+                .map(|e| self.rebuttal_of(e))
                 .fold(f32::MIN, f32::max);
             for seg in segs {
                 let e = embeddings[next];
@@ -240,14 +323,29 @@ impl Narratives {
                 if best.as_ref().is_some_and(|b| b.features.claim >= claim) {
                     continue;
                 }
-                let (_, rebuttal) = best_of(&self.rebuttal_side, e);
-                let rebuttal = rebuttal.max(text_rebuttal);
+                let of_narrative = |side: &[(usize, Vec<f32>)]| -> Vec<f32> {
+                    side.iter()
+                        .filter(|(i, _)| *i == claim_i)
+                        .map(|(_, v)| onnx::cosine(e, v))
+                        .collect()
+                };
+                let mut claims = of_narrative(&self.claim_side);
+                claims.sort_by(|a, b| b.total_cmp(a));
+                claims.truncate(3);
+                let claim_top3 = claims.iter().sum::<f32>() / claims.len().max(1) as f32;
+                let narrative_rebuttal = of_narrative(&self.rebuttal_side)
+                    .into_iter()
+                    .fold(0.0, f32::max);
                 best = Some(Match {
                     narrative: claim_i,
                     segment: seg.clone(),
                     features: Features {
                         claim,
-                        rebuttal,
+                        rebuttal: text_rebuttal,
+                        segment_rebuttal: self.rebuttal_of(e),
+                        narrative_rebuttal,
+                        background: self.background_of(e),
+                        claim_top3,
                         cues,
                     },
                 });
@@ -255,6 +353,19 @@ impl Narratives {
             out.push(best);
         }
         Ok(out)
+    }
+
+    /// Best similarity of `e` to any narrative's rebuttal side or the background.
+    fn rebuttal_of(&self, e: &[f32]) -> f32 {
+        best_of(&self.rebuttal_side, e).1.max(self.background_of(e))
+    }
+
+    /// Best similarity of `e` to the background (0 without one).
+    fn background_of(&self, e: &[f32]) -> f32 {
+        self.background
+            .iter()
+            .map(|v| onnx::cosine(e, v))
+            .fold(0.0, f32::max)
     }
 
     fn verdict(&self, m: &Match) -> Option<Verdict> {
@@ -282,6 +393,10 @@ impl Narratives {
                 "sentence": m.segment,
                 "claim_similarity": m.features.claim,
                 "rebuttal_similarity": m.features.rebuttal,
+                "segment_rebuttal_similarity": m.features.segment_rebuttal,
+                "narrative_rebuttal_similarity": m.features.narrative_rebuttal,
+                "background_similarity": m.features.background,
+                "claim_top3_similarity": m.features.claim_top3,
                 "fact_check_cues": m.features.cues,
                 "source": n.source,
                 "model_sha256": self.encoder.sha256(),
@@ -487,10 +602,14 @@ mod tests {
     #[test]
     fn calibration_is_monotonic_in_claim_and_margin_and_falls_with_cues() {
         let c = builtin_library().unwrap().calibration;
-        let f = |claim, rebuttal, cues| {
+        let f = |claim: f32, rebuttal: f32, cues| {
             c.score(&Features {
                 claim,
                 rebuttal,
+                segment_rebuttal: rebuttal,
+                narrative_rebuttal: rebuttal,
+                background: 0.3,
+                claim_top3: claim - 0.05,
                 cues,
             })
         };

@@ -25,6 +25,9 @@ pub mod screenshot;
 pub mod verify;
 pub mod warc;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{EvidenceError, Result};
 pub use key::PackKey;
 pub use manifest::{DetectorInfo, Manifest};

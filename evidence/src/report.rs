@@ -26,7 +26,8 @@ th, td { border: 1px solid #999; padding: 1.2mm 2mm; text-align: left; vertical-
 th { background: #eee; }
 td.hash, code { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; word-break: break-all; }
 .sev-high { color: #a00; font-weight: bold; } .sev-medium { color: #b50; font-weight: bold; }
-.item { page-break-before: always; break-before: page; }
+.item, .section { page-break-before: always; break-before: page; }
+h2.section + section.item { page-break-before: auto; break-before: auto; }
 .why { border-left: 4px solid #a00; padding: 1mm 3mm; margin: 2mm 0; background: #fff6f6; }
 .rebuttal { border-left: 4px solid #060; padding: 1mm 3mm; margin: 2mm 0; background: #f4fff4; }
 .quote { border: 1px dashed #888; padding: 2mm 3mm; white-space: pre-wrap; }
@@ -82,7 +83,7 @@ pub fn render(
         let i = &inc.incident;
         let _ = write!(
             h,
-            "<h2 class=\"item\">Incident {} — {}</h2>",
+            "<h2 class=\"section\">Incident {} — {}</h2>",
             i.id,
             text(&i.title)
         );
@@ -100,7 +101,7 @@ pub fn render(
         .filter(|e| !shown.contains(e.item.id.as_str()))
         .collect();
     if !others.is_empty() {
-        h += "<h2 class=\"item\">Items exported without an incident</h2>";
+        h += "<h2 class=\"section\">Items exported without an incident</h2>";
         for e in others {
             item(&mut h, manifest, e, images);
         }
@@ -388,7 +389,7 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
 fn hash_table(h: &mut String, m: &Manifest, hashes: &[FileEntry]) {
     let _ = write!(
         h,
-        "<h2 class=\"item\">Files and their SHA-256</h2><p class=\"note\">Exported {} by {}. \
+        "<h2 class=\"section\">Files and their SHA-256</h2><p class=\"note\">Exported {} by {}. \
          <code>report.html</code> and <code>report.pdf</code> are hashed in <code>manifest.json</code> \
          and <code>SHA256SUMS</code>.</p><table><tr><th>File</th><th>Bytes</th><th>SHA-256</th></tr>",
         iso(&m.exported_at),

@@ -97,12 +97,21 @@ impl Screenshotter {
     }
 
     /// Screenshots those of `items` that are flagged, have a web URL and have no screenshot
-    /// attempt recorded yet (what `export` does before writing a pack).
+    /// taken yet (what `export` does before writing a pack). An earlier failed attempt is tried
+    /// once more: the page may be back, or Chromium installed since; both attempts go in the
+    /// pack.
     pub fn ensure(&self, store: &Store, items: &[StoredItem]) -> Result<usize> {
         let mut todo = Vec::new();
         for s in items {
             let flagged = s.result.as_ref().is_some_and(|r| r.flagged);
-            if flagged && web_url(s).is_some() && store.screenshots_of(&s.item.id)?.is_empty() {
+            if !flagged || web_url(s).is_none() {
+                continue;
+            }
+            let taken = store
+                .screenshots_of(&s.item.id)?
+                .iter()
+                .any(|r| matches!(r.shot.outcome, ScreenshotOutcome::Taken { .. }));
+            if !taken {
                 todo.push(s.clone());
             }
         }

@@ -149,6 +149,17 @@ pub fn verify_files(
     let sig = get(names::SIGNATURE)?;
     let sig = std::str::from_utf8(sig)
         .map_err(|_| problem(names::SIGNATURE, "not text (altered after export)"))?;
+    let canonical = sig.len() == 129
+        && sig.ends_with('\n')
+        && sig[..128]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !canonical {
+        return Err(problem(
+            names::SIGNATURE,
+            "not the 128 lowercase hex digits and newline that export writes (altered after export)",
+        ));
+    }
     if let Some(k) = expected_key {
         if !k.trim().eq_ignore_ascii_case(&manifest.public_key.hex) {
             return Err(problem(
@@ -161,15 +172,32 @@ pub fn verify_files(
             ));
         }
     }
-    key::verify_hex(&manifest.public_key.hex, manifest_bytes, sig).map_err(|why| {
-        problem(
-            names::MANIFEST,
+    if let Err(why) = key::verify_hex(&manifest.public_key.hex, manifest_bytes, sig) {
+        // Which of the two changed? SHA256SUMS (not signed, but written with them) usually
+        // still holds the original hash of the one left alone.
+        let sums = files
+            .get(names::SUMS)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let listed =
+            |name: &str, bytes: &[u8]| sums.contains(&format!("{}  {name}\n", sha256_hex(bytes)));
+        let culprit = if listed(names::MANIFEST, manifest_bytes)
+            && !listed(names::SIGNATURE, sig.as_bytes())
+        {
+            names::SIGNATURE
+        } else {
+            names::MANIFEST
+        };
+        return Err(problem(
+            culprit,
             format!(
-                "{why} in {} (manifest.json or manifest.sig was altered after export)",
-                names::SIGNATURE
+                "{why} (the signature in {} no longer matches {}: one of them was altered \
+                 after export)",
+                names::SIGNATURE,
+                names::MANIFEST
             ),
-        )
-    })?;
+        ));
+    }
     // Listed files: present, same size and hash.
     for f in &manifest.files {
         let bytes = files.get(&f.path).ok_or_else(|| {

@@ -1,0 +1,380 @@
+//! Unit tests of the pack writer and verifier together, on a real store in a temp folder.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ballotwatch_core::{
+    sha256_hex, Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind,
+};
+use ballotwatch_store::{NewScreenshot, PollRecord, ScreenshotOutcome, Store};
+use chrono::{TimeZone, Utc};
+
+use crate::key::PackKey;
+use crate::manifest::{names, sha256sums, FileEntry};
+use crate::pack::{build_at, write_zip, PackContent, PackRequest};
+use crate::verify::{verify_bytes, verify_files};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    key: PackKey,
+    incident: i64,
+}
+
+fn png() -> Vec<u8> {
+    let img = image::RgbaImage::from_pixel(8, 6, image::Rgba([200, 10, 10, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let key = PackKey::load_or_create(&dir.path().join("evidence.key")).unwrap();
+    let t = Utc.with_ymd_and_hms(2026, 4, 28, 18, 10, 0).unwrap();
+    let body = b"<rss><channel><item><title>Postal votes</title></item></channel></rss>";
+    let sha256 = store.put_blob(body).unwrap();
+    let item = |id: &str, text: &str| Item {
+        id: id.into(),
+        source: SourceRef {
+            kind: "rss".into(),
+            name: "Noticeboard".into(),
+        },
+        url: Some(format!("https://noticeboard.example/{id}")),
+        published_at: Some(t),
+        title: Some(format!("Post {id}")),
+        text: Some(text.into()),
+        links: vec!["https://anytown-gov.uk/renew".into()],
+        ..Item::default()
+    };
+    store
+        .record_poll(
+            "Noticeboard",
+            PollRecord {
+                captures: vec![Capture {
+                    url: "https://noticeboard.example/feed".into(),
+                    final_url: "https://noticeboard.example/feed.xml".into(),
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "application/rss+xml".into()),
+                        ("content-encoding".into(), "gzip".into()),
+                    ],
+                    sha256,
+                    size: body.len() as u64,
+                    started_at: t,
+                    finished_at: t + chrono::Duration::milliseconds(120),
+                }],
+                items: vec![
+                    (
+                        0,
+                        item("fake", "Re-register your postal vote at anytown-gov.uk"),
+                    ),
+                    (0, item("fine", "Litter pick on Saturday")),
+                ],
+                etag: None,
+                last_modified: None,
+                cursor: None,
+                not_modified: false,
+                attempted_at: t,
+                next_attempt_at: t,
+            },
+        )
+        .unwrap();
+    let pending = store.pending_classification(10).unwrap();
+    let results: Vec<_> = pending
+        .iter()
+        .map(|s| {
+            let flagged = s.item.id == "fake";
+            let verdicts = if flagged {
+                vec![Verdict {
+                    kind: VerdictKind::Impersonation,
+                    label: "lookalike_domain".into(),
+                    score: 0.95,
+                    detector: "domains".into(),
+                    explanation: "links to anytown-gov.uk, a lookalike of anytown.gov.uk".into(),
+                    evidence: serde_json::json!({"domain": "anytown-gov.uk"}),
+                    rebuttal: Some("Postal voters do not need to re-register".into()),
+                }]
+            } else {
+                vec![]
+            };
+            (
+                s.seq,
+                ClassifyResult {
+                    id: s.item.id.clone(),
+                    flagged,
+                    severity: if flagged {
+                        Severity::High
+                    } else {
+                        Severity::None
+                    },
+                    verdicts,
+                    detector_errors: vec![],
+                },
+            )
+        })
+        .collect();
+    store.save_results(&results).unwrap();
+    let inc = store
+        .create_incident(
+            "Lookalike postal-vote site",
+            VerdictKind::Impersonation,
+            Severity::High,
+            "comms",
+        )
+        .unwrap();
+    store.add_incident_item(inc.id, "fake", "comms").unwrap();
+    let png = png();
+    let shot = NewScreenshot {
+        item_id: "fake".into(),
+        url: "https://noticeboard.example/fake".into(),
+        attempted_at: t + chrono::Duration::seconds(5),
+        tool: "Chromium 156".into(),
+        outcome: ScreenshotOutcome::Taken {
+            png_sha256: store.put_blob(&png).unwrap(),
+            png_size: png.len() as u64,
+            width: 8,
+            height: 6,
+            truncated: false,
+            html_sha256: store.put_blob(b"<html>rendered</html>").unwrap(),
+            html_size: 21,
+        },
+    };
+    store.record_screenshot(&shot).unwrap();
+    store
+        .record_screenshot(&NewScreenshot {
+            attempted_at: t,
+            tool: "none".into(),
+            outcome: ScreenshotOutcome::NotTaken {
+                reason: "Chromium is not installed".into(),
+            },
+            ..shot
+        })
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        key,
+        incident: inc.id,
+    }
+}
+
+fn request(f: &Fixture) -> PackRequest {
+    PackRequest {
+        incidents: vec![f.incident],
+        items: vec!["fine".into()],
+        actor: "ro".into(),
+        tool_version: "0.1.0-test".into(),
+        user_agent: "Ballotwatch/0.1.0-test".into(),
+        detectors: vec![],
+        pdf: Err("not rendered in unit tests".into()),
+        pdf_timeout: Duration::from_secs(1),
+    }
+}
+
+fn pack(f: &Fixture) -> PackContent {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    build_at(&f.store, &f.key, &request(f), now).unwrap()
+}
+
+/// Re-signs a pack after a deliberate change (as someone holding the key could), so checks
+/// other than the signature and hashes can be exercised.
+fn resign(f: &Fixture, files: &mut BTreeMap<String, Vec<u8>>) {
+    let mut m: crate::Manifest = serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    m.files = files
+        .iter()
+        .filter(|(p, _)| ![names::MANIFEST, names::SIGNATURE, names::SUMS].contains(&p.as_str()))
+        .map(|(p, b)| FileEntry {
+            path: p.clone(),
+            sha256: sha256_hex(b),
+            size: b.len() as u64,
+        })
+        .collect();
+    let bytes = serde_json::to_vec_pretty(&m).unwrap();
+    let sig = format!("{}\n", f.key.sign_hex(&bytes));
+    let (ms, ss) = (sha256_hex(&bytes), sha256_hex(sig.as_bytes()));
+    let sums = sha256sums(
+        m.files
+            .iter()
+            .map(|e| (e.path.as_str(), e.sha256.as_str()))
+            .chain([
+                (names::MANIFEST, ms.as_str()),
+                (names::SIGNATURE, ss.as_str()),
+            ]),
+    );
+    files.insert(names::MANIFEST.into(), bytes);
+    files.insert(names::SIGNATURE.into(), sig.into_bytes());
+    files.insert(names::SUMS.into(), sums.into_bytes());
+}
+
+#[test]
+fn a_pack_holds_everything_and_verifies() {
+    let f = fixture();
+    let p = pack(&f);
+    let v = verify_files(&p.files, Some(&f.key.public_hex())).unwrap();
+    let m = &v.manifest;
+    assert_eq!(m.exported_by, "ro");
+    assert_eq!(m.incidents.len(), 1);
+    assert_eq!(m.incidents[0].item_ids, ["fake"]);
+    assert!(m.incidents[0].history.iter().any(|h| h.field == "item"));
+    let ids: Vec<&str> = m.items.iter().map(|i| i.item.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["fake", "fine"],
+        "incident items first, then --item ids"
+    );
+    assert_eq!(m.captures.len(), 1, "one shared capture");
+    assert_eq!(m.items[0].capture_ids, m.items[1].capture_ids);
+    let c = &m.captures[0];
+    assert_eq!(c.final_url, "https://noticeboard.example/feed.xml");
+    assert!(c.file.starts_with("captures/") && c.file.ends_with(".xml"));
+    assert_eq!(m.warc.records, 3);
+    assert_eq!(m.items[0].screenshots.len(), 2);
+    assert_eq!(m.items[0].screenshots[0].status, "taken");
+    assert_eq!(m.items[0].screenshots[1].status, "not_taken");
+    assert_eq!(
+        m.report.pdf_not_rendered.as_deref(),
+        Some("not rendered in unit tests")
+    );
+    assert!(!p.files.contains_key(names::REPORT_PDF));
+    // SHA256SUMS lists every other file.
+    let sums = String::from_utf8(p.files[names::SUMS].clone()).unwrap();
+    assert_eq!(sums.lines().count(), p.files.len() - 1);
+    for (path, bytes) in &p.files {
+        if path != names::SUMS {
+            assert!(
+                sums.contains(&format!("{}  {path}\n", sha256_hex(bytes))),
+                "{path}"
+            );
+        }
+    }
+    // The report: inline screenshot, the reason the other was not taken, the rebuttal, hashes.
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("data:image/png;base64,"));
+    assert!(html.contains("Chromium is not installed"));
+    assert!(html.contains("Postal voters do not need to re-register"));
+    assert!(html.contains(&c.sha256));
+    assert!(html.contains(&format!("Incident {}", f.incident)));
+    // The WARC renames content-encoding (the stored body is decoded).
+    let warc = crate::warc::read_all(&p.files[names::WARC]).unwrap();
+    assert_eq!(warc[2].payload_sha256.as_deref(), Some(c.sha256.as_str()));
+
+    // Zipped and read back.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pack.zip");
+    let (sha, size) = write_zip(&p, &out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!((sha256_hex(&bytes), bytes.len() as u64), (sha, size));
+    verify_bytes(&bytes, "pack.zip", None).unwrap();
+}
+
+#[test]
+fn every_change_is_caught_and_named() {
+    let f = fixture();
+    let p = pack(&f);
+    for name in p.files.keys() {
+        let mut files = p.files.clone();
+        let b = files.get_mut(name).unwrap();
+        let last = b.len() - 1;
+        // 'a' ^ 0x03 = 'b': still valid hex in manifest.sig, so the signature check is reached.
+        b[last / 2] ^= 0x03;
+        let err = verify_files(&files, None).unwrap_err();
+        assert_eq!(err.file, *name, "flipping {name} reported as {err}");
+
+        let mut files = p.files.clone();
+        files.remove(name);
+        let err = verify_files(&files, None).unwrap_err();
+        assert_eq!(err.file, *name, "removing {name} reported as {err}");
+    }
+    let mut files = p.files.clone();
+    files.insert("notes.txt".into(), b"added later".to_vec());
+    let err = verify_files(&files, None).unwrap_err();
+    assert_eq!(err.file, "notes.txt");
+    assert!(err.message.contains("not listed"), "{err}");
+
+    let err = verify_files(&p.files, Some(&"ab".repeat(32))).unwrap_err();
+    assert!(err.message.contains("not the expected key"), "{err}");
+    let err = verify_bytes(b"PK\x03\x04 broken", "x.zip", None).unwrap_err();
+    assert_eq!(err.file, "x.zip");
+}
+
+#[test]
+fn a_warc_that_does_not_match_the_captures_fails_even_when_re_signed() {
+    let f = fixture();
+    let p = pack(&f);
+    let m = &p.manifest;
+    let c = &m.captures[0];
+    // A WARC with the right record ids but another body, hashed and signed as if genuine.
+    let (block, off) = crate::warc::response_block(200, &[], b"<rss>something else</rss>");
+    let (req_block, req_off) = crate::warc::request_block(&c.final_url, "x");
+    let mut warc = crate::warc::warcinfo(m.exported_at, "x", "s")
+        .to_gzip()
+        .unwrap();
+    for r in [
+        crate::warc::Record {
+            kind: "request",
+            id: c.warc_request_id.clone(),
+            date: c.started_at,
+            target_uri: Some(c.final_url.clone()),
+            concurrent_to: Some(c.warc_response_id.clone()),
+            content_type: "application/http;msgtype=request",
+            block: req_block,
+            payload_offset: Some(req_off),
+        },
+        crate::warc::Record {
+            kind: "response",
+            id: c.warc_response_id.clone(),
+            date: c.started_at,
+            target_uri: Some(c.final_url.clone()),
+            concurrent_to: None,
+            content_type: "application/http;msgtype=response",
+            block,
+            payload_offset: Some(off),
+        },
+    ] {
+        warc.extend(r.to_gzip().unwrap());
+    }
+    let mut files = p.files.clone();
+    files.insert(names::WARC.into(), warc);
+    resign(&f, &mut files);
+    let err = verify_files(&files, None).unwrap_err();
+    assert_eq!(err.file, names::WARC, "{err}");
+    assert!(err.message.contains("does not match"), "{err}");
+
+    // And the untouched pack re-signed the same way still verifies (the helper is faithful).
+    let mut same = p.files.clone();
+    resign(&f, &mut same);
+    verify_files(&same, None).unwrap();
+}
+
+#[test]
+fn unknown_incidents_and_items_and_empty_requests_are_refused() {
+    let f = fixture();
+    let now = Utc::now();
+    let mut req = request(&f);
+    req.incidents = vec![4242];
+    let err = build_at(&f.store, &f.key, &req, now).unwrap_err();
+    assert!(err.to_string().contains("incident 4242"), "{err}");
+    let mut req = request(&f);
+    req.incidents.clear();
+    req.items = vec!["nope".into()];
+    let err = build_at(&f.store, &f.key, &req, now).unwrap_err();
+    assert!(err.to_string().contains("`nope`"), "{err}");
+    req.items.clear();
+    let err = build_at(&f.store, &f.key, &req, now).unwrap_err();
+    assert!(err.to_string().contains("nothing to export"), "{err}");
+}
+
+#[test]
+fn a_failed_write_leaves_an_existing_pack_untouched() {
+    let f = fixture();
+    let p = pack(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pack.zip");
+    write_zip(&p, &out).unwrap();
+    let before = std::fs::read(&out).unwrap();
+    let err = write_zip(&p, &dir.path().join("no/such/dir/pack.zip")).unwrap_err();
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}

@@ -10,6 +10,7 @@ mod ingest;
 mod reindex;
 mod search;
 mod serve;
+mod sources;
 
 pub use ingest::summary_table;
 pub use serve::cancel_on_signal;
@@ -61,6 +62,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let config = load_config(config_path)?;
             alerts::status(&config, json)
+        }
+        Command::Sources { json } => {
+            let config = load_config(config_path)?;
+            sources::run(&config, json)
         }
         Command::Reindex => {
             let config = load_config(config_path)?;

@@ -17,6 +17,7 @@
 mod alerts;
 mod blobs;
 mod error;
+mod health;
 mod incidents;
 mod items;
 mod poll;

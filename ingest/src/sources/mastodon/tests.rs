@@ -399,3 +399,21 @@ async fn accounts_are_looked_up_once_and_the_token_is_sent_but_not_captured() {
         "{err}"
     );
 }
+
+proptest::proptest! {
+    #[test]
+    fn id_order_is_numeric_for_digit_strings(a in 0u128..u128::MAX / 2, b in 0u128..u128::MAX / 2) {
+        proptest::prop_assert_eq!(compare_ids(&a.to_string(), &b.to_string()), a.cmp(&b));
+    }
+
+    #[test]
+    fn any_content_normalises_without_panicking(content in "\\PC{0,200}", spoiler in "\\PC{0,20}", acct in "[a-z_@.]{0,20}") {
+        let mut s: Status = serde_json::from_value(status_json(7)).unwrap();
+        s.content = content;
+        s.spoiler_text = spoiler;
+        s.account.acct = acct;
+        if let Some(item) = normalise_status("Fediverse", &instance(), &s, &watch()) {
+            proptest::prop_assert!(item.author.unwrap().handle.unwrap().starts_with('@'));
+        }
+    }
+}

@@ -259,3 +259,24 @@ async fn searches_use_sort_new() {
     let state: RedditState = serde_json::from_value(poll.state.unwrap()).unwrap();
     assert_eq!(state.listings["search:Anytown election"], 1777546800.0);
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_post_object_normalises_or_is_skipped(
+        title in proptest::option::of("\\PC{0,40}"),
+        selftext in proptest::option::of("\\PC{0,80}"),
+        html in proptest::option::of("\\PC{0,80}"),
+        url in proptest::option::of("\\PC{0,40}"),
+        permalink in proptest::option::of("\\PC{0,40}"),
+        created in proptest::num::f64::ANY,
+    ) {
+        let data = serde_json::json!({
+            "name": "t3_x", "title": title, "selftext": selftext, "selftext_html": html,
+            "url": url, "permalink": permalink, "created_utc": created, "is_self": false,
+        });
+        if let Some(item) = normalise_post("Reddit", &data, &watch()) {
+            proptest::prop_assert_eq!(item.id, Item::derive_id("Reddit", "t3_x"));
+            proptest::prop_assert!(item.links.iter().all(|l| l.starts_with("http")));
+        }
+    }
+}

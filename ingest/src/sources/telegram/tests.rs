@@ -178,3 +178,25 @@ async fn polls_page_back_with_before_until_the_last_message_seen() {
     let state: TelegramState = serde_json::from_value(second.state.unwrap()).unwrap();
     assert_eq!(state.last_id, Some(75));
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_page_parses_without_panicking(body in "\\PC{0,400}", id in 0u64..100_000) {
+        // Arbitrary text, and arbitrary text inside a real message skeleton.
+        let _ = parse_page("X", "anytown_votes", &body, &watch());
+        let page = format!(
+            r#"<div class="tgme_channel_info"></div><div class="tgme_widget_message" data-post="anytown_votes/{id}"><div class="tgme_widget_message_text">{body}</div><a class="tgme_widget_message_photo_wrap" style="background-image:url('{body}')"></a></div>"#
+        );
+        let msgs = parse_page("X", "anytown_votes", &page, &watch()).unwrap();
+        for (got, item) in msgs {
+            proptest::prop_assert_eq!(got, id);
+            let expected = format!("https://t.me/anytown_votes/{id}");
+            proptest::prop_assert_eq!(item.url.as_deref(), Some(expected.as_str()));
+        }
+    }
+
+    #[test]
+    fn background_image_never_panics(style in "\\PC{0,80}") {
+        let _ = background_image(&style);
+    }
+}

@@ -219,3 +219,28 @@ async fn polling_a_page_that_changes() {
         format!("source `Elections page`: {url} is not a valid web page: the server sent `application/pdf`, not HTML or text")
     );
 }
+
+proptest::proptest! {
+    #[test]
+    fn diffs_apply_back_to_the_new_text(
+        before in proptest::collection::vec("[a-zé ]{0,12}", 0..20),
+        after in proptest::collection::vec("[a-zé ]{0,12}", 0..20),
+    ) {
+        let (b, a) = (before.join("\n"), after.join("\n"));
+        let d = text_diff(&b, &a);
+        // Every line of the new text that is not in the old one shows as an addition.
+        for line in a.lines().filter(|l| !b.lines().any(|o| o == *l)) {
+            let added = format!("+{line}");
+            proptest::prop_assert!(d.lines().any(|l| l == added), "{} missing in {}", added, d);
+        }
+        if b == a {
+            proptest::prop_assert!(d.is_empty());
+        }
+    }
+
+    #[test]
+    fn extraction_never_panics(body in "\\PC{0,300}") {
+        let _ = extract(&body, &page_url());
+        let _ = extract(&format!("<html><body><article><p>{body}</p></article></body></html>"), &page_url());
+    }
+}

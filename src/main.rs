@@ -76,6 +76,13 @@ enum Command {
     },
     /// Rebuild the search index from the store.
     Reindex,
+    /// Source health: each source's last success, last error and items stored in the last
+    /// 24 hours. Exit 1 when an enabled source's last attempt failed.
+    Sources {
+        /// One JSON object per source line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and print every problem.
     CheckConfig,
     /// Write an evidence pack (signed ZIP: manifest, SHA256SUMS, captures, WARC, screenshots,

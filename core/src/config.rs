@@ -17,6 +17,13 @@ use url::Url;
 
 use crate::model::{Severity, VerdictKind};
 
+mod platforms;
+pub use platforms::{
+    default_appview, default_jetstream_url, default_reddit, default_telegram, hashtag, subreddit,
+    telegram_channel_ok, youtube_feed_url, BlueskySourceConfig, MastodonSourceConfig,
+    RedditSourceConfig, TelegramSourceConfig, UrlSourceConfig,
+};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,6 +216,18 @@ impl Default for IndexConfig {
 pub enum SourceConfig {
     /// An RSS 2.0, RSS 1.0 or Atom feed.
     Rss(FeedSourceConfig),
+    /// Mastodon hashtag timelines and account posts.
+    Mastodon(MastodonSourceConfig),
+    /// Bluesky search and author feeds through an AppView (and optionally Jetstream).
+    Bluesky(BlueskySourceConfig),
+    /// Reddit subreddit `new` listings and searches.
+    Reddit(RedditSourceConfig),
+    /// A YouTube channel or playlist feed.
+    Youtube(UrlSourceConfig),
+    /// A Telegram public channel's web preview.
+    Telegram(TelegramSourceConfig),
+    /// A watched web page: a new version whenever its main text changes.
+    Web(UrlSourceConfig),
 }
 
 /// Keys of a feed source (`kind = "rss"`).
@@ -236,6 +255,11 @@ impl SourceConfig {
     pub fn name(&self) -> &str {
         match self {
             SourceConfig::Rss(c) => &c.name,
+            SourceConfig::Mastodon(c) => &c.name,
+            SourceConfig::Bluesky(c) => &c.name,
+            SourceConfig::Reddit(c) => &c.name,
+            SourceConfig::Youtube(c) | SourceConfig::Web(c) => &c.name,
+            SourceConfig::Telegram(c) => &c.name,
         }
     }
 
@@ -243,6 +267,12 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Rss(_) => "rss",
+            SourceConfig::Mastodon(_) => "mastodon",
+            SourceConfig::Bluesky(_) => "bluesky",
+            SourceConfig::Reddit(_) => "reddit",
+            SourceConfig::Youtube(_) => "youtube",
+            SourceConfig::Telegram(_) => "telegram",
+            SourceConfig::Web(_) => "web",
         }
     }
 
@@ -250,21 +280,51 @@ impl SourceConfig {
     pub fn enabled(&self) -> bool {
         match self {
             SourceConfig::Rss(c) => c.enabled,
+            SourceConfig::Mastodon(c) => c.enabled,
+            SourceConfig::Bluesky(c) => c.enabled,
+            SourceConfig::Reddit(c) => c.enabled,
+            SourceConfig::Youtube(c) | SourceConfig::Web(c) => c.enabled,
+            SourceConfig::Telegram(c) => c.enabled,
         }
     }
 
     /// The poll interval, falling back to the ingest default.
     pub fn interval(&self, ingest: &IngestConfig) -> Duration {
-        let own = match self {
-            SourceConfig::Rss(c) => c.interval,
-        };
-        own.unwrap_or(ingest.default_interval)
+        self.own_interval().unwrap_or(ingest.default_interval)
     }
 
-    /// The URL the source fetches first (for messages).
+    /// The source's own `interval` key, if set.
+    pub fn own_interval(&self) -> Option<Duration> {
+        match self {
+            SourceConfig::Rss(c) => c.interval,
+            SourceConfig::Mastodon(c) => c.interval,
+            SourceConfig::Bluesky(c) => c.interval,
+            SourceConfig::Reddit(c) => c.interval,
+            SourceConfig::Youtube(c) | SourceConfig::Web(c) => c.interval,
+            SourceConfig::Telegram(c) => c.interval,
+        }
+    }
+
+    /// The URL the source fetches first (for messages): the feed or page, or the platform's
+    /// base URL.
     pub fn url(&self) -> &Url {
         match self {
             SourceConfig::Rss(c) => &c.url,
+            SourceConfig::Mastodon(c) => &c.instance,
+            SourceConfig::Bluesky(c) => &c.appview,
+            SourceConfig::Reddit(c) => &c.base_url,
+            SourceConfig::Youtube(c) | SourceConfig::Web(c) => &c.url,
+            SourceConfig::Telegram(c) => &c.base_url,
+        }
+    }
+
+    /// The key that holds [`SourceConfig::url`], for messages.
+    pub fn url_key(&self) -> &'static str {
+        match self {
+            SourceConfig::Rss(_) | SourceConfig::Youtube(_) | SourceConfig::Web(_) => "url",
+            SourceConfig::Mastodon(_) => "instance",
+            SourceConfig::Bluesky(_) => "appview",
+            SourceConfig::Reddit(_) | SourceConfig::Telegram(_) => "base_url",
         }
     }
 }
@@ -972,18 +1032,33 @@ impl Config {
                     Some("give every source a unique name".into()),
                 );
             }
+            let url_key = source.url_key();
             if !matches!(source.url().scheme(), "http" | "https") {
                 bad(
-                    path("url"),
+                    path(url_key),
                     format!("`{}` is not an http or https URL", source.url()),
                     None,
                 );
             }
             if source.url().host_str().is_none_or(str::is_empty) {
-                bad(path("url"), format!("`{}` has no host", source.url()), None);
+                bad(
+                    path(url_key),
+                    format!("`{}` has no host", source.url()),
+                    None,
+                );
             }
-            let SourceConfig::Rss(c) = source;
-            if let Some(iv) = c.interval {
+            let own = match source {
+                SourceConfig::Rss(_) | SourceConfig::Web(_) => Vec::new(),
+                SourceConfig::Mastodon(c) => c.problems(),
+                SourceConfig::Bluesky(c) => c.problems(),
+                SourceConfig::Reddit(c) => c.problems(),
+                SourceConfig::Youtube(c) => c.youtube_problems(),
+                SourceConfig::Telegram(c) => c.problems(),
+            };
+            for (k, msg, help) in own {
+                bad(path(k), msg, help);
+            }
+            if let Some(iv) = source.own_interval() {
                 if iv < Duration::from_secs(10) {
                     bad(
                         path("interval"),

@@ -99,6 +99,10 @@ pub struct Item {
     /// Version of this entry: 1 when first seen, +1 each time its content changes.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub version: u32,
+    /// For a watched web page's new version: a unified diff of its main text against the
+    /// previous version (absent on a page's first version and for other sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 fn is_zero(v: &u32) -> bool {

@@ -11,6 +11,7 @@ mod ingest;
 mod reindex;
 mod search;
 mod serve;
+mod sources;
 mod verify;
 
 pub use ingest::summary_table;
@@ -84,6 +85,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             )
         }
         Command::Verify { file, public_key } => verify::run(&file, public_key.as_deref()),
+        Command::Sources { json } => {
+            let config = load_config(config_path)?;
+            sources::run(&config, json)
+        }
         Command::Reindex => {
             let config = load_config(config_path)?;
             reindex::run(&config)

@@ -18,6 +18,7 @@ mod alerts;
 mod blobs;
 mod error;
 mod evidence;
+mod health;
 mod incidents;
 mod items;
 mod poll;

@@ -416,6 +416,16 @@ impl Fetcher {
     /// 2xx → [`Fetched::Body`]; 304 → [`Fetched::NotModified`]; anything else is a
     /// [`FetchError`].
     pub async fn get(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+        self.get_with_bearer(req, None).await
+    }
+
+    /// Like [`Fetcher::get`], with `Authorization: Bearer <token>` when a token is given (for
+    /// APIs such as Mastodon's). The token is a request header, so it is never in a capture.
+    pub async fn get_with_bearer(
+        &self,
+        req: &FetchRequest,
+        bearer: Option<&str>,
+    ) -> Result<Fetched, FetchError> {
         let url = req.url.to_string();
         if !matches!(req.url.scheme(), "http" | "https") {
             return Err(FetchError::InvalidUrl {
@@ -450,6 +460,19 @@ impl Fetcher {
         }
         if let Some(v) = conditional_header(&url, "Last-Modified", req.last_modified.as_deref()) {
             headers.insert(header::IF_MODIFIED_SINCE, v);
+        }
+        if let Some(token) = bearer {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
+                    FetchError::InvalidUrl {
+                        url: url.clone(),
+                        reason:
+                            "the access token contains characters not allowed in an HTTP header"
+                                .into(),
+                    }
+                })?;
+            v.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, v);
         }
 
         let mut resp = self

@@ -7,7 +7,16 @@
 //! Adding a source kind = a module here, a variant in
 //! [`SourceConfig`] and an arm in [`build_source`].
 
+pub mod bluesky;
+mod common;
+pub mod mastodon;
+pub mod reddit;
 pub mod rss;
+pub mod telegram;
+#[cfg(test)]
+pub(crate) mod test_support;
+pub mod web;
+pub mod youtube;
 
 use std::time::Duration;
 
@@ -74,6 +83,28 @@ pub enum SourceError {
         /// The parser's reason, and what to check.
         message: String,
     },
+    /// A platform answered with something that is not what it documents.
+    #[error("source `{source_name}`: {url} is not a valid {what}: {message}")]
+    Payload {
+        /// The source's configured name.
+        source_name: String,
+        /// The URL fetched.
+        url: String,
+        /// What was expected, e.g. `Mastodon API response`.
+        what: &'static str,
+        /// The parser's reason.
+        message: String,
+    },
+    /// The source cannot run as configured (e.g. its `token_env` variable is not set).
+    #[error("source `{source_name}`: {message}")]
+    Setup {
+        /// The source's configured name.
+        source_name: String,
+        /// The URL the source would have fetched.
+        url: String,
+        /// What is wrong and what to change.
+        message: String,
+    },
 }
 
 impl SourceError {
@@ -81,7 +112,9 @@ impl SourceError {
     pub fn url(&self) -> &str {
         match self {
             SourceError::Fetch { error, .. } => error.url(),
-            SourceError::Parse { url, .. } => url,
+            SourceError::Parse { url, .. }
+            | SourceError::Payload { url, .. }
+            | SourceError::Setup { url, .. } => url,
         }
     }
 
@@ -89,7 +122,9 @@ impl SourceError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             SourceError::Fetch { error, .. } => error.retry_after(),
-            SourceError::Parse { .. } => None,
+            SourceError::Parse { .. } | SourceError::Payload { .. } | SourceError::Setup { .. } => {
+                None
+            }
         }
     }
 
@@ -97,16 +132,19 @@ impl SourceError {
     pub fn is_transient(&self) -> bool {
         match self {
             SourceError::Fetch { error, .. } => error.is_transient(),
-            SourceError::Parse { .. } => false,
+            SourceError::Parse { .. } | SourceError::Payload { .. } | SourceError::Setup { .. } => {
+                false
+            }
         }
     }
 
     /// The configured name of the source that failed.
     pub fn source_name(&self) -> &str {
         match self {
-            SourceError::Fetch { source_name, .. } | SourceError::Parse { source_name, .. } => {
-                source_name
-            }
+            SourceError::Fetch { source_name, .. }
+            | SourceError::Parse { source_name, .. }
+            | SourceError::Payload { source_name, .. }
+            | SourceError::Setup { source_name, .. } => source_name,
         }
     }
 }
@@ -116,7 +154,7 @@ impl SourceError {
 pub trait Source: Send + Sync {
     /// The configured, unique name.
     fn name(&self) -> &str;
-    /// The kind, as in the config's `kind` key (`rss`, ...).
+    /// The kind, as in the config's `kind` key (`rss`, `mastodon`, ...).
     fn kind(&self) -> &'static str;
     /// The URL the source polls (for messages).
     fn url(&self) -> &str;
@@ -128,6 +166,12 @@ pub trait Source: Send + Sync {
 pub fn build_source(cfg: &SourceConfig) -> Box<dyn Source> {
     match cfg {
         SourceConfig::Rss(c) => Box::new(rss::RssSource::new(c.name.clone(), c.url.clone())),
+        SourceConfig::Mastodon(c) => Box::new(mastodon::MastodonSource::new(c)),
+        SourceConfig::Bluesky(c) => Box::new(bluesky::BlueskySource::new(c)),
+        SourceConfig::Reddit(c) => Box::new(reddit::RedditSource::new(c)),
+        SourceConfig::Youtube(c) => Box::new(youtube::YoutubeSource::new(c)),
+        SourceConfig::Telegram(c) => Box::new(telegram::TelegramSource::new(c)),
+        SourceConfig::Web(c) => Box::new(web::WebSource::new(c)),
     }
 }
 

@@ -1,0 +1,225 @@
+//! What the platform sources share: one guarded GET recorded as a capture, JSON decoding with
+//! errors that name the source and URL, the per-source cursor state, and small helpers.
+
+use ballotwatch_core::{Capture, Media};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use url::Url;
+
+use super::{Poll, PollContext, SourceError};
+use crate::fetcher::{FetchRequest, Fetched};
+
+/// `Accept` for JSON APIs.
+pub(crate) const JSON_ACCEPT: &str = "application/json, */*;q=0.1";
+/// `Accept` for web pages.
+pub(crate) const HTML_ACCEPT: &str =
+    "text/html, application/xhtml+xml;q=0.9, text/plain;q=0.5, */*;q=0.1";
+
+/// Most pages one poll follows for one query/feed before leaving the rest for the next poll.
+pub(crate) const MAX_PAGES: usize = 10;
+
+/// One poll in progress: captures fetched so far and the items found in them.
+#[derive(Default)]
+pub(crate) struct Collected {
+    pub captures: Vec<(Capture, Vec<u8>)>,
+    pub items: Vec<(usize, ballotwatch_core::Item)>,
+}
+
+impl Collected {
+    /// Fetches `url` (unconditionally), keeps the capture and returns its index and body.
+    ///
+    /// A 304 cannot answer an unconditional GET; if a server sends one anyway it is reported as
+    /// a payload error rather than silently treated as "nothing new".
+    pub async fn get(
+        &mut self,
+        ctx: &PollContext,
+        source_name: &str,
+        url: Url,
+        accept: &'static str,
+        bearer: Option<&str>,
+        what: &'static str,
+    ) -> Result<(usize, Vec<u8>), SourceError> {
+        let req = FetchRequest::new(url.clone(), accept);
+        let fetched = ctx
+            .fetcher
+            .get_with_bearer(&req, bearer)
+            .await
+            .map_err(|error| SourceError::Fetch {
+                source_name: source_name.to_string(),
+                error,
+            })?;
+        match fetched {
+            Fetched::Body { capture, body, .. } => {
+                self.captures.push((capture, body.clone()));
+                Ok((self.captures.len() - 1, body))
+            }
+            Fetched::NotModified { url, .. } => Err(SourceError::Payload {
+                source_name: source_name.to_string(),
+                url,
+                what,
+                message: "it answered 304 Not Modified to a request that was not conditional"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The poll, with `state` to keep for next time.
+    pub fn into_poll<S: Serialize>(self, state: &S) -> Poll {
+        Poll {
+            captures: self.captures,
+            items: self.items,
+            state: serde_json::to_value(state).ok(),
+            ..Poll::default()
+        }
+    }
+}
+
+/// Decodes a JSON body, or a payload error naming source, URL and the path that is wrong.
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    source_name: &str,
+    url: &Url,
+    body: &[u8],
+    what: &'static str,
+) -> Result<T, SourceError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    result.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if path.is_empty() || path == "." {
+            inner.to_string()
+        } else {
+            format!("at `{path}`: {inner}")
+        };
+        SourceError::Payload {
+            source_name: source_name.to_string(),
+            url: url.to_string(),
+            what,
+            message,
+        }
+    })
+}
+
+/// The source's saved state, or the default when there is none or it no longer reads (a
+/// cursor written by another version: starting afresh re-reads one page, and the store
+/// ignores what it already holds).
+pub(crate) fn load_state<S: DeserializeOwned + Default>(
+    source_name: &str,
+    state: Option<&serde_json::Value>,
+) -> S {
+    match state {
+        None => S::default(),
+        Some(v) => serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+            tracing::warn!(source = source_name, error = %e, "ignoring an unreadable cursor; starting from the newest page");
+            S::default()
+        }),
+    }
+}
+
+/// `base` with `path` appended (keeping any path prefix `base` has).
+pub(crate) fn join_path(base: &Url, path: &str) -> Url {
+    let mut u = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    u.set_path(&format!("{prefix}/{}", path.trim_start_matches('/')));
+    u.set_query(None);
+    u.set_fragment(None);
+    u
+}
+
+/// A media entry for `url`, with a MIME type guessed from the file extension when it is a
+/// common image or video type.
+pub(crate) fn media(url: &str, mime: Option<&str>) -> Media {
+    Media {
+        url: Some(url.to_string()),
+        mime: mime.map(str::to_string).or_else(|| mime_from_url(url)),
+        ..Media::default()
+    }
+}
+
+fn mime_from_url(url: &str) -> Option<String> {
+    let path = Url::parse(url).ok()?.path().to_ascii_lowercase();
+    let ext = path.rsplit('.').next()?;
+    let mime = match ext {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        _ => return None,
+    };
+    Some(mime.to_string())
+}
+
+/// Keeps the first media entry for each URL.
+pub(crate) fn dedup_media(media: Vec<Media>) -> Vec<Media> {
+    let mut out: Vec<Media> = Vec::with_capacity(media.len());
+    for m in media {
+        if !out.iter().any(|o| o.url == m.url) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Parses an RFC 3339 time as UTC.
+pub(crate) fn rfc3339(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_path_keeps_a_prefix() {
+        let base = Url::parse("http://127.0.0.1:9/mastodon/").unwrap();
+        assert_eq!(
+            join_path(&base, "/api/v1/timelines/tag/x").as_str(),
+            "http://127.0.0.1:9/mastodon/api/v1/timelines/tag/x"
+        );
+        let bare = Url::parse("https://social.example").unwrap();
+        assert_eq!(
+            join_path(&bare, "api/v1/x").as_str(),
+            "https://social.example/api/v1/x"
+        );
+    }
+
+    #[test]
+    fn media_types_are_guessed_from_extensions() {
+        assert_eq!(
+            media("https://a.example/x/photo.JPG?x=1", None)
+                .mime
+                .as_deref(),
+            Some("image/jpeg")
+        );
+        assert_eq!(media("https://a.example/x", None).mime, None);
+        assert_eq!(
+            media("https://a.example/x", Some("image/png"))
+                .mime
+                .as_deref(),
+            Some("image/png")
+        );
+    }
+
+    #[test]
+    fn json_errors_name_the_path() {
+        #[derive(Debug, serde::Deserialize)]
+        struct S {
+            #[allow(dead_code)]
+            posts: Vec<u32>,
+        }
+        let url = Url::parse("https://x.example/a").unwrap();
+        let e = decode_json::<S>("Src", &url, br#"{"posts": [1, "two"]}"#, "thing").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(
+                "source `Src`: https://x.example/a is not a valid thing: at `posts[1]`"
+            ),
+            "{msg}"
+        );
+    }
+}

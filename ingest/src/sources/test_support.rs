@@ -1,0 +1,44 @@
+//! Test helpers shared by the source modules: a fetcher allowed to reach 127.0.0.1 (the same
+//! `[ingest] allow_private_addresses` switch the end-to-end tests use) and a real HTTP server.
+
+use std::time::Duration;
+
+use axum::Router;
+use ballotwatch_core::config::IngestConfig;
+use ballotwatch_core::WatchTerms;
+
+use super::PollContext;
+use crate::fetcher::Fetcher;
+
+/// The demo council's watch terms.
+pub(crate) fn watch() -> WatchTerms {
+    WatchTerms::new(&[
+        "Anytown",
+        "Riverside ward",
+        "Jane Okafor",
+        "polling station",
+    ])
+}
+
+/// A poll context whose fetcher may reach loopback addresses, without politeness delay.
+pub(crate) fn test_ctx() -> PollContext {
+    let cfg = IngestConfig {
+        allow_private_addresses: true,
+        politeness_delay: Duration::ZERO,
+        ..IngestConfig::default()
+    };
+    PollContext {
+        fetcher: Fetcher::new(&cfg, "test").unwrap(),
+        watch: watch(),
+    }
+}
+
+/// Serves `app` on 127.0.0.1 and returns its base URL (`http://127.0.0.1:PORT`).
+pub(crate) async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    format!("http://{addr}")
+}

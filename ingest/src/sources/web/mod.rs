@@ -1,0 +1,315 @@
+//! Watched web pages (`kind = "web"`): the council's own elections page, candidates' sites,
+//! suspected lookalike sites. A new item version only when the page's main text changes, with
+//! a diff against the previous version.
+//!
+//! A poll is one conditional GET. The main text is extracted readability-style with
+//! dom_smoothie (a port of Mozilla's readability.js), falling back to the whole `<body>` when
+//! the page is too short or too unusual for it (a list of polling stations can be both); the
+//! extracted HTML is sanitized and rendered to text like every other source's.
+//!
+//! The cursor keeps the SHA-256 and the text of the last version. If the new text is the same
+//! (a changed footer, a new session cookie, a 200 that should have been a 304), the poll
+//! returns the capture (evidence that the page was checked) and no item. If it differs, the
+//! poll returns one item with a stable id (from the source name and URL), so the store keeps it
+//! as the next version of the same item, and with [`Item::diff`] set to a unified diff of the
+//! text (`-` old lines, `+` new ones; none on the first version).
+
+use ballotwatch_core::config::UrlSourceConfig;
+use ballotwatch_core::{sha256_hex, Author, Item, SourceRef, WatchTerms};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use similar::TextDiff;
+use url::Url;
+
+use super::common::{self, HTML_ACCEPT};
+use super::rss::decode_to_utf8;
+use super::{Cursor, Poll, PollContext, Source, SourceError};
+use crate::fetcher::{FetchRequest, Fetched};
+use crate::html;
+
+/// Longest text kept in the cursor for the next diff; a longer page is diffed on its start.
+const MAX_KEPT_TEXT: usize = 512 * 1024;
+/// Longest diff stored in an item.
+const MAX_DIFF: usize = 64 * 1024;
+/// Lines of context around each change in the diff.
+const DIFF_CONTEXT: usize = 2;
+
+/// A watched web page.
+#[derive(Debug, Clone)]
+pub struct WebSource {
+    name: String,
+    url: Url,
+    url_text: String,
+}
+
+/// What the cursor keeps between polls.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebState {
+    /// SHA-256 of the last version's text.
+    pub text_sha256: Option<String>,
+    /// The last version's text (cut to 512 KiB), for the next diff.
+    pub text: Option<String>,
+}
+
+/// What one page yields: its title, main text (plain and sanitized HTML), links and images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageText {
+    /// The article title, else the document title.
+    pub title: Option<String>,
+    /// Tidied plain text of the main content.
+    pub text: String,
+    /// Sanitized HTML of the main content.
+    pub html: String,
+    /// Links in the main content.
+    pub links: Vec<String>,
+    /// Images in the main content.
+    pub images: Vec<String>,
+}
+
+impl WebSource {
+    /// The source for a `[[source]]` of kind `web`.
+    pub fn new(cfg: &UrlSourceConfig) -> WebSource {
+        WebSource {
+            name: cfg.name.clone(),
+            url_text: cfg.url.to_string(),
+            url: cfg.url.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for WebSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "web"
+    }
+
+    fn url(&self) -> &str {
+        &self.url_text
+    }
+
+    async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
+        let req = FetchRequest {
+            url: self.url.clone(),
+            etag: cursor.etag.clone(),
+            last_modified: cursor.last_modified.clone(),
+            accept: HTML_ACCEPT,
+        };
+        let fetched = ctx
+            .fetcher
+            .get(&req)
+            .await
+            .map_err(|error| SourceError::Fetch {
+                source_name: self.name.clone(),
+                error,
+            })?;
+        let (capture, body, etag, last_modified) = match fetched {
+            Fetched::NotModified { .. } => {
+                return Ok(Poll {
+                    etag: cursor.etag.clone(),
+                    last_modified: cursor.last_modified.clone(),
+                    not_modified: true,
+                    ..Poll::default()
+                })
+            }
+            Fetched::Body {
+                capture,
+                body,
+                etag,
+                last_modified,
+            } => (capture, body, etag, last_modified),
+        };
+        let content_type = capture
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.clone());
+        if content_type.as_deref().is_some_and(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            !(essence.starts_with("text/") || essence == "application/xhtml+xml")
+        }) {
+            return Err(SourceError::Payload {
+                source_name: self.name.clone(),
+                url: self.url_text.clone(),
+                what: "web page",
+                message: format!(
+                    "the server sent `{}`, not HTML or text",
+                    content_type.unwrap_or_default()
+                ),
+            });
+        }
+        let base = Url::parse(&capture.final_url).unwrap_or_else(|_| self.url.clone());
+        let ct = content_type.clone();
+        let (body, page) = tokio::task::spawn_blocking(move || {
+            let html = decode_to_utf8(&body, ct.as_deref()).into_owned();
+            let page = extract(&html, &base);
+            (body, page)
+        })
+        .await
+        .map_err(|e| SourceError::Payload {
+            source_name: self.name.clone(),
+            url: self.url_text.clone(),
+            what: "web page",
+            message: format!("text extraction crashed ({e}); please report this with the page"),
+        })?;
+        let old: WebState = common::load_state(&self.name, cursor.state.as_ref());
+        let observed = last_modified
+            .as_deref()
+            .and_then(|lm| httpdate::parse_http_date(lm).ok())
+            .map(DateTime::<Utc>::from)
+            .unwrap_or(capture.finished_at);
+        let (item, state) = version(&self.name, &self.url, page, &old, observed, &ctx.watch);
+        Ok(Poll {
+            captures: vec![(capture, body)],
+            items: item.into_iter().map(|i| (0, i)).collect(),
+            etag,
+            last_modified,
+            state: serde_json::to_value(&state).ok(),
+            not_modified: false,
+        })
+    }
+}
+
+/// The next version of the page, if its text changed since `old`, and the state to keep.
+pub fn version(
+    source_name: &str,
+    url: &Url,
+    page: PageText,
+    old: &WebState,
+    observed: DateTime<Utc>,
+    watch: &WatchTerms,
+) -> (Option<Item>, WebState) {
+    let sha = sha256_hex(page.text.as_bytes());
+    if old.text_sha256.as_deref() == Some(sha.as_str()) {
+        return (None, old.clone());
+    }
+    let diff = old
+        .text
+        .as_deref()
+        .map(|before| text_diff(before, &page.text));
+    let kept = cut(&page.text, MAX_KEPT_TEXT).to_string();
+    let text = Some(page.text).filter(|t| !t.is_empty());
+    let mut item = Item {
+        id: Item::derive_id(source_name, url.as_str()),
+        source: SourceRef {
+            kind: "web".into(),
+            name: source_name.into(),
+        },
+        url: Some(url.to_string()),
+        published_at: Some(observed),
+        author: url.host_str().map(|h| Author {
+            handle: None,
+            display_name: Some(h.to_string()),
+            platform: Some("web".into()),
+            url: Some(format!("{}://{h}/", url.scheme())),
+        }),
+        title: page.title.or_else(|| Some(url.to_string())),
+        html: text.as_ref().map(|_| page.html),
+        text,
+        links: page.links,
+        media: page.images.iter().map(|i| common::media(i, None)).collect(),
+        diff,
+        ..Item::default()
+    };
+    item.matched_terms = watch.matches(&item.full_text());
+    (
+        Some(item),
+        WebState {
+            text_sha256: Some(sha),
+            text: Some(kept),
+        },
+    )
+}
+
+/// A unified diff of `before` → `after`, line by line, cut to 64 KiB.
+pub fn text_diff(before: &str, after: &str) -> String {
+    let before = ensure_newline(before);
+    let after = ensure_newline(after);
+    let diff = TextDiff::from_lines(before.as_str(), after.as_str())
+        .unified_diff()
+        .context_radius(DIFF_CONTEXT)
+        .header("previous", "current")
+        .to_string();
+    if diff.len() > MAX_DIFF {
+        format!("{}\n… (diff cut at 64 KiB)\n", cut(&diff, MAX_DIFF))
+    } else {
+        diff
+    }
+}
+
+fn ensure_newline(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The main content of an HTML page: readability's article when it finds one, else the body.
+pub fn extract(page: &str, base: &Url) -> PageText {
+    let cfg = dom_smoothie::Config {
+        // Short official pages (a list of polling stations) are still the content.
+        char_threshold: 200,
+        ..dom_smoothie::Config::default()
+    };
+    let article = dom_smoothie::Readability::new(page, Some(base.as_str()), Some(cfg))
+        .and_then(|mut r| r.parse());
+    let (title, content) = match article {
+        Ok(a) if !a.text_content.trim().is_empty() => {
+            let title = Some(html::single_line(&a.title)).filter(|t| !t.is_empty());
+            (title, a.content.to_string())
+        }
+        other => {
+            if let Err(e) = other {
+                tracing::debug!(url = %base, error = %e, "no readable article; using the whole page");
+            }
+            let doc = scraper::Html::parse_document(page);
+            let pick = |css: &str| {
+                scraper::Selector::parse(css).ok().and_then(|s| {
+                    doc.select(&s)
+                        .next()
+                        .map(|e| (e.html(), e.text().collect::<String>()))
+                })
+            };
+            let title = pick("title")
+                .map(|(_, t)| html::single_line(&t))
+                .filter(|t| !t.is_empty());
+            let body = pick("body")
+                .map(|(h, _)| h)
+                .unwrap_or_else(|| page.to_string());
+            (title, body)
+        }
+    };
+    let c = html::from_html(&content, base);
+    PageText {
+        title,
+        text: c.text,
+        html: c.html,
+        links: c.links,
+        images: c.images,
+    }
+}
+
+#[cfg(test)]
+mod tests;

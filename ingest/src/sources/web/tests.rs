@@ -1,0 +1,246 @@
+//! Watched pages: main-text extraction, versions only on text changes, diffs, and polling a
+//! real HTTP server.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ballotwatch_core::config::Config;
+
+use super::*;
+use crate::sources::test_support::{serve, test_ctx, watch};
+
+const V1: &str = include_str!("testdata/polling-stations-v1.html");
+const V1_RELOADED: &str = include_str!("testdata/polling-stations-v1-reloaded.html");
+const V2: &str = include_str!("testdata/polling-stations-v2.html");
+
+fn page_url() -> Url {
+    Url::parse("https://anytown.gov.uk/elections/polling-stations").unwrap()
+}
+
+#[test]
+fn the_main_text_leaves_out_navigation_cookies_and_footer() {
+    let p = extract(V1, &page_url());
+    assert_eq!(
+        p.title.as_deref(),
+        Some("Polling stations for the 7 May 2026 elections")
+    );
+    assert!(
+        p.text
+            .contains("Polling stations are open from 7am to 10pm on Thursday 7 May 2026."),
+        "{}",
+        p.text
+    );
+    assert!(
+        p.text
+            .contains("Mill Lane Community Centre, Mill Lane, AN1 4RT"),
+        "{}",
+        p.text
+    );
+    for boiler in [
+        "Cookie settings",
+        "Bins and recycling",
+        "Page generated",
+        "Accessibility",
+    ] {
+        assert!(!p.text.contains(boiler), "{boiler} in {}", p.text);
+    }
+    assert!(
+        p.links
+            .contains(&"https://anytown.gov.uk/elections/photo-id".to_string()),
+        "{:?}",
+        p.links
+    );
+    assert!(!p.html.contains("<script"));
+}
+
+#[test]
+fn the_same_text_is_no_new_version_and_a_change_is_one_with_a_diff() {
+    let t = chrono::DateTime::<Utc>::from_timestamp(1_777_539_600, 0).unwrap();
+    let (first, s1) = version(
+        "Elections page",
+        &page_url(),
+        extract(V1, &page_url()),
+        &WebState::default(),
+        t,
+        &watch(),
+    );
+    let first = first.unwrap();
+    assert_eq!(first.source.kind, "web");
+    assert_eq!(
+        first.id,
+        Item::derive_id("Elections page", page_url().as_str())
+    );
+    assert_eq!(
+        first.diff, None,
+        "a first version has nothing to compare with"
+    );
+    assert_eq!(first.published_at, Some(t));
+    assert!(first.matched_terms.contains(&"polling station".to_string()));
+
+    // A new cookie-banner session and footer timestamp: the main text is the same.
+    let (again, s2) = version(
+        "Elections page",
+        &page_url(),
+        extract(V1_RELOADED, &page_url()),
+        &s1,
+        t,
+        &watch(),
+    );
+    assert!(again.is_none());
+    assert_eq!(s2, s1);
+
+    let (second, s3) = version(
+        "Elections page",
+        &page_url(),
+        extract(V2, &page_url()),
+        &s2,
+        t,
+        &watch(),
+    );
+    let second = second.unwrap();
+    assert_eq!(second.id, first.id, "a new version of the same item");
+    let diff = second.diff.as_deref().unwrap();
+    assert!(diff.starts_with("--- previous\n+++ current\n@@ "), "{diff}");
+    assert!(
+        diff.contains(
+            "\n-Mill Lane Community Centre, Mill Lane, AN1 4RT (polling districts RA and RB)\n"
+        ),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("\n+Riverside Methodist Church, 3 Chapel Walk, AN1 4RW"),
+        "{diff}"
+    );
+    assert_eq!(
+        diff.lines()
+            .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+            .count(),
+        1,
+        "{diff}"
+    );
+    assert_ne!(s3.text_sha256, s2.text_sha256);
+}
+
+#[test]
+fn long_diffs_are_cut_on_a_character_boundary() {
+    let before: String = (0..5000).map(|i| format!("line {i} é\n")).collect();
+    let after: String = (0..5000).map(|i| format!("ligne {i} é\n")).collect();
+    let d = text_diff(&before, &after);
+    assert!(d.len() <= MAX_DIFF + 64);
+    assert!(d.ends_with("… (diff cut at 64 KiB)\n"));
+    assert_eq!(cut("ééé", 3), "é");
+}
+
+#[derive(Default)]
+struct Site {
+    page: Mutex<&'static str>,
+    content_type: Mutex<&'static str>,
+}
+
+async fn site(State(s): State<Arc<Site>>, h: HeaderMap) -> Response {
+    let body = *s.page.lock().unwrap();
+    let etag = format!("\"{}\"", sha256_hex(body.as_bytes()));
+    if h.get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.to_str().unwrap() == etag)
+    {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let ct = *s.content_type.lock().unwrap();
+    (
+        [(header::CONTENT_TYPE, ct.to_string()), (header::ETAG, etag)],
+        body,
+    )
+        .into_response()
+}
+
+#[tokio::test]
+async fn polling_a_page_that_changes() {
+    let s = Arc::new(Site::default());
+    *s.page.lock().unwrap() = V1;
+    *s.content_type.lock().unwrap() = "text/html; charset=utf-8";
+    let base = serve(
+        Router::new()
+            .route("/elections/polling-stations", get(site))
+            .with_state(s.clone()),
+    )
+    .await;
+    let url = format!("{base}/elections/polling-stations");
+    let cfg = Config::from_toml(
+        &format!("data_dir = \"d\"\n[[source]]\nname = \"Elections page\"\nkind = \"web\"\nurl = \"{url}\"\n"),
+        std::path::Path::new("bw.toml"),
+    )
+    .unwrap();
+    let src = match &cfg.sources[0] {
+        ballotwatch_core::SourceConfig::Web(c) => WebSource::new(c),
+        other => panic!("{other:?}"),
+    };
+    let ctx = test_ctx();
+    let next = |p: &Poll| Cursor {
+        etag: p.etag.clone(),
+        last_modified: p.last_modified.clone(),
+        state: p.state.clone(),
+    };
+
+    let first = src.poll(&ctx, &Cursor::default()).await.unwrap();
+    assert_eq!(first.items.len(), 1);
+    assert_eq!(first.captures.len(), 1);
+
+    // Same bytes: a 304.
+    let same = src.poll(&ctx, &next(&first)).await.unwrap();
+    assert!(same.not_modified && same.items.is_empty());
+
+    // Different bytes, same main text: captured, no item, state kept.
+    *s.page.lock().unwrap() = V1_RELOADED;
+    let reloaded = src.poll(&ctx, &next(&first)).await.unwrap();
+    assert!(reloaded.items.is_empty());
+    assert_eq!(reloaded.captures.len(), 1);
+    assert_eq!(reloaded.state, first.state);
+
+    *s.page.lock().unwrap() = V2;
+    let changed = src.poll(&ctx, &next(&reloaded)).await.unwrap();
+    assert_eq!(changed.items.len(), 1);
+    assert!(changed.items[0]
+        .1
+        .diff
+        .as_deref()
+        .unwrap()
+        .contains("+Riverside Methodist Church"));
+
+    // Not a web page at all.
+    *s.content_type.lock().unwrap() = "application/pdf";
+    *s.page.lock().unwrap() = "%PDF-1.7";
+    let err = src.poll(&ctx, &Cursor::default()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("source `Elections page`: {url} is not a valid web page: the server sent `application/pdf`, not HTML or text")
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn diffs_apply_back_to_the_new_text(
+        before in proptest::collection::vec("[a-zé ]{0,12}", 0..20),
+        after in proptest::collection::vec("[a-zé ]{0,12}", 0..20),
+    ) {
+        let (b, a) = (before.join("\n"), after.join("\n"));
+        let d = text_diff(&b, &a);
+        // Every line of the new text that is not in the old one shows as an addition.
+        for line in a.lines().filter(|l| !b.lines().any(|o| o == *l)) {
+            let added = format!("+{line}");
+            proptest::prop_assert!(d.lines().any(|l| l == added), "{} missing in {}", added, d);
+        }
+        if b == a {
+            proptest::prop_assert!(d.is_empty());
+        }
+    }
+
+    #[test]
+    fn extraction_never_panics(body in "\\PC{0,300}") {
+        let _ = extract(&body, &page_url());
+        let _ = extract(&format!("<html><body><article><p>{body}</p></article></body></html>"), &page_url());
+    }
+}

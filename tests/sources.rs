@@ -1,0 +1,476 @@
+//! End to end: one source of each social/web kind, pointed at a real HTTP server on 127.0.0.1
+//! that answers in each platform's documented format, ingested by the real binary, classified,
+//! indexed and found by `search`; then new posts, a rate limit, a malformed answer, a changed
+//! and an unchanged page, and `sources` reporting each source's health.
+//!
+//! The first answers are the unit-test recordings beside each source
+//! (`ingest/src/sources/<kind>/testdata/`), served as they are; `tests/fixtures/<kind>/` holds
+//! what the platforms answer later (newer statuses, a changed page).
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use common::{row, Workspace};
+
+/// What the platforms answer, changed by the test between runs.
+#[derive(Default)]
+struct Platforms {
+    /// Reddit answers 429 with `Retry-After: 600`.
+    reddit_throttled: AtomicBool,
+    /// Mastodon has newer statuses after the first page.
+    mastodon_newer: AtomicBool,
+    /// The watched page: 0 the original, 1 the same text with a new footer, 2 changed.
+    page: AtomicU32,
+    /// Query strings seen, by path.
+    queries: Mutex<Vec<(String, String)>>,
+}
+
+fn file(rel: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn unit(kind: &str, name: &str) -> String {
+    file(&format!("ingest/src/sources/{kind}/testdata/{name}"))
+}
+
+fn json(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+type Q = Query<HashMap<String, String>>;
+
+fn note(p: &Platforms, path: &str, q: &HashMap<String, String>) {
+    let mut pairs: Vec<_> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.sort();
+    p.queries
+        .lock()
+        .unwrap()
+        .push((path.to_string(), pairs.join("&")));
+}
+
+async fn mastodon_tag(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "mastodon/tag", &q);
+    match q.get("min_id").map(String::as_str) {
+        None => json(unit("mastodon", "tag-anytownvotes.json")),
+        Some("112345678901234570") if p.mastodon_newer.load(Ordering::SeqCst) => {
+            json(file("tests/fixtures/mastodon/tag-anytownvotes-newer.json"))
+        }
+        Some(_) => json("[]".into()),
+    }
+}
+
+async fn mastodon_lookup(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "mastodon/lookup", &q);
+    json(unit("mastodon", "account-lookup.json"))
+}
+
+async fn mastodon_statuses(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "mastodon/statuses", &q);
+    if q.contains_key("min_id") {
+        return json("[]".into());
+    }
+    json(unit("mastodon", "account-statuses.json"))
+}
+
+async fn bsky_search(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "bluesky/search", &q);
+    json(unit("bluesky", "search-posts.json"))
+}
+
+async fn bsky_feed(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "bluesky/feed", &q);
+    json(unit("bluesky", "author-feed.json"))
+}
+
+async fn reddit_new(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "reddit/new", &q);
+    if p.reddit_throttled.load(Ordering::SeqCst) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "600")],
+            "{\"message\": \"Too Many Requests\", \"error\": 429}",
+        )
+            .into_response();
+    }
+    json(unit("reddit", "anytownuk-new.json"))
+}
+
+async fn youtube(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "youtube", &q);
+    (
+        [(header::CONTENT_TYPE, "text/xml; charset=UTF-8")],
+        unit("youtube", "anytown-council-videos.xml"),
+    )
+        .into_response()
+}
+
+async fn telegram(State(p): State<Arc<Platforms>>, Query(q): Q) -> Response {
+    note(&p, "telegram", &q);
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        unit("telegram", "anytown-votes.html"),
+    )
+        .into_response()
+}
+
+async fn web_page(State(p): State<Arc<Platforms>>) -> Response {
+    let body = match p.page.load(Ordering::SeqCst) {
+        0 => unit("web", "polling-stations-v1.html"),
+        1 => unit("web", "polling-stations-v1-reloaded.html"),
+        _ => file("tests/fixtures/web/polling-stations-changed.html"),
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+async fn broken() -> Response {
+    json(
+        "{\"cursor\": \"1\", \"posts\": [{\"uri\": \"at://x\", \"author\": {\"did\": \"did:plc:x\""
+            .into(),
+    )
+}
+
+fn start(p: Arc<Platforms>) -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/mastodon/api/v1/timelines/tag/AnytownVotes",
+            get(mastodon_tag),
+        )
+        .route("/mastodon/api/v1/accounts/lookup", get(mastodon_lookup))
+        .route(
+            "/mastodon/api/v1/accounts/109000000000000001/statuses",
+            get(mastodon_statuses),
+        )
+        .route("/bsky/xrpc/app.bsky.feed.searchPosts", get(bsky_search))
+        .route("/bsky/xrpc/app.bsky.feed.getAuthorFeed", get(bsky_feed))
+        .route("/broken/xrpc/app.bsky.feed.searchPosts", get(broken))
+        .route("/reddit/r/AnytownUK/new.json", get(reddit_new))
+        .route("/youtube/feeds/videos.xml", get(youtube))
+        .route("/telegram/s/anytown_votes", get(telegram))
+        .route("/site/elections/polling-stations", get(web_page))
+        .with_state(p);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+fn config(addr: SocketAddr) -> String {
+    let b = format!("http://{addr}");
+    format!(
+        r##"[[source]]
+name = "Fediverse"
+kind = "mastodon"
+instance = "{b}/mastodon/"
+hashtags = ["#AnytownVotes"]
+accounts = ["@anytown"]
+
+[[source]]
+name = "Bluesky"
+kind = "bluesky"
+appview = "{b}/bsky/"
+queries = ["Anytown polling station"]
+actors = ["anytown.gov.uk"]
+
+[[source]]
+name = "Reddit AnytownUK"
+kind = "reddit"
+base_url = "{b}/reddit/"
+subreddits = ["AnytownUK"]
+
+[[source]]
+name = "Council YouTube"
+kind = "youtube"
+url = "{b}/youtube/channel/UCanytownBorough0Council1"
+
+[[source]]
+name = "Anytown Votes"
+kind = "telegram"
+channel = "anytown_votes"
+base_url = "{b}/telegram/"
+
+[[source]]
+name = "Polling stations page"
+kind = "web"
+url = "{b}/site/elections/polling-stations"
+
+[[source]]
+name = "Broken Bluesky"
+kind = "bluesky"
+appview = "{b}/broken/"
+queries = ["Anytown"]
+"##
+    )
+}
+
+fn ids(hits: &[serde_json::Value]) -> Vec<String> {
+    hits.iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn sources_json(ws: &Workspace) -> (i32, HashMap<String, serde_json::Value>) {
+    let r = ws.run(&["sources", "--json"]);
+    let map = r
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["name"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    (r.code, map)
+}
+
+#[test]
+fn social_and_web_sources_ingest_classify_index_and_report_health() {
+    let p = Arc::new(Platforms::default());
+    p.reddit_throttled.store(true, Ordering::SeqCst);
+    let addr = start(p.clone());
+    let ws = Workspace::new(&config(addr));
+
+    let check = ws.run(&["check-config"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+
+    // Before any poll: every source is listed, never polled.
+    let before = ws.run(&["sources"]);
+    assert_eq!(before.code, 0, "{}{}", before.stdout, before.stderr);
+    assert!(
+        row(&before.stdout, "Fediverse").contains("never polled"),
+        "{}",
+        before.stdout
+    );
+
+    // First pass: Reddit is rate limited and the broken AppView answers garbage; the rest go on.
+    let first = ws.run(&["ingest", "--once"]);
+    assert_eq!(
+        first.code, 1,
+        "a failed source makes the pass exit 1:\n{}{}",
+        first.stdout, first.stderr
+    );
+    for (name, new) in [
+        ("Fediverse", 4),
+        ("Bluesky", 4),
+        ("Council YouTube", 2),
+        ("Anytown Votes", 3),
+        ("Polling stations page", 1),
+    ] {
+        let r = row(&first.stdout, name);
+        assert!(r.contains(" ok"), "{r}\n{}", first.stdout);
+        let counts: Vec<&str> = r.split_whitespace().collect();
+        assert!(
+            r.contains(&format!("  {new:>5}  ")),
+            "{name}: expected {new} new in {counts:?}\n{}",
+            first.stdout
+        );
+    }
+    let reddit = row(&first.stdout, "Reddit AnytownUK");
+    assert!(
+        reddit.contains("ERROR: source `Reddit AnytownUK`:"),
+        "{reddit}"
+    );
+    assert!(
+        reddit.contains(&format!(
+            "http://{addr}/reddit/r/AnytownUK/new.json?limit=100&raw_json=1 answered HTTP 429"
+        )),
+        "{reddit}"
+    );
+    assert!(reddit.contains("wait 10m"), "{reddit}");
+    let broken = row(&first.stdout, "Broken Bluesky");
+    assert!(
+        broken.contains(&format!(
+            "ERROR: source `Broken Bluesky`: http://{addr}/broken/xrpc/app.bsky.feed.searchPosts?q=Anytown&sort=latest&limit=100 is not a valid Bluesky API response"
+        )),
+        "{broken}"
+    );
+
+    // Search by author handle, one per platform, and by text.
+    for (query, source) in [
+        ("author:anytown_council_votes", "Fediverse"),
+        ("author:\"anytown-elections.bsky.social\"", "Bluesky"),
+        ("author:UCanytownBorough0Council1", "Council YouTube"),
+        ("author:anytown_votes", "Anytown Votes"),
+    ] {
+        let hits = ws.search_json(query);
+        assert!(!hits.is_empty(), "no hit for {query}");
+        assert!(
+            hits.iter().all(|h| h["source"]["name"] == source),
+            "{query}: {hits:#?}"
+        );
+    }
+    let fake = ws.search_json("\"vote by text\" source:Fediverse");
+    assert_eq!(
+        fake.len(),
+        3,
+        "the fake post, the council's rebuttal and its boosted notice: {fake:#?}"
+    );
+    let flood = ws.search_json("flooding \"Civic Centre\"");
+    assert_eq!(flood.len(), 1, "{flood:#?}");
+    assert_eq!(flood[0]["source"]["kind"], "telegram");
+    assert_eq!(flood[0]["title"], "Forwarded from Riverside Truth");
+    let page = ws.search_json("\"Castle Street Library\" source:\"Polling stations page\"");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["source"]["kind"], "web");
+    assert!(page[0].get("diff").is_none(), "a first version has no diff");
+    let page_id = page[0]["id"].as_str().unwrap().to_string();
+    // Classified too: the detectors saw the items (every hit carries a verdict list).
+    let everything = ws.search_json("*");
+    assert!(everything.len() >= 14, "{}", everything.len());
+    assert!(everything
+        .iter()
+        .all(|h| h["verdicts"].is_array() && h["severity"].is_string()));
+    // The same Bluesky post from search and from the author feed is one item.
+    let mill = ws.search_json("\"Castle Street library\" source:Bluesky");
+    assert_eq!(mill.len(), 1, "{mill:#?}");
+
+    // Health: last success for the good ones, the error and URL for the failing ones; exit 1.
+    let (code, health) = sources_json(&ws);
+    assert_eq!(code, 1);
+    let fedi = &health["Fediverse"];
+    assert_eq!(fedi["status"], "ok");
+    assert!(fedi["last_success_at"].is_string());
+    assert_eq!(fedi["items_24h"], 4);
+    let r = &health["Reddit AnytownUK"];
+    assert_eq!(r["status"], "FAILING");
+    assert!(r["last_success_at"].is_null());
+    assert!(r["last_error"].as_str().unwrap().contains("HTTP 429"));
+    assert_eq!(
+        r["last_error_url"],
+        format!("http://{addr}/reddit/r/AnytownUK/new.json?limit=100&raw_json=1")
+    );
+    // Retry-After is honoured: the next attempt is at least 600 s after the failed one.
+    let at =
+        |v: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let wait = at(&r["next_attempt_at"]) - at(&r["last_attempt_at"]);
+    assert!(wait >= chrono::Duration::seconds(600), "{wait}");
+    assert_eq!(health["Broken Bluesky"]["status"], "FAILING");
+    let table = ws.run(&["sources"]);
+    assert_eq!(table.code, 1);
+    assert!(
+        row(&table.stdout, "Reddit AnytownUK").contains("FAILING: source `Reddit AnytownUK`:"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        row(&table.stdout, "Council YouTube").contains(" ok"),
+        "{}",
+        table.stdout
+    );
+
+    // Second pass: Reddit answers, Mastodon has one newer status, the page is re-rendered with
+    // the same text. Resume: Mastodon asks from the newest id it saw; nothing is repeated.
+    p.reddit_throttled.store(false, Ordering::SeqCst);
+    p.mastodon_newer.store(true, Ordering::SeqCst);
+    p.page.store(1, Ordering::SeqCst);
+    p.queries.lock().unwrap().clear();
+    let second = ws.run(&["ingest", "--once", "--source", "Fediverse"]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert!(
+        row(&second.stdout, "Fediverse").contains("      1        0          0"),
+        "{}",
+        second.stdout
+    );
+    let asked: Vec<_> = p.queries.lock().unwrap().clone();
+    assert!(
+        asked.contains(&(
+            "mastodon/tag".into(),
+            "limit=40&min_id=112345678901234570".into()
+        )),
+        "{asked:?}"
+    );
+    assert!(
+        asked.contains(&(
+            "mastodon/statuses".into(),
+            "limit=40&min_id=112345678901234580".into()
+        )),
+        "{asked:?}"
+    );
+    assert!(
+        !asked.iter().any(|(p, _)| p == "mastodon/lookup"),
+        "the account id is remembered: {asked:?}"
+    );
+    let okafor = ws.search_json("author:cllr_okafor");
+    assert_eq!(okafor.len(), 1);
+
+    let third = ws.run(&["ingest", "--once"]);
+    assert_eq!(
+        third.code, 1,
+        "only the broken source still fails:\n{}",
+        third.stdout
+    );
+    assert!(
+        row(&third.stdout, "Reddit AnytownUK").contains("      3        0          0"),
+        "{}",
+        third.stdout
+    );
+    // The page's text did not change: no new version.
+    let unchanged = row(&third.stdout, "Polling stations page");
+    assert!(
+        unchanged.contains("      0        0          0"),
+        "{unchanged}"
+    );
+    assert_eq!(ws.search_json("author:\"u/riverside_resident\"").len(), 1);
+
+    // The page changes: one new version, with a diff.
+    p.page.store(2, Ordering::SeqCst);
+    let fourth = ws.run(&["ingest", "--once", "--source", "Polling stations page"]);
+    assert_eq!(fourth.code, 0, "{}{}", fourth.stdout, fourth.stderr);
+    assert!(
+        row(&fourth.stdout, "Polling stations page").contains("      0        1          0"),
+        "{}",
+        fourth.stdout
+    );
+    let changed = ws.search_json("\"side door\"");
+    assert_eq!(ids(&changed), [page_id]);
+    assert_eq!(changed[0]["version"], 2);
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("\n-St Anne's Church Hall, Bridge Street, AN1 5QS (polling district RC)\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("\n+St Anne's Church Hall, Bridge Street, AN1 5QS (polling district RC). Step-free access is via the side door on Bridge Street.\n"), "{diff}");
+    let fifth = ws.run(&["ingest", "--once", "--source", "Polling stations page"]);
+    assert!(
+        row(&fifth.stdout, "Polling stations page").contains("not modified")
+            || row(&fifth.stdout, "Polling stations page").contains("      0        0          0"),
+        "{}",
+        fifth.stdout
+    );
+
+    let (_, health) = sources_json(&ws);
+    assert_eq!(health["Reddit AnytownUK"]["status"], "ok");
+    assert!(health["Reddit AnytownUK"]["last_success_at"].is_string());
+    assert!(
+        health["Reddit AnytownUK"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 429"),
+        "the last error stays as history"
+    );
+    assert_eq!(health["Polling stations page"]["items_24h"], 2);
+}

@@ -2,7 +2,7 @@
 //! segmenting, tokenizing, ONNX inference, scoring, thresholds) against the baseline of raw
 //! `Session::run` on the same pre-tokenised batches, both in one run; and peak RSS.
 //!
-//! Texts are the 177 posts and sentences of `tests/eval/claims.jsonl` (short social posts and
+//! Texts are all the posts and sentences of `tests/eval/claims.jsonl` (short social posts and
 //! news sentences), repeated `BENCH_CLASSIFY_ROUNDS` times (default 3), classified in batches
 //! of `[detectors] batch_size` items as `classify` and the pipeline do.
 //! Needs `models/install`.

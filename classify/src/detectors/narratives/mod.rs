@@ -312,28 +312,33 @@ impl Narratives {
             let mut best: Option<Match> = None;
             // How close the text comes anywhere to a correction: a debunk states the myth in
             // one sentence and the correct position in another.
-            let text_rebuttal = embeddings[next..next + segs.len()]
+            // Every segment's similarity to every library text, computed once.
+            let sims: Vec<SegmentSims> = embeddings[next..next + segs.len()]
                 .iter()
-                .map(|e| self.rebuttal_of(e))
+                .map(|e| self.similarities(e))
+                .collect();
+            next += segs.len();
+            let text_rebuttal = sims
+                .iter()
+                .map(SegmentSims::rebuttal)
                 .fold(f32::MIN, f32::max);
-            for seg in segs {
-                let e = embeddings[next];
-                next += 1;
-                let (claim_i, claim) = best_of(&self.claim_side, e);
+            for (seg, sim) in segs.iter().zip(&sims) {
+                let (claim_i, claim) = best_of(&self.claim_side, &sim.claim);
                 if best.as_ref().is_some_and(|b| b.features.claim >= claim) {
                     continue;
                 }
-                let of_narrative = |side: &[(usize, Vec<f32>)]| -> Vec<f32> {
+                let of_narrative = |side: &[(usize, Vec<f32>)], values: &[f32]| -> Vec<f32> {
                     side.iter()
-                        .filter(|(i, _)| *i == claim_i)
-                        .map(|(_, v)| onnx::cosine(e, v))
+                        .zip(values)
+                        .filter(|((i, _), _)| *i == claim_i)
+                        .map(|(_, v)| *v)
                         .collect()
                 };
-                let mut claims = of_narrative(&self.claim_side);
+                let mut claims = of_narrative(&self.claim_side, &sim.claim);
                 claims.sort_by(|a, b| b.total_cmp(a));
                 claims.truncate(3);
                 let claim_top3 = claims.iter().sum::<f32>() / claims.len().max(1) as f32;
-                let narrative_rebuttal = of_narrative(&self.rebuttal_side)
+                let narrative_rebuttal = of_narrative(&self.rebuttal_side, &sim.rebuttal)
                     .into_iter()
                     .fold(0.0, f32::max);
                 best = Some(Match {
@@ -342,9 +347,9 @@ impl Narratives {
                     features: Features {
                         claim,
                         rebuttal: text_rebuttal,
-                        segment_rebuttal: self.rebuttal_of(e),
+                        segment_rebuttal: sim.rebuttal(),
                         narrative_rebuttal,
-                        background: self.background_of(e),
+                        background: sim.background,
                         claim_top3,
                         cues,
                     },
@@ -355,17 +360,20 @@ impl Narratives {
         Ok(out)
     }
 
-    /// Best similarity of `e` to any narrative's rebuttal side or the background.
-    fn rebuttal_of(&self, e: &[f32]) -> f32 {
-        best_of(&self.rebuttal_side, e).1.max(self.background_of(e))
-    }
-
-    /// Best similarity of `e` to the background (0 without one).
-    fn background_of(&self, e: &[f32]) -> f32 {
-        self.background
-            .iter()
-            .map(|v| onnx::cosine(e, v))
-            .fold(0.0, f32::max)
+    /// The similarities of one segment's embedding `e` to the library.
+    fn similarities(&self, e: &[f32]) -> SegmentSims {
+        let to = |side: &[(usize, Vec<f32>)]| -> Vec<f32> {
+            side.iter().map(|(_, v)| onnx::cosine(e, v)).collect()
+        };
+        SegmentSims {
+            claim: to(&self.claim_side),
+            rebuttal: to(&self.rebuttal_side),
+            background: self
+                .background
+                .iter()
+                .map(|v| onnx::cosine(e, v))
+                .fold(0.0, f32::max),
+        }
     }
 
     fn verdict(&self, m: &Match) -> Option<Verdict> {
@@ -406,10 +414,31 @@ impl Narratives {
     }
 }
 
-/// The narrative and similarity of the text of `side` closest to `e`.
-fn best_of(side: &[(usize, Vec<f32>)], e: &[f32]) -> (usize, f32) {
+/// One segment's similarities to the library.
+struct SegmentSims {
+    /// To each claim-side text, in the order of `Narratives::claim_side`.
+    claim: Vec<f32>,
+    /// To each rebuttal-side text, in the order of `Narratives::rebuttal_side`.
+    rebuttal: Vec<f32>,
+    /// Best similarity to the background (0 without one).
+    background: f32,
+}
+
+impl SegmentSims {
+    /// Best similarity to any narrative's rebuttal side or the background.
+    fn rebuttal(&self) -> f32 {
+        self.rebuttal
+            .iter()
+            .copied()
+            .fold(self.background, f32::max)
+    }
+}
+
+/// The narrative of the most similar text of `side`, given the similarities to its texts.
+fn best_of(side: &[(usize, Vec<f32>)], sims: &[f32]) -> (usize, f32) {
     side.iter()
-        .map(|(i, v)| (*i, onnx::cosine(e, v)))
+        .zip(sims)
+        .map(|((i, _), s)| (*i, *s))
         .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a })
 }
 

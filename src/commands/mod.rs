@@ -10,6 +10,7 @@ mod ingest;
 mod reindex;
 mod search;
 mod serve;
+mod user;
 
 pub use ingest::summary_table;
 pub use serve::cancel_on_signal;
@@ -61,6 +62,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let config = load_config(config_path)?;
             alerts::status(&config, json)
+        }
+        Command::User { command } => {
+            let config = load_config(config_path)?;
+            match command {
+                crate::UserCommand::Add { name, role } => user::add(&config, &name, &role),
+                crate::UserCommand::Token { name, label } => user::token(&config, &name, &label),
+                crate::UserCommand::List => user::list(&config),
+            }
         }
         Command::Reindex => {
             let config = load_config(config_path)?;

@@ -10,7 +10,18 @@ use crate::pipeline::Pipeline;
 /// Runs the pipeline until a signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
+    let web_config = ballotwatch_web::WebConfig::from_server(&config.server);
     let pipeline = Arc::new(Pipeline::open(config)?);
+    let web = ballotwatch_web::WebServer::bind(
+        web_config,
+        pipeline.store().clone(),
+        pipeline.index().clone(),
+    )
+    .await?;
+    tracing::info!("web UI listening on http://{}", web.local_addr()?);
+    if let Some(m) = web.metrics_addr() {
+        tracing::info!("metrics listening on http://{m}/metrics");
+    }
     let names = pipeline.source_names();
     tracing::info!(sources = names.len(), data_dir = %pipeline.store().data_dir().display(), "ballotwatch serving");
     if names.is_empty() {
@@ -18,7 +29,15 @@ pub async fn run(config: Config) -> anyhow::Result<u8> {
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    pipeline.run(shutdown).await?;
+    let web_task = tokio::spawn(web.run(shutdown.clone()));
+    let result = pipeline.run(shutdown.clone()).await;
+    shutdown.cancel();
+    match web_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the web server stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "the web server task failed"),
+    }
+    result?;
     tracing::info!("stopped cleanly");
     Ok(0)
 }

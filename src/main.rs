@@ -34,7 +34,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the service: ingest workers, detectors and indexer until SIGTERM or Ctrl-C.
+    /// Run the service: ingest workers, detectors, indexer, alerter and web UI until SIGTERM or
+    /// Ctrl-C.
     Serve,
     /// Run on a bundled offline demo: recorded feeds served from 127.0.0.1, an example council.
     Demo {
@@ -117,6 +118,35 @@ enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// Web UI accounts and API tokens.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+/// `ballotwatch user …`.
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from stdin (first line); with no input one is
+    /// generated and printed once.
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer (reads), analyst (also works incidents), admin (also the audit log).
+        #[arg(long)]
+        role: String,
+    },
+    /// Create an API token for an account and print it once.
+    Token {
+        /// Login name.
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
+    /// List the accounts and their roles.
+    List,
 }
 
 /// `ballotwatch alerts …`.

@@ -69,9 +69,33 @@ pub struct ServerConfig {
     /// Address the web UI and API listen on.
     #[serde(default = "default_bind")]
     pub bind: SocketAddr,
-    /// The URL users reach the UI at (used in alert links).
+    /// The URL users reach the UI at (used in alert links; https makes cookies `Secure`).
     #[serde(default)]
     pub public_url: Option<Url>,
+    /// Serve `/metrics` on this address only (e.g. `127.0.0.1:9090`) instead of on `bind`.
+    #[serde(default)]
+    pub metrics_bind: Option<SocketAddr>,
+    /// How long a web login lasts.
+    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Consecutive failed logins that lock an account.
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    /// How long a locked account stays locked.
+    #[serde(default = "default_login_lockout", with = "humantime_serde")]
+    pub login_lockout: Duration,
+}
+
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+fn default_login_max_failures() -> u32 {
+    5
+}
+
+fn default_login_lockout() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 fn default_bind() -> SocketAddr {
@@ -83,6 +107,10 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: default_bind(),
             public_url: None,
+            metrics_bind: None,
+            session_ttl: default_session_ttl(),
+            login_max_failures: default_login_max_failures(),
+            login_lockout: default_login_lockout(),
         }
     }
 }
@@ -942,6 +970,21 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             bad(vec![key("data_dir")], "must not be empty".into(), None);
         }
+        let srv = &self.server;
+        if srv.login_max_failures == 0 {
+            bad(
+                vec![key("server"), key("login_max_failures")],
+                "must be at least 1".into(),
+                Some("5 locks an account after five wrong passwords in a row".into()),
+            );
+        }
+        if srv.session_ttl.is_zero() {
+            bad(
+                vec![key("server"), key("session_ttl")],
+                "must be longer than zero".into(),
+                Some("for example \"12h\"".into()),
+            );
+        }
         for (i, term) in self.watch.terms.iter().enumerate() {
             if term.trim().is_empty() {
                 bad(
@@ -1777,5 +1820,29 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         let ok = "data_dir = \"d\"\n[[alerts.webhook]]\nname = \"t\"\nkind = \"slack\"\nurl = \"https://h.example/x\"\n\
             [[alerts.rule]]\nname = \"r\"\nwebhooks = [\"t\"]\n";
         assert!(Config::from_toml(ok, Path::new("c.toml")).is_ok());
+    }
+
+    #[test]
+    fn server_web_keys_are_read_and_validated() {
+        let ok = "data_dir = \"d\"\n[server]\nmetrics_bind = \"127.0.0.1:9090\"\n\
+            session_ttl = \"8h\"\nlogin_max_failures = 3\nlogin_lockout = \"30m\"\n";
+        let c = Config::from_toml(ok, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            c.server.metrics_bind,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
+        );
+        assert_eq!(c.server.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(c.server.login_max_failures, 3);
+        assert_eq!(c.server.login_lockout, Duration::from_secs(1800));
+        let d = Config::from_toml("data_dir = \"d\"\n", Path::new("c.toml")).unwrap();
+        assert_eq!(d.server.login_max_failures, 5);
+        let bad = "data_dir = \"d\"\n[server]\nlogin_max_failures = 0\nsession_ttl = \"0s\"\n";
+        let Err(ConfigError::Invalid(problems)) = Config::from_toml(bad, Path::new("c.toml"))
+        else {
+            panic!("should be invalid");
+        };
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert!(fields.contains(&"server.login_max_failures"), "{fields:?}");
+        assert!(fields.contains(&"server.session_ttl"), "{fields:?}");
     }
 }

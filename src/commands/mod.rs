@@ -12,6 +12,7 @@ mod reindex;
 mod search;
 mod serve;
 mod sources;
+mod user;
 mod verify;
 
 pub use ingest::summary_table;
@@ -88,6 +89,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sources { json } => {
             let config = load_config(config_path)?;
             sources::run(&config, json)
+        }
+        Command::User { command } => {
+            let config = load_config(config_path)?;
+            match command {
+                crate::UserCommand::Add { name, role } => user::add(&config, &name, &role),
+                crate::UserCommand::Token { name, label } => user::token(&config, &name, &label),
+                crate::UserCommand::List => user::list(&config),
+            }
         }
         Command::Reindex => {
             let config = load_config(config_path)?;

@@ -11,7 +11,18 @@ use crate::pipeline::Pipeline;
 pub async fn run(config: Config) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
     let shotter = screenshotter(&config);
+    let web_config = ballotwatch_web::WebConfig::from_server(&config.server);
     let pipeline = Arc::new(Pipeline::open(config)?);
+    let web = ballotwatch_web::WebServer::bind(
+        web_config,
+        pipeline.store().clone(),
+        pipeline.index().clone(),
+    )
+    .await?;
+    tracing::info!("web UI listening on http://{}", web.local_addr()?);
+    if let Some(m) = web.metrics_addr() {
+        tracing::info!("metrics listening on http://{m}/metrics");
+    }
     let names = pipeline.source_names();
     tracing::info!(sources = names.len(), data_dir = %pipeline.store().data_dir().display(), "ballotwatch serving");
     if names.is_empty() {
@@ -26,7 +37,14 @@ pub async fn run(config: Config) -> anyhow::Result<u8> {
             std::time::Duration::from_secs(2),
         )
     });
-    let result = pipeline.run(shutdown).await;
+    let web_task = tokio::spawn(web.run(shutdown.clone()));
+    let result = pipeline.run(shutdown.clone()).await;
+    shutdown.cancel();
+    match web_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the web server stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "the web server task failed"),
+    }
     if let Some(task) = screenshots {
         tokio::task::spawn_blocking(move || task.stop()).await?;
     }

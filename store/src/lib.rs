@@ -23,6 +23,7 @@ mod incidents;
 mod items;
 mod poll;
 mod schema;
+mod web;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};
 pub use schema::SCHEMA_VERSION;
+pub use web::{
+    DayCount, HistoryEntry, IncidentDetail, MetricCounts, Role, Session, User, UserLogin,
+};
 
 use error::{JsonContext, SqlContext};
 use items::item_query;

@@ -196,7 +196,12 @@ CREATE TABLE incident_alerts (
 "#;
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[M1_INITIAL, M2_ALERTING, crate::evidence::M_SCREENSHOTS];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    M1_INITIAL,
+    M2_ALERTING,
+    crate::evidence::M_SCREENSHOTS,
+    crate::web::MIGRATION,
+];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

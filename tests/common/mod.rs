@@ -266,8 +266,18 @@ pub struct Workspace {
 impl Workspace {
     /// A config with `data_dir` in a temp folder, loopback fetching allowed (the fixture server
     /// is on 127.0.0.1), a fast politeness delay, and the given extra TOML (sources...).
+    ///
+    /// `serve`'s web UI gets a free port (`[server] bind = "127.0.0.1:0"`) unless `extra` sets
+    /// one, so tests running `serve` at the same time do not fight over 8080.
     pub fn new(extra: &str) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
+        let extra = if !extra.contains("[server]") {
+            format!("[server]\nbind = \"127.0.0.1:0\"\n{extra}")
+        } else if extra.contains("\nbind = ") {
+            extra.to_string()
+        } else {
+            extra.replacen("[server]\n", "[server]\nbind = \"127.0.0.1:0\"\n", 1)
+        };
         let config = format!(
             "data_dir = \"data\"\n\
              [watch]\nterms = [\"polling station\", \"Riverside ward\", \"Anytown\"]\n\

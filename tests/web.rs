@@ -1,0 +1,838 @@
+//! End to end: the web UI and JSON API of the real `serve` on 127.0.0.1.
+//!
+//! - Every route refuses anonymous requests; the API works with a token and respects roles;
+//!   `/metrics` is on its own listener; health and readiness answer.
+//! - In headless Chromium (driven through chromedriver): a newcomer logs in, finds an incident
+//!   by searching a word from it, sets it to "escalated" with a note and sees it on the
+//!   dashboard chart; a hostile item (scripts, event handlers, `javascript:` URLs, CSS
+//!   expressions, remote images) renders inert. Screenshots go to `target/screenshots/`.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ballotwatch_core::{
+    Capture, ClassifyResult, Item, Media, Severity, SourceRef, Verdict, VerdictKind,
+};
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Config for `serve`: web on a free port, metrics on another, and an alert rule so flagged
+/// items become incidents (its webhook points at a closed port; delivery is not under test).
+fn workspace() -> Workspace {
+    Workspace::new(
+        "[server]\nbind = \"127.0.0.1:0\"\nmetrics_bind = \"127.0.0.1:0\"\n\n\
+         [[alerts.webhook]]\nname = \"hook\"\nkind = \"json\"\nurl = \"http://127.0.0.1:9/hook\"\n\n\
+         [[alerts.rule]]\nname = \"comms\"\nwebhooks = [\"hook\"]\n",
+    )
+}
+
+/// A running `serve`, stopped with SIGTERM when dropped; its log is printed if a test fails.
+struct Serve {
+    child: Child,
+    base: String,
+    metrics: String,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(ws: &Workspace) -> Serve {
+        let log = ws.dir.path().join("serve.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = ws
+            .cmd(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let mut serve = Serve {
+            child,
+            base: String::new(),
+            metrics: String::new(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = std::fs::read_to_string(&serve.log).unwrap_or_default();
+            let find = |marker: &str| {
+                text.split(marker)
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(|addr| format!("http://{}", addr.trim_end_matches("/metrics")))
+            };
+            if let (Some(base), Some(metrics)) = (
+                find("web UI listening on http://"),
+                find("metrics listening on http://"),
+            ) {
+                serve.base = base;
+                serve.metrics = metrics;
+                return serve;
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("serve exited with {status}:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "serve did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- serve log ----\n{log}");
+        }
+    }
+}
+
+fn add_user(ws: &Workspace, name: &str, role: &str) {
+    let r = ws.run_with_stdin(
+        &["user", "add", name, "--role", role],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(r.code, 0, "user add: {}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("created user `{name}` with role {role}")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains(PASSWORD),
+        "the typed password is never echoed"
+    );
+}
+
+fn token(ws: &Workspace, name: &str) -> String {
+    let r = ws.run(&["user", "token", name]);
+    assert_eq!(r.code, 0, "user token: {}", r.stderr);
+    r.stdout.trim().to_string()
+}
+
+/// The ordinary incident the newcomer works on.
+fn seed_incident(data: &Path) {
+    store_flagged(
+        data,
+        &[(
+            "leisure-1",
+            "Polling stations in Riverside ward have moved to the leisure centre this year.",
+            "election_process_claim",
+            json!({ "narrative": "polling-station-moved" }),
+            Severity::High,
+        )],
+    );
+}
+
+/// A flagged item whose every field is hostile, stored as if ingested and classified, with
+/// its HTML exactly as a hostile feed could send it (the web UI must not rely on ingest having
+/// sanitized it).
+fn seed_hostile(data: &Path) {
+    let store = ballotwatch_store::Store::open(data).unwrap();
+    let html = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/web/hostile-entry.html"),
+    )
+    .unwrap();
+    let now = chrono::Utc::now();
+    let sha256 = store.put_blob(html.as_bytes()).unwrap();
+    let capture = Capture {
+        url: "https://hostile.example/feed".into(),
+        final_url: "https://hostile.example/feed".into(),
+        status: 200,
+        headers: vec![],
+        sha256,
+        size: html.len() as u64,
+        started_at: now,
+        finished_at: now,
+    };
+    let item = Item {
+        id: "hostile-1".into(),
+        source: SourceRef {
+            kind: "rss".into(),
+            name: "Hostile <b>Feed</b>".into(),
+        },
+        url: Some("javascript:window.bwPwned='url'".into()),
+        title: Some("Rigged count <script>window.bwPwned='title'</script><img src=x onerror=\"window.bwPwned='title-img'\">".into()),
+        text: Some("Leaflet claims the Riverside ward count is rigged. <script>window.bwPwned='text'</script>".into()),
+        html: Some(html),
+        media: vec![Media {
+            url: Some("https://tracker.example/photo.png".into()),
+            mime: Some("image/png".into()),
+            ..Media::default()
+        }],
+        ..Item::default()
+    };
+    store
+        .record_poll(
+            "Hostile",
+            ballotwatch_store::PollRecord {
+                captures: vec![capture],
+                items: vec![(0, item)],
+                etag: None,
+                last_modified: None,
+                cursor: None,
+                not_modified: false,
+                attempted_at: now,
+                next_attempt_at: now,
+            },
+        )
+        .unwrap();
+    let pending = store.pending_classification(100).unwrap();
+    let seq = pending
+        .iter()
+        .find(|s| s.item.id == "hostile-1")
+        .unwrap()
+        .seq;
+    store
+        .save_results(&[(
+            seq,
+            ClassifyResult {
+                id: "hostile-1".into(),
+                flagged: true,
+                severity: Severity::High,
+                verdicts: vec![Verdict {
+                    kind: VerdictKind::Misinformation,
+                    label: "election_process_claim".into(),
+                    score: 0.9,
+                    detector: "test".into(),
+                    explanation: "claims <script>window.bwPwned='explanation'</script> rigging"
+                        .into(),
+                    evidence: json!({ "narrative": "count-rigged" }),
+                    rebuttal: Some(
+                        "<img src=x onerror=\"window.bwPwned='rebuttal'\">Counts are observed."
+                            .into(),
+                    ),
+                }],
+                detector_errors: vec![],
+            },
+        )])
+        .unwrap();
+}
+
+/// Polls `f` until it returns `Some`, or fails after a generous deadline.
+async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn api_get(base: &Serve, token: &str, path: &str) -> (u16, Value) {
+    let res = http()
+        .get(base.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Waits until `serve` has opened both incidents and indexed both items; returns the ids of
+/// the ordinary and the hostile incident.
+async fn wait_until_ready(serve: &Serve, token: &str) -> (i64, i64) {
+    wait_for("both items indexed", || async {
+        let (_, v) = api_get(serve, token, "/api/v1/search?q=*").await;
+        (v["total"] == 2).then_some(())
+    })
+    .await;
+    wait_for("both incidents", || async {
+        let (_, v) = api_get(serve, token, "/api/v1/incidents").await;
+        let list = v["incidents"].as_array()?.clone();
+        if list.len() < 2 {
+            return None;
+        }
+        let mut ordinary = None;
+        let mut hostile = None;
+        for inc in &list {
+            let id = inc["id"].as_i64()?;
+            let (_, full) = api_get(serve, token, &format!("/api/v1/incidents/{id}")).await;
+            match full["items"][0]["id"].as_str()? {
+                "hostile-1" => hostile = Some(id),
+                "leisure-1" => ordinary = Some(id),
+                _ => {}
+            }
+        }
+        Some((ordinary?, hostile?))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() {
+    let ws = workspace();
+    seed_incident(&ws.data_dir());
+    seed_hostile(&ws.data_dir());
+    add_user(&ws, "vera", "viewer");
+    add_user(&ws, "ana", "analyst");
+    add_user(&ws, "adam", "admin");
+    let dup = ws.run_with_stdin(
+        &["user", "add", "ana", "--role", "viewer"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(dup.code, 2, "{}", dup.stderr);
+    assert!(
+        dup.stderr.contains("already a user `ana`"),
+        "{}",
+        dup.stderr
+    );
+    let short = ws.run_with_stdin(&["user", "add", "sam", "--role", "viewer"], "short\n");
+    assert_eq!(short.code, 2, "{}", short.stderr);
+    let badrole = ws.run(&["user", "add", "sam", "--role", "root"]);
+    assert_eq!(badrole.code, 2, "{}", badrole.stderr);
+    let generated = ws.run(&["user", "add", "gen", "--role", "viewer"]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    assert!(
+        generated.stdout.contains("password: "),
+        "{}",
+        generated.stdout
+    );
+    let (viewer, analyst, admin) = (token(&ws, "vera"), token(&ws, "ana"), token(&ws, "adam"));
+
+    let serve = Serve::start(&ws);
+    let (incident, _) = wait_until_ready(&serve, &viewer).await;
+    let client = http();
+
+    // Anonymous: every protected route is refused, with a session-less redirect for pages and
+    // 401 for the API; a wrong token is refused too.
+    for (method, path) in ballotwatch_web::PROTECTED_ROUTES {
+        let path = path
+            .replace("{id}", &incident.to_string())
+            .replace("{sha256}", &"0".repeat(64));
+        let req = client
+            .request(method.parse().unwrap(), serve.url(&path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=x&status=escalated&note=n");
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = res.text().await.unwrap();
+        if path.starts_with("/api/") {
+            assert_eq!(status, 401, "{method} {path}: {body}");
+        } else {
+            assert_eq!(
+                (status, location.as_deref()),
+                (303, Some("/login")),
+                "{method} {path}"
+            );
+        }
+        assert!(
+            !body.contains("leisure"),
+            "{method} {path} leaked data: {body}"
+        );
+        let forged = client
+            .request(method.parse().unwrap(), serve.url(&path))
+            .bearer_auth("not-a-token")
+            .header("cookie", "bw_session=not-a-session")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(forged.status().as_u16(), 401 | 303),
+            "{method} {path} with forged credentials: {}",
+            forged.status()
+        );
+    }
+    // Nothing changed.
+    let (_, inc) = api_get(&serve, &viewer, &format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(inc["status"], "new");
+
+    // Open routes and headers.
+    for path in ["/login", "/healthz", "/readyz", "/static/app.css"] {
+        let res = client.get(serve.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    }
+    // Metrics live on their own listener only.
+    assert_eq!(
+        client
+            .get(serve.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    let metrics = client
+        .get(format!("{}/metrics", serve.metrics))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ballotwatch_items_ingested_total 2",
+        "ballotwatch_verdicts_total{kind=\"misinformation\"} 2",
+        "ballotwatch_incidents_total 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("ballotwatch_alert_latency_seconds_count"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ballotwatch_source_errors_total"),
+        "{metrics}"
+    );
+
+    // The API: search with a filter, roles on changes and the audit log.
+    let (s, v) = api_get(&serve, &viewer, "/api/v1/search?q=leisure&flagged=true").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(v["hits"][0]["id"], "leisure-1");
+    assert!(
+        v["hits"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("<b>leisure</b>"),
+        "{v}"
+    );
+    let (s, v) = api_get(&serve, &viewer, "/api/v1/search?q=leisure&bogus=1").await;
+    assert_eq!(s, 400, "unknown parameters are refused: {v}");
+    let (s, v) = api_get(&serve, &viewer, "/api/v1/search?q=title:(").await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("not well formed"),
+        "{v}"
+    );
+
+    let change = |tok: &str, body: Value| {
+        client
+            .post(serve.url(&format!("/api/v1/incidents/{incident}")))
+            .bearer_auth(tok)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let res = change(&viewer, json!({ "status": "escalated" }))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let res = change(
+        &analyst,
+        json!({ "status": "escalated", "assignee": "ana", "note": "Sent to the RO" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let v: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["assignee"].as_str()),
+        (Some("escalated"), Some("ana"))
+    );
+    assert!(
+        v["notes"].as_str().unwrap().contains("ana: Sent to the RO"),
+        "{v}"
+    );
+    let res = change(&analyst, json!({ "status": "closed" }))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let (s, v) = api_get(&serve, &viewer, "/api/v1/search?status=escalated").await;
+    assert_eq!((s, v["total"].as_u64()), (200, Some(1)), "{v}");
+
+    let (s, _) = api_get(&serve, &analyst, "/api/v1/audit").await;
+    assert_eq!(s, 403);
+    let (s, v) = api_get(&serve, &admin, "/api/v1/audit").await;
+    assert_eq!(s, 200);
+    let actions: Vec<(&str, &str)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("ana", "incident.status"),
+        ("ana", "incident.note"),
+        ("vera", "search"),
+        ("vera", "incident.view"),
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected:?} not in {actions:?}"
+        );
+    }
+
+    let (s, doc) = api_get(&serve, &viewer, "/api/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/incidents/{id}"]["post"].is_object(), "{doc}");
+}
+
+/// chromedriver on a free local port, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn need(tool: &str) {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{tool}` is not installed: the browser tests need Debian's chromium and chromedriver \
+         (`sudo apt-get install -y --no-install-recommends chromium chromium-driver`; .ci/run \
+         does this)"
+    );
+}
+
+fn start_chromedriver() -> Driver {
+    need("chromium");
+    need("chromedriver");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Driver { child, port }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut args = vec![
+        "--headless=new",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1100",
+        "--no-first-run",
+    ];
+    if root {
+        args.push("--no-sandbox");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "binary": "/usr/bin/chromium", "args": args }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap()
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    let mut f = std::fs::File::create(dir.join(format!("{name}.png"))).unwrap();
+    f.write_all(&png).unwrap();
+}
+
+/// Waits until the browser is at a URL for which `ok` holds.
+async fn wait_url(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    wait_for(what, || async {
+        let u = c.current_url().await.ok()?.to_string();
+        ok(&u).then_some(u)
+    })
+    .await
+}
+
+const DOM_AUDIT: &str = r#"
+const bad = [];
+for (const el of document.querySelectorAll('*')) {
+  for (const a of el.attributes) {
+    const n = a.name.toLowerCase();
+    const v = a.value.toLowerCase().replace(/\s/g, '');
+    if (n.startsWith('on')) bad.push(el.tagName + ' ' + n);
+    if (n === 'style' || n === 'srcdoc') bad.push(el.tagName + ' ' + n);
+    if (v.includes('javascript:') || v.includes('expression(')) bad.push(el.tagName + ' ' + n + '=' + v);
+    if (['src', 'srcset', 'data', 'poster', 'background'].includes(n) && !v.startsWith('/media/'))
+      bad.push(el.tagName + ' ' + n + '=' + v);
+  }
+}
+for (const sel of ['script', 'iframe', 'object', 'embed', 'style', 'base', 'meta[http-equiv]',
+                   'svg:not([role="img"])', 'math', 'input[name="password"]', 'form[action^="http"]',
+                   'link:not([href="/static/app.css"])']) {
+  for (const el of document.querySelectorAll(sel)) bad.push('element ' + sel);
+}
+for (const r of performance.getEntriesByType('resource'))
+  if (!r.name.startsWith(location.origin)) bad.push('loaded ' + r.name);
+return bad;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_inert() {
+    let ws = workspace();
+    seed_incident(&ws.data_dir());
+    seed_hostile(&ws.data_dir());
+    add_user(&ws, "alice", "analyst");
+    let api = token(&ws, "alice");
+    let serve = Serve::start(&ws);
+    let (incident, hostile) = wait_until_ready(&serve, &api).await;
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+
+    // Log in.
+    c.goto(&serve.url("/")).await.unwrap();
+    wait_url(&c, "the login page", |u| u.ends_with("/login")).await;
+    screenshot(&c, "login").await;
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the dashboard", |u| u.ends_with('/')).await;
+
+    // Search a word from the incident and open it.
+    c.find(Locator::LinkText("Search"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the search page", |u| u.contains("/search")).await;
+    c.find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("leisure")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[role='search'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "search results", |u| u.contains("q=leisure")).await;
+    let hit = c.find(Locator::Css("article.hit h3 a")).await.unwrap();
+    assert!(hit.text().await.unwrap().contains("Post leisure-1"));
+    let snippet = c
+        .find(Locator::Css("article.hit .snippet b"))
+        .await
+        .unwrap();
+    assert_eq!(snippet.text().await.unwrap().to_lowercase(), "leisure");
+    screenshot(&c, "search").await;
+    hit.click().await.unwrap();
+    wait_url(&c, "the incident", |u| {
+        u.ends_with(&format!("/incidents/{incident}"))
+    })
+    .await;
+
+    // Escalate with a note.
+    c.find(Locator::Id("status"))
+        .await
+        .unwrap()
+        .select_by_value("escalated")
+        .await
+        .unwrap();
+    c.find(Locator::Id("status-note"))
+        .await
+        .unwrap()
+        .send_keys("Passed to the Returning Officer and the police")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/status'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the status to read escalated", || async {
+        let t = c
+            .find(Locator::Id("incident-status"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (t == "escalated").then_some(())
+    })
+    .await;
+    let notes = c
+        .find(Locator::Css("pre.notes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        notes.contains("alice: Passed to the Returning Officer and the police"),
+        "{notes}"
+    );
+    let history = c
+        .find(Locator::Css("section[aria-labelledby='h-history'] table"))
+        .await
+        .unwrap();
+    assert!(
+        history.text().await.unwrap().contains("new escalated"),
+        "history row"
+    );
+    screenshot(&c, "incident").await;
+
+    // The dashboard's status chart shows it.
+    c.find(Locator::LinkText("Dashboard"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the dashboard", |u| u.ends_with('/')).await;
+    let bar = c
+        .find(Locator::Css("#chart-status rect[data-label='escalated']"))
+        .await
+        .unwrap();
+    assert_eq!(bar.attr("data-count").await.unwrap().as_deref(), Some("1"));
+    let width: f64 = bar.attr("width").await.unwrap().unwrap().parse().unwrap();
+    assert!(width > 100.0, "the escalated bar is drawn: {width}");
+    let by_kind = c
+        .find_all(Locator::Css(
+            "#chart-kind rect[data-series='misinformation']",
+        ))
+        .await
+        .unwrap();
+    let opened: u32 = {
+        let mut n = 0;
+        for r in &by_kind {
+            n += r
+                .attr("data-count")
+                .await
+                .unwrap()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap();
+        }
+        n
+    };
+    assert_eq!(
+        opened, 2,
+        "both incidents opened today are on the kind chart"
+    );
+    screenshot(&c, "dashboard").await;
+
+    // Hostile content is inert on the incident page, the item page and in search results.
+    for path in [
+        format!("/incidents/{hostile}"),
+        "/items/hostile-1".to_string(),
+        "/search?q=rigged".to_string(),
+    ] {
+        c.goto(&serve.url(&path)).await.unwrap();
+        wait_for("the page", || async {
+            c.find(Locator::Css("main h1")).await.ok().map(|_| ())
+        })
+        .await;
+        let page = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Rigged count"),
+            "{path}: the hostile item is shown: {page}"
+        );
+        let canary = c
+            .execute("return typeof window.bwPwned", vec![])
+            .await
+            .unwrap();
+        assert_eq!(canary, json!("undefined"), "{path}: a hostile script ran");
+        let bad = c.execute(DOM_AUDIT, vec![]).await.unwrap();
+        assert_eq!(bad, json!([]), "{path}: dangerous markup reached the DOM");
+        if path.starts_with("/incidents") {
+            assert!(
+                page.contains("Styled text") && page.contains("Real story"),
+                "{page}"
+            );
+            assert!(
+                page.contains("Not captured: https://tracker.example/photo.png"),
+                "{page}"
+            );
+            c.execute(
+                "document.querySelector('article.item').scrollIntoView()",
+                vec![],
+            )
+            .await
+            .unwrap();
+            screenshot(&c, "hostile-incident").await;
+        }
+    }
+    c.close().await.unwrap();
+}

@@ -1,0 +1,304 @@
+//! Passwords, sessions, API tokens, CSRF tokens, the login rate limit and role checks.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use ballotwatch_store::{Role, User};
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+
+use crate::{AppState, WebError};
+
+/// Name of the session cookie.
+pub(crate) const SESSION_COOKIE: &str = "bw_session";
+/// Name of the cookie that binds the login form's CSRF token to the browser.
+pub(crate) const LOGIN_COOKIE: &str = "bw_login";
+/// Login attempts allowed per client address within [`LIMIT_WINDOW`].
+const LIMIT_ATTEMPTS: usize = 10;
+/// The window of the per-address login limit.
+const LIMIT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes) and a random salt,
+/// as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, WebError> {
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes)
+        .map_err(|e| WebError::Internal(format!("cannot encode a password salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| WebError::Internal(format!("cannot hash the password: {e}")))
+}
+
+/// Whether `password` matches the PHC string `phc` (false for a malformed hash).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A new random secret (256 bits, hex): session tokens, API tokens, CSRF tokens.
+pub fn new_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+/// The SHA-256 (hex) a session or API token is stored as.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two strings in time that depends only on their lengths.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Who is making a request, and the CSRF token their forms must carry (pages only).
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    pub(crate) user: User,
+    pub(crate) csrf: String,
+}
+
+impl Auth {
+    /// Refuses unless the user has at least `role`.
+    pub(crate) fn require(&self, role: Role) -> Result<(), WebError> {
+        if self.user.role >= role {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(format!(
+                "this needs the {role} role; `{}` is a {}",
+                self.user.name, self.user.role
+            )))
+        }
+    }
+
+    /// Refuses a form that does not carry this session's CSRF token.
+    pub(crate) fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
+        if !self.csrf.is_empty() && same(&self.csrf, sent) {
+            Ok(())
+        } else {
+            Err(WebError::Csrf)
+        }
+    }
+}
+
+/// The value of cookie `name`, if the request sent it.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Secure when configured.
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Duration,
+    secure: bool,
+) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let v = format!(
+        "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        max_age.as_secs()
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// Pages: lets requests with a live session through (with [`Auth`] attached); sends the rest
+/// to the login page.
+pub(crate) async fn require_session(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(token_hash) else {
+        return Redirect::to("/login").into_response();
+    };
+    match state.blocking(move |s| Ok(s.session(&token)?)).await {
+        Ok(Some(session)) => {
+            req.extensions_mut().insert(Auth {
+                user: session.user,
+                csrf: session.csrf,
+            });
+            next.run(req).await
+        }
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// API: lets requests with a valid `Authorization: Bearer` token through; refuses the rest
+/// with 401. API requests need no CSRF token: browsers never send bearer tokens by themselves.
+pub(crate) async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| token_hash(t.trim()));
+    let user = match token {
+        Some(hash) => state.blocking(move |s| Ok(s.api_token_user(&hash)?)).await,
+        None => Ok(None),
+    };
+    match user {
+        Ok(Some(user)) => {
+            req.extensions_mut().insert(Auth {
+                user,
+                csrf: String::new(),
+            });
+            next.run(req).await
+        }
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"ballotwatch\"")],
+            axum::Json(serde_json::json!({
+                "error": "an API token is required: send `Authorization: Bearer TOKEN` (create one with `ballotwatch user token NAME`)"
+            })),
+        )
+            .into_response(),
+        Err(e) => crate::api::ApiError(e).into_response(),
+    }
+}
+
+/// Per-address login attempt limit (in memory: it protects against guessing at speed; the
+/// per-account lockout in the store protects across restarts).
+#[derive(Debug, Default)]
+pub(crate) struct LoginLimiter {
+    attempts: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl LoginLimiter {
+    /// Counts an attempt from `ip`; `false` when it is over the limit (not counted then).
+    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
+        self.allow_at(ip, Instant::now())
+    }
+
+    fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut map = self
+            .attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, q| {
+            q.back()
+                .is_some_and(|t| now.duration_since(*t) < LIMIT_WINDOW)
+        });
+        let q = map.entry(ip).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= LIMIT_WINDOW)
+        {
+            q.pop_front();
+        }
+        if q.len() >= LIMIT_ATTEMPTS {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterz", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert_ne!(h, hash_password("correct horse battery").unwrap(), "salted");
+    }
+
+    #[test]
+    fn secrets_are_random_and_hashed() {
+        let a = new_secret();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, new_secret());
+        assert_eq!(token_hash("abc").len(), 64);
+        assert_ne!(token_hash("abc"), "abc");
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+
+    #[test]
+    fn cookies_are_read_and_written_safely() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; bw_session=tok; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+        let c = set_cookie("bw_session", "v", "/", Duration::from_secs(60), true);
+        let c = c.to_str().unwrap();
+        for part in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age=60"] {
+            assert!(c.contains(part), "{c}");
+        }
+        let c = set_cookie("bw_session", "v", "/", Duration::from_secs(60), false);
+        assert!(!c.to_str().unwrap().contains("Secure"));
+    }
+
+    #[test]
+    fn the_limiter_allows_a_burst_then_refuses_until_the_window_passes() {
+        let l = LoginLimiter::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let other: IpAddr = [10, 0, 0, 2].into();
+        let t0 = Instant::now();
+        for _ in 0..LIMIT_ATTEMPTS {
+            assert!(l.allow_at(ip, t0));
+        }
+        assert!(!l.allow_at(ip, t0 + Duration::from_secs(1)));
+        assert!(l.allow_at(other, t0 + Duration::from_secs(1)));
+        assert!(l.allow_at(ip, t0 + LIMIT_WINDOW));
+    }
+
+    #[test]
+    fn roles_are_ordered_for_checks() {
+        let auth = |role| Auth {
+            user: User {
+                id: 1,
+                name: "u".into(),
+                role,
+            },
+            csrf: "t".into(),
+        };
+        assert!(auth(Role::Viewer).require(Role::Analyst).is_err());
+        assert!(auth(Role::Analyst).require(Role::Analyst).is_ok());
+        assert!(auth(Role::Admin).require(Role::Analyst).is_ok());
+        assert!(auth(Role::Analyst).require(Role::Admin).is_err());
+        assert!(auth(Role::Viewer).check_csrf("t").is_ok());
+        assert!(auth(Role::Viewer).check_csrf("u").is_err());
+        let mut api = auth(Role::Admin);
+        api.csrf.clear();
+        assert!(
+            api.check_csrf("").is_err(),
+            "API identities have no form token"
+        );
+    }
+}

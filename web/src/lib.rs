@@ -1,0 +1,413 @@
+//! # ballotwatch-web
+//!
+//! Ballotwatch's web UI and JSON API, served by `ballotwatch serve` on `[server] bind`.
+//!
+//! - **Pages** (server-rendered HTML, no JavaScript): login, dashboard (incidents over time as
+//!   SVG charts, incidents by status, top narratives, newest high-severity incidents, source
+//!   health), search (the index's query language, filters, facets, highlighted snippets,
+//!   paging), items and incidents (the captured item as sanitized HTML, media only from the
+//!   capture store, verdicts with explanation and rebuttal, sightings, status workflow,
+//!   assignee, notes, history), sources and the audit log (admins).
+//! - **JSON API** under `/api/v1/` with bearer tokens (`ballotwatch user token NAME`), described
+//!   by `/api/v1/openapi.json`.
+//! - **Operations**: `/healthz`, `/readyz`, and Prometheus `/metrics` (on its own listener when
+//!   `[server] metrics_bind` is set, so it can be kept to localhost).
+//!
+//! ## Security
+//! Every route but `/login`, `/healthz`, `/readyz`, `/metrics` and `/static/` needs a login
+//! session (pages) or an API token (API). Sessions and tokens are random 256-bit values kept
+//! only as SHA-256 hashes; passwords as argon2id hashes. The session cookie is `HttpOnly`,
+//! `SameSite=Strict` and `Secure` when `public_url` is https. Every form carries the session's
+//! CSRF token (the login form a cookie-bound one). Logins are limited per client address and
+//! accounts lock after repeated failures. Every response carries a Content-Security-Policy
+//! without `unsafe-inline` (and no script source at all), `frame-ancestors 'none'`,
+//! `X-Frame-Options: DENY`, `nosniff` and `Referrer-Policy: no-referrer`. Everything from
+//! sources is untrusted: escaped by default, captured HTML sanitized with an allow-list, images
+//! only from the capture store. Logins, searches, incident views and changes go to the audit log.
+
+#![warn(missing_docs)]
+
+mod api;
+mod auth;
+mod chart;
+mod error;
+mod metrics;
+mod openapi;
+mod pages;
+mod sanitize;
+mod search;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use ballotwatch_core::config::ServerConfig;
+use ballotwatch_index::SearchIndex;
+use ballotwatch_store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub use auth::{hash_password, new_secret, token_hash, verify_password};
+pub use error::WebError;
+
+/// How the web server behaves: where it listens and its login rules.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Address of the UI and API.
+    pub bind: SocketAddr,
+    /// Address of `/metrics` alone; `None` serves it on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
+    /// Mark cookies `Secure` (the UI is reached over https).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// Consecutive failed logins that lock an account.
+    pub login_max_failures: u32,
+    /// How long a locked account stays locked.
+    pub login_lockout: Duration,
+}
+
+impl WebConfig {
+    /// The web settings of a `[server]` table.
+    pub fn from_server(server: &ServerConfig) -> WebConfig {
+        WebConfig {
+            bind: server.bind,
+            metrics_bind: server.metrics_bind,
+            secure_cookies: server
+                .public_url
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "https"),
+            session_ttl: server.session_ttl,
+            login_max_failures: server.login_max_failures,
+            login_lockout: server.login_lockout,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) index: SearchIndex,
+    pub(crate) config: Arc<WebConfig>,
+    pub(crate) limiter: Arc<auth::LoginLimiter>,
+}
+
+impl AppState {
+    /// Runs a store (or other blocking) call off the async threads.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, WebError>
+    where
+        F: FnOnce(&Store) -> Result<T, WebError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| WebError::Internal(format!("a background task failed: {e}")))?
+    }
+}
+
+/// The whole application: pages, API and (unless it has its own listener) metrics.
+fn app(state: AppState, with_metrics: bool) -> Router {
+    let pages = Router::new()
+        .route("/", get(pages::dashboard::page))
+        .route("/search", get(pages::search::page))
+        .route("/incidents", get(pages::incident::list))
+        .route("/incidents/{id}", get(pages::incident::page))
+        .route("/incidents/{id}/status", post(pages::incident::set_status))
+        .route(
+            "/incidents/{id}/assignee",
+            post(pages::incident::set_assignee),
+        )
+        .route("/incidents/{id}/notes", post(pages::incident::add_note))
+        .route("/items/{id}", get(pages::incident::item_page))
+        .route("/media/{sha256}", get(pages::incident::media))
+        .route("/sources", get(pages::sources::page))
+        .route("/audit", get(pages::audit::page))
+        .route("/logout", post(pages::login::logout))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ));
+    let api = api::router().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
+    let mut open = Router::new()
+        .route("/login", get(pages::login::form).post(pages::login::submit))
+        .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/static/app.css", get(pages::stylesheet));
+    if with_metrics {
+        open = open.route("/metrics", get(metrics::metrics));
+    }
+    Router::new()
+        .merge(pages)
+        .nest("/api/v1", api)
+        .merge(open)
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Every route of the UI and API that needs a login, as `(method, path)` with `{id}`-style
+/// parameters: what the "refused without login" test walks.
+pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/search"),
+    ("GET", "/incidents"),
+    ("GET", "/incidents/{id}"),
+    ("POST", "/incidents/{id}/status"),
+    ("POST", "/incidents/{id}/assignee"),
+    ("POST", "/incidents/{id}/notes"),
+    ("GET", "/items/{id}"),
+    ("GET", "/media/{sha256}"),
+    ("GET", "/sources"),
+    ("GET", "/audit"),
+    ("POST", "/logout"),
+    ("GET", "/api/v1/search"),
+    ("GET", "/api/v1/incidents"),
+    ("GET", "/api/v1/incidents/{id}"),
+    ("POST", "/api/v1/incidents/{id}"),
+    ("GET", "/api/v1/items/{id}"),
+    ("GET", "/api/v1/sources"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/openapi.json"),
+];
+
+/// Adds the security headers to every response.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    res
+}
+
+/// A bound but not yet running web server.
+pub struct WebServer {
+    listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    state: AppState,
+}
+
+impl WebServer {
+    /// Binds the UI (and metrics) addresses. Fails, naming the address, when one is taken.
+    pub async fn bind(
+        config: WebConfig,
+        store: Store,
+        index: SearchIndex,
+    ) -> Result<Self, WebError> {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| WebError::Bind {
+                what: "server.bind",
+                addr: config.bind,
+                source: e,
+            })?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => {
+                Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| WebError::Bind {
+                            what: "server.metrics_bind",
+                            addr,
+                            source: e,
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let state = AppState {
+            store,
+            index,
+            limiter: Arc::new(auth::LoginLimiter::default()),
+            config: Arc::new(config),
+        };
+        Ok(WebServer {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    /// The address the UI listens on (useful when bound to port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, WebError> {
+        self.listener
+            .local_addr()
+            .map_err(|e| WebError::Internal(format!("cannot read the listening address: {e}")))
+    }
+
+    /// The address `/metrics` listens on when it has its own listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` is cancelled, then finishes the requests in flight.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WebError> {
+        let separate_metrics = self.metrics_listener.is_some();
+        let main = app(self.state.clone(), !separate_metrics)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let stop = shutdown.clone();
+        let main = axum::serve(self.listener, main)
+            .with_graceful_shutdown(async move { stop.cancelled().await });
+        let serve_metrics = async {
+            match self.metrics_listener {
+                Some(l) => {
+                    let m = Router::new()
+                        .route("/metrics", get(metrics::metrics))
+                        .layer(middleware::from_fn(security_headers))
+                        .with_state(self.state.clone());
+                    axum::serve(l, m)
+                        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (a, b) = tokio::join!(main, serve_metrics);
+        a.and(b)
+            .map_err(|e| WebError::Internal(format!("the web server stopped: {e}")))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A router over a fresh store and index, and request helpers.
+
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    /// A store, an empty index and the app over them (metrics on the main listener).
+    pub struct TestApp {
+        pub _dir: tempfile::TempDir,
+        pub store: Store,
+        pub router: Router,
+    }
+
+    pub fn test_app() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let index = SearchIndex::open_or_create(&dir.path().join("index")).unwrap();
+        let state = AppState {
+            store: store.clone(),
+            index,
+            limiter: Arc::new(auth::LoginLimiter::default()),
+            config: Arc::new(WebConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                metrics_bind: None,
+                secure_cookies: true,
+                session_ttl: Duration::from_secs(3600),
+                login_max_failures: 3,
+                login_lockout: Duration::from_secs(900),
+            }),
+        };
+        TestApp {
+            router: app(state, true),
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request from 127.0.0.1 and returns status, headers and body text.
+    pub async fn send(
+        router: &Router,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut req = req;
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(SocketAddr::from((
+                [127, 0, 0, 1],
+                4000,
+            ))));
+        let res = router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+
+    #[tokio::test]
+    async fn every_protected_route_refuses_anonymous_requests() {
+        let t = test_app();
+        for (method, path) in PROTECTED_ROUTES {
+            let path = path
+                .replace("{id}", "1")
+                .replace("{sha256}", &"a".repeat(64));
+            let req = Request::builder()
+                .method(*method)
+                .uri(&path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("csrf=x&status=escalated&note=x&assignee=x"))
+                .unwrap();
+            let (status, headers, body) = send(&t.router, req).await;
+            if path.starts_with("/api/") {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert!(headers.contains_key("www-authenticate"), "{path}");
+            } else {
+                assert_eq!(status, StatusCode::SEE_OTHER, "{method} {path}");
+                assert_eq!(headers["location"], "/login", "{path}");
+            }
+            assert!(!body.contains("Incident"), "{path} leaked: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn open_routes_answer_and_carry_security_headers() {
+        let t = test_app();
+        for path in [
+            "/login",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/static/app.css",
+        ] {
+            let req = Request::get(path).body(Body::empty()).unwrap();
+            let (status, h, _) = send(&t.router, req).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            let csp = h["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert!(!csp.contains("unsafe-inline"), "{csp}");
+            assert_eq!(h["x-content-type-options"], "nosniff");
+            assert_eq!(h["x-frame-options"], "DENY");
+            assert_eq!(h["referrer-policy"], "no-referrer");
+        }
+    }
+}

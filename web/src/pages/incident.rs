@@ -1,0 +1,474 @@
+//! Incidents and items: the incident list, the incident page (items as captured, verdicts,
+//! sightings, the status workflow, assignee, notes, history), the item page, and media served
+//! from the capture store.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use ballotwatch_core::{Capture, IncidentStatus};
+use ballotwatch_store::{HistoryEntry, IncidentDetail, Role, StoredItem};
+use maud::{html, Markup, PreEscaped};
+use serde::Deserialize;
+
+use crate::auth::Auth;
+use crate::pages::{layout, severity_badge, status_words, when, when_opt};
+use crate::sanitize;
+use crate::{AppState, WebError};
+
+/// Incidents listed per page.
+const LIST_LIMIT: usize = 200;
+
+/// `?status=` of the incident list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListParams {
+    #[serde(default)]
+    status: String,
+}
+
+/// `GET /incidents`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Query(params): Query<ListParams>,
+) -> Result<Markup, WebError> {
+    let status = parse_status(&params.status)?;
+    let incidents = state
+        .blocking(move |s| Ok(s.list_incidents(status, LIST_LIMIT)?))
+        .await?;
+    Ok(layout(
+        "Incidents",
+        Some(&auth),
+        html! {
+            form method="get" action="/incidents" {
+                label for="status" { "Status" }
+                select id="status" name="status" {
+                    option value="" { "Any" }
+                    @for s in IncidentStatus::ALL {
+                        option value=(s.as_str()) selected[status == Some(s)] { (status_words(s)) }
+                    }
+                }
+                " " button type="submit" { "Show" }
+            }
+            (incident_table(&incidents))
+        },
+    ))
+}
+
+fn parse_status(s: &str) -> Result<Option<IncidentStatus>, WebError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|e: String| WebError::BadRequest(format!("`status`: {e}")))
+}
+
+/// A table of incidents with links.
+pub(crate) fn incident_table(incidents: &[IncidentDetail]) -> Markup {
+    html! {
+        @if incidents.is_empty() { p.muted { "No incidents." } }
+        @else {
+            table {
+                thead { tr {
+                    th scope="col" { "Incident" } th scope="col" { "Kind" } th scope="col" { "Severity" }
+                    th scope="col" { "Status" } th scope="col" { "Assignee" } th scope="col" { "Sightings" } th scope="col" { "Updated" }
+                } }
+                tbody {
+                    @for d in incidents {
+                        tr {
+                            td { a href=(format!("/incidents/{}", d.incident.id)) { "#" (d.incident.id) " " (d.incident.title) } }
+                            td { (d.incident.kind) }
+                            td { (severity_badge(d.incident.severity)) }
+                            td { (status_words(d.incident.status)) }
+                            td { (d.incident.assignee.as_deref().unwrap_or("—")) }
+                            td { (d.sightings) }
+                            td { (when(&d.incident.updated_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the incident page shows.
+struct IncidentView {
+    detail: IncidentDetail,
+    items: Vec<(StoredItem, Option<Capture>)>,
+    history: Vec<HistoryEntry>,
+}
+
+/// `GET /incidents/{id}`; the view is written to the audit log.
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+) -> Result<Markup, WebError> {
+    let actor = auth.user.name.clone();
+    let view = state
+        .blocking(move |s| {
+            let detail = s
+                .incident_detail(id)?
+                .ok_or_else(|| WebError::NotFound(format!("there is no incident {id}")))?;
+            s.audit(
+                &actor,
+                "incident.view",
+                &serde_json::json!({ "incident_id": id }),
+            )?;
+            let ids = s.incident_item_ids(id)?;
+            let items = with_captures(s, s.get_items(&ids)?)?;
+            Ok(IncidentView {
+                detail,
+                items,
+                history: s.incident_history(id)?,
+            })
+        })
+        .await?;
+    let d = &view.detail;
+    let inc = &d.incident;
+    let can_work = auth.user.role >= Role::Analyst;
+    Ok(layout(
+        &format!("Incident {}: {}", inc.id, inc.title),
+        Some(&auth),
+        html! {
+            dl.facts {
+                dt { "Kind" } dd { (inc.kind) }
+                dt { "Severity" } dd { (severity_badge(inc.severity)) }
+                dt { "Status" } dd id="incident-status" { (status_words(inc.status)) }
+                dt { "Assignee" } dd { (inc.assignee.as_deref().unwrap_or("nobody")) }
+                dt { "Sightings" } dd { (d.sightings) " (last " (when_opt(d.last_seen_at.as_ref())) ")" }
+                dt { "Opened" } dd { (when(&inc.created_at)) }
+                dt { "Last change" } dd { (when(&inc.updated_at)) }
+            }
+            section aria-labelledby="h-work" {
+                h2 id="h-work" { "Work on this incident" }
+                @if can_work {
+                    div.grid2 {
+                        form method="post" action=(format!("/incidents/{}/status", inc.id)) {
+                            input type="hidden" name="csrf" value=(auth.csrf);
+                            label for="status" { "Status" }
+                            select id="status" name="status" {
+                                @for s in IncidentStatus::ALL {
+                                    option value=(s.as_str()) selected[s == inc.status] { (status_words(s)) }
+                                }
+                            }
+                            label for="status-note" { "Note (optional)" }
+                            textarea id="status-note" name="note" rows="3" cols="40" {}
+                            div { button type="submit" { "Update status" } }
+                        }
+                        div {
+                            form method="post" action=(format!("/incidents/{}/assignee", inc.id)) {
+                                input type="hidden" name="csrf" value=(auth.csrf);
+                                label for="assignee" { "Assignee (blank to unassign)" }
+                                input id="assignee" name="assignee" type="text" value=(inc.assignee.as_deref().unwrap_or(""));
+                                div { button type="submit" { "Assign" } }
+                            }
+                            form method="post" action=(format!("/incidents/{}/notes", inc.id)) {
+                                input type="hidden" name="csrf" value=(auth.csrf);
+                                label for="note" { "Add a note" }
+                                textarea id="note" name="note" rows="3" cols="40" required {}
+                                div { button type="submit" { "Add note" } }
+                            }
+                        }
+                    }
+                } @else {
+                    p.muted { "Your role (" (auth.user.role) ") can read incidents; an analyst or admin can change them." }
+                }
+            }
+            section aria-labelledby="h-notes" {
+                h2 id="h-notes" { "Notes" }
+                @if d.notes.is_empty() { p.muted { "No notes yet." } } @else { pre.notes { (d.notes) } }
+            }
+            section aria-labelledby="h-items" {
+                h2 id="h-items" { "Sightings: items as captured (" (view.items.len()) ")" }
+                @for (stored, capture) in &view.items { (render_item(stored, capture.as_ref())) }
+            }
+            section aria-labelledby="h-history" {
+                h2 id="h-history" { "History" }
+                table {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "From" } th scope="col" { "To" } } }
+                    tbody {
+                        @for h in &view.history {
+                            tr {
+                                td { (when(&h.at)) } td { (h.actor) } td { (h.field) }
+                                td { (h.old.as_deref().unwrap_or("")) } td { (h.new.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// Items with the capture each was read from.
+fn with_captures(
+    s: &ballotwatch_store::Store,
+    items: Vec<StoredItem>,
+) -> Result<Vec<(StoredItem, Option<Capture>)>, WebError> {
+    items
+        .into_iter()
+        .map(|i| {
+            let cap = match i.capture_id {
+                Some(c) => s.get_capture(c)?.map(|(_, _, cap)| cap),
+                None => None,
+            };
+            Ok((i, cap))
+        })
+        .collect()
+}
+
+/// `GET /items/{id}`: one item as captured (latest version).
+pub(crate) async fn item_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> Result<Markup, WebError> {
+    let actor = auth.user.name.clone();
+    let (stored, capture) = state
+        .blocking(move |s| {
+            let item = s
+                .get_item(&id)?
+                .ok_or_else(|| WebError::NotFound(format!("there is no item `{id}`")))?;
+            s.audit(&actor, "item.view", &serde_json::json!({ "item_id": id }))?;
+            Ok(with_captures(s, vec![item])?.remove(0))
+        })
+        .await?;
+    Ok(layout(
+        "Item",
+        Some(&auth),
+        html! {
+            @if let Some(i) = stored.incident_id {
+                p { "Part of " a href=(format!("/incidents/{i}")) { "incident " (i) } "." }
+            }
+            (render_item(&stored, capture.as_ref()))
+        },
+    ))
+}
+
+/// One item as captured: metadata, sanitized body, media from the capture store, verdicts.
+fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
+    let item = &stored.item;
+    html! {
+        article.item {
+            h3 { (item.title.as_deref().unwrap_or("(untitled)")) }
+            p.muted {
+                (item.source.name) " (" (item.source.kind) ")"
+                @if let Some(a) = &item.author {
+                    " · by " (a.display_name.as_deref().or(a.handle.as_deref()).unwrap_or("unknown"))
+                }
+                " · published " (when_opt(item.published_at.as_ref()))
+                " · version " (item.version)
+            }
+            @if let Some(url) = &item.url {
+                p { "Original: "
+                    @match sanitize::web_link(url) {
+                        Some(link) => a href=(link) rel="noopener noreferrer nofollow" { (url) },
+                        None => code { (url) },
+                    }
+                }
+            }
+            div.captured {
+                @match &item.html {
+                    Some(h) => (PreEscaped(sanitize::item_html(h))),
+                    None => pre.notes { (item.text.as_deref().unwrap_or("")) },
+                }
+            }
+            @if !item.media.is_empty() {
+                h4 { "Media" }
+                ul {
+                    @for (n, m) in item.media.iter().enumerate() {
+                        li {
+                            @match m.sha256.as_deref().filter(|s| is_sha256(s)) {
+                                Some(sha) => {
+                                    @if m.mime.as_deref().is_some_and(|t| t.starts_with("image/")) {
+                                        img.media src=(format!("/media/{sha}")) alt=(format!("Captured media {} of this item", n + 1));
+                                    }
+                                    " " a href=(format!("/media/{sha}")) { "Captured copy (SHA-256 " code { (sha) } ")" }
+                                }
+                                None => span.muted { "Not captured: " code { (m.url.as_deref().unwrap_or("no address")) } },
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(c) = capture {
+                p.muted { "Captured from " code { (c.final_url) } " at " (when(&c.started_at)) ", HTTP " (c.status) ", SHA-256 " code { (c.sha256) } }
+            }
+            @if let Some(r) = &stored.result {
+                h4 { "Verdicts" @if r.flagged { " — flagged " (severity_badge(r.severity)) } }
+                @if r.verdicts.is_empty() { p.muted { "No detector found anything." } }
+                @for v in &r.verdicts {
+                    div.verdict {
+                        p { strong { (v.kind) " / " (v.label) } " — score " (format!("{:.2}", v.score)) " by " (v.detector) }
+                        p { (v.explanation) }
+                        @if let Some(reb) = &v.rebuttal { p { strong { "Rebuttal: " } (reb) } }
+                    }
+                }
+            } @else {
+                p.muted { "Not classified yet." }
+            }
+        }
+    }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// The image type of `bytes` from its magic number: only these are served.
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// `GET /media/{sha256}`: a captured image, from the capture store (verified against its
+/// hash when read). Only PNG, JPEG, GIF and WebP are served, by their bytes, never by a
+/// declared type; anything else is refused so captured HTML or SVG cannot run here.
+pub(crate) async fn media(
+    State(state): State<AppState>,
+    Path(sha): Path<String>,
+) -> Result<Response, WebError> {
+    if !is_sha256(&sha) {
+        return Err(WebError::NotFound(
+            "media addresses are lowercase SHA-256".into(),
+        ));
+    }
+    let bytes = state
+        .blocking(move |s| match s.read_blob(&sha) {
+            Ok(b) => Ok(b),
+            Err(ballotwatch_store::StoreError::BlobNotFound { .. }) => {
+                Err(WebError::NotFound(format!("no captured media {sha}")))
+            }
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+    let Some(mime) = image_type(&bytes) else {
+        return Err(WebError::NotFound(
+            "this capture is not an image, so it is not shown here (it is in evidence exports)"
+                .into(),
+        ));
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CONTENT_DISPOSITION, "inline"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The status form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatusForm {
+    csrf: String,
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /incidents/{id}/status` (analysts): new status, and a note when one is given.
+pub(crate) async fn set_status(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    Form(form): Form<StatusForm>,
+) -> Result<Redirect, WebError> {
+    auth.check_csrf(&form.csrf)?;
+    auth.require(Role::Analyst)?;
+    let status: IncidentStatus = form
+        .status
+        .parse()
+        .map_err(|e: String| WebError::BadRequest(format!("`status`: {e}")))?;
+    let actor = auth.user.name.clone();
+    state
+        .blocking(move |s| {
+            s.set_incident_status(id, status, &actor)?;
+            if !form.note.trim().is_empty() {
+                s.add_incident_note(id, &form.note, &actor)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")))
+}
+
+/// The assignee form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AssigneeForm {
+    csrf: String,
+    #[serde(default)]
+    assignee: String,
+}
+
+/// `POST /incidents/{id}/assignee` (analysts).
+pub(crate) async fn set_assignee(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    Form(form): Form<AssigneeForm>,
+) -> Result<Redirect, WebError> {
+    auth.check_csrf(&form.csrf)?;
+    auth.require(Role::Analyst)?;
+    let actor = auth.user.name.clone();
+    state
+        .blocking(move |s| Ok(s.set_incident_assignee(id, Some(&form.assignee), &actor)?))
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")))
+}
+
+/// The note form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NoteForm {
+    csrf: String,
+    note: String,
+}
+
+/// `POST /incidents/{id}/notes` (analysts).
+pub(crate) async fn add_note(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    Form(form): Form<NoteForm>,
+) -> Result<Redirect, WebError> {
+    auth.check_csrf(&form.csrf)?;
+    auth.require(Role::Analyst)?;
+    let actor = auth.user.name.clone();
+    state
+        .blocking(move |s| Ok(s.add_incident_note(id, &form.note, &actor)?))
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_real_images_are_recognised() {
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(image_type(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"GIF89a.."), Some("image/gif"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
+        assert_eq!(image_type(b"<html><script>"), None);
+        assert!(is_sha256(&"a".repeat(64)));
+        assert!(!is_sha256(&"A".repeat(64)));
+        assert!(!is_sha256("../../etc/passwd"));
+    }
+}

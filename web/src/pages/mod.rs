@@ -1,0 +1,110 @@
+//! The HTML pages: a shared layout (skip link, navigation, logout form), error pages and the
+//! stylesheet; one module per page.
+
+pub(crate) mod audit;
+pub(crate) mod dashboard;
+pub(crate) mod incident;
+pub(crate) mod login;
+pub(crate) mod search;
+pub(crate) mod sources;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ballotwatch_store::Role;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::auth::Auth;
+
+/// The stylesheet (served from the binary: no external CDN).
+const STYLESHEET: &str = include_str!("../../static/app.css");
+
+/// `GET /static/app.css`.
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A whole page: head, skip link, navigation for the logged-in user (or none), main content.
+pub(crate) fn layout(title: &str, auth: Option<&Auth>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en-GB" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Ballotwatch" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to main content" }
+                header.top {
+                    span.brand { "Ballotwatch" }
+                    @if let Some(a) = auth {
+                        nav aria-label="Main" {
+                            ul {
+                                li { a href="/" { "Dashboard" } }
+                                li { a href="/search" { "Search" } }
+                                li { a href="/incidents" { "Incidents" } }
+                                li { a href="/sources" { "Sources" } }
+                                @if a.user.role >= Role::Admin { li { a href="/audit" { "Audit log" } } }
+                            }
+                        }
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(a.csrf);
+                            span { (a.user.name) " (" (a.user.role) ") " }
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The page shown for an error.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Markup {
+    layout(
+        status.canonical_reason().unwrap_or("Error"),
+        None,
+        html! {
+            p.error role="alert" { (message) }
+            p { a href="/" { "Back to the dashboard" } }
+        },
+    )
+}
+
+/// Anything not routed.
+pub(crate) async fn not_found() -> Response {
+    crate::WebError::NotFound("there is no such page".into()).into_response()
+}
+
+/// A time as shown everywhere: UTC, to the minute.
+pub(crate) fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// An optional time, or a dash.
+pub(crate) fn when_opt(t: Option<&DateTime<Utc>>) -> String {
+    t.map_or_else(|| "—".to_string(), when)
+}
+
+/// A severity badge.
+pub(crate) fn severity_badge(s: ballotwatch_core::Severity) -> Markup {
+    html! { span class=(format!("sev sev-{s}")) { (s) } }
+}
+
+/// A status as words.
+pub(crate) fn status_words(s: ballotwatch_core::IncidentStatus) -> String {
+    s.as_str().replace('_', " ")
+}

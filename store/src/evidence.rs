@@ -94,13 +94,13 @@ pub struct ScreenshotRecord {
 pub struct IncidentChange {
     /// When (UTC).
     pub at: DateTime<Utc>,
-    /// Who.
+    /// Who: a user name or a component such as `alerting`.
     pub actor: String,
-    /// What changed (`created`, `item`, `status`…).
+    /// What changed: `created`, `status`, `assignee`, `note`, `item`, `title`…
     pub field: String,
-    /// The old value, where there was one.
+    /// The value before, where there was one.
     pub old: Option<String>,
-    /// The new value.
+    /// The value after (the note's text for `note`).
     pub new: Option<String>,
 }
 

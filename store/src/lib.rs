@@ -43,9 +43,7 @@ pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};
 pub use schema::SCHEMA_VERSION;
-pub use web::{
-    DayCount, HistoryEntry, IncidentDetail, MetricCounts, Role, Session, User, UserLogin,
-};
+pub use web::{DayCount, IncidentDetail, MetricCounts, Role, Session, User, UserLogin};
 
 use error::{JsonContext, SqlContext};
 use items::item_query;

@@ -123,21 +123,6 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-/// One change in an incident's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryEntry {
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who: a user name or a component such as `alerting`.
-    pub actor: String,
-    /// What changed: `status`, `assignee`, `note`, `item`, `title`.
-    pub field: String,
-    /// The value before, where there was one.
-    pub old: Option<String>,
-    /// The value after (the note's text for `note`).
-    pub new: Option<String>,
-}
-
 /// An incident with the sighting counts and notes the alerting stage keeps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IncidentDetail {
@@ -616,35 +601,6 @@ impl Store {
             tracing::info!(incident = id, field, actor, "incident changed");
             Ok(changed)
         })
-    }
-
-    /// An incident's history, oldest first.
-    pub fn incident_history(&self, id: i64) -> Result<Vec<HistoryEntry>> {
-        type Raw = (String, String, String, Option<String>, Option<String>);
-        let raws: Vec<Raw> = self.with_conn(|conn| {
-            conn.prepare_cached(
-                "SELECT at, actor, field, old, new FROM incident_history
-                 WHERE incident_id = ?1 ORDER BY id",
-            )
-            .and_then(|mut st| {
-                st.query_map([id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .with_ctx(|| format!("reading the history of incident {id}"))
-        })?;
-        raws.into_iter()
-            .map(|(at, actor, field, old, new)| {
-                Ok(HistoryEntry {
-                    at: parse_ts(&at, || format!("incident_history.at of incident {id}"))?,
-                    actor,
-                    field,
-                    old,
-                    new,
-                })
-            })
-            .collect()
     }
 
     /// Incidents opened per day since `since`, grouped by kind (`by_severity` false) or by

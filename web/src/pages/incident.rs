@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use ballotwatch_core::{Capture, IncidentStatus};
-use ballotwatch_store::{HistoryEntry, IncidentDetail, Role, StoredItem};
+use ballotwatch_store::{IncidentChange, IncidentDetail, Role, StoredItem};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
@@ -96,7 +96,7 @@ pub(crate) fn incident_table(incidents: &[IncidentDetail]) -> Markup {
 struct IncidentView {
     detail: IncidentDetail,
     items: Vec<(StoredItem, Option<Capture>)>,
-    history: Vec<HistoryEntry>,
+    history: Vec<IncidentChange>,
 }
 
 /// `GET /incidents/{id}`; the view is written to the audit log.

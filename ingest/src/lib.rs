@@ -1,7 +1,8 @@
 //! # ballotwatch-ingest
 //!
-//! Ballotwatch's way in: one module per source kind behind the [`Source`] trait (RSS/Atom/JSON
-//! Feed first, in [`sources::rss`]), the guarded HTTP [`Fetcher`] every source uses (size caps,
+//! Ballotwatch's way in: one module per source kind behind the [`Source`] trait (feeds in
+//! [`sources::rss`]; Mastodon, Bluesky, Reddit, YouTube, Telegram public channels and watched
+//! web pages beside it), the guarded HTTP [`Fetcher`] every source uses (size caps,
 //! timeouts, an SSRF guard, per-host politeness and conditional GET), and the [`Capture`]
 //! records that keep exactly what was fetched as evidence, plus the [`schedule`] that decides
 //! when to poll next and the [`html`] helpers that turn publishers' HTML into plain text and

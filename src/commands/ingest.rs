@@ -41,7 +41,7 @@ pub fn summary_table(summaries: &[PollSummary]) -> String {
         .max()
         .unwrap_or(6);
     let mut out = format!(
-        "{:<width$}  {:<6}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  status\n",
+        "{:<width$}  {:<8}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  status\n",
         "source", "kind", "new", "updated", "unchanged", "bytes", "time"
     );
     for s in summaries {
@@ -50,13 +50,13 @@ pub fn summary_table(summaries: &[PollSummary]) -> String {
             Ok(c) => {
                 let status = if c.not_modified { "not modified" } else { "ok" };
                 out += &format!(
-                    "{:<width$}  {:<6}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  {status}\n",
+                    "{:<width$}  {:<8}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  {status}\n",
                     s.source, s.kind, c.new, c.updated, c.unchanged, c.bytes, time
                 );
             }
             Err(e) => {
                 out += &format!(
-                    "{:<width$}  {:<6}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  ERROR: {e}\n",
+                    "{:<width$}  {:<8}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  ERROR: {e}\n",
                     s.source, s.kind, "-", "-", "-", "-", time
                 );
             }

@@ -101,7 +101,6 @@ impl MastodonSource {
     }
 
     /// Reads one timeline from `newest` on; returns the new newest id.
-    #[allow(clippy::too_many_arguments)]
     async fn read_timeline(
         &self,
         ctx: &PollContext,

@@ -48,15 +48,21 @@ pub(crate) async fn page(
                     div { label for="source" { "Source" } input id="source" name="source" type="text" value=(params.source); }
                     div { label for="from" { "Published from" } input id="from" name="from" type="date" value=(params.from); }
                     div { label for="to" { "Published to" } input id="to" name="to" type="date" value=(params.to); }
-                    (select("sort", "Order", &params.sort, &["relevance".to_string(), "newest".to_string()]))
+                    div {
+                        label for="sort" { "Order" }
+                        select id="sort" name="sort" {
+                            option value="relevance" selected[params.sort != "newest"] { "Best match" }
+                            option value="newest" selected[params.sort == "newest"] { "Newest first" }
+                        }
+                    }
                 }
                 button type="submit" { "Search" }
             }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if let Some(o) = outcome {
                 h2 { (o.total) " result" @if o.total != 1 { "s" } }
-                div.grid2 {
-                    div.facets aria-label="Refine" {
+                div.results {
+                    nav.facets aria-label="Refine the results" {
                         (facet("Kind", "kind", &o.facets.kinds, &params))
                         (facet("Severity", "severity", &o.facets.severities, &params))
                         (facet("Source", "source", &o.facets.sources, &params))

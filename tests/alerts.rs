@@ -163,10 +163,17 @@ fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
         .collect();
     store_flagged(&ws.data_dir(), &items);
     let child = serve(&ws);
-    // Let it fail a few times against the closed port.
-    std::thread::sleep(Duration::from_secs(2));
-    let r = ws.run(&["alerts", "status", "--json"]);
-    let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // Wait until it has failed at least once against the closed port (serve may take a while to
+    // load the models on a busy machine).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let s = loop {
+        let r = ws.run(&["alerts", "status", "--json"]);
+        let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        if s["oldest_pending"]["attempts"].as_u64().unwrap_or(0) >= 1 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(s["counts"]["sent"], 0, "{s}");
     assert!(
         s["oldest_pending"]["attempts"].as_u64().unwrap() >= 1,

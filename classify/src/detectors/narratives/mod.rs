@@ -707,6 +707,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_reported_claim_is_flagged_but_the_same_claim_called_false_is_not() {
+        let d = detector();
+        let reported = item("A message going round the estate says the council elections have been called off until the autumn.");
+        let called_false = item("Messages saying the council elections have been called off are false. The election goes ahead on Thursday.");
+        let out = d.detect_batch(&[&reported, &called_false]);
+        let v = out[0].as_ref().unwrap();
+        assert!(
+            v.iter()
+                .any(|v| v.score >= 0.5 && v.evidence["narrative"] == "election-postponed"),
+            "{v:?}"
+        );
+        let v = out[1].as_ref().unwrap();
+        assert!(v.iter().all(|v| v.score < 0.5), "debunk flagged: {v:?}");
+    }
+
     /// The built-in library plus the example config's council narrative, with `debunks`.
     fn with_bridge_closed(debunks: Vec<String>) -> Narratives {
         let mut lib = builtin_library().unwrap();

@@ -40,7 +40,8 @@ pub struct PackRequest {
     pub detectors: Vec<DetectorInfo>,
     /// Chromium for `report.pdf`, or why there is none (the pack is then written without it).
     pub pdf: std::result::Result<Chromium, String>,
-    /// Wall-clock limit for rendering the PDF.
+    /// Wall-clock limit for rendering the PDF of a small pack; 150 ms per item is added (a
+    /// 1,000-item report takes Chromium over a minute on a 2-core machine).
     pub pdf_timeout: Duration,
 }
 
@@ -363,7 +364,7 @@ pub fn build_at(
     let hashes = entries(&files);
     let html = crate::report::render(&manifest, &hashes, &images);
     match &req.pdf {
-        Ok(chromium) => match render_pdf(chromium, &html, req.pdf_timeout) {
+        Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {
             Ok(pdf) => {
                 files.insert(names::REPORT_PDF.into(), pdf);
                 manifest.report.pdf = Some(names::REPORT_PDF.into());
@@ -399,6 +400,12 @@ pub fn build_at(
     files.insert(names::SIGNATURE.into(), sig.into_bytes());
     files.insert(names::SUMS.into(), sums.into_bytes());
     Ok(PackContent { manifest, files })
+}
+
+/// The PDF time limit for a pack of `items` items.
+fn pdf_timeout(req: &PackRequest, items: usize) -> Duration {
+    req.pdf_timeout
+        + Duration::from_millis(150).saturating_mul(u32::try_from(items).unwrap_or(u32::MAX))
 }
 
 /// Hash entries for every file.

@@ -142,6 +142,11 @@ impl Pipeline {
         &self.index
     }
 
+    /// The classifier (its detectors are listed in evidence packs).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
     /// Names of the enabled sources.
     pub fn source_names(&self) -> Vec<String> {
         self.sources.iter().map(|s| s.name().to_string()).collect()

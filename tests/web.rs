@@ -476,6 +476,47 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
     let (s, v) = api_get(&serve, &viewer, "/api/v1/search?status=escalated").await;
     assert_eq!((s, v["total"].as_u64()), (200, Some(1)), "{v}");
 
+    // The evidence pack behind the incident page's export button: analysts only, a ZIP that
+    // `ballotwatch verify` accepts, recorded in the audit log.
+    let export = |tok: &str, id: i64| {
+        client
+            .post(serve.url(&format!("/api/v1/incidents/{id}/export")))
+            .bearer_auth(tok)
+            .send()
+    };
+    assert_eq!(
+        export(&viewer, incident).await.unwrap().status().as_u16(),
+        403
+    );
+    assert_eq!(
+        export(&analyst, 999_999).await.unwrap().status().as_u16(),
+        404
+    );
+    let res = export(&analyst, incident).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/zip"
+    );
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!(
+                "attachment; filename=\"ballotwatch-incident-{incident}-"
+            )),
+        "{:?}",
+        res.headers()
+    );
+    let pack_sha = res.headers()["x-ballotwatch-pack-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let pack = ws.dir.path().join("download.zip");
+    std::fs::write(&pack, res.bytes().await.unwrap()).unwrap();
+    let verified = ws.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+
     let (s, _) = api_get(&serve, &analyst, "/api/v1/audit").await;
     assert_eq!(s, 403);
     let (s, v) = api_get(&serve, &admin, "/api/v1/audit").await;
@@ -491,6 +532,7 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
         ("ana", "incident.note"),
         ("vera", "search"),
         ("vera", "incident.view"),
+        ("ana", "evidence.export"),
     ] {
         assert!(
             actions.contains(&expected),
@@ -502,6 +544,17 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/incidents/{id}"]["post"].is_object(), "{doc}");
+    let exported = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "evidence.export")
+        .unwrap();
+    assert_eq!(
+        exported["detail"]["sha256"],
+        pack_sha.as_str(),
+        "{exported}"
+    );
 }
 
 /// chromedriver on a free local port, killed when dropped.

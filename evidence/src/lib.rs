@@ -11,12 +11,15 @@
 //!   exporter, export time, tool version), `manifest.sig` (Ed25519, [`key`]), `SHA256SUMS`,
 //!   the raw captures, screenshots and media, `captures.warc.gz` (WARC 1.1, [`warc`]),
 //!   `report.html` ([`report`]) and `report.pdf`.
+//! * [`export`]: one export for the CLI and the web UI alike — missing screenshots, the pack,
+//!   the audit log entry.
 //! * [`verify`]: checks a pack and names the first problem.
 
 #![warn(missing_docs)]
 
 pub mod chromium;
 mod error;
+pub mod export;
 pub mod key;
 pub mod manifest;
 pub mod pack;
@@ -29,6 +32,7 @@ pub mod warc;
 mod tests;
 
 pub use error::{EvidenceError, Result};
+pub use export::{export, ExportJob, ExportSettings};
 pub use key::PackKey;
 pub use manifest::{DetectorInfo, Manifest};
 pub use pack::{write_pack, PackRequest, PackSummary};

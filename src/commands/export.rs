@@ -5,10 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use ballotwatch_classify::Classifier;
 use ballotwatch_core::Config;
-use ballotwatch_evidence::chromium::{Chromium, ShotLimits};
+use ballotwatch_evidence::chromium::ShotLimits;
 use ballotwatch_evidence::key::key_path;
-use ballotwatch_evidence::{DetectorInfo, EvidenceError, PackKey, PackRequest, Screenshotter};
+use ballotwatch_evidence::{DetectorInfo, EvidenceError, ExportJob, ExportSettings};
 use ballotwatch_store::Store;
 
 use super::UsageError;
@@ -40,68 +41,23 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
     let store = Store::open(&config.data_dir)?;
-
-    // Capture-time evidence still missing for these items (serve takes it as items are
-    // flagged; an item flagged while serve was not running, or before Chromium was installed,
-    // gets it now).
-    if config.evidence.screenshots && !args.no_screenshots {
-        let mut ids: Vec<String> = Vec::new();
-        for &id in args.incidents {
-            ids.extend(store.incident_item_ids(id)?);
-        }
-        ids.extend(args.items.iter().cloned());
-        let items = store.get_items(&ids)?;
-        let limits = ShotLimits {
-            timeout: config.evidence.screenshot_timeout,
-            ..ShotLimits::default()
+    let job = ExportJob {
+        incidents: args.incidents,
+        items: args.items,
+        actor: &actor,
+        skip_screenshots: args.no_screenshots,
+    };
+    let summary =
+        match ballotwatch_evidence::export(&store, &settings(config, None)?, &job, args.out) {
+            Ok(s) => s,
+            Err(e @ (EvidenceError::NotFound(_) | EvidenceError::InvalidRequest(_))) => {
+                return Err(UsageError(e.to_string()).into())
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot export the pack {}", args.out.display())))
+            }
         };
-        let shotter = Screenshotter::new(config.ingest.allow_private_addresses, limits);
-        let n = shotter.ensure(&store, &items)?;
-        if n > 0 {
-            tracing::info!(count = n, "took missing screenshots");
-        }
-    }
-
-    let key_file = key_path(config.evidence.signing_key.as_deref(), &config.data_dir);
-    let key = PackKey::load_or_create(&key_file)?;
-    let request = PackRequest {
-        incidents: args.incidents.to_vec(),
-        items: args.items.to_vec(),
-        actor: actor.clone(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        user_agent: user_agent(config)?,
-        detectors: detectors(config),
-        pdf: Chromium::find(),
-        pdf_timeout: config
-            .evidence
-            .screenshot_timeout
-            .max(Duration::from_secs(10)),
-    };
-    let summary = match ballotwatch_evidence::write_pack(&store, &key, &request, args.out) {
-        Ok(s) => s,
-        Err(e @ (EvidenceError::NotFound(_) | EvidenceError::InvalidRequest(_))) => {
-            return Err(UsageError(e.to_string()).into())
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("cannot write the pack {}", args.out.display())))
-        }
-    };
-    store
-        .audit(
-            &actor,
-            "evidence.export",
-            &serde_json::json!({
-                "incidents": summary.incidents,
-                "items": args.items,
-                "item_count": summary.items,
-                "file": args.out.display().to_string(),
-                "sha256": summary.sha256,
-                "size": summary.size,
-                "public_key": summary.public_key,
-            }),
-        )
-        .context("the pack was written but the export could not be recorded in the audit log")?;
     println!(
         "wrote {} ({} files, {} bytes; {} item(s), {} capture(s))\nsha256 {}\nsigned by Ed25519 key {}",
         args.out.display(),
@@ -118,6 +74,34 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// The deployment's export settings, from its config: what `export` and the web UI's export
+/// button both use. `classifier` is the one already loaded (`serve`), else the detectors are
+/// loaded here to list them.
+pub fn settings(
+    config: &Config,
+    classifier: Option<&Classifier>,
+) -> anyhow::Result<ExportSettings> {
+    Ok(ExportSettings {
+        key_file: key_path(config.evidence.signing_key.as_deref(), &config.data_dir),
+        screenshots: config.evidence.screenshots,
+        allow_private_addresses: config.ingest.allow_private_addresses,
+        shot_limits: ShotLimits {
+            timeout: config.evidence.screenshot_timeout,
+            ..ShotLimits::default()
+        },
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        user_agent: user_agent(config)?,
+        detectors: match classifier {
+            Some(c) => detector_infos(c),
+            None => detectors(config),
+        },
+        pdf_timeout: config
+            .evidence
+            .screenshot_timeout
+            .max(Duration::from_secs(10)),
+    })
+}
+
 /// The User-Agent the fetcher sends, for the reconstructed WARC request records.
 fn user_agent(config: &Config) -> anyhow::Result<String> {
     let fetcher = ballotwatch_ingest::Fetcher::new(&config.ingest, env!("CARGO_PKG_VERSION"))
@@ -128,16 +112,8 @@ fn user_agent(config: &Config) -> anyhow::Result<String> {
 /// The deployment's detectors with versions and model hashes. A detector set-up failure (a
 /// missing model) does not stop an export: the pack records the failure instead.
 fn detectors(config: &Config) -> Vec<DetectorInfo> {
-    match ballotwatch_classify::Classifier::from_config(config) {
-        Ok(c) => c
-            .detectors()
-            .into_iter()
-            .map(|(name, version)| DetectorInfo {
-                name: name.to_string(),
-                model_sha256: model_sha256(&version),
-                version,
-            })
-            .collect(),
+    match Classifier::from_config(config) {
+        Ok(c) => detector_infos(&c),
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the detectors for the manifest");
             vec![DetectorInfo {
@@ -147,6 +123,19 @@ fn detectors(config: &Config) -> Vec<DetectorInfo> {
             }]
         }
     }
+}
+
+/// The classifier's detectors as the manifest lists them.
+fn detector_infos(classifier: &Classifier) -> Vec<DetectorInfo> {
+    classifier
+        .detectors()
+        .into_iter()
+        .map(|(name, version)| DetectorInfo {
+            name: name.to_string(),
+            model_sha256: model_sha256(&version),
+            version,
+        })
+        .collect()
 }
 
 /// The `sha256:<64 hex>` a model-backed detector puts in its version.

@@ -11,8 +11,13 @@ use crate::pipeline::Pipeline;
 pub async fn run(config: Config) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
     let shotter = screenshotter(&config);
-    let web_config = ballotwatch_web::WebConfig::from_server(&config.server);
+    let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
+    let export_config = config.clone();
     let pipeline = Arc::new(Pipeline::open(config)?);
+    web_config.export = Some(super::export::settings(
+        &export_config,
+        Some(pipeline.classifier()),
+    )?);
     let web = ballotwatch_web::WebServer::bind(
         web_config,
         pipeline.store().clone(),

@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use ballotwatch_core::IncidentStatus;
 use ballotwatch_store::{Role, StoredItem};
@@ -45,6 +45,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/search", get(search))
         .route("/incidents", get(incidents))
         .route("/incidents/{id}", get(incident).post(change_incident))
+        .route("/incidents/{id}/export", post(export_incident))
         .route("/items/{id}", get(item))
         .route("/sources", get(sources))
         .route("/audit", get(audit))
@@ -169,6 +170,16 @@ struct Change {
     assignee: Option<String>,
     #[serde(default)]
     note: Option<String>,
+}
+
+/// `POST /api/v1/incidents/{id}/export` (analysts): the incident's evidence pack (ZIP).
+async fn export_incident(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    auth.require(Role::Analyst)?;
+    Ok(crate::export::incident_pack(&state, id, auth.user.name.clone()).await?)
 }
 
 /// `POST /api/v1/incidents/{id}` (analysts).

@@ -36,6 +36,9 @@ pub enum WebError {
     /// The index failed.
     #[error(transparent)]
     Index(#[from] ballotwatch_index::IndexError),
+    /// The feature is not set up on this server.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something else failed.
     #[error("{0}")]
     Internal(String),
@@ -47,6 +50,7 @@ impl WebError {
         match self {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Forbidden(_) | WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::BadRequest(_)
             | WebError::Index(ballotwatch_index::IndexError::Query { .. }) => {
                 StatusCode::BAD_REQUEST

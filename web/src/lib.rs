@@ -31,6 +31,7 @@ mod api;
 mod auth;
 mod chart;
 mod error;
+mod export;
 mod metrics;
 mod openapi;
 mod pages;
@@ -55,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 pub use auth::{hash_password, new_secret, token_hash, verify_password};
 pub use error::WebError;
 
-/// How the web server behaves: where it listens and its login rules.
+/// How the web server behaves: where it listens, its login rules and its evidence export.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// Address of the UI and API.
@@ -70,6 +71,8 @@ pub struct WebConfig {
     pub login_max_failures: u32,
     /// How long a locked account stays locked.
     pub login_lockout: Duration,
+    /// What the "Export evidence pack" button needs; `None` answers it with 503.
+    pub export: Option<ballotwatch_evidence::ExportSettings>,
 }
 
 impl WebConfig {
@@ -85,6 +88,7 @@ impl WebConfig {
             session_ttl: server.session_ttl,
             login_max_failures: server.login_max_failures,
             login_lockout: server.login_lockout,
+            export: None,
         }
     }
 }
@@ -125,6 +129,7 @@ fn app(state: AppState, with_metrics: bool) -> Router {
             post(pages::incident::set_assignee),
         )
         .route("/incidents/{id}/notes", post(pages::incident::add_note))
+        .route("/incidents/{id}/export", post(pages::incident::export))
         .route("/items/{id}", get(pages::incident::item_page))
         .route("/media/{sha256}", get(pages::incident::media))
         .route("/sources", get(pages::sources::page))
@@ -165,6 +170,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{id}/status"),
     ("POST", "/incidents/{id}/assignee"),
     ("POST", "/incidents/{id}/notes"),
+    ("POST", "/incidents/{id}/export"),
     ("GET", "/items/{id}"),
     ("GET", "/media/{sha256}"),
     ("GET", "/sources"),
@@ -174,6 +180,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/incidents"),
     ("GET", "/api/v1/incidents/{id}"),
     ("POST", "/api/v1/incidents/{id}"),
+    ("POST", "/api/v1/incidents/{id}/export"),
     ("GET", "/api/v1/items/{id}"),
     ("GET", "/api/v1/sources"),
     ("GET", "/api/v1/audit"),
@@ -323,6 +330,7 @@ pub(crate) mod testutil {
                 session_ttl: Duration::from_secs(3600),
                 login_max_failures: 3,
                 login_lockout: Duration::from_secs(900),
+                export: None,
             }),
         };
         TestApp {

@@ -93,6 +93,14 @@ pub(crate) fn document() -> Value {
                     "responses": with_errors(json!({ "200": ok("The incident after the change.", "Incident") })),
                 },
             },
+            "/incidents/{id}/export": { "post": {
+                "summary": "Export the incident's signed evidence pack (analysts; recorded in the audit log). `ballotwatch verify` checks it.",
+                "parameters": [path_id("Incident id.", json!({ "type": "integer" }))],
+                "responses": with_errors(json!({ "200": {
+                    "description": "The evidence pack (ZIP); header `X-Ballotwatch-Pack-Sha256` is its SHA-256.",
+                    "content": { "application/zip": { "schema": { "type": "string", "format": "binary" } } },
+                } })),
+            } },
             "/items/{id}": { "get": {
                 "summary": "One item (latest version) with its verdicts.",
                 "parameters": [path_id("Item id.", s.clone())],

@@ -170,6 +170,11 @@ pub(crate) async fn page(
                                 textarea id="note" name="note" rows="3" cols="40" required {}
                                 div { button type="submit" { "Add note" } }
                             }
+                            form method="post" action=(format!("/incidents/{}/export", inc.id)) {
+                                input type="hidden" name="csrf" value=(auth.csrf);
+                                p { "A signed evidence pack (ZIP: captures, screenshots, WARC, report for the Returning Officer); the export is recorded in the audit log." }
+                                div { button type="submit" { "Export evidence pack" } }
+                            }
                         }
                     }
                 } @else {
@@ -471,4 +476,22 @@ mod tests {
         assert!(!is_sha256(&"A".repeat(64)));
         assert!(!is_sha256("../../etc/passwd"));
     }
+}
+
+/// The export form's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExportForm {
+    csrf: String,
+}
+
+/// `POST /incidents/{id}/export` (analysts): the incident's evidence pack as a download.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    Form(form): Form<ExportForm>,
+) -> Result<axum::response::Response, WebError> {
+    auth.check_csrf(&form.csrf)?;
+    auth.require(Role::Analyst)?;
+    crate::export::incident_pack(&state, id, auth.user.name.clone()).await
 }

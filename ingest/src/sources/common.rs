@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
 
-use super::{Poll, PollContext, SourceError};
+use super::{Cursor, Poll, PollContext, SourceError};
 use crate::fetcher::{FetchRequest, Fetched};
 
 /// `Accept` for JSON APIs.
@@ -72,6 +72,78 @@ impl Collected {
             state: serde_json::to_value(state).ok(),
             ..Poll::default()
         }
+    }
+}
+
+/// A single-document source's response that changed since the cursor's validators.
+pub(crate) struct Changed {
+    /// The capture record of the response.
+    pub capture: Capture,
+    /// Its body.
+    pub body: Vec<u8>,
+    /// The new `ETag`.
+    pub etag: Option<String>,
+    /// The new `Last-Modified`.
+    pub last_modified: Option<String>,
+    /// The response's `Content-Type`, if any.
+    pub content_type: Option<String>,
+}
+
+/// One conditional GET of a single-document source (a feed, a page) with the cursor's
+/// validators: `None` when the server answered 304 Not Modified (see [`unchanged`]).
+pub(crate) async fn get_if_changed(
+    ctx: &PollContext,
+    source_name: &str,
+    url: &Url,
+    cursor: &Cursor,
+    accept: &'static str,
+) -> Result<Option<Changed>, SourceError> {
+    let req = FetchRequest {
+        url: url.clone(),
+        etag: cursor.etag.clone(),
+        last_modified: cursor.last_modified.clone(),
+        accept,
+    };
+    let fetched = ctx
+        .fetcher
+        .get(&req)
+        .await
+        .map_err(|error| SourceError::Fetch {
+            source_name: source_name.to_string(),
+            error,
+        })?;
+    Ok(match fetched {
+        Fetched::NotModified { .. } => None,
+        Fetched::Body {
+            capture,
+            body,
+            etag,
+            last_modified,
+        } => {
+            let content_type = capture
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.clone());
+            Some(Changed {
+                capture,
+                body,
+                etag,
+                last_modified,
+                content_type,
+            })
+        }
+    })
+}
+
+/// The poll of a source whose server answered 304: validators and state kept, nothing new.
+pub(crate) fn unchanged(cursor: &Cursor) -> Poll {
+    Poll {
+        etag: cursor.etag.clone(),
+        last_modified: cursor.last_modified.clone(),
+        state: cursor.state.clone(),
+        not_modified: true,
+        ..Poll::default()
     }
 }
 

@@ -20,8 +20,9 @@ use encoding_rs::{Encoding, UTF_8};
 use feed_rs::model::Feed;
 use url::Url;
 
+use super::common::{self, Changed};
 use super::{Cursor, Poll, PollContext, Source, SourceError};
-use crate::fetcher::{FetchRequest, Fetched, FEED_ACCEPT};
+use crate::fetcher::FEED_ACCEPT;
 
 pub use normalise::{normalise_entry, normalise_feed};
 
@@ -59,40 +60,17 @@ impl Source for RssSource {
     }
 
     async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
-        let req = FetchRequest {
-            url: self.url.clone(),
-            etag: cursor.etag.clone(),
-            last_modified: cursor.last_modified.clone(),
-            accept: FEED_ACCEPT,
+        let Some(Changed {
+            capture,
+            body,
+            etag,
+            last_modified,
+            content_type,
+        }) = common::get_if_changed(ctx, &self.name, &self.url, cursor, FEED_ACCEPT).await?
+        else {
+            tracing::debug!(source = %self.name, "feed not modified");
+            return Ok(common::unchanged(cursor));
         };
-        let fetched = ctx
-            .fetcher
-            .get(&req)
-            .await
-            .map_err(|error| SourceError::Fetch {
-                source_name: self.name.clone(),
-                error,
-            })?;
-        let (capture, body, etag, last_modified) = match fetched {
-            Fetched::NotModified { .. } => {
-                tracing::debug!(source = %self.name, "feed not modified");
-                return Ok(Poll {
-                    etag: cursor.etag.clone(),
-                    last_modified: cursor.last_modified.clone(),
-                    state: cursor.state.clone(),
-                    not_modified: true,
-                    ..Poll::default()
-                });
-            }
-            Fetched::Body {
-                capture,
-                body,
-                etag,
-                last_modified,
-            } => (capture, body, etag, last_modified),
-        };
-
-        let content_type = header(&capture.headers, "content-type").map(str::to_string);
         // Relative links resolve against where the feed really is, after redirects.
         let base = Url::parse(&capture.final_url).unwrap_or_else(|_| self.url.clone());
         let name = self.name.clone();
@@ -134,14 +112,6 @@ impl Source for RssSource {
             not_modified: false,
         })
     }
-}
-
-/// The first value of a header, by case-insensitive name.
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// Parses feed bytes (any supported format and character set) into feed-rs's model.

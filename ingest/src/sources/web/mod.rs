@@ -21,10 +21,9 @@ use serde::{Deserialize, Serialize};
 use similar::TextDiff;
 use url::Url;
 
-use super::common::{self, HTML_ACCEPT};
+use super::common::{self, Changed, HTML_ACCEPT};
 use super::rss::decode_to_utf8;
 use super::{Cursor, Poll, PollContext, Source, SourceError};
-use crate::fetcher::{FetchRequest, Fetched};
 use crate::html;
 
 /// Longest text kept in the cursor for the next diff; a longer page is diffed on its start.
@@ -93,41 +92,16 @@ impl Source for WebSource {
     }
 
     async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
-        let req = FetchRequest {
-            url: self.url.clone(),
-            etag: cursor.etag.clone(),
-            last_modified: cursor.last_modified.clone(),
-            accept: HTML_ACCEPT,
+        let Some(Changed {
+            capture,
+            body,
+            etag,
+            last_modified,
+            content_type,
+        }) = common::get_if_changed(ctx, &self.name, &self.url, cursor, HTML_ACCEPT).await?
+        else {
+            return Ok(common::unchanged(cursor));
         };
-        let fetched = ctx
-            .fetcher
-            .get(&req)
-            .await
-            .map_err(|error| SourceError::Fetch {
-                source_name: self.name.clone(),
-                error,
-            })?;
-        let (capture, body, etag, last_modified) = match fetched {
-            Fetched::NotModified { .. } => {
-                return Ok(Poll {
-                    etag: cursor.etag.clone(),
-                    last_modified: cursor.last_modified.clone(),
-                    not_modified: true,
-                    ..Poll::default()
-                })
-            }
-            Fetched::Body {
-                capture,
-                body,
-                etag,
-                last_modified,
-            } => (capture, body, etag, last_modified),
-        };
-        let content_type = capture
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.clone());
         if content_type.as_deref().is_some_and(|ct| {
             let essence = ct
                 .split(';')

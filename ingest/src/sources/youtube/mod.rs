@@ -12,9 +12,10 @@ use ballotwatch_core::config::{youtube_feed_url, UrlSourceConfig};
 use ballotwatch_core::{Item, WatchTerms};
 use url::Url;
 
+use super::common::{self, Changed};
 use super::rss::{normalise_entry, parse_feed};
 use super::{Cursor, Poll, PollContext, Source, SourceError};
-use crate::fetcher::{FetchRequest, Fetched, FEED_ACCEPT};
+use crate::fetcher::FEED_ACCEPT;
 
 /// A YouTube channel or playlist source.
 #[derive(Debug, Clone)]
@@ -52,41 +53,16 @@ impl Source for YoutubeSource {
     }
 
     async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
-        let req = FetchRequest {
-            url: self.feed.clone(),
-            etag: cursor.etag.clone(),
-            last_modified: cursor.last_modified.clone(),
-            accept: FEED_ACCEPT,
+        let Some(Changed {
+            capture,
+            body,
+            etag,
+            last_modified,
+            content_type,
+        }) = common::get_if_changed(ctx, &self.name, &self.feed, cursor, FEED_ACCEPT).await?
+        else {
+            return Ok(common::unchanged(cursor));
         };
-        let fetched = ctx
-            .fetcher
-            .get(&req)
-            .await
-            .map_err(|error| SourceError::Fetch {
-                source_name: self.name.clone(),
-                error,
-            })?;
-        let (capture, body, etag, last_modified) = match fetched {
-            Fetched::NotModified { .. } => {
-                return Ok(Poll {
-                    etag: cursor.etag.clone(),
-                    last_modified: cursor.last_modified.clone(),
-                    not_modified: true,
-                    ..Poll::default()
-                })
-            }
-            Fetched::Body {
-                capture,
-                body,
-                etag,
-                last_modified,
-            } => (capture, body, etag, last_modified),
-        };
-        let content_type = capture
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.clone());
         let items = parse_videos(
             &self.name,
             &self.feed,

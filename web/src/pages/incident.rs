@@ -460,24 +460,6 @@ pub(crate) async fn add_note(
     Ok(Redirect::to(&format!("/incidents/{id}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_real_images_are_recognised() {
-        assert_eq!(image_type(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
-        assert_eq!(image_type(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
-        assert_eq!(image_type(b"GIF89a.."), Some("image/gif"));
-        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
-        assert_eq!(image_type(b"<html><script>"), None);
-        assert!(is_sha256(&"a".repeat(64)));
-        assert!(!is_sha256(&"A".repeat(64)));
-        assert!(!is_sha256("../../etc/passwd"));
-    }
-}
-
 /// The export form's fields.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ExportForm {
@@ -494,4 +476,22 @@ pub(crate) async fn export(
     auth.check_csrf(&form.csrf)?;
     auth.require(Role::Analyst)?;
     crate::export::incident_pack(&state, id, auth.user.name.clone()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_real_images_are_recognised() {
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(image_type(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"GIF89a.."), Some("image/gif"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
+        assert_eq!(image_type(b"<html><script>"), None);
+        assert!(is_sha256(&"a".repeat(64)));
+        assert!(!is_sha256(&"A".repeat(64)));
+        assert!(!is_sha256("../../etc/passwd"));
+    }
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod detectors;
+pub mod media;
 pub mod onnx;
 
 use ballotwatch_core::config::DetectorsConfig;

@@ -3,7 +3,6 @@
 //! not the identity's. Perceptual hashes survive re-encoding, resizing and small edits; a logo
 //! pasted into a larger picture is not caught.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ballotwatch_core::{Item, Verdict, VerdictKind};
@@ -36,20 +35,6 @@ fn hasher() -> image_hasher::Hasher {
         .to_hasher()
 }
 
-fn decode(path: &Path) -> Result<image::DynamicImage, String> {
-    image::ImageReader::open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .decode()
-        .map_err(|e| {
-            format!(
-                "{} is not a readable PNG, JPEG, WebP or GIF image: {e}",
-                path.display()
-            )
-        })
-}
-
 impl LogoDetector {
     /// Loads and hashes every configured logo; `None` when no identity has one. An unreadable
     /// logo is an error naming the file.
@@ -58,7 +43,7 @@ impl LogoDetector {
         let mut logos = Vec::new();
         for identity in &ids.identities {
             for path in &identity.logos {
-                let img = decode(path).map_err(|message| ClassifyError {
+                let img = crate::media::decode_image(path).map_err(|message| ClassifyError {
                     detector: "logos".into(),
                     message: format!(
                         "logo of `{}`: {message} (fix `logos` in its [[identity]])",
@@ -113,7 +98,7 @@ impl Detector for LogoDetector {
         let hasher = hasher();
         let mut out = Vec::new();
         for (media, path) in images {
-            let img = decode(path).map_err(|message| DetectorError {
+            let img = crate::media::decode_image(path).map_err(|message| DetectorError {
                 detector: "logos".into(),
                 message,
             })?;
@@ -169,6 +154,7 @@ mod tests {
     use ballotwatch_core::config::{IdentityConfig, IdentityKind};
     use ballotwatch_core::{Author, Media};
     use std::collections::BTreeMap;
+    use std::path::Path;
 
     /// A crest-like test logo: rings and a diagonal bar.
     fn logo(side: u32, shade: u8) -> image::RgbImage {

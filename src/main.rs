@@ -37,14 +37,19 @@ enum Command {
     /// Run the service: ingest workers, detectors, indexer, alerter and web UI until SIGTERM or
     /// Ctrl-C.
     Serve,
-    /// Run on a bundled offline demo: recorded feeds served from 127.0.0.1, an example council.
+    /// Run `serve` on a bundled offline demo: a fictional council's election week replayed from
+    /// 127.0.0.1, alert emails on a Demo mail page; prints the web UI's address and a one-time
+    /// login link.
     Demo {
         /// Keep the demo's data here (default: a new temporary folder, removed at exit).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// One ingest pass, print what was found, and exit.
+        /// One ingest pass, print what was found, and exit (no web UI).
         #[arg(long)]
         once: bool,
+        /// The web UI's address (default 127.0.0.1:8080, or a free port when that is taken).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
     },
     /// Ingest from the sources.
     Ingest {

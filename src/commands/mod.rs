@@ -10,13 +10,12 @@ mod export;
 mod ingest;
 mod reindex;
 mod search;
-mod serve;
+pub mod serve;
 mod sources;
 mod user;
 mod verify;
 
 pub use ingest::summary_table;
-pub use serve::cancel_on_signal;
 
 use std::path::Path;
 
@@ -41,7 +40,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(config_path)?;
             runtime()?.block_on(serve::run(config))
         }
-        Command::Demo { data_dir, once } => runtime()?.block_on(crate::demo::run(data_dir, once)),
+        Command::Demo {
+            data_dir,
+            once,
+            bind,
+        } => runtime()?.block_on(crate::demo::run(crate::demo::DemoArgs {
+            data_dir,
+            once,
+            bind,
+        })),
         Command::Ingest { once: _, source } => {
             let config = load_config(config_path)?;
             runtime()?.block_on(ingest::run(config, source))

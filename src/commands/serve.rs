@@ -9,9 +9,23 @@ use crate::pipeline::Pipeline;
 
 /// Runs the pipeline until a signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<u8> {
+    run_with(config, None, |addr| {
+        tracing::info!("web UI listening on http://{addr}");
+    })
+    .await
+}
+
+/// [`run`], with the demo's web extras when `demo` is set; `on_ready` gets the web UI's
+/// address once it is listening.
+pub async fn run_with(
+    config: Config,
+    demo: Option<Arc<ballotwatch_web::demo::DemoSettings>>,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
     let shotter = screenshotter(&config);
     let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
+    web_config.demo = demo;
     let export_config = config.clone();
     let pipeline = Arc::new(Pipeline::open(config)?);
     web_config.export = Some(super::export::settings(
@@ -24,7 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<u8> {
         pipeline.index().clone(),
     )
     .await?;
-    tracing::info!("web UI listening on http://{}", web.local_addr()?);
+    on_ready(web.local_addr()?);
     if let Some(m) = web.metrics_addr() {
         tracing::info!("metrics listening on http://{m}/metrics");
     }

@@ -209,6 +209,38 @@ impl Store {
         })
     }
 
+    /// Replaces an account's password (an argon2id PHC string made by the caller) and clears
+    /// its failed-login count and lock; audited as `user.password` by `actor`.
+    pub fn set_password(&self, name: &str, password_hash: &str, actor: &str) -> Result<()> {
+        let at = ts(&now_ms());
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to change a password")?;
+            let changed = tx
+                .execute(
+                    "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL
+                     WHERE name = ?1",
+                    params![name, password_hash],
+                )
+                .with_ctx(|| format!("changing the password of `{name}`"))?;
+            if changed == 0 {
+                return Err(StoreError::InvalidInput(format!(
+                    "there is no user `{name}`"
+                )));
+            }
+            audit_in(
+                &tx,
+                &at,
+                actor,
+                "user.password",
+                &serde_json::json!({ "user": name }),
+            )?;
+            tx.commit()
+                .with_ctx(|| format!("committing the password of `{name}`"))
+        })
+    }
+
     /// Every account, by name.
     pub fn users(&self) -> Result<Vec<User>> {
         let raws: Vec<(i64, String, String)> = self.with_conn(|conn| {

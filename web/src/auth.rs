@@ -72,6 +72,8 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 pub(crate) struct Auth {
     pub(crate) user: User,
     pub(crate) csrf: String,
+    /// This is `ballotwatch demo` (pages show the demo banner and the Demo mail page).
+    pub(crate) demo: bool,
 }
 
 impl Auth {
@@ -140,6 +142,7 @@ pub(crate) async fn require_session(
             req.extensions_mut().insert(Auth {
                 user: session.user,
                 csrf: session.csrf,
+                demo: state.config.demo.is_some(),
             });
             next.run(req).await
         }
@@ -170,6 +173,7 @@ pub(crate) async fn require_token(
             req.extensions_mut().insert(Auth {
                 user,
                 csrf: String::new(),
+                demo: state.config.demo.is_some(),
             });
             next.run(req).await
         }
@@ -287,6 +291,7 @@ mod tests {
                 role,
             },
             csrf: "t".into(),
+            demo: false,
         };
         assert!(auth(Role::Viewer).require(Role::Analyst).is_err());
         assert!(auth(Role::Analyst).require(Role::Analyst).is_ok());

@@ -30,6 +30,7 @@
 mod api;
 mod auth;
 mod chart;
+pub mod demo;
 mod error;
 mod export;
 mod metrics;
@@ -73,6 +74,9 @@ pub struct WebConfig {
     pub login_lockout: Duration,
     /// What the "Export evidence pack" button needs; `None` answers it with 503.
     pub export: Option<ballotwatch_evidence::ExportSettings>,
+    /// The demo's extras (the Demo mail page and a one-time login link); only `ballotwatch
+    /// demo` sets this.
+    pub demo: Option<Arc<demo::DemoSettings>>,
 }
 
 impl WebConfig {
@@ -89,6 +93,7 @@ impl WebConfig {
             login_max_failures: server.login_max_failures,
             login_lockout: server.login_lockout,
             export: None,
+            demo: None,
         }
     }
 }
@@ -135,6 +140,8 @@ fn app(state: AppState, with_metrics: bool) -> Router {
         .route("/sources", get(pages::sources::page))
         .route("/audit", get(pages::audit::page))
         .route("/logout", post(pages::login::logout))
+        .route("/demo/mail", get(demo::mail_page))
+        .route("/demo/mail.json", get(demo::mail_json))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
@@ -145,6 +152,7 @@ fn app(state: AppState, with_metrics: bool) -> Router {
     ));
     let mut open = Router::new()
         .route("/login", get(pages::login::form).post(pages::login::submit))
+        .route("/login/once/{token}", get(demo::one_time_login))
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/static/app.css", get(pages::stylesheet));
@@ -331,6 +339,7 @@ pub(crate) mod testutil {
                 login_max_failures: 3,
                 login_lockout: Duration::from_secs(900),
                 export: None,
+                demo: None,
             }),
         };
         TestApp {

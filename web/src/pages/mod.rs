@@ -54,6 +54,7 @@ pub(crate) fn layout(title: &str, auth: Option<&Auth>, body: Markup) -> Markup {
                                 li { a href="/incidents" { "Incidents" } }
                                 li { a href="/sources" { "Sources" } }
                                 @if a.user.role >= Role::Admin { li { a href="/audit" { "Audit log" } } }
+                                @if a.demo { li { a href="/demo/mail" { "Demo mail" } } }
                             }
                         }
                         form.logout method="post" action="/logout" {
@@ -61,6 +62,12 @@ pub(crate) fn layout(title: &str, auth: Option<&Auth>, body: Markup) -> Markup {
                             span { (a.user.name) " (" (a.user.role) ") " }
                             button type="submit" { "Log out" }
                         }
+                    }
+                }
+                @if auth.is_some_and(|a| a.demo) {
+                    p.demo-banner role="note" {
+                        "Demo: a fictional council and recorded material replayed from this computer. "
+                        "Alert emails go to the Demo mail page, not to real inboxes."
                     }
                 }
                 main id="main" tabindex="-1" {

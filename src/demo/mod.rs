@@ -1,0 +1,176 @@
+//! `ballotwatch demo`: the real product — `serve` with its web UI, pipeline and alerting — on a
+//! recorded election week for the fictional Anytown Borough Council, replayed from 127.0.0.1
+//! so it needs no outside network. Alert emails go through the real SMTP path to a mail catcher
+//! built into the demo, and show on the web UI's Demo mail page. A one-time login link is
+//! printed at start.
+
+mod mail;
+mod replay;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use ballotwatch_core::Config;
+use ballotwatch_store::{Role, Store};
+use ballotwatch_web::demo::{DemoMailbox, DemoSettings};
+
+use crate::pipeline::Pipeline;
+
+/// The account the printed one-time link logs in as.
+const DEMO_USER: &str = "demo";
+/// Where the web UI listens unless `--bind` says otherwise (a free port if it is taken).
+const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// What `ballotwatch demo` was asked for.
+pub struct DemoArgs {
+    /// Keep the data here instead of a temporary folder.
+    pub data_dir: Option<PathBuf>,
+    /// One ingest pass, a summary, and exit.
+    pub once: bool,
+    /// The web UI's address.
+    pub bind: Option<SocketAddr>,
+}
+
+/// Runs the demo until Ctrl-C (or one pass with `once`).
+pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
+    let (temp, data_dir) = match args.data_dir {
+        Some(d) => (None, d),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("ballotwatch-demo-")
+                .tempdir()
+                .context("cannot create a temporary folder for the demo")?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let sources = replay::start().await?;
+    let mailbox = DemoMailbox::default();
+    let smtp = mail::start(mailbox.clone())?;
+    let bind = match args.bind {
+        Some(b) => b,
+        None => default_bind(),
+    };
+    let config_path = write_files(&data_dir, bind, sources, smtp)?;
+    let config = Config::load(&config_path)?;
+
+    println!("Ballotwatch demo: Anytown Borough Council (fictional), election week");
+    println!("  recorded sources served at http://{sources}/");
+    println!("  data folder:  {}", data_dir.display());
+    println!("  config:       {}", config_path.display());
+
+    let code = if args.once {
+        once(config).await?
+    } else {
+        let password = ballotwatch_web::new_secret()[..24].to_string();
+        let token = ballotwatch_web::new_secret();
+        ensure_user(&config, &password)?;
+        let demo = Arc::new(DemoSettings::new(mailbox, DEMO_USER, &token));
+        let announce = move |addr: SocketAddr| {
+            println!("\nWeb UI:  http://{addr}/");
+            println!("  log in once with: http://{addr}/login/once/{token}");
+            println!("  or as `{DEMO_USER}` with password {password}");
+            println!("  alert emails:     http://{addr}/demo/mail");
+            println!(
+                "  from a terminal:  ballotwatch --config {} search 'polling station'",
+                config_path.display()
+            );
+            println!("Stop with Ctrl-C.\n");
+        };
+        crate::commands::serve::run_with(config, Some(demo), announce).await?
+    };
+    if let Some(t) = temp {
+        println!("\n(the demo's temporary data folder is removed now; pass --data-dir to keep it)");
+        drop(t);
+    }
+    Ok(code)
+}
+
+/// `demo --once`: one pass over every source, a per-source table and a sample search.
+async fn once(config: Config) -> anyhow::Result<u8> {
+    let pipeline = Arc::new(Pipeline::open(config)?);
+    let summaries = pipeline.run_once(None).await?;
+    print!("\n{}", crate::commands::summary_table(&summaries));
+    let results = pipeline.index().search(&ballotwatch_index::SearchRequest {
+        query: "\"polling station\"".into(),
+        limit: 5,
+        offset: 0,
+        sort: ballotwatch_index::SortOrder::Relevance,
+    })?;
+    println!(
+        "\nsearch \"polling station\": {} matching items",
+        results.total
+    );
+    for hit in &results.hits {
+        println!(
+            "  - {}",
+            hit.snippet.replace("<b>", "**").replace("</b>", "**")
+        );
+    }
+    Ok(u8::from(summaries.iter().any(|s| s.outcome.is_err())))
+}
+
+/// 127.0.0.1:8080 when it is free, else a free port.
+fn default_bind() -> SocketAddr {
+    let preferred: SocketAddr = DEFAULT_BIND
+        .parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    match std::net::TcpListener::bind(preferred) {
+        Ok(l) => {
+            drop(l);
+            preferred
+        }
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+    }
+}
+
+/// The demo account, with a new password each start (a kept `--data-dir` reuses the account).
+fn ensure_user(config: &Config, password: &str) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let hash = ballotwatch_web::hash_password(password)?;
+    if store.user_login(DEMO_USER)?.is_some() {
+        store.set_password(DEMO_USER, &hash, "demo")?;
+    } else {
+        store.create_user(DEMO_USER, Role::Admin, &hash)?;
+    }
+    Ok(())
+}
+
+/// Writes the demo's configuration and the council's logo into `data_dir`; returns the
+/// configuration's path.
+fn write_files(
+    data_dir: &Path,
+    bind: SocketAddr,
+    sources: SocketAddr,
+    smtp: SocketAddr,
+) -> anyhow::Result<PathBuf> {
+    let template = replay::DEMO
+        .get_file("ballotwatch.toml")
+        .and_then(|f| f.contents_utf8())
+        .context("the demo's configuration is missing from this build")?;
+    let logo = replay::DEMO
+        .get_file("media/anytown-logo.png")
+        .context("the demo's logo is missing from this build")?;
+    let logo_path = data_dir.join("anytown-logo.png");
+    std::fs::write(&logo_path, logo.contents())
+        .with_context(|| format!("cannot write {}", logo_path.display()))?;
+    // TOML basic strings need backslashes and quotes escaped (Windows paths, odd folder names).
+    let dir = data_dir
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    let text = template
+        .replace("{{DATA_DIR}}", &dir)
+        .replace("{{BIND}}", &bind.to_string())
+        .replace("{{BASE}}", &format!("http://{sources}"))
+        .replace("{{SMTP_PORT}}", &smtp.port().to_string());
+    let path = data_dir.join("ballotwatch.toml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,235 @@
+//! The demo's recorded election week, served from 127.0.0.1 in each platform's real format:
+//! news feeds, Mastodon, Bluesky, Reddit, YouTube, Telegram, the council's polling-station page
+//! (which changes after the first visit, as a real page would), a lookalike site and the media
+//! the posts attach. Every answer comes from a recorded file bundled in the binary (`demo/`).
+//! Answers carry ETags and honour `If-None-Match`, like a well-behaved publisher.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use include_dir::{include_dir, Dir};
+
+/// The bundled demo material.
+pub static DEMO: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/demo");
+
+/// One recorded endpoint.
+struct Route {
+    /// The request path.
+    path: &'static str,
+    /// The answers under `demo/`: the first request gets the first, the next the second, and
+    /// so on; the last repeats.
+    files: &'static [&'static str],
+    /// A query parameter by which a source asks for what is newer than (or older than) what
+    /// it has; a request carrying it gets `rest` instead: the recording has nothing more.
+    paging_param: Option<(&'static str, &'static str)>,
+}
+
+const EMPTY_REDDIT: &str =
+    r#"{"kind": "Listing", "data": {"after": null, "dist": 0, "children": [], "before": null}}"#;
+const EMPTY_TELEGRAM: &str = r#"<!DOCTYPE html><html><body><section class="tgme_channel_history js-message_history"></section></body></html>"#;
+
+const ROUTES: &[Route] = &[
+    Route {
+        path: "/feeds/anytown-echo.xml",
+        files: &["feeds/anytown-echo.xml"],
+        paging_param: None,
+    },
+    Route {
+        path: "/feeds/anytown-council.atom",
+        files: &["feeds/anytown-council.atom"],
+        paging_param: None,
+    },
+    Route {
+        path: "/feeds/riverside-gazette.xml",
+        files: &["feeds/riverside-gazette.xml"],
+        paging_param: None,
+    },
+    Route {
+        path: "/mastodon/api/v1/timelines/tag/AnytownVotes",
+        files: &["mastodon/tag-anytownvotes.json"],
+        paging_param: Some(("min_id", "[]")),
+    },
+    Route {
+        path: "/mastodon/api/v1/accounts/lookup",
+        files: &["mastodon/account-lookup.json"],
+        paging_param: None,
+    },
+    Route {
+        path: "/mastodon/api/v1/accounts/109000000000000001/statuses",
+        files: &["mastodon/account-statuses.json"],
+        paging_param: Some(("min_id", "[]")),
+    },
+    Route {
+        path: "/bsky/xrpc/app.bsky.feed.searchPosts",
+        files: &["bluesky/search-posts.json"],
+        paging_param: Some(("cursor", r#"{"posts": []}"#)),
+    },
+    Route {
+        path: "/bsky/xrpc/app.bsky.feed.getAuthorFeed",
+        files: &["bluesky/author-feed.json"],
+        paging_param: Some(("cursor", r#"{"feed": []}"#)),
+    },
+    Route {
+        path: "/reddit/r/AnytownUK/new.json",
+        files: &["reddit/anytownuk-new.json"],
+        paging_param: Some(("after", EMPTY_REDDIT)),
+    },
+    Route {
+        path: "/youtube/feeds/videos.xml",
+        files: &["youtube/anytown-council-videos.xml"],
+        paging_param: None,
+    },
+    Route {
+        path: "/telegram/s/anytown_votes",
+        files: &["telegram/anytown-votes.html"],
+        paging_param: Some(("before", EMPTY_TELEGRAM)),
+    },
+    Route {
+        path: "/council/elections/polling-stations",
+        files: &[
+            "web/polling-stations-v1.html",
+            "web/polling-stations-v2.html",
+        ],
+        paging_param: None,
+    },
+    Route {
+        path: "/lookalike/postal-vote",
+        files: &["web/lookalike-postal-vote.html"],
+        paging_param: None,
+    },
+];
+
+/// The server's state.
+struct Replay {
+    /// How many times each route was asked for (which version of a changing page comes next).
+    hits: Vec<AtomicUsize>,
+    /// `http://127.0.0.1:PORT`: replaces `{{BASE}}` in recorded answers, so the media and
+    /// links they name are served here too.
+    base: String,
+}
+
+/// Serves the recording on an ephemeral 127.0.0.1 port; returns its address.
+pub async fn start() -> anyhow::Result<SocketAddr> {
+    for r in ROUTES {
+        for f in r.files {
+            DEMO.get_file(f)
+                .with_context(|| format!("the demo recording lacks demo/{f}"))?;
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("cannot open a port on 127.0.0.1 for the demo's recorded sources")?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(Replay {
+        hits: ROUTES.iter().map(|_| AtomicUsize::new(0)).collect(),
+        base: format!("http://{addr}"),
+    });
+    let app = Router::new().fallback(answer).with_state(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the demo's recorded sources stopped");
+        }
+    });
+    Ok(addr)
+}
+
+async fn answer(State(replay): State<Arc<Replay>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let headers = req.headers().clone();
+    if let Some(name) = path.strip_prefix("/media/") {
+        return match DEMO.get_file(format!("media/{name}")) {
+            Some(f) if !name.contains("..") => {
+                reply(&headers, content_type(name), f.contents().to_vec())
+            }
+            _ => (StatusCode::NOT_FOUND, "no such demo media").into_response(),
+        };
+    }
+    let Some((i, route)) = ROUTES.iter().enumerate().find(|(_, r)| r.path == path) else {
+        return (StatusCode::NOT_FOUND, "not part of the demo recording").into_response();
+    };
+    if let Some((param, rest)) = route.paging_param {
+        let paging = url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == param);
+        if paging {
+            return reply(
+                &headers,
+                content_type(route.files[0]),
+                rest.as_bytes().to_vec(),
+            );
+        }
+    }
+    let n = replay.hits[i].fetch_add(1, Ordering::SeqCst);
+    let file = route.files[n.min(route.files.len() - 1)];
+    match DEMO.get_file(file).and_then(|f| f.contents_utf8()) {
+        Some(text) => reply(
+            &headers,
+            content_type(file),
+            text.replace("{{BASE}}", &replay.base).into_bytes(),
+        ),
+        None => (StatusCode::NOT_FOUND, "not part of the demo recording").into_response(),
+    }
+}
+
+/// The answer with an ETag, or 304 when the client already has it.
+fn reply(headers: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response {
+    let etag = format!("\"{}\"", &ballotwatch_core::sha256_hex(&body)[..16]);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next().unwrap_or_default() {
+        "json" => "application/json; charset=utf-8",
+        "atom" => "application/atom+xml; charset=utf-8",
+        "xml" => "application/xml; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_recorded_answer_is_bundled_and_parses() {
+        for r in ROUTES {
+            for f in r.files {
+                let file = DEMO
+                    .get_file(f)
+                    .unwrap_or_else(|| panic!("demo/{f} is missing"));
+                if f.ends_with(".json") {
+                    serde_json::from_slice::<serde_json::Value>(file.contents())
+                        .unwrap_or_else(|e| panic!("demo/{f}: {e}"));
+                }
+            }
+            if let Some((_, rest)) = r.paging_param {
+                if rest.starts_with(['{', '[']) {
+                    serde_json::from_str::<serde_json::Value>(rest).unwrap();
+                }
+            }
+        }
+    }
+}

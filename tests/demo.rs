@@ -1,0 +1,384 @@
+//! End to end: `ballotwatch demo` as a council's IT officer first runs it — the real binary
+//! serving the web UI, replaying the recorded election week from 127.0.0.1, alerting through
+//! its built-in mail catcher. Every threat in the material must become an incident of the right
+//! kind, the debunks and the ordinary news must not, each incident that the demo's immediate
+//! rule covers must be emailed exactly once, and an exported evidence pack must verify.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Threats in the recording: (what, verdict kind, verdict label, words of the item that
+/// carries it). Each must end up in an incident whose items include an item with these words
+/// and a verdict of this kind and label.
+const THREATS: &[(&str, &str, &str, &str)] = &[
+    (
+        "lookalike domain anytown-gov.uk",
+        "impersonation",
+        "lookalike_domain",
+        "vote by text",
+    ),
+    (
+        "homoglyph account (Cyrillic А) posing as the council",
+        "impersonation",
+        "impersonated_account",
+        "bank details",
+    ),
+    (
+        "fake official notice on a lookalike site",
+        "impersonation",
+        "fake_official_notice",
+        "re-register on this page",
+    ),
+    (
+        "a Telegram post saying a polling station is closed",
+        "misinformation",
+        "election_process_claim",
+        "CLOSED on election day due to flooding",
+    ),
+    (
+        "pen-versus-pencil myth",
+        "misinformation",
+        "election_process_claim",
+        "Pencil marks can be rubbed out",
+    ),
+];
+
+/// Items that must never be in an incident: debunks, official guidance and ordinary news.
+const NOT_FLAGGED: &[&str] = &[
+    "no, you do not have to use the pencil",
+    "This is false. The only ways to vote",
+    "Mill Lane is open as normal",
+    "Anytown Rovers win promotion",
+    "Bike racks outside Castle ward",
+];
+
+/// How long the demo may take to show everything (it should take well under a minute).
+const DEADLINE: Duration = Duration::from_secs(240);
+
+struct Demo {
+    child: Child,
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    web: String,
+    login: String,
+    /// The demo's stdout, line by line (kept open so the demo never blocks writing to it).
+    _lines: mpsc::Receiver<String>,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("demo");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+            .args(["demo", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env_remove("RUST_LOG")
+            .env_remove("BALLOTWATCH_CONFIG")
+            .env("BALLOTWATCH_MODELS", common::models_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut web = None;
+        let mut login = None;
+        let until = Instant::now() + Duration::from_secs(120);
+        while login.is_none() {
+            let left = until.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("the demo did not print its web address and login link");
+            println!("demo: {line}");
+            if let Some(u) = line.strip_prefix("Web UI:") {
+                web = Some(u.trim().trim_end_matches('/').to_string());
+            }
+            if let Some(u) = line.trim().strip_prefix("log in once with:") {
+                login = Some(u.trim().to_string());
+            }
+        }
+        Demo {
+            child,
+            _dir: dir,
+            data,
+            web: web.expect("the demo printed no `Web UI:` line"),
+            login: login.unwrap_or_default(),
+            _lines: rx,
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.data.join("ballotwatch.toml")
+    }
+
+    fn run(&self, args: &[&str]) -> common::Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("BALLOTWATCH_MODELS", common::models_dir())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        common::Run::from(out)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        // SIGTERM: the demo is `serve`, which finishes the work in hand and stops.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get_json(url: &str, auth: (&str, &str)) -> Value {
+    let res = http()
+        .get(url)
+        .header(auth.0, auth.1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(res.status().is_success(), "GET {url}: {}", res.status());
+    let text = res.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: {e}: {text}"))
+}
+
+/// Each incident with the (kind, label) of its items' verdicts and its items' text.
+#[derive(Debug)]
+struct Seen {
+    id: i64,
+    kind: String,
+    severity: String,
+    labels: Vec<(String, String)>,
+    text: String,
+}
+
+async fn incidents(web: &str, token: &str) -> Vec<Seen> {
+    let bearer = format!("Bearer {token}");
+    let auth = ("authorization", bearer.as_str());
+    let list = get_json(&format!("{web}/api/v1/incidents?limit=1000"), auth).await;
+    let mut out = Vec::new();
+    for inc in list["incidents"].as_array().cloned().unwrap_or_default() {
+        let id = inc["id"].as_i64().unwrap();
+        let detail = get_json(&format!("{web}/api/v1/incidents/{id}"), auth).await;
+        let mut labels = Vec::new();
+        let mut text = String::new();
+        for item in detail["items"].as_array().cloned().unwrap_or_default() {
+            for v in item["verdicts"].as_array().cloned().unwrap_or_default() {
+                labels.push((
+                    v["kind"].as_str().unwrap_or_default().to_string(),
+                    v["label"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+            text.push_str(&item.to_string());
+            text.push('\n');
+        }
+        out.push(Seen {
+            id,
+            kind: detail["kind"].as_str().unwrap_or_default().to_string(),
+            severity: detail["severity"].as_str().unwrap_or_default().to_string(),
+            labels,
+            text,
+        });
+    }
+    out
+}
+
+fn missing<'a>(seen: &[Seen]) -> Vec<&'a str> {
+    THREATS
+        .iter()
+        .filter(|(_, kind, label, words)| {
+            !seen.iter().any(|s| {
+                s.text.contains(words) && s.labels.iter().any(|(k, l)| k == kind && l == label)
+            })
+        })
+        .map(|t| t.0)
+        .collect()
+}
+
+fn outbox_settled(demo: &Demo) -> bool {
+    let r = demo.run(&["alerts", "status", "--json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
+    let n = |s: &str| v["counts"][s].as_u64().unwrap_or(0);
+    v.is_object() && n("pending") + n("sending") == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_turns_each_threat_into_the_right_incident_and_emails_it_once() {
+    let started = Instant::now();
+    let wall_start = chrono::Utc::now();
+    let demo = Demo::start();
+
+    // The one-time link logs in once.
+    let res = http().get(&demo.login).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "one-time login");
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("bw_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("the one-time link set no session cookie")
+        .to_string();
+    let again = http().get(&demo.login).send().await.unwrap();
+    assert_eq!(
+        again
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/login"),
+        "a used one-time link must not log in again"
+    );
+    let token = demo.run(&["user", "token", "demo"]);
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let token = token
+        .stdout
+        .split_whitespace()
+        .find(|w| {
+            w.len() >= 40
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .unwrap_or_else(|| panic!("no token in {:?}", token.stdout))
+        .to_string();
+
+    // Every threat becomes an incident of the right kind.
+    let seen = loop {
+        let seen = incidents(&demo.web, &token).await;
+        if missing(&seen).is_empty() {
+            break seen;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "after {:?} still missing: {:?}\nincidents: {seen:#?}",
+            started.elapsed(),
+            missing(&seen)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let threats_at = started.elapsed();
+    for words in NOT_FLAGGED {
+        let wrongly: Vec<i64> = seen
+            .iter()
+            .filter(|s| s.text.contains(words))
+            .map(|s| s.id)
+            .collect();
+        assert!(
+            wrongly.is_empty(),
+            "{words:?} is in incident(s) {wrongly:?}"
+        );
+    }
+
+    // Each incident the immediate rule covers (medium and up) is emailed exactly once.
+    let until = Instant::now() + Duration::from_secs(60);
+    while !outbox_settled(&demo) {
+        assert!(Instant::now() < until, "the alert outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let seen = incidents(&demo.web, &token).await;
+    let mails = get_json(&format!("{}/demo/mail.json", demo.web), ("cookie", &cookie)).await;
+    let mails = mails.as_array().cloned().unwrap_or_default();
+    let mut per_incident: BTreeMap<i64, usize> = BTreeMap::new();
+    for m in &mails {
+        let subject = m["subject"].as_str().unwrap_or_default();
+        let id: i64 = subject
+            .rsplit("incident #")
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no incident number in {subject:?}"));
+        *per_incident.entry(id).or_default() += 1;
+    }
+    for s in &seen {
+        let expected = usize::from(s.severity == "medium" || s.severity == "high");
+        assert_eq!(
+            per_incident.get(&s.id).copied().unwrap_or(0),
+            expected,
+            "incident {} ({} {}) emails: {mails:#?}",
+            s.id,
+            s.kind,
+            s.severity
+        );
+    }
+    assert!(!mails.is_empty(), "no alert email at all");
+    let last_alert = mails
+        .iter()
+        .filter_map(|m| m["received_at"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .max()
+        .unwrap();
+    let to_last_alert = (last_alert.with_timezone(&chrono::Utc) - wall_start).as_seconds_f64();
+    println!(
+        "demo: {} incidents, {} alert emails; every threat was an incident {:.1}s after start; \
+         the last alert arrived {to_last_alert:.1}s after start",
+        seen.len(),
+        mails.len(),
+        threats_at.as_secs_f64(),
+    );
+
+    // The Demo mail page shows them, marked as demo-only.
+    let page = http()
+        .get(format!("{}/demo/mail", demo.web))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Demo only"), "{page}");
+    assert!(
+        page.contains(&format!("{} message(s) received", mails.len())),
+        "{page}"
+    );
+
+    // An exported evidence pack verifies.
+    let pack = demo.data.join("pack.zip");
+    let first = seen.iter().map(|s| s.id).min().unwrap().to_string();
+    let export = demo.run(&[
+        "export",
+        "--incident",
+        &first,
+        "--out",
+        pack.to_str().unwrap(),
+        "--no-screenshots",
+    ]);
+    assert_eq!(export.code, 0, "{}{}", export.stdout, export.stderr);
+    let verify = demo.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+}

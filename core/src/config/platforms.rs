@@ -287,10 +287,11 @@ impl MastodonSourceConfig {
 impl BlueskySourceConfig {
     pub(super) fn problems(&self) -> Vec<KeyProblem> {
         let mut out = Vec::new();
-        if self.queries.is_empty() && self.actors.is_empty() {
+        // With Jetstream, the `[watch] terms` alone choose the posts.
+        if self.queries.is_empty() && self.actors.is_empty() && !self.jetstream {
             out.push((
                 "queries",
-                "a Bluesky source needs at least one of `queries` or `actors`".into(),
+                "a Bluesky source needs at least one of `queries` or `actors`, or `jetstream = true`".into(),
                 Some("e.g. queries = [\"Anytown election\"], actors = [\"anytown.gov.uk\"]".into()),
             ));
         }
@@ -478,6 +479,14 @@ mod tests {
         let p = problems("[[source]]\nname = \"m\"\nkind = \"mastodon\"\ninstance = \"https://social.example\"\n");
         assert!(p[0].contains("`source[0].hashtags`: a Mastodon source needs at least one of `hashtags` or `accounts`"), "{p:?}");
 
+        assert!(
+            problems("[[source]]\nname = \"b\"\nkind = \"bluesky\"\njetstream = true\n").is_empty()
+        );
+        let p = problems("[[source]]\nname = \"b\"\nkind = \"bluesky\"\n");
+        assert!(
+            p[0].contains("needs at least one of `queries` or `actors`, or `jetstream = true`"),
+            "{p:?}"
+        );
         let p = problems("[[source]]\nname = \"b\"\nkind = \"bluesky\"\nactors = [\"not a handle\"]\njetstream = true\njetstream_url = \"https://jet.example/\"\n");
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(

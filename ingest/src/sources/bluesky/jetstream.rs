@@ -33,7 +33,7 @@
 //! ([`Fetcher::connect`](crate::Fetcher::connect)), sends the product User-Agent, and refuses a
 //! websocket message or frame over [`MAX_MESSAGE`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -75,12 +75,19 @@ pub const VIDEO: &str = "https://video.bsky.app/watch";
 const WHAT: &str = "Jetstream event";
 
 /// The resume state kept between connections.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JetstreamState {
     /// `time_us` of the newest event handed over.
     pub time_us: Option<i64>,
+    /// Handles of the authors of kept posts, by DID (at most [`MAX_HANDLES`]), so that events
+    /// replayed after a restart make the very same items.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub handles: BTreeMap<String, String>,
 }
+
+/// Most handles kept in the resume state.
+pub const MAX_HANDLES: usize = 10_000;
 
 /// The real-time part of a Bluesky source.
 #[derive(Debug)]
@@ -263,6 +270,11 @@ impl RealtimeSource for JetstreamSource {
         tx: &mpsc::Sender<StreamEvent>,
     ) -> Result<(), SourceError> {
         let state: JetstreamState = common::load_state(&self.state_name, cursor.state.as_ref());
+        if let Ok(mut h) = self.handles.lock() {
+            for (did, handle) in &state.handles {
+                h.entry(did.clone()).or_insert_with(|| handle.clone());
+            }
+        }
         let dids = self.watched_dids(ctx).await?;
         let filter_here = !ctx.watch.is_empty() || !self.queries.is_empty();
         let wanted: &[String] = if filter_here { &[] } else { &dids };
@@ -367,6 +379,7 @@ impl RealtimeSource for JetstreamSource {
                 Ok((time_us, item)) => {
                     batch.advance(time_us);
                     if let Some(item) = item {
+                        batch.remember_handle(&item);
                         batch.items.push(item);
                     }
                     batch.lines.push(raw);
@@ -416,6 +429,22 @@ impl Batch {
         }
     }
 
+    /// Keeps the handle shown on a kept post (when it is a handle, not the DID).
+    fn remember_handle(&mut self, item: &Item) {
+        let Some(author) = &item.author else { return };
+        let (Some(handle), Some(url)) = (&author.handle, &author.url) else {
+            return;
+        };
+        let Some(did) = url.strip_prefix(&format!("{}/profile/", super::WEB)) else {
+            return;
+        };
+        if handle != did
+            && (self.state.handles.len() < MAX_HANDLES || self.state.handles.contains_key(did))
+        {
+            self.state.handles.insert(did.to_string(), handle.clone());
+        }
+    }
+
     fn advance(&mut self, time_us: i64) {
         self.state.time_us = Some(self.state.time_us.map_or(time_us, |t| t.max(time_us)));
     }
@@ -441,7 +470,7 @@ impl Batch {
         let poll = Poll {
             captures: vec![(capture, body)],
             items: self.items.drain(..).map(|i| (0, i)).collect(),
-            state: serde_json::to_value(self.state).ok(),
+            state: serde_json::to_value(&self.state).ok(),
             ..Poll::default()
         };
         self.lines.clear();

@@ -355,7 +355,43 @@ async fn reconnects_with_the_cursor_after_a_drop_without_gaps() {
     assert!(
         String::from_utf8_lossy(body).ends_with(&format!("{}\n", EVENTS.lines().last().unwrap()))
     );
-    assert_eq!(last.state, Some(serde_json::json!({ "time_us": LAST_US })));
+    assert_eq!(
+        last.state,
+        Some(serde_json::json!({
+            "time_us": LAST_US,
+            "handles": {FAKE: "anytown-council-official.bsky.social", COUNCIL: "anytown.gov.uk"}
+        }))
+    );
+
+    // After a restart (a new source, the stored state) the replayed update is the same item
+    // version: the handle comes back from the state, not from the identity event.
+    let restarted = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let (tx, mut rx) = mpsc::channel(64);
+    let cursor = Cursor {
+        state: last.state.clone(),
+        ..Cursor::default()
+    };
+    let until = StreamUntil::CaughtUp(DateTime::from_timestamp_micros(LAST_US).unwrap());
+    restarted
+        .run(&test_ctx(), &cursor, until, &tx)
+        .await
+        .unwrap();
+    drop(tx);
+    let mut replayed = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        if let StreamEvent::Batch(p) = ev {
+            replayed.extend(
+                p.items
+                    .into_iter()
+                    .map(|(_, i)| (i.id.clone(), i.content_hash())),
+            );
+        }
+    }
+    assert!(!replayed.is_empty());
+    assert!(
+        replayed.iter().all(|r| distinct.contains(r)),
+        "{replayed:?}"
+    );
     // Terms are watched, so Jetstream is not asked to filter by DID.
     assert!(jet.queries.lock().unwrap()[0].contains("wantedCollections=app.bsky.feed.post"));
     assert!(!jet.queries.lock().unwrap()[0].contains("wantedDids"));

@@ -14,11 +14,15 @@ use ballotwatch_alerting::{Decider, Sender};
 use ballotwatch_classify::Classifier;
 use ballotwatch_core::{Config, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
-use ballotwatch_ingest::{build_source, schedule, Cursor, Fetcher, PollContext, Source};
+use ballotwatch_ingest::{
+    build_source, schedule, Cursor, Fetcher, PollContext, Source, StreamUntil,
+};
 use ballotwatch_store::{PollRecord, Store, StoredItem};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+mod realtime;
 
 /// Items taken from the store per classify batch.
 const CLASSIFY_BATCH: usize = 256;
@@ -68,6 +72,55 @@ pub struct PollCounts {
     pub not_modified: bool,
     /// Bytes captured.
     pub bytes: u64,
+}
+
+/// Writes a poll's capture blobs, then records its captures, items and cursor in one
+/// transaction, with the state kept under `state_name` (the source's name, or its real-time
+/// part's).
+fn store_poll(
+    store: &Store,
+    state_name: &str,
+    source: &str,
+    poll: ballotwatch_ingest::Poll,
+    attempted_at: DateTime<Utc>,
+    next_attempt_at: DateTime<Utc>,
+) -> anyhow::Result<PollCounts> {
+    let mut counts = PollCounts {
+        not_modified: poll.not_modified,
+        ..PollCounts::default()
+    };
+    let mut captures = Vec::with_capacity(poll.captures.len());
+    for (capture, body) in poll.captures {
+        let sha = store.put_blob(&body)?;
+        if sha != capture.sha256 {
+            anyhow::bail!(
+                "capture of {} changed between fetch and store (sha256 {} vs {})",
+                capture.url,
+                capture.sha256,
+                sha
+            );
+        }
+        counts.bytes += capture.size;
+        captures.push(capture);
+    }
+    let outcome = store.record_poll_as(
+        state_name,
+        source,
+        PollRecord {
+            captures,
+            items: poll.items,
+            etag: poll.etag,
+            last_modified: poll.last_modified,
+            cursor: poll.state,
+            not_modified: poll.not_modified,
+            attempted_at,
+            next_attempt_at,
+        },
+    )?;
+    counts.new = outcome.new;
+    counts.updated = outcome.updated;
+    counts.unchanged = outcome.unchanged;
+    Ok(counts)
 }
 
 /// The wired stages, sharing one store, one index and one classifier.
@@ -162,7 +215,15 @@ impl Pipeline {
             .cloned()
             .collect();
         let polls = chosen.iter().map(|s| self.poll_source(s.as_ref()));
-        let summaries = futures_util::future::join_all(polls).await;
+        let streams = chosen
+            .iter()
+            .filter_map(|s| Some((s.name().to_string(), s.kind(), s.realtime()?)))
+            .map(|(name, kind, rt)| self.catch_up(rt, name, kind));
+        let (mut summaries, streamed) = tokio::join!(
+            futures_util::future::join_all(polls),
+            futures_util::future::join_all(streams)
+        );
+        summaries.extend(streamed);
         self.classify_pending().await?;
         self.index_pending().await?;
         Ok(summaries)
@@ -173,6 +234,18 @@ impl Pipeline {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
         for source in self.sources.clone() {
+            if let Some(rt) = source.realtime() {
+                let me = self.clone();
+                let stop = shutdown.clone();
+                let name = source.name().to_string();
+                tasks.spawn(async move {
+                    // In this mode failures are recorded and retried, never returned.
+                    if let Err(e) = me.realtime_loop(rt, name, StreamUntil::Stopped, stop).await {
+                        tracing::error!(error = %e, "real-time stream stopped");
+                    }
+                    Ok(())
+                });
+            }
             let me = self.clone();
             let stop = shutdown.clone();
             tasks.spawn(async move {
@@ -299,41 +372,7 @@ impl Pipeline {
             Ok(poll) => {
                 let next_attempt_at = next(0, None);
                 self.blocking(move |store| {
-                    let mut counts = PollCounts {
-                        not_modified: poll.not_modified,
-                        ..PollCounts::default()
-                    };
-                    let mut captures = Vec::with_capacity(poll.captures.len());
-                    for (capture, body) in poll.captures {
-                        let sha = store.put_blob(&body)?;
-                        if sha != capture.sha256 {
-                            anyhow::bail!(
-                                "capture of {} changed between fetch and store (sha256 {} vs {})",
-                                capture.url,
-                                capture.sha256,
-                                sha
-                            );
-                        }
-                        counts.bytes += capture.size;
-                        captures.push(capture);
-                    }
-                    let outcome = store.record_poll(
-                        &name,
-                        PollRecord {
-                            captures,
-                            items: poll.items,
-                            etag: poll.etag,
-                            last_modified: poll.last_modified,
-                            cursor: poll.state,
-                            not_modified: poll.not_modified,
-                            attempted_at,
-                            next_attempt_at,
-                        },
-                    )?;
-                    counts.new = outcome.new;
-                    counts.updated = outcome.updated;
-                    counts.unchanged = outcome.unchanged;
-                    Ok(counts)
+                    store_poll(store, &name, &name, poll, attempted_at, next_attempt_at)
                 })
                 .await
             }

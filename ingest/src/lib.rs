@@ -19,4 +19,7 @@ pub mod schedule;
 pub mod sources;
 
 pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, FEED_ACCEPT};
-pub use sources::{build_source, Cursor, Poll, PollContext, Source, SourceError};
+pub use sources::{
+    build_source, Cursor, Poll, PollContext, RealtimeSource, Source, SourceError, StreamEvent,
+    StreamUntil,
+};

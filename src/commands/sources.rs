@@ -3,7 +3,8 @@
 //! stored in the last 24 hours, and when it is polled next.
 
 use anyhow::Context;
-use ballotwatch_core::Config;
+use ballotwatch_core::{Config, SourceConfig};
+use ballotwatch_ingest::sources::bluesky::jetstream;
 use ballotwatch_store::{SourceState, Store};
 use chrono::{DateTime, Utc};
 
@@ -62,18 +63,38 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
     let now = Utc::now();
     let states = store.source_states()?;
     let counts = store.items_stored_since(now - chrono::Duration::hours(24))?;
-    let health: Vec<Health> = config
+    // A Bluesky source with `jetstream = true` has a second row: its real-time connection,
+    // with its own last success and last error.
+    let stream_names: Vec<Option<String>> = config
         .sources
         .iter()
-        .map(|s| Health {
+        .map(|s| match s {
+            SourceConfig::Bluesky(b) if b.jetstream => Some(jetstream::state_name(&b.name)),
+            _ => None,
+        })
+        .collect();
+    let mut health: Vec<Health> = Vec::new();
+    for (s, stream) in config.sources.iter().zip(&stream_names) {
+        health.push(Health {
             name: s.name(),
             kind: s.kind(),
             enabled: s.enabled(),
             url: s.url().to_string(),
             state: states.iter().find(|st| st.source == s.name()).cloned(),
             items_24h: counts.get(s.name()).copied().unwrap_or(0),
-        })
-        .collect();
+        });
+        if let (Some(name), SourceConfig::Bluesky(b)) = (stream, s) {
+            health.push(Health {
+                name,
+                kind: s.kind(),
+                enabled: s.enabled(),
+                url: b.jetstream_url.to_string(),
+                state: states.iter().find(|st| &st.source == name).cloned(),
+                // Its items are counted in the source's own row.
+                items_24h: 0,
+            });
+        }
+    }
     if json {
         for h in &health {
             println!("{}", h.json());

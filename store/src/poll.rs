@@ -127,6 +127,20 @@ impl Store {
     /// Fails without writing anything when a capture's blob is missing or the wrong size, an item
     /// has no id or points at a capture that is not in `poll.captures`, or a 304 carries data.
     pub fn record_poll(&self, source: &str, poll: PollRecord) -> Result<PollOutcome> {
+        self.record_poll_as(source, source, poll)
+    }
+
+    /// Like [`Store::record_poll`], with the resume state and health kept under `state_name`
+    /// instead of the source's name: for a source's second way in (e.g. Bluesky's real-time
+    /// Jetstream beside its polled API), whose cursor and schedule must not overwrite the
+    /// polled part's. Items and captures are stored under `source`, like every other item of
+    /// that source.
+    pub fn record_poll_as(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: PollRecord,
+    ) -> Result<PollOutcome> {
         self.check_poll(source, &poll)?;
         let ingested_at = now_ms();
         let keep = last_occurrences(&poll.items);
@@ -172,7 +186,7 @@ impl Store {
             let last_success: Option<Option<String>> = tx
                 .query_row(
                     "SELECT last_success_at FROM source_state WHERE source = ?1",
-                    [source],
+                    [state_name],
                     |r| r.get(0),
                 )
                 .optional()
@@ -202,7 +216,7 @@ impl Store {
             )
             .and_then(|mut st| {
                 st.execute(params![
-                    source,
+                    state_name,
                     poll.etag,
                     poll.last_modified,
                     cursor,

@@ -49,15 +49,14 @@ pub struct BlueskySourceConfig {
     /// Accounts (handles or DIDs) whose posts are read with `app.bsky.feed.getAuthorFeed`.
     #[serde(default)]
     pub actors: Vec<String>,
-    /// Real-time ingest from the Jetstream firehose. Not available in this version: `true` is
-    /// reported as a configuration problem rather than silently ignored.
+    /// Real-time ingest from Jetstream (a websocket of new posts), beside the polled queries
+    /// and feeds: posts by the `actors` and posts matching the `[watch] terms`.
     #[serde(default)]
     pub jetstream: bool,
     /// The AppView serving the XRPC API (also accepted as `base_url`).
     #[serde(default = "default_appview", alias = "base_url")]
     pub appview: Url,
-    /// The Jetstream `subscribe` websocket endpoint (`ws`/`wss`), for when `jetstream` is
-    /// available.
+    /// The Jetstream `subscribe` websocket endpoint (`ws`/`wss`), used when `jetstream` is true.
     #[serde(default = "default_jetstream_url")]
     pub jetstream_url: Url,
     /// Poll interval (default: `[ingest] default_interval`).
@@ -288,10 +287,11 @@ impl MastodonSourceConfig {
 impl BlueskySourceConfig {
     pub(super) fn problems(&self) -> Vec<KeyProblem> {
         let mut out = Vec::new();
-        if self.queries.is_empty() && self.actors.is_empty() {
+        // With Jetstream, the `[watch] terms` alone choose the posts.
+        if self.queries.is_empty() && self.actors.is_empty() && !self.jetstream {
             out.push((
                 "queries",
-                "a Bluesky source needs at least one of `queries` or `actors`".into(),
+                "a Bluesky source needs at least one of `queries` or `actors`, or `jetstream = true`".into(),
                 Some("e.g. queries = [\"Anytown election\"], actors = [\"anytown.gov.uk\"]".into()),
             ));
         }
@@ -304,16 +304,6 @@ impl BlueskySourceConfig {
             if let Err((msg, help)) = check_handle("bluesky", a) {
                 out.push(("actors", msg, Some(help.into())));
             }
-        }
-        if self.jetstream {
-            out.push((
-                "jetstream",
-                "real-time ingest from Jetstream is not available in this version".into(),
-                Some(
-                    "remove `jetstream = true`; the queries and the actors' feeds are still read on every poll"
-                        .into(),
-                ),
-            ));
         }
         if !matches!(self.jetstream_url.scheme(), "ws" | "wss")
             || self.jetstream_url.host_str().is_none_or(str::is_empty)
@@ -489,18 +479,22 @@ mod tests {
         let p = problems("[[source]]\nname = \"m\"\nkind = \"mastodon\"\ninstance = \"https://social.example\"\n");
         assert!(p[0].contains("`source[0].hashtags`: a Mastodon source needs at least one of `hashtags` or `accounts`"), "{p:?}");
 
+        assert!(
+            problems("[[source]]\nname = \"b\"\nkind = \"bluesky\"\njetstream = true\n").is_empty()
+        );
+        let p = problems("[[source]]\nname = \"b\"\nkind = \"bluesky\"\n");
+        assert!(
+            p[0].contains("needs at least one of `queries` or `actors`, or `jetstream = true`"),
+            "{p:?}"
+        );
         let p = problems("[[source]]\nname = \"b\"\nkind = \"bluesky\"\nactors = [\"not a handle\"]\njetstream = true\njetstream_url = \"https://jet.example/\"\n");
-        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p.len(), 2, "{p:?}");
         assert!(
             p[0].contains("`source[0].actors`: `not a handle` is not a valid bluesky handle"),
             "{p:?}"
         );
         assert!(
-            p[1].contains("`source[0].jetstream`: real-time ingest from Jetstream is not available in this version"),
-            "{p:?}"
-        );
-        assert!(
-            p[2].contains(
+            p[1].contains(
                 "`source[0].jetstream_url`: `https://jet.example/` is not a ws or wss URL"
             ),
             "{p:?}"

@@ -30,8 +30,11 @@
 //! in the order the HTTP library exposes them: the order in which each header name was first
 //! received, with repeated headers of one name next to each other.
 
+mod connect;
 pub mod guard;
 mod hosts;
+
+pub use self::connect::{BoxedConnection, Connection};
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -409,6 +412,16 @@ impl Fetcher {
     /// The User-Agent sent with every request.
     pub fn user_agent(&self) -> &str {
         &self.inner.user_agent
+    }
+
+    /// `[ingest] connect_timeout`.
+    pub fn connect_timeout(&self) -> Duration {
+        self.inner.connect_timeout
+    }
+
+    /// `[ingest] max_response_size` in bytes.
+    pub fn max_size(&self) -> u64 {
+        self.inner.max_size
     }
 
     /// Fetches `req.url` under every rule of the fetcher (see the [module docs](self)).

@@ -18,9 +18,11 @@ pub(crate) mod test_support;
 pub mod web;
 pub mod youtube;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ballotwatch_core::{Capture, Item, SourceConfig, WatchTerms};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fetcher::{FetchError, Fetcher};
@@ -160,6 +162,56 @@ pub trait Source: Send + Sync {
     fn url(&self) -> &str;
     /// Fetches what is new since `cursor`.
     async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError>;
+    /// The source's real-time part, if it has one (Bluesky with `jetstream = true`). It runs
+    /// beside the polls, with its own resume state.
+    fn realtime(&self) -> Option<Arc<dyn RealtimeSource>> {
+        None
+    }
+}
+
+/// What a real-time connection hands to its caller while it runs.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// What arrived since the last batch, recorded like a poll: the raw events as one capture,
+    /// the items read from them and, in `state`, the position to resume from once this batch
+    /// is committed.
+    Batch(Poll),
+    /// Something in the stream could not be read (its bytes are still in the next batch's
+    /// capture); the stream goes on.
+    Problem(SourceError),
+}
+
+/// When a real-time connection ends without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamUntil {
+    /// Never: it runs until the connection fails or the caller drops it.
+    Stopped,
+    /// Once caught up with `since`: an event newer than it arrived, or the server was idle
+    /// for [`CAUGHT_UP_IDLE`] (`ingest --once`).
+    CaughtUp(DateTime<Utc>),
+}
+
+/// How long a quiet stream counts as caught up in [`StreamUntil::CaughtUp`] mode.
+pub const CAUGHT_UP_IDLE: Duration = Duration::from_secs(2);
+
+/// A source's long-lived connection (e.g. Bluesky's Jetstream websocket).
+#[async_trait::async_trait]
+pub trait RealtimeSource: Send + Sync {
+    /// The name its resume state and health are kept under (`<source> (jetstream)`), so they
+    /// never overwrite the polled part's.
+    fn state_name(&self) -> &str;
+    /// The endpoint connected to (for messages).
+    fn url(&self) -> &str;
+    /// Connects once, resuming from `cursor.state`, and sends what arrives to `tx` until the
+    /// connection fails (an error naming the URL: the caller records it and reconnects from the
+    /// last committed state), `until` is reached (`Ok`), or `tx` is closed (`Ok`).
+    async fn run(
+        &self,
+        ctx: &PollContext,
+        cursor: &Cursor,
+        until: StreamUntil,
+        tx: &tokio::sync::mpsc::Sender<StreamEvent>,
+    ) -> Result<(), SourceError>;
 }
 
 /// The source for one `[[source]]` entry.

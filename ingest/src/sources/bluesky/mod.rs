@@ -17,8 +17,12 @@
 //! both are recorded; the item URL is `https://bsky.app/profile/HANDLE/post/RKEY`; embedded
 //! images (also inside a quote with media) and video thumbnails become media; link facets and
 //! external embeds become links. A repost in an author feed is the reposted post.
+//!
+//! With `jetstream = true` the source also has a real-time part, [`jetstream`], a websocket
+//! that runs beside the polls with its own resume state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ballotwatch_core::config::BlueskySourceConfig;
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
@@ -27,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::common::{self, Collected, JSON_ACCEPT, MAX_PAGES};
-use super::{Cursor, Poll, PollContext, Source, SourceError};
+use super::{Cursor, Poll, PollContext, RealtimeSource, Source, SourceError};
 use crate::html;
 
 const PAGE: usize = 100;
@@ -43,6 +47,7 @@ pub struct BlueskySource {
     appview_text: String,
     queries: Vec<String>,
     actors: Vec<String>,
+    realtime: Option<Arc<jetstream::JetstreamSource>>,
 }
 
 /// What the cursor keeps between polls.
@@ -68,6 +73,9 @@ impl BlueskySource {
                 .iter()
                 .map(|a| a.trim().trim_start_matches('@').to_string())
                 .collect(),
+            realtime: cfg
+                .jetstream
+                .then(|| Arc::new(jetstream::JetstreamSource::new(cfg))),
         }
     }
 
@@ -177,6 +185,10 @@ impl Source for BlueskySource {
         }
         Ok(out.into_poll(&state))
     }
+
+    fn realtime(&self) -> Option<Arc<dyn RealtimeSource>> {
+        self.realtime.clone().map(|r| r as Arc<dyn RealtimeSource>)
+    }
 }
 
 /// The output of `searchPosts` (`posts`) or `getAuthorFeed` (`feed`).
@@ -271,6 +283,10 @@ pub struct PostRecord {
     /// Rich-text facets (links, mentions, tags).
     #[serde(default)]
     pub facets: Vec<Facet>,
+    /// The raw embed (`app.bsky.embed.images` with blob refs, `…external`, …): what Jetstream
+    /// sends; the AppView's hydrated view is [`PostView::embed`].
+    #[serde(default)]
+    pub embed: Option<serde_json::Value>,
 }
 
 /// `app.bsky.richtext.facet`.
@@ -291,13 +307,60 @@ fn rkey(uri: &str) -> Option<&str> {
 
 /// One post view as an item, or `None` when it has no text or media.
 pub fn normalise_post(source_name: &str, post: &PostView, watch: &WatchTerms) -> Option<Item> {
-    let handle = post.author.handle.trim();
-    let shown = if handle.is_empty() || handle == "handle.invalid" {
-        post.author.did.as_str()
-    } else {
-        handle
-    };
-    let url = rkey(&post.uri).map(|k| format!("{WEB}/profile/{shown}/post/{k}"));
+    let mut links = Vec::new();
+    let mut media = Vec::new();
+    if let Some(embed) = &post.embed {
+        collect_embed(embed, &mut links, &mut media);
+    }
+    build_item(
+        source_name,
+        PostParts {
+            uri: &post.uri,
+            did: &post.author.did,
+            handle: Some(post.author.handle.as_str()),
+            display_name: post.author.display_name.as_deref(),
+            record: &post.record,
+            links,
+            media,
+            seen_at: post.indexed_at,
+        },
+        watch,
+    )
+}
+
+/// What an item is made of, whichever way the post arrived (AppView or Jetstream).
+pub(crate) struct PostParts<'a> {
+    /// `at://DID/app.bsky.feed.post/RKEY`: the item id is derived from it.
+    pub uri: &'a str,
+    /// The author's DID.
+    pub did: &'a str,
+    /// The author's handle, when known (`handle.invalid` counts as unknown).
+    pub handle: Option<&'a str>,
+    /// The author's display name, when known.
+    pub display_name: Option<&'a str>,
+    /// The post record (text, facets, `createdAt`).
+    pub record: &'a PostRecord,
+    /// Links from the embed (facet links are added from the record).
+    pub links: Vec<String>,
+    /// Media from the embed.
+    pub media: Vec<ballotwatch_core::Media>,
+    /// When the service saw it: the published time when the record has no `createdAt`.
+    pub seen_at: DateTime<Utc>,
+}
+
+/// The item for a post, or `None` when it has no text or media. The handle is shown when
+/// known, else the DID; the profile URL always carries the DID, so both are recorded.
+pub(crate) fn build_item(
+    source_name: &str,
+    post: PostParts<'_>,
+    watch: &WatchTerms,
+) -> Option<Item> {
+    let shown = post
+        .handle
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && *h != "handle.invalid")
+        .unwrap_or(post.did);
+    let url = rkey(post.uri).map(|k| format!("{WEB}/profile/{shown}/post/{k}"));
     let mut links: Vec<String> = post
         .record
         .facets
@@ -306,17 +369,14 @@ pub fn normalise_post(source_name: &str, post: &PostView, watch: &WatchTerms) ->
         .filter(|f| f["$type"] == "app.bsky.richtext.facet#link")
         .filter_map(|f| f["uri"].as_str().map(str::to_string))
         .collect();
-    let mut media = Vec::new();
-    if let Some(embed) = &post.embed {
-        collect_embed(embed, &mut links, &mut media);
-    }
+    links.extend(post.links);
     let text = Some(html::tidy_text(&post.record.text)).filter(|t| !t.is_empty());
-    if text.is_none() && media.is_empty() {
+    if text.is_none() && post.media.is_empty() {
         return None;
     }
     let body = text.as_deref().map(html::from_plain_text);
     let mut item = Item {
-        id: Item::derive_id(source_name, &post.uri),
+        id: Item::derive_id(source_name, post.uri),
         source: SourceRef {
             kind: "bluesky".into(),
             name: source_name.into(),
@@ -327,22 +387,20 @@ pub fn normalise_post(source_name: &str, post: &PostView, watch: &WatchTerms) ->
             .created_at
             .as_deref()
             .and_then(common::rfc3339)
-            .or(Some(post.indexed_at)),
+            .or(Some(post.seen_at)),
         author: Some(Author {
             handle: Some(shown.to_string()),
             display_name: post
-                .author
                 .display_name
-                .as_deref()
                 .map(html::single_line)
                 .filter(|n| !n.is_empty()),
             platform: Some("bluesky".into()),
-            url: Some(format!("{WEB}/profile/{}", post.author.did)),
+            url: Some(format!("{WEB}/profile/{}", post.did)),
         }),
         html: body.map(|b| b.html),
         text,
         links: html::dedup_http(links),
-        media: common::dedup_media(media),
+        media: common::dedup_media(post.media),
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());
@@ -392,6 +450,8 @@ fn image_mime(url: &str) -> Option<&'static str> {
         _ => None,
     }
 }
+
+pub mod jetstream;
 
 #[cfg(test)]
 mod tests;

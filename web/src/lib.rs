@@ -32,6 +32,7 @@ mod auth;
 mod chart;
 mod error;
 mod export;
+mod fakes;
 mod metrics;
 mod openapi;
 mod pages;
@@ -55,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::{hash_password, new_secret, token_hash, verify_password};
 pub use error::WebError;
+pub use fakes::{FakeMarker, FakeMarkerHandle};
 
 /// How the web server behaves: where it listens, its login rules and its evidence export.
 #[derive(Debug, Clone)]
@@ -73,6 +75,8 @@ pub struct WebConfig {
     pub login_lockout: Duration,
     /// What the "Export evidence pack" button needs; `None` answers it with 503.
     pub export: Option<ballotwatch_evidence::ExportSettings>,
+    /// What the "Mark media as confirmed fake" button calls; `None` answers it with 503.
+    pub fake_marker: Option<FakeMarkerHandle>,
 }
 
 impl WebConfig {
@@ -89,6 +93,7 @@ impl WebConfig {
             login_max_failures: server.login_max_failures,
             login_lockout: server.login_lockout,
             export: None,
+            fake_marker: None,
         }
     }
 }
@@ -130,6 +135,7 @@ fn app(state: AppState, with_metrics: bool) -> Router {
         )
         .route("/incidents/{id}/notes", post(pages::incident::add_note))
         .route("/incidents/{id}/export", post(pages::incident::export))
+        .route("/incidents/{id}/fakes", post(fakes::mark))
         .route("/items/{id}", get(pages::incident::item_page))
         .route("/media/{sha256}", get(pages::incident::media))
         .route("/sources", get(pages::sources::page))
@@ -171,6 +177,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{id}/assignee"),
     ("POST", "/incidents/{id}/notes"),
     ("POST", "/incidents/{id}/export"),
+    ("POST", "/incidents/{id}/fakes"),
     ("GET", "/items/{id}"),
     ("GET", "/media/{sha256}"),
     ("GET", "/sources"),
@@ -331,6 +338,7 @@ pub(crate) mod testutil {
                 login_max_failures: 3,
                 login_lockout: Duration::from_secs(900),
                 export: None,
+                fake_marker: None,
             }),
         };
         TestApp {

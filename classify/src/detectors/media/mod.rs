@@ -13,11 +13,12 @@ pub fn from_config(
     config: &ballotwatch_core::Config,
     fakes: &known_fakes::KnownFakeSet,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    detectors.push(Box::new(provenance::ProvenanceDetector::new()));
-    detectors.push(Box::new(known_fakes::KnownFakeDetector::new(
-        fakes.clone(),
-        config.detectors.known_fake_distance,
-    )));
+    let detectors: Vec<Box<dyn Detector>> = vec![
+        Box::new(provenance::ProvenanceDetector::new()),
+        Box::new(known_fakes::KnownFakeDetector::new(
+            fakes.clone(),
+            config.detectors.known_fake_distance,
+        )),
+    ];
     Ok(detectors)
 }

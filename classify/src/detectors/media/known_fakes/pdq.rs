@@ -16,7 +16,7 @@ const BUF: usize = 64;
 const BLOCK: usize = 16;
 /// Longest side hashed: larger images are first scaled down (the low frequencies PDQ keeps
 /// survive that unchanged, and it bounds the cost of the filter).
-const PREPARE_SIDE: u32 = 512;
+const PREPARE_SIDE: u32 = 1024;
 /// Below this quality (0–100) a picture is too flat for its hash to mean much.
 pub const MIN_QUALITY: u8 = 50;
 
@@ -55,16 +55,16 @@ impl PdqHash {
 
 /// Hashes a decoded image.
 pub fn pdq_hash(img: &DynamicImage) -> PdqHash {
-    let img = if img.width().max(img.height()) > PREPARE_SIDE {
+    let rgb = if img.width().max(img.height()) > PREPARE_SIDE {
         img.resize(
             PREPARE_SIDE,
             PREPARE_SIDE,
             image::imageops::FilterType::Triangle,
         )
+        .to_rgb8()
     } else {
-        img.clone()
+        img.to_rgb8()
     };
-    let rgb = img.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     if w == 0 || h == 0 {
         return PdqHash {
@@ -138,9 +138,9 @@ fn dct_matrix() -> [[f32; BUF]; BLOCK] {
 fn quality(buf: &[[f32; BUF]; BUF]) -> u8 {
     let pct = |v: f32| (v * 100.0 / 255.0) as i32;
     let mut sum: i64 = 0;
-    for i in 0..BUF - 1 {
-        for j in 0..BUF {
-            sum += (pct(buf[i + 1][j]) - pct(buf[i][j])).abs() as i64;
+    for pair in buf.windows(2) {
+        for (below, above) in pair[1].iter().zip(pair[0].iter()) {
+            sum += (pct(*below) - pct(*above)).abs() as i64;
         }
     }
     for row in buf.iter() {

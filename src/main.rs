@@ -3,6 +3,7 @@
 
 mod commands;
 mod demo;
+mod fakes;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -127,6 +128,49 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Media confirmed fake: re-uploads of it are flagged (`known_fake_reupload`).
+    Fakes {
+        #[command(subcommand)]
+        command: FakesCommand,
+    },
+}
+
+/// `ballotwatch fakes …`.
+#[derive(Debug, Subcommand)]
+enum FakesCommand {
+    /// Confirm media fake in an incident: every image of the incident's items (their captured
+    /// copies), or the one with `--media SHA256`, or a local `--file`.
+    Add {
+        /// The incident the media belongs to.
+        #[arg(long)]
+        incident: i64,
+        /// Only the image with this SHA-256.
+        #[arg(long, value_name = "SHA256", conflicts_with = "file")]
+        media: Option<String>,
+        /// A local image file instead of the incident's media.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Why it is fake (kept with the record and the audit log).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Who confirms it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// List confirmed fakes.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a confirmation (by the id `fakes list` shows).
+    Remove {
+        /// The confirmation's id.
+        id: i64,
+        /// Who removes it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
     },
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ballotwatch_alerting::{Decider, Sender};
+use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
 use ballotwatch_classify::Classifier;
 use ballotwatch_core::{Config, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
@@ -130,6 +131,9 @@ pub struct Pipeline {
     index: SearchIndex,
     writer: Arc<Mutex<IndexWriter>>,
     classifier: Arc<Classifier>,
+    /// Media confirmed fake, shared with the known-fake detector; reloaded per classify batch
+    /// when the store's list changed.
+    known_fakes: KnownFakeSet,
     ctx: Arc<PollContext>,
     sources: Vec<Arc<dyn Source>>,
     classify_wake: Arc<Notify>,
@@ -169,11 +173,14 @@ impl Pipeline {
                 .map_err(|e| crate::commands::UsageError(format!("cannot set up alerting: {e}")))?;
             Some((Arc::new(Decider::new(&config)), Arc::new(sender)))
         };
+        let known_fakes = KnownFakeSet::new();
+        crate::fakes::refresh(&store, &known_fakes)?;
         Ok(Pipeline {
             alerting,
             alert_wake: Arc::new(Notify::new()),
             send_wake: Arc::new(Notify::new()),
-            classifier: Arc::new(Classifier::from_config(&config)?),
+            classifier: Arc::new(Classifier::from_config_with_fakes(&config, &known_fakes)?),
+            known_fakes,
             config: Arc::new(config),
             store,
             index,
@@ -198,6 +205,11 @@ impl Pipeline {
     /// The classifier (its detectors are listed in evidence packs).
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+
+    /// The confirmed-fake list the classifier matches against.
+    pub fn known_fakes(&self) -> &KnownFakeSet {
+        &self.known_fakes
     }
 
     /// Names of the enabled sources.
@@ -494,9 +506,11 @@ impl Pipeline {
     /// Classifies every item waiting in the store; returns how many.
     pub async fn classify_pending(&self) -> anyhow::Result<usize> {
         let classifier = self.classifier.clone();
+        let known_fakes = self.known_fakes.clone();
         self.blocking(move |store| {
             let mut total = 0;
             loop {
+                crate::fakes::refresh(store, &known_fakes)?;
                 let batch = store.pending_classification(CLASSIFY_BATCH)?;
                 if batch.is_empty() {
                     return Ok(total);

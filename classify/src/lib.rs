@@ -74,6 +74,18 @@ impl Classifier {
         ))
     }
 
+    /// Like [`Classifier::from_config`], with the known-fake detector matching against `fakes`,
+    /// a shared list the caller keeps current.
+    pub fn from_config_with_fakes(
+        config: &ballotwatch_core::Config,
+        fakes: &detectors::media::known_fakes::KnownFakeSet,
+    ) -> Result<Classifier, ClassifyError> {
+        Ok(Classifier::new(
+            detectors::from_config_with_fakes(config, fakes)?,
+            config.detectors.clone(),
+        ))
+    }
+
     /// (name, version) of every detector, in the order they run.
     pub fn detectors(&self) -> Vec<(&'static str, String)> {
         self.detectors

@@ -443,6 +443,14 @@ pub struct DetectorsConfig {
     /// Most texts a model runs at once.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Most differing PDQ hash bits (of 256) for an image to count as a re-upload of media
+    /// confirmed fake (default 31, Meta's usual match threshold).
+    #[serde(default = "default_known_fake_distance")]
+    pub known_fake_distance: u32,
+}
+
+fn default_known_fake_distance() -> u32 {
+    31
 }
 
 fn default_threshold() -> f32 {
@@ -461,6 +469,7 @@ impl Default for DetectorsConfig {
             models_dir: None,
             threads: None,
             batch_size: default_batch_size(),
+            known_fake_distance: default_known_fake_distance(),
         }
     }
 }
@@ -1202,6 +1211,16 @@ impl Config {
                 None,
             );
         }
+        if d.known_fake_distance > 64 {
+            bad(
+                vec![key("detectors"), key("known_fake_distance")],
+                format!(
+                    "{} of 256 bits would match unrelated pictures",
+                    d.known_fake_distance
+                ),
+                Some("use 31 (the usual PDQ threshold) or less".into()),
+            );
+        }
 
         if let Some(smtp) = &self.alerts.smtp {
             let path = |k: &str| vec![key("alerts"), key("smtp"), key(k)];
@@ -1619,6 +1638,14 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
         );
         assert_eq!(c.alerts.rules[0].min_severity, Severity::Medium);
         assert_eq!(c.ingest.max_response_size, ByteSize::mib(10));
+    }
+
+    #[test]
+    fn known_fake_distance_defaults_to_31_and_is_bounded() {
+        let c = parse("data_dir = \"d\"\n").unwrap();
+        assert_eq!(c.detectors.known_fake_distance, 31);
+        let p = one_problem("data_dir = \"d\"\n[detectors]\nknown_fake_distance = 100\n");
+        assert_eq!(p.field, "detectors.known_fake_distance", "{p}");
     }
 
     #[test]

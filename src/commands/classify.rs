@@ -13,7 +13,9 @@ use ballotwatch_core::{Config, Item};
 /// Runs the classifier over stdin; exit 1 when any line could not be read as an item.
 pub fn run(config_path: &Path) -> anyhow::Result<u8> {
     let config = config_for_classify(config_path)?;
-    let classifier = Classifier::from_config(&config)?;
+    // Media confirmed fake, read (never written) from the store in `data_dir` if there is one.
+    let fakes = crate::fakes::load_readonly(&config.data_dir)?;
+    let classifier = Classifier::from_config_with_fakes(&config, &fakes)?;
     let stdin = std::io::BufReader::new(std::io::stdin());
     let stdout = std::io::stdout().lock();
     let bad = classify_stream(&classifier, stdin, stdout, config.detectors.batch_size)?;

@@ -7,6 +7,7 @@ mod alerts;
 mod check_config;
 mod classify;
 mod export;
+mod fakes;
 mod ingest;
 mod reindex;
 mod search;
@@ -103,6 +104,27 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 crate::UserCommand::Add { name, role } => user::add(&config, &name, &role),
                 crate::UserCommand::Token { name, label } => user::token(&config, &name, &label),
                 crate::UserCommand::List => user::list(&config),
+            }
+        }
+        Command::Fakes { command } => {
+            let config = load_config(config_path)?;
+            match command {
+                crate::FakesCommand::Add {
+                    incident,
+                    media,
+                    file,
+                    note,
+                    actor,
+                } => fakes::add(
+                    &config,
+                    incident,
+                    media.as_deref(),
+                    file.as_deref(),
+                    &note,
+                    actor,
+                ),
+                crate::FakesCommand::List { json } => fakes::list(&config, json),
+                crate::FakesCommand::Remove { id, actor } => fakes::remove(&config, id, actor),
             }
         }
         Command::Reindex => {

@@ -32,6 +32,11 @@ pub async fn run_with(
         &export_config,
         Some(pipeline.classifier()),
     )?);
+    web_config.fake_marker = Some(ballotwatch_web::FakeMarkerHandle(std::sync::Arc::new(
+        crate::fakes::WebFakeMarker {
+            set: pipeline.known_fakes().clone(),
+        },
+    )));
     let web = ballotwatch_web::WebServer::bind(
         web_config,
         pipeline.store().clone(),

@@ -18,6 +18,7 @@ mod alerts;
 mod blobs;
 mod error;
 mod evidence;
+mod fakes;
 mod health;
 mod incidents;
 mod items;
@@ -39,6 +40,7 @@ pub use alerts::{
 };
 pub use error::{Result, StoreError};
 pub use evidence::{IncidentChange, NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
+pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
 pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};

@@ -201,6 +201,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M2_ALERTING,
     crate::evidence::M_SCREENSHOTS,
     crate::web::MIGRATION,
+    crate::fakes::MIGRATION,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

@@ -33,6 +33,7 @@ mod chart;
 pub mod demo;
 mod error;
 mod export;
+mod fakes;
 mod metrics;
 mod openapi;
 mod pages;
@@ -56,6 +57,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::{hash_password, new_secret, token_hash, verify_password};
 pub use error::WebError;
+pub use fakes::{FakeMarker, FakeMarkerHandle};
 
 /// How the web server behaves: where it listens, its login rules and its evidence export.
 #[derive(Debug, Clone)]
@@ -77,6 +79,8 @@ pub struct WebConfig {
     /// The demo's extras (the Demo mail page and a one-time login link); only `ballotwatch
     /// demo` sets this.
     pub demo: Option<Arc<demo::DemoSettings>>,
+    /// What the "Mark media as confirmed fake" button calls; `None` answers it with 503.
+    pub fake_marker: Option<FakeMarkerHandle>,
 }
 
 impl WebConfig {
@@ -94,6 +98,7 @@ impl WebConfig {
             login_lockout: server.login_lockout,
             export: None,
             demo: None,
+            fake_marker: None,
         }
     }
 }
@@ -135,6 +140,7 @@ fn app(state: AppState, with_metrics: bool) -> Router {
         )
         .route("/incidents/{id}/notes", post(pages::incident::add_note))
         .route("/incidents/{id}/export", post(pages::incident::export))
+        .route("/incidents/{id}/fakes", post(fakes::mark))
         .route("/items/{id}", get(pages::incident::item_page))
         .route("/media/{sha256}", get(pages::incident::media))
         .route("/sources", get(pages::sources::page))
@@ -179,6 +185,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{id}/assignee"),
     ("POST", "/incidents/{id}/notes"),
     ("POST", "/incidents/{id}/export"),
+    ("POST", "/incidents/{id}/fakes"),
     ("GET", "/items/{id}"),
     ("GET", "/media/{sha256}"),
     ("GET", "/sources"),
@@ -340,6 +347,7 @@ pub(crate) mod testutil {
                 login_lockout: Duration::from_secs(900),
                 export: None,
                 demo: None,
+                fake_marker: None,
             }),
         };
         TestApp {

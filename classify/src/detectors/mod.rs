@@ -2,6 +2,7 @@
 //! [`from_config`]; adding a detector means one new module here and one line in that function.
 
 pub mod impersonation;
+pub mod media;
 pub mod narratives;
 
 use crate::{ClassifyError, Detector};
@@ -11,8 +12,19 @@ use crate::{ClassifyError, Detector};
 pub fn from_config(
     config: &ballotwatch_core::Config,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
+    from_config_with_fakes(config, &media::known_fakes::KnownFakeSet::new())
+}
+
+/// Like [`from_config`], with the known-fake detector matching against `fakes`, a list the
+/// caller keeps current (the binary fills it from the store).
+#[allow(clippy::vec_init_then_push)] // one `push` line per detector family
+pub fn from_config_with_fakes(
+    config: &ballotwatch_core::Config,
+    fakes: &media::known_fakes::KnownFakeSet,
+) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
     detectors.extend(impersonation::from_config(config)?);
     detectors.push(Box::new(narratives::Narratives::from_config(config)?));
+    detectors.extend(media::from_config(config, fakes)?);
     Ok(detectors)
 }

@@ -181,6 +181,9 @@ pub(crate) async fn page(
                     p.muted { "Your role (" (auth.user.role) ") can read incidents; an analyst or admin can change them." }
                 }
             }
+            @if can_work {
+                (confirm_fake_forms(&view.items, inc.id, &auth.csrf))
+            }
             section aria-labelledby="h-notes" {
                 h2 id="h-notes" { "Notes" }
                 @if d.notes.is_empty() { p.muted { "No notes yet." } } @else { pre.notes { (d.notes) } }
@@ -205,6 +208,45 @@ pub(crate) async fn page(
             }
         },
     ))
+}
+
+/// One "Mark media as confirmed fake" form per captured image of the incident's items.
+fn confirm_fake_forms(
+    items: &[(StoredItem, Option<Capture>)],
+    incident_id: i64,
+    csrf: &str,
+) -> Markup {
+    let mut seen = std::collections::BTreeSet::new();
+    let images: Vec<(&str, Option<&str>)> = items
+        .iter()
+        .flat_map(|(stored, _)| stored.item.media.iter())
+        .filter(|m| m.mime.as_deref().is_none_or(|t| t.starts_with("image/")))
+        .filter_map(|m| {
+            m.sha256
+                .as_deref()
+                .filter(|s| is_sha256(s) && seen.insert(s.to_string()))
+                .map(|s| (s, m.url.as_deref()))
+        })
+        .collect();
+    html! {
+        @if !images.is_empty() {
+            section aria-labelledby="h-fakes" {
+                h2 id="h-fakes" { "Confirm fake media" }
+                p { "Marking an image as confirmed fake flags every re-upload, crop or re-encode of it (label known_fake_reupload), linking back to this incident. It is recorded in the audit log." }
+                @for (sha, url) in &images {
+                    form.mark-fake method="post" action=(format!("/incidents/{incident_id}/fakes")) {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="media" value=(sha);
+                        img.media src=(format!("/media/{sha}")) alt="Captured image" width="160";
+                        p { "SHA-256 " code { (sha) } @if let Some(u) = url { br; "from " (u) } }
+                        label for=(format!("fake-note-{sha}")) { "Why it is fake (optional)" }
+                        input id=(format!("fake-note-{sha}")) name="note" type="text";
+                        div { button type="submit" { "Mark media as confirmed fake" } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Items with the capture each was read from.

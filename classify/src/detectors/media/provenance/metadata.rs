@@ -1,0 +1,426 @@
+//! Provenance metadata outside C2PA: IPTC `DigitalSourceType` and `CreatorTool` in XMP (XML
+//! embedded in a JPEG APP1 segment or a PNG iTXt chunk), the text chunks image generators write
+//! into PNGs (`parameters`, `prompt`, `workflow`, ...), and EXIF `Software`, `Make` and `Model`.
+//! Every reader here takes untrusted bytes and never panics on them (property-tested).
+
+use std::io::Cursor;
+
+/// The IPTC digital-source-type vocabulary prefix.
+pub const IPTC_DST: &str = "http://cv.iptc.org/newscodes/digitalsourcetype/";
+
+/// Longest PNG text chunk read (after decompression), per chunk.
+const MAX_TEXT: usize = 256 * 1024;
+
+/// Generators whose names in a software or creator-tool field mean "made by an image model".
+/// Matched case-insensitively as whole words or phrases.
+pub const GENERATORS: &[&str] = &[
+    "midjourney",
+    "dall-e",
+    "dall·e",
+    "dalle",
+    "stable diffusion",
+    "stablediffusion",
+    "sdxl",
+    "adobe firefly",
+    "firefly",
+    "imagen",
+    "gemini",
+    "nano banana",
+    "flux",
+    "leonardo.ai",
+    "novelai",
+    "comfyui",
+    "automatic1111",
+    "invokeai",
+    "ideogram",
+    "bing image creator",
+    "image creator from designer",
+    "gpt-4o",
+    "chatgpt",
+    "openai",
+    "grok",
+    "runway",
+    "playground ai",
+    "krea",
+];
+
+/// The generator named in `text`, if any (the list entry as written in [`GENERATORS`]).
+pub fn generator_named(text: &str) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    GENERATORS.iter().copied().find(|g| {
+        lower.match_indices(g).any(|(at, _)| {
+            let before = lower[..at].chars().next_back();
+            let after = lower[at + g.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
+/// What XMP says about a picture's origin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Xmp {
+    /// `Iptc4xmpExt:DigitalSourceType`: the term after the IPTC prefix (or the whole value when it
+    /// has another form).
+    pub digital_source_type: Option<String>,
+    /// `xmp:CreatorTool`.
+    pub creator_tool: Option<String>,
+}
+
+/// Finds the first XMP packet (`<x:xmpmeta` … `</x:xmpmeta>`) in raw file bytes and reads it.
+/// XMP is stored uncompressed in JPEG APP1 segments and usually in PNG iTXt chunks, so a scan of
+/// the bytes finds it in both.
+pub fn xmp_from_bytes(bytes: &[u8]) -> Option<Xmp> {
+    let start = find(bytes, b"<x:xmpmeta")?;
+    let end = find(&bytes[start..], b"</x:xmpmeta>").map(|e| start + e + 12)?;
+    let xml = String::from_utf8_lossy(&bytes[start..end]);
+    let xmp = parse_xmp(&xml);
+    (xmp != Xmp::default()).then_some(xmp)
+}
+
+/// Reads the properties Ballotwatch cares about from an XMP packet, in either RDF form:
+/// an attribute (`Iptc4xmpExt:DigitalSourceType="…"`) or an element
+/// (`<Iptc4xmpExt:DigitalSourceType>…</…>`, possibly holding an `rdf:resource`).
+pub fn parse_xmp(xml: &str) -> Xmp {
+    let dst = property(xml, "Iptc4xmpExt:DigitalSourceType").map(|v| {
+        v.strip_prefix(IPTC_DST)
+            .map(str::to_string)
+            .unwrap_or(v.clone())
+    });
+    Xmp {
+        digital_source_type: dst,
+        creator_tool: property(xml, "xmp:CreatorTool"),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The value of an XMP property named `name`, unescaped and trimmed; `None` when absent or
+/// empty.
+fn property(xml: &str, name: &str) -> Option<String> {
+    let mut rest = xml;
+    while let Some(at) = rest.find(name) {
+        let after = &rest[at + name.len()..];
+        let value = if let Some(attr) = after.strip_prefix('=') {
+            // Attribute form: name="value" or name='value'.
+            let quote = attr.chars().next().filter(|c| *c == '"' || *c == '\'');
+            quote.and_then(|q| attr[1..].find(q).map(|e| attr[1..1 + e].to_string()))
+        } else if let Some(body) = after.strip_prefix('>') {
+            // Element form: text up to the next tag, or an rdf:resource inside the next tag.
+            let end = body.find('<').unwrap_or(body.len());
+            let text = body[..end].trim();
+            if !text.is_empty() {
+                Some(text.to_string())
+            } else {
+                let tag_end = body[end..].find('>').map(|e| end + e).unwrap_or(body.len());
+                property(&body[end..tag_end], "rdf:resource")
+            }
+        } else if after.starts_with(|c: char| c.is_whitespace() || c == '/') {
+            // `<name rdf:resource="…"/>`
+            let tag_end = after.find('>').unwrap_or(after.len());
+            property(&after[..tag_end], "rdf:resource")
+        } else {
+            None
+        };
+        if let Some(v) = value.map(|v| unescape(v.trim())).filter(|v| !v.is_empty()) {
+            return Some(v);
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// One PNG text chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PngText {
+    /// The chunk's keyword, e.g. `parameters`.
+    pub keyword: String,
+    /// Its text (at most 256 KiB read).
+    pub text: String,
+}
+
+/// The text chunks (tEXt, zTXt, iTXt) before a PNG's image data; empty for anything that is not
+/// a PNG or whose chunks cannot be read.
+pub fn png_text_chunks(bytes: &[u8]) -> Vec<PngText> {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Vec::new();
+    }
+    let limits = png::Limits { bytes: 64 << 20 };
+    let decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    let Ok(reader) = decoder.read_info() else {
+        return Vec::new();
+    };
+    let info = reader.info();
+    let mut out = Vec::new();
+    for c in &info.uncompressed_latin1_text {
+        out.push(PngText {
+            keyword: c.keyword.clone(),
+            text: c.text.clone(),
+        });
+    }
+    for c in &info.compressed_latin1_text {
+        if let Ok(text) = c.get_text() {
+            out.push(PngText {
+                keyword: c.keyword.clone(),
+                text,
+            });
+        }
+    }
+    for c in &info.utf8_text {
+        if let Ok(text) = c.get_text() {
+            out.push(PngText {
+                keyword: c.keyword.clone(),
+                text,
+            });
+        }
+    }
+    for t in &mut out {
+        if t.text.len() > MAX_TEXT {
+            let mut cut = MAX_TEXT;
+            while !t.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            t.text.truncate(cut);
+        }
+    }
+    out
+}
+
+/// What a PNG text chunk says about the picture's origin, if it is a generator's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorChunk {
+    /// The chunk's keyword.
+    pub keyword: String,
+    /// The tool family the chunk's format belongs to, e.g. `Stable Diffusion web UI (A1111)`.
+    pub tool: String,
+    /// True when the chunk carries generation settings (steps, sampler, seed, a node graph),
+    /// not just the keyword.
+    pub has_settings: bool,
+    /// A short quote of the chunk, for the explanation.
+    pub quote: String,
+}
+
+/// Recognises the chunks image generators write: A1111/Forge `parameters` (prompt plus a
+/// `Steps: …, Sampler: …, CFG scale: …, Seed: …` line), ComfyUI `prompt`/`workflow` (a JSON
+/// node graph with `class_type` or `nodes`), InvokeAI `invokeai_metadata`/`sd-metadata`/`Dream`,
+/// NovelAI (`Software` = NovelAI, `Comment` JSON), and a `Software` chunk naming a generator.
+pub fn generator_chunk(chunk: &PngText) -> Option<GeneratorChunk> {
+    let key = chunk.keyword.as_str();
+    let text = chunk.text.as_str();
+    let lower = text.to_lowercase();
+    let (tool, has_settings) = match key {
+        "parameters" => {
+            let markers = ["steps:", "sampler:", "cfg scale:", "seed:", "model:"];
+            let n = markers.iter().filter(|m| lower.contains(*m)).count();
+            ("Stable Diffusion web UI (A1111/Forge)", n >= 3)
+        }
+        "prompt" | "workflow" => (
+            "ComfyUI",
+            text.trim_start().starts_with('{')
+                && (text.contains("\"class_type\"") || text.contains("\"nodes\"")),
+        ),
+        "invokeai_metadata" | "invokeai_graph" | "sd-metadata" | "Dream" => (
+            "InvokeAI",
+            lower.contains("seed") || lower.contains("steps") || lower.contains("model"),
+        ),
+        "Software" | "Comment" | "Description" | "Title" | "Source" => {
+            let g = generator_named(text)?;
+            return Some(GeneratorChunk {
+                keyword: key.to_string(),
+                tool: g.to_string(),
+                has_settings: key == "Comment" && lower.contains("\"steps\""),
+                quote: quote(text),
+            });
+        }
+        _ => return None,
+    };
+    Some(GeneratorChunk {
+        keyword: key.to_string(),
+        tool: tool.to_string(),
+        has_settings,
+        quote: quote(text),
+    })
+}
+
+/// The first 80 characters of `text` on one line, with an ellipsis when cut.
+pub fn quote(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut q: String = one_line.chars().take(80).collect();
+    if one_line.chars().count() > 80 {
+        q.push('…');
+    }
+    q
+}
+
+/// EXIF fields that speak to origin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExifOrigin {
+    /// `Software`.
+    pub software: Option<String>,
+    /// `Make` (camera maker).
+    pub make: Option<String>,
+    /// `Model` (camera model).
+    pub model: Option<String>,
+}
+
+/// Reads EXIF from a JPEG, PNG, WebP, HEIF or TIFF file's bytes; `None` when it has none.
+pub fn exif_origin(bytes: &[u8]) -> Option<ExifOrigin> {
+    let exif = exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .ok()?;
+    let get = |tag| {
+        exif.get_field(tag, exif::In::PRIMARY).and_then(|f| {
+            let v = match &f.value {
+                exif::Value::Ascii(parts) => parts
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).trim().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => f.display_value().to_string(),
+            };
+            let v = v.trim().trim_matches('"').trim().to_string();
+            (!v.is_empty()).then_some(v)
+        })
+    };
+    let origin = ExifOrigin {
+        software: get(exif::Tag::Software),
+        make: get(exif::Tag::Make),
+        model: get(exif::Tag::Model),
+    };
+    (origin != ExifOrigin::default()).then_some(origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reads_digital_source_type_in_both_rdf_forms() {
+        let attr = format!(
+            r#"<x:xmpmeta><rdf:Description Iptc4xmpExt:DigitalSourceType="{IPTC_DST}trainedAlgorithmicMedia" xmp:CreatorTool="Midjourney v6"/></x:xmpmeta>"#
+        );
+        let x = xmp_from_bytes(attr.as_bytes()).unwrap();
+        assert_eq!(
+            x.digital_source_type.as_deref(),
+            Some("trainedAlgorithmicMedia")
+        );
+        assert_eq!(x.creator_tool.as_deref(), Some("Midjourney v6"));
+
+        let elem = format!(
+            "junk<x:xmpmeta><rdf:Description><Iptc4xmpExt:DigitalSourceType>{IPTC_DST}compositeWithTrainedAlgorithmicMedia</Iptc4xmpExt:DigitalSourceType></rdf:Description></x:xmpmeta>junk"
+        );
+        let x = xmp_from_bytes(elem.as_bytes()).unwrap();
+        assert_eq!(
+            x.digital_source_type.as_deref(),
+            Some("compositeWithTrainedAlgorithmicMedia")
+        );
+
+        let res = format!(
+            r#"<x:xmpmeta><Iptc4xmpExt:DigitalSourceType rdf:resource="{IPTC_DST}digitalCapture"/></x:xmpmeta>"#
+        );
+        let x = xmp_from_bytes(res.as_bytes()).unwrap();
+        assert_eq!(x.digital_source_type.as_deref(), Some("digitalCapture"));
+    }
+
+    #[test]
+    fn no_xmp_packet_means_none() {
+        assert!(xmp_from_bytes(b"\xff\xd8 plain jpeg").is_none());
+        assert!(xmp_from_bytes(b"<x:xmpmeta> unterminated").is_none());
+        assert!(xmp_from_bytes(b"<x:xmpmeta></x:xmpmeta>").is_none());
+    }
+
+    #[test]
+    fn names_generators_as_whole_words_only() {
+        assert_eq!(generator_named("Adobe Firefly 3"), Some("adobe firefly"));
+        assert_eq!(generator_named("made with Midjourney"), Some("midjourney"));
+        assert_eq!(generator_named("Adobe Photoshop 25.0"), None);
+        assert_eq!(generator_named("GIMP 2.10"), None);
+        assert_eq!(generator_named("influx"), None, "flux inside a word");
+    }
+
+    #[test]
+    fn recognises_generator_chunks() {
+        let a1111 = PngText {
+            keyword: "parameters".into(),
+            text: "polling station flooded, photo\nNegative prompt: blurry\nSteps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 42, Model: sdxl".into(),
+        };
+        let g = generator_chunk(&a1111).unwrap();
+        assert!(g.has_settings);
+        assert!(g.tool.contains("A1111"));
+        let comfy = PngText {
+            keyword: "prompt".into(),
+            text: r#"{"3": {"class_type": "KSampler", "inputs": {"seed": 1}}}"#.into(),
+        };
+        assert!(generator_chunk(&comfy).unwrap().has_settings);
+        let plain = PngText {
+            keyword: "Software".into(),
+            text: "GIMP".into(),
+        };
+        assert!(generator_chunk(&plain).is_none());
+        let other = PngText {
+            keyword: "Author".into(),
+            text: "Steps: 1".into(),
+        };
+        assert!(generator_chunk(&other).is_none());
+    }
+
+    #[test]
+    fn reads_png_text_chunks() {
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, 2, 2);
+            enc.set_color(png::ColorType::Rgb);
+            enc.add_text_chunk("parameters".into(), "a cat\nSteps: 20".into())
+                .unwrap();
+            enc.add_ztxt_chunk("workflow".into(), "{\"nodes\": []}".into())
+                .unwrap();
+            enc.add_itxt_chunk("Comment".into(), "hello".into())
+                .unwrap();
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[0; 12]).unwrap();
+        }
+        let chunks = png_text_chunks(&out);
+        let keys: Vec<_> = chunks.iter().map(|c| c.keyword.as_str()).collect();
+        assert_eq!(keys, ["parameters", "workflow", "Comment"]);
+        assert_eq!(chunks[1].text, "{\"nodes\": []}");
+        assert!(png_text_chunks(b"not a png").is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn readers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = xmp_from_bytes(&bytes);
+            let _ = exif_origin(&bytes);
+            let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+            png.extend_from_slice(&bytes);
+            let _ = png_text_chunks(&png);
+        }
+
+        #[test]
+        fn xmp_parser_never_panics(s in ".{0,400}") {
+            let _ = parse_xmp(&s);
+            let wrapped = format!("<x:xmpmeta>{s}</x:xmpmeta>");
+            let _ = xmp_from_bytes(wrapped.as_bytes());
+            let _ = generator_named(&s);
+            let _ = quote(&s);
+        }
+
+        #[test]
+        fn xmp_parser_handles_property_fragments(
+            pre in "[ <>=\"'/a-z:]{0,20}", val in "[ <>=\"'/a-zA-Z:.]{0,30}"
+        ) {
+            let s = format!("<x:xmpmeta>{pre}Iptc4xmpExt:DigitalSourceType{val}xmp:CreatorTool{pre}</x:xmpmeta>");
+            let _ = xmp_from_bytes(s.as_bytes());
+        }
+    }
+}

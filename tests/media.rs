@@ -1,0 +1,228 @@
+//! Synthetic media end to end: `ballotwatch classify` on items whose `media[].path` is an
+//! AI picture with a C2PA manifest (flagged, naming the generator), a camera photo (not
+//! flagged), and `ballotwatch fakes` confirming a picture so that a re-encoded copy is flagged
+//! as a known-fake re-upload linking the incident — and no longer once it is removed.
+//! Fixtures are made here with the classify crate's fixture builders; nothing is fetched.
+
+mod common;
+
+use std::path::Path;
+
+use ballotwatch_classify::detectors::media::provenance::fixtures::{self, ManifestSpec};
+use ballotwatch_core::{Severity, VerdictKind};
+use common::Workspace;
+use serde_json::Value;
+
+fn item_line(id: &str, path: &Path) -> String {
+    serde_json::json!({
+        "id": id,
+        "text": "Photo from the count tonight",
+        "media": [{"url": format!("https://social.example/{id}.jpg"), "path": path}],
+    })
+    .to_string()
+}
+
+fn classify(ws: &Workspace, lines: &[String]) -> Vec<Value> {
+    let r = ws.run_with_stdin(&["classify"], &(lines.join("\n") + "\n"));
+    assert_eq!(r.code, 0, "classify failed: {}", r.stderr);
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn verdict<'a>(result: &'a Value, label: &str) -> Option<&'a Value> {
+    result["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["label"] == label)
+}
+
+#[test]
+fn classify_names_the_generator_of_a_c2pa_ai_image_and_leaves_a_camera_photo_alone() {
+    let ws = Workspace::new("");
+    let ai = ws.dir.path().join("ai.jpg");
+    let jpeg = fixtures::jpeg(&fixtures::scene(480, 320, 1)).unwrap();
+    let signed = fixtures::sign_image(
+        &jpeg,
+        "image/jpeg",
+        &ManifestSpec {
+            generator: "ExampleGen Image".into(),
+            generator_version: "3.1".into(),
+            digital_source_type: "trainedAlgorithmicMedia".into(),
+            signer_name: "ExampleGen Labs".into(),
+            title: "ai.jpg".into(),
+        },
+    )
+    .unwrap();
+    std::fs::write(&ai, signed).unwrap();
+    let camera = ws.dir.path().join("camera.jpg");
+    std::fs::write(
+        &camera,
+        fixtures::jpeg_with_exif(
+            &fixtures::scene(480, 320, 2),
+            "Canon",
+            "Canon EOS R6",
+            "Firmware Version 1.8.1",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+
+    let out = classify(&ws, &[item_line("ai", &ai), item_line("camera", &camera)]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["flagged"], true, "{}", out[0]);
+    assert_eq!(out[0]["severity"], "high");
+    let v = verdict(&out[0], "ai_generated_provenance").unwrap();
+    assert_eq!(v["kind"], "synthetic_media");
+    assert_eq!(v["detector"], "provenance");
+    let e = v["explanation"].as_str().unwrap();
+    assert!(e.contains("ExampleGen Image 3.1"), "{e}");
+    assert!(e.contains("trainedAlgorithmicMedia"), "{e}");
+    assert!(e.contains("not on a trust list"), "{e}");
+
+    assert_eq!(out[1]["flagged"], false, "{}", out[1]);
+    assert!(
+        out[1]["verdicts"].as_array().unwrap().is_empty(),
+        "{}",
+        out[1]
+    );
+}
+
+#[test]
+fn a_reencoded_copy_of_a_confirmed_fake_is_flagged_until_the_confirmation_is_removed() {
+    let ws = Workspace::new("");
+    let original = ws.dir.path().join("fake.png");
+    let picture = fixtures::scene(640, 480, 3);
+    std::fs::write(&original, fixtures::png_with_text(&picture, &[]).unwrap()).unwrap();
+    // A re-encoded, slightly cropped copy, as a re-upload to another platform.
+    let copy = ws.dir.path().join("copy.jpg");
+    let cropped = image_crop_to_jpeg(&picture);
+    std::fs::write(&copy, cropped).unwrap();
+    let unrelated = ws.dir.path().join("other.jpg");
+    std::fs::write(
+        &unrelated,
+        fixtures::jpeg(&fixtures::scene(640, 480, 6)).unwrap(),
+    )
+    .unwrap();
+
+    // Nothing confirmed yet: no known-fake verdicts.
+    let out = classify(&ws, &[item_line("copy", &copy)]);
+    assert!(
+        verdict(&out[0], "known_fake_reupload").is_none(),
+        "{}",
+        out[0]
+    );
+
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    let inc = store
+        .create_incident(
+            "AI flood picture",
+            VerdictKind::SyntheticMedia,
+            Severity::High,
+            "ana",
+        )
+        .unwrap();
+    drop(store);
+    let id = inc.id.to_string();
+
+    let r = ws.run(&[
+        "fakes",
+        "add",
+        "--incident",
+        "999",
+        "--file",
+        original.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "unknown incident is a usage error: {}", r.stderr);
+    assert!(r.stderr.contains("no incident 999"), "{}", r.stderr);
+    let r = ws.run(&[
+        "fakes",
+        "add",
+        "--incident",
+        &id,
+        "--file",
+        "/nonexistent/x.png",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("/nonexistent/x.png"), "{}", r.stderr);
+
+    let r = ws.run(&[
+        "fakes",
+        "add",
+        "--incident",
+        &id,
+        "--file",
+        original.to_str().unwrap(),
+        "--note",
+        "AI picture of a flooded polling station",
+        "--actor",
+        "ana",
+    ]);
+    assert_eq!(r.code, 0, "fakes add: {}", r.stderr);
+    assert!(r.stdout.contains("added confirmed fake #"), "{}", r.stdout);
+
+    let r = ws.run(&["fakes", "list", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["incident_id"], inc.id);
+    assert_eq!(listed[0]["added_by"], "ana");
+    let fake_id = listed[0]["id"].to_string();
+
+    let out = classify(
+        &ws,
+        &[item_line("copy", &copy), item_line("other", &unrelated)],
+    );
+    let v = verdict(&out[0], "known_fake_reupload").unwrap_or_else(|| panic!("{}", out[0]));
+    assert_eq!(out[0]["flagged"], true);
+    let e = v["explanation"].as_str().unwrap();
+    assert!(e.contains(&format!("incident #{}", inc.id)), "{e}");
+    let d = v["evidence"]["distance"].as_u64().unwrap();
+    assert!(d > 0 && d <= 31, "re-encoded copy at distance {d}");
+    assert_eq!(v["evidence"]["incident_id"], inc.id);
+    assert!(
+        verdict(&out[1], "known_fake_reupload").is_none(),
+        "{}",
+        out[1]
+    );
+
+    // classify has no side effects: it read the list without writing to the store.
+    let audit = ballotwatch_store::Store::open(&ws.data_dir())
+        .unwrap()
+        .audit_entries(50)
+        .unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "fake.confirm" && a.actor == "ana"));
+
+    let r = ws.run(&["fakes", "remove", &fake_id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = ws.run(&["fakes", "remove", &fake_id]);
+    assert_eq!(r.code, 1, "removing twice reports it");
+    let out = classify(&ws, &[item_line("copy", &copy)]);
+    assert!(
+        verdict(&out[0], "known_fake_reupload").is_none(),
+        "{}",
+        out[0]
+    );
+}
+
+/// Crops 1% off each side, halves the size and re-encodes as JPEG quality 90.
+fn image_crop_to_jpeg(picture: &image::RgbImage) -> Vec<u8> {
+    let (w, h) = picture.dimensions();
+    let (dx, dy) = (w / 100, h / 100);
+    let cropped = image::imageops::crop_imm(picture, dx, dy, w - 2 * dx, h - 2 * dy).to_image();
+    let small = image::imageops::resize(
+        &cropped,
+        w / 2,
+        h / 2,
+        image::imageops::FilterType::Triangle,
+    );
+    fixtures::jpeg(&small).unwrap()
+}

@@ -111,6 +111,7 @@ fn fixture() -> Fixture {
                     },
                     verdicts,
                     detector_errors: vec![],
+                    media_text: Vec::new(),
                 },
             )
         })

@@ -2,6 +2,7 @@
 //! [`from_config`]; adding a detector means one new module here and one line in that function.
 
 pub mod impersonation;
+pub mod media;
 pub mod narratives;
 
 use crate::{ClassifyError, Detector};
@@ -14,5 +15,8 @@ pub fn from_config(
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
     detectors.extend(impersonation::from_config(config)?);
     detectors.push(Box::new(narratives::Narratives::from_config(config)?));
+    if let Some(pixel) = media::pixel::PixelModel::from_config(config)? {
+        detectors.push(Box::new(pixel));
+    }
     Ok(detectors)
 }

@@ -301,6 +301,15 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
             @if let Some(c) = capture {
                 p.muted { "Captured from " code { (c.final_url) } " at " (when(&c.started_at)) ", HTTP " (c.status) ", SHA-256 " code { (c.sha256) } }
             }
+            @if let Some(r) = stored.result.as_ref().filter(|r| !r.media_text.is_empty()) {
+                h4 { "Text read from the image" }
+                @for t in &r.media_text {
+                    div.media-text {
+                        p.muted { "Image " (t.media + 1) ", text covers " (format!("{:.0}", t.text_fraction * 100.0)) "% of it (OCR; may contain misreadings)" }
+                        pre { (t.text) }
+                    }
+                }
+            }
             @if let Some(r) = &stored.result {
                 h4 { "Verdicts" @if r.flagged { " — flagged " (severity_badge(r.severity)) } }
                 @if r.verdicts.is_empty() { p.muted { "No detector found anything." } }

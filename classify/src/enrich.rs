@@ -87,10 +87,11 @@ pub fn attribute(item: &Item, texts: &[MediaText], verdicts: &mut [Verdict]) {
         let Some(i) = found else { continue };
         let t = &texts[i];
         if let Some(evidence) = v.evidence.as_object_mut() {
-            evidence.insert(
-                "from_image".into(),
-                serde_json::json!({ "media": t.media, "sha256": t.sha256 }),
-            );
+            let mut from = serde_json::json!({ "media": t.media });
+            if let Some(sha) = &t.sha256 {
+                from["sha256"] = sha.clone().into();
+            }
+            evidence.insert("from_image".into(), from);
         }
         v.explanation = format!("In text read from image {}: {}", t.media + 1, v.explanation);
     }

@@ -503,4 +503,42 @@ mod tests {
         assert!(!is_sha256(&"A".repeat(64)));
         assert!(!is_sha256("../../etc/passwd"));
     }
+
+    #[test]
+    fn text_read_from_an_image_is_shown_escaped() {
+        let stored = StoredItem {
+            seq: 1,
+            item: ballotwatch_core::Item {
+                id: "i".into(),
+                ..Default::default()
+            },
+            result: Some(ballotwatch_core::ClassifyResult {
+                id: "i".into(),
+                flagged: false,
+                severity: ballotwatch_core::Severity::None,
+                verdicts: Vec::new(),
+                detector_errors: Vec::new(),
+                media_text: vec![ballotwatch_core::MediaText {
+                    media: 0,
+                    sha256: None,
+                    text: "Polling station CLOSED <script>".into(),
+                    text_fraction: 0.62,
+                }],
+            }),
+            capture_id: None,
+            incident_id: None,
+        };
+        let html = render_item(&stored, None).into_string();
+        assert!(html.contains("Text read from the image"), "{html}");
+        assert!(html.contains("Image 1, text covers 62%"), "{html}");
+        assert!(
+            html.contains("Polling station CLOSED &lt;script&gt;"),
+            "{html}"
+        );
+        let mut plain = stored.clone();
+        plain.result.as_mut().unwrap().media_text.clear();
+        assert!(!render_item(&plain, None)
+            .into_string()
+            .contains("Text read from the image"));
+    }
 }

@@ -68,7 +68,8 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // OCR. Baseline: exactly the det tensor and rec batches `read` builds, made up front.
+    // OCR. Baseline: the detection tensor `read` builds and recognition batches of the crops of
+    // the lines it read (their integer boxes), made up front.
     let notice = decode_image(&root.join("demo/media/fake-notice.png")).expect("demo notice");
     let out = ocr_engine.read(&notice).expect("ocr");
     println!(

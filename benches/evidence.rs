@@ -116,6 +116,7 @@ fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>) {
                         rebuttal: None,
                     }],
                     detector_errors: vec![],
+                    media_text: Vec::new(),
                 },
             )
         })

@@ -219,6 +219,7 @@ fn seed_hostile(data: &Path) {
                     ),
                 }],
                 detector_errors: vec![],
+                media_text: Vec::new(),
             },
         )])
         .unwrap();

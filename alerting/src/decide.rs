@@ -462,6 +462,7 @@ mod tests {
             severity: sev,
             verdicts,
             detector_errors: vec![],
+            media_text: Vec::new(),
         }
     }
 

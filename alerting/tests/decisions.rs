@@ -81,6 +81,7 @@ fn flag(store: &Store, items: &[(&str, &str, Severity)]) {
                         rebuttal: None,
                     }],
                     detector_errors: vec![],
+                    media_text: Vec::new(),
                 },
             )
         })

@@ -12,11 +12,15 @@
 #![warn(missing_docs)]
 
 pub mod detectors;
+pub mod enrich;
 pub mod media;
 pub mod onnx;
 
+use std::sync::Arc;
+
 use ballotwatch_core::config::DetectorsConfig;
-use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
+use ballotwatch_core::{ClassifyResult, Item, MediaText, Severity, Verdict};
+use detectors::media::ocr::Ocr;
 
 /// Why the configured detectors could not be set up (a missing model, an unreadable logo...).
 /// The message tells the operator what to do.
@@ -58,20 +62,47 @@ pub trait Detector: Send + Sync {
 pub struct Classifier {
     detectors: Vec<Box<dyn Detector>>,
     config: DetectorsConfig,
+    ocr: Option<Arc<Ocr>>,
 }
 
 impl Classifier {
-    /// A classifier with the given detectors and thresholds.
+    /// A classifier with the given detectors and thresholds (and no OCR; see
+    /// [`Classifier::with_ocr`]).
     pub fn new(detectors: Vec<Box<dyn Detector>>, config: DetectorsConfig) -> Classifier {
-        Classifier { detectors, config }
+        Classifier {
+            detectors,
+            config,
+            ocr: None,
+        }
     }
 
-    /// The detectors configured for this deployment (see [`detectors::from_config`]).
+    /// Reads the text in every image medium with `ocr` before the detectors run: the text
+    /// joins the item's text for the detectors and is reported in `media_text`.
+    pub fn with_ocr(mut self, ocr: Arc<Ocr>) -> Classifier {
+        self.ocr = Some(ocr);
+        self
+    }
+
+    /// The detectors configured for this deployment (see [`detectors::from_config`]), with OCR
+    /// unless `[detectors.ocr] enabled = false`.
     pub fn from_config(config: &ballotwatch_core::Config) -> Result<Classifier, ClassifyError> {
-        Ok(Classifier::new(
-            detectors::from_config(config)?,
-            config.detectors.clone(),
-        ))
+        let classifier = Classifier::new(detectors::from_config(config)?, config.detectors.clone());
+        if !config.detectors.ocr.enabled {
+            return Ok(classifier);
+        }
+        let ocr =
+            Ocr::shared(&onnx::models_dir(&config.detectors), &config.detectors).map_err(|e| {
+                ClassifyError {
+                    detector: "ocr".into(),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(classifier.with_ocr(ocr))
+    }
+
+    /// The OCR engine, when OCR is on.
+    pub fn ocr(&self) -> Option<&Arc<Ocr>> {
+        self.ocr.as_ref()
     }
 
     /// Like [`Classifier::from_config`], with the known-fake detector matching against `fakes`,
@@ -104,10 +135,25 @@ impl Classifier {
 
     /// Classifies a batch, results in input order. Each detector sees the whole batch at once
     /// ([`Detector::detect_batch`]), so model-backed detectors run one model batch.
+    /// Before the detectors, OCR (when on) reads every image medium; detectors see a copy of
+    /// the item whose text includes what was read, and verdicts caused by that text say so.
     pub fn classify_batch(&self, items: &[Item]) -> Vec<ClassifyResult> {
-        let refs: Vec<&Item> = items.iter().collect();
         let mut verdicts: Vec<Vec<Verdict>> = vec![Vec::new(); items.len()];
         let mut errors: Vec<Vec<String>> = vec![Vec::new(); items.len()];
+        let media_text: Vec<Vec<MediaText>> = match &self.ocr {
+            Some(ocr) => items
+                .iter()
+                .zip(errors.iter_mut())
+                .map(|(item, errors)| enrich::read_media(ocr, item, errors))
+                .collect(),
+            None => vec![Vec::new(); items.len()],
+        };
+        let enriched: Vec<std::borrow::Cow<'_, Item>> = items
+            .iter()
+            .zip(&media_text)
+            .map(|(item, texts)| enrich::with_media_text(item, texts))
+            .collect();
+        let refs: Vec<&Item> = enriched.iter().map(|i| i.as_ref()).collect();
         for detector in &self.detectors {
             let mut results = detector.detect_batch(&refs);
             if results.len() != items.len() {
@@ -135,7 +181,13 @@ impl Classifier {
         items
             .iter()
             .zip(verdicts.into_iter().zip(errors))
-            .map(|(item, (v, e))| self.result(item, v, e))
+            .zip(media_text)
+            .map(|((item, (mut v, e)), texts)| {
+                enrich::attribute(item, &texts, &mut v);
+                let mut result = self.result(item, v, e);
+                result.media_text = texts;
+                result
+            })
             .collect()
     }
 
@@ -157,6 +209,7 @@ impl Classifier {
             severity,
             verdicts,
             detector_errors,
+            media_text: Vec::new(),
         }
     }
 }

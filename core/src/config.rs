@@ -447,6 +447,78 @@ pub struct DetectorsConfig {
     /// confirmed fake (default 31, Meta's usual match threshold).
     #[serde(default = "default_known_fake_distance")]
     pub known_fake_distance: u32,
+    /// `[detectors.ocr]`: reading the text in images.
+    #[serde(default)]
+    pub ocr: OcrConfig,
+    /// `[detectors.pixel_model]`: the image classifier for AI-generated pictures.
+    #[serde(default)]
+    pub pixel_model: PixelModelConfig,
+}
+
+/// `[detectors.ocr]`: OCR of every image medium, whose text joins the item's text for the
+/// text detectors, the index and evidence packs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcrConfig {
+    /// Run OCR at all (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Longest side, in pixels, of the image the text detector sees (default 1280; larger
+    /// images are scaled down).
+    #[serde(default = "default_ocr_max_side")]
+    pub max_side: u32,
+    /// Most text lines read from one image (default 64).
+    #[serde(default = "default_ocr_max_lines")]
+    pub max_lines: usize,
+}
+
+fn default_ocr_max_side() -> u32 {
+    1280
+}
+
+fn default_ocr_max_lines() -> usize {
+    64
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        OcrConfig {
+            enabled: true,
+            max_side: default_ocr_max_side(),
+            max_lines: default_ocr_max_lines(),
+        }
+    }
+}
+
+/// `[detectors.pixel_model]`: a pluggable ONNX image classifier described by a manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PixelModelConfig {
+    /// Run the pixel model at all (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A manifest (TOML) describing your own model; default: the built-in manifest of the
+    /// CLIP probe in `<models_dir>/pixel/`.
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+    /// Skip images whose OCR text covers more than this fraction of the picture (default 0.2):
+    /// the model is not reliable on documents and screenshots.
+    #[serde(default = "default_max_text_fraction")]
+    pub max_text_fraction: f32,
+}
+
+fn default_max_text_fraction() -> f32 {
+    0.2
+}
+
+impl Default for PixelModelConfig {
+    fn default() -> Self {
+        PixelModelConfig {
+            enabled: true,
+            manifest: None,
+            max_text_fraction: default_max_text_fraction(),
+        }
+    }
 }
 
 fn default_known_fake_distance() -> u32 {
@@ -470,6 +542,8 @@ impl Default for DetectorsConfig {
             threads: None,
             batch_size: default_batch_size(),
             known_fake_distance: default_known_fake_distance(),
+            ocr: OcrConfig::default(),
+            pixel_model: PixelModelConfig::default(),
         }
     }
 }
@@ -954,6 +1028,9 @@ impl Config {
         if let Some(p) = self.detectors.models_dir.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.detectors.pixel_model.manifest.as_mut() {
+            fix(p);
+        }
         if let Some(p) = self.evidence.signing_key.as_mut() {
             fix(p);
         }
@@ -1219,6 +1296,31 @@ impl Config {
                     d.known_fake_distance
                 ),
                 Some("use 31 (the usual PDQ threshold) or less".into()),
+            );
+        }
+        if d.ocr.max_side < 32 || d.ocr.max_side > 4096 {
+            bad(
+                vec![key("detectors"), key("ocr"), key("max_side")],
+                format!("{} is out of range", d.ocr.max_side),
+                Some("use 32 to 4096 pixels (default 1280)".into()),
+            );
+        }
+        if d.ocr.max_lines == 0 {
+            bad(
+                vec![key("detectors"), key("ocr"), key("max_lines")],
+                "must be at least 1".into(),
+                None,
+            );
+        }
+        if !(0.0..=1.0).contains(&d.pixel_model.max_text_fraction) {
+            bad(
+                vec![
+                    key("detectors"),
+                    key("pixel_model"),
+                    key("max_text_fraction"),
+                ],
+                format!("{} is out of range", d.pixel_model.max_text_fraction),
+                Some("use a fraction from 0 to 1".into()),
             );
         }
 
@@ -1646,6 +1748,26 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
         assert_eq!(c.detectors.known_fake_distance, 31);
         let p = one_problem("data_dir = \"d\"\n[detectors]\nknown_fake_distance = 100\n");
         assert_eq!(p.field, "detectors.known_fake_distance", "{p}");
+    }
+
+    #[test]
+    fn ocr_and_pixel_model_keys_are_checked() {
+        let p = one_problem("data_dir = \"d\"\n[detectors.ocr]\nmax_side = 8\n");
+        assert_eq!(p.field, "detectors.ocr.max_side", "{p}");
+        let p = one_problem("data_dir = \"d\"\n[detectors.pixel_model]\nmax_text_fraction = 2.0\n");
+        assert_eq!(p.field, "detectors.pixel_model.max_text_fraction", "{p}");
+        let p = one_problem("data_dir = \"d\"\n[detectors.pixel_model]\nmodel = \"x\"\n");
+        assert!(p.to_string().contains("model"), "{p}");
+        let c = parse(
+            "data_dir = \"d\"\n[detectors.pixel_model]\nmanifest = \"mine/manifest.toml\"\n[detectors.ocr]\nenabled = false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.detectors.pixel_model.manifest.as_deref(),
+            Some(std::path::Path::new("mine/manifest.toml"))
+        );
+        assert!(!c.detectors.ocr.enabled && c.detectors.pixel_model.enabled);
+        assert_eq!(c.detectors.ocr.max_side, 1280);
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub mod watch;
 pub use config::{Config, ConfigError, ConfigProblem, SourceConfig};
 pub use model::{
     sha256_hex, Author, Capture, ClassifyResult, Incident, IncidentStatus, Item, ItemError, Media,
-    Severity, SourceRef, Verdict, VerdictKind,
+    MediaText, Severity, SourceRef, Verdict, VerdictKind,
 };
 pub use watch::WatchTerms;

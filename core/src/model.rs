@@ -303,6 +303,34 @@ pub struct ClassifyResult {
     /// Detectors that failed on this item, with the reason (their verdicts are missing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detector_errors: Vec<String>,
+    /// Text read (OCR) from the item's images, which the text detectors also judged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_text: Vec<MediaText>,
+}
+
+/// Text read (OCR) from one of an item's images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaText {
+    /// Index of the medium in the item's `media`.
+    pub media: usize,
+    /// SHA-256 of the image, when captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The text, one line per text line in reading order.
+    pub text: String,
+    /// Fraction of the image's area covered by text, 0 to 1.
+    pub text_fraction: f32,
+}
+
+impl ClassifyResult {
+    /// All text read from the item's images, joined with blank lines (empty when none).
+    pub fn media_text_joined(&self) -> String {
+        self.media_text
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
 }
 
 /// Where an incident is in the comms team's workflow.

@@ -302,6 +302,14 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
         h.push_str("</ul>");
     }
     if let Some(r) = &e.result {
+        for t in &r.media_text {
+            let _ = write!(
+                h,
+                "<p><b>Text read from image {} (OCR)</b></p><div class=\"quote\">{}</div>",
+                t.media + 1,
+                text(&t.text)
+            );
+        }
         if !r.verdicts.is_empty() {
             h.push_str("<p><b>Why it was flagged</b></p>");
         }

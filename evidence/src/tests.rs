@@ -111,6 +111,16 @@ fn fixture() -> Fixture {
                     },
                     verdicts,
                     detector_errors: vec![],
+                    media_text: if flagged {
+                        vec![ballotwatch_core::MediaText {
+                            media: 0,
+                            sha256: None,
+                            text: "Scan to re-register your postal vote".into(),
+                            text_fraction: 0.4,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
                 },
             )
         })
@@ -256,6 +266,13 @@ fn a_pack_holds_everything_and_verifies() {
     assert!(html.contains("Postal voters do not need to re-register"));
     assert!(html.contains(&c.sha256));
     assert!(html.contains(&format!("Incident {}", f.incident)));
+    // Text read from the item's image (OCR) is in the manifest and the report.
+    assert_eq!(
+        m.items[0].result.as_ref().unwrap().media_text[0].text,
+        "Scan to re-register your postal vote"
+    );
+    assert!(html.contains("Text read from image 1 (OCR)"));
+    assert!(html.contains("Scan to re-register your postal vote"));
     // The WARC renames content-encoding (the stored body is decoded).
     let warc = crate::warc::read_all(&p.files[names::WARC]).unwrap();
     assert_eq!(warc[2].payload_sha256.as_deref(), Some(c.sha256.as_str()));

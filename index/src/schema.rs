@@ -235,6 +235,10 @@ pub(crate) fn to_document(f: &Fields, doc: &IndexDoc<'_>) -> TantivyDocument {
     if let Some(t) = item.text.as_deref() {
         d.add_text(f.text, t);
     }
+    // Text read from the item's images (OCR) is searchable like the item's own text.
+    for m in doc.result.map(|r| r.media_text.as_slice()).unwrap_or(&[]) {
+        d.add_text(f.text, &m.text);
+    }
     if let Some(a) = &item.author {
         for v in [non_blank(&a.handle), non_blank(&a.display_name)]
             .into_iter()
@@ -402,6 +406,7 @@ mod tests {
                 verdict(VerdictKind::Impersonation, "lookalike_handle", 0.4),
             ],
             detector_errors: Vec::new(),
+            media_text: Vec::new(),
         };
         let d = to_document(
             &f,
@@ -417,6 +422,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(strs(f.author), ["@okafor", "Jane Okafor"]);
+        assert_eq!(strs(f.text).len(), 1, "no media text, one text value");
         assert_eq!(strs(f.kind), ["impersonation"]);
         assert_eq!(strs(f.label), ["lookalike_domain", "lookalike_handle"]);
         assert_eq!(strs(f.term), ["Anytown"]);
@@ -442,6 +448,42 @@ mod tests {
                 "/label/lookalike_domain",
                 "/label/lookalike_handle"
             ]
+        );
+    }
+
+    #[test]
+    fn text_read_from_images_is_indexed_with_the_items_text() {
+        let (_, f) = build_schema();
+        let item = Item {
+            id: "img".into(),
+            text: Some("look at this".into()),
+            ..Item::default()
+        };
+        let result = ClassifyResult {
+            id: "img".into(),
+            flagged: false,
+            severity: Severity::None,
+            verdicts: Vec::new(),
+            detector_errors: Vec::new(),
+            media_text: vec![ballotwatch_core::MediaText {
+                media: 0,
+                sha256: None,
+                text: "Riverside polling station is CLOSED".into(),
+                text_fraction: 0.4,
+            }],
+        };
+        let d = to_document(
+            &f,
+            &IndexDoc {
+                item: &item,
+                result: Some(&result),
+                incident_id: None,
+            },
+        );
+        let texts: Vec<&str> = d.get_all(f.text).filter_map(|v| v.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["look at this", "Riverside polling station is CLOSED"]
         );
     }
 

@@ -68,6 +68,7 @@ pub(crate) fn classified(
             .map(|(k, l, s)| verdict(*k, l, *s))
             .collect(),
         detector_errors: Vec::new(),
+        media_text: Vec::new(),
     };
     TestDoc(item(id, text), Some(result), incident)
 }
@@ -86,6 +87,7 @@ pub(crate) fn unflagged_verdict(
         severity: Severity::None,
         verdicts: vec![verdict(kind, label, score)],
         detector_errors: Vec::new(),
+        media_text: Vec::new(),
     };
     TestDoc(item(id, text), Some(result), None)
 }

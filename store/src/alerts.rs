@@ -803,6 +803,7 @@ mod tests {
                             rebuttal: None,
                         }],
                         detector_errors: vec![],
+                        media_text: Vec::new(),
                     },
                 )
             })

@@ -324,6 +324,7 @@ mod tests {
                 rebuttal: None,
             }],
             detector_errors: vec![],
+            media_text: Vec::new(),
         };
         store.save_results(&[(seq, result)]).unwrap();
     }

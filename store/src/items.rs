@@ -459,6 +459,7 @@ mod tests {
                 })
                 .collect(),
             detector_errors: vec![],
+            media_text: Vec::new(),
         }
     }
 

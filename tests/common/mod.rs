@@ -618,6 +618,7 @@ pub fn store_flagged(
                         rebuttal: Some("All polling stations are open 7am-10pm".into()),
                     }],
                     detector_errors: vec![],
+                    media_text: Vec::new(),
                 },
             ))
         })

@@ -96,6 +96,57 @@ fn init_runtime(models_dir: &Path) -> Result<&'static Environment, OnnxError> {
         })
 }
 
+/// A loaded model file: its session (behind a lock, as sessions run one batch at a time) and
+/// the SHA-256 of its bytes.
+pub struct LoadedModel {
+    /// The ONNX Runtime session.
+    pub session: Mutex<Session>,
+    /// SHA-256 of the model file.
+    pub sha256: String,
+}
+
+/// Loads one ONNX model file into a session on the shared runtime (loaded from `models_dir`),
+/// with `[detectors] threads` intra-op threads. Used by the image models (OCR, pixel model).
+pub fn load_model(
+    models_dir: &Path,
+    model: &Path,
+    what: &'static str,
+    config: &DetectorsConfig,
+) -> Result<LoadedModel, OnnxError> {
+    let environment = init_runtime(models_dir)?;
+    if !model.is_file() {
+        return Err(OnnxError::Missing {
+            what,
+            path: model.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(model).map_err(|e| OnnxError::Load {
+        path: model.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let threads = config.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let load_err = |e: &dyn std::fmt::Display| OnnxError::Load {
+        path: model.to_path_buf(),
+        message: e.to_string(),
+    };
+    let session = Session::builder(environment)
+        .map_err(|e| load_err(&e))?
+        .with_intra_threads(threads)
+        .map_err(|e| load_err(&e))?
+        .commit_from_memory(&bytes)
+        .map_err(|e| load_err(&e))?;
+    tracing::info!(model = %model.display(), %sha256, threads, "loaded {what}");
+    Ok(LoadedModel {
+        session: Mutex::new(session),
+        sha256,
+    })
+}
+
 /// Token ids, attention mask and token types for one batch, padded to its longest text.
 #[derive(Debug, Clone)]
 pub struct TokenBatch {

@@ -343,6 +343,15 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
             @if let Some(c) = capture {
                 p.muted { "Captured from " code { (c.final_url) } " at " (when(&c.started_at)) ", HTTP " (c.status) ", SHA-256 " code { (c.sha256) } }
             }
+            @if let Some(r) = stored.result.as_ref().filter(|r| !r.media_text.is_empty()) {
+                h4 { "Text read from the image" }
+                @for t in &r.media_text {
+                    div.media-text {
+                        p.muted { "Image " (t.media + 1) ", text covers " (format!("{:.0}", t.text_fraction * 100.0)) "% of it (OCR; may contain misreadings)" }
+                        pre { (t.text) }
+                    }
+                }
+            }
             @if let Some(r) = &stored.result {
                 h4 { "Verdicts" @if r.flagged { " — flagged " (severity_badge(r.severity)) } }
                 @if r.verdicts.is_empty() { p.muted { "No detector found anything." } }
@@ -535,5 +544,43 @@ mod tests {
         assert!(is_sha256(&"a".repeat(64)));
         assert!(!is_sha256(&"A".repeat(64)));
         assert!(!is_sha256("../../etc/passwd"));
+    }
+
+    #[test]
+    fn text_read_from_an_image_is_shown_escaped() {
+        let stored = StoredItem {
+            seq: 1,
+            item: ballotwatch_core::Item {
+                id: "i".into(),
+                ..Default::default()
+            },
+            result: Some(ballotwatch_core::ClassifyResult {
+                id: "i".into(),
+                flagged: false,
+                severity: ballotwatch_core::Severity::None,
+                verdicts: Vec::new(),
+                detector_errors: Vec::new(),
+                media_text: vec![ballotwatch_core::MediaText {
+                    media: 0,
+                    sha256: None,
+                    text: "Polling station CLOSED <script>".into(),
+                    text_fraction: 0.62,
+                }],
+            }),
+            capture_id: None,
+            incident_id: None,
+        };
+        let html = render_item(&stored, None).into_string();
+        assert!(html.contains("Text read from the image"), "{html}");
+        assert!(html.contains("Image 1, text covers 62%"), "{html}");
+        assert!(
+            html.contains("Polling station CLOSED &lt;script&gt;"),
+            "{html}"
+        );
+        let mut plain = stored.clone();
+        plain.result.as_mut().unwrap().media_text.clear();
+        assert!(!render_item(&plain, None)
+            .into_string()
+            .contains("Text read from the image"));
     }
 }

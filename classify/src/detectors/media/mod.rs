@@ -1,8 +1,13 @@
-//! Synthetic-media detectors (`kind: "synthetic_media"`), one module each. They read media from
-//! `media[].path` only (the pipeline fills it from the capture store; `classify` callers give
-//! local files) and never fetch.
+//! Detectors and enrichers for an item's media (`media[].path`, local files only: the pipeline
+//! fills it from the capture store, `classify` callers give local files; nothing here fetches).
+//! Synthetic-media detectors (`kind: "synthetic_media"`): [`provenance`] (C2PA, XMP, generator
+//! metadata), [`known_fakes`] (re-uploads of media confirmed fake) and [`pixel`] (the pluggable
+//! image classifier). [`ocr`] reads the text in images: not a verdict itself, the classifier adds
+//! the text to the item for the text detectors.
 
 pub mod known_fakes;
+pub mod ocr;
+pub mod pixel;
 pub mod provenance;
 
 use crate::{ClassifyError, Detector};
@@ -13,12 +18,15 @@ pub fn from_config(
     config: &ballotwatch_core::Config,
     fakes: &known_fakes::KnownFakeSet,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
-    let detectors: Vec<Box<dyn Detector>> = vec![
+    let mut detectors: Vec<Box<dyn Detector>> = vec![
         Box::new(provenance::ProvenanceDetector::new()),
         Box::new(known_fakes::KnownFakeDetector::new(
             fakes.clone(),
             config.detectors.known_fake_distance,
         )),
     ];
+    if let Some(pixel) = pixel::PixelModel::from_config(config)? {
+        detectors.push(Box::new(pixel));
+    }
     Ok(detectors)
 }

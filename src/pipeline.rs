@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+mod media;
 mod realtime;
 
 /// Items taken from the store per classify batch.
@@ -381,9 +382,22 @@ impl Pipeline {
         };
 
         match source.poll(&self.ctx, &cursor).await {
-            Ok(poll) => {
+            Ok(mut poll) => {
                 let next_attempt_at = next(0, None);
+                let items = std::mem::take(&mut poll.items);
+                let mut items = self
+                    .blocking(move |store| {
+                        let mut items = items;
+                        media::reuse_stored(store, &mut items)?;
+                        Ok(items)
+                    })
+                    .await?;
+                let blobs = media::capture(&self.ctx.fetcher, &mut items).await;
+                poll.items = items;
                 self.blocking(move |store| {
+                    for blob in &blobs {
+                        store.put_blob(blob)?;
+                    }
                     store_poll(store, &name, &name, poll, attempted_at, next_attempt_at)
                 })
                 .await
@@ -517,7 +531,10 @@ impl Pipeline {
                 }
                 let results: Vec<_> = batch
                     .iter()
-                    .map(|s| (s.seq, classifier.classify(&s.item)))
+                    .map(|s| {
+                        let local = media::with_local_paths(store, &s.item);
+                        (s.seq, classifier.classify(&local))
+                    })
                     .collect();
                 store.save_results(&results)?;
                 total += results.len();

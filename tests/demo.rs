@@ -49,6 +49,12 @@ const THREATS: &[(&str, &str, &str, &str)] = &[
         "election_process_claim",
         "Pencil marks can be rubbed out",
     ),
+    (
+        "an AI-generated photo carrying C2PA provenance",
+        "synthetic_media",
+        "ai_generated_provenance",
+        "Photo from outside Riverside polling station",
+    ),
 ];
 
 /// Items that must never be in an incident: debunks, official guidance and ordinary news.

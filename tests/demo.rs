@@ -50,6 +50,12 @@ const THREATS: &[(&str, &str, &str, &str)] = &[
         "Pencil marks can be rubbed out",
     ),
     (
+        "a fake \"official\" notice shared as a picture (read by OCR)",
+        "misinformation",
+        "election_process_claim",
+        "going round the Mill Lane estate",
+    ),
+    (
         "an AI-generated photo carrying C2PA provenance",
         "synthetic_media",
         "ai_generated_provenance",

@@ -84,20 +84,12 @@ impl Classifier {
     }
 
     /// The detectors configured for this deployment (see [`detectors::from_config`]), with OCR
-    /// unless `[detectors.ocr] enabled = false`.
+    /// unless `[detectors.ocr] enabled = false`, and an empty confirmed-fake list.
     pub fn from_config(config: &ballotwatch_core::Config) -> Result<Classifier, ClassifyError> {
-        let classifier = Classifier::new(detectors::from_config(config)?, config.detectors.clone());
-        if !config.detectors.ocr.enabled {
-            return Ok(classifier);
-        }
-        let ocr =
-            Ocr::shared(&onnx::models_dir(&config.detectors), &config.detectors).map_err(|e| {
-                ClassifyError {
-                    detector: "ocr".into(),
-                    message: e.to_string(),
-                }
-            })?;
-        Ok(classifier.with_ocr(ocr))
+        Classifier::from_config_with_fakes(
+            config,
+            &detectors::media::known_fakes::KnownFakeSet::new(),
+        )
     }
 
     /// The OCR engine, when OCR is on.
@@ -111,10 +103,21 @@ impl Classifier {
         config: &ballotwatch_core::Config,
         fakes: &detectors::media::known_fakes::KnownFakeSet,
     ) -> Result<Classifier, ClassifyError> {
-        Ok(Classifier::new(
+        let classifier = Classifier::new(
             detectors::from_config_with_fakes(config, fakes)?,
             config.detectors.clone(),
-        ))
+        );
+        if !config.detectors.ocr.enabled {
+            return Ok(classifier);
+        }
+        let ocr =
+            Ocr::shared(&onnx::models_dir(&config.detectors), &config.detectors).map_err(|e| {
+                ClassifyError {
+                    detector: "ocr".into(),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(classifier.with_ocr(ocr))
     }
 
     /// (name, version) of every detector, in the order they run.

@@ -13,15 +13,7 @@ use crate::detectors::media::ocr::Ocr;
 /// and the others are still read. Images with no text give no entry.
 pub fn read_media(ocr: &Ocr, item: &Item, errors: &mut Vec<String>) -> Vec<MediaText> {
     let mut out = Vec::new();
-    for (index, medium) in item.media.iter().enumerate() {
-        let Some(path) = &medium.path else { continue };
-        if medium
-            .mime
-            .as_deref()
-            .is_some_and(|m| !m.starts_with("image/"))
-        {
-            continue;
-        }
+    for (index, medium, path) in crate::media::local_images(item) {
         match ocr.read_file(path) {
             Ok(read) => {
                 let text = read.text();

@@ -10,6 +10,22 @@ pub const MAX_SIDE: u32 = 12_000;
 /// Most memory one decode may allocate.
 pub const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 
+/// The item's image media that have a local file, with their index in `media[]`: every
+/// medium with a `path` whose declared type (if any) is an image. What the OCR and the image
+/// detectors examine.
+pub fn local_images(
+    item: &ballotwatch_core::Item,
+) -> impl Iterator<Item = (usize, &ballotwatch_core::Media, &Path)> {
+    item.media.iter().enumerate().filter_map(|(index, medium)| {
+        let path = medium.path.as_deref()?;
+        let image = medium
+            .mime
+            .as_deref()
+            .is_none_or(|m| m.starts_with("image/"));
+        image.then_some((index, medium, path))
+    })
+}
+
 /// Decodes the image at `path` (PNG, JPEG, WebP or GIF, sniffed from the bytes) within
 /// [`MAX_SIDE`] and [`MAX_ALLOC`]. The error names the file and says what is wrong with it.
 pub fn decode_image(path: &Path) -> Result<image::DynamicImage, String> {

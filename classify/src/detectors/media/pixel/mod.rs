@@ -452,15 +452,7 @@ impl Detector for PixelModel {
             message,
         };
         let mut examined = Vec::new();
-        for (index, medium) in item.media.iter().enumerate() {
-            let Some(path) = &medium.path else { continue };
-            if medium
-                .mime
-                .as_deref()
-                .is_some_and(|m| !m.starts_with("image/"))
-            {
-                continue;
-            }
+        for (index, medium, path) in crate::media::local_images(item) {
             if let Some(ocr) = &self.ocr {
                 let read = ocr.read_file(path).map_err(fail)?;
                 if read.text_fraction > self.max_text_fraction {

@@ -84,6 +84,30 @@ pub struct ServerConfig {
     /// How long a locked account stays locked.
     #[serde(default = "default_login_lockout", with = "humantime_serde")]
     pub login_lockout: Duration,
+    /// Reverse proxies (addresses or CIDR ranges, e.g. `127.0.0.1` or `10.0.0.0/24`) whose
+    /// `X-Forwarded-For` header is believed: a request arriving from one of them is counted
+    /// (login rate limit, audit log) against the client address the proxy saw. Empty (the
+    /// default): the header is ignored and the connecting address is the client.
+    #[serde(default, deserialize_with = "ip_ranges")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// A list of IP addresses or CIDR ranges (`127.0.0.1`, `10.0.0.0/24`, `2001:db8::/32`).
+fn ip_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not an IP address or CIDR range (e.g. `127.0.0.1` or \
+                         `10.0.0.0/24`)"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn default_session_ttl() -> Duration {
@@ -111,6 +135,7 @@ impl Default for ServerConfig {
             session_ttl: default_session_ttl(),
             login_max_failures: default_login_max_failures(),
             login_lockout: default_login_lockout(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -1993,5 +2018,27 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"server.login_max_failures"), "{fields:?}");
         assert!(fields.contains(&"server.session_ttl"), "{fields:?}");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_and_name_a_bad_one() {
+        let ok = "data_dir = \"d\"\n[server]\ntrusted_proxies = [\"127.0.0.1\", \
+                  \"10.0.0.0/24\", \"::1\"]\n";
+        let c = Config::from_toml(ok, Path::new("c.toml")).unwrap();
+        let got: Vec<String> = c
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(got, ["127.0.0.1/32", "10.0.0.0/24", "::1/128"]);
+        let bad = "data_dir = \"d\"\n[server]\ntrusted_proxies = [\"proxy.local\"]\n";
+        let e = Config::from_toml(bad, Path::new("c.toml"))
+            .expect_err("a host name is not an address")
+            .to_string();
+        assert!(
+            e.contains("trusted_proxies") && e.contains("`proxy.local` is not an IP address"),
+            "{e}"
+        );
     }
 }

@@ -189,6 +189,45 @@ pub(crate) async fn require_token(
     }
 }
 
+/// The client's address: the connecting peer, unless the peer is one of `trusted` reverse
+/// proxies, in which case the `X-Forwarded-For` entries are read from the right (the nearest
+/// hop first) and the first one that is not itself a trusted proxy is the client. Entries a
+/// trusted proxy did not write cannot be told from the client's own claims, so nothing left of
+/// the first untrusted entry is believed; an entry that is not an address stops the walk at
+/// the last trusted hop (a misconfigured proxy, counted as one client).
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            return client;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port (`192.0.2.1:443`,
+/// `[2001:db8::1]:443`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+}
+
 /// Per-address login attempt limit (in memory: it protects against guessing at speed; the
 /// per-account lockout in the store protects across restarts).
 #[derive(Debug, Default)]
@@ -280,6 +319,60 @@ mod tests {
         assert!(!l.allow_at(ip, t0 + Duration::from_secs(1)));
         assert!(l.allow_at(other, t0 + Duration::from_secs(1)));
         assert!(l.allow_at(ip, t0 + LIMIT_WINDOW));
+    }
+
+    #[test]
+    fn the_client_address_is_believed_only_from_trusted_proxies() {
+        let nets: Vec<ipnet::IpNet> = vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/24".parse().unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let xff = |v: &[&str]| {
+            let mut h = HeaderMap::new();
+            for x in v {
+                h.append("x-forwarded-for", HeaderValue::from_str(x).unwrap());
+            }
+            h
+        };
+        // An untrusted peer's header is ignored.
+        let h = xff(&["198.51.100.7"]);
+        assert_eq!(client_ip(ip("203.0.113.9"), &h, &nets), ip("203.0.113.9"));
+        // No proxies configured: ignored too.
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"));
+        // Through the local proxy.
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &nets), ip("198.51.100.7"));
+        // A client's forged entry to the left of what the proxies wrote is not believed.
+        let h = xff(&["1.2.3.4, 198.51.100.7", "10.0.0.5"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &nets), ip("198.51.100.7"));
+        // Ports and IPv6.
+        let h = xff(&["[2001:db8::1]:5000"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &nets), ip("2001:db8::1"));
+        let h = xff(&["192.0.2.1:443"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &nets), ip("192.0.2.1"));
+        // Garbage stops at the last trusted hop; no header: the proxy itself.
+        let h = xff(&["unknown, 10.0.0.5"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &nets), ip("10.0.0.5"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &HeaderMap::new(), &nets),
+            ip("127.0.0.1")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_forwarded_header_yields_the_peer_or_an_address_in_it(v in "[ -~]{0,80}") {
+            let nets: Vec<ipnet::IpNet> = vec!["127.0.0.1/32".parse().unwrap()];
+            let peer: IpAddr = "127.0.0.1".parse().unwrap();
+            let mut h = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&v) {
+                h.insert("x-forwarded-for", value);
+            }
+            let got = client_ip(peer, &h, &nets);
+            proptest::prop_assert!(
+                got == peer || v.split(',').any(|hop| parse_hop(hop.trim()) == Some(got))
+            );
+        }
     }
 
     #[test]

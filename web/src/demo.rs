@@ -87,6 +87,7 @@ impl DemoSettings {
 pub(crate) async fn one_time_login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let Some(demo) = state.config.demo.clone() else {
@@ -94,7 +95,8 @@ pub(crate) async fn one_time_login(
     };
     let matches = auth::same(&auth::token_hash(&token), &demo.login_token_hash);
     if !matches || demo.used.swap(true, Ordering::SeqCst) {
-        tracing::warn!(ip = %peer.ip(), "a wrong or already used one-time login link");
+        let ip = auth::client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
+        tracing::warn!(%ip, "a wrong or already used one-time login link");
         return Ok(Redirect::to("/login").into_response());
     }
     let config = state.config.clone();

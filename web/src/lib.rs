@@ -74,6 +74,8 @@ pub struct WebConfig {
     pub login_max_failures: u32,
     /// How long a locked account stays locked.
     pub login_lockout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`ServerConfig`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What the "Export evidence pack" button needs; `None` answers it with 503.
     pub export: Option<ballotwatch_evidence::ExportSettings>,
     /// The demo's extras (the Demo mail page and a one-time login link); only `ballotwatch
@@ -96,6 +98,7 @@ impl WebConfig {
             session_ttl: server.session_ttl,
             login_max_failures: server.login_max_failures,
             login_lockout: server.login_lockout,
+            trusted_proxies: server.trusted_proxies.clone(),
             export: None,
             demo: None,
             fake_marker: None,
@@ -345,6 +348,7 @@ pub(crate) mod testutil {
                 session_ttl: Duration::from_secs(3600),
                 login_max_failures: 3,
                 login_lockout: Duration::from_secs(900),
+                trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
                 export: None,
                 demo: None,
                 fake_marker: None,

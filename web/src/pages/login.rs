@@ -1,6 +1,6 @@
 //! Login and logout.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
@@ -74,15 +74,16 @@ pub(crate) async fn submit(
             secure,
         );
     }
-    if !state.limiter.allow(peer.ip()) {
-        tracing::warn!(ip = %peer.ip(), "login rate limit reached");
+    let client = auth::client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
+    if !state.limiter.allow(client) {
+        tracing::warn!(ip = %client, "login rate limit reached");
         return form_page(
             StatusCode::TOO_MANY_REQUESTS,
             Some("Too many login attempts from your address. Wait a few minutes and try again."),
             secure,
         );
     }
-    match check(&state, peer, form).await {
+    match check(&state, client, form).await {
         Ok(Ok(token)) => {
             let cookie = auth::set_cookie(
                 SESSION_COOKIE,
@@ -105,13 +106,13 @@ pub(crate) async fn submit(
 /// The password check; `Ok(Err(message))` for a refused login.
 async fn check(
     state: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     form: LoginForm,
 ) -> Result<Result<String, String>, WebError> {
     let config = state.config.clone();
     state
         .blocking(move |store| {
-            let detail = serde_json::json!({ "ip": peer.ip().to_string() });
+            let detail = serde_json::json!({ "ip": client.to_string() });
             let refused = "Wrong user name or password.".to_string();
             let Some(login) = store.user_login(form.username.trim())? else {
                 auth::verify_password(&form.password, &DUMMY_HASH);
@@ -322,6 +323,62 @@ mod tests {
         assert_eq!(
             login(&t, "nobody", "x").await.0,
             StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
+    #[tokio::test]
+    async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
+        // The test app's requests come from 127.0.0.1, configured as a trusted proxy.
+        let t = test_app();
+        let from = |xff: &'static str| {
+            let t = &t;
+            async move {
+                let (_, h, body) = send(
+                    &t.router,
+                    Request::get("/login").body(Body::empty()).unwrap(),
+                )
+                .await;
+                let cookie = h["set-cookie"]
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let token = body
+                    .split("name=\"csrf\" value=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let req = Request::post("/login")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", cookie)
+                    .header("x-forwarded-for", xff)
+                    .body(Body::from(format!(
+                        "username=nobody&password=x&csrf={token}"
+                    )))
+                    .unwrap();
+                send(&t.router, req).await.0
+            }
+        };
+        for _ in 0..10 {
+            assert_eq!(from("198.51.100.7").await, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(from("198.51.100.7").await, StatusCode::TOO_MANY_REQUESTS);
+        // Another client behind the same proxy is not held back; a forged entry to the left
+        // of the proxy's does not escape the limit.
+        assert_eq!(from("198.51.100.8").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            from("203.0.113.1, 198.51.100.7").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let audit = t.store.audit_entries(50).unwrap();
+        assert!(
+            audit.iter().any(|e| e.detail["ip"] == "198.51.100.8"),
+            "the audit log records the client address, not the proxy's"
         );
     }
 }

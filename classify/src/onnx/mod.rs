@@ -106,7 +106,8 @@ pub struct LoadedModel {
 }
 
 /// Loads one ONNX model file into a session on the shared runtime (loaded from `models_dir`),
-/// with `[detectors] threads` intra-op threads. Used by the image models (OCR, pixel model).
+/// with `[detectors] threads` intra-op threads. Used by every model: the text encoder, OCR and
+/// the pixel model.
 pub fn load_model(
     models_dir: &Path,
     model: &Path,
@@ -210,38 +211,16 @@ impl Encoder {
         name: &str,
         config: &DetectorsConfig,
     ) -> Result<Encoder, OnnxError> {
-        let environment = init_runtime(models_dir)?;
         let dir = models_dir.join(name);
         let model = dir.join("model.onnx");
         let tokenizer_path = dir.join("tokenizer.json");
-        for (what, path) in [("model", &model), ("tokenizer", &tokenizer_path)] {
-            if !path.is_file() {
-                return Err(OnnxError::Missing {
-                    what,
-                    path: path.clone(),
-                });
-            }
+        let LoadedModel { session, sha256 } = load_model(models_dir, &model, "model", config)?;
+        if !tokenizer_path.is_file() {
+            return Err(OnnxError::Missing {
+                what: "tokenizer",
+                path: tokenizer_path,
+            });
         }
-        let bytes = std::fs::read(&model).map_err(|e| OnnxError::Load {
-            path: model.clone(),
-            message: e.to_string(),
-        })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let threads = config.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
-        let load_err = |e: &dyn std::fmt::Display| OnnxError::Load {
-            path: model.clone(),
-            message: e.to_string(),
-        };
-        let session = Session::builder(environment)
-            .map_err(|e| load_err(&e))?
-            .with_intra_threads(threads)
-            .map_err(|e| load_err(&e))?
-            .commit_from_memory(&bytes)
-            .map_err(|e| load_err(&e))?;
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| OnnxError::Load {
             path: tokenizer_path.clone(),
             message: e.to_string(),
@@ -259,9 +238,8 @@ impl Encoder {
             strategy: PaddingStrategy::BatchLongest,
             ..PaddingParams::default()
         }));
-        tracing::info!(model = %model.display(), %sha256, threads, "loaded text encoder");
         Ok(Encoder {
-            session: Mutex::new(session),
+            session,
             tokenizer,
             sha256,
             name: name.to_string(),

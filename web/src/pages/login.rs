@@ -192,6 +192,16 @@ mod tests {
 
     /// GET /login, then POST the form; returns (status, headers, body).
     async fn login(t: &TestApp, user: &str, pass: &str) -> (StatusCode, HeaderMap, String) {
+        login_via(t, user, pass, None).await
+    }
+
+    /// [`login`] through the (trusted) proxy, which says the client is `forwarded_for`.
+    async fn login_via(
+        t: &TestApp,
+        user: &str,
+        pass: &str,
+        forwarded_for: Option<&str>,
+    ) -> (StatusCode, HeaderMap, String) {
         let (_, h, body) = send(
             &t.router,
             Request::get("/login").body(Body::empty()).unwrap(),
@@ -211,9 +221,13 @@ mod tests {
             .split('"')
             .next()
             .unwrap();
-        let req = Request::post("/login")
+        let mut req = Request::post("/login")
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", cookie)
+            .header("cookie", cookie);
+        if let Some(xff) = forwarded_for {
+            req = req.header("x-forwarded-for", xff);
+        }
+        let req = req
             .body(Body::from(format!(
                 "username={user}&password={pass}&csrf={token}"
             )))
@@ -332,37 +346,7 @@ mod tests {
         let t = test_app();
         let from = |xff: &'static str| {
             let t = &t;
-            async move {
-                let (_, h, body) = send(
-                    &t.router,
-                    Request::get("/login").body(Body::empty()).unwrap(),
-                )
-                .await;
-                let cookie = h["set-cookie"]
-                    .to_str()
-                    .unwrap()
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .to_string();
-                let token = body
-                    .split("name=\"csrf\" value=\"")
-                    .nth(1)
-                    .unwrap()
-                    .split('"')
-                    .next()
-                    .unwrap()
-                    .to_string();
-                let req = Request::post("/login")
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("cookie", cookie)
-                    .header("x-forwarded-for", xff)
-                    .body(Body::from(format!(
-                        "username=nobody&password=x&csrf={token}"
-                    )))
-                    .unwrap();
-                send(&t.router, req).await.0
-            }
+            async move { login_via(t, "nobody", "x", Some(xff)).await.0 }
         };
         for _ in 0..10 {
             assert_eq!(from("198.51.100.7").await, StatusCode::UNAUTHORIZED);

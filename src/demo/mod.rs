@@ -4,6 +4,7 @@
 //! built into the demo, and show on the web UI's Demo mail page. A one-time login link is
 //! printed at start.
 
+mod jetstream;
 mod mail;
 mod replay;
 
@@ -169,6 +170,7 @@ fn write_files(
         .replace("{{DATA_DIR}}", &dir)
         .replace("{{BIND}}", &bind.to_string())
         .replace("{{BASE}}", &format!("http://{sources}"))
+        .replace("{{WS_BASE}}", &format!("ws://{sources}"))
         .replace("{{SMTP_PORT}}", &smtp.port().to_string());
     let path = data_dir.join("ballotwatch.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

@@ -9,6 +9,7 @@
 //! takes about 25 seconds to arrive and the web UI visibly receives posts one by one. A
 //! subscriber gets what was already published at once, then each later event when it is
 //! published; after the last one the socket stays open, idle, as the real service's does.
+//! `demo --once` (one pass, nobody watching) publishes the whole recording at once.
 //!
 //! **Parameters, as the real service reads them.** `cursor` (Unix microseconds): only events
 //! with `time_us` greater than it are sent, so a client reconnecting from its cursor, or a

@@ -49,7 +49,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let sources = replay::start().await?;
+    // Live, the recorded Bluesky stream arrives post by post; one pass reads it all at once.
+    let pace = if args.once {
+        std::time::Duration::ZERO
+    } else {
+        jetstream::PACE
+    };
+    let sources = replay::start(pace).await?;
     let mailbox = DemoMailbox::default();
     let smtp = mail::start(mailbox.clone())?;
     let bind = match args.bind {

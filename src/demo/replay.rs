@@ -119,13 +119,9 @@ struct Replay {
     jetstream: Arc<Jetstream>,
 }
 
-/// Serves the recording on an ephemeral 127.0.0.1 port; returns its address.
-pub async fn start() -> anyhow::Result<SocketAddr> {
-    start_paced(jetstream::PACE).await
-}
-
-/// [`start`], with the recorded Jetstream events going live one every `pace`.
-pub async fn start_paced(pace: std::time::Duration) -> anyhow::Result<SocketAddr> {
+/// Serves the recording on an ephemeral 127.0.0.1 port, the recorded Jetstream events going
+/// live one every `pace` (zero: all at once); returns its address.
+pub async fn start(pace: std::time::Duration) -> anyhow::Result<SocketAddr> {
     for r in ROUTES {
         for f in r.files {
             DEMO.get_file(f)

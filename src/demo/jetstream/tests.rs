@@ -301,7 +301,7 @@ async fn still_answers(ws: &mut WebSocketStream<tokio::net::TcpStream>) {
 
 #[tokio::test]
 async fn the_replay_server_streams_the_recording_by_cursor_and_filters_then_stays_open() {
-    let addr = crate::demo::replay::start_paced(Duration::from_millis(5))
+    let addr = crate::demo::replay::start(Duration::from_millis(5))
         .await
         .unwrap();
     let rec = bundled();
@@ -351,7 +351,7 @@ async fn the_replay_server_streams_the_recording_by_cursor_and_filters_then_stay
 
 #[tokio::test]
 async fn the_replay_server_refuses_plain_http_and_bad_parameters_and_resolves_the_council() {
-    let addr = crate::demo::replay::start_paced(Duration::from_millis(5))
+    let addr = crate::demo::replay::start(Duration::from_millis(5))
         .await
         .unwrap();
     let http = reqwest::Client::new();

@@ -173,7 +173,7 @@ impl Subscription {
                     sub.collections.push(v.into_owned());
                 }
                 "wantedDids" => {
-                    if !v.starts_with("did:") || v.len() < 8 {
+                    if !is_did(&v) {
                         return Err(format!("`wantedDids`: `{v}` is not a DID"));
                     }
                     sub.dids.push(v.into_owned());
@@ -219,6 +219,20 @@ impl Subscription {
             _ => true,
         }
     }
+}
+
+/// `did:METHOD:ID`: a lowercase method and a non-empty identifier.
+fn is_did(v: &str) -> bool {
+    let mut parts = v.splitn(3, ':');
+    parts.next() == Some("did")
+        && parts.next().is_some_and(|m| {
+            !m.is_empty()
+                && m.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .next()
+            .is_some_and(|id| !id.is_empty() && !id.chars().any(char::is_whitespace))
 }
 
 /// `app.bsky.feed.post` or `app.bsky.feed.*`: dot-separated segments of letters, digits and
@@ -316,6 +330,7 @@ pub fn subscribe(jetstream: Arc<Jetstream>, req: Request) -> Response {
     let Ok(accept) = HeaderValue::from_str(&accept) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "bad accept key").into_response();
     };
+    tracing::debug!(cursor = ?sub.cursor, collections = ?sub.collections, dids = sub.dids.len(), "a subscriber joined the demo's Jetstream");
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         match on_upgrade.await {

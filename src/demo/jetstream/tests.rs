@@ -165,8 +165,17 @@ fn subscription_parameters_are_read_like_the_real_service() {
         let e = Subscription::parse(&format!("wantedCollections={bad}")).unwrap_err();
         assert!(e.contains(&format!("`{bad}` is not an NSID")), "{e}");
     }
-    let e = Subscription::parse("wantedDids=alice.bsky.social").unwrap_err();
-    assert!(e.contains("`alice.bsky.social` is not a DID"), "{e}");
+    for bad in [
+        "alice.bsky.social",
+        "did:plc:",
+        "did::abc",
+        "did:PLC:abc",
+        "did",
+    ] {
+        let e = Subscription::parse(&format!("wantedDids={bad}")).unwrap_err();
+        assert!(e.contains(&format!("`{bad}` is not a DID")), "{e}");
+    }
+    assert!(Subscription::parse("wantedDids=did:web:anytown.gov.uk").is_ok());
     let e = Subscription::parse("compress=true").unwrap_err();
     assert!(e.contains("`compress=true` is not supported"), "{e}");
     assert!(Subscription::parse("compress=false").is_ok());

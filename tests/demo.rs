@@ -61,6 +61,18 @@ const THREATS: &[(&str, &str, &str, &str)] = &[
         "ai_generated_provenance",
         "Photo from outside Riverside polling station",
     ),
+    (
+        "a lookalike of a candidate's Bluesky handle, only on the live Jetstream",
+        "impersonation",
+        "impersonated_account",
+        "DM me your full name, address and date of birth",
+    ),
+    (
+        "a \"surnames M to Z vote on Friday\" myth, only on the live Jetstream",
+        "misinformation",
+        "election_process_claim",
+        "vote on Friday 8 May",
+    ),
 ];
 
 /// Items that must never be in an incident: debunks, official guidance and ordinary news.
@@ -70,6 +82,7 @@ const NOT_FLAGGED: &[&str] = &[
     "Mill Lane is open as normal",
     "Anytown Rovers win promotion",
     "Bike racks outside Castle ward",
+    "Seven names on the ballot in Castle ward",
 ];
 
 /// How long the demo may take to show everything (it should take well under a minute).
@@ -316,6 +329,24 @@ async fn the_demo_turns_each_threat_into_the_right_incident_and_emails_it_once()
             "{words:?} is in incident(s) {wrongly:?}"
         );
     }
+
+    // The live Bluesky stream is connected and healthy.
+    let r = demo.run(&["sources", "--json"]);
+    let stream: Value = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["name"] == "Bluesky (jetstream)")
+        .unwrap_or_else(|| panic!("no `Bluesky (jetstream)` row in {}", r.stdout));
+    assert_eq!(stream["status"], "ok", "{stream}");
+    assert!(stream["last_success_at"].is_string(), "{stream}");
+    assert!(stream["last_error"].is_null(), "{stream}");
+    assert!(
+        stream["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("ws://127.0.0.1:")),
+        "{stream}"
+    );
 
     // Each incident the immediate rule covers (medium and up) is emailed exactly once.
     let until = Instant::now() + Duration::from_secs(60);

@@ -4,6 +4,7 @@
 //! built into the demo, and show on the web UI's Demo mail page. A one-time login link is
 //! printed at start.
 
+mod jetstream;
 mod mail;
 mod replay;
 
@@ -48,7 +49,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let sources = replay::start().await?;
+    // Live, the recorded Bluesky stream arrives post by post; one pass reads it all at once.
+    let pace = if args.once {
+        std::time::Duration::ZERO
+    } else {
+        jetstream::PACE
+    };
+    let sources = replay::start(pace).await?;
     let mailbox = DemoMailbox::default();
     let smtp = mail::start(mailbox.clone())?;
     let bind = match args.bind {
@@ -169,6 +176,7 @@ fn write_files(
         .replace("{{DATA_DIR}}", &dir)
         .replace("{{BIND}}", &bind.to_string())
         .replace("{{BASE}}", &format!("http://{sources}"))
+        .replace("{{WS_BASE}}", &format!("ws://{sources}"))
         .replace("{{SMTP_PORT}}", &smtp.port().to_string());
     let path = data_dir.join("ballotwatch.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

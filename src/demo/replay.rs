@@ -1,5 +1,6 @@
 //! The demo's recorded election week, served from 127.0.0.1 in each platform's real format:
-//! news feeds, Mastodon, Bluesky, Reddit, YouTube, Telegram, the council's polling-station page
+//! news feeds, Mastodon, Bluesky (and its Jetstream websocket, see [`super::jetstream`]),
+//! Reddit, YouTube, Telegram, the council's polling-station page
 //! (which changes after the first visit, as a real page would), a lookalike site and the media
 //! the posts attach. Every answer comes from a recorded file bundled in the binary (`demo/`).
 //! Answers carry ETags and honour `If-None-Match`, like a well-behaved publisher.
@@ -14,6 +15,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use include_dir::{include_dir, Dir};
+
+use super::jetstream::{self, Jetstream};
 
 /// The bundled demo material.
 pub static DEMO: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/demo");
@@ -112,10 +115,13 @@ struct Replay {
     /// `http://127.0.0.1:PORT`: replaces `{{BASE}}` in recorded answers, so the media and
     /// links they name are served here too.
     base: String,
+    /// The recorded Jetstream, live since the server started.
+    jetstream: Arc<Jetstream>,
 }
 
-/// Serves the recording on an ephemeral 127.0.0.1 port; returns its address.
-pub async fn start() -> anyhow::Result<SocketAddr> {
+/// Serves the recording on an ephemeral 127.0.0.1 port, the recorded Jetstream events going
+/// live one every `pace` (zero: all at once); returns its address.
+pub async fn start(pace: std::time::Duration) -> anyhow::Result<SocketAddr> {
     for r in ROUTES {
         for f in r.files {
             DEMO.get_file(f)
@@ -129,6 +135,7 @@ pub async fn start() -> anyhow::Result<SocketAddr> {
     let state = Arc::new(Replay {
         hits: ROUTES.iter().map(|_| AtomicUsize::new(0)).collect(),
         base: format!("http://{addr}"),
+        jetstream: Arc::new(Jetstream::start(pace)?),
     });
     let app = Router::new().fallback(answer).with_state(state);
     tokio::spawn(async move {
@@ -142,6 +149,11 @@ pub async fn start() -> anyhow::Result<SocketAddr> {
 async fn answer(State(replay): State<Arc<Replay>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
+    match path.as_str() {
+        jetstream::SUBSCRIBE => return jetstream::subscribe(replay.jetstream.clone(), req),
+        jetstream::RESOLVE_HANDLE => return jetstream::resolve_handle(&query),
+        _ => {}
+    }
     let headers = req.headers().clone();
     if let Some(name) = path.strip_prefix("/media/") {
         return match DEMO.get_file(format!("media/{name}")) {

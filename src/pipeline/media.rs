@@ -536,6 +536,25 @@ mod tests {
         assert_eq!(media[2].capture_error, None, "local files are not fetched");
     }
 
+    #[tokio::test]
+    async fn without_ffmpeg_a_video_keeps_its_bytes_and_says_how_to_get_frames() {
+        let video = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2 and the rest".to_vec();
+        let (body, result) = take_frames(None, video.clone(), "video/mp4").await;
+        assert_eq!(body, video);
+        let reason = result.unwrap_err();
+        assert!(
+            reason.contains("ffmpeg is not installed (apt-get install ffmpeg)"),
+            "{reason}"
+        );
+        // With an ffmpeg that cannot read it: a reason, and the bytes handed back intact.
+        let ff = video::find_ffmpeg().unwrap_or_else(|| {
+            panic!("ffmpeg is not installed: apt-get install -y --no-install-recommends ffmpeg")
+        });
+        let (body, result) = take_frames(Some(ff), video.clone(), "video/mp4").await;
+        assert_eq!(body, video);
+        assert!(result.unwrap_err().starts_with("no keyframes: "));
+    }
+
     proptest! {
         #[test]
         fn sniffing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -12,8 +12,9 @@
 //! Media that fail to download get `capture_error` (the reason, naming the URL) and the item
 //! is still stored and classified. Failures that may pass (network trouble, timeouts, 404,
 //! 5xx) also get `capture_retry` and are tried again, once, on each later poll that carries
-//! the item; a retry that fails again does not make a new version (the reason is not part of
-//! an item's content hash), one that succeeds does. Other failures are kept as they are.
+//! the item, for [`RETRY_FOR`] after the item's version was stored; a retry that fails again
+//! does not make a new version (the reason is not part of an item's content hash), one that
+//! succeeds does. Other failures are kept as they are.
 
 use std::collections::HashMap;
 
@@ -96,13 +97,19 @@ pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> anyhow::Resul
         let Some(old) = stored.get(&item.id) else {
             continue;
         };
-        reuse_from(old, item);
+        reuse_from(old, item, chrono::Utc::now());
     }
     Ok(())
 }
 
-/// [`reuse_stored`] for one item and its latest stored version.
-fn reuse_from(old: &Item, item: &mut Item) {
+/// How long after an item version was stored its passing failures are still retried; after
+/// that (a picture still missing a day later) the failure is kept, so a long-lived feed entry
+/// does not make a request per poll for ever. A new version of the item starts again.
+pub const RETRY_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// [`reuse_stored`] for one item and its latest stored version, at `now`.
+fn reuse_from(old: &Item, item: &mut Item, now: chrono::DateTime<chrono::Utc>) {
+    let retry_over = old.ingested_at.is_some_and(|at| now - at > RETRY_FOR);
     if item.media.iter().any(|m| m.frame_of.is_some()) {
         return;
     }
@@ -133,7 +140,7 @@ fn reuse_from(old: &Item, item: &mut Item) {
                         ..f.clone()
                     }),
             );
-        } else if known.capture_error.is_some() && !known.capture_retry {
+        } else if known.capture_error.is_some() && (!known.capture_retry || retry_over) {
             m.capture_error = known.capture_error.clone();
         }
     }
@@ -482,7 +489,7 @@ mod tests {
             at("https://x.example/gone.png"),
             at("https://10.0.0.5/i.png"),
         ]);
-        reuse_from(&old, &mut seen);
+        reuse_from(&old, &mut seen, chrono::Utc::now());
         assert_eq!(seen.media[0], at("https://x.example/new.png"));
         assert_eq!(seen.media[1].sha256, Some(sha("a")));
         assert_eq!(seen.media[2], at("https://x.example/gone.png"), "retried");
@@ -497,9 +504,28 @@ mod tests {
             at("https://x.example/gone.png"),
             at("https://10.0.0.5/i.png"),
         ]);
-        reuse_from(&old, &mut again);
+        reuse_from(&old, &mut again, chrono::Utc::now());
         again.media[1].capture_error = Some("failed again, differently".into());
         assert_eq!(again.content_hash(), old.content_hash());
+
+        // A day after the version was stored, passing failures are no longer retried.
+        let mut old_day = old.clone();
+        let stored_at = chrono::Utc::now();
+        old_day.ingested_at = Some(stored_at);
+        let mut seen = with_media(vec![at("https://x.example/gone.png")]);
+        reuse_from(
+            &old_day,
+            &mut seen,
+            stored_at + chrono::TimeDelta::hours(23),
+        );
+        assert_eq!(seen.media[0].capture_error, None, "still retried");
+        let mut seen = with_media(vec![at("https://x.example/gone.png")]);
+        reuse_from(
+            &old_day,
+            &mut seen,
+            stored_at + chrono::TimeDelta::hours(25),
+        );
+        assert!(seen.media[0].capture_error.is_some(), "kept after a day");
     }
 
     #[tokio::test]

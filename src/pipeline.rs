@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 mod media;
 mod realtime;
+mod video;
 
 /// Items taken from the store per classify batch.
 const CLASSIFY_BATCH: usize = 256;
@@ -392,12 +393,10 @@ impl Pipeline {
                         Ok(items)
                     })
                     .await?;
-                let blobs = media::capture(&self.ctx.fetcher, &mut items).await;
+                let captured = media::capture(&self.ctx.fetcher, &mut items).await;
                 poll.items = items;
                 self.blocking(move |store| {
-                    for blob in &blobs {
-                        store.put_blob(blob)?;
-                    }
+                    media::store_captured(store, &name, &captured)?;
                     store_poll(store, &name, &name, poll, attempted_at, next_attempt_at)
                 })
                 .await

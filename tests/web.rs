@@ -173,6 +173,8 @@ fn seed_hostile(data: &Path) {
         media: vec![Media {
             url: Some("https://tracker.example/photo.png".into()),
             mime: Some("image/png".into()),
+            capture_error: Some("https://tracker.example/photo.png answered HTTP 404 <script>window.bwPwned='media'</script>".into()),
+            capture_retry: true,
             ..Media::default()
         }],
         ..Item::default()
@@ -878,6 +880,11 @@ async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_
             assert!(
                 page.contains("Not captured: https://tracker.example/photo.png"),
                 "{page}"
+            );
+            assert!(
+                page.contains("https://tracker.example/photo.png answered HTTP 404 <script>")
+                    && page.contains("(tried again on the next poll)"),
+                "the reason is shown, as text: {page}"
             );
             c.execute(
                 "document.querySelector('article.item').scrollIntoView()",

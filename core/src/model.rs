@@ -52,6 +52,22 @@ pub struct Media {
     /// SHA-256 of the captured bytes, once captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Why the media could not be captured (or, for a captured video, why no frames could
+    /// be taken from it), naming the URL's problem. Absent when all went well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_error: Option<String>,
+    /// With `capture_error`: the failure may pass (network trouble, a timeout, HTTP 404 or
+    /// 5xx), so the download is tried again on the next poll that carries the item. Failures
+    /// that would recur (refused address, not an image, too large) are not retried.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub capture_retry: bool,
+    /// For a frame taken from a captured video: the index in the item's `media` of that
+    /// video. Frames are added by Ballotwatch after the published media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_of: Option<usize>,
+    /// For a frame taken from a captured video: its time in the video, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_time_ms: Option<u64>,
 }
 
 /// One published thing: a news article, a post, a video, a version of a web page.
@@ -103,6 +119,10 @@ pub struct Item {
     /// previous version (absent on a page's first version and for other sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -163,6 +183,12 @@ impl Item {
         c.ingested_at = None;
         c.version = 0;
         c.matched_terms.clear();
+        // Why a download failed is not published content: a retry that fails again (perhaps
+        // for another reason) must not make a new version.
+        for m in &mut c.media {
+            m.capture_error = None;
+            m.capture_retry = false;
+        }
         // Serializing a plain struct of strings cannot fail.
         let bytes = serde_json::to_vec(&c).unwrap_or_default();
         hex::encode(Sha256::digest(&bytes))
@@ -488,6 +514,32 @@ mod tests {
             ..Item::default()
         };
         assert_eq!(blank.normalise(), Err(ItemError::Empty));
+    }
+
+    #[test]
+    fn content_hash_ignores_why_media_failed_but_not_a_capture() {
+        let failed = |reason: &str| Item {
+            id: "1".into(),
+            media: vec![Media {
+                url: Some("https://a.example/i.png".into()),
+                capture_error: Some(reason.into()),
+                ..Media::default()
+            }],
+            ..Item::default()
+        };
+        let a = failed("https://a.example/i.png answered HTTP 404");
+        let b = failed("could not fetch https://a.example/i.png: connection refused");
+        assert_eq!(a.content_hash(), b.content_hash());
+        let mut captured = a.clone();
+        captured.media[0].capture_error = None;
+        captured.media[0].sha256 = Some("ab".repeat(32));
+        assert_ne!(a.content_hash(), captured.content_hash());
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            json["media"][0]["capture_error"],
+            "https://a.example/i.png answered HTTP 404"
+        );
+        assert!(json["media"][0].get("frame_of").is_none());
     }
 
     #[test]

@@ -120,6 +120,9 @@ pub struct ItemEntry {
     pub screenshots: Vec<ScreenshotEntry>,
     /// Its media files in the pack (those captured).
     pub media: Vec<MediaEntry>,
+    /// Its media that could not be captured, with the reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_not_captured: Vec<MediaFailure>,
 }
 
 /// One HTTP capture.
@@ -194,6 +197,33 @@ pub struct MediaEntry {
     pub sha256: String,
     /// The file in the pack.
     pub file: String,
+    /// The type sniffed from the bytes when it was captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    /// Id (in [`Manifest::captures`]) of the HTTP exchange that fetched it, when it was
+    /// downloaded by Ballotwatch (not for frames taken from a video, nor local files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_id: Option<i64>,
+    /// For a frame taken from a video: the index in the item's `media` of that video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_of: Option<usize>,
+    /// For a frame taken from a video: its time in the video, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_time_ms: Option<u64>,
+    /// A problem with it (for a video: why no frames were taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_error: Option<String>,
+}
+
+/// A medium of an item that could not be captured, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaFailure {
+    /// Where it was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Why it was not captured.
+    pub reason: String,
 }
 
 /// A detector of the exporting deployment.

@@ -18,8 +18,8 @@ use crate::error::{EvidenceError, Result};
 use crate::key::PackKey;
 use crate::manifest::{
     names, sha256sums, CaptureEntry, DetectorInfo, FileEntry, IncidentEntry, ItemEntry, Manifest,
-    MediaEntry, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool, WarcInfo, SCHEMA,
-    SCHEMA_VERSION,
+    MediaEntry, MediaFailure, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool,
+    WarcInfo, SCHEMA, SCHEMA_VERSION,
 };
 use crate::warc;
 
@@ -91,6 +91,9 @@ fn extension(content_type: Option<&str>) -> &'static str {
         "image/gif" => "gif",
         "image/webp" => "webp",
         "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        "video/webm" => "webm",
+        "video/x-matroska" => "mkv",
         _ => "bin",
     }
 }
@@ -206,16 +209,40 @@ pub fn build_at(
             screenshots.push(entry);
         }
         let mut media = Vec::new();
+        let mut media_not_captured = Vec::new();
         for m in &latest.item.media {
-            let Some(sha) = &m.sha256 else { continue };
+            let Some(sha) = &m.sha256 else {
+                if let Some(reason) = &m.capture_error {
+                    media_not_captured.push(MediaFailure {
+                        url: m.url.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                continue;
+            };
             match store.read_blob(sha) {
                 Ok(bytes) => {
                     let file = format!("media/{sha}.{}", extension(m.mime.as_deref()));
                     files.insert(file.clone(), bytes);
+                    // The download's HTTP exchange goes into the WARC with the feeds'.
+                    let capture_id = match &m.url {
+                        Some(url) => store.media_capture_id(url, sha)?,
+                        None => None,
+                    };
+                    if let Some(c) = capture_id {
+                        if !capture_ids.contains(&c) {
+                            capture_ids.push(c);
+                        }
+                    }
                     media.push(MediaEntry {
                         url: m.url.clone(),
                         sha256: sha.clone(),
                         file,
+                        mime: m.mime.clone(),
+                        capture_id,
+                        frame_of: m.frame_of,
+                        frame_time_ms: m.frame_time_ms,
+                        capture_error: m.capture_error.clone(),
                     });
                 }
                 Err(ballotwatch_store::StoreError::BlobNotFound { .. }) => {
@@ -230,6 +257,7 @@ pub fn build_at(
             capture_ids: caps,
             screenshots,
             media,
+            media_not_captured,
         });
     }
 
@@ -249,12 +277,23 @@ pub fn build_at(
             )));
         };
         let body = store.read_blob(&c.sha256)?;
-        let file = format!(
-            "captures/{}.{}",
-            c.sha256,
-            extension(header(&c.headers, "content-type"))
-        );
-        files.insert(file.clone(), body.clone());
+        // A medium's download: its body is already in the pack under media/.
+        let media_file = files
+            .keys()
+            .find(|k| k.starts_with(&format!("media/{}.", c.sha256)))
+            .cloned();
+        let file = match media_file {
+            Some(f) => f,
+            None => {
+                let f = format!(
+                    "captures/{}.{}",
+                    c.sha256,
+                    extension(header(&c.headers, "content-type"))
+                );
+                files.insert(f.clone(), body.clone());
+                f
+            }
+        };
         let resp_id = warc::record_id(&format!("response {cid} {}", c.sha256));
         let req_id = warc::record_id(&format!("request {cid} {}", c.sha256));
         let (block, offset) = warc::response_block(c.status, &c.headers, &body);
@@ -337,6 +376,10 @@ pub fn build_at(
             notes: vec![
                 "One warcinfo record, then a request and a response record per capture, each \
                  dated with the time the fetch started (WARC-Date) and in its own gzip member."
+                    .into(),
+                "Media downloaded by Ballotwatch are captures too: each medium in the \
+                 manifest names its download by `capture_id`, and its body file is the \
+                 medium's file under media/."
                     .into(),
                 "Request records are reconstructed: the fetcher does not keep the request it \
                  sent, so each holds what is known of it (GET, the URL, Host, and the \

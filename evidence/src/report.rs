@@ -301,6 +301,53 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
         }
         h.push_str("</ul>");
     }
+    if !e.media.is_empty() || !e.media_not_captured.is_empty() {
+        h.push_str("<p><b>Media</b></p><ul>");
+        for (n, md) in e.media.iter().enumerate() {
+            let what = match (md.frame_of, md.frame_time_ms) {
+                (Some(v), Some(ms)) => {
+                    let video = it
+                        .media
+                        .get(v)
+                        .and_then(|x| x.sha256.as_deref())
+                        .and_then(|sha| e.media.iter().find(|o| o.sha256 == sha))
+                        .map(|o| format!("<code>{}</code>", text(&o.file)))
+                        .unwrap_or_else(|| format!("media {}", v + 1));
+                    format!("frame at {:.1} s of {video}: ", ms as f64 / 1000.0)
+                }
+                _ => String::new(),
+            };
+            let _ = write!(
+                h,
+                "<li>{}. {}<code>{}</code> ({}), SHA-256 <code>{}</code>{}{}{}</li>",
+                n + 1,
+                what,
+                text(&md.file),
+                text(md.mime.as_deref().unwrap_or("type unknown")),
+                text(&md.sha256),
+                md.url
+                    .as_deref()
+                    .map(|u| format!(", from <code>{}</code>", text(u)))
+                    .unwrap_or_default(),
+                md.capture_id
+                    .map(|c| format!(", capture {c} in the WARC"))
+                    .unwrap_or_default(),
+                md.capture_error
+                    .as_deref()
+                    .map(|r| format!("<br><span class=\"note\">{}</span>", text(r)))
+                    .unwrap_or_default(),
+            );
+        }
+        for f in &e.media_not_captured {
+            let _ = write!(
+                h,
+                "<li>Not captured: <code>{}</code><br><span class=\"note\">{}</span></li>",
+                text(f.url.as_deref().unwrap_or("no address")),
+                text(&f.reason)
+            );
+        }
+        h.push_str("</ul>");
+    }
     if let Some(r) = &e.result {
         for t in &r.media_text {
             let _ = write!(

@@ -1,24 +1,84 @@
-//! Media capture: the images that new or changed items attach or link are downloaded through
-//! the same fetcher as feeds (SSRF guard, size cap, timeouts, per-host politeness), their type
-//! sniffed from the bytes (never the declared Content-Type or the URL), their dimensions checked
-//! from the header before anything is decoded, and their bytes kept in the capture store named
-//! by SHA-256. The item's `media[].sha256` and `mime` record the result, so the detectors (which
-//! read the stored copy), the web UI and evidence packs all use exactly the captured bytes.
-//! Media that fail to download are logged with the reason; the item is still stored and
-//! classified.
+//! Media capture: the images and videos that new or changed items attach or link are
+//! downloaded through the same fetcher as feeds (SSRF guard, timeouts, per-host politeness),
+//! their type sniffed from the bytes (never the declared Content-Type or the URL), capped by
+//! size (a larger cap for video, chosen from the first bytes), image dimensions checked from
+//! the header before anything is decoded, and their bytes kept in the capture store named by
+//! SHA-256, with the HTTP exchange recorded as a capture (for the evidence pack's WARC). A
+//! video's first frame and keyframes are taken with ffmpeg ([`super::video`]) and added to the
+//! item as `image/png` media with `frame_of`, so the image detectors see them. The item's
+//! `media[].sha256` and `mime` record the result, so the detectors (which read the stored
+//! copy), the web UI and evidence packs all use exactly the captured bytes.
+//!
+//! Media that fail to download get `capture_error` (the reason, naming the URL) and the item
+//! is still stored and classified. Failures that may pass (network trouble, timeouts, 404,
+//! 5xx) also get `capture_retry` and are tried again, once, on each later poll that carries
+//! the item, for [`RETRY_FOR`] after the item's version was stored; a retry that fails again
+//! does not make a new version (the reason is not part of an item's content hash), one that
+//! succeeds does. Other failures are kept as they are.
 
 use std::collections::HashMap;
 
-use ballotwatch_core::Item;
-use ballotwatch_ingest::{FetchRequest, Fetched, Fetcher};
-use ballotwatch_store::Store;
+use ballotwatch_core::{Capture, Item, Media};
+use ballotwatch_ingest::{FetchError, FetchRequest, Fetched, Fetcher};
+use ballotwatch_store::{NewCapture, Store};
+
+use super::video;
 
 /// Most media captured per item.
 pub const MAX_PER_ITEM: usize = 8;
-const ACCEPT: &str = "image/avif,image/webp,image/png,image/jpeg,image/gif;q=0.9,*/*;q=0.1";
+/// Largest image downloaded, in bytes.
+pub const IMAGE_CAP: u64 = 20 * 1024 * 1024;
+/// Largest video downloaded, in bytes.
+pub const VIDEO_CAP: u64 = 100 * 1024 * 1024;
+const ACCEPT: &str =
+    "image/avif,image/webp,image/png,image/jpeg,image/gif,video/mp4,video/webm;q=0.9,*/*;q=0.1";
+
+/// What the bytes of a medium are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Image(&'static str),
+    Video(&'static str),
+}
+
+impl Kind {
+    fn mime(self) -> &'static str {
+        match self {
+            Kind::Image(m) | Kind::Video(m) => m,
+        }
+    }
+}
+
+/// The media downloaded by [`capture`], to store.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Each download's HTTP exchange and bytes (recorded as captures).
+    pub fetched: Vec<(Capture, Vec<u8>)>,
+    /// Frames taken from videos, as PNG (stored as blobs only: they were not fetched).
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// Stores what [`capture`] downloaded: every body and frame in the capture store, and every
+/// download's HTTP exchange as a capture of `source`.
+pub fn store_captured(store: &Store, source: &str, captured: &Captured) -> anyhow::Result<()> {
+    for (capture, body) in &captured.fetched {
+        store.put_blob(body)?;
+        store.record_capture(
+            source,
+            NewCapture {
+                capture: capture.clone(),
+            },
+        )?;
+    }
+    for frame in &captured.frames {
+        store.put_blob(frame)?;
+    }
+    Ok(())
+}
 
 /// Gives media whose URL was already captured for the same item (an unchanged entry seen
-/// again) the stored SHA-256 and type, so they are neither fetched again nor seen as a change.
+/// again) the stored SHA-256, type and frames, and keeps failures that would recur, so they
+/// are neither fetched again nor seen as a change. Failures marked `capture_retry` are left
+/// for [`capture`] to try again.
 pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> anyhow::Result<()> {
     let ids: Vec<String> = items
         .iter()
@@ -28,76 +88,265 @@ pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> anyhow::Resul
     if ids.is_empty() {
         return Ok(());
     }
-    let mut known: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
-    for stored in store.get_items(&ids)? {
-        for m in &stored.item.media {
-            if let (Some(url), Some(sha)) = (&m.url, &m.sha256) {
-                known.insert(
-                    (stored.item.id.clone(), url.clone()),
-                    (sha.clone(), m.mime.clone()),
-                );
-            }
-        }
-    }
+    let stored: HashMap<String, Item> = store
+        .get_items(&ids)?
+        .into_iter()
+        .map(|s| (s.item.id.clone(), s.item))
+        .collect();
     for (_, item) in items.iter_mut() {
-        for m in &mut item.media {
-            if m.sha256.is_some() {
-                continue;
-            }
-            let Some(url) = &m.url else { continue };
-            if let Some((sha, mime)) = known.get(&(item.id.clone(), url.clone())) {
-                m.sha256 = Some(sha.clone());
-                m.mime = mime.clone().or(m.mime.take());
-            }
-        }
+        let Some(old) = stored.get(&item.id) else {
+            continue;
+        };
+        reuse_from(old, item, chrono::Utc::now());
     }
     Ok(())
 }
 
-/// Downloads the not yet captured images of `items` (at most [`MAX_PER_ITEM`] each), records
-/// their SHA-256 and sniffed type on the items, and returns the bytes to store.
-pub async fn capture(fetcher: &Fetcher, items: &mut [(usize, Item)]) -> Vec<Vec<u8>> {
-    let mut blobs = Vec::new();
+/// How long after an item version was stored its passing failures are still retried; after
+/// that (a picture still missing a day later) the failure is kept, so a long-lived feed entry
+/// does not make a request per poll for ever. A new version of the item starts again.
+pub const RETRY_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// [`reuse_stored`] for one item and its latest stored version, at `now`.
+fn reuse_from(old: &Item, item: &mut Item, now: chrono::DateTime<chrono::Utc>) {
+    let retry_over = old.ingested_at.is_some_and(|at| now - at > RETRY_FOR);
+    if item.media.iter().any(|m| m.frame_of.is_some()) {
+        return;
+    }
+    let mut frames = Vec::new();
+    for (index, m) in item.media.iter_mut().enumerate() {
+        if m.sha256.is_some() || m.path.is_some() {
+            continue;
+        }
+        let Some(url) = &m.url else { continue };
+        let Some((old_index, known)) = old
+            .media
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.frame_of.is_none() && o.url.as_ref() == Some(url))
+        else {
+            continue;
+        };
+        if let Some(sha) = &known.sha256 {
+            m.sha256 = Some(sha.clone());
+            m.mime = known.mime.clone().or(m.mime.take());
+            m.capture_error = known.capture_error.clone();
+            frames.extend(
+                old.media
+                    .iter()
+                    .filter(|f| f.frame_of == Some(old_index))
+                    .map(|f| Media {
+                        frame_of: Some(index),
+                        ..f.clone()
+                    }),
+            );
+        } else if known.capture_error.is_some() && (!known.capture_retry || retry_over) {
+            m.capture_error = known.capture_error.clone();
+        }
+    }
+    item.media.extend(frames);
+}
+
+/// Downloads the not yet captured media of `items` (at most [`MAX_PER_ITEM`] each), records
+/// their SHA-256 and sniffed type (or why they could not be captured) on the items, adds the
+/// frames of videos, and returns what to store.
+pub async fn capture(fetcher: &Fetcher, items: &mut [(usize, Item)]) -> Captured {
+    let mut out = Captured::default();
+    let mut ffmpeg: Option<Option<std::path::PathBuf>> = None;
     for (_, item) in items.iter_mut() {
-        for m in item.media.iter_mut().take(MAX_PER_ITEM) {
-            if m.sha256.is_some() || m.path.is_some() {
+        let mut frames = Vec::new();
+        for (index, m) in item.media.iter_mut().enumerate().take(MAX_PER_ITEM) {
+            if m.sha256.is_some()
+                || m.path.is_some()
+                || m.frame_of.is_some()
+                || m.capture_error.is_some()
+            {
                 continue;
             }
             let Some(url) = m.url.clone() else { continue };
-            match fetch_image(fetcher, &url).await {
-                Ok((body, mime)) => {
-                    m.sha256 = Some(ballotwatch_core::sha256_hex(&body));
-                    m.mime = Some(mime.to_string());
-                    blobs.push(body);
+            match fetch_medium(fetcher, &url).await {
+                Ok((capture, body, kind)) => {
+                    m.sha256 = Some(capture.sha256.clone());
+                    m.mime = Some(kind.mime().to_string());
+                    m.capture_retry = false;
+                    if let Kind::Video(mime) = kind {
+                        let ff = ffmpeg.get_or_insert_with(video::find_ffmpeg).clone();
+                        let (body_back, result) = take_frames(ff, body, mime).await;
+                        match result {
+                            Ok(taken) => {
+                                for frame in taken {
+                                    frames.push(Media {
+                                        url: None,
+                                        path: None,
+                                        mime: Some("image/png".into()),
+                                        sha256: Some(ballotwatch_core::sha256_hex(&frame.png)),
+                                        frame_of: Some(index),
+                                        frame_time_ms: Some(frame.time_ms),
+                                        ..Media::default()
+                                    });
+                                    out.frames.push(frame.png);
+                                }
+                            }
+                            Err(reason) => {
+                                tracing::warn!(item = %item.id, %url, %reason, "video captured without frames");
+                                m.capture_error = Some(reason);
+                            }
+                        }
+                        out.fetched.push((capture, body_back));
+                    } else {
+                        out.fetched.push((capture, body));
+                    }
                 }
-                Err(reason) => {
-                    tracing::warn!(item = %item.id, %url, %reason, "media not captured; the item is still processed");
+                Err((reason, retry)) => {
+                    tracing::warn!(item = %item.id, %url, %reason, retry, "media not captured; the item is still processed");
+                    m.capture_error = Some(reason);
+                    m.capture_retry = retry;
                 }
             }
         }
+        item.media.extend(frames);
     }
-    blobs
+    out
 }
 
-/// One image: its bytes and sniffed MIME type, or why it was not captured.
-async fn fetch_image(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, &'static str), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL: {e}"))?;
-    let body = match fetcher
-        .get(&FetchRequest::new(parsed, ACCEPT))
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Fetched::Body { body, .. } => body,
-        _ => return Err("the server sent no body".into()),
+/// Runs ffmpeg off the async runtime; hands the video's bytes back with the outcome.
+async fn take_frames(
+    ffmpeg: Option<std::path::PathBuf>,
+    body: Vec<u8>,
+    mime: &'static str,
+) -> (Vec<u8>, Result<Vec<video::Frame>, String>) {
+    let Some(ff) = ffmpeg else {
+        return (body, Err(video::NOT_INSTALLED.to_string()));
     };
-    let mime = sniff(&body)?;
-    Ok((body, mime))
+    let body = std::sync::Arc::new(body);
+    let shared = body.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        video::keyframes(&ff, &shared, mime, &video::Limits::default())
+    })
+    .await;
+    let result = joined.unwrap_or_else(|e| {
+        Err(format!(
+            "no keyframes: the frame extraction task failed: {e}"
+        ))
+    });
+    // The task has ended, so this is the only reference left (a copy otherwise).
+    let body = std::sync::Arc::try_unwrap(body).unwrap_or_else(|b| b.as_ref().clone());
+    (body, result)
 }
 
-/// The image type of `bytes` from their content, after checking the declared dimensions.
-fn sniff(bytes: &[u8]) -> Result<&'static str, String> {
-    let format = image::guess_format(bytes)
-        .map_err(|_| "not a PNG, JPEG, GIF or WebP image (by its bytes)".to_string())?;
+/// One medium: its capture, bytes and sniffed kind, or why it was not captured and whether
+/// trying again later may help.
+async fn fetch_medium(
+    fetcher: &Fetcher,
+    url: &str,
+) -> Result<(Capture, Vec<u8>, Kind), (String, bool)> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| (format!("{url} is not a valid URL: {e}"), false))?;
+    let fetched = fetcher
+        .get_capped(&FetchRequest::new(parsed, ACCEPT), &cap_for)
+        .await
+        .map_err(|e| fetch_failure(url, &e))?;
+    let (capture, body) = match fetched {
+        Fetched::Body { capture, body, .. } => (capture, body),
+        Fetched::NotModified { .. } => {
+            return Err((
+                format!("{url} answered 304 Not Modified to an unconditional request"),
+                true,
+            ))
+        }
+    };
+    let kind = sniff(&body).map_err(|reason| (format!("{url}: {reason}"), false))?;
+    Ok((capture, body, kind))
+}
+
+/// A fetch error as a reason for `capture_error`, and whether to retry it.
+fn fetch_failure(url: &str, e: &FetchError) -> (String, bool) {
+    match e {
+        FetchError::TooLarge { limit, .. } => {
+            let what = if *limit >= VIDEO_CAP {
+                "video"
+            } else {
+                "media"
+            };
+            (
+                format!(
+                    "{url} is over the {} {what} cap; the download was cut off and discarded",
+                    mib(*limit)
+                ),
+                false,
+            )
+        }
+        FetchError::Status { status: 404, .. } => (e.to_string(), true),
+        other => (other.to_string(), other.is_transient()),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    if bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{bytes}-byte")
+    }
+}
+
+/// The size cap for a body starting with `head` (the largest when nothing is known yet).
+fn cap_for(head: &[u8]) -> u64 {
+    if head.is_empty() || sniff_video(head).is_some() {
+        VIDEO_CAP
+    } else {
+        IMAGE_CAP
+    }
+}
+
+/// The video type of `bytes` from their content: MP4/QuickTime (`ftyp` box) or
+/// WebM/Matroska (EBML header).
+fn sniff_video(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        let brand = &bytes[8..12];
+        return match brand {
+            b"qt  " => Some("video/quicktime"),
+            // Audio-only and still-image brands.
+            b"M4A " | b"M4B " | b"M4P " | b"F4A " | b"F4B " | b"heic" | b"heix" | b"mif1"
+            | b"msf1" | b"avif" | b"avis" => None,
+            _ => Some("video/mp4"),
+        };
+    }
+    if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        let head = &bytes[..bytes.len().min(64)];
+        return Some(if head.windows(4).any(|w| w == b"webm") {
+            "video/webm"
+        } else {
+            "video/x-matroska"
+        });
+    }
+    None
+}
+
+/// The kind of `bytes` from their content, after checking an image's declared dimensions and
+/// the size cap of its kind.
+fn sniff(bytes: &[u8]) -> Result<Kind, String> {
+    if let Some(mime) = sniff_video(bytes) {
+        return Ok(Kind::Video(mime));
+    }
+    let format = image::guess_format(bytes).map_err(|_| {
+        let looks = String::from_utf8_lossy(&bytes[..bytes.len().min(256)])
+            .trim_start()
+            .to_ascii_lowercase();
+        let hint = if looks.starts_with("<!doctype html")
+            || looks.starts_with("<html")
+            || looks.starts_with('<')
+        {
+            " (it is HTML or XML)"
+        } else if bytes.is_empty() {
+            " (it is empty)"
+        } else {
+            ""
+        };
+        format!("not a PNG, JPEG, GIF, WebP or video by its bytes{hint}")
+    })?;
+    if bytes.len() as u64 > IMAGE_CAP {
+        return Err(format!("over the {} media cap", mib(IMAGE_CAP)));
+    }
     let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
         .into_dimensions()
         .map_err(|e| format!("unreadable image header: {e}"))?;
@@ -105,7 +354,7 @@ fn sniff(bytes: &[u8]) -> Result<&'static str, String> {
     if w > max || h > max {
         return Err(format!("{w}×{h} pixels is over the {max}-pixel limit"));
     }
-    Ok(format.to_mime_type())
+    Ok(Kind::Image(format.to_mime_type()))
 }
 
 /// A copy of `item` whose captured media point at their files in the capture store, for the
@@ -135,20 +384,208 @@ mod tests {
         out
     }
 
+    /// The CRC-32 PNG chunks carry (over the chunk type and data).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
     #[test]
     fn sniffs_by_content_and_checks_dimensions() {
-        assert_eq!(sniff(&png(4, 3)), Ok("image/png"));
-        assert!(sniff(b"<html>not an image</html>").is_err());
-        // Declared 20000 px wide: refused from the header alone.
+        assert_eq!(sniff(&png(4, 3)), Ok(Kind::Image("image/png")));
+        let err = sniff(b"<html>not an image</html>").unwrap_err();
+        assert_eq!(
+            err,
+            "not a PNG, JPEG, GIF, WebP or video by its bytes (it is HTML or XML)"
+        );
+        // Declared 4000×20000 px (with the IHDR checksum fixed): refused from the header
+        // alone.
         let mut big = png(1, 1);
-        big[16..20].copy_from_slice(&20_000u32.to_be_bytes());
-        assert!(sniff(&big).is_err());
+        big[16..20].copy_from_slice(&4_000u32.to_be_bytes());
+        big[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let crc = crc32(&big[12..29]);
+        big[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            sniff(&big).unwrap_err(),
+            "4000×20000 pixels is over the 12000-pixel limit"
+        );
+    }
+
+    #[test]
+    fn sniffs_video_containers_and_picks_their_cap() {
+        let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2";
+        assert_eq!(sniff(mp4), Ok(Kind::Video("video/mp4")));
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0"),
+            Ok(Kind::Video("video/quicktime"))
+        );
+        assert!(
+            sniff(b"\0\0\0\x18ftypM4A \0\0\0\0M4A mp42").is_err(),
+            "audio is not video"
+        );
+        let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm";
+        assert_eq!(sniff(webm), Ok(Kind::Video("video/webm")));
+        assert_eq!(cap_for(mp4), VIDEO_CAP);
+        assert_eq!(cap_for(&png(2, 2)), IMAGE_CAP);
+        assert_eq!(cap_for(b"<html>"), IMAGE_CAP);
+        assert_eq!(cap_for(b""), VIDEO_CAP);
+    }
+
+    fn with_media(media: Vec<Media>) -> Item {
+        Item {
+            id: "i1".into(),
+            media,
+            ..Item::default()
+        }
+    }
+
+    fn at(url: &str) -> Media {
+        Media {
+            url: Some(url.into()),
+            ..Media::default()
+        }
+    }
+
+    #[test]
+    fn reuse_keeps_captures_frames_and_lasting_failures_but_retries_passing_ones() {
+        let sha = |c: &str| c.repeat(64);
+        let old = with_media(vec![
+            Media {
+                sha256: Some(sha("a")),
+                mime: Some("video/mp4".into()),
+                ..at("https://x.example/v.mp4")
+            },
+            Media {
+                capture_error: Some("https://x.example/gone.png answered HTTP 404".into()),
+                capture_retry: true,
+                ..at("https://x.example/gone.png")
+            },
+            Media {
+                capture_error: Some("refused to fetch https://10.0.0.5/i.png".into()),
+                ..at("https://10.0.0.5/i.png")
+            },
+            Media {
+                sha256: Some(sha("b")),
+                mime: Some("image/png".into()),
+                frame_of: Some(0),
+                frame_time_ms: Some(1000),
+                ..Media::default()
+            },
+        ]);
+        // The same entry seen again, now with a new medium first.
+        let mut seen = with_media(vec![
+            at("https://x.example/new.png"),
+            at("https://x.example/v.mp4"),
+            at("https://x.example/gone.png"),
+            at("https://10.0.0.5/i.png"),
+        ]);
+        reuse_from(&old, &mut seen, chrono::Utc::now());
+        assert_eq!(seen.media[0], at("https://x.example/new.png"));
+        assert_eq!(seen.media[1].sha256, Some(sha("a")));
+        assert_eq!(seen.media[2], at("https://x.example/gone.png"), "retried");
+        assert!(seen.media[3].capture_error.is_some(), "kept, not retried");
+        assert_eq!(seen.media.len(), 5);
+        assert_eq!(seen.media[4].frame_of, Some(1), "re-pointed at the video");
+        assert_eq!(seen.media[4].sha256, Some(sha("b")));
+
+        // Unchanged entry: after reuse it hashes like the stored version.
+        let mut again = with_media(vec![
+            at("https://x.example/v.mp4"),
+            at("https://x.example/gone.png"),
+            at("https://10.0.0.5/i.png"),
+        ]);
+        reuse_from(&old, &mut again, chrono::Utc::now());
+        again.media[1].capture_error = Some("failed again, differently".into());
+        assert_eq!(again.content_hash(), old.content_hash());
+
+        // A day after the version was stored, passing failures are no longer retried.
+        let mut old_day = old.clone();
+        let stored_at = chrono::Utc::now();
+        old_day.ingested_at = Some(stored_at);
+        let mut seen = with_media(vec![at("https://x.example/gone.png")]);
+        reuse_from(
+            &old_day,
+            &mut seen,
+            stored_at + chrono::TimeDelta::hours(23),
+        );
+        assert_eq!(seen.media[0].capture_error, None, "still retried");
+        let mut seen = with_media(vec![at("https://x.example/gone.png")]);
+        reuse_from(
+            &old_day,
+            &mut seen,
+            stored_at + chrono::TimeDelta::hours(25),
+        );
+        assert!(seen.media[0].capture_error.is_some(), "kept after a day");
+    }
+
+    #[tokio::test]
+    async fn a_private_address_is_refused_and_recorded_and_the_rest_still_captured() {
+        let cfg = ballotwatch_core::config::IngestConfig {
+            allow_private_addresses: false,
+            ..Default::default()
+        };
+        let fetcher = Fetcher::new(&cfg, "test").unwrap();
+        let mut items = vec![(
+            0,
+            with_media(vec![
+                at("http://10.0.0.5/private.png"),
+                at("not a url"),
+                Media {
+                    path: Some("/local/file.png".into()),
+                    ..Media::default()
+                },
+            ]),
+        )];
+        let captured = capture(&fetcher, &mut items).await;
+        assert!(captured.fetched.is_empty() && captured.frames.is_empty());
+        let media = &items[0].1.media;
+        let reason = media[0].capture_error.as_deref().unwrap();
+        assert!(
+            reason.contains("http://10.0.0.5/private.png")
+                && reason.contains("10.0.0.5 is a private address"),
+            "{reason}"
+        );
+        assert!(!media[0].capture_retry, "a refusal would recur");
+        assert!(media[0].sha256.is_none());
+        let reason = media[1].capture_error.as_deref().unwrap();
+        assert!(reason.contains("not a url is not a valid URL"), "{reason}");
+        assert_eq!(media[2].capture_error, None, "local files are not fetched");
+    }
+
+    #[tokio::test]
+    async fn without_ffmpeg_a_video_keeps_its_bytes_and_says_how_to_get_frames() {
+        let video = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2 and the rest".to_vec();
+        let (body, result) = take_frames(None, video.clone(), "video/mp4").await;
+        assert_eq!(body, video);
+        let reason = result.unwrap_err();
+        assert!(
+            reason.contains("ffmpeg is not installed (apt-get install ffmpeg)"),
+            "{reason}"
+        );
+        // With an ffmpeg that cannot read it: a reason, and the bytes handed back intact.
+        let ff = video::find_ffmpeg().unwrap_or_else(|| {
+            panic!("ffmpeg is not installed: apt-get install -y --no-install-recommends ffmpeg")
+        });
+        let (body, result) = take_frames(Some(ff), video.clone(), "video/mp4").await;
+        assert_eq!(body, video);
+        assert!(result.unwrap_err().starts_with("no keyframes: "));
     }
 
     proptest! {
         #[test]
         fn sniffing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = sniff(&bytes);
+            let _ = cap_for(&bytes);
         }
     }
 }

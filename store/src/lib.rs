@@ -22,6 +22,7 @@ mod fakes;
 mod health;
 mod incidents;
 mod items;
+mod media;
 mod poll;
 mod schema;
 mod web;

@@ -54,6 +54,12 @@ use self::hosts::HostLimiter;
 /// The `Accept` header for feeds: feed types first, generic XML next, anything last.
 pub const FEED_ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1";
 
+/// How many leading bytes [`Fetcher::get_capped`] shows its cap function.
+pub const SNIFF_LEN: usize = 64;
+
+/// A size cap chosen from a body's first bytes (see [`Fetcher::get_capped`]).
+pub type SizeCap = dyn Fn(&[u8]) -> u64 + Sync;
+
 /// One GET to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchRequest {
@@ -439,6 +445,29 @@ impl Fetcher {
         req: &FetchRequest,
         bearer: Option<&str>,
     ) -> Result<Fetched, FetchError> {
+        self.fetch(req, bearer, None).await
+    }
+
+    /// Like [`Fetcher::get`], with a size cap chosen from the body's first bytes instead of
+    /// `[ingest] max_response_size`: for media, whose cap depends on what the bytes are (a
+    /// video may be larger than an image). `cap` is called with no bytes first (its answer,
+    /// the largest cap, is what a `Content-Length` is checked against), then once with the
+    /// first [`SNIFF_LEN`] bytes (or the whole body, if shorter); the body is cut off as soon
+    /// as it passes the cap then in force. [`FetchError::TooLarge`] carries that cap.
+    pub async fn get_capped(
+        &self,
+        req: &FetchRequest,
+        cap: &SizeCap,
+    ) -> Result<Fetched, FetchError> {
+        self.fetch(req, None, Some(cap)).await
+    }
+
+    async fn fetch(
+        &self,
+        req: &FetchRequest,
+        bearer: Option<&str>,
+        cap: Option<&SizeCap>,
+    ) -> Result<Fetched, FetchError> {
         let url = req.url.to_string();
         if !matches!(req.url.scheme(), "http" | "https") {
             return Err(FetchError::InvalidUrl {
@@ -547,7 +576,11 @@ impl Fetcher {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let limit = self.inner.max_size;
+        let mut limit = match cap {
+            Some(cap) => cap(&[]),
+            None => self.inner.max_size,
+        };
+        let mut sniffed = cap.is_none();
         if declared.is_some_and(|n| n > limit) {
             tracing::debug!(%url, ?declared, limit, "refusing an oversized response");
             return Err(FetchError::TooLarge { url, limit });
@@ -585,6 +618,23 @@ impl Fetcher {
                 return Err(FetchError::TooLarge { url, limit });
             }
             body.extend_from_slice(&chunk);
+            if !sniffed && body.len() >= SNIFF_LEN {
+                if let Some(cap) = cap {
+                    limit = cap(&body[..SNIFF_LEN]);
+                }
+                sniffed = true;
+                if body.len() as u64 > limit {
+                    return Err(FetchError::TooLarge { url, limit });
+                }
+            }
+        }
+        if !sniffed {
+            if let Some(cap) = cap {
+                limit = cap(&body);
+            }
+            if body.len() as u64 > limit {
+                return Err(FetchError::TooLarge { url, limit });
+            }
         }
         let finished_at = Utc::now();
         let capture = Capture {

@@ -235,6 +235,59 @@ async fn body_at_exactly_the_cap_is_accepted() {
     assert!(matches!(err, FetchError::TooLarge { limit: 4095, .. }));
 }
 
+#[tokio::test]
+async fn a_capped_fetch_picks_its_cap_from_the_first_bytes() {
+    // "big" bodies start with `B`, the rest are small; the cap knows nothing else.
+    let app = Router::new()
+        .route("/small-over", get(|| async { vec![b's'; 3000] }))
+        .route("/big-under", get(|| async { vec![b'B'; 6000] }))
+        .route("/big-over", get(|| async { vec![b'B'; 9000] }))
+        .route("/tiny", get(|| async { vec![b's'; 10] }));
+    let (base, _) = serve(app).await;
+    let mut c = cfg();
+    c.max_response_size = ByteSize::b(1024);
+    let f = fetcher(&c);
+    let cap = |head: &[u8]| -> u64 {
+        match head.first() {
+            None => 8000,
+            Some(b'B') => 8000,
+            Some(_) => 2000,
+        }
+    };
+    let err = f
+        .get_capped(&req(&format!("{base}/small-over")), &cap)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::TooLarge { limit: 2000, .. }),
+        "{err:?}"
+    );
+    // Over the feed cap of 1 KiB but under its own cap: accepted.
+    match f.get_capped(&req(&format!("{base}/big-under")), &cap).await {
+        Ok(Fetched::Body { body, .. }) => assert_eq!(body.len(), 6000),
+        other => panic!("{other:?}"),
+    }
+    let err = f
+        .get_capped(&req(&format!("{base}/big-over")), &cap)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::TooLarge { limit: 8000, .. }),
+        "{err:?}"
+    );
+    // Shorter than the sniffing window: the cap still sees the whole body.
+    match f.get_capped(&req(&format!("{base}/tiny")), &cap).await {
+        Ok(Fetched::Body { body, .. }) => assert_eq!(body.len(), 10),
+        other => panic!("{other:?}"),
+    }
+    // The plain fetch keeps the feed cap.
+    let err = f.get(&req(&format!("{base}/big-under"))).await.unwrap_err();
+    assert!(
+        matches!(err, FetchError::TooLarge { limit: 1024, .. }),
+        "{err:?}"
+    );
+}
+
 fn redirect_app<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(

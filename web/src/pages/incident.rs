@@ -332,9 +332,18 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
                                     @if m.mime.as_deref().is_some_and(|t| t.starts_with("image/")) {
                                         img.media src=(format!("/media/{sha}")) alt=(format!("Captured media {} of this item", n + 1));
                                     }
+                                    @if let (Some(video), Some(ms)) = (m.frame_of, m.frame_time_ms) {
+                                        " Frame at " (format!("{:.1}", ms as f64 / 1000.0)) " s of media " (video + 1) "."
+                                    }
                                     " " a href=(format!("/media/{sha}")) { "Captured copy (SHA-256 " code { (sha) } ")" }
                                 }
                                 None => span.muted { "Not captured: " code { (m.url.as_deref().unwrap_or("no address")) } },
+                            }
+                            @if let Some(reason) = &m.capture_error {
+                                div.muted.capture-error {
+                                    (reason)
+                                    @if m.capture_retry { " (tried again on the next poll)" }
+                                }
                             }
                         }
                     }

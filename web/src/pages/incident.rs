@@ -12,7 +12,7 @@ use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
 use crate::auth::Auth;
-use crate::pages::{layout, severity_badge, status_words, when, when_opt};
+use crate::pages::{item_heading, layout, severity_badge, status_words, when, when_opt};
 use crate::sanitize;
 use crate::{AppState, WebError};
 
@@ -299,7 +299,7 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
     let item = &stored.item;
     html! {
         article.item {
-            h3 { (item.title.as_deref().unwrap_or("(untitled)")) }
+            h3 { (item_heading(item)) }
             p.muted {
                 (item.source.name) " (" (item.source.kind) ")"
                 @if let Some(a) = &item.author {
@@ -315,6 +315,10 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
                         None => code { (url) },
                     }
                 }
+            }
+            @if let Some(diff) = item.diff.as_deref().filter(|d| !d.trim().is_empty()) {
+                h4 { "What changed since version " (item.version.saturating_sub(1)) }
+                pre.diff { (diff) }
             }
             div.captured {
                 @match &item.html {
@@ -544,6 +548,33 @@ mod tests {
         assert!(is_sha256(&"a".repeat(64)));
         assert!(!is_sha256(&"A".repeat(64)));
         assert!(!is_sha256("../../etc/passwd"));
+    }
+
+    #[test]
+    fn a_changed_page_shows_its_diff_escaped() {
+        let mut stored = StoredItem {
+            seq: 2,
+            item: ballotwatch_core::Item {
+                id: "page".into(),
+                version: 2,
+                text: Some("Mill Lane: closed".into()),
+                diff: Some("-Mill Lane: open\n+Mill Lane: closed <b>\n".into()),
+                ..Default::default()
+            },
+            result: None,
+            capture_id: None,
+            incident_id: None,
+        };
+        let html = render_item(&stored, None).into_string();
+        assert!(html.contains("What changed since version 1"), "{html}");
+        assert!(
+            html.contains("+Mill Lane: closed &lt;b&gt;"),
+            "the diff is escaped: {html}"
+        );
+        stored.item.diff = None;
+        assert!(!render_item(&stored, None)
+            .into_string()
+            .contains("What changed"));
     }
 
     #[test]

@@ -198,6 +198,14 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         .await
         .unwrap();
     assert!(banner.contains("fictional council"), "{banner}");
+    let who = c
+        .find(Locator::Css("form.logout span"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(who.trim(), "demo (admin)");
     let last = std::sync::Mutex::new(String::new());
     let shown = poll_until(DEMO_DEADLINE, || async {
         c.goto(&format!("{}/incidents", demo.web)).await.ok()?;
@@ -261,11 +269,24 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         .unwrap_or_else(|| panic!("not an incident page: {url}"));
     let page = main_text(&c).await;
     // Why it was flagged: each verdict's detector, label, score and the evidence in words.
+    let why = c
+        .find(Locator::Css("section[aria-labelledby='h-why']"))
+        .await
+        .expect("the incident page says why it was flagged")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        why.contains("impersonation / lookalike_domain: mentions anytown-gov.uk"),
+        "{why}"
+    );
     for why in [
         "Verdicts — flagged high",
         "impersonation / lookalike_domain",
-        "anytown-gov.uk, a lookalike of anytown.gov.uk (Anytown Borough Council)",
+        "anytown-gov.uk, a lookalike of anytown.gov.uk (Anytown Borough Council): dot replaced by hyphen",
         "Captured from http://127.0.0.1:",
+        ", HTTP 200, SHA-256 ",
+        "— score 0.",
     ] {
         assert!(
             page.contains(why),
@@ -408,6 +429,20 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     nav(&c, "Search", "Search").await;
     search(&c, "pencil").await;
     let found = hits(&c).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    let facets = c
+        .find(Locator::Css("nav.facets"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for facet in ["Kind", "Severity", "Source", "Label", "Anytown Echo (1)"] {
+        assert!(
+            facets.contains(facet),
+            "{facet:?} not in the facets:\n{facets}"
+        );
+    }
     assert!(
         found
             .iter()
@@ -457,7 +492,13 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         "{}",
         mail.0
     );
-    assert!(mail.1.contains("anytown-gov.uk"), "{}", mail.1);
+    for part in ["Source: ", "Link: ", "a lookalike of anytown.gov.uk"] {
+        assert!(
+            mail.1.contains(part),
+            "{part:?} not in the email:\n{}",
+            mail.1
+        );
+    }
     shot_and_audit(&c, "tour-05-demo-mail").await;
 
     // 6. Sources: each source's last success; the polling-station page's second version and
@@ -475,6 +516,18 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         );
     }
     assert!(!sources.contains("Failing"), "{sources}");
+    for column in [
+        "Health",
+        "Last success",
+        "Items today",
+        "Last error",
+        "Next poll",
+    ] {
+        assert!(
+            sources.contains(column),
+            "{column:?} not on the sources page"
+        );
+    }
     shot_and_audit(&c, "tour-06-sources").await;
     nav(&c, "Search", "Search").await;
     wait_for_within(

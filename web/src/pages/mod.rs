@@ -111,6 +111,26 @@ pub(crate) fn severity_badge(s: ballotwatch_core::Severity) -> Markup {
     html! { span class=(format!("sev sev-{s}")) { (s) } }
 }
 
+/// Hex digits kept when a SHA-256 in an incident title is shortened for display.
+const SHORT_HASH: usize = 12;
+
+/// An incident title for reading: a SHA-256 in it (the media hash that grouped a known fake,
+/// logo reuse or AI-generated image) shortened to its first 12 digits, as the full 64 would
+/// make lists and headings unreadable; the incident page shows the full hash with the media.
+pub(crate) fn incident_title(title: &str) -> String {
+    title
+        .split(' ')
+        .map(|w| {
+            if w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+                format!("{}…", &w[..SHORT_HASH])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Longest heading made from an untitled item's text.
 const HEADING_CHARS: usize = 90;
 
@@ -152,6 +172,21 @@ pub(crate) fn status_words(s: ballotwatch_core::IncidentStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_in_incident_titles_are_shortened() {
+        let sha = "94a5c2463b8ef7d4495d99dac0b732df13e9daba01b33e5aee226ee3b7135174";
+        assert_eq!(
+            incident_title(&format!("ai generated provenance: {sha}")),
+            "ai generated provenance: 94a5c2463b8e…"
+        );
+        assert_eq!(
+            incident_title("lookalike domain: anytown-gov.uk"),
+            "lookalike domain: anytown-gov.uk"
+        );
+        let not_hex = "g".repeat(64);
+        assert_eq!(incident_title(&not_hex), not_hex);
+    }
 
     #[test]
     fn an_untitled_item_is_headed_by_the_start_of_its_text() {

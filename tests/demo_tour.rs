@@ -40,7 +40,8 @@ async fn main_text(c: &Client) -> String {
         .unwrap()
 }
 
-/// Follows the navigation link `text` and waits for the page whose `<h1>` is `heading`.
+/// Follows the navigation link `text` and waits for the page whose `<h1>` starts with
+/// `heading`.
 async fn nav(c: &Client, text: &str, heading: &str) {
     let link = c
         .find(Locator::XPath(&format!(
@@ -249,9 +250,11 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     }
     shot_and_audit(&c, "tour-01-dashboard").await;
 
-    // 2. Incidents → the lookalike-domain incident: why it was flagged.
+    // 2. Incidents lists them.
     nav(&c, "Incidents", "Incidents").await;
     shot_and_audit(&c, "tour-02-incidents").await;
+
+    // 3. The lookalike-domain incident: why it was flagged; work on it.
     let link = c
         .find(Locator::XPath(
             "//main//table//a[contains(., 'lookalike domain: anytown-gov.uk')]",
@@ -390,7 +393,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     }
     shot_and_audit(&c, "tour-03-incident").await;
 
-    // 3. Export evidence pack: a ZIP that `ballotwatch verify` accepts, and refuses with one
+    // 4. Export evidence pack: a ZIP that `ballotwatch verify` accepts, and refuses with one
     // byte changed, naming the file.
     c.find(Locator::Css("form[action$='/export'] button"))
         .await
@@ -414,7 +417,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         .read_to_string(&mut manifest)
         .unwrap();
     assert!(manifest.contains("anytown-gov.uk"), "{manifest}");
-    let tampered = downloads.path().join("tampered.bin");
+    let tampered = downloads.path().join("tampered.zip");
     change_a_byte(&pack, "report.html", &tampered);
     let verify = demo.run(&["verify", tampered.to_str().unwrap()]);
     assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
@@ -425,7 +428,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         verify.stderr
     );
 
-    // 4. Search `pencil`: the myth is flagged, the Anytown Echo's fact check is found but not.
+    // 5. Search `pencil`: the myth is flagged, the Anytown Echo's fact check is found but not.
     nav(&c, "Search", "Search").await;
     search(&c, "pencil").await;
     let found = hits(&c).await;
@@ -473,7 +476,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         "{found:?}"
     );
 
-    // 5. Demo mail: the lookalike-domain incident's alert, with its explanation.
+    // 6. Demo mail: the lookalike-domain incident's alert, with its explanation.
     nav(&c, "Demo mail", "Demo mail").await;
     let mail = wait_for("the lookalike-domain alert email", || async {
         c.refresh().await.ok()?;
@@ -501,8 +504,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     }
     shot_and_audit(&c, "tour-05-demo-mail").await;
 
-    // 6. Sources: each source's last success; the polling-station page's second version and
-    // what changed.
+    // 7. Sources: each source's health, last success, items today, last error, next poll.
     nav(&c, "Sources", "Sources").await;
     let sources = main_text(&c).await;
     for name in [
@@ -529,6 +531,8 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         );
     }
     shot_and_audit(&c, "tour-06-sources").await;
+
+    // 8. The polling-station page's second version and what changed since the first.
     nav(&c, "Search", "Search").await;
     wait_for_within(
         "the polling-station page's second version",

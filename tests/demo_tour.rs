@@ -541,7 +541,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
             search(&c, "source:\"Council polling stations page\"").await;
             let link = c.find(Locator::Css("article.hit h3 a")).await.ok()?;
             link.click().await.ok()?;
-            wait_heading(&c, "Item").await;
+            wait_heading(&c, "Item: Polling stations for the 7 May 2026 elections").await;
             let page = main_text(&c).await;
             if page.contains("What changed since version 1") {
                 Some(())

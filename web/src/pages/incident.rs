@@ -323,7 +323,7 @@ pub(crate) async fn item_page(
         })
         .await?;
     Ok(layout(
-        "Item",
+        &format!("Item: {}", item_heading(&stored.item)),
         Some(&auth),
         html! {
             @if let Some(i) = stored.incident_id {

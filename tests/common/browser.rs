@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use serde_json::json;
 /// The browser window: screenshots are this wide (the README's are too).
 pub const WINDOW: (u32, u32) = (1280, 1100);
 
-/// chromedriver on a free local port, killed when dropped.
+/// chromedriver on a free local port in its own process group, which the browsers it starts
+/// join; dropping it kills the whole group, so a failed test (which never closes its browser
+/// session) leaves no Chromium behind.
 pub struct Driver {
     child: Child,
     /// The port chromedriver listens on (127.0.0.1).
@@ -23,6 +26,11 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -55,6 +63,7 @@ pub fn start_chromedriver() -> Driver {
         .port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

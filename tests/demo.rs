@@ -7,12 +7,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::demo::Demo;
 use serde_json::Value;
 
 /// Threats in the recording: (what, verdict kind, verdict label, words of the item that
@@ -87,102 +84,6 @@ const NOT_FLAGGED: &[&str] = &[
 
 /// How long the demo may take to show everything (it should take well under a minute).
 const DEADLINE: Duration = Duration::from_secs(240);
-
-struct Demo {
-    child: Child,
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    web: String,
-    login: String,
-    /// The demo's stdout, line by line (kept open so the demo never blocks writing to it).
-    _lines: mpsc::Receiver<String>,
-}
-
-impl Demo {
-    fn start() -> Demo {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("demo");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
-            .args(["demo", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env_remove("RUST_LOG")
-            .env_remove("BALLOTWATCH_CONFIG")
-            .env("BALLOTWATCH_MODELS", common::models_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut web = None;
-        let mut login = None;
-        let until = Instant::now() + Duration::from_secs(120);
-        while login.is_none() {
-            let left = until.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the demo did not print its web address and login link");
-            println!("demo: {line}");
-            if let Some(u) = line.strip_prefix("Web UI:") {
-                web = Some(u.trim().trim_end_matches('/').to_string());
-            }
-            if let Some(u) = line.trim().strip_prefix("log in once with:") {
-                login = Some(u.trim().to_string());
-            }
-        }
-        Demo {
-            child,
-            _dir: dir,
-            data,
-            web: web.expect("the demo printed no `Web UI:` line"),
-            login: login.unwrap_or_default(),
-            _lines: rx,
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.data.join("ballotwatch.toml")
-    }
-
-    fn run(&self, args: &[&str]) -> common::Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("BALLOTWATCH_MODELS", common::models_dir())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        common::Run::from(out)
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        // SIGTERM: the demo is `serve`, which finishes the work in hand and stops.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()

@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,8 +16,9 @@ use std::time::{Duration, Instant};
 use ballotwatch_core::{
     Capture, ClassifyResult, Item, Media, Severity, SourceRef, Verdict, VerdictKind,
 };
+use common::browser::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -225,22 +224,6 @@ fn seed_hostile(data: &Path) {
             },
         )])
         .unwrap();
-}
-
-/// Polls `f` until it returns `Some`, or fails after a generous deadline.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn http() -> reqwest::Client {
@@ -559,127 +542,6 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
         "{exported}"
     );
 }
-
-/// chromedriver on a free local port, killed when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn need(tool: &str) {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{tool}` is not installed: the browser tests need Debian's chromium and chromedriver \
-         (`sudo apt-get install -y --no-install-recommends chromium chromium-driver`; .ci/run \
-         does this)"
-    );
-}
-
-fn start_chromedriver() -> Driver {
-    need("chromium");
-    need("chromedriver");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Driver { child, port }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let mut args = vec![
-        "--headless=new",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1100",
-        "--no-first-run",
-    ];
-    if root {
-        args.push("--no-sandbox");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": "/usr/bin/chromium", "args": args }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap()
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = c.screenshot().await.unwrap();
-    let mut f = std::fs::File::create(dir.join(format!("{name}.png"))).unwrap();
-    f.write_all(&png).unwrap();
-}
-
-/// Waits until the browser is at a URL for which `ok` holds.
-async fn wait_url(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    wait_for(what, || async {
-        let u = c.current_url().await.ok()?.to_string();
-        ok(&u).then_some(u)
-    })
-    .await
-}
-
-const DOM_AUDIT: &str = r#"
-const bad = [];
-for (const el of document.querySelectorAll('*')) {
-  for (const a of el.attributes) {
-    const n = a.name.toLowerCase();
-    const v = a.value.toLowerCase().replace(/\s/g, '');
-    if (n.startsWith('on')) bad.push(el.tagName + ' ' + n);
-    if (n === 'style' || n === 'srcdoc') bad.push(el.tagName + ' ' + n);
-    if (v.includes('javascript:') || v.includes('expression(')) bad.push(el.tagName + ' ' + n + '=' + v);
-    if (['src', 'srcset', 'data', 'poster', 'background'].includes(n) && !v.startsWith('/media/'))
-      bad.push(el.tagName + ' ' + n + '=' + v);
-  }
-}
-for (const sel of ['script', 'iframe', 'object', 'embed', 'style', 'base', 'meta[http-equiv]',
-                   'svg:not([role="img"])', 'math', 'input[name="password"]', 'form[action^="http"]',
-                   'link:not([href="/static/app.css"])']) {
-  for (const el of document.querySelectorAll(sel)) bad.push('element ' + sel);
-}
-for (const r of performance.getEntriesByType('resource'))
-  if (!r.name.startsWith(location.origin)) bad.push('loaded ' + r.name);
-return bad;
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_inert() {

@@ -12,7 +12,7 @@ use maud::{html, Markup};
 
 use crate::auth::Auth;
 use crate::chart;
-use crate::pages::{layout, severity_badge, status_words, when, when_opt};
+use crate::pages::{incident_title, layout, severity_badge, status_words, when, when_opt};
 use crate::{AppState, WebError};
 
 /// Days shown in the over-time charts.
@@ -83,9 +83,9 @@ pub(crate) async fn page(
                     ul {
                         @for d in &data.newest {
                             li {
-                                a href=(format!("/incidents/{}", d.incident.id)) { (d.incident.title) }
+                                a href=(format!("/incidents/{}", d.incident.id)) { (incident_title(&d.incident.title)) }
                                 " " (severity_badge(d.incident.severity))
-                                " — " (status_words(d.incident.status)) ", " (when(&d.incident.created_at))
+                                " — " (status_words(d.incident.status)) ", " span.when { (when(&d.incident.created_at)) }
                             }
                         }
                     }

@@ -12,7 +12,9 @@ use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
 use crate::auth::Auth;
-use crate::pages::{layout, severity_badge, status_words, when, when_opt};
+use crate::pages::{
+    incident_title, item_heading, layout, severity_badge, status_words, when, when_opt,
+};
 use crate::sanitize;
 use crate::{AppState, WebError};
 
@@ -77,13 +79,13 @@ pub(crate) fn incident_table(incidents: &[IncidentDetail]) -> Markup {
                 tbody {
                     @for d in incidents {
                         tr {
-                            td { a href=(format!("/incidents/{}", d.incident.id)) { "#" (d.incident.id) " " (d.incident.title) } }
+                            td { a href=(format!("/incidents/{}", d.incident.id)) { "#" (d.incident.id) " " (incident_title(&d.incident.title)) } }
                             td { (d.incident.kind) }
                             td { (severity_badge(d.incident.severity)) }
                             td { (status_words(d.incident.status)) }
                             td { (d.incident.assignee.as_deref().unwrap_or("—")) }
                             td { (d.sightings) }
-                            td { (when(&d.incident.updated_at)) }
+                            td.when { (when(&d.incident.updated_at)) }
                         }
                     }
                 }
@@ -129,7 +131,7 @@ pub(crate) async fn page(
     let inc = &d.incident;
     let can_work = auth.user.role >= Role::Analyst;
     Ok(layout(
-        &format!("Incident {}: {}", inc.id, inc.title),
+        &format!("Incident {}: {}", inc.id, incident_title(&inc.title)),
         Some(&auth),
         html! {
             dl.facts {
@@ -141,6 +143,7 @@ pub(crate) async fn page(
                 dt { "Opened" } dd { (when(&inc.created_at)) }
                 dt { "Last change" } dd { (when(&inc.updated_at)) }
             }
+            (why_flagged(&view.items))
             section aria-labelledby="h-work" {
                 h2 id="h-work" { "Work on this incident" }
                 @if can_work {
@@ -208,6 +211,43 @@ pub(crate) async fn page(
             }
         },
     ))
+}
+
+/// Most reasons listed in "Why it was flagged".
+const WHY_LIMIT: usize = 8;
+
+/// "Why it was flagged": the verdicts of the incident's flagged sightings, each once (by label
+/// and explanation), strongest first, at the top of the page; each sighting below has them all
+/// with scores and rebuttals.
+fn why_flagged(items: &[(StoredItem, Option<Capture>)]) -> Markup {
+    let mut reasons: Vec<&ballotwatch_core::Verdict> = Vec::new();
+    for v in items
+        .iter()
+        .filter_map(|(stored, _)| stored.result.as_ref().filter(|r| r.flagged))
+        .flat_map(|r| r.verdicts.iter())
+    {
+        if !reasons
+            .iter()
+            .any(|r| r.label == v.label && r.explanation == v.explanation)
+        {
+            reasons.push(v);
+        }
+    }
+    reasons.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let more = reasons.len().saturating_sub(WHY_LIMIT);
+    html! {
+        @if !reasons.is_empty() {
+            section aria-labelledby="h-why" {
+                h2 id="h-why" { "Why it was flagged" }
+                ul.why {
+                    @for v in reasons.iter().take(WHY_LIMIT) {
+                        li { strong { (v.kind) " / " (v.label) } ": " (v.explanation) }
+                    }
+                }
+                @if more > 0 { p.muted { (more) " more below, with the sightings." } }
+            }
+        }
+    }
 }
 
 /// One "Mark media as confirmed fake" form per captured image of the incident's items.
@@ -283,7 +323,7 @@ pub(crate) async fn item_page(
         })
         .await?;
     Ok(layout(
-        "Item",
+        &format!("Item: {}", item_heading(&stored.item)),
         Some(&auth),
         html! {
             @if let Some(i) = stored.incident_id {
@@ -299,7 +339,7 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
     let item = &stored.item;
     html! {
         article.item {
-            h3 { (item.title.as_deref().unwrap_or("(untitled)")) }
+            h3 { (item_heading(item)) }
             p.muted {
                 (item.source.name) " (" (item.source.kind) ")"
                 @if let Some(a) = &item.author {
@@ -315,6 +355,10 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
                         None => code { (url) },
                     }
                 }
+            }
+            @if let Some(diff) = item.diff.as_deref().filter(|d| !d.trim().is_empty()) {
+                h4 { "What changed since version " (item.version.saturating_sub(1)) }
+                pre.diff { (diff) }
             }
             div.captured {
                 @match &item.html {
@@ -553,6 +597,92 @@ mod tests {
         assert!(is_sha256(&"a".repeat(64)));
         assert!(!is_sha256(&"A".repeat(64)));
         assert!(!is_sha256("../../etc/passwd"));
+    }
+
+    #[test]
+    fn why_flagged_lists_each_reason_once_strongest_first_and_escaped() {
+        let verdict = |label: &str, score: f32, why: &str| ballotwatch_core::Verdict {
+            kind: ballotwatch_core::VerdictKind::Impersonation,
+            label: label.into(),
+            score,
+            detector: "d".into(),
+            explanation: why.into(),
+            evidence: serde_json::Value::Null,
+            rebuttal: None,
+        };
+        let item = |id: &str, flagged: bool, verdicts: Vec<ballotwatch_core::Verdict>| {
+            (
+                StoredItem {
+                    seq: 1,
+                    item: ballotwatch_core::Item {
+                        id: id.into(),
+                        ..Default::default()
+                    },
+                    result: Some(ballotwatch_core::ClassifyResult {
+                        id: id.into(),
+                        flagged,
+                        severity: ballotwatch_core::Severity::High,
+                        verdicts,
+                        detector_errors: Vec::new(),
+                        media_text: Vec::new(),
+                    }),
+                    capture_id: None,
+                    incident_id: Some(1),
+                },
+                None,
+            )
+        };
+        let items = vec![
+            item(
+                "a",
+                true,
+                vec![verdict("fake_official_notice", 0.8, "notice <b>")],
+            ),
+            item(
+                "b",
+                true,
+                vec![
+                    verdict("lookalike_domain", 0.95, "mentions anytown-gov.uk"),
+                    verdict("fake_official_notice", 0.8, "notice <b>"),
+                ],
+            ),
+            item("c", false, vec![verdict("logo_reuse", 0.3, "not flagged")]),
+        ];
+        let html = why_flagged(&items).into_string();
+        assert!(html.contains("Why it was flagged"), "{html}");
+        let lookalike = html.find("mentions anytown-gov.uk").unwrap();
+        let notice = html.find("notice &lt;b&gt;").unwrap();
+        assert!(lookalike < notice, "strongest first: {html}");
+        assert_eq!(html.matches("notice &lt;b&gt;").count(), 1, "once: {html}");
+        assert!(!html.contains("not flagged"), "{html}");
+        assert_eq!(why_flagged(&items[2..]).into_string(), "");
+    }
+
+    #[test]
+    fn a_changed_page_shows_its_diff_escaped() {
+        let mut stored = StoredItem {
+            seq: 2,
+            item: ballotwatch_core::Item {
+                id: "page".into(),
+                version: 2,
+                text: Some("Mill Lane: closed".into()),
+                diff: Some("-Mill Lane: open\n+Mill Lane: closed <b>\n".into()),
+                ..Default::default()
+            },
+            result: None,
+            capture_id: None,
+            incident_id: None,
+        };
+        let html = render_item(&stored, None).into_string();
+        assert!(html.contains("What changed since version 1"), "{html}");
+        assert!(
+            html.contains("+Mill Lane: closed &lt;b&gt;"),
+            "the diff is escaped: {html}"
+        );
+        stored.item.diff = None;
+        assert!(!render_item(&stored, None)
+            .into_string()
+            .contains("What changed"));
     }
 
     #[test]

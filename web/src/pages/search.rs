@@ -6,7 +6,7 @@ use ballotwatch_core::{IncidentStatus, Severity, VerdictKind};
 use maud::{html, Markup, PreEscaped};
 
 use crate::auth::Auth;
-use crate::pages::{layout, severity_badge, when_opt};
+use crate::pages::{item_heading, layout, severity_badge, when_opt};
 use crate::search::{self, SearchParams, PAGE_SIZE};
 use crate::{AppState, WebError};
 
@@ -76,8 +76,8 @@ pub(crate) async fn page(
                             article.hit {
                                 h3 {
                                     @match f.stored.incident_id {
-                                        Some(id) => a href=(format!("/incidents/{id}")) { (item.title.as_deref().unwrap_or("(untitled)")) },
-                                        None => a href=(format!("/items/{}", item.id)) { (item.title.as_deref().unwrap_or("(untitled)")) },
+                                        Some(id) => a href=(format!("/incidents/{id}")) { (item_heading(item)) },
+                                        None => a href=(format!("/items/{}", item.id)) { (item_heading(item)) },
                                     }
                                 }
                                 p.snippet { (PreEscaped(&f.snippet)) }

@@ -573,7 +573,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         "the live stream's two threats in search",
         DEMO_DEADLINE,
         || async {
-            search(&c, "source:Bluesky").await;
+            search(&c, "source:Bluesky flagged:true").await;
             let found = hits(&c).await;
             let flagged = |words: &str| {
                 found

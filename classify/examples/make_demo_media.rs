@@ -1,11 +1,13 @@
 //! `cargo run -p ballotwatch-classify --example make_demo_media -- demo/media`: writes the demo's
-//! two pictures (see `demo/media/README.md`):
+//! three pictures (see `demo/media/README.md`):
 //!
 //! - `ai-polling-station.jpg`: a synthetic picture carrying a C2PA manifest whose `c2pa.created`
 //!   action declares `trainedAlgorithmicMedia`, claim generator "ExampleGen Image 3.1", signed
 //!   with a throw-away certificate the `c2pa` crate generates (common name "ExampleGen Labs").
 //! - `camera-count.jpg`: an ordinary JPEG with camera EXIF (Make "Canon", Model "Canon EOS R6",
 //!   Software "Firmware Version 1.8.1"), no generator anywhere.
+//! - `hustings.jpg`: the same kind of ordinary picture (Make "NIKON CORPORATION", Model "NIKON
+//!   Z 6_2"), the local paper's photo of a hustings.
 
 use std::path::PathBuf;
 
@@ -38,9 +40,16 @@ fn main() {
             "Canon EOS R6",
             "Firmware Version 1.8.1",
         )?;
+        let hustings = fixtures::jpeg_with_exif(
+            &fixtures::scene(640, 426, 9),
+            "NIKON CORPORATION",
+            "NIKON Z 6_2",
+            "Ver.01.60",
+        )?;
         for (name, bytes) in [
             ("ai-polling-station.jpg", signed),
             ("camera-count.jpg", camera),
+            ("hustings.jpg", hustings),
         ] {
             let path = out.join(name);
             std::fs::write(&path, bytes)

@@ -298,35 +298,7 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     }
 
     // Set it to "investigating" with a note, assign it, add a note.
-    c.find(Locator::Id("status"))
-        .await
-        .unwrap()
-        .select_by_value("investigating")
-        .await
-        .unwrap();
-    c.find(Locator::Id("status-note"))
-        .await
-        .unwrap()
-        .send_keys("Reported to the domain registrar")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action$='/status'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("the status to read investigating", || async {
-        let t = c
-            .find(Locator::Id("incident-status"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        (t == "investigating").then_some(())
-    })
-    .await;
+    set_incident_status(&c, "investigating", "Reported to the domain registrar").await;
     let assignee = c.find(Locator::Id("assignee")).await.unwrap();
     assignee.clear().await.unwrap();
     assignee.send_keys("demo").await.unwrap();

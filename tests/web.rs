@@ -615,34 +615,11 @@ async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_
     .await;
 
     // Escalate with a note.
-    c.find(Locator::Id("status"))
-        .await
-        .unwrap()
-        .select_by_value("escalated")
-        .await
-        .unwrap();
-    c.find(Locator::Id("status-note"))
-        .await
-        .unwrap()
-        .send_keys("Passed to the Returning Officer and the police")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action$='/status'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("the status to read escalated", || async {
-        let t = c
-            .find(Locator::Id("incident-status"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        (t == "escalated").then_some(())
-    })
+    set_incident_status(
+        &c,
+        "escalated",
+        "Passed to the Returning Officer and the police",
+    )
     .await;
     let notes = c
         .find(Locator::Css("pre.notes"))

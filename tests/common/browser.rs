@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 /// The browser window: screenshots are this wide (the README's are too).
@@ -210,3 +210,37 @@ for (const r of performance.getEntriesByType('resource'))
   if (!r.name.startsWith(location.origin)) bad.push('loaded ' + r.name);
 return bad;
 "#;
+
+/// On an incident page: sets the status to `status` (a value of the status select) with
+/// `note`, submits, and waits until the page shows the new status.
+pub async fn set_incident_status(c: &Client, status: &str, note: &str) {
+    c.find(Locator::Id("status"))
+        .await
+        .unwrap()
+        .select_by_value(status)
+        .await
+        .unwrap();
+    c.find(Locator::Id("status-note"))
+        .await
+        .unwrap()
+        .send_keys(note)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/status'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&format!("the status to read {status}"), || async {
+        let t = c
+            .find(Locator::Id("incident-status"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (t == status).then_some(())
+    })
+    .await;
+}

@@ -60,6 +60,9 @@ pub struct Config {
     /// Evidence pack signing.
     #[serde(default)]
     pub evidence: EvidenceConfig,
+    /// Ceilings on the work any one piece of untrusted input may cause.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `[server]`.
@@ -861,6 +864,114 @@ fn default_screenshot_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+/// `[limits]`: every ceiling on the work that one piece of untrusted input (a feed entry, a page,
+/// a post, a picture, a search, a pack given to `verify`) may cause, in one place. Everything
+/// Ballotwatch reads is written by the people it watches, so each walk over their structure is
+/// bounded, each superlinear algorithm has a size cap and a deadline, and work that a stage
+/// cannot survive is quarantined instead of retried for ever. The README's security model lists
+/// these with their defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Deepest element nesting walked in fetched HTML (feed entries, pages); content below it is
+    /// kept as flat text, and the item records that it was cut.
+    #[serde(default = "default_max_html_depth")]
+    pub max_html_depth: usize,
+    /// Most text kept per item (title and body together); longer text is cut at a character
+    /// boundary, and the item records that it was cut.
+    #[serde(default = "default_max_item_text")]
+    pub max_item_text: ByteSize,
+    /// Longest search query accepted, in characters (web UI, API and `search`).
+    #[serde(default = "default_max_query_length")]
+    pub max_query_length: usize,
+    /// Deepest nesting of brackets in a search query.
+    #[serde(default = "default_max_query_depth")]
+    pub max_query_depth: usize,
+    /// Most lines on each side of a watched page's diff; beyond it the change is recorded without
+    /// a line diff.
+    #[serde(default = "default_diff_max_lines")]
+    pub diff_max_lines: usize,
+    /// Wall-clock limit for one watched page's diff.
+    #[serde(default = "default_diff_timeout", with = "humantime_serde")]
+    pub diff_timeout: Duration,
+    /// Most files in a pack that `verify` will read.
+    #[serde(default = "default_verify_max_entries")]
+    pub verify_max_entries: usize,
+    /// Most bytes, unpacked, that `verify` will read from one pack (streamed, never held whole).
+    #[serde(default = "default_verify_max_unpacked")]
+    pub verify_max_unpacked: ByteSize,
+    /// Largest captured image.
+    #[serde(default = "default_max_image_size")]
+    pub max_image_size: ByteSize,
+    /// Largest captured video.
+    #[serde(default = "default_max_video_size")]
+    pub max_video_size: ByteSize,
+    /// Attempts at one stage's work on one item (or one poll's response) that did not finish
+    /// (a crash, an abort, a kill) before it is quarantined instead of tried again.
+    #[serde(default = "default_quarantine_after")]
+    pub quarantine_after: u32,
+    /// Free space `data_dir` must keep; below it ingest pauses (nothing committed is touched)
+    /// and resumes by itself when space returns.
+    #[serde(default = "default_min_free_disk")]
+    pub min_free_disk: ByteSize,
+}
+
+fn default_max_html_depth() -> usize {
+    256
+}
+fn default_max_item_text() -> ByteSize {
+    ByteSize::kib(512)
+}
+fn default_max_query_length() -> usize {
+    1024
+}
+fn default_max_query_depth() -> usize {
+    16
+}
+fn default_diff_max_lines() -> usize {
+    20_000
+}
+fn default_diff_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_verify_max_entries() -> usize {
+    100_000
+}
+fn default_verify_max_unpacked() -> ByteSize {
+    ByteSize::gib(8)
+}
+fn default_max_image_size() -> ByteSize {
+    ByteSize::mib(20)
+}
+fn default_max_video_size() -> ByteSize {
+    ByteSize::mib(100)
+}
+fn default_quarantine_after() -> u32 {
+    2
+}
+fn default_min_free_disk() -> ByteSize {
+    ByteSize::mib(256)
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_html_depth: default_max_html_depth(),
+            max_item_text: default_max_item_text(),
+            max_query_length: default_max_query_length(),
+            max_query_depth: default_max_query_depth(),
+            diff_max_lines: default_diff_max_lines(),
+            diff_timeout: default_diff_timeout(),
+            verify_max_entries: default_verify_max_entries(),
+            verify_max_unpacked: default_verify_max_unpacked(),
+            max_image_size: default_max_image_size(),
+            max_video_size: default_max_video_size(),
+            quarantine_after: default_quarantine_after(),
+            min_free_disk: default_min_free_disk(),
+        }
+    }
+}
+
 /// One problem found in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -1102,6 +1213,29 @@ impl Config {
                     vec![key("watch"), key("terms"), Seg::Index(i)],
                     "a watch term must not be empty".into(),
                     None,
+                );
+            }
+        }
+
+        let lim = &self.limits;
+        for (field, zero) in [
+            ("max_html_depth", lim.max_html_depth == 0),
+            ("max_item_text", lim.max_item_text.as_u64() == 0),
+            ("max_query_length", lim.max_query_length == 0),
+            ("max_query_depth", lim.max_query_depth == 0),
+            ("diff_max_lines", lim.diff_max_lines == 0),
+            ("diff_timeout", lim.diff_timeout.is_zero()),
+            ("verify_max_entries", lim.verify_max_entries == 0),
+            ("verify_max_unpacked", lim.verify_max_unpacked.as_u64() == 0),
+            ("max_image_size", lim.max_image_size.as_u64() == 0),
+            ("max_video_size", lim.max_video_size.as_u64() == 0),
+            ("quarantine_after", lim.quarantine_after == 0),
+        ] {
+            if zero {
+                bad(
+                    vec![key("limits"), key(field)],
+                    "must be more than zero".into(),
+                    Some("leave the key out to use the default".into()),
                 );
             }
         }
@@ -1765,6 +1899,22 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
         );
         assert_eq!(c.alerts.rules[0].min_severity, Severity::Medium);
         assert_eq!(c.ingest.max_response_size, ByteSize::mib(10));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_zero() {
+        let c = parse("data_dir = \"d\"\n").unwrap();
+        assert_eq!(c.limits.max_query_depth, 16);
+        assert_eq!(c.limits.quarantine_after, 2);
+        assert_eq!(c.limits.verify_max_unpacked, ByteSize::gib(8));
+        let c = parse("data_dir = \"d\"\n[limits]\ndiff_timeout = \"500ms\"\nmax_item_text = \"64 KiB\"\n")
+            .unwrap();
+        assert_eq!(c.limits.diff_timeout, Duration::from_millis(500));
+        assert_eq!(c.limits.max_item_text, ByteSize::kib(64));
+        let p = one_problem("data_dir = \"d\"\n[limits]\nmax_html_depth = 0\n");
+        assert_eq!(p.field, "limits.max_html_depth", "{p}");
+        let p = one_problem("data_dir = \"d\"\n[limits]\nmax_html_dept = 10\n");
+        assert!(p.to_string().contains("max_html_depth"), "{p}");
     }
 
     #[test]

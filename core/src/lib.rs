@@ -13,7 +13,7 @@ pub mod config;
 pub mod model;
 pub mod watch;
 
-pub use config::{Config, ConfigError, ConfigProblem, SourceConfig};
+pub use config::{Config, ConfigError, ConfigProblem, LimitsConfig, SourceConfig};
 pub use model::{
     sha256_hex, Author, Capture, ClassifyResult, Incident, IncidentStatus, Item, ItemError, Media,
     MediaText, Severity, SourceRef, Verdict, VerdictKind,

@@ -63,7 +63,7 @@ pub struct PollSummary {
 }
 
 /// Counts from a successful poll.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PollCounts {
     /// Entries seen for the first time.
     pub new: usize,
@@ -75,6 +75,8 @@ pub struct PollCounts {
     pub not_modified: bool,
     /// Bytes captured.
     pub bytes: u64,
+    /// Entries of the responses that were left out (not made items), one sentence each.
+    pub dropped: Vec<String>,
 }
 
 /// Writes a poll's capture blobs, then records its captures, items and cursor in one
@@ -90,6 +92,7 @@ fn store_poll(
 ) -> anyhow::Result<PollCounts> {
     let mut counts = PollCounts {
         not_modified: poll.not_modified,
+        dropped: poll.dropped,
         ..PollCounts::default()
     };
     let mut captures = Vec::with_capacity(poll.captures.len());
@@ -123,6 +126,7 @@ fn store_poll(
     counts.new = outcome.new;
     counts.updated = outcome.updated;
     counts.unchanged = outcome.unchanged;
+    store.record_dropped(state_name, &counts.dropped, attempted_at)?;
     Ok(counts)
 }
 
@@ -327,7 +331,7 @@ impl Pipeline {
             };
             match &summary.outcome {
                 Ok(c) => {
-                    tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, not_modified = c.not_modified, "polled");
+                    tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, dropped = c.dropped.len(), not_modified = c.not_modified, "polled");
                     if c.new + c.updated > 0 {
                         self.classify_wake.notify_one();
                     }

@@ -349,3 +349,68 @@ fn ingest_rejects_an_unknown_source_name() {
     let r = ws.run(&["ingest", "--once", "--source", "Anytown Echo"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn entries_without_link_or_guid_are_kept_versioned_and_what_is_left_out_is_reported() {
+    // Two titled and untitled entries with neither <link> nor <guid>, and one empty entry.
+    let server = FixtureServer::start();
+    let source = |file: &str| rss_source("Untracked", &server.url(&format!("/nocache/{file}")));
+    let ws = Workspace::new(&source("untracked-v1.xml"));
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let line = row(&r.stdout, "Untracked");
+    assert!(line.contains("  2        0          0"), "{}", r.stdout);
+    assert!(
+        line.contains("ok; 1 entry left out: entry 3 of 3 has no title, text or media"),
+        "{}",
+        r.stdout
+    );
+
+    let r = ws.run(&["sources", "--json"]);
+    let health: serde_json::Value = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["name"] == "Untracked")
+        .unwrap_or_else(|| panic!("no Untracked row in {}", r.stdout));
+    assert_eq!(health["items_dropped"], 1, "{health}");
+    assert_eq!(
+        health["last_dropped"], "1 entry left out: entry 3 of 3 has no title, text or media",
+        "{health}"
+    );
+    assert!(health["last_dropped_at"].is_string(), "{health}");
+
+    // The feed moves to another URL, its entries change places and the titled one's text is
+    // edited: that is a new version of the same item, and the other is not stored again.
+    std::fs::write(
+        ws.config(),
+        std::fs::read_to_string(ws.config())
+            .unwrap()
+            .replace("untracked-v1.xml", "untracked-v2.xml"),
+    )
+    .unwrap();
+    let r = ws.run(&["ingest", "--once"]);
+    assert!(
+        row(&r.stdout, "Untracked").contains("  0        1          1"),
+        "{}",
+        r.stdout
+    );
+    let r = ws.run(&["ingest", "--once"]);
+    assert!(
+        row(&r.stdout, "Untracked").contains("  0        0          2"),
+        "{}",
+        r.stdout
+    );
+
+    let hits = ws.search_json("queue");
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    let edited = hits
+        .iter()
+        .find(|h| h["title"] == "Polls close at 10pm")
+        .unwrap_or_else(|| panic!("{hits:?}"));
+    assert_eq!(edited["version"], 2, "{edited}");
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    let versions = store.item_versions(edited["id"].as_str().unwrap()).unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(ws.search_json("*").len(), 2);
+}

@@ -48,7 +48,10 @@ pub fn summary_table(summaries: &[PollSummary]) -> String {
         let time = format!("{:.2}s", s.elapsed.as_secs_f64());
         match &s.outcome {
             Ok(c) => {
-                let status = if c.not_modified { "not modified" } else { "ok" };
+                let mut status = if c.not_modified { "not modified" } else { "ok" }.to_string();
+                if !c.dropped.is_empty() {
+                    status += &format!("; {}", ballotwatch_store::dropped_summary(&c.dropped));
+                }
                 out += &format!(
                     "{:<width$}  {:<8}  {:>5}  {:>7}  {:>9}  {:>9}  {:>7}  {status}\n",
                     s.source, s.kind, c.new, c.updated, c.unchanged, c.bytes, time

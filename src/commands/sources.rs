@@ -51,6 +51,9 @@ impl Health<'_> {
             "consecutive_failures": s.map_or(0, |s| s.consecutive_failures),
             "next_attempt_at": s.and_then(|s| s.next_attempt_at),
             "items_24h": self.items_24h,
+            "items_dropped": s.map_or(0, |s| s.items_dropped),
+            "last_dropped": s.and_then(|s| s.last_dropped.clone()),
+            "last_dropped_at": s.and_then(|s| s.last_dropped_at),
         })
     }
 }
@@ -139,6 +142,10 @@ fn table(health: &[Health], now: DateTime<Utc>) -> String {
             } else {
                 status = format!("{status} (last error {when}: {err})");
             }
+        }
+        if let Some(dropped) = s.and_then(|s| s.last_dropped.as_deref()) {
+            let when = ago(s.and_then(|s| s.last_dropped_at), now);
+            status = format!("{status} (last poll that left entries out {when}: {dropped})");
         }
         out += &format!(
             "{:<width$}  {:<8}  {:<7}  {:<12}  {:>9}  {status}\n",

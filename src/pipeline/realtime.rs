@@ -84,6 +84,7 @@ impl Pipeline {
                             total.updated += counts.updated;
                             total.unchanged += counts.unchanged;
                             total.bytes += counts.bytes;
+                            total.dropped.extend(counts.dropped);
                             if counts.new + counts.updated > 0 {
                                 tracing::info!(source = %state_name, new = counts.new, updated = counts.updated, "streamed");
                                 self.classify_wake.notify_one();

@@ -44,7 +44,7 @@ pub use evidence::{IncidentChange, NewScreenshot, ScreenshotOutcome, ScreenshotR
 pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
 pub use incidents::AuditEntry;
 pub use items::StoredItem;
-pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};
+pub use poll::{dropped_summary, NewCapture, PollOutcome, PollRecord, SourceState};
 pub use schema::SCHEMA_VERSION;
 pub use web::{DayCount, IncidentDetail, MetricCounts, Role, Session, User, UserLogin};
 

@@ -14,6 +14,14 @@ use crate::{now_ms, parse_opt_ts, ts, Store};
 /// Longest `last_error` kept, in bytes; longer messages are cut at a character boundary.
 const MAX_ERROR_LEN: usize = 4096;
 
+/// Migration: what polls left out of the responses they read (entries that did not become
+/// items), per source.
+pub(crate) const M_DROPPED: &str = "
+ALTER TABLE source_state ADD COLUMN items_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE source_state ADD COLUMN last_dropped TEXT;
+ALTER TABLE source_state ADD COLUMN last_dropped_at TEXT;
+";
+
 /// A capture plus where its bytes are, ready to be recorded.
 ///
 /// The blob must already be stored with [`Store::put_blob`]; [`Store::record_capture`] checks it.
@@ -91,6 +99,12 @@ pub struct SourceState {
     pub items_updated: u64,
     /// Failed polls recorded.
     pub errors: u64,
+    /// Entries that polls read but left out (did not make items of), over all polls.
+    pub items_dropped: u64,
+    /// What the last poll that left entries out said about them, kept as history.
+    pub last_dropped: Option<String>,
+    /// When that poll started.
+    pub last_dropped_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -280,6 +294,48 @@ impl Store {
             Ok(())
         })?;
         tracing::debug!(source, url, error, "recorded poll error");
+        Ok(())
+    }
+
+    /// Records that a poll of `source` (the state name, as for [`Store::record_poll_as`]) that
+    /// started at `attempted_at` left out the entries `dropped` describes (one sentence each):
+    /// `items_dropped += dropped.len()`, `last_dropped` = a summary (cut to 4 KiB),
+    /// `last_dropped_at`. Nothing happens when `dropped` is empty. Recording the same poll
+    /// again (same `attempted_at`) does not count it twice.
+    pub fn record_dropped(
+        &self,
+        source: &str,
+        dropped: &[String],
+        attempted_at: DateTime<Utc>,
+    ) -> Result<()> {
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let summary = dropped_summary(dropped);
+        let summary = truncate(&summary, MAX_ERROR_LEN);
+        let at = ts(&attempted_at);
+        let n = i64::try_from(dropped.len()).unwrap_or(i64::MAX);
+        self.with_conn(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO source_state(source, items_dropped, last_dropped, last_dropped_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(source) DO UPDATE SET
+                     items_dropped = items_dropped
+                         + (CASE WHEN last_dropped_at IS excluded.last_dropped_at THEN 0
+                                 ELSE excluded.items_dropped END),
+                     last_dropped = excluded.last_dropped,
+                     last_dropped_at = excluded.last_dropped_at",
+            )
+            .and_then(|mut st| st.execute(params![source, n, summary, at]))
+            .with_ctx(|| format!("recording entries a poll of source `{source}` left out"))?;
+            Ok(())
+        })?;
+        tracing::warn!(
+            source,
+            dropped = dropped.len(),
+            summary,
+            "a poll left entries out"
+        );
         Ok(())
     }
 
@@ -498,6 +554,13 @@ fn insert_item_version(
     Ok(change)
 }
 
+/// "1 entry left out: why" / "3 entries left out: why; why; why".
+pub fn dropped_summary(dropped: &[String]) -> String {
+    let n = dropped.len();
+    let noun = if n == 1 { "entry" } else { "entries" };
+    format!("{n} {noun} left out: {}", dropped.join("; "))
+}
+
 /// Cuts `s` to at most `max` bytes at a character boundary.
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -512,7 +575,8 @@ fn truncate(s: &str, max: usize) -> &str {
 
 const SOURCE_STATE_SELECT: &str = "SELECT source, etag, last_modified, cursor, last_attempt_at,
     last_success_at, last_error, last_error_at, last_error_url, consecutive_failures,
-    next_attempt_at, fetches, not_modified, items_new, items_updated, errors FROM source_state";
+    next_attempt_at, fetches, not_modified, items_new, items_updated, errors, items_dropped,
+    last_dropped, last_dropped_at FROM source_state";
 
 /// A `source_state` row before its values are checked.
 struct RawSourceState {
@@ -527,7 +591,9 @@ struct RawSourceState {
     last_error_url: Option<String>,
     consecutive_failures: i64,
     next_attempt_at: Option<String>,
-    counters: [i64; 5],
+    counters: [i64; 6],
+    last_dropped: Option<String>,
+    last_dropped_at: Option<String>,
 }
 
 impl RawSourceState {
@@ -544,7 +610,16 @@ impl RawSourceState {
             last_error_url: r.get(8)?,
             consecutive_failures: r.get(9)?,
             next_attempt_at: r.get(10)?,
-            counters: [r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?],
+            counters: [
+                r.get(11)?,
+                r.get(12)?,
+                r.get(13)?,
+                r.get(14)?,
+                r.get(15)?,
+                r.get(16)?,
+            ],
+            last_dropped: r.get(17)?,
+            last_dropped_at: r.get(18)?,
         })
     }
 
@@ -559,7 +634,8 @@ impl RawSourceState {
             .map(|c| serde_json::from_str(&c))
             .transpose()
             .json_ctx(|| format!("reading {}", col("cursor")))?;
-        let [fetches, not_modified, items_new, items_updated, errors] = self.counters;
+        let [fetches, not_modified, items_new, items_updated, errors, items_dropped] =
+            self.counters;
         Ok(SourceState {
             etag: self.etag,
             last_modified: self.last_modified,
@@ -581,6 +657,9 @@ impl RawSourceState {
             items_new: count(items_new, "items_new")?,
             items_updated: count(items_updated, "items_updated")?,
             errors: count(errors, "errors")?,
+            items_dropped: count(items_dropped, "items_dropped")?,
+            last_dropped: self.last_dropped,
+            last_dropped_at: parse_opt_ts(self.last_dropped_at, || col("last_dropped_at"))?,
             source: src.clone(),
         })
     }
@@ -591,6 +670,53 @@ mod tests {
     use super::*;
     use crate::testutil::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn entries_a_poll_left_out_are_counted_and_described_once_per_poll() {
+        let (_dir, store) = store();
+        store
+            .record_poll("Echo", poll(&store, &[("a", "one")], 0))
+            .unwrap();
+        store.record_dropped("Echo", &[], t(0)).unwrap();
+        let s = store.source_state("Echo").unwrap().unwrap();
+        assert_eq!(
+            (s.items_dropped, s.last_dropped, s.last_dropped_at),
+            (0, None, None)
+        );
+
+        let why = vec![
+            "entry 2 of 3 has no title, text or media".to_string(),
+            "entry 3 of 3 has no title, text or media".to_string(),
+        ];
+        store.record_dropped("Echo", &why, t(0)).unwrap();
+        // A retry of the same poll is not counted again.
+        store.record_dropped("Echo", &why, t(0)).unwrap();
+        let s = store.source_state("Echo").unwrap().unwrap();
+        assert_eq!(s.items_dropped, 2);
+        assert_eq!(
+            s.last_dropped.as_deref(),
+            Some("2 entries left out: entry 2 of 3 has no title, text or media; entry 3 of 3 has no title, text or media")
+        );
+        assert_eq!(s.last_dropped_at, Some(t(0)));
+
+        // A later poll adds to the count; the other counters are untouched.
+        store
+            .record_poll("Echo", poll(&store, &[("a", "one")], 60))
+            .unwrap();
+        store.record_dropped("Echo", &why[..1], t(60)).unwrap();
+        let s = store.source_state("Echo").unwrap().unwrap();
+        assert_eq!((s.items_dropped, s.items_new, s.fetches), (3, 1, 2));
+        assert_eq!(
+            s.last_dropped.as_deref(),
+            Some("1 entry left out: entry 2 of 3 has no title, text or media")
+        );
+
+        // A very long description is cut, not refused.
+        let long = vec!["x".repeat(10_000)];
+        store.record_dropped("Echo", &long, t(120)).unwrap();
+        let s = store.source_state("Echo").unwrap().unwrap();
+        assert_eq!(s.last_dropped.unwrap().len(), MAX_ERROR_LEN);
+    }
 
     #[test]
     fn first_poll_stores_new_items_linked_to_their_capture() {

@@ -62,6 +62,9 @@ pub struct Poll {
     pub state: Option<serde_json::Value>,
     /// The server said nothing changed (HTTP 304); `captures` and `items` are empty.
     pub not_modified: bool,
+    /// One sentence per entry of the response that was left out (not made an item), saying
+    /// which and why; the poll's summary and the source's health report them.
+    pub dropped: Vec<String>,
 }
 
 /// Why a poll failed.

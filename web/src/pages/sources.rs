@@ -36,7 +36,9 @@ pub(crate) async fn page(
                     @for s in &sources {
                         tr {
                             th scope="row" { (s.source) }
-                            td { @if s.consecutive_failures == 0 { "OK" } @else { strong { "Failing (" (s.consecutive_failures) " in a row)" } } }
+                            td { @if s.consecutive_failures == 0 { "OK" } @else { strong { "Failing (" (s.consecutive_failures) " in a row)" } }
+                                @if let Some(d) = &s.last_dropped { br; small { (s.items_dropped) " entries left out in all; " (when_opt(s.last_dropped_at.as_ref())) ": " (d) } }
+                            }
                             td { (when_opt(s.last_success_at.as_ref())) }
                             td { (today.iter().find(|(n, _)| *n == s.source).map_or(0, |(_, c)| *c)) }
                             td {

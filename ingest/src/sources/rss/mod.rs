@@ -13,6 +13,7 @@
 //! say UTF-8 so that feed-rs does not decode a second time.
 
 pub mod normalise;
+pub mod prenormalise;
 
 use std::borrow::Cow;
 
@@ -24,7 +25,7 @@ use super::common::{self, Changed};
 use super::{Cursor, Poll, PollContext, Source, SourceError};
 use crate::fetcher::FEED_ACCEPT;
 
-pub use normalise::{normalise_entry, normalise_feed};
+pub use normalise::{normalise_entry, normalise_feed, normalise_feed_reporting, Normalised};
 
 /// A feed source.
 #[derive(Debug, Clone)]
@@ -78,7 +79,7 @@ impl Source for RssSource {
         // Parsing and sanitizing a large feed is CPU work: keep it off the async workers.
         let (body, parsed) = tokio::task::spawn_blocking(move || {
             let parsed = parse_feed(&body, content_type.as_deref(), &base)
-                .map(|feed| normalise_feed(&name, &base, feed, &watch));
+                .map(|feed| normalise_feed_reporting(&name, &base, feed, &watch));
             (body, parsed)
         })
         .await
@@ -87,7 +88,7 @@ impl Source for RssSource {
             url: self.url_text.clone(),
             message: format!("the feed parser crashed ({e}); please report this with the feed"),
         })?;
-        let items = parsed.map_err(|message| {
+        let Normalised { items, dropped } = parsed.map_err(|message| {
             let message = if capture.final_url != self.url_text {
                 format!(
                     "{message} (after redirects, the feed came from {})",
@@ -102,7 +103,7 @@ impl Source for RssSource {
                 message,
             }
         })?;
-        tracing::debug!(source = %self.name, items = items.len(), size = capture.size, "feed parsed");
+        tracing::debug!(source = %self.name, items = items.len(), dropped = dropped.len(), size = capture.size, "feed parsed");
         Ok(Poll {
             captures: vec![(capture, body)],
             items: items.into_iter().map(|item| (0, item)).collect(),
@@ -110,6 +111,7 @@ impl Source for RssSource {
             last_modified,
             state: cursor.state.clone(),
             not_modified: false,
+            dropped,
         })
     }
 }
@@ -128,6 +130,7 @@ pub fn parse_feed(body: &[u8], content_type: Option<&str>, base: &Url) -> Result
         ));
     }
     let utf8 = decode_to_utf8(body, content_type);
+    let utf8 = prenormalise::prenormalise(&utf8);
     feed_rs::parser::Builder::new()
         .base_uri(Some(base.as_str()))
         .id_generator(|_links, _title, _uri| String::new())
@@ -248,5 +251,7 @@ fn declared_encoding(decl: &[u8]) -> Option<(String, std::ops::Range<usize>)> {
     (!label.is_empty()).then(|| (label.to_string(), range))
 }
 
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,13 @@
 //! Feed entries → [`Item`]s. Pure functions: no I/O, same input → same output.
 
+use std::collections::HashMap;
+
 use ballotwatch_core::{Author, Item, Media, SourceRef, WatchTerms};
-use feed_rs::model::{Entry, Feed, Link, Person, Text};
+use feed_rs::model::{Entry, Feed, FeedType, Link, Person, Text};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::prenormalise::NO_LINK;
 use crate::html::{self, HtmlContent};
 
 /// Link relations that are about the entry itself rather than where it points.
@@ -18,30 +21,160 @@ const SKIPPED_RELS: &[&str] = &[
 ];
 
 /// Normalises every entry of a parsed feed, giving entries without an author the feed's
-/// author first. Entries with nothing to show are skipped (see [`normalise_entry`]).
+/// author first. Entries with nothing to show are left out (see [`normalise_feed_reporting`]
+/// for why and how many).
 pub fn normalise_feed(
     source_name: &str,
     feed_url: &Url,
     feed: Feed,
     watch: &WatchTerms,
 ) -> Vec<Item> {
+    normalise_feed_reporting(source_name, feed_url, feed, watch).items
+}
+
+/// What [`normalise_feed_reporting`] kept and what it left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Normalised {
+    /// One item per entry kept, ids unique.
+    pub items: Vec<Item>,
+    /// One sentence per entry left out, saying which and why.
+    pub dropped: Vec<String>,
+}
+
+/// Like [`normalise_feed`], also saying which entries were left out and why, and making sure
+/// no two kept entries share an id (the store keeps only one item per id from a poll).
+///
+/// Ids of entries without a GUID / id or a link (see [`normalise_entry`]):
+/// - with a title: source + title. Editing the body makes a new version of the same item;
+///   editing the title makes a new item (there is nothing else to tie the two together).
+/// - without a title: source + a hash of the body, media URLs and date. Any edit makes a new
+///   item; an unchanged entry keeps its id wherever it moves in the feed.
+/// - when entries of one feed share a title and have no id of their own (a live blog's
+///   "Update", say), each of them is keyed by title + content hash instead, so none is lost;
+///   an edit to one of those is a new item.
+///
+/// Entries that share a GUID / id / link with another entry of the same feed are one item:
+/// an exact repeat is not reported, a differing one keeps the last (as the store does) and is
+/// reported.
+pub fn normalise_feed_reporting(
+    source_name: &str,
+    feed_url: &Url,
+    feed: Feed,
+    watch: &WatchTerms,
+) -> Normalised {
     let feed_authors = feed.authors;
-    feed.entries
-        .into_iter()
-        .filter_map(|mut entry| {
-            if !entry.authors.iter().any(has_identity) {
-                entry.authors = feed_authors.clone();
+    let is_json = feed.feed_type == FeedType::JSON;
+    let total = feed.entries.len();
+    let mut out = Normalised::default();
+    let mut keyed: Vec<(Item, Key)> = Vec::with_capacity(total);
+    for (i, mut entry) in feed.entries.into_iter().enumerate() {
+        if !entry.authors.iter().any(has_identity) {
+            entry.authors = feed_authors.clone();
+        }
+        // The placeholder the pre-normaliser gives RSS 1.0 items without a link.
+        entry.links.retain(|l| l.href != NO_LINK);
+        if is_json {
+            // feed-rs gives JSON Feed attachments as plain links, told apart from `url` and
+            // `external_url` only by their (required) MIME type: they are enclosures.
+            for l in &mut entry.links {
+                if l.rel.is_none() && l.media_type.is_some() {
+                    l.rel = Some("enclosure".into());
+                }
             }
-            normalise_entry(source_name, feed_url, &entry, watch)
-        })
-        .collect()
+        }
+        match normalise_keyed(source_name, feed_url, &entry, watch) {
+            Some(pair) => keyed.push(pair),
+            None => out.dropped.push(format!(
+                "entry {} of {total}{} has no title, text or media",
+                i + 1,
+                describe(&entry)
+            )),
+        }
+    }
+
+    // Entries keyed by a title that another entry also has: key them by content too.
+    let mut title_counts: HashMap<String, usize> = HashMap::new();
+    for (_, key) in &keyed {
+        if let Key::Title { title, .. } = key {
+            *title_counts.entry(title.clone()).or_default() += 1;
+        }
+    }
+    for (item, key) in &mut keyed {
+        if let Key::Title { title, content } = key {
+            if title_counts.get(title.as_str()).is_some_and(|n| *n > 1) {
+                item.id = Item::derive_id(source_name, &format!("title:{title}\n{content}"));
+            }
+        }
+    }
+
+    // Same id twice: the last occurrence stands, as in the store.
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (i, (item, _)) in keyed.iter().enumerate() {
+        last.insert(item.id.clone(), i);
+    }
+    let hashes: Vec<String> = keyed.iter().map(|(item, _)| item.content_hash()).collect();
+    for (i, (item, _)) in keyed.into_iter().enumerate() {
+        let keep = last.get(&item.id).copied().unwrap_or(i);
+        if keep == i {
+            out.items.push(item);
+        } else if hashes.get(keep) != hashes.get(i) {
+            out.dropped.push(format!(
+                "an entry{} has the same id as a later, different entry of the feed; the later one was kept",
+                item.title
+                    .as_deref()
+                    .map(|t| format!(" titled \"{}\"", truncate(t, 80)))
+                    .unwrap_or_default(),
+            ));
+        }
+    }
+    if !out.dropped.is_empty() {
+        tracing::info!(
+            source = source_name,
+            dropped = out.dropped.len(),
+            "feed entries left out"
+        );
+    }
+    out
+}
+
+/// How an item's id was derived.
+enum Key {
+    /// From the entry's own GUID / id or link.
+    Own,
+    /// From its title (`title` is the title, `content` the entry's content key).
+    Title { title: String, content: String },
+    /// From its content.
+    Content,
+}
+
+/// `" (id …)"`, `" (link …)"` or `""`, to name an entry in a message.
+fn describe(entry: &Entry) -> String {
+    let id = entry.id.trim();
+    if !id.is_empty() {
+        return format!(" (id {})", truncate(id, 120));
+    }
+    entry
+        .links
+        .first()
+        .map(|l| format!(" (link {})", truncate(l.href.trim(), 120)))
+        .unwrap_or_default()
+}
+
+/// `s` cut to at most `max` characters, with "…" when cut.
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
 }
 
 /// One feed entry as an [`Item`], or `None` when it has no title, text or media.
 ///
 /// - `id`: [`Item::derive_id`] of the source name and the entry's key: its GUID / Atom id
-///   when the feed gives one, else its link, else feed-rs's id from feed URL and title, else a
-///   hash of its content. The same entry gets the same id on every poll.
+///   when the feed gives one, else its link, else its title, else a hash of its content. The
+///   same entry gets the same id on every poll, wherever it is in the feed and whatever URL
+///   the feed was fetched from. (Within one feed, [`normalise_feed_reporting`] tells apart
+///   entries that share a title.)
 /// - `url`: the entry's alternate link (or a GUID that is an http(s) URL), made absolute.
 /// - `published_at`: published, else updated.
 /// - `author`: the first author with a name or URI (`display_name` = name, `url` = URI).
@@ -58,6 +191,15 @@ pub fn normalise_entry(
     entry: &Entry,
     watch: &WatchTerms,
 ) -> Option<Item> {
+    normalise_keyed(source_name, feed_url, entry, watch).map(|(item, _)| item)
+}
+
+fn normalise_keyed(
+    source_name: &str,
+    feed_url: &Url,
+    entry: &Entry,
+    watch: &WatchTerms,
+) -> Option<(Item, Key)> {
     let base = entry
         .base
         .as_deref()
@@ -134,7 +276,7 @@ pub fn normalise_entry(
         return None;
     }
 
-    let key = entry_key(entry, alternate.as_deref(), feed_url);
+    let (key, how) = entry_key(entry, alternate.as_deref(), title.as_deref());
     let mut item = Item {
         id: Item::derive_id(source_name, &key),
         source: SourceRef {
@@ -156,23 +298,42 @@ pub fn normalise_entry(
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());
-    Some(item)
+    Some((item, how))
 }
 
-/// The entry's identity: GUID / id, else link, else feed-rs's id, else a content hash.
-fn entry_key(entry: &Entry, alternate: Option<&str>, feed_url: &Url) -> String {
+/// The entry's identity: GUID / id, else link, else `title:` and its (plain, one-line) title,
+/// else its content key; with how it was made.
+fn entry_key(entry: &Entry, alternate: Option<&str>, title: Option<&str>) -> (String, Key) {
     let id = entry.id.trim();
     if !id.is_empty() {
-        return id.to_string();
+        return (id.to_string(), Key::Own);
     }
-    if let Some(link) = alternate.or_else(|| entry.links.first().map(|l| l.href.as_str())) {
-        return link.to_string();
+    let link = alternate.or_else(|| {
+        entry
+            .links
+            .iter()
+            .map(|l| l.href.trim())
+            .find(|h| !h.is_empty())
+    });
+    if let Some(link) = link {
+        return (link.to_string(), Key::Own);
     }
-    if entry.title.is_some() {
-        // Deterministic for a title and feed URL (feed-rs only falls back to a random UUID
-        // when there is no title either).
-        return feed_rs::parser::generate_id(&[], &entry.title, Some(feed_url.as_str()));
+    let content = content_key(entry);
+    match title {
+        Some(title) => (
+            format!("title:{title}"),
+            Key::Title {
+                title: title.to_string(),
+                content,
+            },
+        ),
+        None => (content, Key::Content),
     }
+}
+
+/// A hash of what an entry says (summary, content, media URLs, date): the same wherever the
+/// entry sits in the feed.
+fn content_key(entry: &Entry) -> String {
     let mut h = Sha256::new();
     for part in [
         entry.summary.as_ref().map(|t| t.content.as_str()),

@@ -148,7 +148,7 @@ impl Source for WebSource {
             etag,
             last_modified,
             state: serde_json::to_value(&state).ok(),
-            not_modified: false,
+            ..Poll::default()
         })
     }
 }

@@ -59,8 +59,10 @@ fn keys_fall_back_from_guid_to_link_to_title_to_content() {
          <item><link>relative/story</link><title>Linked</title></item>",
     );
     let titled = normalise_entry("Echo", &feed_url(), &es[0], &none()).unwrap();
-    let expected_key = feed_rs::parser::generate_id(&[], &es[0].title, Some(feed_url().as_str()));
-    assert_eq!(titled.id, Item::derive_id("Echo", &expected_key));
+    assert_eq!(
+        titled.id,
+        Item::derive_id("Echo", "title:Untracked headline")
+    );
 
     let bare = normalise_entry("Echo", &feed_url(), &es[1], &none()).unwrap();
     let again = normalise_entry(
@@ -88,6 +90,109 @@ fn keys_fall_back_from_guid_to_link_to_title_to_content() {
     assert_eq!(
         linked.id,
         Item::derive_id("Echo", "https://live.anytown.test/feeds/relative/story")
+    );
+}
+
+fn reported(channel: &str, items: &str, url: &str) -> Normalised {
+    let doc = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{channel}</title>{items}</channel></rss>"
+    );
+    let url = Url::parse(url).unwrap();
+    let feed = parse_feed(doc.as_bytes(), None, &url).unwrap();
+    normalise_feed_reporting("Echo", &url, feed, &none())
+}
+
+#[test]
+fn untracked_entries_keep_their_id_when_moved_or_edited_or_the_feed_moves() {
+    let first = reported(
+        "Echo",
+        "<item><title>Polls close at 10pm</title><description>Queue and you can vote.</description></item>\
+         <item><description>A queue at St Mary's.</description></item>",
+        "https://echo.anytown.test/a.rss",
+    );
+    // Moved, the titled one's body edited, fetched from another URL.
+    let second = reported(
+        "Echo",
+        "<item><description>A queue at St Mary's.</description></item>\
+         <item><title>Polls close at 10pm</title><description>Queue by 10pm and you can vote.</description></item>",
+        "https://mirror.anytown.test/b.rss",
+    );
+    assert_eq!((first.items.len(), second.items.len()), (2, 2));
+    let (titled, bare) = (&first.items[0], &first.items[1]);
+    let (bare2, titled2) = (&second.items[0], &second.items[1]);
+    assert_eq!(titled.id, titled2.id, "a body edit keeps the id");
+    assert_ne!(
+        titled.content_hash(),
+        titled2.content_hash(),
+        "so it is a new version"
+    );
+    assert_eq!(
+        bare.id, bare2.id,
+        "an unchanged untitled entry keeps its id"
+    );
+    assert_eq!(
+        bare.content_hash(),
+        bare2.content_hash(),
+        "and is not stored again"
+    );
+    assert!(first.dropped.is_empty() && second.dropped.is_empty());
+
+    // A title edit is a new item; so is any edit of an untitled entry.
+    let third = reported(
+        "Echo",
+        "<item><title>Polls close at 10 pm</title><description>Queue by 10pm and you can vote.</description></item>\
+         <item><description>A long queue at St Mary's.</description></item>",
+        "https://echo.anytown.test/a.rss",
+    );
+    assert_ne!(third.items[0].id, titled.id);
+    assert_ne!(third.items[1].id, bare.id);
+}
+
+#[test]
+fn untracked_entries_sharing_a_title_are_all_kept() {
+    let items =
+        "<item><title>Update</title><description>Station 4 opened late.</description></item>\
+         <item><title>Update</title><description>Station 4 is open.</description></item>\
+         <item><title>Update</title><description>Turnout at noon: 14%.</description></item>\
+         <item><title>Result</title><description>Smith elected.</description></item>";
+    let got = reported("Echo", items, "https://echo.anytown.test/a.rss");
+    let ids: std::collections::BTreeSet<_> = got.items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids.len(), 4, "{:#?}", got.items);
+    assert!(got.dropped.is_empty(), "{:?}", got.dropped);
+    // The same entries in another order get the same ids.
+    let reordered = "<item><title>Result</title><description>Smith elected.</description></item>\
+         <item><title>Update</title><description>Turnout at noon: 14%.</description></item>\
+         <item><title>Update</title><description>Station 4 opened late.</description></item>\
+         <item><title>Update</title><description>Station 4 is open.</description></item>";
+    let again = reported("Echo", reordered, "https://echo.anytown.test/a.rss");
+    let ids_again: std::collections::BTreeSet<_> =
+        again.items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids, ids_again);
+    // A lone title is keyed by the title alone.
+    assert!(ids.contains(&Item::derive_id("Echo", "title:Result")));
+}
+
+#[test]
+fn left_out_entries_are_reported_and_repeats_are_not() {
+    let got = reported(
+        "Echo",
+        "<item></item>\
+         <item><guid isPermaLink=\"false\">g1</guid><title>First</title></item>\
+         <item><guid isPermaLink=\"false\">g1</guid><title>First</title></item>\
+         <item><guid isPermaLink=\"false\">g2</guid><title>Draft</title></item>\
+         <item><guid isPermaLink=\"false\">g2</guid><title>Final</title></item>\
+         <item><link>https://echo.anytown.test/bare</link></item>",
+        "https://echo.anytown.test/a.rss",
+    );
+    let titles: Vec<_> = got.items.iter().map(|i| i.title.as_deref()).collect();
+    assert_eq!(titles, [Some("First"), Some("Final")]);
+    assert_eq!(
+        got.dropped,
+        [
+            "entry 1 of 6 has no title, text or media",
+            "entry 6 of 6 (link https://echo.anytown.test/bare) has no title, text or media",
+            "an entry titled \"Draft\" has the same id as a later, different entry of the feed; the later one was kept",
+        ]
     );
 }
 

@@ -20,7 +20,12 @@ const USAGE: &str = "usage: ballotwatch-fuzz list | seeds TARGET DIR | TARGET (i
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["list"] => {
             for t in targets::ALL {
                 println!("{}\t{}", t.name, t.about);
@@ -29,7 +34,9 @@ fn main() -> ExitCode {
         }
         ["seeds", name, dir] => {
             if targets::find(name).is_none() {
-                eprintln!("ballotwatch-fuzz: no target `{name}` (`ballotwatch-fuzz list` shows them)");
+                eprintln!(
+                    "ballotwatch-fuzz: no target `{name}` (`ballotwatch-fuzz list` shows them)"
+                );
                 return ExitCode::from(2);
             }
             match seeds::write(name, Path::new(dir)) {

@@ -2,12 +2,21 @@
 //! pictures carrying provenance metadata, WARC files, ZIP packs). `scripts/fuzz` adds the
 //! tests' fixture files beside them.
 
+// A build of some target groups (see fuzz/Cargo.toml) leaves the others' seeds unused.
+#![cfg_attr(
+    not(all(feature = "media", feature = "evidence")),
+    allow(dead_code, unused_imports)
+)]
+
 use std::io::Write;
 use std::path::Path;
 
+#[cfg(feature = "media")]
 use ballotwatch_classify::detectors::media::provenance::fixtures;
 use ballotwatch_core::sha256_hex;
+#[cfg(feature = "evidence")]
 use ballotwatch_evidence::manifest::{names, sha256sums};
+#[cfg(feature = "evidence")]
 use ballotwatch_evidence::warc;
 use chrono::{TimeZone, Utc};
 
@@ -16,8 +25,11 @@ pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let seeds = match target {
         "search" => queries(),
+        #[cfg(feature = "media")]
         "image" | "provenance" => pictures()?,
+        #[cfg(feature = "evidence")]
         "warc" => warc_files()?,
+        #[cfg(feature = "evidence")]
         "verify" => packs()?,
         _ => Vec::new(),
     };
@@ -48,6 +60,7 @@ fn queries() -> Seeds {
     .collect()
 }
 
+#[cfg(feature = "media")]
 /// Small pictures in every format the media readers take, with and without provenance.
 fn pictures() -> Result<Seeds, String> {
     let img = fixtures::scene(24, 16, 1);
@@ -99,6 +112,7 @@ fn pictures() -> Result<Seeds, String> {
     Ok(out)
 }
 
+#[cfg(feature = "evidence")]
 /// One exchange as the pack writer records it: warcinfo, request, response.
 fn warc_records() -> Vec<warc::Record> {
     let date = Utc
@@ -139,6 +153,7 @@ fn warc_records() -> Vec<warc::Record> {
     ]
 }
 
+#[cfg(feature = "evidence")]
 fn warc_gz() -> Result<Vec<u8>, String> {
     let mut gz = Vec::new();
     for r in warc_records() {
@@ -147,6 +162,7 @@ fn warc_gz() -> Result<Vec<u8>, String> {
     Ok(gz)
 }
 
+#[cfg(feature = "evidence")]
 fn warc_files() -> Result<Seeds, String> {
     let plain: Vec<u8> = warc_records().iter().flat_map(|r| r.to_bytes()).collect();
     Ok(vec![
@@ -155,6 +171,7 @@ fn warc_files() -> Result<Seeds, String> {
     ])
 }
 
+#[cfg(feature = "evidence")]
 /// A ZIP laid out like a pack (manifest, signature, sums, WARC, report), stored and deflated.
 fn packs() -> Result<Seeds, String> {
     let report = b"<!doctype html><title>Report</title><p>Incident 1</p>".to_vec();

@@ -3,10 +3,22 @@
 //! (an `Err` is a fine answer to garbage); a panic, an abort (stack overflow, failed
 //! allocation) or a hang is a finding.
 
+// A build of some target groups (see fuzz/Cargo.toml) leaves the others' helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "sources",
+        feature = "media",
+        feature = "search",
+        feature = "evidence"
+    )),
+    allow(dead_code, unused_imports)
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ballotwatch_core::{Item, WatchTerms};
+#[cfg(feature = "sources")]
 use ballotwatch_ingest::sources::{bluesky, mastodon, reddit, rss, telegram, web};
 use chrono::{TimeZone, Utc};
 use url::Url;
@@ -27,72 +39,84 @@ fn no_setup() {}
 
 /// Every target, in the order `scripts/fuzz all` runs them.
 pub const ALL: &[Target] = &[
+    #[cfg(feature = "sources")]
     Target {
         name: "feed",
         about: "RSS/Atom/JSON Feed bytes: rss::parse_feed then normalise_feed (HTML to text, sanitising)",
         run: feed,
         setup: no_setup,
     },
+    #[cfg(feature = "sources")]
     Target {
         name: "mastodon",
         about: "a Mastodon timeline answer: Vec<Status> then normalise_status",
         run: mastodon,
         setup: no_setup,
     },
+    #[cfg(feature = "sources")]
     Target {
         name: "bluesky",
         about: "a Bluesky AppView answer: bluesky::parse_answer",
         run: bluesky,
         setup: no_setup,
     },
+    #[cfg(feature = "sources")]
     Target {
         name: "jetstream",
         about: "Jetstream events, one JSON per line: Event then normalise_event",
         run: jetstream,
         setup: no_setup,
     },
+    #[cfg(feature = "sources")]
     Target {
         name: "reddit",
         about: "a Reddit listing answer: reddit::parse_answer",
         run: reddit,
         setup: no_setup,
     },
+    #[cfg(feature = "sources")]
     Target {
         name: "telegram",
         about: "a Telegram channel preview page: telegram::parse_page",
         run: telegram,
         setup: no_setup,
     },
+    #[cfg(feature = "sources")]
     Target {
         name: "web",
         about: "a watched page: web::extract then web::version (diff against a previous version)",
         run: web_page,
         setup: no_setup,
     },
+    #[cfg(feature = "media")]
     Target {
         name: "image",
         about: "a media file: classify::media::decode_image (format sniffed from bytes, bounded decode)",
         run: image,
         setup: scratch_setup,
     },
+    #[cfg(feature = "media")]
     Target {
         name: "provenance",
         about: "a media file's provenance: C2PA (JPEG, PNG, WebP RIFF), XMP, PNG text chunks, EXIF",
         run: provenance,
         setup: no_setup,
     },
+    #[cfg(feature = "search")]
     Target {
         name: "search",
         about: "a search query against a small index: SearchIndex::search",
         run: search,
         setup: search_setup,
     },
+    #[cfg(feature = "evidence")]
     Target {
         name: "verify",
         about: "an evidence pack ZIP: evidence::verify_file",
         run: verify,
         setup: scratch_setup,
     },
+    #[cfg(feature = "evidence")]
     Target {
         name: "warc",
         about: "a (gzipped) WARC file: evidence::warc::read_all",
@@ -143,6 +167,7 @@ fn consume(items: &[Item]) {
     }
 }
 
+#[cfg(feature = "sources")]
 fn feed(data: &[u8]) {
     let base = url("https://news.example/feed.xml");
     if let Ok(feed) = rss::parse_feed(data, None, &base) {
@@ -151,6 +176,7 @@ fn feed(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "sources")]
 fn mastodon(data: &[u8]) {
     let instance = url("https://social.example/");
     if let Ok(statuses) = serde_json::from_slice::<Vec<mastodon::Status>>(data) {
@@ -162,6 +188,7 @@ fn mastodon(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "sources")]
 fn bluesky(data: &[u8]) {
     let at = url("https://public.api.bsky.example/xrpc/app.bsky.feed.searchPosts");
     if let Ok(items) = bluesky::parse_answer(SOURCE, &at, data, watch()) {
@@ -169,6 +196,7 @@ fn bluesky(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "sources")]
 fn jetstream(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for line in text.lines() {
@@ -183,6 +211,7 @@ fn jetstream(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "sources")]
 fn reddit(data: &[u8]) {
     let at = url("https://www.reddit.example/r/anytown/new.json");
     if let Ok(items) = reddit::parse_answer(SOURCE, &at, data, watch()) {
@@ -190,6 +219,7 @@ fn reddit(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "sources")]
 fn telegram(data: &[u8]) {
     let page = String::from_utf8_lossy(data);
     if let Ok(messages) = telegram::parse_page(SOURCE, "anytownvotes", &page, watch()) {
@@ -202,6 +232,7 @@ fn telegram(data: &[u8]) {
 /// polling-stations fixture: a title and a few lines).
 const PREVIOUS_PAGE: &str = "Polling stations\nRiverside ward: St Mary's Church Hall, Bridge Street\nNorth ward: Anytown Library\nPolls are open 7am to 10pm.\n";
 
+#[cfg(feature = "sources")]
 fn web_page(data: &[u8]) {
     let at = url("https://anytown.gov.example/elections/polling-stations");
     let html = rss::decode_to_utf8(data, Some("text/html"));
@@ -210,7 +241,10 @@ fn web_page(data: &[u8]) {
         text_sha256: Some(ballotwatch_core::sha256_hex(PREVIOUS_PAGE.as_bytes())),
         text: Some(PREVIOUS_PAGE.to_string()),
     };
-    let observed = Utc.timestamp_opt(1_777_000_000, 0).single().unwrap_or_else(Utc::now);
+    let observed = Utc
+        .timestamp_opt(1_777_000_000, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
     let (item, _state) = web::version(SOURCE, &at, page, &old, observed, watch());
     if let Some(item) = item {
         consume(std::slice::from_ref(&item));
@@ -246,20 +280,22 @@ fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
     path
 }
 
+#[cfg(feature = "media")]
 fn image(data: &[u8]) {
     let path = scratch_file("media", data);
     let _ = ballotwatch_classify::media::decode_image(&path);
     let _ = std::fs::remove_file(&path);
 }
 
+#[cfg(feature = "media")]
 fn provenance(data: &[u8]) {
-    let report =
-        ballotwatch_classify::detectors::media::provenance::examine(data);
+    let report = ballotwatch_classify::detectors::media::provenance::examine(data);
     let _ = report.ai_score();
     let _ = report.is_trusted_capture();
 }
 
 /// The index searched by the `search` target: a few items, built once per process.
+#[cfg(feature = "search")]
 fn search_index() -> &'static ballotwatch_index::SearchIndex {
     static INDEX: OnceLock<ballotwatch_index::SearchIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
@@ -269,7 +305,10 @@ fn search_index() -> &'static ballotwatch_index::SearchIndex {
             Err(e) => panic!("cannot create the search index in {}: {e}", dir.display()),
         };
         let texts = [
-            ("a", "Riverside polling station is closed because the bridge is shut"),
+            (
+                "a",
+                "Riverside polling station is closed because the bridge is shut",
+            ),
             ("b", "Vote by text message: send your name to 60000"),
             ("c", "Anytown Borough Council results 2026"),
         ];
@@ -306,22 +345,26 @@ fn search_index() -> &'static ballotwatch_index::SearchIndex {
     })
 }
 
+#[cfg(feature = "search")]
 fn search_setup() {
     let _ = search_index();
 }
 
+#[cfg(feature = "search")]
 fn search(data: &[u8]) {
     let query = String::from_utf8_lossy(data);
     let req = ballotwatch_index::SearchRequest::new(query.into_owned(), 10);
     let _ = search_index().search(&req);
 }
 
+#[cfg(feature = "evidence")]
 fn verify(data: &[u8]) {
     let path = scratch_file("pack.zip", data);
     let _ = ballotwatch_evidence::verify_file(&path, None);
     let _ = std::fs::remove_file(&path);
 }
 
+#[cfg(feature = "evidence")]
 fn warc(data: &[u8]) {
     let _ = ballotwatch_evidence::warc::read_all(data);
 }

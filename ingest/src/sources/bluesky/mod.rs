@@ -224,6 +224,23 @@ impl Listing {
     }
 }
 
+/// The items in one AppView answer (`searchPosts` or `getAuthorFeed`), read as a poll reads
+/// it (the same decoding and [`normalise_post`]) but without the resume mark. The way in for
+/// the fuzz target and for tools that hold a saved answer; `url` names it in errors.
+pub fn parse_answer(
+    source_name: &str,
+    url: &Url,
+    body: &[u8],
+    watch: &WatchTerms,
+) -> Result<Vec<Item>, SourceError> {
+    let listing: Listing = common::decode_json(source_name, url, body, WHAT)?;
+    Ok(listing
+        .entries()
+        .into_iter()
+        .filter_map(|(_, post)| normalise_post(source_name, post, watch))
+        .collect())
+}
+
 /// `app.bsky.feed.defs#feedViewPost`.
 #[derive(Debug, Deserialize)]
 struct FeedViewPost {

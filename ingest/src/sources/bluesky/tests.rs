@@ -261,3 +261,19 @@ async fn author_feeds_are_read_per_actor() {
         "2026-04-30T11:00:00+00:00"
     );
 }
+
+/// The fuzz target's way in reads a saved answer (search or author feed) as a poll does, and
+/// names the URL when it does not decode.
+#[test]
+fn parse_answer_reads_search_and_feed_answers() {
+    let url = Url::parse("https://public.api.bsky.example/xrpc/app.bsky.feed.searchPosts").unwrap();
+    for answer in [SEARCH, FEED] {
+        let items = parse_answer("Bluesky", &url, answer.as_bytes(), &watch()).unwrap();
+        assert!(!items.is_empty());
+        assert!(items.iter().all(|i| i.source.kind == "bluesky"));
+    }
+    let err = parse_answer("Bluesky", &url, b"[1, 2]", &watch())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bsky.example"), "{err}");
+}

@@ -94,15 +94,7 @@ impl RedditSource {
             let (capture, body) = out
                 .get(ctx, &self.name, url.clone(), JSON_ACCEPT, None, WHAT)
                 .await?;
-            let listing: Listing = common::decode_json(&self.name, &url, &body, WHAT)?;
-            if listing.kind != "Listing" {
-                return Err(SourceError::Payload {
-                    source_name: self.name.clone(),
-                    url: url.to_string(),
-                    what: WHAT,
-                    message: format!("its `kind` is `{}`, not `Listing`", listing.kind),
-                });
-            }
+            let listing = decode_listing(&self.name, &url, &body)?;
             let mut reached_old = false;
             let count = listing.data.children.len();
             for thing in &listing.data.children {
@@ -213,6 +205,39 @@ struct ListingData {
     after: Option<String>,
     #[serde(default)]
     children: Vec<Thing>,
+}
+
+/// Decodes one answer, which must be a `Listing`.
+fn decode_listing(source_name: &str, url: &Url, body: &[u8]) -> Result<Listing, SourceError> {
+    let listing: Listing = common::decode_json(source_name, url, body, WHAT)?;
+    if listing.kind != "Listing" {
+        return Err(SourceError::Payload {
+            source_name: source_name.to_string(),
+            url: url.to_string(),
+            what: WHAT,
+            message: format!("its `kind` is `{}`, not `Listing`", listing.kind),
+        });
+    }
+    Ok(listing)
+}
+
+/// The items in one listing answer, read as a poll reads it (the same decoding and
+/// [`normalise_post`]) but without the resume mark. The way in for the fuzz target and for
+/// tools that hold a saved answer; `url` names it in errors.
+pub fn parse_answer(
+    source_name: &str,
+    url: &Url,
+    body: &[u8],
+    watch: &WatchTerms,
+) -> Result<Vec<Item>, SourceError> {
+    let listing = decode_listing(source_name, url, body)?;
+    Ok(listing
+        .data
+        .children
+        .iter()
+        .filter_map(Thing::post)
+        .filter_map(|post| normalise_post(source_name, post, watch))
+        .collect())
 }
 
 /// A listing child: `t3` is a post (link); other kinds are skipped.

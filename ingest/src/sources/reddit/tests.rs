@@ -280,3 +280,20 @@ proptest::proptest! {
         }
     }
 }
+
+/// The fuzz target's way in reads a saved answer as a poll does, and names the URL when the
+/// answer is not a listing.
+#[test]
+fn parse_answer_reads_a_listing_and_names_the_url_of_anything_else() {
+    let url = Url::parse("https://www.reddit.example/r/anytownuk/new.json").unwrap();
+    let items = parse_answer("Reddit", &url, NEW.as_bytes(), &watch()).unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|i| i.source.kind == "reddit"));
+    let err = parse_answer("Reddit", &url, br#"{"kind": "t3", "data": {}}"#, &watch())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not `Listing`") && err.contains("reddit.example"),
+        "{err}"
+    );
+}

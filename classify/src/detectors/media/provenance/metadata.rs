@@ -72,7 +72,7 @@ pub struct Xmp {
 pub fn xmp_from_bytes(bytes: &[u8]) -> Option<Xmp> {
     let start = find(bytes, b"<x:xmpmeta")?;
     let end = find(&bytes[start..], b"</x:xmpmeta>").map(|e| start + e + 12)?;
-    let xml = String::from_utf8_lossy(&bytes[start..end]);
+    let xml = String::from_utf8_lossy(&bytes[start..end.min(start + MAX_XMP)]);
     let xmp = parse_xmp(&xml);
     (xmp != Xmp::default()).then_some(xmp)
 }
@@ -96,17 +96,26 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Longest stretch read after a property's name for its value or the end of its tag. Real
+/// values are a URI or a tool's name; the bound keeps each occurrence's work constant, so a
+/// packet of names in unclosed tags is read in linear time.
+const MAX_VALUE: usize = 1024;
+
+/// Most of an XMP packet read (a JPEG holds at most 64 KiB of it; the properties read here
+/// come first).
+const MAX_XMP: usize = 1024 * 1024;
+
 /// The value of an XMP property named `name`, unescaped and trimmed; `None` when absent or
 /// empty.
 fn property(xml: &str, name: &str) -> Option<String> {
     let mut rest = xml;
     while let Some(at) = rest.find(name) {
         let after = &rest[at + name.len()..];
-        let value = if let Some(attr) = after.strip_prefix('=') {
+        let near = head(after, MAX_VALUE);
+        let value = if let Some(attr) = near.strip_prefix('=') {
             // Attribute form: name="value" or name='value'.
-            let quote = attr.chars().next().filter(|c| *c == '"' || *c == '\'');
-            quote.and_then(|q| attr[1..].find(q).map(|e| attr[1..1 + e].to_string()))
-        } else if let Some(body) = after.strip_prefix('>') {
+            quoted(attr)
+        } else if let Some(body) = near.strip_prefix('>') {
             // Element form: text up to the next tag, or an rdf:resource inside the next tag.
             let end = body.find('<').unwrap_or(body.len());
             let text = body[..end].trim();
@@ -114,21 +123,54 @@ fn property(xml: &str, name: &str) -> Option<String> {
                 Some(text.to_string())
             } else {
                 let tag_end = body[end..].find('>').map(|e| end + e).unwrap_or(body.len());
-                property(&body[end..tag_end], "rdf:resource")
+                resource(&body[end..tag_end])
             }
-        } else if after.starts_with(|c: char| c.is_whitespace() || c == '/') {
+        } else if near.starts_with(|c: char| c.is_whitespace() || c == '/') {
             // `<name rdf:resource="…"/>`
-            let tag_end = after.find('>').unwrap_or(after.len());
-            property(&after[..tag_end], "rdf:resource")
+            let tag_end = near.find('>').unwrap_or(near.len());
+            resource(&near[..tag_end])
         } else {
             None
         };
         if let Some(v) = value.map(|v| unescape(v.trim())).filter(|v| !v.is_empty()) {
             return Some(v);
         }
-        rest = &rest[at + name.len()..];
+        rest = after;
     }
     None
+}
+
+/// The first non-empty `rdf:resource="…"` attribute in `tag` (a loop, not a search of the
+/// rest of the tag for each occurrence).
+fn resource(tag: &str) -> Option<String> {
+    const ATTR: &str = "rdf:resource=";
+    let mut rest = tag;
+    while let Some(at) = rest.find(ATTR) {
+        rest = &rest[at + ATTR.len()..];
+        if let Some(v) = quoted(rest).filter(|v| !v.trim().is_empty()) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The text between the quote `s` starts with (`"` or `'`) and its closing quote.
+fn quoted(s: &str) -> Option<String> {
+    let q = s.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let inner = &s[1..];
+    inner.find(q).map(|e| inner[..e].to_string())
+}
+
+/// At most the first `max` bytes of `s`, cut at a character boundary.
+fn head(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn unescape(s: &str) -> String {
@@ -303,6 +345,33 @@ pub fn exif_origin(bytes: &[u8]) -> Option<ExifOrigin> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::time::{Duration, Instant};
+
+    /// Found while writing the `provenance` fuzz target (reading the XMP reader): every
+    /// `rdf:resource` inside a tag started a search of the rest of the tag, which did the same,
+    /// so the time doubled with each one (24 of them: 45 s in the test build; 40: days). A
+    /// packet full of names in unclosed tags cost a scan to its end for each.
+    #[test]
+    fn hostile_xmp_takes_linear_time() {
+        let nested = format!(
+            "<x:xmpmeta><Iptc4xmpExt:DigitalSourceType {}/></x:xmpmeta>",
+            "rdf:resource ".repeat(24)
+        );
+        let unclosed = format!(
+            "<x:xmpmeta>{}</x:xmpmeta>",
+            "xmp:CreatorTool ".repeat(200_000)
+        );
+        for xmp in [nested, unclosed] {
+            let started = Instant::now();
+            assert_eq!(xmp_from_bytes(xmp.as_bytes()), None);
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{} bytes of XMP took {:?}",
+                xmp.len(),
+                started.elapsed()
+            );
+        }
+    }
 
     #[test]
     fn reads_digital_source_type_in_both_rdf_forms() {

@@ -625,6 +625,8 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
         r.stderr
     );
 
+    std::fs::write(ws.dir.path().join("council.pub"), format!("{key}\n")).unwrap();
+
     let not_zip = ws.dir.path().join("not.zip");
     std::fs::write(&not_zip, b"this is not a zip").unwrap();
     let r = ws.run(&["verify", not_zip.to_str().unwrap()]);

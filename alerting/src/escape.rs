@@ -109,11 +109,13 @@ pub fn teams(s: &str) -> String {
 /// characters (as UTF-8).
 pub fn link_target(url: &str) -> Option<String> {
     let url = url.trim();
-    let scheme_ok = ["http://", "https://"].iter().any(|p| {
+    // A scheme we link, followed by a host.
+    let linkable = ["http://", "https://"].iter().any(|p| {
         url.get(..p.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(p))
+            && url.len() > p.len()
     });
-    if !scheme_ok || url.len() <= "http://".len() {
+    if !linkable {
         return None;
     }
     let mut out = String::with_capacity(url.len());

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
 use ballotwatch_evidence::chromium::Chromium;
 use ballotwatch_evidence::pack::{build, write_zip, PackRequest};
-use ballotwatch_evidence::{verify_file, PackKey};
+use ballotwatch_evidence::{verify_file, PackKey, VerifyOptions};
 use ballotwatch_store::{PollRecord, Store};
 use chrono::Utc;
 
@@ -202,7 +202,9 @@ fn main() {
     }
     let pack = median(times);
     let t = Instant::now();
-    let v = verify_file(&out, None).unwrap().unwrap();
+    let v = verify_file(&out, &VerifyOptions::trusting([key.public_hex()]))
+        .unwrap()
+        .unwrap();
     let verify = t.elapsed();
 
     println!(

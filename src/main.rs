@@ -31,6 +31,11 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
+
+    /// Whether `--config` (or `BALLOTWATCH_CONFIG`) was given rather than defaulted: `verify`
+    /// runs without a config file unless one is asked for.
+    #[arg(skip)]
+    config_given: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,11 +116,14 @@ enum Command {
         #[arg(long)]
         no_screenshots: bool,
     },
-    /// Check an evidence pack: exit 0 intact, 1 altered or incomplete (naming the file).
+    /// Check an evidence pack: exit 0 intact and signed by a trusted key, 1 altered or
+    /// incomplete (naming the file) or signed by another key, 4 intact but signed by a key
+    /// nobody said to trust (prints `UNVERIFIED SIGNER <fingerprint>`).
     Verify {
         /// The pack.
         file: PathBuf,
-        /// The Ed25519 public key (64 hex digits) the pack must be signed with.
+        /// The Ed25519 public key (64 hex digits) the pack must be signed with. Without it,
+        /// `[evidence] trusted_keys` of the config (when there is one) are the trusted keys.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
     },
@@ -220,7 +228,15 @@ enum Sort {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.config_given = !matches!(
+        matches.value_source("config"),
+        None | Some(clap::parser::ValueSource::DefaultValue)
+    );
     init_logging(&cli);
     let code = match commands::run(cli) {
         Ok(code) => code,

@@ -331,7 +331,9 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
         &ws.data_dir(),
         &[(
             "w1",
-            "Fake council notice",
+            // Posters write to hijack the council's own alert: ping everyone, disguise a link.
+            "Fake council notice <!channel> see <https://evil.example|Official guidance> \
+             or [Official guidance](https://evil.example) <at>Returning Officer</at>",
             "fake_notice",
             json!({"narrative": "n1"}),
             Severity::High,
@@ -339,7 +341,7 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
     );
     let child = serve(&ws);
     let start = Instant::now();
-    while hits.lock().unwrap().len() < 3 && start.elapsed() < Duration::from_secs(15) {
+    while hits.lock().unwrap().len() < 3 && start.elapsed() < Duration::from_secs(90) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1000));
@@ -349,9 +351,34 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
     let get = |n: &str| hits.iter().find(|h| h.0 == n).unwrap();
     let teams: serde_json::Value = serde_json::from_slice(&get("teams").2).unwrap();
     assert_eq!(teams["@type"], "MessageCard");
-    assert!(teams["title"].as_str().unwrap().contains("[HIGH]"));
+    // The card's title is Markdown: its brackets are escaped like everything else in it.
+    let title = teams["title"].as_str().unwrap();
+    assert!(title.contains("\\[HIGH\\]"), "{title}");
     let slack: serde_json::Value = serde_json::from_slice(&get("slack").2).unwrap();
     assert_eq!(slack["blocks"][0]["type"], "header");
+    // Each channel got the post escaped its own way: shown, not acted on.
+    let section = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(
+        section.contains("&lt;!channel&gt; see &lt;https://evil.example|Official guidance&gt;"),
+        "{section}"
+    );
+    assert_eq!(
+        section.matches('<').count(),
+        1,
+        "only Ballotwatch's own link to the item: {section}"
+    );
+    assert!(
+        section.contains("<https://echo.example/w1|Echo>"),
+        "{section}"
+    );
+    let card = serde_json::to_string(&teams["sections"]).unwrap();
+    assert!(!card.contains('<'), "{card}");
+    assert_eq!(
+        card.matches("](").count(),
+        1,
+        "only the item's own link: {card}"
+    );
+    assert!(card.contains("&lt;\\\\!channel&gt;"), "{card}");
     let (_, headers, body) = get("siem");
     let j: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(j["event"], "alert");

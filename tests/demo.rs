@@ -323,6 +323,7 @@ async fn the_demo_turns_each_threat_into_the_right_incident_and_emails_it_once()
         "--no-screenshots",
     ]);
     assert_eq!(export.code, 0, "{}{}", export.stdout, export.stderr);
-    let verify = demo.run(&["verify", pack.to_str().unwrap()]);
+    let key = common::signing_public_key(&demo.config());
+    let verify = demo.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }

@@ -379,7 +379,8 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         name.starts_with(&format!("ballotwatch-incident-{incident}-")),
         "{name}"
     );
-    let verify = demo.run(&["verify", pack.to_str().unwrap()]);
+    let key = common::signing_public_key(&demo.config());
+    let verify = demo.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     let mut manifest = String::new();
     zip::ZipArchive::new(std::fs::File::open(&pack).unwrap())

@@ -264,10 +264,29 @@ fn a_pack_for_an_incident_passes_every_standard_check_and_verify() {
     let pack_sha = sha256_file(&pack);
     assert!(r.stdout.contains(&pack_sha), "{}", r.stdout);
 
-    // verify
+    // verify: without a trusted key it names the signer by the fingerprint export printed and
+    // exits 4; with the deployment's key it is intact, exit 0.
+    let key = signing_public_key(&ws.config());
+    let fingerprint = ballotwatch_evidence::key::fingerprint(&key).unwrap();
+    assert!(
+        r.stdout
+            .contains(&format!("signing key fingerprint {fingerprint}")),
+        "{}",
+        r.stdout
+    );
     let v = ws.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(v.code, 4, "verify:\n{}\n{}", v.stdout, v.stderr);
+    assert!(
+        v.stdout
+            .starts_with(&format!("UNVERIFIED SIGNER {fingerprint}\n")),
+        "{}",
+        v.stdout
+    );
+    assert!(!v.stdout.contains("\nintact:"), "{}", v.stdout);
+    let v = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(v.code, 0, "verify:\n{}\n{}", v.stdout, v.stderr);
-    assert!(v.stdout.contains("intact"), "{}", v.stdout);
+    assert!(v.stdout.starts_with("intact: "), "{}", v.stdout);
+    assert!(!v.stdout.contains("UNVERIFIED"), "{}", v.stdout);
 
     // unzip -t
     let t = Command::new("unzip").arg("-t").arg(&pack).output().unwrap();
@@ -500,7 +519,8 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
         pack.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    let v = ws.run(&["verify", pack.to_str().unwrap()]);
+    let key = signing_public_key(&ws.config());
+    let v = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
     let files = unzip_all(&pack);
     let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
@@ -547,7 +567,11 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("no-such-item"), "{}", r.stderr);
     // The earlier pack was not clobbered by the failed exports.
-    assert_eq!(ws.run(&["verify", pack.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key])
+            .code,
+        0
+    );
     let r = ws.run(&["export", "--out", pack.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = ws.run(&[
@@ -556,6 +580,53 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("missing.zip"), "{}", r.stderr);
+    let r = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", "abc"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--public-key"), "{}", r.stderr);
+
+    // Someone alters the pack and re-signs it with a key of their own. Before, verify said
+    // "intact"; now it names the other key as an unverified signer (exit 4), and with the
+    // council's key in [evidence] trusted_keys it is refused (exit 1).
+    let forged = ws.dir.path().join("forged.zip");
+    let forger = resign_altered(&pack, &forged, ws.dir.path());
+    let forger_fp = ballotwatch_evidence::key::fingerprint(&forger).unwrap();
+    let r = ws.run(&["verify", forged.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("UNVERIFIED SIGNER {forger_fp}")),
+        "{}",
+        r.stdout
+    );
+    let r = ws.run(&["verify", forged.to_str().unwrap(), "--public-key", &key]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    std::fs::write(ws.dir.path().join("council.pub"), format!("{key}\n")).unwrap();
+    let mut config = std::fs::read_to_string(ws.config()).unwrap();
+    config.push_str("\n[evidence]\ntrusted_keys = [\"council.pub\"]\n");
+    std::fs::write(ws.config(), config).unwrap();
+    let r = ws.run(&["verify", forged.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("manifest.json") && r.stdout.contains("not the expected key"),
+        "{}",
+        r.stdout
+    );
+    let r = ws.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(
+        r.code, 0,
+        "the council's own pack, its key trusted: {}",
+        r.stdout
+    );
+    std::fs::write(ws.dir.path().join("council.pub"), "not a key\n").unwrap();
+    let r = ws.run(&["verify", pack.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("trusted_keys") && r.stderr.contains("council.pub"),
+        "{}",
+        r.stderr
+    );
+
+    std::fs::write(ws.dir.path().join("council.pub"), format!("{key}\n")).unwrap();
+
     let not_zip = ws.dir.path().join("not.zip");
     std::fs::write(&not_zip, b"this is not a zip").unwrap();
     let r = ws.run(&["verify", not_zip.to_str().unwrap()]);
@@ -565,4 +636,157 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
         "{}",
         r.stdout
     );
+}
+
+/// Copies the pack at `pack` to `out` with `report.html` altered and everything re-listed and
+/// re-signed with a new key, as a forger would; returns the forger's public key.
+fn resign_altered(pack: &Path, out: &Path, dir: &Path) -> String {
+    use ballotwatch_core::sha256_hex;
+    use ballotwatch_evidence::manifest::{names, sha256sums};
+    let key = ballotwatch_evidence::PackKey::load_or_create(&dir.join("forger.key")).unwrap();
+    let mut files = unzip_all(pack);
+    files.insert(
+        names::REPORT_HTML.into(),
+        b"<p>Nothing to see here.</p>".to_vec(),
+    );
+    files.insert(
+        names::PUBLIC_KEY.into(),
+        format!("{}\n", key.public_hex()).into_bytes(),
+    );
+    let mut m: ballotwatch_evidence::Manifest =
+        serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    m.public_key.hex = key.public_hex();
+    for f in &mut m.files {
+        let bytes = &files[&f.path];
+        f.sha256 = sha256_hex(bytes);
+        f.size = bytes.len() as u64;
+    }
+    let manifest = serde_json::to_vec_pretty(&m).unwrap();
+    let sig = format!("{}\n", key.sign_hex(&manifest));
+    let (ms, ss) = (sha256_hex(&manifest), sha256_hex(sig.as_bytes()));
+    let sums = sha256sums(
+        m.files
+            .iter()
+            .map(|f| (f.path.as_str(), f.sha256.as_str()))
+            .chain([
+                (names::MANIFEST, ms.as_str()),
+                (names::SIGNATURE, ss.as_str()),
+            ]),
+    );
+    files.insert(names::MANIFEST.into(), manifest);
+    files.insert(names::SIGNATURE.into(), sig.into_bytes());
+    files.insert(names::SUMS.into(), sums.into_bytes());
+    zip_all(&files, out);
+    key.public_hex()
+}
+
+/// `ballotwatch verify` with at most `mem_kib` of address space (`ulimit -v`), from `cwd`,
+/// with `--config` only when given.
+fn verify_limited(
+    pack: &Path,
+    cwd: &Path,
+    config: Option<&Path>,
+    mem_kib: u64,
+) -> (i32, String, String, Duration) {
+    let mut args = vec![env!("CARGO_BIN_EXE_ballotwatch").to_string()];
+    if let Some(c) = config {
+        args.extend(["--config".to_string(), c.display().to_string()]);
+    }
+    args.extend(["verify".to_string(), pack.display().to_string()]);
+    let started = Instant::now();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {mem_kib} && exec \"$@\""))
+        .arg("sh")
+        .args(&args)
+        .current_dir(cwd)
+        .env_remove("BALLOTWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn zip_bombs_are_refused_within_the_limits_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 GiB manifest.json of spaces (about 1 MiB deflated) after 1 GiB of zeros nobody
+    // listed. Before: both were read into memory (8 GiB allowed) before any check, so under a
+    // 768 MiB address-space limit verify died; now the unlisted file is never read, the
+    // manifest stops at its 64 MiB cap, and the answer is a problem naming the file.
+    let bomb = dir.path().join("bomb.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&bomb).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(true);
+        let chunk = vec![0u8; 1 << 20];
+        let spaces = vec![b' '; 1 << 20];
+        for (name, fill) in [("media/a.bin", &chunk), ("manifest.json", &spaces)] {
+            z.start_file(name, opts).unwrap();
+            for _ in 0..1024 {
+                z.write_all(fill).unwrap();
+            }
+        }
+        z.finish().unwrap();
+    }
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 16 << 20);
+    let (code, stdout, stderr, took) = verify_limited(&bomb, dir.path(), None, 768 * 1024);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("manifest.json") && stdout.contains("larger than"),
+        "{stdout}"
+    );
+    assert!(took < Duration::from_secs(120), "{took:?}");
+
+    // Many entries: over [limits] verify_max_entries of the config given, refused before any
+    // is read; without a config the default (100,000) applies and the check goes on.
+    let many = dir.path().join("many.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&many).unwrap());
+        for i in 0..3_000 {
+            z.start_file(
+                format!("captures/{i}.txt"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            z.write_all(b"x").unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let config = dir.path().join("limits.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[limits]\nverify_max_entries = 1000\nverify_max_unpacked = \"1 MiB\"\n",
+    )
+    .unwrap();
+    let (code, stdout, _, _) = verify_limited(&many, dir.path(), Some(&config), 768 * 1024);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("many.zip")
+            && stdout.contains("3000 files")
+            && stdout.contains("verify_max_entries"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr, _) = verify_limited(&many, dir.path(), None, 768 * 1024);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("manifest.json") && stdout.contains("missing"),
+        "{stdout}"
+    );
+    // A config asked for but absent is a usage error naming it.
+    let (code, _, stderr, _) = verify_limited(
+        &many,
+        dir.path(),
+        Some(&dir.path().join("nope.toml")),
+        768 * 1024,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nope.toml"), "{stderr}");
 }

@@ -396,7 +396,8 @@ fn media_are_captured_by_their_bytes_failures_are_recorded_and_packs_hold_the_do
     let id = item["id"].as_str().unwrap();
     let r = ws.run(&["export", "--item", id, "--out", pack.to_str().unwrap()]);
     assert_eq!(r.code, 0, "export failed:\n{}\n{}", r.stdout, r.stderr);
-    let v = ws.run(&["verify", pack.to_str().unwrap()]);
+    let key = common::signing_public_key(&ws.config());
+    let v = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(v.code, 0, "verify:\n{}\n{}", v.stdout, v.stderr);
     let files = unzip_all(&pack);
     let m: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();

@@ -498,10 +498,23 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
         .to_str()
         .unwrap()
         .to_string();
+    let fingerprint_header = res.headers()["x-ballotwatch-signing-key-fingerprint"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let pack = ws.dir.path().join("download.zip");
     std::fs::write(&pack, res.bytes().await.unwrap()).unwrap();
-    let verified = ws.run(&["verify", pack.to_str().unwrap()]);
+    let key = common::signing_public_key(&ws.config());
+    let verified = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    // The download names the signer by the fingerprint verify prints.
+    let fingerprint = ballotwatch_evidence::key::fingerprint(&key).unwrap();
+    assert_eq!(fingerprint_header, fingerprint);
+    assert!(
+        verified.stdout.contains(&fingerprint),
+        "{}",
+        verified.stdout
+    );
 
     let (s, _) = api_get(&serve, &analyst, "/api/v1/audit").await;
     assert_eq!(s, 403);

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod decide;
+pub mod escape;
 pub mod render;
 pub mod send;
 

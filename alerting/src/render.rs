@@ -1,5 +1,6 @@
 //! Templates: email (plain text + Outlook-safe HTML: table layout, inline CSS, no scripts or
-//! remote resources) and webhook bodies (Teams message card, Slack blocks, generic JSON).
+//! remote resources) and webhook bodies (Teams message card, Slack blocks, generic JSON). Every
+//! string that comes from an item goes through its channel's escaping ([`crate::escape`]).
 
 use ballotwatch_core::Severity;
 use html_escape::encode_text as esc;
@@ -7,6 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::decide::{AlertView, Payload};
+use crate::escape::{self, clean, link_target, one_line};
 
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,11 +38,11 @@ fn subject_of(view: &AlertView, update: bool) -> String {
     } else {
         String::new()
     };
-    format!(
+    one_line(&format!(
         "{prefix}[{sev}] {}: {summary}{times} — incident #{}",
         view.kind.replace('_', " "),
         view.incident_id
-    )
+    ))
 }
 
 fn colour(sev: Severity) -> &'static str {
@@ -58,30 +60,33 @@ fn text_block(view: &AlertView, out: &mut String) {
         out,
         "Incident #{}: {} (severity {}, {} sighting{})",
         view.incident_id,
-        view.incident_title,
+        one_line(&view.incident_title),
         view.severity.as_str(),
         view.sightings,
         if view.sightings == 1 { "" } else { "s" }
     );
     if let Some(t) = &view.item_title {
-        let _ = writeln!(out, "Title: {t}");
+        let _ = writeln!(out, "Title: {}", one_line(t));
     }
-    let _ = writeln!(out, "Source: {}", view.source);
+    let _ = writeln!(out, "Source: {}", one_line(&view.source));
     if let Some(a) = &view.author {
-        let _ = writeln!(out, "Author: {a}");
+        let _ = writeln!(out, "Author: {}", one_line(a));
     }
     if let Some(u) = &view.url {
-        let _ = writeln!(out, "Link: {u}");
+        let _ = writeln!(out, "Link: {}", one_line(u));
     }
-    let _ = writeln!(out, "\n{}\n", view.excerpt);
+    let _ = writeln!(out, "\n{}\n", clean(&view.excerpt));
     for v in &view.verdicts {
         let _ = writeln!(
             out,
             "- {} ({}, score {:.2}): {}",
-            v.label, v.kind, v.score, v.explanation
+            one_line(&v.label),
+            one_line(&v.kind),
+            v.score,
+            one_line(&v.explanation)
         );
         if let Some(r) = &v.rebuttal {
-            let _ = writeln!(out, "  Rebuttal: {r}");
+            let _ = writeln!(out, "  Rebuttal: {}", one_line(r));
         }
     }
     if let Some(u) = &view.incident_url {
@@ -97,7 +102,7 @@ fn html_block(view: &AlertView, out: &mut String) {
         colour(view.severity),
         view.incident_id,
         esc(&view.severity.as_str().to_uppercase()),
-        esc(&view.incident_title)
+        esc(&one_line(&view.incident_title))
     ));
     let mut row = |k: &str, v: String| {
         out.push_str(&format!(
@@ -113,13 +118,17 @@ fn html_block(view: &AlertView, out: &mut String) {
         row("Author", esc(a).to_string());
     }
     if let Some(u) = &view.url {
+        let shown = esc(&one_line(u)).to_string();
         row(
             "Link",
-            format!(
-                "<a href=\"{}\" style=\"color:#0b5cad\">{}</a>",
-                html_escape::encode_double_quoted_attribute(u),
-                esc(u)
-            ),
+            match link_target(u) {
+                Some(target) => format!(
+                    "<a href=\"{}\" style=\"color:#0b5cad\">{shown}</a>",
+                    html_escape::encode_double_quoted_attribute(&target)
+                ),
+                // Not http(s): shown, never linked.
+                None => shown,
+            },
         );
     }
     row("Sightings", view.sightings.to_string());
@@ -127,7 +136,7 @@ fn html_block(view: &AlertView, out: &mut String) {
         "Excerpt",
         format!(
             "<div style=\"border-left:3px solid #c9d2dc;padding-left:8px\">{}</div>",
-            esc(&view.excerpt)
+            esc(&clean(&view.excerpt))
         ),
     );
     for v in &view.verdicts {
@@ -214,23 +223,34 @@ pub fn email(payload: &Payload) -> Email {
     }
 }
 
-/// A Microsoft Teams incoming-webhook message card.
+/// A Teams link: the URL itself as its text (so no post can disguise where it goes), only for
+/// http(s); anything else is shown as text.
+fn teams_link(url: &str) -> String {
+    match link_target(url) {
+        Some(target) => format!("[{}]({target})", escape::teams(&target)),
+        None => escape::teams(&one_line(url)),
+    }
+}
+
+/// A Microsoft Teams incoming-webhook message card. Its text fields are Markdown with limited
+/// HTML, so every item-derived string goes through [`escape::teams`].
 pub fn teams(payload: &Payload) -> serde_json::Value {
     let mail = email(payload);
     let views = views(payload);
+    let line = |s: &str| escape::teams(&one_line(s));
     let sections: Vec<_> = views
         .iter()
         .map(|v| {
             let facts: Vec<_> = v
                 .verdicts
                 .iter()
-                .map(|x| json!({"name": x.label, "value": x.explanation}))
-                .chain(v.url.iter().map(|u| json!({"name": "Link", "value": u})))
+                .map(|x| json!({"name": line(&x.label), "value": line(&x.explanation)}))
+                .chain(v.url.iter().map(|u| json!({"name": "Link", "value": teams_link(u)})))
                 .collect();
             json!({
-                "activityTitle": format!("Incident #{}: {}", v.incident_id, v.incident_title),
-                "activitySubtitle": format!("{} · {} · {} sightings", v.severity.as_str(), v.source, v.sightings),
-                "text": v.excerpt,
+                "activityTitle": format!("Incident #{}: {}", v.incident_id, line(&v.incident_title)),
+                "activitySubtitle": format!("{} · {} · {} sightings", v.severity.as_str(), line(&v.source), v.sightings),
+                "text": escape::teams(&v.excerpt),
                 "facts": facts,
             })
         })
@@ -251,36 +271,60 @@ pub fn teams(payload: &Payload) -> serde_json::Value {
         "@context": "https://schema.org/extensions",
         "summary": mail.subject,
         "themeColor": colour(sev).trim_start_matches('#'),
-        "title": mail.subject,
+        "title": escape::teams(&mail.subject),
         "sections": sections,
         "potentialAction": actions,
     })
 }
 
-/// A Slack incoming-webhook message with blocks.
+/// A Slack incoming-webhook message with blocks. Its mrkdwn is escaped with [`escape::slack`]
+/// and sent `verbatim`, so Slack turns nothing in it into a mention, channel or link by itself;
+/// the header is `plain_text`, which Slack never parses.
 pub fn slack(payload: &Payload) -> serde_json::Value {
     let mail = email(payload);
+    let line = |s: &str| escape::slack(&one_line(s));
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": mail.subject.chars().take(150).collect::<String>()}}),
     ];
     for v in views(payload) {
-        let mut text = format!("*Incident #{}*: {}\n", v.incident_id, v.incident_title);
+        let mut text = format!(
+            "*Incident #{}*: {}\n",
+            v.incident_id,
+            line(&v.incident_title)
+        );
         if let Some(u) = &v.url {
-            text.push_str(&format!("<{u}|{}>\n", v.source));
-        }
-        text.push_str(&format!("> {}\n", v.excerpt.replace('\n', "\n> ")));
-        for x in &v.verdicts {
-            text.push_str(&format!("• *{}*: {}\n", x.label, x.explanation));
-            if let Some(r) = &x.rebuttal {
-                text.push_str(&format!("   _Rebuttal_: {r}\n"));
+            match link_target(u) {
+                // `<` `>` `|` are percent-encoded already; `&` is Slack's escape character.
+                Some(t) => text.push_str(&format!(
+                    "<{}|{}>\n",
+                    t.replace('&', "&amp;"),
+                    line(&v.source)
+                )),
+                None => text.push_str(&format!("{} ({})\n", line(u), line(&v.source))),
             }
         }
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+        text.push_str(&format!(
+            "> {}\n",
+            escape::slack(&v.excerpt).replace('\n', "\n> ")
+        ));
+        for x in &v.verdicts {
+            text.push_str(&format!(
+                "• *{}*: {}\n",
+                line(&x.label),
+                line(&x.explanation)
+            ));
+            if let Some(r) = &x.rebuttal {
+                text.push_str(&format!("   _Rebuttal_: {}\n", line(r)));
+            }
+        }
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": true}}),
+        );
         if let Some(u) = &v.incident_url {
             blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open the incident"}, "url": u}]}));
         }
     }
-    json!({"text": mail.subject, "blocks": blocks})
+    json!({"text": escape::slack(&mail.subject), "blocks": blocks})
 }
 
 /// The generic JSON body.
@@ -361,6 +405,106 @@ mod tests {
             thread: Some("k".into()),
         });
         assert!(u.subject.starts_with("Update: "));
+    }
+
+    /// A sighting whose every item-derived field is hostile.
+    fn hostile() -> AlertView {
+        let mut v = view();
+        v.incident_title =
+            "fake notice: <!channel> [Official guidance](https://evil.example)".into();
+        v.item_title = Some("<@U024BE7LH> **Polls closed**\r\nBcc: x@evil.example".into());
+        v.excerpt = "<!here> Polls closed, see <https://evil.example|Official guidance>\n\
+                     > quoted <at>Returning Officer</at> @channel \u{202E}gnp.exe\u{0}"
+            .into();
+        v.url = Some("https://evil.example/x|<!channel>)](y)".into());
+        v.source = "Echo <!everyone>".into();
+        v.author = Some("@everyone".into());
+        v.verdicts[0].explanation = "links to [anytown.gov.uk](https://evil.example)".into();
+        v.verdicts[0].rebuttal = Some("<!subteam^S123> see _this_".into());
+        v
+    }
+
+    #[test]
+    fn hostile_item_text_cannot_ping_disguise_links_or_inject_markup_in_any_channel() {
+        let p = Payload::Sighting {
+            view: Box::new(hostile()),
+            thread: None,
+        };
+        // Slack: the only `<…>` left is Ballotwatch's own link to the item, percent-encoded.
+        let s = slack(&p);
+        let section = s["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert_eq!(s["blocks"][1]["text"]["verbatim"], true);
+        assert_eq!(section.matches('<').count(), 1, "{section}");
+        assert!(
+            section.contains(
+                "<https://evil.example/x%7C%3C!channel%3E%29%5D%28y%29|Echo &lt;!everyone&gt;>"
+            ),
+            "{section}"
+        );
+        for shown in [
+            "&lt;!channel&gt;",
+            "&lt;!here&gt;",
+            "&lt;https://evil.example|Official guidance&gt;",
+            "&lt;at&gt;Returning Officer&lt;/at&gt;",
+            "&lt;!subteam^S123&gt;",
+            "@\u{2060}channel",
+        ] {
+            assert!(section.contains(shown), "{shown} not in {section}");
+        }
+        // The poster's `>` cannot end the quote block early or start one.
+        assert!(section.contains("\n> &gt; quoted"), "{section}");
+        assert!(!section.contains('\u{202E}') && !section.contains('\u{0}'));
+        let fallback = s["text"].as_str().unwrap();
+        assert!(!fallback.contains('<'), "{fallback}");
+        let header = s["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(!header.contains('\n'), "{header}");
+
+        // Teams: no Markdown link but Ballotwatch's own (the URL as its own text), no tags.
+        let t = teams(&p);
+        let card = serde_json::to_string(&t["sections"]).unwrap();
+        assert_eq!(card.matches("](").count(), 1, "{card}");
+        assert!(!card.contains('<'), "{card}");
+        let link = t["sections"][0]["facts"][1]["value"].as_str().unwrap();
+        assert_eq!(
+            link,
+            "[https://evil\\.example/x%7C%3C\\!channel%3E%29%5D%28y%29](https://evil.example/x%7C%3C!channel%3E%29%5D%28y%29)"
+        );
+        let title = t["sections"][0]["activityTitle"].as_str().unwrap();
+        assert!(
+            title
+                .contains("&lt;\\!channel&gt; \\[Official guidance\\]\\(https://evil\\.example\\)"),
+            "{title}"
+        );
+        assert!(!t["title"].as_str().unwrap().contains('<'));
+
+        // Email: escaped HTML, one-line subject, no header injection, http(s) links only.
+        let m = email(&p);
+        assert!(
+            !m.subject.contains('\n') && !m.subject.contains('\r'),
+            "{}",
+            m.subject
+        );
+        assert!(!m.html.contains("<at>") && !m.html.contains("<!here>"));
+        assert!(m.html.contains("&lt;!here&gt;"));
+        assert!(m
+            .text
+            .contains("Title: <@U024BE7LH> **Polls closed** Bcc: x@evil.example\n"));
+        let mut js = hostile();
+        js.url = Some("javascript:alert(document.cookie)".into());
+        let m = email(&Payload::Sighting {
+            view: Box::new(js.clone()),
+            thread: None,
+        });
+        assert!(!m.html.contains("href=\"javascript"), "{}", m.html);
+        assert!(m.html.contains("javascript:alert(document.cookie)"));
+        let s = slack(&Payload::Sighting {
+            view: Box::new(js),
+            thread: None,
+        });
+        assert!(!s["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<javascript"));
     }
 
     #[test]

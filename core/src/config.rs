@@ -848,6 +848,12 @@ pub struct EvidenceConfig {
     /// Wall-clock limit for each Chromium run (screenshot, rendered HTML, report PDF).
     #[serde(default = "default_screenshot_timeout", with = "humantime_serde")]
     pub screenshot_timeout: Duration,
+    /// Public keys (files holding 64 hex digits, e.g. a pack's `signing-key.pub`) that
+    /// `verify` trusts: a pack signed with one of them is intact, a pack signed with any other
+    /// key is reported as such. Empty: `verify` names the signer as unverified. Relative paths
+    /// are relative to the config file.
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 impl Default for EvidenceConfig {
@@ -856,6 +862,7 @@ impl Default for EvidenceConfig {
             signing_key: None,
             screenshots: true,
             screenshot_timeout: default_screenshot_timeout(),
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -1170,6 +1177,7 @@ impl Config {
         if let Some(p) = self.evidence.signing_key.as_mut() {
             fix(p);
         }
+        self.evidence.trusted_keys.iter_mut().for_each(fix);
         if let Some(p) = self.alerts.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
             fix(p);
         }
@@ -2064,6 +2072,20 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         std::fs::write(&path, "data_dir = \"data\"\n").unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.data_dir, dir.path().join("data"));
+        assert!(c.evidence.trusted_keys.is_empty());
+        std::fs::write(
+            &path,
+            "data_dir = \"data\"\n[evidence]\ntrusted_keys = [\"keys/council.pub\", \"/etc/ro.pub\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            c.evidence.trusted_keys,
+            [
+                dir.path().join("keys/council.pub"),
+                PathBuf::from("/etc/ro.pub")
+            ]
+        );
         let err = Config::load(&dir.path().join("nope.toml")).unwrap_err();
         assert!(err.to_string().contains("nope.toml"), "{err}");
     }

@@ -91,6 +91,7 @@ pub fn export(
             "sha256": summary.sha256,
             "size": summary.size,
             "public_key": summary.public_key,
+            "key_fingerprint": summary.key_fingerprint,
         }),
     )?;
     Ok(summary)

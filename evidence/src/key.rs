@@ -101,6 +101,11 @@ impl PackKey {
         hex::encode(self.key.verifying_key().as_bytes())
     }
 
+    /// The public key's fingerprint (see [`fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        fingerprint_of(self.key.verifying_key().as_bytes())
+    }
+
     /// Signs `message`; the signature as 128 hex digits.
     pub fn sign_hex(&self, message: &[u8]) -> String {
         hex::encode(self.key.sign(message).to_bytes())
@@ -130,6 +135,55 @@ fn check_permissions(path: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn check_permissions(_path: &Path) -> Result<()> {
     Ok(())
+}
+
+/// The fingerprint of an Ed25519 public key given as 64 hex digits: the SHA-256 of the 32 raw
+/// key bytes, as 64 lowercase hex digits (what `sha256sum` prints for the raw key). `export`,
+/// the report, the web export and `verify` all show it, so a Returning Officer can compare the
+/// key that signed a pack with the one the council gave them. `None` when `public_hex` is not
+/// 64 hex digits.
+pub fn fingerprint(public_hex: &str) -> Option<String> {
+    let raw: [u8; 32] = hex::decode(public_hex.trim()).ok()?.try_into().ok()?;
+    Some(fingerprint_of(&raw))
+}
+
+fn fingerprint_of(raw: &[u8; 32]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(raw))
+}
+
+/// Whether `text` is an Ed25519 public key as `verify --public-key` and `signing-key.pub` give
+/// it: 64 hex digits.
+pub fn is_public_hex(text: &str) -> bool {
+    let t = text.trim();
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Reads a trusted public key file (`[evidence] trusted_keys`): the `signing-key.pub` of a
+/// pack, or any file whose first line that is neither blank nor a `#` comment is the key's 64
+/// hex digits. Returns the key in lowercase hex; an unreadable or malformed file is an error
+/// naming it.
+pub fn read_public_key_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    fs::File::open(path)
+        // A key file is a line; reading more would only let a wrong path eat memory.
+        .and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
+        .map_err(|e| EvidenceError::io("read the trusted public key", path, e))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    if !is_public_hex(line) {
+        return Err(EvidenceError::Key {
+            path: path.to_path_buf(),
+            message: "not an Ed25519 public key: expected 64 hex digits (the contents of a \
+                      pack's signing-key.pub)"
+                .into(),
+        });
+    }
+    Ok(line.to_ascii_lowercase())
 }
 
 /// Checks a hex signature over `message` against a hex public key. `Err` says what is wrong.
@@ -207,6 +261,46 @@ mod tests {
             err.contains("evidence.key") && err.contains("2 bytes, not 32"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_sha256_of_the_raw_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = PackKey::load_or_create(&dir.path().join("k")).unwrap();
+        let raw = hex::decode(k.public_hex()).unwrap();
+        use sha2::Digest;
+        let expected = hex::encode(sha2::Sha256::digest(&raw));
+        assert_eq!(k.fingerprint(), expected);
+        assert_eq!(
+            fingerprint(&k.public_hex()).as_deref(),
+            Some(expected.as_str())
+        );
+        assert_eq!(
+            fingerprint(&k.public_hex().to_uppercase()).as_deref(),
+            Some(expected.as_str())
+        );
+        assert_eq!(fingerprint("abcd"), None);
+    }
+
+    #[test]
+    fn trusted_key_files_are_read_or_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = PackKey::load_or_create(&dir.path().join("k")).unwrap();
+        let good = dir.path().join("council.pub");
+        fs::write(
+            &good,
+            format!("# Anytown\n\n{}\n", k.public_hex().to_uppercase()),
+        )
+        .unwrap();
+        assert_eq!(read_public_key_file(&good).unwrap(), k.public_hex());
+        let bad = dir.path().join("bad.pub");
+        fs::write(&bad, "not a key\n").unwrap();
+        let err = read_public_key_file(&bad).unwrap_err().to_string();
+        assert!(err.contains("bad.pub") && err.contains("64 hex"), "{err}");
+        let err = read_public_key_file(&dir.path().join("none.pub"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none.pub"), "{err}");
     }
 
     #[test]

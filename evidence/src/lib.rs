@@ -37,4 +37,7 @@ pub use key::PackKey;
 pub use manifest::{DetectorInfo, Manifest};
 pub use pack::{write_pack, PackRequest, PackSummary};
 pub use screenshot::Screenshotter;
-pub use verify::{verify_file, Problem, Verified};
+pub use verify::{
+    verify_bytes, verify_file, verify_reader, Problem, Signer, Verified, VerifyLimits,
+    VerifyOptions,
+};

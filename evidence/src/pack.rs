@@ -64,6 +64,8 @@ pub struct PackSummary {
     pub captures: usize,
     /// Public key that signed it.
     pub public_key: String,
+    /// Its fingerprint ([`crate::key::fingerprint`]), what `verify` names the signer by.
+    pub key_fingerprint: String,
     /// Why there is no `report.pdf`, if there is none.
     pub pdf_not_rendered: Option<String>,
 }
@@ -576,6 +578,7 @@ pub fn write_pack(
         items: m.items.len(),
         captures: m.captures.len(),
         public_key: m.public_key.hex.clone(),
+        key_fingerprint: key.fingerprint(),
         pdf_not_rendered: m.report.pdf_not_rendered.clone(),
     })
 }

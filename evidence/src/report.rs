@@ -169,10 +169,13 @@ fn cover(h: &mut String, m: &Manifest, title: &str) {
          <tr><th>Exported at</th><td>{}</td></tr>\
          <tr><th>Software</th><td>{} {}</td></tr>\
          <tr><th>Contents</th><td>{} item(s), {} HTTP capture(s), {} screenshot(s)</td></tr>\
-         <tr><th>Signing key (Ed25519)</th><td class=\"hash\">{}</td></tr></table>\
+         <tr><th>Signing key (Ed25519)</th><td class=\"hash\">{}</td></tr>\
+         <tr><th>Signing key fingerprint (SHA-256)</th><td class=\"hash\">{}</td></tr></table>\
          <p class=\"note\">Every file of this pack is listed with its SHA-256 in <code>manifest.json</code>, \
-         which is signed (<code>manifest.sig</code>) with the key above — compare it with the key shown \
-         in Ballotwatch. To check the pack: <code>ballotwatch verify PACK.zip</code>, or unzip it and run \
+         which is signed (<code>manifest.sig</code>) with the key above. Anyone who alters a pack can re-sign it \
+         with a key of their own, so compare the fingerprint with the one the council gave you, not with this page. \
+         To check the pack: <code>ballotwatch verify PACK.zip --public-key KEY</code> (without a trusted key it \
+         answers <code>UNVERIFIED SIGNER</code> and the fingerprint), or unzip it and run \
          <code>sha256sum -c SHA256SUMS</code>. The raw HTTP exchanges are in <code>captures.warc.gz</code> \
          (WARC 1.1, readable by standard web-archive tools).</p></section>",
         text(&m.exported_by),
@@ -183,6 +186,7 @@ fn cover(h: &mut String, m: &Manifest, title: &str) {
         m.captures.len(),
         shots,
         text(&m.public_key.hex),
+        text(&crate::key::fingerprint(&m.public_key.hex).unwrap_or_default()),
     );
 }
 

@@ -12,7 +12,12 @@ use chrono::{TimeZone, Utc};
 use crate::key::PackKey;
 use crate::manifest::{names, sha256sums, FileEntry};
 use crate::pack::{build_at, write_zip, PackContent, PackRequest};
-use crate::verify::{verify_bytes, verify_files};
+use crate::verify::{verify_bytes, verify_files, VerifyLimits, VerifyOptions};
+
+/// No trusted key: the pack's own key is checked, not trusted.
+fn untrusted() -> VerifyOptions {
+    VerifyOptions::default()
+}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -191,7 +196,18 @@ fn pack(f: &Fixture) -> PackContent {
 /// Re-signs a pack after a deliberate change (as someone holding the key could), so checks
 /// other than the signature and hashes can be exercised.
 fn resign(f: &Fixture, files: &mut BTreeMap<String, Vec<u8>>) {
+    resign_with(&f.key, files);
+}
+
+/// Re-signs a pack with `key`, naming it in the manifest and `signing-key.pub`, as anyone who
+/// altered a pack could.
+fn resign_with(key: &PackKey, files: &mut BTreeMap<String, Vec<u8>>) {
     let mut m: crate::Manifest = serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    m.public_key.hex = key.public_hex();
+    files.insert(
+        names::PUBLIC_KEY.into(),
+        format!("{}\n", key.public_hex()).into_bytes(),
+    );
     m.files = files
         .iter()
         .filter(|(p, _)| ![names::MANIFEST, names::SIGNATURE, names::SUMS].contains(&p.as_str()))
@@ -202,7 +218,7 @@ fn resign(f: &Fixture, files: &mut BTreeMap<String, Vec<u8>>) {
         })
         .collect();
     let bytes = serde_json::to_vec_pretty(&m).unwrap();
-    let sig = format!("{}\n", f.key.sign_hex(&bytes));
+    let sig = format!("{}\n", key.sign_hex(&bytes));
     let (ms, ss) = (sha256_hex(&bytes), sha256_hex(sig.as_bytes()));
     let sums = sha256sums(
         m.files
@@ -222,7 +238,9 @@ fn resign(f: &Fixture, files: &mut BTreeMap<String, Vec<u8>>) {
 fn a_pack_holds_everything_and_verifies() {
     let f = fixture();
     let p = pack(&f);
-    let v = verify_files(&p.files, Some(&f.key.public_hex())).unwrap();
+    let v = verify_files(&p.files, &VerifyOptions::trusting([f.key.public_hex()])).unwrap();
+    assert!(v.signer.trusted);
+    assert_eq!(v.signer.fingerprint, f.key.fingerprint());
     let m = &v.manifest;
     assert_eq!(m.exported_by, "ro");
     assert_eq!(m.incidents.len(), 1);
@@ -283,7 +301,11 @@ fn a_pack_holds_everything_and_verifies() {
     let (sha, size) = write_zip(&p, &out).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!((sha256_hex(&bytes), bytes.len() as u64), (sha, size));
-    verify_bytes(&bytes, "pack.zip", None).unwrap();
+    let v = verify_bytes(&bytes, "pack.zip", &untrusted()).unwrap();
+    // Intact, but nobody vouched for the key: the signer is named, not trusted.
+    assert!(!v.signer.trusted);
+    assert_eq!(v.signer.public_key, f.key.public_hex());
+    assert_eq!(v.signer.fingerprint, f.key.fingerprint());
 }
 
 #[test]
@@ -296,23 +318,23 @@ fn every_change_is_caught_and_named() {
         let last = b.len() - 1;
         // 'a' ^ 0x03 = 'b': still valid hex in manifest.sig, so the signature check is reached.
         b[last / 2] ^= 0x03;
-        let err = verify_files(&files, None).unwrap_err();
+        let err = verify_files(&files, &untrusted()).unwrap_err();
         assert_eq!(err.file, *name, "flipping {name} reported as {err}");
 
         let mut files = p.files.clone();
         files.remove(name);
-        let err = verify_files(&files, None).unwrap_err();
+        let err = verify_files(&files, &untrusted()).unwrap_err();
         assert_eq!(err.file, *name, "removing {name} reported as {err}");
     }
     let mut files = p.files.clone();
     files.insert("notes.txt".into(), b"added later".to_vec());
-    let err = verify_files(&files, None).unwrap_err();
+    let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, "notes.txt");
     assert!(err.message.contains("not listed"), "{err}");
 
-    let err = verify_files(&p.files, Some(&"ab".repeat(32))).unwrap_err();
+    let err = verify_files(&p.files, &VerifyOptions::trusting(["ab".repeat(32)])).unwrap_err();
     assert!(err.message.contains("not the expected key"), "{err}");
-    let err = verify_bytes(b"PK\x03\x04 broken", "x.zip", None).unwrap_err();
+    let err = verify_bytes(b"PK\x03\x04 broken", "x.zip", &untrusted()).unwrap_err();
     assert_eq!(err.file, "x.zip");
 }
 
@@ -355,14 +377,14 @@ fn a_warc_that_does_not_match_the_captures_fails_even_when_re_signed() {
     let mut files = p.files.clone();
     files.insert(names::WARC.into(), warc);
     resign(&f, &mut files);
-    let err = verify_files(&files, None).unwrap_err();
+    let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, names::WARC, "{err}");
     assert!(err.message.contains("does not match"), "{err}");
 
     // And the untouched pack re-signed the same way still verifies (the helper is faithful).
     let mut same = p.files.clone();
     resign(&f, &mut same);
-    verify_files(&same, None).unwrap();
+    verify_files(&same, &untrusted()).unwrap();
 }
 
 #[test]
@@ -394,4 +416,175 @@ fn a_failed_write_leaves_an_existing_pack_untouched() {
     let err = write_zip(&p, &dir.path().join("no/such/dir/pack.zip")).unwrap_err();
     assert!(err.to_string().contains("no/such/dir"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+#[test]
+fn a_pack_re_signed_with_another_key_is_never_intact_without_qualification() {
+    let f = fixture();
+    let p = pack(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let forger = PackKey::load_or_create(&dir.path().join("forger.key")).unwrap();
+    let mut files = p.files.clone();
+    let report = files.get_mut(names::REPORT_HTML).unwrap();
+    *report = String::from_utf8(report.clone())
+        .unwrap()
+        .replace("Postal voters do not need to re-register", "Nothing to see")
+        .into_bytes();
+    resign_with(&forger, &mut files);
+    // Before: "intact". Now: intact as signed, but by an untrusted key, named by fingerprint.
+    let v = verify_files(&files, &untrusted()).unwrap();
+    assert!(!v.signer.trusted);
+    assert_eq!(v.signer.fingerprint, forger.fingerprint());
+    assert_ne!(v.signer.fingerprint, f.key.fingerprint());
+    // With the council's key trusted, it fails, naming both keys' facts.
+    let err = verify_files(&files, &VerifyOptions::trusting([f.key.public_hex()])).unwrap_err();
+    assert_eq!(err.file, names::MANIFEST, "{err}");
+    assert!(
+        err.message.contains("not the expected key") && err.message.contains(&forger.fingerprint()),
+        "{err}"
+    );
+    // Several trusted keys: any one of them will do.
+    let v = verify_files(
+        &files,
+        &VerifyOptions::trusting([f.key.public_hex(), forger.public_hex()]),
+    )
+    .unwrap();
+    assert!(v.signer.trusted);
+    let err = verify_files(
+        &files,
+        &VerifyOptions::trusting([f.key.public_hex(), "cd".repeat(32)]),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("none of the 2 trusted keys"), "{err}");
+}
+
+/// A ZIP of `entries` (name, bytes), deflated, with zip64 headers.
+fn deflated_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    deflated_zip_as(entries, true)
+}
+
+/// A ZIP of `entries`, deflated; `large`: zip64 headers (sizes in an extra field).
+fn deflated_zip_as(entries: &[(&str, &[u8])], large: bool) -> Vec<u8> {
+    use std::io::Write;
+    let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(large);
+    for (name, bytes) in entries {
+        zw.start_file(*name, opts).unwrap();
+        zw.write_all(bytes).unwrap();
+    }
+    zw.finish().unwrap().into_inner()
+}
+
+fn limits(max_entries: usize, max_unpacked: u64) -> VerifyOptions {
+    VerifyOptions {
+        trusted_keys: vec![],
+        limits: VerifyLimits {
+            max_entries,
+            max_unpacked,
+        },
+    }
+}
+
+#[test]
+fn more_entries_than_the_limit_are_refused_before_any_is_read() {
+    let names: Vec<String> = (0..2_000).map(|i| format!("f{i}")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    let bytes = deflated_zip(&entries);
+    let err = verify_bytes(&bytes, "many.zip", &limits(1_000, 1 << 30)).unwrap_err();
+    assert_eq!(err.file, "many.zip");
+    assert!(
+        err.message.contains("2000 files") && err.message.contains("verify_max_entries"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_manifest_bomb_stops_at_its_cap() {
+    // 80 MiB of spaces (over the 64 MiB cap) deflates to about 80 KiB. Before: read whole (up
+    // to 8 GiB) and handed to the JSON parser.
+    let bomb = vec![b' '; 80 << 20];
+    let bytes = deflated_zip(&[(names::MANIFEST, &bomb[..])]);
+    drop(bomb);
+    assert!(bytes.len() < 1 << 20, "{}", bytes.len());
+    let started = std::time::Instant::now();
+    let err = verify_bytes(&bytes, "bomb.zip", &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::MANIFEST, "{err}");
+    assert!(err.message.contains("larger than"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn a_listed_high_ratio_file_stops_at_the_unpacked_limit() {
+    // A forger lists a 96 MiB file of zeros (about 96 KiB deflated) and signs the manifest.
+    let f = fixture();
+    let p = pack(&f);
+    let mut files = p.files.clone();
+    files.insert("media/huge.bin".into(), vec![0u8; 96 << 20]);
+    resign(&f, &mut files);
+    let zipped = {
+        let entries: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        deflated_zip(&entries)
+    };
+    drop(files);
+    assert!(zipped.len() < 4 << 20, "{}", zipped.len());
+    let err = verify_bytes(&zipped, "bomb.zip", &limits(1_000, 16 << 20)).unwrap_err();
+    assert_eq!(err.file, "media/huge.bin", "{err}");
+    assert!(err.message.contains("verify_max_unpacked"), "{err}");
+}
+
+#[test]
+fn a_zip_entry_that_lies_about_its_size_is_not_believed() {
+    let f = fixture();
+    let p = pack(&f);
+    let entries: Vec<(&str, &[u8])> = p
+        .files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let mut bytes = deflated_zip_as(&entries, false);
+    // Every header (local and central) of report.html now claims 10 bytes unpacked.
+    let name = names::REPORT_HTML.as_bytes();
+    let mut patched = 0;
+    for at in 0..bytes.len().saturating_sub(46) {
+        let sig = &bytes[at..at + 4];
+        let (size_at, name_len_at, name_at) = if sig == b"PK\x03\x04" {
+            (at + 22, at + 26, at + 30)
+        } else if sig == b"PK\x01\x02" {
+            (at + 24, at + 28, at + 46)
+        } else {
+            continue;
+        };
+        let len = u16::from_le_bytes([bytes[name_len_at], bytes[name_len_at + 1]]) as usize;
+        if bytes.get(name_at..name_at + len) == Some(name) {
+            bytes[size_at..size_at + 4].copy_from_slice(&10u32.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert!(patched >= 1, "no header patched");
+    let err = verify_bytes(&bytes, "liar.zip", &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::REPORT_HTML, "{err}");
+}
+
+#[test]
+fn a_warc_record_with_a_huge_content_length_is_a_problem_not_an_abort() {
+    // Before: the reader allocated Content-Length bytes (1 TiB here) and the process aborted.
+    let f = fixture();
+    let p = pack(&f);
+    let mut files = p.files.clone();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 1099511627776\r\n\r\nshort",
+    )
+    .unwrap();
+    files.insert(names::WARC.into(), gz.finish().unwrap());
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::WARC, "{err}");
+    assert!(err.message.contains("Content-Length"), "{err}");
 }

@@ -6,10 +6,11 @@
 //! well-formed WARC), checks every block digest and returns the records' headers and payload
 //! digests so they can be matched against the manifest.
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::rc::Rc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
@@ -228,107 +229,245 @@ impl ReadRecord {
     }
 }
 
-/// Reads every record of a (possibly gzipped, multi-member) WARC, checking each record's
-/// `WARC-Block-Digest` and `WARC-Payload-Digest` when they are SHA-256. `Err` names the first
-/// problem and the record number (1-based).
-pub fn read_all(bytes: &[u8]) -> Result<Vec<ReadRecord>, String> {
-    let gz = bytes.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read + '_> = if gz {
-        Box::new(MultiGzDecoder::new(bytes))
-    } else {
-        Box::new(bytes)
-    };
-    let mut r = BufReader::new(reader);
-    let mut out = Vec::new();
-    loop {
-        let n = out.len() + 1;
-        let mut line = String::new();
-        // Skip blank lines between records.
-        loop {
-            line.clear();
-            let got = r
-                .read_line(&mut line)
-                .map_err(|e| format!("record {n}: cannot decompress or read: {e}"))?;
-            if got == 0 {
-                return Ok(out);
-            }
-            if !line.trim().is_empty() {
-                break;
-            }
+/// Longest WARC header line the reader accepts (the writer's longest is a target URI).
+pub const MAX_HEADER_LINE: usize = 64 * 1024;
+/// Most header lines in one WARC record.
+pub const MAX_HEADERS: usize = 256;
+
+/// Reads WARC records one at a time from a stream (gzipped, multi-member, or plain), holding
+/// one header line at a time and never a block: each block is hashed as it streams past, so a
+/// record's `Content-Length` is never trusted for an allocation. Every record's
+/// `WARC-Block-Digest` and `WARC-Payload-Digest` are checked when they are SHA-256.
+pub struct RecordReader<'a> {
+    r: Box<dyn BufRead + 'a>,
+    /// Records read so far.
+    n: usize,
+    /// Bytes decompressed so far (gzip input only).
+    unpacked: Rc<Cell<u64>>,
+}
+
+impl<'a> RecordReader<'a> {
+    /// A reader over `input`; gzip is recognised by its magic bytes. Gzip input may unpack to
+    /// at most `max_unpacked` bytes (a decompression bomb is an error, not hours of hashing).
+    pub fn new<R: Read + 'a>(input: R, max_unpacked: u64) -> std::io::Result<RecordReader<'a>> {
+        let mut raw = BufReader::new(input);
+        let gz = raw.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+        let unpacked = Rc::new(Cell::new(0));
+        let r: Box<dyn BufRead + 'a> = if gz {
+            Box::new(BufReader::new(Capped {
+                inner: flate2::bufread::MultiGzDecoder::new(raw),
+                used: unpacked.clone(),
+                limit: max_unpacked,
+            }))
+        } else {
+            Box::new(raw)
+        };
+        Ok(RecordReader { r, n: 0, unpacked })
+    }
+
+    /// Bytes decompressed so far (0 for plain input).
+    pub fn unpacked(&self) -> u64 {
+        self.unpacked.get()
+    }
+
+    /// One header line (without its line end), at most [`MAX_HEADER_LINE`] bytes; `None` at
+    /// the end of the input.
+    fn line(&mut self, buf: &mut Vec<u8>, what: &str) -> Result<Option<String>, String> {
+        let n = self.n + 1;
+        buf.clear();
+        let got = (&mut self.r)
+            .take(MAX_HEADER_LINE as u64 + 1)
+            .read_until(b'\n', buf)
+            .map_err(|e| format!("record {n}: cannot decompress or read {what}: {e}"))?;
+        if got == 0 {
+            return Ok(None);
         }
-        if !line.starts_with("WARC/1.") {
+        if buf.len() > MAX_HEADER_LINE {
             return Err(format!(
-                "record {n}: starts with {:?}, not a WARC version line",
-                line.trim_end()
+                "record {n}: a line of {what} is longer than {MAX_HEADER_LINE} bytes"
+            ));
+        }
+        let line = String::from_utf8_lossy(buf);
+        Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
+    }
+
+    /// The next record, `Ok(None)` at the end; `Err` names the first problem and the record
+    /// number (1-based).
+    pub fn next_record(&mut self) -> Result<Option<ReadRecord>, String> {
+        let n = self.n + 1;
+        let mut buf = Vec::new();
+        // Skip blank lines between records.
+        let version = loop {
+            match self.line(&mut buf, "its version line")? {
+                None => return Ok(None),
+                Some(l) if l.trim().is_empty() => continue,
+                Some(l) => break l,
+            }
+        };
+        if !version.starts_with("WARC/1.") {
+            let shown: String = version.chars().take(80).collect();
+            return Err(format!(
+                "record {n}: starts with {shown:?}, not a WARC version line"
             ));
         }
         let mut headers = Vec::new();
         loop {
-            line.clear();
-            r.read_line(&mut line)
-                .map_err(|e| format!("record {n}: cannot read its headers: {e}"))?;
-            let l = line.trim_end_matches(['\r', '\n']);
+            let l = self
+                .line(&mut buf, "its headers")?
+                .ok_or_else(|| format!("record {n}: the file ends inside its headers"))?;
             if l.is_empty() {
                 break;
             }
-            let (name, value) = l
-                .split_once(':')
-                .ok_or_else(|| format!("record {n}: header line {l:?} has no colon"))?;
+            if headers.len() == MAX_HEADERS {
+                return Err(format!("record {n}: more than {MAX_HEADERS} header lines"));
+            }
+            let (name, value) = l.split_once(':').ok_or_else(|| {
+                let shown: String = l.chars().take(80).collect();
+                format!("record {n}: header line {shown:?} has no colon")
+            })?;
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
         let rec = ReadRecord {
             headers,
             payload_sha256: None,
         };
-        let len: usize = rec
+        let len: u64 = rec
             .header("Content-Length")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("record {n}: no valid Content-Length"))?;
-        let mut block = vec![0u8; len];
-        r.read_exact(&mut block)
-            .map_err(|e| format!("record {n}: block shorter than its Content-Length {len}: {e}"))?;
+        let is_http = rec
+            .header("Content-Type")
+            .is_some_and(|c| c.starts_with("application/http"));
+        let mut block = Sha256::new();
+        let mut payload = is_http.then(BodyHasher::default);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut got: u64 = 0;
+        let mut limited = (&mut self.r).take(len);
+        loop {
+            let k = limited
+                .read(&mut chunk)
+                .map_err(|e| format!("record {n}: cannot decompress or read its block: {e}"))?;
+            if k == 0 {
+                break;
+            }
+            let bytes = &chunk[..k];
+            block.update(bytes);
+            if let Some(p) = payload.as_mut() {
+                p.update(bytes);
+            }
+            got += k as u64;
+        }
+        if got < len {
+            return Err(format!(
+                "record {n}: block shorter than its Content-Length {len} (the file ends after {got} bytes)"
+            ));
+        }
         let mut end = [0u8; 4];
-        r.read_exact(&mut end)
+        self.r
+            .read_exact(&mut end)
             .map_err(|e| format!("record {n}: missing the CRLF CRLF after its block: {e}"))?;
         if &end != b"\r\n\r\n" {
             return Err(format!("record {n}: block is not followed by CRLF CRLF"));
         }
-        check_digest(&rec, "WARC-Block-Digest", &block, n)?;
-        let is_http = rec
-            .header("Content-Type")
-            .is_some_and(|c| c.starts_with("application/http"));
-        let payload_sha256 = if is_http {
-            let start = find_body(&block)
-                .ok_or_else(|| format!("record {n}: HTTP block has no end of headers"))?;
-            let payload = &block[start..];
-            check_digest(&rec, "WARC-Payload-Digest", payload, n)?;
-            Some(hex::encode(Sha256::digest(payload)))
-        } else {
-            None
+        check_digest(&rec, "WARC-Block-Digest", block.finalize().into(), n)?;
+        let payload_sha256 = match payload {
+            Some(p) => {
+                let digest = p
+                    .finish()
+                    .ok_or_else(|| format!("record {n}: HTTP block has no end of headers"))?;
+                check_digest(&rec, "WARC-Payload-Digest", digest, n)?;
+                Some(hex::encode(digest))
+            }
+            None => None,
         };
-        out.push(ReadRecord {
+        self.n = n;
+        Ok(Some(ReadRecord {
             payload_sha256,
             ..rec
-        });
+        }))
     }
 }
 
-/// Offset of the body in an HTTP message (after the first CRLF CRLF).
-fn find_body(block: &[u8]) -> Option<usize> {
-    block
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
+/// A reader that fails once more than `limit` bytes have come out of it.
+struct Capped<R> {
+    inner: R,
+    used: Rc<Cell<u64>>,
+    limit: u64,
 }
 
-fn check_digest(rec: &ReadRecord, header: &str, bytes: &[u8], n: usize) -> Result<(), String> {
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.limit.saturating_sub(self.used.get());
+        // One byte past the limit is enough to know it is exceeded.
+        let want = usize::try_from(left.saturating_add(1)).map_or(buf.len(), |l| l.min(buf.len()));
+        let k = self.inner.read(&mut buf[..want])?;
+        if k as u64 > left {
+            return Err(std::io::Error::other(format!(
+                "it unpacks to more than {} bytes ([limits] verify_max_unpacked)",
+                self.limit
+            )));
+        }
+        self.used.set(self.used.get() + k as u64);
+        Ok(k)
+    }
+}
+
+/// Hashes what follows the first CRLF CRLF of a stream (an HTTP message's body), fed in chunks.
+#[derive(Default)]
+struct BodyHasher {
+    /// How much of CRLF CRLF has just been seen; 4 once the body has started.
+    matched: u8,
+    body: Sha256,
+}
+
+impl BodyHasher {
+    fn update(&mut self, bytes: &[u8]) {
+        if self.matched == 4 {
+            self.body.update(bytes);
+            return;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let want = b"\r\n\r\n"[usize::from(self.matched)];
+            self.matched = if b == want {
+                self.matched + 1
+            } else if b == b'\r' {
+                1
+            } else {
+                0
+            };
+            if self.matched == 4 {
+                self.body.update(&bytes[i + 1..]);
+                return;
+            }
+        }
+    }
+
+    /// The body's SHA-256, or `None` when the headers never ended.
+    fn finish(self) -> Option<[u8; 32]> {
+        (self.matched == 4).then(|| self.body.finalize().into())
+    }
+}
+
+/// Reads every record of a (possibly gzipped, multi-member) WARC held in memory; see
+/// [`RecordReader`]. `Err` names the first problem and the record number (1-based).
+pub fn read_all(bytes: &[u8]) -> Result<Vec<ReadRecord>, String> {
+    let mut r =
+        RecordReader::new(bytes, u64::MAX).map_err(|e| format!("record 1: cannot read: {e}"))?;
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record()? {
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+fn check_digest(rec: &ReadRecord, header: &str, actual: [u8; 32], n: usize) -> Result<(), String> {
     let Some(value) = rec.header(header) else {
         return Ok(());
     };
     let Some(hexval) = value.strip_prefix("sha256:") else {
         return Ok(());
     };
-    let actual = hex::encode(Sha256::digest(bytes));
+    let actual = hex::encode(actual);
     if !hexval.eq_ignore_ascii_case(&actual) {
         return Err(format!(
             "record {n} ({}): {header} says sha256:{hexval} but the content hashes to sha256:{actual}",
@@ -476,6 +615,46 @@ mod tests {
         );
         let truncated = &r.to_bytes()[..50];
         assert!(read_all(truncated).is_err());
+    }
+
+    #[test]
+    fn a_huge_content_length_is_not_an_allocation() {
+        // Before: `vec![0; Content-Length]` asked for 1 TiB here and aborted the process.
+        let raw = b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 1099511627776\r\n\r\nhello";
+        let err = read_all(raw).unwrap_err();
+        assert!(
+            err.contains("record 1") && err.contains("shorter than its Content-Length"),
+            "{err}"
+        );
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(raw).unwrap();
+        let err = read_all(&gz.finish().unwrap()).unwrap_err();
+        assert!(err.contains("shorter than its Content-Length"), "{err}");
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_unpacked_limit() {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(b"WARC/1.1\r\nContent-Length: 100000000\r\n\r\n")
+            .unwrap();
+        gz.write_all(&vec![0u8; 4 << 20]).unwrap();
+        let bytes = gz.finish().unwrap();
+        assert!(bytes.len() < 20_000, "{}", bytes.len());
+        let mut r = RecordReader::new(&bytes[..], 1 << 20).unwrap();
+        let err = r.next_record().unwrap_err();
+        assert!(err.contains("more than 1048576 bytes"), "{err}");
+        assert!(r.unpacked() <= 1 << 20);
+    }
+
+    #[test]
+    fn an_endless_header_line_is_refused_at_its_limit() {
+        let mut raw = b"WARC/1.1\r\nWARC-Target-URI: ".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', MAX_HEADER_LINE + 10));
+        let err = read_all(&raw).unwrap_err();
+        assert!(err.contains("longer than"), "{err}");
+        let many = format!("WARC/1.1\r\n{}\r\n", "X: y\r\n".repeat(MAX_HEADERS + 1));
+        let err = read_all(many.as_bytes()).unwrap_err();
+        assert!(err.contains("header lines"), "{err}");
     }
 
     proptest! {

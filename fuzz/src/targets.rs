@@ -359,9 +359,8 @@ fn search(data: &[u8]) {
 
 #[cfg(feature = "evidence")]
 fn verify(data: &[u8]) {
-    let path = scratch_file("pack.zip", data);
-    let _ = ballotwatch_evidence::verify_file(&path, None);
-    let _ = std::fs::remove_file(&path);
+    let options = ballotwatch_evidence::VerifyOptions::default();
+    let _ = ballotwatch_evidence::verify_bytes(data, "pack.zip", &options);
 }
 
 #[cfg(feature = "evidence")]

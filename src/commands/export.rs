@@ -59,14 +59,15 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
             }
         };
     println!(
-        "wrote {} ({} files, {} bytes; {} item(s), {} capture(s))\nsha256 {}\nsigned by Ed25519 key {}",
+        "wrote {} ({} files, {} bytes; {} item(s), {} capture(s))\nsha256 {}\nsigned by Ed25519 key {}\nsigning key fingerprint {} (give it, or the key, to whoever checks the pack: `verify` names the signer by it)",
         args.out.display(),
         summary.files,
         summary.size,
         summary.items,
         summary.captures,
         summary.sha256,
-        summary.public_key
+        summary.public_key,
+        summary.key_fingerprint
     );
     if let Some(why) = &summary.pdf_not_rendered {
         println!("report.pdf not included: {why}");

@@ -1,7 +1,8 @@
 //! One module per subcommand, and what they share: config loading and exit codes.
 //!
 //! Exit codes (the product contract): 0 success, 1 the job found a problem it reports,
-//! 2 bad usage or bad config, 3 a runtime failure.
+//! 2 bad usage or bad config, 3 a runtime failure; and for `verify` only, 4 an intact pack
+//! signed by a key nobody said to trust.
 
 mod alerts;
 mod check_config;
@@ -93,7 +94,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
             )
         }
-        Command::Verify { file, public_key } => verify::run(&file, public_key.as_deref()),
+        Command::Verify { file, public_key } => {
+            // verify needs no config: the defaults, unless one is asked for or is here.
+            let config = if cli.config_given || config_path.exists() {
+                Some(load_config(config_path)?)
+            } else {
+                None
+            };
+            verify::run(&file, public_key.as_deref(), config.as_ref())
+        }
         Command::Sources { json } => {
             let config = load_config(config_path)?;
             sources::run(&config, json)

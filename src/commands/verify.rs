@@ -1,63 +1,133 @@
-//! `ballotwatch verify FILE.zip [--public-key HEX]`: checks an evidence pack. Exit 0 intact,
-//! 1 altered or incomplete (naming the first problem and its file), 2 bad usage.
+//! `ballotwatch verify FILE.zip [--public-key HEX]`: checks an evidence pack. Exit 0 intact and
+//! signed by a trusted key, 1 altered or incomplete (naming the first problem and its file) or
+//! signed by a key other than the trusted ones, 2 bad usage, 4 intact as signed but by a key
+//! nobody said to trust (`UNVERIFIED SIGNER <fingerprint>`).
+//!
+//! The trusted keys are `--public-key`, else the config's `[evidence] trusted_keys`. The limits
+//! are the config's `[limits]` (`verify_max_entries`, `verify_max_unpacked`), or their defaults
+//! when verify runs without a config file.
 
 use std::path::Path;
 
+use ballotwatch_core::Config;
+use ballotwatch_evidence::{key, VerifyLimits, VerifyOptions};
+
 use super::UsageError;
 
-/// Verifies the pack and prints the outcome.
-pub fn run(file: &Path, public_key: Option<&str>) -> anyhow::Result<u8> {
-    let outcome = ballotwatch_evidence::verify_file(file, public_key)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
-    match outcome {
-        Ok(v) => {
-            let m = &v.manifest;
-            println!(
-                "intact: {} — {} files, every hash, the WARC records and the signature check out",
-                file.display(),
-                v.files
-            );
-            println!(
-                "exported {} by {} with {} {}",
-                m.exported_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                m.exported_by,
-                m.tool.name,
-                m.tool.version
-            );
-            let incidents: Vec<String> = m
-                .incidents
-                .iter()
-                .map(|i| i.incident.id.to_string())
-                .collect();
-            println!(
-                "incidents: {}; items: {}; captures: {}",
-                if incidents.is_empty() {
-                    "none".to_string()
-                } else {
-                    incidents.join(", ")
-                },
-                m.items.len(),
-                m.captures.len()
-            );
-            println!(
-                "signed by Ed25519 key {}{}",
-                m.public_key.hex,
-                if public_key.is_some() {
-                    " (the expected key)"
-                } else {
-                    " (compare it with the key Ballotwatch shows, or pass --public-key)"
-                }
-            );
-            Ok(0)
+/// Exit code of an intact pack whose signer is not a trusted key.
+pub const UNVERIFIED_SIGNER: u8 = 4;
+
+/// The trusted keys and limits from `--public-key` and the config.
+fn options(public_key: Option<&str>, config: Option<&Config>) -> anyhow::Result<VerifyOptions> {
+    let limits = config.map_or_else(VerifyLimits::default, |c| {
+        VerifyLimits::from_config(&c.limits)
+    });
+    let trusted_keys = match (public_key, config) {
+        (Some(k), _) => {
+            if !key::is_public_hex(k) {
+                return Err(UsageError(format!(
+                    "--public-key {k:?} is not an Ed25519 public key: expected 64 hex digits \
+                     (what `export` prints after \"signed by Ed25519 key\")"
+                ))
+                .into());
+            }
+            vec![k.trim().to_ascii_lowercase()]
         }
+        (None, Some(c)) => c
+            .evidence
+            .trusted_keys
+            .iter()
+            .map(|p| {
+                key::read_public_key_file(p)
+                    .map_err(|e| UsageError(format!("[evidence] trusted_keys: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+        (None, None) => Vec::new(),
+    };
+    Ok(VerifyOptions {
+        trusted_keys,
+        limits,
+    })
+}
+
+/// Verifies the pack and prints the outcome.
+pub fn run(file: &Path, public_key: Option<&str>, config: Option<&Config>) -> anyhow::Result<u8> {
+    let options = options(public_key, config)?;
+    let outcome = ballotwatch_evidence::verify_file(file, &options)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+    let v = match outcome {
+        Ok(v) => v,
         Err(problem) => {
             println!("NOT INTACT: {} — {problem}", file.display());
             eprintln!(
                 "error: {} is altered or incomplete: {problem}",
                 file.display()
             );
-            Ok(1)
+            return Ok(1);
         }
+    };
+    let m = &v.manifest;
+    let s = &v.signer;
+    if !s.trusted {
+        println!("UNVERIFIED SIGNER {}", s.fingerprint);
     }
+    println!(
+        "{}: {} — {} files, every hash, the WARC records and the signature check out{}",
+        if s.trusted {
+            "intact"
+        } else {
+            "intact as signed, signer not verified"
+        },
+        file.display(),
+        v.files,
+        if s.trusted {
+            ""
+        } else {
+            ", but the key that signed it is not one you trust: whoever altered a pack can \
+             re-sign it with a key of their own"
+        }
+    );
+    println!(
+        "exported {} by {} with {} {}",
+        m.exported_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        m.exported_by,
+        m.tool.name,
+        m.tool.version
+    );
+    let incidents: Vec<String> = m
+        .incidents
+        .iter()
+        .map(|i| i.incident.id.to_string())
+        .collect();
+    println!(
+        "incidents: {}; items: {}; captures: {}",
+        if incidents.is_empty() {
+            "none".to_string()
+        } else {
+            incidents.join(", ")
+        },
+        m.items.len(),
+        m.captures.len()
+    );
+    println!(
+        "signed by Ed25519 key {} (fingerprint {}){}",
+        s.public_key,
+        s.fingerprint,
+        if s.trusted { " — a trusted key" } else { "" }
+    );
+    if s.trusted {
+        return Ok(0);
+    }
+    println!(
+        "To check the signer, compare the fingerprint with the one the council's Ballotwatch \
+         printed when it exported the pack, then run verify with --public-key KEY (or list the \
+         key file in [evidence] trusted_keys)."
+    );
+    eprintln!(
+        "warning: {} is intact as signed, but by a key you did not say to trust (fingerprint {})",
+        file.display(),
+        s.fingerprint
+    );
+    Ok(UNVERIFIED_SIGNER)
 }

@@ -19,7 +19,7 @@ pub(crate) async fn incident_pack(
     let settings = state.config.export.clone().ok_or_else(|| {
         WebError::Unavailable("evidence export is not set up on this server".into())
     })?;
-    let (bytes, sha256) = state
+    let (bytes, sha256, fingerprint) = state
         .blocking(move |s| {
             if s.get_incident(id)?.is_none() {
                 return Err(WebError::NotFound(format!("there is no incident {id}")));
@@ -49,7 +49,7 @@ pub(crate) async fn incident_pack(
             let bytes = std::fs::read(tmp.path()).map_err(|e| {
                 WebError::Internal(format!("reading back the pack of incident {id}: {e}"))
             })?;
-            Ok((bytes, summary.sha256))
+            Ok((bytes, summary.sha256, summary.key_fingerprint))
         })
         .await?;
     let name = format!(
@@ -68,5 +68,8 @@ pub(crate) async fn incident_pack(
     let digest = HeaderValue::from_str(&sha256)
         .map_err(|e| WebError::Internal(format!("a pack digest: {e}")))?;
     h.insert("x-ballotwatch-pack-sha256", digest);
+    let fingerprint = HeaderValue::from_str(&fingerprint)
+        .map_err(|e| WebError::Internal(format!("a key fingerprint: {e}")))?;
+    h.insert("x-ballotwatch-signing-key-fingerprint", fingerprint);
     Ok(res)
 }

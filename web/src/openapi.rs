@@ -97,7 +97,7 @@ pub(crate) fn document() -> Value {
                 "summary": "Export the incident's signed evidence pack (analysts; recorded in the audit log). `ballotwatch verify` checks it.",
                 "parameters": [path_id("Incident id.", json!({ "type": "integer" }))],
                 "responses": with_errors(json!({ "200": {
-                    "description": "The evidence pack (ZIP); header `X-Ballotwatch-Pack-Sha256` is its SHA-256.",
+                    "description": "The evidence pack (ZIP); header `X-Ballotwatch-Pack-Sha256` is its SHA-256, `X-Ballotwatch-Signing-Key-Fingerprint` the SHA-256 of the raw Ed25519 key that signed it (what `ballotwatch verify` names the signer by).",
                     "content": { "application/zip": { "schema": { "type": "string", "format": "binary" } } },
                 } })),
             } },

@@ -804,7 +804,15 @@ async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_an
     add_user(&ws, "ana", "analyst");
     let admin = token(&ws, "adam");
     let lasting = token(&ws, "ana");
-    let r = ws.run(&["user", "token", "ana", "--label", "short", "--expires", "2s"]);
+    let r = ws.run(&[
+        "user",
+        "token",
+        "ana",
+        "--label",
+        "short",
+        "--expires",
+        "2s",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let short = r.stdout.trim().to_string();
     let bad = ws.run(&["user", "token", "ana", "--expires", "soon"]);
@@ -854,12 +862,18 @@ async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_an
 
     // Revoke by id.
     let revocable = token(&ws, "ana");
-    assert_eq!(api_get(&serve, &revocable, "/api/v1/incidents").await.0, 200);
+    assert_eq!(
+        api_get(&serve, &revocable, "/api/v1/incidents").await.0,
+        200
+    );
     let ids = token_ids(&ws, "ana");
     assert_eq!(ids.len(), 1);
     let r = ws.run(&["user", "token", "revoke", &ids[0]]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(api_get(&serve, &revocable, "/api/v1/incidents").await.0, 401);
+    assert_eq!(
+        api_get(&serve, &revocable, "/api/v1/incidents").await.0,
+        401
+    );
     let again = ws.run(&["user", "token", "revoke", &ids[0]]);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(token_ids(&ws, "ana").is_empty());
@@ -871,7 +885,9 @@ async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_an
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(dashboard_status(&serve, &session).await, 303);
     assert_eq!(
-        api_get(&serve, &disabled_token, "/api/v1/incidents").await.0,
+        api_get(&serve, &disabled_token, "/api/v1/incidents")
+            .await
+            .0,
         401
     );
     assert_eq!(
@@ -879,13 +895,19 @@ async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_an
         Err(401)
     );
     let list = ws.run(&["user", "list"]);
-    assert!(list.stdout.contains("ana\tanalyst\tdisabled"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("ana\tanalyst\tdisabled"),
+        "{}",
+        list.stdout
+    );
     assert_eq!(ws.run(&["user", "enable", "ana"]).code, 0);
     let session = form_login(&serve, "ana", "a brand new passphrase")
         .await
         .unwrap();
     assert_eq!(
-        api_get(&serve, &disabled_token, "/api/v1/incidents").await.0,
+        api_get(&serve, &disabled_token, "/api/v1/incidents")
+            .await
+            .0,
         401
     );
 
@@ -905,7 +927,11 @@ async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_an
     assert_eq!(reuse.code, 2, "{}", reuse.stderr);
     let last = ws.run(&["user", "disable", "adam"]);
     assert_eq!(last.code, 2, "{}", last.stderr);
-    assert!(last.stderr.contains("last enabled admin"), "{}", last.stderr);
+    assert!(
+        last.stderr.contains("last enabled admin"),
+        "{}",
+        last.stderr
+    );
     for cmd in ["disable", "enable", "delete", "passwd"] {
         let r = ws.run_with_stdin(&["user", cmd, "nobody"], "");
         assert_eq!(r.code, 2, "user {cmd} nobody: {}", r.stderr);

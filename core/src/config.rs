@@ -1240,8 +1240,7 @@ impl Config {
                 "must be at least 1".into(),
                 Some("4 lets one address try four times per `login_window`".into()),
             );
-        } else if srv.attempts_per_address() >= srv.login_max_failures
-            && srv.login_max_failures > 0
+        } else if srv.attempts_per_address() >= srv.login_max_failures && srv.login_max_failures > 0
         {
             let field = if srv.login_attempts_per_address.is_some() {
                 "login_attempts_per_address"
@@ -1982,8 +1981,10 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
         assert_eq!(c.limits.max_query_depth, 16);
         assert_eq!(c.limits.quarantine_after, 2);
         assert_eq!(c.limits.verify_max_unpacked, ByteSize::gib(8));
-        let c = parse("data_dir = \"d\"\n[limits]\ndiff_timeout = \"500ms\"\nmax_item_text = \"64 KiB\"\n")
-            .unwrap();
+        let c = parse(
+            "data_dir = \"d\"\n[limits]\ndiff_timeout = \"500ms\"\nmax_item_text = \"64 KiB\"\n",
+        )
+        .unwrap();
         assert_eq!(c.limits.diff_timeout, Duration::from_millis(500));
         assert_eq!(c.limits.max_item_text, ByteSize::kib(64));
         let p = one_problem("data_dir = \"d\"\n[limits]\nmax_html_depth = 0\n");
@@ -2235,13 +2236,23 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         assert_eq!(c.server.login_lockout, Duration::from_secs(1800));
         let d = Config::from_toml("data_dir = \"d\"\n", Path::new("c.toml")).unwrap();
         assert_eq!(d.server.login_max_failures, 5);
-        assert_eq!(c.server.attempts_per_address(), 2, "one fewer than the failures");
+        assert_eq!(
+            c.server.attempts_per_address(),
+            2,
+            "one fewer than the failures"
+        );
         assert_eq!(d.server.attempts_per_address(), 4);
         assert_eq!(d.server.login_window, Duration::from_secs(900));
         assert_eq!(d.server.login_max_lockout, Duration::from_secs(86400));
         for (toml, field) in [
-            ("login_attempts_per_address = 5", "server.login_attempts_per_address"),
-            ("login_attempts_per_address = 0", "server.login_attempts_per_address"),
+            (
+                "login_attempts_per_address = 5",
+                "server.login_attempts_per_address",
+            ),
+            (
+                "login_attempts_per_address = 0",
+                "server.login_attempts_per_address",
+            ),
             ("login_max_failures = 1", "server.login_max_failures"),
             ("login_window = \"0s\"", "server.login_window"),
             ("login_max_lockout = \"1m\"", "server.login_max_lockout"),

@@ -39,8 +39,7 @@ fn password_from_stdin() -> anyhow::Result<(String, bool)> {
             .context("cannot read the password from stdin")?;
     }
     let typed = input.lines().next().unwrap_or("");
-    ballotwatch_web::choose_password(typed)
-        .map_err(|e| UsageError(format!("stdin: {e}")).into())
+    ballotwatch_web::choose_password(typed).map_err(|e| UsageError(format!("stdin: {e}")).into())
 }
 
 fn print_generated(out: &mut impl Write, password: &str) -> anyhow::Result<()> {

@@ -275,7 +275,8 @@ impl Store {
                 &serde_json::json!({"user": name, "sessions_ended": ended.sessions,
                                     "tokens_revoked": ended.tokens}),
             )?;
-            tx.commit().with_ctx(|| format!("committing disabling `{name}`"))?;
+            tx.commit()
+                .with_ctx(|| format!("committing disabling `{name}`"))?;
             Ok(ended)
         })
     }
@@ -302,7 +303,8 @@ impl Store {
                 "user.enable",
                 &serde_json::json!({ "user": name }),
             )?;
-            tx.commit().with_ctx(|| format!("committing enabling `{name}`"))
+            tx.commit()
+                .with_ctx(|| format!("committing enabling `{name}`"))
         })
     }
 
@@ -334,7 +336,8 @@ impl Store {
                                     "sessions_ended": ended.sessions,
                                     "tokens_revoked": ended.tokens}),
             )?;
-            tx.commit().with_ctx(|| format!("committing deleting `{name}`"))?;
+            tx.commit()
+                .with_ctx(|| format!("committing deleting `{name}`"))?;
             Ok(ended)
         })
     }
@@ -342,14 +345,7 @@ impl Store {
     /// API tokens, oldest first: every account's, or `user`'s only (an error naming it when
     /// there is no such account).
     pub fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
-        type Raw = (
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        );
+        type Raw = (i64, String, String, String, Option<String>, Option<String>);
         let raws: Vec<Raw> = self.with_conn(|conn| {
             if let Some(name) = user {
                 let exists: bool = conn
@@ -536,8 +532,8 @@ impl Store {
                 note("failures", failures.into());
                 if failures >= policy.max_failures {
                     let lockouts = lockouts.saturating_add(1);
-                    let lock_for = Duration::from_std(policy.lock_for(lockouts))
-                        .unwrap_or(Duration::MAX);
+                    let lock_for =
+                        Duration::from_std(policy.lock_for(lockouts)).unwrap_or(Duration::MAX);
                     let until = now.checked_add_signed(lock_for).unwrap_or(now);
                     tx.execute(
                         "UPDATE users SET failed_logins = 0, failure_window_start = NULL,
@@ -637,24 +633,37 @@ mod tests {
         let at = |m: i64| t0 + Duration::minutes(m);
         // Two failures, then a quiet window: the count starts again.
         for m in [0, 1] {
-            assert_eq!(store.record_login_failure_at(u.id, &p, &ip, at(m)).unwrap(), None);
+            assert_eq!(
+                store.record_login_failure_at(u.id, &p, &ip, at(m)).unwrap(),
+                None
+            );
         }
         for m in [20, 21] {
-            assert_eq!(store.record_login_failure_at(u.id, &p, &ip, at(m)).unwrap(), None);
+            assert_eq!(
+                store.record_login_failure_at(u.id, &p, &ip, at(m)).unwrap(),
+                None
+            );
         }
         // The third inside one window locks for 15 minutes.
-        let until = store.record_login_failure_at(u.id, &p, &ip, at(22)).unwrap();
+        let until = store
+            .record_login_failure_at(u.id, &p, &ip, at(22))
+            .unwrap();
         assert_eq!(until, Some(at(37)));
         // Failures while locked neither count nor extend the lock.
         for m in [23, 30, 36] {
-            assert_eq!(store.record_login_failure_at(u.id, &p, &ip, at(m)).unwrap(), None);
+            assert_eq!(
+                store.record_login_failure_at(u.id, &p, &ip, at(m)).unwrap(),
+                None
+            );
         }
         // The next lock lasts twice as long, then four times, then the ceiling.
         let mut lengths = Vec::new();
         let mut t = 40;
         for _ in 0..3 {
             store.record_login_failure_at(u.id, &p, &ip, at(t)).unwrap();
-            store.record_login_failure_at(u.id, &p, &ip, at(t + 1)).unwrap();
+            store
+                .record_login_failure_at(u.id, &p, &ip, at(t + 1))
+                .unwrap();
             let until = store
                 .record_login_failure_at(u.id, &p, &ip, at(t + 2))
                 .unwrap()
@@ -705,26 +714,47 @@ mod tests {
 
         open("b");
         let ended = store.disable_user("alice", "root").unwrap();
-        assert_eq!(ended, Ended { sessions: 1, tokens: 1 });
+        assert_eq!(
+            ended,
+            Ended {
+                sessions: 1,
+                tokens: 1
+            }
+        );
         assert_eq!(live("b"), (false, false), "disabling ends everything");
         assert!(store.user_login("alice").unwrap().unwrap().disabled);
         // Even a session or token that somehow survived is refused while disabled.
-        store
-            .create_session(&u, "s-c", "c", hour, &ip)
-            .unwrap();
+        store.create_session(&u, "s-c", "c", hour, &ip).unwrap();
         assert!(store.session("s-c").unwrap().is_none());
-        assert_eq!(store.disable_user("alice", "root").unwrap(), Ended::default());
+        assert_eq!(
+            store.disable_user("alice", "root").unwrap(),
+            Ended::default()
+        );
         store.enable_user("alice", "root").unwrap();
         assert!(!store.user_login("alice").unwrap().unwrap().disabled);
         assert!(store.session("s-c").unwrap().is_some());
 
         open("d");
         let ended = store.delete_user("alice", "root").unwrap();
-        assert_eq!(ended, Ended { sessions: 2, tokens: 1 });
-        assert_eq!(live("d"), (false, false));
-        assert!(store.user_login("alice").unwrap().is_none(), "gone for logins");
         assert_eq!(
-            store.accounts().unwrap().iter().map(|a| &a.user.name).collect::<Vec<_>>(),
+            ended,
+            Ended {
+                sessions: 2,
+                tokens: 1
+            }
+        );
+        assert_eq!(live("d"), (false, false));
+        assert!(
+            store.user_login("alice").unwrap().is_none(),
+            "gone for logins"
+        );
+        assert_eq!(
+            store
+                .accounts()
+                .unwrap()
+                .iter()
+                .map(|a| &a.user.name)
+                .collect::<Vec<_>>(),
             ["root"]
         );
         let err = store.create_user("alice", Role::Viewer, "h").unwrap_err();
@@ -771,12 +801,17 @@ mod tests {
         let new = store
             .create_api_token(&u, "new", "weekly", Some(future), "cli")
             .unwrap();
-        let forever = store.create_api_token(&v, "forever", "api", None, "cli").unwrap();
+        let forever = store
+            .create_api_token(&v, "forever", "api", None, "cli")
+            .unwrap();
         assert!(matches!(
             store.check_api_token("old").unwrap(),
             TokenCheck::Expired { id, ref label, .. } if id == old && label == "nightly"
         ));
-        assert_eq!(store.check_api_token("new").unwrap(), TokenCheck::Valid(u.clone()));
+        assert_eq!(
+            store.check_api_token("new").unwrap(),
+            TokenCheck::Valid(u.clone())
+        );
         assert_eq!(store.check_api_token("nope").unwrap(), TokenCheck::Unknown);
 
         let mine = store.api_tokens(Some("script")).unwrap();
@@ -795,10 +830,16 @@ mod tests {
         assert_eq!(store.check_api_token("new").unwrap(), TokenCheck::Unknown);
         let err = store.revoke_api_token(new, "alice").unwrap_err();
         assert!(err.to_string().contains("no API token"), "{err}");
-        assert_eq!(store.check_api_token("forever").unwrap(), TokenCheck::Valid(v));
+        assert_eq!(
+            store.check_api_token("forever").unwrap(),
+            TokenCheck::Valid(v)
+        );
         let _ = forever;
         let e = &store.audit_entries(1).unwrap()[0];
-        assert_eq!((e.actor.as_str(), e.action.as_str()), ("alice", "token.revoke"));
+        assert_eq!(
+            (e.actor.as_str(), e.action.as_str()),
+            ("alice", "token.revoke")
+        );
         assert_eq!(e.detail["user"], "script");
     }
 }

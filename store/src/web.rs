@@ -175,9 +175,11 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to create a user")?;
             let exists: Option<Option<String>> = tx
-                .query_row("SELECT deleted_at FROM users WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT deleted_at FROM users WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()
                 .with_ctx(|| format!("checking whether user `{name}` exists"))?;
             match exists {
@@ -269,11 +271,11 @@ impl Store {
             conn.prepare_cached(
                 "SELECT id, name, role FROM users WHERE deleted_at IS NULL ORDER BY name",
             )
-                .and_then(|mut st| {
-                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .ctx("reading the users")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .ctx("reading the users")
         })?;
         raws.into_iter()
             .map(|(id, name, role)| user_from(id, name, &role))
@@ -305,15 +307,19 @@ impl Store {
             })
             .with_ctx(|| format!("reading user `{name}`"))
         })?;
-        raw.map(|(id, name, role, password_hash, failed_logins, locked, disabled)| {
-            Ok(UserLogin {
-                user: user_from(id, name, &role)?,
-                password_hash,
-                failed_logins,
-                locked_until: parse_opt_ts(locked, || format!("users.locked_until of user {id}"))?,
-                disabled,
-            })
-        })
+        raw.map(
+            |(id, name, role, password_hash, failed_logins, locked, disabled)| {
+                Ok(UserLogin {
+                    user: user_from(id, name, &role)?,
+                    password_hash,
+                    failed_logins,
+                    locked_until: parse_opt_ts(locked, || {
+                        format!("users.locked_until of user {id}")
+                    })?,
+                    disabled,
+                })
+            },
+        )
         .transpose()
     }
 

@@ -307,7 +307,8 @@ mod tests {
                 if i == 0 {
                     part.to_string()
                 } else {
-                    part.split_once('"').map_or(String::new(), |(_, rest)| rest.to_string())
+                    part.split_once('"')
+                        .map_or(String::new(), |(_, rest)| rest.to_string())
                 }
             })
             .collect::<Vec<_>>()
@@ -336,20 +337,34 @@ mod tests {
         };
         let unknown = attempt("nobody", "wrong").await;
         assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
-        assert!(unknown.1.contains("Wrong user name or password"), "{}", unknown.1);
+        assert!(
+            unknown.1.contains("Wrong user name or password"),
+            "{}",
+            unknown.1
+        );
         // Wrong passwords up to and past the lock, the right password while locked, and the
         // right password of a disabled account: all answer exactly as an unknown name does.
         for (what, user, pass) in [
             ("first failure", "alice", "wrong"),
             ("second failure", "alice", "wrong"),
             ("the failure that locks", "alice", "wrong"),
-            ("the right password while locked", "alice", "a+long+passphrase"),
+            (
+                "the right password while locked",
+                "alice",
+                "a+long+passphrase",
+            ),
             ("unknown again", "nobody", "a+long+passphrase"),
             ("disabled", "bob", "a+long+passphrase"),
         ] {
             assert_eq!(attempt(user, pass).await, unknown, "{what}");
         }
-        assert!(t.store.user_login("alice").unwrap().unwrap().locked_until.is_some());
+        assert!(t
+            .store
+            .user_login("alice")
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some());
         let actions: Vec<String> = t
             .store
             .audit_entries(3)
@@ -357,7 +372,64 @@ mod tests {
             .into_iter()
             .map(|e| e.action)
             .collect();
-        assert_eq!(actions, ["login.disabled", "login.unknown_user", "login.locked"], "only the audit log tells them apart");
+        assert_eq!(
+            actions,
+            ["login.disabled", "login.unknown_user", "login.locked"],
+            "only the audit log tells them apart"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_logins_take_about_as_long_for_unknown_and_locked_accounts() {
+        // Each case timed three times (median), each attempt from its own address. Before the
+        // fix a locked account was refused without the password hash: far quicker than an
+        // unknown name, which runs one.
+        let t = test_app();
+        let hash = auth::hash_password("a long passphrase").unwrap();
+        t.store.create_user("alice", Role::Viewer, &hash).unwrap();
+        let mut n = 0;
+        let mut next_ip = || {
+            n += 1;
+            format!("192.0.2.{n}")
+        };
+        for _ in 0..3 {
+            login_via(&t, "alice", "wrong", Some(&next_ip())).await;
+        }
+        assert!(t
+            .store
+            .user_login("alice")
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some());
+        let mut median = |user: &'static str, pass: &'static str| {
+            let ips: Vec<String> = (0..3).map(|_| next_ip()).collect();
+            let t = &t;
+            async move {
+                let mut times = Vec::new();
+                for ip in &ips {
+                    let start = std::time::Instant::now();
+                    let (status, _, _) = login_via(t, user, pass, Some(ip)).await;
+                    times.push(start.elapsed());
+                    assert_eq!(status, StatusCode::UNAUTHORIZED);
+                }
+                times.sort();
+                times[1].as_secs_f64()
+            }
+        };
+        let unknown = median("nobody", "wrong").await;
+        let locked = median("alice", "a+long+passphrase").await;
+        eprintln!(
+            "refused login, median of 3: unknown name {:.1} ms, locked account {:.1} ms \
+             (ratio {:.2})",
+            unknown * 1e3,
+            locked * 1e3,
+            locked / unknown
+        );
+        assert!(
+            (0.33..3.0).contains(&(locked / unknown)),
+            "unknown {unknown} s vs locked {locked} s"
+        );
     }
 
     #[tokio::test]
@@ -375,16 +447,32 @@ mod tests {
             }
         }
         assert_eq!(refused, 8, "2 attempts per address in the window");
-        assert!(t.store.user_login("admin").unwrap().unwrap().locked_until.is_none());
+        assert!(t
+            .store
+            .user_login("admin")
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_none());
         let (status, _, body) =
             login_via(&t, "admin", "a+long+passphrase", Some("192.0.2.10")).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "the admin still gets in: {body}");
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "the admin still gets in: {body}"
+        );
 
         // Guessing spread over many addresses still locks it.
         for ip in ["192.0.2.20", "192.0.2.21", "192.0.2.22"] {
             login_via(&t, "admin", "guess", Some(ip)).await;
         }
-        assert!(t.store.user_login("admin").unwrap().unwrap().locked_until.is_some());
+        assert!(t
+            .store
+            .user_login("admin")
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some());
         // Forms without their cookie are refused before any password check.
         let req = Request::post("/login")
             .header("content-type", "application/x-www-form-urlencoded")
@@ -398,7 +486,8 @@ mod tests {
         // The defaults: 5 failures in 15 minutes lock (15 minutes, doubling); one address may
         // try 4 times in 15 minutes. The address tries every second it is let.
         let config = crate::WebConfig::from_server(&Default::default());
-        let limiter = auth::LoginLimiter::new(config.login_attempts_per_address, config.login.window);
+        let limiter =
+            auth::LoginLimiter::new(config.login_attempts_per_address, config.login.window);
         let dir = tempfile::tempdir().unwrap();
         let store = ballotwatch_store::Store::open(dir.path()).unwrap();
         let user = store.create_user("admin", Role::Admin, "h").unwrap();
@@ -445,7 +534,10 @@ mod tests {
         // IPv6 clients are counted per /64.
         assert_eq!(from("2001:db8:5:6::1").await, StatusCode::UNAUTHORIZED);
         assert_eq!(from("2001:db8:5:6::2").await, StatusCode::UNAUTHORIZED);
-        assert_eq!(from("2001:db8:5:6:ffff::3").await, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            from("2001:db8:5:6:ffff::3").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
         assert_eq!(from("2001:db8:5:7::1").await, StatusCode::UNAUTHORIZED);
         let audit = t.store.audit_entries(50).unwrap();
         assert!(

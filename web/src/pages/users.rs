@@ -282,7 +282,13 @@ mod tests {
         // The page lists accounts and tokens; only admins see it.
         let (status, _, body) = send(&t.router, get_with(&admin, "/users")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        for s in ["alice", "analyst", "nightly", "Revoke token", "/users/disable"] {
+        for s in [
+            "alice",
+            "analyst",
+            "nightly",
+            "Revoke token",
+            "/users/disable",
+        ] {
             assert!(body.contains(s), "{s} missing: {body}");
         }
         assert!(body.contains("href=\"/users\""), "admins get the nav link");
@@ -317,8 +323,16 @@ mod tests {
         assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
         assert_eq!(h["location"], "/users");
         let (status, h, _) = send(&t.router, get_with(&alice, "/")).await;
-        assert_eq!((status, h["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/login"));
-        assert_eq!(t.store.check_api_token(&crate::auth::token_hash("alice-tok")).unwrap(), TokenCheck::Unknown);
+        assert_eq!(
+            (status, h["location"].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/login")
+        );
+        assert_eq!(
+            t.store
+                .check_api_token(&crate::auth::token_hash("alice-tok"))
+                .unwrap(),
+            TokenCheck::Unknown
+        );
         let _ = tok;
         let (_, _, body) = send(&t.router, get_with(&admin, "/users")).await;
         assert!(body.contains("disabled since"), "{body}");
@@ -332,7 +346,11 @@ mod tests {
         assert_eq!(status, StatusCode::SEE_OTHER);
         let (status, _, body) = send(
             &t.router,
-            post_form(&admin, "/users/password", format!("csrf={csrf}&name=alice&password=")),
+            post_form(
+                &admin,
+                "/users/password",
+                format!("csrf={csrf}&name=alice&password="),
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -345,7 +363,11 @@ mod tests {
         assert!(crate::auth::verify_password(shown, &hash));
         let (status, _, body) = send(
             &t.router,
-            post_form(&admin, "/users/password", format!("csrf={csrf}&name=alice&password=short")),
+            post_form(
+                &admin,
+                "/users/password",
+                format!("csrf={csrf}&name=alice&password=short"),
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -361,7 +383,12 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
-        assert_eq!(t.store.check_api_token(&crate::auth::token_hash("alice-2")).unwrap(), TokenCheck::Unknown);
+        assert_eq!(
+            t.store
+                .check_api_token(&crate::auth::token_hash("alice-2"))
+                .unwrap(),
+            TokenCheck::Unknown
+        );
         let (status, _, _) = send(
             &t.router,
             post_form(&admin, "/tokens/revoke", format!("csrf={csrf}&id={again}")),
@@ -378,14 +405,22 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, _, body) = send(
             &t.router,
-            post_form(&admin, "/users/delete", format!("csrf={csrf}&name=root&confirm=yes")),
+            post_form(
+                &admin,
+                "/users/delete",
+                format!("csrf={csrf}&name=root&confirm=yes"),
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("your own account"), "{body}");
         let (status, _, _) = send(
             &t.router,
-            post_form(&admin, "/users/delete", format!("csrf={csrf}&name=alice&confirm=yes")),
+            post_form(
+                &admin,
+                "/users/delete",
+                format!("csrf={csrf}&name=alice&confirm=yes"),
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
@@ -397,10 +432,17 @@ mod tests {
             .unwrap()
             .into_iter()
             .filter(|e| e.actor == "root")
-            .map(|e| (e.action, e.detail["user"].as_str().unwrap_or("").to_string()))
+            .map(|e| {
+                (
+                    e.action,
+                    e.detail["user"].as_str().unwrap_or("").to_string(),
+                )
+            })
             .collect();
-        let audit: Vec<(&str, &str)> =
-            audit.iter().map(|(a, u)| (a.as_str(), u.as_str())).collect();
+        let audit: Vec<(&str, &str)> = audit
+            .iter()
+            .map(|(a, u)| (a.as_str(), u.as_str()))
+            .collect();
         assert_eq!(
             audit,
             [

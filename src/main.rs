@@ -194,16 +194,92 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
-    /// Create an API token for an account and print it once.
+    /// API tokens: `user token NAME` creates one for the account and prints it once;
+    /// `user token list [NAME]` lists them, `user token revoke ID` revokes one.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Token {
+        #[command(subcommand)]
+        command: Option<TokenCommand>,
+        #[command(flatten)]
+        create: TokenCreate,
+    },
+    /// List the accounts, their roles and states (active, disabled, locked until).
+    List,
+    /// Disable an account: its logins are refused and its sessions and API tokens end.
+    Disable {
         /// Login name.
         name: String,
-        /// What the token is for.
-        #[arg(long, default_value = "api")]
-        label: String,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
     },
-    /// List the accounts and their roles.
-    List,
+    /// Enable a disabled account again (also lifts a lockout after failed logins).
+    Enable {
+        /// Login name.
+        name: String,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Delete an account: its password, sessions and tokens go; the audit log keeps its name,
+    /// which cannot be reused.
+    Delete {
+        /// Login name.
+        name: String,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Set a new password (first line of stdin; with no input one is generated and printed
+    /// once); every session and API token of the account ends.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+/// `ballotwatch user token NAME` (create).
+#[derive(Debug, clap::Args)]
+struct TokenCreate {
+    /// Login name of the account the token acts as.
+    #[arg(required = true)]
+    name: Option<String>,
+    /// What the token is for.
+    #[arg(long, default_value = "api")]
+    label: String,
+    /// Stop working after this long (`90d`, `12h`, `1y`); default: until revoked.
+    #[arg(long, value_name = "DURATION")]
+    expires: Option<String>,
+    /// Who creates it, for the audit log (default: $USER).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+/// `ballotwatch user token …`.
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for an account and print it once (the same as `user token NAME`).
+    Create {
+        #[command(flatten)]
+        create: TokenCreate,
+    },
+    /// List API tokens (never the tokens themselves): id, account, label, created, last used,
+    /// expiry.
+    List {
+        /// Only this account's.
+        name: Option<String>,
+    },
+    /// Revoke an API token by the id `user token list` shows.
+    Revoke {
+        /// The token's id.
+        id: i64,
+        /// Who does it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
 }
 
 /// `ballotwatch alerts …`.

@@ -749,3 +749,226 @@ async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_
     }
     c.close().await.unwrap();
 }
+
+/// Logs in through the real form (its cookie-bound token first); the session cookie
+/// (`name=value`) on success, else the status.
+async fn form_login(serve: &Serve, user: &str, password: &str) -> Result<String, u16> {
+    let client = http();
+    let res = client.get(serve.url("/login")).send().await.unwrap();
+    let form_cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = res.text().await.unwrap();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let res = client
+        .post(serve.url("/login"))
+        .header("cookie", form_cookie)
+        .form(&[("username", user), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("bw_session="))
+        .and_then(|c| c.split(';').next())
+        .filter(|_| status == 303)
+        .map(str::to_string)
+        .ok_or(status)
+}
+
+/// The status of `GET /` with a session cookie (200, or 303 to the login page).
+async fn dashboard_status(serve: &Serve, cookie: &str) -> u16 {
+    http()
+        .get(serve.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The ids `user token list NAME` prints, in order.
+fn token_ids(ws: &Workspace, name: &str) -> Vec<String> {
+    let r = ws.run(&["user", "token", "list", name]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_and_tokens() {
+    let ws = workspace();
+    add_user(&ws, "adam", "admin");
+    add_user(&ws, "ana", "analyst");
+    let admin = token(&ws, "adam");
+    let lasting = token(&ws, "ana");
+    let r = ws.run(&[
+        "user",
+        "token",
+        "ana",
+        "--label",
+        "short",
+        "--expires",
+        "2s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let short = r.stdout.trim().to_string();
+    let bad = ws.run(&["user", "token", "ana", "--expires", "soon"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--expires"), "{}", bad.stderr);
+    let none = ws.run(&["user", "token", "list", "nobody"]);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    assert!(none.stderr.contains("no user `nobody`"), "{}", none.stderr);
+
+    let serve = Serve::start(&ws);
+    assert_eq!(api_get(&serve, &lasting, "/api/v1/incidents").await.0, 200);
+    let session = form_login(&serve, "ana", PASSWORD).await.unwrap();
+    assert_eq!(dashboard_status(&serve, &session).await, 200);
+
+    // The short-lived token expires, with a 401 that says so.
+    let (status, v) = wait_for("the short token to expire", || async {
+        let (status, v) = api_get(&serve, &short, "/api/v1/incidents").await;
+        (status == 401).then_some((status, v))
+    })
+    .await;
+    assert_eq!(status, 401);
+    assert!(v["error"].as_str().unwrap().contains("expired"), "{v}");
+    let listed = ws.run(&["user", "token", "list", "ana"]);
+    assert_eq!(listed.stdout.lines().count(), 2, "{}", listed.stdout);
+    assert!(listed.stdout.contains("\tshort\t"), "{}", listed.stdout);
+    assert!(listed.stdout.contains("expired "), "{}", listed.stdout);
+
+    // A new password ends the session and every token.
+    let r = ws.run_with_stdin(
+        &["user", "passwd", "ana", "--actor", "helpdesk"],
+        "a brand new passphrase\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("ended 1 sessions and 2 API tokens"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(dashboard_status(&serve, &session).await, 303);
+    assert_eq!(api_get(&serve, &lasting, "/api/v1/incidents").await.0, 401);
+    assert_eq!(form_login(&serve, "ana", PASSWORD).await, Err(401));
+    let session = form_login(&serve, "ana", "a brand new passphrase")
+        .await
+        .unwrap();
+    let short_pw = ws.run_with_stdin(&["user", "passwd", "ana"], "short\n");
+    assert_eq!(short_pw.code, 2, "{}", short_pw.stderr);
+
+    // Revoke by id.
+    let revocable = token(&ws, "ana");
+    assert_eq!(
+        api_get(&serve, &revocable, "/api/v1/incidents").await.0,
+        200
+    );
+    let ids = token_ids(&ws, "ana");
+    assert_eq!(ids.len(), 1);
+    let r = ws.run(&["user", "token", "revoke", &ids[0]]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        api_get(&serve, &revocable, "/api/v1/incidents").await.0,
+        401
+    );
+    let again = ws.run(&["user", "token", "revoke", &ids[0]]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(token_ids(&ws, "ana").is_empty());
+
+    // Disable: the session and the token end, the right password is refused; enable lets the
+    // account in again (its old tokens stay revoked).
+    let disabled_token = token(&ws, "ana");
+    let r = ws.run(&["user", "disable", "ana"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(dashboard_status(&serve, &session).await, 303);
+    assert_eq!(
+        api_get(&serve, &disabled_token, "/api/v1/incidents")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        form_login(&serve, "ana", "a brand new passphrase").await,
+        Err(401)
+    );
+    let list = ws.run(&["user", "list"]);
+    assert!(
+        list.stdout.contains("ana\tanalyst\tdisabled"),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(ws.run(&["user", "enable", "ana"]).code, 0);
+    let session = form_login(&serve, "ana", "a brand new passphrase")
+        .await
+        .unwrap();
+    assert_eq!(
+        api_get(&serve, &disabled_token, "/api/v1/incidents")
+            .await
+            .0,
+        401
+    );
+
+    // Delete: gone for logins and lists; the name is not reused; the last admin stays.
+    let r = ws.run(&["user", "delete", "ana"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(dashboard_status(&serve, &session).await, 303);
+    assert_eq!(
+        form_login(&serve, "ana", "a brand new passphrase").await,
+        Err(401)
+    );
+    assert!(!ws.run(&["user", "list"]).stdout.contains("ana"));
+    let reuse = ws.run_with_stdin(
+        &["user", "add", "ana", "--role", "viewer"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(reuse.code, 2, "{}", reuse.stderr);
+    let last = ws.run(&["user", "disable", "adam"]);
+    assert_eq!(last.code, 2, "{}", last.stderr);
+    assert!(
+        last.stderr.contains("last enabled admin"),
+        "{}",
+        last.stderr
+    );
+    for cmd in ["disable", "enable", "delete", "passwd"] {
+        let r = ws.run_with_stdin(&["user", cmd, "nobody"], "");
+        assert_eq!(r.code, 2, "user {cmd} nobody: {}", r.stderr);
+        assert!(r.stderr.contains("no user `nobody`"), "{}", r.stderr);
+    }
+
+    // Every change is in the audit log, with who did it; the entries keep ana's name.
+    let (status, v) = api_get(&serve, &admin, "/api/v1/audit").await;
+    assert_eq!(status, 200, "{v}");
+    let entries = v["entries"].as_array().unwrap();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && e["detail"]["user"] == "ana")
+            .unwrap_or_else(|| panic!("no {action} for ana in {v}"))
+    };
+    assert_eq!(find("user.password")["actor"], "helpdesk");
+    for action in [
+        "token.create",
+        "token.revoke",
+        "user.disable",
+        "user.enable",
+        "user.delete",
+    ] {
+        assert!(find(action)["at"].is_string());
+    }
+}

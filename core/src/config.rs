@@ -81,12 +81,25 @@ pub struct ServerConfig {
     /// How long a web login lasts.
     #[serde(default = "default_session_ttl", with = "humantime_serde")]
     pub session_ttl: Duration,
-    /// Consecutive failed logins that lock an account.
+    /// Failed logins within `login_window` that lock an account.
     #[serde(default = "default_login_max_failures")]
     pub login_max_failures: u32,
-    /// How long a locked account stays locked.
+    /// How long an account's first lock lasts; each further lock before a successful login
+    /// lasts twice as long, up to `login_max_lockout`.
     #[serde(default = "default_login_lockout", with = "humantime_serde")]
     pub login_lockout: Duration,
+    /// The longest lock.
+    #[serde(default = "default_login_max_lockout", with = "humantime_serde")]
+    pub login_max_lockout: Duration,
+    /// The window failed logins are counted in, per account and per client address.
+    #[serde(default = "default_login_window", with = "humantime_serde")]
+    pub login_window: Duration,
+    /// Login attempts one client address (an IPv6 /64) may make within `login_window` (a
+    /// successful login gives its attempt back). Must be below `login_max_failures`, so that
+    /// one address can never lock an account; unset, it is `login_max_failures - 1` (see
+    /// [`ServerConfig::attempts_per_address`]).
+    #[serde(default)]
+    pub login_attempts_per_address: Option<u32>,
     /// Reverse proxies (addresses or CIDR ranges, e.g. `127.0.0.1` or `10.0.0.0/24`) whose
     /// `X-Forwarded-For` header is believed: a request arriving from one of them is counted
     /// (login rate limit, audit log) against the client address the proxy saw. Empty (the
@@ -125,6 +138,24 @@ fn default_login_lockout() -> Duration {
     Duration::from_secs(15 * 60)
 }
 
+fn default_login_max_lockout() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_login_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+impl ServerConfig {
+    /// Login attempts one client address may make within `login_window`: the configured
+    /// number, else one fewer than `login_max_failures` (at least 1).
+    pub fn attempts_per_address(&self) -> u32 {
+        self.login_attempts_per_address
+            .unwrap_or(self.login_max_failures.saturating_sub(1))
+            .max(1)
+    }
+}
+
 fn default_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -138,6 +169,9 @@ impl Default for ServerConfig {
             session_ttl: default_session_ttl(),
             login_max_failures: default_login_max_failures(),
             login_lockout: default_login_lockout(),
+            login_max_lockout: default_login_max_lockout(),
+            login_window: default_login_window(),
+            login_attempts_per_address: None,
             trusted_proxies: Vec::new(),
         }
     }
@@ -1208,6 +1242,46 @@ impl Config {
                 Some("5 locks an account after five wrong passwords in a row".into()),
             );
         }
+        if srv.login_attempts_per_address == Some(0) {
+            bad(
+                vec![key("server"), key("login_attempts_per_address")],
+                "must be at least 1".into(),
+                Some("4 lets one address try four times per `login_window`".into()),
+            );
+        } else if srv.attempts_per_address() >= srv.login_max_failures && srv.login_max_failures > 0
+        {
+            let field = if srv.login_attempts_per_address.is_some() {
+                "login_attempts_per_address"
+            } else {
+                "login_max_failures"
+            };
+            bad(
+                vec![key("server"), key(field)],
+                format!(
+                    "must be below `login_max_failures` ({}), or one address could lock any \
+                     account",
+                    srv.login_max_failures
+                ),
+                Some(format!(
+                    "set it to {} or less, or raise `login_max_failures`",
+                    srv.login_max_failures.saturating_sub(1).max(1)
+                )),
+            );
+        }
+        if srv.login_window.is_zero() {
+            bad(
+                vec![key("server"), key("login_window")],
+                "must be longer than zero".into(),
+                Some("for example \"15m\"".into()),
+            );
+        }
+        if srv.login_max_lockout < srv.login_lockout {
+            bad(
+                vec![key("server"), key("login_max_lockout")],
+                "must not be shorter than `login_lockout`".into(),
+                Some("for example \"24h\"".into()),
+            );
+        }
         if srv.session_ttl.is_zero() {
             bad(
                 vec![key("server"), key("session_ttl")],
@@ -2184,6 +2258,37 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         assert_eq!(c.server.login_lockout, Duration::from_secs(1800));
         let d = Config::from_toml("data_dir = \"d\"\n", Path::new("c.toml")).unwrap();
         assert_eq!(d.server.login_max_failures, 5);
+        assert_eq!(
+            c.server.attempts_per_address(),
+            2,
+            "one fewer than the failures"
+        );
+        assert_eq!(d.server.attempts_per_address(), 4);
+        assert_eq!(d.server.login_window, Duration::from_secs(900));
+        assert_eq!(d.server.login_max_lockout, Duration::from_secs(86400));
+        for (toml, field) in [
+            (
+                "login_attempts_per_address = 5",
+                "server.login_attempts_per_address",
+            ),
+            (
+                "login_attempts_per_address = 0",
+                "server.login_attempts_per_address",
+            ),
+            ("login_max_failures = 1", "server.login_max_failures"),
+            ("login_window = \"0s\"", "server.login_window"),
+            ("login_max_lockout = \"1m\"", "server.login_max_lockout"),
+        ] {
+            let bad = format!("data_dir = \"d\"\n[server]\n{toml}\n");
+            let Err(ConfigError::Invalid(problems)) = Config::from_toml(&bad, Path::new("c.toml"))
+            else {
+                panic!("{toml} should be invalid");
+            };
+            assert!(
+                problems.iter().any(|p| p.field == field),
+                "{toml}: {problems:?}"
+            );
+        }
         let bad = "data_dir = \"d\"\n[server]\nlogin_max_failures = 0\nsession_ttl = \"0s\"\n";
         let Err(ConfigError::Invalid(problems)) = Config::from_toml(bad, Path::new("c.toml"))
         else {

@@ -8,15 +8,11 @@ use anyhow::Context;
 use ballotwatch_core::Config;
 use ballotwatch_store::Store;
 
+use super::actor_or_user;
+
 fn open(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
-}
-
-fn actor_or_user(actor: Option<String>) -> String {
-    actor
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "cli".into())
 }
 
 /// `fakes add --incident ID [--media SHA256 | --file PATH] [--note TEXT]`.

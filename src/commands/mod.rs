@@ -111,8 +111,29 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(config_path)?;
             match command {
                 crate::UserCommand::Add { name, role } => user::add(&config, &name, &role),
-                crate::UserCommand::Token { name, label } => user::token(&config, &name, &label),
+                crate::UserCommand::Token { command, create } => match command {
+                    None => user::token(&config, create),
+                    Some(crate::TokenCommand::Create { create }) => user::token(&config, create),
+                    Some(crate::TokenCommand::List { name }) => {
+                        user::token_list(&config, name.as_deref())
+                    }
+                    Some(crate::TokenCommand::Revoke { id, actor }) => {
+                        user::token_revoke(&config, id, &actor_or_user(actor))
+                    }
+                },
                 crate::UserCommand::List => user::list(&config),
+                crate::UserCommand::Disable { name, actor } => {
+                    user::disable(&config, &name, &actor_or_user(actor))
+                }
+                crate::UserCommand::Enable { name, actor } => {
+                    user::enable(&config, &name, &actor_or_user(actor))
+                }
+                crate::UserCommand::Delete { name, actor } => {
+                    user::delete(&config, &name, &actor_or_user(actor))
+                }
+                crate::UserCommand::Passwd { name, actor } => {
+                    user::passwd(&config, &name, &actor_or_user(actor))
+                }
             }
         }
         Command::Fakes { command } => {
@@ -153,6 +174,13 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
     } else {
         3
     }
+}
+
+/// Who a command acts as in the audit log: `--actor`, else `$USER`, else `cli`.
+pub(crate) fn actor_or_user(actor: Option<String>) -> String {
+    actor
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "cli".into())
 }
 
 /// Loads and validates the configuration file.

@@ -25,6 +25,7 @@ mod items;
 mod media;
 mod poll;
 mod schema;
+mod users;
 mod web;
 
 use std::fmt;
@@ -46,6 +47,7 @@ pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{dropped_summary, NewCapture, PollOutcome, PollRecord, SourceState};
 pub use schema::SCHEMA_VERSION;
+pub use users::{Account, ApiToken, Ended, LoginPolicy, TokenCheck};
 pub use web::{DayCount, IncidentDetail, MetricCounts, Role, Session, User, UserLogin};
 
 use error::{JsonContext, SqlContext};

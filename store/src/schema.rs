@@ -203,6 +203,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::web::MIGRATION,
     crate::fakes::MIGRATION,
     crate::poll::M_DROPPED,
+    crate::users::MIGRATION,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

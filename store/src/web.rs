@@ -110,6 +110,8 @@ pub struct UserLogin {
     pub failed_logins: u32,
     /// Logins are refused until then.
     pub locked_until: Option<DateTime<Utc>>,
+    /// The account is disabled: logins are refused whatever the password.
+    pub disabled: bool,
 }
 
 /// A live login session.
@@ -148,7 +150,7 @@ pub struct DayCount {
     pub count: u64,
 }
 
-fn user_from(id: i64, name: String, role: &str) -> Result<User> {
+pub(crate) fn user_from(id: i64, name: String, role: &str) -> Result<User> {
     Ok(User {
         id,
         role: role
@@ -172,17 +174,27 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to create a user")?;
-            let exists: bool = tx
+            let exists: Option<Option<String>> = tx
                 .query_row(
-                    "SELECT EXISTS(SELECT 1 FROM users WHERE name = ?1)",
+                    "SELECT deleted_at FROM users WHERE name = ?1",
                     [name],
                     |r| r.get(0),
                 )
+                .optional()
                 .with_ctx(|| format!("checking whether user `{name}` exists"))?;
-            if exists {
-                return Err(StoreError::InvalidInput(format!(
-                    "there is already a user `{name}`"
-                )));
+            match exists {
+                Some(Some(_)) => {
+                    return Err(StoreError::InvalidInput(format!(
+                        "there is already a user `{name}` (deleted: the audit log names it, so \
+                         the name is not reused; choose another)"
+                    )))
+                }
+                Some(None) => {
+                    return Err(StoreError::InvalidInput(format!(
+                        "there is already a user `{name}`"
+                    )))
+                }
+                None => {}
             }
             let id: i64 = tx
                 .query_row(
@@ -209,47 +221,61 @@ impl Store {
         })
     }
 
-    /// Replaces an account's password (an argon2id PHC string made by the caller) and clears
-    /// its failed-login count and lock; audited as `user.password` by `actor`.
-    pub fn set_password(&self, name: &str, password_hash: &str, actor: &str) -> Result<()> {
+    /// Replaces an account's password (an argon2id PHC string made by the caller), ends all its
+    /// sessions and API tokens, and clears its failed-login count, lock and back-off; audited
+    /// as `user.password` by `actor`. Returns what it ended.
+    pub fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> Result<crate::users::Ended> {
         let at = ts(&now_ms());
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to change a password")?;
-            let changed = tx
-                .execute(
-                    "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL
-                     WHERE name = ?1",
+            let id: Option<i64> = tx
+                .query_row(
+                    "UPDATE users SET password_hash = ?2, failed_logins = 0,
+                     failure_window_start = NULL, lockouts = 0, locked_until = NULL
+                     WHERE name = ?1 AND deleted_at IS NULL RETURNING id",
                     params![name, password_hash],
+                    |r| r.get(0),
                 )
+                .optional()
                 .with_ctx(|| format!("changing the password of `{name}`"))?;
-            if changed == 0 {
+            let Some(id) = id else {
                 return Err(StoreError::InvalidInput(format!(
                     "there is no user `{name}`"
                 )));
-            }
+            };
+            let ended = crate::users::end_all(&tx, id, name)?;
             audit_in(
                 &tx,
                 &at,
                 actor,
                 "user.password",
-                &serde_json::json!({ "user": name }),
+                &serde_json::json!({"user": name, "sessions_ended": ended.sessions,
+                                    "tokens_revoked": ended.tokens}),
             )?;
             tx.commit()
-                .with_ctx(|| format!("committing the password of `{name}`"))
+                .with_ctx(|| format!("committing the password of `{name}`"))?;
+            Ok(ended)
         })
     }
 
     /// Every account, by name.
     pub fn users(&self) -> Result<Vec<User>> {
         let raws: Vec<(i64, String, String)> = self.with_conn(|conn| {
-            conn.prepare_cached("SELECT id, name, role FROM users ORDER BY name")
-                .and_then(|mut st| {
-                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .ctx("reading the users")
+            conn.prepare_cached(
+                "SELECT id, name, role FROM users WHERE deleted_at IS NULL ORDER BY name",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .ctx("reading the users")
         })?;
         raws.into_iter()
             .map(|(id, name, role)| user_from(id, name, &role))
@@ -258,11 +284,12 @@ impl Store {
 
     /// The account called `name`, with what the login check needs.
     pub fn user_login(&self, name: &str) -> Result<Option<UserLogin>> {
-        type Raw = (i64, String, String, String, u32, Option<String>);
+        type Raw = (i64, String, String, String, u32, Option<String>, bool);
         let raw: Option<Raw> = self.with_conn(|conn| {
             conn.prepare_cached(
-                "SELECT id, name, role, password_hash, failed_logins, locked_until
-                 FROM users WHERE name = ?1",
+                "SELECT id, name, role, password_hash, failed_logins, locked_until,
+                        disabled_at IS NOT NULL
+                 FROM users WHERE name = ?1 AND deleted_at IS NULL",
             )
             .and_then(|mut st| {
                 st.query_row([name], |r| {
@@ -273,70 +300,27 @@ impl Store {
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 })
                 .optional()
             })
             .with_ctx(|| format!("reading user `{name}`"))
         })?;
-        raw.map(|(id, name, role, password_hash, failed_logins, locked)| {
-            Ok(UserLogin {
-                user: user_from(id, name, &role)?,
-                password_hash,
-                failed_logins,
-                locked_until: parse_opt_ts(locked, || format!("users.locked_until of user {id}"))?,
-            })
-        })
+        raw.map(
+            |(id, name, role, password_hash, failed_logins, locked, disabled)| {
+                Ok(UserLogin {
+                    user: user_from(id, name, &role)?,
+                    password_hash,
+                    failed_logins,
+                    locked_until: parse_opt_ts(locked, || {
+                        format!("users.locked_until of user {id}")
+                    })?,
+                    disabled,
+                })
+            },
+        )
         .transpose()
-    }
-
-    /// Records a failed login for an existing account: counts it, locks the account for
-    /// `lock_for` once `max_failures` consecutive failures are reached, and audits it.
-    /// Returns when the account is locked until, if it now is.
-    pub fn record_login_failure(
-        &self,
-        user_id: i64,
-        max_failures: u32,
-        lock_for: std::time::Duration,
-        detail: &serde_json::Value,
-    ) -> Result<Option<DateTime<Utc>>> {
-        let now = now_ms();
-        let at = ts(&now);
-        let lock_for = Duration::from_std(lock_for).unwrap_or(Duration::MAX);
-        self.with_conn(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx("starting to record a failed login")?;
-            let (name, failures): (String, u32) = tx
-                .query_row(
-                    "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1
-                     RETURNING name, failed_logins",
-                    [user_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .with_ctx(|| format!("counting a failed login of user {user_id}"))?;
-            let locked = if failures >= max_failures {
-                let until = now.checked_add_signed(lock_for).unwrap_or(now);
-                tx.execute(
-                    "UPDATE users SET locked_until = ?2, failed_logins = 0 WHERE id = ?1",
-                    params![user_id, ts(&until)],
-                )
-                .with_ctx(|| format!("locking user `{name}`"))?;
-                Some(until)
-            } else {
-                None
-            };
-            let mut detail = detail.clone();
-            if let Some(obj) = detail.as_object_mut() {
-                obj.insert("failures".into(), failures.into());
-                if let Some(until) = locked {
-                    obj.insert("locked_until".into(), ts(&until).into());
-                }
-            }
-            audit_in(&tx, &at, &name, "login.failed", &detail)?;
-            tx.commit().ctx("committing a failed login")?;
-            Ok(locked)
-        })
     }
 
     /// Opens a session after a successful login: clears the failure count and lock, stores the
@@ -359,7 +343,8 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to open a session")?;
             tx.execute(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+                "UPDATE users SET failed_logins = 0, failure_window_start = NULL, lockouts = 0,
+                 locked_until = NULL WHERE id = ?1",
                 [user.id],
             )
             .with_ctx(|| format!("clearing failed logins of `{}`", user.name))?;
@@ -389,7 +374,8 @@ impl Store {
             conn.prepare_cached(
                 "SELECT u.id, u.name, u.role, s.csrf, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2
+                   AND u.disabled_at IS NULL AND u.deleted_at IS NULL",
             )
             .and_then(|mut st| {
                 st.query_row(params![token_hash, at], |r| {
@@ -434,50 +420,41 @@ impl Store {
         })
     }
 
-    /// Stores a new API token (by its hash) for a user, audited.
-    pub fn create_api_token(&self, user: &User, token_hash: &str, label: &str) -> Result<()> {
+    /// Stores a new API token (by its hash) for a user, valid until `expires_at` (`None`:
+    /// until revoked); audited as `token.create` by `actor`. Returns the token's id.
+    pub fn create_api_token(
+        &self,
+        user: &User,
+        token_hash: &str,
+        label: &str,
+        expires_at: Option<DateTime<Utc>>,
+        actor: &str,
+    ) -> Result<i64> {
         let at = ts(&now_ms());
+        let expires = expires_at.as_ref().map(ts);
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to create an API token")?;
-            tx.execute(
-                "INSERT INTO api_tokens(token_hash, user_id, label, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash, user.id, label, at],
-            )
-            .with_ctx(|| format!("creating an API token for `{}`", user.name))?;
+            let id: i64 = tx
+                .query_row(
+                    "INSERT INTO api_tokens(token_hash, user_id, label, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    params![token_hash, user.id, label, at, expires],
+                    |r| r.get(0),
+                )
+                .with_ctx(|| format!("creating an API token for `{}`", user.name))?;
             audit_in(
                 &tx,
                 &at,
-                "cli",
+                actor,
                 "token.create",
-                &serde_json::json!({"user": user.name, "label": label}),
+                &serde_json::json!({"id": id, "user": user.name, "label": label,
+                                    "expires_at": expires}),
             )?;
-            tx.commit().ctx("committing an API token")
+            tx.commit().ctx("committing an API token")?;
+            Ok(id)
         })
-    }
-
-    /// The user an API token (by hash) belongs to; records that it was used.
-    pub fn api_token_user(&self, token_hash: &str) -> Result<Option<User>> {
-        let at = ts(&now_ms());
-        let raw: Option<(i64, String, String)> = self.with_conn(|conn| {
-            conn.prepare_cached(
-                "UPDATE api_tokens SET last_used_at = ?2 WHERE token_hash = ?1
-                 RETURNING (SELECT id FROM users WHERE id = user_id),
-                           (SELECT name FROM users WHERE id = user_id),
-                           (SELECT role FROM users WHERE id = user_id)",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![token_hash, at], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-            })
-            .ctx("checking an API token")
-        })?;
-        raw.map(|(id, name, role)| user_from(id, name, &role))
-            .transpose()
     }
 
     /// An incident with its sighting count, last sighting and notes.
@@ -840,7 +817,7 @@ fn detail_by_id(conn: &rusqlite::Connection, id: i64) -> Result<Option<IncidentD
     }))
 }
 
-fn audit_in(
+pub(crate) fn audit_in(
     tx: &Transaction<'_>,
     at: &str,
     actor: &str,
@@ -894,45 +871,6 @@ mod tests {
     }
 
     #[test]
-    fn failed_logins_lock_the_account_and_a_login_clears_them() {
-        let (_dir, store) = store();
-        let u = store.create_user("alice", Role::Viewer, "h").unwrap();
-        let lock = std::time::Duration::from_secs(900);
-        let ip = serde_json::json!({"ip": "127.0.0.1"});
-        for _ in 0..2 {
-            assert!(store
-                .record_login_failure(u.id, 3, lock, &ip)
-                .unwrap()
-                .is_none());
-        }
-        assert_eq!(store.user_login("alice").unwrap().unwrap().failed_logins, 2);
-        let until = store
-            .record_login_failure(u.id, 3, lock, &ip)
-            .unwrap()
-            .unwrap();
-        assert!(until > Utc::now() + Duration::seconds(800));
-        let login = store.user_login("alice").unwrap().unwrap();
-        assert_eq!(login.locked_until, Some(until));
-
-        let s = store
-            .create_session(&u, "hash1", "csrf1", lock, &ip)
-            .unwrap();
-        assert_eq!(s.csrf, "csrf1");
-        let login = store.user_login("alice").unwrap().unwrap();
-        assert_eq!((login.failed_logins, login.locked_until), (0, None));
-        assert_eq!(
-            actions(&store),
-            [
-                "login",
-                "login.failed",
-                "login.failed",
-                "login.failed",
-                "user.create"
-            ]
-        );
-    }
-
-    #[test]
     fn sessions_expire_and_end() {
         let (_dir, store) = store();
         let u = store.create_user("alice", Role::Admin, "h").unwrap();
@@ -956,9 +894,17 @@ mod tests {
     fn api_tokens_find_their_user() {
         let (_dir, store) = store();
         let u = store.create_user("script", Role::Viewer, "h").unwrap();
-        store.create_api_token(&u, "tokhash", "nightly").unwrap();
-        assert_eq!(store.api_token_user("tokhash").unwrap(), Some(u));
-        assert_eq!(store.api_token_user("other").unwrap(), None);
+        store
+            .create_api_token(&u, "tokhash", "nightly", None, "cli")
+            .unwrap();
+        assert_eq!(
+            store.check_api_token("tokhash").unwrap(),
+            crate::TokenCheck::Valid(u)
+        );
+        assert_eq!(
+            store.check_api_token("other").unwrap(),
+            crate::TokenCheck::Unknown
+        );
         assert_eq!(
             count(
                 &store,

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use ballotwatch_store::{Role, User};
+use ballotwatch_store::{Role, TokenCheck, User};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 
@@ -21,10 +21,8 @@ use crate::{AppState, WebError};
 pub(crate) const SESSION_COOKIE: &str = "bw_session";
 /// Name of the cookie that binds the login form's CSRF token to the browser.
 pub(crate) const LOGIN_COOKIE: &str = "bw_login";
-/// Login attempts allowed per client address within [`LIMIT_WINDOW`].
-const LIMIT_ATTEMPTS: usize = 10;
-/// The window of the per-address login limit.
-const LIMIT_WINDOW: Duration = Duration::from_secs(300);
+/// How often the limiter forgets addresses whose attempts have all left the window.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes) and a random salt,
 /// as a PHC string.
@@ -45,6 +43,25 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok()
     })
+}
+
+/// Shortest password accepted when one is typed (CLI and web UI).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// The password to set: `typed` when it is given (and long enough), else a generated one.
+/// Returns it and whether it was generated (to be shown once); an error says why a typed one
+/// is refused.
+pub fn choose_password(typed: &str) -> Result<(String, bool), String> {
+    if typed.is_empty() {
+        return Ok((new_secret()[..24].to_string(), true));
+    }
+    if typed.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password is shorter than {MIN_PASSWORD_CHARS} characters; use a longer one, or \
+             give none to have one generated"
+        ));
+    }
+    Ok((typed.to_string(), false))
 }
 
 /// A new random secret (256 bits, hex): session tokens, API tokens, CSRF tokens.
@@ -164,12 +181,20 @@ pub(crate) async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| token_hash(t.trim()));
-    let user = match token {
-        Some(hash) => state.blocking(move |s| Ok(s.api_token_user(&hash)?)).await,
-        None => Ok(None),
+    let check = match token {
+        Some(hash) => state.blocking(move |s| Ok(s.check_api_token(&hash)?)).await,
+        None => Ok(TokenCheck::Unknown),
     };
-    match user {
-        Ok(Some(user)) => {
+    let refuse = |message: String| {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"ballotwatch\"")],
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response()
+    };
+    match check {
+        Ok(TokenCheck::Valid(user)) => {
             req.extensions_mut().insert(Auth {
                 user,
                 csrf: String::new(),
@@ -177,14 +202,21 @@ pub(crate) async fn require_token(
             });
             next.run(req).await
         }
-        Ok(None) => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"ballotwatch\"")],
-            axum::Json(serde_json::json!({
-                "error": "an API token is required: send `Authorization: Bearer TOKEN` (create one with `ballotwatch user token NAME`)"
-            })),
-        )
-            .into_response(),
+        Ok(TokenCheck::Expired {
+            id,
+            label,
+            expired_at,
+        }) => refuse(format!(
+            "this API token (id {id}, `{label}`) expired at {}: create a new one with \
+             `ballotwatch user token NAME --expires 90d`",
+            crate::pages::when(&expired_at)
+        )),
+        Ok(TokenCheck::Unknown) => refuse(
+            "an API token is required: send `Authorization: Bearer TOKEN` (create one with \
+             `ballotwatch user token NAME`); a revoked token, or one whose account was disabled, \
+             deleted or given a new password, no longer works"
+                .into(),
+        ),
         Err(e) => crate::api::ApiError(e).into_response(),
     }
 }
@@ -228,36 +260,89 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// Per-address login attempt limit (in memory: it protects against guessing at speed; the
-/// per-account lockout in the store protects across restarts).
-#[derive(Debug, Default)]
+/// The key the login limit counts an address under: an IPv4 address (also when it arrives
+/// as an IPv4-mapped IPv6 address) by itself, an IPv6 address by its /64 network, since one
+/// subscriber or host usually has a whole /64 to choose addresses from.
+pub(crate) fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
+/// Per-address login attempt limit: at most `attempts` login attempts per address (IPv6: per
+/// /64) within `window`, a successful login giving its attempt back. In memory: it protects
+/// against guessing at speed and, being stricter than the per-account lockout, keeps one
+/// address from locking an account (see the README's security model); the lockout in the
+/// store holds across restarts.
+#[derive(Debug)]
 pub(crate) struct LoginLimiter {
-    attempts: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    attempts: usize,
+    window: Duration,
+    state: Mutex<LimiterState>,
+}
+
+#[derive(Debug, Default)]
+struct LimiterState {
+    by_key: HashMap<IpAddr, VecDeque<Instant>>,
+    pruned: Option<Instant>,
 }
 
 impl LoginLimiter {
-    /// Counts an attempt from `ip`; `false` when it is over the limit (not counted then).
+    /// `attempts` per address within `window`.
+    pub(crate) fn new(attempts: u32, window: Duration) -> LoginLimiter {
+        LoginLimiter {
+            attempts: usize::try_from(attempts).unwrap_or(usize::MAX).max(1),
+            window,
+            state: Mutex::new(LimiterState::default()),
+        }
+    }
+
+    /// Takes an attempt for `ip`; `false` when its address is over the limit (nothing taken).
     pub(crate) fn allow(&self, ip: IpAddr) -> bool {
         self.allow_at(ip, Instant::now())
     }
 
-    fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut map = self
-            .attempts
+    /// Gives back the attempt a successful login from `ip` took.
+    pub(crate) fn give_back(&self, ip: IpAddr) {
+        let mut st = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, q| {
-            q.back()
-                .is_some_and(|t| now.duration_since(*t) < LIMIT_WINDOW)
-        });
-        let q = map.entry(ip).or_default();
+        if let Some(q) = st.by_key.get_mut(&limit_key(ip)) {
+            q.pop_back();
+        }
+    }
+
+    pub(crate) fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let window = self.window;
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget idle addresses at most once a second, so a flood from many addresses costs
+        // a map walk per second, not per attempt.
+        if st
+            .pruned
+            .is_none_or(|t| now.saturating_duration_since(t) >= PRUNE_EVERY)
+        {
+            st.by_key.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
+            });
+            st.pruned = Some(now);
+        }
+        let q = st.by_key.entry(limit_key(ip)).or_default();
         while q
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= LIMIT_WINDOW)
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
         {
             q.pop_front();
         }
-        if q.len() >= LIMIT_ATTEMPTS {
+        if q.len() >= self.attempts {
             return false;
         }
         q.push_back(now);
@@ -307,18 +392,43 @@ mod tests {
         assert!(!c.to_str().unwrap().contains("Secure"));
     }
 
+    const WINDOW: Duration = Duration::from_secs(900);
+
     #[test]
     fn the_limiter_allows_a_burst_then_refuses_until_the_window_passes() {
-        let l = LoginLimiter::default();
+        let l = LoginLimiter::new(4, WINDOW);
         let ip: IpAddr = [10, 0, 0, 1].into();
         let other: IpAddr = [10, 0, 0, 2].into();
         let t0 = Instant::now();
-        for _ in 0..LIMIT_ATTEMPTS {
+        for _ in 0..4 {
             assert!(l.allow_at(ip, t0));
         }
         assert!(!l.allow_at(ip, t0 + Duration::from_secs(1)));
         assert!(l.allow_at(other, t0 + Duration::from_secs(1)));
-        assert!(l.allow_at(ip, t0 + LIMIT_WINDOW));
+        assert!(l.allow_at(ip, t0 + WINDOW));
+        // A successful login gives its attempt back.
+        let l = LoginLimiter::new(1, WINDOW);
+        assert!(l.allow_at(ip, t0));
+        l.give_back(ip);
+        assert!(l.allow_at(ip, t0));
+        assert!(!l.allow_at(ip, t0));
+    }
+
+    #[test]
+    fn ipv6_addresses_are_limited_per_64() {
+        let l = LoginLimiter::new(2, WINDOW);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let t0 = Instant::now();
+        assert!(l.allow_at(ip("2001:db8:1:2::1"), t0));
+        assert!(l.allow_at(ip("2001:db8:1:2:ffff:ffff:ffff:fffe"), t0));
+        // Another address of the same /64 shares its limit...
+        assert!(!l.allow_at(ip("2001:db8:1:2:abcd::9"), t0));
+        // ...the next /64 has its own.
+        assert!(l.allow_at(ip("2001:db8:1:3::1"), t0));
+        assert_eq!(limit_key(ip("2001:db8:1:2:abcd::9")), ip("2001:db8:1:2::"));
+        // IPv4, and IPv4 arriving as an IPv4-mapped IPv6 address, are one key.
+        assert_eq!(limit_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(limit_key(ip("192.0.2.7")), ip("192.0.2.7"));
     }
 
     #[test]

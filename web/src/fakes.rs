@@ -86,8 +86,7 @@ pub(crate) async fn mark(
 mod tests {
     use super::*;
     use crate::testutil::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
+    use axum::http::StatusCode;
     use ballotwatch_core::{Severity, VerdictKind};
     use std::sync::Mutex;
 
@@ -121,45 +120,18 @@ mod tests {
         }
     }
 
-    /// A session cookie and CSRF token for a new user with `role`.
-    fn session(t: &TestApp, name: &str, role: Role) -> (String, String) {
-        let user = t.store.create_user(name, role, "x").unwrap();
-        let token = format!("tok-{name}");
-        let csrf = format!("csrf-{name}");
-        t.store
-            .create_session(
-                &user,
-                &crate::auth::token_hash(&token),
-                &csrf,
-                std::time::Duration::from_secs(600),
-                &serde_json::json!({}),
-            )
-            .unwrap();
-        (format!("{}={token}", crate::auth::SESSION_COOKIE), csrf)
-    }
-
-    fn post(cookie: &str, path: &str, body: String) -> Request<Body> {
-        Request::post(path)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", cookie)
-            .body(Body::from(body))
-            .unwrap()
-    }
-
     #[tokio::test]
     async fn analysts_mark_media_fake_with_a_valid_form_token() {
         let mut t = test_app();
         let recorder = Arc::new(Recorder::default());
-        let state = AppState {
-            store: t.store.clone(),
-            index: ballotwatch_index::SearchIndex::open_or_create(&t._dir.path().join("i2"))
-                .unwrap(),
-            limiter: Arc::new(crate::auth::LoginLimiter::default()),
-            config: Arc::new(crate::WebConfig {
+        let state = AppState::new(
+            t.store.clone(),
+            ballotwatch_index::SearchIndex::open_or_create(&t._dir.path().join("i2")).unwrap(),
+            crate::WebConfig {
                 fake_marker: Some(FakeMarkerHandle(recorder.clone())),
                 ..crate::WebConfig::from_server(&Default::default())
-            }),
-        };
+            },
+        );
         t.router = crate::app(state, true);
         let inc = t
             .store
@@ -177,19 +149,19 @@ mod tests {
 
         let (status, _, _) = send(
             &t.router,
-            post(&viewer, &path, format!("csrf={viewer_csrf}&media={sha}")),
+            post_form(&viewer, &path, format!("csrf={viewer_csrf}&media={sha}")),
         )
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "viewers cannot");
         let (status, _, _) = send(
             &t.router,
-            post(&analyst, &path, format!("csrf=wrong&media={sha}")),
+            post_form(&analyst, &path, format!("csrf=wrong&media={sha}")),
         )
         .await;
         assert_ne!(status, StatusCode::SEE_OTHER, "a forged form is refused");
         let (status, _, body) = send(
             &t.router,
-            post(&analyst, &path, format!("csrf={csrf}&media=../../etc")),
+            post_form(&analyst, &path, format!("csrf={csrf}&media=../../etc")),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -197,7 +169,7 @@ mod tests {
 
         let (status, headers, body) = send(
             &t.router,
-            post(
+            post_form(
                 &analyst,
                 &path,
                 format!("csrf={csrf}&media={sha}&note=AI+flood"),
@@ -219,7 +191,7 @@ mod tests {
         // The marker's refusal reaches the officer.
         let (status, _, body) = send(
             &t.router,
-            post(
+            post_form(
                 &analyst,
                 "/incidents/999/fakes",
                 format!("csrf={csrf}&media={sha}"),
@@ -236,7 +208,7 @@ mod tests {
         let (analyst, csrf) = session(&t, "ana", Role::Analyst);
         let (status, _, _) = send(
             &t.router,
-            post(
+            post_form(
                 &analyst,
                 "/incidents/1/fakes",
                 format!("csrf={csrf}&media={}", "ab".repeat(32)),

@@ -7,7 +7,8 @@
 //!   health), search (the index's query language, filters, facets, highlighted snippets,
 //!   paging), items and incidents (the captured item as sanitized HTML, media only from the
 //!   capture store, verdicts with explanation and rebuttal, sightings, status workflow,
-//!   assignee, notes, history), sources and the audit log (admins).
+//!   assignee, notes, history), sources, the audit log and user administration (admins:
+//!   disable, enable, delete, set passwords, revoke API tokens).
 //! - **JSON API** under `/api/v1/` with bearer tokens (`ballotwatch user token NAME`), described
 //!   by `/api/v1/openapi.json`.
 //! - **Operations**: `/healthz`, `/readyz`, and Prometheus `/metrics` (on its own listener when
@@ -18,9 +19,11 @@
 //! session (pages) or an API token (API). Sessions and tokens are random 256-bit values kept
 //! only as SHA-256 hashes; passwords as argon2id hashes. The session cookie is `HttpOnly`,
 //! `SameSite=Strict` and `Secure` when `public_url` is https. Every form carries the session's
-//! CSRF token (the login form a cookie-bound one). Logins are limited per client address and
-//! accounts lock after repeated failures. Every response carries a Content-Security-Policy
-//! without `unsafe-inline` (and no script source at all), `frame-ancestors 'none'`,
+//! CSRF token (the login form a cookie-bound one). Logins are limited per client address (IPv6:
+//! per /64), more strictly than accounts lock after repeated failures (with exponential
+//! back-off), so one address cannot lock an account; every refused login answers the same.
+//! Every response carries a Content-Security-Policy without `unsafe-inline` (and no script
+//! source at all), `frame-ancestors 'none'`,
 //! `X-Frame-Options: DENY`, `nosniff` and `Referrer-Policy: no-referrer`. Everything from
 //! sources is untrusted: escaped by default, captured HTML sanitized with an allow-list, images
 //! only from the capture store. Logins, searches, incident views and changes go to the audit log.
@@ -55,7 +58,9 @@ use ballotwatch_index::SearchIndex;
 use ballotwatch_store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{hash_password, new_secret, token_hash, verify_password};
+pub use auth::{
+    choose_password, hash_password, new_secret, token_hash, verify_password, MIN_PASSWORD_CHARS,
+};
 pub use error::WebError;
 pub use fakes::{FakeMarker, FakeMarkerHandle};
 
@@ -70,10 +75,10 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How long a login lasts.
     pub session_ttl: Duration,
-    /// Consecutive failed logins that lock an account.
-    pub login_max_failures: u32,
-    /// How long a locked account stays locked.
-    pub login_lockout: Duration,
+    /// When failed logins lock an account, and for how long.
+    pub login: ballotwatch_store::LoginPolicy,
+    /// Login attempts one client address (an IPv6 /64) may make within `login.window`.
+    pub login_attempts_per_address: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see [`ServerConfig`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What the "Export evidence pack" button needs; `None` answers it with 503.
@@ -96,8 +101,13 @@ impl WebConfig {
                 .as_ref()
                 .is_some_and(|u| u.scheme() == "https"),
             session_ttl: server.session_ttl,
-            login_max_failures: server.login_max_failures,
-            login_lockout: server.login_lockout,
+            login: ballotwatch_store::LoginPolicy {
+                max_failures: server.login_max_failures,
+                window: server.login_window,
+                lockout: server.login_lockout,
+                max_lockout: server.login_max_lockout,
+            },
+            login_attempts_per_address: server.attempts_per_address(),
             trusted_proxies: server.trusted_proxies.clone(),
             export: None,
             demo: None,
@@ -116,6 +126,19 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The shared state of a server over `store` and `index`.
+    pub(crate) fn new(store: Store, index: SearchIndex, config: WebConfig) -> AppState {
+        AppState {
+            store,
+            index,
+            limiter: Arc::new(auth::LoginLimiter::new(
+                config.login_attempts_per_address,
+                config.login.window,
+            )),
+            config: Arc::new(config),
+        }
+    }
+
     /// Runs a store (or other blocking) call off the async threads.
     pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, WebError>
     where
@@ -148,6 +171,12 @@ fn app(state: AppState, with_metrics: bool) -> Router {
         .route("/media/{sha256}", get(pages::incident::media))
         .route("/sources", get(pages::sources::page))
         .route("/audit", get(pages::audit::page))
+        .route("/users", get(pages::users::page))
+        .route("/users/disable", post(pages::users::disable))
+        .route("/users/enable", post(pages::users::enable))
+        .route("/users/delete", post(pages::users::delete))
+        .route("/users/password", post(pages::users::set_password))
+        .route("/tokens/revoke", post(pages::users::revoke_token))
         .route("/logout", post(pages::login::logout))
         .route("/demo/mail", get(demo::mail_page))
         .route("/demo/mail.json", get(demo::mail_json))
@@ -193,6 +222,12 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/media/{sha256}"),
     ("GET", "/sources"),
     ("GET", "/audit"),
+    ("GET", "/users"),
+    ("POST", "/users/disable"),
+    ("POST", "/users/enable"),
+    ("POST", "/users/delete"),
+    ("POST", "/users/password"),
+    ("POST", "/tokens/revoke"),
     ("POST", "/logout"),
     ("GET", "/api/v1/search"),
     ("GET", "/api/v1/incidents"),
@@ -262,12 +297,7 @@ impl WebServer {
             }
             None => None,
         };
-        let state = AppState {
-            store,
-            index,
-            limiter: Arc::new(auth::LoginLimiter::default()),
-            config: Arc::new(config),
-        };
+        let state = AppState::new(store, index, config);
         Ok(WebServer {
             listener,
             metrics_listener,
@@ -337,28 +367,66 @@ pub(crate) mod testutil {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("data")).unwrap();
         let index = SearchIndex::open_or_create(&dir.path().join("index")).unwrap();
-        let state = AppState {
-            store: store.clone(),
+        let state = AppState::new(
+            store.clone(),
             index,
-            limiter: Arc::new(auth::LoginLimiter::default()),
-            config: Arc::new(WebConfig {
+            WebConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
                 metrics_bind: None,
                 secure_cookies: true,
                 session_ttl: Duration::from_secs(3600),
-                login_max_failures: 3,
-                login_lockout: Duration::from_secs(900),
+                login: ballotwatch_store::LoginPolicy {
+                    max_failures: 3,
+                    window: Duration::from_secs(900),
+                    lockout: Duration::from_secs(900),
+                    max_lockout: Duration::from_secs(4 * 3600),
+                },
+                login_attempts_per_address: 2,
                 trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
                 export: None,
                 demo: None,
                 fake_marker: None,
-            }),
-        };
+            },
+        );
         TestApp {
             router: app(state, true),
             store,
             _dir: dir,
         }
+    }
+
+    /// A session cookie (`name=value`) and CSRF token for a new user with `role`.
+    pub fn session(t: &TestApp, name: &str, role: ballotwatch_store::Role) -> (String, String) {
+        let user = t.store.create_user(name, role, "x").unwrap();
+        let token = format!("tok-{name}");
+        let csrf = format!("csrf-{name}");
+        t.store
+            .create_session(
+                &user,
+                &crate::auth::token_hash(&token),
+                &csrf,
+                Duration::from_secs(600),
+                &serde_json::json!({}),
+            )
+            .unwrap();
+        (format!("{}={token}", crate::auth::SESSION_COOKIE), csrf)
+    }
+
+    /// A form POST with a session cookie.
+    pub fn post_form(cookie: &str, path: &str, body: String) -> Request<Body> {
+        Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookie)
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    /// A GET with a session cookie.
+    pub fn get_with(cookie: &str, path: &str) -> Request<Body> {
+        Request::get(path)
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap()
     }
 
     /// Sends a request from 127.0.0.1 and returns status, headers and body text.

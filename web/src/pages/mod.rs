@@ -7,6 +7,7 @@ pub(crate) mod incident;
 pub(crate) mod login;
 pub(crate) mod search;
 pub(crate) mod sources;
+pub(crate) mod users;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,7 @@ pub(crate) fn layout(title: &str, auth: Option<&Auth>, body: Markup) -> Markup {
                                 li { a href="/incidents" { "Incidents" } }
                                 li { a href="/sources" { "Sources" } }
                                 @if a.user.role >= Role::Admin { li { a href="/audit" { "Audit log" } } }
+                                @if a.user.role >= Role::Admin { li { a href="/users" { "Users" } } }
                                 @if a.demo { li { a href="/demo/mail" { "Demo mail" } } }
                             }
                         }

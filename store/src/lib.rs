@@ -24,6 +24,7 @@ mod incidents;
 mod items;
 mod media;
 mod poll;
+mod quarantine;
 mod schema;
 mod web;
 
@@ -45,6 +46,7 @@ pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
 pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{NewCapture, PollOutcome, PollRecord, SourceState};
+pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
 pub use schema::SCHEMA_VERSION;
 pub use web::{DayCount, IncidentDetail, MetricCounts, Role, Session, User, UserLogin};
 

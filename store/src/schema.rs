@@ -202,6 +202,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::evidence::M_SCREENSHOTS,
     crate::web::MIGRATION,
     crate::fakes::MIGRATION,
+    crate::quarantine::MIGRATION,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

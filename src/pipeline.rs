@@ -18,12 +18,13 @@ use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
 use ballotwatch_ingest::{
     build_source, schedule, Cursor, Fetcher, PollContext, Source, StreamUntil,
 };
-use ballotwatch_store::{PollRecord, Store, StoredItem};
+use ballotwatch_store::{PollRecord, Stage, Store, StoredItem};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 mod media;
+mod quarantine;
 mod realtime;
 mod video;
 
@@ -382,7 +383,16 @@ impl Pipeline {
             attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
         };
 
-        match source.poll(&self.ctx, &cursor).await {
+        let gate =
+            quarantine::PollGate::new(self.store.clone(), &name, cfg.limits.quarantine_after);
+        let ctx = PollContext {
+            fetcher: self.ctx.fetcher.with_response_gate(gate.clone()),
+            watch: self.ctx.watch.clone(),
+        };
+        let polled = source.poll(&ctx, &cursor).await;
+        // The parse finished (well or not): it did not kill the process.
+        self.blocking(move |_| gate.finish()).await?;
+        match polled {
             Ok(mut poll) => {
                 let next_attempt_at = next(0, None);
                 let items = std::mem::take(&mut poll.items);
@@ -520,6 +530,7 @@ impl Pipeline {
     pub async fn classify_pending(&self) -> anyhow::Result<usize> {
         let classifier = self.classifier.clone();
         let known_fakes = self.known_fakes.clone();
+        let quarantine_after = self.config.limits.quarantine_after;
         self.blocking(move |store| {
             let mut total = 0;
             loop {
@@ -528,14 +539,18 @@ impl Pipeline {
                 if batch.is_empty() {
                     return Ok(total);
                 }
+                let batch =
+                    quarantine::begin_items(store, Stage::Classify, batch, quarantine_after)?;
                 let results: Vec<_> = batch
                     .iter()
                     .map(|s| {
+                        quarantine::fault::item(Stage::Classify, &s.item);
                         let local = media::with_local_paths(store, &s.item);
                         (s.seq, classifier.classify(&local))
                     })
                     .collect();
                 store.save_results(&results)?;
+                quarantine::finish(store, Stage::Classify, &batch)?;
                 total += results.len();
             }
         })
@@ -546,6 +561,7 @@ impl Pipeline {
     pub async fn index_pending(&self) -> anyhow::Result<usize> {
         let writer = self.writer.clone();
         let index = self.index.clone();
+        let quarantine_after = self.config.limits.quarantine_after;
         self.blocking(move |store| {
             let mut writer = writer.lock().map_err(|_| {
                 anyhow::anyhow!("the index writer was poisoned by an earlier panic")
@@ -556,10 +572,15 @@ impl Pipeline {
                 if batch.is_empty() {
                     break;
                 }
+                let batch = quarantine::begin_items(store, Stage::Index, batch, quarantine_after)?;
+                for s in &batch {
+                    quarantine::fault::item(Stage::Index, &s.item);
+                }
                 let seqs: Vec<i64> = batch.iter().map(|s| s.seq).collect();
                 upsert_all(&mut writer, &batch)?;
                 writer.commit()?;
                 store.mark_indexed(&seqs)?;
+                quarantine::finish(store, Stage::Index, &batch)?;
                 total += batch.len();
             }
             if total > 0 {

@@ -4,20 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_store::Store;
 
-fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
-}
-
-fn actor_or_user(actor: Option<String>) -> String {
-    actor
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "cli".into())
-}
+use super::{actor_or_user, open_store as open};
 
 /// `fakes add --incident ID [--media SHA256 | --file PATH] [--note TEXT]`.
 pub fn add(

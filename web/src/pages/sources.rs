@@ -19,13 +19,29 @@ pub(crate) async fn page(
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())
         .unwrap_or_else(Utc::now);
-    let (sources, today) = state
-        .blocking(move |s| Ok((s.source_states()?, s.items_per_source_since(midnight)?)))
+    let (sources, today, quarantined) = state
+        .blocking(move |s| {
+            Ok((
+                s.source_states()?,
+                s.items_per_source_since(midnight)?,
+                s.quarantine_count()?,
+            ))
+        })
         .await?;
     Ok(layout(
         "Sources",
         Some(&auth),
         html! {
+            @if quarantined > 0 {
+                p.notice role="status" {
+                    strong { "Quarantined: " (quarantined) }
+                    " — work a stage could not finish (the process crashed or was killed while on \
+                     it) is set aside so that everything else carries on. An admin can see what, \
+                     where and why with " code { "ballotwatch quarantine list" } ", then let it \
+                     be tried again with " code { "ballotwatch quarantine retry ID" } " or discard \
+                     it with " code { "ballotwatch quarantine drop ID" } "."
+                }
+            }
             @if sources.is_empty() { p.muted { "No source has been polled yet." } }
             table {
                 thead { tr {
@@ -52,4 +68,62 @@ pub(crate) async fn page(
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use ballotwatch_store::{Role, Stage, Work};
+
+    use crate::auth::{token_hash, SESSION_COOKIE};
+    use crate::testutil::{send, test_app};
+
+    #[tokio::test]
+    async fn the_sources_page_says_how_much_is_quarantined_and_what_to_do() {
+        let t = test_app();
+        let user = t.store.create_user("viewer", Role::Viewer, "x").unwrap();
+        t.store
+            .create_session(
+                &user,
+                &token_hash("tok"),
+                "csrf",
+                std::time::Duration::from_secs(600),
+                &serde_json::Value::Null,
+            )
+            .unwrap();
+        let get = || {
+            Request::get("/sources")
+                .header(header::COOKIE, format!("{SESSION_COOKIE}=tok"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, _, body) = send(&t.router, get()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("Quarantined"), "{body}");
+
+        let work = Work {
+            key: "Echo|abc".into(),
+            source: "Echo".into(),
+            what: "https://echo.example/rss".into(),
+            item_seq: None,
+            sha256: None,
+        };
+        for _ in 0..3 {
+            t.store
+                .begin_work(Stage::Poll, std::slice::from_ref(&work), 2, "parsing")
+                .unwrap();
+        }
+        let (status, _, body) = send(&t.router, get()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Quarantined: 1"), "{body}");
+        assert!(body.contains("ballotwatch quarantine list"), "{body}");
+        // The service is still ready: quarantine is the pipeline working as designed.
+        let (status, _, _) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
 }

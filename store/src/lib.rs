@@ -26,6 +26,7 @@ mod media;
 mod poll;
 mod quarantine;
 mod schema;
+mod space;
 mod web;
 
 use std::fmt;
@@ -74,6 +75,8 @@ struct Inner {
     db_path: PathBuf,
     captures_dir: PathBuf,
     conn: Mutex<Connection>,
+    /// Why ingest is paused in this process (disk full), if it is.
+    paused: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for Store {
@@ -112,6 +115,7 @@ impl Store {
                 db_path,
                 captures_dir,
                 conn: Mutex::new(conn),
+                paused: Mutex::new(None),
             }),
         })
     }

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+mod disk;
 mod media;
 mod quarantine;
 mod realtime;
@@ -335,6 +336,13 @@ impl Pipeline {
                 }
                 Err(e) => tracing::warn!(source = %name, error = %e, "poll failed"),
             }
+            if self.store.ingest_paused().is_some() {
+                // Nothing was recorded, so the schedule has not moved: look again shortly.
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(disk::RECHECK) => {}
+                }
+            }
         }
     }
 
@@ -343,6 +351,9 @@ impl Pipeline {
     async fn poll_source(&self, source: &dyn Source) -> PollSummary {
         let started = Instant::now();
         let outcome = self.poll_and_record(source).await;
+        if let Err(e) = &outcome {
+            self.note_disk_full(e);
+        }
         PollSummary {
             source: source.name().to_string(),
             kind: source.kind(),
@@ -352,6 +363,9 @@ impl Pipeline {
     }
 
     async fn poll_and_record(&self, source: &dyn Source) -> anyhow::Result<PollCounts> {
+        if let Some(reason) = self.disk_gate().await? {
+            anyhow::bail!("ingest paused: {reason}");
+        }
         let name = source.name().to_string();
         let state = self
             .blocking({
@@ -432,7 +446,14 @@ impl Pipeline {
 
     async fn classify_loop(&self, stop: CancellationToken) -> anyhow::Result<()> {
         loop {
-            let n = self.classify_pending().await?;
+            let n = match self.classify_pending().await {
+                Ok(n) => n,
+                Err(e) if self.note_disk_full(&e) && !stop.is_cancelled() => {
+                    tokio::time::sleep(disk::RECHECK).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if n > 0 {
                 self.index_wake.notify_one();
                 self.alert_wake.notify_one();
@@ -505,7 +526,14 @@ impl Pipeline {
         let commit_interval = self.config.index.commit_interval;
         loop {
             let committed_at = Instant::now();
-            self.index_pending().await?;
+            match self.index_pending().await {
+                Ok(_) => {}
+                Err(e) if self.note_disk_full(&e) && !stop.is_cancelled() => {
+                    tokio::time::sleep(disk::RECHECK).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if stop.is_cancelled() {
                 // The classify stage may have stored results while we were busy.
                 self.index_pending().await?;

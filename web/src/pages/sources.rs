@@ -19,6 +19,7 @@ pub(crate) async fn page(
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())
         .unwrap_or_else(Utc::now);
+    let paused = state.store.ingest_paused();
     let (sources, today, quarantined) = state
         .blocking(move |s| {
             Ok((
@@ -32,6 +33,9 @@ pub(crate) async fn page(
         "Sources",
         Some(&auth),
         html! {
+            @if let Some(reason) = &paused {
+                p.error role="alert" { strong { "Ingest is paused: " } (reason) }
+            }
             @if quarantined > 0 {
                 p.notice role="status" {
                     strong { "Quarantined: " (quarantined) }
@@ -125,5 +129,29 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
+
+        // Disk full: ingest paused, said on the page and by /readyz, with the reason.
+        t.store
+            .set_ingest_paused(Some("data_dir /d has 3 MiB free".into()));
+        let (_, _, body) = send(&t.router, get()).await;
+        assert!(body.contains("Ingest is paused"), "{body}");
+        assert!(body.contains("data_dir /d has 3 MiB free"), "{body}");
+        let (status, _, text) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            text,
+            "not ready: ingest paused: data_dir /d has 3 MiB free\n"
+        );
+        t.store.set_ingest_paused(None);
+        let (status, _, _) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "resumed");
     }
 }

@@ -62,7 +62,7 @@ fn items(ws: &Workspace) -> u64 {
 fn integrity_ok(ws: &Workspace) {
     let db = ws.data_dir().join("ballotwatch.db");
     match Command::new("sqlite3")
-        .arg(&db)
+        .arg(db)
         .arg("PRAGMA integrity_check")
         .output()
     {
@@ -134,7 +134,7 @@ fn ingest_pauses_when_data_dir_runs_low_and_resumes_when_space_returns() {
 
     // Space returns: ingest carries on by itself.
     match &tmpfs {
-        Some(_) => std::fs::remove_file(&filler).unwrap(),
+        Some(_) => std::fs::remove_file(filler).unwrap(),
         None => {
             std::fs::write(
                 ws.config(),

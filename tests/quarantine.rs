@@ -174,7 +174,7 @@ fn a_response_whose_parse_aborts_is_quarantined_and_other_sources_carry_on() {
         .join(&sha[0..2])
         .join(&sha[2..4])
         .join(&sha);
-    assert_eq!(std::fs::read(&blob).unwrap(), body);
+    assert_eq!(std::fs::read(blob).unwrap(), body);
     // The other source's items are stored and searchable; none of the quarantined feed's.
     let searched = ws.search_json("*");
     assert!(!searched.is_empty());

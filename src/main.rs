@@ -142,6 +142,12 @@ enum Command {
         #[command(subcommand)]
         command: FakesCommand,
     },
+    /// Work a stage could not finish (it crashed or killed the process `[limits]
+    /// quarantine_after` times): list it, retry it or drop it.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
 }
 
 /// `ballotwatch fakes …`.
@@ -177,6 +183,38 @@ enum FakesCommand {
         /// The confirmation's id.
         id: i64,
         /// Who removes it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+/// `ballotwatch quarantine …`.
+#[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// What is quarantined: id, stage, source, what (item id or response URL), attempts, when,
+    /// and why.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Include dropped entries.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Release an entry: its stage tries it again (from a clean attempt count).
+    Retry {
+        /// The entry's id (from `quarantine list`).
+        id: i64,
+        /// Who releases it, for the audit log (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Discard an entry: never tried again and no longer listed; the record, the item and the
+    /// captured bytes are kept as evidence.
+    Drop {
+        /// The entry's id (from `quarantine list`).
+        id: i64,
+        /// Who drops it, for the audit log (default: $USER).
         #[arg(long)]
         actor: Option<String>,
     },

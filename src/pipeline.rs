@@ -18,12 +18,14 @@ use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
 use ballotwatch_ingest::{
     build_source, schedule, Cursor, Fetcher, PollContext, Source, StreamUntil,
 };
-use ballotwatch_store::{PollRecord, Store, StoredItem};
+use ballotwatch_store::{PollRecord, Stage, Store, StoredItem};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+mod disk;
 mod media;
+mod quarantine;
 mod realtime;
 mod video;
 
@@ -338,6 +340,13 @@ impl Pipeline {
                 }
                 Err(e) => tracing::warn!(source = %name, error = %e, "poll failed"),
             }
+            if self.store.ingest_paused().is_some() {
+                // Nothing was recorded, so the schedule has not moved: look again shortly.
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(disk::RECHECK) => {}
+                }
+            }
         }
     }
 
@@ -346,6 +355,9 @@ impl Pipeline {
     async fn poll_source(&self, source: &dyn Source) -> PollSummary {
         let started = Instant::now();
         let outcome = self.poll_and_record(source).await;
+        if let Err(e) = &outcome {
+            self.note_disk_full(e);
+        }
         PollSummary {
             source: source.name().to_string(),
             kind: source.kind(),
@@ -355,6 +367,9 @@ impl Pipeline {
     }
 
     async fn poll_and_record(&self, source: &dyn Source) -> anyhow::Result<PollCounts> {
+        if let Some(reason) = self.disk_gate().await? {
+            anyhow::bail!("ingest paused: {reason}");
+        }
         let name = source.name().to_string();
         let state = self
             .blocking({
@@ -386,7 +401,16 @@ impl Pipeline {
             attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
         };
 
-        match source.poll(&self.ctx, &cursor).await {
+        let gate =
+            quarantine::PollGate::new(self.store.clone(), &name, cfg.limits.quarantine_after);
+        let ctx = PollContext {
+            fetcher: self.ctx.fetcher.with_response_gate(gate.clone()),
+            watch: self.ctx.watch.clone(),
+        };
+        let polled = source.poll(&ctx, &cursor).await;
+        // The parse finished (well or not): it did not kill the process.
+        self.blocking(move |_| gate.finish()).await?;
+        match polled {
             Ok(mut poll) => {
                 let next_attempt_at = next(0, None);
                 let items = std::mem::take(&mut poll.items);
@@ -426,7 +450,14 @@ impl Pipeline {
 
     async fn classify_loop(&self, stop: CancellationToken) -> anyhow::Result<()> {
         loop {
-            let n = self.classify_pending().await?;
+            let n = match self.classify_pending().await {
+                Ok(n) => n,
+                Err(e) if self.note_disk_full(&e) && !stop.is_cancelled() => {
+                    tokio::time::sleep(disk::RECHECK).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if n > 0 {
                 self.index_wake.notify_one();
                 self.alert_wake.notify_one();
@@ -499,7 +530,14 @@ impl Pipeline {
         let commit_interval = self.config.index.commit_interval;
         loop {
             let committed_at = Instant::now();
-            self.index_pending().await?;
+            match self.index_pending().await {
+                Ok(_) => {}
+                Err(e) if self.note_disk_full(&e) && !stop.is_cancelled() => {
+                    tokio::time::sleep(disk::RECHECK).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if stop.is_cancelled() {
                 // The classify stage may have stored results while we were busy.
                 self.index_pending().await?;
@@ -524,6 +562,7 @@ impl Pipeline {
     pub async fn classify_pending(&self) -> anyhow::Result<usize> {
         let classifier = self.classifier.clone();
         let known_fakes = self.known_fakes.clone();
+        let quarantine_after = self.config.limits.quarantine_after;
         self.blocking(move |store| {
             let mut total = 0;
             loop {
@@ -532,14 +571,18 @@ impl Pipeline {
                 if batch.is_empty() {
                     return Ok(total);
                 }
+                let batch =
+                    quarantine::begin_items(store, Stage::Classify, batch, quarantine_after)?;
                 let results: Vec<_> = batch
                     .iter()
                     .map(|s| {
+                        quarantine::fault::item(Stage::Classify, &s.item);
                         let local = media::with_local_paths(store, &s.item);
                         (s.seq, classifier.classify(&local))
                     })
                     .collect();
                 store.save_results(&results)?;
+                quarantine::finish(store, Stage::Classify, &batch)?;
                 total += results.len();
             }
         })
@@ -550,6 +593,7 @@ impl Pipeline {
     pub async fn index_pending(&self) -> anyhow::Result<usize> {
         let writer = self.writer.clone();
         let index = self.index.clone();
+        let quarantine_after = self.config.limits.quarantine_after;
         self.blocking(move |store| {
             let mut writer = writer.lock().map_err(|_| {
                 anyhow::anyhow!("the index writer was poisoned by an earlier panic")
@@ -560,10 +604,15 @@ impl Pipeline {
                 if batch.is_empty() {
                     break;
                 }
+                let batch = quarantine::begin_items(store, Stage::Index, batch, quarantine_after)?;
+                for s in &batch {
+                    quarantine::fault::item(Stage::Index, &s.item);
+                }
                 let seqs: Vec<i64> = batch.iter().map(|s| s.seq).collect();
                 upsert_all(&mut writer, &batch)?;
                 writer.commit()?;
                 store.mark_indexed(&seqs)?;
+                quarantine::finish(store, Stage::Index, &batch)?;
                 total += batch.len();
             }
             if total > 0 {

@@ -18,7 +18,7 @@ pub mod html;
 pub mod schedule;
 pub mod sources;
 
-pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, FEED_ACCEPT};
+pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, ResponseGate, FEED_ACCEPT};
 pub use sources::{
     build_source, Cursor, Poll, PollContext, RealtimeSource, Source, SourceError, StreamEvent,
     StreamUntil,

@@ -8,8 +8,7 @@ use chrono::Utc;
 
 /// Prints the outbox status; exit code 1 when there are dead letters (a problem to act on).
 pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
-    let store = Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let store = super::open_store(config)?;
     let status = store.outbox_status()?;
     let dead = status
         .counts

@@ -4,16 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_store::Store;
 
-use super::actor_or_user;
-
-fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
-}
+use super::{actor_or_user, open_store as open};
 
 /// `fakes add --incident ID [--media SHA256 | --file PATH] [--note TEXT]`.
 pub fn add(

@@ -10,6 +10,7 @@ mod classify;
 mod export;
 mod fakes;
 mod ingest;
+mod quarantine;
 mod reindex;
 mod search;
 pub mod serve;
@@ -157,11 +158,38 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 crate::FakesCommand::Remove { id, actor } => fakes::remove(&config, id, actor),
             }
         }
+        Command::Quarantine { command } => {
+            let config = load_config(config_path)?;
+            match command {
+                crate::QuarantineCommand::List { json, all } => {
+                    quarantine::list(&config, json, all)
+                }
+                crate::QuarantineCommand::Retry { id, actor } => {
+                    quarantine::retry(&config, id, actor)
+                }
+                crate::QuarantineCommand::Drop { id, actor } => {
+                    quarantine::drop(&config, id, actor)
+                }
+            }
+        }
         Command::Reindex => {
             let config = load_config(config_path)?;
             reindex::run(&config)
         }
     }
+}
+
+/// Opens the configured store, naming its folder on failure.
+pub(crate) fn open_store(config: &Config) -> anyhow::Result<ballotwatch_store::Store> {
+    ballotwatch_store::Store::open(&config.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+}
+
+/// Who runs a command, for the audit log: `--actor`, else `$USER`, else `cli`.
+pub(crate) fn actor_or_user(actor: Option<String>) -> String {
+    actor
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "cli".into())
 }
 
 /// Maps an error to the contract's exit code: 2 for configuration, usage and detector set-up
@@ -174,13 +202,6 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
     } else {
         3
     }
-}
-
-/// Who a command acts as in the audit log: `--actor`, else `$USER`, else `cli`.
-pub(crate) fn actor_or_user(actor: Option<String>) -> String {
-    actor
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "cli".into())
 }
 
 /// Loads and validates the configuration file.

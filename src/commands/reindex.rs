@@ -12,8 +12,7 @@ const BATCH: usize = 1000;
 
 /// Drops every document and re-adds the latest version of every stored item.
 pub fn run(config: &Config) -> anyhow::Result<u8> {
-    let store = Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let store = super::open_store(config)?;
     let dir = index_dir(config);
     let index = match SearchIndex::open_or_create(&dir) {
         Err(IndexError::SchemaChanged { .. }) => SearchIndex::recreate(&dir)?,

@@ -19,8 +19,7 @@ pub fn run(
     json: bool,
 ) -> anyhow::Result<u8> {
     let index = SearchIndex::open_existing(&index_dir(config))?;
-    let store = Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let store = super::open_store(config)?;
     let results = index.search(&SearchRequest {
         query: query.to_string(),
         limit,

@@ -61,8 +61,7 @@ impl Health<'_> {
 /// Prints the health table (or one JSON object per source); exit code 1 when an enabled
 /// source's last attempt failed.
 pub fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
-    let store = Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let store = super::open_store(config)?;
     let now = Utc::now();
     let states = store.source_states()?;
     let counts = store.items_stored_since(now - chrono::Duration::hours(24))?;

@@ -6,16 +6,11 @@ use anyhow::Context;
 use ballotwatch_core::Config;
 use ballotwatch_store::{Role, Store, StoreError};
 
-use super::UsageError;
+use super::{open_store as open, UsageError};
 use crate::TokenCreate;
 
 /// Longest token lifetime `--expires` accepts (a typo such as `9000y` is refused, not stored).
 const MAX_EXPIRY: std::time::Duration = std::time::Duration::from_secs(10 * 366 * 86_400);
-
-fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
-}
 
 /// A store error the user can fix (no such user, name taken, last admin) as a usage error
 /// (exit 2); anything else as it is (exit 3).

@@ -149,7 +149,11 @@ impl Store {
         self.with_conn(|conn| {
             query_items(
                 conn,
-                item_query!("WHERE i.stage = 'new' ORDER BY i.seq LIMIT ?1"),
+                item_query!(
+                    "WHERE i.stage = 'new'
+                       AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.item_seq = i.seq)
+                     ORDER BY i.seq LIMIT ?1"
+                ),
                 [sql_limit(limit)],
                 || "reading items pending classification".into(),
             )
@@ -266,6 +270,7 @@ impl Store {
                     "WHERE i.seq IN (SELECT max(l.seq) FROM items c JOIN items l ON l.id = c.id
                                      WHERE c.stage = 'classified' GROUP BY c.id)
                        AND i.stage <> 'new'
+                       AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.item_seq = i.seq)
                      ORDER BY i.seq LIMIT ?1"
                 ),
                 [sql_limit(limit)],

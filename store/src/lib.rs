@@ -24,8 +24,10 @@ mod incidents;
 mod items;
 mod media;
 mod poll;
+mod quarantine;
 mod schema;
 mod users;
+mod space;
 mod web;
 
 use std::fmt;
@@ -46,6 +48,7 @@ pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
 pub use incidents::AuditEntry;
 pub use items::StoredItem;
 pub use poll::{dropped_summary, NewCapture, PollOutcome, PollRecord, SourceState};
+pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
 pub use schema::SCHEMA_VERSION;
 pub use users::{Account, ApiToken, Ended, LoginPolicy, TokenCheck};
 pub use web::{DayCount, IncidentDetail, MetricCounts, Role, Session, User, UserLogin};
@@ -74,6 +77,8 @@ struct Inner {
     db_path: PathBuf,
     captures_dir: PathBuf,
     conn: Mutex<Connection>,
+    /// Why ingest is paused in this process (disk full), if it is.
+    paused: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for Store {
@@ -112,6 +117,7 @@ impl Store {
                 db_path,
                 captures_dir,
                 conn: Mutex::new(conn),
+                paused: Mutex::new(None),
             }),
         })
     }

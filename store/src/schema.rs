@@ -204,6 +204,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::fakes::MIGRATION,
     crate::poll::M_DROPPED,
     crate::users::MIGRATION,
+    crate::quarantine::MIGRATION,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

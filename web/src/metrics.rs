@@ -15,8 +15,17 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the store answers a query; 503 with the reason when it does not.
+/// `GET /readyz`: the store answers a query and ingest is not paused (disk full); 503 with the
+/// reason when either fails. Quarantined work does not count: it is the pipeline protecting
+/// itself.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.store.ingest_paused() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: ingest paused: {reason}\n"),
+        )
+            .into_response();
+    }
     match state.blocking(|s| Ok(s.metric_counts()?)).await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {

@@ -182,6 +182,15 @@ pub enum FetchError {
         /// The underlying error chain.
         message: String,
     },
+    /// The response's body was refused by the fetcher's [`ResponseGate`] before anyone parsed
+    /// it (e.g. it is quarantined: parsing it killed the process before).
+    #[error("{url}: {reason}")]
+    Refused {
+        /// The URL requested.
+        url: String,
+        /// The gate's reason, and what to do.
+        reason: String,
+    },
     /// The HTTP client could not be set up (only from [`Fetcher::new`]; no URL involved).
     #[error("cannot set up the HTTP client: {message}")]
     Setup {
@@ -201,7 +210,8 @@ impl FetchError {
             | FetchError::TooLarge { url, .. }
             | FetchError::TooManyRedirects { url, .. }
             | FetchError::Status { url, .. }
-            | FetchError::Body { url, .. } => url,
+            | FetchError::Body { url, .. }
+            | FetchError::Refused { url, .. } => url,
             FetchError::Setup { .. } => "",
         }
     }
@@ -227,6 +237,7 @@ impl FetchError {
             | FetchError::Blocked { .. }
             | FetchError::TooLarge { .. }
             | FetchError::TooManyRedirects { .. }
+            | FetchError::Refused { .. }
             | FetchError::Setup { .. } => false,
         }
     }
@@ -325,6 +336,18 @@ struct Inner {
 #[derive(Clone)]
 pub struct Fetcher {
     inner: Arc<Inner>,
+    gate: Option<Arc<dyn ResponseGate>>,
+}
+
+/// Sees every feed or API response body ([`Fetcher::get`], [`Fetcher::get_with_bearer`]; not
+/// media) after it is fetched and before the source parses it, and may refuse it. The pipeline
+/// uses it to record that a response is about to be parsed, so that a response whose parsing
+/// kills the process is quarantined instead of fetched and parsed again for ever.
+#[async_trait::async_trait]
+pub trait ResponseGate: Send + Sync {
+    /// `Ok` lets the source parse `body`; `Err(reason)` makes the fetch fail with
+    /// [`FetchError::Refused`].
+    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String>;
 }
 
 impl fmt::Debug for Fetcher {
@@ -335,6 +358,7 @@ impl fmt::Debug for Fetcher {
             .field("timeout", &self.inner.timeout)
             .field("max_redirects", &self.inner.max_redirects)
             .field("allow_private", &self.inner.allow_private)
+            .field("gate", &self.gate.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -412,7 +436,17 @@ impl Fetcher {
                 max_redirects,
                 allow_private,
             }),
+            gate: None,
         })
+    }
+
+    /// This fetcher (sharing its connection pool and per-host limits) with `gate` looking at
+    /// every feed or API response before it is handed back.
+    pub fn with_response_gate(&self, gate: Arc<dyn ResponseGate>) -> Fetcher {
+        Fetcher {
+            inner: self.inner.clone(),
+            gate: Some(gate),
+        }
     }
 
     /// The User-Agent sent with every request.
@@ -648,6 +682,14 @@ impl Fetcher {
             finished_at,
         };
         tracing::debug!(url = %capture.url, status = capture.status, size = capture.size, "fetched");
+        if let (Some(gate), None) = (&self.gate, cap) {
+            if let Err(reason) = gate.admit(&capture, &body).await {
+                return Err(FetchError::Refused {
+                    url: capture.url,
+                    reason,
+                });
+            }
+        }
         Ok(Fetched::Body {
             capture,
             body,

@@ -884,3 +884,60 @@ proptest::proptest! {
         );
     }
 }
+
+/// Refuses bodies containing `POISON`, and remembers what it was shown.
+#[derive(Default)]
+struct TestGate {
+    seen: Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl ResponseGate for TestGate {
+    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((capture.url.clone(), capture.sha256.clone()));
+        if body.windows(6).any(|w| w == b"POISON") {
+            Err("quarantined for the test".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_response_gate_sees_feed_bodies_before_the_caller_and_may_refuse_them() {
+    let app = Router::new()
+        .route("/good", get(|| async { FEED }))
+        .route("/bad", get(|| async { "<rss>POISON</rss>" }))
+        .route("/media", get(|| async { "POISON media bytes" }));
+    let (base, _) = serve(app).await;
+    let gate = Arc::new(TestGate::default());
+    let plain = fetcher(&cfg());
+    let f = plain.with_response_gate(gate.clone());
+
+    let Fetched::Body { capture, .. } = f.get(&req(&format!("{base}/good"))).await.unwrap() else {
+        panic!("expected a body");
+    };
+    assert_eq!(capture.sha256, sha256_hex(FEED.as_bytes()));
+
+    let err = f.get(&req(&format!("{base}/bad"))).await.unwrap_err();
+    assert!(matches!(err, FetchError::Refused { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("{base}/bad: quarantined for the test")
+    );
+    assert!(!err.is_transient());
+    assert_eq!(err.url(), format!("{base}/bad"));
+
+    // Media (capped fetches) and fetchers without the gate are not gated.
+    let cap = |_: &[u8]| -> u64 { 1 << 20 };
+    f.get_capped(&req(&format!("{base}/media")), &cap)
+        .await
+        .unwrap();
+    plain.get(&req(&format!("{base}/bad"))).await.unwrap();
+    let seen = gate.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].0, format!("{base}/bad"));
+}

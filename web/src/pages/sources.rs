@@ -19,13 +19,33 @@ pub(crate) async fn page(
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())
         .unwrap_or_else(Utc::now);
-    let (sources, today) = state
-        .blocking(move |s| Ok((s.source_states()?, s.items_per_source_since(midnight)?)))
+    let paused = state.store.ingest_paused();
+    let (sources, today, quarantined) = state
+        .blocking(move |s| {
+            Ok((
+                s.source_states()?,
+                s.items_per_source_since(midnight)?,
+                s.quarantine_count()?,
+            ))
+        })
         .await?;
     Ok(layout(
         "Sources",
         Some(&auth),
         html! {
+            @if let Some(reason) = &paused {
+                p.error role="alert" { strong { "Ingest is paused: " } (reason) }
+            }
+            @if quarantined > 0 {
+                p.notice role="status" {
+                    strong { "Quarantined: " (quarantined) }
+                    " — work a stage could not finish (the process crashed or was killed while on \
+                     it) is set aside so that everything else carries on. An admin can see what, \
+                     where and why with " code { "ballotwatch quarantine list" } ", then let it \
+                     be tried again with " code { "ballotwatch quarantine retry ID" } " or discard \
+                     it with " code { "ballotwatch quarantine drop ID" } "."
+                }
+            }
             @if sources.is_empty() { p.muted { "No source has been polled yet." } }
             table {
                 thead { tr {
@@ -54,4 +74,86 @@ pub(crate) async fn page(
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use ballotwatch_store::{Role, Stage, Work};
+
+    use crate::auth::{token_hash, SESSION_COOKIE};
+    use crate::testutil::{send, test_app};
+
+    #[tokio::test]
+    async fn the_sources_page_says_how_much_is_quarantined_and_what_to_do() {
+        let t = test_app();
+        let user = t.store.create_user("viewer", Role::Viewer, "x").unwrap();
+        t.store
+            .create_session(
+                &user,
+                &token_hash("tok"),
+                "csrf",
+                std::time::Duration::from_secs(600),
+                &serde_json::Value::Null,
+            )
+            .unwrap();
+        let get = || {
+            Request::get("/sources")
+                .header(header::COOKIE, format!("{SESSION_COOKIE}=tok"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, _, body) = send(&t.router, get()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("Quarantined"), "{body}");
+
+        let work = Work {
+            key: "Echo|abc".into(),
+            source: "Echo".into(),
+            what: "https://echo.example/rss".into(),
+            item_seq: None,
+            sha256: None,
+        };
+        for _ in 0..3 {
+            t.store
+                .begin_work(Stage::Poll, std::slice::from_ref(&work), 2, "parsing")
+                .unwrap();
+        }
+        let (status, _, body) = send(&t.router, get()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Quarantined: 1"), "{body}");
+        assert!(body.contains("ballotwatch quarantine list"), "{body}");
+        // The service is still ready: quarantine is the pipeline working as designed.
+        let (status, _, _) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+
+        // Disk full: ingest paused, said on the page and by /readyz, with the reason.
+        t.store
+            .set_ingest_paused(Some("data_dir /d has 3 MiB free".into()));
+        let (_, _, body) = send(&t.router, get()).await;
+        assert!(body.contains("Ingest is paused"), "{body}");
+        assert!(body.contains("data_dir /d has 3 MiB free"), "{body}");
+        let (status, _, text) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            text,
+            "not ready: ingest paused: data_dir /d has 3 MiB free\n"
+        );
+        t.store.set_ingest_paused(None);
+        let (status, _, _) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "resumed");
+    }
 }

@@ -1907,8 +1907,10 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
         assert_eq!(c.limits.max_query_depth, 16);
         assert_eq!(c.limits.quarantine_after, 2);
         assert_eq!(c.limits.verify_max_unpacked, ByteSize::gib(8));
-        let c = parse("data_dir = \"d\"\n[limits]\ndiff_timeout = \"500ms\"\nmax_item_text = \"64 KiB\"\n")
-            .unwrap();
+        let c = parse(
+            "data_dir = \"d\"\n[limits]\ndiff_timeout = \"500ms\"\nmax_item_text = \"64 KiB\"\n",
+        )
+        .unwrap();
         assert_eq!(c.limits.diff_timeout, Duration::from_millis(500));
         assert_eq!(c.limits.max_item_text, ByteSize::kib(64));
         let p = one_problem("data_dir = \"d\"\n[limits]\nmax_html_depth = 0\n");

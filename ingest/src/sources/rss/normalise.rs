@@ -118,6 +118,7 @@ pub fn normalise_entry(
 
     let media = collect_media(entry, &base, body.as_ref());
 
+    let truncated = body.as_ref().and_then(HtmlContent::cut_reason);
     let HtmlContent {
         text,
         html: clean,
@@ -153,6 +154,7 @@ pub fn normalise_entry(
         html: clean,
         links,
         media,
+        truncated,
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());

@@ -164,6 +164,7 @@ impl Pipeline {
         let index = SearchIndex::open_or_create(&index_dir(&config))?;
         let writer = index.writer(config.index.writer_memory.as_u64() as usize)?;
         let fetcher = Fetcher::new(&config.ingest, env!("CARGO_PKG_VERSION"))?;
+        ballotwatch_ingest::html::set_max_depth(config.limits.max_html_depth);
         let ctx = PollContext {
             fetcher,
             watch: WatchTerms::new(&config.watch.terms),
@@ -198,6 +199,11 @@ impl Pipeline {
             classify_wake: Arc::new(Notify::new()),
             index_wake: Arc::new(Notify::new()),
         })
+    }
+
+    /// `[limits] max_item_text`, in bytes.
+    fn max_item_text(&self) -> usize {
+        usize::try_from(self.config.limits.max_item_text.as_u64()).unwrap_or(usize::MAX)
     }
 
     /// The store.
@@ -412,6 +418,7 @@ impl Pipeline {
         self.blocking(move |_| gate.finish()).await?;
         match polled {
             Ok(mut poll) => {
+                poll.limit_items(&name, self.max_item_text());
                 let next_attempt_at = next(0, None);
                 let items = std::mem::take(&mut poll.items);
                 let mut items = self

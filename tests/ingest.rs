@@ -333,6 +333,65 @@ fn broken_sources_fail_alone_with_errors_that_name_them() {
 }
 
 #[test]
+fn an_entry_nesting_a_hundred_thousand_elements_is_stored_cut_with_the_others() {
+    // Issue 17: such an entry overflowed the stack in the HTML walk and aborted the process,
+    // losing the feed's ordinary entries with it, poll after poll.
+    let server = FixtureServer::start();
+    let ws = Workspace::new(&format!(
+        "[limits]\nmax_item_text = \"16 KiB\"\n\n{}",
+        rss_source("Nested", &server.url("/nested/100000"))
+    ));
+    let started = std::time::Instant::now();
+    let r = ws.run(&["ingest", "--once"]);
+    eprintln!("ingest --once of the nested feed: {:?}", started.elapsed());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        row(&r.stdout, "Nested").contains("  4        0          0"),
+        "{}",
+        r.stdout
+    );
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    assert_eq!(store.count_items().unwrap(), 4);
+    let hits = ws.search_json("*");
+    assert_eq!(hits.len(), 4);
+    let hostile = hits
+        .iter()
+        .find(|h| h["title"] == "Deeply nested post")
+        .expect("the hostile entry is stored");
+    let reason = hostile["truncated"].as_str().unwrap();
+    assert!(reason.contains("max_html_depth"), "{reason}");
+    assert!(reason.contains("max_item_text"), "{reason}");
+    let text = hostile["text"].as_str().unwrap();
+    assert!(text.starts_with("Hostile post."), "{}", &text[..40]);
+    assert!(text.len() + "Deeply nested post".len() <= 16 * 1024);
+    for h in hits.iter().filter(|h| h["title"] != "Deeply nested post") {
+        assert!(h.get("truncated").is_none(), "{h}");
+    }
+    assert!(ws.search_json("\"Castle ward polling station\"").len() == 1);
+
+    // And `serve` polls the same feed and stays up.
+    let mut child = ws
+        .cmd(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.state.hits("/nested/100000") < 2 {
+        assert!(std::time::Instant::now() < deadline, "serve never polled");
+        assert!(child.try_wait().unwrap().is_none(), "serve stopped");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve stopped after the poll"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
 fn ingest_rejects_an_unknown_source_name() {
     let server = FixtureServer::start();
     let ws = Workspace::new(&rss_source(

@@ -119,6 +119,23 @@ pub struct Item {
     /// previous version (absent on a page's first version and for other sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Why less than the published content was kept, naming the limit (`[limits]
+    /// max_item_text`, `max_html_depth`): text cut at a size, or HTML nested too deep kept as
+    /// flat text. Absent when everything was kept. The captured bytes always hold the whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+/// The largest index `<= at` that is a character boundary of `s` (or `s.len()`).
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    let mut i = at;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn is_false(v: &bool) -> bool {
@@ -175,6 +192,45 @@ impl Item {
         }
     }
 
+    /// Keeps at most `max_bytes` of title and text together (the title first), each cut at a
+    /// character boundary, and records in [`Item::truncated`] that it was cut. Sanitized HTML
+    /// longer than the limit is dropped rather than cut (a cut could leave a tag open), so the
+    /// item shows its (cut) plain text. True when anything was cut.
+    pub fn limit_text(&mut self, max_bytes: usize) -> bool {
+        let title_len = self.title.as_deref().map_or(0, str::len);
+        let text_len = self.text.as_deref().map_or(0, str::len);
+        let html_len = self.html.as_deref().map_or(0, str::len);
+        if title_len + text_len <= max_bytes && html_len <= max_bytes {
+            return false;
+        }
+        let total = title_len + text_len;
+        let mut left = max_bytes;
+        for field in [&mut self.title, &mut self.text] {
+            if let Some(s) = field.as_mut() {
+                let keep = floor_char_boundary(s, left);
+                s.truncate(keep);
+                left -= keep;
+            }
+        }
+        if self.text.as_deref() == Some("") {
+            self.text = None;
+        }
+        if html_len > max_bytes {
+            self.html = None;
+        }
+        let kept =
+            self.title.as_deref().map_or(0, str::len) + self.text.as_deref().map_or(0, str::len);
+        let reason = format!(
+            "the text was cut to {kept} of {total} bytes ([limits] max_item_text = {max_bytes} bytes){}",
+            if html_len > max_bytes { "; its HTML was not kept" } else { "" }
+        );
+        self.truncated = Some(match self.truncated.take() {
+            Some(earlier) => format!("{earlier}; {reason}"),
+            None => reason,
+        });
+        true
+    }
+
     /// SHA-256 (hex) of the item's published content: what changes when the publisher edits it.
     ///
     /// Ingest bookkeeping (`ingested_at`, `version`, `matched_terms`) is not part of it.
@@ -183,6 +239,9 @@ impl Item {
         c.ingested_at = None;
         c.version = 0;
         c.matched_terms.clear();
+        // Why content was cut is about what Ballotwatch kept, not what was published (the cut
+        // text itself is part of the hash).
+        c.truncated = None;
         // Why a download failed is not published content: a retry that fails again (perhaps
         // for another reason) must not make a new version.
         for m in &mut c.media {
@@ -514,6 +573,61 @@ mod tests {
             ..Item::default()
         };
         assert_eq!(blank.normalise(), Err(ItemError::Empty));
+    }
+
+    #[test]
+    fn limit_text_cuts_title_and_text_at_a_char_boundary_and_says_so() {
+        let mut item = Item {
+            title: Some("Poll".into()),
+            text: Some("é".repeat(10)),
+            html: Some(format!("<p>{}</p>", "é".repeat(10))),
+            ..Item::default()
+        };
+        let before = item.content_hash();
+        let mut same = item.clone();
+        assert!(!same.limit_text(100));
+        assert_eq!(same, item);
+
+        assert!(item.limit_text(9));
+        // 4 bytes of title, then 5 of text: "éé" (4 bytes), not half an "é".
+        assert_eq!(item.title.as_deref(), Some("Poll"));
+        assert_eq!(item.text.as_deref(), Some("éé"));
+        assert_eq!(
+            item.html, None,
+            "HTML longer than the limit is dropped, never cut"
+        );
+        let reason = item.truncated.clone().unwrap();
+        assert!(
+            reason.contains("max_item_text") && reason.contains("8 of 24"),
+            "{reason}"
+        );
+        assert_ne!(
+            item.content_hash(),
+            before,
+            "the cut text is what is hashed"
+        );
+        let mut again = item.clone();
+        again.truncated = None;
+        assert_eq!(
+            again.content_hash(),
+            item.content_hash(),
+            "the reason is not"
+        );
+
+        // A title alone over the limit: the text goes.
+        let mut item = Item {
+            title: Some("x".repeat(20)),
+            text: Some("body".into()),
+            truncated: Some("nested too deep".into()),
+            ..Item::default()
+        };
+        assert!(item.limit_text(5));
+        assert_eq!(item.title.as_deref(), Some("xxxxx"));
+        assert_eq!(item.text, None);
+        assert!(item
+            .truncated
+            .unwrap()
+            .starts_with("nested too deep; the text was cut"));
     }
 
     #[test]

@@ -8,8 +8,16 @@
 //! given (the entry's or the feed's). Plain text is rendered by html2text from the *sanitized*
 //! HTML, without link footnotes or emphasis markers, on very wide lines, then tidied: runs of
 //! spaces collapse to one, lines are trimmed, and at most one blank line separates paragraphs.
+//!
+//! Publishers' HTML is untrusted structure: before anything parses it, [`nesting::bound_nesting`]
+//! flattens elements nested deeper than `[limits] max_html_depth` (see [`set_max_depth`]), and
+//! every walk over the parsed tree here is iterative. A tree that still comes out deeper than
+//! the limit allows is not laid out at all: its text is taken flat.
+
+mod nesting;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ammonia::UrlRelative;
 use html2text::render::TrivialDecorator;
@@ -22,6 +30,45 @@ const TEXT_WIDTH: usize = 100_000;
 /// The `rel` every sanitized link carries.
 pub const LINK_REL: &str = "noopener noreferrer nofollow";
 
+pub use nesting::{bound_nesting, Bounded};
+
+/// The default of `[limits] max_html_depth`.
+pub const DEFAULT_MAX_DEPTH: usize = 256;
+
+/// The deepest element nesting kept in publishers' HTML, process-wide.
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+
+/// Sets the deepest element nesting [`from_html`], [`html_to_text`] and [`bound_page`] keep
+/// (`[limits] max_html_depth`); set once at start-up, before any source is polled.
+pub fn set_max_depth(depth: usize) {
+    MAX_DEPTH.store(depth.max(1), Ordering::Relaxed);
+}
+
+/// The deepest element nesting kept (see [`set_max_depth`]).
+pub fn max_depth() -> usize {
+    MAX_DEPTH.load(Ordering::Relaxed)
+}
+
+/// The reason an item records when its HTML was nested deeper than the limit.
+pub fn nesting_cut_reason(depth: usize) -> String {
+    format!(
+        "the HTML nests elements more than {depth} deep ([limits] max_html_depth); the content below that depth was kept as flat text"
+    )
+}
+
+/// A whole fetched page bounded to [`max_depth`] before a page-level parser (readability, CSS
+/// selectors) sees it; `cut` says whether anything was flattened.
+pub fn bound_page(page: &str) -> Bounded<'_> {
+    let bounded = bound_nesting(page, max_depth());
+    if bounded.cut {
+        tracing::warn!(
+            max_depth = max_depth(),
+            "a page nests elements deeper than [limits] max_html_depth; the deeper part is kept as flat text"
+        );
+    }
+    bounded
+}
+
 /// What [`from_html`] or [`from_plain_text`] extracted from one piece of content.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HtmlContent {
@@ -33,27 +80,57 @@ pub struct HtmlContent {
     pub links: Vec<String>,
     /// Absolute `http`/`https` image sources (`<img src>`), in document order, without repeats.
     pub images: Vec<String>,
+    /// Elements were nested deeper than the limit and flattened (see [`HtmlContent::cut_reason`]).
+    pub nesting_cut: bool,
+}
+
+impl HtmlContent {
+    /// What an item built from this content records about it having been cut, if it was.
+    pub fn cut_reason(&self) -> Option<String> {
+        self.nesting_cut.then(|| nesting_cut_reason(max_depth()))
+    }
 }
 
 /// Sanitizes `html`, resolving relative URLs against `base`, and extracts text, links and
-/// images from the result.
+/// images from the result. Elements nested deeper than [`max_depth`] are flattened.
 pub fn from_html(html: &str, base: &Url) -> HtmlContent {
-    let clean = sanitize(html, base);
+    from_html_bounded(html, base, max_depth())
+}
+
+/// [`from_html`] with an explicit nesting limit.
+pub fn from_html_bounded(html: &str, base: &Url, max_depth: usize) -> HtmlContent {
+    let bounded = bound_nesting(html, max_depth);
+    let clean = sanitize(&bounded.html, base);
     // html5ever reading from memory cannot fail; without a DOM there is just no text.
     let Some(dom) = parse(&clean) else {
         return HtmlContent {
             html: clean,
+            nesting_cut: bounded.cut,
             ..HtmlContent::default()
         };
     };
-    let mut links = Vec::new();
-    let mut images = Vec::new();
-    collect_urls(&dom.document, &mut links, &mut images);
+    let walked = walk(&dom.document, tree_limit(max_depth));
+    if walked.too_deep {
+        // The tree came out deeper than the pre-pass allowed for: never lay it out (the layout
+        // recurses); keep its text flat, as escaped paragraphs.
+        tracing::warn!(
+            max_depth,
+            "HTML still nested too deep after bounding; keeping its text flat"
+        );
+        let flat = from_plain_text(&flat_text(&clean));
+        return HtmlContent {
+            links: dedup_http(walked.links),
+            images: dedup_http(walked.images),
+            nesting_cut: true,
+            ..flat
+        };
+    }
     HtmlContent {
         text: render_text(&dom),
         html: clean,
-        links: dedup_http(links),
-        images: dedup_http(images),
+        links: dedup_http(walked.links),
+        images: dedup_http(walked.images),
+        nesting_cut: bounded.cut,
     }
 }
 
@@ -103,9 +180,20 @@ pub fn sanitize(html: &str, base: &Url) -> String {
         .to_string()
 }
 
-/// Plain text of an HTML fragment (e.g. an HTML title), tidied.
+/// Plain text of an HTML fragment (e.g. an HTML title), tidied. Elements nested deeper than
+/// [`max_depth`] are flattened.
 pub fn html_to_text(html: &str) -> String {
-    parse(html).map(|dom| render_text(&dom)).unwrap_or_default()
+    let depth = max_depth();
+    let bounded = bound_nesting(html, depth);
+    let Some(dom) = parse(&bounded.html) else {
+        return String::new();
+    };
+    let walked = walk(&dom.document, tree_limit(depth));
+    if walked.too_deep {
+        flat_text(&bounded.html)
+    } else {
+        render_text(&dom)
+    }
 }
 
 /// Collapses every run of whitespace to one space and trims: for titles and names.
@@ -169,24 +257,55 @@ fn render_text(dom: &RcDom) -> String {
     }
 }
 
-fn collect_urls(node: &Handle, links: &mut Vec<String>, images: &mut Vec<String>) {
-    if let html2text::Element { name, attrs, .. } = &node.data {
-        let wanted = match &*name.local {
-            "a" => Some(("href", &mut *links)),
-            "img" => Some(("src", &mut *images)),
-            _ => None,
-        };
-        if let Some((attr_name, out)) = wanted {
-            for attr in attrs.borrow().iter() {
-                if &*attr.name.local == attr_name {
-                    out.push(attr.value.to_string());
+/// How deep a parsed tree may be before it is taken as flat text: the pre-pass bounds what the
+/// parser builds to about `max_depth`, plus `<html>` and `<body>`, plus formatting elements the
+/// parser re-opens; anything deeper evaded the pre-pass.
+fn tree_limit(max_depth: usize) -> usize {
+    max_depth.saturating_mul(2).saturating_add(8)
+}
+
+/// What one iterative walk over a parsed tree found.
+#[derive(Default)]
+struct Walked {
+    links: Vec<String>,
+    images: Vec<String>,
+    /// The tree is deeper than the limit given.
+    too_deep: bool,
+}
+
+/// Walks the tree in document order with an explicit stack (never recursion): the link and
+/// image URLs, and whether it is deeper than `limit`.
+fn walk(root: &Handle, limit: usize) -> Walked {
+    let mut out = Walked::default();
+    let mut stack = vec![(root.clone(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        out.too_deep |= depth > limit;
+        if let html2text::Element { name, attrs, .. } = &node.data {
+            let wanted = match &*name.local {
+                "a" => Some(("href", &mut out.links)),
+                "img" => Some(("src", &mut out.images)),
+                _ => None,
+            };
+            if let Some((attr_name, urls)) = wanted {
+                for attr in attrs.borrow().iter() {
+                    if &*attr.name.local == attr_name {
+                        urls.push(attr.value.to_string());
+                    }
                 }
             }
         }
+        let children = node.children.borrow();
+        stack.extend(children.iter().rev().map(|c| (c.clone(), depth + 1)));
     }
-    for child in node.children.borrow().iter() {
-        collect_urls(child, links, images);
-    }
+    out
+}
+
+/// The text nodes of `html` in order, without any layout: for trees too deep to lay out.
+/// scraper keeps its tree in an arena and walks it with iterators, so depth costs nothing here.
+fn flat_text(html: &str) -> String {
+    let doc = scraper::Html::parse_fragment(html);
+    let lines: Vec<&str> = doc.root_element().text().collect();
+    tidy_text(&lines.join(" "))
 }
 
 /// Keeps absolute `http`/`https` URLs (normalised by the url crate), first occurrence first.
@@ -203,7 +322,13 @@ pub(crate) fn dedup_http(urls: Vec<String>) -> Vec<String> {
 /// Every element in `html` with its attributes `(name, value)`, as a browser would parse it.
 #[cfg(test)]
 pub(crate) fn elements(html: &str) -> Vec<(String, Vec<(String, String)>)> {
-    fn walk(node: &Handle, out: &mut Vec<(String, Vec<(String, String)>)>) {
+    let mut out = Vec::new();
+    let Some(dom) = parse(html) else {
+        return out;
+    };
+    // Iterative, document order: the input may be as deep as a test makes it.
+    let mut stack = vec![dom.document.clone()];
+    while let Some(node) = stack.pop() {
         if let html2text::Element { name, attrs, .. } = &node.data {
             let attrs = attrs
                 .borrow()
@@ -212,13 +337,7 @@ pub(crate) fn elements(html: &str) -> Vec<(String, Vec<(String, String)>)> {
                 .collect();
             out.push((name.local.to_string(), attrs));
         }
-        for child in node.children.borrow().iter() {
-            walk(child, out);
-        }
-    }
-    let mut out = Vec::new();
-    if let Some(dom) = parse(html) {
-        walk(&dom.document, &mut out);
+        stack.extend(node.children.borrow().iter().rev().cloned());
     }
     out
 }
@@ -350,6 +469,102 @@ mod tests {
         assert_eq!(
             html_to_text("Postal vote &ndash; <em>5pm</em>"),
             "Postal vote – 5pm"
+        );
+    }
+
+    /// Runs `f` on a thread with the 2 MiB stack tokio gives its workers (where sources parse).
+    fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_hundred_thousand_nested_elements_neither_overflow_nor_stall() {
+        // Issue 17: the recursive URL walk overflowed the stack (an abort) at ~20,000.
+        let out = on_worker_stack(|| {
+            let html = format!(
+                "<p>Polls open 7am.</p>{}<a href=\"/deep\">deep link</a> bottom text{}",
+                "<div>".repeat(100_000),
+                "</div>".repeat(100_000)
+            );
+            let started = std::time::Instant::now();
+            let out = from_html(&html, &base());
+            (out, started.elapsed())
+        });
+        let (out, took) = out;
+        // Baselines in the same run: the same bytes as flat paragraphs, and a quarter of the
+        // nesting (linear work: a quarter of the time).
+        let time = |html: String| {
+            on_worker_stack(move || {
+                let t = std::time::Instant::now();
+                from_html(&html, &base());
+                t.elapsed()
+            })
+        };
+        let flat = time("<hr/>".repeat(100_000));
+        let quarter = time("<div>".repeat(25_000));
+        eprintln!(
+            "from_html: 100,000 nested elements {took:?}; the same size flat {flat:?} ({:.2}x); 25,000 nested {quarter:?} ({:.2}x for 4x the input)",
+            took.as_secs_f64() / flat.as_secs_f64(),
+            took.as_secs_f64() / quarter.as_secs_f64()
+        );
+        assert!(out.nesting_cut);
+        assert!(
+            out.text.starts_with("Polls open 7am."),
+            "{}",
+            &out.text[..40]
+        );
+        assert!(out.text.contains("deep link bottom text"));
+        assert_eq!(out.links, ["https://echo.anytown.test/deep"]);
+        assert!(out.cut_reason().unwrap().contains("max_html_depth"));
+        assert_harmless(&out.html);
+        // Unclosed, in a title, and with `/>`: the same.
+        for html in ["<b>".repeat(100_000), "<div/>".repeat(100_000)] {
+            let t = on_worker_stack(move || html_to_text(&format!("{html}title")));
+            assert_eq!(t, "title");
+        }
+    }
+
+    #[test]
+    fn ordinary_html_is_not_marked_cut() {
+        let out = from_html("<ul><li>one<li>two</ul><p>three", &base());
+        assert!(!out.nesting_cut && out.cut_reason().is_none());
+        assert_eq!(out.text, "one\ntwo\n\nthree");
+    }
+
+    #[test]
+    fn nested_tables_deeper_than_the_limit_are_flattened() {
+        // Nested tables: html2text lays them out recursively, so they must never be deeper
+        // than the limit when it sees them.
+        let html = format!(
+            "{}cell text{}",
+            "<table><tr><td>".repeat(40),
+            "</td></tr></table>".repeat(40)
+        );
+        let out = on_worker_stack(move || from_html_bounded(&html, &base(), 3));
+        assert!(out.nesting_cut);
+        assert_eq!(out.text.trim(), "cell text");
+        // At the default limit, on a worker's stack: the deepest layout html2text is given
+        // (tables 64 deep) fits.
+        let html = "<table><tr><td>x".repeat(1_000);
+        let out = on_worker_stack(move || from_html(&html, &base()));
+        assert!(out.nesting_cut);
+        assert!(out.text.contains('x'));
+        // Within the limit, tables are laid out as usual.
+        let out = from_html_bounded("<table><tr><td>a</td><td>b</td></tr></table>", &base(), 3);
+        assert!(!out.nesting_cut);
+        assert!(out.text.contains('a') && out.text.contains('b'));
+    }
+
+    #[test]
+    fn the_depth_limit_is_the_configs_default() {
+        assert_eq!(
+            DEFAULT_MAX_DEPTH,
+            ballotwatch_core::LimitsConfig::default().max_html_depth
         );
     }
 

@@ -73,7 +73,8 @@ impl Pipeline {
             let record = async {
                 while let Some(event) = rx.recv().await {
                     match event {
-                        StreamEvent::Batch(poll) => {
+                        StreamEvent::Batch(mut poll) => {
+                            poll.limit_items(&state_name, self.max_item_text());
                             let at = Utc::now();
                             let (name, src) = (state_name.clone(), source.clone());
                             let counts = self

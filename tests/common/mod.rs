@@ -61,6 +61,7 @@ impl FixtureServer {
             .route("/bulk/{n}", get(bulk))
             .route("/huge.xml", get(huge))
             .route("/redirect/{n}", get(redirect))
+            .route("/nested/{depth}", get(nested))
             .with_state(state.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -245,6 +246,43 @@ fn bytes_of_feed_padding() -> axum::body::Bytes {
     axum::body::Bytes::from(
         "<!-- padding padding padding padding padding padding -->\n".repeat(1000),
     )
+}
+
+/// `/nested/{depth}`: three ordinary entries and, between them, one whose HTML nests `depth`
+/// elements (unclosed `<div>`s, each with a few words, and a link at the bottom).
+async fn nested(State(state): State<Arc<ServerState>>, UrlPath(depth): UrlPath<usize>) -> Response {
+    state.count(format!("/nested/{depth}"));
+    rss_response(nested_feed(depth))
+}
+
+/// The feed `/nested/{depth}` serves.
+pub fn nested_feed(depth: usize) -> String {
+    let hostile = format!(
+        "<![CDATA[<p>Hostile post.</p>{}<a href=\"https://news.example/bottom\">bottom link</a>]]>",
+        "<div>level ".repeat(depth)
+    );
+    let entries = [
+        rss_item(
+            "ordinary-1",
+            "Riverside ward count",
+            "The count starts at 10pm.",
+            1,
+        ),
+        rss_item("hostile", "Deeply nested post", &hostile, 2),
+        rss_item(
+            "ordinary-2",
+            "Polling station moved",
+            "The Castle ward polling station moved.",
+            3,
+        ),
+        rss_item(
+            "ordinary-3",
+            "Postal votes",
+            "Postal votes must arrive by 10pm.",
+            4,
+        ),
+    ];
+    rss_doc("Nested feed", &entries.concat())
 }
 
 /// `/redirect/n` redirects to `/redirect/n-1`; `/redirect/0` serves the Echo feed.

@@ -278,6 +278,38 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_json_is_refused_with_an_error_not_a_crash() {
+        // Every platform answer goes through serde_json with its nesting limit (128) on: one
+        // answer nesting 100,000 arrays or objects is an error naming the URL, on the 2 MiB
+        // stack of a tokio worker. Nothing here may turn the limit off.
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let url = Url::parse("https://x.example/a").unwrap();
+                for deep in [
+                    format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)),
+                    format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000)),
+                    format!("{{\"posts\": {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+                ] {
+                    let e = decode_json::<serde_json::Value>("Src", &url, deep.as_bytes(), "thing")
+                        .unwrap_err()
+                        .to_string();
+                    assert!(e.contains("https://x.example/a") && e.contains("recursion limit"), "{e}");
+                    // A Jetstream event's record is free-form JSON too.
+                    let event = format!(
+                        "{{\"did\":\"did:plc:x\",\"time_us\":1,\"kind\":\"commit\",\"commit\":{{\"record\":{deep}}}}}"
+                    );
+                    let e = serde_json::from_str::<crate::sources::bluesky::jetstream::Event>(&event)
+                        .unwrap_err();
+                    assert!(e.to_string().contains("recursion limit"), "{e}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
     fn json_errors_name_the_path() {
         #[derive(Debug, serde::Deserialize)]
         struct S {

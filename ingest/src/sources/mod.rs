@@ -67,6 +67,23 @@ pub struct Poll {
     pub dropped: Vec<String>,
 }
 
+impl Poll {
+    /// Cuts each item's text to `max_item_text` bytes (`[limits] max_item_text`), recording on
+    /// the item that it was cut (see [`Item::limit_text`]). The poll's captures keep every byte.
+    pub fn limit_items(&mut self, source_name: &str, max_item_text: usize) {
+        for (_, item) in &mut self.items {
+            if item.limit_text(max_item_text) {
+                tracing::warn!(
+                    source = source_name,
+                    url = item.url.as_deref().unwrap_or(""),
+                    max_item_text,
+                    "an item's text is longer than [limits] max_item_text; kept the start of it"
+                );
+            }
+        }
+    }
+}
+
 /// Why a poll failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

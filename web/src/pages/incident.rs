@@ -366,6 +366,9 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
                     None => pre.notes { (item.text.as_deref().unwrap_or("")) },
                 }
             }
+            @if let Some(reason) = &item.truncated {
+                p.muted.truncated { "Not all of it was kept: " (reason) ". The captured response holds every byte." }
+            }
             @if !item.media.is_empty() {
                 h4 { "Media" }
                 ul {

@@ -2,6 +2,8 @@
 //! neighbouring sentences, the whole text when it is short, and overlapping word windows over
 //! any sentence too long for the model's window.
 
+use std::collections::HashSet;
+
 /// Words per window when a single sentence is too long for the encoder.
 const WINDOW_WORDS: usize = 120;
 /// Step between overlapping windows.
@@ -15,8 +17,11 @@ const MAX_SEGMENTS: usize = 4096;
 pub fn segments(text: &str) -> Vec<String> {
     let sentences = sentences(text);
     let mut out: Vec<String> = Vec::new();
-    let push = |s: String, out: &mut Vec<String>| {
-        if !s.is_empty() && out.len() < MAX_SEGMENTS && !out.contains(&s) {
+    // Repeats are found by hash, not by comparing with every segment kept so far: a long text
+    // of near-identical windows would otherwise cost segments x segments comparisons.
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut push = |s: String, out: &mut Vec<String>| {
+        if !s.is_empty() && out.len() < MAX_SEGMENTS && seen.insert(s.clone()) {
             out.push(s);
         }
     };
@@ -105,6 +110,20 @@ fn flush(current: &mut String, out: &mut Vec<String>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_huge_text_of_near_repeats_is_segmented_in_linear_time() {
+        // Sentences of 119 identical words and a number: each is a segment, and each shares a
+        // long prefix with every one before it, so comparing each with all kept cost
+        // segments x segments x prefix.
+        let same = "same ".repeat(118);
+        let text: String = (0..10_000).map(|i| format!("{same}{i}.\n")).collect();
+        let t = std::time::Instant::now();
+        let s = segments(&text);
+        let took = t.elapsed();
+        assert!(s.len() <= MAX_SEGMENTS);
+        assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    }
 
     #[test]
     fn short_post() {

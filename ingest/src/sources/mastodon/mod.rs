@@ -339,6 +339,7 @@ pub fn normalise_status(
     media.extend(body.images.iter().map(|i| common::media(i, None)));
     let media = common::dedup_media(media);
     let title = Some(html::single_line(&s.spoiler_text)).filter(|t| !t.is_empty());
+    let truncated = body.cut_reason();
     let text = Some(body.text).filter(|t| !t.is_empty());
     if title.is_none() && text.is_none() && media.is_empty() {
         return None;
@@ -369,6 +370,7 @@ pub fn normalise_status(
         text,
         links: html::dedup_http(links),
         media,
+        truncated,
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());

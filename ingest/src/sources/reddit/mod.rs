@@ -350,6 +350,7 @@ pub fn normalise_post(
     }
     media.extend(body.images.iter().map(|i| common::media(i, None)));
     let title = Some(html::single_line(&post.title)).filter(|t| !t.is_empty());
+    let truncated = body.cut_reason();
     let text = Some(body.text).filter(|t| !t.is_empty());
     if title.is_none() && text.is_none() && media.is_empty() {
         return None;
@@ -378,6 +379,7 @@ pub fn normalise_post(
         text,
         links: html::dedup_http(links),
         media: common::dedup_media(media),
+        truncated,
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());

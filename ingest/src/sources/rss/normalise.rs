@@ -260,6 +260,7 @@ fn normalise_keyed(
 
     let media = collect_media(entry, &base, body.as_ref());
 
+    let truncated = body.as_ref().and_then(HtmlContent::cut_reason);
     let HtmlContent {
         text,
         html: clean,
@@ -295,6 +296,7 @@ fn normalise_keyed(
         html: clean,
         links,
         media,
+        truncated,
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());

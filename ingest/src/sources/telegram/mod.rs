@@ -131,7 +131,7 @@ pub fn parse_page(
     page: &str,
     watch: &WatchTerms,
 ) -> Result<Vec<(u64, Item)>, String> {
-    let doc = Html::parse_document(page);
+    let doc = Html::parse_document(&html::bound_page(page).html);
     let message_sel = sel(".tgme_widget_message[data-post]");
     let messages: Vec<ElementRef> = doc.select(&message_sel).collect();
     if messages.is_empty() && doc.select(&sel(".tgme_channel_info")).next().is_none() {
@@ -223,6 +223,7 @@ fn message_item(
             links.push(h);
         }
     }
+    let truncated = body.cut_reason();
     let text = Some(body.text).filter(|t| !t.is_empty());
     if text.is_none() && media.is_empty() {
         return None;
@@ -259,6 +260,7 @@ fn message_item(
         text,
         links: html::dedup_http(links),
         media: common::dedup_media(media),
+        truncated,
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());

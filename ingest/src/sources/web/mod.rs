@@ -64,6 +64,9 @@ pub struct PageText {
     pub links: Vec<String>,
     /// Images in the main content.
     pub images: Vec<String>,
+    /// Why less than the page was kept (elements nested deeper than `[limits] max_html_depth`
+    /// flattened), for the item's `truncated`.
+    pub truncated: Option<String>,
 }
 
 impl WebSource {
@@ -171,6 +174,7 @@ pub fn version(
         .as_deref()
         .map(|before| text_diff(before, &page.text));
     let kept = cut(&page.text, MAX_KEPT_TEXT).to_string();
+    let truncated = page.truncated.clone();
     let text = Some(page.text).filter(|t| !t.is_empty());
     let mut item = Item {
         id: Item::derive_id(source_name, url.as_str()),
@@ -192,6 +196,7 @@ pub fn version(
         links: page.links,
         media: page.images.iter().map(|i| common::media(i, None)).collect(),
         diff,
+        truncated,
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());
@@ -242,6 +247,9 @@ fn cut(s: &str, max: usize) -> &str {
 
 /// The main content of an HTML page: readability's article when it finds one, else the body.
 pub fn extract(page: &str, base: &Url) -> PageText {
+    let bounded = html::bound_page(page);
+    let page_cut = bounded.cut;
+    let page = bounded.html.as_ref();
     let cfg = dom_smoothie::Config {
         // Short official pages (a list of polling stations) are still the content.
         char_threshold: 200,
@@ -276,12 +284,18 @@ pub fn extract(page: &str, base: &Url) -> PageText {
         }
     };
     let c = html::from_html(&content, base);
+    let truncated = if page_cut {
+        Some(html::nesting_cut_reason(html::max_depth()))
+    } else {
+        c.cut_reason()
+    };
     PageText {
         title,
         text: c.text,
         html: c.html,
         links: c.links,
         images: c.images,
+        truncated,
     }
 }
 

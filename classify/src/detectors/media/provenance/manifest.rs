@@ -142,3 +142,60 @@ pub fn read(bytes: &[u8]) -> Result<Option<C2paFindings>, String> {
         source_types,
     }))
 }
+
+#[cfg(test)]
+mod deep_tests {
+    use super::*;
+
+    /// A PNG whose `caBX` chunk (where C2PA keeps its manifest store in PNGs) holds `depth`
+    /// JUMBF superboxes, each inside the one before, every one labelled `c2pa`.
+    fn png_with_nested_jumbf(depth: usize) -> Vec<u8> {
+        let jumd = |label: &str| {
+            let mut d = Vec::new();
+            let len = 8 + 16 + 1 + label.len() + 1;
+            d.extend_from_slice(&(len as u32).to_be_bytes());
+            d.extend_from_slice(b"jumd");
+            d.extend_from_slice(b"c2pa\x00\x11\x00\x10\x80\x00\x00\xaa\x00\x38\x9b\x71");
+            d.push(0x03);
+            d.extend_from_slice(label.as_bytes());
+            d.push(0);
+            d
+        };
+        // Written outermost first: each box is its header, its description and the rest.
+        let desc = jumd("c2pa");
+        let per_level = 8 + desc.len();
+        let mut inner: Vec<u8> = Vec::with_capacity(per_level * depth);
+        for level in 0..depth {
+            let len = per_level * (depth - level);
+            inner.extend_from_slice(&(len as u32).to_be_bytes());
+            inner.extend_from_slice(b"jumb");
+            inner.extend_from_slice(&desc);
+        }
+        let chunk = |name: &[u8], data: &[u8]| {
+            let mut c = Vec::new();
+            c.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            c.extend_from_slice(name);
+            c.extend_from_slice(data);
+            c.extend_from_slice(&[0; 4]);
+            c
+        };
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]));
+        png.extend(chunk(b"caBX", &inner));
+        png.extend(chunk(b"IEND", &[]));
+        png
+    }
+
+    #[test]
+    fn a_manifest_store_nested_twenty_thousand_deep_is_an_error_not_a_crash() {
+        // The c2pa crate bounds JUMBF nesting (and CBOR nesting and ingredient chains) itself;
+        // this holds it to that on a tokio worker's 2 MiB stack.
+        let result = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| read(&png_with_nested_jumbf(20_000)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(!matches!(result, Ok(Some(_))), "{result:?}");
+    }
+}

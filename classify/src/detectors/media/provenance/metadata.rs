@@ -66,13 +66,18 @@ pub struct Xmp {
     pub creator_tool: Option<String>,
 }
 
+/// Longest XMP packet read: a JPEG APP1 segment holds at most 64 KiB and real packets are far
+/// smaller; anything past this is not read.
+const MAX_XMP: usize = 1024 * 1024;
+
 /// Finds the first XMP packet (`<x:xmpmeta` … `</x:xmpmeta>`) in raw file bytes and reads it.
 /// XMP is stored uncompressed in JPEG APP1 segments and usually in PNG iTXt chunks, so a scan of
-/// the bytes finds it in both.
+/// the bytes finds it in both. At most [`MAX_XMP`] bytes of the packet are read.
 pub fn xmp_from_bytes(bytes: &[u8]) -> Option<Xmp> {
     let start = find(bytes, b"<x:xmpmeta")?;
     let end = find(&bytes[start..], b"</x:xmpmeta>").map(|e| start + e + 12)?;
-    let xml = String::from_utf8_lossy(&bytes[start..end.min(start + MAX_XMP)]);
+    let packet = &bytes[start..end.min(start + MAX_XMP)];
+    let xml = String::from_utf8_lossy(packet);
     let xmp = parse_xmp(&xml);
     (xmp != Xmp::default()).then_some(xmp)
 }
@@ -80,7 +85,11 @@ pub fn xmp_from_bytes(bytes: &[u8]) -> Option<Xmp> {
 /// Reads the properties Ballotwatch cares about from an XMP packet, in either RDF form:
 /// an attribute (`Iptc4xmpExt:DigitalSourceType="…"`) or an element
 /// (`<Iptc4xmpExt:DigitalSourceType>…</…>`, possibly holding an `rdf:resource`).
+///
+/// One pass over the packet's tags, without recursion, linear in its length (at most
+/// [`MAX_XMP`] bytes are read): the packet is written by whoever made the picture.
 pub fn parse_xmp(xml: &str) -> Xmp {
+    let xml = &xml[..floor_boundary(xml, MAX_XMP)];
     let dst = property(xml, "Iptc4xmpExt:DigitalSourceType").map(|v| {
         v.strip_prefix(IPTC_DST)
             .map(str::to_string)
@@ -92,50 +101,142 @@ pub fn parse_xmp(xml: &str) -> Xmp {
     }
 }
 
+fn floor_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    let mut i = at;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Longest stretch read after a property's name for its value or the end of its tag. Real
-/// values are a URI or a tool's name; the bound keeps each occurrence's work constant, so a
-/// packet of names in unclosed tags is read in linear time.
-const MAX_VALUE: usize = 1024;
-
-/// Most of an XMP packet read (a JPEG holds at most 64 KiB of it; the properties read here
-/// come first).
-const MAX_XMP: usize = 1024 * 1024;
-
-/// The value of an XMP property named `name`, unescaped and trimmed; `None` when absent or
-/// empty.
+/// The value of XMP property `name`, unescaped and trimmed; `None` when absent or empty. The
+/// first of: an attribute `name="…"` on any tag; an element `<name>…</name>` with text; an
+/// element `<name rdf:resource="…"/>`; or an empty `<name>` whose next tag has an
+/// `rdf:resource`.
 fn property(xml: &str, name: &str) -> Option<String> {
-    let mut rest = xml;
-    while let Some(at) = rest.find(name) {
-        let after = &rest[at + name.len()..];
-        let near = head(after, MAX_VALUE);
-        let value = if let Some(attr) = near.strip_prefix('=') {
-            // Attribute form: name="value" or name='value'.
-            quoted(attr)
-        } else if let Some(body) = near.strip_prefix('>') {
-            // Element form: text up to the next tag, or an rdf:resource inside the next tag.
-            let end = body.find('<').unwrap_or(body.len());
-            let text = body[..end].trim();
-            if !text.is_empty() {
-                Some(text.to_string())
-            } else {
-                let tag_end = body[end..].find('>').map(|e| end + e).unwrap_or(body.len());
-                resource(&body[end..tag_end])
+    let found = |v: Option<&str>| v.map(|v| unescape(v.trim())).filter(|v| !v.is_empty());
+    // An empty `<name>` element seen: the next tag's `rdf:resource` is the value.
+    let mut pending = false;
+    for tag in Tags::new(xml) {
+        if pending {
+            if let Some(v) = found(attribute(tag.inner, "rdf:resource")) {
+                return Some(v);
             }
-        } else if near.starts_with(|c: char| c.is_whitespace() || c == '/') {
-            // `<name rdf:resource="…"/>`
-            let tag_end = near.find('>').unwrap_or(near.len());
-            resource(&near[..tag_end])
-        } else {
-            None
-        };
-        if let Some(v) = value.map(|v| unescape(v.trim())).filter(|v| !v.is_empty()) {
+            pending = false;
+        }
+        if let Some(v) = found(attribute(tag.inner, name)) {
             return Some(v);
         }
-        rest = after;
+        if tag.name == name && !tag.closing {
+            if let Some(v) = found(attribute(tag.inner, "rdf:resource")) {
+                return Some(v);
+            }
+            if let Some(v) = found(Some(tag.text_after)) {
+                return Some(v);
+            }
+            pending = !tag.self_closing;
+        }
+    }
+    None
+}
+
+/// One tag of an XML text.
+struct Tag<'a> {
+    /// The element name, e.g. `rdf:Description`.
+    name: &'a str,
+    /// Everything between `<` and `>`.
+    inner: &'a str,
+    /// An end tag (`</name>`).
+    closing: bool,
+    /// `<name/>`.
+    self_closing: bool,
+    /// The text up to the next `<`.
+    text_after: &'a str,
+}
+
+/// The tags of an XML text in order, in one linear pass (quoted attribute values may hold `>`).
+struct Tags<'a> {
+    xml: &'a str,
+    at: usize,
+}
+
+impl<'a> Tags<'a> {
+    fn new(xml: &'a str) -> Self {
+        Tags { xml, at: 0 }
+    }
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = Tag<'a>;
+
+    fn next(&mut self) -> Option<Tag<'a>> {
+        let bytes = self.xml.as_bytes();
+        let lt = self.at + self.xml.get(self.at..)?.find('<')?;
+        let mut i = lt + 1;
+        let mut quote: Option<u8> = None;
+        while i < bytes.len() {
+            match (quote, bytes[i]) {
+                (None, b'>') => break,
+                (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                (Some(q), b) if b == q => quote = None,
+                _ => {}
+            }
+            i += 1;
+        }
+        if i >= bytes.len() {
+            self.at = bytes.len();
+            return None;
+        }
+        let inner = &self.xml[lt + 1..i];
+        let text_end = self.xml[i + 1..]
+            .find('<')
+            .map_or(bytes.len(), |e| i + 1 + e);
+        self.at = i + 1;
+        let closing = inner.starts_with('/');
+        let name = inner
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        Some(Tag {
+            name,
+            inner,
+            closing,
+            self_closing: inner.ends_with('/'),
+            text_after: &self.xml[i + 1..text_end],
+        })
+    }
+}
+
+/// The value of attribute `key` in a tag's inside (`key="value"` or `key='value'`).
+fn attribute<'a>(inner: &'a str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(off) = inner.get(from..)?.find(key) {
+        let at = from + off;
+        from = at + key.len();
+        let starts_word = inner[..at]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_whitespace);
+        let rest = inner[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        if !starts_word {
+            continue;
+        }
+        return rest[1..].find(q).map(|e| &rest[1..1 + e]);
     }
     None
 }
@@ -399,6 +500,63 @@ mod tests {
         );
         let x = xmp_from_bytes(res.as_bytes()).unwrap();
         assert_eq!(x.digital_source_type.as_deref(), Some("digitalCapture"));
+    }
+
+    #[test]
+    fn hostile_xmp_is_read_in_linear_time_without_recursion() {
+        // The old reader recursed once per repeated `rdf:resource ` (a stack overflow, an
+        // abort, well before 70,000, within the 1 MiB read) and rescanned the rest of the packet for each
+        // repeated property name (quadratic).
+        let run = |xml: String| {
+            std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let t = std::time::Instant::now();
+                    let x = xmp_from_bytes(xml.as_bytes());
+                    (x, t.elapsed())
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let dst = format!("{IPTC_DST}trainedAlgorithmicMedia");
+        let recursive = format!(
+            "<x:xmpmeta><Iptc4xmpExt:DigitalSourceType {}/><x xmp:CreatorTool='Midjourney'/></x:xmpmeta>",
+            "rdf:resource ".repeat(70_000)
+        );
+        let (x, took) = run(recursive);
+        assert_eq!(x.unwrap().creator_tool.as_deref(), Some("Midjourney"));
+        let rescans = format!(
+            "<x:xmpmeta>{}</x:xmpmeta>",
+            "xmp:CreatorTool ".repeat(60_000)
+        );
+        let (x, took2) = run(rescans);
+        assert!(x.is_none());
+        let nested = format!(
+            "<x:xmpmeta>{}<Iptc4xmpExt:DigitalSourceType>{dst}</Iptc4xmpExt:DigitalSourceType>{}</x:xmpmeta>",
+            "<rdf:Bag>".repeat(100_000),
+            "</rdf:Bag>".repeat(100_000)
+        );
+        let (x, took3) = run(nested);
+        assert_eq!(
+            x.unwrap().digital_source_type.as_deref(),
+            Some("trainedAlgorithmicMedia")
+        );
+        for t in [took, took2, took3] {
+            assert!(t < std::time::Duration::from_secs(5), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn attribute_values_may_hold_angle_brackets_and_the_next_tag_a_resource() {
+        let x = parse_xmp(
+            r#"<rdf:Description xmp:CreatorTool="a > b &amp; c"><Iptc4xmpExt:DigitalSourceType>
+            <rdf:li rdf:resource="http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"/></Iptc4xmpExt:DigitalSourceType>"#,
+        );
+        assert_eq!(x.creator_tool.as_deref(), Some("a > b & c"));
+        assert_eq!(x.digital_source_type.as_deref(), Some("digitalCapture"));
+        // `mxmp:CreatorTool` is another attribute.
+        assert_eq!(parse_xmp(r#"<d mxmp:CreatorTool="x"/>"#), Xmp::default());
     }
 
     #[test]

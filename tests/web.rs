@@ -612,9 +612,10 @@ async fn a_bracket_bomb_is_refused_and_serve_stays_up() {
     );
 
     let cookie = login(&serve, "vera").await;
+    let base = serve.base.clone();
     let page = |q: String| {
         let req = http()
-            .get(serve.url(&format!("/search?q={q}")))
+            .get(format!("{base}/search?q={q}"))
             .header("cookie", cookie.clone());
         async move {
             let res = req.send().await.unwrap();

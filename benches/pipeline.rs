@@ -342,6 +342,7 @@ fn search_bench() {
                         limit: 20,
                         offset: 0,
                         sort,
+                        filters: Vec::new(),
                     })
                     .unwrap();
                 if with_store {

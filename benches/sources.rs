@@ -7,6 +7,8 @@
 //! - Telegram preview pages and watched web pages: `html::from_html` on the whole page (the
 //!   sanitize + render pass every source already pays) vs the source's own parser
 //!   (scraper selectors for Telegram, readability-style extraction + the same pass for pages).
+//! - The watched-page diff of two versions with no line in common, 10k/20k/40k lines a side:
+//!   unbounded (as before `[limits]`) vs the default `diff_max_lines` and `diff_timeout`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -149,4 +151,38 @@ fn main() {
         ("html::from_html of the whole page", base),
         measured,
     );
+
+    diff_limits();
+}
+
+/// The watched-page diff of two versions with no line in common (its worst case), through the
+/// shipped `web::text_diff`: unbounded (as before `[limits]`) vs the default `diff_max_lines`
+/// and `diff_timeout`.
+fn diff_limits() {
+    let limits = web::DiffLimits::default();
+    println!(
+        "Watched page diff, disjoint versions (default limits: {} lines, {:?})",
+        limits.max_lines, limits.timeout
+    );
+    println!(
+        "  {:>6} lines  {:>10}  {:>10}  after/before",
+        "", "before", "after"
+    );
+    for n in [10_000, 20_000, 40_000] {
+        let old: String = (0..n).map(|i| format!("old line {i}\n")).collect();
+        let new: String = (0..n).map(|i| format!("new line {i}\n")).collect();
+        let time = |limits: &web::DiffLimits| {
+            let start = Instant::now();
+            black_box(web::text_diff(black_box(&old), black_box(&new), limits));
+            start.elapsed()
+        };
+        let before = time(&web::DiffLimits::UNBOUNDED);
+        let after = time(&limits);
+        println!(
+            "  {n:>6} lines  {:>9.3}s  {:>9.3}s  {:.3}x",
+            before.as_secs_f64(),
+            after.as_secs_f64(),
+            after.as_secs_f64() / before.as_secs_f64()
+        );
+    }
 }

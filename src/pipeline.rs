@@ -173,7 +173,7 @@ impl Pipeline {
             .sources
             .iter()
             .filter(|s| s.enabled())
-            .map(|s| Arc::from(build_source(s)))
+            .map(|s| Arc::from(build_source(s, &config.limits)))
             .collect();
         let alerting = if config.alerts.rules.is_empty() {
             None

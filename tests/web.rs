@@ -556,6 +556,108 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
     );
 }
 
+/// Logs `name` in through the login form over plain HTTP; returns the session cookie
+/// (`bw_session=…`) to send with page requests.
+async fn login(serve: &Serve, name: &str) -> String {
+    let client = http();
+    let form = client.get(serve.url("/login")).send().await.unwrap();
+    let form_cookie = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = form.text().await.unwrap();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login form carries a CSRF token")
+        .to_string();
+    let res = client
+        .post(serve.url("/login"))
+        .header("cookie", form_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "username={name}&password={}&csrf={csrf}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303, "login as {name}");
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("bw_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}
+
+/// Issue 17: a search of 10,000 nested brackets overflowed the stack in Tantivy's parser and
+/// aborted `serve`. Now the page and the API answer 400 naming the limit, `search` exits 2 with
+/// the same message, and `serve` keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bracket_bomb_is_refused_and_serve_stays_up() {
+    let ws = workspace();
+    seed_incident(&ws.data_dir());
+    add_user(&ws, "vera", "viewer");
+    let viewer = token(&ws, "vera");
+    let mut serve = Serve::start(&ws);
+    wait_for("the item indexed", || async {
+        let (_, v) = api_get(&serve, &viewer, "/api/v1/search?q=leisure").await;
+        (v["total"] == 1).then_some(())
+    })
+    .await;
+    let deep = "query too deeply nested (10000 levels; at most 16)";
+    let bomb = format!("{}leisure{}", "(".repeat(10_000), ")".repeat(10_000));
+
+    let (s, v) = api_get(&serve, &viewer, &format!("/api/v1/search?q={bomb}")).await;
+    assert_eq!(s, 400, "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains(deep), "{error}");
+    assert!(
+        error.len() < 400,
+        "the error quotes only the query's start: {error}"
+    );
+
+    let cookie = login(&serve, "vera").await;
+    let base = serve.base.clone();
+    let page = |q: String| {
+        let req = http()
+            .get(format!("{base}/search?q={q}"))
+            .header("cookie", cookie.clone());
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (s, body) = page(bomb.clone()).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains(deep), "{body}");
+    let (s, body) = page("leisure+".repeat(200)).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body.contains("query too long (1599 characters; at most 1024)"),
+        "{body}"
+    );
+
+    // Still up, still answering.
+    assert!(serve.child.try_wait().unwrap().is_none(), "serve exited");
+    let (s, v) = api_get(&serve, &viewer, "/api/v1/search?q=(((leisure)))").await;
+    assert_eq!((s, v["total"].as_u64()), (200, Some(1)), "{v}");
+    let (s, body) = page("leisure".into()).await;
+    assert_eq!(s, 200, "{body}");
+
+    let r = ws.run(&["search", &bomb]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(deep), "{}", r.stderr);
+    assert!(serve.child.try_wait().unwrap().is_none(), "serve exited");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_inert() {
     let ws = workspace();

@@ -925,7 +925,8 @@ pub struct LimitsConfig {
     /// Longest search query accepted, in characters (web UI, API and `search`).
     #[serde(default = "default_max_query_length")]
     pub max_query_length: usize,
-    /// Deepest nesting of brackets in a search query.
+    /// Deepest nesting in a search query: each open bracket, and each `NOT` before a term, is
+    /// one level.
     #[serde(default = "default_max_query_depth")]
     pub max_query_depth: usize,
     /// Most lines on each side of a watched page's diff; beyond it the change is recorded without

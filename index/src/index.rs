@@ -9,6 +9,7 @@ use tantivy::query::QueryParser;
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyError};
 
 use crate::error::{IndexError, Result};
+use crate::query::QueryLimits;
 use crate::schema::{
     build_schema, read_version, register_tokenizers, write_version, Fields, SCHEMA_VERSION,
     VERSION_FILE,
@@ -34,6 +35,7 @@ pub struct SearchIndex {
     pub(crate) reader: IndexReader,
     pub(crate) fields: Fields,
     pub(crate) parser: Arc<QueryParser>,
+    pub(crate) query_limits: QueryLimits,
     pub(crate) dir: PathBuf,
 }
 
@@ -162,8 +164,20 @@ impl SearchIndex {
             reader,
             fields,
             parser,
+            query_limits: QueryLimits::default(),
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// This handle with `limits` on the queries it accepts (the defaults are `[limits]`'s).
+    pub fn with_query_limits(mut self, limits: QueryLimits) -> SearchIndex {
+        self.query_limits = limits;
+        self
+    }
+
+    /// The limits on the queries this handle accepts.
+    pub fn query_limits(&self) -> QueryLimits {
+        self.query_limits
     }
 
     /// The index directory.

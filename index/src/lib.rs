@@ -17,6 +17,10 @@
 //! whole values), `flagged:true`, `incident_id:42`, `max_score:[0.8 TO 1]`, and date ranges such
 //! as `published_at:[2026-05-01T00:00:00Z TO 2026-05-02T00:00:00Z]` (also `ingested_at`).
 //!
+//! A query longer or more deeply nested than its [`QueryLimits`] (`[limits] max_query_length`
+//! and `max_query_depth`) is refused with [`IndexError::Query`] before Tantivy's parser, which
+//! recurses once per bracket or `NOT`, sees it.
+//!
 //! ## Concurrency
 //! One process writes (it holds the index lock; others get [`IndexError::Locked`]). Readers
 //! see the index as of open or the last [`SearchIndex::reload`]; a writer's commit is visible at
@@ -36,6 +40,7 @@ mod test_support;
 
 pub use error::{IndexError, Result};
 pub use index::SearchIndex;
+pub use query::QueryLimits;
 pub use schema::{IndexDoc, SCHEMA_VERSION, VERSION_FILE};
 pub use search::{Facets, Hit, SearchRequest, SearchResults, SortOrder, MAX_LIMIT};
 pub use writer::IndexWriter;

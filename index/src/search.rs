@@ -13,6 +13,7 @@ use tantivy::{DocAddress, Order, Score, Searcher, TantivyDocument};
 
 use crate::error::{IndexError, Result};
 use crate::index::SearchIndex;
+use crate::query::QueryLimits;
 use crate::schema::{FACET_FLAGGED, FACET_KIND, FACET_LABEL, FACET_SEVERITY, FACET_SOURCE};
 
 /// The most hits one search returns; larger limits are lowered to this.
@@ -32,6 +33,10 @@ pub struct SearchRequest {
     pub offset: usize,
     /// The order of hits.
     pub sort: SortOrder,
+    /// Clauses the program adds (a form's filters, an incident's items), each ANDed with the
+    /// query. The query limits' length does not apply to them (an incident filter names up to
+    /// a thousand items), their nesting does.
+    pub filters: Vec<String>,
 }
 
 impl SearchRequest {
@@ -42,7 +47,23 @@ impl SearchRequest {
             limit,
             offset: 0,
             sort: SortOrder::Relevance,
+            filters: Vec::new(),
         }
+    }
+
+    /// The text Tantivy parses: `(query) AND filter AND …`, or the query alone (`*` when
+    /// blank) without filters.
+    pub fn index_query(&self) -> String {
+        let typed = self.query.trim();
+        if self.filters.is_empty() {
+            return if typed.is_empty() { "*" } else { typed }.to_string();
+        }
+        let mut parts = Vec::with_capacity(self.filters.len() + 1);
+        if !typed.is_empty() {
+            parts.push(format!("({typed})"));
+        }
+        parts.extend(self.filters.iter().cloned());
+        parts.join(" AND ")
     }
 }
 
@@ -152,9 +173,15 @@ impl SearchIndex {
     /// Runs a search. Query problems (syntax, unknown fields, bad values) are
     /// [`IndexError::Query`] with an explanation.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
-        let trimmed = req.query.trim();
-        let query_text = if trimmed.is_empty() { "*" } else { trimmed };
-        let query = crate::query::parse(&self.parser, query_text, &req.query)?;
+        crate::query::check(&req.query, &self.query_limits)?;
+        let unbounded_length = QueryLimits {
+            max_length: usize::MAX,
+            ..self.query_limits
+        };
+        for filter in &req.filters {
+            crate::query::check(filter, &unbounded_length)?;
+        }
+        let query = crate::query::parse(&self.parser, &req.index_query(), &req.query)?;
         let searcher = self.reader.searcher();
 
         let mut facet_collector = FacetCollector::for_field("facets");
@@ -725,6 +752,73 @@ mod tests {
         }
         .to_string();
         assert!(full.starts_with("cannot search for `sourc:x`"));
+    }
+
+    #[test]
+    fn a_bracket_bomb_is_a_query_error_not_a_stack_overflow() {
+        // Before the limits, this aborted the test process inside Tantivy's parser.
+        let (_d, idx) = index_with(&[doc_item("a", "vote here", None)]);
+        let bomb = format!("{}vote{}", "(".repeat(10_000), ")".repeat(10_000));
+        for q in [bomb.clone(), bomb.replace(')', "")] {
+            match idx.search(&SearchRequest::new(q, 10)) {
+                Err(IndexError::Query { message, .. }) => assert!(
+                    message.starts_with("query too deeply nested (10000 levels; at most 16)"),
+                    "{message}"
+                ),
+                other => panic!("expected a Query error, got {other:?}"),
+            }
+        }
+        let strict = idx.clone().with_query_limits(QueryLimits {
+            max_length: 10,
+            max_depth: 1,
+        });
+        let err = |q: &str| {
+            strict
+                .search(&SearchRequest::new(q, 10))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("((vote))").contains("(2 levels; at most 1)"));
+        assert!(err("vote vote vote").contains("query too long (14 characters; at most 10)"));
+        assert_eq!(
+            strict
+                .search(&SearchRequest::new("(vote)", 10))
+                .unwrap()
+                .total,
+            1
+        );
+        assert_eq!(idx.query_limits(), QueryLimits::default());
+    }
+
+    #[test]
+    fn filters_are_anded_and_only_their_nesting_is_limited() {
+        let docs: Vec<_> = (0..3)
+            .map(|i| doc_item(&format!("d{i}"), "vote here", None))
+            .collect();
+        let (_d, idx) = index_with(&docs);
+        let strict = idx.with_query_limits(QueryLimits {
+            max_length: 20,
+            max_depth: 2,
+        });
+        // A thousand ids, far longer than the query may be: still searched.
+        let mut any: Vec<String> = (0..1000).map(|i| format!("id:\"none{i}\"")).collect();
+        any.extend(["id:\"d0\"".to_string(), "id:\"d2\"".to_string()]);
+        let mut req = SearchRequest::new("vote", 10);
+        req.filters = vec![format!("({})", any.join(" OR "))];
+        assert!(req
+            .index_query()
+            .starts_with("(vote) AND (id:\"none0\" OR "));
+        let found = strict.search(&req).unwrap();
+        let mut got = ids(&found);
+        got.sort_unstable();
+        assert_eq!(got, ["d0", "d2"]);
+        req.query = "  ".into();
+        assert!(req.index_query().starts_with("(id:"));
+        assert_eq!(strict.search(&req).unwrap().total, 2);
+        req.filters = vec!["(((id:\"d0\")))".into()];
+        let m = strict.search(&req).unwrap_err().to_string();
+        assert!(m.contains("(3 levels; at most 2)"), "{m}");
+        assert_eq!(SearchRequest::new(" ", 1).index_query(), "*");
     }
 
     #[test]

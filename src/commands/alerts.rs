@@ -1,9 +1,8 @@
 //! `ballotwatch alerts status`: what the outbox holds — counts per state, the oldest message not
 //! yet delivered, and every dead letter with its last error.
 
-use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_store::{OutboxRow, OutboxState, Store};
+use ballotwatch_store::{OutboxRow, OutboxState};
 use chrono::Utc;
 
 /// Prints the outbox status; exit code 1 when there are dead letters (a problem to act on).

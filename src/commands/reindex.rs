@@ -1,9 +1,7 @@
 //! `ballotwatch reindex`: rebuild the search index from the store (the source of truth).
 
-use anyhow::Context;
 use ballotwatch_core::Config;
 use ballotwatch_index::{IndexError, SearchIndex};
-use ballotwatch_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::pipeline::{index_dir, upsert_all};

@@ -2,11 +2,11 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_index::{SearchIndex, SearchRequest, SortOrder};
-use ballotwatch_store::{Store, StoredItem};
+use ballotwatch_index::{IndexError, QueryLimits, SearchIndex, SearchRequest, SortOrder};
+use ballotwatch_store::StoredItem;
 
+use crate::commands::UsageError;
 use crate::pipeline::index_dir;
 
 /// Prints matching items, best first (or newest first).
@@ -18,14 +18,22 @@ pub fn run(
     sort: SortOrder,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let index = SearchIndex::open_existing(&index_dir(config))?;
+    let index = SearchIndex::open_existing(&index_dir(config))?
+        .with_query_limits(QueryLimits::from(&config.limits));
     let store = super::open_store(config)?;
-    let results = index.search(&SearchRequest {
-        query: query.to_string(),
-        limit,
-        offset,
-        sort,
-    })?;
+    let results = index
+        .search(&SearchRequest {
+            query: query.to_string(),
+            limit,
+            offset,
+            sort,
+            filters: Vec::new(),
+        })
+        .map_err(|e| match e {
+            // The user's to fix (malformed, too long, too deeply nested): exit code 2.
+            IndexError::Query { .. } => anyhow::Error::new(UsageError(e.to_string())),
+            other => other.into(),
+        })?;
     let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
     let items = store.get_items(&ids)?;
     let by_id: std::collections::HashMap<&str, &StoredItem> =

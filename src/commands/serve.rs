@@ -27,6 +27,7 @@ pub async fn run_with(
     let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
     web_config.demo = demo;
     let export_config = config.clone();
+    let query_limits = ballotwatch_index::QueryLimits::from(&config.limits);
     let pipeline = Arc::new(Pipeline::open(config)?);
     web_config.export = Some(super::export::settings(
         &export_config,
@@ -40,7 +41,7 @@ pub async fn run_with(
     let web = ballotwatch_web::WebServer::bind(
         web_config,
         pipeline.store().clone(),
-        pipeline.index().clone(),
+        pipeline.index().clone().with_query_limits(query_limits),
     )
     .await?;
     on_ready(web.local_addr()?);

@@ -2,10 +2,9 @@
 //! its last success, its last error (and the URL it was about), how many item versions it
 //! stored in the last 24 hours, and when it is polled next.
 
-use anyhow::Context;
 use ballotwatch_core::{Config, SourceConfig};
 use ballotwatch_ingest::sources::bluesky::jetstream;
-use ballotwatch_store::{SourceState, Store};
+use ballotwatch_store::SourceState;
 use chrono::{DateTime, Utc};
 
 /// One configured source's health.

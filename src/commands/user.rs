@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read, Write};
 
 use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_store::{Role, Store, StoreError};
+use ballotwatch_store::{Role, StoreError};
 
 use super::{open_store as open, UsageError};
 use crate::TokenCreate;

@@ -107,6 +107,7 @@ async fn once(config: Config) -> anyhow::Result<u8> {
         limit: 5,
         offset: 0,
         sort: ballotwatch_index::SortOrder::Relevance,
+        filters: Vec::new(),
     })?;
     println!(
         "\nsearch \"polling station\": {} matching items",

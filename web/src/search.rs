@@ -107,13 +107,11 @@ impl SearchParams {
         }
     }
 
-    /// The index query: the typed query AND each filter. `None` when the incident-status
+    /// The index request: the typed query (held to `[limits]`'s query length and nesting by
+    /// the index) AND each filter, in the order asked for. `None` when the incident-status
     /// filter matches no incident (so nothing can match).
-    pub(crate) fn index_query(&self, store: &Store) -> Result<Option<String>, WebError> {
+    pub(crate) fn index_request(&self, store: &Store) -> Result<Option<SearchRequest>, WebError> {
         let mut parts = Vec::new();
-        if !self.q.trim().is_empty() {
-            parts.push(format!("({})", self.q.trim()));
-        }
         for (field, value) in [
             ("kind", &self.kind),
             ("label", &self.label),
@@ -158,11 +156,10 @@ impl SearchParams {
             let any: Vec<String> = ids.iter().map(|i| format!("id:{}", quoted(i))).collect();
             parts.push(format!("({})", any.join(" OR ")));
         }
-        Ok(Some(if parts.is_empty() {
-            "*".to_string()
-        } else {
-            parts.join(" AND ")
-        }))
+        let mut request = SearchRequest::new(self.q.trim(), 0);
+        request.sort = self.sort_order()?;
+        request.filters = parts;
+        Ok(Some(request))
     }
 }
 
@@ -173,7 +170,7 @@ pub(crate) async fn run(
     params: SearchParams,
     page_size: usize,
 ) -> Result<Outcome, WebError> {
-    let sort = params.sort_order()?;
+    params.sort_order()?;
     let page = params.page.unwrap_or(1).max(1);
     let index = state.index.clone();
     let actor = actor.to_string();
@@ -184,7 +181,7 @@ pub(crate) async fn run(
                 "search",
                 &serde_json::to_value(&params).unwrap_or_default(),
             )?;
-            let Some(query) = params.index_query(store)? else {
+            let Some(mut request) = params.index_request(store)? else {
                 return Ok(Outcome {
                     query: String::new(),
                     total: 0,
@@ -194,12 +191,9 @@ pub(crate) async fn run(
                 });
             };
             index.reload()?;
-            let results = index.search(&SearchRequest {
-                query: query.clone(),
-                limit: page_size,
-                offset: (page - 1).saturating_mul(page_size),
-                sort,
-            })?;
+            request.limit = page_size;
+            request.offset = (page - 1).saturating_mul(page_size);
+            let results = index.search(&request)?;
             let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
             let mut items = store.get_items(&ids)?;
             let hits = results
@@ -215,7 +209,7 @@ pub(crate) async fn run(
                 })
                 .collect();
             Ok(Outcome {
-                query,
+                query: request.index_query(),
                 total: results.total,
                 hits,
                 facets: results.facets,
@@ -248,15 +242,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            p.index_query(&store).unwrap().unwrap(),
+            p.index_request(&store).unwrap().unwrap().index_query(),
             "(polling station) AND kind:\"misinformation\" AND source:\"Anytown Echo\" AND \
              flagged:true AND published_at:[2026-05-01T00:00:00Z TO 2999-12-31T23:59:59Z]"
         );
         assert_eq!(
             SearchParams::default()
-                .index_query(&store)
+                .index_request(&store)
                 .unwrap()
-                .unwrap(),
+                .unwrap()
+                .index_query(),
             "*"
         );
     }
@@ -264,7 +259,7 @@ mod tests {
     #[test]
     fn bad_filters_are_explained() {
         let (_d, store) = store();
-        let bad = |p: SearchParams| p.index_query(&store).unwrap_err().to_string();
+        let bad = |p: SearchParams| p.index_request(&store).unwrap_err().to_string();
         assert!(bad(SearchParams {
             from: "May 1".into(),
             ..Default::default()
@@ -295,9 +290,8 @@ mod tests {
             status: "escalated".into(),
             ..Default::default()
         };
-        assert_eq!(
-            p.index_query(&store).unwrap(),
-            None,
+        assert!(
+            p.index_request(&store).unwrap().is_none(),
             "no escalated incident yet"
         );
         let inc = store
@@ -306,7 +300,10 @@ mod tests {
         store
             .set_incident_status(inc.id, IncidentStatus::Escalated, "x")
             .unwrap();
-        assert_eq!(p.index_query(&store).unwrap(), None, "no items in it yet");
+        assert!(
+            p.index_request(&store).unwrap().is_none(),
+            "no items in it yet"
+        );
         let item = Item {
             id: "i1".into(),
             text: Some("x".into()),
@@ -335,6 +332,9 @@ mod tests {
         };
         store.record_poll("Echo", poll).unwrap();
         store.add_incident_item(inc.id, "i1", "x").unwrap();
-        assert_eq!(p.index_query(&store).unwrap().unwrap(), "(id:\"i1\")");
+        assert_eq!(
+            p.index_request(&store).unwrap().unwrap().index_query(),
+            "(id:\"i1\")"
+        );
     }
 }

@@ -21,7 +21,7 @@ pub mod youtube;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballotwatch_core::{Capture, Item, SourceConfig, WatchTerms};
+use ballotwatch_core::{Capture, Item, LimitsConfig, SourceConfig, WatchTerms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -234,8 +234,8 @@ pub trait RealtimeSource: Send + Sync {
     ) -> Result<(), SourceError>;
 }
 
-/// The source for one `[[source]]` entry.
-pub fn build_source(cfg: &SourceConfig) -> Box<dyn Source> {
+/// The source for one `[[source]]` entry, within `limits` (`[limits]`).
+pub fn build_source(cfg: &SourceConfig, limits: &LimitsConfig) -> Box<dyn Source> {
     match cfg {
         SourceConfig::Rss(c) => Box::new(rss::RssSource::new(c.name.clone(), c.url.clone())),
         SourceConfig::Mastodon(c) => Box::new(mastodon::MastodonSource::new(c)),
@@ -243,7 +243,7 @@ pub fn build_source(cfg: &SourceConfig) -> Box<dyn Source> {
         SourceConfig::Reddit(c) => Box::new(reddit::RedditSource::new(c)),
         SourceConfig::Youtube(c) => Box::new(youtube::YoutubeSource::new(c)),
         SourceConfig::Telegram(c) => Box::new(telegram::TelegramSource::new(c)),
-        SourceConfig::Web(c) => Box::new(web::WebSource::new(c)),
+        SourceConfig::Web(c) => Box::new(web::WebSource::new(c, web::DiffLimits::from(limits))),
     }
 }
 
@@ -258,7 +258,7 @@ mod tests {
             std::path::Path::new("bw.toml"),
         )
         .unwrap();
-        let s = build_source(&cfg.sources[0]);
+        let s = build_source(&cfg.sources[0], &cfg.limits);
         assert_eq!(s.name(), "Anytown Echo");
         assert_eq!(s.kind(), "rss");
         assert_eq!(s.url(), "https://echo.anytown.test/rss");

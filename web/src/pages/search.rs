@@ -1,6 +1,7 @@
 //! The search page: query box, filters, facet counts, highlighted snippets, sort and paging.
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::Extension;
 use ballotwatch_core::{IncidentStatus, Severity, VerdictKind};
 use maud::{html, Markup, PreEscaped};
@@ -15,20 +16,22 @@ pub(crate) async fn page(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Query(params): Query<SearchParams>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let searched = !params.q.is_empty() || params.page.is_some() || has_filters(&params);
     let outcome = if searched {
         Some(search::run(&state, &auth.user.name, params.clone(), PAGE_SIZE).await)
     } else {
         None
     };
-    let (outcome, error) = match outcome {
-        Some(Ok(o)) => (Some(o), None),
-        Some(Err(e)) if e.status().is_client_error() => (None, Some(e.to_string())),
+    // A query the index refuses (malformed, too long, too deeply nested) is answered 400 with
+    // the form and the reason, so the user can fix it in place.
+    let (outcome, error, status) = match outcome {
+        Some(Ok(o)) => (Some(o), None, StatusCode::OK),
+        Some(Err(e)) if e.status().is_client_error() => (None, Some(e.to_string()), e.status()),
         Some(Err(e)) => return Err(e),
-        None => (None, None),
+        None => (None, None, StatusCode::OK),
     };
-    Ok(layout(
+    let page = layout(
         "Search",
         Some(&auth),
         html! {
@@ -100,7 +103,8 @@ pub(crate) async fn page(
                 }
             }
         },
-    ))
+    );
+    Ok((status, page))
 }
 
 fn has_filters(p: &SearchParams) -> bool {

@@ -13,12 +13,20 @@
 //! poll returns one item with a stable id (from the source name and URL), so the store keeps it
 //! as the next version of the same item, and with [`Item::diff`] set to a unified diff of the
 //! text (`-` old lines, `+` new ones; none on the first version).
+//!
+//! The diff is quadratic in the worst case (two versions with no line in common), so it runs
+//! on a blocking thread, never on the async workers, within [`DiffLimits`]: when either side
+//! has more lines than `[limits] diff_max_lines`, or comparing takes longer than
+//! `[limits] diff_timeout`, the version is stored all the same and its diff is a sentence
+//! saying why there is no line diff.
+
+use std::time::{Duration, Instant};
 
 use ballotwatch_core::config::UrlSourceConfig;
-use ballotwatch_core::{sha256_hex, Author, Item, SourceRef, WatchTerms};
+use ballotwatch_core::{sha256_hex, Author, Item, LimitsConfig, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use similar::TextDiff;
+use similar::{Algorithm, TextDiff};
 use url::Url;
 
 use super::common::{self, Changed, HTML_ACCEPT};
@@ -39,6 +47,39 @@ pub struct WebSource {
     name: String,
     url: Url,
     url_text: String,
+    diff_limits: DiffLimits,
+}
+
+/// Bounds on one line diff between two versions of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffLimits {
+    /// Most lines on either side (`[limits] diff_max_lines`); beyond it there is no line diff.
+    pub max_lines: usize,
+    /// Longest time spent comparing (`[limits] diff_timeout`); `None` has no deadline.
+    pub timeout: Option<Duration>,
+}
+
+impl DiffLimits {
+    /// No bounds at all: how diffs were made before the limits (for measuring them).
+    pub const UNBOUNDED: DiffLimits = DiffLimits {
+        max_lines: usize::MAX,
+        timeout: None,
+    };
+}
+
+impl Default for DiffLimits {
+    fn default() -> Self {
+        DiffLimits::from(&LimitsConfig::default())
+    }
+}
+
+impl From<&LimitsConfig> for DiffLimits {
+    fn from(l: &LimitsConfig) -> Self {
+        DiffLimits {
+            max_lines: l.diff_max_lines,
+            timeout: Some(l.diff_timeout),
+        }
+    }
 }
 
 /// What the cursor keeps between polls.
@@ -70,12 +111,13 @@ pub struct PageText {
 }
 
 impl WebSource {
-    /// The source for a `[[source]]` of kind `web`.
-    pub fn new(cfg: &UrlSourceConfig) -> WebSource {
+    /// The source for a `[[source]]` of kind `web`, diffing versions within `diff_limits`.
+    pub fn new(cfg: &UrlSourceConfig, diff_limits: DiffLimits) -> WebSource {
         WebSource {
             name: cfg.name.clone(),
             url_text: cfg.url.to_string(),
             url: cfg.url.clone(),
+            diff_limits,
         }
     }
 }
@@ -144,7 +186,23 @@ impl Source for WebSource {
             .and_then(|lm| httpdate::parse_http_date(lm).ok())
             .map(DateTime::<Utc>::from)
             .unwrap_or(capture.finished_at);
-        let (item, state) = version(&self.name, &self.url, page, &old, observed, &ctx.watch);
+        // The diff is quadratic at worst: off the async workers, within the limits.
+        let (name, url, watch, limits) = (
+            self.name.clone(),
+            self.url.clone(),
+            ctx.watch.clone(),
+            self.diff_limits,
+        );
+        let (item, state) = tokio::task::spawn_blocking(move || {
+            version(&name, &url, page, &old, observed, &watch, &limits)
+        })
+        .await
+        .map_err(|e| SourceError::Payload {
+            source_name: self.name.clone(),
+            url: self.url_text.clone(),
+            what: "web page",
+            message: format!("comparing versions crashed ({e}); please report this with the page"),
+        })?;
         Ok(Poll {
             captures: vec![(capture, body)],
             items: item.into_iter().map(|i| (0, i)).collect(),
@@ -157,6 +215,7 @@ impl Source for WebSource {
 }
 
 /// The next version of the page, if its text changed since `old`, and the state to keep.
+/// Blocking (the diff can take up to `limits.timeout`): call it off the async workers.
 pub fn version(
     source_name: &str,
     url: &Url,
@@ -164,16 +223,18 @@ pub fn version(
     old: &WebState,
     observed: DateTime<Utc>,
     watch: &WatchTerms,
+    limits: &DiffLimits,
 ) -> (Option<Item>, WebState) {
     let sha = sha256_hex(page.text.as_bytes());
     if old.text_sha256.as_deref() == Some(sha.as_str()) {
         return (None, old.clone());
     }
+    let kept = cut(&page.text, MAX_KEPT_TEXT).to_string();
+    // Both sides as kept: a longer page is diffed on its start.
     let diff = old
         .text
         .as_deref()
-        .map(|before| text_diff(before, &page.text));
-    let kept = cut(&page.text, MAX_KEPT_TEXT).to_string();
+        .map(|before| text_diff(cut(before, MAX_KEPT_TEXT), &kept, limits));
     let truncated = page.truncated.clone();
     let text = Some(page.text).filter(|t| !t.is_empty());
     let mut item = Item {
@@ -209,11 +270,47 @@ pub fn version(
     )
 }
 
-/// A unified diff of `before` → `after`, line by line, cut to 64 KiB.
-pub fn text_diff(before: &str, after: &str) -> String {
+/// A unified diff of `before` → `after`, line by line, cut to 64 KiB; or, when either side has
+/// more than `limits.max_lines` lines or comparing them outlasts `limits.timeout`, a sentence
+/// saying why there is no line diff.
+pub fn text_diff(before: &str, after: &str, limits: &DiffLimits) -> String {
+    let (old_lines, new_lines) = (line_count(before), line_count(after));
+    if old_lines.max(new_lines) > limits.max_lines {
+        return format!(
+            "(no line diff: the previous version has {old_lines} lines and this one \
+             {new_lines}, more than the {} compared ([limits] diff_max_lines); the whole new \
+             text is stored)\n",
+            limits.max_lines
+        );
+    }
     let before = ensure_newline(before);
     let after = ensure_newline(after);
-    let diff = TextDiff::from_lines(before.as_str(), after.as_str())
+    let mut config = TextDiff::configure();
+    config.algorithm(Algorithm::Myers);
+    let deadline = limits.timeout.map(|t| Instant::now() + t);
+    if let Some(deadline) = deadline {
+        config.deadline(deadline);
+    }
+    let diff = config.diff_lines(before.as_str(), after.as_str());
+    // Past the deadline Myers gives up and calls the rest one big replacement, which is no
+    // use to a reader.
+    if let (Some(deadline), Some(timeout)) = (deadline, limits.timeout) {
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                old_lines,
+                new_lines,
+                ?timeout,
+                "watched page diff stopped at [limits] diff_timeout"
+            );
+            return format!(
+                "(no line diff: comparing the previous version ({old_lines} lines) with this \
+                 one ({new_lines} lines) took longer than {} ([limits] diff_timeout); the whole \
+                 new text is stored)\n",
+                humantime::format_duration(timeout)
+            );
+        }
+    }
+    let diff = diff
         .unified_diff()
         .context_radius(DIFF_CONTEXT)
         .header("previous", "current")
@@ -223,6 +320,12 @@ pub fn text_diff(before: &str, after: &str) -> String {
     } else {
         diff
     }
+}
+
+/// Lines as the diff counts them (a last line without a newline counts).
+fn line_count(s: &str) -> usize {
+    let newlines = s.bytes().filter(|b| *b == b'\n').count();
+    newlines + usize::from(!s.is_empty() && !s.ends_with('\n'))
 }
 
 fn ensure_newline(s: &str) -> String {

@@ -2,6 +2,7 @@
 //! real HTTP server.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -67,6 +68,7 @@ fn the_same_text_is_no_new_version_and_a_change_is_one_with_a_diff() {
         &WebState::default(),
         t,
         &watch(),
+        &DiffLimits::default(),
     );
     let first = first.unwrap();
     assert_eq!(first.source.kind, "web");
@@ -89,6 +91,7 @@ fn the_same_text_is_no_new_version_and_a_change_is_one_with_a_diff() {
         &s1,
         t,
         &watch(),
+        &DiffLimits::default(),
     );
     assert!(again.is_none());
     assert_eq!(s2, s1);
@@ -100,6 +103,7 @@ fn the_same_text_is_no_new_version_and_a_change_is_one_with_a_diff() {
         &s2,
         t,
         &watch(),
+        &DiffLimits::default(),
     );
     let second = second.unwrap();
     assert_eq!(second.id, first.id, "a new version of the same item");
@@ -129,10 +133,75 @@ fn the_same_text_is_no_new_version_and_a_change_is_one_with_a_diff() {
 fn long_diffs_are_cut_on_a_character_boundary() {
     let before: String = (0..5000).map(|i| format!("line {i} é\n")).collect();
     let after: String = (0..5000).map(|i| format!("ligne {i} é\n")).collect();
-    let d = text_diff(&before, &after);
+    let d = text_diff(&before, &after, &DiffLimits::default());
     assert!(d.len() <= MAX_DIFF + 64);
     assert!(d.ends_with("… (diff cut at 64 KiB)\n"));
     assert_eq!(cut("ééé", 3), "é");
+}
+
+/// `n` lines, none of them in a page made with another `word`.
+fn lines(word: &str, n: usize) -> String {
+    (0..n).map(|i| format!("{word} {i}\n")).collect()
+}
+
+#[test]
+fn a_side_longer_than_the_line_cap_is_stored_without_a_line_diff() {
+    let limits = DiffLimits {
+        max_lines: 20,
+        timeout: None,
+    };
+    let d = text_diff(&lines("a", 10), &lines("b", 21), &limits);
+    assert_eq!(
+        d,
+        "(no line diff: the previous version has 10 lines and this one 21, more than the 20 \
+         compared ([limits] diff_max_lines); the whole new text is stored)\n"
+    );
+    // Either side: the old text is cut when kept, the new one was not capped at all.
+    assert!(text_diff(&lines("a", 21), &lines("b", 3), &limits).contains("has 21 lines"));
+    assert!(text_diff(&lines("a", 20), &lines("b", 20), &limits).starts_with("--- previous"));
+    assert_eq!(line_count("a\nb"), 2);
+    assert_eq!(line_count("a\nb\n"), 2);
+    assert_eq!(line_count(""), 0);
+
+    // The version is stored all the same, with its whole text.
+    let t = chrono::DateTime::<Utc>::from_timestamp(1_777_539_600, 0).unwrap();
+    let old = WebState {
+        text_sha256: Some(sha256_hex(b"old")),
+        text: Some(lines("a", 10)),
+    };
+    let page = PageText {
+        text: lines("b", 5000),
+        ..PageText::default()
+    };
+    let (item, state) = version("P", &page_url(), page, &old, t, &watch(), &limits);
+    let item = item.unwrap();
+    assert!(item.diff.as_deref().unwrap().starts_with("(no line diff"));
+    assert_eq!(item.text.as_deref(), Some(lines("b", 5000).as_str()));
+    assert_eq!(state.text.as_deref(), Some(lines("b", 5000).as_str()));
+}
+
+#[test]
+fn a_diff_that_outlasts_its_deadline_is_a_sentence_and_stops_on_time() {
+    let limits = DiffLimits {
+        max_lines: usize::MAX,
+        timeout: Some(Duration::from_millis(50)),
+    };
+    let (before, after) = (lines("a", 20_000), lines("b", 20_000));
+    let start = Instant::now();
+    let d = text_diff(&before, &after, &limits);
+    let took = start.elapsed();
+    assert_eq!(
+        d,
+        "(no line diff: comparing the previous version (20000 lines) with this one (20000 \
+         lines) took longer than 50ms ([limits] diff_timeout); the whole new text is stored)\n"
+    );
+    // The deadline, plus reading the lines once (slow in a debug build).
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // A small change well inside the deadline is still a line diff.
+    let small = lines("a", 1000);
+    let changed = format!("{small}one more\n");
+    let d = text_diff(&small, &changed, &DiffLimits::default());
+    assert!(d.contains("\n+one more\n"), "{d}");
 }
 
 #[derive(Default)]
@@ -175,7 +244,7 @@ async fn polling_a_page_that_changes() {
     )
     .unwrap();
     let src = match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Web(c) => WebSource::new(c),
+        ballotwatch_core::SourceConfig::Web(c) => WebSource::new(c, DiffLimits::default()),
         other => panic!("{other:?}"),
     };
     let ctx = test_ctx();
@@ -227,7 +296,7 @@ proptest::proptest! {
         after in proptest::collection::vec("[a-zé ]{0,12}", 0..20),
     ) {
         let (b, a) = (before.join("\n"), after.join("\n"));
-        let d = text_diff(&b, &a);
+        let d = text_diff(&b, &a, &DiffLimits::default());
         // Every line of the new text that is not in the old one shows as an addition.
         for line in a.lines().filter(|l| !b.lines().any(|o| o == *l)) {
             let added = format!("+{line}");

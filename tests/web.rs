@@ -556,47 +556,6 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
     );
 }
 
-/// Logs `name` in through the login form over plain HTTP; returns the session cookie
-/// (`bw_session=…`) to send with page requests.
-async fn login(serve: &Serve, name: &str) -> String {
-    let client = http();
-    let form = client.get(serve.url("/login")).send().await.unwrap();
-    let form_cookie = form.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let body = form.text().await.unwrap();
-    let csrf = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the login form carries a CSRF token")
-        .to_string();
-    let res = client
-        .post(serve.url("/login"))
-        .header("cookie", form_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "username={name}&password={}&csrf={csrf}",
-            PASSWORD.replace(' ', "+")
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 303, "login as {name}");
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("bw_session="))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string()
-}
-
 /// Issue 17: a search of 10,000 nested brackets overflowed the stack in Tantivy's parser and
 /// aborted `serve`. Now the page and the API answer 400 naming the limit, `search` exits 2 with
 /// the same message, and `serve` keeps answering.
@@ -624,7 +583,9 @@ async fn a_bracket_bomb_is_refused_and_serve_stays_up() {
         "the error quotes only the query's start: {error}"
     );
 
-    let cookie = login(&serve, "vera").await;
+    let cookie = form_login(&serve, "vera", PASSWORD)
+        .await
+        .expect("vera logs in");
     let base = serve.base.clone();
     let page = |q: String| {
         let req = http()
@@ -874,7 +835,14 @@ async fn form_login(serve: &Serve, user: &str, password: &str) -> Result<String,
     let res = client
         .post(serve.url("/login"))
         .header("cookie", form_cookie)
-        .form(&[("username", user), ("password", password), ("csrf", &csrf)])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("username", user)
+                .append_pair("password", password)
+                .append_pair("csrf", &csrf)
+                .finish(),
+        )
         .send()
         .await
         .unwrap();

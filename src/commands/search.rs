@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use anyhow::Context;
 use ballotwatch_core::Config;
 use ballotwatch_index::{IndexError, QueryLimits, SearchIndex, SearchRequest, SortOrder};
 use ballotwatch_store::StoredItem;

@@ -241,39 +241,6 @@ fn attribute<'a>(inner: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-/// The first non-empty `rdf:resource="…"` attribute in `tag` (a loop, not a search of the
-/// rest of the tag for each occurrence).
-fn resource(tag: &str) -> Option<String> {
-    const ATTR: &str = "rdf:resource=";
-    let mut rest = tag;
-    while let Some(at) = rest.find(ATTR) {
-        rest = &rest[at + ATTR.len()..];
-        if let Some(v) = quoted(rest).filter(|v| !v.trim().is_empty()) {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// The text between the quote `s` starts with (`"` or `'`) and its closing quote.
-fn quoted(s: &str) -> Option<String> {
-    let q = s.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let inner = &s[1..];
-    inner.find(q).map(|e| inner[..e].to_string())
-}
-
-/// At most the first `max` bytes of `s`, cut at a character boundary.
-fn head(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 fn unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&apos;", "'")

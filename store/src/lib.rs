@@ -26,8 +26,8 @@ mod media;
 mod poll;
 mod quarantine;
 mod schema;
-mod users;
 mod space;
+mod users;
 mod web;
 
 use std::fmt;

@@ -431,7 +431,7 @@ mod tests {
             .audit_entries(20)
             .unwrap()
             .into_iter()
-            .filter(|e| e.actor == "root")
+            .filter(|e| e.actor == "root" && e.action != "login")
             .map(|e| {
                 (
                     e.action,

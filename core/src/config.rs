@@ -909,8 +909,8 @@ fn default_screenshot_timeout() -> Duration {
 /// a post, a picture, a search, a pack given to `verify`) may cause, in one place. Everything
 /// Ballotwatch reads is written by the people it watches, so each walk over their structure is
 /// bounded, each superlinear algorithm has a size cap and a deadline, and work that a stage
-/// cannot survive is quarantined instead of retried for ever. The README's security model lists
-/// these with their defaults.
+/// cannot survive is quarantined instead of retried for ever. The security model
+/// (`docs/security.md`) lists these with their defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {

@@ -8,7 +8,7 @@
 //!                                       by hand, once on the bytes of standard input
 //! ```
 //!
-//! `scripts/fuzz` builds this with `cargo afl build` and runs it; see the README's "Fuzzing".
+//! `scripts/fuzz` builds this with `cargo afl build` and runs it; see `docs/fuzzing.md`.
 
 mod seeds;
 mod targets;

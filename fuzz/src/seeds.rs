@@ -42,7 +42,7 @@ pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
 
 type Seeds = Vec<(String, Vec<u8>)>;
 
-/// Queries in every form the README's search syntax shows.
+/// Queries in every form the search syntax (`docs/commands.md`) shows.
 fn queries() -> Seeds {
     [
         "polling station",

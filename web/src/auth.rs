@@ -276,8 +276,8 @@ pub(crate) fn limit_key(ip: IpAddr) -> IpAddr {
 /// Per-address login attempt limit: at most `attempts` login attempts per address (IPv6: per
 /// /64) within `window`, a successful login giving its attempt back. In memory: it protects
 /// against guessing at speed and, being stricter than the per-account lockout, keeps one
-/// address from locking an account (see the README's security model); the lockout in the
-/// store holds across restarts.
+/// address from locking an account (see `docs/security.md`, "Logins and accounts"); the
+/// lockout in the store holds across restarts.
 #[derive(Debug)]
 pub(crate) struct LoginLimiter {
     attempts: usize,

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read, Write};
 
 use anyhow::Context;
 use ballotwatch_core::Config;
-use ballotwatch_store::{Role, StoreError};
+use ballotwatch_store::{Role, StoreError, UnknownRole};
 
 use super::{open_store as open, UsageError};
 use crate::TokenCreate;
@@ -46,7 +46,9 @@ fn print_generated(out: &mut impl Write, password: &str) -> anyhow::Result<()> {
 /// `user add NAME --role ROLE`: the password is the first line of stdin when stdin is not a
 /// terminal and not empty; otherwise one is generated and printed once.
 pub fn add(config: &Config, name: &str, role: &str) -> anyhow::Result<u8> {
-    let role: Role = role.parse().map_err(UsageError)?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: UnknownRole| UsageError(e.to_string()))?;
     let (password, generated) = password_from_stdin()?;
     let hash = ballotwatch_web::hash_password(&password)?;
     let store = open(config)?;

@@ -7,27 +7,12 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 
+use crate::audit;
 use crate::error::{Result, SqlContext, StoreError};
+use crate::row::{col, query_all, query_opt, FromRow};
 use crate::{now_ms, parse_ts, ts, Store, DB_FILE};
-
-/// The migration adding the `known_fakes` table.
-pub(crate) const MIGRATION: &str = r#"
-CREATE TABLE known_fakes (
-    id          INTEGER PRIMARY KEY,
-    pdq         TEXT    NOT NULL CHECK (length(pdq) = 64),
-    pdq_quality INTEGER NOT NULL CHECK (pdq_quality BETWEEN 0 AND 100),
-    sha256      TEXT    NOT NULL CHECK (length(sha256) = 64),
-    incident_id INTEGER NOT NULL REFERENCES incidents(id),
-    item_id     TEXT,
-    media_url   TEXT,
-    added_by    TEXT    NOT NULL,
-    added_at    TEXT    NOT NULL,
-    note        TEXT    NOT NULL DEFAULT ''
-);
-CREATE UNIQUE INDEX known_fakes_media ON known_fakes(sha256, incident_id);
-"#;
 
 /// A confirmation to record.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,51 +58,29 @@ pub struct KnownFakeRecord {
     pub note: String,
 }
 
-const COLUMNS: &str =
-    "id, pdq, pdq_quality, sha256, incident_id, item_id, media_url, added_by, added_at, note";
-
-type Raw = (
-    i64,
-    String,
-    i64,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-);
-
-fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+impl KnownFakeRecord {
+    const COLUMNS: &'static str =
+        "id, pdq, pdq_quality, sha256, incident_id, item_id, media_url, added_by, added_at, note";
 }
 
-fn record(r: Raw) -> Result<KnownFakeRecord> {
-    let (id, pdq, quality, sha256, incident_id, item_id, media_url, added_by, added_at, note) = r;
-    Ok(KnownFakeRecord {
-        id,
-        pdq,
-        pdq_quality: u8::try_from(quality.clamp(0, 100)).unwrap_or(0),
-        sha256,
-        incident_id,
-        item_id,
-        media_url,
-        added_by,
-        added_at: parse_ts(&added_at, || format!("added_at of known fake {id}"))?,
-        note,
-    })
+impl FromRow for KnownFakeRecord {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let quality: i64 = col(r, 2)?;
+        let added_at: String = col(r, 8)?;
+        Ok(KnownFakeRecord {
+            id,
+            pdq: col(r, 1)?,
+            pdq_quality: u8::try_from(quality.clamp(0, 100)).unwrap_or(0),
+            sha256: col(r, 3)?,
+            incident_id: col(r, 4)?,
+            item_id: col(r, 5)?,
+            media_url: col(r, 6)?,
+            added_by: col(r, 7)?,
+            added_at: parse_ts(&added_at, || format!("added_at of known fake {id}"))?,
+            note: col(r, 9)?,
+        })
+    }
 }
 
 fn is_hex64(s: &str) -> bool {
@@ -125,21 +88,26 @@ fn is_hex64(s: &str) -> bool {
 }
 
 fn list(conn: &Connection) -> Result<Vec<KnownFakeRecord>> {
-    let raws = conn
-        .prepare(&format!("SELECT {COLUMNS} FROM known_fakes ORDER BY id"))
-        .and_then(|mut st| st.query_map([], raw)?.collect::<rusqlite::Result<Vec<_>>>())
-        .ctx("reading the confirmed fakes")?;
-    raws.into_iter().map(record).collect()
+    query_all(
+        conn,
+        &format!(
+            "SELECT {} FROM known_fakes ORDER BY id",
+            KnownFakeRecord::COLUMNS
+        ),
+        [],
+        || "reading the confirmed fakes".into(),
+    )
 }
 
 fn version(conn: &Connection) -> Result<i64> {
-    conn.query_row(
+    let (max, n): (i64, i64) = query_opt(
+        conn,
         "SELECT COALESCE(max(id), 0), count(*) FROM known_fakes",
         [],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-    )
-    .map(|(max, n)| (max << 24) | (n & 0xFF_FFFF))
-    .ctx("reading the confirmed-fake list's version")
+        || "reading the confirmed-fake list's version".into(),
+    )?
+    .unwrap_or_default();
+    Ok((max << 24) | (n & 0xFF_FFFF))
 }
 
 impl Store {
@@ -176,41 +144,42 @@ impl Store {
                     fake.incident_id
                 )));
             }
-            let existing = tx
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM known_fakes WHERE sha256 = ?1 AND incident_id = ?2"
-                    ),
-                    params![sha, fake.incident_id],
-                    raw,
-                )
-                .optional()
-                .ctx("looking for an earlier confirmation")?;
-            if let Some(r) = existing {
-                return Ok((record(r)?, false));
+            let existing: Option<KnownFakeRecord> = query_opt(
+                &tx,
+                &format!(
+                    "SELECT {} FROM known_fakes WHERE sha256 = ?1 AND incident_id = ?2",
+                    KnownFakeRecord::COLUMNS
+                ),
+                params![sha, fake.incident_id],
+                || "looking for an earlier confirmation".into(),
+            )?;
+            if let Some(rec) = existing {
+                return Ok((rec, false));
             }
-            let r = tx
-                .query_row(
-                    &format!(
-                        "INSERT INTO known_fakes(pdq, pdq_quality, sha256, incident_id, item_id,
-                         media_url, added_by, added_at, note)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {COLUMNS}"
-                    ),
-                    params![
-                        fake.pdq.to_ascii_lowercase(),
-                        fake.pdq_quality,
-                        sha,
-                        fake.incident_id,
-                        fake.item_id,
-                        fake.media_url,
-                        actor,
-                        at,
-                        fake.note
-                    ],
-                    raw,
-                )
-                .with_ctx(|| format!("recording media {sha} as confirmed fake"))?;
-            let rec = record(r)?;
+            let rec: KnownFakeRecord = query_opt(
+                &tx,
+                &format!(
+                    "INSERT INTO known_fakes(pdq, pdq_quality, sha256, incident_id, item_id,
+                     media_url, added_by, added_at, note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {}",
+                    KnownFakeRecord::COLUMNS
+                ),
+                params![
+                    fake.pdq.to_ascii_lowercase(),
+                    fake.pdq_quality,
+                    sha,
+                    fake.incident_id,
+                    fake.item_id,
+                    fake.media_url,
+                    actor,
+                    at,
+                    fake.note
+                ],
+                || format!("recording media {sha} as confirmed fake"),
+            )?
+            .ok_or_else(|| {
+                StoreError::corrupt("known_fakes", "an insert returned no row".to_string())
+            })?;
             let detail = serde_json::json!({
                 "known_fake_id": rec.id,
                 "incident_id": rec.incident_id,
@@ -219,13 +188,8 @@ impl Store {
                 "pdq": rec.pdq,
                 "media_url": rec.media_url,
                 "note": rec.note,
-            })
-            .to_string();
-            tx.execute(
-                "INSERT INTO audit_log(at, actor, action, detail) VALUES (?1, ?2, 'fake.confirm', ?3)",
-                params![at, actor, detail],
-            )
-            .ctx("writing audit entry `fake.confirm`")?;
+            });
+            audit::record(&tx, &at, actor, "fake.confirm", &detail)?;
             tx.commit().ctx("committing a confirmed fake")?;
             Ok((rec, true))
         })
@@ -250,18 +214,18 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to remove a confirmed fake")?;
-            let existing = tx
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM known_fakes WHERE id = ?1"),
-                    [id],
-                    raw,
-                )
-                .optional()
-                .with_ctx(|| format!("reading confirmed fake {id}"))?;
-            let Some(r) = existing else {
+            let existing: Option<KnownFakeRecord> = query_opt(
+                &tx,
+                &format!(
+                    "SELECT {} FROM known_fakes WHERE id = ?1",
+                    KnownFakeRecord::COLUMNS
+                ),
+                [id],
+                || format!("reading confirmed fake {id}"),
+            )?;
+            let Some(rec) = existing else {
                 return Ok(false);
             };
-            let rec = record(r)?;
             tx.execute("DELETE FROM known_fakes WHERE id = ?1", [id])
                 .with_ctx(|| format!("removing confirmed fake {id}"))?;
             let detail = serde_json::json!({
@@ -269,14 +233,10 @@ impl Store {
                 "incident_id": rec.incident_id,
                 "sha256": rec.sha256,
                 "pdq": rec.pdq,
-            })
-            .to_string();
-            tx.execute(
-                "INSERT INTO audit_log(at, actor, action, detail) VALUES (?1, ?2, 'fake.remove', ?3)",
-                params![at, actor, detail],
-            )
-            .ctx("writing audit entry `fake.remove`")?;
-            tx.commit().ctx("committing the removal of a confirmed fake")?;
+            });
+            audit::record(&tx, &at, actor, "fake.remove", &detail)?;
+            tx.commit()
+                .ctx("committing the removal of a confirmed fake")?;
             Ok(true)
         })
     }

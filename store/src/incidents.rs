@@ -1,31 +1,155 @@
-//! Incidents (flagged items grouped into one threat the comms team works on) and reading the
-//! audit log. The basics only: create, read, attach items; the workflow comes later.
+//! Incidents: flagged items grouped into one threat the comms team works on. Opening and
+//! grouping (a sighting joins the open incident with its key, or opens one), attaching items,
+//! the workflow (status, assignee, notes), and each incident's history. Every change is written
+//! to the incident's history and the audit log in the change's own transaction.
 
 use ballotwatch_core::{Incident, IncidentStatus, Severity, VerdictKind};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
+use serde::Serialize;
 
-use crate::error::{JsonContext, Result, SqlContext, StoreError};
-use crate::{now_ms, parse_ts, sql_limit, ts, Store};
+use crate::audit;
+use crate::error::{Result, SqlContext, StoreError};
+use crate::row::{col, query_all, query_opt, FromRow};
+use crate::sightings::Sighting;
+use crate::{now_ms, parse_opt_ts, parse_ts, sql_limit, ts, Store};
 
-/// One audit log entry: who did what, when.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AuditEntry {
-    /// Entry number, increasing.
-    pub id: i64,
-    /// When it happened (UTC).
-    pub at: DateTime<Utc>,
-    /// Who did it: a user name, or a component such as `ingest`.
-    pub actor: String,
-    /// What was done, e.g. `incident.create`.
-    pub action: String,
-    /// Details.
-    pub detail: serde_json::Value,
+/// An incident with the sighting counts and notes the alerting stage keeps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentDetail {
+    /// The incident.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// Flagged items seen for it (repeats included).
+    pub sightings: i64,
+    /// When it was last seen.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Free-text notes, oldest first, one per line as `time actor: text`.
+    pub notes: String,
 }
 
-/// Adds a row to an incident's history and the audit log, inside the caller's transaction.
-pub(crate) fn log_change(
-    tx: &Transaction<'_>,
+/// One change in an incident's history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IncidentChange {
+    /// When (UTC).
+    pub at: DateTime<Utc>,
+    /// Who: a user name or a component such as `alerting`.
+    pub actor: String,
+    /// What changed: `created`, `status`, `assignee`, `note`, `item`, `title`…
+    pub field: String,
+    /// The value before, where there was one.
+    pub old: Option<String>,
+    /// The value after (the note's text for `note`).
+    pub new: Option<String>,
+}
+
+/// The columns [`Incident`]'s [`FromRow`] reads, from `incidents`.
+const INCIDENT_COLUMNS: &str =
+    "id, title, kind, severity, status, assignee, created_at, updated_at";
+
+/// The columns [`IncidentDetail`]'s [`FromRow`] reads, from `incidents`.
+const DETAIL_COLUMNS: &str =
+    "id, title, kind, severity, status, assignee, created_at, updated_at, \
+     sightings, last_seen_at, notes";
+
+impl FromRow for Incident {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let what = |c: &str| format!("incidents.{c} of incident {id}");
+        let kind: String = col(r, 2)?;
+        let severity: i64 = col(r, 3)?;
+        let status: String = col(r, 4)?;
+        let created: String = col(r, 6)?;
+        let updated: String = col(r, 7)?;
+        Ok(Incident {
+            id,
+            title: col(r, 1)?,
+            kind: VerdictKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == kind)
+                .ok_or_else(|| {
+                    StoreError::corrupt(what("kind"), format!("unknown kind `{kind}`"))
+                })?,
+            severity: u8::try_from(severity)
+                .ok()
+                .and_then(Severity::from_rank)
+                .ok_or_else(|| {
+                    StoreError::corrupt(what("severity"), format!("unknown severity {severity}"))
+                })?,
+            status: status
+                .parse::<IncidentStatus>()
+                .map_err(|e| StoreError::corrupt(what("status"), e))?,
+            assignee: col(r, 5)?,
+            created_at: parse_ts(&created, || what("created_at"))?,
+            updated_at: parse_ts(&updated, || what("updated_at"))?,
+        })
+    }
+}
+
+impl FromRow for IncidentDetail {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let incident = Incident::from_row(r)?;
+        let id = incident.id;
+        Ok(IncidentDetail {
+            incident,
+            sightings: col(r, 8)?,
+            last_seen_at: parse_opt_ts(col(r, 9)?, || format!("incidents.last_seen_at of {id}"))?,
+            notes: col(r, 10)?,
+        })
+    }
+}
+
+impl IncidentChange {
+    const COLUMNS: &'static str = "id, at, actor, field, old, new";
+}
+
+impl FromRow for IncidentChange {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let at: String = col(r, 1)?;
+        Ok(IncidentChange {
+            at: parse_ts(&at, || format!("incident_history.at of row {id}"))?,
+            actor: col(r, 2)?,
+            field: col(r, 3)?,
+            old: col(r, 4)?,
+            new: col(r, 5)?,
+        })
+    }
+}
+
+/// An incident by id, read on a connection or inside a transaction.
+pub(crate) fn incident_by_id(conn: &Connection, id: i64) -> Result<Option<Incident>> {
+    query_opt(
+        conn,
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
+        [id],
+        || format!("reading incident {id}"),
+    )
+}
+
+/// Adds a row to an incident's history.
+fn history(
+    conn: &Connection,
+    incident_id: i64,
+    at: &str,
+    actor: &str,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO incident_history(incident_id, at, actor, field, old, new)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut st| st.execute(params![incident_id, at, actor, field, old, new]))
+    .with_ctx(|| format!("recording the history of incident {incident_id}"))?;
+    Ok(())
+}
+
+/// Records that `field` became `new` in an incident's history and the audit log (as `action`),
+/// inside the caller's transaction.
+fn log_change(
+    conn: &Connection,
     incident_id: i64,
     at: &str,
     actor: &str,
@@ -33,78 +157,135 @@ pub(crate) fn log_change(
     new: &str,
     action: &str,
 ) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO incident_history(incident_id, at, actor, field, old, new)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
-    )
-    .and_then(|mut st| st.execute(params![incident_id, at, actor, field, new]))
-    .with_ctx(|| format!("recording the history of incident {incident_id}"))?;
-    let detail = serde_json::json!({ "incident_id": incident_id, field: new }).to_string();
-    tx.prepare_cached("INSERT INTO audit_log(at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)")
-        .and_then(|mut st| st.execute(params![at, actor, action, detail]))
-        .with_ctx(|| format!("writing audit entry `{action}` by `{actor}`"))?;
-    Ok(())
+    history(conn, incident_id, at, actor, field, None, Some(new))?;
+    let detail = serde_json::json!({ "incident_id": incident_id, field: new });
+    audit::record(conn, at, actor, action, &detail)
 }
 
-type RawIncident = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-    String,
-);
-
-fn raw_incident(r: &Row<'_>) -> rusqlite::Result<RawIncident> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
-
-fn into_incident(raw: RawIncident) -> Result<Incident> {
-    let (id, title, kind, severity, status, assignee, created, updated) = raw;
-    let col = |c: &str| format!("incidents.{c} of incident {id}");
-    Ok(Incident {
-        id,
-        title,
-        kind: VerdictKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == kind)
-            .ok_or_else(|| StoreError::corrupt(col("kind"), format!("unknown kind `{kind}`")))?,
-        severity: u8::try_from(severity)
-            .ok()
-            .and_then(Severity::from_rank)
-            .ok_or_else(|| {
-                StoreError::corrupt(col("severity"), format!("unknown severity {severity}"))
-            })?,
-        status: status
-            .parse::<IncidentStatus>()
-            .map_err(|e| StoreError::corrupt(col("status"), e))?,
-        assignee,
-        created_at: parse_ts(&created, || col("created_at"))?,
-        updated_at: parse_ts(&updated, || col("updated_at"))?,
-    })
-}
-
-/// An incident by id, read on a connection or inside a transaction.
-pub(crate) fn incident_by_id(conn: &rusqlite::Connection, id: i64) -> Result<Option<Incident>> {
-    let raw = conn
+/// Inserts a new incident (status `new`) and logs its creation; returns its id. An incident
+/// opened by a sighting (`seen`) counts it and records when it was last seen.
+#[allow(clippy::too_many_arguments)]
+fn open(
+    conn: &Connection,
+    title: &str,
+    kind: VerdictKind,
+    severity: Severity,
+    group_key: Option<&str>,
+    seen: bool,
+    at: &str,
+    actor: &str,
+) -> Result<i64> {
+    let id: i64 = conn
         .prepare_cached(
-            "SELECT id, title, kind, severity, status, assignee, created_at, updated_at
-             FROM incidents WHERE id = ?1",
+            "INSERT INTO incidents(title, kind, severity, status, created_at, updated_at,
+                 group_key, sightings, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8) RETURNING id",
         )
-        .and_then(|mut st| st.query_row([id], raw_incident).optional())
-        .with_ctx(|| format!("reading incident {id}"))?;
-    raw.map(into_incident).transpose()
+        .and_then(|mut st| {
+            st.query_row(
+                params![
+                    title,
+                    kind.as_str(),
+                    severity.rank(),
+                    IncidentStatus::New.as_str(),
+                    at,
+                    group_key,
+                    i64::from(seen),
+                    seen.then_some(at)
+                ],
+                |r| r.get(0),
+            )
+        })
+        .with_ctx(|| format!("opening incident `{title}`"))?;
+    log_change(conn, id, at, actor, "title", title, "incident.create")?;
+    Ok(id)
+}
+
+/// Attaches an item (by its stable id) to an incident and logs it; `false` if it already was.
+fn attach(
+    conn: &Connection,
+    incident_id: i64,
+    item_id: &str,
+    at: &str,
+    actor: &str,
+) -> Result<bool> {
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO incident_items(incident_id, item_id, added_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(incident_id, item_id) DO NOTHING",
+        )
+        .and_then(|mut st| st.execute(params![incident_id, item_id, at]))
+        .with_ctx(|| format!("adding item `{item_id}` to incident {incident_id}"))?
+        > 0;
+    if added {
+        log_change(
+            conn,
+            incident_id,
+            at,
+            actor,
+            "item",
+            item_id,
+            "incident.add_item",
+        )?;
+    }
+    Ok(added)
+}
+
+/// Finds the open incident a sighting joins (same group key, seen within the window, not
+/// resolved or a false alarm), or opens one; attaches the item. Returns (incident id, is new,
+/// sightings), inside the caller's transaction.
+pub(crate) fn join_or_open(
+    conn: &Connection,
+    s: &Sighting,
+    item_id: &str,
+    now: &DateTime<Utc>,
+) -> Result<(i64, bool, i64)> {
+    let at = ts(now);
+    let since = ts(&(*now - chrono::Duration::from_std(s.window).unwrap_or(chrono::Duration::MAX)));
+    let existing: Option<(i64, i64, i64)> = match &s.group_key {
+        None => None,
+        Some(key) => query_opt(
+            conn,
+            "SELECT id, severity, sightings FROM incidents
+             WHERE group_key = ?1 AND last_seen_at >= ?2
+               AND status NOT IN ('resolved', 'false_alarm')
+             ORDER BY last_seen_at DESC, id DESC LIMIT 1",
+            params![key, since],
+            || format!("looking for an open incident with key `{key}`"),
+        )?,
+    };
+    let (id, is_new, sightings) = match existing {
+        Some((id, severity, sightings)) => {
+            let new_sev = severity.max(i64::from(s.severity.rank()));
+            conn.execute(
+                "UPDATE incidents SET sightings = sightings + 1, last_seen_at = ?2,
+                     updated_at = ?2, severity = ?3 WHERE id = ?1",
+                params![id, at, new_sev],
+            )
+            .with_ctx(|| format!("recording a sighting in incident {id}"))?;
+            if new_sev > severity {
+                log_change(
+                    conn,
+                    id,
+                    &at,
+                    "alerting",
+                    "severity",
+                    &new_sev.to_string(),
+                    "incident.update",
+                )?;
+            }
+            (id, false, sightings + 1)
+        }
+        None => {
+            let key = s.group_key.as_deref();
+            let id = open(
+                conn, &s.title, s.kind, s.severity, key, true, &at, "alerting",
+            )?;
+            (id, true, 1)
+        }
+    };
+    attach(conn, id, item_id, &at, "alerting")?;
+    Ok((id, is_new, sightings))
 }
 
 impl Store {
@@ -123,25 +304,7 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to create an incident")?;
-            let id: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO incidents(title, kind, severity, status, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
-                )
-                .and_then(|mut st| {
-                    st.query_row(
-                        params![
-                            title,
-                            kind.as_str(),
-                            severity.rank(),
-                            IncidentStatus::New.as_str(),
-                            at
-                        ],
-                        |r| r.get(0),
-                    )
-                })
-                .with_ctx(|| format!("creating incident `{title}`"))?;
-            log_change(&tx, id, &at, actor, "title", title, "incident.create")?;
+            let id = open(&tx, title, kind, severity, None, false, &at, actor)?;
             tx.commit().ctx("committing a new incident")?;
             Ok(id)
         })?;
@@ -171,14 +334,14 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to add an item to an incident")?;
-            let (incident_exists, item_exists): (bool, bool) = tx
-                .query_row(
-                    "SELECT EXISTS(SELECT 1 FROM incidents WHERE id = ?1),
-                            EXISTS(SELECT 1 FROM items WHERE id = ?2)",
-                    params![incident_id, item_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .with_ctx(|| format!("checking incident {incident_id} and item `{item_id}`"))?;
+            let (incident_exists, item_exists): (bool, bool) = query_opt(
+                &tx,
+                "SELECT EXISTS(SELECT 1 FROM incidents WHERE id = ?1),
+                        EXISTS(SELECT 1 FROM items WHERE id = ?2)",
+                params![incident_id, item_id],
+                || format!("checking incident {incident_id} and item `{item_id}`"),
+            )?
+            .unwrap_or((false, false));
             if !incident_exists {
                 return Err(StoreError::InvalidInput(format!(
                     "there is no incident {incident_id} to add item `{item_id}` to"
@@ -189,29 +352,13 @@ impl Store {
                     "there is no stored item `{item_id}` to add to incident {incident_id}"
                 )));
             }
-            let added = tx
-                .prepare_cached(
-                    "INSERT INTO incident_items(incident_id, item_id, added_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(incident_id, item_id) DO NOTHING",
-                )
-                .and_then(|mut st| st.execute(params![incident_id, item_id, at]))
-                .with_ctx(|| format!("adding item `{item_id}` to incident {incident_id}"))?
-                > 0;
+            let added = attach(&tx, incident_id, item_id, &at, actor)?;
             if added {
                 tx.execute(
                     "UPDATE incidents SET updated_at = ?2 WHERE id = ?1",
                     params![incident_id, at],
                 )
                 .with_ctx(|| format!("updating incident {incident_id}"))?;
-                log_change(
-                    &tx,
-                    incident_id,
-                    &at,
-                    actor,
-                    "item",
-                    item_id,
-                    "incident.add_item",
-                )?;
             }
             tx.commit()
                 .with_ctx(|| format!("committing item `{item_id}` in incident {incident_id}"))?;
@@ -234,134 +381,209 @@ impl Store {
         })
     }
 
-    /// The most recent audit log entries, newest first, at most `limit`.
-    pub fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        let raws: Vec<(i64, String, String, String, String)> = self.with_conn(|conn| {
+    /// Ids of the items attached to incidents with `status` (for search filters: the store,
+    /// not the index, knows which incident an item is in now), at most `limit`, sorted.
+    pub fn item_ids_with_incident_status(
+        &self,
+        status: IncidentStatus,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
             conn.prepare_cached(
-                "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+                "SELECT DISTINCT ii.item_id FROM incident_items ii
+                 JOIN incidents i ON i.id = ii.incident_id
+                 WHERE i.status = ?1 ORDER BY ii.item_id LIMIT ?2",
             )
             .and_then(|mut st| {
-                st.query_map([sql_limit(limit)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                st.query_map(params![status.as_str(), sql_limit(limit)], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
             })
-            .ctx("reading the audit log")
-        })?;
-        raws.into_iter()
-            .map(|(id, at, actor, action, detail)| {
-                Ok(AuditEntry {
-                    id,
-                    at: parse_ts(&at, || format!("audit_log.at of entry {id}"))?,
-                    actor,
-                    action,
-                    detail: serde_json::from_str(&detail)
-                        .json_ctx(|| format!("reading audit_log.detail of entry {id}"))?,
-                })
-            })
-            .collect()
+            .ctx("listing the items of incidents by status")
+        })
+    }
+
+    /// An incident with its sighting count, last sighting and notes.
+    pub fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>> {
+        self.with_conn(|conn| {
+            query_opt(
+                conn,
+                &format!("SELECT {DETAIL_COLUMNS} FROM incidents WHERE id = ?1"),
+                [id],
+                || format!("reading incident {id}"),
+            )
+        })
+    }
+
+    /// Incidents, most recently changed first; only those with `status` when given.
+    pub fn list_incidents(
+        &self,
+        status: Option<IncidentStatus>,
+        limit: usize,
+    ) -> Result<Vec<IncidentDetail>> {
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {DETAIL_COLUMNS} FROM incidents WHERE ?1 IS NULL OR status = ?1
+                     ORDER BY updated_at DESC, id DESC LIMIT ?2"
+                ),
+                params![status.map(|s| s.as_str()), sql_limit(limit)],
+                || "listing incidents".into(),
+            )
+        })
+    }
+
+    /// The newest incidents of at least `min` severity, newest first.
+    pub fn newest_incidents(&self, min: Severity, limit: usize) -> Result<Vec<IncidentDetail>> {
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {DETAIL_COLUMNS} FROM incidents WHERE severity >= ?1
+                     ORDER BY created_at DESC, id DESC LIMIT ?2"
+                ),
+                params![min.rank(), sql_limit(limit)],
+                || "listing the newest incidents".into(),
+            )
+        })
+    }
+
+    /// The history of an incident, oldest first (empty for an unknown incident).
+    pub fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>> {
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM incident_history WHERE incident_id = ?1 ORDER BY id",
+                    IncidentChange::COLUMNS
+                ),
+                [incident_id],
+                || format!("reading the history of incident {incident_id}"),
+            )
+        })
+    }
+
+    /// Moves an incident to `status`, recording the old and new value in its history and the
+    /// audit log. Setting the status it already has changes nothing and returns it unchanged.
+    pub fn set_incident_status(
+        &self,
+        id: i64,
+        status: IncidentStatus,
+        actor: &str,
+    ) -> Result<Incident> {
+        self.change_incident(id, actor, Field::Status, Some(status.as_str()))
+    }
+
+    /// Assigns an incident to someone (`None` unassigns), in its history and the audit log.
+    pub fn set_incident_assignee(
+        &self,
+        id: i64,
+        assignee: Option<&str>,
+        actor: &str,
+    ) -> Result<Incident> {
+        let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
+        self.change_incident(id, actor, Field::Assignee, assignee)
+    }
+
+    /// Adds a note to an incident: appended to its notes and recorded in its history and the
+    /// audit log. Blank notes are refused.
+    pub fn add_incident_note(&self, id: i64, note: &str, actor: &str) -> Result<Incident> {
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(StoreError::InvalidInput(format!(
+                "the note for incident {id} is blank"
+            )));
+        }
+        self.change_incident(id, actor, Field::Note, Some(note))
+    }
+
+    fn change_incident(
+        &self,
+        id: i64,
+        actor: &str,
+        field: Field,
+        new: Option<&str>,
+    ) -> Result<Incident> {
+        let at = ts(&now_ms());
+        let name = field.name();
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to change an incident")?;
+            let current = incident_by_id(&tx, id)?
+                .ok_or_else(|| StoreError::InvalidInput(format!("there is no incident {id}")))?;
+            let old = match field {
+                Field::Status => Some(current.status.as_str().to_string()),
+                Field::Assignee => current.assignee.clone(),
+                Field::Note => None,
+            };
+            if field != Field::Note && old.as_deref() == new {
+                return Ok(current);
+            }
+            match field {
+                Field::Status => tx.execute(
+                    "UPDATE incidents SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, new, at],
+                ),
+                Field::Assignee => tx.execute(
+                    "UPDATE incidents SET assignee = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, new, at],
+                ),
+                Field::Note => tx.execute(
+                    "UPDATE incidents SET notes = notes || ?2, updated_at = ?3 WHERE id = ?1",
+                    params![
+                        id,
+                        format!("{at} {actor}: {}\n", new.unwrap_or_default()),
+                        at
+                    ],
+                ),
+            }
+            .with_ctx(|| format!("changing the {name} of incident {id}"))?;
+            history(&tx, id, &at, actor, name, old.as_deref(), new)?;
+            audit::record(
+                &tx,
+                &at,
+                actor,
+                field.action(),
+                &serde_json::json!({"incident_id": id, "old": old, "new": new}),
+            )?;
+            let changed = incident_by_id(&tx, id)?
+                .ok_or_else(|| StoreError::corrupt(format!("incident {id}"), "vanished"))?;
+            tx.commit()
+                .with_ctx(|| format!("committing the {name} of incident {id}"))?;
+            tracing::info!(incident = id, field = name, actor, "incident changed");
+            Ok(changed)
+        })
+    }
+}
+
+/// What the workflow changes about an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Status,
+    Assignee,
+    Note,
+}
+
+impl Field {
+    /// The name in the incident's history.
+    fn name(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Assignee => "assignee",
+            Field::Note => "note",
+        }
+    }
+
+    /// The audit action.
+    fn action(self) -> &'static str {
+        match self {
+            Field::Status => "incident.status",
+            Field::Assignee => "incident.assign",
+            Field::Note => "incident.note",
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testutil::*;
-
-    #[test]
-    fn audit_entries_come_back_newest_first() {
-        let (_dir, store) = store();
-        store
-            .audit(
-                "alice",
-                "user.login",
-                &serde_json::json!({"ip": "127.0.0.1"}),
-            )
-            .unwrap();
-        store
-            .audit("bob", "export", &serde_json::json!({"incidents": [1, 2]}))
-            .unwrap();
-        let entries = store.audit_entries(10).unwrap();
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].actor, "bob");
-        assert_eq!(entries[0].action, "export");
-        assert_eq!(entries[0].detail, serde_json::json!({"incidents": [1, 2]}));
-        assert_eq!(entries[1].actor, "alice");
-        assert!(entries[0].id > entries[1].id);
-        assert!(entries[0].at >= entries[1].at);
-        assert_eq!(store.audit_entries(1).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn incidents_are_created_read_and_linked_to_items() {
-        let (_dir, store) = store();
-        store
-            .record_poll(
-                "Echo",
-                poll(&store, &[("a", "fake council site"), ("b", "x")], 0),
-            )
-            .unwrap();
-        let inc = store
-            .create_incident(
-                "Lookalike council domain",
-                VerdictKind::Impersonation,
-                Severity::High,
-                "alerting",
-            )
-            .unwrap();
-        assert_eq!(store.get_incident(inc.id).unwrap(), Some(inc.clone()));
-        assert_eq!(inc.status, IncidentStatus::New);
-        assert!(store.get_incident(inc.id + 100).unwrap().is_none());
-
-        assert!(store.get_item("a").unwrap().unwrap().incident_id.is_none());
-        assert!(store.add_incident_item(inc.id, "a", "alerting").unwrap());
-        assert!(!store.add_incident_item(inc.id, "a", "alerting").unwrap());
-        assert_eq!(store.incident_item_ids(inc.id).unwrap(), ["a"]);
-
-        // Every version of the item, and later versions, report the incident.
-        store
-            .record_poll(
-                "Echo",
-                poll(&store, &[("a", "fake council site, edited")], 300),
-            )
-            .unwrap();
-        for v in store.item_versions("a").unwrap() {
-            assert_eq!(v.incident_id, Some(inc.id));
-        }
-        assert!(store.get_item("b").unwrap().unwrap().incident_id.is_none());
-
-        let err = store.add_incident_item(inc.id, "nope", "x").unwrap_err();
-        assert!(err.to_string().contains("`nope`"), "{err}");
-        let err = store.add_incident_item(999, "a", "x").unwrap_err();
-        assert!(err.to_string().contains("incident 999"), "{err}");
-
-        assert_eq!(
-            count(
-                &store,
-                &format!(
-                    "SELECT count(*) FROM incident_history WHERE incident_id = {}",
-                    inc.id
-                )
-            ),
-            2
-        );
-        let actions: Vec<_> = store
-            .audit_entries(10)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.action)
-            .collect();
-        assert_eq!(actions, ["incident.add_item", "incident.create"]);
-    }
-
-    #[test]
-    fn damaged_incident_rows_are_reported() {
-        let (_dir, store) = store();
-        let inc = store
-            .create_incident("t", VerdictKind::Misinformation, Severity::Low, "x")
-            .unwrap();
-        exec(&store, "UPDATE incidents SET kind = 'rumour'");
-        let err = store.get_incident(inc.id).unwrap_err();
-        assert!(err.to_string().contains("incidents.kind"), "{err}");
-    }
-}
+mod tests;

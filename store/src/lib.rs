@@ -1,34 +1,56 @@
 //! # ballotwatch-store
 //!
-//! Ballotwatch's durable store, and the queue between its stages. It owns the SQLite schema and
-//! its versioned migrations, the content-addressed capture store (the exact bytes of every
-//! fetched response under `data_dir/captures/`, named by SHA-256 and verified when read), the
-//! stage queues items move through (`new` → `classified` → `indexed`, each move committed together
-//! with its result in one transaction, so a crash loses nothing committed and duplicates nothing
-//! on restart), per-source polling state, incidents and the append-only audit log. It must not
-//! know about HTTP or models: other stages hand it what they fetched or concluded, and it keeps
-//! that safe and gives it back intact.
+//! Ballotwatch's durable store, and the queue between its stages. It owns the SQLite schema
+//! and its migrations, the content-addressed capture store (the exact bytes of every fetched
+//! response under `data_dir/captures/`, named by SHA-256 and verified when read), the stage
+//! queues items move through (`new` → `classified` → `indexed`, each move committed together
+//! with its result in one transaction, so a crash loses nothing committed and duplicates
+//! nothing on restart), per-source polling state, incidents and the append-only audit log. It
+//! must not know about HTTP or models: other stages hand it what they fetched or concluded, and
+//! it keeps that safe and gives it back intact.
 //!
 //! [`Store`] is cheap to clone and safe to share between threads; its methods are synchronous
 //! and short, so async callers run them with `spawn_blocking`.
+//!
+//! ## One module per entity
+//! | module | keeps |
+//! | --- | --- |
+//! | `items` | item versions, classification results and verdicts, the stage queues |
+//! | `captures` | HTTP exchange records (the bytes are in `blobs`, the capture store) |
+//! | `sources` | per-source polling state, and recording one poll in one transaction |
+//! | `incidents` | incidents, their items, workflow (status, assignee, notes) and history |
+//! | `sightings` | the alert decision: a flagged item joins or opens an incident, messages queued |
+//! | `outbox`, `digests` | messages to deliver; sightings waiting for their digest |
+//! | `users`, `sessions`, `tokens` | accounts (and their login lockout), logins, API tokens |
+//! | `audit` | the append-only audit log and its one writer |
+//! | `stats` | dashboard and `/metrics` aggregates (read-only) |
+//! | `screenshots`, `fakes`, `quarantine`, `space` | page evidence, confirmed fakes, poison work, free disk |
+//!
+//! Beside them: `migrations` (every migration in one ordered list), `row` (the one way rows
+//! become values) and `error`.
 
 #![warn(missing_docs)]
 
-mod alerts;
+mod audit;
 mod blobs;
+mod captures;
+mod digests;
 mod error;
-mod evidence;
 mod fakes;
-mod health;
 mod incidents;
 mod items;
-mod media;
-mod poll;
+mod migrations;
+mod outbox;
 mod quarantine;
-mod schema;
+mod row;
+mod screenshots;
+mod sessions;
+mod sightings;
+mod sources;
 mod space;
+mod stats;
+mod tokens;
 mod users;
-mod web;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -38,23 +60,25 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::Connection;
 
-pub use alerts::{
-    AlertPlan, DigestEntry, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, OutboxRow,
-    OutboxState, OutboxStatus, Sighting,
-};
+pub use audit::AuditEntry;
+pub use captures::NewCapture;
+pub use digests::{DigestEntry, NewDigestEntry};
 pub use error::{Result, StoreError};
-pub use evidence::{IncidentChange, NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
-pub use incidents::AuditEntry;
+pub use incidents::{IncidentChange, IncidentDetail};
 pub use items::StoredItem;
-pub use poll::{dropped_summary, NewCapture, PollOutcome, PollRecord, SourceState};
+pub use migrations::SCHEMA_VERSION;
+pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
-pub use schema::SCHEMA_VERSION;
-pub use users::{Account, ApiToken, Ended, LoginPolicy, TokenCheck};
-pub use web::{DayCount, IncidentDetail, MetricCounts, Role, Session, User, UserLogin};
+pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
+pub use sessions::Session;
+pub use sightings::{AlertPlan, IncidentContext, Sighting};
+pub use sources::{dropped_summary, PollOutcome, PollRecord, SourceState};
+pub use stats::{DayCount, MetricCounts};
+pub use tokens::{ApiToken, TokenCheck};
+pub use users::{Account, Ended, LoginPolicy, Role, UnknownRole, User, UserLogin};
 
-use error::{JsonContext, SqlContext};
-use items::item_query;
+use error::SqlContext;
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "ballotwatch.db";
@@ -108,7 +132,7 @@ impl Store {
             .ctx("opening the database")
             .map_err(|e| e.in_db(&db_path))?;
         configure(&conn)
-            .and_then(|()| schema::migrate(&mut conn, schema::MIGRATIONS, &db_path))
+            .and_then(|()| migrations::migrate(&mut conn, migrations::MIGRATIONS, &db_path))
             .map_err(|e| e.in_db(&db_path))?;
         tracing::debug!(db = %db_path.display(), "store opened");
         Ok(Store {
@@ -127,23 +151,6 @@ impl Store {
         &self.inner.data_dir
     }
 
-    /// Appends an entry to the audit log: who (`actor`) did what (`action`), with details.
-    ///
-    /// The audit log is append-only: the schema refuses updates and deletes.
-    pub fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
-        let detail_json = serde_json::to_string(detail)
-            .json_ctx(|| format!("serializing the details of audit action `{action}`"))?;
-        let at = ts(&now_ms());
-        self.with_conn(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO audit_log(at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut st| st.execute(rusqlite::params![at, actor, action, detail_json]))
-            .with_ctx(|| format!("writing audit entry `{action}` by `{actor}`"))?;
-            Ok(())
-        })
-    }
-
     /// Runs `f` on the connection, holding the lock, and names the database in SQLite errors.
     ///
     /// A poisoned lock (a thread panicked while holding it) is recovered: any transaction that
@@ -156,6 +163,13 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         f(&mut conn).map_err(|e| e.in_db(&self.inner.db_path))
+    }
+
+    /// Runs a `SELECT count(*)` query.
+    fn count(&self, sql: &str, what: &str) -> Result<u64> {
+        let n: i64 = self.with_conn(|conn| conn.query_row(sql, [], |r| r.get(0)).ctx(what))?;
+        // COUNT is never negative.
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 
@@ -277,6 +291,16 @@ pub(crate) mod testutil {
             attempted_at: t(at),
             next_attempt_at: t(at + 300),
         }
+    }
+
+    /// The actions of the audit log's newest 100 entries, newest first.
+    pub fn actions(store: &Store) -> Vec<String> {
+        store
+            .audit_entries(100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
     }
 
     /// Runs raw SQL on the store's connection (for fault injection and inspection).

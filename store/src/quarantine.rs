@@ -17,39 +17,13 @@ use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
+use crate::audit;
 use crate::error::{JsonContext, Result, SqlContext, StoreError};
+use crate::row::{col, query_all, query_opt, FromRow};
 use crate::{now_ms, parse_ts, ts, Store};
-
-/// Migration: attempts in progress and the quarantine itself.
-pub(crate) const MIGRATION: &str = r#"
-CREATE TABLE work_attempts (
-    stage    TEXT    NOT NULL CHECK (stage IN ('poll', 'media', 'classify', 'index')),
-    key      TEXT    NOT NULL,
-    attempts INTEGER NOT NULL CHECK (attempts >= 1),
-    first_at TEXT    NOT NULL,
-    last_at  TEXT    NOT NULL,
-    PRIMARY KEY (stage, key)
-) WITHOUT ROWID;
-
-CREATE TABLE quarantine (
-    id             INTEGER PRIMARY KEY,
-    stage          TEXT    NOT NULL CHECK (stage IN ('poll', 'media', 'classify', 'index')),
-    key            TEXT    NOT NULL,
-    source         TEXT    NOT NULL,
-    what           TEXT    NOT NULL,              -- item id, or the URL of the response
-    item_seq       INTEGER REFERENCES items(seq),
-    sha256         TEXT,                          -- the captured bytes, in the capture store
-    reason         TEXT    NOT NULL,
-    attempts       INTEGER NOT NULL,
-    quarantined_at TEXT    NOT NULL,
-    state          TEXT    NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'dropped')),
-    UNIQUE (stage, key)
-);
-CREATE INDEX quarantine_item ON quarantine(item_seq);
-"#;
 
 /// A pipeline stage whose work can be quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -151,82 +125,55 @@ pub struct QuarantineEntry {
     pub state: String,
 }
 
-const ENTRY_COLUMNS: &str = "id, stage, key, source, what, item_seq, sha256, reason, attempts,
-                             quarantined_at, state";
-
-fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
-    Ok(RawEntry {
-        id: r.get(0)?,
-        stage: r.get(1)?,
-        key: r.get(2)?,
-        source: r.get(3)?,
-        what: r.get(4)?,
-        item_seq: r.get(5)?,
-        sha256: r.get(6)?,
-        reason: r.get(7)?,
-        attempts: r.get(8)?,
-        quarantined_at: r.get(9)?,
-        state: r.get(10)?,
-    })
+impl QuarantineEntry {
+    const COLUMNS: &'static str = "id, stage, key, source, what, item_seq, sha256, reason, \
+         attempts, quarantined_at, state";
 }
 
-struct RawEntry {
-    id: i64,
-    stage: String,
-    key: String,
-    source: String,
-    what: String,
-    item_seq: Option<i64>,
-    sha256: Option<String>,
-    reason: String,
-    attempts: i64,
-    quarantined_at: String,
-    state: String,
-}
-
-impl RawEntry {
-    fn parse(self) -> Result<QuarantineEntry> {
-        let id = self.id;
+impl FromRow for QuarantineEntry {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let stage: String = col(r, 1)?;
+        let attempts: i64 = col(r, 8)?;
+        let at: String = col(r, 9)?;
         Ok(QuarantineEntry {
             id,
-            stage: Stage::parse(&self.stage)?,
-            key: self.key,
-            source: self.source,
-            what: self.what,
-            item_seq: self.item_seq,
-            sha256: self.sha256,
-            reason: self.reason,
-            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
-            quarantined_at: parse_ts(&self.quarantined_at, || {
-                format!("quarantine.quarantined_at of id {id}")
-            })?,
-            state: self.state,
+            stage: Stage::parse(&stage)?,
+            key: col(r, 2)?,
+            source: col(r, 3)?,
+            what: col(r, 4)?,
+            item_seq: col(r, 5)?,
+            sha256: col(r, 6)?,
+            reason: col(r, 7)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            quarantined_at: parse_ts(&at, || format!("quarantine.quarantined_at of id {id}"))?,
+            state: col(r, 10)?,
         })
     }
 }
 
-fn audit_in(
-    tx: &rusqlite::Transaction<'_>,
+/// Audits a quarantine action on `entry` (its details are the entry).
+fn audit_entry(
+    conn: &Connection,
     actor: &str,
     action: &str,
     entry: &QuarantineEntry,
 ) -> Result<()> {
-    let detail = serde_json::to_string(entry)
+    let detail = serde_json::to_value(entry)
         .json_ctx(|| format!("serializing the audit details of quarantine {}", entry.id))?;
-    tx.prepare_cached("INSERT INTO audit_log(at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)")
-        .and_then(|mut st| st.execute(params![ts(&now_ms()), actor, action, detail]))
-        .with_ctx(|| format!("writing audit entry `{action}` by `{actor}`"))?;
-    Ok(())
+    audit::record(conn, &ts(&now_ms()), actor, action, &detail)
 }
 
-fn get_entry(conn: &rusqlite::Connection, id: i64) -> Result<Option<QuarantineEntry>> {
-    conn.prepare_cached(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM quarantine WHERE id = ?1"
-    ))
-    .and_then(|mut st| st.query_row([id], entry_from_row).optional())
-    .with_ctx(|| format!("reading quarantine entry {id}"))?
-    .map(RawEntry::parse)
-    .transpose()
+fn get_entry(conn: &Connection, id: i64) -> Result<Option<QuarantineEntry>> {
+    query_opt(
+        conn,
+        &format!(
+            "SELECT {} FROM quarantine WHERE id = ?1",
+            QuarantineEntry::COLUMNS
+        ),
+        [id],
+        || format!("reading quarantine entry {id}"),
+    )
 }
 
 impl Store {
@@ -310,7 +257,7 @@ impl Store {
                                 format!("entry {id} vanished inside its transaction"),
                             )
                         })?;
-                        audit_in(&tx, "ballotwatch", "quarantine", &entry)?;
+                        audit_entry(&tx, "ballotwatch", "quarantine", &entry)?;
                         begun.quarantined.push(entry);
                     }
                     Some(_) => retried.push(w.key.clone()),
@@ -358,35 +305,33 @@ impl Store {
 
     /// Unfinished attempts per key of `stage` (for status pages and tests).
     pub fn work_attempts(&self, stage: Stage) -> Result<HashMap<String, u32>> {
-        self.with_conn(|conn| {
-            conn.prepare_cached("SELECT key, attempts FROM work_attempts WHERE stage = ?1")
-                .and_then(|mut st| {
-                    st.query_map([stage.as_str()], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
-                        ))
-                    })?
-                    .collect()
-                })
-                .with_ctx(|| format!("reading {stage} attempts"))
-        })
+        let rows: Vec<(String, i64)> = self.with_conn(|conn| {
+            query_all(
+                conn,
+                "SELECT key, attempts FROM work_attempts WHERE stage = ?1",
+                [stage.as_str()],
+                || format!("reading {stage} attempts"),
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, n)| (k, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect())
     }
 
     /// Quarantined work, newest first; `dropped` entries only with `include_dropped`.
     pub fn quarantine_list(&self, include_dropped: bool) -> Result<Vec<QuarantineEntry>> {
-        let raws = self.with_conn(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM quarantine
-                 WHERE state = 'held' OR ?1 ORDER BY id DESC"
-            ))
-            .and_then(|mut st| {
-                st.query_map([include_dropped], entry_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .ctx("reading the quarantine")
-        })?;
-        raws.into_iter().map(RawEntry::parse).collect()
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM quarantine WHERE state = 'held' OR ?1 ORDER BY id DESC",
+                    QuarantineEntry::COLUMNS
+                ),
+                [include_dropped],
+                || "reading the quarantine".into(),
+            )
+        })
     }
 
     /// How many pieces of work are held in quarantine (not dropped).
@@ -419,7 +364,7 @@ impl Store {
                 params![entry.stage.as_str(), entry.key],
             )
             .with_ctx(|| format!("clearing the attempts of quarantine entry {id}"))?;
-            audit_in(&tx, actor, "quarantine.retry", &entry)?;
+            audit_entry(&tx, actor, "quarantine.retry", &entry)?;
             tx.commit().ctx("committing a quarantine retry")?;
             Ok(Some(entry))
         })
@@ -441,7 +386,7 @@ impl Store {
             let Some(entry) = get_entry(&tx, id)? else {
                 return Ok(None);
             };
-            audit_in(&tx, actor, "quarantine.drop", &entry)?;
+            audit_entry(&tx, actor, "quarantine.drop", &entry)?;
             tx.commit().ctx("committing a quarantine drop")?;
             Ok(Some(entry))
         })

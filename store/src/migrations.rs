@@ -1,4 +1,4 @@
-//! The SQLite schema as an ordered list of hand-written migrations.
+//! The SQLite schema: every migration, in one ordered list, and the code that applies them.
 //!
 //! `PRAGMA user_version` holds how many migrations a database has had. Migration `n` (1-based)
 //! is `MIGRATIONS[n - 1]`; each runs in its own `IMMEDIATE` transaction together with the bump of
@@ -195,16 +195,149 @@ CREATE TABLE incident_alerts (
 ) WITHOUT ROWID;
 "#;
 
-/// Every migration, oldest first.
+/// Migration 3: capture-time screenshots and rendered HTML of flagged items' pages.
+const M3_SCREENSHOTS: &str = r#"
+CREATE TABLE screenshots (
+    id           INTEGER PRIMARY KEY,
+    item_id      TEXT    NOT NULL,
+    url          TEXT    NOT NULL,
+    attempted_at TEXT    NOT NULL,
+    taken        INTEGER NOT NULL CHECK (taken IN (0, 1)),
+    reason       TEXT,                 -- why it was not taken (taken = 0)
+    tool         TEXT    NOT NULL,     -- e.g. `Chromium 156.0.8078.114`, or `none`
+    png_sha256   TEXT,
+    png_size     INTEGER,
+    width        INTEGER,
+    height       INTEGER,
+    truncated    INTEGER NOT NULL DEFAULT 0,
+    html_sha256  TEXT,
+    html_size    INTEGER,
+    CHECK (taken = 0 OR (png_sha256 IS NOT NULL AND html_sha256 IS NOT NULL)),
+    CHECK (taken = 1 OR reason IS NOT NULL)
+);
+CREATE INDEX screenshots_item ON screenshots(item_id, id);
+"#;
+
+/// Migration 4: web accounts with roles, login sessions and API tokens (secrets kept as hashes).
+const M4_USERS: &str = r#"
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT    NOT NULL UNIQUE CHECK (name <> ''),
+    role          TEXT    NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+    password_hash TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT
+);
+
+CREATE TABLE sessions (
+    token_hash TEXT    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf       TEXT    NOT NULL,
+    created_at TEXT    NOT NULL,
+    expires_at TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_expiry ON sessions(expires_at);
+
+CREATE TABLE api_tokens (
+    token_hash   TEXT    PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    label        TEXT    NOT NULL,
+    created_at   TEXT    NOT NULL,
+    last_used_at TEXT
+) WITHOUT ROWID;
+"#;
+
+/// Migration 5: media officers confirmed fake (PDQ and SHA-256), per incident.
+const M5_KNOWN_FAKES: &str = r#"
+CREATE TABLE known_fakes (
+    id          INTEGER PRIMARY KEY,
+    pdq         TEXT    NOT NULL CHECK (length(pdq) = 64),
+    pdq_quality INTEGER NOT NULL CHECK (pdq_quality BETWEEN 0 AND 100),
+    sha256      TEXT    NOT NULL CHECK (length(sha256) = 64),
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    item_id     TEXT,
+    media_url   TEXT,
+    added_by    TEXT    NOT NULL,
+    added_at    TEXT    NOT NULL,
+    note        TEXT    NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX known_fakes_media ON known_fakes(sha256, incident_id);
+"#;
+
+/// Migration 6: what polls left out of the responses they read (entries that did not become
+/// items), per source.
+const M6_DROPPED: &str = "
+ALTER TABLE source_state ADD COLUMN items_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE source_state ADD COLUMN last_dropped TEXT;
+ALTER TABLE source_state ADD COLUMN last_dropped_at TEXT;
+";
+
+/// Migration 7: account states, the lockout's window and back-off, and API tokens with ids
+/// (for listing and revoking) and an optional expiry. Existing tokens keep working.
+const M7_ACCOUNTS: &str = r#"
+ALTER TABLE users ADD COLUMN disabled_at TEXT;
+ALTER TABLE users ADD COLUMN deleted_at TEXT;
+ALTER TABLE users ADD COLUMN failure_window_start TEXT;
+ALTER TABLE users ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE api_tokens_v2 (
+    id           INTEGER PRIMARY KEY,
+    token_hash   TEXT    NOT NULL UNIQUE,
+    user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    label        TEXT    NOT NULL,
+    created_at   TEXT    NOT NULL,
+    last_used_at TEXT,
+    expires_at   TEXT
+);
+INSERT INTO api_tokens_v2(token_hash, user_id, label, created_at, last_used_at)
+    SELECT token_hash, user_id, label, created_at, last_used_at FROM api_tokens
+    ORDER BY created_at, token_hash;
+DROP TABLE api_tokens;
+ALTER TABLE api_tokens_v2 RENAME TO api_tokens;
+CREATE INDEX api_tokens_user ON api_tokens(user_id);
+CREATE INDEX sessions_user ON sessions(user_id);
+"#;
+
+/// Migration 8: attempts in progress and the poison-work quarantine.
+const M8_QUARANTINE: &str = r#"
+CREATE TABLE work_attempts (
+    stage    TEXT    NOT NULL CHECK (stage IN ('poll', 'media', 'classify', 'index')),
+    key      TEXT    NOT NULL,
+    attempts INTEGER NOT NULL CHECK (attempts >= 1),
+    first_at TEXT    NOT NULL,
+    last_at  TEXT    NOT NULL,
+    PRIMARY KEY (stage, key)
+) WITHOUT ROWID;
+
+CREATE TABLE quarantine (
+    id             INTEGER PRIMARY KEY,
+    stage          TEXT    NOT NULL CHECK (stage IN ('poll', 'media', 'classify', 'index')),
+    key            TEXT    NOT NULL,
+    source         TEXT    NOT NULL,
+    what           TEXT    NOT NULL,              -- item id, or the URL of the response
+    item_seq       INTEGER REFERENCES items(seq),
+    sha256         TEXT,                          -- the captured bytes, in the capture store
+    reason         TEXT    NOT NULL,
+    attempts       INTEGER NOT NULL,
+    quarantined_at TEXT    NOT NULL,
+    state          TEXT    NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'dropped')),
+    UNIQUE (stage, key)
+);
+CREATE INDEX quarantine_item ON quarantine(item_seq);
+"#;
+
+/// Every migration, oldest first. A database's `user_version` is how many of these it has had,
+/// so the order is the schema's history: append, never insert, reorder or edit.
 pub(crate) const MIGRATIONS: &[&str] = &[
     M1_INITIAL,
     M2_ALERTING,
-    crate::evidence::M_SCREENSHOTS,
-    crate::web::MIGRATION,
-    crate::fakes::MIGRATION,
-    crate::poll::M_DROPPED,
-    crate::users::MIGRATION,
-    crate::quarantine::MIGRATION,
+    M3_SCREENSHOTS,
+    M4_USERS,
+    M5_KNOWN_FAKES,
+    M6_DROPPED,
+    M7_ACCOUNTS,
+    M8_QUARANTINE,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
@@ -392,5 +525,161 @@ mod tests {
         assert!(ins(1, "new").is_err(), "duplicate (id, version)");
         assert!(ins(2, "done").is_err(), "unknown stage");
         assert!(ins(0, "new").is_err(), "version 0");
+    }
+
+    #[test]
+    fn upgrading_keeps_existing_api_tokens_working() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let path = std::path::Path::new("mem.db");
+        migrate(&mut conn, &MIGRATIONS[..MIGRATIONS.len() - 1], path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users(id, name, role, password_hash, created_at)
+             VALUES (1, 'script', 'viewer', 'h', '2026-01-01T00:00:00.000Z');
+             INSERT INTO api_tokens(token_hash, user_id, label, created_at)
+             VALUES ('old-hash', 1, 'nightly', '2026-01-02T00:00:00.000Z');",
+        )
+        .unwrap();
+        migrate(&mut conn, MIGRATIONS, path).unwrap();
+        let (id, label, expires): (i64, String, Option<String>) = crate::row::query_opt(
+            &conn,
+            "SELECT id, label, expires_at FROM api_tokens WHERE token_hash = 'old-hash'",
+            [],
+            || "reading the token".into(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((id, label.as_str(), expires), (1, "nightly", None));
+    }
+
+    /// A database written by the last release whose migrations were spread over five modules
+    /// (schema version 8, a row in every table, made with that release's `Store`), as the text
+    /// `sqlite3 .dump` prints, with its `user_version`.
+    const RELEASE_V8: &str = include_str!("../tests/fixtures/release-v8.sql");
+
+    /// Every table, index and trigger with the SQL that made it.
+    fn schema(conn: &Connection) -> Vec<(String, String, String)> {
+        crate::row::query_all(
+            conn,
+            "SELECT type, name, sql FROM sqlite_master
+             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type, name",
+            [],
+            || "reading the schema".into(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_one_list_makes_the_schema_the_previous_release_made() {
+        let old = Connection::open_in_memory().unwrap();
+        old.execute_batch(RELEASE_V8).unwrap();
+        assert_eq!(user_version(&old).unwrap(), 8);
+        let mut new = Connection::open_in_memory().unwrap();
+        migrate(&mut new, MIGRATIONS, Path::new("mem.db")).unwrap();
+        let (old, new) = (schema(&old), schema(&new));
+        assert!(new.len() > 30, "{new:?}");
+        assert_eq!(old, new);
+    }
+
+    #[test]
+    fn every_older_version_upgrades_to_the_same_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh, MIGRATIONS, Path::new("mem.db")).unwrap();
+        for k in 0..MIGRATIONS.len() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            migrate(&mut conn, &MIGRATIONS[..k], Path::new("mem.db")).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), k as i64);
+            migrate(&mut conn, MIGRATIONS, Path::new("mem.db")).unwrap();
+            assert_eq!(schema(&conn), schema(&fresh), "upgrading from version {k}");
+        }
+    }
+
+    #[test]
+    fn a_database_from_the_previous_release_opens_and_reads_back() {
+        use crate::{Role, Stage, TokenCheck};
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join(crate::DB_FILE))
+            .unwrap()
+            .execute_batch(RELEASE_V8)
+            .unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+
+        let a = store.get_item("a").unwrap().unwrap();
+        let result = a.result.as_ref().unwrap();
+        assert!(result.flagged);
+        assert_eq!(result.verdicts[0].label, "false_voting_info");
+        assert_eq!(store.count_items().unwrap(), 2);
+        let (_, source, capture) = store.get_capture(a.capture_id.unwrap()).unwrap().unwrap();
+        assert_eq!((source.as_str(), capture.status), ("Echo", 200));
+        assert_eq!(store.count_captures().unwrap(), 2);
+        let echo = store.source_state("Echo").unwrap().unwrap();
+        assert_eq!(echo.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(echo.cursor, Some(serde_json::json!({"after": "b"})));
+        assert_eq!((echo.items_new, echo.items_dropped), (2, 1));
+        let gazette = store.source_state("Gazette").unwrap().unwrap();
+        assert_eq!((gazette.errors, gazette.consecutive_failures), (1, 1));
+
+        let incidents = store.list_incidents(None, 10).unwrap();
+        assert_eq!(incidents.len(), 2);
+        let inc = incidents
+            .iter()
+            .find(|d| d.incident.id == a.incident_id.unwrap())
+            .unwrap();
+        assert_eq!(inc.incident.assignee.as_deref(), Some("bob"));
+        assert_eq!(inc.sightings, 1);
+        assert!(inc.notes.contains("alice: Called the Returning Officer"));
+        let fields: Vec<String> = store
+            .incident_history(inc.incident.id)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(fields, ["title", "item", "status", "assignee", "note"]);
+        let outbox = store.outbox_rows(10).unwrap();
+        assert_eq!(outbox.len(), 2);
+        assert!(outbox[0].accepted_at.is_some());
+        assert!(store.digest_last_sent("daily").unwrap().is_some());
+
+        let alice = store.user_login("alice").unwrap().unwrap();
+        assert_eq!(alice.user.role, Role::Admin);
+        assert_eq!(
+            store.session("session-hash").unwrap().unwrap().user,
+            alice.user
+        );
+        let script = store.user_login("script").unwrap().unwrap();
+        assert_eq!(script.failed_logins, 1);
+        assert_eq!(
+            store.check_api_token("token-hash").unwrap(),
+            TokenCheck::Valid(script.user.clone())
+        );
+        assert!(matches!(
+            store.check_api_token("expired-hash").unwrap(),
+            TokenCheck::Expired { .. }
+        ));
+        let names: Vec<String> = store
+            .accounts()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.user.name)
+            .collect();
+        assert_eq!(names, ["alice", "script"]);
+        assert!(
+            store.create_user("carol", Role::Viewer, "h").is_err(),
+            "a tombstone"
+        );
+
+        assert_eq!(store.screenshots_of("a").unwrap().len(), 1);
+        assert_eq!(store.known_fakes().unwrap().len(), 1);
+        assert_eq!(store.quarantine_list(false).unwrap().len(), 1);
+        assert_eq!(store.work_attempts(Stage::Classify).unwrap().len(), 1);
+        let audit = store.audit_entries(100).unwrap();
+        assert_eq!(audit[0].action, "export");
+        assert!(audit.len() > 10, "{}", audit.len());
+
+        // And it keeps working: a new poll, a new account.
+        store
+            .record_poll("Echo", crate::testutil::poll(&store, &[("c", "new")], 900))
+            .unwrap();
+        assert_eq!(store.count_items().unwrap(), 3);
+        store.create_user("dave", Role::Viewer, "h").unwrap();
     }
 }

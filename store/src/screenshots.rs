@@ -1,5 +1,5 @@
-//! Capture-time evidence (screenshots and rendered HTML of flagged items' web pages) and the
-//! read-only queries the evidence-pack writer needs (incident history, the captures of items).
+//! Screenshots: capture-time evidence (a full-page PNG and the rendered HTML) of flagged items'
+//! web pages, or why none could be taken.
 //!
 //! The screenshot bytes themselves live in the content-addressed capture store like every other
 //! capture; this module only records which blob is which, when it was taken and with what, or
@@ -9,31 +9,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Row};
 
 use crate::error::{Result, SqlContext};
-use crate::items::{item_query, query_items};
+use crate::items::item_query;
+use crate::row::{col, query_all, FromRow};
 use crate::{parse_ts, sql_limit, ts, Store, StoredItem};
-
-/// Migration: the `screenshots` table.
-pub(crate) const M_SCREENSHOTS: &str = r#"
-CREATE TABLE screenshots (
-    id           INTEGER PRIMARY KEY,
-    item_id      TEXT    NOT NULL,
-    url          TEXT    NOT NULL,
-    attempted_at TEXT    NOT NULL,
-    taken        INTEGER NOT NULL CHECK (taken IN (0, 1)),
-    reason       TEXT,                 -- why it was not taken (taken = 0)
-    tool         TEXT    NOT NULL,     -- e.g. `Chromium 156.0.8078.114`, or `none`
-    png_sha256   TEXT,
-    png_size     INTEGER,
-    width        INTEGER,
-    height       INTEGER,
-    truncated    INTEGER NOT NULL DEFAULT 0,
-    html_sha256  TEXT,
-    html_size    INTEGER,
-    CHECK (taken = 0 OR (png_sha256 IS NOT NULL AND html_sha256 IS NOT NULL)),
-    CHECK (taken = 1 OR reason IS NOT NULL)
-);
-CREATE INDEX screenshots_item ON screenshots(item_id, id);
-"#;
 
 /// A screenshot attempt to record: what was taken (blobs already in the capture store), or why
 /// nothing was.
@@ -89,86 +67,49 @@ pub struct ScreenshotRecord {
     pub shot: NewScreenshot,
 }
 
-/// One change in an incident's history.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct IncidentChange {
-    /// When (UTC).
-    pub at: DateTime<Utc>,
-    /// Who: a user name or a component such as `alerting`.
-    pub actor: String,
-    /// What changed: `created`, `status`, `assignee`, `note`, `item`, `title`…
-    pub field: String,
-    /// The value before, where there was one.
-    pub old: Option<String>,
-    /// The value after (the note's text for `note`).
-    pub new: Option<String>,
+impl ScreenshotRecord {
+    const COLUMNS: &'static str = "id, item_id, url, attempted_at, taken, reason, tool, \
+         png_sha256, png_size, width, height, truncated, html_sha256, html_size";
 }
 
-type RawShot = (
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    Option<String>,
-    Option<i64>,
-);
-
-fn raw_shot(r: &Row<'_>) -> rusqlite::Result<RawShot> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-    ))
-}
-
-fn into_record(raw: RawShot) -> Result<ScreenshotRecord> {
-    let (id, item_id, url, at, taken, reason, tool, png, png_size, w, h, trunc, html, html_size) =
-        raw;
-    let col = |c: &str| format!("screenshots.{c} of screenshot {id}");
-    let n = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-    let outcome = match (taken, png, html) {
-        (1, Some(png_sha256), Some(html_sha256)) => ScreenshotOutcome::Taken {
-            png_sha256,
-            png_size: n(png_size),
-            width: u32::try_from(n(w)).unwrap_or(u32::MAX),
-            height: u32::try_from(n(h)).unwrap_or(u32::MAX),
-            truncated: trunc != 0,
-            html_sha256,
-            html_size: n(html_size),
-        },
-        _ => ScreenshotOutcome::NotTaken {
-            reason: reason.unwrap_or_else(|| "no reason recorded".into()),
-        },
-    };
-    Ok(ScreenshotRecord {
-        id,
-        shot: NewScreenshot {
-            item_id,
-            url,
-            attempted_at: parse_ts(&at, || col("attempted_at"))?,
-            tool,
-            outcome,
-        },
-    })
+impl FromRow for ScreenshotRecord {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let at: String = col(r, 3)?;
+        let taken: i64 = col(r, 4)?;
+        let png: Option<String> = col(r, 7)?;
+        let html: Option<String> = col(r, 12)?;
+        let n = |i: usize| -> Result<u64> {
+            let v: Option<i64> = col(r, i)?;
+            Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+        };
+        let outcome = match (taken, png, html) {
+            (1, Some(png_sha256), Some(html_sha256)) => ScreenshotOutcome::Taken {
+                png_sha256,
+                png_size: n(8)?,
+                width: u32::try_from(n(9)?).unwrap_or(u32::MAX),
+                height: u32::try_from(n(10)?).unwrap_or(u32::MAX),
+                truncated: col::<i64>(r, 11)? != 0,
+                html_sha256,
+                html_size: n(13)?,
+            },
+            _ => ScreenshotOutcome::NotTaken {
+                reason: col::<Option<String>>(r, 5)?.unwrap_or_else(|| "no reason recorded".into()),
+            },
+        };
+        Ok(ScreenshotRecord {
+            id,
+            shot: NewScreenshot {
+                item_id: col(r, 1)?,
+                url: col(r, 2)?,
+                attempted_at: parse_ts(&at, || {
+                    format!("screenshots.attempted_at of screenshot {id}")
+                })?,
+                tool: col(r, 6)?,
+                outcome,
+            },
+        })
+    }
 }
 
 impl Store {
@@ -231,26 +172,24 @@ impl Store {
 
     /// Every screenshot attempt for an item, oldest first.
     pub fn screenshots_of(&self, item_id: &str) -> Result<Vec<ScreenshotRecord>> {
-        let raws = self.with_conn(|conn| {
-            conn.prepare_cached(
-                "SELECT id, item_id, url, attempted_at, taken, reason, tool, png_sha256, png_size,
-                     width, height, truncated, html_sha256, html_size
-                 FROM screenshots WHERE item_id = ?1 ORDER BY id",
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM screenshots WHERE item_id = ?1 ORDER BY id",
+                    ScreenshotRecord::COLUMNS
+                ),
+                [item_id],
+                || format!("reading the screenshots of item `{item_id}`"),
             )
-            .and_then(|mut st| {
-                st.query_map([item_id], raw_shot)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .with_ctx(|| format!("reading the screenshots of item `{item_id}`"))
-        })?;
-        raws.into_iter().map(into_record).collect()
+        })
     }
 
     /// Flagged items (latest version) that have a web URL and no screenshot attempt yet, oldest
     /// first, at most `limit`: the work of the screenshot task.
     pub fn flagged_items_without_screenshot(&self, limit: usize) -> Result<Vec<StoredItem>> {
         self.with_conn(|conn| {
-            query_items(
+            query_all(
                 conn,
                 item_query!(
                     "WHERE i.flagged = 1 AND i.url IS NOT NULL
@@ -263,42 +202,6 @@ impl Store {
                 || "reading flagged items awaiting a screenshot".to_string(),
             )
         })
-    }
-
-    /// The history of an incident, oldest first (empty for an unknown incident).
-    pub fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>> {
-        type Raw = (i64, String, String, String, Option<String>, Option<String>);
-        let raws: Vec<Raw> = self.with_conn(|conn| {
-            conn.prepare_cached(
-                "SELECT id, at, actor, field, old, new FROM incident_history
-                 WHERE incident_id = ?1 ORDER BY id",
-            )
-            .and_then(|mut st| {
-                st.query_map([incident_id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .with_ctx(|| format!("reading the history of incident {incident_id}"))
-        })?;
-        raws.into_iter()
-            .map(|(id, at, actor, field, old, new)| {
-                Ok(IncidentChange {
-                    at: parse_ts(&at, || format!("incident_history.at of row {id}"))?,
-                    actor,
-                    field,
-                    old,
-                    new,
-                })
-            })
-            .collect()
     }
 }
 
@@ -386,29 +289,5 @@ mod tests {
         store.record_screenshot(&shot).unwrap();
         assert_eq!(store.screenshots_of("x").unwrap()[0].shot, shot);
         assert!(store.screenshots_of("y").unwrap().is_empty());
-    }
-
-    #[test]
-    fn incident_history_lists_creation_and_items_in_order() {
-        let (_dir, store) = store();
-        store
-            .record_poll("Echo", poll(&store, &[("a", "one")], 0))
-            .unwrap();
-        let inc = store
-            .create_incident(
-                "Fake site",
-                VerdictKind::Impersonation,
-                Severity::High,
-                "ann",
-            )
-            .unwrap();
-        store.add_incident_item(inc.id, "a", "bob").unwrap();
-        let h = store.incident_history(inc.id).unwrap();
-        assert!(h.len() >= 2, "{h:?}");
-        assert_eq!(h[0].actor, "ann");
-        let last = h.last().unwrap();
-        assert_eq!((last.actor.as_str(), last.field.as_str()), ("bob", "item"));
-        assert_eq!(last.new.as_deref(), Some("a"));
-        assert!(store.incident_history(9999).unwrap().is_empty());
     }
 }

@@ -245,7 +245,15 @@ fn web_page(data: &[u8]) {
         .timestamp_opt(1_777_000_000, 0)
         .single()
         .unwrap_or_else(Utc::now);
-    let (item, _state) = web::version(SOURCE, &at, page, &old, observed, watch());
+    let (item, _state) = web::version(
+        SOURCE,
+        &at,
+        page,
+        &old,
+        observed,
+        watch(),
+        &web::DiffLimits::default(),
+    );
     if let Some(item) = item {
         consume(std::slice::from_ref(&item));
     }

@@ -1,7 +1,6 @@
-//! Ballotwatch's pipeline library.
+//! Ballotwatch's pipeline library (issue 23: being built).
 //!
-//! It owns orchestration: the root configuration composed from the components' own tables and
-//! the flow sources → capture → store → classify → decide → index, with media capture, video
-//! frames, real-time streams and the known-fakes refresh. `serve`, `ingest --once`, the demo,
-//! the benchmarks and the end-to-end tests all drive this one pipeline; the `ballotwatch` binary
-//! only parses the command line and runs it.
+//! This crate is where orchestration moves: the root configuration composed from the
+//! components' own tables and the flow sources → capture → store → classify → decide → index,
+//! with media capture, video frames, real-time streams and the known-fakes refresh. Until that
+//! move lands it is empty, and the pipeline still lives in the binary (`src/pipeline.rs`).

@@ -126,8 +126,9 @@ pub struct Item {
     pub truncated: Option<String>,
 }
 
-/// The largest index `<= at` that is a character boundary of `s` (or `s.len()`).
-fn floor_char_boundary(s: &str, at: usize) -> usize {
+/// The largest index `<= at` that is a character boundary of `s` (or `s.len()`): where to cut
+/// text at a byte limit without splitting a character (`&s[..floor_char_boundary(s, max)]`).
+pub fn floor_char_boundary(s: &str, at: usize) -> usize {
     if at >= s.len() {
         return s.len();
     }

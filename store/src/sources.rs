@@ -398,14 +398,7 @@ pub fn dropped_summary(dropped: &[String]) -> String {
 
 /// Cuts `s` to at most `max` bytes at a character boundary.
 fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..ballotwatch_core::floor_char_boundary(s, max)]
 }
 
 impl SourceState {

@@ -338,14 +338,7 @@ fn ensure_newline(s: &str) -> String {
 
 /// `s` cut to at most `max` bytes, on a character boundary.
 fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..ballotwatch_core::floor_char_boundary(s, max)]
 }
 
 /// The main content of an HTML page: readability's article when it finds one, else the body.

@@ -89,7 +89,7 @@ pub fn xmp_from_bytes(bytes: &[u8]) -> Option<Xmp> {
 /// One pass over the packet's tags, without recursion, linear in its length (at most
 /// [`MAX_XMP`] bytes are read): the packet is written by whoever made the picture.
 pub fn parse_xmp(xml: &str) -> Xmp {
-    let xml = &xml[..floor_boundary(xml, MAX_XMP)];
+    let xml = &xml[..ballotwatch_core::floor_char_boundary(xml, MAX_XMP)];
     let dst = property(xml, "Iptc4xmpExt:DigitalSourceType").map(|v| {
         v.strip_prefix(IPTC_DST)
             .map(str::to_string)
@@ -99,17 +99,6 @@ pub fn parse_xmp(xml: &str) -> Xmp {
         digital_source_type: dst,
         creator_tool: property(xml, "xmp:CreatorTool"),
     }
-}
-
-fn floor_boundary(s: &str, at: usize) -> usize {
-    if at >= s.len() {
-        return s.len();
-    }
-    let mut i = at;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -294,13 +283,8 @@ pub fn png_text_chunks(bytes: &[u8]) -> Vec<PngText> {
         }
     }
     for t in &mut out {
-        if t.text.len() > MAX_TEXT {
-            let mut cut = MAX_TEXT;
-            while !t.text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            t.text.truncate(cut);
-        }
+        let cut = ballotwatch_core::floor_char_boundary(&t.text, MAX_TEXT);
+        t.text.truncate(cut);
     }
     out
 }

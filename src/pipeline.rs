@@ -150,6 +150,9 @@ pub struct Pipeline {
     alerting: Option<(Arc<Decider>, Arc<Sender>)>,
     alert_wake: Arc<Notify>,
     send_wake: Arc<Notify>,
+    /// Polls run side by side, except a source suspected of killing a parse (see
+    /// [`quarantine::PollTurns`]).
+    poll_turns: quarantine::PollTurns,
 }
 
 /// How often the alert stage looks for decided-upon work it was not woken for (items written
@@ -198,6 +201,7 @@ impl Pipeline {
             sources,
             classify_wake: Arc::new(Notify::new()),
             index_wake: Arc::new(Notify::new()),
+            poll_turns: quarantine::PollTurns::default(),
         })
     }
 
@@ -407,6 +411,7 @@ impl Pipeline {
             attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
         };
 
+        let turn = self.poll_turns.take(&self.store, &name).await?;
         let gate =
             quarantine::PollGate::new(self.store.clone(), &name, cfg.limits.quarantine_after);
         let ctx = PollContext {
@@ -416,6 +421,7 @@ impl Pipeline {
         let polled = source.poll(&ctx, &cursor).await;
         // The parse finished (well or not): it did not kill the process.
         self.blocking(move |_| gate.finish()).await?;
+        drop(turn);
         match polled {
             Ok(mut poll) => {
                 poll.limit_items(&name, self.max_item_text());

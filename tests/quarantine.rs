@@ -15,13 +15,16 @@ const MARKER: &str = "BW-POISON-7f3a";
 const FEED: &str = "/feeds/quarantine-poison.xml";
 
 /// `ingest --once` with the fault armed for `stage`; returns the finished run and whether it
-/// was killed by SIGABRT.
+/// was killed by SIGABRT. In the poll stage every response's parse is held up for a while
+/// first, so that the other sources' parses are in progress when the poison one aborts the
+/// process (as they can be in a real crash).
 fn run_armed(ws: &Workspace, stage: &str) -> (Run, bool) {
-    let out = ws
-        .cmd(&["ingest", "--once"])
-        .env("BALLOTWATCH_FAULT_ABORT", format!("{stage}:{MARKER}"))
-        .output()
-        .unwrap();
+    let mut cmd = ws.cmd(&["ingest", "--once"]);
+    cmd.env("BALLOTWATCH_FAULT_ABORT", format!("{stage}:{MARKER}"));
+    if stage == "poll" {
+        cmd.env("BALLOTWATCH_FAULT_STALL_MS", "1000");
+    }
+    let out = cmd.output().unwrap();
     let aborted = out.status.signal() == Some(6);
     (Run::from(out), aborted)
 }

@@ -73,6 +73,53 @@ fn announce(entries: &[QuarantineEntry]) {
     }
 }
 
+/// The start of the poll-stage work keys of `source`'s responses.
+fn poll_key_prefix(source: &str) -> String {
+    format!("{source}|")
+}
+
+/// Who may parse responses now. Polls of different sources run side by side, so when a parse
+/// kills the process every response being parsed at that moment has an unfinished attempt. A
+/// source with such an attempt is therefore polled alone (it waits for the polls in progress,
+/// and new polls wait for it): if it kills the process again only its own count grows, and a
+/// response that merely ran beside the poison one is cleared by its own lone run.
+#[derive(Clone, Default)]
+pub(crate) struct PollTurns(Arc<tokio::sync::RwLock<()>>);
+
+/// A poll's turn, held until its gate is finished (one of the two guards is set).
+pub(crate) struct PollTurn {
+    _shared: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
+    _alone: Option<tokio::sync::OwnedRwLockWriteGuard<()>>,
+}
+
+impl PollTurns {
+    /// Waits for `source`'s turn: alone when an earlier run died while parsing one of its
+    /// responses, else beside the other polls.
+    pub(crate) async fn take(&self, store: &Store, source: &str) -> anyhow::Result<PollTurn> {
+        let suspect = {
+            let store = store.clone();
+            let prefix = poll_key_prefix(source);
+            tokio::task::spawn_blocking(move || store.has_unfinished_work(Stage::Poll, &prefix))
+                .await??
+        };
+        Ok(if suspect {
+            tracing::warn!(
+                source,
+                "an earlier run died while parsing this source's response; polling it alone"
+            );
+            PollTurn {
+                _shared: None,
+                _alone: Some(self.0.clone().write_owned().await),
+            }
+        } else {
+            PollTurn {
+                _shared: Some(self.0.clone().read_owned().await),
+                _alone: None,
+            }
+        })
+    }
+}
+
 /// The [`ResponseGate`] of one poll of one source: before the source parses a response, its
 /// bytes go to the capture store and the attempt is recorded; a response that is quarantined is
 /// refused. [`PollGate::finish`] clears the attempts once the poll's outcome is recorded.
@@ -105,7 +152,7 @@ impl PollGate {
 impl ResponseGate for PollGate {
     async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String> {
         let work = Work {
-            key: format!("{}|{}", self.source, capture.sha256),
+            key: format!("{}{}", poll_key_prefix(&self.source), capture.sha256),
             source: self.source.clone(),
             what: capture.url.clone(),
             item_seq: None,
@@ -136,6 +183,7 @@ impl ResponseGate for PollGate {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(key);
+        fault::stall().await;
         fault::point(Stage::Poll, body);
         Ok(())
     }
@@ -170,6 +218,23 @@ pub(crate) mod fault {
     #[cfg(not(debug_assertions))]
     #[inline(always)]
     pub(crate) fn point(_stage: Stage, _bytes: &[u8]) {}
+
+    /// With `BALLOTWATCH_FAULT_STALL_MS=N` set, every admitted parse waits N ms before it
+    /// starts, so a test can have several in progress when the poison one aborts the process.
+    #[cfg(debug_assertions)]
+    pub(crate) async fn stall() {
+        if let Some(ms) = std::env::var("BALLOTWATCH_FAULT_STALL_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// Release builds: nothing.
+    #[cfg(not(debug_assertions))]
+    #[inline(always)]
+    pub(crate) async fn stall() {}
 
     /// The item's text as the fault marker is looked for in it.
     pub(crate) fn item(stage: Stage, item: &ballotwatch_core::Item) {

@@ -303,6 +303,20 @@ impl Store {
         })
     }
 
+    /// Whether some work of `stage` whose key starts with `prefix` has an unfinished attempt:
+    /// an earlier run died while it was in progress. The pipeline runs such work alone, so that
+    /// if it kills the process again, work that merely ran beside it is not blamed with it.
+    pub fn has_unfinished_work(&self, stage: Stage, prefix: &str) -> Result<bool> {
+        self.with_conn(|conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM work_attempts
+                 WHERE stage = ?1 AND substr(key, 1, length(?2)) = ?2)",
+            )
+            .and_then(|mut st| st.query_row(params![stage.as_str(), prefix], |r| r.get(0)))
+            .with_ctx(|| format!("looking for unfinished {stage} work of {prefix}"))
+        })
+    }
+
     /// Unfinished attempts per key of `stage` (for status pages and tests).
     pub fn work_attempts(&self, stage: Stage) -> Result<HashMap<String, u32>> {
         let rows: Vec<(String, i64)> = self.with_conn(|conn| {
@@ -478,6 +492,30 @@ mod tests {
             .begin_work(Stage::Index, &works[1..2], 2, "indexing")
             .unwrap();
         assert_eq!(b.run, ["2"]);
+    }
+
+    #[test]
+    fn unfinished_work_is_found_by_key_prefix_only() {
+        let (_dir, store) = store();
+        store
+            .begin_work(Stage::Poll, &[work("Castle 100%|abc")], 2, "parsing")
+            .unwrap();
+        assert!(store
+            .has_unfinished_work(Stage::Poll, "Castle 100%|")
+            .unwrap());
+        assert!(!store
+            .has_unfinished_work(Stage::Poll, "Castle 1%|")
+            .unwrap());
+        assert!(!store.has_unfinished_work(Stage::Poll, "Castle|").unwrap());
+        assert!(!store
+            .has_unfinished_work(Stage::Classify, "Castle 100%|")
+            .unwrap());
+        store
+            .finish_work(Stage::Poll, &["Castle 100%|abc".to_string()])
+            .unwrap();
+        assert!(!store
+            .has_unfinished_work(Stage::Poll, "Castle 100%|")
+            .unwrap());
     }
 
     #[test]

@@ -52,8 +52,9 @@ const BLUESKY: &str = "public.api.bsky.app";
 const REDDIT: &str = "www.reddit.com";
 const YOUTUBE: &str = "www.youtube.com";
 const TELEGRAM: &str = "t.me";
-/// The suspected lookalike site someone reported: the fake postal-vote form.
-const LOOKALIKE: &str = "anytown-gov.uk";
+/// The site someone reported: a fake postal-vote form dressed as the council's (its host
+/// is not a lookalike of anytown.gov.uk; the page itself names one, anytown-gov.uk).
+const LOOKALIKE: &str = "voter-reregistration.co.uk";
 
 /// Every host name the replay server answers for.
 pub const HOSTS: &[&str] = &[

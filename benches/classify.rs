@@ -64,7 +64,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let encoder = Encoder::shared(
-        &onnx::models_dir(&config.detectors),
+        &onnx::models_dir(&config.detectors).expect("models folder (run models/install)"),
         onnx::TEXT_ENCODER,
         &config.detectors,
     )

@@ -4,6 +4,7 @@
 mod commands;
 mod demo;
 mod fakes;
+mod logging;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ struct Cli {
     )]
     config: PathBuf,
 
-    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    /// More log output from Ballotwatch itself (-v: debug, -vv: trace; other crates stay at
+    /// info). RUST_LOG replaces the filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
@@ -364,17 +366,6 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
-    let default = match (cli.verbose, &cli.command) {
-        (0, Command::Serve | Command::Demo { .. }) => "info",
-        (0, _) => "warn",
-        (1, _) => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    let long_running = matches!(cli.command, Command::Serve | Command::Demo { .. });
+    logging::init(cli.verbose, long_running);
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ballotwatch_core::Severity;
+use common::tools::Tool;
 use common::*;
 use serde_json::json;
 
@@ -59,6 +60,9 @@ fn narrative(id: &str) -> serde_json::Value {
 
 #[test]
 fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return;
+    }
     let smtp = SmtpServer::start("starttls");
     let ws = Workspace::new(&format!(
         "[server]\npublic_url = \"https://bw.anytown.example\"\n{}{}",
@@ -140,6 +144,9 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
 
 #[test]
 fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return;
+    }
     let mut smtp = SmtpServer::start("tls");
     smtp.down();
     let ws = Workspace::new(&format!(
@@ -206,6 +213,9 @@ fn mail_server_down_then_up_every_alert_arrives_once_in_order() {
 
 #[test]
 fn kill_9_after_the_decision_delivers_once_after_restart() {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return;
+    }
     let mut smtp = SmtpServer::start("starttls");
     smtp.down();
     let ws = Workspace::new(&format!("{}{}", smtp.config(), rule("")));
@@ -252,6 +262,9 @@ fn kill_9_after_the_decision_delivers_once_after_restart() {
 
 #[test]
 fn a_permanently_refused_message_is_dead_lettered_and_reported() {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return;
+    }
     let smtp = SmtpServer::start("starttls");
     let ws = Workspace::new(&format!(
         "{}[alerts]\nretry_initial = \"100ms\"\nretry_max = \"200ms\"\ndead_letter_after = \"1s\"\n\n{}",
@@ -318,6 +331,9 @@ fn hook_server() -> (String, Hits, tokio::runtime::Runtime) {
 
 #[test]
 fn webhooks_get_teams_slack_and_signed_json_payloads() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     use hmac::Mac;
     let (base, hits, _rt) = hook_server();
     let ws = Workspace::new(&format!(

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::tools::Tool;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -76,6 +78,9 @@ fn search(data: &Path, query: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_second_demo_pass_resumes_the_stream_from_its_cursor() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let lines = subscribed_lines();

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
+use common::tools::Tool;
 use common::*;
 
 /// A tmpfs of `size` mounted at `dir`, unmounted when dropped.
@@ -77,6 +78,9 @@ fn integrity_ok(ws: &Workspace) {
 
 #[test]
 fn ingest_pauses_when_data_dir_runs_low_and_resumes_when_space_returns() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let source = rss_source("Growing", &server.url("/growing.xml"));
     let ws = Workspace::new(&format!("{}{source}", limits("16MiB")));

@@ -19,6 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use ballotwatch_core::{Severity, VerdictKind};
 use ballotwatch_store::{ScreenshotOutcome, Store};
+use common::tools::Tool;
 use common::*;
 
 const IDENTITY: &str = r#"
@@ -76,34 +77,16 @@ fn noticeboard() -> String {
     rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
-/// Tests here need these tools; they fail (not skip) without them, saying how to install.
-fn require_tools() {
-    for (tool, how) in [
-        (
-            "chromium",
-            "apt-get install -y --no-install-recommends chromium",
-        ),
-        (
-            "pdftotext",
-            "apt-get install -y --no-install-recommends poppler-utils",
-        ),
-        ("unzip", "apt-get install -y --no-install-recommends unzip"),
-        ("sha256sum", "apt-get install -y coreutils"),
-    ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "{tool} is not installed; install it with: {how} (see .ci/run)"
-        );
-    }
-    assert!(
-        warcio_python().is_file(),
-        "warcio is not installed; run tests/warcio/install (scripts/test does)"
-    );
-}
+/// What the pack tests need: Chromium (screenshots, report.pdf), the standard tools that check
+/// a pack (pdftotext, unzip, sha256sum, warcio) and the models the ingest classifies with.
+const PACK_TOOLS: &[Tool] = &[
+    Tool::Chromium,
+    Tool::Pdftotext,
+    Tool::Unzip,
+    Tool::Sha256sum,
+    Tool::Warcio,
+    Tool::Models,
+];
 
 fn warcio_python() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warcio/.venv/bin/python")
@@ -112,7 +95,6 @@ fn warcio_python() -> PathBuf {
 /// A workspace that has ingested the noticeboard: returns it, the flagged item's id and the
 /// harmless item's id.
 fn ingested() -> (Workspace, String, String) {
-    require_tools();
     let base = noticeboard();
     let ws = Workspace::new(&format!(
         "{IDENTITY}\n{}",
@@ -246,6 +228,9 @@ fn serve_until_screenshot(ws: &Workspace, item: &str) {
 
 #[test]
 fn a_pack_for_an_incident_passes_every_standard_check_and_verify() {
+    if !common::tools::needs(PACK_TOOLS) {
+        return;
+    }
     let (ws, bad, _good) = ingested();
     let id = incident(&ws, &bad);
     serve_until_screenshot(&ws, &bad);
@@ -507,6 +492,9 @@ print('types', ','.join(types))
 
 #[test]
 fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
+    if !common::tools::needs(PACK_TOOLS) {
+        return;
+    }
     let (ws, bad, good) = ingested();
     let pack = ws.dir.path().join("items.zip");
     let r = ws.run(&[

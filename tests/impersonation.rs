@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::tools::Tool;
 use common::Workspace;
 
 const LEEDS: &str = r#"
@@ -18,18 +19,11 @@ kind = "role"
 handles = { x = ["@LeedsElections"] }
 "#;
 
-fn classify(ws: &Workspace, items: &[serde_json::Value]) -> Vec<serde_json::Value> {
-    let input: String = items.iter().map(|i| format!("{i}\n")).collect();
-    let r = ws.run_with_stdin(&["classify"], &input);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn lookalikes_are_flagged_and_the_real_accounts_are_not() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new(LEEDS);
     let items = [
         serde_json::json!({"id": "link", "text": "Check where to vote",
@@ -49,7 +43,7 @@ fn lookalikes_are_flagged_and_the_real_accounts_are_not() {
             "source": {"kind": "rss", "name": "Leeds Live"},
             "author": {"display_name": "Leeds Live", "url": "https://www.leeds-live.co.uk/"}}),
     ];
-    let out = classify(&ws, &items);
+    let out = ws.classify(&items).ok();
     assert_eq!(out.len(), 5);
 
     let link = &out[0];
@@ -86,6 +80,9 @@ fn lookalikes_are_flagged_and_the_real_accounts_are_not() {
 
 #[test]
 fn bad_identity_config_is_rejected_with_the_field() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new(
         "[[identity]]\nname = \"Leeds City Council\"\nkind = \"organisation\"\n\
          domains = [\"https://leeds.gov.uk/\"]\nhandles = { x = [\"@Leeds City\"] }\n",

@@ -6,10 +6,14 @@ mod common;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use common::tools::Tool;
 use common::{row, rss_source, FixtureServer, Workspace};
 
 #[test]
 fn ingest_then_search_then_ingest_again_adds_nothing() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(
         &[
@@ -179,6 +183,9 @@ fn ingest_then_search_then_ingest_again_adds_nothing() {
 
 #[test]
 fn a_server_without_validators_still_gets_no_duplicates_across_restarts() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(&rss_source(
         "Echo",
@@ -210,6 +217,9 @@ fn a_server_without_validators_still_gets_no_duplicates_across_restarts() {
 
 #[test]
 fn a_growing_and_edited_feed_adds_only_what_changed() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(&rss_source("Growing", &server.url("/growing.xml")));
     let r = ws.run(&["ingest", "--once"]);
@@ -258,6 +268,9 @@ fn a_growing_and_edited_feed_adds_only_what_changed() {
 
 #[test]
 fn broken_sources_fail_alone_with_errors_that_name_them() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let dead_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -334,6 +347,9 @@ fn broken_sources_fail_alone_with_errors_that_name_them() {
 
 #[test]
 fn an_entry_nesting_a_hundred_thousand_elements_is_stored_cut_with_the_others() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     // Issue 17: such an entry overflowed the stack in the HTML walk and aborted the process,
     // losing the feed's ordinary entries with it, poll after poll.
     let server = FixtureServer::start();
@@ -393,6 +409,9 @@ fn an_entry_nesting_a_hundred_thousand_elements_is_stored_cut_with_the_others() 
 
 #[test]
 fn ingest_rejects_an_unknown_source_name() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(&rss_source(
         "Anytown Echo",
@@ -411,6 +430,9 @@ fn ingest_rejects_an_unknown_source_name() {
 
 #[test]
 fn entries_without_link_or_guid_are_kept_versioned_and_what_is_left_out_is_reported() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     // Two titled and untitled entries with neither <link> nor <guid>, and one empty entry.
     let server = FixtureServer::start();
     let source = |file: &str| rss_source("Untracked", &server.url(&format!("/nocache/{file}")));

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::extract::Query;
 use axum::routing::get;
 use axum::{Json, Router};
+use common::tools::Tool;
 use common::{row, Workspace};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -127,6 +128,9 @@ fn config(http: SocketAddr, wsa: SocketAddr) -> String {
 
 #[test]
 fn jetstream_streams_posts_resumes_after_a_drop_and_catches_up_once() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let queries: Queries = Arc::default();
     let (http, wsa) = start(queries.clone());
     let ws = Workspace::new(&config(http, wsa));

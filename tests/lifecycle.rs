@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::tools::Tool;
 use common::{rss_source, FixtureServer, Workspace};
 
 const BULK_FEEDS: usize = 8;
@@ -19,6 +20,9 @@ fn bulk_config(server: &FixtureServer) -> String {
 
 #[test]
 fn kill_9_mid_ingest_then_restart_loses_and_duplicates_nothing() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(&bulk_config(&server));
     let expected = BULK_FEEDS * BULK_ENTRIES;
@@ -67,6 +71,9 @@ fn kill_9_mid_ingest_then_restart_loses_and_duplicates_nothing() {
 
 #[test]
 fn serve_makes_items_searchable_and_stops_cleanly_on_sigterm() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(&rss_source(
         "Anytown Echo",
@@ -110,6 +117,9 @@ fn serve_makes_items_searchable_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn classify_answers_every_line_in_order_and_names_bad_lines() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
     let input = concat!(
         r#"{"id": "a1", "source": {"kind": "rss", "name": "Leeds Live"}, "text": "Polling stations open at 7am"}"#,
@@ -153,6 +163,9 @@ fn classify_answers_every_line_in_order_and_names_bad_lines() {
 
 #[test]
 fn check_config_names_file_line_and_field() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("[[source]]\nname = \"Echo\"\nkind = \"rss\"\nurl = \"https://echo.example/rss\"\nintervl = \"5m\"\n");
     let r = ws.run(&["check-config"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -195,6 +208,9 @@ fn the_example_config_is_valid() {
 
 #[test]
 fn demo_once_runs_offline_end_to_end() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
         .args(["demo", "--once", "--data-dir"])

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use ballotwatch_classify::detectors::media::provenance::fixtures::{self, ManifestSpec};
 use ballotwatch_core::{Severity, VerdictKind};
+use common::tools::Tool;
 use common::Workspace;
 use serde_json::Value;
 
@@ -22,15 +23,6 @@ fn item_line(id: &str, path: &Path) -> String {
     .to_string()
 }
 
-fn classify(ws: &Workspace, lines: &[String]) -> Vec<Value> {
-    let r = ws.run_with_stdin(&["classify"], &(lines.join("\n") + "\n"));
-    assert_eq!(r.code, 0, "classify failed: {}", r.stderr);
-    r.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn verdict<'a>(result: &'a Value, label: &str) -> Option<&'a Value> {
     result["verdicts"]
         .as_array()
@@ -41,6 +33,9 @@ fn verdict<'a>(result: &'a Value, label: &str) -> Option<&'a Value> {
 
 #[test]
 fn classify_names_the_generator_of_a_c2pa_ai_image_and_leaves_a_camera_photo_alone() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
     let ai = ws.dir.path().join("ai.jpg");
     let jpeg = fixtures::jpeg(&fixtures::scene(480, 320, 1)).unwrap();
@@ -70,7 +65,9 @@ fn classify_names_the_generator_of_a_c2pa_ai_image_and_leaves_a_camera_photo_alo
     )
     .unwrap();
 
-    let out = classify(&ws, &[item_line("ai", &ai), item_line("camera", &camera)]);
+    let out = ws
+        .classify(&[item_line("ai", &ai), item_line("camera", &camera)])
+        .ok();
     assert_eq!(out.len(), 2);
     assert_eq!(out[0]["flagged"], true, "{}", out[0]);
     assert_eq!(out[0]["severity"], "high");
@@ -92,6 +89,9 @@ fn classify_names_the_generator_of_a_c2pa_ai_image_and_leaves_a_camera_photo_alo
 
 #[test]
 fn a_reencoded_copy_of_a_confirmed_fake_is_flagged_until_the_confirmation_is_removed() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
     let original = ws.dir.path().join("fake.png");
     let picture = fixtures::scene(640, 480, 3);
@@ -108,7 +108,7 @@ fn a_reencoded_copy_of_a_confirmed_fake_is_flagged_until_the_confirmation_is_rem
     .unwrap();
 
     // Nothing confirmed yet: no known-fake verdicts.
-    let out = classify(&ws, &[item_line("copy", &copy)]);
+    let out = ws.classify(&[item_line("copy", &copy)]).ok();
     assert!(
         verdict(&out[0], "known_fake_reupload").is_none(),
         "{}",
@@ -175,10 +175,9 @@ fn a_reencoded_copy_of_a_confirmed_fake_is_flagged_until_the_confirmation_is_rem
     assert_eq!(listed[0]["added_by"], "ana");
     let fake_id = listed[0]["id"].to_string();
 
-    let out = classify(
-        &ws,
-        &[item_line("copy", &copy), item_line("other", &unrelated)],
-    );
+    let out = ws
+        .classify(&[item_line("copy", &copy), item_line("other", &unrelated)])
+        .ok();
     let v = verdict(&out[0], "known_fake_reupload").unwrap_or_else(|| panic!("{}", out[0]));
     assert_eq!(out[0]["flagged"], true);
     let e = v["explanation"].as_str().unwrap();
@@ -205,7 +204,7 @@ fn a_reencoded_copy_of_a_confirmed_fake_is_flagged_until_the_confirmation_is_rem
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = ws.run(&["fakes", "remove", &fake_id]);
     assert_eq!(r.code, 1, "removing twice reports it");
-    let out = classify(&ws, &[item_line("copy", &copy)]);
+    let out = ws.classify(&[item_line("copy", &copy)]).ok();
     assert!(
         verdict(&out[0], "known_fake_reupload").is_none(),
         "{}",

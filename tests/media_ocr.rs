@@ -5,18 +5,8 @@
 
 mod common;
 
-use common::Workspace;
-
-fn classify(ws: &Workspace, lines: &[serde_json::Value]) -> (i32, Vec<serde_json::Value>, String) {
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let r = ws.run_with_stdin(&["classify"], &input);
-    let out = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    (r.code, out, r.stderr)
-}
+use common::tools::Tool;
+use common::{Classified, Workspace};
 
 fn notice() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/fake-notice.png")
@@ -24,12 +14,19 @@ fn notice() -> std::path::PathBuf {
 
 #[test]
 fn a_screenshot_of_a_fake_notice_is_read_and_judged_like_the_words_in_a_post() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
     let item = serde_json::json!({
         "id": "screenshot",
         "media": [{ "path": notice(), "mime": "image/png", "sha256": "ab".repeat(32) }],
     });
-    let (code, out, stderr) = classify(&ws, &[item]);
+    let Classified {
+        code,
+        results: out,
+        stderr,
+    } = ws.classify(&[item]);
     assert_eq!(code, 0, "{stderr}");
     let r = &out[0];
     let texts = r["media_text"].as_array().expect("media_text");
@@ -70,6 +67,9 @@ fn a_screenshot_of_a_fake_notice_is_read_and_judged_like_the_words_in_a_post() {
 
 #[test]
 fn ocr_can_be_turned_off_and_a_bad_image_is_named() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new(
         "[detectors.ocr]\nenabled = false\n[detectors.pixel_model]\nenabled = false\n",
     );
@@ -77,7 +77,11 @@ fn ocr_can_be_turned_off_and_a_bad_image_is_named() {
         "id": "screenshot",
         "media": [{ "path": notice(), "mime": "image/png" }],
     });
-    let (code, out, stderr) = classify(&ws, &[item]);
+    let Classified {
+        code,
+        results: out,
+        stderr,
+    } = ws.classify(&[item]);
     assert_eq!(code, 0, "{stderr}");
     assert!(out[0].get("media_text").is_none(), "{}", out[0]);
     assert_eq!(out[0]["flagged"], false, "{}", out[0]);
@@ -90,7 +94,11 @@ fn ocr_can_be_turned_off_and_a_bad_image_is_named() {
         "text": "Polling day is Thursday.",
         "media": [{ "path": bad, "mime": "image/png" }],
     });
-    let (code, out, stderr) = classify(&ws, &[item]);
+    let Classified {
+        code,
+        results: out,
+        stderr,
+    } = ws.classify(&[item]);
     assert_eq!(code, 0, "{stderr}");
     let errors = out[0]["detector_errors"].to_string();
     assert!(errors.contains("broken.png"), "{}", out[0]);
@@ -98,6 +106,9 @@ fn ocr_can_be_turned_off_and_a_bad_image_is_named() {
 
 #[test]
 fn a_word_only_in_an_image_is_found_by_search_after_the_pipeline_classifies_it() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
     // An item stored as ingest stores it, its image already captured (media[].path), waiting
     // for classification.

@@ -5,19 +5,8 @@
 
 mod common;
 
-use common::Workspace;
-
-/// Runs `classify` over JSON lines; returns (exit code, one parsed result per line, stderr).
-fn classify(ws: &Workspace, lines: &[serde_json::Value]) -> (i32, Vec<serde_json::Value>, String) {
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let r = ws.run_with_stdin(&["classify"], &input);
-    let results = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (r.code, results, r.stderr)
-}
+use common::tools::Tool;
+use common::{Classified, Workspace};
 
 fn item(text: &str) -> serde_json::Value {
     serde_json::json!({"source": {"kind": "rss", "name": "Echo"}, "url": format!("https://echo.example/{}", text.len()), "text": text})
@@ -25,9 +14,15 @@ fn item(text: &str) -> serde_json::Value {
 
 #[test]
 fn classify_flags_a_false_claim_with_explanation_and_rebuttal_but_not_its_debunk() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
-    let (code, out, stderr) = classify(
-        &ws,
+    let Classified {
+        code,
+        results: out,
+        stderr,
+    } = ws.classify(
         &[
             item("Heads up everyone: you have to use a pen on Thursday, the pencils in the booth let them rub out your vote"),
             item("Myth: you must use a pen. Fact: you can use a pen or the pencil provided, and your vote counts either way."),
@@ -58,11 +53,98 @@ fn classify_flags_a_false_claim_with_explanation_and_rebuttal_but_not_its_debunk
 #[test]
 fn a_missing_model_is_exit_2_naming_the_install_command() {
     let ws = Workspace::new("[detectors]\nmodels_dir = \"no-models-here\"\n");
-    let (code, out, stderr) = classify(&ws, &[item("Use a pen")]);
+    let Classified {
+        code,
+        results: out,
+        stderr,
+    } = ws.classify(&[item("Use a pen")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(out.is_empty());
     assert!(stderr.contains("models/install"), "{stderr}");
     assert!(stderr.contains("no-models-here"), "{stderr}");
+}
+
+/// A copy of the `ballotwatch` binary at `dir/rel` (a hard link when the file system allows).
+fn binary_at(dir: &std::path::Path, rel: &str) -> std::path::PathBuf {
+    let to = dir.join(rel);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let from = env!("CARGO_BIN_EXE_ballotwatch");
+    if std::fs::hard_link(from, &to).is_err() {
+        std::fs::copy(from, &to).unwrap();
+    }
+    to
+}
+
+/// `classify` of one false claim by the binary at `exe`, run in `cwd` with no models folder
+/// configured (no `models_dir`, no BALLOTWATCH_MODELS).
+fn classify_from(exe: &std::path::Path, cwd: &std::path::Path) -> common::Run {
+    use std::io::Write;
+    let ws_config = cwd.join("ballotwatch.toml");
+    std::fs::write(&ws_config, "data_dir = \"data\"\n").unwrap();
+    let mut child = std::process::Command::new(exe)
+        .current_dir(cwd)
+        .arg("classify")
+        .env_remove("BALLOTWATCH_MODELS")
+        .env_remove("BALLOTWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = format!(
+        "{}\n",
+        item("You must use a pen, pencil votes are not counted")
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    // A run that stops early (no models: exit 2) may close stdin first.
+    let _ = stdin.write_all(line.as_bytes());
+    drop(stdin);
+    common::Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn the_models_are_found_beside_a_cargo_build_from_any_directory_and_the_error_names_every_place() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // The binary reports the real paths (getcwd and /proc/self/exe resolve symlinks).
+    let root = t.path().canonicalize().unwrap();
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+
+    // A checkout built with cargo: target/debug/ballotwatch and models/ beside target/.
+    let checkout = root.join("checkout");
+    let exe = binary_at(&checkout, "target/debug/ballotwatch");
+    std::os::unix::fs::symlink(common::models_dir(), checkout.join("models")).unwrap();
+    let r = classify_from(&exe, &elsewhere);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let result: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(result["flagged"], true, "{result}");
+
+    // No models anywhere: exit 2, naming every place looked in and the install command.
+    if std::path::Path::new("/opt/ballotwatch/models/runtime").exists() {
+        return; // this machine has them installed: nothing is missing.
+    }
+    let bare = root.join("bare");
+    let exe = binary_at(&bare, "bin/ballotwatch");
+    let r = classify_from(&exe, &elsewhere);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for place in [
+        elsewhere.join("models"),
+        bare.join("bin/models"),
+        bare.join("share/ballotwatch/models"),
+        "/opt/ballotwatch/models".into(),
+    ] {
+        assert!(
+            r.stderr.contains(&place.display().to_string()),
+            "{} not named in: {}",
+            place.display(),
+            r.stderr
+        );
+    }
+    assert!(r.stderr.contains("models/install"), "{}", r.stderr);
 }
 
 /// The product target for F1 on the test split at the shipped threshold (issue 3). The
@@ -71,6 +153,9 @@ const F1_GATE: f64 = 0.85;
 
 #[test]
 fn eval_claims_f1_at_the_shipped_threshold() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = Workspace::new("");
     let eval = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -89,7 +174,11 @@ fn eval_claims_f1_at_the_shipped_threshold() {
         .enumerate()
         .map(|(i, r)| serde_json::json!({"id": format!("eval-{i}"), "text": r["text"]}))
         .collect();
-    let (code, out, stderr) = classify(&ws, &items);
+    let Classified {
+        code,
+        results: out,
+        stderr,
+    } = ws.classify(&items);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out.len(), test.len());
     let (mut tp, mut fp, mut fn_, mut tn) = (0.0f64, 0.0, 0.0, 0.0);

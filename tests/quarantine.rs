@@ -8,6 +8,7 @@ mod common;
 
 use std::os::unix::process::ExitStatusExt;
 
+use common::tools::Tool;
 use common::*;
 use sha2::Digest;
 
@@ -126,16 +127,25 @@ fn item_stage_case(stage: &str) {
 
 #[test]
 fn an_item_whose_classification_aborts_is_quarantined_and_the_rest_are_classified() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     item_stage_case("classify");
 }
 
 #[test]
 fn an_item_whose_indexing_aborts_is_quarantined_and_the_rest_are_indexed() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     item_stage_case("index");
 }
 
 #[test]
 fn a_response_whose_parse_aborts_is_quarantined_and_other_sources_carry_on() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let server = FixtureServer::start();
     let ws = Workspace::new(&format!(
         "{}{}",

@@ -21,6 +21,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use common::tools::Tool;
 use common::{row, Workspace};
 
 /// What the platforms answer, changed by the test between runs.
@@ -249,6 +250,9 @@ fn sources_json(ws: &Workspace) -> (i32, HashMap<String, serde_json::Value>) {
 
 #[test]
 fn social_and_web_sources_ingest_classify_index_and_report_health() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let p = Arc::new(Platforms::default());
     p.reddit_throttled.store(true, Ordering::SeqCst);
     let addr = start(p.clone());

@@ -17,6 +17,7 @@ use ballotwatch_core::{
     Capture, ClassifyResult, Item, Media, Severity, SourceRef, Verdict, VerdictKind,
 };
 use common::browser::*;
+use common::tools::Tool;
 use common::*;
 use fantoccini::Locator;
 use serde_json::{json, Value};
@@ -277,6 +278,9 @@ async fn wait_until_ready(serve: &Serve, token: &str) -> (i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = workspace();
     seed_incident(&ws.data_dir());
     seed_hostile(&ws.data_dir());
@@ -561,6 +565,9 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
 /// the same message, and `serve` keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bracket_bomb_is_refused_and_serve_stays_up() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = workspace();
     seed_incident(&ws.data_dir());
     add_user(&ws, "vera", "viewer");
@@ -621,6 +628,9 @@ async fn a_bracket_bomb_is_refused_and_serve_stays_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_inert() {
+    if !common::tools::needs(&[Tool::Chromium, Tool::Chromedriver, Tool::Models]) {
+        return;
+    }
     let ws = workspace();
     seed_incident(&ws.data_dir());
     seed_hostile(&ws.data_dir());
@@ -882,6 +892,9 @@ fn token_ids(ws: &Workspace, name: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_and_tokens() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
     let ws = workspace();
     add_user(&ws, "adam", "admin");
     add_user(&ws, "ana", "analyst");

@@ -33,7 +33,7 @@ const L2: f64 = 1e-3;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let config = DetectorsConfig::default();
-    let dir = onnx::models_dir(&config);
+    let dir = onnx::models_dir(&config)?;
     let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, &config)?;
     let narratives = Narratives::new(encoder, builtin_library()?, None)?;
     let eval = std::fs::read_to_string(root.join("tests/eval/claims.jsonl"))?;

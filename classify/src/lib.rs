@@ -110,12 +110,11 @@ impl Classifier {
         if !config.detectors.ocr.enabled {
             return Ok(classifier);
         }
-        let ocr =
-            Ocr::shared(&onnx::models_dir(&config.detectors), &config.detectors).map_err(|e| {
-                ClassifyError {
-                    detector: "ocr".into(),
-                    message: e.to_string(),
-                }
+        let ocr = onnx::models_dir(&config.detectors)
+            .and_then(|dir| Ocr::shared(&dir, &config.detectors))
+            .map_err(|e| ClassifyError {
+                detector: "ocr".into(),
+                message: e.to_string(),
             })?;
         Ok(classifier.with_ocr(ocr))
     }
@@ -227,6 +226,12 @@ pub fn severity_of(score: f32) -> Severity {
         Severity::Low
     }
 }
+
+/// What a test needs beyond Rust (the models), checked the same way as the workspace's
+/// end-to-end tests: skipped with a reason when missing, failed under `CI=true`.
+#[cfg(test)]
+#[path = "../../tests/common/tools.rs"]
+pub(crate) mod test_tools;
 
 #[cfg(test)]
 mod tests {

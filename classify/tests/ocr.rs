@@ -3,15 +3,12 @@
 
 #[path = "support/render.rs"]
 mod render;
-
-use std::path::Path;
+#[path = "../../tests/common/tools.rs"]
+mod tools;
 
 use ballotwatch_classify::detectors::media::ocr::Ocr;
 use ballotwatch_core::config::DetectorsConfig;
-
-fn models() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
+use tools::Tool;
 
 fn accuracy(expected: &str, got: &str) -> f64 {
     let d = strsim::levenshtein(expected, got) as f64;
@@ -20,7 +17,11 @@ fn accuracy(expected: &str, got: &str) -> f64 {
 
 #[test]
 fn a_rendered_notice_is_read_back_with_at_least_95_percent_character_accuracy() {
-    let ocr = Ocr::shared(&models(), &DetectorsConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    if !tools::needs(&[Tool::Models, Tool::DejaVuFont]) {
+        return;
+    }
+    let ocr = Ocr::shared(&tools::models_dir(), &DetectorsConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let img = image::DynamicImage::ImageRgb8(render::notice());
     let out = ocr.read(&img).unwrap();
     let got = out.text();
@@ -45,7 +46,11 @@ fn a_rendered_notice_is_read_back_with_at_least_95_percent_character_accuracy() 
 
 #[test]
 fn a_picture_without_text_reads_nothing() {
-    let ocr = Ocr::shared(&models(), &DetectorsConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    if !tools::needs(&[Tool::Models]) {
+        return;
+    }
+    let ocr = Ocr::shared(&tools::models_dir(), &DetectorsConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     // A smooth gradient: no strokes, no text.
     let img = image::RgbImage::from_fn(400, 300, |x, y| {
         image::Rgb([(x * 255 / 400) as u8, (y * 255 / 300) as u8, 128])
@@ -57,7 +62,11 @@ fn a_picture_without_text_reads_nothing() {
 
 #[test]
 fn the_dictionary_covers_latin_letters_digits_and_punctuation() {
-    let ocr = Ocr::shared(&models(), &DetectorsConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    if !tools::needs(&[Tool::Models]) {
+        return;
+    }
+    let ocr = Ocr::shared(&tools::models_dir(), &DetectorsConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let dict = ocr.dictionary();
     assert_eq!(dict[0], "", "index 0 is the CTC blank");
     assert_eq!(dict.last().map(String::as_str), Some(" "));
@@ -71,7 +80,11 @@ fn the_dictionary_covers_latin_letters_digits_and_punctuation() {
 
 #[test]
 fn read_file_caches_and_names_bad_files() {
-    let ocr = Ocr::shared(&models(), &DetectorsConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    if !tools::needs(&[Tool::Models, Tool::DejaVuFont]) {
+        return;
+    }
+    let ocr = Ocr::shared(&tools::models_dir(), &DetectorsConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notice.png");
     render::notice().save(&path).unwrap();

@@ -4,19 +4,15 @@
 
 #[path = "support/render.rs"]
 mod render;
+#[path = "../../tests/common/tools.rs"]
+mod tools;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ballotwatch_classify::detectors::media::pixel::{self, PixelModel};
 use ballotwatch_classify::Detector;
 use ballotwatch_core::{Config, Item, Media, VerdictKind};
-
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .canonicalize()
-        .unwrap()
-}
+use tools::Tool;
 
 /// Protobuf encoding, just enough for an ONNX model.
 fn varint(mut v: u64, out: &mut Vec<u8>) {
@@ -131,6 +127,9 @@ fn item_with(paths: &[&Path]) -> Item {
 
 #[test]
 fn a_users_own_model_from_config_is_the_one_that_runs() {
+    if !tools::needs(&[Tool::Models, Tool::DejaVuFont]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tiny.onnx"), tiny_model()).unwrap();
     std::fs::write(dir.path().join("manifest.toml"), TINY_MANIFEST).unwrap();
@@ -139,7 +138,7 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
         &config_path,
         format!(
             "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n[detectors.pixel_model]\nmanifest = \"manifest.toml\"\n",
-            models().display()
+            tools::models_dir().display()
         ),
     )
     .unwrap();
@@ -188,7 +187,7 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
         &config_path,
         format!(
             "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n[detectors.pixel_model]\nmanifest = \"manifest.toml\"\nmax_text_fraction = 1.0\n",
-            models().display()
+            tools::models_dir().display()
         ),
     )
     .unwrap();
@@ -206,6 +205,9 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
 
 #[test]
 fn a_bad_manifest_or_model_is_refused_naming_the_file() {
+    if !tools::needs(&[Tool::Models]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("manifest.toml");
     std::fs::write(&manifest, TINY_MANIFEST.replace("index = 2", "index = 7")).unwrap();
@@ -215,7 +217,7 @@ fn a_bad_manifest_or_model_is_refused_naming_the_file() {
         &config_path,
         format!(
             "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n[detectors.pixel_model]\nmanifest = \"manifest.toml\"\n",
-            models().display()
+            tools::models_dir().display()
         ),
     )
     .unwrap();
@@ -240,13 +242,16 @@ fn a_bad_manifest_or_model_is_refused_naming_the_file() {
 
 #[test]
 fn the_default_clip_probe_loads_and_scores_pictures() {
+    if !tools::needs(&[Tool::Models]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("ballotwatch.toml");
     std::fs::write(
         &config_path,
         format!(
             "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n",
-            models().display()
+            tools::models_dir().display()
         ),
     )
     .unwrap();

@@ -224,6 +224,11 @@ pub struct IngestConfig {
     /// hostile feed or redirect cannot make Ballotwatch probe the council's own network.
     #[serde(default)]
     pub allow_private_addresses: bool,
+    /// Host names answered with a fixed address instead of DNS: `ballotwatch demo` points its
+    /// recorded sites' own names at its replay server. Not a config key (a table may not set
+    /// it): pinned names skip the SSRF guard's resolver, so only code sets them.
+    #[serde(skip)]
+    pub pinned_hosts: Vec<(String, std::net::SocketAddr)>,
 }
 
 fn default_interval() -> Duration {
@@ -268,6 +273,7 @@ impl Default for IngestConfig {
             politeness_delay: default_politeness_delay(),
             max_backoff: default_max_backoff(),
             allow_private_addresses: false,
+            pinned_hosts: Vec::new(),
         }
     }
 }

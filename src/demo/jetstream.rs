@@ -40,7 +40,7 @@ use super::replay::DEMO;
 /// The websocket's path on the replay server (the config's `jetstream_url`).
 pub const SUBSCRIBE: &str = "/jetstream/subscribe";
 /// The AppView endpoint resolving a handle to its DID.
-pub const RESOLVE_HANDLE: &str = "/bsky/xrpc/com.atproto.identity.resolveHandle";
+pub const RESOLVE_HANDLE: &str = "/xrpc/com.atproto.identity.resolveHandle";
 /// The recorded stream under `demo/`.
 pub const RECORDING: &str = "bluesky/jetstream.jsonl";
 /// Recorded `resolveHandle` answers under `demo/`, one file per handle: `HANDLE.json`.

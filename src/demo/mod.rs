@@ -1,6 +1,7 @@
 //! `ballotwatch demo`: the real product — `serve` with its web UI, pipeline and alerting — on a
 //! recorded election week for the fictional Anytown Borough Council, replayed from 127.0.0.1
-//! so it needs no outside network. Alert emails go through the real SMTP path to a mail catcher
+//! under each recorded site's own host name (resolved to the replay server by this process
+//! only) so it needs no outside network. Alert emails go through the real SMTP path to a mail catcher
 //! built into the demo, and show on the web UI's Demo mail page. A one-time login link is
 //! printed at start.
 
@@ -63,10 +64,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         None => default_bind(),
     };
     let config_path = write_files(&data_dir, bind, sources, smtp)?;
-    let config = Config::load(&config_path)?;
+    let mut config = Config::load(&config_path)?;
+    // The recorded sites keep their own names; only this process resolves them to the replay.
+    config.ingest.pinned_hosts = replay::pins(sources);
 
     println!("Ballotwatch demo: Anytown Borough Council (fictional), election week");
-    println!("  recorded sources served at http://{sources}/");
+    println!(
+        "  recorded sites ({}, …) replayed from http://{sources}/",
+        replay::HOSTS[..3].join(", ")
+    );
     println!("  data folder:  {}", data_dir.display());
     println!("  config:       {}", config_path.display());
 
@@ -176,7 +182,6 @@ fn write_files(
     let text = template
         .replace("{{DATA_DIR}}", &dir)
         .replace("{{BIND}}", &bind.to_string())
-        .replace("{{BASE}}", &format!("http://{sources}"))
         .replace("{{WS_BASE}}", &format!("ws://{sources}"))
         .replace("{{SMTP_PORT}}", &smtp.port().to_string());
     let path = data_dir.join("ballotwatch.toml");

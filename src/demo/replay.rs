@@ -1,4 +1,5 @@
-//! The demo's recorded election week, served from 127.0.0.1 in each platform's real format:
+//! The demo's recorded election week, served from 127.0.0.1 under each site's own host name
+//! ([`HOSTS`], which the demo's fetcher resolves here) in each platform's real format:
 //! news feeds, Mastodon, Bluesky (and its Jetstream websocket, see [`super::jetstream`]),
 //! Reddit, YouTube, Telegram, the council's polling-station page
 //! (which changes after the first visit, as a real page would), a lookalike site and the media
@@ -23,6 +24,9 @@ pub static DEMO: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/demo");
 
 /// One recorded endpoint.
 struct Route {
+    /// The site it belongs to (one of [`HOSTS`]): `{{BASE}}` in its answers becomes
+    /// `http://{host}`, so the media and links they name are on the same site.
+    host: &'static str,
     /// The request path.
     path: &'static str,
     /// The answers under `demo/`: the first request gets the first, the next the second, and
@@ -37,63 +41,100 @@ const EMPTY_REDDIT: &str =
     r#"{"kind": "Listing", "data": {"after": null, "dist": 0, "children": [], "before": null}}"#;
 const EMPTY_TELEGRAM: &str = r#"<!DOCTYPE html><html><body><section class="tgme_channel_history js-message_history"></section></body></html>"#;
 
+/// The recorded sites' own host names. The demo's fetcher resolves each to the replay server
+/// (`[ingest]`'s code-only `pinned_hosts`), so items, captures and explanations name the site a
+/// council would see, not 127.0.0.1. The demo's configuration names its sources by these hosts.
+const ECHO: &str = "www.anytownecho.co.uk";
+const COUNCIL: &str = "www.anytown.gov.uk";
+const GAZETTE: &str = "www.riversidegazette.co.uk";
+const MASTODON: &str = "social.example";
+const BLUESKY: &str = "public.api.bsky.app";
+const REDDIT: &str = "www.reddit.com";
+const YOUTUBE: &str = "www.youtube.com";
+const TELEGRAM: &str = "t.me";
+/// The site someone reported: a fake postal-vote form dressed as the council's (its host
+/// is not a lookalike of anytown.gov.uk; the page itself names one, anytown-gov.uk).
+const LOOKALIKE: &str = "voter-reregistration.co.uk";
+
+/// Every host name the replay server answers for.
+pub const HOSTS: &[&str] = &[
+    ECHO, COUNCIL, GAZETTE, MASTODON, BLUESKY, REDDIT, YOUTUBE, TELEGRAM, LOOKALIKE,
+];
+
+/// Pins for `[ingest] pinned_hosts`: every recorded site's name to the replay server at `addr`.
+pub fn pins(addr: SocketAddr) -> Vec<(String, SocketAddr)> {
+    HOSTS.iter().map(|h| ((*h).to_string(), addr)).collect()
+}
+
 const ROUTES: &[Route] = &[
     Route {
+        host: ECHO,
         path: "/feeds/anytown-echo.xml",
         files: &["feeds/anytown-echo.xml"],
         paging_param: None,
     },
     Route {
+        host: COUNCIL,
         path: "/feeds/anytown-council.atom",
         files: &["feeds/anytown-council.atom"],
         paging_param: None,
     },
     Route {
+        host: GAZETTE,
         path: "/feeds/riverside-gazette.xml",
         files: &["feeds/riverside-gazette.xml"],
         paging_param: None,
     },
     Route {
-        path: "/mastodon/api/v1/timelines/tag/AnytownVotes",
+        host: MASTODON,
+        path: "/api/v1/timelines/tag/AnytownVotes",
         files: &["mastodon/tag-anytownvotes.json"],
         paging_param: Some(("min_id", "[]")),
     },
     Route {
-        path: "/mastodon/api/v1/accounts/lookup",
+        host: MASTODON,
+        path: "/api/v1/accounts/lookup",
         files: &["mastodon/account-lookup.json"],
         paging_param: None,
     },
     Route {
-        path: "/mastodon/api/v1/accounts/109000000000000001/statuses",
+        host: MASTODON,
+        path: "/api/v1/accounts/109000000000000001/statuses",
         files: &["mastodon/account-statuses.json"],
         paging_param: Some(("min_id", "[]")),
     },
     Route {
-        path: "/bsky/xrpc/app.bsky.feed.searchPosts",
+        host: BLUESKY,
+        path: "/xrpc/app.bsky.feed.searchPosts",
         files: &["bluesky/search-posts.json"],
         paging_param: Some(("cursor", r#"{"posts": []}"#)),
     },
     Route {
-        path: "/bsky/xrpc/app.bsky.feed.getAuthorFeed",
+        host: BLUESKY,
+        path: "/xrpc/app.bsky.feed.getAuthorFeed",
         files: &["bluesky/author-feed.json"],
         paging_param: Some(("cursor", r#"{"feed": []}"#)),
     },
     Route {
-        path: "/reddit/r/AnytownUK/new.json",
+        host: REDDIT,
+        path: "/r/AnytownUK/new.json",
         files: &["reddit/anytownuk-new.json"],
         paging_param: Some(("after", EMPTY_REDDIT)),
     },
     Route {
-        path: "/youtube/feeds/videos.xml",
+        host: YOUTUBE,
+        path: "/feeds/videos.xml",
         files: &["youtube/anytown-council-videos.xml"],
         paging_param: None,
     },
     Route {
-        path: "/telegram/s/anytown_votes",
+        host: TELEGRAM,
+        path: "/s/anytown_votes",
         files: &["telegram/anytown-votes.html"],
         paging_param: Some(("before", EMPTY_TELEGRAM)),
     },
     Route {
+        host: COUNCIL,
         path: "/council/elections/polling-stations",
         files: &[
             "web/polling-stations-v1.html",
@@ -102,6 +143,7 @@ const ROUTES: &[Route] = &[
         paging_param: None,
     },
     Route {
+        host: LOOKALIKE,
         path: "/lookalike/postal-vote",
         files: &["web/lookalike-postal-vote.html"],
         paging_param: None,
@@ -112,9 +154,6 @@ const ROUTES: &[Route] = &[
 struct Replay {
     /// How many times each route was asked for (which version of a changing page comes next).
     hits: Vec<AtomicUsize>,
-    /// `http://127.0.0.1:PORT`: replaces `{{BASE}}` in recorded answers, so the media and
-    /// links they name are served here too.
-    base: String,
     /// The recorded Jetstream, live since the server started.
     jetstream: Arc<Jetstream>,
 }
@@ -134,7 +173,6 @@ pub async fn start(pace: std::time::Duration) -> anyhow::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     let state = Arc::new(Replay {
         hits: ROUTES.iter().map(|_| AtomicUsize::new(0)).collect(),
-        base: format!("http://{addr}"),
         jetstream: Arc::new(Jetstream::start(pace)?),
     });
     let app = Router::new().fallback(answer).with_state(state);
@@ -163,7 +201,18 @@ async fn answer(State(replay): State<Arc<Replay>>, req: Request) -> Response {
             _ => (StatusCode::NOT_FOUND, "no such demo media").into_response(),
         };
     }
-    let Some((i, route)) = ROUTES.iter().enumerate().find(|(_, r)| r.path == path) else {
+    // The site asked for: the Host header without its port (the fetcher sends the URL's).
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name))
+        .unwrap_or_default()
+        .to_string();
+    let Some((i, route)) = ROUTES
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.path == path && r.host == host)
+    else {
         return (StatusCode::NOT_FOUND, "not part of the demo recording").into_response();
     };
     if let Some((param, rest)) = route.paging_param {
@@ -182,7 +231,8 @@ async fn answer(State(replay): State<Arc<Replay>>, req: Request) -> Response {
         Some(text) => reply(
             &headers,
             content_type(file),
-            text.replace("{{BASE}}", &replay.base).into_bytes(),
+            text.replace("{{BASE}}", &format!("http://{}", route.host))
+                .into_bytes(),
         ),
         None => (StatusCode::NOT_FOUND, "not part of the demo recording").into_response(),
     }
@@ -237,11 +287,40 @@ mod tests {
                         .unwrap_or_else(|e| panic!("demo/{f}: {e}"));
                 }
             }
+            assert!(HOSTS.contains(&r.host), "{} is not pinned", r.host);
             if let Some((_, rest)) = r.paging_param {
                 if rest.starts_with(['{', '[']) {
                     serde_json::from_str::<serde_json::Value>(rest).unwrap();
                 }
             }
         }
+    }
+
+    /// The demo must not reach the internet: every http URL its configuration names is on a
+    /// recorded site the fetcher resolves to the replay server.
+    #[test]
+    fn every_site_the_demo_config_names_is_replayed_locally() {
+        let config = DEMO
+            .get_file("ballotwatch.toml")
+            .and_then(|f| f.contents_utf8())
+            .expect("demo/ballotwatch.toml");
+        let mut seen = 0;
+        // Sources are fetched over plain http (the `https` URLs are a contact page and a
+        // narrative's citation, never fetched).
+        for (i, _) in config.match_indices("\"http://") {
+            let rest = &config[i + 1..];
+            let url = &rest[..rest.find('"').unwrap_or(rest.len())];
+            let parsed = url::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let host = parsed.host_str().unwrap_or_default();
+            assert!(HOSTS.contains(&host), "{url}: {host} is not replayed");
+            assert!(
+                ROUTES.iter().any(|r| r.host == host),
+                "{url}: no recorded answer on {host}"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 10, "only {seen} source URLs found");
+        let pinned = pins(SocketAddr::from(([127, 0, 0, 1], 9)));
+        assert_eq!(pinned.len(), HOSTS.len());
     }
 }

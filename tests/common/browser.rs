@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+
+use super::tools::Tool;
 use serde_json::json;
 
 /// The browser window: screenshots are this wide (the README's are too).
@@ -36,26 +38,16 @@ impl Drop for Driver {
     }
 }
 
-/// Fails the test, saying how to install it, when `tool --version` does not run.
-pub fn need(tool: &str) {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{tool}` is not installed: the browser tests need Debian's chromium and chromedriver \
-         (`sudo apt-get install -y --no-install-recommends chromium chromium-driver`; .ci/run \
-         does this)"
-    );
-}
-
-/// Starts chromedriver on a free port and waits until it accepts connections.
+/// Starts chromedriver on a free port and waits until it accepts connections. The test checks
+/// first that Chromium and chromedriver are there ([`super::tools::needs`]).
 pub fn start_chromedriver() -> Driver {
-    need("chromium");
-    need("chromedriver");
+    for tool in [Tool::Chromium, Tool::Chromedriver] {
+        assert!(
+            tool.present(),
+            "{}",
+            super::tools::missing_message("start_chromedriver", &[tool])
+        );
+    }
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

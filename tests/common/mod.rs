@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod demo;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -379,6 +380,23 @@ impl Workspace {
         Run::from(out)
     }
 
+    /// `classify` with one item (a JSON object) per line on stdin: the exit code, one parsed
+    /// result (or `{"line", "error"}`) per output line, and stderr.
+    pub fn classify<T: std::fmt::Display>(&self, items: &[T]) -> Classified {
+        let input: String = items.iter().map(|i| format!("{i}\n")).collect();
+        let r = self.run_with_stdin(&["classify"], &input);
+        let results = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        Classified {
+            code: r.code,
+            results,
+            stderr: r.stderr,
+        }
+    }
+
     /// `search QUERY --json --limit 10000`, parsed.
     pub fn search_json(&self, query: &str) -> Vec<serde_json::Value> {
         let r = self.run(&["search", query, "--json", "--limit", "1000"]);
@@ -390,9 +408,21 @@ impl Workspace {
     }
 }
 
-/// The models folder `models/install` fills (the binary finds it through BALLOTWATCH_MODELS).
-pub fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+pub use tools::models_dir;
+
+/// What [`Workspace::classify`] answered.
+pub struct Classified {
+    pub code: i32,
+    pub results: Vec<serde_json::Value>,
+    pub stderr: String,
+}
+
+impl Classified {
+    /// The results, after checking that `classify` succeeded.
+    pub fn ok(self) -> Vec<serde_json::Value> {
+        assert_eq!(self.code, 0, "classify failed: {}", self.stderr);
+        self.results
+    }
 }
 
 /// A finished command.
@@ -499,8 +529,9 @@ impl SmtpServer {
         assert!(self.child.is_none(), "already running");
         let python = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/.venv/bin/python");
         assert!(
-            Path::new(python).exists(),
-            "{python} is missing: run tests/smtp/install (scripts/test does)"
+            tools::Tool::SmtpServer.present(),
+            "{python} is missing: run tests/smtp/install (scripts/test does); a test that starts \
+             the SMTP server begins with tools::needs(&[Tool::SmtpServer])"
         );
         let d = self.dir.path();
         let mut child = Command::new(python)

@@ -15,7 +15,9 @@
 //!   SSRF guard when its host is an IP literal.
 //! - **SSRF guard** ([`guard`]): unless `allow_private_addresses`, IP-literal URLs in private,
 //!   loopback, link-local and similar ranges are refused before anything is sent, and host names
-//!   are resolved by a resolver that drops such addresses.
+//!   are resolved by a resolver that drops such addresses. The only names it does not resolve
+//!   are `IngestConfig::pinned_hosts`, which no config file can set (the demo pins its
+//!   recorded sites' names to its replay server).
 //! - **Politeness**: at most `per_host_concurrency` requests in flight per host and at least
 //!   `politeness_delay` between two request starts to one host (the host of the URL
 //!   requested; redirect hops ride in the same slot).
@@ -366,27 +368,8 @@ impl fmt::Debug for Fetcher {
 impl Fetcher {
     /// Builds the fetcher from `[ingest]`. `version` goes into the User-Agent:
     /// `Ballotwatch/<version> (+<contact_url>)`, or `Ballotwatch/<version>` without a
-    /// `contact_url`.
+    /// `contact_url`. Names in `cfg.pinned_hosts` connect to their pinned address without DNS.
     pub fn new(cfg: &IngestConfig, version: &str) -> Result<Fetcher, FetchError> {
-        Fetcher::build(cfg, version, &[])
-    }
-
-    /// Like [`Fetcher::new`], with DNS answers pinned for some names. Pinned names bypass the
-    /// guarded resolver, so this exists for tests only.
-    #[cfg(test)]
-    pub(crate) fn with_pinned_dns(
-        cfg: &IngestConfig,
-        version: &str,
-        pins: &[(&str, std::net::SocketAddr)],
-    ) -> Result<Fetcher, FetchError> {
-        Fetcher::build(cfg, version, pins)
-    }
-
-    fn build(
-        cfg: &IngestConfig,
-        version: &str,
-        pins: &[(&str, std::net::SocketAddr)],
-    ) -> Result<Fetcher, FetchError> {
         let user_agent = match &cfg.contact_url {
             Some(contact) => format!("Ballotwatch/{version} (+{contact})"),
             None => format!("Ballotwatch/{version}"),
@@ -419,7 +402,7 @@ impl Fetcher {
             .deflate(true)
             .brotli(true)
             .dns_resolver(Arc::new(GuardedResolver { allow_private }));
-        for (name, addr) in pins {
+        for (name, addr) in &cfg.pinned_hosts {
             builder = builder.resolve(name, *addr);
         }
         let client = builder.build().map_err(|e| FetchError::Setup {

@@ -365,9 +365,10 @@ async fn redirect_to_a_private_ip_literal_is_blocked_by_default() {
     // address would pass it); every redirect target is judged by the guard.
     let c = IngestConfig {
         allow_private_addresses: false,
+        pinned_hosts: vec![("news.anytown.test".into(), addr)],
         ..cfg()
     };
-    let f = Fetcher::with_pinned_dns(&c, "0.1.0-test", &[("news.anytown.test", addr)]).unwrap();
+    let f = Fetcher::new(&c, "0.1.0-test").unwrap();
     let port = addr.port();
 
     let ok = f

@@ -223,7 +223,7 @@ impl Narratives {
             library.narratives.retain(|b| b.id != n.id);
             library.narratives.push(n.clone());
         }
-        let dir = onnx::models_dir(&config.detectors);
+        let dir = onnx::models_dir(&config.detectors).map_err(|e| setup_error(e.to_string()))?;
         let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, &config.detectors)
             .map_err(|e| setup_error(e.to_string()))?;
         Narratives::new(encoder, library, Some(&dir.join("cache")))
@@ -658,9 +658,9 @@ mod tests {
         );
     }
 
-    fn detector() -> Narratives {
+    fn detector() -> Option<Narratives> {
         let lib = builtin_library().unwrap();
-        Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap()
+        Some(Narratives::new(crate::onnx::tests::test_encoder()?, lib, None).unwrap())
     }
 
     fn item(text: &str) -> Item {
@@ -673,7 +673,9 @@ mod tests {
 
     #[test]
     fn flags_a_false_claim_with_narrative_sentence_and_rebuttal_but_not_its_debunk() {
-        let d = detector();
+        let Some(d) = detector() else {
+            return;
+        };
         let claim = item(
             "Don't use the pencils at the polling station, they rub out your vote. Take a pen!",
         );
@@ -696,7 +698,9 @@ mod tests {
 
     #[test]
     fn a_claim_at_the_end_of_a_long_article_is_found() {
-        let d = detector();
+        let Some(d) = detector() else {
+            return;
+        };
         let mut text = "The council's planning committee met on Tuesday to discuss new housing on the old gasworks site. ".repeat(40);
         text.push_str("Meanwhile posts are telling residents that the local elections have been postponed until June, so there is no vote on Thursday.");
         let v = d.detect(&item(&text)).unwrap();
@@ -709,7 +713,9 @@ mod tests {
 
     #[test]
     fn a_reported_claim_is_flagged_but_the_same_claim_called_false_is_not() {
-        let d = detector();
+        let Some(d) = detector() else {
+            return;
+        };
         let reported = item("A message going round the estate says the council elections have been called off until the autumn.");
         let called_false = item("Messages saying the council elections have been called off are false. The election goes ahead on Thursday.");
         let out = d.detect_batch(&[&reported, &called_false]);
@@ -724,7 +730,7 @@ mod tests {
     }
 
     /// The built-in library plus the example config's council narrative, with `debunks`.
-    fn with_bridge_closed(debunks: Vec<String>) -> Narratives {
+    fn with_bridge_closed(debunks: Vec<String>) -> Option<Narratives> {
         let mut lib = builtin_library().unwrap();
         lib.narratives.push(Narrative {
             id: "bridge-closed".into(),
@@ -734,12 +740,14 @@ mod tests {
             debunks,
             source: Some("https://www.anytown.gov.uk/elections".parse().unwrap()),
         });
-        Narratives::new(crate::onnx::tests::test_encoder(), lib, None).unwrap()
+        Some(Narratives::new(crate::onnx::tests::test_encoder()?, lib, None).unwrap())
     }
 
     #[test]
     fn council_narratives_are_added() {
-        let d = with_bridge_closed(Vec::new());
+        let Some(d) = with_bridge_closed(Vec::new()) else {
+            return;
+        };
         let m = d
             .best_matches(&["Don't go to vote in Riverside, the bridge is closed so the polling station is shut"])
             .unwrap();
@@ -756,7 +764,9 @@ mod tests {
     fn a_council_narratives_debunks_keep_its_corrections_unflagged() {
         let correction =
             "Riverside polling station is open as usual; the bridge closure does not affect it";
-        let d = with_bridge_closed(vec![correction.into()]);
+        let Some(d) = with_bridge_closed(vec![correction.into()]) else {
+            return;
+        };
         let out = d.detect_batch(&[&item(correction)]);
         let verdicts = out[0].as_ref().unwrap();
         assert!(
@@ -767,7 +777,9 @@ mod tests {
 
     #[test]
     fn embedding_cache_round_trips() {
-        let enc = crate::onnx::tests::test_encoder();
+        let Some(enc) = crate::onnx::tests::test_encoder() else {
+            return;
+        };
         let dir = std::env::temp_dir().join(format!("bw-narr-cache-{}", std::process::id()));
         let texts = ["first text", "second text"];
         let fresh = cached_embeddings(&enc, &texts, Some(&dir)).unwrap();

@@ -261,7 +261,7 @@ impl PixelModel {
             detector: NAME.into(),
             message,
         };
-        let dir = onnx::models_dir(d);
+        let dir = onnx::models_dir(d).map_err(|e| setup(e.to_string()))?;
         let (manifest, base) = match &d.pixel_model.manifest {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {

@@ -178,7 +178,9 @@ impl Pipeline {
             .filter(|s| s.enabled())
             .map(|s| Arc::from(build_source(s, &config.limits)))
             .collect();
-        let alerting = if config.alerts.rules.is_empty() {
+        let admin_notices =
+            !config.alerts.admin_to.is_empty() || !config.alerts.admin_webhooks.is_empty();
+        let alerting = if config.alerts.rules.is_empty() && !admin_notices {
             None
         } else {
             let sender = Sender::new(&config)
@@ -187,6 +189,7 @@ impl Pipeline {
         };
         let known_fakes = KnownFakeSet::new();
         crate::fakes::refresh(&store, &known_fakes)?;
+        quarantine::notify_held(&store, &config)?;
         Ok(Pipeline {
             alerting,
             alert_wake: Arc::new(Notify::new()),
@@ -412,8 +415,7 @@ impl Pipeline {
         };
 
         let turn = self.poll_turns.take(&self.store, &name).await?;
-        let gate =
-            quarantine::PollGate::new(self.store.clone(), &name, cfg.limits.quarantine_after);
+        let gate = quarantine::PollGate::new(self.store.clone(), cfg.clone(), &name);
         let ctx = PollContext {
             fetcher: self.ctx.fetcher.with_response_gate(gate.clone()),
             watch: self.ctx.watch.clone(),
@@ -434,7 +436,11 @@ impl Pipeline {
                         Ok(items)
                     })
                     .await?;
-                let captured = media::capture(&self.ctx.fetcher, &mut items).await;
+                let caps = media::Caps::from_limits(&self.config.limits);
+                let gate =
+                    quarantine::MediaGate::new(self.store.clone(), self.config.clone(), &name);
+                let captured =
+                    media::capture(&self.ctx.fetcher, caps, Some(&gate), &mut items).await;
                 poll.items = items;
                 self.blocking(move |store| {
                     media::store_captured(store, &name, &captured)?;
@@ -575,7 +581,7 @@ impl Pipeline {
     pub async fn classify_pending(&self) -> anyhow::Result<usize> {
         let classifier = self.classifier.clone();
         let known_fakes = self.known_fakes.clone();
-        let quarantine_after = self.config.limits.quarantine_after;
+        let config = self.config.clone();
         self.blocking(move |store| {
             let mut total = 0;
             loop {
@@ -584,8 +590,7 @@ impl Pipeline {
                 if batch.is_empty() {
                     return Ok(total);
                 }
-                let batch =
-                    quarantine::begin_items(store, Stage::Classify, batch, quarantine_after)?;
+                let batch = quarantine::begin_items(store, &config, Stage::Classify, batch)?;
                 let results: Vec<_> = batch
                     .iter()
                     .map(|s| {
@@ -606,7 +611,7 @@ impl Pipeline {
     pub async fn index_pending(&self) -> anyhow::Result<usize> {
         let writer = self.writer.clone();
         let index = self.index.clone();
-        let quarantine_after = self.config.limits.quarantine_after;
+        let config = self.config.clone();
         self.blocking(move |store| {
             let mut writer = writer.lock().map_err(|_| {
                 anyhow::anyhow!("the index writer was poisoned by an earlier panic")
@@ -617,7 +622,7 @@ impl Pipeline {
                 if batch.is_empty() {
                     break;
                 }
-                let batch = quarantine::begin_items(store, Stage::Index, batch, quarantine_after)?;
+                let batch = quarantine::begin_items(store, &config, Stage::Index, batch)?;
                 for s in &batch {
                     quarantine::fault::item(Stage::Index, &s.item);
                 }

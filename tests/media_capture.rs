@@ -482,3 +482,50 @@ print('records', n)
     assert!(check.status.success(), "warcio check: {cout}");
     assert!(cout.contains("digest pass"), "{cout}");
 }
+
+/// `[limits] max_image_size` and `max_video_size` are what media capture applies: lowered, an
+/// image and a video over them are refused, each naming the `[limits]` key, and the item is
+/// still stored. Needs neither ffmpeg nor warcio (the video is cut off before ffmpeg).
+#[test]
+fn media_over_lowered_limits_are_refused_naming_the_limit() {
+    let photo = png(64, 48, 3);
+    let mut video = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    video.resize(12 * 1024, 0);
+    // A real PNG header followed by 6 KiB.
+    let mut big = png(64, 48, 5);
+    big.resize(6 * 1024, 0);
+    assert!(photo.len() < 4 * 1024, "{}", photo.len());
+    let app = start(Media {
+        photo: photo.clone(),
+        huge: big,
+        video,
+        late: png(32, 32, 9),
+    });
+    let ws = Workspace::new(&format!(
+        "{}[limits]\nmax_image_size = \"4 KiB\"\nmax_video_size = \"8 KiB\"\n",
+        rss_source("Riverside Noticeboard", &format!("{}/feed.xml", app.base))
+    ));
+    let url = |p: &str| format!("{}{p}", app.base);
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 0, "ingest failed:\n{}\n{}", r.stdout, r.stderr);
+    let found = ws.search_json("*");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let item = &found[0];
+    // Under the limit: captured.
+    assert_eq!(medium(item, &url("/img/photo"))["mime"], "image/png");
+    // Over the lowered image limit.
+    let big = medium(item, &url("/img/huge.png"));
+    let reason = big["capture_error"].as_str().unwrap();
+    assert!(
+        reason.contains("over the 4 KiB media cap ([limits] max_image_size)"),
+        "{reason}"
+    );
+    assert!(big.get("sha256").is_none(), "{big}");
+    // Over the lowered video limit.
+    let v = medium(item, &url("/video/notice"));
+    let reason = v["capture_error"].as_str().unwrap();
+    assert!(
+        reason.contains("over the 8 KiB video cap ([limits] max_video_size)"),
+        "{reason}"
+    );
+}

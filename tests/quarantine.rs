@@ -225,3 +225,279 @@ fn a_response_whose_parse_aborts_is_quarantined_and_other_sources_carry_on() {
         r.stdout
     );
 }
+
+/// Serves `routes` (path → content type, body) on 127.0.0.1 from its own thread; returns the
+/// base URL.
+fn serve_bytes(routes: Vec<(&'static str, &'static str, Vec<u8>)>) -> String {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let mut app = axum::Router::new();
+    for (path, mime, body) in routes {
+        app = app.route(
+            path,
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, mime)], body).into_response() }
+            }),
+        );
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    format!("http://{addr}")
+}
+
+fn png(seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([x as u8, y as u8, seed]));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// `[alerts] admin_to` with a mail server nobody needs to reach until `serve` runs.
+fn admin_config(smtp: &SmtpServer) -> String {
+    format!(
+        "[alerts]\nadmin_to = [\"it@anytown.example\"]\n{}",
+        smtp.config()
+    )
+}
+
+#[test]
+fn a_medium_whose_capture_aborts_is_quarantined_the_item_kept_and_the_admins_emailed() {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return;
+    }
+    let mut poison = png(1);
+    poison.extend_from_slice(MARKER.as_bytes());
+    let feed = |base: &str| {
+        format!(
+            r#"<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Ward posts</title><link>https://ward.example/</link><description>x</description>
+<item><guid>https://ward.example/1</guid><link>https://ward.example/1</link><title>Count venue</title><description>The count is at the town hall.</description><media:content url="{base}/img/ok.png" type="image/png"/></item>
+<item><guid>https://ward.example/2</guid><link>https://ward.example/2</link><title>Poster</title><description>A poster about polling stations.</description><media:content url="{base}/img/poster.png" type="image/png"/><media:content url="{base}/img/ok2.png" type="image/png"/></item>
+</channel></rss>"#
+        )
+    };
+    let media = serve_bytes(vec![
+        ("/img/ok.png", "image/png", png(2)),
+        ("/img/ok2.png", "image/png", png(3)),
+        ("/img/poster.png", "image/png", poison.clone()),
+    ]);
+    let feeds = serve_bytes(vec![(
+        "/feed.xml",
+        "application/rss+xml",
+        feed(&media).into_bytes(),
+    )]);
+    let smtp = SmtpServer::start("none");
+    let ws = Workspace::new(&format!(
+        "{}{}",
+        rss_source("Ward posts", &format!("{feeds}/feed.xml")),
+        admin_config(&smtp)
+    ));
+    let run = |armed: bool| {
+        let mut c = ws.cmd(&["ingest", "--once"]);
+        c.env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD);
+        if armed {
+            c.env("BALLOTWATCH_FAULT_ABORT", format!("media:{MARKER}"));
+        }
+        let out = c.output().unwrap();
+        (out.status.signal() == Some(6), Run::from(out))
+    };
+    for n in 1..=2 {
+        let (aborted, r) = run(true);
+        assert!(
+            aborted,
+            "run {n} should abort in media:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(r.stderr.contains("aborting in stage media"), "{}", r.stderr);
+    }
+    let (aborted, r) = run(true);
+    assert!(!aborted && r.code == 0, "{}\n{}", r.stdout, r.stderr);
+
+    let held = quarantine_list(&ws);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["stage"], "media");
+    assert_eq!(held[0]["source"], "Ward posts");
+    assert_eq!(held[0]["what"], format!("{media}/img/poster.png"));
+    assert_eq!(held[0]["attempts"], 2);
+    let sha = hex::encode(sha2::Sha256::digest(&poison));
+    assert_eq!(held[0]["sha256"], sha.as_str());
+
+    // Both items are stored, classified and indexed; the poster is not captured, with the
+    // quarantine as its reason; the item's other medium is.
+    let items = ws.search_json("*");
+    assert_eq!(items.len(), 2, "{items:?}");
+    let poster = items
+        .iter()
+        .find(|i| i["url"] == "https://ward.example/2")
+        .unwrap();
+    let m = &poster["media"];
+    assert!(m[0].get("sha256").is_none(), "{m}");
+    let reason = m[0]["capture_error"].as_str().unwrap();
+    assert!(
+        reason.contains("is quarantined") && reason.contains(&sha),
+        "{reason}"
+    );
+    assert_eq!(m[1]["mime"], "image/png", "{m}");
+    // The download itself is kept (as a capture blob).
+    let blob = ws
+        .data_dir()
+        .join("captures")
+        .join(&sha[0..2])
+        .join(&sha[2..4])
+        .join(&sha);
+    assert_eq!(std::fs::read(blob).unwrap(), poison);
+
+    // One notice for the admins is queued, and `serve` delivers it by email.
+    let status = ws.run(&["alerts", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["counts"]["pending"], 1, "{status}");
+    assert_eq!(
+        status["oldest_pending"]["rule"], "(admin notice)",
+        "{status}"
+    );
+    let mut serve = ws
+        .cmd(&["serve"])
+        .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(30));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    serve.wait().unwrap();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0].rcpt_tos, ["it@anytown.example"]);
+    let subject = mail[0].header("Subject").unwrap_or_default();
+    assert!(
+        subject.contains("Quarantined: media work from source Ward posts"),
+        "{subject}"
+    );
+    assert!(
+        mail[0].text().contains("quarantine retry"),
+        "{}",
+        mail[0].data
+    );
+    // Once: a later run neither quarantines nor notifies again.
+    let (aborted, r) = run(true);
+    assert!(!aborted && r.code == 0, "{}", r.stderr);
+    let status = ws.run(&["alerts", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["counts"]["sent"], 1, "{status}");
+    assert_eq!(status["counts"]["pending"], 0, "{status}");
+}
+
+/// A websocket server replaying `lines` to every connection (from its `cursor`), then idle.
+fn jetstream(lines: Vec<String>) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let lines = lines.clone();
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                        return;
+                    };
+                    for line in lines {
+                        if ws.send(Message::text(line)).await.is_err() {
+                            return;
+                        }
+                    }
+                    while let Some(Ok(_)) = ws.next().await {}
+                });
+            }
+        });
+    });
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    format!("ws://{addr}/subscribe")
+}
+
+#[test]
+fn a_jetstream_message_whose_parse_aborts_is_quarantined_and_the_stream_goes_on() {
+    let recorded = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("ingest/src/sources/bluesky/testdata/jetstream.jsonl"),
+    )
+    .unwrap();
+    let mut lines: Vec<String> = recorded.lines().map(str::to_string).collect();
+    // A post about the polling station with the marker, third in the stream.
+    let poison = format!(
+        r#"{{"did":"did:plc:poison0poison0poison0abc","time_us":1777543201500000,"kind":"commit","commit":{{"rev":"3lnvbpoison2a","operation":"create","collection":"app.bsky.feed.post","rkey":"3lnvbpoison01","record":{{"$type":"app.bsky.feed.post","createdAt":"2026-04-30T10:00:01.500Z","text":"Anytown polling station {MARKER}"}},"cid":"bafyreipoison"}}}}"#
+    );
+    lines.insert(2, poison.clone());
+    let ws_url = jetstream(lines);
+    let appview = serve_bytes(vec![
+        (
+            "/bsky/xrpc/com.atproto.identity.resolveHandle",
+            "application/json",
+            br#"{"did":"did:plc:4anytownbc2gov3uk4abcdef"}"#.to_vec(),
+        ),
+        (
+            "/bsky/xrpc/app.bsky.feed.getAuthorFeed",
+            "application/json",
+            br#"{"feed":[]}"#.to_vec(),
+        ),
+    ]);
+    let ws = Workspace::new(&format!(
+        "[[source]]\nname = \"Bluesky live\"\nkind = \"bluesky\"\nappview = \"{appview}/bsky/\"\n\
+         actors = [\"anytown.gov.uk\"]\njetstream = true\njetstream_url = \"{ws_url}\"\n\
+         interval = \"1h\"\n"
+    ));
+
+    abort_twice(&ws, "poll");
+    let (r, aborted) = run_armed(&ws, "poll");
+    assert!(!aborted, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("quarantined"), "{}", r.stderr);
+
+    let held = quarantine_list(&ws);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["stage"], "poll");
+    assert_eq!(held[0]["source"], "Bluesky live");
+    assert_eq!(held[0]["attempts"], 2);
+    let sha = hex::encode(sha2::Sha256::digest(poison.as_bytes()));
+    assert_eq!(held[0]["sha256"], sha.as_str());
+    assert!(
+        held[0]["what"].as_str().unwrap().contains("(jetstream)"),
+        "{held:?}"
+    );
+    // The other posts of the stream are stored; the poisoned one is not.
+    let found = ws.search_json("source:\"Bluesky live\"");
+    assert!(!found.is_empty(), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        found
+            .iter()
+            .all(|i| !i["text"].as_str().unwrap_or_default().contains(MARKER)),
+        "{found:?}"
+    );
+    // The stream's health names the quarantined message.
+    let sources = ws.run(&["sources"]);
+    assert!(sources.stdout.contains("quarantined"), "{}", sources.stdout);
+    // More runs skip it without aborting or announcing it again.
+    let (r, aborted) = run_armed(&ws, "poll");
+    assert!(!aborted, "{}", r.stderr);
+    assert!(!r.stderr.contains("quarantined;"), "{}", r.stderr);
+    assert_eq!(quarantine_list(&ws).len(), 1);
+}

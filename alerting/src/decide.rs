@@ -83,6 +83,13 @@ pub enum Payload {
         /// One view per sighting, oldest first.
         views: Vec<AlertView>,
     },
+    /// A notice to the admins about Ballotwatch itself (see [`crate::admin`]).
+    Notice {
+        /// One line.
+        subject: String,
+        /// Plain text; every channel escapes it like item text.
+        text: String,
+    },
 }
 
 /// Decides about flagged items using the configured rules.

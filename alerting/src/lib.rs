@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod decide;
 pub mod escape;
 pub mod render;

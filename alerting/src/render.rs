@@ -220,6 +220,19 @@ pub fn email(payload: &Payload) -> Email {
                 text,
             }
         }
+        Payload::Notice { subject, text } => {
+            let subject = one_line(subject);
+            let text = clean(text);
+            let body = format!(
+                "<tr><td style=\"padding:8px;font-family:Arial,sans-serif;font-size:14px;color:#1f2933;white-space:pre-wrap\">{}</td></tr>",
+                esc(&text)
+            );
+            Email {
+                html: html_page(&subject, &body),
+                subject,
+                text,
+            }
+        }
     }
 }
 
@@ -238,6 +251,10 @@ pub fn teams(payload: &Payload) -> serde_json::Value {
     let mail = email(payload);
     let views = views(payload);
     let line = |s: &str| escape::teams(&one_line(s));
+    let notice = match payload {
+        Payload::Notice { text, .. } => Some(json!({"text": escape::teams(text)})),
+        _ => None,
+    };
     let sections: Vec<_> = views
         .iter()
         .map(|v| {
@@ -254,6 +271,7 @@ pub fn teams(payload: &Payload) -> serde_json::Value {
                 "facts": facts,
             })
         })
+        .chain(notice)
         .collect();
     let actions: Vec<_> = views
         .iter()
@@ -324,6 +342,9 @@ pub fn slack(payload: &Payload) -> serde_json::Value {
             blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open the incident"}, "url": u}]}));
         }
     }
+    if let Payload::Notice { text, .. } = payload {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": escape::slack(text), "verbatim": true}}));
+    }
     json!({"text": escape::slack(&mail.subject), "blocks": blocks})
 }
 
@@ -335,6 +356,14 @@ pub fn generic(payload: &Payload, idempotency_key: &str) -> serde_json::Value {
             thread: Some(_), ..
         } => "update",
         Payload::Digest { .. } => "digest",
+        Payload::Notice { text, .. } => {
+            return json!({
+                "event": "notice",
+                "idempotency_key": idempotency_key,
+                "subject": email(payload).subject,
+                "text": clean(text),
+            })
+        }
     };
     json!({
         "event": event,
@@ -348,6 +377,7 @@ fn views(payload: &Payload) -> Vec<&AlertView> {
     match payload {
         Payload::Sighting { view, .. } => vec![view.as_ref()],
         Payload::Digest { views, .. } => views.iter().collect(),
+        Payload::Notice { .. } => Vec::new(),
     }
 }
 

@@ -653,6 +653,13 @@ pub struct AlertsConfig {
     /// attempts; listed by `ballotwatch alerts status`).
     #[serde(default = "default_dead_letter_after", with = "humantime_serde")]
     pub dead_letter_after: Duration,
+    /// Email addresses told once when work is quarantined (the system's own notices, apart
+    /// from the alert rules).
+    #[serde(default)]
+    pub admin_to: Vec<String>,
+    /// Webhooks (`[[alerts.webhook]] name`) told once when work is quarantined.
+    #[serde(default)]
+    pub admin_webhooks: Vec<String>,
 }
 
 fn default_group_window() -> Duration {
@@ -678,6 +685,8 @@ impl Default for AlertsConfig {
             retry_initial: default_retry_initial(),
             retry_max: default_retry_max(),
             dead_letter_after: default_dead_letter_after(),
+            admin_to: Vec::new(),
+            admin_webhooks: Vec::new(),
         }
     }
 }
@@ -1723,6 +1732,27 @@ impl Config {
                 Some("add an [alerts.smtp] table".into()),
             );
         }
+        for (j, to) in self.alerts.admin_to.iter().enumerate() {
+            if !looks_like_mailbox(to) {
+                let p = vec![key("alerts"), key("admin_to"), Seg::Index(j)];
+                bad(p, format!("`{to}` is not an email address"), None);
+            }
+        }
+        if !self.alerts.admin_to.is_empty() && self.alerts.smtp.is_none() {
+            bad(
+                vec![key("alerts"), key("admin_to")],
+                "admin notices by email need a mail server".into(),
+                Some("add an [alerts.smtp] table".into()),
+            );
+        }
+        for (j, w) in self.alerts.admin_webhooks.iter().enumerate() {
+            if !hook_names.contains(w) {
+                let p = vec![key("alerts"), key("admin_webhooks"), Seg::Index(j)];
+                let help = did_you_mean(w, hook_names.iter().map(String::as_str))
+                    .or_else(|| Some("add an [[alerts.webhook]] with this name".into()));
+                bad(p, format!("there is no webhook named `{w}`"), help);
+            }
+        }
         out
     }
 }
@@ -2135,6 +2165,31 @@ handles = { mastodn = ["@a@b.example"], bluesky = ["not a handle"] }
         );
         assert!(by_field.contains_key("identity[0].handles.bluesky[0]"));
         assert_eq!(err.problems().len(), 6, "{err}");
+    }
+
+    #[test]
+    fn admin_notice_recipients_are_validated() {
+        let text = "data_dir = \"d\"\n[alerts]\nadmin_to = [\"it@anytown.gov.uk\", \"ops\"]\n\
+                    admin_webhooks = [\"tems\"]\n[[alerts.webhook]]\nname = \"teams\"\n\
+                    kind = \"teams\"\nurl = \"https://hooks.example/x\"\n";
+        let err = parse(text).unwrap_err();
+        let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "alerts.admin_to[1]",
+                "alerts.admin_to",
+                "alerts.admin_webhooks[0]"
+            ],
+            "{err}"
+        );
+        assert!(err.to_string().contains("did you mean `teams`"), "{err}");
+        let ok = parse(
+            "data_dir = \"d\"\n[alerts]\nadmin_to = [\"it@anytown.gov.uk\"]\n\
+             [alerts.smtp]\nhost = \"smtp.example\"\nfrom = \"bw@anytown.gov.uk\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.alerts.admin_to, ["it@anytown.gov.uk"]);
     }
 
     #[test]

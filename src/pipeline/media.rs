@@ -18,20 +18,66 @@
 
 use std::collections::HashMap;
 
-use ballotwatch_core::{Capture, Item, Media};
+use ballotwatch_core::{Capture, Item, LimitsConfig, Media};
 use ballotwatch_ingest::{FetchError, FetchRequest, Fetched, Fetcher};
 use ballotwatch_store::{NewCapture, Store};
 
+use super::quarantine::MediaGate;
 use super::video;
 
 /// Most media captured per item.
 pub const MAX_PER_ITEM: usize = 8;
-/// Largest image downloaded, in bytes.
-pub const IMAGE_CAP: u64 = 20 * 1024 * 1024;
-/// Largest video downloaded, in bytes.
-pub const VIDEO_CAP: u64 = 100 * 1024 * 1024;
 const ACCEPT: &str =
     "image/avif,image/webp,image/png,image/jpeg,image/gif,video/mp4,video/webm;q=0.9,*/*;q=0.1";
+
+/// The size caps of media capture, in bytes: `[limits] max_image_size` and `max_video_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Largest image downloaded (`[limits] max_image_size`).
+    pub image: u64,
+    /// Largest video downloaded (`[limits] max_video_size`).
+    pub video: u64,
+}
+
+impl Caps {
+    /// The caps `[limits]` sets.
+    pub fn from_limits(limits: &LimitsConfig) -> Caps {
+        Caps {
+            image: limits.max_image_size.as_u64(),
+            video: limits.max_video_size.as_u64(),
+        }
+    }
+
+    /// The cap for a body starting with `head`: a video's when its first bytes are a video
+    /// container's, an image's otherwise, and the larger of the two while nothing is known.
+    fn for_head(&self, head: &[u8]) -> u64 {
+        if head.is_empty() {
+            self.image.max(self.video)
+        } else if sniff_video(head).is_some() {
+            self.video
+        } else {
+            self.image
+        }
+    }
+
+    /// What a download cut off at `limit` was over, naming the `[limits]` key.
+    fn describe(&self, limit: u64) -> String {
+        let key = if limit == self.image && limit != self.video {
+            "media cap ([limits] max_image_size)"
+        } else if limit == self.video && limit != self.image {
+            "video cap ([limits] max_video_size)"
+        } else {
+            "media cap ([limits] max_image_size, max_video_size)"
+        };
+        format!("{} {key}", size(limit))
+    }
+}
+
+impl Default for Caps {
+    fn default() -> Caps {
+        Caps::from_limits(&LimitsConfig::default())
+    }
+}
 
 /// What the bytes of a medium are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,10 +193,21 @@ fn reuse_from(old: &Item, item: &mut Item, now: chrono::DateTime<chrono::Utc>) {
     item.media.extend(frames);
 }
 
-/// Downloads the not yet captured media of `items` (at most [`MAX_PER_ITEM`] each), records
-/// their SHA-256 and sniffed type (or why they could not be captured) on the items, adds the
-/// frames of videos, and returns what to store.
-pub async fn capture(fetcher: &Fetcher, items: &mut [(usize, Item)]) -> Captured {
+/// Downloads the not yet captured media of `items` (at most [`MAX_PER_ITEM`] each, each within
+/// `caps`), records their SHA-256 and sniffed type (or why they could not be captured) on the
+/// items, adds the frames of videos, and returns what to store.
+///
+/// With a `gate`, each download is recorded as media work before its bytes are looked at
+/// (sniffed, the image header read, the video's frames taken) and cleared after, so a medium
+/// that kills the process is quarantined after `[limits] quarantine_after` attempts: its
+/// download is kept as a capture, the medium gets the quarantine as its `capture_error`, and
+/// the item is stored and classified without it.
+pub async fn capture(
+    fetcher: &Fetcher,
+    caps: Caps,
+    gate: Option<&MediaGate>,
+    items: &mut [(usize, Item)],
+) -> Captured {
     let mut out = Captured::default();
     let mut ffmpeg: Option<Option<std::path::PathBuf>> = None;
     for (_, item) in items.iter_mut() {
@@ -164,8 +221,30 @@ pub async fn capture(fetcher: &Fetcher, items: &mut [(usize, Item)]) -> Captured
                 continue;
             }
             let Some(url) = m.url.clone() else { continue };
-            match fetch_medium(fetcher, &url).await {
-                Ok((capture, body, kind)) => {
+            let (capture, body) = match download(fetcher, caps, &url).await {
+                Ok(downloaded) => downloaded,
+                Err((reason, retry)) => {
+                    tracing::warn!(item = %item.id, %url, %reason, retry, "media not captured; the item is still processed");
+                    m.capture_error = Some(reason);
+                    m.capture_retry = retry;
+                    continue;
+                }
+            };
+            let attempt = match gate {
+                Some(g) => match g.begin(&url, &capture.sha256, &body).await {
+                    Ok(key) => Some(key),
+                    Err(reason) => {
+                        // Quarantined: the download is kept as evidence, never looked at.
+                        m.capture_error = Some(reason);
+                        m.capture_retry = false;
+                        out.fetched.push((capture, body));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            match sniff(caps, &body) {
+                Ok(kind) => {
                     m.sha256 = Some(capture.sha256.clone());
                     m.mime = Some(kind.mime().to_string());
                     m.capture_retry = false;
@@ -197,11 +276,15 @@ pub async fn capture(fetcher: &Fetcher, items: &mut [(usize, Item)]) -> Captured
                         out.fetched.push((capture, body));
                     }
                 }
-                Err((reason, retry)) => {
-                    tracing::warn!(item = %item.id, %url, %reason, retry, "media not captured; the item is still processed");
+                Err(reason) => {
+                    let reason = format!("{url}: {reason}");
+                    tracing::warn!(item = %item.id, %url, %reason, "media not captured; the item is still processed");
                     m.capture_error = Some(reason);
-                    m.capture_retry = retry;
+                    m.capture_retry = false;
                 }
+            }
+            if let (Some(g), Some(key)) = (gate, attempt) {
+                g.finish(key).await;
             }
         }
         item.media.extend(frames);
@@ -234,67 +317,53 @@ async fn take_frames(
     (body, result)
 }
 
-/// One medium: its capture, bytes and sniffed kind, or why it was not captured and whether
+/// One medium's download: its capture and bytes, or why it was not downloaded and whether
 /// trying again later may help.
-async fn fetch_medium(
+async fn download(
     fetcher: &Fetcher,
+    caps: Caps,
     url: &str,
-) -> Result<(Capture, Vec<u8>, Kind), (String, bool)> {
+) -> Result<(Capture, Vec<u8>), (String, bool)> {
     let parsed =
         url::Url::parse(url).map_err(|e| (format!("{url} is not a valid URL: {e}"), false))?;
     let fetched = fetcher
-        .get_capped(&FetchRequest::new(parsed, ACCEPT), &cap_for)
+        .get_capped(&FetchRequest::new(parsed, ACCEPT), &move |head: &[u8]| {
+            caps.for_head(head)
+        })
         .await
-        .map_err(|e| fetch_failure(url, &e))?;
-    let (capture, body) = match fetched {
-        Fetched::Body { capture, body, .. } => (capture, body),
-        Fetched::NotModified { .. } => {
-            return Err((
-                format!("{url} answered 304 Not Modified to an unconditional request"),
-                true,
-            ))
-        }
-    };
-    let kind = sniff(&body).map_err(|reason| (format!("{url}: {reason}"), false))?;
-    Ok((capture, body, kind))
+        .map_err(|e| fetch_failure(caps, url, &e))?;
+    match fetched {
+        Fetched::Body { capture, body, .. } => Ok((capture, body)),
+        Fetched::NotModified { .. } => Err((
+            format!("{url} answered 304 Not Modified to an unconditional request"),
+            true,
+        )),
+    }
 }
 
 /// A fetch error as a reason for `capture_error`, and whether to retry it.
-fn fetch_failure(url: &str, e: &FetchError) -> (String, bool) {
+fn fetch_failure(caps: Caps, url: &str, e: &FetchError) -> (String, bool) {
     match e {
-        FetchError::TooLarge { limit, .. } => {
-            let what = if *limit >= VIDEO_CAP {
-                "video"
-            } else {
-                "media"
-            };
-            (
-                format!(
-                    "{url} is over the {} {what} cap; the download was cut off and discarded",
-                    mib(*limit)
-                ),
-                false,
-            )
-        }
+        FetchError::TooLarge { limit, .. } => (
+            format!(
+                "{url} is over the {}; the download was cut off and discarded",
+                caps.describe(*limit)
+            ),
+            false,
+        ),
         FetchError::Status { status: 404, .. } => (e.to_string(), true),
         other => (other.to_string(), other.is_transient()),
     }
 }
 
-fn mib(bytes: u64) -> String {
-    if bytes.is_multiple_of(1024 * 1024) {
+/// A size as `[limits]` is usually written: "20 MiB", "4 KiB", else "1500-byte".
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes}-byte")
-    }
-}
-
-/// The size cap for a body starting with `head` (the largest when nothing is known yet).
-fn cap_for(head: &[u8]) -> u64 {
-    if head.is_empty() || sniff_video(head).is_some() {
-        VIDEO_CAP
-    } else {
-        IMAGE_CAP
     }
 }
 
@@ -324,8 +393,11 @@ fn sniff_video(bytes: &[u8]) -> Option<&'static str> {
 
 /// The kind of `bytes` from their content, after checking an image's declared dimensions and
 /// the size cap of its kind.
-fn sniff(bytes: &[u8]) -> Result<Kind, String> {
+fn sniff(caps: Caps, bytes: &[u8]) -> Result<Kind, String> {
     if let Some(mime) = sniff_video(bytes) {
+        if bytes.len() as u64 > caps.video {
+            return Err(format!("over the {}", caps.describe(caps.video)));
+        }
         return Ok(Kind::Video(mime));
     }
     let format = image::guess_format(bytes).map_err(|_| {
@@ -344,8 +416,8 @@ fn sniff(bytes: &[u8]) -> Result<Kind, String> {
         };
         format!("not a PNG, JPEG, GIF, WebP or video by its bytes{hint}")
     })?;
-    if bytes.len() as u64 > IMAGE_CAP {
-        return Err(format!("over the {} media cap", mib(IMAGE_CAP)));
+    if bytes.len() as u64 > caps.image {
+        return Err(format!("over the {}", caps.describe(caps.image)));
     }
     let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
         .into_dimensions()
@@ -402,8 +474,9 @@ mod tests {
 
     #[test]
     fn sniffs_by_content_and_checks_dimensions() {
-        assert_eq!(sniff(&png(4, 3)), Ok(Kind::Image("image/png")));
-        let err = sniff(b"<html>not an image</html>").unwrap_err();
+        let caps = Caps::default();
+        assert_eq!(sniff(caps, &png(4, 3)), Ok(Kind::Image("image/png")));
+        let err = sniff(caps, b"<html>not an image</html>").unwrap_err();
         assert_eq!(
             err,
             "not a PNG, JPEG, GIF, WebP or video by its bytes (it is HTML or XML)"
@@ -416,29 +489,75 @@ mod tests {
         let crc = crc32(&big[12..29]);
         big[29..33].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(
-            sniff(&big).unwrap_err(),
+            sniff(caps, &big).unwrap_err(),
             "4000×20000 pixels is over the 12000-pixel limit"
         );
     }
 
     #[test]
     fn sniffs_video_containers_and_picks_their_cap() {
+        let caps = Caps::default();
         let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2";
-        assert_eq!(sniff(mp4), Ok(Kind::Video("video/mp4")));
+        assert_eq!(sniff(caps, mp4), Ok(Kind::Video("video/mp4")));
         assert_eq!(
-            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0"),
+            sniff(caps, b"\0\0\0\x14ftypqt  \0\0\0\0"),
             Ok(Kind::Video("video/quicktime"))
         );
         assert!(
-            sniff(b"\0\0\0\x18ftypM4A \0\0\0\0M4A mp42").is_err(),
+            sniff(caps, b"\0\0\0\x18ftypM4A \0\0\0\0M4A mp42").is_err(),
             "audio is not video"
         );
         let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm";
-        assert_eq!(sniff(webm), Ok(Kind::Video("video/webm")));
-        assert_eq!(cap_for(mp4), VIDEO_CAP);
-        assert_eq!(cap_for(&png(2, 2)), IMAGE_CAP);
-        assert_eq!(cap_for(b"<html>"), IMAGE_CAP);
-        assert_eq!(cap_for(b""), VIDEO_CAP);
+        assert_eq!(sniff(caps, webm), Ok(Kind::Video("video/webm")));
+        assert_eq!((caps.image, caps.video), (20 << 20, 100 << 20));
+        assert_eq!(caps.for_head(mp4), caps.video);
+        assert_eq!(caps.for_head(&png(2, 2)), caps.image);
+        assert_eq!(caps.for_head(b"<html>"), caps.image);
+        assert_eq!(caps.for_head(b""), caps.video);
+    }
+
+    #[test]
+    fn the_limits_tables_caps_apply_and_are_named() {
+        let limits: LimitsConfig = serde_json::from_value(serde_json::json!({
+            "max_image_size": "1 KiB",
+            "max_video_size": "2 KiB",
+        }))
+        .unwrap();
+        let caps = Caps::from_limits(&limits);
+        assert_eq!((caps.image, caps.video), (1024, 2048));
+        let mut photo = png(4, 3);
+        photo.resize(1025, 0);
+        assert_eq!(
+            sniff(caps, &photo).unwrap_err(),
+            "over the 1 KiB media cap ([limits] max_image_size)"
+        );
+        let mut mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+        assert_eq!(sniff(caps, &mp4), Ok(Kind::Video("video/mp4")));
+        mp4.resize(2049, 0);
+        assert_eq!(
+            sniff(caps, &mp4).unwrap_err(),
+            "over the 2 KiB video cap ([limits] max_video_size)"
+        );
+        // While nothing is known the larger cap holds; equal caps name both keys.
+        assert_eq!(caps.for_head(b""), 2048);
+        let same = Caps {
+            image: 4096,
+            video: 4096,
+        };
+        let (reason, retry) = fetch_failure(
+            same,
+            "https://x.example/a",
+            &FetchError::TooLarge {
+                url: "https://x.example/a".into(),
+                limit: 4096,
+            },
+        );
+        assert_eq!(
+            reason,
+            "https://x.example/a is over the 4 KiB media cap ([limits] max_image_size, \
+             max_video_size); the download was cut off and discarded"
+        );
+        assert!(!retry);
     }
 
     fn with_media(media: Vec<Media>) -> Item {
@@ -546,7 +665,7 @@ mod tests {
                 },
             ]),
         )];
-        let captured = capture(&fetcher, &mut items).await;
+        let captured = capture(&fetcher, Caps::default(), None, &mut items).await;
         assert!(captured.fetched.is_empty() && captured.frames.is_empty());
         let media = &items[0].1.media;
         let reason = media[0].capture_error.as_deref().unwrap();
@@ -584,8 +703,8 @@ mod tests {
     proptest! {
         #[test]
         fn sniffing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = sniff(&bytes);
-            let _ = cap_for(&bytes);
+            let _ = sniff(Caps::default(), &bytes);
+            let _ = Caps::default().for_head(&bytes);
         }
     }
 }

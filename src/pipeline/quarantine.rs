@@ -1,21 +1,21 @@
 //! Poison-work quarantine as the pipeline uses it: each stage records in the store that it
 //! starts on a piece of work before it starts, and clears the record when the work commits (see
 //! `ballotwatch_store::Store::begin_work`). Work that has killed the process
-//! `[limits] quarantine_after` times is set aside, announced once (an `error` log line and an
-//! audit-log entry for the admins; the Sources page shows the count), and everything else
-//! carries on.
+//! `[limits] quarantine_after` times is set aside, announced once (an `error` log line, an
+//! audit-log entry, and a notice queued for `[alerts] admin_to` / `admin_webhooks`; the Sources
+//! page shows the count), and everything else carries on.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ballotwatch_core::Capture;
+use ballotwatch_core::{Capture, Config};
 use ballotwatch_ingest::ResponseGate;
-use ballotwatch_store::{QuarantineEntry, Stage, Store, StoredItem, Work};
+use ballotwatch_store::{Begun, QuarantineEntry, Stage, Store, StoredItem, Work};
 
 /// What each stage says it could not finish, in quarantine reasons.
 fn doing(stage: Stage) -> &'static str {
     match stage {
         Stage::Poll => "parsing this response",
-        Stage::Media => "capturing this item's media",
+        Stage::Media => "capturing this medium",
         Stage::Classify => "classifying this item",
         Stage::Index => "indexing this item",
     }
@@ -37,13 +37,12 @@ fn item_work(s: &StoredItem) -> Work {
 /// item is returned. Call [`finish`] with the returned items once their work is committed.
 pub(crate) fn begin_items(
     store: &Store,
+    config: &Config,
     stage: Stage,
     batch: Vec<StoredItem>,
-    quarantine_after: u32,
 ) -> anyhow::Result<Vec<StoredItem>> {
     let works: Vec<Work> = batch.iter().map(item_work).collect();
-    let begun = store.begin_work(stage, &works, quarantine_after, doing(stage))?;
-    announce(&begun.quarantined);
+    let begun = begin(store, config, stage, &works)?;
     Ok(batch
         .into_iter()
         .filter(|s| begun.run.contains(&s.seq.to_string()))
@@ -57,9 +56,18 @@ pub(crate) fn finish(store: &Store, stage: Stage, items: &[StoredItem]) -> anyho
     Ok(())
 }
 
+/// [`Store::begin_work`] for `stage`, announcing what it quarantined.
+fn begin(store: &Store, config: &Config, stage: Stage, works: &[Work]) -> anyhow::Result<Begun> {
+    let begun = store.begin_work(stage, works, config.limits.quarantine_after, doing(stage))?;
+    announce(store, config, &begun.quarantined);
+    Ok(begun)
+}
+
 /// Tells the admins, once per piece of work (it is only quarantined once): an `error` log line
-/// here; the store wrote the audit-log entry in the same transaction.
-fn announce(entries: &[QuarantineEntry]) {
+/// and the notices for `[alerts] admin_to` / `admin_webhooks` in the outbox, here; the store
+/// wrote the audit-log entry with the quarantine. A notice that could not be queued is queued
+/// at the next start ([`notify_held`]).
+fn announce(store: &Store, config: &Config, entries: &[QuarantineEntry]) {
     for q in entries {
         tracing::error!(
             quarantine_id = q.id,
@@ -70,6 +78,10 @@ fn announce(entries: &[QuarantineEntry]) {
             reason = %q.reason,
             "quarantined; everything else carries on (see `ballotwatch quarantine list`, then `retry` or `drop`)"
         );
+        let notices = ballotwatch_alerting::admin::quarantine_notices(&config.alerts, q);
+        if let Err(e) = store.outbox_enqueue(&notices) {
+            tracing::error!(quarantine_id = q.id, error = %e, "cannot queue the admins' notice of this quarantine; it is queued at the next start");
+        }
     }
 }
 
@@ -93,6 +105,14 @@ pub(crate) struct PollTurn {
 }
 
 impl PollTurns {
+    /// Waits until nothing else polls, and keeps it so while the turn is held.
+    pub(crate) async fn alone(&self) -> PollTurn {
+        PollTurn {
+            _shared: None,
+            _alone: Some(self.0.clone().write_owned().await),
+        }
+    }
+
     /// Waits for `source`'s turn: alone when an earlier run died while parsing one of its
     /// responses, else beside the other polls.
     pub(crate) async fn take(&self, store: &Store, source: &str) -> anyhow::Result<PollTurn> {
@@ -107,10 +127,7 @@ impl PollTurns {
                 source,
                 "an earlier run died while parsing this source's response; polling it alone"
             );
-            PollTurn {
-                _shared: None,
-                _alone: Some(self.0.clone().write_owned().await),
-            }
+            self.alone().await
         } else {
             PollTurn {
                 _shared: Some(self.0.clone().read_owned().await),
@@ -120,22 +137,35 @@ impl PollTurns {
     }
 }
 
+/// Queues the admins' notice of every piece of work held in quarantine that does not have one
+/// yet (their idempotency keys make this a no-op for the rest): at start-up, for notices a
+/// crash or a full disk kept from being queued when the work was quarantined.
+pub(crate) fn notify_held(store: &Store, config: &Config) -> anyhow::Result<()> {
+    let held = store.quarantine_list(false)?;
+    let notices: Vec<_> = held
+        .iter()
+        .flat_map(|q| ballotwatch_alerting::admin::quarantine_notices(&config.alerts, q))
+        .collect();
+    store.outbox_enqueue(&notices)?;
+    Ok(())
+}
+
 /// The [`ResponseGate`] of one poll of one source: before the source parses a response, its
 /// bytes go to the capture store and the attempt is recorded; a response that is quarantined is
 /// refused. [`PollGate::finish`] clears the attempts once the poll's outcome is recorded.
 pub(crate) struct PollGate {
     store: Store,
+    config: Arc<Config>,
     source: String,
-    quarantine_after: u32,
     begun: Mutex<Vec<String>>,
 }
 
 impl PollGate {
-    pub(crate) fn new(store: Store, source: &str, quarantine_after: u32) -> Arc<PollGate> {
+    pub(crate) fn new(store: Store, config: Arc<Config>, source: &str) -> Arc<PollGate> {
         Arc::new(PollGate {
             store,
+            config,
             source: source.to_string(),
-            quarantine_after,
             begun: Mutex::new(Vec::new()),
         })
     }
@@ -159,18 +189,18 @@ impl ResponseGate for PollGate {
             sha256: Some(capture.sha256.clone()),
         };
         let store = self.store.clone();
-        let after = self.quarantine_after;
+        let config = self.config.clone();
+        let after = config.limits.quarantine_after;
         let bytes = body.to_vec();
         let key = work.key.clone();
         let begun = tokio::task::spawn_blocking(move || {
             // Keep the bytes first: a quarantined response is evidence too.
             store.put_blob(&bytes)?;
-            store.begin_work(Stage::Poll, &[work], after, doing(Stage::Poll))
+            begin(&store, &config, Stage::Poll, &[work])
         })
         .await
         .map_err(|e| format!("recording the parse of this response failed: {e}"))?
-        .map_err(|e| format!("recording the parse of this response failed: {e}"))?;
-        announce(&begun.quarantined);
+        .map_err(|e| format!("recording the parse of this response failed: {e:#}"))?;
         if !begun.run.contains(&key) {
             return Err(format!(
                 "this response (sha256 {}) is quarantined: parsing it did not finish in {after} \
@@ -186,6 +216,308 @@ impl ResponseGate for PollGate {
         fault::stall().await;
         fault::point(Stage::Poll, body);
         Ok(())
+    }
+}
+
+/// Media capture's quarantine for one poll of one source (see [`super::media::capture`]): each
+/// downloaded medium is media work keyed by the SHA-256 of its bytes, recorded before anything
+/// looks at them (sniffing, the image header, ffmpeg's frames) and cleared after. The same bytes
+/// are the same work whichever item or source carries them.
+pub(crate) struct MediaGate {
+    store: Store,
+    config: Arc<Config>,
+    source: String,
+}
+
+impl MediaGate {
+    pub(crate) fn new(store: Store, config: Arc<Config>, source: &str) -> MediaGate {
+        MediaGate {
+            store,
+            config,
+            source: source.to_string(),
+        }
+    }
+
+    /// Records that the medium downloaded from `url` (`sha256`, `body`) is about to be looked
+    /// at; returns its work key, or, when it is quarantined, the reason to record as its
+    /// `capture_error`.
+    pub(crate) async fn begin(
+        &self,
+        url: &str,
+        sha256: &str,
+        body: &[u8],
+    ) -> Result<String, String> {
+        let work = Work {
+            key: sha256.to_string(),
+            source: self.source.clone(),
+            what: url.to_string(),
+            item_seq: None,
+            sha256: Some(sha256.to_string()),
+        };
+        let (store, config) = (self.store.clone(), self.config.clone());
+        let after = config.limits.quarantine_after;
+        let key = work.key.clone();
+        let begun =
+            tokio::task::spawn_blocking(move || begin(&store, &config, Stage::Media, &[work]))
+                .await
+                .map_err(anyhow::Error::new)
+                .and_then(|r| r);
+        let begun = match begun {
+            Ok(begun) => begun,
+            // Not recorded: the capture goes ahead unguarded rather than not at all.
+            Err(e) => {
+                tracing::error!(%url, error = %format!("{e:#}"), "cannot record a media capture attempt; capturing it unguarded");
+                return Ok(key);
+            }
+        };
+        if !begun.run.contains(&key) {
+            return Err(format!(
+                "{url} is quarantined: capturing it (sha256 {sha256}) did not finish in {after} \
+                 attempts; its download is kept; see `ballotwatch quarantine list`"
+            ));
+        }
+        fault::point(Stage::Media, body);
+        Ok(key)
+    }
+
+    /// Clears the attempt record of a medium that was looked at (whatever came of it).
+    pub(crate) async fn finish(&self, key: String) {
+        let store = self.store.clone();
+        let cleared =
+            tokio::task::spawn_blocking(move || store.finish_work(Stage::Media, &[key])).await;
+        match cleared {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot clear a media capture attempt"),
+            Err(e) => tracing::error!(error = %e, "cannot clear a media capture attempt"),
+        }
+    }
+}
+
+/// The quarantine of one real-time stream's messages (Bluesky's Jetstream): the
+/// [`ResponseGate`] of its connection.
+///
+/// A stream may carry hundreds of messages a second, and a committed store transaction per
+/// message would cost a disk flush each, so the attempt is recorded more cheaply: before each
+/// parse the message's SHA-256 is written over a small marker file in `data_dir/quarantine/`
+/// (a plain write, no flush: the page cache outlives the process, so an abort or an
+/// out-of-memory kill still leaves it there), and the marker is blanked after the parse. A
+/// marker still set at the next start names the message that killed the process: that attempt
+/// goes into the store as poll work (`<stream>|<sha256>`), and the message, which the stream
+/// replays from its last committed position, is parsed again as store-recorded work until it
+/// finishes or reaches `[limits] quarantine_after`. A quarantined message is skipped: its bytes
+/// stay in the stream's capture and the stream's health names it.
+pub(crate) struct StreamGate {
+    store: Store,
+    config: Arc<Config>,
+    source: String,
+    stream: String,
+    url: String,
+    marker: std::fs::File,
+    /// SHA-256 of this stream's messages in quarantine (held or dropped).
+    held: Mutex<std::collections::HashSet<String>>,
+    /// The message that killed the last run, until it is parsed (or quarantined).
+    suspect: Mutex<Option<String>>,
+    /// While the suspect is parsed again, nothing else polls (see [`PollTurns`]), so that if it
+    /// kills the process again no response parsed beside it is blamed with it.
+    turn: Arc<Mutex<Option<PollTurn>>>,
+}
+
+/// How long a stream keeps the other polls waiting for its suspect message to come round again.
+const SUSPECT_ALONE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What the marker holds when no message is being parsed.
+const NO_MESSAGE: [u8; 64] = [b'-'; 64];
+
+impl StreamGate {
+    /// The gate of stream `stream` (a real-time part of source `source`, at `url`); reads and
+    /// records what the last run's marker says. Blocking (store and file work).
+    pub(crate) fn open(
+        store: Store,
+        config: Arc<Config>,
+        source: &str,
+        stream: &str,
+        url: &str,
+    ) -> anyhow::Result<StreamGate> {
+        use anyhow::Context as _;
+        use std::os::unix::fs::FileExt;
+
+        let dir = config.data_dir.join("quarantine");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let name = &ballotwatch_core::sha256_hex(stream.as_bytes())[..16];
+        let path = dir.join(format!("stream-{name}.parsing"));
+        let marker = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the stream marker {}", path.display()))?;
+        let mut last = [0u8; 64];
+        let suspect = match marker.read_exact_at(&mut last, 0) {
+            Ok(()) if last.iter().all(u8::is_ascii_hexdigit) => {
+                Some(String::from_utf8_lossy(&last).into_owned())
+            }
+            _ => None,
+        };
+        let gate = StreamGate {
+            store,
+            config,
+            source: source.to_string(),
+            stream: stream.to_string(),
+            url: url.to_string(),
+            marker,
+            held: Mutex::new(Default::default()),
+            suspect: Mutex::new(None),
+            turn: Arc::default(),
+        };
+        let prefix = format!("{stream}|");
+        let held = gate
+            .store
+            .quarantine_list(true)?
+            .into_iter()
+            .filter(|q| q.stage == Stage::Poll)
+            .filter_map(|q| q.key.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        *gate.held.lock().unwrap_or_else(PoisonError::into_inner) = held;
+        if let Some(sha) = suspect {
+            let key = gate.key(&sha);
+            tracing::warn!(stream, sha256 = %sha, "the last run ended while parsing this stream message; it is parsed again as recorded work");
+            // Record the attempt that killed the last run, unless it was already recorded
+            // (it was itself a suspect, parsed as recorded work).
+            if !gate.store.work_attempts(Stage::Poll)?.contains_key(&key) {
+                gate.begin(&sha)?;
+            }
+            *gate.suspect.lock().unwrap_or_else(PoisonError::into_inner) = Some(sha);
+        }
+        gate.mark(&NO_MESSAGE);
+        Ok(gate)
+    }
+
+    fn key(&self, sha: &str) -> String {
+        format!("{}|{sha}", self.stream)
+    }
+
+    /// Whether the last run died while parsing one of this stream's messages.
+    pub(crate) fn has_suspect(&self) -> bool {
+        self.suspect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Holds `turn` (taken alone) until the suspect message is parsed or quarantined, or
+    /// [`SUSPECT_ALONE_FOR`] has passed.
+    pub(crate) fn hold_alone(&self, turn: PollTurn) {
+        *self.turn.lock().unwrap_or_else(PoisonError::into_inner) = Some(turn);
+        let held = Arc::downgrade(&self.turn);
+        tokio::spawn(async move {
+            tokio::time::sleep(SUSPECT_ALONE_FOR).await;
+            if let Some(held) = held.upgrade() {
+                held.lock().unwrap_or_else(PoisonError::into_inner).take();
+            }
+        });
+    }
+
+    /// Lets the other polls run again.
+    fn release_turn(&self) {
+        self.turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Records an attempt at message `sha` as poll work; `Ok(false)` when it is quarantined.
+    fn begin(&self, sha: &str) -> anyhow::Result<bool> {
+        let work = Work {
+            key: self.key(sha),
+            source: self.source.clone(),
+            what: format!("a message of {} ({})", self.stream, self.url),
+            item_seq: None,
+            sha256: Some(sha.to_string()),
+        };
+        let begun = begin(&self.store, &self.config, Stage::Poll, &[work])?;
+        Ok(begun.run.contains(&self.key(sha)))
+    }
+
+    /// Writes the marker (a SHA-256, or [`NO_MESSAGE`]).
+    fn mark(&self, what: &[u8; 64]) {
+        use std::os::unix::fs::FileExt;
+        if let Err(e) = self.marker.write_all_at(what, 0) {
+            tracing::error!(stream = %self.stream, error = %e, "cannot write the stream's quarantine marker");
+        }
+    }
+
+    fn refusal(&self, sha: &str) -> String {
+        format!(
+            "this message (sha256 {sha}) is quarantined: parsing it did not finish in {} \
+             attempts; its bytes are kept with the stream's capture; see `ballotwatch \
+             quarantine list`",
+            self.config.limits.quarantine_after
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseGate for StreamGate {
+    /// The stream's other requests (resolving handles) are not gated.
+    async fn admit(&self, _capture: &Capture, _body: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+        let sha = ballotwatch_core::sha256_hex(message);
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&sha)
+        {
+            return Err(self.refusal(&sha));
+        }
+        let suspect = self
+            .suspect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if suspect.as_deref() == Some(sha.as_str()) {
+            // Rare (once after a crash): the store work blocks this task briefly.
+            match self.begin(&sha) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.held
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(sha.clone());
+                    *self.suspect.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                    self.release_turn();
+                    return Err(self.refusal(&sha));
+                }
+                Err(e) => {
+                    tracing::error!(stream = %self.stream, error = %format!("{e:#}"), "cannot record a stream message attempt");
+                }
+            }
+        }
+        if let Ok(mark) = <[u8; 64]>::try_from(sha.as_bytes()) {
+            self.mark(&mark);
+        }
+        fault::point(Stage::Poll, message);
+        Ok(())
+    }
+
+    fn parsed_message(&self, message: &[u8]) {
+        self.mark(&NO_MESSAGE);
+        let mut suspect = self.suspect.lock().unwrap_or_else(PoisonError::into_inner);
+        if suspect.is_some() {
+            let sha = ballotwatch_core::sha256_hex(message);
+            if suspect.as_deref() == Some(sha.as_str()) {
+                *suspect = None;
+                self.release_turn();
+                if let Err(e) = self.store.finish_work(Stage::Poll, &[self.key(&sha)]) {
+                    tracing::error!(stream = %self.stream, error = %e, "cannot clear a stream message attempt");
+                }
+            }
+        }
     }
 }
 

@@ -6,16 +6,18 @@
 //! part's own state name, so a crash resumes from the last committed batch. When the connection
 //! drops, the error (naming the URL) goes into source health and the stage reconnects with
 //! backoff from the committed state. An unreadable event is recorded in source health too; the
-//! stream goes on.
+//! stream goes on. A message whose parse killed the process is quarantined
+//! ([`StreamGate`]) and skipped from then on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ballotwatch_ingest::{Cursor, RealtimeSource, StreamEvent, StreamUntil};
+use ballotwatch_ingest::{Cursor, PollContext, RealtimeSource, StreamEvent, StreamUntil};
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::quarantine::StreamGate;
 use super::{store_poll, Pipeline, PollCounts, PollSummary};
 
 /// Batches in flight between the connection and the store.
@@ -35,6 +37,7 @@ impl Pipeline {
         let state_name = rt.state_name().to_string();
         let mut failures: u32 = 0;
         let mut total = PollCounts::default();
+        let ctx = self.stream_context(&source, &state_name, rt.url()).await;
         loop {
             let cursor = match self
                 .blocking({
@@ -62,7 +65,7 @@ impl Pipeline {
             let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
             let run = {
                 let rt = rt.clone();
-                let ctx = self.ctx.clone();
+                let ctx = ctx.clone();
                 async move {
                     let r = rt.run(&ctx, &cursor, until, &tx).await;
                     drop(tx);
@@ -135,6 +138,35 @@ impl Pipeline {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(total),
                 _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// The poll context of a stream: the pipeline's, with the stream's quarantine gate
+    /// ([`StreamGate`]) on its fetcher; without the gate (logged) when its marker or the store
+    /// cannot be read.
+    async fn stream_context(&self, source: &str, stream: &str, url: &str) -> Arc<PollContext> {
+        let (store, config) = (self.store.clone(), self.config.clone());
+        let (source, stream_name, url) = (source.to_string(), stream.to_string(), url.to_string());
+        let opened = tokio::task::spawn_blocking(move || {
+            StreamGate::open(store, config, &source, &stream_name, &url)
+        })
+        .await
+        .map_err(anyhow::Error::new)
+        .and_then(|r| r);
+        match opened {
+            Ok(gate) => {
+                if gate.has_suspect() {
+                    gate.hold_alone(self.poll_turns.alone().await);
+                }
+                Arc::new(PollContext {
+                    fetcher: self.ctx.fetcher.with_response_gate(Arc::new(gate)),
+                    watch: self.ctx.watch.clone(),
+                })
+            }
+            Err(e) => {
+                tracing::error!(stream, error = %format!("{e:#}"), "cannot set up the quarantine of this stream's messages; streaming without it");
+                self.ctx.clone()
             }
         }
     }

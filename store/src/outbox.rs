@@ -6,7 +6,7 @@
 //! which a message can be sent twice (the row is still `sending` at restart and is retried).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
 use serde::Serialize;
 
 use crate::error::{JsonContext, Result, SqlContext, StoreError};
@@ -217,6 +217,24 @@ impl Store {
         Ok(rows)
     }
 
+    /// Queues messages that belong to no sighting or digest (the admins' notices), in one
+    /// transaction; a message whose idempotency key is already queued is left as it is.
+    pub fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let at = ts(&now_ms());
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to queue messages")?;
+            for m in messages {
+                insert_outbox(&tx, m, &at)?;
+            }
+            tx.commit().ctx("committing queued messages")
+        })
+    }
+
     /// The next message of each channel (the oldest undelivered one), if it is due by `now`.
     /// Later messages of a channel wait for earlier ones, so each channel delivers in order.
     pub fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
@@ -365,6 +383,22 @@ pub(crate) mod tests {
             payload: serde_json::json!({"subject": key}),
             not_before: now_ms(),
         }
+    }
+
+    #[test]
+    fn messages_outside_sightings_queue_once_and_are_delivered_like_alerts() {
+        let (_dir, store) = store();
+        let notice = NewOutbox {
+            incident_id: None,
+            ..msg("admin:quarantine:poll:k:1:email", 0)
+        };
+        store.outbox_enqueue(&[notice.clone()]).unwrap();
+        store.outbox_enqueue(&[notice, msg("x", 0)][..1]).unwrap();
+        store.outbox_enqueue(&[]).unwrap();
+        let rows = store.outbox_rows(10).unwrap();
+        assert_eq!(rows.len(), 1, "the same key queues once");
+        assert_eq!(rows[0].incident_id, None);
+        assert_eq!(store.outbox_due(Utc::now()).unwrap().len(), 1);
     }
 
     #[test]

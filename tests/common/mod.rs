@@ -485,6 +485,16 @@ impl Mail {
             k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
     }
+
+    /// The plain-text body, decoded (quoted-printable soft breaks joined), as a reader sees it.
+    pub fn text(&self) -> String {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(self.data.as_bytes())
+            .unwrap_or_else(|| {
+                panic!("the server accepted an unparseable message:\n{}", self.data)
+            });
+        parsed.body_text(0).unwrap_or_default().into_owned()
+    }
 }
 
 pub const SMTP_USER: &str = "ballotwatch";

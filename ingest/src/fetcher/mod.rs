@@ -342,14 +342,25 @@ pub struct Fetcher {
 }
 
 /// Sees every feed or API response body ([`Fetcher::get`], [`Fetcher::get_with_bearer`]; not
-/// media) after it is fetched and before the source parses it, and may refuse it. The pipeline
-/// uses it to record that a response is about to be parsed, so that a response whose parsing
-/// kills the process is quarantined instead of fetched and parsed again for ever.
+/// media) after it is fetched and before the source parses it, and may refuse it; and every
+/// message of a real-time stream ([`Fetcher::admit_message`]) before its source parses it. The
+/// pipeline uses it to record that a response or message is about to be parsed, so that one
+/// whose parsing kills the process is quarantined instead of fetched and parsed again for ever.
 #[async_trait::async_trait]
 pub trait ResponseGate: Send + Sync {
     /// `Ok` lets the source parse `body`; `Err(reason)` makes the fetch fail with
     /// [`FetchError::Refused`].
     async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String>;
+
+    /// A real-time message about to be parsed: `Ok` lets the source parse it, `Err(reason)`
+    /// makes it skip the message (keeping its bytes with its batch and reporting the reason).
+    /// Called for every message, so it must be cheap. The default lets every message through.
+    fn admit_message(&self, _message: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The source finished parsing a message [`ResponseGate::admit_message`] let through.
+    fn parsed_message(&self, _message: &[u8]) {}
 }
 
 impl fmt::Debug for Fetcher {
@@ -429,6 +440,22 @@ impl Fetcher {
         Fetcher {
             inner: self.inner.clone(),
             gate: Some(gate),
+        }
+    }
+
+    /// Asks the gate, if there is one, whether a real-time source may parse `message` (see
+    /// [`ResponseGate::admit_message`]); call [`Fetcher::parsed_message`] once it is parsed.
+    pub fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+        match &self.gate {
+            Some(gate) => gate.admit_message(message),
+            None => Ok(()),
+        }
+    }
+
+    /// Tells the gate, if there is one, that `message` was parsed.
+    pub fn parsed_message(&self, message: &[u8]) {
+        if let Some(gate) = &self.gate {
+            gate.parsed_message(message);
         }
     }
 

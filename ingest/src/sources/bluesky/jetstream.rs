@@ -375,7 +375,26 @@ impl RealtimeSource for JetstreamSource {
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
             batch.started.get_or_insert_with(Instant::now);
-            match self.read_event(&url, &raw, &ctx.watch, &dids) {
+            // The fetcher's gate sees each message before it is parsed (the pipeline's
+            // quarantine of a message whose parse killed the process).
+            if let Err(reason) = ctx.fetcher.admit_message(raw.as_bytes()) {
+                tracing::error!(source = %self.source, %reason, "Jetstream message skipped");
+                batch.lines.push(raw);
+                if tx
+                    .send(StreamEvent::Problem(self.err(&url, reason)))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                if batch.lines.len() >= BATCH_EVENTS && !batch.send(tx).await {
+                    return Ok(());
+                }
+                continue;
+            }
+            let read = self.read_event(&url, &raw, &ctx.watch, &dids);
+            ctx.fetcher.parsed_message(raw.as_bytes());
+            match read {
                 Ok((time_us, item)) => {
                     batch.advance(time_us);
                     if let Some(item) = item {

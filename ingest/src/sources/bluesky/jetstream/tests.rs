@@ -497,3 +497,96 @@ async fn a_private_address_is_refused_unless_allowed() {
     assert!(msg.contains(&url), "{msg}");
     assert!(jet.queries.lock().unwrap().is_empty(), "nothing was sent");
 }
+
+/// A gate that refuses the messages containing a word and counts what it saw.
+#[derive(Default)]
+struct Refuse {
+    word: &'static str,
+    admitted: Mutex<Vec<String>>,
+    parsed: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl crate::ResponseGate for Refuse {
+    async fn admit(&self, _capture: &Capture, _body: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+        let text = String::from_utf8_lossy(message).into_owned();
+        if text.contains(self.word) {
+            return Err(format!(
+                "this message is quarantined (it says {})",
+                self.word
+            ));
+        }
+        self.admitted.lock().unwrap().push(text);
+        Ok(())
+    }
+
+    fn parsed_message(&self, message: &[u8]) {
+        self.parsed
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(message).into_owned());
+    }
+}
+
+#[tokio::test]
+async fn the_gate_sees_every_message_before_and_after_its_parse_and_may_skip_one() {
+    let lines: Vec<String> = EVENTS.lines().map(str::to_string).collect();
+    let poisoned = lines
+        .iter()
+        .filter(|l| l.contains("3lnvb4council1"))
+        .count();
+    assert!(poisoned > 0, "the council's post is in the recording");
+    let jet = Arc::new(Jet {
+        lines: lines.clone(),
+        ..Jet::default()
+    });
+    let url = jetstream_server(jet.clone()).await;
+    let appview = appview().await;
+    let source = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let gate = Arc::new(Refuse {
+        word: "3lnvb4council1",
+        ..Refuse::default()
+    });
+    let plain = test_ctx();
+    let ctx = PollContext {
+        fetcher: plain.fetcher.with_response_gate(gate.clone()),
+        watch: plain.watch.clone(),
+    };
+    let (polls, problems, failures) = run_to_end(&source, &ctx).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    // The skipped message is a problem naming the stream and the gate's reason.
+    assert_eq!(problems.len(), poisoned, "{problems:?}");
+    let p = problems[0].to_string();
+    assert!(p.contains("quarantined (it says 3lnvb4council1)"), "{p}");
+    assert!(p.contains("ws://"), "{p}");
+    // It was never parsed; every other message was admitted, then parsed, in order.
+    let others: Vec<String> = lines
+        .iter()
+        .filter(|l| !l.contains("3lnvb4council1"))
+        .cloned()
+        .collect();
+    assert_eq!(*gate.admitted.lock().unwrap(), others);
+    assert_eq!(*gate.parsed.lock().unwrap(), others);
+    // Its bytes are kept with the batch; the other posts are items.
+    let body: Vec<u8> = polls
+        .iter()
+        .flat_map(|p| p.captures.iter().flat_map(|(_, b)| b.clone()))
+        .collect();
+    for l in lines.iter().filter(|l| l.contains("3lnvb4council1")) {
+        assert!(String::from_utf8_lossy(&body).contains(l.as_str()));
+    }
+    let ids: HashSet<String> = polls
+        .iter()
+        .flat_map(|p| p.items.iter().map(|(_, i)| i.id.clone()))
+        .collect();
+    let council = Item::derive_id(
+        "Bluesky",
+        &format!("at://{COUNCIL}/app.bsky.feed.post/3lnvb4council1"),
+    );
+    assert!(!ids.contains(&council), "{ids:?}");
+    assert!(!ids.is_empty());
+}

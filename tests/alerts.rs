@@ -408,3 +408,100 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
     );
     assert!(headers.contains_key("x-ballotwatch-idempotency-key"));
 }
+
+const ANYTOWN: &str = "[[identity]]\nname = \"Anytown Borough Council\"\nkind = \"organisation\"\n\
+                       domains = [\"anytown.gov.uk\"]\n\n";
+
+/// A feed with one post linking to a lookalike of the council's domain and one ordinary post.
+fn lookalike_feed() -> String {
+    let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Ward posts</title><link>https://ward.example/</link><description>x</description>
+<item><guid>https://ward.example/1</guid><link>https://ward.example/1</link><title>Postal votes</title><description>Apply for your postal vote before Friday at https://anytown-gov.uk/postal-vote</description></item>
+<item><guid>https://ward.example/2</guid><link>https://ward.example/2</link><title>Count venue</title><description>The count is at the town hall on Thursday night.</description></item>
+</channel></rss>"#;
+    let base = serve_bytes(vec![(
+        "/feed.xml",
+        "application/rss+xml",
+        feed.as_bytes().to_vec(),
+    )]);
+    rss_source("Ward posts", &format!("{base}/feed.xml"))
+}
+
+#[test]
+fn ingest_once_is_one_full_cycle_incidents_without_rules_and_due_alerts_with_them() {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return;
+    }
+    // No alert rules: the flagged post still opens an incident, the index knows it, and the
+    // incident exports.
+    let ws = Workspace::new(&format!("{ANYTOWN}{}", lookalike_feed()));
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("flagged items recorded in incidents: 1; messages delivered: 0"),
+        "{}",
+        r.stdout
+    );
+    let hits = ws.search_json("incident_id:*");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["url"], "https://ward.example/1");
+    let incident = hits[0]["incident_id"].as_i64().unwrap();
+    let pack = ws.dir.path().join("pack.zip");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &incident.to_string(),
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(pack.is_file());
+    // A second run has nothing new to record.
+    let r = ws.run(&["ingest", "--once"]);
+    assert!(
+        r.stdout
+            .contains("flagged items recorded in incidents: 0; messages delivered: 0"),
+        "{}",
+        r.stdout
+    );
+
+    // With a rule, the same one cycle emails the comms team before it exits, once.
+    let smtp = SmtpServer::start("none");
+    let ws = Workspace::new(&format!(
+        "{ANYTOWN}{}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\
+         to = [\"comms@anytown.example\"]\n",
+        lookalike_feed(),
+        smtp.config()
+    ));
+    let once = || {
+        ws.cmd(&["ingest", "--once"])
+            .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+            .output()
+            .map(Run::from)
+            .unwrap()
+    };
+    let r = once();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("flagged items recorded in incidents: 1; messages delivered: 1"),
+        "{}",
+        r.stdout
+    );
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].rcpt_tos, ["comms@anytown.example"]);
+    assert!(
+        mails[0].text().contains("anytown-gov.uk"),
+        "{}",
+        mails[0].data
+    );
+    let r = once();
+    assert!(
+        r.stdout
+            .contains("flagged items recorded in incidents: 0; messages delivered: 0"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(smtp.messages().len(), 1);
+}

@@ -226,38 +226,6 @@ fn a_response_whose_parse_aborts_is_quarantined_and_other_sources_carry_on() {
     );
 }
 
-/// Serves `routes` (path → content type, body) on 127.0.0.1 from its own thread; returns the
-/// base URL.
-fn serve_bytes(routes: Vec<(&'static str, &'static str, Vec<u8>)>) -> String {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    let mut app = axum::Router::new();
-    for (path, mime, body) in routes {
-        app = app.route(
-            path,
-            axum::routing::get(move || {
-                let body = body.clone();
-                async move { ([(header::CONTENT_TYPE, mime)], body).into_response() }
-            }),
-        );
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-    format!("http://{addr}")
-}
-
 fn png(seed: u8) -> Vec<u8> {
     let img = image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([x as u8, y as u8, seed]));
     let mut out = Vec::new();

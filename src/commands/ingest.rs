@@ -1,12 +1,14 @@
-//! `ballotwatch ingest --once [--source NAME]`: one pass over the sources, then a summary table.
+//! `ballotwatch ingest --once [--source NAME]`: one full cycle of `serve` (poll, classify,
+//! incidents, alerts, index), then a summary table.
 
 use ballotwatch_core::Config;
 
 use super::UsageError;
-use crate::pipeline::{Pipeline, PollSummary};
+use crate::pipeline::{Cycle, Pipeline, PollSummary};
 
-/// Polls once, classifies and indexes what came in, prints a per-source table. Exit 1 when any
-/// source failed (the others are still ingested).
+/// Runs one cycle (poll, classify, open and join incidents, deliver due alerts, index), prints a
+/// per-source table and what the cycle recorded and delivered. Exit 1 when any source failed
+/// (the others are still ingested).
 pub async fn run(config: Config, source: Option<String>) -> anyhow::Result<u8> {
     if let Some(name) = &source {
         match config.source(name) {
@@ -26,10 +28,19 @@ pub async fn run(config: Config, source: Option<String>) -> anyhow::Result<u8> {
         }
     }
     let pipeline = Pipeline::open(config)?;
-    let summaries = pipeline.run_once(source.as_deref()).await?;
-    print!("{}", summary_table(&summaries));
-    let failed = summaries.iter().filter(|s| s.outcome.is_err()).count();
+    let cycle = pipeline.run_once(source.as_deref()).await?;
+    print!("{}", summary_table(&cycle.polls));
+    println!("{}", cycle_line(&cycle));
+    let failed = cycle.polls.iter().filter(|s| s.outcome.is_err()).count();
     Ok(u8::from(failed > 0))
+}
+
+/// The line after the table: what the cycle did after polling.
+pub fn cycle_line(cycle: &Cycle) -> String {
+    format!(
+        "flagged items recorded in incidents: {}; messages delivered: {}",
+        cycle.sightings, cycle.delivered
+    )
 }
 
 /// The per-source table printed by `ingest --once` (and the demo).

@@ -18,7 +18,7 @@ mod sources;
 mod user;
 mod verify;
 
-pub use ingest::summary_table;
+pub use ingest::{cycle_line, summary_table};
 
 use std::path::Path;
 

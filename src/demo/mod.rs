@@ -106,8 +106,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
 /// `demo --once`: one pass over every source, a per-source table and a sample search.
 async fn once(config: Config) -> anyhow::Result<u8> {
     let pipeline = Arc::new(Pipeline::open(config)?);
-    let summaries = pipeline.run_once(None).await?;
-    print!("\n{}", crate::commands::summary_table(&summaries));
+    let cycle = pipeline.run_once(None).await?;
+    print!("\n{}", crate::commands::summary_table(&cycle.polls));
+    println!("{}", crate::commands::cycle_line(&cycle));
     let results = pipeline.index().search(&ballotwatch_index::SearchRequest {
         query: "\"polling station\"".into(),
         limit: 5,
@@ -125,7 +126,7 @@ async fn once(config: Config) -> anyhow::Result<u8> {
             hit.snippet.replace("<b>", "**").replace("</b>", "**")
         );
     }
-    Ok(u8::from(summaries.iter().any(|s| s.outcome.is_err())))
+    Ok(u8::from(cycle.polls.iter().any(|s| s.outcome.is_err())))
 }
 
 /// 127.0.0.1:8080 when it is free, else a free port.

@@ -201,7 +201,8 @@ fn open(
     Ok(id)
 }
 
-/// Attaches an item (by its stable id) to an incident and logs it; `false` if it already was.
+/// Attaches an item (by its stable id) to an incident, logs it and queues the item to be indexed
+/// again (the index holds its incident); `false` if it already was attached.
 fn attach(
     conn: &Connection,
     incident_id: i64,
@@ -218,6 +219,14 @@ fn attach(
         .with_ctx(|| format!("adding item `{item_id}` to incident {incident_id}"))?
         > 0;
     if added {
+        // An item already indexed goes back to the index queue, so the index's
+        // `incident_id` is right for it (its latest version is what the index holds).
+        conn.prepare_cached(
+            "UPDATE items SET stage = 'classified'
+             WHERE seq = (SELECT max(seq) FROM items WHERE id = ?1) AND stage = 'indexed'",
+        )
+        .and_then(|mut st| st.execute([item_id]))
+        .with_ctx(|| format!("queueing item `{item_id}` to be indexed again"))?;
         log_change(
             conn,
             incident_id,

@@ -1,5 +1,6 @@
 //! Items as stored (every version), their classification results and verdicts, and the stage
-//! queues: `new` (awaiting classification) → `classified` (awaiting indexing) → `indexed`.
+//! queues: `new` (awaiting classification) → `classified` (awaiting indexing) → `indexed`. An
+//! indexed item that joins an incident goes back to `classified`, to be indexed with it.
 
 use ballotwatch_core::{ClassifyResult, Item};
 use chrono::{DateTime, Utc};

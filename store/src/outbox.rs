@@ -392,7 +392,7 @@ pub(crate) mod tests {
             incident_id: None,
             ..msg("admin:quarantine:poll:k:1:email", 0)
         };
-        store.outbox_enqueue(&[notice.clone()]).unwrap();
+        store.outbox_enqueue(std::slice::from_ref(&notice)).unwrap();
         store.outbox_enqueue(&[notice, msg("x", 0)][..1]).unwrap();
         store.outbox_enqueue(&[]).unwrap();
         let rows = store.outbox_rows(10).unwrap();

@@ -295,4 +295,28 @@ mod tests {
         assert!(store.digest_last_sent("comms").unwrap().is_some());
         assert_eq!(store.outbox_rows(10).unwrap().len(), 2);
     }
+
+    #[test]
+    fn an_item_indexed_before_it_joins_an_incident_is_queued_for_indexing_again() {
+        let (_dir, store) = store();
+        let items = flag(&store, &["early", "late"], 0);
+        // "early" was indexed before the alert stage saw it; "late" was not.
+        let indexed = store.pending_index(10).unwrap();
+        assert_eq!(indexed.len(), 2);
+        store.mark_indexed(&[items[0].seq]).unwrap();
+        assert_eq!(store.pending_index(10).unwrap().len(), 1);
+        for s in &items {
+            store
+                .record_sighting(&sighting(s.seq, Some("k")), |_| AlertPlan::default())
+                .unwrap()
+                .unwrap();
+        }
+        let again = store.pending_index(10).unwrap();
+        let ids: Vec<&str> = again.iter().map(|s| s.item.id.as_str()).collect();
+        assert_eq!(ids, ["early", "late"]);
+        assert!(again.iter().all(|s| s.incident_id.is_some()), "{again:?}");
+        let seqs: Vec<i64> = again.iter().map(|s| s.seq).collect();
+        store.mark_indexed(&seqs).unwrap();
+        assert!(store.pending_index(10).unwrap().is_empty());
+    }
 }

@@ -1,24 +1,31 @@
-//! `cargo bench --bench pipeline`: ingest throughput and search latency, each against a baseline
-//! measured in the same run.
+//! `cargo bench --bench pipeline`: the shipped pipeline (`ballotwatch_pipeline::Pipeline`, what
+//! `serve` and `ingest --once` run) and search latency, each against a baseline measured in the
+//! same run.
 //!
-//! 1. Ingest: a generated RSS 2.0 feed of 200 entries (~1 KB of text each).
-//!    - baseline: `feed_rs::parser::parse` alone;
-//!    - parse + normalise (the RSS source's code: decoding, HTML to text, sanitizing, watch terms);
-//!    - the whole path: parse + normalise + capture blob + store transaction + classify + index
-//!      upsert + commit.
-//! 2. Search: p50/p99 latency over 100k stored, indexed items (BENCH_SEARCH_ITEMS overrides)
+//! 1. Ingest without models: generated RSS 2.0 feeds (200 entries of ~1 KB each), served over
+//!    HTTP on 127.0.0.1 and polled by `Pipeline::run_once` with a classifier that has no
+//!    detectors (fetch + parse + normalise + store + index + incidents: no model runs);
+//!    - baseline: `feed_rs::parser::parse` alone on the same feeds;
+//!    - parse + normalise alone (the RSS source's code: decoding, HTML to text, watch terms).
+//! 2. Ingest with the default detectors (needs `models/install`; skipped with a note
+//!    otherwise): 2,000 items (BENCH_PIPELINE_ITEMS overrides) polled, classified, decided and
+//!    indexed by the pipeline's own stages, each timed; against `Classifier::classify_batch`
+//!    alone on the same items in batches of `[detectors] batch_size` (what `ballotwatch
+//!    classify` runs) as the baseline.
+//! 3. Search: p50/p99 latency over 100k stored, indexed items (BENCH_SEARCH_ITEMS overrides)
 //!    for a mix of word, phrase, filter and date queries, against `*` (match-all, the fixed cost
 //!    of a search through the same code) as the baseline; and the CLI's path (search + loading
 //!    the hits from the store).
 
 use std::time::{Duration, Instant};
 
+use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
 use ballotwatch_classify::Classifier;
-use ballotwatch_core::config::DetectorsConfig;
-use ballotwatch_core::{Capture, Item, SourceRef, WatchTerms};
-use ballotwatch_index::{IndexDoc, SearchIndex, SearchRequest, SortOrder};
+use ballotwatch_core::{Capture, Config, Item, SourceRef, WatchTerms};
+use ballotwatch_index::{SearchRequest, SortOrder};
 use ballotwatch_ingest::sources::rss::{normalise::normalise_feed, parse_feed};
-use ballotwatch_store::{PollRecord, Store};
+use ballotwatch_pipeline::Pipeline;
+use ballotwatch_store::PollRecord;
 use chrono::Utc;
 use url::Url;
 
@@ -151,47 +158,23 @@ fn main() {
     }
     let normalise = per_sec(rounds * FEED_ENTRIES, t.elapsed());
 
-    // The whole path into a fresh store and index.
+    // The whole pipeline, no detectors.
+    let server = FeedServer::start(feeds.clone());
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let index = SearchIndex::open_or_create(&dir.path().join("index")).unwrap();
-    let mut writer = index.writer(64 << 20).unwrap();
-    let classifier = Classifier::new(Vec::new(), DetectorsConfig::default());
+    let pipeline = Pipeline::open_with(bench_config(dir.path(), &server, rounds), |c, _| {
+        Ok(no_detectors(c))
+    })
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
     let t = Instant::now();
-    for f in &feeds {
-        let started = Utc::now();
-        let parsed = parse_feed(f.as_bytes(), Some("application/rss+xml"), &base).unwrap();
-        let items = normalise_feed("Bench", &base, parsed, &watch);
-        let sha = store.put_blob(f.as_bytes()).unwrap();
-        let capture = Capture {
-            url: base.to_string(),
-            final_url: base.to_string(),
-            status: 200,
-            headers: vec![("content-type".into(), "application/rss+xml".into())],
-            sha256: sha,
-            size: f.len() as u64,
-            started_at: started,
-            finished_at: Utc::now(),
-        };
-        store
-            .record_poll(
-                "Bench",
-                PollRecord {
-                    captures: vec![capture],
-                    items: items.into_iter().map(|i| (0, i)).collect(),
-                    etag: None,
-                    last_modified: None,
-                    cursor: None,
-                    not_modified: false,
-                    attempted_at: started,
-                    next_attempt_at: started,
-                },
-            )
-            .unwrap();
-        classify_and_index(&store, &classifier, &mut writer);
-    }
+    let cycle = rt.block_on(pipeline.run_once(None)).unwrap();
     let full = per_sec(rounds * FEED_ENTRIES, t.elapsed());
-    assert_eq!(store.count_items().unwrap() as usize, rounds * FEED_ENTRIES);
+    assert!(cycle.polls.iter().all(|p| p.outcome.is_ok()), "{cycle:?}");
+    assert_eq!(
+        pipeline.store().count_items().unwrap() as usize,
+        rounds * FEED_ENTRIES
+    );
+    drop(pipeline);
 
     println!("  baseline feed-rs parse only         {baseline:>10.0} items/s");
     println!(
@@ -199,59 +182,178 @@ fn main() {
         normalise / baseline
     );
     println!(
-        "  parse+normalise+store+classify+index {full:>9.0} items/s  ({:.2}x baseline)",
+        "  Pipeline::run_once, no detectors    {full:>10.0} items/s  ({:.2}x baseline; fetch over \
+         loopback + parse + normalise + store + incidents + index, no model)",
         full / baseline
     );
 
-    search_bench();
+    with_models(&rt, &mut rng);
+    search_bench(&rt);
 }
 
-fn classify_and_index(
-    store: &Store,
-    classifier: &Classifier,
-    writer: &mut ballotwatch_index::IndexWriter,
-) {
-    loop {
-        let batch = store.pending_classification(256).unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        let results: Vec<_> = batch
-            .iter()
-            .map(|s| (s.seq, classifier.classify(&s.item)))
-            .collect();
-        store.save_results(&results).unwrap();
+/// The bench's configuration: one RSS source per served feed, nothing else.
+fn bench_config(dir: &std::path::Path, server: &FeedServer, feeds: usize) -> Config {
+    let mut toml = format!(
+        "data_dir = \"{}\"\n[ingest]\nallow_private_addresses = true\npoliteness_delay = \"1ms\"\n\
+         [index]\nwriter_memory = \"64 MiB\"\n\n",
+        dir.join("data").display()
+    );
+    for n in 0..feeds {
+        toml += &format!(
+            "[[source]]\nname = \"Bench {n}\"\nkind = \"rss\"\nurl = \"{}/feed/{n}\"\n\n",
+            server.base
+        );
     }
-    loop {
-        let batch = store.pending_index(512).unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        for s in &batch {
-            writer
-                .upsert(&IndexDoc {
-                    item: &s.item,
-                    result: s.result.as_ref(),
-                    incident_id: s.incident_id,
-                })
+    let path = dir.join("ballotwatch.toml");
+    std::fs::write(&path, toml).unwrap();
+    Config::load(&path).unwrap()
+}
+
+fn no_detectors(config: &Config) -> Classifier {
+    Classifier::new(Vec::new(), config.detectors.clone())
+}
+
+/// Generated feeds served on 127.0.0.1 at `/feed/{n}`, from a thread of its own.
+struct FeedServer {
+    base: String,
+}
+
+impl FeedServer {
+    fn start(feeds: Vec<String>) -> FeedServer {
+        use axum::extract::Path;
+        use axum::http::header;
+        let feeds = std::sync::Arc::new(feeds);
+        let app = axum::Router::new().route(
+            "/feed/{n}",
+            axum::routing::get(move |Path(n): Path<usize>| {
+                let feeds = feeds.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/rss+xml")],
+                        feeds.get(n).cloned().unwrap_or_default(),
+                    )
+                }
+            }),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
                 .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        FeedServer {
+            base: format!("http://{addr}"),
         }
-        writer.commit().unwrap();
-        let seqs: Vec<i64> = batch.iter().map(|s| s.seq).collect();
-        store.mark_indexed(&seqs).unwrap();
     }
 }
 
-fn search_bench() {
+/// The pipeline with the default detectors against `classify` alone on the same items.
+fn with_models(rt: &tokio::runtime::Runtime, rng: &mut Rng) {
+    let items: usize = std::env::var("BENCH_PIPELINE_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let feeds: Vec<String> = (0..items.div_ceil(FEED_ENTRIES))
+        .map(|n| feed(100 + n, rng))
+        .collect();
+    let n_items = feeds.len() * FEED_ENTRIES;
+    let server = FeedServer::start(feeds.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = bench_config(dir.path(), &server, feeds.len());
+    let pipeline = match Pipeline::open(config.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("\nwith the default detectors: skipped ({e}); run models/install first");
+            return;
+        }
+    };
+    println!(
+        "\nwith the default detectors ({}): {n_items} items in {} feeds",
+        pipeline
+            .classifier()
+            .detectors()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", "),
+        feeds.len()
+    );
+    let t = Instant::now();
+    let polls = rt.block_on(pipeline.poll_all(None));
+    let poll = t.elapsed();
+    assert!(polls.iter().all(|p| p.outcome.is_ok()), "{polls:?}");
+    let t = Instant::now();
+    let classified = rt.block_on(pipeline.classify_pending()).unwrap();
+    let classify = t.elapsed();
+    assert_eq!(classified, n_items);
+    let t = Instant::now();
+    rt.block_on(pipeline.decide_pending()).unwrap();
+    let decide = t.elapsed();
+    let t = Instant::now();
+    rt.block_on(pipeline.index_pending()).unwrap();
+    let index = t.elapsed();
+    let total = poll + classify + decide + index;
+
+    // Baseline: the classifier alone on the same stored items, as `ballotwatch classify` runs
+    // it (a fresh classifier, so neither run is warmed by the other's first batch).
+    let base = Url::parse("https://news.example/rss").unwrap();
+    let watch = WatchTerms::new(&config.watch.terms);
+    let stored: Vec<Item> = feeds
+        .iter()
+        .flat_map(|f| {
+            let parsed = parse_feed(f.as_bytes(), Some("application/rss+xml"), &base).unwrap();
+            normalise_feed("Bench", &base, parsed, &watch)
+        })
+        .collect();
+    assert_eq!(stored.len(), n_items);
+    let alone = Classifier::from_config_with_fakes(&config, &KnownFakeSet::new()).unwrap();
+    let t = Instant::now();
+    for chunk in stored.chunks(config.detectors.batch_size.max(1)) {
+        assert_eq!(alone.classify_batch(chunk).len(), chunk.len());
+    }
+    let baseline = t.elapsed();
+
+    let rate = |d: Duration| per_sec(n_items, d);
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64();
+    println!(
+        "  baseline classify alone (batches of {})  {:>7.1} items/s",
+        config.detectors.batch_size,
+        rate(baseline)
+    );
+    println!(
+        "  whole pipeline                          {:>7.1} items/s  ({:.2}x baseline)",
+        rate(total),
+        baseline.as_secs_f64() / total.as_secs_f64()
+    );
+    println!(
+        "    poll + store {:.1}%, classify {:.1}%, incidents {:.1}%, index {:.1}%",
+        share(poll),
+        share(classify),
+        share(decide),
+        share(index)
+    );
+}
+
+fn search_bench(rt: &tokio::runtime::Runtime) {
     let n: usize = std::env::var("BENCH_SEARCH_ITEMS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let index = SearchIndex::open_or_create(&dir.path().join("index")).unwrap();
-    let mut writer = index.writer(128 << 20).unwrap();
-    let classifier = Classifier::new(Vec::new(), DetectorsConfig::default());
+    let server = FeedServer::start(Vec::new());
+    let pipeline = Pipeline::open_with(bench_config(dir.path(), &server, 0), |c, _| {
+        Ok(no_detectors(c))
+    })
+    .unwrap();
+    let store = pipeline.store();
+    let index = pipeline.index();
     let mut rng = Rng(0xfeed_0000_0000_0042);
     let sources = [
         "Anytown Echo",
@@ -309,7 +411,8 @@ fn search_bench() {
                 },
             )
             .unwrap();
-        classify_and_index(&store, &classifier, &mut writer);
+        rt.block_on(pipeline.classify_pending()).unwrap();
+        rt.block_on(pipeline.index_pending()).unwrap();
     }
     let loaded = t.elapsed();
     assert_eq!(index.num_docs() as usize, n);

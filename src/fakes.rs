@@ -1,53 +1,20 @@
-//! Media confirmed fake, between the store and the known-fake detector: hashing confirmed media
-//! (PDQ and SHA-256), recording confirmations for an incident's images, and keeping the
-//! detector's shared [`KnownFakeSet`] current (loaded at start, reloaded when the store's list
-//! changes). Used by `ballotwatch fakes`, the pipeline, `classify` and the web UI's
+//! Media confirmed fake, as the CLI and the web UI confirm it: hashing confirmed media (PDQ and
+//! SHA-256), recording confirmations for an incident's images, and the read-only list
+//! `classify` uses. Keeping the detector's shared [`KnownFakeSet`] current is the pipeline's
+//! (`ballotwatch_pipeline::fakes`). Used by `ballotwatch fakes`, `classify` and the web UI's
 //! "Mark media as confirmed fake" button.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ballotwatch_classify::detectors::media::known_fakes::{
-    pdq_hash, KnownFake, KnownFakeSet, PdqHash, MIN_QUALITY,
+    pdq_hash, KnownFakeSet, PdqHash, MIN_QUALITY,
 };
+use ballotwatch_pipeline::fakes::{refresh, to_detector_list};
 use ballotwatch_store::{KnownFakeRecord, NewKnownFake, Store, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::commands::UsageError;
-
-/// The detector's view of stored confirmations (records with unreadable hashes are skipped
-/// with a warning; the store only accepts 64 hex digits, so that means a damaged database).
-pub fn to_detector_list(records: &[KnownFakeRecord]) -> Vec<KnownFake> {
-    records
-        .iter()
-        .filter_map(|r| {
-            let Some(pdq) = PdqHash::from_hex(&r.pdq, r.pdq_quality) else {
-                tracing::warn!(id = r.id, pdq = %r.pdq, "skipping a confirmed fake with an unreadable PDQ hash");
-                return None;
-            };
-            Some(KnownFake {
-                id: r.id,
-                pdq,
-                sha256: r.sha256.clone(),
-                incident_id: r.incident_id,
-                media_url: r.media_url.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Reloads `set` from the store when the store's list changed since the last load; returns
-/// whether it reloaded. One cheap query when nothing changed.
-pub fn refresh(store: &Store, set: &KnownFakeSet) -> anyhow::Result<bool> {
-    let version = store.known_fakes_version()?;
-    if version == set.version() && (version != 0 || set.is_empty()) {
-        return Ok(false);
-    }
-    let records = store.known_fakes()?;
-    set.replace(to_detector_list(&records), version);
-    tracing::info!(count = records.len(), "confirmed-fake list loaded");
-    Ok(true)
-}
 
 /// The set for `classify`: read from the store in `data_dir` without creating or changing
 /// anything; empty when there is no store yet.

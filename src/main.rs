@@ -5,7 +5,6 @@ mod commands;
 mod demo;
 mod fakes;
 mod logging;
-mod pipeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

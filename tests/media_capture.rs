@@ -10,7 +10,7 @@
 //!
 //! Media on private addresses are refused by the same SSRF guard as feeds; that cannot be
 //! shown here (the feed itself is on 127.0.0.1, so the guard is relaxed), and is tested in
-//! `src/pipeline/media.rs` against the real fetcher with the guard on.
+//! `pipeline/src/media.rs` against the real fetcher with the guard on.
 //!
 //! Needs ffmpeg (to make the test video and to take its frames) and warcio (tests/warcio/install):
 //! the test fails with the install command when either is missing.

@@ -4,7 +4,7 @@
 use ballotwatch_core::Config;
 
 use super::UsageError;
-use crate::pipeline::{Cycle, Pipeline, PollSummary};
+use ballotwatch_pipeline::{Cycle, Pipeline, PollSummary};
 
 /// Runs one cycle (poll, classify, open and join incidents, deliver due alerts, index), prints a
 /// per-source table and what the cycle recorded and delivered. Exit 1 when any source failed

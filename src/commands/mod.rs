@@ -25,6 +25,7 @@ use std::path::Path;
 use anyhow::Context;
 use ballotwatch_classify::ClassifyError;
 use ballotwatch_core::{Config, ConfigError};
+use ballotwatch_pipeline::PipelineError;
 
 use crate::{Cli, Command};
 
@@ -195,9 +196,13 @@ pub(crate) fn actor_or_user(actor: Option<String>) -> String {
 /// Maps an error to the contract's exit code: 2 for configuration, usage and detector set-up
 /// (a missing model is the operator's to fix), 3 otherwise.
 pub fn exit_code_of(e: &anyhow::Error) -> u8 {
-    if e.chain()
-        .any(|c| c.is::<ConfigError>() || c.is::<UsageError>() || c.is::<ClassifyError>())
-    {
+    if e.chain().any(|c| {
+        c.is::<ConfigError>()
+            || c.is::<UsageError>()
+            || c.is::<ClassifyError>()
+            || c.downcast_ref::<PipelineError>()
+                .is_some_and(PipelineError::is_setup)
+    }) {
         2
     } else {
         3

@@ -4,7 +4,7 @@ use ballotwatch_core::Config;
 use ballotwatch_index::{IndexError, SearchIndex};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::pipeline::{index_dir, upsert_all};
+use ballotwatch_pipeline::{index_dir, upsert_all};
 
 const BATCH: usize = 1000;
 

@@ -8,7 +8,7 @@ use ballotwatch_index::{IndexError, QueryLimits, SearchIndex, SearchRequest, Sor
 use ballotwatch_store::StoredItem;
 
 use crate::commands::UsageError;
-use crate::pipeline::index_dir;
+use ballotwatch_pipeline::index_dir;
 
 /// Prints matching items, best first (or newest first).
 pub fn run(

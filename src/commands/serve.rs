@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ballotwatch_core::Config;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Pipeline;
+use ballotwatch_pipeline::Pipeline;
 
 /// Runs the pipeline until a signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<u8> {

@@ -18,7 +18,7 @@ use ballotwatch_core::Config;
 use ballotwatch_store::{Role, Store};
 use ballotwatch_web::demo::{DemoMailbox, DemoSettings};
 
-use crate::pipeline::Pipeline;
+use ballotwatch_pipeline::Pipeline;
 
 /// The account the printed one-time link logs in as.
 const DEMO_USER: &str = "demo";

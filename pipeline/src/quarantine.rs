@@ -11,6 +11,8 @@ use ballotwatch_core::{Capture, Config};
 use ballotwatch_ingest::ResponseGate;
 use ballotwatch_store::{Begun, QuarantineEntry, Stage, Store, StoredItem, Work};
 
+use crate::{full_message, PipelineError, Result};
+
 /// What each stage says it could not finish, in quarantine reasons.
 fn doing(stage: Stage) -> &'static str {
     match stage {
@@ -40,7 +42,7 @@ pub(crate) fn begin_items(
     config: &Config,
     stage: Stage,
     batch: Vec<StoredItem>,
-) -> anyhow::Result<Vec<StoredItem>> {
+) -> Result<Vec<StoredItem>> {
     let works: Vec<Work> = batch.iter().map(item_work).collect();
     let begun = begin(store, config, stage, &works)?;
     Ok(batch
@@ -50,14 +52,14 @@ pub(crate) fn begin_items(
 }
 
 /// Clears the attempt records of items whose work committed.
-pub(crate) fn finish(store: &Store, stage: Stage, items: &[StoredItem]) -> anyhow::Result<()> {
+pub(crate) fn finish(store: &Store, stage: Stage, items: &[StoredItem]) -> Result<()> {
     let keys: Vec<String> = items.iter().map(|s| s.seq.to_string()).collect();
     store.finish_work(stage, &keys)?;
     Ok(())
 }
 
 /// [`Store::begin_work`] for `stage`, announcing what it quarantined.
-fn begin(store: &Store, config: &Config, stage: Stage, works: &[Work]) -> anyhow::Result<Begun> {
+fn begin(store: &Store, config: &Config, stage: Stage, works: &[Work]) -> Result<Begun> {
     let begun = store.begin_work(stage, works, config.limits.quarantine_after, doing(stage))?;
     announce(store, config, &begun.quarantined);
     Ok(begun)
@@ -115,12 +117,13 @@ impl PollTurns {
 
     /// Waits for `source`'s turn: alone when an earlier run died while parsing one of its
     /// responses, else beside the other polls.
-    pub(crate) async fn take(&self, store: &Store, source: &str) -> anyhow::Result<PollTurn> {
+    pub(crate) async fn take(&self, store: &Store, source: &str) -> Result<PollTurn> {
         let suspect = {
             let store = store.clone();
             let prefix = poll_key_prefix(source);
             tokio::task::spawn_blocking(move || store.has_unfinished_work(Stage::Poll, &prefix))
-                .await??
+                .await
+                .map_err(|e| PipelineError::panicked("looking for a suspect response", e))??
         };
         Ok(if suspect {
             tracing::warn!(
@@ -140,7 +143,7 @@ impl PollTurns {
 /// Queues the admins' notice of every piece of work held in quarantine that does not have one
 /// yet (their idempotency keys make this a no-op for the rest): at start-up, for notices a
 /// crash or a full disk kept from being queued when the work was quarantined.
-pub(crate) fn notify_held(store: &Store, config: &Config) -> anyhow::Result<()> {
+pub(crate) fn notify_held(store: &Store, config: &Config) -> Result<()> {
     let held = store.quarantine_list(false)?;
     let notices: Vec<_> = held
         .iter()
@@ -171,7 +174,7 @@ impl PollGate {
     }
 
     /// Clears the attempt records of the responses this poll parsed (it finished).
-    pub(crate) fn finish(&self) -> anyhow::Result<()> {
+    pub(crate) fn finish(&self) -> Result<()> {
         let keys = std::mem::take(&mut *self.begun.lock().unwrap_or_else(PoisonError::into_inner));
         self.store.finish_work(Stage::Poll, &keys)?;
         Ok(())
@@ -200,7 +203,12 @@ impl ResponseGate for PollGate {
         })
         .await
         .map_err(|e| format!("recording the parse of this response failed: {e}"))?
-        .map_err(|e| format!("recording the parse of this response failed: {e:#}"))?;
+        .map_err(|e| {
+            format!(
+                "recording the parse of this response failed: {}",
+                full_message(&e)
+            )
+        })?;
         if !begun.run.contains(&key) {
             return Err(format!(
                 "this response (sha256 {}) is quarantined: parsing it did not finish in {after} \
@@ -260,13 +268,13 @@ impl MediaGate {
         let begun =
             tokio::task::spawn_blocking(move || begin(&store, &config, Stage::Media, &[work]))
                 .await
-                .map_err(anyhow::Error::new)
+                .map_err(|e| PipelineError::panicked("recording a media capture attempt", e))
                 .and_then(|r| r);
         let begun = match begun {
             Ok(begun) => begun,
             // Not recorded: the capture goes ahead unguarded rather than not at all.
             Err(e) => {
-                tracing::error!(%url, error = %format!("{e:#}"), "cannot record a media capture attempt; capturing it unguarded");
+                tracing::error!(%url, error = %full_message(&e), "cannot record a media capture attempt; capturing it unguarded");
                 return Ok(key);
             }
         };
@@ -337,13 +345,15 @@ impl StreamGate {
         source: &str,
         stream: &str,
         url: &str,
-    ) -> anyhow::Result<StreamGate> {
-        use anyhow::Context as _;
+    ) -> Result<StreamGate> {
         use std::os::unix::fs::FileExt;
 
         let dir = config.data_dir.join("quarantine");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| PipelineError::File {
+            what: "cannot create",
+            path: dir.clone(),
+            source,
+        })?;
         let name = &ballotwatch_core::sha256_hex(stream.as_bytes())[..16];
         let path = dir.join(format!("stream-{name}.parsing"));
         let marker = std::fs::OpenOptions::new()
@@ -352,7 +362,11 @@ impl StreamGate {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_context(|| format!("cannot open the stream marker {}", path.display()))?;
+            .map_err(|source| PipelineError::File {
+                what: "cannot open the stream marker",
+                path: path.clone(),
+                source,
+            })?;
         let mut last = [0u8; 64];
         let suspect = match marker.read_exact_at(&mut last, 0) {
             Ok(()) if last.iter().all(u8::is_ascii_hexdigit) => {
@@ -428,7 +442,7 @@ impl StreamGate {
     }
 
     /// Records an attempt at message `sha` as poll work; `Ok(false)` when it is quarantined.
-    fn begin(&self, sha: &str) -> anyhow::Result<bool> {
+    fn begin(&self, sha: &str) -> Result<bool> {
         let work = Work {
             key: self.key(sha),
             source: self.source.clone(),
@@ -494,7 +508,7 @@ impl ResponseGate for StreamGate {
                     return Err(self.refusal(&sha));
                 }
                 Err(e) => {
-                    tracing::error!(stream = %self.stream, error = %format!("{e:#}"), "cannot record a stream message attempt");
+                    tracing::error!(stream = %self.stream, error = %full_message(&e), "cannot record a stream message attempt");
                 }
             }
         }

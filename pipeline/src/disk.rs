@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use ballotwatch_store::StoreError;
-
-use super::Pipeline;
+use super::{Pipeline, PipelineError, Result};
 
 /// How often a paused stage looks at the free space again.
 pub(crate) const RECHECK: Duration = Duration::from_secs(2);
@@ -16,7 +14,7 @@ pub(crate) const RECHECK: Duration = Duration::from_secs(2);
 impl Pipeline {
     /// Measures the free space of `data_dir`, pausing or resuming ingest; the reason while
     /// paused.
-    pub(crate) async fn disk_gate(&self) -> anyhow::Result<Option<String>> {
+    pub(crate) async fn disk_gate(&self) -> Result<Option<String>> {
         let min = self.config.limits.min_free_disk.as_u64();
         let reason = self.blocking(move |s| Ok(s.low_disk(min)?)).await?;
         self.set_paused(reason.clone());
@@ -37,18 +35,15 @@ impl Pipeline {
 
     /// When `e` is the disk being full, pauses ingest (until [`Pipeline::disk_gate`] finds
     /// space again) and returns true.
-    pub(crate) fn note_disk_full(&self, e: &anyhow::Error) -> bool {
-        let Some(full) = e
-            .chain()
-            .filter_map(|c| c.downcast_ref::<StoreError>())
-            .find(|s| s.is_disk_full())
-        else {
+    pub(crate) fn note_disk_full(&self, e: &PipelineError) -> bool {
+        if !e.is_disk_full() {
             return false;
-        };
+        }
         self.set_paused(Some(format!(
             "the disk of data_dir {} is full ({full}); free some space (ingest resumes by \
              itself) — nothing stored so far is affected",
-            self.store.data_dir().display()
+            self.store.data_dir().display(),
+            full = crate::full_message(e)
         )));
         true
     }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::quarantine::StreamGate;
-use super::{store_poll, Pipeline, PollCounts, PollSummary};
+use super::{full_message, store_poll, Pipeline, PipelineError, PollCounts, PollSummary, Result};
 
 /// Batches in flight between the connection and the store.
 const IN_FLIGHT: usize = 8;
@@ -51,7 +51,7 @@ impl Pipeline {
                     ..Cursor::default()
                 },
                 Err(e) => {
-                    let e = format!("{e:#}");
+                    let e = full_message(&e);
                     tracing::error!(source = %state_name, error = %e, "cannot read the stream's state; retrying in 30s");
                     if matches!(until, StreamUntil::CaughtUp(_)) {
                         return Err(e);
@@ -100,7 +100,7 @@ impl Pipeline {
                         }
                     }
                 }
-                anyhow::Ok(())
+                Ok::<(), PipelineError>(())
             };
             let (ran, stored) = tokio::select! {
                 _ = stop.cancelled() => return Ok(total),
@@ -111,7 +111,7 @@ impl Pipeline {
             }
             let failure = match (ran, stored) {
                 (_, Err(e)) => {
-                    let e = format!("{e:#}");
+                    let e = full_message(&e);
                     tracing::error!(source = %state_name, error = %e, "cannot record what the stream sent");
                     e
                 }
@@ -123,7 +123,7 @@ impl Pipeline {
                         .record_stream_error(&state_name, error.url(), &message)
                         .await
                     {
-                        tracing::error!(source = %state_name, error = %format!("{e:#}"), "cannot record the stream's error");
+                        tracing::error!(source = %state_name, error = %full_message(&e), "cannot record the stream's error");
                     }
                     message
                 }
@@ -152,7 +152,7 @@ impl Pipeline {
             StreamGate::open(store, config, &source, &stream_name, &url)
         })
         .await
-        .map_err(anyhow::Error::new)
+        .map_err(|e| PipelineError::panicked("opening the stream's quarantine gate", e))
         .and_then(|r| r);
         match opened {
             Ok(gate) => {
@@ -165,7 +165,7 @@ impl Pipeline {
                 })
             }
             Err(e) => {
-                tracing::error!(stream, error = %format!("{e:#}"), "cannot set up the quarantine of this stream's messages; streaming without it");
+                tracing::error!(stream, error = %full_message(&e), "cannot set up the quarantine of this stream's messages; streaming without it");
                 self.ctx.clone()
             }
         }
@@ -193,12 +193,7 @@ impl Pipeline {
         }
     }
 
-    async fn record_stream_error(
-        &self,
-        state_name: &str,
-        url: &str,
-        message: &str,
-    ) -> anyhow::Result<()> {
+    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
         let (state_name, url, message) =
             (state_name.to_string(), url.to_string(), message.to_string());
         let at = Utc::now();

@@ -24,6 +24,7 @@ use ballotwatch_store::{NewCapture, Store};
 
 use super::quarantine::MediaGate;
 use super::video;
+use crate::Result;
 
 /// Most media captured per item.
 pub const MAX_PER_ITEM: usize = 8;
@@ -105,7 +106,7 @@ pub struct Captured {
 
 /// Stores what [`capture`] downloaded: every body and frame in the capture store, and every
 /// download's HTTP exchange as a capture of `source`.
-pub fn store_captured(store: &Store, source: &str, captured: &Captured) -> anyhow::Result<()> {
+pub fn store_captured(store: &Store, source: &str, captured: &Captured) -> Result<()> {
     for (capture, body) in &captured.fetched {
         store.put_blob(body)?;
         store.record_capture(
@@ -125,7 +126,7 @@ pub fn store_captured(store: &Store, source: &str, captured: &Captured) -> anyho
 /// again) the stored SHA-256, type and frames, and keeps failures that would recur, so they
 /// are neither fetched again nor seen as a change. Failures marked `capture_retry` are left
 /// for [`capture`] to try again.
-pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> anyhow::Result<()> {
+pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> Result<()> {
     let ids: Vec<String> = items
         .iter()
         .filter(|(_, i)| !i.media.is_empty())

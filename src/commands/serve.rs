@@ -108,7 +108,7 @@ pub async fn cancel_on_signal(token: CancellationToken) {
 fn warn_unused_sections(config: &Config) {
     if config.alerts.rules.is_empty() && config.alerts.smtp.is_some() {
         tracing::warn!(
-            "[alerts.smtp] is configured but there is no [[alerts.rule]]: no alerts will be sent"
+            "[alerts.smtp] is configured but there is no [[alerts.rule]]: flagged items become incidents, but no alerts will be sent"
         );
     }
 }

@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -165,20 +164,7 @@ fn start(p: Arc<Platforms>) -> SocketAddr {
         .route("/telegram/s/anytown_votes", get(telegram))
         .route("/site/elections/polling-stations", get(web_page))
         .with_state(p);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    common::serve_router(app)
 }
 
 fn config(addr: SocketAddr) -> String {

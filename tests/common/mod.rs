@@ -64,20 +64,7 @@ impl FixtureServer {
             .route("/redirect/{n}", get(redirect))
             .route("/nested/{depth}", get(nested))
             .with_state(state.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let addr = serve_router(app);
         FixtureServer { addr, state }
     }
 
@@ -457,10 +444,16 @@ pub fn serve_bytes(routes: Vec<(&'static str, &'static str, Vec<u8>)>) -> String
             }),
         );
     }
+    format!("http://{}", serve_router(app))
+}
+
+/// Serves `app` on a free port of 127.0.0.1 from a thread of its own (for the rest of the test
+/// process); returns the address.
+pub fn serve_router(app: Router) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
@@ -470,8 +463,7 @@ pub fn serve_bytes(routes: Vec<(&'static str, &'static str, Vec<u8>)>) -> String
             axum::serve(listener, app).await.unwrap();
         });
     });
-    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-    format!("http://{addr}")
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
 /// A `[[source]]` table for an RSS/Atom feed.

@@ -35,13 +35,23 @@ pub use nesting::{bound_nesting, Bounded};
 /// The default of `[limits] max_html_depth`.
 pub const DEFAULT_MAX_DEPTH: usize = 256;
 
+/// The largest `[limits] max_html_depth` accepted: the deepest tree html2text's recursive layout
+/// is ever given (nested tables at this depth) still fits a 2 MiB worker stack with room to spare
+/// (`the_ceiling_fits_a_worker_stack` below).
+pub const MAX_DEPTH_CEILING: usize = 1024;
+
 /// The deepest element nesting kept in publishers' HTML, process-wide.
 static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
 
 /// Sets the deepest element nesting [`from_html`], [`html_to_text`] and [`bound_page`] keep
-/// (`[limits] max_html_depth`); set once at start-up, before any source is polled.
+/// (`[limits] max_html_depth`); set once at start-up, before any source is polled. The depth is
+/// kept within 1..=[`MAX_DEPTH_CEILING`] (config validation refuses values outside it).
 pub fn set_max_depth(depth: usize) {
-    MAX_DEPTH.store(depth.max(1), Ordering::Relaxed);
+    MAX_DEPTH.store(depth_within_ceiling(depth), Ordering::Relaxed);
+}
+
+fn depth_within_ceiling(depth: usize) -> usize {
+    depth.clamp(1, MAX_DEPTH_CEILING)
 }
 
 /// The deepest element nesting kept (see [`set_max_depth`]).
@@ -527,6 +537,20 @@ mod tests {
             let t = on_worker_stack(move || html_to_text(&format!("{html}title")));
             assert_eq!(t, "title");
         }
+    }
+
+    #[test]
+    fn the_ceiling_fits_a_worker_stack() {
+        // The worst shape for html2text's recursive layout: nested tables, deeper than the
+        // largest limit a config may set, laid out at that limit on a worker's stack.
+        for cell in ["<table><tr><td>x", "<div><ul><li><blockquote>x"] {
+            let html = cell.repeat(MAX_DEPTH_CEILING * 2);
+            let out = on_worker_stack(move || from_html_bounded(&html, &base(), MAX_DEPTH_CEILING));
+            assert!(out.nesting_cut);
+            assert!(out.text.contains('x'));
+        }
+        assert_eq!(depth_within_ceiling(usize::MAX), MAX_DEPTH_CEILING);
+        assert_eq!(depth_within_ceiling(0), 1);
     }
 
     #[test]

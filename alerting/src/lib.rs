@@ -3,8 +3,9 @@
 //! Owns what happens after a verdict flags an item: alert rules, grouping flagged items into
 //! incidents (near-duplicates — same label and same narrative, media hash, lookalike domain or
 //! account within `alerts.group_window` — join one incident), the durable outbox that gives
-//! exactly-once delivery, and the delivery channels (SMTP through lettre; Teams, Slack and
-//! signed generic JSON webhooks) with their templates and digests. It must not fetch sources,
+//! exactly-once delivery, and the delivery channels ([`channels`]: SMTP through lettre; Teams,
+//! Slack and signed generic JSON webhooks, each behind the [`Channel`] trait with its own
+//! templates and escaping) and digests. It must not fetch sources,
 //! run detectors or write the search index; it reads flagged items and writes incidents and
 //! outbox rows through the store.
 //!
@@ -17,11 +18,13 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod channels;
 pub mod decide;
 pub mod escape;
 pub mod render;
 pub mod send;
 
+pub use channels::{Channel, ChannelError, ChannelId, Destination};
 pub use decide::{AlertView, Decider, Payload};
 pub use send::Sender;
 

@@ -136,7 +136,7 @@ async fn digest_rules_collect_sightings_until_their_time() {
     assert_eq!(views[0].incident_id, views[1].incident_id);
     assert_ne!(views[0].incident_id, views[2].incident_id);
     assert_eq!(views[1].sightings, 2);
-    let mail = ballotwatch_alerting::render::email(&payload(&rows[0]));
+    let mail = ballotwatch_alerting::channels::email::mail(&payload(&rows[0]));
     assert!(
         mail.subject.contains("3 sightings in 2 incidents"),
         "{}",

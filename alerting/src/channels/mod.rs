@@ -75,8 +75,8 @@ impl ChannelError {
 impl From<UnknownChannel> for ChannelError {
     fn from(e: UnknownChannel) -> Self {
         ChannelError::Unknown {
-            reason: e.to_string(),
             channel: e.channel,
+            reason: "a channel is `email` or `webhook:<name>`".into(),
         }
     }
 }
@@ -164,16 +164,19 @@ impl Channels {
     /// permanent [`ChannelError::Unknown`] naming it.
     pub async fn send(&self, channel: &str, message: Outgoing<'_>) -> Result<(), ChannelError> {
         let id: ChannelId = channel.parse()?;
-        match self.channels.get(&id) {
-            Some(c) => c.send(message).await,
+        match (self.channels.get(&id), &id) {
+            (Some(c), _) => c.send(message).await,
             // An email row queued before `[alerts.smtp]` was removed: kept, and retried, until
             // the mail server is configured again or the message is too old.
-            None if id == ChannelId::Email => Err(ChannelError::Transient(
+            (None, ChannelId::Email) => Err(ChannelError::Transient(
                 "no [alerts.smtp] is configured".into(),
             )),
-            None => Err(ChannelError::Unknown {
+            (None, ChannelId::Webhook(name)) => Err(ChannelError::Unknown {
                 channel: id.to_string(),
-                reason: format!("{id} is not configured (was it removed from the configuration?)"),
+                reason: format!(
+                    "there is no [[alerts.webhook]] named `{name}` (removed from the \
+                     configuration after the message was queued?)"
+                ),
             }),
         }
     }
@@ -288,9 +291,15 @@ mod tests {
             payload: &p,
         };
         for (row, needle) in [
-            ("sms", "unknown channel `sms`"),
+            (
+                "sms",
+                "unknown channel `sms`: a channel is `email` or `webhook:<name>`",
+            ),
             ("webhook:", "unknown channel `webhook:`"),
-            ("webhook:gone", "unknown channel `webhook:gone`"),
+            (
+                "webhook:gone",
+                "unknown channel `webhook:gone`: there is no [[alerts.webhook]] named `gone`",
+            ),
         ] {
             let e = channels.send(row, m).await.unwrap_err();
             assert!(!e.retry_can_help(), "{row}: {e}");

@@ -81,6 +81,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn clean_removes_controls_and_bidi_overrides_and_keeps_everything_else() {
+        let c = clean(crate::channels::test_support::HOSTILE);
+        assert!(!c.chars().any(unwanted), "{c:?}");
+        assert!(c.contains("ABC[31mDEgnp.exeF\nG & H"), "{c:?}");
+        assert!(c.starts_with("<!channel> <!here|here>"), "{c:?}");
+        assert_eq!(clean("tab\tand\nnewline stay"), "tab\tand\nnewline stay");
+    }
+
+    #[test]
     fn one_line_fields_lose_line_breaks_and_controls() {
         assert_eq!(one_line("a\r\n\r\nb\tc\u{0}d\u{202E}"), "a b cd");
         assert_eq!(one_line("\nlead"), "lead");

@@ -1,6 +1,7 @@
 //! End to end: alert emails through a real SMTP server (aiosmtpd on 127.0.0.1, STARTTLS and
 //! implicit TLS with a test CA, AUTH), threading, outage and crash recovery with exactly-once
-//! delivery, and webhooks with their signatures against a local HTTP server.
+//! delivery, webhooks with their signatures against a local HTTP server, and the messages of a
+//! webhook removed from the configuration.
 
 mod common;
 
@@ -407,6 +408,75 @@ fn webhooks_get_teams_slack_and_signed_json_payloads() {
         expected
     );
     assert!(headers.contains_key("x-ballotwatch-idempotency-key"));
+}
+
+#[test]
+fn a_webhook_removed_from_the_config_dead_letters_its_queued_messages_naming_it() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
+    // Nobody listens at the webhook's address: its message waits in the outbox, retrying.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let retries = "[alerts]\nretry_initial = \"100ms\"\nretry_max = \"200ms\"\n\n";
+    let ws = Workspace::new(&format!(
+        "{retries}[[alerts.webhook]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"http://{closed}/x\"\n\n\
+         [[alerts.rule]]\nname = \"hooks\"\nwebhooks = [\"ops\"]\n"
+    ));
+    let _log = LogOnFailure(ws.dir.path().to_path_buf());
+    store_flagged(
+        &ws.data_dir(),
+        &[(
+            "r1",
+            "Polls closed",
+            "false_voting_info",
+            narrative("r"),
+            Severity::High,
+        )],
+    );
+    let child = serve(&ws);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut r = ws.run(&["alerts", "status"]);
+    while !r.stdout.contains("last error") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        r = ws.run(&["alerts", "status"]);
+    }
+    stop(child);
+    assert!(r.stdout.contains("(webhook:ops, "), "{}", r.stdout);
+    assert_eq!(r.code, 0, "still retrying: {}", r.stdout);
+    // The webhook is renamed in the configuration (its rule follows); the message queued for
+    // `ops` is still in the outbox.
+    let config = std::fs::read_to_string(ws.config())
+        .unwrap()
+        .replace("name = \"ops\"", "name = \"duty\"")
+        .replace("webhooks = [\"ops\"]", "webhooks = [\"duty\"]");
+    std::fs::write(ws.config(), config).unwrap();
+    let child = serve(&ws);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut r = ws.run(&["alerts", "status"]);
+    while r.code != 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        r = ws.run(&["alerts", "status"]);
+    }
+    stop(child);
+    assert_eq!(
+        r.code, 1,
+        "a dead letter is a reported problem: {}",
+        r.stdout
+    );
+    let dead = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("DEAD message"))
+        .unwrap_or_default();
+    assert!(dead.contains("(webhook:ops, "), "{}", r.stdout);
+    assert!(
+        dead.contains("unknown channel `webhook:ops`: there is no [[alerts.webhook]] named `ops`"),
+        "{}",
+        r.stdout
+    );
 }
 
 const ANYTOWN: &str = "[[identity]]\nname = \"Anytown Borough Council\"\nkind = \"organisation\"\n\

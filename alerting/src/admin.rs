@@ -7,21 +7,15 @@ use ballotwatch_core::config::AlertsConfig;
 use ballotwatch_store::{NewOutbox, OutboxKind, QuarantineEntry};
 use chrono::Utc;
 
+use crate::channels::{self, Destination};
 use crate::decide::Payload;
 
 /// The `rule` column of queued admin notices (no alert rule's throttle or digest reads it).
 pub const NOTICE_RULE: &str = "(admin notice)";
 
-/// Where admin notices go: (`email` or `webhook:<name>`, recipients).
-pub fn channels(alerts: &AlertsConfig) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    if !alerts.admin_to.is_empty() {
-        out.push(("email".to_string(), alerts.admin_to.clone()));
-    }
-    for w in &alerts.admin_webhooks {
-        out.push((format!("webhook:{w}"), Vec::new()));
-    }
-    out
+/// Where admin notices go: email to `admin_to`, then each of `admin_webhooks`.
+pub fn destinations(alerts: &AlertsConfig) -> Vec<Destination> {
+    channels::destinations(&alerts.admin_to, &alerts.admin_webhooks)
 }
 
 /// The messages telling the admins that `q` was quarantined: one per configured channel, none
@@ -50,30 +44,35 @@ pub fn quarantine_notices(alerts: &AlertsConfig, q: &QuarantineEntry) -> Vec<New
         id = q.id
     ));
     let payload = serde_json::to_value(Payload::Notice { subject, text }).unwrap_or_default();
-    channels(alerts)
+    destinations(alerts)
         .into_iter()
-        .map(|(channel, recipients)| NewOutbox {
-            idempotency_key: format!(
-                "admin:quarantine:{}:{}:{}:{channel}",
-                q.stage,
-                q.key,
-                q.quarantined_at.timestamp_millis()
-            ),
-            channel,
-            kind: OutboxKind::Alert,
-            rule: NOTICE_RULE.to_string(),
-            incident_id: None,
-            recipients,
-            payload: payload.clone(),
-            not_before: Utc::now(),
-        })
+        .map(
+            |Destination {
+                 channel,
+                 recipients,
+             }| NewOutbox {
+                idempotency_key: format!(
+                    "admin:quarantine:{}:{}:{}:{channel}",
+                    q.stage,
+                    q.key,
+                    q.quarantined_at.timestamp_millis()
+                ),
+                channel: channel.to_string(),
+                kind: OutboxKind::Alert,
+                rule: NOTICE_RULE.to_string(),
+                incident_id: None,
+                recipients,
+                payload: payload.clone(),
+                not_before: Utc::now(),
+            },
+        )
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render;
+    use crate::channels::{email, json, slack, teams};
     use ballotwatch_store::Stage;
 
     fn entry() -> QuarantineEntry {
@@ -120,7 +119,7 @@ mod tests {
         };
         let n = quarantine_notices(&alerts, &entry());
         let payload: Payload = serde_json::from_value(n[0].payload.clone()).unwrap();
-        let mail = render::email(&payload);
+        let mail = email::mail(&payload);
         assert_eq!(
             mail.subject,
             "[Ballotwatch] Quarantined: poll work from source Echo"
@@ -135,13 +134,13 @@ mod tests {
             assert!(mail.html.contains(needle), "{needle}: {}", mail.html);
         }
         assert!(!mail.html.contains("<script"), "{}", mail.html);
-        let slack = render::slack(&payload).to_string();
+        let slack = slack::message(&payload).to_string();
         assert!(!slack.contains("<!channel>"), "{slack}");
         assert!(slack.contains("quarantine retry 3"), "{slack}");
-        let teams = render::teams(&payload).to_string();
+        let teams = teams::card(&payload).to_string();
         assert!(!teams.contains("<script"), "{teams}");
         assert!(teams.contains("quarantine retry 3"), "{teams}");
-        let generic = render::generic(&payload, &n[0].idempotency_key);
+        let generic = json::body(&payload, &n[0].idempotency_key);
         assert_eq!(generic["event"], "notice");
     }
 }

@@ -11,6 +11,7 @@ use ballotwatch_store::{
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::channels::{destinations, Destination};
 use crate::AlertError;
 
 /// Evidence keys that identify near-duplicates, in order of preference.
@@ -238,7 +239,11 @@ impl Decider {
                         None => (OutboxKind::Alert, None),
                         Some(_) => (OutboxKind::Update, Some(())),
                     };
-                    for (channel, recipients) in channels(rule) {
+                    for Destination {
+                        channel,
+                        recipients,
+                    } in destinations(&rule.to, &rule.webhooks)
+                    {
                         let first_key = format!("alert:{id}:{}:{channel}", rule.name);
                         let key = match kind {
                             OutboxKind::Update => format!("{first_key}:item:{}", item.id),
@@ -250,7 +255,7 @@ impl Decider {
                         };
                         plan.outbox.push(NewOutbox {
                             idempotency_key: key,
-                            channel,
+                            channel: channel.to_string(),
                             kind,
                             rule: rule.name.clone(),
                             incident_id: Some(id),
@@ -264,18 +269,6 @@ impl Decider {
         }
         plan
     }
-}
-
-/// Where a rule delivers: (`email` or `webhook:<name>`, recipients).
-pub fn channels(rule: &AlertRule) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    if !rule.to.is_empty() {
-        out.push(("email".to_string(), rule.to.clone()));
-    }
-    for w in &rule.webhooks {
-        out.push((format!("webhook:{w}"), Vec::new()));
-    }
-    out
 }
 
 /// When an immediate message of `rule` may go: quiet hours and throttling hold back anything

@@ -1,26 +1,20 @@
-//! Escaping per channel. Everything an alert shows — the item's text and title, its author, its
-//! URL, the incident title and the explanations built from them — was written by the people
-//! Ballotwatch watches, and goes out in the council's own name. Each channel parses its text
-//! differently, so each gets its own escaping, applied by [`crate::render`] to every string
-//! that is not Ballotwatch's own:
+//! Escaping every channel shares. Everything an alert shows — the item's text and title, its
+//! author, its URL, the incident title and the explanations built from them — was written by
+//! the people Ballotwatch watches, and goes out in the council's own name. Each channel parses
+//! its text differently, so each escapes in its own module under [`crate::channels`], applied
+//! to every string that is not Ballotwatch's own, on top of what is here:
 //!
 //! * every channel: control characters (C0 but tab and newline, DEL, C1) and the Unicode bidi
 //!   controls that reorder what is shown (U+200E/F, U+202A–E, U+2066–9) are removed
 //!   ([`clean`]); one-line fields (subjects, titles, facts) also lose their newlines
 //!   ([`one_line`]);
-//! * Slack mrkdwn ([`slack`]): `&`, `<` and `>` become `&amp;`, `&lt;`, `&gt;` (so `<!channel>`,
-//!   `<@U123>` and `<https://evil|Official guidance>` are shown, not acted on), and the broadcast
-//!   words `@channel`, `@here` and `@everyone` get a word joiner after the `@`; the sections
-//!   are also sent with `verbatim: true`, so Slack links nothing by itself;
-//! * Teams message-card text, Markdown plus limited HTML ([`teams`]): `&`, `<`, `>` become
-//!   entities (no `<at>` mention, tag or autolink), and Markdown punctuation gets a backslash
-//!   (no `[text](url)` link, emphasis or heading); a backslash before `(` also keeps `](` from
-//!   ever being adjacent, for renderers that ignore backslash escapes;
 //! * links ([`link_target`]): only `http` and `https` URLs are linked, percent-encoding every
 //!   character that could end the link syntax of any channel; the link's text is the URL itself
 //!   or Ballotwatch's own words, never the poster's;
-//! * email HTML: every string goes through `html_escape`, URLs only into `href` when
-//!   [`link_target`] accepts them; the signed JSON webhook carries data, escaped by JSON itself.
+//! * Slack mrkdwn: [`crate::channels::slack::escape`]; Teams message-card Markdown with HTML:
+//!   [`crate::channels::teams::escape`]; email HTML: `html_escape` in
+//!   [`crate::channels::email`]; the signed JSON webhook carries data, escaped by JSON itself
+//!   ([`crate::channels::json`]).
 
 /// Whether `c` is removed from every alert: control characters but tab and newline, and the
 /// bidi controls that can make text read differently from what it is.
@@ -49,56 +43,6 @@ pub fn one_line(s: &str) -> String {
         }
         gap = false;
         out.push(c);
-    }
-    out
-}
-
-/// Slack's broadcast mentions, which some workspaces turn into pings even without `<! >`.
-const BROADCASTS: [&str; 3] = ["channel", "here", "everyone"];
-
-/// Text for Slack mrkdwn (see the module documentation).
-pub fn slack(s: &str) -> String {
-    let s = clean(s);
-    let mut out = String::with_capacity(s.len() + 16);
-    for (i, c) in s.char_indices() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '@' => {
-                out.push('@');
-                let rest = &s[i + 1..];
-                if BROADCASTS.iter().any(|w| {
-                    rest.get(..w.len())
-                        .is_some_and(|head| head.eq_ignore_ascii_case(w))
-                }) {
-                    out.push('\u{2060}');
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Markdown punctuation a Teams card would act on.
-const TEAMS_MARKDOWN: &str = "\\`*_{}[]()#+-.!|~";
-
-/// Text for a Teams message card's Markdown-with-HTML fields (see the module documentation).
-pub fn teams(s: &str) -> String {
-    let s = clean(s);
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c if TEAMS_MARKDOWN.contains(c) => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
     }
     out
 }
@@ -136,62 +80,13 @@ pub fn link_target(url: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// What posters write to hijack an alert.
-    const HOSTILE: &str = "<!channel> <!here|here> <@U024BE7LH> <#C024BE7LR> @channel @Here \
-        <https://evil.example|Official guidance> [Official guidance](https://evil.example) \
-        **URGENT** _polls_ # Heading <at>Returning Officer</at> <a href=\"https://evil.example\">x</a> \
-        A\u{0}B\u{7}C\u{1b}[31mD\u{85}E\u{202E}gnp.exe\u{2066}F\r\nG & H";
-
     #[test]
-    fn slack_shows_mentions_and_links_instead_of_acting_on_them() {
-        let s = slack(HOSTILE);
-        for bad in ["<!", "<@", "<#", "<http", "<at>", "<a "] {
-            assert!(!s.contains(bad), "{bad} in {s}");
-        }
-        assert!(s.contains("&lt;!channel&gt;"), "{s}");
-        assert!(
-            s.contains("&lt;https://evil.example|Official guidance&gt;"),
-            "{s}"
-        );
-        assert!(
-            s.contains("@\u{2060}channel") && s.contains("@\u{2060}Here"),
-            "{s}"
-        );
-        assert!(s.contains("G &amp; H"), "{s}");
-        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
-        assert!(!s.contains('\u{202E}') && !s.contains('\u{2066}'), "{s:?}");
-        // Nothing is lost: the words are all still there.
-        assert!(s.contains("ABC[31mDEgnp.exeF"), "{s:?}");
-        // An address is not a broadcast.
-        assert_eq!(slack("mail ro@anytown.gov.uk"), "mail ro@anytown.gov.uk");
-    }
-
-    #[test]
-    fn teams_shows_markdown_links_mentions_and_html_as_text() {
-        let t = teams(HOSTILE);
-        assert!(!t.contains("](") && !t.contains("<"), "{t}");
-        assert!(
-            t.contains("\\[Official guidance\\]\\(https://evil\\.example\\)"),
-            "{t}"
-        );
-        assert!(t.contains("&lt;at&gt;Returning Officer&lt;/at&gt;"), "{t}");
-        assert!(
-            t.contains("\\*\\*URGENT\\*\\*") && t.contains("\\_polls\\_"),
-            "{t}"
-        );
-        assert!(t.contains("\\# Heading"), "{t}");
-        assert!(t.contains("G &amp; H"), "{t}");
-        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
-        // Every character that is not escaping is the poster's own, in order.
-        let shown: String = t
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-            .replace('\\', "");
-        assert_eq!(
-            shown.replace('\n', ""),
-            clean(HOSTILE).replace(['\\', '\n'], "")
-        );
+    fn clean_removes_controls_and_bidi_overrides_and_keeps_everything_else() {
+        let c = clean(crate::channels::test_support::HOSTILE);
+        assert!(!c.chars().any(unwanted), "{c:?}");
+        assert!(c.contains("ABC[31mDEgnp.exeF\nG & H"), "{c:?}");
+        assert!(c.starts_with("<!channel> <!here|here>"), "{c:?}");
+        assert_eq!(clean("tab\tand\nnewline stay"), "tab\tand\nnewline stay");
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! Owns what happens after a verdict flags an item: alert rules, grouping flagged items into
 //! incidents (near-duplicates — same label and same narrative, media hash, lookalike domain or
 //! account within `alerts.group_window` — join one incident), the durable outbox that gives
-//! exactly-once delivery, and the delivery channels (SMTP through lettre; Teams, Slack and
-//! signed generic JSON webhooks) with their templates and digests. It must not fetch sources,
-//! run detectors or write the search index; it reads flagged items and writes incidents and
-//! outbox rows through the store.
+//! exactly-once delivery, digests, and the delivery channels ([`channels`]: SMTP through lettre;
+//! Teams, Slack and signed generic JSON webhooks, each behind the [`Channel`] trait with its own
+//! template and escaping). It must not fetch sources, run detectors or write the search index;
+//! it reads flagged items and writes incidents and outbox rows through the store.
 //!
 //! The flow: [`Decider::decide_pending`] reads classified items not yet decided from the store,
 //! and for each flagged one records the sighting, the incident and every message to queue in
@@ -17,11 +17,13 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod channels;
 pub mod decide;
 pub mod escape;
 pub mod render;
 pub mod send;
 
+pub use channels::{Channel, ChannelError, ChannelId, Destination};
 pub use decide::{AlertView, Decider, Payload};
 pub use send::Sender;
 

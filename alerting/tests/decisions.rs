@@ -1,5 +1,6 @@
 //! The alert decision against a real store: digests, updates going to the next digest,
-//! throttling and quiet hours (with the store's real transactions; no network).
+//! throttling and quiet hours (with the store's real transactions; no network); and outbox rows
+//! naming a channel that no longer exists.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use ballotwatch_alerting::{Decider, Payload, Sender};
 use ballotwatch_core::{
     Capture, ClassifyResult, Config, Item, Severity, SourceRef, Verdict, VerdictKind,
 };
-use ballotwatch_store::{OutboxRow, PollRecord, Store};
+use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, OutboxState, PollRecord, Store};
 use chrono::Utc;
 
 fn config(rules: &str) -> Config {
@@ -136,7 +137,7 @@ async fn digest_rules_collect_sightings_until_their_time() {
     assert_eq!(views[0].incident_id, views[1].incident_id);
     assert_ne!(views[0].incident_id, views[2].incident_id);
     assert_eq!(views[1].sightings, 2);
-    let mail = ballotwatch_alerting::render::email(&payload(&rows[0]));
+    let mail = ballotwatch_alerting::channels::email::mail(&payload(&rows[0]));
     assert!(
         mail.subject.contains("3 sightings in 2 incidents"),
         "{}",
@@ -174,4 +175,46 @@ async fn updates_go_to_the_next_digest_and_throttling_spaces_immediate_alerts() 
     assert!(rows[2].next_attempt_at <= Utc::now());
     let status = store.outbox_status().unwrap();
     assert_eq!(status.digest_waiting, 1, "the update waits for the digest");
+}
+
+#[tokio::test]
+async fn rows_naming_an_unknown_or_removed_channel_are_dead_letters_that_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Only `[alerts.smtp]`: the webhook `ops` was removed after its messages were queued, and
+    // `sms` is no channel this version knows (a newer version's row, or a hand edit).
+    let cfg = config("");
+    let payload = serde_json::to_value(Payload::Notice {
+        subject: "s".into(),
+        text: "t".into(),
+    })
+    .unwrap();
+    let row = |key: &str, channel: &str| NewOutbox {
+        idempotency_key: key.into(),
+        channel: channel.into(),
+        kind: OutboxKind::Alert,
+        rule: "r".into(),
+        incident_id: None,
+        recipients: Vec::new(),
+        payload: payload.clone(),
+        not_before: Utc::now(),
+    };
+    store
+        .outbox_enqueue(&[row("a", "webhook:ops"), row("b", "sms")])
+        .unwrap();
+    let sender = Sender::new(&cfg).unwrap();
+    assert_eq!(sender.deliver_due(&store).await.unwrap(), 0);
+    let rows = store.outbox_rows(10).unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, needle) in rows.iter().zip([
+        "unknown channel `webhook:ops`: there is no [[alerts.webhook]] named `ops`",
+        "unknown channel `sms`",
+    ]) {
+        assert_eq!(r.state, OutboxState::Dead, "{r:?}");
+        assert_eq!(r.attempts, 1, "{r:?}");
+        let error = r.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains(needle), "{error}");
+    }
+    // `alerts status` lists them.
+    assert_eq!(store.outbox_status().unwrap().dead.len(), 2);
 }

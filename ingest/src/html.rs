@@ -45,7 +45,7 @@ static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
 
 /// Sets the deepest element nesting [`from_html`], [`html_to_text`] and [`bound_page`] keep
 /// (`[limits] max_html_depth`); set once at start-up, before any source is polled. The depth is
-/// kept within 1..=[`MAX_DEPTH_CEILING`] (config validation refuses values outside it).
+/// kept within 1..=[`MAX_DEPTH_CEILING`]: a larger configured value is clamped to the ceiling.
 pub fn set_max_depth(depth: usize) {
     MAX_DEPTH.store(depth_within_ceiling(depth), Ordering::Relaxed);
 }

@@ -2,12 +2,15 @@
 //! messages that say what is wrong with a query in the user's terms.
 
 use tantivy::query::{Query, QueryParser, QueryParserError};
+use tantivy::query_grammar::{Occur as GrammarOccur, UserInputAst};
 use tantivy::{Index, TantivyError};
 
 use ballotwatch_core::LimitsConfig;
 
 use crate::error::IndexError;
 use crate::schema::{Fields, QUERYABLE_FIELDS};
+
+mod forward_seek;
 
 /// How much more a match in the title counts than one in the text or author.
 const TITLE_BOOST: f32 = 2.0;
@@ -171,10 +174,44 @@ pub(crate) fn parse(
     query: &str,
     typed: &str,
 ) -> Result<Box<dyn Query>, IndexError> {
-    parser.parse_query(query).map_err(|e| IndexError::Query {
-        query: typed.to_string(),
-        message: explain_parse_error(&e),
-    })
+    if tantivy::query_grammar::parse_query(query).is_ok_and(|ast| boosts_an_exclusion(&ast)) {
+        return Err(IndexError::Query {
+            query: typed.to_string(),
+            message: "a boost (^) on a bracketed group that excludes something (- or NOT) \
+                      is not supported: boost the words or phrases inside the group instead, \
+                      e.g. (a^2 -b) rather than (a -b)^2"
+                .to_string(),
+        });
+    }
+    parser
+        .parse_query(query)
+        .map(forward_seek::forward_exclusions)
+        .map_err(|e| IndexError::Query {
+            query: typed.to_string(),
+            message: explain_parse_error(&e),
+        })
+}
+
+/// Whether a boost applies to a group holding an excluded clause. Tantivy hides a boosted
+/// group inside a `BoostQuery` that [`forward_seek::forward_exclusions`] cannot open, so such
+/// an exclusion would reach the backward seek it guards against. Walks without recursion.
+fn boosts_an_exclusion(ast: &UserInputAst) -> bool {
+    let mut stack = vec![(ast, false)];
+    while let Some((node, boosted)) = stack.pop() {
+        match node {
+            UserInputAst::Clause(clauses) => {
+                for (occur, sub) in clauses {
+                    if boosted && *occur == Some(GrammarOccur::MustNot) {
+                        return true;
+                    }
+                    stack.push((sub, boosted));
+                }
+            }
+            UserInputAst::Boost(inner, _) => stack.push((inner, true)),
+            UserInputAst::Leaf(_) => {}
+        }
+    }
+    false
 }
 
 fn field_list() -> String {

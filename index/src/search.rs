@@ -935,4 +935,45 @@ mod tests {
             })
             .unwrap();
     }
+
+    #[test]
+    fn excluded_and_required_phrases_answer_correctly() {
+        // Doc a holds every word of the phrase but not in order; b holds the phrase. Tantivy
+        // 0.27.0 sought a phrase scorer backwards here (excluded phrase whose first match is
+        // after the first candidate), which its own debug assertion refuses.
+        let (_d, idx) = index_with(&[
+            doc_item("a", "alpha gamma beta", None),
+            doc_item("b", "alpha beta gamma", None),
+            doc_item("c", "alpha delta", None),
+        ]);
+        assert_eq!(
+            sorted(search_ids(&idx, "alpha -\"beta gamma\"")),
+            ["a", "c"]
+        );
+        assert_eq!(
+            search_ids(&idx, "alpha NOT \"beta gamma\""),
+            search_ids(&idx, "alpha -\"beta gamma\"")
+        );
+        assert_eq!(search_ids(&idx, "alpha AND \"beta gamma\""), ["b"]);
+        assert_eq!(search_ids(&idx, "\"beta gamma\" -delta"), ["b"]);
+        assert_eq!(search_ids(&idx, "-\"gamma beta\" \"beta gamma\""), ["b"]);
+        assert!(search_ids(&idx, "delta -\"alpha delta\"").is_empty());
+        assert_eq!(
+            sorted(search_ids(&idx, "(alpha -\"beta gamma\") OR zeta")),
+            ["a", "c"]
+        );
+        let refused = idx
+            .search(&SearchRequest::new("(alpha -\"beta gamma\")^2", 10))
+            .expect_err("a boosted group with an exclusion is refused");
+        assert!(refused.to_string().contains("boost the words"), "{refused}");
+        assert_eq!(
+            sorted(search_ids(&idx, "(alpha^2 -\"beta gamma\")")),
+            ["a", "c"]
+        );
+        assert_eq!(sorted(search_ids(&idx, "(alpha delta)^2")), ["c"]);
+        assert_eq!(
+            sorted(search_ids(&idx, "text:alpha NOT text:\"beta gamma\"")),
+            ["a", "c"]
+        );
+    }
 }

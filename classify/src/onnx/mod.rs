@@ -100,6 +100,31 @@ fn init_runtime(models_dir: &Path) -> Result<&'static Environment, OnnxError> {
         })
 }
 
+/// Environment variable that turns ONNX Runtime's CPU memory arena (and memory-pattern
+/// planning) back on when set to `1`.
+///
+/// Off by default: the arena keeps the largest buffers any batch ever needed for the life of
+/// the process (hundreds of MB once an image has been read), while without it each run
+/// allocates what it needs and gives it back. The arena is kept as the baseline that
+/// `cargo bench --bench memory` measures against, and for diagnosing a regression.
+pub const ARENA_ENV: &str = "BALLOTWATCH_ORT_ARENA";
+
+fn arena_enabled() -> bool {
+    std::env::var(ARENA_ENV).is_ok_and(|v| v.trim() == "1")
+}
+
+/// Hands memory freed by a model run back to the operating system. glibc keeps freed heap
+/// pages mapped, so after one large batch the process would stay at its peak for ever; a
+/// service that runs for months should come back down. Elsewhere it does nothing.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims glibc's own heap; it takes no pointers from us
+    // and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A loaded model file: its session (behind a lock, as sessions run one batch at a time) and
 /// the SHA-256 of its bytes.
 pub struct LoadedModel {
@@ -139,13 +164,20 @@ pub fn load_model(
         path: model.to_path_buf(),
         message: e.to_string(),
     };
+    let arena = arena_enabled();
     let session = Session::builder(environment)
         .map_err(|e| load_err(&e))?
         .with_intra_threads(threads)
         .map_err(|e| load_err(&e))?
+        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(arena).build()])
+        .map_err(|e| load_err(&e))?
+        .with_memory_pattern(arena)
+        .map_err(|e| load_err(&e))?
         .commit_from_memory(&bytes)
         .map_err(|e| load_err(&e))?;
-    tracing::info!(model = %model.display(), %sha256, threads, "loaded {what}");
+    drop(bytes);
+    release_free_memory();
+    tracing::info!(model = %model.display(), %sha256, threads, arena, "loaded {what}");
     Ok(LoadedModel {
         session: Mutex::new(session),
         sha256,
@@ -189,6 +221,11 @@ impl std::fmt::Debug for Encoder {
 /// Longest input in tokens (the model's `max_seq_length`); longer text is cut, which is why
 /// detectors score sentences and overlapping windows rather than whole documents.
 pub const MAX_TOKENS: usize = 256;
+
+/// Most padded tokens (texts × longest text) in one model batch. The attention layers need
+/// memory in proportion to texts × tokens², so 32 texts of 256 tokens would take eight times
+/// what 8 of them do; a batch over this is split. Short posts still go 32 at a time.
+pub const MAX_BATCH_TOKENS: usize = 2048;
 
 impl Encoder {
     /// The encoder in `models_dir/name`, loaded on first use and shared afterwards.
@@ -337,25 +374,36 @@ impl Encoder {
                 out[i] = e;
             }
         }
+        release_free_memory();
         Ok(out)
     }
 
     /// The model batches [`Encoder::embed`] runs for `texts`: texts grouped by length into
-    /// batches of at most [`Encoder::batch_size`] (so little work is spent on padding), each
-    /// with the input positions of its rows.
+    /// batches of at most [`Encoder::batch_size`] texts and [`MAX_BATCH_TOKENS`] padded tokens
+    /// (so little work is spent on padding, and a batch of long texts needs no more memory
+    /// than one of short ones), each with the input positions of its rows.
     pub fn token_batches(
         &self,
         texts: &[&str],
     ) -> Result<Vec<(Vec<usize>, TokenBatch)>, OnnxError> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
-        order
-            .chunks(self.batch_size)
-            .map(|chunk| {
-                let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-                Ok((chunk.to_vec(), self.tokenize(&batch)?))
-            })
-            .collect()
+        let mut batches = Vec::new();
+        // Chunks still to tokenize, last first; one over the token budget is split in two, so
+        // a chunk of `batch_size` texts is split at most log2(batch_size) times.
+        let mut pending: Vec<&[usize]> = order.chunks(self.batch_size).rev().collect();
+        while let Some(chunk) = pending.pop() {
+            let texts_in: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let batch = self.tokenize(&texts_in)?;
+            if chunk.len() > 1 && batch.rows * batch.cols > MAX_BATCH_TOKENS {
+                let (first, second) = chunk.split_at(chunk.len() / 2);
+                pending.push(second);
+                pending.push(first);
+                continue;
+            }
+            batches.push((chunk.to_vec(), batch));
+        }
+        Ok(batches)
     }
 }
 
@@ -451,6 +499,36 @@ pub(crate) mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         assert!(diff < 1e-4, "padding changed the embedding by {diff}");
+    }
+
+    #[test]
+    fn long_texts_are_batched_within_the_token_budget() {
+        let Some(enc) = test_encoder() else {
+            return;
+        };
+        let long = "polling station ".repeat(200);
+        let mut texts: Vec<&str> = vec![long.as_str(); 40];
+        texts.extend(["Use a pen"; 40]);
+        let batches = enc.token_batches(&texts).unwrap();
+        let mut seen: Vec<usize> = batches.iter().flat_map(|(rows, _)| rows.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..texts.len()).collect::<Vec<_>>());
+        for (rows, batch) in &batches {
+            assert!(rows.len() <= enc.batch_size());
+            assert!(
+                batch.rows * batch.cols <= MAX_BATCH_TOKENS,
+                "{} × {} tokens",
+                batch.rows,
+                batch.cols
+            );
+        }
+        // The short texts still share batches of the full batch size.
+        assert!(batches
+            .iter()
+            .any(|(rows, _)| rows.len() == enc.batch_size()));
+        let embedded = enc.embed(&texts).unwrap();
+        assert_eq!(embedded.len(), texts.len());
+        assert!(embedded.iter().all(|e| e.len() == 384));
     }
 
     #[test]

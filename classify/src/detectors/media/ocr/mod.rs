@@ -228,6 +228,7 @@ impl Ocr {
         found.truncate(self.max_lines);
         let crops: Vec<RgbImage> = found.iter().map(|b| crop(&rgb, b)).collect();
         let decoded = self.recognise(&crops)?;
+        crate::onnx::release_free_memory();
         let lines = found
             .iter()
             .zip(decoded)

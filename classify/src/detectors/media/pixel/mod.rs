@@ -472,6 +472,8 @@ impl Detector for PixelModel {
         let probabilities = self
             .probabilities(&tensors)
             .map_err(|e| fail(e.to_string()))?;
+        drop(tensors);
+        crate::onnx::release_free_memory();
         let policy = self.manifest.verdict;
         Ok(examined
             .iter()

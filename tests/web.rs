@@ -463,8 +463,16 @@ async fn every_route_refuses_anonymous_requests_and_the_api_works_with_tokens() 
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 400);
-    let (s, v) = api_get(&serve, &viewer, "/api/v1/search?status=escalated").await;
-    assert_eq!((s, v["total"].as_u64()), (200, Some(1)), "{v}");
+    // The item is indexed again with its incident's new status, within seconds.
+    wait_for_within(
+        "the escalated incident's item in search",
+        Duration::from_secs(5),
+        || async {
+            let (s, v) = api_get(&serve, &viewer, "/api/v1/search?status=escalated").await;
+            (s == 200 && v["total"].as_u64() == Some(1)).then_some(())
+        },
+    )
+    .await;
 
     // The evidence pack behind the incident page's export button: analysts only, a ZIP that
     // `ballotwatch verify` accepts, recorded in the audit log.
@@ -1054,4 +1062,90 @@ async fn accounts_from_the_cli_a_new_password_disable_and_revoke_end_sessions_an
     ] {
         assert!(find(action)["at"].is_string());
     }
+}
+
+/// `total` of `GET /api/v1/search` with this query string.
+async fn search_total(serve: &Serve, token: &str, query: &str) -> Option<i64> {
+    let (status, v) = api_get(serve, token, &format!("/api/v1/search?{query}")).await;
+    (status == 200).then(|| v["total"].as_i64()).flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_filters_are_index_filters_kept_current_without_a_reindex_and_without_rules() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
+    // No [[alerts.rule]]: incidents are opened whatever the rules.
+    let ws = Workspace::new("[server]\nbind = \"127.0.0.1:0\"\nmetrics_bind = \"127.0.0.1:0\"\n");
+    seed_incident(&ws.data_dir());
+    // The item is in the index before it joins any incident.
+    let r = ws.run(&["reindex"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ws.search_json("*").len(), 1);
+    assert!(ws.search_json("incident_id:*").is_empty());
+    add_user(&ws, "ana", "analyst");
+    let tok = token(&ws, "ana");
+
+    let serve = Serve::start(&ws);
+    // serve opens the incident and indexes the item again: the status filter finds it.
+    wait_for("the item indexed with its new incident", || async {
+        (search_total(&serve, &tok, "status=new").await? == 1).then_some(())
+    })
+    .await;
+    let (_, v) = api_get(&serve, &tok, "/api/v1/search?q=incident_id:*").await;
+    assert_eq!(v["total"], 1, "{v}");
+    let incident = v["hits"][0]["incident_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no incident_id in {v}"));
+    assert_eq!(
+        search_total(&serve, &tok, "status=escalated").await,
+        Some(0)
+    );
+
+    // A status change through the API reaches the search filter within seconds.
+    let res = http()
+        .post(serve.url(&format!("/api/v1/incidents/{incident}")))
+        .bearer_auth(&tok)
+        .header("content-type", "application/json")
+        .body(json!({ "status": "escalated" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let changed = Instant::now();
+    wait_for_within(
+        "the status change in the index",
+        Duration::from_secs(5),
+        || async {
+            let escalated = search_total(&serve, &tok, "status=escalated").await?;
+            let new = search_total(&serve, &tok, "status=new").await?;
+            (escalated == 1 && new == 0).then_some(())
+        },
+    )
+    .await;
+    eprintln!("status change searchable after {:?}", changed.elapsed());
+    let (_, v) = api_get(
+        &serve,
+        &tok,
+        &format!("/api/v1/search?q=incident_status:escalated%20AND%20incident_id:{incident}"),
+    )
+    .await;
+    assert_eq!(v["total"], 1, "{v}");
+    drop(serve);
+
+    // `search --json` and `export --incident` see the same incident.
+    let hits = ws.search_json("incident_status:escalated");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["incident_id"], incident);
+    assert_eq!(hits[0]["incident_ids"], json!([incident]));
+    let pack = ws.dir.path().join("pack.zip");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &incident.to_string(),
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(pack.is_file());
 }

@@ -15,7 +15,7 @@ pub mod watch;
 
 pub use config::{Config, ConfigError, ConfigProblem, LimitsConfig, SourceConfig};
 pub use model::{
-    floor_char_boundary, sha256_hex, Author, Capture, ClassifyResult, Incident, IncidentStatus,
-    Item, ItemError, Media, MediaText, Severity, SourceRef, Verdict, VerdictKind,
+    floor_char_boundary, sha256_hex, Author, Capture, ClassifyResult, Incident, IncidentRef,
+    IncidentStatus, Item, ItemError, Media, MediaText, Severity, SourceRef, Verdict, VerdictKind,
 };
 pub use watch::WatchTerms;

@@ -419,6 +419,15 @@ impl ClassifyResult {
     }
 }
 
+/// One incident an item belongs to, as the search index holds it: its id and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IncidentRef {
+    /// The incident's id.
+    pub id: i64,
+    /// Its workflow status.
+    pub status: IncidentStatus,
+}
+
 /// Where an incident is in the comms team's workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -340,7 +340,7 @@ fn search_index() -> &'static ballotwatch_index::SearchIndex {
                 w.upsert(&ballotwatch_index::IndexDoc {
                     item,
                     result: None,
-                    incident_id: None,
+                    incidents: &[],
                 })?;
             }
             w.commit()?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ballotwatch_core::{ClassifyResult, Item, Severity};
+use ballotwatch_core::{ClassifyResult, IncidentRef, Item, Severity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
@@ -20,7 +20,7 @@ use crate::error::{IndexError, Result};
 
 /// The version of the schema this build writes. Bump it whenever the schema or the way documents
 /// are built changes, so existing indexes ask for `ballotwatch reindex`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the file in the index directory that records [`SCHEMA_VERSION`].
 pub const VERSION_FILE: &str = "ballotwatch-index.json";
@@ -61,6 +61,7 @@ pub(crate) struct Fields {
     pub time: Field,
     pub max_score: Field,
     pub incident_id: Field,
+    pub incident_status: Field,
     pub facets: Field,
 }
 
@@ -81,6 +82,7 @@ pub(crate) const QUERYABLE_FIELDS: &[&str] = &[
     "ingested_at",
     "max_score",
     "incident_id",
+    "incident_status",
     "id",
 ];
 
@@ -118,7 +120,7 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
     let label = b.add_text_field("label", keyword.clone());
     let severity = b.add_text_field("severity", keyword.clone());
     let term = b.add_text_field("term", keyword.clone());
-    let url = b.add_text_field("url", keyword);
+    let url = b.add_text_field("url", keyword.clone());
     let flagged = b.add_bool_field("flagged", INDEXED | FAST);
     let published_at = b.add_date_field("published_at", date.clone());
     let ingested_at = b.add_date_field("ingested_at", date);
@@ -129,7 +131,9 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
             .set_precision(DateTimePrecision::Microseconds),
     );
     let max_score = b.add_f64_field("max_score", INDEXED | FAST | STORED);
+    // Both multi-valued: an item can belong to several incidents.
     let incident_id = b.add_i64_field("incident_id", INDEXED | FAST | STORED);
+    let incident_status = b.add_text_field("incident_status", keyword);
     let facets = b.add_facet_field("facets", FacetOptions::default());
     let fields = Fields {
         id,
@@ -149,6 +153,7 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
         time,
         max_score,
         incident_id,
+        incident_status,
         facets,
     };
     (b.build(), fields)
@@ -199,15 +204,15 @@ pub(crate) fn read_version(dir: &Path) -> Result<Option<u32>> {
     }
 }
 
-/// What gets indexed for one item: the item, its latest classification and its incident.
+/// What gets indexed for one item: the item, its latest classification and its incidents.
 #[derive(Debug, Clone, Copy)]
 pub struct IndexDoc<'a> {
     /// The latest version of the item.
     pub item: &'a Item,
     /// Its classification, once classified.
     pub result: Option<&'a ClassifyResult>,
-    /// The incident it belongs to, if any.
-    pub incident_id: Option<i64>,
+    /// The incidents it belongs to (none, one or several), with their statuses.
+    pub incidents: &'a [IncidentRef],
 }
 
 fn to_tantivy_date(t: DateTime<Utc>) -> tantivy::DateTime {
@@ -311,8 +316,16 @@ pub(crate) fn to_document(f: &Fields, doc: &IndexDoc<'_>) -> TantivyDocument {
     if let Some(t) = item.published_at.or(item.ingested_at) {
         d.add_date(f.time, to_tantivy_date(t));
     }
-    if let Some(id) = doc.incident_id {
-        d.add_i64(f.incident_id, id);
+    for i in doc.incidents {
+        d.add_i64(f.incident_id, i.id);
+    }
+    for status in doc
+        .incidents
+        .iter()
+        .map(|i| i.status.as_str())
+        .collect::<BTreeSet<_>>()
+    {
+        d.add_text(f.incident_status, status);
     }
     d
 }
@@ -320,7 +333,7 @@ pub(crate) fn to_document(f: &Fields, doc: &IndexDoc<'_>) -> TantivyDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballotwatch_core::{Author, SourceRef, Verdict, VerdictKind};
+    use ballotwatch_core::{Author, IncidentStatus, SourceRef, Verdict, VerdictKind};
     use tantivy::schema::Value;
     use tantivy::tokenizer::TokenStream;
 
@@ -413,7 +426,16 @@ mod tests {
             &IndexDoc {
                 item: &item,
                 result: Some(&result),
-                incident_id: Some(7),
+                incidents: &[
+                    IncidentRef {
+                        id: 7,
+                        status: IncidentStatus::Escalated,
+                    },
+                    IncidentRef {
+                        id: 9,
+                        status: IncidentStatus::New,
+                    },
+                ],
             },
         );
         let strs = |field| -> Vec<String> {
@@ -429,7 +451,12 @@ mod tests {
         assert_eq!(strs(f.severity), ["high"]);
         let max = d.get_first(f.max_score).and_then(|v| v.as_f64()).unwrap();
         assert!((max - 0.9).abs() < 1e-6);
-        assert_eq!(d.get_first(f.incident_id).and_then(|v| v.as_i64()), Some(7));
+        let incidents: Vec<i64> = d
+            .get_all(f.incident_id)
+            .filter_map(|v| v.as_i64())
+            .collect();
+        assert_eq!(incidents, [7, 9]);
+        assert_eq!(strs(f.incident_status), ["escalated", "new"]);
         assert_eq!(
             d.get_first(f.time).and_then(|v| v.as_datetime()),
             Some(to_tantivy_date(item.published_at.unwrap()))
@@ -477,7 +504,7 @@ mod tests {
             &IndexDoc {
                 item: &item,
                 result: Some(&result),
-                incident_id: None,
+                incidents: &[],
             },
         );
         let texts: Vec<&str> = d.get_all(f.text).filter_map(|v| v.as_str()).collect();
@@ -501,7 +528,7 @@ mod tests {
             &IndexDoc {
                 item: &item,
                 result: None,
-                incident_id: None,
+                incidents: &[],
             },
         );
         assert_eq!(

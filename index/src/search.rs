@@ -423,6 +423,27 @@ mod tests {
     }
 
     #[test]
+    fn an_item_in_several_incidents_matches_each_id_and_status() {
+        let mut doc = classified(
+            "two",
+            "Pay the council portal",
+            Severity::High,
+            &[(VerdictKind::Impersonation, "lookalike_domain", 0.97)],
+            Some(4),
+        );
+        doc.2.push(ballotwatch_core::IncidentRef {
+            id: 5,
+            status: ballotwatch_core::IncidentStatus::Escalated,
+        });
+        let (_d, idx) = index_with(&[doc, doc_item("plain", "Ordinary news", None).into()]);
+        assert_eq!(search_ids(&idx, "incident_id:4"), ["two"]);
+        assert_eq!(search_ids(&idx, "incident_id:5"), ["two"]);
+        assert_eq!(search_ids(&idx, "incident_status:escalated"), ["two"]);
+        assert_eq!(search_ids(&idx, "incident_status:new"), ["two"]);
+        assert!(search_ids(&idx, "incident_status:resolved").is_empty());
+    }
+
+    #[test]
     fn verdict_filters_flagged_kind_label_severity_score_incident() {
         let (_d, idx) = index_with(&[
             classified(
@@ -468,6 +489,9 @@ mod tests {
         );
         assert_eq!(search_ids(&idx, "incident_id:4"), ["imp"]);
         assert_eq!(search_ids(&idx, "incident_id:*"), ["imp"]);
+        assert_eq!(search_ids(&idx, "incident_status:new"), ["imp"]);
+        assert_eq!(search_ids(&idx, "incident_status:\"NEW\""), ["imp"]);
+        assert!(search_ids(&idx, "incident_status:escalated").is_empty());
         assert_eq!(search_ids(&idx, "* -kind:impersonation").len(), 2);
         assert_eq!(search_ids(&idx, "facets:/kind/misinformation"), ["mis"]);
     }

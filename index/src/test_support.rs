@@ -1,18 +1,20 @@
 //! Helpers shared by the unit tests: items, classified items and small indexes.
 
-use ballotwatch_core::{ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
+use ballotwatch_core::{
+    ClassifyResult, IncidentRef, IncidentStatus, Item, Severity, SourceRef, Verdict, VerdictKind,
+};
 use chrono::{DateTime, Duration, Utc};
 use tempfile::TempDir;
 
 use crate::{IndexDoc, SearchIndex, SearchRequest};
 
-/// An item, its classification and its incident, owned, for building indexes in tests.
+/// An item, its classification and its incidents, owned, for building indexes in tests.
 #[derive(Debug, Clone)]
-pub(crate) struct TestDoc(pub Item, pub Option<ClassifyResult>, pub Option<i64>);
+pub(crate) struct TestDoc(pub Item, pub Option<ClassifyResult>, pub Vec<IncidentRef>);
 
 impl From<Item> for TestDoc {
     fn from(item: Item) -> TestDoc {
-        TestDoc(item, None, None)
+        TestDoc(item, None, Vec::new())
     }
 }
 
@@ -70,7 +72,14 @@ pub(crate) fn classified(
         detector_errors: Vec::new(),
         media_text: Vec::new(),
     };
-    TestDoc(item(id, text), Some(result), incident)
+    let incidents = incident
+        .map(|id| IncidentRef {
+            id,
+            status: IncidentStatus::New,
+        })
+        .into_iter()
+        .collect();
+    TestDoc(item(id, text), Some(result), incidents)
 }
 
 /// An item with one verdict that did not cross its threshold.
@@ -89,17 +98,17 @@ pub(crate) fn unflagged_verdict(
         detector_errors: Vec::new(),
         media_text: Vec::new(),
     };
-    TestDoc(item(id, text), Some(result), None)
+    TestDoc(item(id, text), Some(result), Vec::new())
 }
 
 /// Upserts and commits `docs` through a fresh writer.
 pub(crate) fn upsert_docs(idx: &SearchIndex, docs: &[TestDoc]) {
     let mut w = idx.writer(20_000_000).expect("writer");
-    for TestDoc(item, result, incident_id) in docs {
+    for TestDoc(item, result, incidents) in docs {
         w.upsert(&IndexDoc {
             item,
             result: result.as_ref(),
-            incident_id: *incident_id,
+            incidents,
         })
         .expect("upsert");
     }

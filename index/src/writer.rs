@@ -143,7 +143,7 @@ mod tests {
             w.upsert(&IndexDoc {
                 item: &it,
                 result: None,
-                incident_id: None,
+                incidents: &[],
             })
             .unwrap();
         }
@@ -172,7 +172,7 @@ mod tests {
         w.upsert(&IndexDoc {
             item: &it,
             result: None,
-            incident_id: None,
+            incidents: &[],
         })
         .unwrap();
         w.rollback().unwrap();
@@ -202,7 +202,7 @@ mod tests {
             .upsert(&IndexDoc {
                 item: &it,
                 result: None,
-                incident_id: None,
+                incidents: &[],
             })
             .unwrap_err();
         assert!(matches!(err, IndexError::EmptyId { .. }));

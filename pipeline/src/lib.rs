@@ -71,7 +71,7 @@ pub fn upsert_all(writer: &mut IndexWriter, items: &[StoredItem]) -> Result<()> 
         writer.upsert(&IndexDoc {
             item: &s.item,
             result: s.result.as_ref(),
-            incident_id: s.incident_id,
+            incidents: &s.incidents,
         })?;
     }
     Ok(())
@@ -242,6 +242,12 @@ impl Pipeline {
         let known_fakes = KnownFakeSet::new();
         fakes::refresh(&store, &known_fakes)?;
         quarantine::notify_held(&store, &config)?;
+        // Items queued for indexing again (an item joined an incident, an incident's status
+        // changed: in the alert stage, the web UI or the API) wake the index stage, so search
+        // filters on incidents catch up within one commit interval.
+        let index_wake = Arc::new(Notify::new());
+        let wake = index_wake.clone();
+        store.on_index_queued(move || wake.notify_one());
         Ok(Pipeline {
             decider: Arc::new(Decider::new(&config)),
             sender,
@@ -256,7 +262,7 @@ impl Pipeline {
             ctx: Arc::new(ctx),
             sources,
             classify_wake: Arc::new(Notify::new()),
-            index_wake: Arc::new(Notify::new()),
+            index_wake,
             poll_turns: quarantine::PollTurns::default(),
         })
     }
@@ -731,10 +737,10 @@ impl Pipeline {
                 for s in &batch {
                     quarantine::fault::item(Stage::Index, &s.item);
                 }
-                let seqs: Vec<i64> = batch.iter().map(|s| s.seq).collect();
+                let marks: Vec<_> = batch.iter().map(StoredItem::index_mark).collect();
                 upsert_all(&mut writer, &batch)?;
                 writer.commit()?;
-                store.mark_indexed(&seqs)?;
+                store.mark_indexed(&marks)?;
                 quarantine::finish(store, Stage::Index, &batch)?;
                 total += batch.len();
             }

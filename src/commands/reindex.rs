@@ -36,10 +36,10 @@ pub fn run(config: &Config) -> anyhow::Result<u8> {
         after = last.seq;
         upsert_all(&mut writer, &batch)?;
         writer.commit()?;
-        let classified: Vec<i64> = batch
+        let classified: Vec<_> = batch
             .iter()
             .filter(|s| s.result.is_some())
-            .map(|s| s.seq)
+            .map(|s| s.index_mark())
             .collect();
         store.mark_indexed(&classified)?;
         done += batch.len() as u64;

@@ -129,6 +129,8 @@ pub fn result_json(stored: &StoredItem, snippet: &str, score: f32) -> anyhow::Re
     obj.insert("score".into(), serde_json::json!(score));
     if let Some(incident) = stored.incident_id {
         obj.insert("incident_id".into(), incident.into());
+        let all: Vec<i64> = stored.incidents.iter().map(|i| i.id).collect();
+        obj.insert("incident_ids".into(), all.into());
     }
     Ok(serde_json::to_string(&value)?)
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::audit;
 use crate::error::{Result, SqlContext, StoreError};
+use crate::items::{queue_incident_reindex, queue_reindex};
 use crate::row::{col, query_all, query_opt, FromRow};
 use crate::sightings::Sighting;
 use crate::{now_ms, parse_opt_ts, parse_ts, sql_limit, ts, Store};
@@ -202,7 +203,8 @@ fn open(
 }
 
 /// Attaches an item (by its stable id) to an incident, logs it and queues the item to be indexed
-/// again (the index holds its incident); `false` if it already was attached.
+/// again (the index holds its incidents); `false` if it already was attached. The caller calls
+/// [`Store::index_queued`] after committing.
 fn attach(
     conn: &Connection,
     incident_id: i64,
@@ -219,14 +221,9 @@ fn attach(
         .with_ctx(|| format!("adding item `{item_id}` to incident {incident_id}"))?
         > 0;
     if added {
-        // An item already indexed goes back to the index queue, so the index's
-        // `incident_id` is right for it (its latest version is what the index holds).
-        conn.prepare_cached(
-            "UPDATE items SET stage = 'classified'
-             WHERE seq = (SELECT max(seq) FROM items WHERE id = ?1) AND stage = 'indexed'",
-        )
-        .and_then(|mut st| st.execute([item_id]))
-        .with_ctx(|| format!("queueing item `{item_id}` to be indexed again"))?;
+        // The item goes back to the index queue, so the index's incidents are right for it
+        // (its latest version is what the index holds).
+        queue_reindex(conn, item_id)?;
         log_change(
             conn,
             incident_id,
@@ -373,6 +370,11 @@ impl Store {
                 .with_ctx(|| format!("committing item `{item_id}` in incident {incident_id}"))?;
             Ok(added)
         })
+        .inspect(|added| {
+            if *added {
+                self.index_queued();
+            }
+        })
     }
 
     /// The ids of the items attached to an incident, ordered by when they were added (then by id).
@@ -387,27 +389,6 @@ impl Store {
                     .collect::<rusqlite::Result<Vec<String>>>()
             })
             .with_ctx(|| format!("reading the items of incident {incident_id}"))
-        })
-    }
-
-    /// Ids of the items attached to incidents with `status` (for search filters: the store,
-    /// not the index, knows which incident an item is in now), at most `limit`, sorted.
-    pub fn item_ids_with_incident_status(
-        &self,
-        status: IncidentStatus,
-        limit: usize,
-    ) -> Result<Vec<String>> {
-        self.with_conn(|conn| {
-            conn.prepare_cached(
-                "SELECT DISTINCT ii.item_id FROM incident_items ii
-                 JOIN incidents i ON i.id = ii.incident_id
-                 WHERE i.status = ?1 ORDER BY ii.item_id LIMIT ?2",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![status.as_str(), sql_limit(limit)], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })
-            .ctx("listing the items of incidents by status")
         })
     }
 
@@ -527,7 +508,7 @@ impl Store {
                 Field::Note => None,
             };
             if field != Field::Note && old.as_deref() == new {
-                return Ok(current);
+                return Ok((current, false));
             }
             match field {
                 Field::Status => tx.execute(
@@ -548,6 +529,10 @@ impl Store {
                 ),
             }
             .with_ctx(|| format!("changing the {name} of incident {id}"))?;
+            if field == Field::Status {
+                // The index holds each item's incident statuses.
+                queue_incident_reindex(&tx, id)?;
+            }
             history(&tx, id, &at, actor, name, old.as_deref(), new)?;
             audit::record(
                 &tx,
@@ -561,7 +546,13 @@ impl Store {
             tx.commit()
                 .with_ctx(|| format!("committing the {name} of incident {id}"))?;
             tracing::info!(incident = id, field = name, actor, "incident changed");
-            Ok(changed)
+            Ok((changed, true))
+        })
+        .map(|(incident, changed)| {
+            if changed && field == Field::Status {
+                self.index_queued();
+            }
+            incident
         })
     }
 }

@@ -1,8 +1,9 @@
 //! Items as stored (every version), their classification results and verdicts, and the stage
 //! queues: `new` (awaiting classification) → `classified` (awaiting indexing) → `indexed`. An
-//! indexed item that joins an incident goes back to `classified`, to be indexed with it.
+//! item that joins an incident, or whose incident's status changes, goes back to `classified`
+//! with its `index_gen` bumped, to be indexed again with its incidents.
 
-use ballotwatch_core::{ClassifyResult, Item};
+use ballotwatch_core::{ClassifyResult, IncidentRef, IncidentStatus, Item};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 
@@ -24,6 +25,30 @@ pub struct StoredItem {
     pub capture_id: Option<i64>,
     /// The incident this item belongs to (the one it was added to most recently), if any.
     pub incident_id: Option<i64>,
+    /// Every incident it belongs to with its status, most recently joined first.
+    pub incidents: Vec<IncidentRef>,
+    /// How many times this version was queued for indexing again; [`Store::mark_indexed`]
+    /// compares it, so a request made while the item was being indexed is not lost.
+    pub index_gen: i64,
+}
+
+impl StoredItem {
+    /// What to pass to [`Store::mark_indexed`] once this version is in the index.
+    pub fn index_mark(&self) -> IndexMark {
+        IndexMark {
+            seq: self.seq,
+            gen: self.index_gen,
+        }
+    }
+}
+
+/// An item version as the indexer read it: its seq and its `index_gen` then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexMark {
+    /// The version's row number.
+    pub seq: i64,
+    /// Its [`StoredItem::index_gen`] when read.
+    pub gen: i64,
 }
 
 /// `SELECT` of the columns [`StoredItem`]'s [`FromRow`] reads, from `items i`, followed by `$rest`.
@@ -32,7 +57,13 @@ macro_rules! item_query {
         concat!(
             "SELECT i.seq, i.item_json, i.result_json, i.capture_id,
                 (SELECT ii.incident_id FROM incident_items ii WHERE ii.item_id = i.id
-                 ORDER BY ii.added_at DESC, ii.incident_id DESC LIMIT 1)
+                 ORDER BY ii.added_at DESC, ii.incident_id DESC LIMIT 1),
+                (SELECT group_concat(x.incident_id || ':' || x.status, ',')
+                 FROM (SELECT ii.incident_id, n.status FROM incident_items ii
+                       JOIN incidents n ON n.id = ii.incident_id
+                       WHERE ii.item_id = i.id
+                       ORDER BY ii.added_at DESC, ii.incident_id DESC) x),
+                i.index_gen
              FROM items i ",
             $rest
         )
@@ -56,8 +87,57 @@ impl FromRow for StoredItem {
                 .json_ctx(|| format!("reading items.result_json of seq {seq}"))?,
             capture_id: col(r, 3)?,
             incident_id: col(r, 4)?,
+            incidents: parse_incidents(col(r, 5)?, seq)?,
+            index_gen: col(r, 6)?,
         })
     }
+}
+
+/// Reads the `id:status,…` list [`item_query`] builds of an item's incidents.
+fn parse_incidents(list: Option<String>, seq: i64) -> Result<Vec<IncidentRef>> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|pair| {
+            let bad =
+                |why: String| StoreError::corrupt(format!("the incidents of item seq {seq}"), why);
+            let (id, status) = pair
+                .split_once(':')
+                .ok_or_else(|| bad(format!("`{pair}` is not id:status")))?;
+            Ok(IncidentRef {
+                id: id
+                    .parse()
+                    .map_err(|_| bad(format!("`{id}` is not an incident id")))?,
+                status: status.parse::<IncidentStatus>().map_err(bad)?,
+            })
+        })
+        .collect()
+}
+
+/// Queues the latest version of item `item_id` to be indexed again (its incidents changed),
+/// inside the caller's transaction: back to `classified` unless still `new` (it is indexed
+/// once classified anyway), and `index_gen` bumped either way.
+pub(crate) fn queue_reindex(conn: &Connection, item_id: &str) -> Result<usize> {
+    conn.prepare_cached(
+        "UPDATE items SET index_gen = index_gen + 1,
+             stage = CASE stage WHEN 'new' THEN 'new' ELSE 'classified' END
+         WHERE seq = (SELECT max(seq) FROM items WHERE id = ?1)",
+    )
+    .and_then(|mut st| st.execute([item_id]))
+    .with_ctx(|| format!("queueing item `{item_id}` to be indexed again"))
+}
+
+/// [`queue_reindex`] for every item of incident `incident_id`.
+pub(crate) fn queue_incident_reindex(conn: &Connection, incident_id: i64) -> Result<usize> {
+    conn.prepare_cached(
+        "UPDATE items SET index_gen = index_gen + 1,
+             stage = CASE stage WHEN 'new' THEN 'new' ELSE 'classified' END
+         WHERE seq IN (SELECT max(l.seq) FROM incident_items ii JOIN items l ON l.id = ii.item_id
+                       WHERE ii.incident_id = ?1 GROUP BY l.id)",
+    )
+    .and_then(|mut st| st.execute([incident_id]))
+    .with_ctx(|| format!("queueing the items of incident {incident_id} to be indexed again"))
 }
 
 /// The latest version of one item, if stored.
@@ -286,7 +366,8 @@ impl Store {
     /// version in stage `classified`, its latest version (never an older one). Ids whose latest
     /// version is still `new` wait until it is classified.
     ///
-    /// Pass the returned seqs to [`Store::mark_indexed`], which also marks the older versions.
+    /// Pass their [`StoredItem::index_mark`]s to [`Store::mark_indexed`], which also marks the
+    /// older versions.
     pub fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>> {
         // Within one id, the highest seq is the latest version (see the schema).
         self.with_conn(|conn| {
@@ -305,29 +386,32 @@ impl Store {
         })
     }
 
-    /// Marks items indexed, in one transaction. For each seq that is not `new`, that version and
-    /// every older `classified` version of the same id move to `indexed`. Unknown seqs and
-    /// repeats are no-ops.
-    pub fn mark_indexed(&self, seqs: &[i64]) -> Result<()> {
+    /// Marks items indexed, in one transaction. For each mark whose version is not `new` and
+    /// whose `index_gen` is still the one read, that version and every older `classified`
+    /// version of the same id move to `indexed`. A version queued again since it was read
+    /// (its incidents changed) stays `classified` for the next pass. Unknown seqs and repeats
+    /// are no-ops.
+    pub fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()> {
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to mark items indexed")?;
             let mut marked = 0usize;
-            for seq in seqs {
+            for &IndexMark { seq, gen } in marks {
                 marked += tx
                     .prepare_cached(
                         "UPDATE items SET stage = 'indexed'
                          WHERE stage = 'classified'
                            AND id = (SELECT id FROM items WHERE seq = ?1)
                            AND version <= (SELECT version FROM items WHERE seq = ?1)
-                           AND (SELECT stage FROM items WHERE seq = ?1) <> 'new'",
+                           AND (SELECT stage FROM items WHERE seq = ?1) <> 'new'
+                           AND (SELECT index_gen FROM items WHERE seq = ?1) = ?2",
                     )
-                    .and_then(|mut st| st.execute([seq]))
+                    .and_then(|mut st| st.execute([seq, gen]))
                     .with_ctx(|| format!("marking item seq {seq} indexed"))?;
             }
             tx.commit().ctx("committing indexed marks")?;
-            tracing::debug!(given = seqs.len(), marked, "marked items indexed");
+            tracing::debug!(given = marks.len(), marked, "marked items indexed");
             Ok(())
         })
     }

@@ -66,7 +66,7 @@ pub use digests::{DigestEntry, NewDigestEntry};
 pub use error::{Result, StoreError};
 pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
 pub use incidents::{IncidentChange, IncidentDetail};
-pub use items::StoredItem;
+pub use items::{IndexMark, StoredItem};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
@@ -103,7 +103,13 @@ struct Inner {
     conn: Mutex<Connection>,
     /// Why ingest is paused in this process (disk full), if it is.
     paused: Mutex<Option<String>>,
+    /// Called after a commit that queued items for indexing again (see
+    /// [`Store::on_index_queued`]).
+    index_queued: Mutex<Option<IndexQueued>>,
 }
+
+/// A callback [`Store::on_index_queued`] registers.
+type IndexQueued = Arc<dyn Fn() + Send + Sync>;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -142,8 +148,34 @@ impl Store {
                 captures_dir,
                 conn: Mutex::new(conn),
                 paused: Mutex::new(None),
+                index_queued: Mutex::new(None),
             }),
         })
+    }
+
+    /// Registers `f` to be called (replacing any earlier one) after every commit that queues
+    /// items for indexing again: an item joining an incident, an incident's status changing.
+    /// Every clone of this store shares it, so the pipeline's indexer can wake when the web UI
+    /// changes an incident. `f` runs on the committing thread and must be quick.
+    pub fn on_index_queued(&self, f: impl Fn() + Send + Sync + 'static) {
+        *self
+            .inner
+            .index_queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(f));
+    }
+
+    /// Calls the [`Store::on_index_queued`] callback, if any.
+    pub(crate) fn index_queued(&self) {
+        let f = self
+            .inner
+            .index_queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(f) = f {
+            f();
+        }
     }
 
     /// The folder this store lives in.

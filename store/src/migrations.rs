@@ -327,6 +327,14 @@ CREATE TABLE quarantine (
 CREATE INDEX quarantine_item ON quarantine(item_seq);
 "#;
 
+/// Items count their re-index requests: an item that joins an incident, or whose incident's
+/// status changes, goes back to `classified` with `index_gen` bumped, and the indexer marks it
+/// `indexed` only if `index_gen` is still what it read (so a request made while it was
+/// indexing is not lost).
+const M9_INDEX_GEN: &str = "
+ALTER TABLE items ADD COLUMN index_gen INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Every migration, oldest first. A database's `user_version` is how many of these it has had,
 /// so the order is the schema's history: append, never insert, reorder or edit.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -338,6 +346,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M6_DROPPED,
     M7_ACCOUNTS,
     M8_QUARANTINE,
+    M9_INDEX_GEN,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
@@ -574,10 +583,27 @@ mod tests {
         old.execute_batch(RELEASE_V8).unwrap();
         assert_eq!(user_version(&old).unwrap(), 8);
         let mut new = Connection::open_in_memory().unwrap();
-        migrate(&mut new, MIGRATIONS, Path::new("mem.db")).unwrap();
+        migrate(&mut new, &MIGRATIONS[..8], Path::new("mem.db")).unwrap();
         let (old, new) = (schema(&old), schema(&new));
         assert!(new.len() > 30, "{new:?}");
         assert_eq!(old, new);
+    }
+
+    #[test]
+    fn a_release_v8_database_gains_index_gen_at_zero() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(RELEASE_V8).unwrap();
+        migrate(&mut old, MIGRATIONS, Path::new("mem.db")).unwrap();
+        assert_eq!(user_version(&old).unwrap(), SCHEMA_VERSION);
+        let (items, gens): (i64, i64) = old
+            .query_row(
+                "SELECT count(*), coalesce(sum(index_gen), 0) FROM items",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(items > 0);
+        assert_eq!(gens, 0);
     }
 
     #[test]

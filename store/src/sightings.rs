@@ -174,6 +174,11 @@ impl Store {
                 .with_ctx(|| format!("committing the alert decision for item `{item_id}`"))?;
             Ok(Some((ctx, decided)))
         })
+        .inspect(|decided| {
+            if decided.is_some() {
+                self.index_queued();
+            }
+        })
     }
 }
 
@@ -303,7 +308,7 @@ mod tests {
         // "early" was indexed before the alert stage saw it; "late" was not.
         let indexed = store.pending_index(10).unwrap();
         assert_eq!(indexed.len(), 2);
-        store.mark_indexed(&[items[0].seq]).unwrap();
+        store.mark_indexed(&[items[0].index_mark()]).unwrap();
         assert_eq!(store.pending_index(10).unwrap().len(), 1);
         for s in &items {
             store
@@ -315,7 +320,7 @@ mod tests {
         let ids: Vec<&str> = again.iter().map(|s| s.item.id.as_str()).collect();
         assert_eq!(ids, ["early", "late"]);
         assert!(again.iter().all(|s| s.incident_id.is_some()), "{again:?}");
-        let seqs: Vec<i64> = again.iter().map(|s| s.seq).collect();
+        let seqs: Vec<_> = again.iter().map(StoredItem::index_mark).collect();
         store.mark_indexed(&seqs).unwrap();
         assert!(store.pending_index(10).unwrap().is_empty());
     }

@@ -71,6 +71,8 @@ fn item_json(s: &StoredItem) -> Result<Value, ApiError> {
         }
         if let Some(i) = s.incident_id {
             obj.insert("incident_id".into(), i.into());
+            let all: Vec<i64> = s.incidents.iter().map(|i| i.id).collect();
+            obj.insert("incident_ids".into(), all.into());
         }
     }
     Ok(v)

@@ -131,7 +131,8 @@ pub(crate) fn document() -> Value {
                         "published_at": { "type": "string", "format": "date-time" },
                         "flagged": { "type": "boolean" }, "severity": s.clone(),
                         "verdicts": { "type": "array", "items": { "$ref": "#/components/schemas/Verdict" } },
-                        "incident_id": { "type": "integer" },
+                        "incident_id": { "type": "integer", "description": "The incident the item joined most recently." },
+                        "incident_ids": { "type": "array", "items": { "type": "integer" }, "description": "Every incident the item is in, most recently joined first (present with incident_id)." },
                         "snippet": { "type": "string", "description": "Search only: HTML with <b> around matches." },
                         "score": { "type": "number", "description": "Search only." }
                     } },

@@ -3,7 +3,7 @@
 
 use ballotwatch_core::IncidentStatus;
 use ballotwatch_index::{Facets, SearchRequest, SortOrder};
-use ballotwatch_store::{Store, StoredItem};
+use ballotwatch_store::StoredItem;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +12,6 @@ use crate::{AppState, WebError};
 
 /// Hits per page.
 pub(crate) const PAGE_SIZE: usize = 20;
-/// Most items an incident-status filter can name.
-const MAX_STATUS_ITEMS: usize = 1000;
 
 /// A search as the page's form or the API's query string sends it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -43,7 +41,8 @@ pub(crate) struct SearchParams {
     /// `true`, `false` or blank.
     #[serde(default)]
     pub flagged: String,
-    /// Incident status of the item's incident.
+    /// Status of one of the item's incidents (an index term: items are indexed again when
+    /// they join an incident or its status changes).
     #[serde(default)]
     pub status: String,
     /// `relevance` (default) or `newest`.
@@ -108,9 +107,8 @@ impl SearchParams {
     }
 
     /// The index request: the typed query (held to `[limits]`'s query length and nesting by
-    /// the index) AND each filter, in the order asked for. `None` when the incident-status
-    /// filter matches no incident (so nothing can match).
-    pub(crate) fn index_request(&self, store: &Store) -> Result<Option<SearchRequest>, WebError> {
+    /// the index) AND each filter, in the order asked for.
+    pub(crate) fn index_request(&self) -> Result<SearchRequest, WebError> {
         let mut parts = Vec::new();
         for (field, value) in [
             ("kind", &self.kind),
@@ -149,17 +147,12 @@ impl SearchParams {
                 .status
                 .parse()
                 .map_err(|e: String| WebError::BadRequest(format!("`status`: {e}")))?;
-            let ids = store.item_ids_with_incident_status(status, MAX_STATUS_ITEMS)?;
-            if ids.is_empty() {
-                return Ok(None);
-            }
-            let any: Vec<String> = ids.iter().map(|i| format!("id:{}", quoted(i))).collect();
-            parts.push(format!("({})", any.join(" OR ")));
+            parts.push(format!("incident_status:{}", quoted(status.as_str())));
         }
         let mut request = SearchRequest::new(self.q.trim(), 0);
         request.sort = self.sort_order()?;
         request.filters = parts;
-        Ok(Some(request))
+        Ok(request)
     }
 }
 
@@ -181,15 +174,7 @@ pub(crate) async fn run(
                 "search",
                 &serde_json::to_value(&params).unwrap_or_default(),
             )?;
-            let Some(mut request) = params.index_request(store)? else {
-                return Ok(Outcome {
-                    query: String::new(),
-                    total: 0,
-                    hits: Vec::new(),
-                    facets: Facets::default(),
-                    page,
-                });
-            };
+            let mut request = params.index_request()?;
             index.reload()?;
             request.limit = page_size;
             request.offset = (page - 1).saturating_mul(page_size);
@@ -222,17 +207,9 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballotwatch_core::{Item, Severity, VerdictKind};
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
 
     #[test]
     fn filters_become_an_index_query() {
-        let (_d, store) = store();
         let p = SearchParams {
             q: "polling station".into(),
             kind: "misinformation".into(),
@@ -242,14 +219,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            p.index_request(&store).unwrap().unwrap().index_query(),
+            p.index_request().unwrap().index_query(),
             "(polling station) AND kind:\"misinformation\" AND source:\"Anytown Echo\" AND \
              flagged:true AND published_at:[2026-05-01T00:00:00Z TO 2999-12-31T23:59:59Z]"
         );
         assert_eq!(
             SearchParams::default()
-                .index_request(&store)
-                .unwrap()
+                .index_request()
                 .unwrap()
                 .index_query(),
             "*"
@@ -258,8 +234,7 @@ mod tests {
 
     #[test]
     fn bad_filters_are_explained() {
-        let (_d, store) = store();
-        let bad = |p: SearchParams| p.index_request(&store).unwrap_err().to_string();
+        let bad = |p: SearchParams| p.index_request().unwrap_err().to_string();
         assert!(bad(SearchParams {
             from: "May 1".into(),
             ..Default::default()
@@ -284,57 +259,15 @@ mod tests {
     }
 
     #[test]
-    fn status_filter_names_the_incidents_with_that_status() {
-        let (_d, store) = store();
+    fn status_filter_is_an_index_term() {
         let p = SearchParams {
-            status: "escalated".into(),
+            q: "council".into(),
+            status: "reported_to_platform".into(),
             ..Default::default()
         };
-        assert!(
-            p.index_request(&store).unwrap().is_none(),
-            "no escalated incident yet"
-        );
-        let inc = store
-            .create_incident("t", VerdictKind::Misinformation, Severity::High, "x")
-            .unwrap();
-        store
-            .set_incident_status(inc.id, IncidentStatus::Escalated, "x")
-            .unwrap();
-        assert!(
-            p.index_request(&store).unwrap().is_none(),
-            "no items in it yet"
-        );
-        let item = Item {
-            id: "i1".into(),
-            text: Some("x".into()),
-            ..Item::default()
-        };
-        let now = chrono::Utc::now();
-        let capture = ballotwatch_core::Capture {
-            url: "https://echo.example/rss".into(),
-            final_url: "https://echo.example/rss".into(),
-            status: 200,
-            headers: vec![],
-            sha256: store.put_blob(b"feed").unwrap(),
-            size: 4,
-            started_at: now,
-            finished_at: now,
-        };
-        let poll = ballotwatch_store::PollRecord {
-            captures: vec![capture],
-            items: vec![(0, item)],
-            etag: None,
-            last_modified: None,
-            cursor: None,
-            not_modified: false,
-            attempted_at: chrono::Utc::now(),
-            next_attempt_at: chrono::Utc::now(),
-        };
-        store.record_poll("Echo", poll).unwrap();
-        store.add_incident_item(inc.id, "i1", "x").unwrap();
         assert_eq!(
-            p.index_request(&store).unwrap().unwrap().index_query(),
-            "(id:\"i1\")"
+            p.index_request().unwrap().index_query(),
+            "(council) AND incident_status:\"reported_to_platform\""
         );
     }
 }

@@ -124,25 +124,20 @@ fn incident_workflow_keeps_history_and_audit() {
     assert_eq!(counts.len(), 6);
     assert!(counts.contains(&(IncidentStatus::Escalated, 1)));
     assert!(counts.contains(&(IncidentStatus::New, 0)));
-    assert!(store
-        .item_ids_with_incident_status(IncidentStatus::Escalated, 10)
-        .unwrap()
-        .is_empty());
     store
         .record_poll("Echo", poll(&store, &[("a", "x"), ("b", "y")], 0))
         .unwrap();
     store.add_incident_item(inc.id, "b", "alerting").unwrap();
     store.add_incident_item(inc.id, "a", "alerting").unwrap();
+    let a = store.get_item("a").unwrap().unwrap();
+    assert_eq!(a.incident_id, Some(inc.id));
     assert_eq!(
-        store
-            .item_ids_with_incident_status(IncidentStatus::Escalated, 10)
-            .unwrap(),
-        ["a", "b"]
+        a.incidents,
+        [ballotwatch_core::IncidentRef {
+            id: inc.id,
+            status: IncidentStatus::Escalated
+        }]
     );
-    assert!(store
-        .item_ids_with_incident_status(IncidentStatus::New, 10)
-        .unwrap()
-        .is_empty());
     assert_eq!(
         store
             .list_incidents(Some(IncidentStatus::Resolved), 10)
@@ -205,4 +200,93 @@ fn incident_history_lists_creation_and_items_in_order() {
     assert_eq!((last.actor.as_str(), last.field.as_str()), ("bob", "item"));
     assert_eq!(last.new.as_deref(), Some("a"));
     assert!(store.incident_history(9999).unwrap().is_empty());
+}
+
+/// Polls `ids` and classifies them (unflagged); returns them as pending indexing.
+fn classified(store: &Store, ids: &[&str]) -> Vec<crate::StoredItem> {
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "text")).collect();
+    store.record_poll("Echo", poll(store, &pairs, 0)).unwrap();
+    let results: Vec<_> = store
+        .pending_classification(100)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s.seq,
+                ballotwatch_core::ClassifyResult {
+                    id: s.item.id.clone(),
+                    flagged: false,
+                    severity: Severity::None,
+                    verdicts: Vec::new(),
+                    detector_errors: Vec::new(),
+                    media_text: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    store.save_results(&results).unwrap();
+    store.pending_index(100).unwrap()
+}
+
+#[test]
+fn joining_an_incident_or_changing_its_status_queues_its_items_for_indexing() {
+    let (_dir, store) = store();
+    let wakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = wakes.clone();
+    store.on_index_queued(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let woken = || wakes.load(std::sync::atomic::Ordering::SeqCst);
+    let pending = classified(&store, &["a", "b"]);
+    let marks: Vec<_> = pending.iter().map(|s| s.index_mark()).collect();
+    store.mark_indexed(&marks).unwrap();
+    assert!(store.pending_index(10).unwrap().is_empty());
+
+    let inc = store
+        .create_incident("t", VerdictKind::Impersonation, Severity::High, "alice")
+        .unwrap();
+    assert!(store.add_incident_item(inc.id, "a", "alice").unwrap());
+    assert_eq!(woken(), 1);
+    let again = store.pending_index(10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].item.id, "a");
+    assert_eq!(again[0].incidents[0].status, IncidentStatus::New);
+    store.mark_indexed(&[again[0].index_mark()]).unwrap();
+    assert!(store.pending_index(10).unwrap().is_empty());
+
+    // A status change queues every item of the incident, and only those.
+    store
+        .set_incident_status(inc.id, IncidentStatus::Escalated, "alice")
+        .unwrap();
+    assert_eq!(woken(), 2);
+    let again = store.pending_index(10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].incidents[0].status, IncidentStatus::Escalated);
+    // Setting the same status again, or an assignee, queues nothing.
+    store.mark_indexed(&[again[0].index_mark()]).unwrap();
+    store
+        .set_incident_status(inc.id, IncidentStatus::Escalated, "alice")
+        .unwrap();
+    store
+        .set_incident_assignee(inc.id, Some("bob"), "alice")
+        .unwrap();
+    assert!(store.pending_index(10).unwrap().is_empty());
+    assert_eq!(woken(), 2);
+}
+
+#[test]
+fn a_requeue_while_indexing_is_not_lost_by_marking_indexed() {
+    let (_dir, store) = store();
+    let read = classified(&store, &["a"]);
+    let inc = store
+        .create_incident("t", VerdictKind::Impersonation, Severity::High, "alice")
+        .unwrap();
+    // The indexer read "a" (no incident); it joins one before the indexer marks it indexed.
+    assert!(store.add_incident_item(inc.id, "a", "alice").unwrap());
+    store.mark_indexed(&[read[0].index_mark()]).unwrap();
+    let again = store.pending_index(10).unwrap();
+    assert_eq!(again.len(), 1, "the stale mark must not hide the requeue");
+    assert_eq!(again[0].incident_id, Some(inc.id));
+    store.mark_indexed(&[again[0].index_mark()]).unwrap();
+    assert!(store.pending_index(10).unwrap().is_empty());
 }

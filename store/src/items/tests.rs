@@ -39,8 +39,8 @@ fn classify_all(store: &Store) -> Vec<i64> {
     pending.iter().map(|s| s.seq).collect()
 }
 
-fn seqs(items: &[StoredItem]) -> Vec<i64> {
-    items.iter().map(|s| s.seq).collect()
+fn seqs(items: &[StoredItem]) -> Vec<crate::IndexMark> {
+    items.iter().map(StoredItem::index_mark).collect()
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn items_flow_new_classified_indexed() {
         2
     );
     // c is still new: marking it "indexed" early does nothing.
-    store.mark_indexed(&[remaining[0].seq]).unwrap();
+    store.mark_indexed(&[remaining[0].index_mark()]).unwrap();
     assert_eq!(
         store.pending_classification(10).unwrap().len(),
         1,
@@ -216,13 +216,13 @@ fn a_stray_classified_old_version_does_not_stay_queued_forever() {
     store
         .save_results(&[(versions[1].seq, result("a", false, &[]))])
         .unwrap();
-    store.mark_indexed(&[versions[1].seq]).unwrap();
+    store.mark_indexed(&[versions[1].index_mark()]).unwrap();
     store
         .save_results(&[(versions[0].seq, result("a", false, &[]))])
         .unwrap();
     // The latest version is offered again (re-indexing is idempotent), and marking it clears v1.
     let pending = store.pending_index(10).unwrap();
-    assert_eq!(seqs(&pending), [versions[1].seq]);
+    assert_eq!(seqs(&pending), [versions[1].index_mark()]);
     store.mark_indexed(&seqs(&pending)).unwrap();
     assert!(store.pending_index(10).unwrap().is_empty());
     assert_eq!(

@@ -631,6 +631,11 @@ mod tests {
                     }),
                     capture_id: None,
                     incident_id: Some(1),
+                    incidents: vec![ballotwatch_core::IncidentRef {
+                        id: 1,
+                        status: ballotwatch_core::IncidentStatus::New,
+                    }],
+                    index_gen: 0,
                 },
                 None,
             )
@@ -675,6 +680,8 @@ mod tests {
             result: None,
             capture_id: None,
             incident_id: None,
+            incidents: Vec::new(),
+            index_gen: 0,
         };
         let html = render_item(&stored, None).into_string();
         assert!(html.contains("What changed since version 1"), "{html}");
@@ -711,6 +718,8 @@ mod tests {
             }),
             capture_id: None,
             incident_id: None,
+            incidents: Vec::new(),
+            index_gen: 0,
         };
         let html = render_item(&stored, None).into_string();
         assert!(html.contains("Text read from the image"), "{html}");

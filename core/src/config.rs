@@ -973,8 +973,16 @@ pub struct LimitsConfig {
     pub min_free_disk: ByteSize,
 }
 
+/// The default of `[limits] max_html_depth`.
+pub const DEFAULT_MAX_HTML_DEPTH: usize = 256;
+
+/// The largest `[limits] max_html_depth` accepted: the deepest tree html2text's recursive layout
+/// is ever given (nested tables at this depth) still fits a 2 MiB worker stack with room to spare
+/// (ingest's `the_ceiling_fits_a_worker_stack`). Ingest clamps to it; validation refuses more.
+pub const MAX_HTML_DEPTH_CEILING: usize = 1024;
+
 fn default_max_html_depth() -> usize {
-    256
+    DEFAULT_MAX_HTML_DEPTH
 }
 fn default_max_item_text() -> ByteSize {
     ByteSize::kib(512)
@@ -1336,6 +1344,19 @@ impl Config {
                     Some("leave the key out to use the default".into()),
                 );
             }
+        }
+
+        if lim.max_html_depth > MAX_HTML_DEPTH_CEILING {
+            bad(
+                vec![key("limits"), key("max_html_depth")],
+                format!(
+                    "must be at most {MAX_HTML_DEPTH_CEILING}: deeper HTML is cut at the ceiling \
+                     anyway, the deepest layout known to fit a worker's stack"
+                ),
+                Some(format!(
+                    "use {MAX_HTML_DEPTH_CEILING} or less, or leave the key out for the default ({DEFAULT_MAX_HTML_DEPTH})"
+                )),
+            );
         }
 
         if self.evidence.screenshot_timeout.is_zero() {
@@ -2036,6 +2057,16 @@ signing_key = "/var/lib/ballotwatch/evidence.key"
         assert_eq!(p.field, "limits.max_html_depth", "{p}");
         let p = one_problem("data_dir = \"d\"\n[limits]\nmax_html_dept = 10\n");
         assert!(p.to_string().contains("max_html_depth"), "{p}");
+    }
+
+    #[test]
+    fn max_html_depth_above_the_ceiling_is_a_problem() {
+        let c = parse("data_dir = \"d\"\n[limits]\nmax_html_depth = 1024\n").unwrap();
+        assert_eq!(c.limits.max_html_depth, MAX_HTML_DEPTH_CEILING);
+        let p = one_problem("data_dir = \"d\"\n[limits]\nmax_html_depth = 1025\n");
+        assert_eq!(p.field, "limits.max_html_depth", "{p}");
+        assert_eq!(p.line, Some(3), "{p}");
+        assert!(p.message.contains("at most 1024"), "{p}");
     }
 
     #[test]

@@ -32,13 +32,14 @@ pub const LINK_REL: &str = "noopener noreferrer nofollow";
 
 pub use nesting::{bound_nesting, Bounded};
 
-/// The default of `[limits] max_html_depth`.
-pub const DEFAULT_MAX_DEPTH: usize = 256;
+/// The default of `[limits] max_html_depth` (core's `DEFAULT_MAX_HTML_DEPTH`).
+pub const DEFAULT_MAX_DEPTH: usize = ballotwatch_core::config::DEFAULT_MAX_HTML_DEPTH;
 
-/// The largest `[limits] max_html_depth` accepted: the deepest tree html2text's recursive layout
-/// is ever given (nested tables at this depth) still fits a 2 MiB worker stack with room to spare
+/// The largest `[limits] max_html_depth` accepted (core's `MAX_HTML_DEPTH_CEILING`, which config
+/// validation enforces): the deepest tree html2text's recursive layout is ever given (nested
+/// tables at this depth) still fits a 2 MiB worker stack with room to spare
 /// (`the_ceiling_fits_a_worker_stack` below).
-pub const MAX_DEPTH_CEILING: usize = 1024;
+pub const MAX_DEPTH_CEILING: usize = ballotwatch_core::config::MAX_HTML_DEPTH_CEILING;
 
 /// The deepest element nesting kept in publishers' HTML, process-wide.
 static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);

@@ -1,0 +1,204 @@
+//! `[[identity]]`, `[[narrative]]` and `[detectors]` (with OCR and the pixel model): what classify reads.
+
+use super::*;
+
+/// One `[[identity]]`: someone Ballotwatch protects from impersonation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Name as the public knows it.
+    pub name: String,
+    /// What sort of identity it is.
+    pub kind: IdentityKind,
+    /// Official domains (their subdomains are official too).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Official handles per platform.
+    #[serde(default)]
+    pub handles: BTreeMap<String, Vec<String>>,
+    /// Logo images whose reuse by others is suspicious.
+    #[serde(default)]
+    pub logos: Vec<PathBuf>,
+}
+
+/// The sort of protected identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// The council or another body.
+    Organisation,
+    /// A post such as the Returning Officer.
+    Role,
+    /// A candidate standing for election.
+    Candidate,
+    /// A named official.
+    Official,
+}
+
+/// The platforms `[[identity]] handles` may name.
+pub const HANDLE_PLATFORMS: [&str; 8] = [
+    "mastodon",
+    "bluesky",
+    "x",
+    "facebook",
+    "instagram",
+    "tiktok",
+    "youtube",
+    "telegram",
+];
+
+/// One `[[narrative]]`: a false claim to watch for, with the correct position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NarrativeConfig {
+    /// Unique id.
+    pub id: String,
+    /// The false claim in one sentence.
+    pub claim: String,
+    /// Ways people phrase it.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// The correct position, ready to paste as a reply.
+    pub rebuttal: String,
+    /// Ways people correct it (debunks, official guidance). Posts that repeat these are on the
+    /// rebuttal side and are not flagged.
+    #[serde(default)]
+    pub debunks: Vec<String>,
+    /// Where the correct position is published.
+    #[serde(default)]
+    pub source: Option<Url>,
+}
+
+/// `[detectors]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorsConfig {
+    /// Default score at or above which a verdict flags an item.
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    /// Per-detector thresholds by detector name.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f32>,
+    /// Where ONNX models are installed (default: `BALLOTWATCH_MODELS`, then `./models`).
+    #[serde(default)]
+    pub models_dir: Option<PathBuf>,
+    /// Threads each ONNX model may use (default: all cores).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Most texts a model runs at once.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Most differing PDQ hash bits (of 256) for an image to count as a re-upload of media
+    /// confirmed fake (default 31, Meta's usual match threshold).
+    #[serde(default = "default_known_fake_distance")]
+    pub known_fake_distance: u32,
+    /// `[detectors.ocr]`: reading the text in images.
+    #[serde(default)]
+    pub ocr: OcrConfig,
+    /// `[detectors.pixel_model]`: the image classifier for AI-generated pictures.
+    #[serde(default)]
+    pub pixel_model: PixelModelConfig,
+}
+
+/// `[detectors.ocr]`: OCR of every image medium, whose text joins the item's text for the
+/// text detectors, the index and evidence packs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcrConfig {
+    /// Run OCR at all (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Longest side, in pixels, of the image the text detector sees (default 1280; larger
+    /// images are scaled down).
+    #[serde(default = "default_ocr_max_side")]
+    pub max_side: u32,
+    /// Most text lines read from one image (default 64).
+    #[serde(default = "default_ocr_max_lines")]
+    pub max_lines: usize,
+}
+
+fn default_ocr_max_side() -> u32 {
+    1280
+}
+
+fn default_ocr_max_lines() -> usize {
+    64
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        OcrConfig {
+            enabled: true,
+            max_side: default_ocr_max_side(),
+            max_lines: default_ocr_max_lines(),
+        }
+    }
+}
+
+/// `[detectors.pixel_model]`: a pluggable ONNX image classifier described by a manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PixelModelConfig {
+    /// Run the pixel model at all (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A manifest (TOML) describing your own model; default: the built-in manifest of the
+    /// CLIP probe in `<models_dir>/pixel/`.
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+    /// Skip images whose OCR text covers more than this fraction of the picture (default 0.2):
+    /// the model is not reliable on documents and screenshots.
+    #[serde(default = "default_max_text_fraction")]
+    pub max_text_fraction: f32,
+}
+
+fn default_max_text_fraction() -> f32 {
+    0.2
+}
+
+impl Default for PixelModelConfig {
+    fn default() -> Self {
+        PixelModelConfig {
+            enabled: true,
+            manifest: None,
+            max_text_fraction: default_max_text_fraction(),
+        }
+    }
+}
+
+fn default_known_fake_distance() -> u32 {
+    31
+}
+
+fn default_threshold() -> f32 {
+    0.5
+}
+
+fn default_batch_size() -> usize {
+    32
+}
+
+impl Default for DetectorsConfig {
+    fn default() -> Self {
+        DetectorsConfig {
+            threshold: default_threshold(),
+            thresholds: BTreeMap::new(),
+            models_dir: None,
+            threads: None,
+            batch_size: default_batch_size(),
+            known_fake_distance: default_known_fake_distance(),
+            ocr: OcrConfig::default(),
+            pixel_model: PixelModelConfig::default(),
+        }
+    }
+}
+
+impl DetectorsConfig {
+    /// The threshold that applies to a detector.
+    pub fn threshold_for(&self, detector: &str) -> f32 {
+        self.thresholds
+            .get(detector)
+            .copied()
+            .unwrap_or(self.threshold)
+    }
+}

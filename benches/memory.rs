@@ -8,7 +8,8 @@
 //!   pixel model and the text encoder), the closest thing to `serve` that exits by itself;
 //! - `classify` with that demo's configuration on 64 long texts (about 250 tokens each, the
 //!   encoder's largest batches) and a 4000×3000 photo-sized picture with a printed notice on it
-//!   (OCR detection at `[detectors.ocr] max_side`, the pixel model).
+//!   (OCR detection at `[detectors.ocr] max_side`, the pixel model); then again with the old
+//!   default `max_side` of 1280.
 //!
 //! Needs `models/install`. Linux only (the child's peak comes from `wait4`).
 
@@ -146,8 +147,8 @@ fn main() {
             Workload::Classify(None),
         ),
         (
-            "  the same, [detectors.ocr] max_side 960",
-            Workload::Classify(Some("\n[detectors.ocr]\nmax_side = 960\n")),
+            "  the same, old OCR max_side 1280",
+            Workload::Classify(Some("\n[detectors.ocr]\nmax_side = 1280\n")),
         ),
     ];
     for (name, workload) in workloads {

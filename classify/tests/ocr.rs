@@ -45,6 +45,28 @@ fn a_rendered_notice_is_read_back_with_at_least_95_percent_character_accuracy() 
 }
 
 #[test]
+fn a_notice_in_a_camera_sized_photo_is_read_at_the_default_max_side() {
+    if !tools::needs(&[Tool::Models, Tool::DejaVuFont]) {
+        return;
+    }
+    let ocr = Ocr::shared(&tools::models_dir(), &DetectorsConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A poster a fifth of the width of a 4000×3000 photo: the detector sees the photo scaled to
+    // `max_side`, and the recogniser reads each line from the full-size picture.
+    let notice = render::notice();
+    let (w, h) = (4000u32, 3000u32);
+    let mut photo = image::RgbImage::from_pixel(w, h, image::Rgb([90, 120, 140]));
+    let nw = w / 5;
+    let nh = notice.height() * nw / notice.width();
+    let poster = image::imageops::resize(&notice, nw, nh, image::imageops::FilterType::Triangle);
+    image::imageops::overlay(&mut photo, &poster, i64::from(w / 5), i64::from(h / 4));
+    let out = ocr.read(&image::DynamicImage::ImageRgb8(photo)).unwrap();
+    let got = out.text();
+    let acc = accuracy(&render::notice_text(), &got);
+    assert!(acc >= 0.95, "accuracy {acc:.4}; read:\n{got}");
+}
+
+#[test]
 fn a_picture_without_text_reads_nothing() {
     if !tools::needs(&[Tool::Models]) {
         return;

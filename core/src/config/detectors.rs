@@ -108,7 +108,7 @@ pub struct OcrConfig {
     /// Run OCR at all (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Longest side, in pixels, of the image the text detector sees (default 1280; larger
+    /// Longest side, in pixels, of the image the text detector sees (default 960; larger
     /// images are scaled down).
     #[serde(default = "default_ocr_max_side")]
     pub max_side: u32,
@@ -118,7 +118,7 @@ pub struct OcrConfig {
 }
 
 fn default_ocr_max_side() -> u32 {
-    1280
+    960
 }
 
 fn default_ocr_max_lines() -> usize {

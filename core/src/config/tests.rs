@@ -122,7 +122,7 @@ fn ocr_and_pixel_model_keys_are_checked() {
         Some(std::path::Path::new("mine/manifest.toml"))
     );
     assert!(!c.detectors.ocr.enabled && c.detectors.pixel_model.enabled);
-    assert_eq!(c.detectors.ocr.max_side, 1280);
+    assert_eq!(c.detectors.ocr.max_side, 960);
 }
 
 #[test]

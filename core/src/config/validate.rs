@@ -336,7 +336,7 @@ impl Config {
             bad(
                 vec![key("detectors"), key("ocr"), key("max_side")],
                 format!("{} is out of range", d.ocr.max_side),
-                Some("use 32 to 4096 pixels (default 1280)".into()),
+                Some("use 32 to 4096 pixels (default 960)".into()),
             );
         }
         if d.ocr.max_lines == 0 {

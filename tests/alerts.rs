@@ -516,16 +516,7 @@ fn ingest_once_is_one_full_cycle_incidents_without_rules_and_due_alerts_with_the
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0]["url"], "https://ward.example/1");
     let incident = hits[0]["incident_id"].as_i64().unwrap();
-    let pack = ws.dir.path().join("pack.zip");
-    let r = ws.run(&[
-        "export",
-        "--incident",
-        &incident.to_string(),
-        "--out",
-        pack.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(pack.is_file());
+    ws.export_incident(incident);
     // A second run has nothing new to record.
     let r = ws.run(&["ingest", "--once"]);
     assert!(

@@ -1138,14 +1138,5 @@ async fn incident_filters_are_index_filters_kept_current_without_a_reindex_and_w
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0]["incident_id"], incident);
     assert_eq!(hits[0]["incident_ids"], json!([incident]));
-    let pack = ws.dir.path().join("pack.zip");
-    let r = ws.run(&[
-        "export",
-        "--incident",
-        &incident.to_string(),
-        "--out",
-        pack.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(pack.is_file());
+    ws.export_incident(incident);
 }

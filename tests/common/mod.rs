@@ -393,6 +393,25 @@ impl Workspace {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
+
+    /// `export --incident ID --out <dir>/pack.zip`, which must succeed; the pack's path.
+    pub fn export_incident(&self, incident: i64) -> PathBuf {
+        let pack = self.dir.path().join("pack.zip");
+        let r = self.run(&[
+            "export",
+            "--incident",
+            &incident.to_string(),
+            "--out",
+            pack.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            r.code, 0,
+            "export --incident {incident} failed: {}",
+            r.stderr
+        );
+        assert!(pack.is_file(), "no pack at {}", pack.display());
+        pack
+    }
 }
 
 pub use tools::models_dir;

@@ -127,7 +127,7 @@ pub fn result_json(stored: &StoredItem, snippet: &str, score: f32) -> anyhow::Re
     obj.insert("severity".into(), severity.as_str().into());
     obj.insert("snippet".into(), snippet.into());
     obj.insert("score".into(), serde_json::json!(score));
-    if let Some(incident) = stored.incident_id {
+    if let Some(incident) = stored.incident_id() {
         obj.insert("incident_id".into(), incident.into());
         let all: Vec<i64> = stored.incidents.iter().map(|i| i.id).collect();
         obj.insert("incident_ids".into(), all.into());

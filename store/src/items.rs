@@ -23,8 +23,6 @@ pub struct StoredItem {
     pub result: Option<ClassifyResult>,
     /// The capture (HTTP response) this version was read from.
     pub capture_id: Option<i64>,
-    /// The incident this item belongs to (the one it was added to most recently), if any.
-    pub incident_id: Option<i64>,
     /// Every incident it belongs to with its status, most recently joined first.
     pub incidents: Vec<IncidentRef>,
     /// How many times this version was queued for indexing again; [`Store::mark_indexed`]
@@ -33,6 +31,11 @@ pub struct StoredItem {
 }
 
 impl StoredItem {
+    /// The incident this item belongs to (the one it was added to most recently), if any.
+    pub fn incident_id(&self) -> Option<i64> {
+        self.incidents.first().map(|i| i.id)
+    }
+
     /// What to pass to [`Store::mark_indexed`] once this version is in the index.
     pub fn index_mark(&self) -> IndexMark {
         IndexMark {
@@ -56,13 +59,10 @@ macro_rules! item_query {
     ($rest:literal) => {
         concat!(
             "SELECT i.seq, i.item_json, i.result_json, i.capture_id,
-                (SELECT ii.incident_id FROM incident_items ii WHERE ii.item_id = i.id
-                 ORDER BY ii.added_at DESC, ii.incident_id DESC LIMIT 1),
-                (SELECT group_concat(x.incident_id || ':' || x.status, ',')
-                 FROM (SELECT ii.incident_id, n.status FROM incident_items ii
-                       JOIN incidents n ON n.id = ii.incident_id
-                       WHERE ii.item_id = i.id
-                       ORDER BY ii.added_at DESC, ii.incident_id DESC) x),
+                (SELECT group_concat(ii.incident_id || ':' || n.status, ','
+                                     ORDER BY ii.added_at DESC, ii.incident_id DESC)
+                 FROM incident_items ii JOIN incidents n ON n.id = ii.incident_id
+                 WHERE ii.item_id = i.id),
                 i.index_gen
              FROM items i ",
             $rest
@@ -86,9 +86,8 @@ impl FromRow for StoredItem {
                 .transpose()
                 .json_ctx(|| format!("reading items.result_json of seq {seq}"))?,
             capture_id: col(r, 3)?,
-            incident_id: col(r, 4)?,
-            incidents: parse_incidents(col(r, 5)?, seq)?,
-            index_gen: col(r, 6)?,
+            incidents: parse_incidents(col(r, 4)?, seq)?,
+            index_gen: col(r, 5)?,
         })
     }
 }

@@ -648,7 +648,7 @@ mod tests {
         assert_eq!(incidents.len(), 2);
         let inc = incidents
             .iter()
-            .find(|d| d.incident.id == a.incident_id.unwrap())
+            .find(|d| d.incident.id == a.incident_id().unwrap())
             .unwrap();
         assert_eq!(inc.incident.assignee.as_deref(), Some("bob"));
         assert_eq!(inc.sightings, 1);

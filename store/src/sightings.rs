@@ -281,7 +281,7 @@ mod tests {
             ["a", "b"]
         );
         assert_eq!(
-            store.get_item("b").unwrap().unwrap().incident_id,
+            store.get_item("b").unwrap().unwrap().incident_id(),
             Some(first.incident.id)
         );
 
@@ -319,7 +319,7 @@ mod tests {
         let again = store.pending_index(10).unwrap();
         let ids: Vec<&str> = again.iter().map(|s| s.item.id.as_str()).collect();
         assert_eq!(ids, ["early", "late"]);
-        assert!(again.iter().all(|s| s.incident_id.is_some()), "{again:?}");
+        assert!(again.iter().all(|s| s.incident_id().is_some()), "{again:?}");
         let seqs: Vec<_> = again.iter().map(StoredItem::index_mark).collect();
         store.mark_indexed(&seqs).unwrap();
         assert!(store.pending_index(10).unwrap().is_empty());

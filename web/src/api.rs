@@ -69,7 +69,7 @@ fn item_json(s: &StoredItem) -> Result<Value, ApiError> {
             obj.insert("severity".into(), to_value(&r.severity)?);
             obj.insert("verdicts".into(), to_value(&r.verdicts)?);
         }
-        if let Some(i) = s.incident_id {
+        if let Some(i) = s.incident_id() {
             obj.insert("incident_id".into(), i.into());
             let all: Vec<i64> = s.incidents.iter().map(|i| i.id).collect();
             obj.insert("incident_ids".into(), all.into());

@@ -23,7 +23,12 @@ fn incidents_are_created_read_and_linked_to_items() {
     assert_eq!(inc.status, IncidentStatus::New);
     assert!(store.get_incident(inc.id + 100).unwrap().is_none());
 
-    assert!(store.get_item("a").unwrap().unwrap().incident_id.is_none());
+    assert!(store
+        .get_item("a")
+        .unwrap()
+        .unwrap()
+        .incident_id()
+        .is_none());
     assert!(store.add_incident_item(inc.id, "a", "alerting").unwrap());
     assert!(!store.add_incident_item(inc.id, "a", "alerting").unwrap());
     assert_eq!(store.incident_item_ids(inc.id).unwrap(), ["a"]);
@@ -36,9 +41,14 @@ fn incidents_are_created_read_and_linked_to_items() {
         )
         .unwrap();
     for v in store.item_versions("a").unwrap() {
-        assert_eq!(v.incident_id, Some(inc.id));
+        assert_eq!(v.incident_id(), Some(inc.id));
     }
-    assert!(store.get_item("b").unwrap().unwrap().incident_id.is_none());
+    assert!(store
+        .get_item("b")
+        .unwrap()
+        .unwrap()
+        .incident_id()
+        .is_none());
 
     let err = store.add_incident_item(inc.id, "nope", "x").unwrap_err();
     assert!(err.to_string().contains("`nope`"), "{err}");
@@ -130,7 +140,7 @@ fn incident_workflow_keeps_history_and_audit() {
     store.add_incident_item(inc.id, "b", "alerting").unwrap();
     store.add_incident_item(inc.id, "a", "alerting").unwrap();
     let a = store.get_item("a").unwrap().unwrap();
-    assert_eq!(a.incident_id, Some(inc.id));
+    assert_eq!(a.incident_id(), Some(inc.id));
     assert_eq!(
         a.incidents,
         [ballotwatch_core::IncidentRef {
@@ -286,7 +296,7 @@ fn a_requeue_while_indexing_is_not_lost_by_marking_indexed() {
     store.mark_indexed(&[read[0].index_mark()]).unwrap();
     let again = store.pending_index(10).unwrap();
     assert_eq!(again.len(), 1, "the stale mark must not hide the requeue");
-    assert_eq!(again[0].incident_id, Some(inc.id));
+    assert_eq!(again[0].incident_id(), Some(inc.id));
     store.mark_indexed(&[again[0].index_mark()]).unwrap();
     assert!(store.pending_index(10).unwrap().is_empty());
 }

@@ -326,7 +326,7 @@ pub(crate) async fn item_page(
         &format!("Item: {}", item_heading(&stored.item)),
         Some(&auth),
         html! {
-            @if let Some(i) = stored.incident_id {
+            @if let Some(i) = stored.incident_id() {
                 p { "Part of " a href=(format!("/incidents/{i}")) { "incident " (i) } "." }
             }
             (render_item(&stored, capture.as_ref()))
@@ -630,7 +630,6 @@ mod tests {
                         media_text: Vec::new(),
                     }),
                     capture_id: None,
-                    incident_id: Some(1),
                     incidents: vec![ballotwatch_core::IncidentRef {
                         id: 1,
                         status: ballotwatch_core::IncidentStatus::New,
@@ -679,7 +678,6 @@ mod tests {
             },
             result: None,
             capture_id: None,
-            incident_id: None,
             incidents: Vec::new(),
             index_gen: 0,
         };
@@ -717,7 +715,6 @@ mod tests {
                 }],
             }),
             capture_id: None,
-            incident_id: None,
             incidents: Vec::new(),
             index_gen: 0,
         };

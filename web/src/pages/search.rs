@@ -78,7 +78,7 @@ pub(crate) async fn page(
                             @let result = f.stored.result.as_ref();
                             article.hit {
                                 h3 {
-                                    @match f.stored.incident_id {
+                                    @match f.stored.incident_id() {
                                         Some(id) => a href=(format!("/incidents/{id}")) { (item_heading(item)) },
                                         None => a href=(format!("/items/{}", item.id)) { (item_heading(item)) },
                                     }
@@ -87,7 +87,7 @@ pub(crate) async fn page(
                                 p.muted {
                                     (item.source.name) " · " (when_opt(item.published_at.as_ref()))
                                     @if let Some(r) = result.filter(|r| r.flagged) { " · flagged " (severity_badge(r.severity)) }
-                                    @if let Some(id) = f.stored.incident_id { " · incident " (id) }
+                                    @if let Some(id) = f.stored.incident_id() { " · incident " (id) }
                                 }
                             }
                         }

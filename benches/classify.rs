@@ -13,7 +13,8 @@ use std::time::Instant;
 use ballotwatch_classify::detectors::narratives::segments;
 use ballotwatch_classify::onnx::{self, Encoder};
 use ballotwatch_classify::Classifier;
-use ballotwatch_core::{Config, Item};
+use ballotwatch_core::Item;
+use ballotwatch_pipeline::Config;
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -58,7 +59,8 @@ fn main() {
     let batch = config.detectors.batch_size;
 
     let started = Instant::now();
-    let classifier = Classifier::from_config(&config).expect("classifier (run models/install)");
+    let classifier =
+        Classifier::from_config(config.classify()).expect("classifier (run models/install)");
     println!(
         "classifier start-up (session + narrative embeddings): {:.2} s",
         started.elapsed().as_secs_f64()

@@ -8,10 +8,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ballotwatch_classify::config::{IdentityConfig, IdentityKind};
 use ballotwatch_classify::detectors::impersonation::accounts::AccountDetector;
 use ballotwatch_classify::detectors::impersonation::domains::DomainDetector;
 use ballotwatch_classify::detectors::impersonation::ProtectedIdentities;
-use ballotwatch_core::config::{IdentityConfig, IdentityKind};
 use ballotwatch_core::Author;
 
 const IDENTITIES: usize = 50;

@@ -14,7 +14,8 @@ use ballotwatch_classify::detectors::media::ocr::{self, Ocr};
 use ballotwatch_classify::detectors::media::pixel::PixelModel;
 use ballotwatch_classify::media::decode_image;
 use ballotwatch_classify::Detector;
-use ballotwatch_core::{Config, Item, Media};
+use ballotwatch_core::{Item, Media};
+use ballotwatch_pipeline::Config;
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -60,7 +61,7 @@ fn main() {
 
     let started = Instant::now();
     let ocr_engine = Ocr::shared(&models, &config.detectors).expect("OCR (run models/install)");
-    let pixel = PixelModel::from_config(&config)
+    let pixel = PixelModel::from_config(config.classify())
         .expect("pixel model (run models/install)")
         .expect("enabled");
     println!(

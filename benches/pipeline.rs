@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
 use ballotwatch_classify::Classifier;
-use ballotwatch_core::{Capture, Config, Item, SourceRef, WatchTerms};
+use ballotwatch_core::{Capture, Item, SourceRef, WatchTerms};
 use ballotwatch_index::{SearchRequest, SortOrder};
 use ballotwatch_ingest::sources::rss::{normalise::normalise_feed, parse_feed};
+use ballotwatch_pipeline::Config;
 use ballotwatch_pipeline::Pipeline;
 use ballotwatch_store::PollRecord;
 use chrono::Utc;
@@ -313,7 +314,8 @@ fn with_models(rt: &tokio::runtime::Runtime, rng: &mut Rng) {
         })
         .collect();
     assert_eq!(stored.len(), n_items);
-    let alone = Classifier::from_config_with_fakes(&config, &KnownFakeSet::new()).unwrap();
+    let alone =
+        Classifier::from_config_with_fakes(config.classify(), &KnownFakeSet::new()).unwrap();
     let t = Instant::now();
     for chunk in stored.chunks(config.detectors.batch_size.max(1)) {
         assert_eq!(alone.classify_batch(chunk).len(), chunk.len());

@@ -166,9 +166,22 @@ fn check_config_names_file_line_and_field() {
     if !common::tools::needs(&[Tool::Models]) {
         return;
     }
-    let ws = Workspace::new("[[source]]\nname = \"Echo\"\nkind = \"rss\"\nurl = \"https://echo.example/rss\"\nintervl = \"5m\"\n");
+    // Four mistakes of four sorts in four places: one run names them all.
+    let ws = Workspace::new(
+        "[[source]]\nname = \"Echo\"\nkind = \"rss\"\nurl = \"https://echo.example/rss\"\nintervl = \"5m\"\n\
+         [[source]]\nname = \"Gopher\"\nkind = \"gopher\"\n\
+         [server]\nsession_ttl = 12\n\
+         [detectors]\nthreshold = 1.5\n",
+    );
     let r = ws.run(&["check-config"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
+    for expected in [
+        "`source[1].kind`: unknown value `gopher`",
+        "`server.session_ttl`: invalid type",
+        "`detectors.threshold`: 1.5 is out of range",
+    ] {
+        assert!(r.stderr.contains(expected), "{expected}: {}", r.stderr);
+    }
     assert!(r.stderr.contains("ballotwatch.toml:"), "{}", r.stderr);
     assert!(
         r.stderr.contains("`source[0].intervl`: unknown key"),

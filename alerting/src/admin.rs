@@ -3,7 +3,7 @@
 //! the same durable outbox and channels as alerts, to `[alerts] admin_to` by email and to the
 //! `[alerts] admin_webhooks`, once per quarantine (the idempotency key names it).
 
-use ballotwatch_core::config::AlertsConfig;
+use crate::config::AlertsConfig;
 use ballotwatch_store::{NewOutbox, OutboxKind, QuarantineEntry};
 use chrono::Utc;
 

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use ballotwatch_core::config::{parse_hhmm, parse_quiet_hours, AlertMode, AlertRule, OnUpdate};
-use ballotwatch_core::{ClassifyResult, Config, Item, Severity, Verdict};
+use crate::config::{AlertMode, AlertRule, AlertsConfig, DigestEvery, OnUpdate};
+use crate::time::QuietHours;
+use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
 use ballotwatch_store::{
     AlertPlan, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, Sighting, Store, StoredItem,
 };
@@ -102,16 +103,12 @@ pub struct Decider {
 }
 
 impl Decider {
-    /// Built from the configuration.
-    pub fn new(config: &Config) -> Decider {
+    /// Built from `[alerts]`; alerts link to items under `public_url` (`[server] public_url`).
+    pub fn new(alerts: &AlertsConfig, public_url: Option<&url::Url>) -> Decider {
         Decider {
-            rules: config.alerts.rules.clone(),
-            window: config.alerts.group_window,
-            public_url: config
-                .server
-                .public_url
-                .as_ref()
-                .map(|u| u.as_str().trim_end_matches('/').to_string()),
+            rules: alerts.rules.clone(),
+            window: alerts.group_window,
+            public_url: public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
         }
     }
 
@@ -289,22 +286,16 @@ pub fn hold_until(
             at = at.max(earliest);
         }
     }
-    if let Some((start, end)) = rule.quiet_hours.as_deref().and_then(parse_quiet_hours) {
-        at = quiet_end(at, start, end);
+    if let Some(quiet) = rule.quiet_hours {
+        at = quiet_end(at, quiet);
     }
     at
 }
 
-/// If `t` falls inside the quiet span `start..end` (minutes after midnight UTC, may wrap),
-/// the end of that span; otherwise `t`.
-pub fn quiet_end(t: DateTime<Utc>, start: u32, end: u32) -> DateTime<Utc> {
-    let m = t.hour() * 60 + t.minute();
-    let inside = if start < end {
-        (start..end).contains(&m)
-    } else {
-        m >= start || m < end
-    };
-    if !inside {
+/// If `t` falls inside the quiet span (UTC, may wrap past midnight), the end of that span;
+/// otherwise `t`.
+pub fn quiet_end(t: DateTime<Utc>, quiet: QuietHours) -> DateTime<Utc> {
+    if !quiet.contains(t.hour() * 60 + t.minute()) {
         return t;
     }
     let midnight = t
@@ -313,7 +304,7 @@ pub fn quiet_end(t: DateTime<Utc>, start: u32, end: u32) -> DateTime<Utc> {
         .and_then(|d| d.with_second(0))
         .and_then(|d| d.with_nanosecond(0))
         .unwrap_or(t);
-    let mut at = midnight + chrono::Duration::minutes(i64::from(end));
+    let mut at = midnight + chrono::Duration::minutes(i64::from(quiet.end.minutes()));
     if at <= t {
         at += chrono::Duration::days(1);
     }
@@ -323,8 +314,7 @@ pub fn quiet_end(t: DateTime<Utc>, start: u32, end: u32) -> DateTime<Utc> {
 /// The most recent digest time at or before `now` for a rule (`hourly` at `digest_at`'s
 /// minute, `daily` at `digest_at`, UTC).
 pub fn digest_slot(rule: &AlertRule, now: DateTime<Utc>) -> DateTime<Utc> {
-    use ballotwatch_core::config::DigestEvery;
-    let at = parse_hhmm(&rule.digest_at).unwrap_or(8 * 60);
+    let at = rule.digest_at.minutes();
     let base = now
         .with_second(0)
         .and_then(|d| d.with_nanosecond(0))
@@ -435,12 +425,13 @@ mod tests {
     use ballotwatch_core::VerdictKind;
     use chrono::TimeZone;
 
+    fn q(s: &str) -> QuietHours {
+        s.parse().unwrap()
+    }
+
     fn rule(toml_body: &str) -> AlertRule {
-        let text = format!(
-            "data_dir = \"d\"\n[alerts.smtp]\nhost = \"h\"\nfrom = \"a@b.example\"\n[[alerts.rule]]\nname = \"r\"\nto = [\"c@d.example\"]\n{toml_body}"
-        );
-        let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
-        config.alerts.rules[0].clone()
+        let text = format!("name = \"r\"\nto = [\"c@d.example\"]\n{toml_body}");
+        toml::from_str(&text).unwrap()
     }
 
     fn verdict(label: &str, score: f32, evidence: serde_json::Value) -> Verdict {
@@ -538,12 +529,12 @@ mod tests {
     fn quiet_hours_wrap_midnight_and_never_hold_high() {
         let t = |h, m| Utc.with_ymd_and_hms(2026, 5, 1, h, m, 0).unwrap();
         assert_eq!(
-            quiet_end(t(23, 0), 22 * 60, 7 * 60),
+            quiet_end(t(23, 0), q("22:00-07:00")),
             t(7, 0) + chrono::Duration::days(1)
         );
-        assert_eq!(quiet_end(t(3, 0), 22 * 60, 7 * 60), t(7, 0));
-        assert_eq!(quiet_end(t(12, 0), 22 * 60, 7 * 60), t(12, 0));
-        assert_eq!(quiet_end(t(13, 0), 12 * 60, 14 * 60), t(14, 0));
+        assert_eq!(quiet_end(t(3, 0), q("22:00-07:00")), t(7, 0));
+        assert_eq!(quiet_end(t(12, 0), q("22:00-07:00")), t(12, 0));
+        assert_eq!(quiet_end(t(13, 0), q("12:00-14:00")), t(14, 0));
         let r = rule("quiet_hours = \"22:00-07:00\"");
         let ctx = IncidentContext {
             incident: ballotwatch_core::Incident {

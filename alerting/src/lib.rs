@@ -18,12 +18,15 @@
 
 pub mod admin;
 pub mod channels;
+pub mod config;
 pub mod decide;
 pub mod escape;
 pub mod render;
 pub mod send;
+pub mod time;
 
 pub use channels::{Channel, ChannelError, ChannelId, Destination};
+pub use config::AlertsConfig;
 pub use decide::{AlertView, Decider, Payload};
 pub use send::Sender;
 

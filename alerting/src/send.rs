@@ -11,8 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballotwatch_core::config::{AlertMode, AlertRule, OnUpdate};
-use ballotwatch_core::Config;
+use crate::config::{AlertMode, AlertRule, AlertsConfig, OnUpdate};
 use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, Store};
 use chrono::{DateTime, Utc};
 use rand::RngExt;
@@ -34,8 +33,7 @@ pub struct Sender {
 impl Sender {
     /// Builds the channels from the configuration: reads `password_env` and `secret_env`
     /// variables and the CA file now, so a mistake stops start-up rather than an alert.
-    pub fn new(config: &Config) -> Result<Sender, AlertError> {
-        let a = &config.alerts;
+    pub fn new(a: &AlertsConfig) -> Result<Sender, AlertError> {
         Ok(Sender {
             channels: Channels::new(a)?,
             retry_initial: a.retry_initial,

@@ -2,20 +2,25 @@
 //! throttling and quiet hours (with the store's real transactions; no network); and outbox rows
 //! naming a channel that no longer exists.
 
-use std::path::Path;
-
-use ballotwatch_alerting::{Decider, Payload, Sender};
-use ballotwatch_core::{
-    Capture, ClassifyResult, Config, Item, Severity, SourceRef, Verdict, VerdictKind,
-};
+use ballotwatch_alerting::{AlertsConfig, Decider, Payload, Sender};
+use ballotwatch_core::config::{FieldPath, Problems, Validate};
+use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
 use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, OutboxState, PollRecord, Store};
 use chrono::Utc;
 
-fn config(rules: &str) -> Config {
-    let text = format!(
-        "data_dir = \"d\"\n[alerts.smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@anytown.example\"\n{rules}"
-    );
-    Config::from_toml(&text, Path::new("test.toml")).unwrap()
+/// `[alerts]` with a mail server and `rules`, checked as `check-config` would.
+fn config(rules: &str) -> AlertsConfig {
+    #[derive(serde::Deserialize)]
+    struct File {
+        alerts: AlertsConfig,
+    }
+    let text =
+        format!("[alerts.smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@anytown.example\"\n{rules}");
+    let alerts = toml::from_str::<File>(&text).unwrap().alerts;
+    let mut problems = Problems::default();
+    alerts.validate(&FieldPath::root().key("alerts"), &mut problems);
+    assert!(problems.is_empty(), "{problems:?}");
+    alerts
 }
 
 /// Stores flagged items (id, narrative, severity) as if ingested and classified.
@@ -102,7 +107,7 @@ async fn digest_rules_collect_sightings_until_their_time() {
         "[[alerts.rule]]\nname = \"daily\"\nto = [\"ro@anytown.example\"]\nmode = \"digest\"\n\
          digest = \"hourly\"\ndigest_at = \"00:00\"\n",
     );
-    let decider = Decider::new(&cfg);
+    let decider = Decider::new(&cfg, None);
     let sender = Sender::new(&cfg).unwrap();
     // The first run starts the schedule (nothing waiting yet).
     assert_eq!(sender.run_digests(&store, Utc::now()).await.unwrap(), 0);
@@ -152,7 +157,7 @@ async fn updates_go_to_the_next_digest_and_throttling_spaces_immediate_alerts() 
     let cfg = config(
         "[[alerts.rule]]\nname = \"comms\"\nto = [\"c@anytown.example\"]\nthrottle = \"10m\"\n",
     );
-    let decider = Decider::new(&cfg);
+    let decider = Decider::new(&cfg, None);
     flag(
         &store,
         &[

@@ -21,7 +21,7 @@ use ballotwatch_classify::detectors::narratives::{
     builtin_library, Calibration, Features, Narratives,
 };
 use ballotwatch_classify::onnx::{self, Encoder};
-use ballotwatch_core::config::DetectorsConfig;
+use ballotwatch_classify::DetectorsConfig;
 
 /// The splits the calibration is fitted on.
 const FIT_SPLITS: [&str; 2] = ["tune", "dev"];

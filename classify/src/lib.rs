@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod detectors;
 pub mod enrich;
 pub mod media;
@@ -18,8 +19,8 @@ pub mod onnx;
 
 use std::sync::Arc;
 
-use ballotwatch_core::config::DetectorsConfig;
 use ballotwatch_core::{ClassifyResult, Item, MediaText, Severity, Verdict};
+pub use config::{ClassifyConfig, DetectorsConfig};
 use detectors::media::ocr::Ocr;
 
 /// Why the configured detectors could not be set up (a missing model, an unreadable logo...).
@@ -85,7 +86,7 @@ impl Classifier {
 
     /// The detectors configured for this deployment (see [`detectors::from_config`]), with OCR
     /// unless `[detectors.ocr] enabled = false`, and an empty confirmed-fake list.
-    pub fn from_config(config: &ballotwatch_core::Config) -> Result<Classifier, ClassifyError> {
+    pub fn from_config(config: crate::ClassifyConfig<'_>) -> Result<Classifier, ClassifyError> {
         Classifier::from_config_with_fakes(
             config,
             &detectors::media::known_fakes::KnownFakeSet::new(),
@@ -100,7 +101,7 @@ impl Classifier {
     /// Like [`Classifier::from_config`], with the known-fake detector matching against `fakes`,
     /// a shared list the caller keeps current.
     pub fn from_config_with_fakes(
-        config: &ballotwatch_core::Config,
+        config: crate::ClassifyConfig<'_>,
         fakes: &detectors::media::known_fakes::KnownFakeSet,
     ) -> Result<Classifier, ClassifyError> {
         let classifier = Classifier::new(
@@ -110,8 +111,8 @@ impl Classifier {
         if !config.detectors.ocr.enabled {
             return Ok(classifier);
         }
-        let ocr = onnx::models_dir(&config.detectors)
-            .and_then(|dir| Ocr::shared(&dir, &config.detectors))
+        let ocr = onnx::models_dir(config.detectors)
+            .and_then(|dir| Ocr::shared(&dir, config.detectors))
             .map_err(|e| ClassifyError {
                 detector: "ocr".into(),
                 message: e.to_string(),

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use ballotwatch_classify::detectors::impersonation::accounts::AccountDetector;
 use ballotwatch_classify::detectors::impersonation::domains::DomainDetector;
 use ballotwatch_classify::detectors::impersonation::ProtectedIdentities;
-use ballotwatch_core::{Author, Config};
+use ballotwatch_core::Author;
+use ballotwatch_pipeline::Config;
 
 fn eval_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/eval")

@@ -7,7 +7,7 @@ mod render;
 mod tools;
 
 use ballotwatch_classify::detectors::media::ocr::Ocr;
-use ballotwatch_core::config::DetectorsConfig;
+use ballotwatch_classify::DetectorsConfig;
 use tools::Tool;
 
 fn accuracy(expected: &str, got: &str) -> f64 {

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use ballotwatch_classify::detectors::media::pixel::{self, PixelModel};
 use ballotwatch_classify::Detector;
-use ballotwatch_core::{Config, Item, Media, VerdictKind};
+use ballotwatch_core::{Item, Media, VerdictKind};
+use ballotwatch_pipeline::Config;
 use tools::Tool;
 
 /// Protobuf encoding, just enough for an ONNX model.
@@ -143,7 +144,9 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
     )
     .unwrap();
     let config = Config::load(&config_path).unwrap();
-    let detector = PixelModel::from_config(&config).unwrap().expect("enabled");
+    let detector = PixelModel::from_config(config.classify())
+        .unwrap()
+        .expect("enabled");
     assert!(
         detector.version().starts_with("tiny test model"),
         "{}",
@@ -192,7 +195,9 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
     )
     .unwrap();
     let config = Config::load(&config_path).unwrap();
-    let detector = PixelModel::from_config(&config).unwrap().expect("enabled");
+    let detector = PixelModel::from_config(config.classify())
+        .unwrap()
+        .expect("enabled");
     let verdicts = detector
         .detect(&item_with(&[&blue, &red, &notice]))
         .unwrap();
@@ -222,7 +227,7 @@ fn a_bad_manifest_or_model_is_refused_naming_the_file() {
     )
     .unwrap();
     let config = Config::load(&config_path).unwrap();
-    let err = PixelModel::from_config(&config)
+    let err = PixelModel::from_config(config.classify())
         .err()
         .expect("refused")
         .to_string();
@@ -233,7 +238,7 @@ fn a_bad_manifest_or_model_is_refused_naming_the_file() {
         TINY_MANIFEST.replace("tiny.onnx", "missing.onnx"),
     )
     .unwrap();
-    let err = PixelModel::from_config(&config)
+    let err = PixelModel::from_config(config.classify())
         .err()
         .expect("refused")
         .to_string();
@@ -256,7 +261,9 @@ fn the_default_clip_probe_loads_and_scores_pictures() {
     )
     .unwrap();
     let config = Config::load(&config_path).unwrap();
-    let detector = PixelModel::from_config(&config).unwrap().expect("enabled");
+    let detector = PixelModel::from_config(config.classify())
+        .unwrap()
+        .expect("enabled");
     // Scores are probabilities and differ between different pictures.
     let noise = image::RgbImage::from_fn(300, 200, |x, y| {
         let v = ((x * 7919 + y * 104_729) % 251) as u8;

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod chromium;
+pub mod config;
 mod error;
 pub mod export;
 pub mod key;
@@ -31,6 +32,7 @@ pub mod warc;
 #[cfg(test)]
 mod tests;
 
+pub use config::EvidenceConfig;
 pub use error::{EvidenceError, Result};
 pub use export::{export, ExportJob, ExportSettings};
 pub use key::PackKey;

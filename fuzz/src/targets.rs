@@ -123,6 +123,7 @@ pub const ALL: &[Target] = &[
         run: warc,
         setup: no_setup,
     },
+    #[cfg(feature = "config")]
     Target {
         name: "config",
         about: "ballotwatch.toml text: Config::from_toml (parse and validate)",
@@ -376,9 +377,10 @@ fn warc(data: &[u8]) {
     let _ = ballotwatch_evidence::warc::read_all(data);
 }
 
+#[cfg(feature = "config")]
 fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = ballotwatch_core::Config::from_toml(text, Path::new("fuzzed.toml"));
+    let _ = ballotwatch_pipeline::Config::from_toml(text, Path::new("fuzzed.toml"));
 }

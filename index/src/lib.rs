@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 mod error;
 mod index;
 mod query;
@@ -38,6 +39,7 @@ mod writer;
 #[cfg(test)]
 mod test_support;
 
+pub use config::IndexConfig;
 pub use error::{IndexError, Result};
 pub use index::SearchIndex;
 pub use query::QueryLimits;

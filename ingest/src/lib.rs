@@ -13,11 +13,13 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod fetcher;
 pub mod html;
 pub mod schedule;
 pub mod sources;
 
+pub use config::IngestConfig;
 pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, ResponseGate, FEED_ACCEPT};
 pub use sources::{
     build_source, Cursor, Poll, PollContext, RealtimeSource, Source, SourceError, StreamEvent,

@@ -19,7 +19,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("ballotwatch.toml");
 //! std::fs::write(&path, "data_dir = \"data\"\n")?;
-//! let config = ballotwatch_core::Config::load(&path)?;
+//! let config = ballotwatch_pipeline::Config::load(&path)?;
 //! let pipeline = ballotwatch_pipeline::Pipeline::open(config)?;
 //! let runtime = tokio::runtime::Runtime::new()?;
 //! let cycle = runtime.block_on(pipeline.run_once(None))?;
@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use ballotwatch_alerting::{Decider, Sender};
 use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
 use ballotwatch_classify::{Classifier, ClassifyError};
-use ballotwatch_core::{Config, Item, WatchTerms};
+use ballotwatch_core::{Item, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
 use ballotwatch_ingest::{
     build_source, schedule, Cursor, Fetcher, PollContext, Source, StreamUntil,
@@ -45,6 +45,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub mod config;
 mod disk;
 mod error;
 pub mod fakes;
@@ -53,6 +54,7 @@ mod quarantine;
 mod realtime;
 mod video;
 
+pub use config::Config;
 pub use error::{full_message, PipelineError, Result};
 
 /// Items taken from the store per classify batch.
@@ -202,7 +204,9 @@ impl Pipeline {
     /// Opens the store and the index (taking the index writer), builds the sources and loads
     /// the configured detectors.
     pub fn open(config: Config) -> Result<Pipeline> {
-        Pipeline::open_with(config, Classifier::from_config_with_fakes)
+        Pipeline::open_with(config, |config, fakes| {
+            Classifier::from_config_with_fakes(config.classify(), fakes)
+        })
     }
 
     /// [`Pipeline::open`] with a classifier of the caller's making, from the configuration and
@@ -236,7 +240,7 @@ impl Pipeline {
             None
         } else {
             let sender =
-                Sender::new(&config).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
+                Sender::new(&config.alerts).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
             Some(Arc::new(sender))
         };
         let known_fakes = KnownFakeSet::new();
@@ -249,7 +253,10 @@ impl Pipeline {
         let wake = index_wake.clone();
         store.on_index_queued(move || wake.notify_one());
         Ok(Pipeline {
-            decider: Arc::new(Decider::new(&config)),
+            decider: Arc::new(Decider::new(
+                &config.alerts,
+                config.server.public_url.as_ref(),
+            )),
             sender,
             alert_wake: Arc::new(Notify::new()),
             send_wake: Arc::new(Notify::new()),

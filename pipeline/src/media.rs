@@ -650,7 +650,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_private_address_is_refused_and_recorded_and_the_rest_still_captured() {
-        let cfg = ballotwatch_core::config::IngestConfig {
+        let cfg = ballotwatch_ingest::IngestConfig {
             allow_private_addresses: false,
             ..Default::default()
         };

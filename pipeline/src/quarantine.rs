@@ -7,7 +7,9 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ballotwatch_core::{Capture, Config};
+use ballotwatch_core::Capture;
+
+use crate::Config;
 use ballotwatch_ingest::ResponseGate;
 use ballotwatch_store::{Begun, QuarantineEntry, Stage, Store, StoredItem, Work};
 

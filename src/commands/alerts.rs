@@ -1,7 +1,7 @@
 //! `ballotwatch alerts status`: what the outbox holds — counts per state, the oldest message not
 //! yet delivered, and every dead letter with its last error.
 
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 use ballotwatch_store::{OutboxRow, OutboxState};
 use chrono::Utc;
 

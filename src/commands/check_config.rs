@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use ballotwatch_core::{Config, ConfigError};
+use ballotwatch_core::ConfigError;
+use ballotwatch_pipeline::Config;
 
 /// Prints a summary of a valid config (exit 0) or every problem (exit 2).
 pub fn run(path: &Path) -> anyhow::Result<u8> {

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ballotwatch_classify::Classifier;
-use ballotwatch_core::{Config, Item};
+use ballotwatch_core::Item;
+use ballotwatch_pipeline::Config;
 
 /// Runs the classifier over stdin; exit 1 when any line could not be read as an item.
 pub fn run(config_path: &Path) -> anyhow::Result<u8> {
     let config = config_for_classify(config_path)?;
     // Media confirmed fake, read (never written) from the store in `data_dir` if there is one.
     let fakes = crate::fakes::load_readonly(&config.data_dir)?;
-    let classifier = Classifier::from_config_with_fakes(&config, &fakes)?;
+    let classifier = Classifier::from_config_with_fakes(config.classify(), &fakes)?;
     let stdin = std::io::BufReader::new(std::io::stdin());
     let stdout = std::io::stdout().lock();
     let bad = classify_stream(&classifier, stdin, stdout, config.detectors.batch_size)?;

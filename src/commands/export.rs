@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ballotwatch_classify::Classifier;
-use ballotwatch_core::Config;
 use ballotwatch_evidence::chromium::ShotLimits;
 use ballotwatch_evidence::key::key_path;
 use ballotwatch_evidence::{DetectorInfo, EvidenceError, ExportJob, ExportSettings};
+use ballotwatch_pipeline::Config;
 use ballotwatch_store::Store;
 
 use super::UsageError;
@@ -113,7 +113,7 @@ fn user_agent(config: &Config) -> anyhow::Result<String> {
 /// The deployment's detectors with versions and model hashes. A detector set-up failure (a
 /// missing model) does not stop an export: the pack records the failure instead.
 fn detectors(config: &Config) -> Vec<DetectorInfo> {
-    match Classifier::from_config(config) {
+    match Classifier::from_config(config.classify()) {
         Ok(c) => detector_infos(&c),
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the detectors for the manifest");

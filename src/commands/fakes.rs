@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 
 use super::{actor_or_user, open_store as open};
 

@@ -1,7 +1,7 @@
 //! `ballotwatch ingest --once [--source NAME]`: one full cycle of `serve` (poll, classify,
 //! incidents, alerts, index), then a summary table.
 
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 
 use super::UsageError;
 use ballotwatch_pipeline::{Cycle, Pipeline, PollSummary};

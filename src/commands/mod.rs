@@ -24,7 +24,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use ballotwatch_classify::ClassifyError;
-use ballotwatch_core::{Config, ConfigError};
+use ballotwatch_core::ConfigError;
+use ballotwatch_pipeline::Config;
 use ballotwatch_pipeline::PipelineError;
 
 use crate::{Cli, Command};

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 
 use super::{actor_or_user, open_store};
 

@@ -1,7 +1,7 @@
 //! `ballotwatch reindex`: rebuild the search index from the store (the source of truth).
 
-use ballotwatch_core::Config;
 use ballotwatch_index::{IndexError, SearchIndex};
+use ballotwatch_pipeline::Config;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use ballotwatch_pipeline::{index_dir, upsert_all};

@@ -3,8 +3,8 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-use ballotwatch_core::Config;
 use ballotwatch_index::{IndexError, QueryLimits, SearchIndex, SearchRequest, SortOrder};
+use ballotwatch_pipeline::Config;
 use ballotwatch_store::StoredItem;
 
 use crate::commands::UsageError;

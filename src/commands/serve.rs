@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 use tokio_util::sync::CancellationToken;
 
 use ballotwatch_pipeline::Pipeline;

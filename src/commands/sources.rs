@@ -2,8 +2,9 @@
 //! its last success, its last error (and the URL it was about), how many item versions it
 //! stored in the last 24 hours, and when it is polled next.
 
-use ballotwatch_core::{Config, SourceConfig};
 use ballotwatch_ingest::sources::bluesky::jetstream;
+use ballotwatch_ingest::sources::SourceSettings;
+use ballotwatch_pipeline::Config;
 use ballotwatch_store::SourceState;
 use chrono::{DateTime, Utc};
 
@@ -69,8 +70,8 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
     let stream_names: Vec<Option<String>> = config
         .sources
         .iter()
-        .map(|s| match s {
-            SourceConfig::Bluesky(b) if b.jetstream => Some(jetstream::state_name(&b.name)),
+        .map(|s| match &s.settings {
+            SourceSettings::Bluesky(b) if b.jetstream => Some(jetstream::state_name(s.name())),
             _ => None,
         })
         .collect();
@@ -84,7 +85,7 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
             state: states.iter().find(|st| st.source == s.name()).cloned(),
             items_24h: counts.get(s.name()).copied().unwrap_or(0),
         });
-        if let (Some(name), SourceConfig::Bluesky(b)) = (stream, s) {
+        if let (Some(name), SourceSettings::Bluesky(b)) = (stream, &s.settings) {
             health.push(Health {
                 name,
                 kind: s.kind(),

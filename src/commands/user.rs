@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::Context;
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 use ballotwatch_store::{Role, StoreError, UnknownRole};
 
 use super::{open_store as open, UsageError};

@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use ballotwatch_core::Config;
 use ballotwatch_evidence::{key, VerifyLimits, VerifyOptions};
+use ballotwatch_pipeline::Config;
 
 use super::UsageError;
 

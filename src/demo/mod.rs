@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use ballotwatch_core::Config;
+use ballotwatch_pipeline::Config;
 use ballotwatch_store::{Role, Store};
 use ballotwatch_web::demo::{DemoMailbox, DemoSettings};
 

@@ -760,7 +760,7 @@ pub fn store_flagged(
 /// The public half (64 hex digits) of the evidence signing key of the deployment configured by
 /// `config`: what a council gives whoever checks its packs, for `verify --public-key`.
 pub fn signing_public_key(config: &Path) -> String {
-    let c = ballotwatch_core::Config::load(config).unwrap();
+    let c = ballotwatch_pipeline::Config::load(config).unwrap();
     let path = ballotwatch_evidence::key::key_path(c.evidence.signing_key.as_deref(), &c.data_dir);
     ballotwatch_evidence::PackKey::load_or_create(&path)
         .unwrap()

@@ -33,6 +33,7 @@
 mod api;
 mod auth;
 mod chart;
+pub mod config;
 pub mod demo;
 mod error;
 mod export;
@@ -53,9 +54,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use ballotwatch_core::config::ServerConfig;
 use ballotwatch_index::SearchIndex;
 use ballotwatch_store::Store;
+pub use config::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{

@@ -5,7 +5,7 @@
 //! characters, so no header can be injected. Each message's `Message-ID` is derived from its
 //! idempotency key, and updates name the first alert in `In-Reply-To` and `References`.
 
-use ballotwatch_core::config::{SmtpConfig, SmtpTls};
+use crate::config::{SmtpConfig, SmtpTls};
 use html_escape::encode_text as esc;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};

@@ -3,7 +3,7 @@
 //! JSON itself escapes; text is only stripped of control and bidi characters. With `secret_env`
 //! the body is signed: `X-Ballotwatch-Signature: sha256=<hex HMAC-SHA256 of the body>`.
 
-use ballotwatch_core::config::WebhookConfig;
+use crate::config::WebhookConfig;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
@@ -113,7 +113,7 @@ mod tests {
     fn hook(secret_env: Option<&str>) -> WebhookConfig {
         WebhookConfig {
             name: "siem".into(),
-            kind: ballotwatch_core::config::WebhookKind::Json,
+            kind: crate::config::WebhookKind::Json,
             url: "https://siem.example/in".parse().unwrap(),
             secret_env: secret_env.map(str::to_string),
         }

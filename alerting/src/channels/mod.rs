@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use ballotwatch_core::config::{AlertsConfig, WebhookKind};
+use crate::config::{AlertsConfig, WebhookKind};
 
 use crate::decide::Payload;
 use crate::AlertError;
@@ -268,10 +268,12 @@ mod tests {
     }
 
     fn config(toml_alerts: &str) -> AlertsConfig {
-        let text = format!("data_dir = \"d\"\n{toml_alerts}");
-        ballotwatch_core::Config::from_toml(&text, std::path::Path::new("t.toml"))
-            .unwrap()
-            .alerts
+        #[derive(serde::Deserialize)]
+        struct File {
+            #[serde(default)]
+            alerts: AlertsConfig,
+        }
+        toml::from_str::<File>(toml_alerts).unwrap().alerts
     }
 
     fn notice() -> Payload {

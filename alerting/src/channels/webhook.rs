@@ -2,7 +2,7 @@
 //! share: a JSON body, the message's idempotency key in a header, and what the answer means
 //! for a retry.
 
-use ballotwatch_core::config::WebhookConfig;
+use crate::config::WebhookConfig;
 
 use super::{ChannelError, Outgoing};
 

@@ -10,7 +10,7 @@ use crate::{ClassifyError, Detector};
 /// Every detector this deployment's configuration asks for, in the order they run.
 #[allow(clippy::vec_init_then_push)] // one `push` line per detector family
 pub fn from_config(
-    config: &ballotwatch_core::Config,
+    config: crate::ClassifyConfig<'_>,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     from_config_with_fakes(config, &media::known_fakes::KnownFakeSet::new())
 }
@@ -19,7 +19,7 @@ pub fn from_config(
 /// caller keeps current (the binary fills it from the store).
 #[allow(clippy::vec_init_then_push)] // one `push` line per detector family
 pub fn from_config_with_fakes(
-    config: &ballotwatch_core::Config,
+    config: crate::ClassifyConfig<'_>,
     fakes: &media::known_fakes::KnownFakeSet,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();

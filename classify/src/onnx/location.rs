@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ballotwatch_core::config::DetectorsConfig;
+use crate::config::DetectorsConfig;
 
 use super::{OnnxError, RUNTIME_LIBRARY};
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ballotwatch_core::config::DetectorsConfig;
+use crate::config::DetectorsConfig;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;

@@ -1,43 +1,6 @@
-//! `[evidence]` and `[limits]`.
+//! `[limits]`: the ceilings on the work one piece of untrusted input may cause.
 
 use super::*;
-
-/// `[evidence]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceConfig {
-    /// Ed25519 key that signs evidence packs (default: `evidence.key` in `data_dir`).
-    #[serde(default)]
-    pub signing_key: Option<PathBuf>,
-    /// Take a full-page screenshot and rendered-HTML snapshot of flagged items' web pages with
-    /// headless Chromium (`serve` does it as items are flagged; `export` for any still missing).
-    #[serde(default = "yes")]
-    pub screenshots: bool,
-    /// Wall-clock limit for each Chromium run (screenshot, rendered HTML, report PDF).
-    #[serde(default = "default_screenshot_timeout", with = "humantime_serde")]
-    pub screenshot_timeout: Duration,
-    /// Public keys (files holding 64 hex digits, e.g. a pack's `signing-key.pub`) that
-    /// `verify` trusts: a pack signed with one of them is intact, a pack signed with any other
-    /// key is reported as such. Empty: `verify` names the signer as unverified. Relative paths
-    /// are relative to the config file.
-    #[serde(default)]
-    pub trusted_keys: Vec<PathBuf>,
-}
-
-impl Default for EvidenceConfig {
-    fn default() -> Self {
-        EvidenceConfig {
-            signing_key: None,
-            screenshots: true,
-            screenshot_timeout: default_screenshot_timeout(),
-            trusted_keys: Vec::new(),
-        }
-    }
-}
-
-fn default_screenshot_timeout() -> Duration {
-    Duration::from_secs(30)
-}
 
 /// `[limits]`: every ceiling on the work that one piece of untrusted input (a feed entry, a page,
 /// a post, a picture, a search, a pack given to `verify`) may cause, in one place. Everything
@@ -152,6 +115,47 @@ impl Default for LimitsConfig {
             max_video_size: default_max_video_size(),
             quarantine_after: default_quarantine_after(),
             min_free_disk: default_min_free_disk(),
+        }
+    }
+}
+
+impl Validate for LimitsConfig {
+    fn validate(&self, at: &FieldPath, problems: &mut Problems) {
+        for (field, zero) in [
+            ("max_html_depth", self.max_html_depth == 0),
+            ("max_item_text", self.max_item_text.as_u64() == 0),
+            ("max_query_length", self.max_query_length == 0),
+            ("max_query_depth", self.max_query_depth == 0),
+            ("diff_max_lines", self.diff_max_lines == 0),
+            ("diff_timeout", self.diff_timeout.is_zero()),
+            ("verify_max_entries", self.verify_max_entries == 0),
+            (
+                "verify_max_unpacked",
+                self.verify_max_unpacked.as_u64() == 0,
+            ),
+            ("max_image_size", self.max_image_size.as_u64() == 0),
+            ("max_video_size", self.max_video_size.as_u64() == 0),
+            ("quarantine_after", self.quarantine_after == 0),
+        ] {
+            if zero {
+                problems.advise(
+                    at.key(field),
+                    "must be more than zero",
+                    "leave the key out to use the default",
+                );
+            }
+        }
+        if self.max_html_depth > MAX_HTML_DEPTH_CEILING {
+            problems.add(
+                at.key("max_html_depth"),
+                format!(
+                    "must be at most {MAX_HTML_DEPTH_CEILING}: deeper HTML is cut at the ceiling \
+                     anyway, the deepest layout known to fit a worker's stack"
+                ),
+                Some(format!(
+                    "use {MAX_HTML_DEPTH_CEILING} or less, or leave the key out for the default ({DEFAULT_MAX_HTML_DEPTH})"
+                )),
+            );
         }
     }
 }

@@ -43,7 +43,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ballotwatch_core::config::IngestConfig;
+use crate::IngestConfig;
 use ballotwatch_core::{sha256_hex, Capture};
 use chrono::{DateTime, Utc};
 use reqwest::header::{self, HeaderMap, HeaderValue};

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use axum::Router;
-use ballotwatch_core::config::IngestConfig;
+use ballotwatch_core::config::{FieldPath, Problems};
 use ballotwatch_core::WatchTerms;
 
-use super::PollContext;
+use super::{PollContext, SourceConfig};
 use crate::fetcher::Fetcher;
+use crate::IngestConfig;
 
 /// The demo council's watch terms.
 pub(crate) fn watch() -> WatchTerms {
@@ -41,4 +42,18 @@ pub(crate) async fn serve(app: Router) -> String {
         axum::serve(listener, app).await.unwrap();
     });
     format!("http://{addr}")
+}
+
+/// One `[[source]]` table's keys (`name = …`, `kind = …`), read as `ballotwatch.toml` reads
+/// them; panics with the problems if there are any.
+pub(crate) fn source_config(keys: &str) -> SourceConfig {
+    let value: toml::Value = toml::from_str(keys).unwrap();
+    let mut problems = Problems::default();
+    let at = FieldPath::root().key("source").index(0);
+    let read = SourceConfig::read(value, &at, &mut problems);
+    if let Some(cfg) = &read {
+        ballotwatch_core::config::Validate::validate(cfg, &at, &mut problems);
+    }
+    assert!(problems.is_empty(), "{problems:?}");
+    read.unwrap()
 }

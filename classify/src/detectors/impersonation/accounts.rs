@@ -316,7 +316,7 @@ impl Detector for AccountDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballotwatch_core::config::{IdentityConfig, IdentityKind};
+    use crate::config::{IdentityConfig, IdentityKind};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

@@ -307,7 +307,7 @@ impl Detector for DomainDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballotwatch_core::config::{IdentityConfig, IdentityKind};
+    use crate::config::{IdentityConfig, IdentityKind};
     use proptest::prelude::*;
 
     fn detector() -> DomainDetector {

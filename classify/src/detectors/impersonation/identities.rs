@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ballotwatch_core::config::{IdentityConfig, IdentityKind};
+use crate::config::{IdentityConfig, IdentityKind};
 use unicode_normalization::UnicodeNormalization;
 
 /// One official handle, as configured and normalised for comparison.

@@ -151,7 +151,7 @@ impl Detector for LogoDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballotwatch_core::config::{IdentityConfig, IdentityKind};
+    use crate::config::{IdentityConfig, IdentityKind};
     use ballotwatch_core::{Author, Media};
     use std::collections::BTreeMap;
     use std::path::Path;

@@ -16,12 +16,12 @@ use crate::{ClassifyError, Detector};
 
 /// The impersonation detectors for a configuration; none when it has no `[[identity]]`.
 pub fn from_config(
-    config: &ballotwatch_core::Config,
+    config: crate::ClassifyConfig<'_>,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     if config.identities.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = Arc::new(ProtectedIdentities::new(&config.identities));
+    let ids = Arc::new(ProtectedIdentities::new(config.identities));
     let mut detectors: Vec<Box<dyn Detector>> = vec![
         Box::new(domains::DomainDetector::new(ids.clone())),
         Box::new(accounts::AccountDetector::new(ids.clone())),

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use ballotwatch_core::config::IdentityKind;
+use crate::config::IdentityKind;
 use ballotwatch_core::{Item, Verdict, VerdictKind};
 use regex::Regex;
 
@@ -149,7 +149,7 @@ impl Detector for NoticeDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballotwatch_core::config::IdentityConfig;
+    use crate::config::IdentityConfig;
     use ballotwatch_core::Author;
     use std::collections::BTreeMap;
 

@@ -15,7 +15,7 @@ use crate::{ClassifyError, Detector};
 /// The media detectors for a configuration. `fakes` is the shared confirmed-fake list the
 /// known-fake detector matches against (see [`known_fakes::KnownFakeSet`]).
 pub fn from_config(
-    config: &ballotwatch_core::Config,
+    config: crate::ClassifyConfig<'_>,
     fakes: &known_fakes::KnownFakeSet,
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     let mut detectors: Vec<Box<dyn Detector>> = vec![

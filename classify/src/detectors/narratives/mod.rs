@@ -115,7 +115,7 @@ impl Calibration {
 
 /// One false narrative: the built-in library's entries and the config's `[[narrative]]`s have
 /// the same shape.
-pub use ballotwatch_core::config::NarrativeConfig as Narrative;
+pub use crate::config::NarrativeConfig as Narrative;
 
 /// What the score is computed from, for one item and its best-matching narrative.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,14 +217,14 @@ fn setup_error(message: String) -> ClassifyError {
 impl Narratives {
     /// The built-in library plus the config's `[[narrative]]`s, embedded with the shared text
     /// encoder from the models folder.
-    pub fn from_config(config: &ballotwatch_core::Config) -> Result<Narratives, ClassifyError> {
+    pub fn from_config(config: crate::ClassifyConfig<'_>) -> Result<Narratives, ClassifyError> {
         let mut library = builtin_library().map_err(setup_error)?;
-        for n in &config.narratives {
+        for n in config.narratives {
             library.narratives.retain(|b| b.id != n.id);
             library.narratives.push(n.clone());
         }
-        let dir = onnx::models_dir(&config.detectors).map_err(|e| setup_error(e.to_string()))?;
-        let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, &config.detectors)
+        let dir = onnx::models_dir(config.detectors).map_err(|e| setup_error(e.to_string()))?;
+        let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, config.detectors)
             .map_err(|e| setup_error(e.to_string()))?;
         Narratives::new(encoder, library, Some(&dir.join("cache")))
     }

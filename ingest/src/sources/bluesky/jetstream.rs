@@ -37,8 +37,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ballotwatch_core::config::BlueskySourceConfig;
 use ballotwatch_core::{sha256_hex, Capture, Item, Media, WatchTerms};
+
+use super::BlueskyConfig;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -112,10 +113,10 @@ pub fn state_name(source: &str) -> String {
 
 impl JetstreamSource {
     /// The Jetstream part of a `[[source]]` of kind `bluesky` (whether or not `jetstream` is on).
-    pub fn new(cfg: &BlueskySourceConfig) -> JetstreamSource {
+    pub fn new(name: &str, cfg: &BlueskyConfig) -> JetstreamSource {
         JetstreamSource {
-            source: cfg.name.clone(),
-            state_name: state_name(&cfg.name),
+            source: name.to_string(),
+            state_name: state_name(name),
             endpoint_text: cfg.jetstream_url.to_string(),
             endpoint: cfg.jetstream_url.clone(),
             appview: cfg.appview.clone(),

@@ -21,10 +21,12 @@
 //! With `jetstream = true` the source also has a real-time part, [`jetstream`], a websocket
 //! that runs beside the polls with its own resume state.
 
+mod config;
+
+pub use config::{default_appview, default_jetstream_url, BlueskyConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ballotwatch_core::config::BlueskySourceConfig;
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,9 +64,9 @@ pub struct BlueskyState {
 
 impl BlueskySource {
     /// The source for a `[[source]]` of kind `bluesky`.
-    pub fn new(cfg: &BlueskySourceConfig) -> BlueskySource {
+    pub fn new(name: &str, cfg: &BlueskyConfig) -> BlueskySource {
         BlueskySource {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             appview_text: cfg.appview.to_string(),
             appview: cfg.appview.clone(),
             queries: cfg.queries.clone(),
@@ -75,7 +77,7 @@ impl BlueskySource {
                 .collect(),
             realtime: cfg
                 .jetstream
-                .then(|| Arc::new(jetstream::JetstreamSource::new(cfg))),
+                .then(|| Arc::new(jetstream::JetstreamSource::new(name, cfg))),
         }
     }
 

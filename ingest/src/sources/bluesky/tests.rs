@@ -9,7 +9,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::Config;
 
 use super::*;
 use crate::sources::test_support::{serve, test_ctx, watch};
@@ -18,15 +17,11 @@ const SEARCH: &str = include_str!("testdata/search-posts.json");
 const FEED: &str = include_str!("testdata/author-feed.json");
 
 fn source(base: &str, extra: &str) -> BlueskySource {
-    let cfg = Config::from_toml(
-        &format!(
-            "data_dir = \"d\"\n[[source]]\nname = \"Bluesky\"\nkind = \"bluesky\"\nappview = \"{base}\"\n{extra}\n"
-        ),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Bluesky(c) => BlueskySource::new(c),
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Bluesky\"\nkind = \"bluesky\"\nappview = \"{base}\"\n{extra}\n"
+    ));
+    match &cfg.settings {
+        crate::sources::SourceSettings::Bluesky(c) => BlueskySource::new(cfg.name(), c),
         other => panic!("{other:?}"),
     }
 }

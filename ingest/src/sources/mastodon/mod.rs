@@ -20,9 +20,11 @@
 //! (never captured). Search and the streaming API are not used: hashtag and account timelines
 //! are what every server offers without authentication.
 
+mod config;
+
+pub use config::{hashtag, MastodonConfig};
 use std::collections::BTreeMap;
 
-use ballotwatch_core::config::{hashtag, MastodonSourceConfig};
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -69,9 +71,9 @@ pub struct AccountState {
 
 impl MastodonSource {
     /// The source for a `[[source]]` of kind `mastodon`.
-    pub fn new(cfg: &MastodonSourceConfig) -> MastodonSource {
+    pub fn new(name: &str, cfg: &MastodonConfig) -> MastodonSource {
         MastodonSource {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             instance_text: cfg.instance.to_string(),
             instance: cfg.instance.clone(),
             hashtags: cfg

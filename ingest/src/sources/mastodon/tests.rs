@@ -10,7 +10,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::Config;
 
 use super::*;
 use crate::sources::test_support::{serve, test_ctx, watch};
@@ -24,15 +23,11 @@ fn instance() -> Url {
 }
 
 fn source(base: &str, extra: &str) -> MastodonSource {
-    let cfg = Config::from_toml(
-        &format!(
-            "data_dir = \"d\"\n[[source]]\nname = \"Fediverse\"\nkind = \"mastodon\"\ninstance = \"{base}\"\n{extra}\n"
-        ),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Mastodon(c) => MastodonSource::new(c),
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Fediverse\"\nkind = \"mastodon\"\ninstance = \"{base}\"\n{extra}\n"
+    ));
+    match &cfg.settings {
+        crate::sources::SourceSettings::Mastodon(c) => MastodonSource::new(cfg.name(), c),
         other => panic!("{other:?}"),
     }
 }

@@ -16,9 +16,11 @@
 //! one page. Item ids come from the post's fullname (`t3_…`), so a post found by a subreddit
 //! and by a search is one item. Comments are not read.
 
+mod config;
+
+pub use config::{default_reddit, subreddit, RedditConfig};
 use std::collections::BTreeMap;
 
-use ballotwatch_core::config::{subreddit, RedditSourceConfig};
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,9 +56,9 @@ pub struct RedditState {
 
 impl RedditSource {
     /// The source for a `[[source]]` of kind `reddit`.
-    pub fn new(cfg: &RedditSourceConfig) -> RedditSource {
+    pub fn new(name: &str, cfg: &RedditConfig) -> RedditSource {
         RedditSource {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             base_text: cfg.base_url.to_string(),
             base: cfg.base_url.clone(),
             subreddits: cfg

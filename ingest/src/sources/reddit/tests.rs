@@ -10,7 +10,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::Config;
 
 use super::*;
 use crate::sources::test_support::{serve, test_ctx, watch};
@@ -18,15 +17,11 @@ use crate::sources::test_support::{serve, test_ctx, watch};
 const NEW: &str = include_str!("testdata/anytownuk-new.json");
 
 fn source(base: &str, extra: &str) -> RedditSource {
-    let cfg = Config::from_toml(
-        &format!(
-            "data_dir = \"d\"\n[[source]]\nname = \"Reddit\"\nkind = \"reddit\"\nbase_url = \"{base}\"\n{extra}\n"
-        ),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Reddit(c) => RedditSource::new(c),
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Reddit\"\nkind = \"reddit\"\nbase_url = \"{base}\"\n{extra}\n"
+    ));
+    match &cfg.settings {
+        crate::sources::SourceSettings::Reddit(c) => RedditSource::new(cfg.name(), c),
         other => panic!("{other:?}"),
     }
 }

@@ -12,6 +12,9 @@
 //! XML declaration, else UTF-8), transcodes with encoding_rs, and rewrites the declaration to
 //! say UTF-8 so that feed-rs does not decode a second time.
 
+mod config;
+
+pub use config::RssConfig;
 pub mod normalise;
 pub mod prenormalise;
 

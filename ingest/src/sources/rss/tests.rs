@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::IngestConfig;
 use axum::http::{header as h, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::IngestConfig;
 use ballotwatch_core::{Item, WatchTerms};
 
 use super::*;

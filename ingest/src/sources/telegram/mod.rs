@@ -14,8 +14,10 @@
 //! reaches the kept id (or [`MAX_PAGES`](super::common::MAX_PAGES)); only messages above the
 //! kept id become items. A first poll reads one page.
 
-use ballotwatch_core::config::TelegramSourceConfig;
+mod config;
+
 use ballotwatch_core::{Author, Item, Media, SourceRef, WatchTerms};
+pub use config::{default_telegram, telegram_channel_ok, TelegramConfig};
 use scraper::{ElementRef, Html, Selector};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -47,10 +49,10 @@ pub struct TelegramState {
 
 impl TelegramSource {
     /// The source for a `[[source]]` of kind `telegram`.
-    pub fn new(cfg: &TelegramSourceConfig) -> TelegramSource {
+    pub fn new(name: &str, cfg: &TelegramConfig) -> TelegramSource {
         let page_url = common::join_path(&cfg.base_url, &format!("s/{}", cfg.channel));
         TelegramSource {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             channel: cfg.channel.clone(),
             page_text: page_url.to_string(),
             page_url,

@@ -8,7 +8,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::Config;
 
 use super::*;
 use crate::sources::test_support::{serve, test_ctx, watch};
@@ -16,13 +15,11 @@ use crate::sources::test_support::{serve, test_ctx, watch};
 const PAGE: &str = include_str!("testdata/anytown-votes.html");
 
 fn source(base: &str) -> TelegramSource {
-    let cfg = Config::from_toml(
-        &format!("data_dir = \"d\"\n[[source]]\nname = \"Anytown Votes\"\nkind = \"telegram\"\nchannel = \"anytown_votes\"\nbase_url = \"{base}\"\n"),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Telegram(c) => TelegramSource::new(c),
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Anytown Votes\"\nkind = \"telegram\"\nchannel = \"anytown_votes\"\nbase_url = \"{base}\"\n"
+    ));
+    match &cfg.settings {
+        crate::sources::SourceSettings::Telegram(c) => TelegramSource::new(cfg.name(), c),
         other => panic!("{other:?}"),
     }
 }

@@ -20,9 +20,11 @@
 //! `[limits] diff_timeout`, the version is stored all the same and its diff is a sentence
 //! saying why there is no line diff.
 
+mod config;
+
+pub use config::WebConfig;
 use std::time::{Duration, Instant};
 
-use ballotwatch_core::config::UrlSourceConfig;
 use ballotwatch_core::{sha256_hex, Author, Item, LimitsConfig, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -112,9 +114,9 @@ pub struct PageText {
 
 impl WebSource {
     /// The source for a `[[source]]` of kind `web`, diffing versions within `diff_limits`.
-    pub fn new(cfg: &UrlSourceConfig, diff_limits: DiffLimits) -> WebSource {
+    pub fn new(name: &str, cfg: &WebConfig, diff_limits: DiffLimits) -> WebSource {
         WebSource {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             url_text: cfg.url.to_string(),
             url: cfg.url.clone(),
             diff_limits,

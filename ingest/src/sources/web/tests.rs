@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::Config;
 
 use super::*;
 use crate::sources::test_support::{serve, test_ctx, watch};
@@ -238,13 +237,13 @@ async fn polling_a_page_that_changes() {
     )
     .await;
     let url = format!("{base}/elections/polling-stations");
-    let cfg = Config::from_toml(
-        &format!("data_dir = \"d\"\n[[source]]\nname = \"Elections page\"\nkind = \"web\"\nurl = \"{url}\"\n"),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    let src = match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Web(c) => WebSource::new(c, DiffLimits::default()),
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Elections page\"\nkind = \"web\"\nurl = \"{url}\"\n"
+    ));
+    let src = match &cfg.settings {
+        crate::sources::SourceSettings::Web(c) => {
+            WebSource::new(cfg.name(), c, DiffLimits::default())
+        }
         other => panic!("{other:?}"),
     };
     let ctx = test_ctx();

@@ -8,8 +8,10 @@
 //! (`platform = "youtube"`, the channel id as handle). The Flash player URL YouTube still lists
 //! as `media:content` is dropped.
 
-use ballotwatch_core::config::{youtube_feed_url, UrlSourceConfig};
+mod config;
+
 use ballotwatch_core::{Item, WatchTerms};
+pub use config::{youtube_feed_url, YoutubeConfig};
 use url::Url;
 
 use super::common::{self, Changed};
@@ -28,10 +30,10 @@ pub struct YoutubeSource {
 impl YoutubeSource {
     /// The source for a `[[source]]` of kind `youtube`. A URL that is not a channel,
     /// playlist or feed (refused by config validation) is fetched as given.
-    pub fn new(cfg: &UrlSourceConfig) -> YoutubeSource {
+    pub fn new(name: &str, cfg: &YoutubeConfig) -> YoutubeSource {
         let feed = youtube_feed_url(&cfg.url).unwrap_or_else(|_| cfg.url.clone());
         YoutubeSource {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             feed_text: feed.to_string(),
             feed,
         }

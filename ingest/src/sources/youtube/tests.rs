@@ -4,7 +4,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use ballotwatch_core::config::Config;
 
 use super::*;
 use crate::sources::test_support::{serve, test_ctx, watch};
@@ -12,13 +11,11 @@ use crate::sources::test_support::{serve, test_ctx, watch};
 const VIDEOS: &[u8] = include_bytes!("testdata/anytown-council-videos.xml");
 
 fn source(url: &str) -> YoutubeSource {
-    let cfg = Config::from_toml(
-        &format!("data_dir = \"d\"\n[[source]]\nname = \"Council YouTube\"\nkind = \"youtube\"\nurl = \"{url}\"\n"),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    match &cfg.sources[0] {
-        ballotwatch_core::SourceConfig::Youtube(c) => YoutubeSource::new(c),
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Council YouTube\"\nkind = \"youtube\"\nurl = \"{url}\"\n"
+    ));
+    match &cfg.settings {
+        crate::sources::SourceSettings::Youtube(c) => YoutubeSource::new(cfg.name(), c),
         other => panic!("{other:?}"),
     }
 }

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ballotwatch_core::config::DetectorsConfig;
+use crate::config::DetectorsConfig;
 use image::{DynamicImage, RgbImage};
 use ort::value::Tensor;
 

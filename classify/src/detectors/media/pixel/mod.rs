@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ballotwatch_core::config::DetectorsConfig;
+use crate::config::DetectorsConfig;
 use ballotwatch_core::{Item, Verdict, VerdictKind};
 use image::{imageops::FilterType, DynamicImage};
 use ort::value::Tensor;
@@ -251,7 +251,7 @@ impl PixelModel {
     /// The detector `[detectors.pixel_model]` asks for, with the shared OCR engine for its
     /// text gate; `None` when it is disabled.
     pub fn from_config(
-        config: &ballotwatch_core::Config,
+        config: crate::ClassifyConfig<'_>,
     ) -> Result<Option<PixelModel>, ClassifyError> {
         let d = &config.detectors;
         if !d.pixel_model.enabled {

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use crate::sources::SourceSettings;
+use crate::IngestConfig;
 use axum::extract::Query;
 use axum::routing::get;
 use axum::{Json, Router};
-use ballotwatch_core::config::{Config, IngestConfig};
-use ballotwatch_core::SourceConfig;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
@@ -31,16 +31,12 @@ fn events() -> Vec<Event> {
         .collect()
 }
 
-fn config(jetstream_url: &str, appview: &str, extra: &str) -> BlueskySourceConfig {
-    let cfg = Config::from_toml(
-        &format!(
-            "data_dir = \"d\"\n[[source]]\nname = \"Bluesky\"\nkind = \"bluesky\"\nappview = \"{appview}\"\njetstream = true\njetstream_url = \"{jetstream_url}\"\n{extra}\n"
-        ),
-        std::path::Path::new("bw.toml"),
-    )
-    .unwrap();
-    match &cfg.sources[0] {
-        SourceConfig::Bluesky(c) => c.clone(),
+fn config(jetstream_url: &str, appview: &str, extra: &str) -> BlueskyConfig {
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Bluesky\"\nkind = \"bluesky\"\nappview = \"{appview}\"\njetstream = true\njetstream_url = \"{jetstream_url}\"\n{extra}\n"
+    ));
+    match &cfg.settings {
+        SourceSettings::Bluesky(c) => c.clone(),
         other => panic!("{other:?}"),
     }
 }
@@ -285,7 +281,10 @@ async fn reconnects_with_the_cursor_after_a_drop_without_gaps() {
     });
     let url = jetstream_server(jet.clone()).await;
     let appview = appview().await;
-    let source = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let source = JetstreamSource::new(
+        "Bluesky",
+        &config(&url, &appview, "actors = [\"anytown.gov.uk\"]"),
+    );
     let (polls, problems, failures) = run_to_end(&source, &test_ctx()).await;
     assert!(problems.is_empty(), "{problems:?}");
 
@@ -365,7 +364,10 @@ async fn reconnects_with_the_cursor_after_a_drop_without_gaps() {
 
     // After a restart (a new source, the stored state) the replayed update is the same item
     // version: the handle comes back from the state, not from the identity event.
-    let restarted = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let restarted = JetstreamSource::new(
+        "Bluesky",
+        &config(&url, &appview, "actors = [\"anytown.gov.uk\"]"),
+    );
     let (tx, mut rx) = mpsc::channel(64);
     let cursor = Cursor {
         state: last.state.clone(),
@@ -407,7 +409,10 @@ async fn a_malformed_event_is_reported_and_the_stream_goes_on() {
     });
     let url = jetstream_server(jet).await;
     let appview = appview().await;
-    let source = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let source = JetstreamSource::new(
+        "Bluesky",
+        &config(&url, &appview, "actors = [\"anytown.gov.uk\"]"),
+    );
     let (polls, problems, failures) = run_to_end(&source, &test_ctx()).await;
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -444,7 +449,10 @@ async fn without_terms_jetstream_filters_by_the_actors_dids() {
     });
     let url = jetstream_server(jet.clone()).await;
     let appview = appview().await;
-    let source = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let source = JetstreamSource::new(
+        "Bluesky",
+        &config(&url, &appview, "actors = [\"anytown.gov.uk\"]"),
+    );
     let mut ctx = test_ctx();
     ctx.watch = WatchTerms::new::<&str>(&[]);
     let (polls, _, _) = run_to_end(&source, &ctx).await;
@@ -472,11 +480,14 @@ async fn without_terms_jetstream_filters_by_the_actors_dids() {
 async fn a_private_address_is_refused_unless_allowed() {
     let jet = Arc::new(Jet::default());
     let url = jetstream_server(jet.clone()).await;
-    let source = JetstreamSource::new(&config(
-        &url,
-        "https://public.api.bsky.app",
-        "queries = [\"Anytown\"]",
-    ));
+    let source = JetstreamSource::new(
+        "Bluesky",
+        &config(
+            &url,
+            "https://public.api.bsky.app",
+            "queries = [\"Anytown\"]",
+        ),
+    );
     let cfg = IngestConfig::default();
     let ctx = PollContext {
         fetcher: Fetcher::new(&cfg, "test").unwrap(),
@@ -546,7 +557,10 @@ async fn the_gate_sees_every_message_before_and_after_its_parse_and_may_skip_one
     });
     let url = jetstream_server(jet.clone()).await;
     let appview = appview().await;
-    let source = JetstreamSource::new(&config(&url, &appview, "actors = [\"anytown.gov.uk\"]"));
+    let source = JetstreamSource::new(
+        "Bluesky",
+        &config(&url, &appview, "actors = [\"anytown.gov.uk\"]"),
+    );
     let gate = Arc::new(Refuse {
         word: "3lnvb4council1",
         ..Refuse::default()

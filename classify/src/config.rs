@@ -1,6 +1,23 @@
-//! `[[identity]]`, `[[narrative]]` and `[detectors]` (with OCR and the pixel model): what classify reads.
+//! `[[identity]]`, `[[narrative]]` and `[detectors]` (with OCR and the pixel model): what classify
+//! reads, and their rules.
 
-use super::*;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use ballotwatch_core::config::{check_domain, yes, FieldPath, Problems, Validate};
+use serde::Deserialize;
+use url::Url;
+
+/// What classify reads of the configuration, borrowed from the root `Config`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassifyConfig<'a> {
+    /// `[detectors]`.
+    pub detectors: &'a DetectorsConfig,
+    /// The protected identities (`[[identity]]`).
+    pub identities: &'a [IdentityConfig],
+    /// The council's own narratives (`[[narrative]]`).
+    pub narratives: &'a [NarrativeConfig],
+}
 
 /// One `[[identity]]`: someone Ballotwatch protects from impersonation.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,18 +51,6 @@ pub enum IdentityKind {
     /// A named official.
     Official,
 }
-
-/// The platforms `[[identity]] handles` may name.
-pub const HANDLE_PLATFORMS: [&str; 8] = [
-    "mastodon",
-    "bluesky",
-    "x",
-    "facebook",
-    "instagram",
-    "tiktok",
-    "youtube",
-    "telegram",
-];
 
 /// One `[[narrative]]`: a false claim to watch for, with the correct position.
 #[derive(Debug, Clone, Deserialize)]
@@ -200,5 +205,117 @@ impl DetectorsConfig {
             .get(detector)
             .copied()
             .unwrap_or(self.threshold)
+    }
+}
+
+impl Validate for IdentityConfig {
+    fn validate(&self, at: &FieldPath, problems: &mut Problems) {
+        if self.name.trim().is_empty() {
+            problems.add(at.key("name"), "must not be empty", None);
+        }
+        for (j, d) in self.domains.iter().enumerate() {
+            if let Err(msg) = check_domain(d) {
+                problems.advise(
+                    at.key("domains").index(j),
+                    msg,
+                    "write the bare domain, e.g. \"anytown.gov.uk\"",
+                );
+            }
+        }
+        // `handles` are checked with the platforms' own rules by the root configuration
+        // (ingest knows the platforms).
+    }
+}
+
+/// The rules of the whole `[[narrative]]` list (found at `at`): each entry's, and ids unique
+/// across the list.
+pub fn validate_narratives(
+    narratives: &[NarrativeConfig],
+    at: &FieldPath,
+    problems: &mut Problems,
+) {
+    {
+        let mut ids = HashSet::new();
+        for (i, n) in narratives.iter().enumerate() {
+            let at = at.index(i);
+            if n.id.trim().is_empty() {
+                problems.add(at.key("id"), "must not be empty", None);
+            } else if !ids.insert(n.id.as_str()) {
+                problems.add(
+                    at.key("id"),
+                    format!("`{}` is used by another narrative", n.id),
+                    None,
+                );
+            }
+            if n.claim.trim().is_empty() {
+                problems.add(at.key("claim"), "must not be empty", None);
+            }
+            if n.rebuttal.trim().is_empty() {
+                problems.advise(
+                    at.key("rebuttal"),
+                    "must not be empty",
+                    "give the correct position a comms officer can paste as a reply",
+                );
+            }
+        }
+    }
+}
+
+impl Validate for DetectorsConfig {
+    fn validate(&self, at: &FieldPath, problems: &mut Problems) {
+        if !(0.0..=1.0).contains(&self.threshold) {
+            problems.advise(
+                at.key("threshold"),
+                format!("{} is out of range", self.threshold),
+                "use a score from 0 to 1",
+            );
+        }
+        for (name, t) in &self.thresholds {
+            if !(0.0..=1.0).contains(t) {
+                problems.advise(
+                    at.key("thresholds").key(name),
+                    format!("{t} is out of range"),
+                    "use a score from 0 to 1",
+                );
+            }
+        }
+        if self.threads == Some(0) {
+            problems.advise(
+                at.key("threads"),
+                "must be at least 1",
+                "leave it out to use every core",
+            );
+        }
+        if self.batch_size == 0 {
+            problems.add(at.key("batch_size"), "must be at least 1", None);
+        }
+        if self.known_fake_distance > 64 {
+            problems.advise(
+                at.key("known_fake_distance"),
+                format!(
+                    "{} of 256 bits would match unrelated pictures",
+                    self.known_fake_distance
+                ),
+                "use 31 (the usual PDQ threshold) or less",
+            );
+        }
+        let ocr = at.key("ocr");
+        if self.ocr.max_side < 32 || self.ocr.max_side > 4096 {
+            problems.advise(
+                ocr.key("max_side"),
+                format!("{} is out of range", self.ocr.max_side),
+                "use 32 to 4096 pixels (default 960)",
+            );
+        }
+        if self.ocr.max_lines == 0 {
+            problems.add(ocr.key("max_lines"), "must be at least 1", None);
+        }
+        if !(0.0..=1.0).contains(&self.pixel_model.max_text_fraction) {
+            problems.advise(
+                at.key("pixel_model").key("max_text_fraction"),
+                format!("{} is out of range", self.pixel_model.max_text_fraction),
+                "use a fraction from 0 to 1",
+            );
+        }
     }
 }

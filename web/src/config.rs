@@ -1,0 +1,180 @@
+//! `[server]`: where the web UI and API listen, sessions and the login rate limits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ballotwatch_core::config::{FieldPath, Problems, Validate};
+use serde::Deserialize;
+use url::Url;
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the web UI and API listen on.
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    /// The URL users reach the UI at (used in alert links; https makes cookies `Secure`).
+    #[serde(default)]
+    pub public_url: Option<Url>,
+    /// Serve `/metrics` on this address only (e.g. `127.0.0.1:9090`) instead of on `bind`.
+    #[serde(default)]
+    pub metrics_bind: Option<SocketAddr>,
+    /// How long a web login lasts.
+    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Failed logins within `login_window` that lock an account.
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    /// How long an account's first lock lasts; each further lock before a successful login
+    /// lasts twice as long, up to `login_max_lockout`.
+    #[serde(default = "default_login_lockout", with = "humantime_serde")]
+    pub login_lockout: Duration,
+    /// The longest lock.
+    #[serde(default = "default_login_max_lockout", with = "humantime_serde")]
+    pub login_max_lockout: Duration,
+    /// The window failed logins are counted in, per account and per client address.
+    #[serde(default = "default_login_window", with = "humantime_serde")]
+    pub login_window: Duration,
+    /// Login attempts one client address (an IPv6 /64) may make within `login_window` (a
+    /// successful login gives its attempt back). Must be below `login_max_failures`, so that
+    /// one address can never lock an account; unset, it is `login_max_failures - 1` (see
+    /// [`ServerConfig::attempts_per_address`]).
+    #[serde(default)]
+    pub login_attempts_per_address: Option<u32>,
+    /// Reverse proxies (addresses or CIDR ranges, e.g. `127.0.0.1` or `10.0.0.0/24`) whose
+    /// `X-Forwarded-For` header is believed: a request arriving from one of them is counted
+    /// (login rate limit, audit log) against the client address the proxy saw. Empty (the
+    /// default): the header is ignored and the connecting address is the client.
+    #[serde(default, deserialize_with = "ip_ranges")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// A list of IP addresses or CIDR ranges (`127.0.0.1`, `10.0.0.0/24`, `2001:db8::/32`).
+fn ip_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not an IP address or CIDR range (e.g. `127.0.0.1` or \
+                         `10.0.0.0/24`)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+fn default_login_max_failures() -> u32 {
+    5
+}
+
+fn default_login_lockout() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_login_max_lockout() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_login_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+impl ServerConfig {
+    /// Login attempts one client address may make within `login_window`: the configured
+    /// number, else one fewer than `login_max_failures` (at least 1).
+    pub fn attempts_per_address(&self) -> u32 {
+        self.login_attempts_per_address
+            .unwrap_or(self.login_max_failures.saturating_sub(1))
+            .max(1)
+    }
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: default_bind(),
+            public_url: None,
+            metrics_bind: None,
+            session_ttl: default_session_ttl(),
+            login_max_failures: default_login_max_failures(),
+            login_lockout: default_login_lockout(),
+            login_max_lockout: default_login_max_lockout(),
+            login_window: default_login_window(),
+            login_attempts_per_address: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Validate for ServerConfig {
+    fn validate(&self, at: &FieldPath, problems: &mut Problems) {
+        if self.login_max_failures == 0 {
+            problems.advise(
+                at.key("login_max_failures"),
+                "must be at least 1",
+                "5 locks an account after five wrong passwords in a row",
+            );
+        }
+        if self.login_attempts_per_address == Some(0) {
+            problems.advise(
+                at.key("login_attempts_per_address"),
+                "must be at least 1",
+                "4 lets one address try four times per `login_window`",
+            );
+        } else if self.attempts_per_address() >= self.login_max_failures
+            && self.login_max_failures > 0
+        {
+            let field = if self.login_attempts_per_address.is_some() {
+                "login_attempts_per_address"
+            } else {
+                "login_max_failures"
+            };
+            problems.add(
+                at.key(field),
+                format!(
+                    "must be below `login_max_failures` ({}), or one address could lock any \
+                     account",
+                    self.login_max_failures
+                ),
+                Some(format!(
+                    "set it to {} or less, or raise `login_max_failures`",
+                    self.login_max_failures.saturating_sub(1).max(1)
+                )),
+            );
+        }
+        if self.login_window.is_zero() {
+            problems.advise(
+                at.key("login_window"),
+                "must be longer than zero",
+                "for example \"15m\"",
+            );
+        }
+        if self.login_max_lockout < self.login_lockout {
+            problems.advise(
+                at.key("login_max_lockout"),
+                "must not be shorter than `login_lockout`",
+                "for example \"24h\"",
+            );
+        }
+        if self.session_ttl.is_zero() {
+            problems.advise(
+                at.key("session_ttl"),
+                "must be longer than zero",
+                "for example \"12h\"",
+            );
+        }
+    }
+}

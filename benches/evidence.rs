@@ -186,7 +186,9 @@ fn main() {
         tool_version: env!("CARGO_PKG_VERSION").into(),
         user_agent: format!("Ballotwatch/{}", env!("CARGO_PKG_VERSION")),
         detectors: vec![],
-        pdf: Err("timed separately".into()),
+        pdf: Err(ballotwatch_evidence::chromium::ChromiumError::Nothing(
+            "timed separately",
+        )),
         pdf_timeout: Duration::from_secs(600),
     };
     let out = dir.path().join("pack.zip");

@@ -53,6 +53,82 @@ pub struct Shot {
     pub html: Vec<u8>,
 }
 
+/// Why Chromium could not be used, or could not make a screenshot, rendered HTML or PDF. The
+/// message says what happened and, where it can, what to do; it is what the evidence records as
+/// the reason a screenshot or `report.pdf` is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChromiumError {
+    /// No Chromium on this machine.
+    #[error(
+        "Chromium is not installed (install the Debian package: apt-get install \
+         --no-install-recommends chromium), or set BALLOTWATCH_CHROMIUM to its path"
+    )]
+    NotInstalled,
+    /// The program could not be started or asked its version.
+    #[error("cannot run {}: {reason}", path.display())]
+    Unrunnable {
+        /// The program.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// `--version` failed or printed nothing.
+    #[error("{} --version failed ({status}); is Chromium installed correctly?", path.display())]
+    BadInstall {
+        /// The program.
+        path: PathBuf,
+        /// Its exit status.
+        status: String,
+    },
+    /// A local step (a temp folder, reading or writing a file, waiting for the process) failed.
+    #[error("cannot {action}: {reason}")]
+    Local {
+        /// What was being done, e.g. "create a temp folder".
+        action: &'static str,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// Chromium ran out of time and was stopped.
+    #[error("Chromium did not finish the {what} within {seconds}s and was stopped")]
+    TimedOut {
+        /// What it was making.
+        what: &'static str,
+        /// The limit.
+        seconds: u64,
+    },
+    /// Chromium exited with an error.
+    #[error("Chromium failed making the {what} ({status})")]
+    Failed {
+        /// What it was making.
+        what: &'static str,
+        /// Its exit status.
+        status: String,
+    },
+    /// What Chromium made is over its size limit.
+    #[error("the {what} is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// What it made.
+        what: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Chromium made nothing usable.
+    #[error("{0}")]
+    Nothing(&'static str),
+    /// The screenshot could not be decoded or re-encoded.
+    #[error("{what}: {reason}")]
+    Image {
+        /// Which step.
+        what: &'static str,
+        /// The decoder's reason.
+        reason: String,
+    },
+    /// The URL may not be visited (not http(s), no host, unresolvable, or a non-public address
+    /// while `[ingest] allow_private_addresses` is off).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// A Chromium installation.
 #[derive(Debug, Clone)]
 pub struct Chromium {
@@ -63,7 +139,7 @@ pub struct Chromium {
 impl Chromium {
     /// Finds Chromium (`$BALLOTWATCH_CHROMIUM`, else on `PATH`) and asks its version. `Err` says
     /// why it cannot be used and how to install it.
-    pub fn find() -> Result<Chromium, String> {
+    pub fn find() -> Result<Chromium, ChromiumError> {
         let candidates: Vec<PathBuf> = match std::env::var_os(CHROMIUM_ENV) {
             Some(p) => vec![PathBuf::from(p)],
             None => ["chromium", "chromium-browser", "google-chrome"]
@@ -72,18 +148,17 @@ impl Chromium {
                 .collect(),
         };
         let Some(path) = candidates.into_iter().next() else {
-            return Err(
-                "Chromium is not installed (install the Debian package: apt-get install \
-                 --no-install-recommends chromium), or set BALLOTWATCH_CHROMIUM to its path"
-                    .into(),
-            );
+            return Err(ChromiumError::NotInstalled);
         };
         let out = Command::new(&path)
             .arg("--version")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+            .map_err(|e| ChromiumError::Unrunnable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let version = String::from_utf8_lossy(&out.stdout)
             .lines()
             .next()
@@ -91,11 +166,10 @@ impl Chromium {
             .trim()
             .to_string();
         if !out.status.success() || version.is_empty() {
-            return Err(format!(
-                "{} --version failed ({}); is Chromium installed correctly?",
-                path.display(),
-                out.status
-            ));
+            return Err(ChromiumError::BadInstall {
+                path,
+                status: out.status.to_string(),
+            });
         }
         Ok(Chromium { path, version })
     }
@@ -112,8 +186,8 @@ impl Chromium {
         url: &Url,
         resolver_rules: &str,
         limits: &ShotLimits,
-    ) -> Result<Shot, String> {
-        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+    ) -> Result<Shot, ChromiumError> {
+        let dir = temp_dir()?;
         let png_path = dir.path().join("shot.png");
         let mut cmd = self.base(dir.path(), resolver_rules, limits.timeout);
         cmd.arg(format!(
@@ -126,15 +200,14 @@ impl Chromium {
         let png = read_limited(&png_path, limits.max_bytes)?;
         let (png, width, height, truncated) = crop_to_content(&png, limits.max_height)?;
 
-        let dom_dir =
-            tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+        let dom_dir = temp_dir()?;
         let mut cmd = self.base(dom_dir.path(), resolver_rules, limits.timeout);
         cmd.arg(format!("--window-size={},{}", limits.width, 1000))
             .arg("--dump-dom")
             .arg(url.as_str());
         let html = run(cmd, limits.timeout, limits.max_bytes, "rendered HTML")?;
         if html.is_empty() {
-            return Err("Chromium returned no rendered HTML".into());
+            return Err(ChromiumError::Nothing("Chromium returned no rendered HTML"));
         }
         Ok(Shot {
             png,
@@ -147,10 +220,17 @@ impl Chromium {
 
     /// Renders a local HTML file to PDF (`--print-to-pdf`), with every network name unresolvable
     /// (the report is self-contained; nothing should be fetched).
-    pub fn print_to_pdf(&self, html: &Path, pdf: &Path, timeout: Duration) -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
-        let url = Url::from_file_path(html)
-            .map_err(|()| format!("{} is not an absolute path", html.display()))?;
+    pub fn print_to_pdf(
+        &self,
+        html: &Path,
+        pdf: &Path,
+        timeout: Duration,
+    ) -> Result<(), ChromiumError> {
+        let dir = temp_dir()?;
+        let url = Url::from_file_path(html).map_err(|()| ChromiumError::Local {
+            action: "open the report",
+            reason: format!("{} is not an absolute path", html.display()),
+        })?;
         let mut cmd = self.base(dir.path(), "MAP * ~NOTFOUND", timeout);
         cmd.arg("--no-pdf-header-footer")
             .arg(format!("--print-to-pdf={}", pdf.display()))
@@ -158,7 +238,7 @@ impl Chromium {
         run(cmd, timeout, 0, "PDF")?;
         let len = std::fs::metadata(pdf).map(|m| m.len()).unwrap_or(0);
         if len == 0 {
-            return Err("Chromium wrote no PDF".into());
+            return Err(ChromiumError::Nothing("Chromium wrote no PDF"));
         }
         Ok(())
     }
@@ -221,22 +301,36 @@ fn running_as_root() -> bool {
     false
 }
 
+/// A temp folder for one Chromium run (its profile, its output).
+fn temp_dir() -> Result<tempfile::TempDir, ChromiumError> {
+    tempfile::tempdir().map_err(|e| local("create a temp folder", e))
+}
+
+/// A local step that failed.
+fn local(action: &'static str, reason: impl std::fmt::Display) -> ChromiumError {
+    ChromiumError::Local {
+        action,
+        reason: reason.to_string(),
+    }
+}
+
 /// Runs `cmd` to completion within `timeout` (killing it after), returning up to `max_stdout`
 /// bytes of its stdout (`0`: stdout is discarded).
 fn run(
     mut cmd: Command,
     timeout: Duration,
     max_stdout: u64,
-    what: &str,
-) -> Result<Vec<u8>, String> {
+    what: &'static str,
+) -> Result<Vec<u8>, ChromiumError> {
     cmd.stdout(if max_stdout > 0 {
         Stdio::piped()
     } else {
         Stdio::null()
     });
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start Chromium for the {what}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| ChromiumError::Local {
+        action: "start Chromium",
+        reason: format!("for the {what}: {e}"),
+    })?;
     let reader = child.stdout.take().map(|out| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -251,57 +345,70 @@ fn run(
             Ok(None) if started.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "Chromium did not finish the {what} within {}s and was stopped",
-                    timeout.as_secs()
-                ));
+                return Err(ChromiumError::TimedOut {
+                    what,
+                    seconds: timeout.as_secs(),
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("cannot wait for Chromium: {e}")),
+            Err(e) => return Err(local("wait for Chromium", e)),
         }
     };
     let out = match reader {
         Some(h) => h
             .join()
-            .map_err(|_| "the Chromium output reader panicked".to_string())?
-            .map_err(|e| format!("cannot read Chromium's output: {e}"))?,
+            .map_err(|_| local("read Chromium's output", "the reader panicked"))?
+            .map_err(|e| local("read Chromium's output", e))?,
         None => Vec::new(),
     };
     if !status.success() {
-        return Err(format!("Chromium failed making the {what} ({status})"));
+        return Err(ChromiumError::Failed {
+            what,
+            status: status.to_string(),
+        });
     }
     if max_stdout > 0 && out.len() as u64 > max_stdout {
-        return Err(format!(
-            "the {what} is larger than the {max_stdout}-byte limit"
-        ));
+        return Err(ChromiumError::TooLarge {
+            what,
+            limit: max_stdout,
+        });
     }
     Ok(out)
 }
 
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ChromiumError> {
     let len = std::fs::metadata(path)
-        .map_err(|e| {
-            format!("Chromium wrote no screenshot: the page could not be loaded, or it was refused ({e})")
+        .map_err(|_| {
+            ChromiumError::Nothing(
+                "Chromium wrote no screenshot: the page could not be loaded, or it was refused",
+            )
         })?
         .len();
     if len > max {
-        return Err(format!(
-            "the screenshot is larger than the {max}-byte limit"
-        ));
+        return Err(ChromiumError::TooLarge {
+            what: "screenshot",
+            limit: max,
+        });
     }
-    std::fs::read(path).map_err(|e| format!("cannot read the screenshot: {e}"))
+    std::fs::read(path).map_err(|e| local("read the screenshot", e))
 }
 
 /// Crops the blank space below a page's content (Chromium draws the whole tall viewport). The
 /// blank area is the run of rows at the bottom identical to the last row. Returns the PNG,
 /// width, height and whether the content reached the limit (so the page may be longer).
-fn crop_to_content(png: &[u8], max_height: u32) -> Result<(Vec<u8>, u32, u32, bool), String> {
+fn crop_to_content(
+    png: &[u8],
+    max_height: u32,
+) -> Result<(Vec<u8>, u32, u32, bool), ChromiumError> {
     let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
-        .map_err(|e| format!("Chromium's screenshot is not a readable PNG: {e}"))?
+        .map_err(|e| ChromiumError::Image {
+            what: "Chromium's screenshot is not a readable PNG",
+            reason: e.to_string(),
+        })?
         .to_rgba8();
     let (w, h) = img.dimensions();
     if h == 0 || w == 0 {
-        return Err("Chromium's screenshot is empty".into());
+        return Err(ChromiumError::Nothing("Chromium's screenshot is empty"));
     }
     let row = |y: u32| &img.as_raw()[(y * w * 4) as usize..((y + 1) * w * 4) as usize];
     let last = row(h - 1);
@@ -320,7 +427,10 @@ fn crop_to_content(png: &[u8], max_height: u32) -> Result<(Vec<u8>, u32, u32, bo
     let mut out = std::io::Cursor::new(Vec::new());
     cropped
         .write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| format!("cannot encode the cropped screenshot: {e}"))?;
+        .map_err(|e| ChromiumError::Image {
+            what: "cannot encode the cropped screenshot",
+            reason: e.to_string(),
+        })?;
     Ok((out.into_inner(), w, keep, truncated))
 }
 
@@ -328,20 +438,21 @@ fn crop_to_content(png: &[u8], max_height: u32) -> Result<(Vec<u8>, u32, u32, bo
 /// address its host resolves to must be public, as the fetcher's SSRF guard requires) and
 /// returns the `--host-resolver-rules` that pin the host to the checked address and make every
 /// other name unresolvable, so the page cannot pull in other sites (or the council's intranet).
-pub fn guard(url: &Url, allow_private: bool) -> Result<String, String> {
+pub fn guard(url: &Url, allow_private: bool) -> Result<String, ChromiumError> {
+    let refused = ChromiumError::Refused;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{url} is not an http(s) URL"));
+        return Err(refused(format!("{url} is not an http(s) URL")));
     }
     let port = url.port_or_known_default().unwrap_or(80);
-    let check = |ip: IpAddr| -> Result<(), String> {
+    let check = |ip: IpAddr| -> Result<(), ChromiumError> {
         if allow_private {
             return Ok(());
         }
         match ballotwatch_ingest::fetcher::guard::blocked_reason(ip) {
-            Some(why) => Err(format!(
+            Some(why) => Err(refused(format!(
                 "{url} resolves to {ip}, {why}; screenshots of non-public addresses are refused \
                  (set [ingest] allow_private_addresses = true to allow)"
-            )),
+            ))),
             None => Ok(()),
         }
     };
@@ -353,12 +464,12 @@ pub fn guard(url: &Url, allow_private: bool) -> Result<String, String> {
         Some(Host::Domain(name)) => {
             let addrs: Vec<IpAddr> = (name, port)
                 .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve {name}: {e}"))?
+                .map_err(|e| refused(format!("cannot resolve {name}: {e}")))?
                 .map(|a| a.ip())
                 .collect();
             let first = *addrs
                 .first()
-                .ok_or_else(|| format!("{name} resolves to no address"))?;
+                .ok_or_else(|| refused(format!("{name} resolves to no address")))?;
             for ip in &addrs {
                 check(*ip)?;
             }
@@ -368,7 +479,7 @@ pub fn guard(url: &Url, allow_private: bool) -> Result<String, String> {
             };
             Ok(format!("MAP {name} {pinned}, MAP * ~NOTFOUND"))
         }
-        None => Err(format!("{url} has no host")),
+        None => Err(refused(format!("{url} has no host"))),
     }
 }
 
@@ -379,7 +490,7 @@ mod tests {
     #[test]
     fn the_guard_refuses_private_addresses_unless_allowed() {
         let u = Url::parse("http://127.0.0.1:8080/x").unwrap();
-        let err = guard(&u, false).unwrap_err();
+        let err = guard(&u, false).unwrap_err().to_string();
         assert!(
             err.contains("loopback") && err.contains("allow_private_addresses"),
             "{err}"
@@ -389,15 +500,24 @@ mod tests {
             "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
         );
         let u = Url::parse("http://10.1.2.3/").unwrap();
-        assert!(guard(&u, false).unwrap_err().contains("private"));
+        assert!(guard(&u, false)
+            .unwrap_err()
+            .to_string()
+            .contains("private"));
         let u = Url::parse("http://localhost:1/").unwrap();
-        assert!(guard(&u, false).unwrap_err().contains("loopback"));
+        assert!(guard(&u, false)
+            .unwrap_err()
+            .to_string()
+            .contains("loopback"));
         assert_eq!(
             guard(&u, true).unwrap().split(", ").last(),
             Some("MAP * ~NOTFOUND")
         );
         let u = Url::parse("file:///etc/passwd").unwrap();
-        assert!(guard(&u, true).unwrap_err().contains("not an http"));
+        assert!(guard(&u, true)
+            .unwrap_err()
+            .to_string()
+            .contains("not an http"));
         let u = Url::parse("http://93.184.215.14/").unwrap();
         assert_eq!(
             guard(&u, false).unwrap(),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
-use crate::chromium::Chromium;
+use crate::chromium::{Chromium, ChromiumError};
 use crate::error::{EvidenceError, Result};
 use crate::key::PackKey;
 use crate::manifest::{
@@ -39,7 +39,7 @@ pub struct PackRequest {
     /// The deployment's detectors at export time.
     pub detectors: Vec<DetectorInfo>,
     /// Chromium for `report.pdf`, or why there is none (the pack is then written without it).
-    pub pdf: std::result::Result<Chromium, String>,
+    pub pdf: std::result::Result<Chromium, ChromiumError>,
     /// Wall-clock limit for rendering the PDF of a small pack; 150 ms per item is added (a
     /// 1,000-item report takes Chromium over a minute on a 2-core machine).
     pub pdf_timeout: Duration,
@@ -416,10 +416,10 @@ pub fn build_at(
             }
             Err(why) => {
                 tracing::warn!(%why, "report.pdf not rendered");
-                manifest.report.pdf_not_rendered = Some(why);
+                manifest.report.pdf_not_rendered = Some(why.to_string());
             }
         },
-        Err(why) => manifest.report.pdf_not_rendered = Some(why.clone()),
+        Err(why) => manifest.report.pdf_not_rendered = Some(why.to_string()),
     }
     files.insert(names::REPORT_HTML.into(), html.into_bytes());
 
@@ -469,13 +469,17 @@ fn render_pdf(
     chromium: &Chromium,
     html: &str,
     timeout: Duration,
-) -> std::result::Result<Vec<u8>, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp folder: {e}"))?;
+) -> std::result::Result<Vec<u8>, ChromiumError> {
+    let local = |action, e: std::io::Error| ChromiumError::Local {
+        action,
+        reason: e.to_string(),
+    };
+    let dir = tempfile::tempdir().map_err(|e| local("create a temp folder", e))?;
     let html_path = dir.path().join(names::REPORT_HTML);
     let pdf_path = dir.path().join(names::REPORT_PDF);
-    std::fs::write(&html_path, html).map_err(|e| format!("cannot write the report: {e}"))?;
+    std::fs::write(&html_path, html).map_err(|e| local("write the report", e))?;
     chromium.print_to_pdf(&html_path, &pdf_path, timeout)?;
-    std::fs::read(&pdf_path).map_err(|e| format!("cannot read the PDF: {e}"))
+    std::fs::read(&pdf_path).map_err(|e| local("read the PDF", e))
 }
 
 /// The order files go into the ZIP: the manifest and its signature first, then the rest by path.

@@ -10,13 +10,13 @@ use ballotwatch_store::{NewScreenshot, ScreenshotOutcome, Store, StoredItem};
 use chrono::Utc;
 use url::Url;
 
-use crate::chromium::{guard, Chromium, ShotLimits};
+use crate::chromium::{guard, Chromium, ChromiumError, ShotLimits};
 use crate::error::Result;
 
 /// Takes and records screenshots.
 #[derive(Debug, Clone)]
 pub struct Screenshotter {
-    chromium: Result<Chromium, String>,
+    chromium: Result<Chromium, ChromiumError>,
     limits: ShotLimits,
     allow_private: bool,
 }
@@ -38,8 +38,8 @@ impl Screenshotter {
     }
 
     /// The Chromium in use, or why there is none.
-    pub fn chromium(&self) -> std::result::Result<&Chromium, &str> {
-        self.chromium.as_ref().map_err(String::as_str)
+    pub fn chromium(&self) -> std::result::Result<&Chromium, &ChromiumError> {
+        self.chromium.as_ref()
     }
 
     /// Screenshots `url` for `item_id`, stores the PNG and HTML blobs and records the attempt
@@ -50,12 +50,12 @@ impl Screenshotter {
             Err(why) => (
                 "none".to_string(),
                 ScreenshotOutcome::NotTaken {
-                    reason: why.clone(),
+                    reason: why.to_string(),
                 },
             ),
             Ok(chromium) => {
                 let shot = Url::parse(url)
-                    .map_err(|e| format!("`{url}` is not a valid URL: {e}"))
+                    .map_err(|e| ChromiumError::Refused(format!("`{url}` is not a valid URL: {e}")))
                     .and_then(|u| {
                         let rules = guard(&u, self.allow_private)?;
                         chromium.screenshot(&u, &rules, &self.limits)
@@ -72,7 +72,9 @@ impl Screenshotter {
                     },
                     Err(reason) => {
                         tracing::warn!(item = %item_id, %url, %reason, "screenshot not taken");
-                        ScreenshotOutcome::NotTaken { reason }
+                        ScreenshotOutcome::NotTaken {
+                            reason: reason.to_string(),
+                        }
                     }
                 };
                 (chromium.version().to_string(), outcome)
@@ -206,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let s = Screenshotter {
-            chromium: Err("Chromium is not installed".into()),
+            chromium: Err(ChromiumError::NotInstalled),
             limits: ShotLimits::default(),
             allow_private: false,
         };
@@ -215,7 +217,7 @@ mod tests {
         assert_eq!(
             shot.outcome,
             ScreenshotOutcome::NotTaken {
-                reason: "Chromium is not installed".into()
+                reason: ChromiumError::NotInstalled.to_string()
             }
         );
         assert_eq!(store.screenshots_of("a").unwrap().len(), 1);

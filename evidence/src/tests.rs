@@ -183,7 +183,9 @@ fn request(f: &Fixture) -> PackRequest {
         tool_version: "0.1.0-test".into(),
         user_agent: "Ballotwatch/0.1.0-test".into(),
         detectors: vec![],
-        pdf: Err("not rendered in unit tests".into()),
+        pdf: Err(crate::chromium::ChromiumError::Nothing(
+            "not rendered in unit tests",
+        )),
         pdf_timeout: Duration::from_secs(1),
     }
 }

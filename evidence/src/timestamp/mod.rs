@@ -7,7 +7,8 @@
 //! * [`verify`]: checks a token offline: the CMS signature over the signed attributes (whose
 //!   `messageDigest` must be the hash of the `TSTInfo`), the signer's certificate chain up to
 //!   one of the trusted roots, the TSA certificate's critical `extendedKeyUsage` timeStamping,
-//!   the imprint and the nonce; it returns the TSA's time and name.
+//!   the ESS `signingCertificate(V2)` attribute naming that certificate, the imprint and the
+//!   nonce; it returns the TSA's time and name.
 //!
 //! All ASN.1 goes through the RustCrypto crates (`x509-tsp`, `cms`, `x509-cert`, `der`); the
 //! signatures through `rsa` (PKCS#1 v1.5) and `p256`/`p384` (ECDSA).
@@ -145,6 +146,10 @@ pub(crate) mod oid {
     pub const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
     pub const MESSAGE_DIGEST: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+    pub const SIGNING_CERTIFICATE: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");
+    pub const SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
     pub const KP_TIME_STAMPING: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
     pub const CE_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");

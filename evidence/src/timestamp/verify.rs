@@ -8,11 +8,11 @@ use cms::cert::CertificateChoices;
 use cms::signed_data::{SignerIdentifier, SignerInfo};
 use der::asn1::OctetString;
 use der::oid::ObjectIdentifier;
-use der::{Decode, Encode};
+use der::{Any, Decode, Encode, Sequence};
 use ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs8::DecodePublicKey;
 use sha2::Digest;
-use spki::SubjectPublicKeyInfoOwned;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
 use x509_cert::Certificate;
 
@@ -218,6 +218,7 @@ fn check_signed_attributes(si: &SignerInfo, signer: &Certificate, tst_der: &[u8]
             )));
         }
     }
+    check_signing_certificate(&single, signer)?;
     let signed = attrs
         .to_der()
         .map_err(|e| TimestampError::MalformedToken(format!("signed attributes: {e}")))?;
@@ -228,6 +229,92 @@ fn check_signed_attributes(si: &SignerInfo, signer: &Certificate, tst_der: &[u8]
         si.signature.as_bytes(),
     )
     .map_err(|e| TimestampError::BadSignature(format!("over the signed attributes: {e}")))
+}
+
+/// `ESSCertIDv2` (RFC 5035): the hash of a certificate, SHA-256 unless it says otherwise.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct EssCertIdV2 {
+    /// Absent means SHA-256 (the ASN.1 DEFAULT).
+    #[asn1(optional = "true")]
+    hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<Any>,
+}
+
+/// `SigningCertificateV2` (RFC 5035); the first certificate is the signer's.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+    #[asn1(optional = "true")]
+    policies: Option<Any>,
+}
+
+/// `ESSCertID` (RFC 2634): the SHA-1 hash of a certificate.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct EssCertId {
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<Any>,
+}
+
+/// `SigningCertificate` (RFC 2634); the first certificate is the signer's.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct SigningCertificate {
+    certs: Vec<EssCertId>,
+    #[asn1(optional = "true")]
+    policies: Option<Any>,
+}
+
+/// RFC 3161 section 2.4.1 (and RFC 5816): the signed attributes name the signer's certificate
+/// by its hash, so the token cannot be passed off with another certificate for the same key.
+fn check_signing_certificate<'a>(
+    single: &impl Fn(ObjectIdentifier, &str) -> Result<&'a Any>,
+    signer: &Certificate,
+) -> Result<()> {
+    let signer_der = signer
+        .to_der()
+        .map_err(|e| TimestampError::MalformedToken(format!("the signer's certificate: {e}")))?;
+    let malformed =
+        |what: &str, e: der::Error| TimestampError::MalformedToken(format!("{what}: {e}"));
+    let (algorithm, named) =
+        if let Ok(v2) = single(oid::SIGNING_CERTIFICATE_V2, "signingCertificateV2") {
+            let v2: SigningCertificateV2 = v2
+                .decode_as()
+                .map_err(|e| malformed("signingCertificateV2", e))?;
+            let first = v2.certs.into_iter().next().ok_or_else(|| {
+                TimestampError::MalformedToken("signingCertificateV2 names no certificate".into())
+            })?;
+            let hash_oid = first
+                .hash_algorithm
+                .as_ref()
+                .map_or(oid::SHA_256, |a| a.oid);
+            let hash = Hash::of_digest(&hash_oid).ok_or_else(|| {
+                TimestampError::BadSignature(format!(
+                    "signingCertificateV2 uses hash {hash_oid}, which is not supported"
+                ))
+            })?;
+            (hash.digest(&signer_der), first.cert_hash)
+        } else if let Ok(v1) = single(oid::SIGNING_CERTIFICATE, "signingCertificate") {
+            let v1: SigningCertificate = v1
+                .decode_as()
+                .map_err(|e| malformed("signingCertificate", e))?;
+            let first = v1.certs.into_iter().next().ok_or_else(|| {
+                TimestampError::MalformedToken("signingCertificate names no certificate".into())
+            })?;
+            let sha1 = <sha1::Sha1 as sha1::Digest>::digest(&signer_der);
+            (sha1.to_vec(), first.cert_hash)
+        } else {
+            return Err(TimestampError::MalformedToken(
+                "the signed attributes have no signingCertificate or signingCertificateV2".into(),
+            ));
+        };
+    if named.as_bytes() != algorithm.as_slice() {
+        return Err(TimestampError::BadSignature(
+            "the signed attributes name another certificate than the one that signed".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 3161 section 2.3: one extendedKeyUsage, critical, holding only id-kp-timeStamping.

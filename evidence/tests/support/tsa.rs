@@ -150,8 +150,10 @@ clock_precision_digits = 0
 ordering = no
 tsa_name = yes
 ess_cert_id_chain = no
-ess_cert_id_alg = sha256
-"#
+ess_cert_id_alg = {ess}
+"#,
+        // P-256 tokens carry the older ESS signingCertificate (SHA-1), the others V2 (SHA-256).
+        ess = if profile == "p256" { "sha1" } else { "sha256" }
     )
 }
 

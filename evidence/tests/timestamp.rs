@@ -83,7 +83,8 @@ async fn a_token_for_our_hash_verifies_and_states_the_time() {
         );
         assert_eq!(verified.policy, "1.2.3.4.1");
         eprintln!(
-            "{profile}: round trip {} ms, verify {} µs, token {} bytes",
+            "{profile}: genTime {}, round trip {} ms, verify {} µs, token {} bytes",
+            verified.gen_time.to_rfc3339(),
             stamp.round_trip.as_millis(),
             verify_time.as_micros(),
             stamp.token.len()

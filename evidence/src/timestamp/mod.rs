@@ -15,7 +15,6 @@
 //!
 //! Nothing here reads configuration: callers pass TSA URLs and root certificates.
 
-use chrono::{DateTime, Utc};
 use der::oid::ObjectIdentifier;
 
 pub mod request;
@@ -155,12 +154,4 @@ pub(crate) mod oid {
     pub const CE_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
     pub const CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
     pub const CE_SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
-}
-
-/// A `der` time as UTC, or an error naming what it was.
-pub(crate) fn utc(since_epoch: std::time::Duration, what: &str) -> Result<DateTime<Utc>> {
-    i64::try_from(since_epoch.as_secs())
-        .ok()
-        .and_then(|secs| DateTime::<Utc>::from_timestamp(secs, since_epoch.subsec_nanos()))
-        .ok_or_else(|| TimestampError::MalformedToken(format!("{what} is out of range")))
 }

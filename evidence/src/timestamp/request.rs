@@ -2,18 +2,19 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use cmpv2::status::{PkiStatus, PkiStatusInfo};
 use cms::cert::CertificateChoices;
 use cms::content_info::CmsVersion;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignerInfos};
 use der::asn1::{Int, OctetString, Uint};
-use der::{Any, Decode, Encode, Header, Reader, Sequence, SliceReader, Tag};
+use der::{Any, Decode, Encode, Header, Reader, Sequence, SliceReader, Tag, Tagged};
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_tsp::{MessageImprint, TimeStampReq, TspVersion, TstInfo};
+use x509_cert::ext::Extensions;
+use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TsaPolicyId, TspVersion};
 
-use super::{oid, utc, Result, TimestampError};
+use super::{oid, Result, TimestampError};
 
 /// The largest `TimeStampResp` accepted from a TSA (real ones are a few KiB: a signature and a
 /// certificate or two).
@@ -222,12 +223,68 @@ pub(crate) struct TokenSignedData {
     pub signer_infos: SignerInfos,
 }
 
+/// `TSTInfo` as `x509_tsp::TstInfo`, except that `genTime` is kept as the encoded
+/// GeneralizedTime: RFC 3161 allows fractional seconds (`YYYYMMDDhhmmss[.s…]Z`), which `der`
+/// 0.7's `GeneralizedTime` (RFC 5280's profile, whole seconds) refuses, and TSAs send them.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub(crate) struct TokenTstInfo {
+    pub version: TspVersion,
+    pub policy: TsaPolicyId,
+    pub message_imprint: MessageImprint,
+    pub serial_number: Int,
+    pub gen_time: Any,
+    #[asn1(optional = "true")]
+    pub accuracy: Option<Accuracy>,
+    #[asn1(default = "Default::default")]
+    pub ordering: bool,
+    #[asn1(optional = "true")]
+    pub nonce: Option<Int>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    pub tsa: Option<GeneralName>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    pub extensions: Option<Extensions>,
+}
+
+/// A GeneralizedTime as RFC 3161 has it: UTC (`Z`), whole seconds or a fraction of them.
+pub(crate) fn parse_gen_time(value: &Any) -> Result<DateTime<Utc>> {
+    let bad = |why: &str| TimestampError::MalformedToken(format!("genTime: {why}"));
+    if value.tag() != Tag::GeneralizedTime {
+        return Err(bad(&format!(
+            "{} where a GeneralizedTime belongs",
+            value.tag()
+        )));
+    }
+    let text = std::str::from_utf8(value.value()).map_err(|_| bad("not text"))?;
+    let text = text
+        .strip_suffix('Z')
+        .ok_or_else(|| bad("not UTC (no Z)"))?;
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(&format!("`{text}` is not YYYYMMDDhhmmss")));
+    }
+    if (text.contains('.') && fraction.is_empty())
+        || fraction.len() > 9
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad(&format!(
+            "`{text}` has a malformed fraction of a second"
+        )));
+    }
+    let time = chrono::NaiveDateTime::parse_from_str(whole, "%Y%m%d%H%M%S")
+        .map_err(|e| bad(&format!("`{text}`: {e}")))?;
+    let nanos: u32 = format!("{fraction:0<9}").parse().unwrap_or(0);
+    let time = time
+        .with_nanosecond(nanos)
+        .ok_or_else(|| bad(&format!("`{text}`: bad fraction")))?;
+    Ok(time.and_utc())
+}
+
 /// A token taken apart: the SignedData, the TSTInfo and its exact DER (what `messageDigest`
 /// covers).
 pub(crate) struct DecodedToken {
     pub signed_data: TokenSignedData,
     pub tst_der: Vec<u8>,
-    pub tst: TstInfo,
+    pub tst: TokenTstInfo,
 }
 
 pub(crate) fn decode_token(token: &[u8]) -> Result<DecodedToken> {
@@ -259,7 +316,7 @@ pub(crate) fn decode_token(token: &[u8]) -> Result<DecodedToken> {
         .decode_as::<OctetString>()
         .map_err(|e| malformed("eContent", e))?
         .into_bytes();
-    let tst = TstInfo::from_der(&tst_der).map_err(|e| malformed("TSTInfo", e))?;
+    let tst = TokenTstInfo::from_der(&tst_der).map_err(|e| malformed("TSTInfo", e))?;
     Ok(DecodedToken {
         signed_data,
         tst_der,
@@ -272,8 +329,8 @@ pub fn inspect_token(token: &[u8]) -> Result<TokenInfo> {
     token_info(&decode_token(token)?.tst)
 }
 
-pub(crate) fn token_info(tst: &TstInfo) -> Result<TokenInfo> {
-    let gen_time = utc(tst.gen_time.to_unix_duration(), "genTime")?;
+pub(crate) fn token_info(tst: &TokenTstInfo) -> Result<TokenInfo> {
+    let gen_time = parse_gen_time(&tst.gen_time)?;
     Ok(TokenInfo {
         gen_time,
         hash_algorithm: tst.message_imprint.hash_algorithm.oid.to_string(),

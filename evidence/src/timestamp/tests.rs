@@ -148,3 +148,27 @@ fn recorded_tokens_verify_offline_and_any_flipped_byte_is_caught() {
         }
     }
 }
+
+#[test]
+fn gen_time_may_have_a_fraction_of_a_second() {
+    use der::asn1::Any;
+    use der::Tag;
+    let time = |text: &str| {
+        super::request::parse_gen_time(&Any::new(Tag::GeneralizedTime, text.as_bytes()).unwrap())
+    };
+    let t = time("20261206044900Z").unwrap();
+    assert_eq!(t.to_rfc3339(), "2026-12-06T04:49:00+00:00");
+    let t = time("20261206044900.12Z").unwrap();
+    assert_eq!(t.timestamp_subsec_millis(), 120);
+    for bad in [
+        "20261206044900",
+        "20261206044900.Z",
+        "2026120604490Z",
+        "20261306044900Z",
+        "20261206044900.1234567890Z",
+    ] {
+        assert!(time(bad).is_err(), "{bad}");
+    }
+    let utc_time = Any::new(Tag::UtcTime, b"261206044900Z".as_slice()).unwrap();
+    assert!(super::request::parse_gen_time(&utc_time).is_err());
+}

@@ -102,7 +102,9 @@ pub fn verify_token(
 ) -> Result<VerifiedTimestamp> {
     let decoded = decode_token(token)?;
     let info = token_info(&decoded.tst)?;
-    let at = decoded.tst.gen_time.to_unix_duration();
+    let at = u64::try_from(info.gen_time.timestamp())
+        .map(|secs| Duration::new(secs, info.gen_time.timestamp_subsec_nanos()))
+        .map_err(|_| TimestampError::MalformedToken("genTime is before 1970".into()))?;
     let sd = &decoded.signed_data;
     let mut signers = sd.signer_infos.0.iter();
     let (Some(signer_info), None) = (signers.next(), signers.next()) else {

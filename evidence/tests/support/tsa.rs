@@ -146,14 +146,16 @@ signer_digest = sha256
 default_policy = 1.2.3.4.1
 digests = sha256, sha384, sha512
 accuracy = secs:1
-clock_precision_digits = 0
+clock_precision_digits = {digits}
 ordering = no
 tsa_name = yes
 ess_cert_id_chain = no
 ess_cert_id_alg = {ess}
 "#,
         // P-256 tokens carry the older ESS signingCertificate (SHA-1), the others V2 (SHA-256).
-        ess = if profile == "p256" { "sha1" } else { "sha256" }
+        ess = if profile == "p256" { "sha1" } else { "sha256" },
+        // P-384 tokens state milliseconds (`YYYYMMDDhhmmss.fffZ`), as several public TSAs do.
+        digits = if profile == "p384" { 3 } else { 0 }
     )
 }
 

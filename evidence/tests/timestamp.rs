@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ballotwatch_evidence::timestamp::{
-    request_timestamp, verify_token, Timestamp, TimestampError, TrustRoots,
+    request_timestamp, timestamp_with_any, verify_token, Timestamp, TimestampError, TrustRoots,
 };
 use sha2::{Digest, Sha256};
 use support::tsa::{tsa, PROFILES};
@@ -201,6 +201,44 @@ async fn an_unreachable_tsa_is_named_in_the_error() {
     assert!(matches!(err, TimestampError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains(&url), "{err}");
     assert!(started.elapsed() < TIMEOUT);
+}
+
+#[tokio::test]
+async fn the_first_tsa_that_gives_a_valid_token_wins() {
+    let sha256 = hash(b"a flagged item's body");
+    let client = reqwest::Client::new();
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/tsa", listener.local_addr().expect("addr"))
+    };
+    let urls = [
+        down.clone(),
+        tsa().url("html"),
+        tsa().url("p256"),
+        tsa().url("rsa"),
+    ];
+    let (stamp, verified) = timestamp_with_any(&client, &urls, &sha256, TIMEOUT, &roots())
+        .await
+        .expect("the third TSA answers");
+    assert_eq!(stamp.url, tsa().url("p256"));
+    assert!(verified.tsa_name.contains("Test TSA p256"), "{verified:?}");
+
+    let impostor = TrustRoots::from_pem_files(&[tsa().impostor_root_pem()]).expect("impostor");
+    let urls = [down.clone(), tsa().url("rsa")];
+    let err = timestamp_with_any(&client, &urls, &sha256, TIMEOUT, &impostor)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TimestampError::AllFailed(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&down) && text.contains(&tsa().url("rsa")),
+        "{text}"
+    );
+    assert!(text.contains("not trusted"), "{text}");
+    let err = timestamp_with_any(&client, &[], &sha256, TIMEOUT, &impostor)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no TSA URL"), "{err}");
 }
 
 #[tokio::test]

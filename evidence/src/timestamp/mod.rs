@@ -24,8 +24,8 @@ pub mod verify;
 mod tests;
 
 pub use request::{
-    build_request, inspect_token, parse_response, request_timestamp, Timestamp, TokenInfo,
-    MAX_RESPONSE_SIZE,
+    build_request, inspect_token, parse_response, request_timestamp, timestamp_with_any, Timestamp,
+    TokenInfo, MAX_RESPONSE_SIZE,
 };
 pub use verify::{verify_token, TrustRoots, VerifiedTimestamp};
 
@@ -102,6 +102,9 @@ pub enum TimestampError {
         /// The token's nonce, or "none".
         found: String,
     },
+    /// Every TSA tried failed; one line per TSA, in the order tried.
+    #[error("no TSA gave a valid timestamp:\n{0}")]
+    AllFailed(String),
     /// The trusted root certificates are unusable.
     #[error("trusted TSA root certificates {origin}: {message}")]
     Roots {

@@ -147,6 +147,37 @@ pub async fn request_timestamp(
     })
 }
 
+/// Asks each TSA in `urls` in turn for a token for `sha256` and verifies it against `roots`
+/// ([`super::verify_token`], with the request's nonce); the first that verifies wins. When none
+/// does, the error lists every TSA's failure.
+pub async fn timestamp_with_any(
+    client: &reqwest::Client,
+    urls: &[String],
+    sha256: &[u8; 32],
+    timeout: Duration,
+    roots: &super::TrustRoots,
+) -> Result<(Timestamp, super::VerifiedTimestamp)> {
+    let mut failures = Vec::new();
+    for url in urls {
+        let verified = match request_timestamp(client, url, sha256, timeout).await {
+            Ok(stamp) => super::verify_token(&stamp.token, sha256, Some(stamp.nonce), roots)
+                .map(|verified| (stamp, verified)),
+            Err(e) => Err(e),
+        };
+        match verified {
+            Ok(done) => return Ok(done),
+            Err(e) => {
+                tracing::warn!(tsa = %url, error = %e, "timestamp request failed");
+                failures.push(format!("- {url}: {e}"));
+            }
+        }
+    }
+    if failures.is_empty() {
+        failures.push("- no TSA URL is configured".into());
+    }
+    Err(TimestampError::AllFailed(failures.join("\n")))
+}
+
 /// The token of a DER `TimeStampResp` whose status is granted (or granted with
 /// modifications), as the exact bytes the TSA sent. Never panics, whatever `bytes` holds.
 pub fn parse_response(bytes: &[u8]) -> Result<Vec<u8>> {

@@ -14,6 +14,8 @@
 //! * [`export`]: one export for the CLI and the web UI alike — missing screenshots, the pack,
 //!   the audit log entry.
 //! * [`verify`]: checks a pack and names the first problem.
+//! * [`timestamp`]: RFC 3161 trusted timestamps: asking a TSA, and checking its token offline
+//!   against trusted roots.
 
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod manifest;
 pub mod pack;
 pub mod report;
 pub mod screenshot;
+pub mod timestamp;
 pub mod verify;
 pub mod warc;
 

@@ -123,6 +123,13 @@ pub const ALL: &[Target] = &[
         run: warc,
         setup: no_setup,
     },
+    #[cfg(feature = "evidence")]
+    Target {
+        name: "timestamp",
+        about: "an RFC 3161 TimeStampResp or token: evidence::timestamp::{parse_response, verify_token}",
+        run: timestamp,
+        setup: no_setup,
+    },
     #[cfg(feature = "config")]
     Target {
         name: "config",
@@ -375,6 +382,16 @@ fn verify(data: &[u8]) {
 #[cfg(feature = "evidence")]
 fn warc(data: &[u8]) {
     let _ = ballotwatch_evidence::warc::read_all(data);
+}
+
+#[cfg(feature = "evidence")]
+fn timestamp(data: &[u8]) {
+    use ballotwatch_evidence::timestamp::{
+        inspect_token, parse_response, verify_token, TrustRoots,
+    };
+    let token = parse_response(data).unwrap_or_else(|_| data.to_vec());
+    let _ = inspect_token(&token);
+    let _ = verify_token(&token, &[0; 32], Some(1), &TrustRoots::default());
 }
 
 #[cfg(feature = "config")]

@@ -17,6 +17,7 @@
 //! | --- | --- |
 //! | `items` | item versions, classification results and verdicts, the stage queues |
 //! | `captures` | HTTP exchange records (the bytes are in `blobs`, the capture store) |
+//! | `capture_log` | the hash chain over every capture's SHA-256, and RFC 3161 tokens for its heads |
 //! | `sources` | per-source polling state, and recording one poll in one transaction |
 //! | `incidents` | incidents, their items, workflow (status, assignee, notes) and history |
 //! | `sightings` | the alert decision: a flagged item joins or opens an incident, messages queued |
@@ -33,6 +34,7 @@
 
 mod audit;
 mod blobs;
+mod capture_log;
 mod captures;
 mod digests;
 mod error;
@@ -61,6 +63,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::Connection;
 
 pub use audit::AuditEntry;
+pub use capture_log::{
+    chain_head, ChainSegment, LogEntry, NewLogEntry, NewTimestampToken, TimestampTokenRecord,
+    GENESIS,
+};
 pub use captures::NewCapture;
 pub use digests::{DigestEntry, NewDigestEntry};
 pub use error::{Result, StoreError};

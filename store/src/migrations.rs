@@ -335,6 +335,40 @@ const M9_INDEX_GEN: &str = "
 ALTER TABLE items ADD COLUMN index_gen INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// The capture log (a hash chain over every capture's SHA-256) and the RFC 3161 tokens for its
+/// heads; both append-only. See `capture_log.rs`.
+const M10_CAPTURE_LOG: &str = r#"
+CREATE TABLE capture_log (
+    seq        INTEGER PRIMARY KEY CHECK (seq >= 1),
+    item_id    TEXT    NOT NULL CHECK (item_id <> ''),
+    what       TEXT    NOT NULL CHECK (what <> ''),
+    sha256     TEXT    NOT NULL CHECK (length(sha256) = 64),
+    prev_head  TEXT    NOT NULL CHECK (length(prev_head) = 64),
+    head       TEXT    NOT NULL UNIQUE CHECK (length(head) = 64),
+    logged_at  TEXT    NOT NULL
+);
+CREATE INDEX capture_log_item ON capture_log(item_id, seq);
+CREATE TRIGGER capture_log_no_update BEFORE UPDATE ON capture_log
+BEGIN SELECT RAISE(ABORT, 'capture_log is append-only'); END;
+CREATE TRIGGER capture_log_no_delete BEFORE DELETE ON capture_log
+BEGIN SELECT RAISE(ABORT, 'capture_log is append-only'); END;
+
+CREATE TABLE timestamp_tokens (
+    id           INTEGER PRIMARY KEY,
+    seq          INTEGER NOT NULL REFERENCES capture_log(seq),
+    head         TEXT    NOT NULL,
+    tsa_url      TEXT    NOT NULL,
+    token        BLOB    NOT NULL,
+    gen_time     TEXT    NOT NULL,
+    requested_at TEXT    NOT NULL
+);
+CREATE INDEX timestamp_tokens_seq ON timestamp_tokens(seq);
+CREATE TRIGGER timestamp_tokens_no_update BEFORE UPDATE ON timestamp_tokens
+BEGIN SELECT RAISE(ABORT, 'timestamp_tokens is append-only'); END;
+CREATE TRIGGER timestamp_tokens_no_delete BEFORE DELETE ON timestamp_tokens
+BEGIN SELECT RAISE(ABORT, 'timestamp_tokens is append-only'); END;
+"#;
+
 /// Every migration, oldest first. A database's `user_version` is how many of these it has had,
 /// so the order is the schema's history: append, never insert, reorder or edit.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -347,6 +381,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M7_ACCOUNTS,
     M8_QUARANTINE,
     M9_INDEX_GEN,
+    M10_CAPTURE_LOG,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

@@ -39,6 +39,7 @@ macro_rules! tuple_from_row {
         }
     };
 }
+tuple_from_row!(A 0);
 tuple_from_row!(A 0, B 1);
 tuple_from_row!(A 0, B 1, C 2);
 

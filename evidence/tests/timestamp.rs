@@ -1,0 +1,282 @@
+//! RFC 3161 timestamps against a real TSA: `openssl ts -reply` behind a loopback HTTP server
+//! (see `support/tsa.rs`; started once for this test binary). Each verdict of ours is
+//! cross-checked against `openssl ts -verify` on the same token.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ballotwatch_evidence::timestamp::{
+    request_timestamp, timestamp_with_any, verify_token, Timestamp, TimestampError, TrustRoots,
+};
+use sha2::{Digest, Sha256};
+use support::tsa::{tsa, PROFILES};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn hash(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn roots() -> TrustRoots {
+    TrustRoots::from_pem_files(&[tsa().root_pem()]).expect("the test root")
+}
+
+async fn stamp(profile: &str, sha256: &[u8; 32]) -> Timestamp {
+    let client = reqwest::Client::new();
+    request_timestamp(&client, &tsa().url(profile), sha256, TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{profile}: {e}"))
+}
+
+/// `openssl ts -verify` on `token` for `sha256`, trusting `root`: whether it says OK.
+fn openssl_verifies(token: &[u8], sha256: &[u8; 32], root: &Path, signer: &Path) -> bool {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("token.der");
+    std::fs::write(&file, token).expect("write the token");
+    let out = Command::new("openssl")
+        .args(["ts", "-verify", "-token_in", "-in"])
+        .arg(&file)
+        .arg("-digest")
+        .arg(hex::encode(sha256))
+        .arg("-CAfile")
+        .arg(root)
+        .arg("-untrusted")
+        .arg(signer)
+        .output()
+        .expect("run openssl ts -verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && stdout.contains("Verification: OK")
+}
+
+#[tokio::test]
+async fn a_token_for_our_hash_verifies_and_states_the_time() {
+    let sha256 = hash(b"the body of a captured page");
+    let roots = roots();
+    for profile in PROFILES {
+        let before = chrono::Utc::now();
+        let stamp = stamp(profile, &sha256).await;
+        let started = Instant::now();
+        let verified = verify_token(&stamp.token, &sha256, Some(stamp.nonce), &roots)
+            .unwrap_or_else(|e| panic!("{profile}: {e}"));
+        let verify_time = started.elapsed();
+        let skew = (verified.gen_time - before).num_seconds().abs();
+        assert!(
+            skew <= 60,
+            "{profile}: genTime {} is {skew}s from now",
+            verified.gen_time
+        );
+        assert_eq!(verified.gen_time, stamp.info.gen_time);
+        assert!(
+            verified
+                .tsa_name
+                .contains(&format!("Ballotwatch Test TSA {profile}")),
+            "{profile}: {}",
+            verified.tsa_name
+        );
+        assert!(
+            verified.root.contains("Ballotwatch Test TSA Root"),
+            "{}",
+            verified.root
+        );
+        assert_eq!(verified.policy, "1.2.3.4.1");
+        eprintln!(
+            "{profile}: genTime {}, round trip {} ms, verify {} µs, token {} bytes",
+            verified.gen_time.to_rfc3339(),
+            stamp.round_trip.as_millis(),
+            verify_time.as_micros(),
+            stamp.token.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn openssl_agrees_on_the_same_token() {
+    let sha256 = hash(b"headers of a capture");
+    let other = hash(b"something else");
+    let roots = roots();
+    let impostor = TrustRoots::from_pem_files(&[tsa().impostor_root_pem()]).expect("impostor");
+    for profile in PROFILES {
+        let stamp = stamp(profile, &sha256).await;
+        let signer = tsa().signer_pem(profile);
+        let cases = [
+            (&sha256, &roots, tsa().root_pem(), true),
+            (&other, &roots, tsa().root_pem(), false),
+            (&sha256, &impostor, tsa().impostor_root_pem(), false),
+        ];
+        for (expected, trust, root_file, valid) in cases {
+            let ours = verify_token(&stamp.token, expected, None, trust);
+            let theirs = openssl_verifies(&stamp.token, expected, &root_file, &signer);
+            assert_eq!(ours.is_ok(), valid, "{profile}: ours: {ours:?}");
+            assert_eq!(
+                theirs, valid,
+                "{profile}: openssl disagrees ({root_file:?})"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_checked_against_a_different_hash_is_rejected() {
+    let sha256 = hash(b"screenshot bytes");
+    let stamp = stamp("rsa", &sha256).await;
+    let err = verify_token(&stamp.token, &hash(b"edited screenshot"), None, &roots()).unwrap_err();
+    assert!(
+        matches!(err, TimestampError::ImprintMismatch { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&hex::encode(hash(b"edited screenshot"))),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_checked_against_a_different_root_is_rejected() {
+    let sha256 = hash(b"a body");
+    let impostor = TrustRoots::from_pem_files(&[tsa().impostor_root_pem()]).expect("impostor");
+    for profile in PROFILES {
+        let stamp = stamp(profile, &sha256).await;
+        let err = verify_token(&stamp.token, &sha256, None, &impostor).unwrap_err();
+        assert!(
+            matches!(err, TimestampError::Untrusted(_)),
+            "{profile}: {err}"
+        );
+        assert!(err.to_string().contains("signature"), "{profile}: {err}");
+    }
+    // A root that is not the issuer at all: the TSA certificate trusted as if it were a root
+    // of another TSA.
+    let stamp = stamp("rsa", &sha256).await;
+    let unrelated = TrustRoots::from_pem_files(&[tsa().signer_pem("p256")]).expect("pem");
+    let err = verify_token(&stamp.token, &sha256, None, &unrelated).unwrap_err();
+    assert!(matches!(err, TimestampError::Untrusted(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_token_edited_after_signing_is_rejected() {
+    let sha256 = hash(b"a body");
+    let stamp = stamp("p256", &sha256).await;
+    let gen_time = stamp.info.gen_time.format("%Y%m%d%H%M%S").to_string();
+    let at = stamp
+        .token
+        .windows(gen_time.len())
+        .position(|w| w == gen_time.as_bytes())
+        .expect("genTime in the token");
+    // Move genTime back a decade (2026 -> 2016): the signature must no longer match.
+    let mut edited = stamp.token.clone();
+    edited[at + 2] = edited[at + 2].wrapping_sub(1);
+    let err = verify_token(&edited, &sha256, None, &roots()).unwrap_err();
+    assert!(matches!(err, TimestampError::BadSignature(_)), "{err}");
+    assert!(!openssl_verifies(
+        &edited,
+        &sha256,
+        &tsa().root_pem(),
+        &tsa().signer_pem("p256")
+    ));
+}
+
+#[tokio::test]
+async fn a_wrong_nonce_is_rejected() {
+    let sha256 = hash(b"a body");
+    let stamp = stamp("p384", &sha256).await;
+    let err = verify_token(&stamp.token, &sha256, Some(stamp.nonce ^ 1), &roots()).unwrap_err();
+    assert!(matches!(err, TimestampError::NonceMismatch { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_tsa_is_named_in_the_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}/tsa");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let err = request_timestamp(&client, &url, &hash(b"x"), TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TimestampError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(started.elapsed() < TIMEOUT);
+}
+
+#[tokio::test]
+async fn the_first_tsa_that_gives_a_valid_token_wins() {
+    let sha256 = hash(b"a flagged item's body");
+    let client = reqwest::Client::new();
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/tsa", listener.local_addr().expect("addr"))
+    };
+    let urls = [
+        down.clone(),
+        tsa().url("html"),
+        tsa().url("p256"),
+        tsa().url("rsa"),
+    ];
+    let (stamp, verified) = timestamp_with_any(&client, &urls, &sha256, TIMEOUT, &roots())
+        .await
+        .expect("the third TSA answers");
+    assert_eq!(stamp.url, tsa().url("p256"));
+    assert!(verified.tsa_name.contains("Test TSA p256"), "{verified:?}");
+
+    let impostor = TrustRoots::from_pem_files(&[tsa().impostor_root_pem()]).expect("impostor");
+    let urls = [down.clone(), tsa().url("rsa")];
+    let err = timestamp_with_any(&client, &urls, &sha256, TIMEOUT, &impostor)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TimestampError::AllFailed(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&down) && text.contains(&tsa().url("rsa")),
+        "{text}"
+    );
+    assert!(text.contains("not trusted"), "{text}");
+    let err = timestamp_with_any(&client, &[], &sha256, TIMEOUT, &impostor)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no TSA URL"), "{err}");
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_a_tsa_is_named_in_the_error() {
+    let client = reqwest::Client::new();
+    let err = request_timestamp(&client, &tsa().url("html"), &hash(b"x"), TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TimestampError::MalformedResponse(_)), "{err}");
+    let url = tsa().url("nothing-here");
+    let err = request_timestamp(&client, &url, &hash(b"x"), TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TimestampError::Http { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&url) && err.to_string().contains("404"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verifying_a_token_is_cheap() {
+    let sha256 = hash(b"bench");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let roots = roots();
+    for profile in PROFILES {
+        let stamp = runtime.block_on(stamp(profile, &sha256));
+        let runs = 50u32;
+        let started = Instant::now();
+        for _ in 0..runs {
+            verify_token(&stamp.token, &sha256, None, &roots).expect("verifies");
+        }
+        eprintln!(
+            "{profile}: verify_token {} µs on average",
+            (started.elapsed() / runs).as_micros()
+        );
+    }
+}

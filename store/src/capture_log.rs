@@ -1,0 +1,605 @@
+//! The capture log: every captured thing's SHA-256 (an item's body, its headers, a screenshot…)
+//! appended to one hash chain, and the RFC 3161 timestamp tokens obtained for its heads.
+//!
+//! Entry `seq` (1, 2, 3… without gaps) links to the one before it:
+//!
+//! ```text
+//! head(seq) = SHA-256( prev_head (32 bytes)
+//!                   || seq (8 bytes, big-endian)
+//!                   || len(item_id) (4 bytes, big-endian) || item_id (UTF-8)
+//!                   || len(what)    (4 bytes, big-endian) || what (UTF-8)
+//!                   || sha256 (32 bytes) )
+//! ```
+//!
+//! with `prev_head` of entry 1 all zeros ([`GENESIS`]). A token for the head at `seq` proves
+//! every entry up to `seq` existed no later than the TSA's time: [`chain_head`] recomputes a
+//! link, [`ChainSegment::check`] a whole segment, offline. Both tables are append-only
+//! (triggers refuse UPDATE and DELETE). The store keeps tokens verbatim and does not verify
+//! them: that is the evidence crate's job.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Row, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, SqlContext, StoreError};
+use crate::row::{col, query_all, query_opt, FromRow};
+use crate::{now_ms, parse_ts, ts, Store};
+
+/// The `prev_head` of the first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// The head after an entry: see the module documentation for the exact bytes hashed.
+pub fn chain_head(
+    prev_head: &[u8; 32],
+    seq: i64,
+    item_id: &str,
+    what: &str,
+    sha256: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev_head);
+    h.update(seq.to_be_bytes());
+    for field in [item_id, what] {
+        h.update(u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    h.update(sha256);
+    h.finalize().into()
+}
+
+/// Something captured, to append to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogEntry {
+    /// The item it belongs to.
+    pub item_id: String,
+    /// What it is: `body`, `headers`, `screenshot`, `media`…
+    pub what: String,
+    /// Its SHA-256, 64 hex digits.
+    pub sha256: String,
+}
+
+/// An entry of the capture log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogEntry {
+    /// Its position, from 1.
+    pub seq: i64,
+    /// The item it belongs to.
+    pub item_id: String,
+    /// What was captured.
+    pub what: String,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+    /// The chain head before it (hex).
+    pub prev_head: String,
+    /// The chain head after it (hex).
+    pub head: String,
+    /// When it was logged (our clock: not evidence by itself).
+    pub logged_at: DateTime<Utc>,
+}
+
+impl LogEntry {
+    const COLUMNS: &'static str = "seq, item_id, what, sha256, prev_head, head, logged_at";
+}
+
+impl FromRow for LogEntry {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let seq: i64 = col(r, 0)?;
+        let logged_at: String = col(r, 6)?;
+        Ok(LogEntry {
+            seq,
+            item_id: col(r, 1)?,
+            what: col(r, 2)?,
+            sha256: col(r, 3)?,
+            prev_head: col(r, 4)?,
+            head: col(r, 5)?,
+            logged_at: parse_ts(&logged_at, || {
+                format!("logged_at of capture log entry {seq}")
+            })?,
+        })
+    }
+}
+
+/// A token a TSA gave for a chain head, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimestampToken {
+    /// The entry whose head was timestamped.
+    pub seq: i64,
+    /// That head (hex): must be the entry's.
+    pub head: String,
+    /// The TSA asked.
+    pub tsa_url: String,
+    /// The `TimeStampToken`, verbatim.
+    pub token: Vec<u8>,
+    /// The TSA's time, as the token states it.
+    pub gen_time: DateTime<Utc>,
+    /// When we asked.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// A recorded token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TimestampTokenRecord {
+    /// Its id.
+    pub id: i64,
+    /// The entry whose head it timestamps.
+    pub seq: i64,
+    /// That head (hex).
+    pub head: String,
+    /// The TSA.
+    pub tsa_url: String,
+    /// The `TimeStampToken`, verbatim.
+    pub token: Vec<u8>,
+    /// The TSA's time.
+    pub gen_time: DateTime<Utc>,
+    /// When we asked.
+    pub requested_at: DateTime<Utc>,
+}
+
+impl TimestampTokenRecord {
+    const COLUMNS: &'static str = "id, seq, head, tsa_url, token, gen_time, requested_at";
+}
+
+impl FromRow for TimestampTokenRecord {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let gen_time: String = col(r, 5)?;
+        let requested_at: String = col(r, 6)?;
+        Ok(TimestampTokenRecord {
+            id,
+            seq: col(r, 1)?,
+            head: col(r, 2)?,
+            tsa_url: col(r, 3)?,
+            token: col(r, 4)?,
+            gen_time: parse_ts(&gen_time, || format!("gen_time of timestamp token {id}"))?,
+            requested_at: parse_ts(&requested_at, || {
+                format!("requested_at of timestamp token {id}")
+            })?,
+        })
+    }
+}
+
+/// The part of the chain a pack needs: from the first entry of its items to a timestamped head
+/// at or after their last entry (or the current head, when none is timestamped yet), and the
+/// tokens for that last head.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainSegment {
+    /// Consecutive entries (other items' entries in between included: the links need them).
+    pub entries: Vec<LogEntry>,
+    /// Tokens for the last entry's head; empty when it is not timestamped yet.
+    pub tokens: Vec<TimestampTokenRecord>,
+}
+
+impl ChainSegment {
+    /// Recomputes every link: each entry's `prev_head` is the head before it, each head is
+    /// [`chain_head`] of its fields, the `seq`s are consecutive, and every token is for the
+    /// last head. Returns the last head (hex); the error names the first broken entry.
+    pub fn check(&self) -> std::result::Result<Option<String>, String> {
+        let mut prev: Option<(i64, [u8; 32])> = None;
+        for e in &self.entries {
+            let at =
+                |problem: &str| format!("capture log entry {} ({}): {problem}", e.seq, e.item_id);
+            let prev_head = hex32(&e.prev_head).ok_or_else(|| at("prev_head is not a SHA-256"))?;
+            let sha256 = hex32(&e.sha256).ok_or_else(|| at("sha256 is not a SHA-256"))?;
+            if let Some((seq, head)) = prev {
+                if e.seq != seq + 1 {
+                    return Err(at(&format!("follows entry {seq}")));
+                }
+                if prev_head != head {
+                    return Err(at("does not link to the entry before it"));
+                }
+            }
+            let head = chain_head(&prev_head, e.seq, &e.item_id, &e.what, &sha256);
+            if hex::encode(head) != e.head {
+                return Err(at(
+                    "its head is not the hash of its fields (the entry was edited)",
+                ));
+            }
+            prev = Some((e.seq, head));
+        }
+        let last = prev.map(|(seq, head)| (seq, hex::encode(head)));
+        for t in &self.tokens {
+            if last.as_ref() != Some(&(t.seq, t.head.clone())) {
+                return Err(format!(
+                    "timestamp token {} is for entry {}, not the segment's last",
+                    t.id, t.seq
+                ));
+            }
+        }
+        Ok(last.map(|(_, head)| head))
+    }
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+impl Store {
+    /// Appends `entries`, in order, in one transaction; returns them as logged.
+    pub fn append_capture_log(&self, entries: &[NewLogEntry]) -> Result<Vec<LogEntry>> {
+        let mut parsed = Vec::with_capacity(entries.len());
+        for e in entries {
+            let sha256 = hex32(&e.sha256)
+                .filter(|_| e.sha256.len() == 64)
+                .ok_or_else(|| {
+                    StoreError::InvalidInput(format!(
+                        "capture log entry for item {}: sha256 `{}` is not 64 hex digits",
+                        e.item_id, e.sha256
+                    ))
+                })?;
+            if e.what.is_empty() || e.item_id.is_empty() {
+                return Err(StoreError::InvalidInput(
+                    "capture log entry: item id and what must not be empty".into(),
+                ));
+            }
+            parsed.push((e, sha256));
+        }
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting a capture log append")?;
+            let last = last_entry(&tx)?;
+            let (mut seq, mut head) = match &last {
+                Some(e) => (
+                    e.seq,
+                    hex32(&e.head).ok_or_else(|| {
+                        StoreError::corrupt(format!("capture log entry {}", e.seq), "bad head")
+                    })?,
+                ),
+                None => (0, GENESIS),
+            };
+            let logged_at = now_ms();
+            let mut out = Vec::with_capacity(parsed.len());
+            for (e, sha256) in parsed {
+                seq += 1;
+                let prev = head;
+                head = chain_head(&prev, seq, &e.item_id, &e.what, &sha256);
+                let entry = LogEntry {
+                    seq,
+                    item_id: e.item_id.clone(),
+                    what: e.what.clone(),
+                    sha256: hex::encode(sha256),
+                    prev_head: hex::encode(prev),
+                    head: hex::encode(head),
+                    logged_at,
+                };
+                tx.execute(
+                    "INSERT INTO capture_log (seq, item_id, what, sha256, prev_head, head, logged_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        entry.seq,
+                        entry.item_id,
+                        entry.what,
+                        entry.sha256,
+                        entry.prev_head,
+                        entry.head,
+                        ts(&logged_at)
+                    ],
+                )
+                .ctx("appending to the capture log")?;
+                out.push(entry);
+            }
+            tx.commit().ctx("committing a capture log append")?;
+            Ok(out)
+        })
+    }
+
+    /// The chain's current head: its last entry, or `None` while the log is empty.
+    pub fn capture_log_head(&self) -> Result<Option<LogEntry>> {
+        self.with_conn(|conn| last_entry(conn))
+    }
+
+    /// Entries after the last timestamped one, newest first, at most `limit`: the first is the
+    /// head to timestamp next (a token for it covers all of them). Empty when the head is
+    /// timestamped.
+    pub fn untimestamped_heads(&self, limit: usize) -> Result<Vec<LogEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM capture_log
+                     WHERE seq > (SELECT COALESCE(max(seq), 0) FROM timestamp_tokens)
+                     ORDER BY seq DESC LIMIT ?1",
+                    LogEntry::COLUMNS
+                ),
+                [limit],
+                || "reading the capture log's untimestamped heads".into(),
+            )
+        })
+    }
+
+    /// Records a token for the head of entry `token.seq`; refuses one whose head is not that
+    /// entry's. Returns its id.
+    pub fn record_timestamp_token(&self, token: &NewTimestampToken) -> Result<i64> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to record a timestamp token")?;
+            let head: Option<(String,)> = query_opt(
+                &tx,
+                "SELECT head FROM capture_log WHERE seq = ?1",
+                [token.seq],
+                || format!("reading capture log entry {}", token.seq),
+            )?;
+            match head {
+                Some((head,)) if head == token.head => {}
+                Some((head,)) => {
+                    return Err(StoreError::InvalidInput(format!(
+                        "the token is for head {}, but entry {} has head {head}",
+                        token.head, token.seq
+                    )))
+                }
+                None => {
+                    return Err(StoreError::InvalidInput(format!(
+                        "no capture log entry {}",
+                        token.seq
+                    )))
+                }
+            }
+            tx.execute(
+                "INSERT INTO timestamp_tokens (seq, head, tsa_url, token, gen_time, requested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token.seq,
+                    token.head,
+                    token.tsa_url,
+                    token.token,
+                    ts(&token.gen_time),
+                    ts(&token.requested_at)
+                ],
+            )
+            .ctx("recording a timestamp token")?;
+            let id = tx.last_insert_rowid();
+            tx.commit().ctx("committing a timestamp token")?;
+            Ok(id)
+        })
+    }
+
+    /// The chain segment that covers every entry of `item_ids` (see [`ChainSegment`]); empty
+    /// when none of them has an entry.
+    pub fn capture_log_segment(&self, item_ids: &[&str]) -> Result<ChainSegment> {
+        self.with_conn(|conn| {
+            let mut first = i64::MAX;
+            let mut last = 0;
+            for id in item_ids {
+                let range: Option<(Option<i64>, Option<i64>)> = query_opt(
+                    conn,
+                    "SELECT min(seq), max(seq) FROM capture_log WHERE item_id = ?1",
+                    [id],
+                    || format!("finding item {id} in the capture log"),
+                )?;
+                if let Some((Some(lo), Some(hi))) = range {
+                    first = first.min(lo);
+                    last = last.max(hi);
+                }
+            }
+            if last == 0 {
+                return Ok(ChainSegment::default());
+            }
+            let stamped: Option<(Option<i64>,)> = query_opt(
+                conn,
+                "SELECT min(seq) FROM timestamp_tokens WHERE seq >= ?1",
+                [last],
+                || "finding the timestamp that covers the items".into(),
+            )?;
+            let end = match stamped {
+                Some((Some(seq),)) => seq,
+                _ => last_entry(conn)?.map_or(last, |e| e.seq),
+            };
+            let entries = query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM capture_log WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+                    LogEntry::COLUMNS
+                ),
+                [first, end],
+                || "reading a capture log segment".into(),
+            )?;
+            let tokens = query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM timestamp_tokens WHERE seq = ?1 ORDER BY id",
+                    TimestampTokenRecord::COLUMNS
+                ),
+                [end],
+                || "reading timestamp tokens".into(),
+            )?;
+            Ok(ChainSegment { entries, tokens })
+        })
+    }
+}
+
+fn last_entry(conn: &rusqlite::Connection) -> Result<Option<LogEntry>> {
+    query_opt(
+        conn,
+        &format!(
+            "SELECT {} FROM capture_log ORDER BY seq DESC LIMIT 1",
+            LogEntry::COLUMNS
+        ),
+        [],
+        || "reading the capture log's head".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(item: &str, what: &str, data: &[u8]) -> NewLogEntry {
+        NewLogEntry {
+            item_id: item.into(),
+            what: what.into(),
+            sha256: hex::encode(Sha256::digest(data)),
+        }
+    }
+
+    fn token(e: &LogEntry, url: &str) -> NewTimestampToken {
+        NewTimestampToken {
+            seq: e.seq,
+            head: e.head.clone(),
+            tsa_url: url.into(),
+            token: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+            gen_time: now_ms(),
+            requested_at: now_ms(),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn entries_chain_from_genesis() {
+        let (_dir, store) = store();
+        assert_eq!(store.capture_log_head().unwrap(), None);
+        let a = store
+            .append_capture_log(&[entry("a", "body", b"A"), entry("a", "headers", b"H")])
+            .unwrap();
+        let b = store
+            .append_capture_log(&[entry("b", "body", b"B")])
+            .unwrap();
+        assert_eq!((a[0].seq, a[1].seq, b[0].seq), (1, 2, 3));
+        assert_eq!(a[0].prev_head, hex::encode(GENESIS));
+        assert_eq!(a[1].prev_head, a[0].head);
+        assert_eq!(b[0].prev_head, a[1].head);
+        let expected = chain_head(
+            &hex32(&a[1].head).unwrap(),
+            3,
+            "b",
+            "body",
+            &Sha256::digest(b"B").into(),
+        );
+        assert_eq!(b[0].head, hex::encode(expected));
+        assert_eq!(store.capture_log_head().unwrap().unwrap(), b[0]);
+    }
+
+    #[test]
+    fn field_boundaries_are_part_of_the_hash() {
+        let sha = [1u8; 32];
+        assert_ne!(
+            chain_head(&GENESIS, 1, "ab", "c", &sha),
+            chain_head(&GENESIS, 1, "a", "bc", &sha)
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused_and_nothing_is_appended() {
+        let (_dir, store) = store();
+        let mut bad = entry("a", "body", b"A");
+        bad.sha256 = "zz".into();
+        let err = store
+            .append_capture_log(&[entry("a", "body", b"A"), bad])
+            .unwrap_err();
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
+        assert_eq!(store.capture_log_head().unwrap(), None);
+    }
+
+    #[test]
+    fn the_log_is_append_only() {
+        let (_dir, store) = store();
+        store
+            .append_capture_log(&[entry("a", "body", b"A")])
+            .unwrap();
+        store
+            .with_conn(|conn| {
+                let update = conn.execute("UPDATE capture_log SET sha256 = 'x'", []);
+                assert!(update.is_err());
+                assert!(conn.execute("DELETE FROM capture_log", []).is_err());
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn untimestamped_heads_stop_at_the_last_token() {
+        let (_dir, store) = store();
+        let first = store
+            .append_capture_log(&[entry("a", "body", b"A"), entry("b", "body", b"B")])
+            .unwrap();
+        let heads = store.untimestamped_heads(10).unwrap();
+        assert_eq!(heads.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
+        store
+            .record_timestamp_token(&token(&first[1], "http://tsa"))
+            .unwrap();
+        assert!(store.untimestamped_heads(10).unwrap().is_empty());
+        store
+            .append_capture_log(&[entry("c", "body", b"C")])
+            .unwrap();
+        let heads = store.untimestamped_heads(10).unwrap();
+        assert_eq!(heads.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn a_token_must_name_the_entrys_head() {
+        let (_dir, store) = store();
+        let e = store
+            .append_capture_log(&[entry("a", "body", b"A")])
+            .unwrap();
+        let mut wrong = token(&e[0], "http://tsa");
+        wrong.head = hex::encode([9u8; 32]);
+        assert!(store.record_timestamp_token(&wrong).is_err());
+        let mut missing = token(&e[0], "http://tsa");
+        missing.seq = 7;
+        assert!(store.record_timestamp_token(&missing).is_err());
+        let id = store
+            .record_timestamp_token(&token(&e[0], "http://tsa"))
+            .unwrap();
+        assert!(id > 0);
+    }
+
+    #[test]
+    fn a_segment_runs_from_the_items_to_a_timestamped_head_and_checks() {
+        let (_dir, store) = store();
+        let log = store
+            .append_capture_log(&[
+                entry("x", "body", b"X"),
+                entry("a", "body", b"A"),
+                entry("b", "body", b"B"),
+                entry("a", "screenshot", b"S"),
+                entry("c", "body", b"C"),
+            ])
+            .unwrap();
+        // Not yet timestamped: the segment runs to the current head, without tokens.
+        let seg = store.capture_log_segment(&["a"]).unwrap();
+        assert_eq!(
+            seg.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [2, 3, 4, 5]
+        );
+        assert!(seg.tokens.is_empty());
+        assert_eq!(seg.check().unwrap(), Some(log[4].head.clone()));
+
+        store
+            .record_timestamp_token(&token(&log[3], "http://tsa1"))
+            .unwrap();
+        store
+            .record_timestamp_token(&token(&log[3], "http://tsa2"))
+            .unwrap();
+        store
+            .record_timestamp_token(&token(&log[4], "http://tsa1"))
+            .unwrap();
+        let seg = store.capture_log_segment(&["a", "nobody"]).unwrap();
+        assert_eq!(
+            seg.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert_eq!(seg.tokens.len(), 2);
+        assert_eq!(seg.check().unwrap(), Some(log[3].head.clone()));
+
+        let mut edited = seg.clone();
+        edited.entries[1].sha256 = hex::encode(Sha256::digest(b"edited"));
+        let err = edited.check().unwrap_err();
+        assert!(err.contains("entry 3 (b)"), "{err}");
+        let mut gap = seg.clone();
+        gap.entries.remove(1);
+        assert!(gap.check().is_err());
+
+        assert_eq!(
+            store.capture_log_segment(&["nobody"]).unwrap(),
+            ChainSegment::default()
+        );
+    }
+}

@@ -214,10 +214,10 @@ impl Validate for IdentityConfig {
             problems.add(at.key("name"), "must not be empty", None);
         }
         for (j, d) in self.domains.iter().enumerate() {
-            if let Err(msg) = check_domain(d) {
+            if let Err(e) = check_domain(d) {
                 problems.advise(
                     at.key("domains").index(j),
-                    msg,
+                    e.to_string(),
                     "write the bare domain, e.g. \"anytown.gov.uk\"",
                 );
             }

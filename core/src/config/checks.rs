@@ -1,9 +1,20 @@
 //! Checks shared by several tables: domain names, mailboxes, environment variable names.
 
+/// Why a name is not a bare domain name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A URL (or a path) where a domain belongs.
+    #[error("`{0}` is a URL, not a domain")]
+    Url(String),
+    /// Labels that no domain has (empty, too long, bad characters, one label only).
+    #[error("`{0}` is not a valid domain name")]
+    Invalid(String),
+}
+
 /// Checks a bare domain name such as `anytown.gov.uk`.
-pub fn check_domain(d: &str) -> Result<(), String> {
+pub fn check_domain(d: &str) -> Result<(), DomainError> {
     if d.contains("://") || d.contains('/') {
-        return Err(format!("`{d}` is a URL, not a domain"));
+        return Err(DomainError::Url(d.to_string()));
     }
     let labels: Vec<&str> = d.trim_end_matches('.').split('.').collect();
     let ok_label = |l: &&str| {
@@ -14,7 +25,7 @@ pub fn check_domain(d: &str) -> Result<(), String> {
             && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
     if labels.len() < 2 || !labels.iter().all(ok_label) || d.len() > 253 {
-        return Err(format!("`{d}` is not a valid domain name"));
+        return Err(DomainError::Invalid(d.to_string()));
     }
     Ok(())
 }

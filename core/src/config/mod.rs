@@ -21,7 +21,7 @@ mod checks;
 mod limits;
 mod problem;
 
-pub use checks::{check_domain, env_name_ok, looks_like_mailbox};
+pub use checks::{check_domain, env_name_ok, looks_like_mailbox, DomainError};
 pub use limits::*;
 pub use problem::{
     deserialize_table, did_you_mean, unknown_keys, ConfigError, ConfigProblem, ConfigText,

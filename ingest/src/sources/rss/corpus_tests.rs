@@ -76,7 +76,7 @@ fn corpus_dir() -> PathBuf {
 fn kept(file: &str) -> Result<usize, String> {
     let body = std::fs::read(corpus_dir().join(file)).map_err(|e| format!("{file}: {e}"))?;
     let base = Url::parse("https://odd.anytown.test/feeds/feed").map_err(|e| e.to_string())?;
-    let feed = parse_feed(&body, None, &base)?;
+    let feed = parse_feed(&body, None, &base).map_err(|e| e.to_string())?;
     let items = normalise_feed("Odd", &base, feed, &WatchTerms::new::<&str>(&[]));
     Ok(items
         .iter()

@@ -98,7 +98,7 @@ impl Source for RssSource {
                     capture.final_url
                 )
             } else {
-                message
+                message.to_string()
             };
             SourceError::Parse {
                 source_name: self.name.clone(),
@@ -119,18 +119,40 @@ impl Source for RssSource {
     }
 }
 
+/// Why feed bytes are not a feed. The message is a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedParseError {
+    /// The server answered with a web page.
+    #[error(
+        "the server sent a web page (Content-Type: {content_type}), not a feed; check the source's url points at the RSS or Atom feed itself"
+    )]
+    WebPage {
+        /// The answer's `Content-Type` (`none` when it had none).
+        content_type: String,
+    },
+    /// Nothing that starts a feed was found.
+    #[error("no RSS, Atom or JSON Feed root element found; check the URL points at a feed")]
+    NoFeedRoot,
+    /// The feed is malformed; feed-rs's own description.
+    #[error("{0}")]
+    Malformed(String),
+}
+
 /// Parses feed bytes (any supported format and character set) into feed-rs's model.
 ///
 /// `content_type` is the HTTP `Content-Type`, if any; `base` resolves relative URLs. Entries
 /// without an id of their own keep an empty `id` (feed-rs would otherwise invent one from the
 /// link and title, which changes when a headline is edited); [`normalise_entry`] derives a
-/// stable key instead. The error is a sentence for the user.
-pub fn parse_feed(body: &[u8], content_type: Option<&str>, base: &Url) -> Result<Feed, String> {
+/// stable key instead.
+pub fn parse_feed(
+    body: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+) -> Result<Feed, FeedParseError> {
     if looks_like_html(body, content_type) {
-        return Err(format!(
-            "the server sent a web page (Content-Type: {}), not a feed; check the source's url points at the RSS or Atom feed itself",
-            content_type.unwrap_or("none")
-        ));
+        return Err(FeedParseError::WebPage {
+            content_type: content_type.unwrap_or("none").to_string(),
+        });
     }
     let utf8 = decode_to_utf8(body, content_type);
     let utf8 = prenormalise::prenormalise(&utf8);
@@ -143,9 +165,8 @@ pub fn parse_feed(body: &[u8], content_type: Option<&str>, base: &Url) -> Result
         .map_err(|e| match e {
             feed_rs::parser::ParseFeedError::ParseError(
                 feed_rs::parser::ParseErrorKind::NoFeedRoot,
-            ) => "no RSS, Atom or JSON Feed root element found; check the URL points at a feed"
-                .to_string(),
-            other => other.to_string(),
+            ) => FeedParseError::NoFeedRoot,
+            other => FeedParseError::Malformed(other.to_string()),
         })
 }
 

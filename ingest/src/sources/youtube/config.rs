@@ -29,10 +29,33 @@ impl KindConfig for YoutubeConfig {
     }
 }
 
+/// Why a URL does not name a YouTube feed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YoutubeUrlError {
+    /// A feed URL naming neither a channel nor a playlist.
+    #[error("`{0}` is a YouTube feed URL without `channel_id=` or `playlist_id=`")]
+    FeedWithoutId(String),
+    /// A playlist URL without its list.
+    #[error("`{0}` is a playlist URL without `list=`")]
+    PlaylistWithoutList(String),
+    /// Not a form YouTube uses for a channel, playlist or feed.
+    #[error("`{0}` is not a YouTube channel, playlist or feed URL")]
+    NotYoutube(String),
+    /// The channel or playlist id has characters ids never have.
+    #[error("`{url}` has an invalid {key} `{id}`")]
+    BadId {
+        /// The URL.
+        url: String,
+        /// `channel_id` or `playlist_id`.
+        key: &'static str,
+        /// The id as written.
+        id: String,
+    },
+}
+
 /// The YouTube feed of a channel, playlist or feed URL:
-/// `https://host/feeds/videos.xml?channel_id=…` (or `playlist_id=…`), else a sentence saying
-/// which forms are understood.
-pub fn youtube_feed_url(url: &Url) -> Result<Url, String> {
+/// `https://host/feeds/videos.xml?channel_id=…` (or `playlist_id=…`), else why not.
+pub fn youtube_feed_url(url: &Url) -> Result<Url, YoutubeUrlError> {
     let param = |k: &str| {
         url.query_pairs()
             .find(|(key, v)| key == k && !v.is_empty())
@@ -46,28 +69,28 @@ pub fn youtube_feed_url(url: &Url) -> Result<Url, String> {
         } else if let Some(p) = param("playlist_id") {
             (prefix, "playlist_id", p)
         } else {
-            return Err(format!(
-                "`{url}` is a YouTube feed URL without `channel_id=` or `playlist_id=`"
-            ));
+            return Err(YoutubeUrlError::FeedWithoutId(url.to_string()));
         }
     } else if let Some((prefix, c)) = path.rsplit_once("/channel/") {
         (prefix, "channel_id", c.to_string())
     } else if let Some(prefix) = path.strip_suffix("/playlist") {
         match param("list") {
             Some(p) => (prefix, "playlist_id", p),
-            None => return Err(format!("`{url}` is a playlist URL without `list=`")),
+            None => return Err(YoutubeUrlError::PlaylistWithoutList(url.to_string())),
         }
     } else {
-        return Err(format!(
-            "`{url}` is not a YouTube channel, playlist or feed URL"
-        ));
+        return Err(YoutubeUrlError::NotYoutube(url.to_string()));
     };
     if id.is_empty()
         || !id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(format!("`{url}` has an invalid {key} `{id}`"));
+        return Err(YoutubeUrlError::BadId {
+            url: url.to_string(),
+            key,
+            id,
+        });
     }
     let mut feed = url.clone();
     feed.set_path(&format!("{prefix}/feeds/videos.xml"));
@@ -78,10 +101,10 @@ pub fn youtube_feed_url(url: &Url) -> Result<Url, String> {
 
 impl Validate for YoutubeConfig {
     fn validate(&self, at: &FieldPath, problems: &mut Problems) {
-        if let Err(msg) = youtube_feed_url(&self.url) {
+        if let Err(e) = youtube_feed_url(&self.url) {
             problems.advise(
                 at.key("url"),
-                msg,
+                e.to_string(),
                 "use https://www.youtube.com/channel/UC…, https://www.youtube.com/playlist?list=… or https://www.youtube.com/feeds/videos.xml?channel_id=…",
             );
         }
@@ -121,6 +144,7 @@ mod config_tests {
         );
         assert!(f("https://www.youtube.com/@anytown")
             .unwrap_err()
+            .to_string()
             .contains("not a YouTube"));
         assert!(f("https://www.youtube.com/feeds/videos.xml").is_err());
         assert!(f("https://www.youtube.com/channel/UC%20x").is_err());

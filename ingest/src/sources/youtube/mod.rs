@@ -11,11 +11,11 @@
 mod config;
 
 use ballotwatch_core::{Item, WatchTerms};
-pub use config::{youtube_feed_url, YoutubeConfig};
+pub use config::{youtube_feed_url, YoutubeConfig, YoutubeUrlError};
 use url::Url;
 
 use super::common::{self, Changed};
-use super::rss::{normalise_entry, parse_feed};
+use super::rss::{normalise_entry, parse_feed, FeedParseError};
 use super::{Cursor, Poll, PollContext, Source, SourceError};
 use crate::fetcher::FEED_ACCEPT;
 
@@ -72,10 +72,10 @@ impl Source for YoutubeSource {
             content_type.as_deref(),
             &ctx.watch,
         )
-        .map_err(|message| SourceError::Parse {
+        .map_err(|e| SourceError::Parse {
             source_name: self.name.clone(),
             url: self.feed_text.clone(),
-            message,
+            message: e.to_string(),
         })?;
         Ok(Poll {
             captures: vec![(capture, body)],
@@ -94,7 +94,7 @@ pub fn parse_videos(
     body: &[u8],
     content_type: Option<&str>,
     watch: &WatchTerms,
-) -> Result<Vec<Item>, String> {
+) -> Result<Vec<Item>, FeedParseError> {
     let feed = parse_feed(body, content_type, feed_url)?;
     let channel_id = feed_url
         .query_pairs()

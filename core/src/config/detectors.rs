@@ -150,10 +150,19 @@ pub struct PixelModelConfig {
     /// the model is not reliable on documents and screenshots.
     #[serde(default = "default_max_text_fraction")]
     pub max_text_fraction: f32,
+    /// The model's probability at or above which its verdict flags an item on its own (default
+    /// 0.99). Below it, a pixel-model verdict is shown on the item and raises the severity of
+    /// another verdict that flags it, but never flags, opens an incident or alerts by itself.
+    #[serde(default = "default_alone_threshold")]
+    pub alone_threshold: f32,
 }
 
 fn default_max_text_fraction() -> f32 {
     0.2
+}
+
+fn default_alone_threshold() -> f32 {
+    0.99
 }
 
 impl Default for PixelModelConfig {
@@ -162,6 +171,7 @@ impl Default for PixelModelConfig {
             enabled: true,
             manifest: None,
             max_text_fraction: default_max_text_fraction(),
+            alone_threshold: default_alone_threshold(),
         }
     }
 }

@@ -357,6 +357,13 @@ impl Config {
                 Some("use a fraction from 0 to 1".into()),
             );
         }
+        if !(0.0..=1.0).contains(&d.pixel_model.alone_threshold) {
+            bad(
+                vec![key("detectors"), key("pixel_model"), key("alone_threshold")],
+                format!("{} is out of range", d.pixel_model.alone_threshold),
+                Some("use a probability from 0 to 1 (default 0.99)".into()),
+            );
+        }
 
         if let Some(smtp) = &self.alerts.smtp {
             let path = |k: &str| vec![key("alerts"), key("smtp"), key(k)];

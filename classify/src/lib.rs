@@ -202,7 +202,7 @@ impl Classifier {
     fn result(
         &self,
         item: &Item,
-        verdicts: Vec<Verdict>,
+        mut verdicts: Vec<Verdict>,
         detector_errors: Vec<String>,
     ) -> ClassifyResult {
         let crosses = |v: &&Verdict| v.score >= self.config.threshold_for(&v.detector);
@@ -225,12 +225,33 @@ impl Classifier {
             })
             .map(|v| severity_of(v.score))
             .max();
+        let flags_alone = |v: &Verdict| {
+            v.evidence
+                .get("probability")
+                .and_then(serde_json::Value::as_f64)
+                .is_some_and(|p| p >= alone_threshold)
+                && v.score >= self.config.threshold_for(&v.detector)
+        };
+        // Say on each weak verdict whether it flagged the item by itself (the alerter and the
+        // incident title use only the verdicts that did: `Verdict::is_weak_only`).
+        let marks: Vec<(usize, bool)> = verdicts
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.detector == detectors::media::pixel::NAME)
+            .map(|(i, v)| (i, flags_alone(v)))
+            .collect();
         let severity = match strong {
             Some(s) if !weak_crossing.is_empty() => raised(s),
             Some(s) => s,
             None => Severity::None,
         }
         .max(weak_alone.unwrap_or(Severity::None));
+        for (i, alone) in marks {
+            if let Some(obj) = verdicts[i].evidence.as_object_mut() {
+                obj.insert("weak_signal".into(), true.into());
+                obj.insert("flags_alone".into(), alone.into());
+            }
+        }
         ClassifyResult {
             id: item.id.clone(),
             flagged: severity > Severity::None,
@@ -427,10 +448,13 @@ mod tests {
         assert!(r.flagged);
         assert_eq!(r.severity, Severity::Medium);
         assert_eq!(c(0.95).classify(&item("a biro")).severity, Severity::Low);
+        assert!(r.verdicts.iter().any(|v| v.is_weak_only()), "{r:?}");
         // At or over the alone threshold (default 0.99) it flags by itself, at most medium.
         let r = c(0.995).classify(&item("a photo"));
         assert!(r.flagged);
         assert_eq!(r.severity, Severity::Medium);
+        assert_eq!(r.verdicts[0].evidence["flags_alone"], true);
+        assert!(!r.verdicts[0].is_weak_only());
         // The threshold is configurable.
         let mut cfg = DetectorsConfig::default();
         cfg.pixel_model.alone_threshold = 0.9;

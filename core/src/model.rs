@@ -427,6 +427,17 @@ pub struct Verdict {
     pub rebuttal: Option<String>,
 }
 
+impl Verdict {
+    /// A weak signal shown on the item that did not flag it by itself: its evidence says
+    /// `"weak_signal": true` without `"flags_alone": true` (the pixel model below
+    /// `[detectors.pixel_model] alone_threshold`). Such a verdict neither titles an incident
+    /// nor matches an alert rule's kinds; the verdicts that flagged the item do.
+    pub fn is_weak_only(&self) -> bool {
+        let flag = |k: &str| self.evidence.get(k).and_then(serde_json::Value::as_bool);
+        flag("weak_signal") == Some(true) && flag("flags_alone") != Some(true)
+    }
+}
+
 /// The result of classifying one item: what `classify` writes and what is attached to items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifyResult {

@@ -87,6 +87,79 @@ fn classify_names_the_generator_of_a_c2pa_ai_image_and_leaves_a_camera_photo_alo
     );
 }
 
+/// Issue 20, through the binary: generator metadata in an animated WebP (ComfyUI's EXIF after
+/// the frames) and in an MP4's `mdta` keys is flagged; a real camera photo the pixel model
+/// scores over its reporting threshold (`coffee-lq.jpg`, 0.91) shows the weak verdict but is not
+/// flagged; and items with neither `id` nor `url` get their content id, the same every run.
+#[test]
+fn generator_metadata_in_webp_and_mp4_flags_and_the_pixel_model_alone_does_not() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
+    use fixtures::{ExifTag, Mp4Meta};
+    // The OCR gate would skip this photo (its text detector sees text over 20% of a heavily
+    // compressed picture): turned off here so the pixel model scores it.
+    let ws = Workspace::new("[detectors.pixel_model]\nmax_text_fraction = 1.0\n");
+    let webp = ws.dir.path().join("comfy.webp");
+    let tiff = fixtures::exif_block(&[
+        (ExifTag::Make, fixtures::COMFY_WORKFLOW),
+        (ExifTag::Model, fixtures::COMFY_PROMPT),
+    ])
+    .unwrap();
+    let frames = [fixtures::scene(64, 48, 1), fixtures::scene(64, 48, 2)];
+    std::fs::write(
+        &webp,
+        fixtures::webp_with_exif(&frames, &tiff, false).unwrap(),
+    )
+    .unwrap();
+    let mp4 = ws.dir.path().join("comfy.mp4");
+    let meta = Mp4Meta {
+        keys: vec![("prompt", fixtures::COMFY_PROMPT_JSON)],
+        ..Mp4Meta::default()
+    };
+    std::fs::write(&mp4, fixtures::mp4_with_metadata(&meta, 1024)).unwrap();
+    let photo = common::tools::workspace().join("tests/eval/camera-photos/coffee-lq.jpg");
+    let items: Vec<Value> = [
+        (webp.as_path(), "image/webp"),
+        (mp4.as_path(), "video/mp4"),
+        (photo.as_path(), "image/jpeg"),
+    ]
+    .iter()
+    .map(|(path, mime)| {
+        serde_json::json!({
+            "source": {"kind": "bluesky", "name": "Bluesky"},
+            "text": "Seen at the count tonight",
+            "media": [{"path": path, "mime": mime}],
+        })
+    })
+    .collect();
+    let out = ws.classify(&items).ok();
+    assert_eq!(out.len(), 3);
+    for (r, item) in out.iter().zip(&items) {
+        let item: ballotwatch_core::Item = serde_json::from_value(item.clone()).unwrap();
+        assert_eq!(r["id"], item.derive_content_id(), "{r}");
+    }
+    for r in &out[..2] {
+        assert_eq!(r["flagged"], true, "{r}");
+        let v = verdict(r, "ai_generated_provenance").unwrap();
+        assert_eq!(v["score"].as_f64().unwrap() as f32, 0.85, "{v}");
+        assert!(
+            v["explanation"].as_str().unwrap().contains("ComfyUI"),
+            "{v}"
+        );
+    }
+    let camera = &out[2];
+    let weak = verdict(camera, "ai_generated_model")
+        .unwrap_or_else(|| panic!("the weak verdict is shown: {camera}"));
+    assert_eq!(weak["evidence"]["flags_alone"], false, "{weak}");
+    assert_eq!(camera["flagged"], false, "{camera}");
+    assert_eq!(camera["severity"], "none", "{camera}");
+    // The same items again: the same ids.
+    let again = ws.classify(&items).ok();
+    let ids = |o: &[Value]| o.iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&out));
+}
+
 #[test]
 fn a_reencoded_copy_of_a_confirmed_fake_is_flagged_until_the_confirmation_is_removed() {
     if !common::tools::needs(&[Tool::Models]) {

@@ -362,24 +362,30 @@ pub fn rule_matches(rule: &AlertRule, item: &Item, result: &ClassifyResult) -> b
             return false;
         }
     }
-    result.verdicts.iter().any(|v| {
-        (rule.kinds.is_empty() || rule.kinds.contains(&v.kind))
-            && (rule.labels.is_empty() || rule.labels.contains(&v.label))
-            && rule.min_score.is_none_or(|m| v.score >= m)
-            && (rule.identities.is_empty()
-                || v.evidence
-                    .get("identity")
-                    .and_then(|i| i.as_str())
-                    .is_some_and(|i| rule.identities.iter().any(|r| r == i)))
-    })
+    result
+        .verdicts
+        .iter()
+        .filter(|v| !v.is_weak_only())
+        .any(|v| {
+            (rule.kinds.is_empty() || rule.kinds.contains(&v.kind))
+                && (rule.labels.is_empty() || rule.labels.contains(&v.label))
+                && rule.min_score.is_none_or(|m| v.score >= m)
+                && (rule.identities.is_empty()
+                    || v.evidence
+                        .get("identity")
+                        .and_then(|i| i.as_str())
+                        .is_some_and(|i| rule.identities.iter().any(|r| r == i)))
+        })
 }
 
 /// The highest-scoring verdict.
 fn top_verdict(result: &ClassifyResult) -> Option<&Verdict> {
-    result
-        .verdicts
-        .iter()
-        .max_by(|a, b| a.score.total_cmp(&b.score))
+    // A weak signal that did not flag the item by itself does not title its incident.
+    result.verdicts.iter().max_by(|a, b| {
+        (!a.is_weak_only())
+            .cmp(&!b.is_weak_only())
+            .then(a.score.total_cmp(&b.score))
+    })
 }
 
 /// The near-duplicate key of a verdict: its label and the first grouping evidence it carries.
@@ -500,6 +506,39 @@ mod tests {
         let mut unflagged = r.clone();
         unflagged.flagged = false;
         assert!(!rule_matches(&rule(""), &it, &unflagged));
+    }
+
+    #[test]
+    fn a_weak_signal_that_did_not_flag_alone_neither_matches_kinds_nor_titles_the_incident() {
+        let strong = verdict(
+            "lookalike_domain",
+            0.6,
+            serde_json::json!({"domain": "x-gov.uk"}),
+        );
+        let mut weak = verdict(
+            "ai_generated_model",
+            0.85,
+            serde_json::json!({"weak_signal": true, "flags_alone": false}),
+        );
+        weak.kind = ballotwatch_core::VerdictKind::SyntheticMedia;
+        let r = result(Severity::Medium, vec![weak.clone(), strong]);
+        let it = item("x");
+        assert!(!rule_matches(
+            &rule("kinds = [\"synthetic_media\"]"),
+            &it,
+            &r
+        ));
+        assert!(rule_matches(&rule("kinds = [\"impersonation\"]"), &it, &r));
+        assert_eq!(top_verdict(&r).unwrap().label, "lookalike_domain");
+        // One that flagged alone counts like any verdict.
+        weak.evidence["flags_alone"] = true.into();
+        let r = result(Severity::Medium, vec![weak]);
+        assert!(rule_matches(
+            &rule("kinds = [\"synthetic_media\"]"),
+            &it,
+            &r
+        ));
+        assert_eq!(top_verdict(&r).unwrap().label, "ai_generated_model");
     }
 
     #[test]

@@ -155,10 +155,19 @@ pub struct PixelModelConfig {
     /// the model is not reliable on documents and screenshots.
     #[serde(default = "default_max_text_fraction")]
     pub max_text_fraction: f32,
+    /// The model's probability at or above which its verdict flags an item on its own (default
+    /// 0.99). Below it, a pixel-model verdict is shown on the item and raises the severity of
+    /// another verdict that flags it, but never flags, opens an incident or alerts by itself.
+    #[serde(default = "default_alone_threshold")]
+    pub alone_threshold: f32,
 }
 
 fn default_max_text_fraction() -> f32 {
     0.2
+}
+
+fn default_alone_threshold() -> f32 {
+    0.99
 }
 
 impl Default for PixelModelConfig {
@@ -167,6 +176,7 @@ impl Default for PixelModelConfig {
             enabled: true,
             manifest: None,
             max_text_fraction: default_max_text_fraction(),
+            alone_threshold: default_alone_threshold(),
         }
     }
 }
@@ -315,6 +325,13 @@ impl Validate for DetectorsConfig {
                 at.key("pixel_model").key("max_text_fraction"),
                 format!("{} is out of range", self.pixel_model.max_text_fraction),
                 "use a fraction from 0 to 1",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.pixel_model.alone_threshold) {
+            problems.advise(
+                at.key("pixel_model").key("alone_threshold"),
+                format!("{} is out of range", self.pixel_model.alone_threshold),
+                "use a probability from 0 to 1 (default 0.99)",
             );
         }
     }

@@ -194,18 +194,65 @@ impl Classifier {
             .collect()
     }
 
+    /// Whether the item is flagged and how severe, from its verdicts. A verdict flags when its
+    /// score reaches its detector's threshold, except the pixel model's, a weak signal: it
+    /// raises the severity of another verdict that flags the item by one band, and flags on
+    /// its own only when the model's probability reaches `[detectors.pixel_model]
+    /// alone_threshold`. Below that it is shown on the item but opens no incident and sends
+    /// no alert (both follow `flagged` and `severity`).
     fn result(
         &self,
         item: &Item,
-        verdicts: Vec<Verdict>,
+        mut verdicts: Vec<Verdict>,
         detector_errors: Vec<String>,
     ) -> ClassifyResult {
-        let severity = verdicts
+        let crosses = |v: &&Verdict| v.score >= self.config.threshold_for(&v.detector);
+        let weak = |v: &&Verdict| v.detector == detectors::media::pixel::NAME;
+        let strong = verdicts
             .iter()
-            .filter(|v| v.score >= self.config.threshold_for(&v.detector))
+            .filter(crosses)
+            .filter(|v| !weak(v))
             .map(|v| severity_of(v.score))
-            .max()
-            .unwrap_or(Severity::None);
+            .max();
+        let alone_threshold = f64::from(self.config.pixel_model.alone_threshold);
+        let weak_crossing: Vec<&Verdict> = verdicts.iter().filter(crosses).filter(weak).collect();
+        let weak_alone = weak_crossing
+            .iter()
+            .filter(|v| {
+                v.evidence
+                    .get("probability")
+                    .and_then(serde_json::Value::as_f64)
+                    .is_some_and(|p| p >= alone_threshold)
+            })
+            .map(|v| severity_of(v.score))
+            .max();
+        let flags_alone = |v: &Verdict| {
+            v.evidence
+                .get("probability")
+                .and_then(serde_json::Value::as_f64)
+                .is_some_and(|p| p >= alone_threshold)
+                && v.score >= self.config.threshold_for(&v.detector)
+        };
+        // Say on each weak verdict whether it flagged the item by itself (the alerter and the
+        // incident title use only the verdicts that did: `Verdict::is_weak_only`).
+        let marks: Vec<(usize, bool)> = verdicts
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.detector == detectors::media::pixel::NAME)
+            .map(|(i, v)| (i, flags_alone(v)))
+            .collect();
+        let severity = match strong {
+            Some(s) if !weak_crossing.is_empty() => raised(s),
+            Some(s) => s,
+            None => Severity::None,
+        }
+        .max(weak_alone.unwrap_or(Severity::None));
+        for (i, alone) in marks {
+            if let Some(obj) = verdicts[i].evidence.as_object_mut() {
+                obj.insert("weak_signal".into(), true.into());
+                obj.insert("flags_alone".into(), alone.into());
+            }
+        }
         ClassifyResult {
             id: item.id.clone(),
             flagged: severity > Severity::None,
@@ -214,6 +261,15 @@ impl Classifier {
             detector_errors,
             media_text: Vec::new(),
         }
+    }
+}
+
+/// One severity band up (`high` stays `high`).
+fn raised(s: Severity) -> Severity {
+    match s {
+        Severity::None => Severity::None,
+        Severity::Low => Severity::Medium,
+        Severity::Medium | Severity::High => Severity::High,
     }
 }
 
@@ -344,6 +400,80 @@ mod tests {
             results.iter().map(|r| r.flagged).collect::<Vec<_>>(),
             [false, true]
         );
+    }
+
+    /// Emits a pixel-model verdict (score capped at 0.85) with the given probability.
+    struct PixelLike(f32);
+
+    impl Detector for PixelLike {
+        fn name(&self) -> &'static str {
+            detectors::media::pixel::NAME
+        }
+        fn version(&self) -> String {
+            "1".into()
+        }
+        fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {
+            if !item.full_text().contains("photo") {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Verdict {
+                kind: VerdictKind::SyntheticMedia,
+                label: "ai_generated_model".into(),
+                score: self.0.min(0.85),
+                detector: detectors::media::pixel::NAME.into(),
+                explanation: "weak signal".into(),
+                evidence: serde_json::json!({ "probability": self.0 }),
+                rebuttal: None,
+            }])
+        }
+    }
+
+    #[test]
+    fn the_pixel_model_alone_never_flags_below_its_alone_threshold() {
+        let c = |p: f32| {
+            Classifier::new(
+                vec![
+                    Box::new(PixelLike(p)),
+                    Box::new(WordDetector("pen", "biro", 0.6)),
+                ],
+                DetectorsConfig::default(),
+            )
+        };
+        // Alone at 0.95: shown, not flagged.
+        let r = c(0.95).classify(&item("a photo"));
+        assert_eq!(r.verdicts.len(), 1);
+        assert!(!r.flagged, "{r:?}");
+        assert_eq!(r.severity, Severity::None);
+        // With another flagging verdict: it raises that one's severity a band (low → medium).
+        let r = c(0.95).classify(&item("a photo of a biro"));
+        assert!(r.flagged);
+        assert_eq!(r.severity, Severity::Medium);
+        assert_eq!(c(0.95).classify(&item("a biro")).severity, Severity::Low);
+        assert!(r.verdicts.iter().any(|v| v.is_weak_only()), "{r:?}");
+        // At or over the alone threshold (default 0.99) it flags by itself, at most medium.
+        let r = c(0.995).classify(&item("a photo"));
+        assert!(r.flagged);
+        assert_eq!(r.severity, Severity::Medium);
+        assert_eq!(r.verdicts[0].evidence["flags_alone"], true);
+        assert!(!r.verdicts[0].is_weak_only());
+        // The threshold is configurable.
+        let mut cfg = DetectorsConfig::default();
+        cfg.pixel_model.alone_threshold = 0.9;
+        let r = Classifier::new(vec![Box::new(PixelLike(0.95))], cfg).classify(&item("photo"));
+        assert!(r.flagged);
+        // Below the detector's own threshold it neither flags nor raises anything.
+        let mut cfg = DetectorsConfig::default();
+        cfg.thresholds.insert("pixel_model".into(), 0.9);
+        let r = Classifier::new(
+            vec![
+                Box::new(PixelLike(0.95)),
+                Box::new(WordDetector("pen", "biro", 0.6)),
+            ],
+            cfg,
+        )
+        .classify(&item("a photo of a biro"));
+        assert_eq!(r.severity, Severity::Low);
+        assert_eq!(raised(Severity::High), Severity::High);
     }
 
     #[test]

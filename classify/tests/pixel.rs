@@ -283,3 +283,62 @@ fn the_default_clip_probe_loads_and_scores_pictures() {
         detector.version()
     );
 }
+
+/// The pixel model alone must not flag a camera photo: every photo in
+/// `tests/eval/camera-photos/` (real photographs, CC0 or public domain, at two compressions; see
+/// its README) scores below `[detectors.pixel_model] alone_threshold`. Prints each probability
+/// (`-- --nocapture`).
+#[test]
+fn camera_photos_stay_below_the_alone_threshold() {
+    if !tools::needs(&[Tool::Models]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("ballotwatch.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n",
+            tools::models_dir().display()
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&config_path).unwrap();
+    let alone = config.detectors.pixel_model.alone_threshold;
+    let detector = PixelModel::from_config(config.classify())
+        .unwrap()
+        .expect("enabled");
+    let photos = tools::workspace().join("tests/eval/camera-photos");
+    let mut paths: Vec<_> = std::fs::read_dir(&photos)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 20, "{}", photos.display());
+    let tensors: Vec<Vec<f32>> = paths
+        .iter()
+        .map(|p| {
+            let img = ballotwatch_classify::media::decode_image(p).unwrap();
+            detector.tensor(&img)
+        })
+        .collect();
+    let probabilities = detector.probabilities(&tensors).unwrap();
+    let mut over_report = 0;
+    for (p, prob) in paths.iter().zip(&probabilities) {
+        println!("{:<28} {prob:.3}", p.file_name().unwrap().to_string_lossy());
+        if *prob >= 0.88 {
+            over_report += 1;
+        }
+    }
+    let max = probabilities.iter().copied().fold(0.0f32, f32::max);
+    println!(
+        "camera photos: {} of {} reported (p >= 0.88), highest {max:.3}; alone_threshold {alone}",
+        over_report,
+        paths.len()
+    );
+    assert!(
+        max < alone,
+        "a camera photo reaches the alone threshold: {max}"
+    );
+}

@@ -153,9 +153,6 @@ pub enum ItemError {
     /// Neither text, title nor media.
     #[error("the item has no `text`, `title` or `media`: at least one is required")]
     Empty,
-    /// No id and nothing to derive one from.
-    #[error("the item has no `id` and no `url` to derive one from")]
-    NoIdentity,
 }
 
 impl Item {
@@ -170,15 +167,70 @@ impl Item {
         hex::encode(&h.finalize()[..16])
     }
 
-    /// Checks the item has content and fills a missing id from source name and URL.
+    /// Derives a stable id for an item with neither `id` nor `url`: the first 16 bytes (32
+    /// lowercase hex characters) of the SHA-256 of its published content, written as
+    /// `ballotwatch-content-id-v1` followed by, each as its byte length (8 bytes, big-endian) and
+    /// its UTF-8 bytes (absent fields empty): source kind, source name, author platform, handle,
+    /// display name and URL, `published_at` (RFC 3339), title, text, the number of links and each
+    /// link, the number of media and for each its URL, local path, MIME type and SHA-256.
+    ///
+    /// The same content always gives the same id (across runs, machines and versions: a change
+    /// to this layout gets a new `-v2` tag); any change to one of those fields gives another.
+    /// Fields Ballotwatch adds itself (ingest time, version, matched terms, capture errors) are
+    /// not part of it.
+    pub fn derive_content_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"ballotwatch-content-id-v1");
+        let mut field = |v: &str| {
+            h.update((v.len() as u64).to_be_bytes());
+            h.update(v.as_bytes());
+        };
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        field(&self.source.kind);
+        field(&self.source.name);
+        let a = self.author.clone().unwrap_or_default();
+        for v in [&a.platform, &a.handle, &a.display_name, &a.url] {
+            field(&opt(v));
+        }
+        field(
+            &self
+                .published_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default(),
+        );
+        field(&opt(&self.title));
+        field(&opt(&self.text));
+        field(&self.links.len().to_string());
+        for l in &self.links {
+            field(l);
+        }
+        field(&self.media.len().to_string());
+        for m in &self.media {
+            field(&opt(&m.url));
+            field(
+                &m.path
+                    .as_deref()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            field(&opt(&m.mime));
+            field(&opt(&m.sha256));
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// Checks the item has content and fills a missing id: from source name and URL
+    /// ([`Item::derive_id`]), or without a URL from the content ([`Item::derive_content_id`]).
     pub fn normalise(mut self) -> Result<Item, ItemError> {
         let has = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.trim().is_empty());
         if !has(&self.text) && !has(&self.title) && self.media.is_empty() {
             return Err(ItemError::Empty);
         }
         if self.id.trim().is_empty() {
-            let url = self.url.as_deref().ok_or(ItemError::NoIdentity)?;
-            self.id = Item::derive_id(&self.source.name, url);
+            self.id = match self.url.as_deref() {
+                Some(url) => Item::derive_id(&self.source.name, url),
+                None => self.derive_content_id(),
+            };
         }
         Ok(self)
     }
@@ -373,6 +425,17 @@ pub struct Verdict {
     /// The correct position to reply with, where one exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuttal: Option<String>,
+}
+
+impl Verdict {
+    /// A weak signal shown on the item that did not flag it by itself: its evidence says
+    /// `"weak_signal": true` without `"flags_alone": true` (the pixel model below
+    /// `[detectors.pixel_model] alone_threshold`). Such a verdict neither titles an incident
+    /// nor matches an alert rule's kinds; the verdicts that flagged the item do.
+    pub fn is_weak_only(&self) -> bool {
+        let flag = |k: &str| self.evidence.get(k).and_then(serde_json::Value::as_bool);
+        flag("weak_signal") == Some(true) && flag("flags_alone") != Some(true)
+    }
 }
 
 /// The result of classifying one item: what `classify` writes and what is attached to items.
@@ -570,13 +633,68 @@ mod tests {
     }
 
     #[test]
-    fn normalise_rejects_empty_and_unidentifiable_items() {
+    fn items_without_id_or_url_get_a_stable_content_id() {
+        let json = r#"{"source": {"kind": "rss", "name": "Echo"}, "text": "Polling day moved",
+            "author": {"handle": "@a"}, "published_at": "2026-05-01T08:00:00Z",
+            "media": [{"path": "/tmp/x.jpg"}]}"#;
+        let item: Item = serde_json::from_str(json).unwrap();
+        let id = item.clone().normalise().unwrap().id;
+        // Pinned: the id must not change between versions (it is how results are matched up).
+        assert_eq!(id, "9c95b25e7226ed11f0327e85ccc94bce");
+        assert_eq!(id.len(), 32);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        // Same content, same id; any published field changed, another id.
+        let again: Item = serde_json::from_str(json).unwrap();
+        assert_eq!(again.normalise().unwrap().id, id);
+        let mut changes: Vec<Item> = Vec::new();
+        for f in [
+            |i: &mut Item| i.text = Some("Polling day moved!".into()),
+            |i: &mut Item| i.title = Some("t".into()),
+            |i: &mut Item| i.source.name = "Other".into(),
+            |i: &mut Item| i.author = None,
+            |i: &mut Item| i.published_at = None,
+            |i: &mut Item| i.media.clear(),
+            |i: &mut Item| i.links.push("https://x.example".into()),
+        ] {
+            let mut c = item.clone();
+            f(&mut c);
+            changes.push(c);
+        }
+        for c in changes {
+            assert_ne!(c.normalise().unwrap().id, id);
+        }
+        // Fields moved between title and text do not collide.
+        let a = Item {
+            title: Some("ab".into()),
+            text: Some("c".into()),
+            ..Item::default()
+        };
+        let b = Item {
+            title: Some("a".into()),
+            text: Some("bc".into()),
+            ..Item::default()
+        };
+        assert_ne!(a.derive_content_id(), b.derive_content_id());
+        // An id given is kept.
+        let mut given = item.clone();
+        given.id = "mine".into();
+        assert_eq!(given.normalise().unwrap().id, "mine");
+    }
+
+    #[test]
+    fn normalise_rejects_empty_items() {
         assert_eq!(Item::default().normalise(), Err(ItemError::Empty));
         let no_url = Item {
             text: Some("x".into()),
             ..Item::default()
         };
-        assert_eq!(no_url.normalise(), Err(ItemError::NoIdentity));
+        // No id and no URL: the id comes from the content.
+        assert_eq!(
+            no_url.clone().normalise().unwrap().id,
+            no_url.derive_content_id()
+        );
         let blank = Item {
             text: Some("  ".into()),
             url: Some("u".into()),

@@ -26,7 +26,7 @@ pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
     let seeds = match target {
         "search" => queries(),
         #[cfg(feature = "media")]
-        "image" | "provenance" => pictures()?,
+        "image" | "provenance" | "containers" => pictures()?,
         #[cfg(feature = "evidence")]
         "warc" => warc_files()?,
         #[cfg(feature = "evidence")]
@@ -93,6 +93,30 @@ fn pictures() -> Result<Seeds, String> {
             Err(e) => eprintln!("ballotwatch-fuzz: no {name} seed: {e}"),
         }
     }
+    // Every container the metadata readers walk, as generators write it.
+    let tiff = fixtures::exif_block(&[
+        (fixtures::ExifTag::Make, fixtures::COMFY_WORKFLOW),
+        (fixtures::ExifTag::Model, fixtures::COMFY_PROMPT),
+        (fixtures::ExifTag::UserComment, fixtures::A1111),
+    ])?;
+    out.push((
+        "animated-exif.webp".into(),
+        fixtures::webp_with_exif(&[img.clone(), img.clone()], &tiff, false)?,
+    ));
+    out.push(("still-exif.webp".into(), fixtures::webp_with_exif(&[img.clone()], &tiff, true)?));
+    out.push(("exif-block.jpg".into(), fixtures::jpeg_with_exif_block(&img, &tiff)?));
+    out.push(("comment.jpg".into(), fixtures::jpeg_with_comment(&img, fixtures::A1111)?));
+    out.push((
+        "meta.mp4".into(),
+        fixtures::mp4_with_metadata(
+            &fixtures::Mp4Meta {
+                udta: vec![(*b"\xa9swr", "Sora")],
+                ilst: vec![(*b"\xa9too", "Lavf61.7.100"), (*b"\xa9cmt", fixtures::A1111)],
+                keys: vec![("prompt", fixtures::COMFY_PROMPT_JSON)],
+            },
+            64,
+        ),
+    ));
     let spec = fixtures::ManifestSpec {
         generator: "ExampleGen Image".into(),
         generator_version: "3.1".into(),

@@ -102,6 +102,13 @@ pub const ALL: &[Target] = &[
         run: provenance,
         setup: no_setup,
     },
+    #[cfg(feature = "media")]
+    Target {
+        name: "containers",
+        about: "a media file's metadata fields: JPEG COM/EXIF, WebP (animated) EXIF, MP4/MOV udta/ilst/keys, and the video metadata reader",
+        run: containers,
+        setup: no_setup,
+    },
     #[cfg(feature = "search")]
     Target {
         name: "search",
@@ -308,6 +315,18 @@ fn provenance(data: &[u8]) {
     let report = ballotwatch_classify::detectors::media::provenance::examine(data);
     let _ = report.ai_score();
     let _ = report.is_trusted_capture();
+}
+
+#[cfg(feature = "media")]
+fn containers(data: &[u8]) {
+    use ballotwatch_classify::detectors::media::provenance::{containers, metadata};
+    for f in containers::fields(data) {
+        let _ = metadata::generator_field(&f.name, &f.text);
+    }
+    let mut cursor = std::io::Cursor::new(data);
+    if let Ok(compact) = containers::read_bmff_metadata(&mut cursor, 1 << 20) {
+        let _ = containers::fields(&compact);
+    }
 }
 
 /// The index searched by the `search` target: a few items, built once per process.

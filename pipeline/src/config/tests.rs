@@ -120,6 +120,16 @@ fn ocr_and_pixel_model_keys_are_checked() {
     assert_eq!(p.field, "detectors.ocr.max_side", "{p}");
     let p = one_problem("data_dir = \"d\"\n[detectors.pixel_model]\nmax_text_fraction = 2.0\n");
     assert_eq!(p.field, "detectors.pixel_model.max_text_fraction", "{p}");
+    let p = one_problem("data_dir = \"d\"\n[detectors.pixel_model]\nalone_threshold = 1.5\n");
+    assert_eq!(p.field, "detectors.pixel_model.alone_threshold", "{p}");
+    assert_eq!(
+        parse("data_dir = \"d\"\n")
+            .unwrap()
+            .detectors
+            .pixel_model
+            .alone_threshold,
+        0.99
+    );
     let p = one_problem("data_dir = \"d\"\n[detectors.pixel_model]\nmodel = \"x\"\n");
     assert!(p.to_string().contains("model"), "{p}");
     let c = parse(

@@ -214,10 +214,18 @@ fn unreadable_and_non_image_media() {
     assert!(e.message.contains("gone.jpg"), "{e}");
     // Garbage bytes carrying the `c2pa` label are not a manifest: no verdict, no error.
     assert!(detect(dir.path(), "junk.jpg", b"\xff\xd8\xff junk c2pa jumb junk").is_empty());
-    // Video and other declared non-images are skipped.
+    // Media declared as neither an image nor an MP4/MOV video are skipped.
+    for mime in ["video/webm", "application/pdf"] {
+        let mut it = item(&missing);
+        it.media[0].mime = Some(mime.into());
+        assert!(ProvenanceDetector::new().detect(&it).unwrap().is_empty());
+    }
     let mut it = item(&missing);
     it.media[0].mime = Some("video/mp4".into());
-    assert!(ProvenanceDetector::new().detect(&it).unwrap().is_empty());
+    assert!(
+        ProvenanceDetector::new().detect(&it).is_err(),
+        "MP4 is examined"
+    );
 }
 
 #[test]
@@ -232,4 +240,136 @@ fn eval_set_every_ai_picture_flags_and_no_other_does() {
         }
     }
     assert!(wrong.is_empty(), "misclassified: {wrong:#?}");
+}
+
+/// One test per generator field the readers missed before (issue 20): each flags, and says
+/// where it was found.
+#[test]
+fn generator_fields_in_every_container() {
+    use fixtures::{ExifTag as T, Mp4Meta};
+    let dir = tempfile::tempdir().unwrap();
+    let img = fixtures::scene(48, 32, 3);
+    let cases: Vec<(&str, Vec<u8>, f32, &str)> = vec![
+        (
+            "comfy.webp",
+            fixtures::webp_with_exif(
+                &[img.clone(), fixtures::scene(48, 32, 4)],
+                &fixtures::exif_block(&[
+                    (T::Make, fixtures::COMFY_WORKFLOW),
+                    (T::Model, fixtures::COMFY_PROMPT),
+                ])
+                .unwrap(),
+                false,
+            )
+            .unwrap(),
+            0.85,
+            "EXIF Make holds ComfyUI generation settings",
+        ),
+        (
+            "a1111.webp",
+            fixtures::webp_with_exif(
+                std::slice::from_ref(&img),
+                &fixtures::exif_block(&[(T::UserComment, fixtures::A1111)]).unwrap(),
+                true,
+            )
+            .unwrap(),
+            0.85,
+            "EXIF UserComment holds Stable Diffusion web UI (A1111/Forge) generation settings",
+        ),
+        (
+            "a1111.jpg",
+            fixtures::jpeg_with_exif_block(
+                &img,
+                &fixtures::exif_block(&[(T::UserComment, fixtures::A1111)]).unwrap(),
+            )
+            .unwrap(),
+            0.85,
+            "EXIF UserComment holds",
+        ),
+        (
+            "comment.jpg",
+            fixtures::jpeg_with_comment(&img, fixtures::A1111).unwrap(),
+            0.85,
+            "JPEG Comment holds",
+        ),
+        (
+            "model.jpg",
+            fixtures::jpeg_with_exif(&img, "OpenAI", "Sora", "").unwrap(),
+            0.80,
+            "names the generator",
+        ),
+        (
+            "google.jpg",
+            fixtures::jpeg_with_exif_block(
+                &img,
+                &fixtures::exif_block(&[(T::ImageDescription, "Made with Google AI")]).unwrap(),
+            )
+            .unwrap(),
+            0.80,
+            "EXIF ImageDescription \"Made with Google AI\"",
+        ),
+        (
+            "comfy.mp4",
+            fixtures::mp4_with_metadata(
+                &Mp4Meta {
+                    keys: vec![("prompt", fixtures::COMFY_PROMPT_JSON)],
+                    ..Mp4Meta::default()
+                },
+                64,
+            ),
+            0.85,
+            "MP4 prompt holds ComfyUI generation settings",
+        ),
+        (
+            "sora.mov",
+            fixtures::mp4_with_metadata(
+                &Mp4Meta {
+                    udta: vec![(*b"\xa9swr", "Sora 2")],
+                    ..Mp4Meta::default()
+                },
+                64,
+            ),
+            0.80,
+            "MP4 ©swr \"Sora 2\" names the generator sora",
+        ),
+        (
+            "too.mp4",
+            fixtures::mp4_with_metadata(
+                &Mp4Meta {
+                    ilst: vec![(*b"\xa9too", "Runway Gen-4")],
+                    ..Mp4Meta::default()
+                },
+                64,
+            ),
+            0.80,
+            "MP4 ©too",
+        ),
+    ];
+    for (name, bytes, score, says) in cases {
+        let v = detect(dir.path(), name, &bytes);
+        assert_eq!(v.len(), 1, "{name}: {v:?}");
+        assert_eq!(v[0].score, score, "{name}: {v:?}");
+        assert!(
+            v[0].explanation.contains(says),
+            "{name}: {}",
+            v[0].explanation
+        );
+    }
+    // A video's explanation calls it a video.
+    let v = detect(
+        dir.path(),
+        "v.mp4",
+        &fixtures::mp4_with_metadata(
+            &Mp4Meta {
+                udta: vec![(*b"\xa9swr", "Sora")],
+                ..Mp4Meta::default()
+            },
+            8,
+        ),
+    );
+    assert!(
+        v[0].explanation.starts_with("video "),
+        "{}",
+        v[0].explanation
+    );
 }

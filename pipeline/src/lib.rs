@@ -194,6 +194,9 @@ pub struct Pipeline {
     /// Polls run side by side, except a source suspected of killing a parse (see
     /// [`quarantine::PollTurns`]).
     poll_turns: quarantine::PollTurns,
+    /// Media being looked at now, shared by every source's polls (see
+    /// [`quarantine::MediaInFlight`]).
+    media_in_flight: quarantine::MediaInFlight,
 }
 
 /// How often the alert stage looks for decided-upon work it was not woken for (items written
@@ -271,6 +274,7 @@ impl Pipeline {
             classify_wake: Arc::new(Notify::new()),
             index_wake,
             poll_turns: quarantine::PollTurns::default(),
+            media_in_flight: quarantine::MediaInFlight::default(),
         })
     }
 
@@ -552,8 +556,12 @@ impl Pipeline {
                     })
                     .await?;
                 let caps = media::Caps::from_limits(&self.config.limits);
-                let gate =
-                    quarantine::MediaGate::new(self.store.clone(), self.config.clone(), &name);
+                let gate = quarantine::MediaGate::new(
+                    self.store.clone(),
+                    self.config.clone(),
+                    &name,
+                    self.media_in_flight.clone(),
+                );
                 let captured =
                     media::capture(&self.ctx.fetcher, caps, Some(&gate), &mut items).await;
                 poll.items = items;

@@ -237,14 +237,55 @@ pub(crate) struct MediaGate {
     store: Store,
     config: Arc<Config>,
     source: String,
+    in_flight: MediaInFlight,
+}
+
+/// The media work this process is looking at now, with how many captures hold each key. The
+/// same bytes carried by several items or sources at once (a picture shared on three
+/// platforms, polled side by side) are one attempt: a crash ends them all together, so the
+/// store records the attempt once, when the first capture begins, and clears it when the last
+/// one finishes. Without this, three sources capturing one picture at the same moment looked
+/// like two unfinished attempts and quarantined it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MediaInFlight(Arc<Mutex<std::collections::HashMap<String, usize>>>);
+
+impl MediaInFlight {
+    /// Takes a hold on `key`; true if no other capture held it.
+    fn enter(&self, key: &str) -> bool {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = held.entry(key.to_string()).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// Lets go of `key`; true if that was the last hold.
+    fn leave(&self, key: &str) -> bool {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match held.get_mut(key) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                held.remove(key);
+                true
+            }
+        }
+    }
 }
 
 impl MediaGate {
-    pub(crate) fn new(store: Store, config: Arc<Config>, source: &str) -> MediaGate {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<Config>,
+        source: &str,
+        in_flight: MediaInFlight,
+    ) -> MediaGate {
         MediaGate {
             store,
             config,
             source: source.to_string(),
+            in_flight,
         }
     }
 
@@ -267,6 +308,12 @@ impl MediaGate {
         let (store, config) = (self.store.clone(), self.config.clone());
         let after = config.limits.quarantine_after;
         let key = work.key.clone();
+        if !self.in_flight.enter(&key) {
+            // Another capture in this process is already looking at the same bytes under a
+            // recorded attempt.
+            fault::point(Stage::Media, body);
+            return Ok(key);
+        }
         let begun =
             tokio::task::spawn_blocking(move || begin(&store, &config, Stage::Media, &[work]))
                 .await
@@ -281,6 +328,7 @@ impl MediaGate {
             }
         };
         if !begun.run.contains(&key) {
+            self.in_flight.leave(&key);
             return Err(format!(
                 "{url} is quarantined: capturing it (sha256 {sha256}) did not finish in {after} \
                  attempts; its download is kept; see `ballotwatch quarantine list`"
@@ -292,6 +340,9 @@ impl MediaGate {
 
     /// Clears the attempt record of a medium that was looked at (whatever came of it).
     pub(crate) async fn finish(&self, key: String) {
+        if !self.in_flight.leave(&key) {
+            return;
+        }
         let store = self.store.clone();
         let cleared =
             tokio::task::spawn_blocking(move || store.finish_work(Stage::Media, &[key])).await;
@@ -591,5 +642,53 @@ pub(crate) mod fault {
                 point(stage, text.as_bytes());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(store: &Store, in_flight: &MediaInFlight, source: &str) -> MediaGate {
+        let config = Config::from_toml("data_dir = \"d\"\n", std::path::Path::new("t.toml"))
+            .expect("a minimal config");
+        MediaGate::new(store.clone(), Arc::new(config), source, in_flight.clone())
+    }
+
+    /// One picture shared by three sources, captured at the same moment, is one attempt: it
+    /// is recorded once, not quarantined, and cleared when the last capture finishes.
+    #[tokio::test]
+    async fn the_same_bytes_captured_side_by_side_are_one_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let in_flight = MediaInFlight::default();
+        let gates: Vec<MediaGate> = ["Reddit", "Bluesky", "Telegram"]
+            .iter()
+            .map(|s| gate(&store, &in_flight, s))
+            .collect();
+        let mut keys = Vec::new();
+        for g in &gates {
+            let key = g
+                .begin("https://x.example/fake-notice.png", "ab12", b"png")
+                .await
+                .expect("not quarantined");
+            keys.push(key);
+        }
+        assert_eq!(store.work_attempts(Stage::Media).unwrap()["ab12"], 1);
+        assert!(store.quarantine_list(true).unwrap().is_empty());
+        for (g, key) in gates.iter().zip(keys) {
+            g.finish(key).await;
+        }
+        assert!(store.work_attempts(Stage::Media).unwrap().is_empty());
+    }
+
+    #[test]
+    fn holds_are_counted() {
+        let f = MediaInFlight::default();
+        assert!(f.enter("k"));
+        assert!(!f.enter("k"));
+        assert!(!f.leave("k"));
+        assert!(f.leave("k"));
+        assert!(f.enter("k"), "a key let go is free again");
     }
 }

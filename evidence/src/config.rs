@@ -27,6 +27,18 @@ pub struct EvidenceConfig {
     /// are relative to the config file.
     #[serde(default)]
     pub trusted_keys: Vec<PathBuf>,
+    /// RFC 3161 Time-Stamping Authorities (`http://` or `https://` URLs), asked in turn for a
+    /// trusted timestamp of the capture log's head. Empty (the default): no timestamps.
+    #[serde(default)]
+    pub tsa_urls: Vec<String>,
+    /// PEM files holding the root certificates the TSAs' tokens must chain to; required when
+    /// `tsa_urls` is set. Relative paths are relative to the config file.
+    #[serde(default)]
+    pub tsa_roots: Vec<PathBuf>,
+    /// How often the capture log's newest head is timestamped while entries wait (and at once
+    /// when an item is flagged). At least 10 seconds.
+    #[serde(default = "default_timestamp_interval", with = "humantime_serde")]
+    pub timestamp_interval: Duration,
 }
 
 impl Default for EvidenceConfig {
@@ -36,12 +48,29 @@ impl Default for EvidenceConfig {
             screenshots: true,
             screenshot_timeout: default_screenshot_timeout(),
             trusted_keys: Vec::new(),
+            tsa_urls: Vec::new(),
+            tsa_roots: Vec::new(),
+            timestamp_interval: default_timestamp_interval(),
         }
     }
 }
 
 fn default_screenshot_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_timestamp_interval() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// The shortest `timestamp_interval` accepted, which keeps the load on a public TSA modest.
+pub const MIN_TIMESTAMP_INTERVAL: Duration = Duration::from_secs(10);
+
+impl EvidenceConfig {
+    /// Whether trusted timestamps are on (`tsa_urls` is not empty).
+    pub fn timestamps_enabled(&self) -> bool {
+        !self.tsa_urls.is_empty()
+    }
 }
 
 impl Validate for EvidenceConfig {
@@ -51,6 +80,35 @@ impl Validate for EvidenceConfig {
                 at.key("screenshot_timeout"),
                 "must be longer than zero",
                 "e.g. \"30s\"",
+            );
+        }
+        for (i, u) in self.tsa_urls.iter().enumerate() {
+            match url::Url::parse(u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                Ok(parsed) => problems.advise(
+                    at.key("tsa_urls").index(i),
+                    format!("`{u}` is a {} URL, not http(s)", parsed.scheme()),
+                    "an RFC 3161 TSA's HTTP endpoint, e.g. \"https://freetsa.org/tsr\"",
+                ),
+                Err(e) => problems.advise(
+                    at.key("tsa_urls").index(i),
+                    format!("`{u}` is not a URL ({e})"),
+                    "an RFC 3161 TSA's HTTP endpoint, e.g. \"https://freetsa.org/tsr\"",
+                ),
+            }
+        }
+        if !self.tsa_urls.is_empty() && self.tsa_roots.is_empty() {
+            problems.advise(
+                at.key("tsa_roots"),
+                "is required when tsa_urls is set: tokens are only kept when they verify",
+                "the TSAs' root CA certificates in PEM, e.g. tsa_roots = [\"tsa-roots.pem\"]",
+            );
+        }
+        if self.timestamp_interval < MIN_TIMESTAMP_INTERVAL {
+            problems.advise(
+                at.key("timestamp_interval"),
+                "must be at least 10s",
+                "e.g. \"10m\" (the default)",
             );
         }
     }

@@ -61,6 +61,12 @@ pub enum PipelineError {
     /// is not committed and is redone.
     #[error("{0}")]
     Inconsistent(String),
+    /// Trusted timestamps cannot be set up (`[evidence] tsa_roots` unreadable, no HTTP client).
+    #[error("cannot set up trusted timestamps ([evidence] tsa_urls, tsa_roots): {0}")]
+    TimestampSetup(Box<ballotwatch_evidence::timestamp::TimestampError>),
+    /// A TSA gave no valid timestamp (the capture log waits; the next attempt follows back-off).
+    #[error(transparent)]
+    Timestamp(Box<ballotwatch_evidence::timestamp::TimestampError>),
 }
 
 /// The component errors are boxed (some are large, and `Result`s of this error are returned on
@@ -93,7 +99,9 @@ impl PipelineError {
     pub fn is_setup(&self) -> bool {
         matches!(
             self,
-            PipelineError::Classify(_) | PipelineError::AlertSetup(_)
+            PipelineError::Classify(_)
+                | PipelineError::AlertSetup(_)
+                | PipelineError::TimestampSetup(_)
         )
     }
 

@@ -52,10 +52,12 @@ pub mod fakes;
 mod media;
 mod quarantine;
 mod realtime;
+mod timestamps;
 mod video;
 
 pub use config::Config;
 pub use error::{full_message, PipelineError, Result};
+pub use timestamps::{retry_delay, StampedHead, TimestampHealth};
 
 /// Items taken from the store per classify batch.
 const CLASSIFY_BATCH: usize = 256;
@@ -197,6 +199,8 @@ pub struct Pipeline {
     /// Media being looked at now, shared by every source's polls (see
     /// [`quarantine::MediaInFlight`]).
     media_in_flight: quarantine::MediaInFlight,
+    /// Trusted timestamps of the capture log, when `[evidence] tsa_urls` is set.
+    timestamps: Option<Arc<timestamps::Timestamps>>,
 }
 
 /// How often the alert stage looks for decided-upon work it was not woken for (items written
@@ -246,6 +250,7 @@ impl Pipeline {
                 Sender::new(&config.alerts).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
             Some(Arc::new(sender))
         };
+        let timestamps = timestamps::Timestamps::from_config(&config)?.map(Arc::new);
         let known_fakes = KnownFakeSet::new();
         fakes::refresh(&store, &known_fakes)?;
         quarantine::notify_held(&store, &config)?;
@@ -275,6 +280,7 @@ impl Pipeline {
             index_wake,
             poll_turns: quarantine::PollTurns::default(),
             media_in_flight: quarantine::MediaInFlight::default(),
+            timestamps,
         })
     }
 
@@ -322,6 +328,11 @@ impl Pipeline {
             None => 0,
         };
         self.index_pending().await?;
+        // The capture log's head gets its trusted timestamp; a TSA that fails is logged and
+        // does not fail the cycle (the entries wait for the next one, or for `serve`).
+        if let Err(e) = self.timestamp_head().await {
+            tracing::warn!(error = %full_message(&e), "trusted timestamp failed; the capture log waits for the next attempt");
+        }
         Ok(Cycle {
             polls,
             sightings,
@@ -412,6 +423,14 @@ impl Pipeline {
         let me = self.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { me.alert_loop(stop).await });
+        if self.timestamps.is_some() {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                me.timestamp_loop(stop).await;
+                Ok(())
+            });
+        }
         if let Some(sender) = self.sender.clone() {
             let me = self.clone();
             let stop = shutdown.clone();
@@ -621,6 +640,7 @@ impl Pipeline {
             let n = self.decide_pending().await?;
             if n > 0 {
                 self.send_wake.notify_one();
+                self.timestamp_soon();
             }
             if stop.is_cancelled() {
                 return Ok(());

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Result, SqlContext, StoreError};
+use crate::error::{JsonContext, Result, SqlContext, StoreError};
 use crate::row::{col, query_all, query_opt, FromRow};
 use crate::{now_ms, parse_ts, ts, Store};
 
@@ -79,6 +79,11 @@ pub struct LogEntry {
 
 impl LogEntry {
     const COLUMNS: &'static str = "seq, item_id, what, sha256, prev_head, head, logged_at";
+
+    /// The head as 32 bytes (what a TSA timestamps); `None` if it is not 64 hex digits.
+    pub fn head_bytes(&self) -> Option<[u8; 32]> {
+        hex32(&self.head).filter(|_| self.head.len() == 64)
+    }
 }
 
 impl FromRow for LogEntry {
@@ -218,68 +223,12 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 impl Store {
     /// Appends `entries`, in order, in one transaction; returns them as logged.
     pub fn append_capture_log(&self, entries: &[NewLogEntry]) -> Result<Vec<LogEntry>> {
-        let mut parsed = Vec::with_capacity(entries.len());
-        for e in entries {
-            let sha256 = hex32(&e.sha256)
-                .filter(|_| e.sha256.len() == 64)
-                .ok_or_else(|| {
-                    StoreError::InvalidInput(format!(
-                        "capture log entry for item {}: sha256 `{}` is not 64 hex digits",
-                        e.item_id, e.sha256
-                    ))
-                })?;
-            if e.what.is_empty() || e.item_id.is_empty() {
-                return Err(StoreError::InvalidInput(
-                    "capture log entry: item id and what must not be empty".into(),
-                ));
-            }
-            parsed.push((e, sha256));
-        }
+        let parsed = parse_entries(entries)?;
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting a capture log append")?;
-            let last = last_entry(&tx)?;
-            let (mut seq, mut head) = match &last {
-                Some(e) => (
-                    e.seq,
-                    hex32(&e.head).ok_or_else(|| {
-                        StoreError::corrupt(format!("capture log entry {}", e.seq), "bad head")
-                    })?,
-                ),
-                None => (0, GENESIS),
-            };
-            let logged_at = now_ms();
-            let mut out = Vec::with_capacity(parsed.len());
-            for (e, sha256) in parsed {
-                seq += 1;
-                let prev = head;
-                head = chain_head(&prev, seq, &e.item_id, &e.what, &sha256);
-                let entry = LogEntry {
-                    seq,
-                    item_id: e.item_id.clone(),
-                    what: e.what.clone(),
-                    sha256: hex::encode(sha256),
-                    prev_head: hex::encode(prev),
-                    head: hex::encode(head),
-                    logged_at,
-                };
-                tx.execute(
-                    "INSERT INTO capture_log (seq, item_id, what, sha256, prev_head, head, logged_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        entry.seq,
-                        entry.item_id,
-                        entry.what,
-                        entry.sha256,
-                        entry.prev_head,
-                        entry.head,
-                        ts(&logged_at)
-                    ],
-                )
-                .ctx("appending to the capture log")?;
-                out.push(entry);
-            }
+            let out = append_parsed(&tx, parsed)?;
             tx.commit().ctx("committing a capture log append")?;
             Ok(out)
         })
@@ -306,6 +255,25 @@ impl Store {
                 ),
                 [limit],
                 || "reading the capture log's untimestamped heads".into(),
+            )
+        })
+    }
+
+    /// The oldest entry waiting for a timestamp (after the last timestamped one): when it was
+    /// logged is how long the chain has gone without a trusted time. `None` when the head is
+    /// timestamped or the log is empty.
+    pub fn oldest_untimestamped(&self) -> Result<Option<LogEntry>> {
+        self.with_conn(|conn| {
+            query_opt(
+                conn,
+                &format!(
+                    "SELECT {} FROM capture_log
+                     WHERE seq > (SELECT COALESCE(max(seq), 0) FROM timestamp_tokens)
+                     ORDER BY seq LIMIT 1",
+                    LogEntry::COLUMNS
+                ),
+                [],
+                || "reading the capture log's oldest untimestamped entry".into(),
             )
         })
     }
@@ -409,6 +377,112 @@ impl Store {
             Ok(ChainSegment { entries, tokens })
         })
     }
+}
+
+/// The capture log entries of an item's capture: `body` (the response bytes' SHA-256, as
+/// captured) and `headers` (the SHA-256 of the headers as the store keeps them: their JSON).
+pub(crate) fn capture_entries(
+    item_id: &str,
+    c: &ballotwatch_core::Capture,
+) -> Result<[NewLogEntry; 2]> {
+    let headers = serde_json::to_string(&c.headers)
+        .json_ctx(|| format!("serializing the headers of the capture of {}", c.url))?;
+    Ok([
+        NewLogEntry {
+            item_id: item_id.to_string(),
+            what: "body".into(),
+            sha256: c.sha256.to_ascii_lowercase(),
+        },
+        NewLogEntry {
+            item_id: item_id.to_string(),
+            what: "headers".into(),
+            sha256: hex::encode(Sha256::digest(headers.as_bytes())),
+        },
+    ])
+}
+
+/// Checks each entry's fields: the SHA-256 as 32 bytes, item id and `what` not empty.
+fn parse_entries(entries: &[NewLogEntry]) -> Result<Vec<(&NewLogEntry, [u8; 32])>> {
+    let mut parsed = Vec::with_capacity(entries.len());
+    for e in entries {
+        let sha256 = hex32(&e.sha256)
+            .filter(|_| e.sha256.len() == 64)
+            .ok_or_else(|| {
+                StoreError::InvalidInput(format!(
+                    "capture log entry for item {}: sha256 `{}` is not 64 hex digits",
+                    e.item_id, e.sha256
+                ))
+            })?;
+        if e.what.is_empty() || e.item_id.is_empty() {
+            return Err(StoreError::InvalidInput(
+                "capture log entry: item id and what must not be empty".into(),
+            ));
+        }
+        parsed.push((e, sha256));
+    }
+    Ok(parsed)
+}
+
+/// Appends `entries` inside the caller's (immediate) transaction, so they commit or roll back
+/// with what they describe: how a poll logs its captures in the transaction that records them.
+pub(crate) fn append_in(
+    conn: &rusqlite::Connection,
+    entries: &[NewLogEntry],
+) -> Result<Vec<LogEntry>> {
+    append_parsed(conn, parse_entries(entries)?)
+}
+
+fn append_parsed(
+    conn: &rusqlite::Connection,
+    parsed: Vec<(&NewLogEntry, [u8; 32])>,
+) -> Result<Vec<LogEntry>> {
+    if parsed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let last = last_entry(conn)?;
+    let (mut seq, mut head) = match &last {
+        Some(e) => (
+            e.seq,
+            hex32(&e.head).ok_or_else(|| {
+                StoreError::corrupt(format!("capture log entry {}", e.seq), "bad head")
+            })?,
+        ),
+        None => (0, GENESIS),
+    };
+    let logged_at = now_ms();
+    let mut out = Vec::with_capacity(parsed.len());
+    for (e, sha256) in parsed {
+        seq += 1;
+        let prev = head;
+        head = chain_head(&prev, seq, &e.item_id, &e.what, &sha256);
+        let entry = LogEntry {
+            seq,
+            item_id: e.item_id.clone(),
+            what: e.what.clone(),
+            sha256: hex::encode(sha256),
+            prev_head: hex::encode(prev),
+            head: hex::encode(head),
+            logged_at,
+        };
+        conn.prepare_cached(
+            "INSERT INTO capture_log (seq, item_id, what, sha256, prev_head, head, logged_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                entry.seq,
+                entry.item_id,
+                entry.what,
+                entry.sha256,
+                entry.prev_head,
+                entry.head,
+                ts(&logged_at)
+            ])
+        })
+        .ctx("appending to the capture log")?;
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 fn last_entry(conn: &rusqlite::Connection) -> Result<Option<LogEntry>> {

@@ -151,6 +151,7 @@ impl Store {
             }
 
             let mut out = PollOutcome::default();
+            let mut log_entries = Vec::new();
             for (i, (capture_idx, item)) in poll.items.iter().enumerate() {
                 if !keep[i] {
                     out.unchanged += 1;
@@ -158,12 +159,21 @@ impl Store {
                 }
                 // check_poll guarantees the index is in range.
                 let capture_id = capture_ids.get(*capture_idx).copied();
-                match insert_item_version(&tx, source, item, capture_id, ingested_at)? {
+                let change = insert_item_version(&tx, source, item, capture_id, ingested_at)?;
+                match change {
                     Change::New => out.new += 1,
                     Change::Updated => out.updated += 1,
                     Change::Unchanged => out.unchanged += 1,
                 }
+                if !matches!(change, Change::Unchanged) {
+                    if let Some(c) = poll.captures.get(*capture_idx) {
+                        log_entries.extend(crate::capture_log::capture_entries(&item.id, c)?);
+                    }
+                }
             }
+            // Each new or changed item's capture (body and headers) joins the capture log in
+            // this transaction: logged exactly when it is recorded.
+            crate::capture_log::append_in(&tx, &log_entries)?;
 
             // A retry of a poll that was already committed has the same attempted_at as the
             // recorded last success and brings no new capture: do not count it again.

@@ -17,12 +17,14 @@
 
 use der::oid::ObjectIdentifier;
 
+mod client;
 pub mod request;
 pub mod verify;
 
 #[cfg(test)]
 mod tests;
 
+pub use client::TsaClient;
 pub use request::{
     build_request, inspect_token, parse_response, request_timestamp, timestamp_with_any, Timestamp,
     TokenInfo, MAX_RESPONSE_SIZE,
@@ -102,6 +104,9 @@ pub enum TimestampError {
         /// The token's nonce, or "none".
         found: String,
     },
+    /// The HTTP client for TSAs could not be built.
+    #[error("cannot set up the HTTP client for TSAs: {0}")]
+    Client(String),
     /// Every TSA tried failed; one line per TSA, in the order tried.
     #[error("no TSA gave a valid timestamp:\n{0}")]
     AllFailed(String),

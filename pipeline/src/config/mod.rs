@@ -208,6 +208,7 @@ impl Config {
             fix(p);
         }
         self.evidence.trusted_keys.iter_mut().for_each(fix);
+        self.evidence.tsa_roots.iter_mut().for_each(fix);
         if let Some(p) = self.alerts.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
             fix(p);
         }

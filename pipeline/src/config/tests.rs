@@ -307,6 +307,35 @@ fn load_resolves_relative_paths_and_names_missing_file() {
 }
 
 #[test]
+fn tsa_keys_are_validated_and_roots_resolved() {
+    let c = parse("data_dir = \"d\"\n").unwrap();
+    assert!(!c.evidence.timestamps_enabled());
+    assert_eq!(c.evidence.timestamp_interval, Duration::from_secs(600));
+    let p = one_problem("data_dir = \"d\"\n[evidence]\ntsa_urls = [\"https://tsa.example/\"]\n");
+    assert_eq!(p.field, "evidence.tsa_roots");
+    let p = one_problem(
+        "data_dir = \"d\"\n[evidence]\ntsa_urls = [\"https://tsa.example/\", \"ftp://x/\"]\n\
+         tsa_roots = [\"r.pem\"]\n",
+    );
+    assert_eq!(p.field, "evidence.tsa_urls[1]", "{p}");
+    let p = one_problem("data_dir = \"d\"\n[evidence]\ntimestamp_interval = \"5s\"\n");
+    assert_eq!(p.field, "evidence.timestamp_interval");
+    assert_eq!(p.line, Some(3));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bw.toml");
+    std::fs::write(
+        &path,
+        "data_dir = \"data\"\n[evidence]\ntsa_urls = [\"http://tsa.example/tsr\"]\n\
+         tsa_roots = [\"roots/tsa.pem\"]\ntimestamp_interval = \"30s\"\n",
+    )
+    .unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.evidence.tsa_roots, [dir.path().join("roots/tsa.pem")]);
+    assert_eq!(c.evidence.timestamp_interval, Duration::from_secs(30));
+}
+
+#[test]
 fn handles_and_domains() {
     assert!(check_handle("mastodon", "@anytown@social.example").is_ok());
     assert!(check_handle("mastodon", "anytown").is_err());

@@ -1,0 +1,244 @@
+//! Trusted timestamps of the capture log (`[evidence] tsa_urls`).
+//!
+//! Every poll logs its captures in the store's capture log (a hash chain) in the transaction
+//! that records them. This task asks the configured RFC 3161 TSAs to timestamp the chain's
+//! newest head: every `timestamp_interval` while entries wait, at once when an item is flagged,
+//! and once at the end of [`Pipeline::run_once`]. A token is recorded only when it verifies
+//! against `tsa_roots`; one token covers every entry up to its head.
+//!
+//! The task runs on its own (tokio task, store work on the blocking pool), so a TSA that is
+//! slow or down never holds up ingest: failures are logged and retried with exponential
+//! back-off (from [`FIRST_RETRY`], doubling, capped at `timestamp_interval` and
+//! [`MAX_RETRY`]), and the entries wait in the log until a TSA answers.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ballotwatch_evidence::timestamp::TsaClient;
+use ballotwatch_store::{LogEntry, NewTimestampToken};
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Config, Pipeline, PipelineError, Result};
+
+/// The first retry after a failed timestamp.
+pub const FIRST_RETRY: Duration = Duration::from_secs(2);
+/// The longest wait between retries (also bounded by `timestamp_interval`).
+pub const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// A token recorded for the capture log's head.
+#[derive(Debug, Clone)]
+pub struct StampedHead {
+    /// The entry whose head was timestamped (every entry up to it is covered).
+    pub seq: i64,
+    /// That head (hex).
+    pub head: String,
+    /// The TSA that gave the token.
+    pub tsa_url: String,
+    /// The TSA's name (the token's `tsa` field, else its certificate's subject).
+    pub tsa_name: String,
+    /// The TSA's time.
+    pub gen_time: DateTime<Utc>,
+    /// How long asking the TSA took (request, answer and verification).
+    pub elapsed: Duration,
+}
+
+/// How the timestamp task is doing, for health pages.
+#[derive(Debug, Clone, Default)]
+pub struct TimestampHealth {
+    /// When the last token was recorded by this process.
+    pub last_token_at: Option<DateTime<Utc>>,
+    /// The last failure, when the last attempt failed.
+    pub last_error: Option<String>,
+    /// Failed attempts in a row.
+    pub consecutive_failures: u32,
+    /// When the oldest entry still waiting for a token was logged (our clock); `None` when
+    /// the head is timestamped.
+    pub waiting_since: Option<DateTime<Utc>>,
+}
+
+/// The timestamp task's setup and state.
+pub(crate) struct Timestamps {
+    client: TsaClient,
+    interval: Duration,
+    /// Notified when an item is flagged: timestamp at once.
+    pub(crate) wake: Notify,
+    health: Mutex<TimestampHealth>,
+}
+
+impl Timestamps {
+    /// `None` when `[evidence] tsa_urls` is empty; an error when the roots cannot be read.
+    pub(crate) fn from_config(config: &Config) -> Result<Option<Timestamps>> {
+        let ev = &config.evidence;
+        if !ev.timestamps_enabled() {
+            return Ok(None);
+        }
+        let client = TsaClient::new(&ev.tsa_urls, &ev.tsa_roots)
+            .map_err(|e| PipelineError::TimestampSetup(Box::new(e)))?;
+        Ok(Some(Timestamps {
+            client,
+            interval: ev.timestamp_interval,
+            wake: Notify::new(),
+            health: Mutex::new(TimestampHealth::default()),
+        }))
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, TimestampHealth> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The wait before retry number `failures` (1, 2, …): [`FIRST_RETRY`] doubled each time,
+/// capped at `interval` and [`MAX_RETRY`].
+pub fn retry_delay(failures: u32, interval: Duration) -> Duration {
+    let cap = interval.min(MAX_RETRY);
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    FIRST_RETRY.saturating_mul(factor).min(cap)
+}
+
+impl Pipeline {
+    /// Timestamps the capture log's newest head when entries wait for one: asks the TSAs in
+    /// turn, verifies the token against `tsa_roots` and records it. `Ok(None)` when trusted
+    /// timestamps are off or nothing waits.
+    pub async fn timestamp_head(&self) -> Result<Option<StampedHead>> {
+        let Some(ts) = self.timestamps.as_ref() else {
+            return Ok(None);
+        };
+        let (head, oldest) = self
+            .blocking(|store| {
+                let head = store.untimestamped_heads(1)?.into_iter().next();
+                Ok((head, store.oldest_untimestamped()?))
+            })
+            .await?;
+        let (Some(head), Some(oldest)) = (head, oldest) else {
+            ts.health().waiting_since = None;
+            return Ok(None);
+        };
+        ts.health().waiting_since = Some(oldest.logged_at);
+        let waiting = usize::try_from(head.seq - oldest.seq + 1).unwrap_or(0);
+        let outcome = self.stamp(ts, head, waiting).await;
+        let mut health = ts.health();
+        match &outcome {
+            Ok(stamped) => {
+                health.last_token_at = Some(Utc::now());
+                health.last_error = None;
+                health.consecutive_failures = 0;
+                health.waiting_since = None;
+                tracing::info!(seq = stamped.seq, tsa = %stamped.tsa_name, url = %stamped.tsa_url, gen_time = %stamped.gen_time, elapsed_ms = stamped.elapsed.as_millis() as u64, entries = waiting, "capture log head timestamped");
+            }
+            Err(e) => {
+                health.last_error = Some(crate::full_message(e));
+                health.consecutive_failures = health.consecutive_failures.saturating_add(1);
+            }
+        }
+        outcome.map(Some)
+    }
+
+    async fn stamp(&self, ts: &Timestamps, head: LogEntry, waiting: usize) -> Result<StampedHead> {
+        let sha = head.head_bytes().ok_or_else(|| {
+            PipelineError::Inconsistent(format!(
+                "capture log entry {} has head `{}`, not a SHA-256",
+                head.seq, head.head
+            ))
+        })?;
+        tracing::debug!(
+            seq = head.seq,
+            waiting,
+            "asking a TSA to timestamp the capture log head"
+        );
+        let started = Instant::now();
+        let (stamp, verified) = ts
+            .client
+            .stamp(&sha)
+            .await
+            .map_err(|e| PipelineError::Timestamp(Box::new(e)))?;
+        let elapsed = started.elapsed();
+        let token = NewTimestampToken {
+            seq: head.seq,
+            head: head.head.clone(),
+            tsa_url: stamp.url.clone(),
+            token: stamp.token,
+            gen_time: verified.gen_time,
+            requested_at: stamp.requested_at,
+        };
+        self.blocking(move |store| Ok(store.record_timestamp_token(&token)?))
+            .await?;
+        Ok(StampedHead {
+            seq: head.seq,
+            head: head.head,
+            tsa_url: stamp.url,
+            tsa_name: verified.tsa_name,
+            gen_time: verified.gen_time,
+            elapsed,
+        })
+    }
+
+    /// How the timestamp task is doing; `None` when trusted timestamps are off. The gap is
+    /// `waiting_since` (entries waiting for a token since then) against `last_token_at`.
+    pub fn timestamp_health(&self) -> Option<TimestampHealth> {
+        self.timestamps.as_ref().map(|ts| ts.health().clone())
+    }
+
+    /// Asks for an immediate timestamp (an item was flagged); nothing when timestamps are off.
+    pub(crate) fn timestamp_soon(&self) {
+        if let Some(ts) = &self.timestamps {
+            ts.wake.notify_one();
+        }
+    }
+
+    /// The timestamp task of `serve`: never fails (TSA and store errors are logged and
+    /// retried), so it never stops the pipeline.
+    pub(crate) async fn timestamp_loop(&self, stop: CancellationToken) {
+        let Some(ts) = self.timestamps.as_ref() else {
+            return;
+        };
+        let mut failures = 0u32;
+        loop {
+            let attempt = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.timestamp_head() => r,
+            };
+            let wait = match attempt {
+                Ok(_) => {
+                    if failures > 0 {
+                        tracing::info!(failed_attempts = failures, "trusted timestamps work again");
+                    }
+                    failures = 0;
+                    ts.interval
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let wait = retry_delay(failures, ts.interval);
+                    tracing::warn!(error = %crate::full_message(&e), failures, retry_in_s = wait.as_secs(), "trusted timestamp failed; the capture log waits (ingest goes on)");
+                    wait
+                }
+            };
+            // While retrying, a flagged item does not cut the back-off short.
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = ts.wake.notified(), if failures == 0 => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_and_are_capped() {
+        let ten_min = Duration::from_secs(600);
+        let waits: Vec<u64> = (1..=10)
+            .map(|n| retry_delay(n, ten_min).as_secs())
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(
+            retry_delay(5, Duration::from_secs(10)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(retry_delay(u32::MAX, ten_min), MAX_RETRY);
+    }
+}

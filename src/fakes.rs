@@ -31,7 +31,7 @@ pub fn load_readonly(data_dir: &Path) -> anyhow::Result<KnownFakeSet> {
 /// PDQ hash and SHA-256 of an image file.
 pub fn hash_file(path: &Path) -> anyhow::Result<(PdqHash, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let img = ballotwatch_classify::media::decode_image(path).map_err(anyhow::Error::msg)?;
+    let img = ballotwatch_classify::media::decode_image(path)?;
     Ok((pdq_hash(&img), hex::encode(Sha256::digest(&bytes))))
 }
 

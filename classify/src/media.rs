@@ -3,7 +3,7 @@
 //! type) and decodes it under limits, so a crafted image (a decompression bomb, a huge canvas)
 //! is refused with a message instead of exhausting memory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Largest width or height decoded, in pixels.
 pub const MAX_SIDE: u32 = 12_000;
@@ -26,28 +26,64 @@ pub fn local_images(
     })
 }
 
+/// Why an image could not be examined. The message names the file and says what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageDecodeError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// Its size is over [`MAX_SIDE`] or [`MAX_ALLOC`].
+    #[error(
+        "{} is too large to examine ({limits}; the limits are {MAX_SIDE} pixels a side and {} MiB)",
+        path.display(),
+        MAX_ALLOC / (1024 * 1024)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's description of the limit reached.
+        limits: image::error::LimitError,
+    },
+    /// Not an image the decoder reads.
+    #[error("{} is not a readable PNG, JPEG, WebP or GIF image: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's reason.
+        source: image::ImageError,
+    },
+}
+
 /// Decodes the image at `path` (PNG, JPEG, WebP or GIF, sniffed from the bytes) within
-/// [`MAX_SIDE`] and [`MAX_ALLOC`]. The error names the file and says what is wrong with it.
-pub fn decode_image(path: &Path) -> Result<image::DynamicImage, String> {
+/// [`MAX_SIDE`] and [`MAX_ALLOC`].
+pub fn decode_image(path: &Path) -> Result<image::DynamicImage, ImageDecodeError> {
+    let read = |source| ImageDecodeError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(read)?
         .with_guessed_format()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(read)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
     reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(l) => format!(
-            "{} is too large to examine ({l}; the limits are {MAX_SIDE} pixels a side and {} MiB)",
-            path.display(),
-            MAX_ALLOC / (1024 * 1024)
-        ),
-        e => format!(
-            "{} is not a readable PNG, JPEG, WebP or GIF image: {e}",
-            path.display()
-        ),
+        image::ImageError::Limits(limits) => ImageDecodeError::TooLarge {
+            path: path.to_path_buf(),
+            limits,
+        },
+        source => ImageDecodeError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }
 
@@ -84,7 +120,7 @@ mod tests {
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         std::io::Write::write_all(&mut f, &png).unwrap();
         drop(f);
-        let err = decode_image(&path).unwrap_err();
+        let err = decode_image(&path).unwrap_err().to_string();
         assert!(err.contains("too large"), "{err}");
         assert!(err.contains("bomb.png"), "{err}");
     }
@@ -94,7 +130,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notes.png");
         std::fs::write(&path, b"just text").unwrap();
-        let err = decode_image(&path).unwrap_err();
+        let err = decode_image(&path).unwrap_err().to_string();
         assert!(
             err.contains("notes.png") && err.contains("not a readable"),
             "{err}"

@@ -98,9 +98,9 @@ impl Detector for LogoDetector {
         let hasher = hasher();
         let mut out = Vec::new();
         for (media, path) in images {
-            let img = crate::media::decode_image(path).map_err(|message| DetectorError {
+            let img = crate::media::decode_image(path).map_err(|e| DetectorError {
                 detector: "logos".into(),
-                message,
+                message: e.to_string(),
             })?;
             let hash = hasher.hash_image(&img);
             let Some((logo, dist)) = self

@@ -164,7 +164,7 @@ impl Detector for KnownFakeDetector {
             let found = match self.set.closest(&sha, None, self.max_distance) {
                 Some(exact) => Some(exact),
                 None => {
-                    let img = crate::media::decode_image(path).map_err(err)?;
+                    let img = crate::media::decode_image(path).map_err(|e| err(e.to_string()))?;
                     let hash = pdq_hash(&img);
                     self.set.closest(&sha, Some(&hash), self.max_distance)
                 }

@@ -191,7 +191,7 @@ impl Ocr {
                 return Ok(out.clone());
             }
         }
-        let img = crate::media::decode_image(path)?;
+        let img = crate::media::decode_image(path).map_err(|e| e.to_string())?;
         let out = Arc::new(
             self.read(&img)
                 .map_err(|e| format!("OCR of {} failed: {e}", path.display()))?,

@@ -465,7 +465,7 @@ impl Detector for PixelModel {
                     continue;
                 }
             }
-            let img = crate::media::decode_image(path).map_err(fail)?;
+            let img = crate::media::decode_image(path).map_err(|e| fail(e.to_string()))?;
             examined.push((index, medium, self.tensor(&img)));
         }
         let tensors: Vec<Vec<f32>> = examined.iter().map(|e| e.2.clone()).collect();

@@ -186,20 +186,41 @@ pub fn read_public_key_file(path: &Path) -> Result<String> {
     Ok(line.to_ascii_lowercase())
 }
 
-/// Checks a hex signature over `message` against a hex public key. `Err` says what is wrong.
-pub fn verify_hex(public_hex: &str, message: &[u8], signature_hex: &str) -> Result<(), String> {
+/// Why a signature did not check out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The public key is not 64 hex digits.
+    #[error("the public key is not 64 hex digits")]
+    KeyNotHex,
+    /// The 32 bytes are not an Ed25519 public key.
+    #[error("the public key is invalid: {0}")]
+    KeyInvalid(String),
+    /// The signature is not 128 hex digits.
+    #[error("the signature is not 128 hex digits")]
+    SignatureNotHex,
+    /// A well-formed signature that the key did not make over this manifest.
+    #[error("the signature does not match the manifest")]
+    Mismatch,
+}
+
+/// Checks a hex signature over `message` against a hex public key.
+pub fn verify_hex(
+    public_hex: &str,
+    message: &[u8],
+    signature_hex: &str,
+) -> Result<(), SignatureError> {
     let pk: [u8; 32] = hex::decode(public_hex.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "the public key is not 64 hex digits".to_string())?;
+        .ok_or(SignatureError::KeyNotHex)?;
     let key =
-        VerifyingKey::from_bytes(&pk).map_err(|e| format!("the public key is invalid: {e}"))?;
+        VerifyingKey::from_bytes(&pk).map_err(|e| SignatureError::KeyInvalid(e.to_string()))?;
     let sig: [u8; 64] = hex::decode(signature_hex.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "the signature is not 128 hex digits".to_string())?;
+        .ok_or(SignatureError::SignatureNotHex)?;
     key.verify(message, &Signature::from_bytes(&sig))
-        .map_err(|_| "the signature does not match the manifest".to_string())
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -305,13 +326,12 @@ mod tests {
 
     #[test]
     fn malformed_signatures_are_reported_not_panicked_on() {
-        assert!(verify_hex("zz", b"m", "00")
-            .unwrap_err()
-            .contains("public key"));
+        assert_eq!(verify_hex("zz", b"m", "00"), Err(SignatureError::KeyNotHex));
         let dir = tempfile::tempdir().unwrap();
         let k = PackKey::load_or_create(&dir.path().join("k")).unwrap();
         assert!(verify_hex(&k.public_hex(), b"m", "00")
             .unwrap_err()
+            .to_string()
             .contains("128 hex"));
     }
 }

@@ -38,7 +38,7 @@ mod tests;
 pub use config::EvidenceConfig;
 pub use error::{EvidenceError, Result};
 pub use export::{export, ExportJob, ExportSettings};
-pub use key::PackKey;
+pub use key::{PackKey, SignatureError};
 pub use manifest::{DetectorInfo, Manifest};
 pub use pack::{write_pack, PackRequest, PackSummary};
 pub use screenshot::Screenshotter;

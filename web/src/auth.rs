@@ -48,18 +48,25 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// Shortest password accepted when one is typed (CLI and web UI).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// Why a typed password is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Under [`MIN_PASSWORD_CHARS`].
+    #[error(
+        "the password is shorter than {MIN_PASSWORD_CHARS} characters; use a longer one, or \
+         give none to have one generated"
+    )]
+    TooShort,
+}
+
 /// The password to set: `typed` when it is given (and long enough), else a generated one.
-/// Returns it and whether it was generated (to be shown once); an error says why a typed one
-/// is refused.
-pub fn choose_password(typed: &str) -> Result<(String, bool), String> {
+/// Returns it and whether it was generated (to be shown once).
+pub fn choose_password(typed: &str) -> Result<(String, bool), PasswordError> {
     if typed.is_empty() {
         return Ok((new_secret()[..24].to_string(), true));
     }
     if typed.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "the password is shorter than {MIN_PASSWORD_CHARS} characters; use a longer one, or \
-             give none to have one generated"
-        ));
+        return Err(PasswordError::TooShort);
     }
     Ok((typed.to_string(), false))
 }

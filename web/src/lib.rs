@@ -60,7 +60,8 @@ pub use config::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{
-    choose_password, hash_password, new_secret, token_hash, verify_password, MIN_PASSWORD_CHARS,
+    choose_password, hash_password, new_secret, token_hash, verify_password, PasswordError,
+    MIN_PASSWORD_CHARS,
 };
 pub use error::WebError;
 pub use fakes::{FakeMarker, FakeMarkerHandle};

@@ -202,9 +202,15 @@ impl std::fmt::Debug for Narratives {
     }
 }
 
+/// The built-in library (`classify/narratives/uk.toml`, compiled in) does not parse: a
+/// mistake in the shipped file, which a unit test catches before release.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("classify/narratives/uk.toml: {0}")]
+pub struct LibraryError(String);
+
 /// Parses the built-in library.
-pub fn builtin_library() -> Result<Library, String> {
-    toml::from_str(UK_LIBRARY).map_err(|e| format!("classify/narratives/uk.toml: {e}"))
+pub fn builtin_library() -> Result<Library, LibraryError> {
+    toml::from_str(UK_LIBRARY).map_err(|e| LibraryError(e.to_string()))
 }
 
 fn setup_error(message: String) -> ClassifyError {
@@ -218,7 +224,7 @@ impl Narratives {
     /// The built-in library plus the config's `[[narrative]]`s, embedded with the shared text
     /// encoder from the models folder.
     pub fn from_config(config: crate::ClassifyConfig<'_>) -> Result<Narratives, ClassifyError> {
-        let mut library = builtin_library().map_err(setup_error)?;
+        let mut library = builtin_library().map_err(|e| setup_error(e.to_string()))?;
         for n in config.narratives {
             library.narratives.retain(|b| b.id != n.id);
             library.narratives.push(n.clone());

@@ -207,13 +207,41 @@ fn one() -> f32 {
     1.0
 }
 
+/// Why a pixel model manifest is refused; the message names the manifest and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid TOML, or not a manifest's keys and types.
+    #[error("invalid pixel model manifest {origin}: {message}")]
+    Invalid {
+        /// The manifest's file (or "(built-in)").
+        origin: String,
+        /// The parser's description.
+        message: String,
+    },
+    /// A value out of its range.
+    #[error("pixel model manifest {origin}: `{field}` {why}")]
+    Field {
+        /// The manifest's file (or "(built-in)").
+        origin: String,
+        /// The key.
+        field: &'static str,
+        /// What it must be.
+        why: &'static str,
+    },
+}
+
 impl Manifest {
     /// Parses a manifest; the error names `origin` and the field.
-    pub fn parse(text: &str, origin: &str) -> Result<Manifest, String> {
-        let m: Manifest = toml::from_str(text)
-            .map_err(|e| format!("invalid pixel model manifest {origin}: {e}"))?;
-        let bad =
-            |field: &str, why: &str| format!("pixel model manifest {origin}: `{field}` {why}");
+    pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Invalid {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        let bad = |field: &'static str, why: &'static str| ManifestError::Field {
+            origin: origin.to_string(),
+            field,
+            why,
+        };
         if m.preprocess.size == 0 || m.preprocess.size > 1024 {
             return Err(bad("preprocess.size", "must be 1 to 1024"));
         }
@@ -272,12 +300,14 @@ impl PixelModel {
                 })?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 (
-                    Manifest::parse(&text, &path.display().to_string()).map_err(setup)?,
+                    Manifest::parse(&text, &path.display().to_string())
+                        .map_err(|e| setup(e.to_string()))?,
                     base,
                 )
             }
             None => (
-                Manifest::parse(DEFAULT_MANIFEST, "(built-in)").map_err(setup)?,
+                Manifest::parse(DEFAULT_MANIFEST, "(built-in)")
+                    .map_err(|e| setup(e.to_string()))?,
                 dir.join("pixel"),
             ),
         };
@@ -592,13 +622,13 @@ mod tests {
     #[test]
     fn manifest_errors_name_the_file_and_field() {
         let text = DEFAULT_MANIFEST.replace("threshold = 0.88", "threshold = 1.5");
-        let err = Manifest::parse(&text, "mine.toml").unwrap_err();
+        let err = Manifest::parse(&text, "mine.toml").unwrap_err().to_string();
         assert!(
             err.contains("mine.toml") && err.contains("verdict.threshold"),
             "{err}"
         );
         let text = DEFAULT_MANIFEST.replace("size = 224", "size = 224\nsizes = 3");
-        let err = Manifest::parse(&text, "mine.toml").unwrap_err();
+        let err = Manifest::parse(&text, "mine.toml").unwrap_err().to_string();
         assert!(err.contains("sizes") && err.contains("mine.toml"), "{err}");
     }
 

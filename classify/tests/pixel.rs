@@ -16,6 +16,18 @@ use ballotwatch_pipeline::Config;
 use tools::Tool;
 
 /// Protobuf encoding, just enough for an ONNX model.
+/// Writes `ballotwatch.toml` into `dir` with the installed models and `detectors` (more keys
+/// of the `[detectors]` table and its subtables), and loads it as the binary would.
+fn load_config(dir: &Path, detectors: &str) -> Config {
+    let path = dir.join("ballotwatch.toml");
+    let text = format!(
+        "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n{detectors}",
+        tools::models_dir().display()
+    );
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path).unwrap()
+}
+
 fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -134,16 +146,10 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tiny.onnx"), tiny_model()).unwrap();
     std::fs::write(dir.path().join("manifest.toml"), TINY_MANIFEST).unwrap();
-    let config_path = dir.path().join("ballotwatch.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n[detectors.pixel_model]\nmanifest = \"manifest.toml\"\n",
-            tools::models_dir().display()
-        ),
-    )
-    .unwrap();
-    let config = Config::load(&config_path).unwrap();
+    let config = load_config(
+        dir.path(),
+        "[detectors.pixel_model]\nmanifest = \"manifest.toml\"\n",
+    );
     let detector = PixelModel::from_config(config.classify())
         .unwrap()
         .expect("enabled");
@@ -186,15 +192,10 @@ fn a_users_own_model_from_config_is_the_one_that_runs() {
     assert_eq!(v.evidence["licence"], "CC0-1.0");
 
     // With the gate opened, the notice is scored too.
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n[detectors.pixel_model]\nmanifest = \"manifest.toml\"\nmax_text_fraction = 1.0\n",
-            tools::models_dir().display()
-        ),
-    )
-    .unwrap();
-    let config = Config::load(&config_path).unwrap();
+    let config = load_config(
+        dir.path(),
+        "[detectors.pixel_model]\nmanifest = \"manifest.toml\"\nmax_text_fraction = 1.0\n",
+    );
     let detector = PixelModel::from_config(config.classify())
         .unwrap()
         .expect("enabled");
@@ -217,16 +218,10 @@ fn a_bad_manifest_or_model_is_refused_naming_the_file() {
     let manifest = dir.path().join("manifest.toml");
     std::fs::write(&manifest, TINY_MANIFEST.replace("index = 2", "index = 7")).unwrap();
     std::fs::write(dir.path().join("tiny.onnx"), tiny_model()).unwrap();
-    let config_path = dir.path().join("ballotwatch.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n[detectors.pixel_model]\nmanifest = \"manifest.toml\"\n",
-            tools::models_dir().display()
-        ),
-    )
-    .unwrap();
-    let config = Config::load(&config_path).unwrap();
+    let config = load_config(
+        dir.path(),
+        "[detectors.pixel_model]\nmanifest = \"manifest.toml\"\n",
+    );
     let err = PixelModel::from_config(config.classify())
         .err()
         .expect("refused")
@@ -251,16 +246,7 @@ fn the_default_clip_probe_loads_and_scores_pictures() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("ballotwatch.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n",
-            tools::models_dir().display()
-        ),
-    )
-    .unwrap();
-    let config = Config::load(&config_path).unwrap();
+    let config = load_config(dir.path(), "");
     let detector = PixelModel::from_config(config.classify())
         .unwrap()
         .expect("enabled");
@@ -294,16 +280,7 @@ fn camera_photos_stay_below_the_alone_threshold() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("ballotwatch.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"data\"\n[detectors]\nmodels_dir = \"{}\"\n",
-            tools::models_dir().display()
-        ),
-    )
-    .unwrap();
-    let config = Config::load(&config_path).unwrap();
+    let config = load_config(dir.path(), "");
     let alone = config.detectors.pixel_model.alone_threshold;
     let detector = PixelModel::from_config(config.classify())
         .unwrap()

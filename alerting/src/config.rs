@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ballotwatch_core::config::{
-    deserialize_table, did_you_mean, looks_like_mailbox, FieldPath, Problems, Validate,
+    deserialize_table, did_you_mean, looks_like_mailbox, read_list, FieldPath, Problems, Validate,
 };
 use ballotwatch_core::{Severity, VerdictKind};
 use serde::Deserialize;
@@ -266,41 +266,22 @@ impl AlertsConfig {
         let toml::Value::Table(mut table) = value else {
             return deserialize_table(value, at, problems);
         };
-        let mut complete = true;
-        let mut entries = |key: &str, problems: &mut Problems| -> Vec<toml::Value> {
-            match table.remove(key) {
-                Some(toml::Value::Array(list)) => list,
-                None => Vec::new(),
-                Some(other) => {
-                    // Not a list: let serde say so, naming the key.
-                    let mut t = toml::Table::new();
-                    t.insert(key.to_string(), other);
-                    complete &=
-                        deserialize_table::<AlertsConfig>(toml::Value::Table(t), at, problems)
-                            .is_some();
-                    Vec::new()
-                }
-            }
-        };
-        let rules = entries("rule", problems);
-        let webhooks = entries("webhook", problems);
-        let rules: Vec<Option<AlertRule>> = rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| deserialize_table(v, &at.key("rule").index(i), problems))
-            .collect();
-        let webhooks: Vec<Option<WebhookConfig>> = webhooks
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| deserialize_table(v, &at.key("webhook").index(i), problems))
-            .collect();
+        let rules = read_list(
+            table.remove("rule"),
+            &at.key("rule"),
+            problems,
+            deserialize_table::<AlertRule>,
+        );
+        let webhooks = read_list(
+            table.remove("webhook"),
+            &at.key("webhook"),
+            problems,
+            deserialize_table::<WebhookConfig>,
+        );
         let rest = deserialize_table::<AlertsConfig>(toml::Value::Table(table), at, problems);
-        let rules: Option<Vec<AlertRule>> = rules.into_iter().collect();
-        let webhooks: Option<Vec<WebhookConfig>> = webhooks.into_iter().collect();
-        let (mut alerts, rules, webhooks) = (rest?, rules?, webhooks?);
-        if !complete {
-            return None;
-        }
+        let rules: Vec<AlertRule> = rules?.into_iter().collect::<Option<_>>()?;
+        let webhooks: Vec<WebhookConfig> = webhooks?.into_iter().collect::<Option<_>>()?;
+        let mut alerts = rest?;
         alerts.rules = rules;
         alerts.webhooks = webhooks;
         Some(alerts)

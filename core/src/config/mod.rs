@@ -24,8 +24,8 @@ mod problem;
 pub use checks::{check_domain, env_name_ok, looks_like_mailbox, DomainError};
 pub use limits::*;
 pub use problem::{
-    deserialize_table, did_you_mean, unknown_keys, ConfigError, ConfigProblem, ConfigText,
-    FieldPath, Found, Problems, Seg, Validate,
+    deserialize_table, did_you_mean, read_list, unknown_keys, ConfigError, ConfigProblem,
+    ConfigText, FieldPath, Found, Problems, Seg, Validate,
 };
 
 /// `true`, for `#[serde(default = "ballotwatch_core::config::yes")]`.

@@ -235,6 +235,35 @@ pub fn deserialize_table<T: DeserializeOwned>(
     }
 }
 
+/// Reads an array of tables (`value`, found at `at`, e.g. every `[[source]]`) one entry at a
+/// time with `entry`, so that a mistake in one entry does not hide those of the others. Each
+/// entry comes back as `None` where it could not be read (its problems are recorded). An absent
+/// list is empty; a value that is not a list is a problem, and `None` comes back.
+pub fn read_list<T>(
+    value: Option<toml::Value>,
+    at: &FieldPath,
+    problems: &mut Problems,
+    mut entry: impl FnMut(toml::Value, &FieldPath, &mut Problems) -> Option<T>,
+) -> Option<Vec<Option<T>>> {
+    match value {
+        None => Some(Vec::new()),
+        Some(toml::Value::Array(list)) => Some(
+            list.into_iter()
+                .enumerate()
+                .map(|(i, v)| entry(v, &at.index(i), problems))
+                .collect(),
+        ),
+        Some(_) => {
+            problems.add(
+                at.clone(),
+                "must be a list of tables",
+                Some(format!("write each entry as [[{at}]]")),
+            );
+            None
+        }
+    }
+}
+
 /// Takes the keys of `table` that are not in `known` out as "unknown key" problems, with a
 /// "did you mean" among `known`.
 pub fn unknown_keys(table: &toml::Table, known: &[&str], at: &FieldPath, problems: &mut Problems) {

@@ -33,7 +33,8 @@ use ballotwatch_alerting::AlertsConfig;
 use ballotwatch_classify::config::{IdentityConfig, NarrativeConfig};
 use ballotwatch_classify::{ClassifyConfig, DetectorsConfig};
 use ballotwatch_core::config::{
-    deserialize_table, unknown_keys, ConfigError, ConfigText, FieldPath, Problems, WatchConfig,
+    deserialize_table, read_list, unknown_keys, ConfigError, ConfigText, FieldPath, Problems,
+    WatchConfig,
 };
 use ballotwatch_core::LimitsConfig;
 use ballotwatch_evidence::EvidenceConfig;
@@ -267,24 +268,15 @@ impl Read {
         entry: impl Fn(toml::Value, &FieldPath, &mut Problems) -> Option<T>,
     ) -> Vec<Option<T>> {
         let at = FieldPath::root().key(key);
-        let read: Vec<Option<T>> = match self.table.remove(key) {
-            None => Vec::new(),
-            Some(toml::Value::Array(list)) => list
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| entry(v, &at.index(i), &mut self.problems))
-                .collect(),
-            Some(_) => {
-                self.problems.add(
-                    at,
-                    "must be a list of tables",
-                    Some(format!("write each entry as [[{key}]]")),
-                );
-                self.complete = false;
-                return Vec::new();
+        match read_list(self.table.remove(key), &at, &mut self.problems, entry) {
+            Some(read) => {
+                self.complete &= read.iter().all(Option::is_some);
+                read
             }
-        };
-        self.complete &= read.iter().all(Option::is_some);
-        read
+            None => {
+                self.complete = false;
+                Vec::new()
+            }
+        }
     }
 }

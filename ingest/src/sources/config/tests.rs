@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ballotwatch_core::config::{ConfigText, FieldPath, Problems};
+use ballotwatch_core::config::{read_list, ConfigText, FieldPath, Problems};
 
 use super::*;
 
@@ -15,14 +15,13 @@ fn read(text: &str) -> Result<Vec<SourceConfig>, Vec<String>> {
     let mut table = file.parse().map_err(|e| vec![e.to_string()])?;
     let at = FieldPath::root().key("source");
     let mut problems = Problems::default();
-    let read: Vec<Option<SourceConfig>> = match table.remove("source") {
-        Some(toml::Value::Array(list)) => list
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| SourceConfig::read(v, &at.index(i), &mut problems))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let read = read_list(
+        table.remove("source"),
+        &at,
+        &mut problems,
+        SourceConfig::read,
+    )
+    .unwrap_or_default();
     let indexed = read.iter().enumerate();
     validate_sources(
         indexed.filter_map(|(i, s)| Some((i, s.as_ref()?))),

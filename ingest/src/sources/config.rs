@@ -288,28 +288,23 @@ impl Validate for SourceConfig {
     }
 }
 
-/// The rules of the whole `[[source]]` list (found at `at`): each entry's own, and names unique
-/// across the list. Entries are given with their index in the file's list, so that the entries
-/// that could be read are checked with their right place when others could not.
-pub fn validate_sources<'a>(
-    sources: impl IntoIterator<Item = (usize, &'a SourceConfig)>,
-    at: &FieldPath,
-    problems: &mut Problems,
-) {
-    {
-        let mut names = std::collections::HashSet::new();
-        for (i, source) in sources {
-            let at = at.index(i);
-            let name = source.name();
-            if !name.trim().is_empty() && !names.insert(name) {
-                problems.advise(
-                    at.key("name"),
-                    format!("`{name}` is used by another source"),
-                    "give every source a unique name",
-                );
-            }
-            source.validate(&at, problems);
+/// The rules of the whole `[[source]]` list (found at `at`), as read: each entry's own, and
+/// names unique across the list. An entry that could not be read is `None`; the others keep
+/// their place in the file's list.
+pub fn validate_sources(sources: &[Option<SourceConfig>], at: &FieldPath, problems: &mut Problems) {
+    let mut names = std::collections::HashSet::new();
+    for (i, source) in sources.iter().enumerate() {
+        let Some(source) = source else { continue };
+        let at = at.index(i);
+        let name = source.name();
+        if !name.trim().is_empty() && !names.insert(name) {
+            problems.advise(
+                at.key("name"),
+                format!("`{name}` is used by another source"),
+                "give every source a unique name",
+            );
         }
+        source.validate(&at, problems);
     }
 }
 

@@ -52,12 +52,7 @@ impl Tables<'_> {
         table("evidence", self.evidence.map(|t| t as _), problems);
         table("ingest", self.ingest.map(|t| t as _), problems);
         table("index", self.index.map(|t| t as _), problems);
-        let indexed = self.sources.iter().enumerate();
-        validate_sources(
-            indexed.filter_map(|(i, s)| Some((i, s.as_ref()?))),
-            &root.key("source"),
-            problems,
-        );
+        validate_sources(self.sources, &root.key("source"), problems);
         for (i, id) in self.identities.iter().enumerate() {
             if let Some(id) = id {
                 let at = root.key("identity").index(i);

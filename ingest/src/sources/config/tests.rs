@@ -22,12 +22,7 @@ fn read(text: &str) -> Result<Vec<SourceConfig>, Vec<String>> {
         SourceConfig::read,
     )
     .unwrap_or_default();
-    let indexed = read.iter().enumerate();
-    validate_sources(
-        indexed.filter_map(|(i, s)| Some((i, s.as_ref()?))),
-        &at,
-        &mut problems,
-    );
+    validate_sources(&read, &at, &mut problems);
     let sources = read.into_iter().flatten().collect();
     file.finish(sources, problems)
         .map_err(|e| e.problems().iter().map(ToString::to_string).collect())

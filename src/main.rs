@@ -352,6 +352,9 @@ fn main() -> ExitCode {
         matches.value_source("config"),
         None | Some(clap::parser::ValueSource::DefaultValue)
     );
+    if matches!(cli.command, Command::Demo { .. }) {
+        demo::set_demo_tokens();
+    }
     init_logging(&cli);
     let code = match commands::run(cli) {
         Ok(code) => code,

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use ballotwatch_core::{Item, WatchTerms};
 #[cfg(feature = "sources")]
-use ballotwatch_ingest::sources::{bluesky, mastodon, reddit, rss, telegram, web};
+use ballotwatch_ingest::sources::{bluesky, mastodon, reddit, rss, telegram, threads, web, x};
 use chrono::{TimeZone, Utc};
 use url::Url;
 
@@ -79,6 +79,20 @@ pub const ALL: &[Target] = &[
         name: "telegram",
         about: "a Telegram channel preview page: telegram::parse_page",
         run: telegram,
+        setup: no_setup,
+    },
+    #[cfg(feature = "sources")]
+    Target {
+        name: "x",
+        about: "an X API v2 page (search or timeline): x::Page then normalise_tweet",
+        run: x_page,
+        setup: no_setup,
+    },
+    #[cfg(feature = "sources")]
+    Target {
+        name: "threads",
+        about: "a Threads API page (keyword search or profile posts): threads::Page then normalise_post",
+        run: threads_page,
         setup: no_setup,
     },
     #[cfg(feature = "sources")]
@@ -198,6 +212,33 @@ fn mastodon(data: &[u8]) {
         let items: Vec<Item> = statuses
             .iter()
             .filter_map(|s| mastodon::normalise_status(SOURCE, &instance, s, watch()))
+            .collect();
+        consume(&items);
+    }
+}
+
+#[cfg(feature = "sources")]
+fn x_page(data: &[u8]) {
+    if let Ok(page) = serde_json::from_slice::<x::Page>(data) {
+        let items: Vec<Item> = page
+            .data
+            .iter()
+            .filter_map(|t| x::normalise_tweet(SOURCE, t, &page.includes, watch()))
+            .collect();
+        consume(&items);
+    }
+}
+
+#[cfg(feature = "sources")]
+fn threads_page(data: &[u8]) {
+    if let Ok(page) = serde_json::from_slice::<threads::Page>(data) {
+        let items: Vec<Item> = page
+            .data
+            .iter()
+            .filter_map(|p| {
+                let at = p.timestamp.as_deref().and_then(threads::parse_time);
+                threads::normalise_post(SOURCE, p, at, watch())
+            })
             .collect();
         consume(&items);
     }

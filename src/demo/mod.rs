@@ -35,6 +35,21 @@ pub struct DemoArgs {
     pub bind: Option<SocketAddr>,
 }
 
+/// The environment variables the demo configuration's X and Threads sources read their tokens
+/// from (`token_env`); the recorded APIs accept any token.
+pub const TOKEN_VARIABLES: [&str; 2] =
+    ["BALLOTWATCH_DEMO_X_TOKEN", "BALLOTWATCH_DEMO_THREADS_TOKEN"];
+
+/// Sets [`TOKEN_VARIABLES`] (where unset) to a stand-in token. Called from `main` before any
+/// thread starts, as setting the environment must be.
+pub fn set_demo_tokens() {
+    for var in TOKEN_VARIABLES {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "demo-token");
+        }
+    }
+}
+
 /// Runs the demo until Ctrl-C (or one pass with `once`).
 pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let (temp, data_dir) = match args.data_dir {

@@ -1,7 +1,8 @@
 //! The demo's recorded election week, served from 127.0.0.1 under each site's own host name
 //! ([`HOSTS`], which the demo's fetcher resolves here) in each platform's real format:
 //! news feeds, Mastodon, Bluesky (and its Jetstream websocket, see [`super::jetstream`]),
-//! Reddit, YouTube, Telegram, the council's polling-station page
+//! Reddit, YouTube, Telegram, X and Threads (their APIs, as a council with access tokens sees
+//! them), the council's polling-station page
 //! (which changes after the first visit, as a real page would), a lookalike site and the media
 //! the posts attach. Every answer comes from a recorded file bundled in the binary (`demo/`).
 //! Answers carry ETags and honour `If-None-Match`, like a well-behaved publisher.
@@ -52,13 +53,15 @@ const BLUESKY: &str = "public.api.bsky.app";
 const REDDIT: &str = "www.reddit.com";
 const YOUTUBE: &str = "www.youtube.com";
 const TELEGRAM: &str = "t.me";
+const X: &str = "api.x.com";
+const THREADS: &str = "graph.threads.net";
 /// The site someone reported: a fake postal-vote form dressed as the council's (its host
 /// is not a lookalike of anytown.gov.uk; the page itself names one, anytown-gov.uk).
 const LOOKALIKE: &str = "voter-reregistration.co.uk";
 
 /// Every host name the replay server answers for.
 pub const HOSTS: &[&str] = &[
-    ECHO, COUNCIL, GAZETTE, MASTODON, BLUESKY, REDDIT, YOUTUBE, TELEGRAM, LOOKALIKE,
+    ECHO, COUNCIL, GAZETTE, MASTODON, BLUESKY, REDDIT, YOUTUBE, TELEGRAM, X, THREADS, LOOKALIKE,
 ];
 
 /// Pins for `[ingest] pinned_hosts`: every recorded site's name to the replay server at `addr`.
@@ -132,6 +135,18 @@ const ROUTES: &[Route] = &[
         path: "/s/anytown_votes",
         files: &["telegram/anytown-votes.html"],
         paging_param: Some(("before", EMPTY_TELEGRAM)),
+    },
+    Route {
+        host: X,
+        path: "/2/tweets/search/recent",
+        files: &["x/search-recent.json"],
+        paging_param: Some(("since_id", r#"{"meta": {"result_count": 0}}"#)),
+    },
+    Route {
+        host: THREADS,
+        path: "/v1.0/keyword_search",
+        files: &["threads/keyword-search.json"],
+        paging_param: Some(("since", r#"{"data": []}"#)),
     },
     Route {
         host: COUNCIL,

@@ -173,8 +173,13 @@ pub enum FetchError {
         url: String,
         /// The status code.
         status: u16,
-        /// How long the server asked us to wait (from `Retry-After`, on 429 and 5xx).
+        /// How long the server asked us to wait (from `Retry-After`, on 429 and 5xx; on a 429
+        /// without it, from the `x-rate-limit-reset` or `x-ratelimit-reset` header that X and
+        /// Reddit send).
         retry_after: Option<Duration>,
+        /// The start of the response body (at most [`ERROR_BODY_LEN`] bytes, as text), for
+        /// APIs that explain an error in it. It is the server's text: not in the message.
+        detail: Option<String>,
     },
     /// The answer started but its body could not be read or decoded.
     #[error("reading the response from {url} failed: {message}")]
@@ -283,6 +288,31 @@ fn status_detail(status: u16, retry_after: Option<Duration>) -> String {
         ));
     }
     out
+}
+
+/// How much of an error response's body [`FetchError::Status`] keeps.
+pub const ERROR_BODY_LEN: usize = 4096;
+
+/// The longest wait a rate-limit reset header is believed for (a day).
+const MAX_RESET_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses an `x-rate-limit-reset` (X: the Unix time the window resets) or `x-ratelimit-reset`
+/// (Reddit: seconds until it does) value: a number of at least 10^9 is read as a Unix time,
+/// a smaller one as seconds from `now`. A time in the past means "now" (zero); the wait is
+/// capped at a day so a hostile value cannot silence a source. Anything else is `None`.
+pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let n: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let wait = if n >= 1e9 {
+        let at = SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(n).ok()?)?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    } else {
+        Duration::try_from_secs_f64(n).ok()?
+    };
+    Some(wait.min(MAX_RESET_WAIT))
 }
 
 /// Parses a `Retry-After` value: delta-seconds or an HTTP-date (relative to `now`).
@@ -598,18 +628,40 @@ impl Fetcher {
         }
         if !status.is_success() {
             let code = status.as_u16();
-            let retry_after = if code == 429 || status.is_server_error() {
+            let header = |name: &str| {
                 resp.headers()
-                    .get(header::RETRY_AFTER)
+                    .get(name)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(str::to_string)
+            };
+            let now = SystemTime::now();
+            let retry_after = if code == 429 || status.is_server_error() {
+                header("retry-after")
+                    .and_then(|v| parse_retry_after(&v, now))
+                    .or_else(|| {
+                        let reset =
+                            header("x-rate-limit-reset").or_else(|| header("x-ratelimit-reset"))?;
+                        (code == 429).then(|| parse_rate_limit_reset(&reset, now))?
+                    })
             } else {
                 None
             };
+            let mut detail = Vec::new();
+            while detail.len() < ERROR_BODY_LEN {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        let room = ERROR_BODY_LEN - detail.len();
+                        detail.extend_from_slice(&c[..c.len().min(room)]);
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let detail = String::from_utf8_lossy(&detail).trim().to_string();
             return Err(FetchError::Status {
                 url,
                 status: code,
                 retry_after,
+                detail: (!detail.is_empty()).then_some(detail),
             });
         }
 

@@ -593,6 +593,25 @@ fn status_app() -> Router {
             get(|| async { (StatusCode::NOT_FOUND, [(h::RETRY_AFTER, "5")], "no") }),
         )
         .route("/500", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .route(
+            "/x-429",
+            get(|| async {
+                let reset = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+                    + 300;
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("x-rate-limit-remaining", "0".to_string()), ("x-rate-limit-reset", reset.to_string())],
+                    r#"{"title":"Too Many Requests","detail":"Too Many Requests","type":"about:blank","status":429}"#,
+                )
+            }),
+        )
+        .route(
+            "/big-401",
+            get(|| async { (StatusCode::UNAUTHORIZED, "x".repeat(1 << 20)) }),
+        )
 }
 
 #[tokio::test]
@@ -647,9 +666,58 @@ async fn status_errors_carry_retry_after_for_429_and_5xx() {
         FetchError::Status {
             status: 500,
             retry_after: None,
+            detail: None,
             ..
         }
     ));
+
+    // X's rate limit: no Retry-After, the reset time as a Unix time; the body is kept apart
+    // from the message for the source to read.
+    let err = f.get(&req(&format!("{base}/x-429"))).await.unwrap_err();
+    let wait = err.retry_after().expect("a wait from x-rate-limit-reset");
+    assert!(
+        wait >= Duration::from_secs(295) && wait <= Duration::from_secs(300),
+        "{wait:?}"
+    );
+    let FetchError::Status { detail, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(detail
+        .as_deref()
+        .unwrap()
+        .contains("\"title\":\"Too Many Requests\""));
+    assert!(!err.to_string().contains("title"), "{err}");
+
+    // A huge error body is read no further than ERROR_BODY_LEN.
+    let err = f.get(&req(&format!("{base}/big-401"))).await.unwrap_err();
+    let FetchError::Status { detail, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(detail.as_deref().map(str::len), Some(ERROR_BODY_LEN));
+}
+
+#[test]
+fn rate_limit_resets_read_as_unix_times_or_seconds() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_777_000_000);
+    assert_eq!(
+        parse_rate_limit_reset("1777000090", now),
+        Some(Duration::from_secs(90))
+    );
+    assert_eq!(
+        parse_rate_limit_reset("1776999000", now),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        parse_rate_limit_reset("42.0", now),
+        Some(Duration::from_secs(42))
+    );
+    assert_eq!(
+        parse_rate_limit_reset("9999999999999", now),
+        Some(Duration::from_secs(24 * 3600))
+    );
+    assert_eq!(parse_rate_limit_reset("-1", now), None);
+    assert_eq!(parse_rate_limit_reset("NaN", now), None);
+    assert_eq!(parse_rate_limit_reset("soon", now), None);
 }
 
 #[tokio::test]
@@ -862,6 +930,7 @@ fn transience_by_status() {
         url: "u".into(),
         status,
         retry_after: None,
+        detail: None,
     };
     for code in [408, 425, 429, 500, 502, 503, 504] {
         assert!(s(code).is_transient(), "{code}");

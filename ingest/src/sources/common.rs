@@ -75,6 +75,46 @@ impl Collected {
     }
 }
 
+/// The access token in the environment variable `var` (a source's `token_env`), or a setup
+/// error naming the source, the URL and the variable.
+pub(crate) fn token_from_env(
+    source_name: &str,
+    url: &str,
+    var: &str,
+) -> Result<String, SourceError> {
+    match std::env::var(var) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ => Err(SourceError::Setup {
+            source_name: source_name.to_string(),
+            url: url.to_string(),
+            message: format!(
+                "token_env names the environment variable `{var}`, which is not set or empty; set it to the access token"
+            ),
+        }),
+    }
+}
+
+/// A server's own words (e.g. an API's error message) on one line and cut to 300
+/// characters, for quoting in a message.
+pub(crate) fn quote(text: &str) -> String {
+    const MAX_QUOTE: usize = 300;
+    let line = crate::html::single_line(text);
+    match line.char_indices().nth(MAX_QUOTE) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
+}
+
+/// True when the rate-limit header `name` (`x-rate-limit-remaining` on X,
+/// `x-ratelimit-remaining` on Reddit) of a response says no request is left in this window.
+pub(crate) fn rate_limit_spent(headers: &[(String, String)], name: &str) -> bool {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        .is_some_and(|left| left < 1.0)
+}
+
 /// A single-document source's response that changed since the cursor's validators.
 pub(crate) struct Changed {
     /// The capture record of the response.

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
-use super::{bluesky, mastodon, reddit, rss, telegram, web, youtube, Source};
+use super::{bluesky, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source};
 use crate::IngestConfig;
 
 /// What each source kind's own keys (`sources/<kind>/config.rs`) provide.
@@ -142,6 +142,10 @@ source_kinds! {
     Telegram(telegram::TelegramConfig),
     /// A watched web page: a new version whenever its main text changes.
     Web(web::WebConfig),
+    /// X recent search and account timelines (API v2, with the council's bearer token).
+    X(x::XConfig),
+    /// Threads keyword search and public profiles (with the council's access token).
+    Threads(threads::ThreadsConfig),
 }
 
 impl SourceConfig {

@@ -4,10 +4,11 @@
 use ballotwatch_core::config::check_domain;
 
 /// The platforms `[[identity]] handles` may name.
-pub const HANDLE_PLATFORMS: [&str; 8] = [
+pub const HANDLE_PLATFORMS: [&str; 9] = [
     "mastodon",
     "bluesky",
     "x",
+    "threads",
     "facebook",
     "instagram",
     "tiktok",
@@ -36,7 +37,8 @@ pub fn check_handle(platform: &str, h: &str) -> Result<(), (String, &'static str
             let (max, punct) = match platform {
                 "x" => (15, "_"),
                 "telegram" => (32, "_"),
-                "instagram" => (30, "._"),
+                // Threads user names are the Instagram account's.
+                "instagram" | "threads" => (30, "._"),
                 "tiktok" => (24, "._"),
                 "youtube" => (100, "._-"),
                 _ => (80, "._-"),
@@ -58,7 +60,7 @@ pub fn check_handle(platform: &str, h: &str) -> Result<(), (String, &'static str
         "bluesky" => "Bluesky handles are domains (\"anytown.gov.uk\") or DIDs (\"did:plc:…\")",
         "x" => "X handles are up to 15 letters, digits or underscores, e.g. \"@AnytownBC\"",
         "telegram" => "Telegram user names are up to 32 letters, digits or underscores",
-        "instagram" | "tiktok" => {
+        "instagram" | "threads" | "tiktok" => {
             "write the user name as shown on the profile: letters, digits, '.' and '_'"
         }
         _ => "write the handle as shown on the platform, e.g. \"@AnytownBC\"",

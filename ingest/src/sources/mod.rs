@@ -19,7 +19,9 @@ pub mod rss;
 pub mod telegram;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod threads;
 pub mod web;
+pub mod x;
 pub mod youtube;
 
 use std::sync::Arc;
@@ -270,6 +272,7 @@ mod tests {
                 url: "https://echo.anytown.test/rss".into(),
                 status: 503,
                 retry_after: Some(Duration::from_secs(60)),
+                detail: None,
             },
         };
         assert_eq!(e.url(), "https://echo.anytown.test/rss");

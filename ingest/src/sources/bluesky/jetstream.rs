@@ -508,6 +508,7 @@ fn ws_error(url: &Url, e: tungstenite::Error) -> FetchError {
             url,
             status: response.status().as_u16(),
             retry_after: None,
+            detail: None,
         },
         tungstenite::Error::ConnectionClosed
         | tungstenite::Error::AlreadyClosed

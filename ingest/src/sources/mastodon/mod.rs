@@ -87,19 +87,10 @@ impl MastodonSource {
     }
 
     fn token(&self) -> Result<Option<String>, SourceError> {
-        let Some(var) = &self.token_env else {
-            return Ok(None);
-        };
-        match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Ok(Some(t)),
-            _ => Err(SourceError::Setup {
-                source_name: self.name.clone(),
-                url: self.instance_text.clone(),
-                message: format!(
-                    "token_env names the environment variable `{var}`, which is not set or empty; set it to the access token or remove token_env"
-                ),
-            }),
-        }
+        self.token_env
+            .as_deref()
+            .map(|var| common::token_from_env(&self.name, &self.instance_text, var))
+            .transpose()
     }
 
     /// Reads one timeline from `newest` on; returns the new newest id.

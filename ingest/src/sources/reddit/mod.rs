@@ -115,10 +115,9 @@ impl RedditSource {
                 }
             }
             after = listing.data.after.filter(|a| !a.is_empty());
-            let exhausted = out
-                .captures
-                .get(capture)
-                .is_some_and(|(c, _)| rate_limit_spent(&c.headers));
+            let exhausted = out.captures.get(capture).is_some_and(|(c, _)| {
+                common::rate_limit_spent(&c.headers, "x-ratelimit-remaining")
+            });
             if exhausted {
                 tracing::warn!(source = %self.name, %url, "Reddit's rate-limit allowance is used up; stopping here until the next poll");
             }
@@ -131,15 +130,6 @@ impl RedditSource {
         }
         Ok(newest)
     }
-}
-
-/// True when `x-ratelimit-remaining` says no request is left in this window.
-fn rate_limit_spent(headers: &[(String, String)]) -> bool {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("x-ratelimit-remaining"))
-        .and_then(|(_, v)| v.trim().parse::<f64>().ok())
-        .is_some_and(|left| left < 1.0)
 }
 
 #[async_trait::async_trait]

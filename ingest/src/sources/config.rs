@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
-use super::{bluesky, mastodon, reddit, rss, telegram, web, youtube, Source};
+use super::{bluesky, ct, mastodon, reddit, rss, telegram, web, youtube, Source};
 use crate::IngestConfig;
 
 /// What each source kind's own keys (`sources/<kind>/config.rs`) provide.
@@ -142,6 +142,8 @@ source_kinds! {
     Telegram(telegram::TelegramConfig),
     /// A watched web page: a new version whenever its main text changes.
     Web(web::WebConfig),
+    /// Certificate Transparency logs: certificates issued for lookalike domains.
+    Ct(ct::CtConfig),
 }
 
 impl SourceConfig {

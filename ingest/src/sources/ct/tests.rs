@@ -621,3 +621,43 @@ proptest::proptest! {
         let _ = parse_leaf(&bytes);
     }
 }
+
+/// The fuzz target's seeds (`scripts/fuzz ct`): a certificate leaf, a precertificate leaf and a
+/// `get-entries` answer holding both, made here (`BALLOTWATCH_WRITE_CT_SEEDS=1` writes them
+/// again) and checked to read.
+#[test]
+fn the_fuzz_seeds_read() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources/ct/testdata");
+    if std::env::var_os("BALLOTWATCH_WRITE_CT_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = cert_der(&["*.anytown-gov.uk", "anytown-gov.uk"]);
+        let pre = cert_der(&["xn--nytown-2nf.gov.uk", "vote.example"]);
+        let mut log = TestLog::new(11);
+        log.add_certificate(&cert, T0);
+        log.add_precertificate(&tbs_of(&pre), &pre, T0 + 1);
+        std::fs::write(dir.join("certificate.leaf"), certificate_leaf(&cert, T0)).unwrap();
+        std::fs::write(
+            dir.join("precertificate.leaf"),
+            precertificate_leaf(&tbs_of(&pre), T0 + 1),
+        )
+        .unwrap();
+        let answer = serde_json::json!({ "entries": log.entries(0, 1, 2) });
+        std::fs::write(
+            dir.join("get-entries.json"),
+            serde_json::to_vec_pretty(&answer).unwrap(),
+        )
+        .unwrap();
+    }
+    for leaf in ["certificate.leaf", "precertificate.leaf"] {
+        let bytes = std::fs::read(dir.join(leaf)).unwrap();
+        assert!(!parse_leaf(&bytes).unwrap().cert.names.is_empty(), "{leaf}");
+    }
+    let answer: GetEntries =
+        serde_json::from_slice(&std::fs::read(dir.join("get-entries.json")).unwrap()).unwrap();
+    let kept = answer
+        .entries
+        .iter()
+        .filter(|e| read_entry(e, &|_| true).unwrap().is_some())
+        .count();
+    assert_eq!(kept, 2);
+}

@@ -36,6 +36,7 @@ const EC_PUBLIC_KEY: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const PRIME256V1: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const ED25519: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.101.112");
 const RSA_ENCRYPTION: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
@@ -73,8 +74,13 @@ impl LogKey {
                 .map(|k| LogKey::Rsa(Box::new(k)))
                 .map_err(|e| SthError::Key(format!("is not a readable RSA key: {e}")))
         } else {
+            let name = if oid == ED25519 {
+                "Ed25519".to_string()
+            } else {
+                format!("algorithm {oid}")
+            };
             Err(SthError::Key(format!(
-                "is a key of algorithm {oid}; CT logs sign with ECDSA P-256 or RSA"
+                "uses {name}; RFC 6962 logs sign with ECDSA P-256 or RSA"
             )))
         }
     }

@@ -27,6 +27,7 @@ pub mod sth;
 pub mod testlog;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ballotwatch_core::{sha256_hex, Capture, Item, SourceRef};
 use base64::Engine;
@@ -350,7 +351,6 @@ impl CtSource {
                 ),
             ));
         }
-        let keep = |name: &str| ctx.lookalikes.as_ref().is_some_and(|f| f.matches(name));
         if ctx.lookalikes.is_none() && state.next < head.tree_size {
             tracing::warn!(source = %self.name, "no [[identity]] domains to compare certificates with: nothing is kept");
         }
@@ -360,9 +360,11 @@ impl CtSource {
             }
             let end = state.next.saturating_add(self.batch).min(head.tree_size) - 1;
             let (capture, entries) = self.entries(ctx, log, state.next, end).await?;
-            for (i, e) in entries.iter().enumerate() {
+            let entries = Arc::new(entries);
+            let read = read_batch(entries.clone(), ctx.lookalikes.clone()).await;
+            for (i, (e, result)) in entries.iter().zip(read).enumerate() {
                 let index = state.next + i as u64;
-                match read_entry(e, &keep) {
+                match result {
                     Ok(None) => {}
                     Ok(Some(found)) => {
                         let mut item = certificate_item(&self.name, &log.name, index, &found);
@@ -384,6 +386,37 @@ impl CtSource {
         Ok(())
     }
 }
+
+/// Reads a batch of entries with [`read_entry`] on a blocking thread (matching a certificate's
+/// names against many protected domains takes a while: not on the async workers); one result
+/// per entry, in order.
+async fn read_batch(
+    entries: Arc<Vec<EntryJson>>,
+    filter: Option<super::HostFilter>,
+) -> Vec<ReadResult> {
+    let count = entries.len();
+    let read = move || {
+        let keep = |name: &str| filter.as_ref().is_some_and(|f| f.matches(name));
+        entries.iter().map(|e| read_entry(e, &keep)).collect()
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(done) => done,
+        // The reader is fuzzed and should never panic; if it does, the batch is skipped with
+        // a reason rather than read again for ever.
+        Err(e) => {
+            tracing::error!(error = %e, "reading a CT batch failed on its blocking thread");
+            vec![
+                Err(LeafError::Certificate {
+                    what: "batch",
+                    message: format!("reading it failed: {e}"),
+                });
+                count
+            ]
+        }
+    }
+}
+
+type ReadResult = Result<Option<Found>, LeafError>;
 
 /// The capture of one entry: the JSON a `get-entries` request for that index alone answers,
 /// with the batch response's status, headers and times.

@@ -566,3 +566,144 @@ fn ingest_once_is_one_full_cycle_incidents_without_rules_and_due_alerts_with_the
     );
     assert_eq!(smtp.messages().len(), 1);
 }
+
+/// A Certificate Transparency log on 127.0.0.1 (RFC 6962 `get-sth` and `get-entries`) serving
+/// a [`TestLog`](ballotwatch_ingest::sources::ct::testlog::TestLog) that the test adds to while
+/// it runs; returns the `[[source]]` table and the log.
+fn ct_log() -> (
+    String,
+    Arc<Mutex<ballotwatch_ingest::sources::ct::testlog::TestLog>>,
+) {
+    use axum::extract::{Query, State};
+    use ballotwatch_ingest::sources::ct::testlog::TestLog;
+    type Log = Arc<Mutex<TestLog>>;
+    let log: Log = Arc::new(Mutex::new(TestLog::new(42)));
+    let key = log.lock().unwrap().public_key_base64();
+    let app = axum::Router::new()
+        .route(
+            "/ct/v1/get-sth",
+            axum::routing::get(|State(log): State<Log>| async move {
+                let log = log.lock().unwrap();
+                axum::Json(log.sth_json(log.size(), 1_777_000_000_000))
+            }),
+        )
+        .route(
+            "/ct/v1/get-entries",
+            axum::routing::get(
+                |State(log): State<Log>,
+                 Query(q): Query<std::collections::HashMap<String, u64>>| async move {
+                    let (start, end) = (q["start"], q["end"]);
+                    let entries = log.lock().unwrap().entries(start, end, 1000);
+                    axum::Json(json!({ "entries": entries }))
+                },
+            ),
+        )
+        .with_state(log.clone());
+    let url = format!("http://{}/", serve_router(app));
+    let source = format!(
+        "[[source]]\nname = \"CT\"\nkind = \"ct\"\ninterval = \"10s\"\n\
+         logs = [{{ name = \"Loopback log\", url = \"{url}\", public_key = \"{key}\" }}]\n\n"
+    );
+    (source, log)
+}
+
+/// A self-signed certificate for `names`, DER.
+fn certificate(names: &[&str]) -> Vec<u8> {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, names[0]);
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().der().to_vec()
+}
+
+/// Runs `ingest --once` in `ws` (with the test SMTP password) and checks it succeeded and
+/// recorded `incidents` flagged items and delivered `mails` messages.
+fn ingest_once_records(ws: &Workspace, incidents: usize, mails: usize) {
+    let r = ws
+        .cmd(&["ingest", "--once"])
+        .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+        .output()
+        .map(Run::from)
+        .unwrap();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let want =
+        format!("flagged items recorded in incidents: {incidents}; messages delivered: {mails}");
+    assert!(r.stdout.contains(&want), "{}\n{}", r.stdout, r.stderr);
+}
+
+/// Logs a lookalike certificate and an unrelated one.
+fn log_a_lookalike_and_an_unrelated_certificate(
+    log: &Mutex<ballotwatch_ingest::sources::ct::testlog::TestLog>,
+) {
+    let mut log = log.lock().unwrap();
+    log.add_certificate(&certificate(&["bakery.example.com"]), 1_777_000_000_000);
+    log.add_certificate(
+        &certificate(&["anytown-gov.uk", "www.anytown-gov.uk"]),
+        1_777_000_000_001,
+    );
+}
+
+#[test]
+fn a_lookalike_certificate_in_a_ct_log_is_an_incident_and_an_alert_within_one_poll() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
+    // No alert rules: the first poll starts at the log's head (what was logged before is not
+    // read); after a lookalike and an unrelated certificate are logged, one poll opens one
+    // incident for the lookalike, with the domain detector's explanation.
+    let (source, log) = ct_log();
+    log.lock()
+        .unwrap()
+        .add_certificate(&certificate(&["anytown-old.com"]), 1_776_000_000_000);
+    let ws = Workspace::new(&format!("{ANYTOWN}{source}"));
+    ingest_once_records(&ws, 0, 0);
+    log_a_lookalike_and_an_unrelated_certificate(&log);
+    ingest_once_records(&ws, 1, 0);
+    let hits = ws.search_json("incident_id:*");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert!(
+        hits[0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://crt.sh/?sha256="),
+        "{}",
+        hits[0]
+    );
+    let explained = hits[0]["verdicts"].to_string();
+    assert!(
+        explained
+            .contains("anytown-gov.uk, a lookalike of anytown.gov.uk (Anytown Borough Council)"),
+        "{explained}"
+    );
+    assert!(ws.search_json("bakery").is_empty());
+    assert_eq!(ws.search_json("source:CT").len(), 1);
+    // Nothing new: nothing twice.
+    ingest_once_records(&ws, 0, 0);
+
+    // With a rule, the same one poll also emails the comms team, once.
+    if !common::tools::needs(&[Tool::SmtpServer]) {
+        return;
+    }
+    let smtp = SmtpServer::start("none");
+    let (source, log) = ct_log();
+    let ws = Workspace::new(&format!(
+        "{ANYTOWN}{source}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\
+         to = [\"comms@anytown.example\"]\n",
+        smtp.config()
+    ));
+    ingest_once_records(&ws, 0, 0);
+    log_a_lookalike_and_an_unrelated_certificate(&log);
+    ingest_once_records(&ws, 1, 1);
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].text().contains("anytown-gov.uk"),
+        "{}",
+        mails[0].data
+    );
+    ingest_once_records(&ws, 0, 0);
+    assert_eq!(smtp.messages().len(), 1);
+}

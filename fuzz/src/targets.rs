@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use ballotwatch_core::{Item, WatchTerms};
 #[cfg(feature = "sources")]
-use ballotwatch_ingest::sources::{bluesky, mastodon, reddit, rss, telegram, threads, web, x};
+use ballotwatch_ingest::sources::{bluesky, ct, mastodon, reddit, rss, telegram, threads, web, x};
 use chrono::{TimeZone, Utc};
 use url::Url;
 
@@ -72,6 +72,13 @@ pub const ALL: &[Target] = &[
         name: "reddit",
         about: "a Reddit listing answer: reddit::parse_answer",
         run: reddit,
+        setup: no_setup,
+    },
+    #[cfg(feature = "sources")]
+    Target {
+        name: "ct",
+        about: "a CT log entry: ct::leaf::parse_leaf on the bytes (an RFC 6962 MerkleTreeLeaf), or a get-entries answer through ct::read_entry and ct::certificate_item",
+        run: ct_entry,
         setup: no_setup,
     },
     #[cfg(feature = "sources")]
@@ -273,6 +280,28 @@ fn reddit(data: &[u8]) {
     if let Ok(items) = reddit::parse_answer(SOURCE, &at, data, watch()) {
         consume(&items);
     }
+}
+
+#[cfg(feature = "sources")]
+fn ct_entry(data: &[u8]) {
+    let keep_all = |_: &str| true;
+    let answer = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| serde_json::from_value::<Vec<ct::EntryJson>>(v["entries"].clone()).ok());
+    if let Some(entries) = answer {
+        let items: Vec<Item> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| ct::read_entry(e, &keep_all).ok().flatten().map(|f| (i, f)))
+            .map(|(i, found)| ct::certificate_item(SOURCE, "Fuzzed log", i as u64, &found))
+            .collect();
+        consume(&items);
+        return;
+    }
+    if let Ok(entry) = ct::leaf::parse_leaf(data) {
+        let _ = entry.cert.names.len();
+    }
+    let _ = ct::leaf::precertificate_der(data);
 }
 
 #[cfg(feature = "sources")]

@@ -22,6 +22,6 @@ pub mod sources;
 pub use config::IngestConfig;
 pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, ResponseGate, FEED_ACCEPT};
 pub use sources::{
-    build_source, Cursor, Poll, PollContext, RealtimeSource, Source, SourceError, StreamEvent,
-    StreamUntil,
+    build_source, Cursor, HostFilter, Poll, PollContext, RealtimeSource, Source, SourceError,
+    StreamEvent, StreamUntil,
 };

@@ -33,12 +33,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ballotwatch_alerting::{Decider, Sender};
+use ballotwatch_classify::detectors::impersonation::domains::DomainDetector;
+use ballotwatch_classify::detectors::impersonation::ProtectedIdentities;
 use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
 use ballotwatch_classify::{Classifier, ClassifyError};
 use ballotwatch_core::{Item, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
 use ballotwatch_ingest::{
-    build_source, schedule, Cursor, Fetcher, PollContext, Source, StreamUntil,
+    build_source, schedule, Cursor, Fetcher, HostFilter, PollContext, Source, StreamUntil,
 };
 use ballotwatch_store::{PollRecord, Stage, Store, StoredItem};
 use chrono::{DateTime, Utc};
@@ -203,6 +205,18 @@ pub struct Pipeline {
     timestamps: Option<Arc<timestamps::Timestamps>>,
 }
 
+/// The host test `ct` sources keep certificates by: the lookalike-domain detector over the
+/// `[[identity]]` domains, so a certificate is kept exactly when an item naming its domain would
+/// be flagged. `None` when no identity has a domain.
+fn lookalike_filter(config: &Config) -> Option<HostFilter> {
+    if config.identities.iter().all(|i| i.domains.is_empty()) {
+        return None;
+    }
+    let ids = Arc::new(ProtectedIdentities::new(&config.identities));
+    let detector = DomainDetector::new(ids);
+    Some(HostFilter::new(move |host| detector.check(host).is_some()))
+}
+
 /// How often the alert stage looks for decided-upon work it was not woken for (items written
 /// by another process, messages coming due).
 const ALERT_POLL: Duration = Duration::from_millis(500);
@@ -234,6 +248,7 @@ impl Pipeline {
         let ctx = PollContext {
             fetcher,
             watch: WatchTerms::new(&config.watch.terms),
+            lookalikes: lookalike_filter(&config),
         };
         let sources = config
             .sources
@@ -557,6 +572,7 @@ impl Pipeline {
         let ctx = PollContext {
             fetcher: self.ctx.fetcher.with_response_gate(gate.clone()),
             watch: self.ctx.watch.clone(),
+            lookalikes: self.ctx.lookalikes.clone(),
         };
         let polled = source.poll(&ctx, &cursor).await;
         // The parse finished (well or not): it did not kill the process.

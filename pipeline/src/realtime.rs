@@ -162,6 +162,7 @@ impl Pipeline {
                 Arc::new(PollContext {
                     fetcher: self.ctx.fetcher.with_response_gate(Arc::new(gate)),
                     watch: self.ctx.watch.clone(),
+                    lookalikes: self.ctx.lookalikes.clone(),
                 })
             }
             Err(e) => {

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
-use super::{bluesky, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source};
+use super::{bluesky, ct, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source};
 use crate::IngestConfig;
 
 /// What each source kind's own keys (`sources/<kind>/config.rs`) provide.
@@ -146,6 +146,8 @@ source_kinds! {
     X(x::XConfig),
     /// Threads keyword search and public profiles (with the council's access token).
     Threads(threads::ThreadsConfig),
+    /// Certificate Transparency logs: certificates issued for lookalike domains.
+    Ct(ct::CtConfig),
 }
 
 impl SourceConfig {

@@ -12,6 +12,7 @@
 pub mod bluesky;
 mod common;
 pub mod config;
+pub mod ct;
 pub mod handles;
 pub mod mastodon;
 pub mod reddit;
@@ -37,13 +38,40 @@ pub use config::{
 
 use crate::fetcher::{FetchError, Fetcher};
 
-/// What every poll gets: the shared fetcher and the watch terms to mark items with.
+/// What every poll gets: the shared fetcher, the watch terms to mark items with and the test
+/// for lookalike host names.
 #[derive(Debug, Clone)]
 pub struct PollContext {
     /// The guarded HTTP client.
     pub fetcher: Fetcher,
     /// `[watch] terms`, for each item's `matched_terms`.
     pub watch: WatchTerms,
+    /// Which host names imitate a protected (`[[identity]]`) domain: the sources that see host
+    /// names in bulk (`ct`) keep only those. `None` when there are no protected domains.
+    pub lookalikes: Option<HostFilter>,
+}
+
+/// A test of host names, filled in by the caller (the pipeline asks the lookalike-domain
+/// detector), so that ingest needs no detector of its own.
+#[derive(Clone)]
+pub struct HostFilter(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl HostFilter {
+    /// A filter that keeps the host names `keep` returns true for.
+    pub fn new(keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> HostFilter {
+        HostFilter(Arc::new(keep))
+    }
+
+    /// True when `host` is to be kept.
+    pub fn matches(&self, host: &str) -> bool {
+        (self.0)(host)
+    }
+}
+
+impl std::fmt::Debug for HostFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostFilter(..)")
+    }
 }
 
 /// What a source remembers between polls (kept by the caller, e.g. in the store).

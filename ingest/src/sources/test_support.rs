@@ -31,6 +31,7 @@ pub(crate) fn test_ctx() -> PollContext {
     PollContext {
         fetcher: Fetcher::new(&cfg, "test").unwrap(),
         watch: watch(),
+        lookalikes: None,
     }
 }
 

@@ -476,6 +476,7 @@ fn test_ctx() -> PollContext {
     PollContext {
         fetcher: Fetcher::new(&cfg, "test").unwrap(),
         watch: watch(),
+        lookalikes: None,
     }
 }
 

@@ -492,6 +492,7 @@ async fn a_private_address_is_refused_unless_allowed() {
     let ctx = PollContext {
         fetcher: Fetcher::new(&cfg, "test").unwrap(),
         watch: watch(),
+        lookalikes: None,
     };
     let (tx, _rx) = mpsc::channel(4);
     let err = source
@@ -569,6 +570,7 @@ async fn the_gate_sees_every_message_before_and_after_its_parse_and_may_skip_one
     let ctx = PollContext {
         fetcher: plain.fetcher.with_response_gate(gate.clone()),
         watch: plain.watch.clone(),
+        lookalikes: None,
     };
     let (polls, problems, failures) = run_to_end(&source, &ctx).await;
     assert!(failures.is_empty(), "{failures:?}");

@@ -195,8 +195,9 @@ pub enum FetchError {
     Refused {
         /// The URL requested.
         url: String,
-        /// The gate's reason, and what to do.
-        reason: String,
+        /// Why the gate refused it, and what to do (shown in this error's message, so not
+        /// also its `source`).
+        reason: GateRefusal,
     },
     /// The HTTP client could not be set up (only from [`Fetcher::new`]; no URL involved).
     #[error("cannot set up the HTTP client: {message}")]
@@ -371,6 +372,34 @@ pub struct Fetcher {
     gate: Option<Arc<dyn ResponseGate>>,
 }
 
+/// Why a [`ResponseGate`] refused a response or a real-time message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateRefusal {
+    /// Parsing these bytes did not finish in `attempts` tries (each ended the process), so
+    /// they are quarantined rather than parsed again; their bytes are kept.
+    #[error(
+        "this {what} (sha256 {sha256}) is quarantined: parsing it did not finish in {attempts} \
+         attempts; its bytes are kept; see `ballotwatch quarantine list`, then `retry` or `drop`"
+    )]
+    Quarantined {
+        /// What was refused: "response" or "message".
+        what: &'static str,
+        /// The SHA-256 of its bytes, as `quarantine list` shows it.
+        sha256: String,
+        /// `[limits] quarantine_after`.
+        attempts: u32,
+    },
+    /// The gate could not record that these bytes were about to be parsed, so it would not be
+    /// able to quarantine them if parsing them ended the process.
+    #[error("recording the parse of this {what} failed: {message}")]
+    NotRecorded {
+        /// What was refused: "response" or "message".
+        what: &'static str,
+        /// The store's error.
+        message: String,
+    },
+}
+
 /// Sees every feed or API response body ([`Fetcher::get`], [`Fetcher::get_with_bearer`]; not
 /// media) after it is fetched and before the source parses it, and may refuse it; and every
 /// message of a real-time stream ([`Fetcher::admit_message`]) before its source parses it. The
@@ -380,12 +409,12 @@ pub struct Fetcher {
 pub trait ResponseGate: Send + Sync {
     /// `Ok` lets the source parse `body`; `Err(reason)` makes the fetch fail with
     /// [`FetchError::Refused`].
-    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String>;
+    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), GateRefusal>;
 
     /// A real-time message about to be parsed: `Ok` lets the source parse it, `Err(reason)`
     /// makes it skip the message (keeping its bytes with its batch and reporting the reason).
     /// Called for every message, so it must be cheap. The default lets every message through.
-    fn admit_message(&self, _message: &[u8]) -> Result<(), String> {
+    fn admit_message(&self, _message: &[u8]) -> Result<(), GateRefusal> {
         Ok(())
     }
 
@@ -475,7 +504,7 @@ impl Fetcher {
 
     /// Asks the gate, if there is one, whether a real-time source may parse `message` (see
     /// [`ResponseGate::admit_message`]); call [`Fetcher::parsed_message`] once it is parsed.
-    pub fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+    pub fn admit_message(&self, message: &[u8]) -> Result<(), GateRefusal> {
         match &self.gate {
             Some(gate) => gate.admit_message(message),
             None => Ok(()),

@@ -382,7 +382,7 @@ impl RealtimeSource for JetstreamSource {
                 tracing::error!(source = %self.source, %reason, "Jetstream message skipped");
                 batch.lines.push(raw);
                 if tx
-                    .send(StreamEvent::Problem(self.err(&url, reason)))
+                    .send(StreamEvent::Problem(self.err(&url, reason.to_string())))
                     .await
                     .is_err()
                 {

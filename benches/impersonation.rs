@@ -88,6 +88,7 @@ fn main() {
                 display_name: Some(name),
                 platform: Some("x".into()),
                 url: None,
+                bio: None,
             }
         })
         .collect();

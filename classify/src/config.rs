@@ -50,6 +50,9 @@ pub enum IdentityKind {
     Candidate,
     /// A named official.
     Official,
+    /// A political party or its local branch (its name is what its material asks votes for;
+    /// its handles are campaigners' accounts, checked for imprints).
+    Party,
 }
 
 /// One `[[narrative]]`: a false claim to watch for, with the correct position.

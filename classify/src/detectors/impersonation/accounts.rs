@@ -344,6 +344,7 @@ mod tests {
             display_name: (!name.is_empty()).then(|| name.to_string()),
             platform: None,
             url: None,
+            bio: None,
         }
     }
 

@@ -256,6 +256,7 @@ fn message_item(
             display_name: owner,
             platform: Some("telegram".into()),
             url: Some(format!("{WEB}/{channel}")),
+            bio: None,
         }),
         title,
         html: text.as_ref().map(|_| body.html.clone()),

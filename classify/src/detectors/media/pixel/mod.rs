@@ -484,7 +484,7 @@ impl Detector for PixelModel {
         let mut examined = Vec::new();
         for (index, medium, path) in crate::media::local_images(item) {
             if let Some(ocr) = &self.ocr {
-                let read = ocr.read_file(path).map_err(fail)?;
+                let read = ocr.read_file(path).map_err(|e| fail(e.to_string()))?;
                 if read.text_fraction > self.max_text_fraction {
                     tracing::debug!(
                         item = %item.id,

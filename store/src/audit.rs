@@ -157,16 +157,52 @@ mod tests {
     fn the_custody_log_holds_what_was_done_to_the_incident_and_its_items() {
         let (_dir, store) = store();
         for (actor, action, detail) in [
-            ("alice", "incident.view", serde_json::json!({"incident_id": 7})),
-            ("alice", "incident.view", serde_json::json!({"incident_id": 8})),
-            ("bob", "incident.status", serde_json::json!({"incident_id": 7, "old": "new", "new": "escalated"})),
+            (
+                "alice",
+                "incident.view",
+                serde_json::json!({"incident_id": 7}),
+            ),
+            (
+                "alice",
+                "incident.view",
+                serde_json::json!({"incident_id": 8}),
+            ),
+            (
+                "bob",
+                "incident.status",
+                serde_json::json!({"incident_id": 7, "old": "new", "new": "escalated"}),
+            ),
             ("bob", "item.view", serde_json::json!({"item_id": "rss:a"})),
-            ("bob", "item.view", serde_json::json!({"item_id": "rss:zzz"})),
-            ("carol", "incident.add_item", serde_json::json!({"incident_id": 9, "item": "rss:a"})),
-            ("ro", "evidence.export", serde_json::json!({"incidents": [7, 8], "items": []})),
-            ("ro", "evidence.export", serde_json::json!({"incidents": [], "items": ["rss:a"]})),
-            ("ro", "evidence.export", serde_json::json!({"incidents": [8], "items": ["rss:b"]})),
-            ("ro", "evidence.verify", serde_json::json!({"incidents": "7", "items": 7})),
+            (
+                "bob",
+                "item.view",
+                serde_json::json!({"item_id": "rss:zzz"}),
+            ),
+            (
+                "carol",
+                "incident.add_item",
+                serde_json::json!({"incident_id": 9, "item": "rss:a"}),
+            ),
+            (
+                "ro",
+                "evidence.export",
+                serde_json::json!({"incidents": [7, 8], "items": []}),
+            ),
+            (
+                "ro",
+                "evidence.export",
+                serde_json::json!({"incidents": [], "items": ["rss:a"]}),
+            ),
+            (
+                "ro",
+                "evidence.export",
+                serde_json::json!({"incidents": [8], "items": ["rss:b"]}),
+            ),
+            (
+                "ro",
+                "evidence.verify",
+                serde_json::json!({"incidents": "7", "items": 7}),
+            ),
             ("dave", "user.login", serde_json::json!({"ip": "127.0.0.1"})),
         ] {
             store.audit(actor, action, &detail).unwrap();
@@ -194,13 +230,14 @@ mod tests {
         assert!(log.windows(2).all(|w| w[0].id < w[1].id));
 
         // A limit keeps the newest entries and says older ones were left out.
-        let (log, truncated) = store
-            .custody_log(&[7], &["rss:a".to_string()], 2)
-            .unwrap();
+        let (log, truncated) = store.custody_log(&[7], &["rss:a".to_string()], 2).unwrap();
         assert!(truncated);
         assert_eq!(log.len(), 2);
         assert_eq!(log[1].action, "evidence.export");
-        assert_eq!(log[1].detail, serde_json::json!({"incidents": [], "items": ["rss:a"]}));
+        assert_eq!(
+            log[1].detail,
+            serde_json::json!({"incidents": [], "items": ["rss:a"]})
+        );
         assert!(store.custody_log(&[], &[], 10).unwrap().0.is_empty());
     }
 

@@ -859,10 +859,17 @@ fn a_wacz_export_validates_and_the_pack_carries_the_chain_of_custody() {
     assert!(line.starts_with("127.0.0.1:"), "{index}");
     assert!(line.contains("/feed.xml 20"), "{index}");
     let pages = String::from_utf8(files["pages/pages.jsonl"].clone()).unwrap();
-    assert_eq!(pages.lines().count(), 2, "a header and the incident's item:\n{pages}");
+    assert_eq!(
+        pages.lines().count(),
+        2,
+        "a header and the incident's item:\n{pages}"
+    );
     let page: serde_json::Value = serde_json::from_str(pages.lines().nth(1).unwrap()).unwrap();
     assert_eq!(page["id"], bad.as_str());
-    assert!(page["url"].as_str().unwrap().ends_with("/feed.xml"), "{page}");
+    assert!(
+        page["url"].as_str().unwrap().ends_with("/feed.xml"),
+        "{page}"
+    );
     // The validator is not a formality: a page list changed after export fails it.
     let mut altered = files.clone();
     altered

@@ -145,16 +145,8 @@ pub fn run(file: &Path, public_key: Option<&str>, config: Option<&Config>) -> an
 
 /// Records the check in the deployment's audit log, when its store exists (verify never
 /// creates one).
-fn audit(
-    config: &Config,
-    file: &Path,
-    outcome: &Result<Verified, Problem>,
-) -> anyhow::Result<()> {
-    if !config
-        .data_dir
-        .join(ballotwatch_store::DB_FILE)
-        .is_file()
-    {
+fn audit(config: &Config, file: &Path, outcome: &Result<Verified, Problem>) -> anyhow::Result<()> {
+    if !config.data_dir.join(ballotwatch_store::DB_FILE).is_file() {
         return Ok(());
     }
     let (result, incidents, items) = match outcome {
@@ -162,7 +154,10 @@ fn audit(
             if v.signer.trusted {
                 "intact, signed by a trusted key".to_string()
             } else {
-                format!("intact as signed by {}, a key not trusted", v.signer.fingerprint)
+                format!(
+                    "intact as signed by {}, a key not trusted",
+                    v.signer.fingerprint
+                )
             },
             v.manifest
                 .incidents

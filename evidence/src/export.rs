@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ballotwatch_store::Store;
 
-use crate::chromium::{Chromium, ShotLimits};
+use crate::chromium::{Chromium, ChromiumError, ShotLimits};
 use crate::pack::{build_wacz_at, write_file_atomically};
 use crate::{DetectorInfo, PackKey, PackRequest, PackSummary, Result, Screenshotter};
 
@@ -45,6 +45,24 @@ pub struct ExportJob<'a> {
     pub skip_screenshots: bool,
 }
 
+/// The pack writer's request for a job.
+fn pack_request(
+    settings: &ExportSettings,
+    job: &ExportJob<'_>,
+    pdf: std::result::Result<Chromium, ChromiumError>,
+) -> PackRequest {
+    PackRequest {
+        incidents: job.incidents.to_vec(),
+        items: job.items.to_vec(),
+        actor: job.actor.to_string(),
+        tool_version: settings.tool_version.clone(),
+        user_agent: settings.user_agent.clone(),
+        detectors: settings.detectors.clone(),
+        pdf,
+        pdf_timeout: settings.pdf_timeout,
+    }
+}
+
 /// Takes missing screenshots, writes the pack to `out` and records `evidence.export` in the
 /// audit log (who, incidents, items, file, pack SHA-256 and size, signing key).
 ///
@@ -71,16 +89,7 @@ pub fn export(
         }
     }
     let key = PackKey::load_or_create(&settings.key_file)?;
-    let request = PackRequest {
-        incidents: job.incidents.to_vec(),
-        items: job.items.to_vec(),
-        actor: job.actor.to_string(),
-        tool_version: settings.tool_version.clone(),
-        user_agent: settings.user_agent.clone(),
-        detectors: settings.detectors.clone(),
-        pdf: Chromium::find(),
-        pdf_timeout: settings.pdf_timeout,
-    };
+    let request = pack_request(settings, job, Chromium::find());
     let summary = crate::write_pack(store, &key, &request, out)?;
     store.audit(
         job.actor,
@@ -132,18 +141,11 @@ pub fn export_wacz(
     job: &ExportJob<'_>,
     out: &Path,
 ) -> Result<WaczExport> {
-    let request = PackRequest {
-        incidents: job.incidents.to_vec(),
-        items: job.items.to_vec(),
-        actor: job.actor.to_string(),
-        tool_version: settings.tool_version.clone(),
-        user_agent: settings.user_agent.clone(),
-        detectors: settings.detectors.clone(),
-        pdf: Err(crate::chromium::ChromiumError::Nothing(
-            "a WACZ holds no report",
-        )),
-        pdf_timeout: settings.pdf_timeout,
-    };
+    let request = pack_request(
+        settings,
+        job,
+        Err(ChromiumError::Nothing("a WACZ holds no report")),
+    );
     let w = build_wacz_at(store, &request, chrono::Utc::now())?;
     write_file_atomically(&w.bytes, out)?;
     let done = WaczExport {

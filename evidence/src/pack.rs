@@ -563,22 +563,12 @@ fn pages(
         .collect()
 }
 
-/// The WACZ's title: the incidents exported, or the number of items.
+/// The WACZ's title: the report's title (the incidents exported, or the number of items).
 fn title(incidents: &[IncidentEntry], items: usize) -> String {
-    match incidents {
-        [one] => format!(
-            "Ballotwatch evidence: incident {} — {}",
-            one.incident.id, one.incident.title
-        ),
-        [] => format!("Ballotwatch evidence: {items} item(s)"),
-        many => format!(
-            "Ballotwatch evidence: incidents {}",
-            many.iter()
-                .map(|i| i.incident.id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    format!(
+        "Ballotwatch evidence: {}",
+        crate::report::title(incidents, items)
+    )
 }
 
 /// The WACZ of a request alone (for `export --format wacz`): the same WARC, index and pages
@@ -692,7 +682,7 @@ fn zip_order(files: &BTreeMap<String, Vec<u8>>) -> Vec<&str> {
 }
 
 /// A ZIP entry time for `t` (the DOS format's range; 1980 when out of it).
-fn zip_stamp(t: DateTime<Utc>) -> zip::DateTime {
+pub(crate) fn zip_stamp(t: DateTime<Utc>) -> zip::DateTime {
     zip::DateTime::from_date_and_time(
         u16::try_from(t.year()).unwrap_or(1980),
         u8::try_from(t.month()).unwrap_or(1),
@@ -704,23 +694,19 @@ fn zip_stamp(t: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-/// Zips `content` to `out` (a temp file in the same folder, fsynced, then renamed).
-pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
+/// Adds files to a ZIP being written as `out` (named in errors): already-compressed formats
+/// (images, video, PDF, gzip, WACZ) stored as they are, the rest deflated.
+pub(crate) fn add_entries<'a, W: std::io::Write + std::io::Seek>(
+    zw: &mut zip::ZipWriter<W>,
+    entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    stamp: zip::DateTime,
+    out: &Path,
+) -> Result<()> {
     let zerr = |m: String| EvidenceError::Zip {
         path: out.to_path_buf(),
         message: m,
     };
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
-    let stamp = zip_stamp(content.manifest.exported_at);
-    let mut zw = zip::ZipWriter::new(tmp.as_file());
-    for name in zip_order(&content.files) {
-        let bytes = &content.files[name];
-        // Already-compressed formats are stored as they are.
+    for (name, bytes) in entries {
         let method = if [
             ".png", ".gz", ".jpg", ".webp", ".gif", ".mp4", ".pdf", ".wacz",
         ]
@@ -741,6 +727,31 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
         zw.write_all(bytes)
             .map_err(|e| zerr(format!("cannot write {name}: {e}")))?;
     }
+    Ok(())
+}
+
+/// Zips `content` to `out` (a temp file in the same folder, fsynced, then renamed).
+pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
+    let zerr = |m: String| EvidenceError::Zip {
+        path: out.to_path_buf(),
+        message: m,
+    };
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
+    let stamp = zip_stamp(content.manifest.exported_at);
+    let mut zw = zip::ZipWriter::new(tmp.as_file());
+    add_entries(
+        &mut zw,
+        zip_order(&content.files)
+            .into_iter()
+            .map(|name| (name, content.files[name].as_slice())),
+        stamp,
+        out,
+    )?;
     zw.finish()
         .map_err(|e| zerr(format!("cannot finish: {e}")))?;
     tmp.as_file()

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use crate::custody::Custody;
-use crate::manifest::{names, FileEntry, ItemEntry, Manifest};
+use crate::manifest::{names, FileEntry, IncidentEntry, ItemEntry, Manifest};
 
 const CSS: &str = r#"
 @page { size: A4; margin: 14mm 12mm; }
@@ -56,17 +56,7 @@ pub fn render(
     custody: &Custody,
 ) -> String {
     let mut h = String::with_capacity(64 * 1024);
-    let title = match manifest.incidents.as_slice() {
-        [one] => format!("Incident {} — {}", one.incident.id, one.incident.title),
-        [] => format!("{} item(s)", manifest.items.len()),
-        many => format!(
-            "Incidents {}",
-            many.iter()
-                .map(|i| i.incident.id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let title = title(&manifest.incidents, manifest.items.len());
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
@@ -114,6 +104,21 @@ pub fn render(
     hash_table(&mut h, manifest, hashes);
     h += "</body></html>\n";
     h
+}
+
+/// The title of a pack: `Incident 3 — <title>`, `Incidents 3, 4`, or `2 item(s)`.
+pub(crate) fn title(incidents: &[IncidentEntry], items: usize) -> String {
+    match incidents {
+        [one] => format!("Incident {} — {}", one.incident.id, one.incident.title),
+        [] => format!("{items} item(s)"),
+        many => format!(
+            "Incidents {}",
+            many.iter()
+                .map(|i| i.incident.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn cover(h: &mut String, m: &Manifest, title: &str) {

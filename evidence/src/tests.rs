@@ -663,7 +663,7 @@ fn the_pack_holds_a_wacz_of_its_own_warc_listed_and_signed_with_the_rest() {
     assert_eq!(
         package["title"],
         format!(
-            "Ballotwatch evidence: incident {} — Lookalike postal-vote site",
+            "Ballotwatch evidence: Incident {} — Lookalike postal-vote site",
             f.incident
         )
     );

@@ -15,14 +15,11 @@
 //! * `datapackage-digest.json`: the SHA-256 of `datapackage.json`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
-use zip::CompressionMethod;
 
 use crate::error::{EvidenceError, Result};
 use crate::warc::Written;
@@ -246,6 +243,28 @@ fn file_name(path: &str) -> &str {
 
 /// The WACZ as ZIP bytes: the WARC stored as it is (it is gzip already, and the spec wants it
 /// stored so it can be read by range), the small text files deflated. `name` is for errors.
+///
+/// # Example
+///
+/// ```
+/// use ballotwatch_evidence::wacz::{self, Page, WaczInput};
+/// use ballotwatch_evidence::warc;
+///
+/// let now = chrono::Utc::now();
+/// let mut w = warc::Writer::new();
+/// w.append(&warc::warcinfo(now, "Ballotwatch", "example")).unwrap();
+/// let (warc_bytes, records) = w.finish();
+/// let pages = [Page { id: "1".into(), url: "https://example.org/".into(),
+///                     title: "Example".into(), ts: now }];
+/// let bytes = wacz::zip(
+///     &WaczInput { warc: &warc_bytes, records: &records, pages: &pages,
+///                  title: "Example", software: "Ballotwatch", created: now },
+///     zip::DateTime::default(),
+///     std::path::Path::new("example.wacz"),
+/// )
+/// .unwrap();
+/// assert!(bytes.starts_with(b"PK"));
+/// ```
 pub fn zip(input: &WaczInput<'_>, stamp: zip::DateTime, name: &Path) -> Result<Vec<u8>> {
     let _span = tracing::info_span!(
         "wacz",
@@ -253,30 +272,18 @@ pub fn zip(input: &WaczInput<'_>, stamp: zip::DateTime, name: &Path) -> Result<V
         pages = input.pages.len()
     )
     .entered();
-    let zerr = |m: String| EvidenceError::Zip {
-        path: name.to_path_buf(),
-        message: m,
-    };
     let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (path, bytes) in files(input)? {
-        let method = if path.ends_with(".gz") {
-            CompressionMethod::Stored
-        } else {
-            CompressionMethod::Deflated
-        };
-        let opts = SimpleFileOptions::default()
-            .compression_method(method)
-            .last_modified_time(stamp)
-            .unix_permissions(0o644)
-            .large_file(bytes.len() as u64 >= u64::from(u32::MAX));
-        zw.start_file(path, opts)
-            .map_err(|e| zerr(format!("cannot add {path}: {e}")))?;
-        zw.write_all(&bytes)
-            .map_err(|e| zerr(format!("cannot write {path}: {e}")))?;
-    }
-    let cursor = zw
-        .finish()
-        .map_err(|e| zerr(format!("cannot finish: {e}")))?;
+    let files = files(input)?;
+    crate::pack::add_entries(
+        &mut zw,
+        files.iter().map(|(p, b)| (*p, b.as_slice())),
+        stamp,
+        name,
+    )?;
+    let cursor = zw.finish().map_err(|e| EvidenceError::Zip {
+        path: name.to_path_buf(),
+        message: format!("cannot finish: {e}"),
+    })?;
     Ok(cursor.into_inner())
 }
 
@@ -285,6 +292,7 @@ mod tests {
     use std::io::Read;
 
     use chrono::TimeZone;
+    use zip::CompressionMethod;
 
     use super::*;
     use crate::warc::{self, Record, Writer};

@@ -123,6 +123,9 @@ pub fn build_at(
 ) -> Result<PackContent> {
     let _span =
         tracing::info_span!("pack", incidents = ?req.incidents, items = req.items.len()).entered();
+    let gathered = gather(store, req, now)?;
+    // The WACZ: the same WARC bytes, indexed, with the pages, for replay.
+    let (wacz, _) = wacz_of(&gathered, req, now)?;
     let Gathered {
         incidents,
         item_ids,
@@ -131,7 +134,8 @@ pub fn build_at(
         mut files,
         images,
         warc_records,
-    } = gather(store, req, now)?;
+    } = gathered;
+    files.insert(names::WACZ.into(), wacz);
     let warc_records_n = warc_records.len();
     files.insert(
         names::PUBLIC_KEY.into(),
@@ -145,25 +149,6 @@ pub fn build_at(
         EvidenceError::InvalidRequest(format!("cannot serialise {}: {e}", names::CUSTODY))
     })?;
     files.insert(names::CUSTODY.into(), custody_bytes);
-
-    // The WACZ: the same WARC bytes, indexed, with the pages, for replay.
-    let pages = pages(&items, &captures, &warc_records);
-    let wacz = wacz::zip(
-        &wacz::WaczInput {
-            warc: files
-                .get(names::WARC)
-                .map(Vec::as_slice)
-                .unwrap_or_default(),
-            records: &warc_records,
-            pages: &pages,
-            title: &title(&incidents, items.len()),
-            software: &format!("Ballotwatch {}", req.tool_version),
-            created: now,
-        },
-        zip_stamp(now),
-        Path::new(names::WACZ),
-    )?;
-    files.insert(names::WACZ.into(), wacz);
 
     let mut manifest = Manifest {
         schema: SCHEMA.into(),
@@ -578,6 +563,18 @@ pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Re
         tracing::info_span!("wacz_export", incidents = ?req.incidents, items = req.items.len())
             .entered();
     let g = gather(store, req, now)?;
+    let (bytes, pages) = wacz_of(&g, req, now)?;
+    Ok(WaczSummary {
+        bytes,
+        incidents: g.incidents.iter().map(|i| i.incident.id).collect(),
+        items: g.items.len(),
+        captures: g.captures.len(),
+        pages,
+    })
+}
+
+/// The WACZ of what was gathered, and how many pages it lists.
+fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u8>, usize)> {
     let pages = pages(&g.items, &g.captures, &g.warc_records);
     let bytes = wacz::zip(
         &wacz::WaczInput {
@@ -595,13 +592,7 @@ pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Re
         zip_stamp(now),
         Path::new(names::WACZ),
     )?;
-    Ok(WaczSummary {
-        bytes,
-        incidents: g.incidents.iter().map(|i| i.incident.id).collect(),
-        items: g.items.len(),
-        captures: g.captures.len(),
-        pages: pages.len(),
-    })
+    Ok((bytes, pages.len()))
 }
 
 /// A WACZ built alone.

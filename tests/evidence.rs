@@ -994,6 +994,10 @@ fn a_wacz_export_validates_and_the_pack_carries_the_chain_of_custody() {
         .starts_with("NOT INTACT"));
     assert_eq!(verifies[1].detail["incidents"], serde_json::json!([id]));
     assert_eq!(verifies[1].detail["sha256"], sha256_file(&pack));
+    assert_eq!(
+        verifies[1].detail["signer_fingerprint"],
+        ballotwatch_evidence::key::fingerprint(&key).unwrap()
+    );
     let (log, _) = store.custody_log(&[id], &[], 100).unwrap();
     assert!(log.iter().any(|e| e.action == "evidence.verify"));
     println!("e2e took {:?}", started.elapsed());

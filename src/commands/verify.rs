@@ -8,8 +8,9 @@
 //! when verify runs without a config file.
 //!
 //! Run with a deployment's config whose store exists, the check is recorded in its audit log
-//! (`evidence.verify`: who, the pack's SHA-256, its incidents and items, the outcome), so it
-//! shows in the chain of custody of the next pack of those incidents.
+//! (`evidence.verify`: who, the pack's SHA-256, its signer, the outcome, and its incidents and
+//! items when the deployment's own key signed it), so it shows in the chain of custody of the
+//! next pack of those incidents.
 
 use std::path::Path;
 
@@ -149,28 +150,44 @@ fn audit(config: &Config, file: &Path, outcome: &Result<Verified, Problem>) -> a
     if !config.data_dir.join(ballotwatch_store::DB_FILE).is_file() {
         return Ok(());
     }
-    let (result, incidents, items) = match outcome {
-        Ok(v) => (
-            if v.signer.trusted {
+    // A pack's incident and item ids are this deployment's only when its key signed the pack:
+    // a pack from elsewhere is recorded, but not in the custody of local incidents that happen
+    // to share its ids.
+    let key_file = key::key_path(config.evidence.signing_key.as_deref(), &config.data_dir);
+    let ours = |v: &Verified| {
+        key_file.is_file()
+            && ballotwatch_evidence::PackKey::load_or_create(&key_file)
+                .is_ok_and(|k| k.public_hex() == v.signer.public_key)
+    };
+    let (result, signer, incidents, items) = match outcome {
+        Ok(v) => {
+            let result = if v.signer.trusted {
                 "intact, signed by a trusted key".to_string()
             } else {
                 format!(
                     "intact as signed by {}, a key not trusted",
                     v.signer.fingerprint
                 )
-            },
-            v.manifest
-                .incidents
-                .iter()
-                .map(|i| i.incident.id)
-                .collect::<Vec<_>>(),
-            v.manifest
-                .items
-                .iter()
-                .map(|i| i.item.id.clone())
-                .collect::<Vec<_>>(),
-        ),
-        Err(p) => (format!("NOT INTACT: {p}"), Vec::new(), Vec::new()),
+            };
+            let (incidents, items) = if ours(v) {
+                (
+                    v.manifest
+                        .incidents
+                        .iter()
+                        .map(|i| i.incident.id)
+                        .collect::<Vec<_>>(),
+                    v.manifest
+                        .items
+                        .iter()
+                        .map(|i| i.item.id.clone())
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            (result, Some(v.signer.fingerprint.clone()), incidents, items)
+        }
+        Err(p) => (format!("NOT INTACT: {p}"), None, Vec::new(), Vec::new()),
     };
     let sha256 = sha256_of(file)?;
     let store = Store::open(&config.data_dir)?;
@@ -180,6 +197,7 @@ fn audit(config: &Config, file: &Path, outcome: &Result<Verified, Problem>) -> a
         &serde_json::json!({
             "file": file.display().to_string(),
             "sha256": sha256,
+            "signer_fingerprint": signer,
             "incidents": incidents,
             "items": items,
             "outcome": result,

@@ -856,7 +856,7 @@ fn a_wacz_export_validates_and_the_pack_carries_the_chain_of_custody() {
     );
     let index = String::from_utf8(files["indexes/index.cdx"].clone()).unwrap();
     let line = index.lines().next().unwrap();
-    assert!(line.starts_with("127.0.0.1:"), "{index}");
+    assert!(line.starts_with("1,0,0,127:"), "{index}");
     assert!(line.contains("/feed.xml 20"), "{index}");
     let pages = String::from_utf8(files["pages/pages.jsonl"].clone()).unwrap();
     assert_eq!(

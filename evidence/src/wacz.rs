@@ -78,10 +78,12 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// The SURT (Sort-friendly URI Reordering Transform) form of `url` that CDXJ lines are keyed
-/// and sorted by: scheme and `www.` dropped, host labels reversed and comma-joined (an IP
-/// address is kept as it is), a non-default port kept, `)` then the path and the query with
-/// its parameters sorted; lower case; no fragment. `https://www.Example.org:8443/a?b=2&a=1`
-/// becomes `org,example:8443)/a?a=1&b=2`. A string that is not a URL is only lower-cased.
+/// and sorted by, as the `surt` library and ReplayWeb.page compute it: scheme and `www.`
+/// (`www2.`…) dropped, host labels (or an IPv4 address's bytes) reversed and comma-joined, a
+/// non-default port kept, `)` then the path and the query with its parameters sorted; lower
+/// case; no fragment. `https://www.Example.org:8443/a?b=2&a=1` becomes
+/// `org,example:8443)/a?a=1&b=2`, `http://127.0.0.1:8080/x` becomes `1,0,0,127:8080)/x`. A
+/// string that is not a URL is only lower-cased.
 pub fn surt(url: &str) -> String {
     let Ok(u) = url::Url::parse(url) else {
         return url.to_ascii_lowercase();
@@ -89,14 +91,16 @@ pub fn surt(url: &str) -> String {
     let host = match u.host() {
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            let d = match d.strip_prefix("www.") {
-                Some(rest) if !rest.is_empty() => rest.to_string(),
-                _ => d,
-            };
-            d.rsplit('.').collect::<Vec<_>>().join(",")
+            strip_www(&d).rsplit('.').collect::<Vec<_>>().join(",")
         }
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        Some(url::Host::Ipv4(ip)) => ip
+            .octets()
+            .iter()
+            .rev()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
         None => String::new(),
     };
     let mut key = host;
@@ -114,6 +118,18 @@ pub fn surt(url: &str) -> String {
         }
     }
     key.to_lowercase()
+}
+
+/// `host` without a leading `www.`, `www2.`… (when something is left after it).
+fn strip_www(host: &str) -> &str {
+    let Some(rest) = host.strip_prefix("www") else {
+        return host;
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    match rest.strip_prefix('.') {
+        Some(after) if !after.is_empty() => after,
+        _ => host,
+    }
 }
 
 /// The JSON block of a CDXJ line (field names as pywb and ReplayWeb.page read them).
@@ -347,11 +363,18 @@ mod tests {
             "org,example:8443)/a?a=1&b=2"
         );
         assert_eq!(surt("http://anytown-gov.uk/renew"), "uk,anytown-gov)/renew");
+        // The same keys as the `surt` library gives (checked against its output).
         assert_eq!(
             surt("http://127.0.0.1:8080/posts/x"),
-            "127.0.0.1:8080)/posts/x"
+            "1,0,0,127:8080)/posts/x"
         );
         assert_eq!(surt("https://example.com"), "com,example)/");
+        assert_eq!(surt("http://www2.example.com/"), "com,example)/");
+        assert_eq!(surt("https://example.com:443/a"), "com,example)/a");
+        assert_eq!(surt("http://example.com/a?"), "com,example)/a");
+        assert_eq!(surt("https://[::1]:8080/a"), "::1:8080)/a");
+        assert_eq!(surt("http://www.com/"), "com)/");
+        assert_eq!(surt("http://wwwhat.example/"), "example,wwwhat)/");
         assert_eq!(surt("not a url"), "not a url");
     }
 

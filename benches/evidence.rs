@@ -190,6 +190,8 @@ fn main() {
             "timed separately",
         )),
         pdf_timeout: Duration::from_secs(600),
+        timestamps: false,
+        tsa_roots: Vec::new(),
     };
     let out = dir.path().join("pack.zip");
     let mut times = Vec::new();

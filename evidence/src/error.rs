@@ -32,6 +32,9 @@ pub enum EvidenceError {
     /// The request is unusable (nothing to export…).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A stored timestamp token cannot be put in the pack.
+    #[error("a stored timestamp token: {0}")]
+    Timestamp(#[from] crate::timestamp::TimestampError),
     /// Writing the ZIP failed.
     #[error("writing the pack {}: {message}", path.display())]
     Zip {

@@ -30,6 +30,10 @@ pub struct ExportSettings {
     pub detectors: Vec<DetectorInfo>,
     /// Wall-clock limit for printing a small pack's `report.pdf`.
     pub pdf_timeout: Duration,
+    /// Put the trusted-timestamp proof in packs (`[evidence] tsa_urls` is set).
+    pub timestamps: bool,
+    /// The TSA root certificate files (`[evidence] tsa_roots`), copied into packs.
+    pub tsa_roots: Vec<PathBuf>,
 }
 
 /// What to export and who asks.
@@ -60,6 +64,8 @@ fn pack_request(
         detectors: settings.detectors.clone(),
         pdf,
         pdf_timeout: settings.pdf_timeout,
+        timestamps: settings.timestamps,
+        tsa_roots: settings.tsa_roots.clone(),
     }
 }
 

@@ -30,6 +30,20 @@ pub mod names {
     pub const CUSTODY: &str = "custody.json";
     /// The captures as WACZ 1.1.1, for replay in ReplayWeb.page.
     pub const WACZ: &str = "archive.wacz";
+    /// The capture-log segment covering the exported items, with its timestamp tokens' records.
+    pub const CHAIN: &str = "timestamps/chain.json";
+    /// The folder of the trusted-timestamp proof: the chain, the tokens and the TSA roots.
+    pub const TIMESTAMPS_DIR: &str = "timestamps/";
+
+    /// A timestamp token, verbatim in a DER `TimeStampResp`.
+    pub fn token(id: i64) -> String {
+        format!("timestamps/token-{id}.tsr")
+    }
+
+    /// A copy of the `n`th configured TSA root certificate file (PEM), from 1.
+    pub fn root(n: usize) -> String {
+        format!("timestamps/roots/{n}.pem")
+    }
 }
 
 /// The manifest.
@@ -62,6 +76,10 @@ pub struct Manifest {
     pub warc: WarcInfo,
     /// About the report files.
     pub report: ReportInfo,
+    /// The trusted-timestamp proof in `timestamps/`; absent when the pack has none (no TSA
+    /// configured when it was exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<TimestampsInfo>,
     /// Every file of the pack except `manifest.json`, `manifest.sig` and `SHA256SUMS`.
     pub files: Vec<FileEntry>,
 }
@@ -127,6 +145,36 @@ pub struct ItemEntry {
     /// Its media that could not be captured, with the reasons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_not_captured: Vec<MediaFailure>,
+    /// The capture-log entries (in `timestamps/chain.json`) that cover its captures; empty when
+    /// the pack has no timestamps or its captures predate the capture log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture_log: Vec<CaptureLogRef>,
+}
+
+/// Which capture-log entries cover one capture of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureLogRef {
+    /// The capture (in [`Manifest::captures`]).
+    pub capture_id: i64,
+    /// The entry (`seq`) logging the SHA-256 of its body.
+    pub body: i64,
+    /// The entry logging the SHA-256 of its headers (their JSON as stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<i64>,
+}
+
+/// The pack's trusted-timestamp proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampsInfo {
+    /// `timestamps/chain.json`: the capture-log segment and its tokens' records.
+    pub chain: String,
+    /// The tokens (`timestamps/token-<id>.tsr`), each a DER `TimeStampResp` holding the token
+    /// exactly as the TSA sent it; empty when the segment's head is not timestamped yet.
+    pub tokens: Vec<String>,
+    /// Copies of the TSA root certificate files configured at export (`timestamps/roots/<n>.pem`).
+    pub roots: Vec<String>,
 }
 
 /// One HTTP capture.

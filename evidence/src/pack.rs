@@ -22,7 +22,7 @@ use crate::manifest::{
     MediaEntry, MediaFailure, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool,
     WarcInfo, SCHEMA, SCHEMA_VERSION,
 };
-use crate::{wacz, warc};
+use crate::{timestamp, wacz, warc};
 
 /// What to export, and the facts about this deployment the pack records.
 #[derive(Debug, Clone)]
@@ -44,6 +44,12 @@ pub struct PackRequest {
     /// Wall-clock limit for rendering the PDF of a small pack; 150 ms per item is added (a
     /// 1,000-item report takes Chromium over a minute on a 2-core machine).
     pub pdf_timeout: Duration,
+    /// Put the trusted-timestamp proof in the pack (`timestamps/`): the deployment has TSAs
+    /// (`[evidence] tsa_urls`).
+    pub timestamps: bool,
+    /// The TSA root certificate files (`[evidence] tsa_roots`), copied into the pack and used to
+    /// check its tokens for the report.
+    pub tsa_roots: Vec<PathBuf>,
 }
 
 /// What was written.
@@ -129,12 +135,23 @@ pub fn build_at(
     let Gathered {
         incidents,
         item_ids,
-        items,
+        mut items,
         captures,
         mut files,
         images,
         warc_records,
     } = gathered;
+
+    // The trusted-timestamp proof: the capture-log segment, its tokens and the TSA roots.
+    let stamps = if req.timestamps {
+        let mut stamps = timestamp::pack::gather(store, &items, &captures, &req.tsa_roots)?;
+        for item in &mut items {
+            item.capture_log = stamps.refs.remove(&item.item.id).unwrap_or_default();
+        }
+        stamps
+    } else {
+        timestamp::pack::PackTimestamps::default()
+    };
     files.insert(names::WACZ.into(), wacz);
     let warc_records_n = warc_records.len();
     files.insert(
@@ -203,12 +220,16 @@ pub fn build_at(
             pdf: None,
             pdf_not_rendered: None,
         },
+        timestamps: stamps.info,
         files: Vec::new(),
     };
+    // What the timestamps prove, checked as `verify` will, for the report.
+    let stamped = timestamps_for_report(&manifest, &stamps.files, &req.tsa_roots);
+    files.extend(stamps.files);
 
     // The report, then its PDF.
     let hashes = entries(&files);
-    let html = crate::report::render(&manifest, &hashes, &images, &custody);
+    let html = crate::report::render(&manifest, &hashes, &images, &custody, &stamped);
     match &req.pdf {
         Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {
             Ok(pdf) => {
@@ -246,6 +267,23 @@ pub fn build_at(
     files.insert(names::SIGNATURE.into(), sig.into_bytes());
     files.insert(names::SUMS.into(), sums.into_bytes());
     Ok(PackContent { manifest, files })
+}
+
+/// The pack's timestamps checked against the configured roots, as the report states them;
+/// `Err` says why they could not be (the report says so).
+fn timestamps_for_report(
+    manifest: &Manifest,
+    files: &BTreeMap<String, Vec<u8>>,
+    roots: &[PathBuf],
+) -> crate::report::Stamps {
+    if manifest.timestamps.is_none() {
+        return Ok(None);
+    }
+    let roots = timestamp::TrustRoots::from_pem_files(roots).map_err(|e| e.to_string())?;
+    timestamp::pack::check(manifest, files, Some(&roots)).map_err(|p| {
+        tracing::warn!(problem = %p, "the pack's timestamps do not check at export");
+        p.to_string()
+    })
 }
 
 /// What a pack and its WACZ are made of, read from the store.
@@ -406,6 +444,7 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
             screenshots,
             media,
             media_not_captured,
+            capture_log: Vec::new(),
         });
     }
 

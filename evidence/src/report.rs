@@ -13,6 +13,11 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use crate::custody::Custody;
 use crate::manifest::{names, FileEntry, IncidentEntry, ItemEntry, Manifest};
+use crate::timestamp::pack::{ItemStamp, TimestampCheck};
+
+/// The pack's trusted timestamps as checked at export: `Ok(None)` when it has none, `Err` why
+/// they could not be checked.
+pub type Stamps = std::result::Result<Option<TimestampCheck>, String>;
 
 const CSS: &str = r#"
 @page { size: A4; margin: 14mm 12mm; }
@@ -48,12 +53,13 @@ fn iso(t: &DateTime<Utc>) -> String {
 
 /// Renders the report. `manifest` is complete except for `files` and `report`; `hashes` lists
 /// every other file of the pack; `images` maps a screenshot's pack path to its PNG bytes;
-/// `custody` is the pack's `custody.json`.
+/// `custody` is the pack's `custody.json`; `stamps` its trusted timestamps, checked.
 pub fn render(
     manifest: &Manifest,
     hashes: &[FileEntry],
     images: &BTreeMap<String, Vec<u8>>,
     custody: &Custody,
+    stamps: &Stamps,
 ) -> String {
     let mut h = String::with_capacity(64 * 1024);
     let title = title(&manifest.incidents, manifest.items.len());
@@ -100,6 +106,7 @@ pub fn render(
             item(&mut h, manifest, e, images);
         }
     }
+    timestamps_section(&mut h, manifest, stamps);
     custody_section(&mut h, custody);
     hash_table(&mut h, manifest, hashes);
     h += "</body></html>\n";
@@ -453,6 +460,79 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
         }
     }
     h.push_str("</section>");
+}
+
+/// The trusted timestamps in plain words: what they prove, what they do not, and per item the
+/// time and the TSA.
+fn timestamps_section(h: &mut String, m: &Manifest, stamps: &Stamps) {
+    h.push_str("<h2 class=\"section\">Trusted timestamps</h2>");
+    let check = match stamps {
+        Ok(None) => {
+            h.push_str(
+                "<p>No trusted timestamps in this pack: this Ballotwatch was not set up with a \
+                 Time-Stamping Authority when it was exported. The capture times below come \
+                 from the council's own clock.</p>",
+            );
+            return;
+        }
+        Err(why) => {
+            let _ = write!(
+                h,
+                "<p>This pack holds trusted timestamps, but they could not be checked when it \
+                 was exported: {}. Run <code>ballotwatch verify</code> on the pack.</p>",
+                text(why)
+            );
+            return;
+        }
+        Ok(Some(c)) => c,
+    };
+    let _ = write!(
+        h,
+        "<p><strong>What a trusted timestamp proves.</strong> When Ballotwatch captures \
+         something, it adds the capture's fingerprint (its SHA-256 hash) to a log in which each \
+         entry is bound to the one before. An independent Time-Stamping Authority (TSA) signed \
+         the log's latest fingerprint at the time stated below. That shows each capture listed \
+         existed, exactly as it is in this pack, <em>no later than</em> that time: nobody, \
+         the council included, could have made or changed it afterwards without the check \
+         failing. The time comes from the TSA's clock, not the council's.</p>\
+         <p><strong>What it does not prove.</strong> That what was captured is true, who wrote \
+         it, or that it was published at that time: only that Ballotwatch held this copy by \
+         then. An item may have been captured well before the time shown (the time is when the \
+         log was next timestamped, usually within minutes).</p>\
+         <p class=\"note\">The proof is in <code>{}</code>: the log entries, each TSA's \
+         signed token and the TSA's root certificate. <code>ballotwatch verify</code> checks \
+         it offline, and so can <code>openssl ts -verify</code>.</p>",
+        text(names::TIMESTAMPS_DIR)
+    );
+    h.push_str("<table><tr><th>Item</th><th>Captured no later than (UTC)</th><th>TSA</th></tr>");
+    let titles: BTreeMap<&str, &ItemEntry> =
+        m.items.iter().map(|e| (e.item.id.as_str(), e)).collect();
+    for (id, stamp) in &check.items {
+        let title = titles
+            .get(id.as_str())
+            .and_then(|e| e.item.title.clone())
+            .unwrap_or_else(|| id.clone());
+        let (time, tsa) = match stamp {
+            ItemStamp::Captured { gen_time, tsa, .. } => (when(gen_time), tsa.clone()),
+            ItemStamp::NotYetTimestamped => (
+                "not yet timestamped: no TSA had answered when the pack was exported".into(),
+                String::new(),
+            ),
+            ItemStamp::NotLogged => (
+                "no trusted timestamp: captured before Ballotwatch kept a capture log".into(),
+                String::new(),
+            ),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}<br><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            text(&title),
+            text(id),
+            text(&time),
+            text(&tsa)
+        );
+    }
+    h.push_str("</table>");
 }
 
 /// The chain of custody in plain words: who did what to the evidence, and when.

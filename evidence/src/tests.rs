@@ -187,6 +187,8 @@ fn request(f: &Fixture) -> PackRequest {
             "not rendered in unit tests",
         )),
         pdf_timeout: Duration::from_secs(1),
+        timestamps: false,
+        tsa_roots: Vec::new(),
     }
 }
 
@@ -486,6 +488,7 @@ fn limits(max_entries: usize, max_unpacked: u64) -> VerifyOptions {
             max_entries,
             max_unpacked,
         },
+        tsa_roots: None,
     }
 }
 
@@ -764,4 +767,242 @@ fn the_custody_log_lists_views_and_changes_and_an_edit_of_it_fails_verify() {
     );
     let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, names::CUSTODY, "{err}");
+}
+
+/// The recorded test TSA's root (see `evidence/tests/fixtures/timestamp/`).
+fn tsa_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timestamp/root.pem")
+}
+
+/// A pack of the fixture written by a deployment with a TSA configured.
+fn stamped_pack(f: &Fixture) -> PackContent {
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let req = PackRequest {
+        timestamps: true,
+        tsa_roots: vec![tsa_root()],
+        ..request(f)
+    };
+    build_at(&f.store, &f.key, &req, now).unwrap()
+}
+
+fn chain_json(files: &BTreeMap<String, Vec<u8>>) -> serde_json::Value {
+    serde_json::from_slice(&files[names::CHAIN]).unwrap()
+}
+
+#[test]
+fn a_pack_without_a_tsa_has_no_timestamps_and_says_so() {
+    let f = fixture();
+    let p = pack(&f);
+    assert!(p.manifest.timestamps.is_none());
+    assert!(!p.files.keys().any(|k| k.starts_with(names::TIMESTAMPS_DIR)));
+    assert!(p.manifest.items.iter().all(|i| i.capture_log.is_empty()));
+    let manifest = String::from_utf8(p.files[names::MANIFEST].clone()).unwrap();
+    assert!(!manifest.contains("capture_log") && !manifest.contains("\"timestamps\""));
+    let v = verify_files(&p.files, &untrusted()).unwrap();
+    assert!(v.timestamps.is_none());
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(
+        html.contains("No trusted timestamps in this pack"),
+        "{html}"
+    );
+}
+
+#[test]
+fn a_pack_with_a_tsa_carries_the_chain_and_roots_and_items_name_their_entries() {
+    let f = fixture();
+    let p = stamped_pack(&f);
+    let info = p.manifest.timestamps.clone().unwrap();
+    assert_eq!(info.chain, names::CHAIN);
+    assert!(info.tokens.is_empty(), "nothing timestamped the log yet");
+    assert_eq!(info.roots, [names::root(1)]);
+    assert_eq!(
+        p.files[&names::root(1)],
+        std::fs::read(tsa_root()).unwrap(),
+        "the root is copied verbatim"
+    );
+    for path in [names::CHAIN.to_string(), names::root(1)] {
+        assert!(p.manifest.files.iter().any(|e| e.path == path), "{path}");
+        let sums = String::from_utf8(p.files[names::SUMS].clone()).unwrap();
+        assert!(
+            sums.contains(&format!("  {path}\n")),
+            "{path} in SHA256SUMS"
+        );
+    }
+    // The poll logged body and headers for each item: seq 1, 2 for `fake`, 3, 4 for `fine`.
+    let chain = chain_json(&p.files);
+    assert_eq!(chain["entries"].as_array().unwrap().len(), 4);
+    let refs = |id: &str| {
+        p.manifest
+            .items
+            .iter()
+            .find(|i| i.item.id == id)
+            .unwrap()
+            .capture_log
+            .clone()
+    };
+    let fake = refs("fake");
+    assert_eq!(fake.len(), 1);
+    assert_eq!((fake[0].body, fake[0].headers), (1, Some(2)));
+    assert_eq!(
+        (refs("fine")[0].body, refs("fine")[0].headers),
+        (3, Some(4))
+    );
+
+    let v = verify_files(&p.files, &untrusted()).unwrap();
+    let check = v.timestamps.unwrap();
+    assert_eq!(check.entries, 4);
+    assert!(check.tokens.is_empty());
+    assert!(check
+        .items
+        .iter()
+        .all(|(_, s)| *s == crate::timestamp::pack::ItemStamp::NotYetTimestamped));
+    match check.roots {
+        crate::timestamp::pack::RootsUsed::Pack(roots) => {
+            assert_eq!(roots.len(), 1);
+            assert_eq!(roots[0].0, names::root(1));
+            assert_eq!(roots[0].1.sha256.len(), 64);
+        }
+        other => panic!("roots from the pack expected, got {other:?}"),
+    }
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("Trusted timestamps") && html.contains("not yet timestamped"));
+    assert!(
+        html.contains("does not prove"),
+        "says what it does not prove"
+    );
+}
+
+#[test]
+fn an_edited_chain_fails_verify_naming_the_entry_and_item_even_when_re_signed() {
+    let f = fixture();
+    let p = stamped_pack(&f);
+
+    // Not re-signed: the hash check names the file.
+    let mut files = p.files.clone();
+    let mut chain = chain_json(&files);
+    chain["entries"][2]["sha256"] = serde_json::json!("ab".repeat(32));
+    files.insert(
+        names::CHAIN.into(),
+        serde_json::to_vec_pretty(&chain).unwrap(),
+    );
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::CHAIN, "{err}");
+
+    // Re-signed: the chain no longer links, at the edited entry, naming its item.
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::CHAIN, "{err}");
+    assert!(
+        err.message
+            .starts_with("chain broken at entry 3 (item fine)"),
+        "{err}"
+    );
+
+    // Re-signed with every head recomputed: the chain links, but no longer logs the capture.
+    let mut prev = ballotwatch_store::GENESIS;
+    for e in chain["entries"].as_array_mut().unwrap() {
+        let mut sha = [0u8; 32];
+        hex::decode_to_slice(e["sha256"].as_str().unwrap(), &mut sha).unwrap();
+        let head = ballotwatch_store::chain_head(
+            &prev,
+            e["seq"].as_i64().unwrap(),
+            e["item_id"].as_str().unwrap(),
+            e["what"].as_str().unwrap(),
+            &sha,
+        );
+        e["prev_head"] = serde_json::json!(hex::encode(prev));
+        e["head"] = serde_json::json!(hex::encode(head));
+        prev = head;
+    }
+    files.insert(
+        names::CHAIN.into(),
+        serde_json::to_vec_pretty(&chain).unwrap(),
+    );
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::CHAIN, "{err}");
+    assert!(
+        err.message
+            .starts_with("chain broken at entry 3 (item fine)")
+            && err.message.contains("capture 1's body"),
+        "{err}"
+    );
+
+    // An item pointing at another item's entry.
+    let mut files = p.files.clone();
+    let mut m: crate::Manifest = serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    let fine = m.items.iter_mut().find(|i| i.item.id == "fine").unwrap();
+    fine.capture_log[0].body = 1;
+    files.insert(names::MANIFEST.into(), serde_json::to_vec(&m).unwrap());
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert!(
+        err.message
+            .starts_with("chain broken at entry 1 (item fine): it logs fake `body`"),
+        "{err}"
+    );
+
+    // Malformed JSON is a problem, not a panic.
+    let mut files = p.files.clone();
+    files.insert(names::CHAIN.into(), b"{\"entries\": [".to_vec());
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::CHAIN, "{err}");
+}
+
+#[test]
+fn a_token_for_a_different_hash_is_rejected_naming_it() {
+    let f = fixture();
+    // A genuine token from the recorded test TSA, but for another hash, recorded for the head.
+    let token =
+        crate::timestamp::parse_response(include_bytes!("../tests/fixtures/timestamp/rsa.tsr"))
+            .unwrap();
+    let info = crate::timestamp::inspect_token(&token).unwrap();
+    let head = f.store.capture_log_head().unwrap().unwrap();
+    let id = f
+        .store
+        .record_timestamp_token(&ballotwatch_store::NewTimestampToken {
+            seq: head.seq,
+            head: head.head.clone(),
+            tsa_url: "http://127.0.0.1:9/rsa".into(),
+            token: token.clone(),
+            gen_time: info.gen_time,
+            requested_at: info.gen_time,
+        })
+        .unwrap();
+    let p = stamped_pack(&f);
+    let file = names::token(id);
+    assert_eq!(
+        crate::timestamp::parse_response(&p.files[&file]).unwrap(),
+        token,
+        "the token is in the pack verbatim"
+    );
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("could not be checked when it was exported"));
+
+    let err = verify_files(&p.files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, file, "{err}");
+    assert!(
+        err.message
+            .starts_with(&format!("token {id} for a different hash")),
+        "{err}"
+    );
+    // Checked against the roots configured for verify rather than the pack's: the same.
+    let configured = crate::timestamp::TrustRoots::from_pem(
+        include_bytes!("../tests/fixtures/timestamp/root.pem"),
+        "root.pem",
+    )
+    .unwrap();
+    let opts = VerifyOptions {
+        tsa_roots: Some(configured),
+        ..untrusted()
+    };
+    assert_eq!(verify_files(&p.files, &opts).unwrap_err().file, file);
+
+    // A token file that is not a timestamp response is named too.
+    let mut files = p.files.clone();
+    files.insert(file.clone(), b"not DER".to_vec());
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, file, "{err}");
 }

@@ -26,6 +26,8 @@ use ballotwatch_core::sha256_hex;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{names, sha256sums, Manifest, SCHEMA, SCHEMA_VERSION};
+use crate::timestamp::pack::{TimestampCheck, MAX_ROOT_FILE, MAX_TOKEN_FILE};
+use crate::timestamp::TrustRoots;
 use crate::{key, warc};
 
 /// Largest `manifest.json` (and `SHA256SUMS`) `verify` reads: these two are held in memory.
@@ -68,6 +70,10 @@ pub struct VerifyOptions {
     pub trusted_keys: Vec<String>,
     /// Ceilings.
     pub limits: VerifyLimits,
+    /// The TSA root certificates the caller trusts (`[evidence] tsa_roots`). `None`: a pack's
+    /// timestamp tokens are checked against the root copies in the pack, and
+    /// [`TimestampCheck::roots`] says so.
+    pub tsa_roots: Option<TrustRoots>,
 }
 
 impl VerifyOptions {
@@ -80,6 +86,7 @@ impl VerifyOptions {
         VerifyOptions {
             trusted_keys: keys.into_iter().map(Into::into).collect(),
             limits: VerifyLimits::default(),
+            tsa_roots: None,
         }
     }
 }
@@ -105,6 +112,8 @@ pub struct Verified {
     pub files: usize,
     /// Who signed it.
     pub signer: Signer,
+    /// What its trusted timestamps prove, all checked; `None`: the pack has none.
+    pub timestamps: Option<TimestampCheck>,
 }
 
 /// The first problem found in a pack: the file it is in, and what is wrong.
@@ -208,11 +217,12 @@ impl Budget {
     }
 }
 
-/// A reader that hashes and counts what passes through it.
+/// A reader that hashes and counts what passes through it, and keeps it when asked.
 struct Hashing<R> {
     inner: R,
     hash: Sha256,
     count: u64,
+    keep: Option<Vec<u8>>,
 }
 
 impl<R: Read> Read for Hashing<R> {
@@ -220,7 +230,21 @@ impl<R: Read> Read for Hashing<R> {
         let k = self.inner.read(buf)?;
         self.hash.update(&buf[..k]);
         self.count += k as u64;
+        if let Some(keep) = &mut self.keep {
+            keep.extend_from_slice(&buf[..k]);
+        }
         Ok(k)
+    }
+}
+
+/// The most `verify` holds in memory of a file under `timestamps/`, which it reads whole.
+fn timestamp_file_cap(name: &str) -> u64 {
+    if name == names::CHAIN {
+        MAX_MANIFEST
+    } else if name.ends_with(".tsr") {
+        MAX_TOKEN_FILE
+    } else {
+        MAX_ROOT_FILE
     }
 }
 
@@ -510,6 +534,7 @@ pub fn verify_reader<R: Read + Seek>(
     // Every file, streamed and hashed, in the order the ZIP holds them.
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut warc_check: Option<WarcCheck> = None;
+    let mut stamp_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (i, name) in entry_names.iter().enumerate() {
         let name = name.as_str();
         if name == names::MANIFEST || name == names::SIGNATURE {
@@ -538,10 +563,22 @@ pub fn verify_reader<R: Read + Seek>(
         // Never more than the listed size (plus one byte, to see that it is longer) and never
         // more than the budget left.
         let room = size.min(budget.left);
+        // The timestamp proof is checked after every hash: it is kept, within a cap.
+        let keep = name.starts_with(names::TIMESTAMPS_DIR);
+        if keep && size > timestamp_file_cap(name) {
+            return Err(problem(
+                name,
+                format!(
+                    "listed at {size} bytes, more than verify reads for this file ({})",
+                    timestamp_file_cap(name)
+                ),
+            ));
+        }
         let mut reader = Hashing {
             inner: entry.take(room.saturating_add(1)),
             hash: Sha256::new(),
             count: 0,
+            keep: keep.then(Vec::new),
         };
         let mut warc_problem = None;
         if name == warc_file {
@@ -574,6 +611,9 @@ pub fn verify_reader<R: Read + Seek>(
         if let Some(p) = warc_problem {
             return Err(p);
         }
+        if let Some(bytes) = reader.keep {
+            stamp_files.insert(name.to_string(), bytes);
+        }
     }
     if !entry_names.iter().any(|n| n == names::SUMS) {
         return Err(problem(
@@ -594,10 +634,13 @@ pub fn verify_reader<R: Read + Seek>(
     let warc_check = warc_check
         .ok_or_else(|| problem(warc_file, "missing from the pack (removed after export)"))?;
     warc_check.matches(&manifest)?;
+    let timestamps =
+        crate::timestamp::pack::check(&manifest, &stamp_files, options.tsa_roots.as_ref())?;
     Ok(Verified {
         files: entry_names.len(),
         manifest,
         signer,
+        timestamps,
     })
 }
 

@@ -119,6 +119,8 @@ pub fn settings(
             .evidence
             .screenshot_timeout
             .max(Duration::from_secs(10)),
+        timestamps: config.evidence.timestamps_enabled(),
+        tsa_roots: config.evidence.tsa_roots.clone(),
     })
 }
 

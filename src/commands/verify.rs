@@ -14,6 +14,8 @@
 
 use std::path::Path;
 
+use ballotwatch_evidence::timestamp::pack::{RootsUsed, TimestampCheck};
+use ballotwatch_evidence::timestamp::TrustRoots;
 use ballotwatch_evidence::{key, Problem, Verified, VerifyLimits, VerifyOptions};
 use ballotwatch_pipeline::Config;
 use ballotwatch_store::Store;
@@ -51,9 +53,17 @@ fn options(public_key: Option<&str>, config: Option<&Config>) -> anyhow::Result<
             .collect::<Result<_, _>>()?,
         (None, None) => Vec::new(),
     };
+    let tsa_roots = match config {
+        Some(c) if !c.evidence.tsa_roots.is_empty() => Some(
+            TrustRoots::from_pem_files(&c.evidence.tsa_roots)
+                .map_err(|e| UsageError(format!("[evidence] tsa_roots: {e}")))?,
+        ),
+        _ => None,
+    };
     Ok(VerifyOptions {
         trusted_keys,
         limits,
+        tsa_roots,
     })
 }
 
@@ -128,6 +138,7 @@ pub fn run(file: &Path, public_key: Option<&str>, config: Option<&Config>) -> an
         s.fingerprint,
         if s.trusted { " — a trusted key" } else { "" }
     );
+    print_timestamps(&v);
     if s.trusted {
         return Ok(0);
     }
@@ -142,6 +153,62 @@ pub fn run(file: &Path, public_key: Option<&str>, config: Option<&Config>) -> an
         s.fingerprint
     );
     Ok(UNVERIFIED_SIGNER)
+}
+
+/// What the pack's trusted timestamps prove, per item.
+fn print_timestamps(v: &Verified) {
+    let Some(check) = &v.timestamps else {
+        println!("no trusted timestamps in this pack");
+        return;
+    };
+    print_roots(check);
+    match &check.head {
+        Some((seq, head)) => println!(
+            "trusted timestamps: the capture log segment in the pack ({} entries) re-links to \
+             its head, entry {seq} ({head}); {} token(s) for it verify",
+            check.entries,
+            check.tokens.len()
+        ),
+        None => println!("trusted timestamps: the pack's capture log segment is empty"),
+    }
+    for t in &check.tokens {
+        println!(
+            "  {}: {} by {} (signer {}, root {}, serial {})",
+            t.file,
+            t.verified
+                .gen_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            t.verified.tsa_name,
+            t.verified.signer,
+            t.verified.root,
+            t.verified.serial
+        );
+    }
+    for (id, stamp) in &check.items {
+        println!("item {id}: {stamp}");
+    }
+}
+
+/// Where the TSA roots came from, with their fingerprints when they came from the pack.
+fn print_roots(check: &TimestampCheck) {
+    match &check.roots {
+        RootsUsed::Configured(roots) => println!(
+            "TSA tokens checked against the {} root certificate(s) in this config's [evidence] \
+             tsa_roots",
+            roots.len()
+        ),
+        RootsUsed::Pack(roots) => {
+            println!(
+                "TSA tokens checked against the root certificate(s) IN THE PACK (no [evidence] \
+                 tsa_roots configured here): they prove the time only if these are the TSA's \
+                 real roots, so compare each SHA-256 fingerprint with the certificate the TSA \
+                 publishes:"
+            );
+            for (file, r) in roots {
+                println!("  {file}: {} SHA-256 {}", r.subject, r.sha256);
+            }
+        }
+    }
 }
 
 /// Records the check in the deployment's audit log, when its store exists (verify never

@@ -18,6 +18,7 @@
 use der::oid::ObjectIdentifier;
 
 mod client;
+pub mod pack;
 pub mod request;
 pub mod verify;
 
@@ -29,7 +30,7 @@ pub use request::{
     build_request, inspect_token, parse_response, request_timestamp, timestamp_with_any, Timestamp,
     TokenInfo, MAX_RESPONSE_SIZE,
 };
-pub use verify::{verify_token, TrustRoots, VerifiedTimestamp};
+pub use verify::{verify_token, RootCertificate, TrustRoots, VerifiedTimestamp};
 
 /// Why a timestamp could not be obtained or does not verify. Each message says what failed and
 /// what to do about it.

@@ -66,10 +66,40 @@ impl TrustRoots {
         self.certs.len()
     }
 
+    /// Adds `other`'s certificates.
+    pub fn add(&mut self, other: TrustRoots) {
+        self.certs.extend(other.certs);
+    }
+
     /// Whether there are none (then nothing verifies).
     pub fn is_empty(&self) -> bool {
         self.certs.is_empty()
     }
+
+    /// Each root's subject and SHA-256 fingerprint (of its DER encoding: what
+    /// `openssl x509 -noout -fingerprint -sha256` prints, without the colons), so a person can
+    /// compare it with the certificate the TSA publishes.
+    pub fn describe(&self) -> Vec<RootCertificate> {
+        self.certs
+            .iter()
+            .map(|cert| RootCertificate {
+                subject: cert.tbs_certificate.subject.to_string(),
+                sha256: cert
+                    .to_der()
+                    .map(|der| hex::encode(sha2::Sha256::digest(der)))
+                    .unwrap_or_else(|e| format!("(cannot be encoded: {e})")),
+            })
+            .collect()
+    }
+}
+
+/// A trusted root, as a person checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCertificate {
+    /// Its subject name.
+    pub subject: String,
+    /// SHA-256 of its DER encoding, 64 lowercase hex digits.
+    pub sha256: String,
 }
 
 /// A token that verified: what it proves.

@@ -6,6 +6,11 @@
 
 mod common;
 
+// The evidence crate's test TSA (`openssl ts -reply` on loopback), shared rather than copied.
+#[allow(dead_code)]
+#[path = "../evidence/tests/support/tsa.rs"]
+mod tsa;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -626,17 +631,11 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
     );
 }
 
-/// Copies the pack at `pack` to `out` with `report.html` altered and everything re-listed and
-/// re-signed with a new key, as a forger would; returns the forger's public key.
-fn resign_altered(pack: &Path, out: &Path, dir: &Path) -> String {
+/// Re-lists every file of a pack in its manifest and `SHA256SUMS` and re-signs it with `key`,
+/// as anyone holding a key could after altering it.
+fn resign(files: &mut BTreeMap<String, Vec<u8>>, key: &ballotwatch_evidence::PackKey) {
     use ballotwatch_core::sha256_hex;
     use ballotwatch_evidence::manifest::{names, sha256sums};
-    let key = ballotwatch_evidence::PackKey::load_or_create(&dir.join("forger.key")).unwrap();
-    let mut files = unzip_all(pack);
-    files.insert(
-        names::REPORT_HTML.into(),
-        b"<p>Nothing to see here.</p>".to_vec(),
-    );
     files.insert(
         names::PUBLIC_KEY.into(),
         format!("{}\n", key.public_hex()).into_bytes(),
@@ -664,6 +663,19 @@ fn resign_altered(pack: &Path, out: &Path, dir: &Path) -> String {
     files.insert(names::MANIFEST.into(), manifest);
     files.insert(names::SIGNATURE.into(), sig.into_bytes());
     files.insert(names::SUMS.into(), sums.into_bytes());
+}
+
+/// Copies the pack at `pack` to `out` with `report.html` altered and everything re-listed and
+/// re-signed with a new key, as a forger would; returns the forger's public key.
+fn resign_altered(pack: &Path, out: &Path, dir: &Path) -> String {
+    use ballotwatch_evidence::manifest::names;
+    let key = ballotwatch_evidence::PackKey::load_or_create(&dir.join("forger.key")).unwrap();
+    let mut files = unzip_all(pack);
+    files.insert(
+        names::REPORT_HTML.into(),
+        b"<p>Nothing to see here.</p>".to_vec(),
+    );
+    resign(&mut files, &key);
     zip_all(&files, out);
     key.public_hex()
 }
@@ -1001,4 +1013,258 @@ fn a_wacz_export_validates_and_the_pack_carries_the_chain_of_custody() {
     let (log, _) = store.custody_log(&[id], &[], 100).unwrap();
     assert!(log.iter().any(|e| e.action == "evidence.verify"));
     println!("e2e took {:?}", started.elapsed());
+}
+
+/// `openssl ts -verify` of a pack's token file (a DER `TimeStampResp`) for the hash `digest`
+/// (hex), trusting only `root`: whether it says OK.
+fn openssl_ts_verify(token: &Path, digest: &str, root: &Path) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(["ts", "-verify", "-in"])
+        .arg(token)
+        .args(["-digest", digest, "-CAfile"])
+        .arg(root)
+        .output()
+        .expect("run openssl ts -verify (Debian: openssl)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && text.contains("Verification: OK"),
+        text,
+    )
+}
+
+#[test]
+fn trusted_timestamps_travel_in_the_pack_and_verify_offline_as_openssl_agrees() {
+    use ballotwatch_evidence::manifest::names;
+    let started = Instant::now();
+    let tsa = tsa::tsa();
+    let base = noticeboard();
+    let ws = Workspace::new(&format!(
+        "{IDENTITY}\n{}\n[evidence]\nscreenshots = false\ntsa_urls = [\"{}\"]\n\
+         tsa_roots = [\"{}\"]\n",
+        rss_source("Riverside Noticeboard", &format!("{base}/feed.xml")),
+        tsa.url("rsa"),
+        tsa.root_pem().display()
+    ));
+    // Ingest: every capture joins the capture log, and the log's head is timestamped.
+    let r = ws.run(&["ingest", "--once"]);
+    assert_eq!(r.code, 0, "ingest failed:\n{}\n{}", r.stdout, r.stderr);
+    let store = Store::open(&ws.data_dir()).unwrap();
+    let items = store.latest_items_after(0, 100).unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let ids: Vec<String> = items.iter().map(|s| s.item.id.clone()).collect();
+    let flagged = items
+        .iter()
+        .find(|s| s.result.as_ref().is_some_and(|r| r.flagged))
+        .expect("the lookalike post is flagged");
+    let segment = store
+        .capture_log_segment(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    assert!(
+        !segment.tokens.is_empty(),
+        "ingest --once timestamps the head"
+    );
+    let inc = incident(&ws, &flagged.item.id);
+    let other = ids.iter().find(|i| **i != flagged.item.id).unwrap();
+
+    // Export: the proof is in timestamps/, listed and signed.
+    let pack = ws.dir.path().join("pack.zip");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &inc.to_string(),
+        "--item",
+        other,
+        "--out",
+        pack.to_str().unwrap(),
+        "--no-screenshots",
+    ]);
+    assert_eq!(r.code, 0, "export failed:\n{}\n{}", r.stdout, r.stderr);
+    let files = unzip_all(&pack);
+    let manifest: ballotwatch_evidence::Manifest =
+        serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    let info = manifest
+        .timestamps
+        .clone()
+        .expect("the pack has timestamps");
+    assert!(!info.tokens.is_empty());
+    assert_eq!(info.roots, [names::root(1)]);
+    let sums = String::from_utf8(files[names::SUMS].clone()).unwrap();
+    for f in info.tokens.iter().chain([&info.chain]).chain(&info.roots) {
+        assert!(manifest.files.iter().any(|e| &e.path == f), "{f} listed");
+        assert!(sums.contains(&format!("  {f}\n")), "{f} in SHA256SUMS");
+    }
+    for item in &manifest.items {
+        assert!(
+            !item.capture_log.is_empty(),
+            "item {} names its log entries",
+            item.item.id
+        );
+    }
+    let stamp_bytes: usize = files
+        .iter()
+        .filter(|(k, _)| k.starts_with(names::TIMESTAMPS_DIR))
+        .map(|(_, b)| b.len())
+        .sum();
+    eprintln!(
+        "timestamps/ holds {stamp_bytes} bytes for {} items ({} chain entries, {} token(s), \
+         root {} bytes)",
+        manifest.items.len(),
+        segment.entries.len(),
+        info.tokens.len(),
+        files[&names::root(1)].len()
+    );
+    let report = String::from_utf8(files[names::REPORT_HTML].clone()).unwrap();
+    assert!(
+        report.contains("Trusted timestamps") && report.contains("Ballotwatch Test TSA rsa"),
+        "the report names the TSA"
+    );
+
+    // Verify with this deployment's config: the configured roots.
+    let key = String::from_utf8(files[names::PUBLIC_KEY].clone()).unwrap();
+    let key = key.trim();
+    let r = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", key]);
+    assert_eq!(r.code, 0, "verify:\n{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("in this config's [evidence] tsa_roots"),
+        "{}",
+        r.stdout
+    );
+    for id in &ids {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("item {id}: ")))
+            .unwrap_or_else(|| panic!("no line for item {id}:\n{}", r.stdout));
+        assert!(
+            line.contains("captured no later than 20")
+                && line.contains("(TSA ")
+                && line.contains("Ballotwatch Test TSA rsa"),
+            "{line}"
+        );
+    }
+
+    // Verify without a config: the roots in the pack, said plainly, with fingerprints that
+    // match openssl's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+        .args(["verify", pack.to_str().unwrap(), "--public-key", key])
+        .current_dir(elsewhere.path())
+        .env_remove("BALLOTWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("IN THE PACK"), "{stdout}");
+    let fp = tsa::openssl(
+        &tsa.dir,
+        &[
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            "root.pem",
+        ],
+    );
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .trim()
+        .replace(':', "")
+        .to_ascii_lowercase();
+    assert!(
+        stdout.contains(&format!("SHA-256 {fp}")),
+        "{fp} in\n{stdout}"
+    );
+    assert_eq!(stdout.matches("captured no later than").count(), 2);
+
+    // openssl agrees on every token, from the pack alone: for the chain's head, yes; for any
+    // other hash, no.
+    let chain: serde_json::Value = serde_json::from_slice(&files[&info.chain]).unwrap();
+    let head = chain["entries"].as_array().unwrap().last().unwrap()["head"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root = elsewhere.path().join("root.pem");
+    std::fs::write(&root, &files[&names::root(1)]).unwrap();
+    for t in &info.tokens {
+        let tsr = elsewhere.path().join("token.tsr");
+        std::fs::write(&tsr, &files[t]).unwrap();
+        let (ok, text) = openssl_ts_verify(&tsr, &head, &root);
+        assert!(ok, "openssl ts -verify {t} for {head}: {text}");
+        let (ok, _) = openssl_ts_verify(&tsr, &"00".repeat(32), &root);
+        assert!(!ok, "openssl must reject {t} for another hash");
+    }
+
+    // An edited chain, re-signed with the deployment's own key: broken at that entry, naming
+    // the item.
+    let deploy_key =
+        ballotwatch_evidence::PackKey::load_or_create(&ws.data_dir().join("evidence.key")).unwrap();
+    assert_eq!(deploy_key.public_hex(), key);
+    let entries = chain["entries"].as_array().unwrap();
+    let (k, edited) = entries
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e["item_id"] == flagged.item.id.as_str())
+        .unwrap();
+    let seq = edited["seq"].as_i64().unwrap();
+    let mut bad_chain = chain.clone();
+    bad_chain["entries"][k]["sha256"] = serde_json::json!("ab".repeat(32));
+    let mut altered = files.clone();
+    altered.insert(
+        info.chain.clone(),
+        serde_json::to_vec_pretty(&bad_chain).unwrap(),
+    );
+    resign(&mut altered, &deploy_key);
+    let bad = ws.dir.path().join("edited-chain.zip");
+    zip_all(&altered, &bad);
+    let r = ws.run(&["verify", bad.to_str().unwrap(), "--public-key", key]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "timestamps/chain.json: chain broken at entry {seq} (item {})",
+            flagged.item.id
+        )),
+        "{}",
+        r.stdout
+    );
+
+    // A genuine token from the same TSA, but for a different hash, re-signed in: rejected,
+    // naming the token.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let other_hash = [0x5au8; 32];
+    let stamp = rt
+        .block_on(ballotwatch_evidence::timestamp::request_timestamp(
+            &reqwest::Client::new(),
+            &tsa.url("rsa"),
+            &other_hash,
+            Duration::from_secs(20),
+        ))
+        .unwrap();
+    let t = &info.tokens[0];
+    let mut altered = files.clone();
+    altered.insert(
+        t.clone(),
+        ballotwatch_evidence::timestamp::pack::token_response(&stamp.token).unwrap(),
+    );
+    resign(&mut altered, &deploy_key);
+    let bad = ws.dir.path().join("other-token.zip");
+    zip_all(&altered, &bad);
+    let r = ws.run(&["verify", bad.to_str().unwrap(), "--public-key", key]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{t}: token ")) && r.stdout.contains("for a different hash"),
+        "{}",
+        r.stdout
+    );
+    eprintln!("trusted timestamps end to end: {:?}", started.elapsed());
 }

@@ -515,8 +515,16 @@ fn items_without_an_incident_export_by_id_and_bad_requests_are_usage_errors() {
     let key = signing_public_key(&ws.config());
     let v = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+    // No TSA configured: the pack verifies as before and says it has no trusted timestamps.
+    assert!(
+        v.stdout.contains("\nno trusted timestamps in this pack\n"),
+        "{}",
+        v.stdout
+    );
     let files = unzip_all(&pack);
+    assert!(!files.keys().any(|k| k.starts_with("timestamps/")));
     let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert!(m.get("timestamps").is_none());
     assert_eq!(m["items"].as_array().unwrap().len(), 2);
     assert_eq!(m["incidents"], serde_json::json!([]));
     // Both items came from one feed fetch: one capture, one request/response pair.
@@ -1110,11 +1118,16 @@ fn trusted_timestamps_travel_in_the_pack_and_verify_offline_as_openssl_agrees() 
         .map(|(_, b)| b.len())
         .sum();
     eprintln!(
-        "timestamps/ holds {stamp_bytes} bytes for {} items ({} chain entries, {} token(s), \
-         root {} bytes)",
+        "timestamps/ holds {stamp_bytes} bytes for {} items ({} chain entries: chain.json {} \
+         bytes; {} token(s): {:?} bytes; root {} bytes)",
         manifest.items.len(),
         segment.entries.len(),
+        files[&info.chain].len(),
         info.tokens.len(),
+        info.tokens
+            .iter()
+            .map(|t| files[t].len())
+            .collect::<Vec<_>>(),
         files[&names::root(1)].len()
     );
     let report = String::from_utf8(files[names::REPORT_HTML].clone()).unwrap();

@@ -11,11 +11,13 @@
 //!   exporter, export time, tool version), `manifest.sig` (Ed25519, [`key`]), `SHA256SUMS`,
 //!   the raw captures, screenshots and media, `captures.warc.gz` (WARC 1.1, [`warc`]),
 //!   `archive.wacz` (the same WARC as WACZ 1.1.1 for replay, [`wacz`]), `custody.json` (the
-//!   chain of custody from the audit log, [`custody`]), `report.html` ([`report`]) and
-//!   `report.pdf`.
+//!   chain of custody from the audit log, [`custody`]), `report.html` ([`report`]),
+//!   `report.pdf` and, with TSAs configured, `timestamps/` (the capture-log segment, its RFC 3161
+//!   tokens and the TSA roots, [`timestamp::pack`]).
 //! * [`export`]: one export for the CLI and the web UI alike — missing screenshots, the pack
 //!   (or the WACZ alone, [`export_wacz`]), the audit log entry.
-//! * [`verify`]: checks a pack and names the first problem.
+//! * [`verify`]: checks a pack and names the first problem; with timestamps, says per item
+//!   when its captures existed at the latest, by the TSA's clock.
 //! * [`timestamp`]: RFC 3161 trusted timestamps: asking a TSA, and checking its token offline
 //!   against trusted roots.
 

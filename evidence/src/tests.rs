@@ -999,6 +999,19 @@ fn a_token_for_a_different_hash_is_rejected_naming_it() {
     };
     assert_eq!(verify_files(&p.files, &opts).unwrap_err().file, file);
 
+    // A token record moved to another entry of the chain: named, with the entry.
+    let mut files = p.files.clone();
+    let mut chain = chain_json(&files);
+    chain["tokens"][0]["seq"] = serde_json::json!(1);
+    files.insert(
+        names::CHAIN.into(),
+        serde_json::to_vec_pretty(&chain).unwrap(),
+    );
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, file, "{err}");
+    assert!(err.message.contains("is for entry 1"), "{err}");
+
     // A token file that is not a timestamp response is named too.
     let mut files = p.files.clone();
     files.insert(file.clone(), b"not DER".to_vec());

@@ -1,6 +1,7 @@
 //! `verify`: checks a pack's signature, every hash, that every file is listed and nothing
-//! unlisted was added, and that the WARC records match the listed captures. The first problem
-//! found is reported, naming the file.
+//! unlisted was added, that the WARC records match the listed captures, and the trusted
+//! timestamps in `timestamps/` ([`crate::timestamp::pack::check`]). The first problem found is
+//! reported, naming the file.
 //!
 //! A pack comes from outside, so `verify` streams it: the small files it must hold whole
 //! (`manifest.json` up to [`MAX_MANIFEST`], `manifest.sig`, `SHA256SUMS`) are read first and the

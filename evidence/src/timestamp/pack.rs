@@ -183,11 +183,19 @@ fn capture_refs(
     captures: &[CaptureEntry],
 ) -> BTreeMap<String, Vec<CaptureLogRef>> {
     let by_id: BTreeMap<i64, &CaptureEntry> = captures.iter().map(|c| (c.id, c)).collect();
+    // The first entry logging each (item, what, sha256).
+    let mut logged: BTreeMap<(&str, &str, String), i64> = BTreeMap::new();
+    for e in entries {
+        logged
+            .entry((
+                e.item_id.as_str(),
+                e.what.as_str(),
+                e.sha256.to_ascii_lowercase(),
+            ))
+            .or_insert(e.seq);
+    }
     let find = |item: &str, what: &str, sha: &str| {
-        entries
-            .iter()
-            .find(|e| e.item_id == item && e.what == what && e.sha256.eq_ignore_ascii_case(sha))
-            .map(|e| e.seq)
+        logged.get(&(item, what, sha.to_ascii_lowercase())).copied()
     };
     let mut out = BTreeMap::new();
     for item in items {
@@ -388,7 +396,11 @@ pub fn check(
             format!("chain broken at entry {seq} (item {item_id}): {why}"),
         ),
         ChainError::Token { id, seq } => problem(
-            &names::token(id),
+            &chain
+                .tokens
+                .iter()
+                .find(|t| t.id == id)
+                .map_or_else(|| names::token(id), |t| t.file.clone()),
             format!("token {id} is for entry {seq}, not the head of the chain in the pack"),
         ),
     })?;

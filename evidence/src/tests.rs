@@ -942,6 +942,32 @@ fn an_edited_chain_fails_verify_naming_the_entry_and_item_even_when_re_signed() 
         "{err}"
     );
 
+    // A capture swapped for other bytes, the item's entries no longer named: the chain still
+    // logs the original capture for the item.
+    let mut m = p.manifest.clone();
+    m.captures[0].sha256 = "cd".repeat(32);
+    for item in &mut m.items {
+        item.capture_log.clear();
+    }
+    let stamps: BTreeMap<String, Vec<u8>> = p
+        .files
+        .iter()
+        .filter(|(k, _)| k.starts_with(names::TIMESTAMPS_DIR))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let err = crate::timestamp::pack::check(&m, &stamps, None).unwrap_err();
+    assert_eq!(err.file, names::CHAIN, "{err}");
+    assert!(
+        err.message
+            .starts_with("chain broken at entry 1 (item fake)")
+            && err.message.contains("not among the item's captures"),
+        "{err}"
+    );
+    // Unchanged, the same check passes.
+    assert!(crate::timestamp::pack::check(&p.manifest, &stamps, None)
+        .unwrap()
+        .is_some());
+
     // Malformed JSON is a problem, not a panic.
     let mut files = p.files.clone();
     files.insert(names::CHAIN.into(), b"{\"entries\": [".to_vec());

@@ -459,6 +459,32 @@ pub fn check(
         }
     }
 
+    // And the other way: every capture the chain logs for an exported item is in the pack (a
+    // capture replaced, with the item's entries no longer named, still shows here).
+    for item in &manifest.items {
+        let id = item.item.id.as_str();
+        let bodies: Vec<String> = item
+            .capture_ids
+            .iter()
+            .filter_map(|c| captures.get(c))
+            .map(|c| c.sha256.to_ascii_lowercase())
+            .collect();
+        if let Some(e) = chain
+            .entries
+            .iter()
+            .find(|e| e.item_id == id && e.what == "body" && !bodies.contains(&e.sha256))
+        {
+            return Err(problem(
+                chain_path,
+                format!(
+                    "chain broken at entry {} (item {id}): it logs a capture of this item with \
+                     SHA-256 {} that is not among the item's captures in the pack",
+                    e.seq, e.sha256
+                ),
+            ));
+        }
+    }
+
     // The roots, then every token.
     let (roots, used) = match configured {
         Some(roots) => (roots.clone(), RootsUsed::Configured(roots.describe())),

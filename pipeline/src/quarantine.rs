@@ -229,6 +229,22 @@ impl ResponseGate for PollGate {
     }
 }
 
+/// A downloaded medium [`MediaGate::begin`] will not let be looked at: capturing the same
+/// bytes ended the process `attempts` times.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{url} is quarantined: capturing it (sha256 {sha256}) did not finish in {attempts} attempts; \
+     its download is kept; see `ballotwatch quarantine list`"
+)]
+pub(crate) struct MediaQuarantined {
+    /// Where it was downloaded from.
+    pub url: String,
+    /// The SHA-256 of its bytes.
+    pub sha256: String,
+    /// `[limits] quarantine_after`.
+    pub attempts: u32,
+}
+
 /// Media capture's quarantine for one poll of one source (see [`super::media::capture`]): each
 /// downloaded medium is media work keyed by the SHA-256 of its bytes, recorded before anything
 /// looks at them (sniffing, the image header, ffmpeg's frames) and cleared after. The same bytes
@@ -297,7 +313,7 @@ impl MediaGate {
         url: &str,
         sha256: &str,
         body: &[u8],
-    ) -> Result<String, String> {
+    ) -> Result<String, MediaQuarantined> {
         let work = Work {
             key: sha256.to_string(),
             source: self.source.clone(),
@@ -329,10 +345,11 @@ impl MediaGate {
         };
         if !begun.run.contains(&key) {
             self.in_flight.leave(&key);
-            return Err(format!(
-                "{url} is quarantined: capturing it (sha256 {sha256}) did not finish in {after} \
-                 attempts; its download is kept; see `ballotwatch quarantine list`"
-            ));
+            return Err(MediaQuarantined {
+                url: url.to_string(),
+                sha256: sha256.to_string(),
+                attempts: after,
+            });
         }
         fault::point(Stage::Media, body);
         Ok(key)

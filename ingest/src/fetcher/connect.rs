@@ -60,9 +60,9 @@ impl Fetcher {
             .port_or_known_default()
             .unwrap_or(if tls { 443 } else { 80 });
         let allow_private = self.inner.allow_private;
-        guard::check_url_host(url, allow_private).map_err(|reason| FetchError::Blocked {
+        guard::check_url_host(url, allow_private).map_err(|blocked| FetchError::Blocked {
             url: text.clone(),
-            reason,
+            reason: blocked.to_string(),
         })?;
         // `host_str` keeps IPv6 literals in brackets; the resolver wants them bare.
         let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -107,7 +107,9 @@ impl Fetcher {
         if !tls {
             return Ok(Box::pin(tcp));
         }
-        let config = tls_config().map_err(|message| FetchError::Setup { message })?;
+        let config = tls_config().map_err(|e| FetchError::Setup {
+            message: e.to_string(),
+        })?;
         let name = rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|e| {
             FetchError::InvalidUrl {
                 url: text.clone(),
@@ -127,14 +129,25 @@ impl Fetcher {
 
 /// The TLS client settings: aws-lc-rs (the provider reqwest uses here) and the platform's
 /// certificate verifier (the system's trust store).
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(TlsSetupError::Protocols)?
         .with_platform_verifier()
-        .map_err(|e| format!("cannot load the system's certificate verifier: {e}"))?
+        .map_err(TlsSetupError::Verifier)?
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Why the TLS client settings could not be made.
+#[derive(Debug, thiserror::Error)]
+enum TlsSetupError {
+    /// The protocol versions could not be set.
+    #[error("cannot set up TLS: {0}")]
+    Protocols(rustls::Error),
+    /// The system's certificate verifier could not be loaded.
+    #[error("cannot load the system's certificate verifier: {0}")]
+    Verifier(rustls::Error),
 }

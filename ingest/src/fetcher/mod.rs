@@ -407,8 +407,8 @@ impl Fetcher {
                 let to = to.to_string();
                 return attempt.error(RedirectRefused::Scheme { to });
             }
-            if let Err(reason) = guard::check_url_host(to, allow_private) {
-                let to = to.to_string();
+            if let Err(blocked) = guard::check_url_host(to, allow_private) {
+                let (to, reason) = (to.to_string(), blocked.to_string());
                 return attempt.error(RedirectRefused::Blocked { to, reason });
             }
             attempt.follow()
@@ -542,7 +542,8 @@ impl Fetcher {
                 })
             }
         };
-        if let Err(reason) = guard::check_url_host(&req.url, self.inner.allow_private) {
+        if let Err(blocked) = guard::check_url_host(&req.url, self.inner.allow_private) {
+            let reason = blocked.to_string();
             return Err(FetchError::Blocked { url, reason });
         }
 

@@ -1,0 +1,263 @@
+//! The report inbox (`kind = "imap"`, issue 19): messages that residents, councillors and staff
+//! forward to the elections inbox, each read into one report [`Item`].
+//!
+//! This round holds the message → item step ([`read_message`]) and the forwarded-header parser
+//! ([`forwarded`]); the IMAP connection, cursor and `[[source]]` keys come next (see
+//! `docs/sources.md`). Each message becomes one item: the subject as title, the body text (an
+//! HTML body sanitised by [`crate::html::from_html`], as RSS does), every `http`/`https` URL of the
+//! body in `links`. When the message forwards a post (a Gmail, Apple Mail or Outlook forwarded
+//! header, or an attached `message/rfc822`), the original sender and date become the item's
+//! author and `published_at`; the person who forwarded it (the envelope `From`) is the
+//! [`Reporter`], personal data kept apart from the item: never in its text or author.
+
+pub mod forwarded;
+
+use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
+use chrono::{DateTime, Utc};
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use url::Url;
+
+use crate::html;
+
+/// The `kind` value of a report inbox source.
+pub const KIND: &str = "imap";
+/// At most this many links are kept from one message body.
+pub const MAX_LINKS: usize = 200;
+/// At most this many bytes of one message body are read for text and links.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Who sent a report to the inbox (the envelope `From`): personal data, kept apart from the
+/// item and shown to analysts and admins only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reporter {
+    /// The display name, if the message gives one.
+    pub name: Option<String>,
+    /// The mail address, if the message gives one.
+    pub address: Option<String>,
+}
+
+/// One message read as a report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The report item (no reporter data in it).
+    pub item: Item,
+    /// Who sent it to the inbox.
+    pub reporter: Reporter,
+    /// The attachments' names and media types, in message order (their bytes stay in the raw
+    /// message, the capture).
+    pub attachments: Vec<(Option<String>, String)>,
+}
+
+/// Why a message could not be read as a report.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MessageError {
+    /// The bytes are not an RFC 822 message.
+    #[error("message {key}: not an RFC 822 message ({reason})")]
+    Malformed {
+        /// Which message (e.g. `UID 42`).
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Reads one raw RFC 822 message (`raw`) into a report item of source `source_name`; `key`
+/// names the message in errors and, without a `Message-ID`, makes the item's id (e.g.
+/// `UIDVALIDITY/UID`).
+pub fn read_message(
+    source_name: &str,
+    key: &str,
+    raw: &[u8],
+    watch: &WatchTerms,
+) -> Result<Report, MessageError> {
+    let malformed = |reason| MessageError::Malformed {
+        key: key.to_string(),
+        reason,
+    };
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or_else(|| malformed("no headers could be read"))?;
+    if msg.from().is_none() && msg.date().is_none() && msg.subject().is_none() {
+        return Err(malformed("it has no From, Date or Subject header"));
+    }
+    let reporter = msg
+        .from()
+        .and_then(|a| a.first())
+        .map(|a| Reporter {
+            name: a.name().map(html::single_line).filter(|n| !n.is_empty()),
+            address: a.address().map(str::to_string),
+        })
+        .unwrap_or_default();
+    let base = Url::parse("https://invalid.example/").map_err(|_| malformed("base URL"))?;
+    let body = body_of(&msg, &base);
+    let mut text = body.text;
+    let mut links = body.links;
+    links.extend(text_links(&text));
+
+    // The original post: a forwarded header in the body, else an attached message.
+    let mut original = forwarded::parse(&text);
+    let mut attachments = Vec::new();
+    for part in msg.attachments() {
+        if let Some(inner) = part.message() {
+            let inner_body = body_of(inner, &base);
+            links.extend(inner_body.links);
+            links.extend(text_links(&inner_body.text));
+            if original.is_none() {
+                original = Some(forwarded::Forwarded {
+                    from_name: inner
+                        .from()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.name())
+                        .map(html::single_line),
+                    from_address: inner
+                        .from()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(str::to_string),
+                    date: inner
+                        .date()
+                        .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0)),
+                    subject: inner.subject().map(html::single_line),
+                });
+            }
+            if !inner_body.text.is_empty() && text.len() < MAX_BODY {
+                text.push_str("\n\n");
+                text.push_str(&inner_body.text);
+            }
+            continue;
+        }
+        let ctype = part
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+            .unwrap_or_else(|| "application/octet-stream".into());
+        attachments.push((part.attachment_name().map(str::to_string), ctype));
+    }
+
+    let (author, published_at) = match &original {
+        Some(f) => (f.author(), f.date),
+        None => (
+            None,
+            msg.date()
+                .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0)),
+        ),
+    };
+    let title = msg
+        .subject()
+        .map(html::single_line)
+        .filter(|t| !t.is_empty());
+    let id_key = msg
+        .message_id()
+        .map(|m| format!("<{m}>"))
+        .unwrap_or_else(|| key.to_string());
+    let mut item = Item {
+        id: Item::derive_id(source_name, &id_key),
+        source: SourceRef {
+            kind: KIND.into(),
+            name: source_name.into(),
+        },
+        url: None,
+        published_at,
+        author,
+        title,
+        text: Some(text).filter(|t| !t.is_empty()),
+        links: html::dedup_http(links.into_iter().take(MAX_LINKS).collect()),
+        truncated: body.cut,
+        ..Item::default()
+    };
+    item.matched_terms = watch.matches(&item.full_text());
+    Ok(Report {
+        item,
+        reporter,
+        attachments,
+    })
+}
+
+/// The readable body of a message: its first text part, else its first HTML part sanitised.
+struct Body {
+    text: String,
+    links: Vec<String>,
+    cut: Option<String>,
+}
+
+fn body_of(msg: &Message<'_>, base: &Url) -> Body {
+    let plain = msg
+        .text_part(0)
+        .and_then(|p| match &p.body {
+            PartType::Text(t) => Some(t.as_ref()),
+            _ => None,
+        })
+        .filter(|t| !t.trim().is_empty());
+    if let Some(t) = plain {
+        let content = html::from_plain_text(cut(t));
+        return Body {
+            text: content.text,
+            links: Vec::new(),
+            cut: None,
+        };
+    }
+    match msg.body_html(0) {
+        Some(h) => {
+            let content = html::from_html(cut(&h), base);
+            Body {
+                cut: content.cut_reason(),
+                text: content.text,
+                links: content.links,
+            }
+        }
+        None => Body {
+            text: String::new(),
+            links: Vec::new(),
+            cut: None,
+        },
+    }
+}
+
+/// At most [`MAX_BODY`] bytes of `s`, cut at a character boundary.
+fn cut(s: &str) -> &str {
+    &s[..ballotwatch_core::floor_char_boundary(s, MAX_BODY)]
+}
+
+/// Every `http://` or `https://` URL in plain text (up to [`MAX_LINKS`]): one pass over the
+/// text; a URL ends at whitespace, a quote or angle bracket, without trailing punctuation.
+pub fn text_links(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while out.len() < MAX_LINKS {
+        let Some(at) = rest.find("http") else { break };
+        let tail = &rest[at..];
+        let is_url = tail.starts_with("http://") || tail.starts_with("https://");
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '`'))
+            .unwrap_or(tail.len());
+        if is_url {
+            let candidate = tail[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+            if let Ok(u) = Url::parse(candidate) {
+                if u.host_str().is_some() {
+                    out.push(u.to_string());
+                }
+            }
+            rest = &tail[end.max(4)..];
+        } else {
+            rest = &tail[4..];
+        }
+    }
+    out
+}
+
+impl forwarded::Forwarded {
+    /// The original sender as an item author (platform `email`).
+    fn author(&self) -> Option<Author> {
+        if self.from_name.is_none() && self.from_address.is_none() {
+            return None;
+        }
+        Some(Author {
+            handle: self.from_address.clone(),
+            display_name: self.from_name.clone(),
+            platform: Some("email".into()),
+            url: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -499,6 +499,11 @@ impl Fetcher {
         self.inner.connect_timeout
     }
 
+    /// `[ingest] timeout`: the most one request may take.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// `[ingest] max_response_size` in bytes.
     pub fn max_size(&self) -> u64 {
         self.inner.max_size

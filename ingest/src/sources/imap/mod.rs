@@ -1,16 +1,22 @@
 //! The report inbox (`kind = "imap"`, issue 19): messages that residents, councillors and staff
 //! forward to the elections inbox, each read into one report [`Item`].
 //!
-//! This round holds the message → item step ([`read_message`]) and the forwarded-header parser
-//! ([`forwarded`]); the IMAP connection, cursor and `[[source]]` keys come next (see
-//! `docs/sources.md`). Each message becomes one item: the subject as title, the body text (an
+//! [`ImapSource`] polls one folder of the inbox over IMAP (keys: [`ImapConfig`]; the cursor is
+//! the folder's `UIDVALIDITY` and the last UID read, [`ImapState`]); each message's raw bytes are
+//! its capture, and [`read_message`] reads it (with the forwarded-header parser,
+//! [`forwarded`]). Each message becomes one item: the subject as title, the body text (an
 //! HTML body sanitised by [`crate::html::from_html`], as RSS does), every `http`/`https` URL of the
 //! body in `links`. When the message forwards a post (a Gmail, Apple Mail or Outlook forwarded
 //! header, or an attached `message/rfc822`), the original sender and date become the item's
 //! author and `published_at`; the person who forwarded it (the envelope `From`) is the
 //! [`Reporter`], personal data kept apart from the item: never in its text or author.
 
+mod config;
 pub mod forwarded;
+mod source;
+
+pub use config::{ImapConfig, Tls, DEFAULT_MAX_MESSAGES, MAX_MESSAGES_CEILING};
+pub use source::{batch, resume, ImapSource, ImapState, Resume};
 
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};

@@ -1,0 +1,650 @@
+//! Polling the report inbox over IMAP: connect (implicit TLS or `STARTTLS`, never a plain
+//! login), `LOGIN`, open the folder, read the messages after the cursor's UID (at most
+//! `max_messages`, each at most `[ingest] max_response_size` by its `RFC822.SIZE`), and keep
+//! `UIDVALIDITY` and the last UID read as the cursor.
+//!
+//! Messages are fetched with `BODY.PEEK[]`, so their `\Seen` flag is left to the people who read
+//! the inbox. With `move_to`, the messages a previous poll read are moved at the start of the
+//! next poll: by then their items are stored (the caller keeps the cursor only once the poll is
+//! recorded), so a crash can never move a message that was not stored.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll as TaskPoll};
+use std::time::Duration;
+
+use async_imap::error::Error as ImapError;
+use ballotwatch_core::{sha256_hex, Capture};
+use chrono::Utc;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use url::Url;
+
+use super::config::{ImapConfig, Tls};
+use super::{read_message, MessageError};
+use crate::fetcher::{BoxedConnection, FetchError};
+use crate::sources::common::load_state;
+use crate::sources::{Cursor, Poll, PollContext, Source, SourceError};
+
+/// Room for the IMAP framing around one message's bytes in a `FETCH` answer.
+const FRAMING: u64 = 64 * 1024;
+/// What one `UID SEARCH` or size `FETCH` answer may hold (about 100,000 UIDs or sizes).
+const LIST_BUDGET: u64 = 4 << 20;
+
+/// A report inbox source (`kind = "imap"`).
+pub struct ImapSource {
+    name: String,
+    cfg: ImapConfig,
+    url: Url,
+}
+
+/// What the cursor keeps: the folder's `UIDVALIDITY` and the highest UID read under it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImapState {
+    /// The folder's `UIDVALIDITY` when `last_uid` was read; `None` before the first poll.
+    pub uid_validity: Option<u32>,
+    /// The highest UID read (stored, or skipped with a reason); 0 before the first message.
+    pub last_uid: u32,
+}
+
+/// Where a poll starts, from the cursor and the folder's `UIDVALIDITY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// Read the messages with a UID above this.
+    pub after: u32,
+    /// The UIDs up to this were read by earlier polls (and stored): with `move_to`, they are
+    /// moved now. `None` when there are none, or when the folder was renumbered.
+    pub read_up_to: Option<u32>,
+    /// Why the poll starts over, for the source's health (the folder was renumbered).
+    pub note: Option<String>,
+}
+
+/// Where to start reading `folder`, whose `UIDVALIDITY` is now `uid_validity`, after `state`.
+/// A changed `UIDVALIDITY` means the server renumbered the folder: the old UIDs mean nothing
+/// any more, so the folder's current messages are read from the start (their items keep their
+/// ids, so those already stored are not stored twice).
+pub fn resume(state: &ImapState, folder: &str, uid_validity: u32) -> Resume {
+    match state.uid_validity {
+        Some(old) if old != uid_validity => Resume {
+            after: 0,
+            read_up_to: None,
+            note: Some(format!(
+                "the server renumbered folder `{folder}` (UIDVALIDITY {old} → {uid_validity}); \
+                 reading its current messages again from the first (reports already stored are \
+                 not stored twice)"
+            )),
+        },
+        _ => Resume {
+            after: state.last_uid,
+            read_up_to: (state.uid_validity.is_some() && state.last_uid > 0)
+                .then_some(state.last_uid),
+            note: None,
+        },
+    }
+}
+
+/// The UIDs of this poll: those in `found` above `after`, lowest first, at most `max`.
+pub fn batch(found: impl IntoIterator<Item = u32>, after: u32, max: u32) -> Vec<u32> {
+    let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > after).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    uids.truncate(max as usize);
+    uids
+}
+
+impl ImapSource {
+    /// The source for the `[[source]]` entry `name` with keys `cfg`.
+    pub fn new(name: &str, cfg: &ImapConfig) -> ImapSource {
+        use crate::sources::config::KindConfig;
+        ImapSource {
+            name: name.to_string(),
+            url: cfg.url().clone(),
+            cfg: cfg.clone(),
+        }
+    }
+
+    fn setup(&self, message: String) -> SourceError {
+        SourceError::Setup {
+            source_name: self.name.clone(),
+            url: self.url.to_string(),
+            message,
+        }
+    }
+
+    fn connect_error(&self, message: String) -> SourceError {
+        SourceError::Fetch {
+            source_name: self.name.clone(),
+            error: FetchError::Connect {
+                url: self.url.to_string(),
+                message,
+            },
+        }
+    }
+
+    /// An IMAP failure during `what`, with what to check.
+    fn imap_error(&self, what: &str, e: ImapError) -> SourceError {
+        let address = self.cfg.address();
+        match e {
+            ImapError::Io(_) | ImapError::ConnectionLost => self.connect_error(format!(
+                "the connection to {address} broke during {what} ({e}); check that the mail \
+                 server is up and reachable"
+            )),
+            ImapError::No(text) | ImapError::Bad(text) => SourceError::Payload {
+                source_name: self.name.clone(),
+                url: self.url.to_string(),
+                what: "IMAP answer",
+                message: format!(
+                    "the server refused {what}: {}",
+                    crate::sources::common::quote(&text)
+                ),
+            },
+            other => SourceError::Payload {
+                source_name: self.name.clone(),
+                url: self.url.to_string(),
+                what: "IMAP answer",
+                message: format!("{what}: {other}"),
+            },
+        }
+    }
+
+    /// Runs one IMAP step within `[ingest] timeout`.
+    async fn step<T>(
+        &self,
+        ctx: &PollContext,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, ImapError>>,
+    ) -> Result<T, SourceError> {
+        let after = ctx.fetcher.timeout();
+        match tokio::time::timeout(after, fut).await {
+            Ok(r) => r.map_err(|e| self.imap_error(what, e)),
+            Err(_) => Err(SourceError::Fetch {
+                source_name: self.name.clone(),
+                error: FetchError::Timeout {
+                    url: self.url.to_string(),
+                    after,
+                },
+            }),
+        }
+    }
+
+    /// The password from `password_env`.
+    fn password(&self) -> Result<String, SourceError> {
+        match std::env::var(&self.cfg.password_env) {
+            Ok(p) if !p.is_empty() => Ok(p),
+            _ => Err(self.setup(format!(
+                "password_env names the environment variable `{}`, which is not set or empty; \
+                 set it to the mailbox password of `{}`",
+                self.cfg.password_env, self.cfg.username
+            ))),
+        }
+    }
+
+    /// The trusted roots from `ca_file`, if set.
+    fn roots(&self) -> Result<Option<Arc<rustls::RootCertStore>>, SourceError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let Some(path) = &self.cfg.ca_file else {
+            return Ok(None);
+        };
+        let shown = path.display();
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| self.setup(format!("cannot read ca_file {shown}: {e}")))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| {
+                self.setup(format!("ca_file {shown} is not a PEM certificate file: {e}"))
+            })?;
+            roots.add(cert).map_err(|e| {
+                self.setup(format!("ca_file {shown} holds a certificate rustls refuses: {e}"))
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(self.setup(format!("ca_file {shown} holds no PEM certificate")));
+        }
+        Ok(Some(Arc::new(roots)))
+    }
+
+    /// Connects, secures the connection and logs in.
+    async fn open(
+        &self,
+        ctx: &PollContext,
+        budget: &Budget,
+    ) -> Result<async_imap::Session<Wire>, SourceError> {
+        let password = self.password()?;
+        let roots = self.roots()?;
+        let address = self.cfg.address();
+        let hint = match self.cfg.tls {
+            Tls::Implicit => "tls = \"implicit\" (IMAPS) is usually port 993",
+            Tls::Starttls => "tls = \"starttls\" is usually port 143",
+        };
+        let fetch_error = |error: FetchError| match error {
+            FetchError::Connect { url, message } => SourceError::Fetch {
+                source_name: self.name.clone(),
+                error: FetchError::Connect {
+                    url,
+                    message: format!(
+                        "cannot reach {address}: {message}; check host and port ({hint}), and \
+                         that the mail server is up"
+                    ),
+                },
+            },
+            error => SourceError::Fetch {
+                source_name: self.name.clone(),
+                error,
+            },
+        };
+        let tcp = ctx
+            .fetcher
+            .connect_tcp(&self.url, self.cfg.port())
+            .await
+            .map_err(fetch_error)?;
+        budget.refill(FRAMING);
+        let client = match self.cfg.tls {
+            Tls::Implicit => {
+                let tls = ctx
+                    .fetcher
+                    .start_tls(&self.url, tcp, roots)
+                    .await
+                    .map_err(fetch_error)?;
+                let mut client = async_imap::Client::new(Wire::new(Box::pin(tls), budget));
+                self.greeting(ctx, &mut client).await?;
+                client
+            }
+            Tls::Starttls => {
+                let mut plain = async_imap::Client::new(Wire::new(Box::pin(tcp), budget));
+                self.greeting(ctx, &mut plain).await?;
+                self.step(
+                    ctx,
+                    "STARTTLS",
+                    plain.run_command_and_check_ok("STARTTLS", None),
+                )
+                .await
+                .map_err(|e| {
+                    self.setup(format!(
+                        "{address} did not start TLS ({e}); check tls: a server that only \
+                         speaks IMAPS wants tls = \"implicit\" (usually port 993)"
+                    ))
+                })?;
+                // Whatever the server sent before the handshake is dropped with the plain
+                // client: only what arrives over TLS is read.
+                let stream = plain.into_inner().into_inner();
+                let tls = ctx
+                    .fetcher
+                    .start_tls(&self.url, stream, roots)
+                    .await
+                    .map_err(fetch_error)?;
+                async_imap::Client::new(Wire::new(Box::pin(tls), budget))
+            }
+        };
+        let after = ctx.fetcher.timeout();
+        let login = tokio::time::timeout(
+            after,
+            client.login(self.cfg.username.as_str(), password.as_str()),
+        )
+        .await
+        .map_err(|_| SourceError::Fetch {
+            source_name: self.name.clone(),
+            error: FetchError::Timeout {
+                url: self.url.to_string(),
+                after,
+            },
+        })?;
+        login.map_err(|(e, _)| match e {
+            ImapError::No(text) | ImapError::Bad(text) => self.setup(format!(
+                "{address} refused the login of `{}` ({}); check username and the password in \
+                 `{}`",
+                self.cfg.username,
+                crate::sources::common::quote(&text),
+                self.cfg.password_env
+            )),
+            other => self.imap_error("LOGIN", other),
+        })
+    }
+
+    /// Reads the server's greeting.
+    async fn greeting(
+        &self,
+        ctx: &PollContext,
+        client: &mut async_imap::Client<Wire>,
+    ) -> Result<(), SourceError> {
+        let greeting = self
+            .step(ctx, "the greeting", async {
+                client.read_response().await.map_err(ImapError::Io)
+            })
+            .await?;
+        match greeting {
+            Some(_) => Ok(()),
+            None => Err(self.connect_error(format!(
+                "{} closed the connection before greeting; check that it is an IMAP server and \
+                 that tls matches the port",
+                self.cfg.address()
+            ))),
+        }
+    }
+
+    async fn poll_session(
+        &self,
+        ctx: &PollContext,
+        session: &mut async_imap::Session<Wire>,
+        budget: &Budget,
+        state: &ImapState,
+    ) -> Result<Poll, SourceError> {
+        let folder = self.cfg.folder.as_str();
+        budget.refill(LIST_BUDGET);
+        let what = format!("opening folder `{folder}`");
+        let mailbox = if self.cfg.move_to.is_some() {
+            self.step(ctx, &what, session.select(folder)).await?
+        } else {
+            self.step(ctx, &what, session.examine(folder)).await?
+        };
+        let Some(uid_validity) = mailbox.uid_validity else {
+            return Err(SourceError::Payload {
+                source_name: self.name.clone(),
+                url: self.url.to_string(),
+                what: "IMAP answer",
+                message: format!(
+                    "the server gave no UIDVALIDITY for `{folder}`, so messages cannot be \
+                     followed by UID"
+                ),
+            });
+        };
+        let start = resume(state, folder, uid_validity);
+        let mut poll = Poll::default();
+        if let Some(note) = &start.note {
+            tracing::warn!(source = %self.name, "{note}");
+            poll.dropped.push(note.clone());
+        }
+        if let (Some(to), Some(up_to)) = (&self.cfg.move_to, start.read_up_to) {
+            budget.refill(LIST_BUDGET);
+            let what = format!("moving the messages read to `{to}`");
+            if let Err(e) = self
+                .step(ctx, &what, session.uid_mv(format!("1:{up_to}"), to))
+                .await
+            {
+                if matches!(e, SourceError::Fetch { .. }) {
+                    return Err(e);
+                }
+                poll.dropped.push(format!(
+                    "{e}; check that move_to names an existing folder and that the server \
+                     supports MOVE (the messages stay in `{folder}` and are not read twice)"
+                ));
+            }
+        }
+        let mut next = ImapState {
+            uid_validity: Some(uid_validity),
+            last_uid: start.after,
+        };
+        let Some(first) = start.after.checked_add(1) else {
+            poll.state = serde_json::to_value(&next).ok();
+            return Ok(poll);
+        };
+        budget.refill(LIST_BUDGET);
+        let found = self
+            .step(
+                ctx,
+                "UID SEARCH",
+                session.uid_search(format!("UID {first}:*")),
+            )
+            .await?;
+        let uids = batch(found, start.after, self.cfg.max_messages);
+        if !uids.is_empty() {
+            let sizes = self.sizes(ctx, session, budget, &uids).await?;
+            let max_size = ctx.fetcher.max_size();
+            for uid in uids {
+                let key = format!("{uid_validity}/{uid}");
+                match sizes.iter().find(|(u, _)| *u == uid).map(|(_, s)| *s) {
+                    None => {
+                        // Gone since the search (moved or deleted by someone else).
+                        poll.dropped.push(format!(
+                            "UID {uid}: the message was removed from `{folder}` before it could \
+                             be read"
+                        ));
+                    }
+                    Some(size) if u64::from(size) > max_size => {
+                        poll.dropped.push(format!(
+                            "UID {uid}: the message is {size} bytes, over [ingest] \
+                             max_response_size ({max_size} bytes); it was not read and stays \
+                             in `{folder}`"
+                        ));
+                    }
+                    Some(_) => {
+                        let raw = self.message(ctx, session, budget, uid, max_size).await?;
+                        self.record(ctx, &mut poll, uid_validity, uid, &key, raw);
+                    }
+                }
+                next.last_uid = uid;
+            }
+        }
+        poll.state = serde_json::to_value(&next).ok();
+        Ok(poll)
+    }
+
+    /// The `RFC822.SIZE` of each message in `uids`.
+    async fn sizes(
+        &self,
+        ctx: &PollContext,
+        session: &mut async_imap::Session<Wire>,
+        budget: &Budget,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, u32)>, SourceError> {
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        budget.refill(LIST_BUDGET);
+        self.step(ctx, "reading message sizes", async {
+            let mut out = Vec::with_capacity(uids.len());
+            let mut answers = session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
+            while let Some(f) = answers.try_next().await? {
+                if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                    if uids.contains(&uid) && out.len() < uids.len() {
+                        out.push((uid, size));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The raw bytes of message `uid` (at most `max_size`, with `BODY.PEEK[]`: not marked seen).
+    async fn message(
+        &self,
+        ctx: &PollContext,
+        session: &mut async_imap::Session<Wire>,
+        budget: &Budget,
+        uid: u32,
+        max_size: u64,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        budget.refill(max_size.saturating_add(FRAMING));
+        self.step(ctx, &format!("fetching UID {uid}"), async {
+            let mut raw = None;
+            let mut answers = session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?;
+            while let Some(f) = answers.try_next().await? {
+                if raw.is_none() && f.uid == Some(uid) {
+                    raw = f.body().map(<[u8]>::to_vec);
+                }
+            }
+            Ok(raw)
+        })
+        .await
+    }
+
+    /// One poll: log in, read what is new, log out.
+    async fn poll_once(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
+        let state: ImapState = load_state(&self.name, cursor.state.as_ref());
+        let budget = Budget::default();
+        let mut session = self.open(ctx, &budget).await?;
+        let result = self.poll_session(ctx, &mut session, &budget, &state).await;
+        budget.refill(FRAMING);
+        let bye = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+        if !matches!(bye, Ok(Ok(()))) {
+            tracing::debug!(source = %self.name, "LOGOUT was not answered");
+        }
+        result
+    }
+
+    /// Records message `uid` (its bytes `raw`, if the server sent them): the capture, and the
+    /// report item or the reason it was skipped.
+    fn record(
+        &self,
+        ctx: &PollContext,
+        poll: &mut Poll,
+        uid_validity: u32,
+        uid: u32,
+        key: &str,
+        raw: Option<Vec<u8>>,
+    ) {
+        let Some(raw) = raw else {
+            poll.dropped.push(format!(
+                "UID {uid}: the server answered without the message's bytes"
+            ));
+            return;
+        };
+        let now = Utc::now();
+        let url = format!("{};UIDVALIDITY={uid_validity}/;UID={uid}", self.url);
+        let capture = Capture {
+            url: url.clone(),
+            final_url: url,
+            // IMAP has no status; 200 records that the whole message was fetched.
+            status: 200,
+            headers: vec![("content-type".into(), "message/rfc822".into())],
+            sha256: sha256_hex(&raw),
+            size: raw.len() as u64,
+            started_at: now,
+            finished_at: now,
+        };
+        let index = poll.captures.len();
+        if let Err(reason) = ctx.fetcher.admit_message(&raw) {
+            poll.dropped.push(format!("UID {uid}: {reason}"));
+            poll.captures.push((capture, raw));
+            return;
+        }
+        let read = read_message(&self.name, key, &raw, &ctx.watch);
+        ctx.fetcher.parsed_message(&raw);
+        match read {
+            Ok(report) => {
+                tracing::debug!(
+                    source = %self.name,
+                    uid,
+                    attachments = report.attachments.len(),
+                    "read a report"
+                );
+                poll.items.push((index, report.item));
+            }
+            Err(MessageError::Malformed { reason, .. }) => {
+                poll.dropped.push(format!(
+                    "UID {uid}: not an RFC 822 message ({reason}); skipped, its bytes are kept \
+                     as the capture"
+                ));
+            }
+        }
+        poll.captures.push((capture, raw));
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for ImapSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        super::KIND
+    }
+
+    fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
+        let span = tracing::info_span!("imap_poll", source = %self.name, server = %self.cfg.address());
+        tracing::Instrument::instrument(self.poll_once(ctx, cursor), span).await
+    }
+}
+
+/// How many more bytes the server may send before the next command refills it: what bounds
+/// the IMAP client's buffer (it would otherwise grow to 512 MiB for one answer).
+#[derive(Debug, Clone, Default)]
+struct Budget(Arc<AtomicU64>);
+
+impl Budget {
+    /// Allows `bytes` more from now on (replacing what was left).
+    fn refill(&self, bytes: u64) {
+        self.0.store(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The connection to the mail server, counting what it reads against a [`Budget`].
+struct Wire {
+    inner: BoxedConnection,
+    budget: Budget,
+}
+
+impl Wire {
+    fn new(inner: BoxedConnection, budget: &Budget) -> Wire {
+        Wire {
+            inner,
+            budget: budget.clone(),
+        }
+    }
+
+    fn into_inner(self) -> BoxedConnection {
+        self.inner
+    }
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("budget", &self.budget.0.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> TaskPoll<std::io::Result<()>> {
+        let left = self.budget.0.load(Ordering::Relaxed);
+        if left == 0 {
+            return TaskPoll::Ready(Err(std::io::Error::other(
+                "the server sent more than expected for one answer (over [ingest] \
+                 max_response_size)",
+            )));
+        }
+        // One read may go past what is left by at most the free room of the client's buffer
+        // (itself grown within earlier budgets); the next read then fails.
+        let before = buf.filled().len();
+        let result = self.inner.as_mut().poll_read(cx, buf);
+        let got = (buf.filled().len() - before) as u64;
+        self.budget.0.store(left.saturating_sub(got), Ordering::Relaxed);
+        result
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> TaskPoll<std::io::Result<usize>> {
+        self.inner.as_mut().poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<std::io::Result<()>> {
+        self.inner.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> TaskPoll<std::io::Result<()>> {
+        self.inner.as_mut().poll_shutdown(cx)
+    }
+}

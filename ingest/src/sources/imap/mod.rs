@@ -147,9 +147,13 @@ pub fn read_message(
                 .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0)),
         ),
     };
+    // The reporter's address or name quoted in the body (a forwarded block's `To:` line, a
+    // signature) is personal data: it stays in the capture, never in the item.
+    let text = redact_reporter(&text, &reporter);
     let title = msg
         .subject()
         .map(html::single_line)
+        .map(|t| redact_reporter(&t, &reporter))
         .filter(|t| !t.is_empty());
     let id_key = msg
         .message_id()
@@ -216,6 +220,42 @@ fn body_of(msg: &Message<'_>, base: &Url) -> Body {
             cut: None,
         },
     }
+}
+
+/// What stands in an item's text where the reporter's address or name was.
+pub const REPORTER_MARK: &str = "[reporter]";
+
+/// `text` with every occurrence of the reporter's mail address and display name (ASCII case
+/// ignored) replaced by [`REPORTER_MARK`]. Linear in the text: one search pass per needle.
+pub fn redact_reporter(text: &str, reporter: &Reporter) -> String {
+    let mut out = text.to_string();
+    let needles = [reporter.address.as_deref(), reporter.name.as_deref()];
+    for needle in needles.into_iter().flatten().map(str::trim) {
+        // A one- or two-letter name would blank out ordinary words.
+        if needle.chars().count() < 3 {
+            continue;
+        }
+        out = replace_ascii_case_insensitive(&out, needle, REPORTER_MARK);
+    }
+    out
+}
+
+/// `haystack` with each non-overlapping match of `needle` (ASCII letters in any case) replaced
+/// by `with`.
+fn replace_ascii_case_insensitive(haystack: &str, needle: &str, with: &str) -> String {
+    // ASCII lowercasing keeps every byte offset, so offsets found in the lowered copy are
+    // character boundaries of the original.
+    let lower = haystack.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(haystack.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&haystack[at..at + found]);
+        out.push_str(with);
+        at += found + needle.len();
+    }
+    out.push_str(&haystack[at..]);
+    out
 }
 
 /// At most [`MAX_BODY`] bytes of `s`, cut at a character boundary.

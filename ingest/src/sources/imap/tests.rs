@@ -35,6 +35,9 @@ fn a_gmail_forward_keeps_the_original_sender_apart_from_the_reporter() {
     let text = item.text.as_deref().unwrap_or("");
     assert!(text.contains("CLOSED today"), "{text}");
     assert!(!text.contains("Pat Resident"), "{text}");
+    // The forwarded block's `To:` line named the reporter: their address is not in the item.
+    assert!(!text.contains("pat.resident@example.org"), "{text}");
+    assert!(text.contains("To: <[reporter]>"), "{text}");
     assert_eq!(
         item.links,
         vec!["https://vote-anytown.example.com/new-station"]
@@ -184,4 +187,25 @@ proptest::proptest! {
     fn any_bytes_read_or_fail_cleanly(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
         let _ = read("UID 9", &raw);
     }
+}
+
+#[test]
+fn the_reporter_is_blanked_out_of_the_text_in_any_case_but_short_names_are_left() {
+    let reporter = Reporter {
+        name: Some("Pat Resident".into()),
+        address: Some("Pat.Resident@Example.org".into()),
+    };
+    assert_eq!(
+        redact_reporter(
+            "From PAT.RESIDENT@example.ORG: thanks, pat resident — Straße",
+            &reporter
+        ),
+        "From [reporter]: thanks, [reporter] — Straße"
+    );
+    let short = Reporter {
+        name: Some("Al".into()),
+        address: None,
+    };
+    assert_eq!(redact_reporter("Also all", &short), "Also all");
+    assert_eq!(redact_reporter("", &reporter), "");
 }

@@ -464,3 +464,146 @@ fn social_and_web_sources_ingest_classify_index_and_report_health() {
     );
     assert_eq!(health["Polling stations page"]["items_24h"], 2);
 }
+
+/// One `ingest --once` (a whole cycle, a fresh process: a restart) with the inbox password.
+fn ingest_once(ws: &Workspace) -> common::Run {
+    use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
+    common::Run::from(
+        ws.cmd(&["ingest", "--once"])
+            .env(IMAP_PASSWORD_ENV, IMAP_PASSWORD)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let imap = common::dovecot::Dovecot::start();
+    let eml = |name: &str| {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+    };
+    let unit_eml = |name: &str| eml(&format!("ingest/src/sources/imap/testdata/{name}"));
+    // A resident forwards a WhatsApp post with a fake "polling station closed" claim; then a
+    // message that is not one; then another resident's Gmail forward. Dovecot numbers them
+    // UID 1, 2, 3.
+    imap.deliver(
+        "1000.M1.test",
+        &eml("tests/fixtures/imap/whatsapp_forward.eml"),
+    );
+    imap.deliver("1001.M1.test", &unit_eml("malformed.eml"));
+    imap.deliver("1002.M1.test", &unit_eml("gmail_forward.eml"));
+    let ws = Workspace::new(&imap.source(
+        "Report inbox",
+        "implicit",
+        "move_to = \"Processed\"",
+    ));
+    let check = ws.run(&["check-config"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+
+    let first = ingest_once(&ws);
+    assert_eq!(
+        first.code, 0,
+        "{}{}\n{}",
+        first.stdout,
+        first.stderr,
+        imap.log()
+    );
+    let inbox = row(&first.stdout, "Report inbox");
+    assert!(inbox.contains("  imap  "), "{inbox}");
+    assert!(inbox.contains(&format!("  {:>5}  ", 2)), "two reports: {inbox}");
+    assert!(
+        inbox.contains("ok; 1 entry left out: UID 2: not an RFC 822 message ("),
+        "the malformed message is skipped, naming its UID: {inbox}"
+    );
+    // The fake claim is an item with the original poster as author, never the reporter.
+    let hits = ws.search_json("\"Civic Centre\" source:\"Report inbox\"");
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    let report = &hits[0];
+    assert_eq!(report["source"]["kind"], "imap");
+    assert_eq!(
+        report["author"]["handle"],
+        "news@riverside-residents.example.com"
+    );
+    assert_eq!(report["author"]["display_name"], "Riverside Residents News");
+    // The original post's time (Gmail's forwarded block gives no zone: read as written), not
+    // the time it was forwarded.
+    assert_eq!(report["published_at"], "2026-05-07T08:30:00Z");
+    let shown = report.to_string();
+    assert!(
+        !shown.contains("chris.voter") && !shown.contains("Chris Voter"),
+        "the reporter is personal data, not part of the item: {shown}"
+    );
+    assert!(
+        report["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["detector"] == "narratives"
+                && v["explanation"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("polling-station-closed"))),
+        "the narrative detector flags the claim: {report:#}"
+    );
+    // The Gmail forward after the malformed message is there too, its reporter left out.
+    let gmail = ws.search_json("\"St Mary's Hall\"");
+    assert_eq!(gmail.len(), 1, "{gmail:#?}");
+    assert_eq!(gmail[0]["author"]["handle"], "updates@example.com");
+    assert!(!gmail[0].to_string().contains("pat.resident"), "{:#}", gmail[0]);
+
+    // The flagged report opened an incident.
+    let id = report["id"].as_str().unwrap();
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    let incidents = store
+        .newest_incidents(ballotwatch_core::Severity::Low, 50)
+        .unwrap();
+    assert!(
+        incidents.iter().any(|i| store
+            .incident_item_ids(i.incident.id)
+            .unwrap()
+            .iter()
+            .any(|item| item == id)),
+        "an incident holds the report {id}: {incidents:#?}"
+    );
+    drop(store);
+    // Messages move only once their items are stored: on the next poll.
+    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (3, 0));
+
+    // A restart, now over STARTTLS: nothing is read twice, and what was read is moved.
+    std::fs::write(
+        ws.config(),
+        std::fs::read_to_string(ws.config())
+            .unwrap()
+            .replace(&format!("port = {}", imap.imaps_port), &format!("port = {}", imap.imap_port))
+            .replace("tls = \"implicit\"", "tls = \"starttls\""),
+    )
+    .unwrap();
+    let second = ingest_once(&ws);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let inbox = row(&second.stdout, "Report inbox");
+    assert!(inbox.contains(&format!("  {:>5}  ", 0)), "nothing new: {inbox}");
+    assert!(!inbox.contains("left out"), "{inbox}");
+    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 3));
+    assert_eq!(ws.search_json("\"St Mary's Hall\"").len(), 1);
+
+    // A new report after the restart is read, once.
+    imap.deliver("1003.M1.test", &unit_eml("apple_forward.eml"));
+    let third = ingest_once(&ws);
+    assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
+    let inbox = row(&third.stdout, "Report inbox");
+    assert!(inbox.contains(&format!("  {:>5}  ", 1)), "one new: {inbox}");
+    assert_eq!(
+        ws.search_json("author:\"info@anytown-council.example.com\"")
+            .len(),
+        1
+    );
+    let (_, health) = sources_json(&ws);
+    assert_eq!(health["Report inbox"]["status"], "ok");
+    eprintln!(
+        "report inbox end to end: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod demo;
+pub mod dovecot;
 pub mod tools;
 
 use std::collections::HashMap;

@@ -1,0 +1,276 @@
+//! A real IMAP server for the report inbox tests: Debian's Dovecot (`dovecot-imapd`) started as
+//! its own process on free loopback ports, with a config, a passwd-file user, a Maildir and a
+//! test CA and server certificate (made by rcgen) all in a temp folder — no system service,
+//! nothing outside the folder. Implicit TLS (IMAPS) and STARTTLS both listen; plain logins are
+//! refused. Stopped when dropped.
+//!
+//! Run as root (containers, CI), Dovecot drops its login and internal processes to the
+//! package's own `dovenull` and `dovecot` users and the mailbox belongs to `nobody`; run as
+//! anyone else, every process is that user.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::tools;
+
+/// The mailbox user and password.
+pub const IMAP_USER: &str = "reports";
+pub const IMAP_PASSWORD: &str = "imap-test-password-1";
+/// The environment variable `[[source]] password_env` names in [`Dovecot::source`].
+pub const IMAP_PASSWORD_ENV: &str = "BW_TEST_IMAP_PASSWORD";
+
+/// A running Dovecot.
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    /// The IMAPS port (TLS from the first byte).
+    pub imaps_port: u16,
+    /// The IMAP port (STARTTLS).
+    pub imap_port: u16,
+    /// Owner of the mail files: what Dovecot's mail processes run as.
+    mail_uid: u32,
+    child: Option<Child>,
+}
+
+/// A free port on 127.0.0.1 (free when asked: the server binds it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `dovecot` program: on `PATH`, or where Debian puts it (`/usr/sbin`, not on a normal
+/// user's `PATH`).
+pub fn program() -> PathBuf {
+    let sbin = Path::new("/usr/sbin/dovecot");
+    if sbin.is_file() {
+        sbin.to_path_buf()
+    } else {
+        PathBuf::from("dovecot")
+    }
+}
+
+/// The name of the user running the tests.
+fn user_name() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Dovecot {
+    /// Starts Dovecot with an empty `INBOX` and a `Processed` folder, and waits until it
+    /// accepts connections.
+    pub fn start() -> Dovecot {
+        assert!(
+            tools::Tool::Dovecot.present(),
+            "dovecot is missing: apt-get install dovecot-imapd; a test that starts it begins with \
+             tools::needs(&[Tool::Dovecot])"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let uid = std::fs::metadata(d).unwrap().uid();
+        let root = uid == 0;
+        // Dovecot's unprivileged login processes must reach the sockets in the folder.
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(d.join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(d.join("key.pem"), key.serialize_pem()).unwrap();
+
+        // Dovecot refuses mail processes running as root: as root, the mailbox is nobody's.
+        let (mail_uid, users) = if root {
+            (
+                65534,
+                "default_internal_user = dovecot\ndefault_internal_group = dovecot\n\
+                 default_login_user = dovenull\n"
+                    .to_string(),
+            )
+        } else {
+            let me = user_name();
+            (
+                uid,
+                format!(
+                    "default_internal_user = {me}\ndefault_login_user = {me}\n\
+                     first_valid_uid = {uid}\nlast_valid_uid = {uid}\n"
+                ),
+            )
+        };
+        let mail = d.join("mail");
+        let maildir = mail.join(IMAP_USER);
+        for folder in [maildir.clone(), maildir.join(".Processed")] {
+            for sub in ["new", "cur", "tmp"] {
+                std::fs::create_dir_all(folder.join(sub)).unwrap();
+            }
+        }
+        std::fs::write(
+            d.join("passwd"),
+            format!(
+                "{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}:{mail_uid}:{mail_uid}::{}::\n",
+                maildir.display()
+            ),
+        )
+        .unwrap();
+        if root {
+            chown_all(&mail, mail_uid);
+        }
+        let imaps_port = free_port();
+        let imap_port = free_port();
+        let p = |name: &str| d.join(name).display().to_string();
+        for sub in ["run", "state"] {
+            std::fs::create_dir(d.join(sub)).unwrap();
+        }
+        let conf = format!(
+            "base_dir = {run}\nstate_dir = {state}\nlog_path = {log}\n\
+             protocols = imap\nlisten = 127.0.0.1\n{users}\
+             ssl = required\nssl_cert = <{cert}\nssl_key = <{key}\n\
+             auth_mechanisms = plain login\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {passwd}\n}}\n\
+             userdb {{\n  driver = passwd-file\n  args = username_format=%u {passwd}\n}}\n\
+             mail_location = maildir:{maildir}\n\
+             service imap-login {{\n\
+               inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n\
+               inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n\
+             }}\n",
+            run = p("run"),
+            state = p("state"),
+            log = p("dovecot.log"),
+            cert = p("cert.pem"),
+            key = p("key.pem"),
+            passwd = p("passwd"),
+            maildir = maildir.display(),
+        );
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        let mut server = Dovecot {
+            dir,
+            imaps_port,
+            imap_port,
+            mail_uid,
+            child: None,
+        };
+        server.up();
+        server
+    }
+
+    /// Starts the server process and waits (up to 20 s) until both ports accept connections.
+    fn up(&mut self) {
+        let child = Command::new(program())
+            .arg("-F")
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in [self.imaps_port, self.imap_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "dovecot did not listen on 127.0.0.1:{port}; its log:\n{}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The server's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// The CA certificate that signed the server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A folder's Maildir (`INBOX` or `Processed`).
+    fn folder(&self, folder: &str) -> PathBuf {
+        let maildir = self.dir.path().join("mail").join(IMAP_USER);
+        match folder {
+            "INBOX" => maildir,
+            other => maildir.join(format!(".{other}")),
+        }
+    }
+
+    /// Delivers `raw` to `INBOX` the Maildir way (written to `tmp/`, renamed into `new/`);
+    /// `name` orders the messages (Dovecot gives UIDs in file-name order).
+    pub fn deliver(&self, name: &str, raw: &[u8]) {
+        let inbox = self.folder("INBOX");
+        let tmp = inbox.join("tmp").join(name);
+        std::fs::write(&tmp, raw).unwrap();
+        if self.mail_uid != std::fs::metadata(&tmp).unwrap().uid() {
+            std::os::unix::fs::chown(&tmp, Some(self.mail_uid), Some(self.mail_uid)).unwrap();
+        }
+        std::fs::rename(&tmp, inbox.join("new").join(name)).unwrap();
+    }
+
+    /// How many messages `folder` holds.
+    pub fn count(&self, folder: &str) -> usize {
+        ["new", "cur"]
+            .iter()
+            .map(|sub| std::fs::read_dir(self.folder(folder).join(sub)).unwrap().count())
+            .sum()
+    }
+
+    /// A `[[source]]` of kind `imap` named `name` for this server with `tls` (`implicit` or
+    /// `starttls`) and `extra` keys; the password is in [`IMAP_PASSWORD_ENV`].
+    pub fn source(&self, name: &str, tls: &str, extra: &str) -> String {
+        let port = if tls == "starttls" {
+            self.imap_port
+        } else {
+            self.imaps_port
+        };
+        format!(
+            "[[source]]\nname = \"{name}\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+             tls = \"{tls}\"\nca_file = \"{}\"\nusername = \"{IMAP_USER}\"\n\
+             password_env = \"{IMAP_PASSWORD_ENV}\"\n{extra}\n",
+            self.ca_file().display()
+        )
+    }
+}
+
+/// Gives `path` and everything under it to `uid`.
+fn chown_all(path: &Path, uid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(uid)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_all(&entry.unwrap().path(), uid);
+        }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM: the master stops its login, auth and mail processes before it exits.
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -209,3 +209,230 @@ fn the_reporter_is_blanked_out_of_the_text_in_any_case_but_short_names_are_left(
     assert_eq!(redact_reporter("Also all", &short), "Also all");
     assert_eq!(redact_reporter("", &reporter), "");
 }
+
+/// The problems of one `[[source]]` table of kind `imap` with `keys`, as `(field, message)`.
+fn problems_of(keys: &str) -> Vec<(String, String)> {
+    use ballotwatch_core::config::{FieldPath, Problems, Validate};
+    let value: toml::Value =
+        toml::from_str(&format!("name = \"Inbox\"\nkind = \"imap\"\n{keys}")).unwrap();
+    let mut problems = Problems::default();
+    let at = FieldPath::root().key("source").index(0);
+    if let Some(cfg) = crate::sources::SourceConfig::read(value, &at, &mut problems) {
+        cfg.validate(&at, &mut problems);
+    }
+    problems
+        .into_vec()
+        .into_iter()
+        .map(|f| (f.path.to_string(), f.message))
+        .collect()
+}
+
+const GOOD: &str = "host = \"imap.anytown.gov.uk\"\nusername = \"reports\"\npassword_env = \"REPORTS_IMAP_PASSWORD\"\n";
+
+#[test]
+fn a_good_config_has_defaults_and_an_imaps_url() {
+    assert_eq!(problems_of(GOOD), vec![]);
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Inbox\"\nkind = \"imap\"\n{GOOD}"
+    ));
+    assert_eq!(cfg.kind(), "imap");
+    assert_eq!(cfg.url().as_str(), "imaps://imap.anytown.gov.uk:993/INBOX");
+    let crate::sources::SourceSettings::Imap(c) = &cfg.settings else {
+        panic!("{cfg:?}")
+    };
+    assert_eq!((c.tls, c.port(), c.max_messages), (Tls::Implicit, 993, 50));
+    let starttls = crate::sources::test_support::source_config(&format!(
+        "name = \"Inbox\"\nkind = \"imap\"\n{GOOD}tls = \"starttls\"\nfolder = \"Reports/Forwarded\"\n"
+    ));
+    assert_eq!(
+        starttls.url().as_str(),
+        "imap://imap.anytown.gov.uk:143/Reports%2FForwarded"
+    );
+}
+
+#[test]
+fn config_problems_name_their_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("tls = \"ssl\"", "source[0].tls", "unknown value `ssl`"),
+        ("password_env = \"not a var\"", "source[0].password_env", "not an environment variable"),
+        ("port = 0", "source[0].port", "0 is not a port"),
+        ("host = \"\"", "source[0].host", "not a host name"),
+        ("host = \"bad host/x\"", "source[0].host", "not a host name"),
+        ("username = \" \"", "source[0].username", "must not be empty"),
+        ("folder = \"\"", "source[0].folder", "must not be empty"),
+        ("folder = \"IN\\nBOX\"", "source[0].folder", "control characters"),
+        ("move_to = \"INBOX\"", "source[0].move_to", "is the folder read"),
+        ("max_messages = 0", "source[0].max_messages", "out of range"),
+        ("max_messages = 5000", "source[0].max_messages", "out of range"),
+        ("token_url = \"https://login.example/token\"", "source[0].token_url", "unknown key"),
+    ];
+    for (line, field, message) in cases {
+        // Each case replaces the good key of the same name, or adds one.
+        let key = line.split(' ').next().unwrap();
+        let keys: String = GOOD
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let found = problems_of(&format!("{keys}{line}\n"));
+        assert!(
+            found.iter().any(|(f, m)| f == field && m.contains(message)),
+            "{line}: expected `{field}`: {message} in {found:?}"
+        );
+    }
+    for key in ["host", "username", "password_env"] {
+        let keys: String = GOOD
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let found = problems_of(&keys);
+        assert!(
+            found.iter().any(|(_, m)| m.contains(&format!("`{key}`"))),
+            "missing {key}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn the_cursor_resumes_after_the_last_uid_and_starts_over_when_the_folder_is_renumbered() {
+    let fresh = resume(&ImapState::default(), "INBOX", 7);
+    assert_eq!(
+        fresh,
+        Resume {
+            after: 0,
+            read_up_to: None,
+            note: None
+        }
+    );
+    let state = ImapState {
+        uid_validity: Some(7),
+        last_uid: 41,
+    };
+    let same = resume(&state, "INBOX", 7);
+    assert_eq!((same.after, same.read_up_to, same.note), (41, Some(41), None));
+    let renumbered = resume(&state, "INBOX", 8);
+    assert_eq!((renumbered.after, renumbered.read_up_to), (0, None));
+    let note = renumbered.note.expect("a health note");
+    assert!(
+        note.contains("`INBOX`") && note.contains("UIDVALIDITY 7 → 8"),
+        "{note}"
+    );
+    // A cursor from before any message: nothing to move.
+    let empty = ImapState {
+        uid_validity: Some(7),
+        last_uid: 0,
+    };
+    assert_eq!(resume(&empty, "INBOX", 7).read_up_to, None);
+}
+
+#[test]
+fn a_batch_is_the_lowest_new_uids_up_to_the_cap() {
+    // `UID n:*` always answers the highest UID, even when it is below n.
+    assert_eq!(batch([41], 41, 50), Vec::<u32>::new());
+    assert_eq!(batch([50, 42, 44, 43, 42], 41, 3), vec![42, 43, 44]);
+    assert_eq!(batch([], 0, 10), Vec::<u32>::new());
+    assert_eq!(batch([u32::MAX, 1], 0, 10), vec![1, u32::MAX]);
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_an_error_naming_host_and_port_and_what_to_check() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::env::set_var("BALLOTWATCH_TEST_IMAP_PASSWORD", "secret");
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Inbox\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+         username = \"reports\"\npassword_env = \"BALLOTWATCH_TEST_IMAP_PASSWORD\"\n"
+    ));
+    let source = cfg.build(&ballotwatch_core::LimitsConfig::default());
+    let ctx = crate::sources::test_support::test_ctx();
+    let err = source
+        .poll(&ctx, &crate::sources::Cursor::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(err.is_transient(), "{text}");
+    assert!(
+        text.contains(&format!("cannot reach 127.0.0.1:{port}"))
+            && text.contains("check host and port"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_password_is_a_setup_error_naming_the_variable() {
+    let cfg = crate::sources::test_support::source_config(
+        "name = \"Inbox\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = 9\n\
+         username = \"reports\"\npassword_env = \"BALLOTWATCH_TEST_IMAP_UNSET\"\n",
+    );
+    let err = cfg
+        .build(&ballotwatch_core::LimitsConfig::default())
+        .poll(
+            &crate::sources::test_support::test_ctx(),
+            &crate::sources::Cursor::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`BALLOTWATCH_TEST_IMAP_UNSET`") && !err.is_transient(),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_file_that_is_not_pem_is_a_setup_error_naming_it() {
+    let dir = tempfile_dir();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, "not a certificate").unwrap();
+    std::env::set_var("BALLOTWATCH_TEST_IMAP_PASSWORD", "secret");
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Inbox\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = 9\nca_file = \"{}\"\n\
+         username = \"reports\"\npassword_env = \"BALLOTWATCH_TEST_IMAP_PASSWORD\"\n",
+        ca.display()
+    ));
+    let err = cfg
+        .build(&ballotwatch_core::LimitsConfig::default())
+        .poll(
+            &crate::sources::test_support::test_ctx(),
+            &crate::sources::Cursor::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("ca_file {}", ca.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A fresh folder under the system's temp folder.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ballotwatch-imap-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_relative_ca_file_is_relative_to_the_config_file() {
+    let mut cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"Inbox\"\nkind = \"imap\"\n{GOOD}ca_file = \"certs/ca.pem\"\n"
+    ));
+    cfg.resolve_paths(std::path::Path::new("/etc/ballotwatch"));
+    let crate::sources::SourceSettings::Imap(c) = &cfg.settings else {
+        panic!("{cfg:?}")
+    };
+    assert_eq!(
+        c.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ballotwatch/certs/ca.pem"))
+    );
+}

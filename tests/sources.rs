@@ -483,9 +483,7 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     }
     let started = std::time::Instant::now();
     let imap = common::dovecot::Dovecot::start();
-    let eml = |name: &str| {
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
-    };
+    let eml = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap();
     let unit_eml = |name: &str| eml(&format!("ingest/src/sources/imap/testdata/{name}"));
     // A resident forwards a WhatsApp post with a fake "polling station closed" claim; then a
     // message that is not one; then another resident's Gmail forward. Dovecot numbers them
@@ -496,17 +494,14 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     );
     imap.deliver("1001.M1.test", &unit_eml("malformed.eml"));
     imap.deliver("1002.M1.test", &unit_eml("gmail_forward.eml"));
-    let ws = Workspace::new(&imap.source(
-        "Report inbox",
-        "implicit",
-        "move_to = \"Processed\"",
-    ));
+    let ws = Workspace::new(&imap.source("Report inbox", "implicit", "move_to = \"Processed\""));
     let check = ws.run(&["check-config"]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
 
     let first = ingest_once(&ws);
     assert_eq!(
-        first.code, 0,
+        first.code,
+        0,
         "{}{}\n{}",
         first.stdout,
         first.stderr,
@@ -514,7 +509,10 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     );
     let inbox = row(&first.stdout, "Report inbox");
     assert!(inbox.contains("  imap  "), "{inbox}");
-    assert!(inbox.contains(&format!("  {:>5}  ", 2)), "two reports: {inbox}");
+    assert!(
+        inbox.contains(&format!("  {:>5}  ", 2)),
+        "two reports: {inbox}"
+    );
     assert!(
         inbox.contains("ok; 1 entry left out: UID 2: not an RFC 822 message ("),
         "the malformed message is skipped, naming its UID: {inbox}"
@@ -552,7 +550,11 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     let gmail = ws.search_json("\"St Mary's Hall\"");
     assert_eq!(gmail.len(), 1, "{gmail:#?}");
     assert_eq!(gmail[0]["author"]["handle"], "updates@example.com");
-    assert!(!gmail[0].to_string().contains("pat.resident"), "{:#}", gmail[0]);
+    assert!(
+        !gmail[0].to_string().contains("pat.resident"),
+        "{:#}",
+        gmail[0]
+    );
 
     // The flagged report opened an incident.
     let id = report["id"].as_str().unwrap();
@@ -577,14 +579,20 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         ws.config(),
         std::fs::read_to_string(ws.config())
             .unwrap()
-            .replace(&format!("port = {}", imap.imaps_port), &format!("port = {}", imap.imap_port))
+            .replace(
+                &format!("port = {}", imap.imaps_port),
+                &format!("port = {}", imap.imap_port),
+            )
             .replace("tls = \"implicit\"", "tls = \"starttls\""),
     )
     .unwrap();
     let second = ingest_once(&ws);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
     let inbox = row(&second.stdout, "Report inbox");
-    assert!(inbox.contains(&format!("  {:>5}  ", 0)), "nothing new: {inbox}");
+    assert!(
+        inbox.contains(&format!("  {:>5}  ", 0)),
+        "nothing new: {inbox}"
+    );
     assert!(!inbox.contains("left out"), "{inbox}");
     assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 3));
     assert_eq!(ws.search_json("\"St Mary's Hall\"").len(), 1);

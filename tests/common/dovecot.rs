@@ -223,7 +223,11 @@ impl Dovecot {
     pub fn count(&self, folder: &str) -> usize {
         ["new", "cur"]
             .iter()
-            .map(|sub| std::fs::read_dir(self.folder(folder).join(sub)).unwrap().count())
+            .map(|sub| {
+                std::fs::read_dir(self.folder(folder).join(sub))
+                    .unwrap()
+                    .count()
+            })
             .sum()
     }
 

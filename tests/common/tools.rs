@@ -114,9 +114,7 @@ impl Tool {
                 Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").is_file()
             }
             // Debian puts it in /usr/sbin, which is not on a normal user's PATH.
-            Tool::Dovecot => {
-                Path::new("/usr/sbin/dovecot").is_file() || on_path("dovecot")
-            }
+            Tool::Dovecot => Path::new("/usr/sbin/dovecot").is_file() || on_path("dovecot"),
         }
     }
 

@@ -205,7 +205,9 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
 }
 
 /// TLS client settings that trust only `roots` (a private CA), with the same provider.
-fn tls_config_with_roots(roots: Arc<rustls::RootCertStore>) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config_with_roots(
+    roots: Arc<rustls::RootCertStore>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -176,7 +176,10 @@ impl Validate for ImapConfig {
                 problems.add(
                     at.key("move_to"),
                     format!("`{to}` is the folder read"),
-                    Some("name another folder, e.g. move_to = \"Processed\", or leave move_to out".into()),
+                    Some(
+                        "name another folder, e.g. move_to = \"Processed\", or leave move_to out"
+                            .into(),
+                    ),
                 );
             }
         }
@@ -184,7 +187,9 @@ impl Validate for ImapConfig {
             problems.add(
                 at.key("max_messages"),
                 format!("{} is out of range", self.max_messages),
-                Some(format!("read 1 to {MAX_MESSAGES_CEILING} messages per poll")),
+                Some(format!(
+                    "read 1 to {MAX_MESSAGES_CEILING} messages per poll"
+                )),
             );
         }
         if let Some(ca) = &self.ca_file {
@@ -202,7 +207,11 @@ impl Validate for ImapConfig {
 /// A folder name the `SELECT`/`MOVE` commands can carry: not empty, no control characters.
 fn check_folder(folder: &str, at: &FieldPath, problems: &mut Problems) {
     if folder.trim().is_empty() {
-        problems.add(at.clone(), "must not be empty", Some("e.g. \"INBOX\"".into()));
+        problems.add(
+            at.clone(),
+            "must not be empty",
+            Some("e.g. \"INBOX\"".into()),
+        );
     } else if folder.chars().any(|c| c.is_control()) {
         problems.add(
             at.clone(),

@@ -194,10 +194,14 @@ impl ImapSource {
             .map_err(|e| self.setup(format!("cannot read ca_file {shown}: {e}")))?;
         for cert in certs {
             let cert = cert.map_err(|e| {
-                self.setup(format!("ca_file {shown} is not a PEM certificate file: {e}"))
+                self.setup(format!(
+                    "ca_file {shown} is not a PEM certificate file: {e}"
+                ))
             })?;
             roots.add(cert).map_err(|e| {
-                self.setup(format!("ca_file {shown} holds a certificate rustls refuses: {e}"))
+                self.setup(format!(
+                    "ca_file {shown} holds a certificate rustls refuses: {e}"
+                ))
             })?;
         }
         if roots.is_empty() {
@@ -462,7 +466,9 @@ impl ImapSource {
         budget.refill(max_size.saturating_add(FRAMING));
         self.step(ctx, &format!("fetching UID {uid}"), async {
             let mut raw = None;
-            let mut answers = session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?;
+            let mut answers = session
+                .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+                .await?;
             while let Some(f) = answers.try_next().await? {
                 if raw.is_none() && f.uid == Some(uid) {
                     raw = f.body().map(<[u8]>::to_vec);
@@ -561,7 +567,8 @@ impl Source for ImapSource {
     }
 
     async fn poll(&self, ctx: &PollContext, cursor: &Cursor) -> Result<Poll, SourceError> {
-        let span = tracing::info_span!("imap_poll", source = %self.name, server = %self.cfg.address());
+        let span =
+            tracing::info_span!("imap_poll", source = %self.name, server = %self.cfg.address());
         tracing::Instrument::instrument(self.poll_once(ctx, cursor), span).await
     }
 }
@@ -623,7 +630,9 @@ impl AsyncRead for Wire {
         let before = buf.filled().len();
         let result = self.inner.as_mut().poll_read(cx, buf);
         let got = (buf.filled().len() - before) as u64;
-        self.budget.0.store(left.saturating_sub(got), Ordering::Relaxed);
+        self.budget
+            .0
+            .store(left.saturating_sub(got), Ordering::Relaxed);
         result
     }
 }

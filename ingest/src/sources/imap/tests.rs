@@ -254,17 +254,41 @@ fn a_good_config_has_defaults_and_an_imaps_url() {
 fn config_problems_name_their_field() {
     let cases: &[(&str, &str, &str)] = &[
         ("tls = \"ssl\"", "source[0].tls", "unknown value `ssl`"),
-        ("password_env = \"not a var\"", "source[0].password_env", "not an environment variable"),
+        (
+            "password_env = \"not a var\"",
+            "source[0].password_env",
+            "not an environment variable",
+        ),
         ("port = 0", "source[0].port", "0 is not a port"),
         ("host = \"\"", "source[0].host", "not a host name"),
         ("host = \"bad host/x\"", "source[0].host", "not a host name"),
-        ("username = \" \"", "source[0].username", "must not be empty"),
+        (
+            "username = \" \"",
+            "source[0].username",
+            "must not be empty",
+        ),
         ("folder = \"\"", "source[0].folder", "must not be empty"),
-        ("folder = \"IN\\nBOX\"", "source[0].folder", "control characters"),
-        ("move_to = \"INBOX\"", "source[0].move_to", "is the folder read"),
+        (
+            "folder = \"IN\\nBOX\"",
+            "source[0].folder",
+            "control characters",
+        ),
+        (
+            "move_to = \"INBOX\"",
+            "source[0].move_to",
+            "is the folder read",
+        ),
         ("max_messages = 0", "source[0].max_messages", "out of range"),
-        ("max_messages = 5000", "source[0].max_messages", "out of range"),
-        ("token_url = \"https://login.example/token\"", "source[0].token_url", "unknown key"),
+        (
+            "max_messages = 5000",
+            "source[0].max_messages",
+            "out of range",
+        ),
+        (
+            "token_url = \"https://login.example/token\"",
+            "source[0].token_url",
+            "unknown key",
+        ),
     ];
     for (line, field, message) in cases {
         // Each case replaces the good key of the same name, or adds one.
@@ -310,7 +334,10 @@ fn the_cursor_resumes_after_the_last_uid_and_starts_over_when_the_folder_is_renu
         last_uid: 41,
     };
     let same = resume(&state, "INBOX", 7);
-    assert_eq!((same.after, same.read_up_to, same.note), (41, Some(41), None));
+    assert_eq!(
+        (same.after, same.read_up_to, same.note),
+        (41, Some(41), None)
+    );
     let renumbered = resume(&state, "INBOX", 8);
     assert_eq!((renumbered.after, renumbered.read_up_to), (0, None));
     let note = renumbered.note.expect("a health note");
@@ -402,7 +429,8 @@ async fn a_ca_file_that_is_not_pem_is_a_setup_error_naming_it() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains(&format!("ca_file {}", ca.display())),
+        err.to_string()
+            .contains(&format!("ca_file {}", ca.display())),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(dir);

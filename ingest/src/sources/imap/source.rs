@@ -409,8 +409,8 @@ impl ImapSource {
                     Some(size) if u64::from(size) > max_size => {
                         poll.dropped.push(format!(
                             "UID {uid}: the message is {size} bytes, over [ingest] \
-                             max_response_size ({max_size} bytes); it was not read and stays \
-                             in `{folder}`"
+                             max_response_size ({max_size} bytes); it was not fetched (read it in \
+                             the mailbox)"
                         ));
                     }
                     Some(_) => {

@@ -615,3 +615,89 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn the_report_inbox_logs_in_with_xoauth2_and_a_client_credentials_token() {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+        return;
+    }
+    use axum::routing::post;
+    /// The forms the token endpoint and the introspection endpoint were sent.
+    type Seen = Arc<Mutex<Vec<(&'static str, String)>>>;
+    let seen: Seen = Arc::default();
+    // Microsoft's token endpoint and the identity provider's introspection, in one server.
+    let app = Router::new()
+        .route(
+            "/tenant/oauth2/v2.0/token",
+            post(|State(seen): State<Seen>, body: String| async move {
+                seen.lock().unwrap().push(("token", body));
+                json(r#"{"token_type":"Bearer","expires_in":3599,"access_token":"at-report-inbox-1"}"#.into())
+            }),
+        )
+        .route(
+            "/introspect",
+            post(|State(seen): State<Seen>, body: String| async move {
+                // Dovecot also sends its own (here empty) client_id and client_secret.
+                let active = body.split('&').any(|p| p == "token=at-report-inbox-1");
+                seen.lock().unwrap().push(("introspect", body));
+                json(if active {
+                    r#"{"active":true,"username":"reports"}"#.into()
+                } else {
+                    r#"{"active":false}"#.into()
+                })
+            }),
+        )
+        .with_state(seen.clone());
+    let idp = common::serve_router(app);
+    let imap = common::dovecot::Dovecot::start_with_oauth2(&format!("http://{idp}/introspect"));
+    imap.deliver(
+        "1000.M1.test",
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imap/whatsapp_forward.eml"),
+        )
+        .unwrap(),
+    );
+    let ws = Workspace::new(&imap.source_with(
+        "Report inbox",
+        "implicit",
+        &format!(
+            "token_url = \"http://{idp}/tenant/oauth2/v2.0/token\"\nclient_id = \"ballotwatch-app\"\n\
+             client_secret_env = \"BW_TEST_IMAP_CLIENT_SECRET\"\n\
+             scope = \"https://outlook.office365.com/.default\""
+        ),
+    ));
+    let run = common::Run::from(
+        ws.cmd(&["ingest", "--once"])
+            .env("BW_TEST_IMAP_CLIENT_SECRET", "client-secret-1")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}{}\n{}", run.stdout, run.stderr, imap.log());
+    let inbox = row(&run.stdout, "Report inbox");
+    assert!(
+        inbox.contains(&format!("  {:>5}  ", 1)),
+        "{inbox}\n{}",
+        imap.log()
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.first(),
+        Some(&(
+            "token",
+            "grant_type=client_credentials&client_id=ballotwatch-app&client_secret=client-secret-1\
+             &scope=https%3A%2F%2Foutlook.office365.com%2F.default"
+                .to_string()
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(to, form)| *to == "introspect"
+            && form.split('&').any(|p| p == "token=at-report-inbox-1")),
+        "Dovecot checked the token the source got: {seen:?}"
+    );
+    assert!(
+        imap.log().contains("method=XOAUTH2"),
+        "logged in with XOAUTH2:\n{}",
+        imap.log()
+    );
+}

@@ -61,8 +61,19 @@ fn user_name() -> String {
 
 impl Dovecot {
     /// Starts Dovecot with an empty `INBOX` and a `Processed` folder, and waits until it
-    /// accepts connections.
+    /// accepts connections. The user logs in with its password (`LOGIN`, `PLAIN`).
     pub fn start() -> Dovecot {
+        Dovecot::start_with(None)
+    }
+
+    /// Like [`Dovecot::start`], and the user may also log in with XOAUTH2: Dovecot checks the
+    /// bearer token at `introspection_url` (RFC 7662, `POST token=…`), which must answer
+    /// `{"active": true, "username": "reports"}` for a good token.
+    pub fn start_with_oauth2(introspection_url: &str) -> Dovecot {
+        Dovecot::start_with(Some(introspection_url))
+    }
+
+    fn start_with(introspection_url: Option<&str>) -> Dovecot {
         assert!(
             tools::Tool::Dovecot.present(),
             "dovecot is missing: apt-get install dovecot-imapd; a test that starts it begins with \
@@ -125,6 +136,31 @@ impl Dovecot {
         if root {
             chown_all(&mail, mail_uid);
         }
+        // The password passdb first: a token is not a password, so it fails there and Dovecot
+        // goes on to the OAuth 2.0 passdb.
+        let oauth2 = match introspection_url {
+            None => String::new(),
+            Some(url) => {
+                std::fs::write(
+                    d.join("oauth2.conf.ext"),
+                    format!(
+                        "introspection_mode = post\nintrospection_url = {url}\n\
+                         username_attribute = username\nactive_attribute = active\n\
+                         active_value = true\n"
+                    ),
+                )
+                .unwrap();
+                format!(
+                    "passdb {{\n  driver = oauth2\n  args = {}\n}}\n",
+                    d.join("oauth2.conf.ext").display()
+                )
+            }
+        };
+        let mechanisms = if introspection_url.is_some() {
+            "plain login xoauth2 oauthbearer"
+        } else {
+            "plain login"
+        };
         let imaps_port = free_port();
         let imap_port = free_port();
         let p = |name: &str| d.join(name).display().to_string();
@@ -135,8 +171,9 @@ impl Dovecot {
             "base_dir = {run}\nstate_dir = {state}\nlog_path = {log}\n\
              protocols = imap\nlisten = 127.0.0.1\n{users}\
              ssl = required\nssl_cert = <{cert}\nssl_key = <{key}\n\
-             auth_mechanisms = plain login\n\
+             auth_mechanisms = {mechanisms}\nauth_verbose = yes\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {passwd}\n}}\n\
+             {oauth2}\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {passwd}\n}}\n\
              mail_location = maildir:{maildir}\n\
              service imap-login {{\n\
@@ -234,6 +271,16 @@ impl Dovecot {
     /// A `[[source]]` of kind `imap` named `name` for this server with `tls` (`implicit` or
     /// `starttls`) and `extra` keys; the password is in [`IMAP_PASSWORD_ENV`].
     pub fn source(&self, name: &str, tls: &str, extra: &str) -> String {
+        self.source_with(
+            name,
+            tls,
+            &format!("password_env = \"{IMAP_PASSWORD_ENV}\"\n{extra}"),
+        )
+    }
+
+    /// A `[[source]]` of kind `imap` named `name` for this server with `tls`, logging in as
+    /// the test user with the login keys in `extra`.
+    pub fn source_with(&self, name: &str, tls: &str, extra: &str) -> String {
         let port = if tls == "starttls" {
             self.imap_port
         } else {
@@ -241,8 +288,7 @@ impl Dovecot {
         };
         format!(
             "[[source]]\nname = \"{name}\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-             tls = \"{tls}\"\nca_file = \"{}\"\nusername = \"{IMAP_USER}\"\n\
-             password_env = \"{IMAP_PASSWORD_ENV}\"\n{extra}\n",
+             tls = \"{tls}\"\nca_file = \"{}\"\nusername = \"{IMAP_USER}\"\n{extra}\n",
             self.ca_file().display()
         )
     }

@@ -47,10 +47,27 @@ pub struct ImapConfig {
     /// The folder read (default `INBOX`).
     #[serde(default = "default_folder")]
     pub folder: String,
-    /// The mailbox user name for `LOGIN`.
+    /// The mailbox user name (for `LOGIN`, or the `user=` of XOAUTH2).
     pub username: String,
-    /// The environment variable that holds the mailbox password.
-    pub password_env: String,
+    /// The environment variable that holds the mailbox password (`LOGIN`). Either this or
+    /// `token_url` (XOAUTH2).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// An OAuth 2.0 token endpoint: log in with XOAUTH2 and an access token got there with the
+    /// client-credentials grant (`client_id`, `client_secret_env`, `scope`), as Microsoft 365
+    /// app-only access does. Either this or `password_env`.
+    #[serde(default)]
+    pub token_url: Option<Url>,
+    /// The OAuth 2.0 client (application) id, with `token_url`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The environment variable that holds the OAuth 2.0 client secret, with `token_url`.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// The scope asked for, with `token_url` (for Microsoft 365:
+    /// `https://outlook.office365.com/.default`); none by default.
+    #[serde(default)]
+    pub scope: Option<String>,
     /// A folder the messages are moved to once they are stored (must exist); without it they
     /// stay in `folder` and the cursor keeps them from being read twice.
     #[serde(default)]
@@ -159,16 +176,7 @@ impl Validate for ImapConfig {
                 Some("the report inbox's login, e.g. username = \"elections-reports\"".into()),
             );
         }
-        if !env_name_ok(&self.password_env) {
-            problems.add(
-                at.key("password_env"),
-                format!("`{}` is not an environment variable name", self.password_env),
-                Some(
-                    "name the variable that holds the mailbox password, e.g. \"REPORTS_IMAP_PASSWORD\""
-                        .into(),
-                ),
-            );
-        }
+        self.validate_auth(at, problems);
         check_folder(&self.folder, &at.key("folder"), problems);
         if let Some(to) = &self.move_to {
             check_folder(to, &at.key("move_to"), problems);
@@ -199,6 +207,89 @@ impl Validate for ImapConfig {
                     "must not be empty",
                     Some("the PEM file of the server's CA, or leave ca_file out".into()),
                 );
+            }
+        }
+    }
+}
+
+impl ImapConfig {
+    /// How the source logs in: `password_env` (LOGIN), or `token_url` with `client_id` and
+    /// `client_secret_env` (XOAUTH2), not both.
+    fn validate_auth(&self, at: &FieldPath, problems: &mut Problems) {
+        let env_key = |key: &str, value: &str, what: &str, problems: &mut Problems| {
+            if !env_name_ok(value) {
+                problems.add(
+                    at.key(key),
+                    format!("`{value}` is not an environment variable name"),
+                    Some(format!("name the variable that holds {what}")),
+                );
+            }
+        };
+        match (&self.password_env, &self.token_url) {
+            (None, None) => problems.add(
+                at.key("password_env"),
+                "missing: a report inbox logs in with `password_env` (LOGIN) or `token_url` (XOAUTH2)",
+                Some(
+                    "e.g. password_env = \"REPORTS_IMAP_PASSWORD\"; for Microsoft 365, token_url, \
+                     client_id and client_secret_env"
+                        .into(),
+                ),
+            ),
+            (Some(_), Some(_)) => problems.add(
+                at.key("token_url"),
+                "set either `password_env` (LOGIN) or `token_url` (XOAUTH2), not both",
+                None,
+            ),
+            (Some(var), None) => {
+                env_key(
+                    "password_env",
+                    var,
+                    "the mailbox password, e.g. \"REPORTS_IMAP_PASSWORD\"",
+                    problems,
+                );
+                for (key, set) in [
+                    ("client_id", self.client_id.is_some()),
+                    ("client_secret_env", self.client_secret_env.is_some()),
+                    ("scope", self.scope.is_some()),
+                ] {
+                    if set {
+                        problems.add(
+                            at.key(key),
+                            "is only used with `token_url` (XOAUTH2)",
+                            Some("leave it out, or log in with token_url instead of password_env".into()),
+                        );
+                    }
+                }
+            }
+            (None, Some(url)) => {
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    problems.add(
+                        at.key("token_url"),
+                        format!("`{url}` is not an http or https URL with a host"),
+                        None,
+                    );
+                }
+                match &self.client_id {
+                    Some(id) if !id.trim().is_empty() => {}
+                    _ => problems.add(
+                        at.key("client_id"),
+                        "missing: XOAUTH2 needs the OAuth 2.0 client (application) id",
+                        None,
+                    ),
+                }
+                match &self.client_secret_env {
+                    Some(var) => env_key(
+                        "client_secret_env",
+                        var,
+                        "the OAuth 2.0 client secret, e.g. \"REPORTS_IMAP_CLIENT_SECRET\"",
+                        problems,
+                    ),
+                    None => problems.add(
+                        at.key("client_secret_env"),
+                        "missing: XOAUTH2 needs the variable that holds the client secret",
+                        None,
+                    ),
+                }
             }
         }
     }

@@ -10,9 +10,9 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll as TaskPoll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_imap::error::Error as ImapError;
 use ballotwatch_core::{sha256_hex, Capture};
@@ -24,8 +24,8 @@ use url::Url;
 
 use super::config::{ImapConfig, Tls};
 use super::{read_message, MessageError};
-use crate::fetcher::{BoxedConnection, FetchError};
-use crate::sources::common::load_state;
+use crate::fetcher::{BoxedConnection, FetchError, FetchRequest, Fetched};
+use crate::sources::common::{decode_json, load_state, quote, JSON_ACCEPT};
 use crate::sources::{Cursor, Poll, PollContext, Source, SourceError};
 
 /// Room for the IMAP framing around one message's bytes in a `FETCH` answer.
@@ -38,6 +38,52 @@ pub struct ImapSource {
     name: String,
     cfg: ImapConfig,
     url: Url,
+    /// The XOAUTH2 access token and when to stop using it (`token_url` only).
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+/// How one poll logs in.
+enum Secret {
+    /// `LOGIN` with the password from `password_env`.
+    Password(String),
+    /// `AUTHENTICATE XOAUTH2` with an access token from `token_url`.
+    Token(String),
+}
+
+/// An OAuth 2.0 token endpoint's answer (RFC 6749 §5.1).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    /// Seconds the token is valid for.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// A token is used until this long before it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// How long a token is used when the endpoint does not say.
+const TOKEN_DEFAULT_LIFE: Duration = Duration::from_secs(300);
+
+/// The SASL XOAUTH2 initial response (`user=…^Aauth=Bearer …^A^A`); an empty answer to any
+/// later challenge (the server's error details), as the mechanism asks.
+struct XOAuth2 {
+    first: Option<String>,
+}
+
+impl XOAuth2 {
+    fn new(user: &str, token: &str) -> XOAuth2 {
+        XOAuth2 {
+            first: Some(format!("user={user}\x01auth=Bearer {token}\x01\x01")),
+        }
+    }
+}
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = String;
+
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.first.take().unwrap_or_default()
+    }
 }
 
 /// What the cursor keeps: the folder's `UIDVALIDITY` and the highest UID read under it.
@@ -102,6 +148,7 @@ impl ImapSource {
             name: name.to_string(),
             url: cfg.url().clone(),
             cfg: cfg.clone(),
+            token: Mutex::new(None),
         }
     }
 
@@ -135,10 +182,7 @@ impl ImapSource {
                 source_name: self.name.clone(),
                 url: self.url.to_string(),
                 what: "IMAP answer",
-                message: format!(
-                    "the server refused {what}: {}",
-                    crate::sources::common::quote(&text)
-                ),
+                message: format!("the server refused {what}: {}", quote(&text)),
             },
             other => SourceError::Payload {
                 source_name: self.name.clone(),
@@ -169,16 +213,104 @@ impl ImapSource {
         }
     }
 
-    /// The password from `password_env`.
-    fn password(&self) -> Result<String, SourceError> {
-        match std::env::var(&self.cfg.password_env) {
-            Ok(p) if !p.is_empty() => Ok(p),
-            _ => Err(self.setup(format!(
-                "password_env names the environment variable `{}`, which is not set or empty; \
-                 set it to the mailbox password of `{}`",
-                self.cfg.password_env, self.cfg.username
-            ))),
+    /// What this poll logs in with: the password from `password_env`, or an access token from
+    /// `token_url` (kept until shortly before it expires).
+    async fn secret(&self, ctx: &PollContext) -> Result<Secret, SourceError> {
+        let Some(token_url) = &self.cfg.token_url else {
+            let var = self.cfg.password_env.as_deref().unwrap_or_default();
+            return match std::env::var(var) {
+                Ok(p) if !p.is_empty() => Ok(Secret::Password(p)),
+                _ => Err(self.setup(format!(
+                    "password_env names the environment variable `{var}`, which is not set or \
+                     empty; set it to the mailbox password of `{}`",
+                    self.cfg.username
+                ))),
+            };
+        };
+        if let Ok(cached) = self.token.lock() {
+            if let Some((token, until)) = cached.as_ref() {
+                if Instant::now() < *until {
+                    return Ok(Secret::Token(token.clone()));
+                }
+            }
         }
+        let (token, life) = self.fetch_token(ctx, token_url).await?;
+        if let Ok(mut cached) = self.token.lock() {
+            let until = Instant::now() + life.saturating_sub(TOKEN_MARGIN);
+            *cached = Some((token.clone(), until));
+        }
+        Ok(Secret::Token(token))
+    }
+
+    /// An access token from `token_url` (client-credentials grant) and how long it lasts.
+    async fn fetch_token(
+        &self,
+        ctx: &PollContext,
+        token_url: &Url,
+    ) -> Result<(String, Duration), SourceError> {
+        let var = self.cfg.client_secret_env.as_deref().unwrap_or_default();
+        let secret = match std::env::var(var) {
+            Ok(s) if !s.is_empty() => s,
+            _ => {
+                return Err(self.setup(format!(
+                    "client_secret_env names the environment variable `{var}`, which is not set \
+                     or empty; set it to the OAuth 2.0 client secret"
+                )))
+            }
+        };
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            (
+                "client_id",
+                self.cfg.client_id.as_deref().unwrap_or_default(),
+            ),
+            ("client_secret", secret.as_str()),
+        ];
+        if let Some(scope) = &self.cfg.scope {
+            form.push(("scope", scope.as_str()));
+        }
+        let req = FetchRequest::new(token_url.clone(), JSON_ACCEPT);
+        let body = match ctx.fetcher.post_form(&req, &form).await {
+            Ok(Fetched::Body { body, .. }) => body,
+            Ok(Fetched::NotModified { .. }) => {
+                return Err(SourceError::Payload {
+                    source_name: self.name.clone(),
+                    url: token_url.to_string(),
+                    what: "OAuth 2.0 token answer",
+                    message: "it answered 304 Not Modified to a token request".into(),
+                })
+            }
+            Err(FetchError::Status {
+                status: status @ (400 | 401 | 403),
+                detail,
+                ..
+            }) => {
+                return Err(SourceError::Setup {
+                    source_name: self.name.clone(),
+                    url: token_url.to_string(),
+                    message: format!(
+                        "the token endpoint {token_url} refused the client credentials (HTTP \
+                         {status}{}); check client_id, the secret in `{var}` and scope",
+                        detail
+                            .map(|d| format!(": {}", quote(&d)))
+                            .unwrap_or_default()
+                    ),
+                })
+            }
+            Err(error) => {
+                return Err(SourceError::Fetch {
+                    source_name: self.name.clone(),
+                    error,
+                })
+            }
+        };
+        let answer: TokenAnswer =
+            decode_json(&self.name, token_url, &body, "OAuth 2.0 token answer")?;
+        let life = answer
+            .expires_in
+            .map(Duration::from_secs)
+            .unwrap_or(TOKEN_DEFAULT_LIFE);
+        Ok((answer.access_token, life))
     }
 
     /// The trusted roots from `ca_file`, if set.
@@ -216,7 +348,7 @@ impl ImapSource {
         ctx: &PollContext,
         budget: &Budget,
     ) -> Result<async_imap::Session<Wire>, SourceError> {
-        let password = self.password()?;
+        let secret = self.secret(ctx).await?;
         let roots = self.roots()?;
         let address = self.cfg.address();
         let hint = match self.cfg.tls {
@@ -283,12 +415,22 @@ impl ImapSource {
             }
         };
         let after = ctx.fetcher.timeout();
-        let login = tokio::time::timeout(
-            after,
-            client.login(self.cfg.username.as_str(), password.as_str()),
-        )
-        .await
-        .map_err(|_| SourceError::Fetch {
+        let user = self.cfg.username.as_str();
+        let (how, login) = match &secret {
+            Secret::Password(password) => (
+                "LOGIN",
+                tokio::time::timeout(after, client.login(user, password.as_str())).await,
+            ),
+            Secret::Token(token) => (
+                "XOAUTH2",
+                tokio::time::timeout(
+                    after,
+                    client.authenticate("XOAUTH2", XOAuth2::new(user, token)),
+                )
+                .await,
+            ),
+        };
+        let login = login.map_err(|_| SourceError::Fetch {
             source_name: self.name.clone(),
             error: FetchError::Timeout {
                 url: self.url.to_string(),
@@ -296,14 +438,29 @@ impl ImapSource {
             },
         })?;
         login.map_err(|(e, _)| match e {
-            ImapError::No(text) | ImapError::Bad(text) => self.setup(format!(
-                "{address} refused the login of `{}` ({}); check username and the password in \
-                 `{}`",
-                self.cfg.username,
-                crate::sources::common::quote(&text),
-                self.cfg.password_env
-            )),
-            other => self.imap_error("LOGIN", other),
+            ImapError::No(text) | ImapError::Bad(text) => {
+                let check = match &secret {
+                    Secret::Password(_) => format!(
+                        "check username and the password in `{}`",
+                        self.cfg.password_env.as_deref().unwrap_or_default()
+                    ),
+                    Secret::Token(_) => {
+                        // A refused token is fetched again next time.
+                        if let Ok(mut cached) = self.token.lock() {
+                            *cached = None;
+                        }
+                        "check username and that the OAuth 2.0 app may open this mailbox over \
+                         IMAP (Microsoft 365: the IMAP.AccessAsApp permission and the mailbox \
+                         granted to the app's service principal)"
+                            .to_string()
+                    }
+                };
+                self.setup(format!(
+                    "{address} refused the {how} of `{user}` ({}); {check}",
+                    quote(&text)
+                ))
+            }
+            other => self.imap_error(how, other),
         })
     }
 

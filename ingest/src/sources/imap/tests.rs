@@ -284,11 +284,7 @@ fn config_problems_name_their_field() {
             "source[0].max_messages",
             "out of range",
         ),
-        (
-            "token_url = \"https://login.example/token\"",
-            "source[0].token_url",
-            "unknown key",
-        ),
+        ("xoauth = true", "source[0].xoauth", "unknown key"),
     ];
     for (line, field, message) in cases {
         // Each case replaces the good key of the same name, or adds one.
@@ -463,4 +459,136 @@ fn a_relative_ca_file_is_relative_to_the_config_file() {
         c.ca_file.as_deref(),
         Some(std::path::Path::new("/etc/ballotwatch/certs/ca.pem"))
     );
+}
+
+#[test]
+fn login_keys_are_password_env_or_token_url_with_its_client() {
+    let oauth = "host = \"outlook.office365.com\"\nusername = \"reports@anytown.gov.uk\"\n\
+                 token_url = \"https://login.microsoftonline.com/anytown/oauth2/v2.0/token\"\n\
+                 client_id = \"app-id\"\nclient_secret_env = \"REPORTS_CLIENT_SECRET\"\n\
+                 scope = \"https://outlook.office365.com/.default\"\n";
+    assert_eq!(problems_of(oauth), vec![]);
+    let expect = |keys: &str, field: &str, message: &str| {
+        let found = problems_of(keys);
+        assert!(
+            found.iter().any(|(f, m)| f == field && m.contains(message)),
+            "expected `{field}`: {message} in {found:?}"
+        );
+    };
+    expect(
+        &format!("{oauth}password_env = \"P\"\n"),
+        "source[0].token_url",
+        "not both",
+    );
+    expect(
+        &oauth.replace("client_id = \"app-id\"\n", ""),
+        "source[0].client_id",
+        "missing",
+    );
+    expect(
+        &oauth.replace("client_secret_env = \"REPORTS_CLIENT_SECRET\"\n", ""),
+        "source[0].client_secret_env",
+        "missing",
+    );
+    expect(
+        &oauth.replace("REPORTS_CLIENT_SECRET", "not a var"),
+        "source[0].client_secret_env",
+        "not an environment variable",
+    );
+    expect(
+        &oauth.replace("https://login.microsoftonline.com", "ftp://login.example"),
+        "source[0].token_url",
+        "not an http or https URL",
+    );
+    expect(
+        &format!("{GOOD}client_id = \"app-id\"\n"),
+        "source[0].client_id",
+        "only used with `token_url`",
+    );
+}
+
+#[tokio::test]
+async fn an_xoauth2_token_comes_from_the_client_credentials_grant_and_is_reused() {
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let forms: Arc<Mutex<Vec<String>>> = Arc::default();
+    let refuse = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/token",
+            post(
+                |axum::extract::State((forms, refuse)): axum::extract::State<(
+                    Arc<Mutex<Vec<String>>>,
+                    Arc<AtomicUsize>,
+                )>,
+                 body: String| async move {
+                    forms.lock().unwrap().push(body);
+                    if refuse.load(Ordering::SeqCst) > 0 {
+                        return (
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+                        );
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        r#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0eXAi.test"}"#,
+                    )
+                },
+            ),
+        )
+        .with_state((forms.clone(), refuse.clone()));
+    let base = crate::sources::test_support::serve(app).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::env::set_var("BALLOTWATCH_TEST_IMAP_CLIENT_SECRET", "s3cret&=x");
+    let keys = format!(
+        "name = \"Inbox\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {closed}\n\
+         username = \"reports@anytown.gov.uk\"\ntoken_url = \"{base}/token\"\nclient_id = \"app-id\"\n\
+         client_secret_env = \"BALLOTWATCH_TEST_IMAP_CLIENT_SECRET\"\n\
+         scope = \"https://outlook.office365.com/.default\"\n"
+    );
+    let source = crate::sources::test_support::source_config(&keys)
+        .build(&ballotwatch_core::LimitsConfig::default());
+    let ctx = crate::sources::test_support::test_ctx();
+    // The token is fetched, then the server is down: a connection error, not a token error.
+    for _ in 0..2 {
+        let err = source
+            .poll(&ctx, &crate::sources::Cursor::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot reach"), "{err}");
+    }
+    let sent = forms.lock().unwrap().clone();
+    assert_eq!(
+        sent.len(),
+        1,
+        "the token is reused until it expires: {sent:?}"
+    );
+    assert_eq!(
+        sent[0],
+        "grant_type=client_credentials&client_id=app-id&client_secret=s3cret%26%3Dx\
+         &scope=https%3A%2F%2Foutlook.office365.com%2F.default"
+    );
+
+    // A refused secret is a setup error quoting the endpoint and naming the variable.
+    refuse.store(1, Ordering::SeqCst);
+    let fresh = crate::sources::test_support::source_config(&keys)
+        .build(&ballotwatch_core::LimitsConfig::default());
+    let err = fresh
+        .poll(&ctx, &crate::sources::Cursor::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!err.is_transient(), "{text}");
+    assert!(
+        text.contains("refused the client credentials (HTTP 401")
+            && text.contains("AADSTS7000215")
+            && text.contains("`BALLOTWATCH_TEST_IMAP_CLIENT_SECRET`"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
 }

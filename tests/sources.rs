@@ -465,6 +465,33 @@ fn social_and_web_sources_ingest_classify_index_and_report_health() {
     assert_eq!(health["Polling stations page"]["items_24h"], 2);
 }
 
+/// A resident's report with a screenshot of the demo's fake "polling station closed" notice
+/// attached (`demo/media/fake-notice.png`), as a mail client sends it.
+fn screenshot_report() -> Vec<u8> {
+    use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
+    let png =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/fake-notice.png"))
+            .unwrap();
+    lettre::Message::builder()
+        .from("Sam Helper <sam.helper@example.org>".parse().unwrap())
+        .to("elections@anytown.gov.uk".parse().unwrap())
+        .subject("Fwd: screenshot from our street WhatsApp")
+        .message_id(Some("<screenshot-report-1@example.org>".into()))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(
+                    "Is this real? It was posted in our street WhatsApp group this morning."
+                        .to_string(),
+                ))
+                .singlepart(
+                    Attachment::new("IMG-20260507-WA0003.png".into())
+                        .body(png, ContentType::parse("image/png").unwrap()),
+                ),
+        )
+        .unwrap()
+        .formatted()
+}
+
 /// One `ingest --once` (a whole cycle, a fresh process: a restart) with the inbox password.
 fn ingest_once(ws: &Workspace) -> common::Run {
     use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
@@ -494,6 +521,8 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     );
     imap.deliver("1001.M1.test", &unit_eml("malformed.eml"));
     imap.deliver("1002.M1.test", &unit_eml("gmail_forward.eml"));
+    // And a screenshot of a fake council notice, forwarded as it was shared (UID 4).
+    imap.deliver("1003.M1.test", &screenshot_report());
     let ws = Workspace::new(&imap.source("Report inbox", "implicit", "move_to = \"Processed\""));
     let check = ws.run(&["check-config"]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
@@ -510,15 +539,15 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     let inbox = row(&first.stdout, "Report inbox");
     assert!(inbox.contains("  imap  "), "{inbox}");
     assert!(
-        inbox.contains(&format!("  {:>5}  ", 2)),
-        "two reports: {inbox}"
+        inbox.contains(&format!("  {:>5}  ", 3)),
+        "three reports: {inbox}"
     );
     assert!(
         inbox.contains("ok; 1 entry left out: UID 2: not an RFC 822 message ("),
         "the malformed message is skipped, naming its UID: {inbox}"
     );
     // The fake claim is an item with the original poster as author, never the reporter.
-    let hits = ws.search_json("\"Civic Centre\" source:\"Report inbox\"");
+    let hits = ws.search_json("\"Civic Centre\" author:\"news@riverside-residents.example.com\"");
     assert_eq!(hits.len(), 1, "{hits:#?}");
     let report = &hits[0];
     assert_eq!(report["source"]["kind"], "imap");
@@ -556,6 +585,22 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         gmail[0]
     );
 
+    // The screenshot went through media capture and OCR: its words are judged like a post's.
+    let shot = ws.search_json("\"Riverside Community Hall\" source:\"Report inbox\"");
+    assert_eq!(shot.len(), 1, "{shot:#?}");
+    assert!(
+        shot[0]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["evidence"]["narrative"] == "polling-station-closed"
+                && v["explanation"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("In text read from image 1: "))),
+        "the attached screenshot is read and flagged: {:#}",
+        shot[0]
+    );
+
     // The flagged report opened an incident.
     let id = report["id"].as_str().unwrap();
     let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
@@ -572,7 +617,7 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     );
     drop(store);
     // Messages move only once their items are stored: on the next poll.
-    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (3, 0));
+    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (4, 0));
 
     // A restart, now over STARTTLS: nothing is read twice, and what was read is moved.
     std::fs::write(
@@ -594,11 +639,11 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         "nothing new: {inbox}"
     );
     assert!(!inbox.contains("left out"), "{inbox}");
-    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 3));
+    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 4));
     assert_eq!(ws.search_json("\"St Mary's Hall\"").len(), 1);
 
     // A new report after the restart is read, once.
-    imap.deliver("1003.M1.test", &unit_eml("apple_forward.eml"));
+    imap.deliver("1004.M1.test", &unit_eml("apple_forward.eml"));
     let third = ingest_once(&ws);
     assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
     let inbox = row(&third.stdout, "Report inbox");

@@ -49,9 +49,28 @@ pub struct Report {
     pub item: Item,
     /// Who sent it to the inbox.
     pub reporter: Reporter,
-    /// The attachments' names and media types, in message order (their bytes stay in the raw
-    /// message, the capture).
+    /// The attachments' names and media types, in message order (their bytes are in the raw
+    /// message, the capture; the pictures and videos among them also in `media`).
     pub attachments: Vec<(Option<String>, String)>,
+    /// The attachments that may be pictures or videos (declared `image/*`, `video/*` or
+    /// `application/octet-stream`), decoded, at most [`MAX_MEDIA`] of them in message order:
+    /// the source hands them to media capture, which sniffs what they really are.
+    pub media: Vec<MediaPart>,
+}
+
+/// At most this many attachments of one report become media (as many as media capture takes
+/// per item).
+pub const MAX_MEDIA: usize = 8;
+
+/// One attachment handed to media capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPart {
+    /// Its place among [`Report::attachments`], from 1.
+    pub number: usize,
+    /// The declared media type.
+    pub mime: String,
+    /// The decoded bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// Why a message could not be read as a report.
@@ -103,6 +122,7 @@ pub fn read_message(
     // The original post: a forwarded header in the body, else an attached message.
     let mut original = forwarded::parse(&text);
     let mut attachments = Vec::new();
+    let mut media = Vec::new();
     for part in msg.attachments() {
         if let Some(inner) = part.message() {
             let inner_body = body_of(inner, &base);
@@ -136,6 +156,16 @@ pub fn read_message(
             .content_type()
             .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
             .unwrap_or_else(|| "application/octet-stream".into());
+        let maybe_media = ctype.starts_with("image/")
+            || ctype.starts_with("video/")
+            || ctype == "application/octet-stream";
+        if maybe_media && media.len() < MAX_MEDIA && !part.contents().is_empty() {
+            media.push(MediaPart {
+                number: attachments.len() + 1,
+                mime: ctype.clone(),
+                bytes: part.contents().to_vec(),
+            });
+        }
         attachments.push((part.attachment_name().map(str::to_string), ctype));
     }
 
@@ -179,6 +209,7 @@ pub fn read_message(
         item,
         reporter,
         attachments,
+        media,
     })
 }
 

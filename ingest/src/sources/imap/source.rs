@@ -15,7 +15,7 @@ use std::task::{Context, Poll as TaskPoll};
 use std::time::{Duration, Instant};
 
 use async_imap::error::Error as ImapError;
-use ballotwatch_core::{sha256_hex, Capture};
+use ballotwatch_core::{sha256_hex, Capture, Media};
 use chrono::Utc;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -667,45 +667,70 @@ impl ImapSource {
             ));
             return;
         };
-        let now = Utc::now();
         let url = format!("{};UIDVALIDITY={uid_validity}/;UID={uid}", self.url);
-        let capture = Capture {
-            url: url.clone(),
-            final_url: url,
-            // IMAP has no status; 200 records that the whole message was fetched.
-            status: 200,
-            headers: vec![("content-type".into(), "message/rfc822".into())],
-            sha256: sha256_hex(&raw),
-            size: raw.len() as u64,
-            started_at: now,
-            finished_at: now,
-        };
         let index = poll.captures.len();
-        if let Err(reason) = ctx.fetcher.admit_message(&raw) {
-            poll.dropped.push(format!("UID {uid}: {reason}"));
-            poll.captures.push((capture, raw));
-            return;
-        }
-        let read = read_message(&self.name, key, &raw, &ctx.watch);
-        ctx.fetcher.parsed_message(&raw);
+        let admitted = ctx.fetcher.admit_message(&raw);
+        let read = match admitted {
+            Ok(()) => {
+                let read = read_message(&self.name, key, &raw, &ctx.watch);
+                ctx.fetcher.parsed_message(&raw);
+                Some(read)
+            }
+            Err(reason) => {
+                poll.dropped.push(format!("UID {uid}: {reason}"));
+                None
+            }
+        };
+        poll.captures
+            .push((capture_of(&url, "message/rfc822", &raw), raw));
         match read {
-            Ok(report) => {
+            None => {}
+            Some(Ok(report)) => {
                 tracing::debug!(
                     source = %self.name,
                     uid,
                     attachments = report.attachments.len(),
+                    media = report.media.len(),
                     "read a report"
                 );
-                poll.items.push((index, report.item));
+                let mut item = report.item;
+                // Each picture or video attached is a medium of the report, its decoded bytes
+                // a capture of this poll that media capture takes instead of downloading.
+                for part in report.media {
+                    let part_url = format!("{url}#attachment-{}", part.number);
+                    item.media.push(Media {
+                        url: Some(part_url.clone()),
+                        mime: Some(part.mime.clone()),
+                        ..Media::default()
+                    });
+                    poll.captures
+                        .push((capture_of(&part_url, &part.mime, &part.bytes), part.bytes));
+                }
+                poll.items.push((index, item));
             }
-            Err(MessageError::Malformed { reason, .. }) => {
+            Some(Err(MessageError::Malformed { reason, .. })) => {
                 poll.dropped.push(format!(
                     "UID {uid}: not an RFC 822 message ({reason}); skipped, its bytes are kept \
                      as the capture"
                 ));
             }
         }
-        poll.captures.push((capture, raw));
+    }
+}
+
+/// The capture record of `bytes` read at `url` (a message, or one of its attachments) now.
+fn capture_of(url: &str, mime: &str, bytes: &[u8]) -> Capture {
+    let now = Utc::now();
+    Capture {
+        url: url.to_string(),
+        final_url: url.to_string(),
+        // IMAP has no status; 200 records that the whole message was fetched.
+        status: 200,
+        headers: vec![("content-type".into(), mime.to_string())],
+        sha256: sha256_hex(bytes),
+        size: bytes.len() as u64,
+        started_at: now,
+        finished_at: now,
     }
 }
 

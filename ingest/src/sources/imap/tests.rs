@@ -46,6 +46,13 @@ fn a_gmail_forward_keeps_the_original_sender_apart_from_the_reporter() {
         r.attachments,
         vec![(Some("screenshot.png".into()), "image/png".into())]
     );
+    // The screenshot's decoded bytes go to media capture.
+    assert_eq!(r.media.len(), 1);
+    assert_eq!(
+        (r.media[0].number, r.media[0].mime.as_str()),
+        (1, "image/png")
+    );
+    assert!(r.media[0].bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
 }
 
 #[test]
@@ -101,6 +108,10 @@ fn an_attached_original_message_gives_the_author_and_text() {
         vec!["https://anytown-elections.example.net/register"]
     );
     assert!(r.attachments.is_empty());
+    assert!(
+        r.media.is_empty(),
+        "an attached message is read, not a medium"
+    );
 }
 
 #[test]

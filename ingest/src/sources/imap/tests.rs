@@ -523,16 +523,15 @@ async fn an_xoauth2_token_comes_from_the_client_credentials_grant_and_is_reused(
     use axum::routing::post;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
+    /// The forms the token endpoint was sent, and whether it refuses (non-zero).
+    type Endpoint = (Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
     let forms: Arc<Mutex<Vec<String>>> = Arc::default();
     let refuse = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new()
         .route(
             "/token",
             post(
-                |axum::extract::State((forms, refuse)): axum::extract::State<(
-                    Arc<Mutex<Vec<String>>>,
-                    Arc<AtomicUsize>,
-                )>,
+                |axum::extract::State((forms, refuse)): axum::extract::State<Endpoint>,
                  body: String| async move {
                     forms.lock().unwrap().push(body);
                     if refuse.load(Ordering::SeqCst) > 0 {

@@ -16,7 +16,7 @@ pub mod forwarded;
 mod source;
 
 pub use config::{ImapConfig, Tls, DEFAULT_MAX_MESSAGES, MAX_MESSAGES_CEILING};
-pub use source::{batch, resume, ImapSource, ImapState, Resume};
+pub use source::{batch, resume, server_words, ImapSource, ImapState, Resume};
 
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};

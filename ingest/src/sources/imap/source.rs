@@ -1,5 +1,6 @@
 //! Polling the report inbox over IMAP: connect (implicit TLS or `STARTTLS`, never a plain
-//! login), `LOGIN`, open the folder, read the messages after the cursor's UID (at most
+//! login), log in (`LOGIN` with a password, or `AUTHENTICATE XOAUTH2` with an OAuth 2.0
+//! client-credentials token), open the folder, read the messages after the cursor's UID (at most
 //! `max_messages`, each at most `[ingest] max_response_size` by its `RFC822.SIZE`), and keep
 //! `UIDVALIDITY` and the last UID read as the cursor.
 //!
@@ -30,7 +31,8 @@ use crate::sources::{Cursor, Poll, PollContext, Source, SourceError};
 
 /// Room for the IMAP framing around one message's bytes in a `FETCH` answer.
 const FRAMING: u64 = 64 * 1024;
-/// What one `UID SEARCH` or size `FETCH` answer may hold (about 100,000 UIDs or sizes).
+/// What one `UID SEARCH` or size `FETCH` answer may hold: about 500,000 UIDs, so a first poll
+/// of a folder holding more fails, saying so, rather than buffering without bound.
 const LIST_BUDGET: u64 = 4 << 20;
 
 /// A report inbox source (`kind = "imap"`).
@@ -118,8 +120,8 @@ pub fn resume(state: &ImapState, folder: &str, uid_validity: u32) -> Resume {
             read_up_to: None,
             note: Some(format!(
                 "the server renumbered folder `{folder}` (UIDVALIDITY {old} → {uid_validity}); \
-                 reading its current messages again from the first (reports already stored are \
-                 not stored twice)"
+                 reading its current messages again from the first (a report already stored is \
+                 not stored twice when it has a Message-ID)"
             )),
         },
         _ => Resume {
@@ -182,7 +184,7 @@ impl ImapSource {
                 source_name: self.name.clone(),
                 url: self.url.to_string(),
                 what: "IMAP answer",
-                message: format!("the server refused {what}: {}", quote(&text)),
+                message: format!("the server refused {what}: {}", server_words(&text)),
             },
             other => SourceError::Payload {
                 source_name: self.name.clone(),
@@ -457,7 +459,7 @@ impl ImapSource {
                 };
                 self.setup(format!(
                     "{address} refused the {how} of `{user}` ({}); {check}",
-                    quote(&text)
+                    server_words(&text)
                 ))
             }
             other => self.imap_error(how, other),
@@ -718,6 +720,18 @@ impl ImapSource {
     }
 }
 
+/// The server's own words in a refusal as async-imap reports it
+/// (`code: Some(…), info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`): the `info`
+/// text when there is one, else all of it; on one line and cut for quoting.
+pub fn server_words(text: &str) -> String {
+    const INFO: &str = "info: Some(\"";
+    let info = text
+        .find(INFO)
+        .map(|at| &text[at + INFO.len()..])
+        .and_then(|rest| rest.rfind("\")").map(|end| &rest[..end]));
+    quote(info.unwrap_or(text))
+}
+
 /// The capture record of `bytes` read at `url` (a message, or one of its attachments) now.
 fn capture_of(url: &str, mime: &str, bytes: &[u8]) -> Capture {
     let now = Utc::now();
@@ -803,8 +817,8 @@ impl AsyncRead for Wire {
         let left = self.budget.0.load(Ordering::Relaxed);
         if left == 0 {
             return TaskPoll::Ready(Err(std::io::Error::other(
-                "the server sent more than expected for one answer (over [ingest] \
-                 max_response_size)",
+                "the server sent more than Ballotwatch reads for one answer (one message: \
+                 [ingest] max_response_size and 64 KiB; one UID list: 4 MiB)",
             )));
         }
         // One read may go past what is left by at most the free room of the client's buffer

@@ -602,3 +602,21 @@ async fn an_xoauth2_token_comes_from_the_client_credentials_grant_and_is_reused(
     );
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+#[test]
+fn refusals_quote_the_servers_own_words() {
+    assert_eq!(
+        server_words(
+            "code: Some(AuthenticationFailed), info: Some(\"[AUTHENTICATIONFAILED] Authentication failed.\")"
+        ),
+        "[AUTHENTICATIONFAILED] Authentication failed."
+    );
+    assert_eq!(
+        server_words("outcome: whatever\nelse"),
+        "outcome: whatever else"
+    );
+    assert_eq!(
+        server_words("info: Some(\"unterminated"),
+        "info: Some(\"unterminated"
+    );
+}

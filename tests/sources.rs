@@ -607,15 +607,35 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     let incidents = store
         .newest_incidents(ballotwatch_core::Severity::Low, 50)
         .unwrap();
-    assert!(
-        incidents.iter().any(|i| store
-            .incident_item_ids(i.incident.id)
-            .unwrap()
-            .iter()
-            .any(|item| item == id)),
-        "an incident holds the report {id}: {incidents:#?}"
-    );
+    let incident = incidents
+        .iter()
+        .find(|i| {
+            store
+                .incident_item_ids(i.incident.id)
+                .unwrap()
+                .iter()
+                .any(|item| item == id)
+        })
+        .unwrap_or_else(|| panic!("an incident holds the report {id}: {incidents:#?}"))
+        .incident
+        .id;
     drop(store);
+    // Its evidence pack holds the message as the server sent it, openable as an .eml file.
+    let pack = ws.export_incident(incident);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
+    let raw = eml("tests/fixtures/imap/whatsapp_forward.eml");
+    let mut packed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut zip
+            .by_name(&format!(
+                "captures/{}.eml",
+                ballotwatch_core::sha256_hex(&raw)
+            ))
+            .expect("the raw message is in the pack"),
+        &mut packed,
+    )
+    .unwrap();
+    assert_eq!(packed, raw);
     // Messages move only once their items are stored: on the next poll.
     assert_eq!((imap.count("INBOX"), imap.count("Processed")), (4, 0));
 

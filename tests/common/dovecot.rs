@@ -6,7 +6,7 @@
 //!
 //! Run as root (containers, CI), Dovecot drops its login and internal processes to the
 //! package's own `dovenull` and `dovecot` users and the mailbox belongs to `nobody`; run as
-//! anyone else, every process is that user.
+//! anyone else, every process is that user, without chroot.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -53,9 +53,10 @@ pub fn program() -> PathBuf {
     }
 }
 
-/// The name of the user running the tests.
-fn user_name() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
+/// What `id <flag>` says of the user running the tests (`-un`: the user's name, `-gn`: the
+/// group's).
+fn id(flag: &str) -> String {
+    let out = Command::new("id").arg(flag).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -109,15 +110,19 @@ impl Dovecot {
                     .to_string(),
             )
         } else {
-            let me = user_name();
+            // Everything runs as this user: no chroot (only root may), this user's group for
+            // the internal sockets.
+            let (me, group) = (id("-un"), id("-gn"));
             (
                 uid,
                 format!(
-                    "default_internal_user = {me}\ndefault_login_user = {me}\n\
-                     first_valid_uid = {uid}\nlast_valid_uid = {uid}\n"
+                    "default_internal_user = {me}\ndefault_internal_group = {group}\n\
+                     default_login_user = {me}\nfirst_valid_uid = {uid}\nlast_valid_uid = {uid}\n\
+                     service anvil {{\n  chroot =\n}}\n"
                 ),
             )
         };
+        let login_chroot = if root { "" } else { "  chroot =\n" };
         let mail = d.join("mail");
         let maildir = mail.join(IMAP_USER);
         for folder in [maildir.clone(), maildir.join(".Processed")] {
@@ -176,7 +181,7 @@ impl Dovecot {
              {oauth2}\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {passwd}\n}}\n\
              mail_location = maildir:{maildir}\n\
-             service imap-login {{\n\
+             service imap-login {{\n{login_chroot}\
                inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n\
                inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n\
              }}\n",

@@ -13,7 +13,9 @@
 
 mod config;
 pub mod forwarded;
+mod login;
 mod source;
+mod wire;
 
 pub use config::{ImapConfig, Tls, DEFAULT_MAX_MESSAGES, MAX_MESSAGES_CEILING};
 pub use source::{batch, resume, server_words, ImapSource, ImapState, Resume};

@@ -9,10 +9,7 @@
 //! next poll: by then their items are stored (the caller keeps the cursor only once the poll is
 //! recorded), so a crash can never move a message that was not stored.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll as TaskPoll};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_imap::error::Error as ImapError;
@@ -20,13 +17,14 @@ use ballotwatch_core::{sha256_hex, Capture, Media};
 use chrono::Utc;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use url::Url;
 
 use super::config::{ImapConfig, Tls};
+use super::login::{Secret, XOAuth2};
+use super::wire::{Budget, Wire};
 use super::{read_message, MessageError};
-use crate::fetcher::{BoxedConnection, FetchError, FetchRequest, Fetched};
-use crate::sources::common::{decode_json, load_state, quote, JSON_ACCEPT};
+use crate::fetcher::FetchError;
+use crate::sources::common::{load_state, quote};
 use crate::sources::{Cursor, Poll, PollContext, Source, SourceError};
 
 /// Room for the IMAP framing around one message's bytes in a `FETCH` answer.
@@ -37,55 +35,11 @@ const LIST_BUDGET: u64 = 4 << 20;
 
 /// A report inbox source (`kind = "imap"`).
 pub struct ImapSource {
-    name: String,
-    cfg: ImapConfig,
-    url: Url,
+    pub(super) name: String,
+    pub(super) cfg: ImapConfig,
+    pub(super) url: Url,
     /// The XOAUTH2 access token and when to stop using it (`token_url` only).
-    token: Mutex<Option<(String, Instant)>>,
-}
-
-/// How one poll logs in.
-enum Secret {
-    /// `LOGIN` with the password from `password_env`.
-    Password(String),
-    /// `AUTHENTICATE XOAUTH2` with an access token from `token_url`.
-    Token(String),
-}
-
-/// An OAuth 2.0 token endpoint's answer (RFC 6749 §5.1).
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    /// Seconds the token is valid for.
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
-/// A token is used until this long before it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
-/// How long a token is used when the endpoint does not say.
-const TOKEN_DEFAULT_LIFE: Duration = Duration::from_secs(300);
-
-/// The SASL XOAUTH2 initial response (`user=…^Aauth=Bearer …^A^A`); an empty answer to any
-/// later challenge (the server's error details), as the mechanism asks.
-struct XOAuth2 {
-    first: Option<String>,
-}
-
-impl XOAuth2 {
-    fn new(user: &str, token: &str) -> XOAuth2 {
-        XOAuth2 {
-            first: Some(format!("user={user}\x01auth=Bearer {token}\x01\x01")),
-        }
-    }
-}
-
-impl async_imap::Authenticator for XOAuth2 {
-    type Response = String;
-
-    fn process(&mut self, _challenge: &[u8]) -> String {
-        self.first.take().unwrap_or_default()
-    }
+    pub(super) token: Mutex<Option<(String, Instant)>>,
 }
 
 /// What the cursor keeps: the folder's `UIDVALIDITY` and the highest UID read under it.
@@ -154,7 +108,8 @@ impl ImapSource {
         }
     }
 
-    fn setup(&self, message: String) -> SourceError {
+    /// A setup error of this source.
+    pub(super) fn setup(&self, message: String) -> SourceError {
         SourceError::Setup {
             source_name: self.name.clone(),
             url: self.url.to_string(),
@@ -213,135 +168,6 @@ impl ImapSource {
                 },
             }),
         }
-    }
-
-    /// What this poll logs in with: the password from `password_env`, or an access token from
-    /// `token_url` (kept until shortly before it expires).
-    async fn secret(&self, ctx: &PollContext) -> Result<Secret, SourceError> {
-        let Some(token_url) = &self.cfg.token_url else {
-            let var = self.cfg.password_env.as_deref().unwrap_or_default();
-            return match std::env::var(var) {
-                Ok(p) if !p.is_empty() => Ok(Secret::Password(p)),
-                _ => Err(self.setup(format!(
-                    "password_env names the environment variable `{var}`, which is not set or \
-                     empty; set it to the mailbox password of `{}`",
-                    self.cfg.username
-                ))),
-            };
-        };
-        if let Ok(cached) = self.token.lock() {
-            if let Some((token, until)) = cached.as_ref() {
-                if Instant::now() < *until {
-                    return Ok(Secret::Token(token.clone()));
-                }
-            }
-        }
-        let (token, life) = self.fetch_token(ctx, token_url).await?;
-        if let Ok(mut cached) = self.token.lock() {
-            let until = Instant::now() + life.saturating_sub(TOKEN_MARGIN);
-            *cached = Some((token.clone(), until));
-        }
-        Ok(Secret::Token(token))
-    }
-
-    /// An access token from `token_url` (client-credentials grant) and how long it lasts.
-    async fn fetch_token(
-        &self,
-        ctx: &PollContext,
-        token_url: &Url,
-    ) -> Result<(String, Duration), SourceError> {
-        let var = self.cfg.client_secret_env.as_deref().unwrap_or_default();
-        let secret = match std::env::var(var) {
-            Ok(s) if !s.is_empty() => s,
-            _ => {
-                return Err(self.setup(format!(
-                    "client_secret_env names the environment variable `{var}`, which is not set \
-                     or empty; set it to the OAuth 2.0 client secret"
-                )))
-            }
-        };
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                self.cfg.client_id.as_deref().unwrap_or_default(),
-            ),
-            ("client_secret", secret.as_str()),
-        ];
-        if let Some(scope) = &self.cfg.scope {
-            form.push(("scope", scope.as_str()));
-        }
-        let req = FetchRequest::new(token_url.clone(), JSON_ACCEPT);
-        let body = match ctx.fetcher.post_form(&req, &form).await {
-            Ok(Fetched::Body { body, .. }) => body,
-            Ok(Fetched::NotModified { .. }) => {
-                return Err(SourceError::Payload {
-                    source_name: self.name.clone(),
-                    url: token_url.to_string(),
-                    what: "OAuth 2.0 token answer",
-                    message: "it answered 304 Not Modified to a token request".into(),
-                })
-            }
-            Err(FetchError::Status {
-                status: status @ (400 | 401 | 403),
-                detail,
-                ..
-            }) => {
-                return Err(SourceError::Setup {
-                    source_name: self.name.clone(),
-                    url: token_url.to_string(),
-                    message: format!(
-                        "the token endpoint {token_url} refused the client credentials (HTTP \
-                         {status}{}); check client_id, the secret in `{var}` and scope",
-                        detail
-                            .map(|d| format!(": {}", quote(&d)))
-                            .unwrap_or_default()
-                    ),
-                })
-            }
-            Err(error) => {
-                return Err(SourceError::Fetch {
-                    source_name: self.name.clone(),
-                    error,
-                })
-            }
-        };
-        let answer: TokenAnswer =
-            decode_json(&self.name, token_url, &body, "OAuth 2.0 token answer")?;
-        let life = answer
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(TOKEN_DEFAULT_LIFE);
-        Ok((answer.access_token, life))
-    }
-
-    /// The trusted roots from `ca_file`, if set.
-    fn roots(&self) -> Result<Option<Arc<rustls::RootCertStore>>, SourceError> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
-        let Some(path) = &self.cfg.ca_file else {
-            return Ok(None);
-        };
-        let shown = path.display();
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| self.setup(format!("cannot read ca_file {shown}: {e}")))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| {
-                self.setup(format!(
-                    "ca_file {shown} is not a PEM certificate file: {e}"
-                ))
-            })?;
-            roots.add(cert).map_err(|e| {
-                self.setup(format!(
-                    "ca_file {shown} holds a certificate rustls refuses: {e}"
-                ))
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(self.setup(format!("ca_file {shown} holds no PEM certificate")));
-        }
-        Ok(Some(Arc::new(roots)))
     }
 
     /// Connects, secures the connection and logs in.
@@ -766,90 +592,5 @@ impl Source for ImapSource {
         let span =
             tracing::info_span!("imap_poll", source = %self.name, server = %self.cfg.address());
         tracing::Instrument::instrument(self.poll_once(ctx, cursor), span).await
-    }
-}
-
-/// How many more bytes the server may send before the next command refills it: what bounds
-/// the IMAP client's buffer (it would otherwise grow to 512 MiB for one answer).
-#[derive(Debug, Clone, Default)]
-struct Budget(Arc<AtomicU64>);
-
-impl Budget {
-    /// Allows `bytes` more from now on (replacing what was left).
-    fn refill(&self, bytes: u64) {
-        self.0.store(bytes, Ordering::Relaxed);
-    }
-}
-
-/// The connection to the mail server, counting what it reads against a [`Budget`].
-struct Wire {
-    inner: BoxedConnection,
-    budget: Budget,
-}
-
-impl Wire {
-    fn new(inner: BoxedConnection, budget: &Budget) -> Wire {
-        Wire {
-            inner,
-            budget: budget.clone(),
-        }
-    }
-
-    fn into_inner(self) -> BoxedConnection {
-        self.inner
-    }
-}
-
-impl std::fmt::Debug for Wire {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wire")
-            .field("budget", &self.budget.0.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsyncRead for Wire {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<std::io::Result<()>> {
-        let left = self.budget.0.load(Ordering::Relaxed);
-        if left == 0 {
-            return TaskPoll::Ready(Err(std::io::Error::other(
-                "the server sent more than Ballotwatch reads for one answer (one message: \
-                 [ingest] max_response_size and 64 KiB; one UID list: 4 MiB)",
-            )));
-        }
-        // One read may go past what is left by at most the free room of the client's buffer
-        // (itself grown within earlier budgets); the next read then fails.
-        let before = buf.filled().len();
-        let result = self.inner.as_mut().poll_read(cx, buf);
-        let got = (buf.filled().len() - before) as u64;
-        self.budget
-            .0
-            .store(left.saturating_sub(got), Ordering::Relaxed);
-        result
-    }
-}
-
-impl AsyncWrite for Wire {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> TaskPoll<std::io::Result<usize>> {
-        self.inner.as_mut().poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<std::io::Result<()>> {
-        self.inner.as_mut().poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> TaskPoll<std::io::Result<()>> {
-        self.inner.as_mut().poll_shutdown(cx)
     }
 }

@@ -87,19 +87,7 @@ impl Dovecot {
         // Dovecot's unprivileged login processes must reach the sockets in the folder.
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(d.join("cert.pem"), leaf.pem()).unwrap();
-        std::fs::write(d.join("key.pem"), key.serialize_pem()).unwrap();
+        super::write_test_certificates(d);
 
         // Dovecot refuses mail processes running as root: as root, the mailbox is nobody's.
         let (mail_uid, users) = if root {

@@ -396,20 +396,27 @@ async fn a_server_that_is_down_is_an_error_naming_host_and_port_and_what_to_chec
     );
 }
 
+/// The error of one poll of an `imap` source with `keys` (after `name` and `kind`).
+async fn poll_error(keys: &str) -> crate::sources::SourceError {
+    crate::sources::test_support::source_config(&format!(
+        "name = \"Inbox\"\nkind = \"imap\"\n{keys}"
+    ))
+    .build(&ballotwatch_core::LimitsConfig::default())
+    .poll(
+        &crate::sources::test_support::test_ctx(),
+        &crate::sources::Cursor::default(),
+    )
+    .await
+    .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_missing_password_is_a_setup_error_naming_the_variable() {
-    let cfg = crate::sources::test_support::source_config(
-        "name = \"Inbox\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = 9\n\
-         username = \"reports\"\npassword_env = \"BALLOTWATCH_TEST_IMAP_UNSET\"\n",
-    );
-    let err = cfg
-        .build(&ballotwatch_core::LimitsConfig::default())
-        .poll(
-            &crate::sources::test_support::test_ctx(),
-            &crate::sources::Cursor::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = poll_error(
+        "host = \"127.0.0.1\"\nport = 9\nusername = \"reports\"\n\
+         password_env = \"BALLOTWATCH_TEST_IMAP_UNSET\"\n",
+    )
+    .await;
     assert!(
         err.to_string().contains("`BALLOTWATCH_TEST_IMAP_UNSET`") && !err.is_transient(),
         "{err}"
@@ -422,19 +429,12 @@ async fn a_ca_file_that_is_not_pem_is_a_setup_error_naming_it() {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, "not a certificate").unwrap();
     std::env::set_var("BALLOTWATCH_TEST_IMAP_PASSWORD", "secret");
-    let cfg = crate::sources::test_support::source_config(&format!(
-        "name = \"Inbox\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = 9\nca_file = \"{}\"\n\
-         username = \"reports\"\npassword_env = \"BALLOTWATCH_TEST_IMAP_PASSWORD\"\n",
+    let err = poll_error(&format!(
+        "host = \"127.0.0.1\"\nport = 9\nca_file = \"{}\"\nusername = \"reports\"\n\
+         password_env = \"BALLOTWATCH_TEST_IMAP_PASSWORD\"\n",
         ca.display()
-    ));
-    let err = cfg
-        .build(&ballotwatch_core::LimitsConfig::default())
-        .poll(
-            &crate::sources::test_support::test_ctx(),
-            &crate::sources::Cursor::default(),
-        )
-        .await
-        .unwrap_err();
+    ))
+    .await;
     assert!(
         err.to_string()
             .contains(&format!("ca_file {}", ca.display())),

@@ -43,6 +43,7 @@ fn identities(watched: usize) -> Vec<IdentityConfig> {
     (0..watched)
         .map(|i| IdentityConfig {
             name: format!("{} Council", town(i)),
+            names: vec![],
             kind: IdentityKind::Organisation,
             domains: vec![format!("{}.gov.uk", town(i))],
             handles: BTreeMap::new(),

@@ -36,6 +36,7 @@ fn identities() -> Vec<IdentityConfig> {
     (0..IDENTITIES)
         .map(|i| IdentityConfig {
             name: format!("{} City Council", town(i)),
+            names: vec![],
             kind: IdentityKind::Organisation,
             domains: vec![format!("{}.gov.uk", town(i))],
             handles: BTreeMap::from([("x".to_string(), vec![format!("@{}CC", town(i))])]),
@@ -88,6 +89,7 @@ fn main() {
                 display_name: Some(name),
                 platform: Some("x".into()),
                 url: None,
+                bio: None,
             }
         })
         .collect();

@@ -12,6 +12,7 @@ use ballotwatch_classify::detectors::media::known_fakes::{
 };
 use ballotwatch_pipeline::fakes::{refresh, to_detector_list};
 use ballotwatch_store::{KnownFakeRecord, NewKnownFake, Store, StoreError};
+use ballotwatch_web::MarkFakeError;
 use sha2::{Digest, Sha256};
 
 use crate::commands::UsageError;
@@ -162,10 +163,25 @@ impl ballotwatch_web::FakeMarker for WebFakeMarker {
         sha256: &str,
         note: &str,
         actor: &str,
-    ) -> Result<String, String> {
-        let records = confirm(store, incident_id, Some(sha256), None, note, actor)
-            .map_err(|e| format!("{e:#}"))?;
-        refresh(store, &self.set).map_err(|e| format!("{e:#}"))?;
+    ) -> Result<String, MarkFakeError> {
+        // A usage error (no such incident or image) is the officer's to fix; anything else is
+        // the server's.
+        let classify = |e: anyhow::Error| {
+            if e.chain().any(|c| {
+                c.is::<UsageError>()
+                    || matches!(
+                        c.downcast_ref::<StoreError>(),
+                        Some(StoreError::InvalidInput(_))
+                    )
+            }) {
+                MarkFakeError::Refused(format!("{e:#}"))
+            } else {
+                MarkFakeError::Failed(format!("{e:#}"))
+            }
+        };
+        let records =
+            confirm(store, incident_id, Some(sha256), None, note, actor).map_err(classify)?;
+        refresh(store, &self.set).map_err(|e| classify(e.into()))?;
         Ok(format!(
             "media confirmed fake: {}",
             records

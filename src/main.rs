@@ -98,8 +98,9 @@ enum Command {
     },
     /// Validate the configuration and print every problem.
     CheckConfig,
-    /// Write an evidence pack (signed ZIP: manifest, SHA256SUMS, captures, WARC, screenshots,
-    /// HTML/PDF report) for incidents and/or items.
+    /// Write an evidence pack (signed ZIP: manifest, SHA256SUMS, captures, WARC, WACZ,
+    /// screenshots, custody log, HTML/PDF report) for incidents and/or items, or with
+    /// `--format wacz` their captures alone as a WACZ.
     Export {
         /// Incidents to export (with all their items).
         #[arg(long = "incident", value_name = "ID", num_args = 1.., action = clap::ArgAction::Append)]
@@ -107,9 +108,13 @@ enum Command {
         /// Items to export by id (for items not in an incident).
         #[arg(long = "item", value_name = "ID", num_args = 1.., action = clap::ArgAction::Append)]
         items: Vec<String>,
-        /// The pack to write.
-        #[arg(long, value_name = "FILE.zip")]
+        /// The file to write: the pack (FILE.zip), or with `--format wacz` the WACZ.
+        #[arg(long, value_name = "FILE.zip|FILE.wacz")]
         out: PathBuf,
+        /// What to write: `pack`, the signed evidence pack (which holds a WACZ too), or `wacz`,
+        /// the captures alone as a WACZ 1.1.1 file to replay in ReplayWeb.page.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Pack)]
+        format: ExportFormat,
         /// Who is exporting, for the audit log (default: $USER).
         #[arg(long)]
         actor: Option<String>,
@@ -331,6 +336,15 @@ enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    /// The signed evidence pack (ZIP).
+    Pack,
+    /// The captures as WACZ 1.1.1 (WARC, CDXJ index, pages), for replay.
+    Wacz,
 }
 
 /// Search result order.

@@ -778,3 +778,227 @@ fn zip_bombs_are_refused_within_the_limits_in_bounded_memory() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nope.toml"), "{stderr}");
 }
+
+fn wacz_validate(file: &Path) -> common::Run {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wacz/.venv/bin/wacz");
+    common::Run::from(
+        Command::new(bin)
+            .args(["validate", "-f"])
+            .arg(file)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The captures as a WACZ (alone, and inside the pack) pass the independent validator
+/// (py-wacz's `wacz validate`), and the pack carries the incident's chain of custody: a status
+/// change, a view and an earlier export, with who and when; an edited custody.json fails
+/// `verify`, which names it; `verify` itself is recorded. Needs no Chromium (no screenshots).
+#[test]
+fn a_wacz_export_validates_and_the_pack_carries_the_chain_of_custody() {
+    if !common::tools::needs(&[Tool::Wacz, Tool::Models]) {
+        return;
+    }
+    let started = Instant::now();
+    let (ws, bad, _good) = ingested();
+    let id = incident(&ws, &bad);
+    let store = Store::open(&ws.data_dir()).unwrap();
+    store
+        .set_incident_status(
+            id,
+            ballotwatch_core::IncidentStatus::Escalated,
+            "comms-officer",
+        )
+        .unwrap();
+    // What the web UI's incident page records when someone opens it.
+    store
+        .audit(
+            "election-manager",
+            "incident.view",
+            &serde_json::json!({ "incident_id": id }),
+        )
+        .unwrap();
+
+    // The WACZ alone.
+    let wacz = ws.dir.path().join("incident.wacz");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &id.to_string(),
+        "--format",
+        "wacz",
+        "--out",
+        wacz.to_str().unwrap(),
+        "--actor",
+        "returning-officer",
+    ]);
+    assert_eq!(r.code, 0, "export failed:\n{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&sha256_file(&wacz)), "{}", r.stdout);
+    let v = wacz_validate(&wacz);
+    assert_eq!(v.code, 0, "wacz validate:\n{}\n{}", v.stdout, v.stderr);
+    assert!(
+        v.stdout.contains("Validation succeeded"),
+        "{}\n{}",
+        v.stdout,
+        v.stderr
+    );
+    let files = unzip_all(&wacz);
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "archive/data.warc.gz",
+            "datapackage-digest.json",
+            "datapackage.json",
+            "indexes/index.cdx",
+            "pages/pages.jsonl"
+        ]
+    );
+    let index = String::from_utf8(files["indexes/index.cdx"].clone()).unwrap();
+    let line = index.lines().next().unwrap();
+    assert!(line.starts_with("1,0,0,127:"), "{index}");
+    assert!(line.contains("/feed.xml 20"), "{index}");
+    let pages = String::from_utf8(files["pages/pages.jsonl"].clone()).unwrap();
+    assert_eq!(
+        pages.lines().count(),
+        2,
+        "a header and the incident's item:\n{pages}"
+    );
+    let page: serde_json::Value = serde_json::from_str(pages.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(page["id"], bad.as_str());
+    assert!(
+        page["url"].as_str().unwrap().ends_with("/feed.xml"),
+        "{page}"
+    );
+    // The validator is not a formality: a page list changed after export fails it.
+    let mut altered = files.clone();
+    altered
+        .get_mut("pages/pages.jsonl")
+        .unwrap()
+        .extend_from_slice(b"{\"id\": \"x\", \"url\": \"https://elsewhere.example/\"}\n");
+    let altered_wacz = ws.dir.path().join("altered.wacz");
+    zip_all(&altered, &altered_wacz);
+    let v = wacz_validate(&altered_wacz);
+    assert_ne!(v.code, 0, "an altered WACZ passed:\n{}", v.stdout);
+    println!(
+        "WACZ of incident {id}: {} bytes",
+        std::fs::metadata(&wacz).unwrap().len()
+    );
+
+    // A format that does not exist is a usage error.
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &id.to_string(),
+        "--format",
+        "warc",
+        "--out",
+        wacz.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("--format") && r.stderr.contains("pack") && r.stderr.contains("wacz"),
+        "{}",
+        r.stderr
+    );
+
+    // The pack: its archive.wacz validates too, and custody.json lists what was done.
+    let pack = ws.dir.path().join("incident.zip");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &id.to_string(),
+        "--out",
+        pack.to_str().unwrap(),
+        "--actor",
+        "returning-officer",
+        "--no-screenshots",
+    ]);
+    assert_eq!(r.code, 0, "export failed:\n{}\n{}", r.stdout, r.stderr);
+    let key = signing_public_key(&ws.config());
+    let v = ws.run(&["verify", pack.to_str().unwrap(), "--public-key", &key]);
+    assert_eq!(v.code, 0, "verify:\n{}\n{}", v.stdout, v.stderr);
+    let files = unzip_all(&pack);
+    let inner = ws.dir.path().join("inner.wacz");
+    std::fs::write(&inner, &files["archive.wacz"]).unwrap();
+    let v = wacz_validate(&inner);
+    assert_eq!(v.code, 0, "wacz validate:\n{}\n{}", v.stdout, v.stderr);
+    let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let listed: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&"archive.wacz") && listed.contains(&"custody.json"),
+        "{listed:?}"
+    );
+    let custody: serde_json::Value = serde_json::from_slice(&files["custody.json"]).unwrap();
+    let entries: Vec<(String, String, String)> = custody["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+                e["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let has = |actor: &str, action: &str| {
+        entries
+            .iter()
+            .any(|(a, act, at)| a == actor && act == action && at.ends_with('Z'))
+    };
+    assert!(has("comms-officer", "incident.status"), "{entries:?}");
+    assert!(has("election-manager", "incident.view"), "{entries:?}");
+    assert!(has("returning-officer", "evidence.export"), "{entries:?}");
+    let html = String::from_utf8(files["report.html"].clone()).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<td>comms-officer</td><td>changed the status of incident {id} from new to escalated</td>"
+        )),
+        "the report's chain of custody in plain words"
+    );
+
+    // Someone deletes the status change from custody.json: verify fails and names the file.
+    let mut tampered_files = files.clone();
+    let mut c = custody.clone();
+    c["entries"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["action"] != "incident.status");
+    tampered_files.insert(
+        "custody.json".into(),
+        serde_json::to_vec_pretty(&c).unwrap(),
+    );
+    let tampered = ws.dir.path().join("tampered.zip");
+    zip_all(&tampered_files, &tampered);
+    let r = ws.run(&["verify", tampered.to_str().unwrap(), "--public-key", &key]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("custody.json"), "{}", r.stdout);
+
+    // Both checks were recorded, and so show in the next pack's chain of custody.
+    let verifies: Vec<_> = store
+        .audit_entries(50)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "evidence.verify")
+        .collect();
+    assert_eq!(verifies.len(), 2, "{verifies:?}");
+    assert!(verifies[0].detail["outcome"]
+        .as_str()
+        .unwrap()
+        .starts_with("NOT INTACT"));
+    assert_eq!(verifies[1].detail["incidents"], serde_json::json!([id]));
+    assert_eq!(verifies[1].detail["sha256"], sha256_file(&pack));
+    assert_eq!(
+        verifies[1].detail["signer_fingerprint"],
+        ballotwatch_evidence::key::fingerprint(&key).unwrap()
+    );
+    let (log, _) = store.custody_log(&[id], &[], 100).unwrap();
+    assert!(log.iter().any(|e| e.action == "evidence.verify"));
+    println!("e2e took {:?}", started.elapsed());
+}

@@ -1,5 +1,6 @@
 //! End to end: `ballotwatch classify` with a protected identity flags lookalike domains and
-//! accounts, names the identity, and leaves the council's own posts and the local paper alone.
+//! accounts, names the identity, and leaves the council's own posts and the local paper alone;
+//! and a candidate's campaign post without a digital imprint is an `electoral_law` verdict.
 
 mod common;
 
@@ -95,4 +96,44 @@ fn bad_identity_config_is_rejected_with_the_field() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn a_candidates_campaign_post_without_an_imprint_is_flagged_and_one_with_it_is_not() {
+    if !common::tools::needs(&[Tool::Models]) {
+        return;
+    }
+    let ws = Workspace::new(
+        r#"
+[[identity]]
+name = "Jane Okafor"
+kind = "candidate"
+handles = { x = ["@OkaforRiverside"] }
+"#,
+    );
+    let post = "Two days to go! Vote Okafor on 7 May for a Riverside that works.";
+    let author = |bio: Option<&str>| serde_json::json!({"handle": "@OkaforRiverside", "platform": "x", "bio": bio});
+    let items = [
+        serde_json::json!({"id": "bare", "text": post, "author": author(None)}),
+        serde_json::json!({"id": "bio", "text": post,
+            "author": author(Some("Riverside candidate. Promoted by S. Lee, 12 High Street, Anytown AT1 2BB"))}),
+        serde_json::json!({"id": "resident", "text": "I'll vote Okafor again, she fixed our street lights.",
+            "author": {"handle": "@riverside_res", "platform": "x"}}),
+    ];
+    let out = ws.classify(&items).ok();
+    assert_eq!(out.len(), 3);
+    let bare = &out[0];
+    assert_eq!(bare["flagged"], true, "{bare}");
+    assert_eq!(bare["severity"], "medium", "{bare}");
+    let v = &bare["verdicts"][0];
+    assert_eq!(v["kind"], "electoral_law");
+    assert_eq!(v["label"], "missing_imprint");
+    assert_eq!(v["detector"], "imprint");
+    let why = v["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("Vote Okafor on 7 May") && why.contains("no imprint"),
+        "{why}"
+    );
+    assert_eq!(out[1]["flagged"], false, "{}", out[1]);
+    assert_eq!(out[2]["flagged"], false, "{}", out[2]);
 }

@@ -183,7 +183,13 @@ fn eval_claims_f1_at_the_shipped_threshold() {
     assert_eq!(out.len(), test.len());
     let (mut tp, mut fp, mut fn_, mut tn) = (0.0f64, 0.0, 0.0, 0.0);
     for (row, result) in test.iter().zip(&out) {
-        let flagged = result["flagged"] == true;
+        // This set judges the narrative detector: other detectors' verdicts (a campaign post's
+        // missing imprint) do not count here.
+        let flagged = result["verdicts"].as_array().is_some_and(|vs| {
+            vs.iter().any(|v| {
+                v["kind"] == "misinformation" && v["score"].as_f64().is_some_and(|s| s >= 0.5)
+            })
+        });
         match (flagged, row["label"] == true) {
             (true, true) => tp += 1.0,
             (true, false) => {

@@ -13,7 +13,7 @@ use ballotwatch_core::{Severity, VerdictKind};
 use serde::Deserialize;
 use url::Url;
 
-use crate::time::{QuietHours, TimeOfDay};
+use crate::time::{QuietHours, TimeOfDay, Zone};
 
 /// `[alerts]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +49,10 @@ pub struct AlertsConfig {
     /// Webhooks (`[[alerts.webhook]] name`) told once when work is quarantined.
     #[serde(default)]
     pub admin_webhooks: Vec<String>,
+    /// The time zone rules' `quiet_hours` and `digest_at` are read in (an IANA name; default
+    /// `Europe/London`, so they follow BST and GMT).
+    #[serde(default)]
+    pub timezone: Zone,
 }
 
 fn default_group_window() -> Duration {
@@ -76,6 +80,7 @@ impl Default for AlertsConfig {
             dead_letter_after: default_dead_letter_after(),
             admin_to: Vec::new(),
             admin_webhooks: Vec::new(),
+            timezone: Zone::default(),
         }
     }
 }

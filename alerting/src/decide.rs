@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::{AlertMode, AlertRule, AlertsConfig, DigestEvery, OnUpdate};
-use crate::time::QuietHours;
+use crate::time::{QuietHours, Zone};
 use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
 use ballotwatch_store::{
     AlertPlan, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, Sighting, Store, StoredItem,
@@ -100,6 +100,7 @@ pub struct Decider {
     rules: Vec<AlertRule>,
     window: Duration,
     public_url: Option<String>,
+    zone: Zone,
 }
 
 impl Decider {
@@ -108,6 +109,7 @@ impl Decider {
         Decider {
             rules: alerts.rules.clone(),
             window: alerts.group_window,
+            zone: alerts.timezone,
             public_url: public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
         }
     }
@@ -231,7 +233,7 @@ impl Decider {
                 }
                 (AlertMode::Immediate, Some(_), OnUpdate::Ignore) => {}
                 (AlertMode::Immediate, first, _) => {
-                    let not_before = hold_until(rule, view.severity, ctx, now);
+                    let not_before = hold_until(rule, view.severity, ctx, now, self.zone);
                     let (kind, thread) = match first {
                         None => (OutboxKind::Alert, None),
                         Some(_) => (OutboxKind::Update, Some(())),
@@ -268,13 +270,14 @@ impl Decider {
     }
 }
 
-/// When an immediate message of `rule` may go: quiet hours and throttling hold back anything
-/// below `high`; `high` always goes at once.
+/// When an immediate message of `rule` may go: quiet hours (on `zone`'s clock) and throttling
+/// hold back anything below `high`; `high` always goes at once.
 pub fn hold_until(
     rule: &AlertRule,
     severity: Severity,
     ctx: &IncidentContext,
     now: DateTime<Utc>,
+    zone: Zone,
 ) -> DateTime<Utc> {
     if severity >= Severity::High {
         return now;
@@ -287,41 +290,43 @@ pub fn hold_until(
         }
     }
     if let Some(quiet) = rule.quiet_hours {
-        at = quiet_end(at, quiet);
+        at = quiet_end(at, quiet, zone);
     }
     at
 }
 
-/// If `t` falls inside the quiet span (UTC, may wrap past midnight), the end of that span;
-/// otherwise `t`.
-pub fn quiet_end(t: DateTime<Utc>, quiet: QuietHours) -> DateTime<Utc> {
-    if !quiet.contains(t.hour() * 60 + t.minute()) {
+/// If `t` falls inside the quiet span (on `zone`'s clock; it may wrap past midnight), the end of
+/// that span; otherwise `t`. Across a clock change the span is as long as the wall clock says
+/// (an hour shorter in spring, longer in autumn).
+pub fn quiet_end(t: DateTime<Utc>, quiet: QuietHours, zone: Zone) -> DateTime<Utc> {
+    let (date, minute) = zone.local(t);
+    if !quiet.contains(minute) {
         return t;
     }
-    let midnight = t
-        .with_hour(0)
-        .and_then(|d| d.with_minute(0))
-        .and_then(|d| d.with_second(0))
-        .and_then(|d| d.with_nanosecond(0))
-        .unwrap_or(t);
-    let mut at = midnight + chrono::Duration::minutes(i64::from(quiet.end.minutes()));
-    if at <= t {
-        at += chrono::Duration::days(1);
+    let at = zone.at(date, quiet.end);
+    if at > t {
+        return at;
     }
-    at
+    match date.succ_opt() {
+        Some(next) => zone.at(next, quiet.end),
+        None => t,
+    }
 }
 
-/// The most recent digest time at or before `now` for a rule (`hourly` at `digest_at`'s
-/// minute, `daily` at `digest_at`, UTC).
-pub fn digest_slot(rule: &AlertRule, now: DateTime<Utc>) -> DateTime<Utc> {
-    let at = rule.digest_at.minutes();
-    let base = now
-        .with_second(0)
-        .and_then(|d| d.with_nanosecond(0))
-        .unwrap_or(now);
+/// The most recent digest time at or before `now` for a rule, on `zone`'s clock: `hourly` at
+/// `digest_at`'s minute past each hour, `daily` at `digest_at`.
+pub fn digest_slot(rule: &AlertRule, now: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
+    let at = rule.digest_at;
+    let (date, minute) = zone.local(now);
     match rule.digest {
         DigestEvery::Hourly => {
-            let slot = base.with_minute(at % 60).unwrap_or(base);
+            // Moving within the local hour moves the instant by the same amount.
+            let base = now
+                .with_second(0)
+                .and_then(|d| d.with_nanosecond(0))
+                .unwrap_or(now);
+            let slot =
+                base + chrono::Duration::minutes(i64::from(at.minute()) - i64::from(minute % 60));
             if slot > now {
                 slot - chrono::Duration::hours(1)
             } else {
@@ -329,14 +334,13 @@ pub fn digest_slot(rule: &AlertRule, now: DateTime<Utc>) -> DateTime<Utc> {
             }
         }
         DigestEvery::Daily => {
-            let slot = base
-                .with_hour(at / 60)
-                .and_then(|d| d.with_minute(at % 60))
-                .unwrap_or(base);
-            if slot > now {
-                slot - chrono::Duration::days(1)
-            } else {
-                slot
+            let slot = zone.at(date, at);
+            if slot <= now {
+                return slot;
+            }
+            match date.pred_opt() {
+                Some(before) => zone.at(before, at),
+                None => slot,
             }
         }
     }
@@ -568,12 +572,12 @@ mod tests {
     fn quiet_hours_wrap_midnight_and_never_hold_high() {
         let t = |h, m| Utc.with_ymd_and_hms(2026, 5, 1, h, m, 0).unwrap();
         assert_eq!(
-            quiet_end(t(23, 0), q("22:00-07:00")),
+            quiet_end(t(23, 0), q("22:00-07:00"), Zone::UTC),
             t(7, 0) + chrono::Duration::days(1)
         );
-        assert_eq!(quiet_end(t(3, 0), q("22:00-07:00")), t(7, 0));
-        assert_eq!(quiet_end(t(12, 0), q("22:00-07:00")), t(12, 0));
-        assert_eq!(quiet_end(t(13, 0), q("12:00-14:00")), t(14, 0));
+        assert_eq!(quiet_end(t(3, 0), q("22:00-07:00"), Zone::UTC), t(7, 0));
+        assert_eq!(quiet_end(t(12, 0), q("22:00-07:00"), Zone::UTC), t(12, 0));
+        assert_eq!(quiet_end(t(13, 0), q("12:00-14:00"), Zone::UTC), t(14, 0));
         let r = rule("quiet_hours = \"22:00-07:00\"");
         let ctx = IncidentContext {
             incident: ballotwatch_core::Incident {
@@ -591,28 +595,119 @@ mod tests {
             alerted: vec![],
             last_immediate: vec![("r".into(), t(23, 0))],
         };
-        assert_eq!(hold_until(&r, Severity::High, &ctx, t(23, 30)), t(23, 30));
         assert_eq!(
-            hold_until(&r, Severity::Medium, &ctx, t(23, 30)),
+            hold_until(&r, Severity::High, &ctx, t(23, 30), Zone::UTC),
+            t(23, 30)
+        );
+        assert_eq!(
+            hold_until(&r, Severity::Medium, &ctx, t(23, 30), Zone::UTC),
             t(7, 0) + chrono::Duration::days(1)
         );
         let r = rule("throttle = \"10m\"");
-        assert_eq!(hold_until(&r, Severity::Medium, &ctx, t(23, 5)), t(23, 10));
-        assert_eq!(hold_until(&r, Severity::Medium, &ctx, t(23, 30)), t(23, 30));
+        assert_eq!(
+            hold_until(&r, Severity::Medium, &ctx, t(23, 5), Zone::UTC),
+            t(23, 10)
+        );
+        assert_eq!(
+            hold_until(&r, Severity::Medium, &ctx, t(23, 30), Zone::UTC),
+            t(23, 30)
+        );
     }
 
     #[test]
     fn digest_slots_are_the_latest_scheduled_time() {
         let t = |h, m| Utc.with_ymd_and_hms(2026, 5, 1, h, m, 0).unwrap();
         let daily = rule("mode = \"digest\"\ndigest = \"daily\"\ndigest_at = \"08:00\"");
-        assert_eq!(digest_slot(&daily, t(9, 0)), t(8, 0));
+        assert_eq!(digest_slot(&daily, t(9, 0), Zone::UTC), t(8, 0));
         assert_eq!(
-            digest_slot(&daily, t(7, 59)),
+            digest_slot(&daily, t(7, 59), Zone::UTC),
             t(8, 0) - chrono::Duration::days(1)
         );
         let hourly = rule("mode = \"digest\"\ndigest = \"hourly\"\ndigest_at = \"00:15\"");
-        assert_eq!(digest_slot(&hourly, t(9, 20)), t(9, 15));
-        assert_eq!(digest_slot(&hourly, t(9, 10)), t(8, 15));
+        assert_eq!(digest_slot(&hourly, t(9, 20), Zone::UTC), t(9, 15));
+        assert_eq!(digest_slot(&hourly, t(9, 10), Zone::UTC), t(8, 15));
+    }
+
+    /// `[alerts] timezone` (default Europe/London): quiet hours and digests follow the wall
+    /// clock on both clock-change days of 2026 (29 March, 25 October).
+    #[test]
+    fn quiet_hours_and_digests_follow_the_council_clock_across_the_changes() {
+        let utc = |m, d, h, min| Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap();
+        let london = Zone::default();
+        let quiet = q("22:00-07:00");
+        // Spring: 04:00 BST (03:00 UTC) is quiet until 07:00 BST = 06:00 UTC; the night before
+        // started at 22:00 GMT, so the quiet night is an hour shorter.
+        assert_eq!(quiet_end(utc(3, 29, 3, 0), quiet, london), utc(3, 29, 6, 0));
+        assert_eq!(
+            quiet_end(utc(3, 28, 21, 59), quiet, london),
+            utc(3, 28, 21, 59)
+        );
+        assert_eq!(
+            quiet_end(utc(3, 28, 22, 0), quiet, london),
+            utc(3, 29, 6, 0)
+        );
+        // Summer: 21:30 UTC is 22:30 BST, already quiet; in UTC it would not be.
+        assert_eq!(quiet_end(utc(6, 1, 21, 30), quiet, london), utc(6, 2, 6, 0));
+        assert_eq!(
+            quiet_end(utc(6, 1, 21, 30), quiet, Zone::UTC),
+            utc(6, 1, 21, 30)
+        );
+        // Autumn: 23:30 BST on the 24th (22:30 UTC) is quiet until 07:00 GMT = 07:00 UTC.
+        assert_eq!(
+            quiet_end(utc(10, 24, 22, 30), quiet, london),
+            utc(10, 25, 7, 0)
+        );
+        assert_eq!(
+            quiet_end(utc(10, 25, 6, 59), quiet, london),
+            utc(10, 25, 7, 0)
+        );
+        assert_eq!(
+            quiet_end(utc(10, 25, 7, 0), quiet, london),
+            utc(10, 25, 7, 0)
+        );
+
+        let daily = rule("mode = \"digest\"\ndigest = \"daily\"\ndigest_at = \"08:00\"");
+        assert_eq!(
+            digest_slot(&daily, utc(3, 28, 9, 0), london),
+            utc(3, 28, 8, 0)
+        );
+        assert_eq!(
+            digest_slot(&daily, utc(3, 29, 7, 30), london),
+            utc(3, 29, 7, 0)
+        );
+        assert_eq!(
+            digest_slot(&daily, utc(3, 29, 6, 59), london),
+            utc(3, 28, 8, 0)
+        );
+        assert_eq!(
+            digest_slot(&daily, utc(10, 25, 7, 59), london),
+            utc(10, 24, 7, 0)
+        );
+        assert_eq!(
+            digest_slot(&daily, utc(10, 25, 8, 0), london),
+            utc(10, 25, 8, 0)
+        );
+        // A digest at a time the spring change skips goes at the same time after the jump.
+        let gap = rule("mode = \"digest\"\ndigest = \"daily\"\ndigest_at = \"01:30\"");
+        assert_eq!(
+            digest_slot(&gap, utc(3, 29, 12, 0), london),
+            utc(3, 29, 1, 30)
+        );
+        // Hourly at :15 past each local hour, also in a zone half an hour off UTC.
+        let hourly = rule("mode = \"digest\"\ndigest = \"hourly\"\ndigest_at = \"00:15\"");
+        assert_eq!(
+            digest_slot(&hourly, utc(10, 25, 1, 20), london),
+            utc(10, 25, 1, 15)
+        );
+        assert_eq!(
+            digest_slot(&hourly, utc(10, 25, 1, 10), london),
+            utc(10, 25, 0, 15)
+        );
+        let kolkata: Zone = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(
+            digest_slot(&hourly, utc(6, 1, 10, 0), kolkata),
+            utc(6, 1, 9, 45)
+        );
     }
 
     #[test]

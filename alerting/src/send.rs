@@ -18,6 +18,7 @@ use rand::RngExt;
 
 use crate::channels::{destinations, ChannelError, Channels, Outgoing};
 use crate::decide::{digest_slot, AlertView, Payload};
+use crate::time::Zone;
 use crate::AlertError;
 
 /// Delivers outbox messages and closes digests.
@@ -28,6 +29,7 @@ pub struct Sender {
     retry_max: Duration,
     dead_after: Duration,
     digests: Vec<AlertRule>,
+    zone: Zone,
 }
 
 impl Sender {
@@ -45,6 +47,7 @@ impl Sender {
                 .filter(|r| r.mode == AlertMode::Digest || r.on_update == OnUpdate::Digest)
                 .cloned()
                 .collect(),
+            zone: a.timezone,
         })
     }
 
@@ -134,7 +137,7 @@ impl Sender {
         for rule in &self.digests {
             let name = rule.name.clone();
             let last = blocking(store, move |s| s.digest_last_sent(&name)).await?;
-            let slot = digest_slot(rule, now);
+            let slot = digest_slot(rule, now, self.zone);
             if last.is_some_and(|l| l >= slot) {
                 continue;
             }

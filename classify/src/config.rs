@@ -25,6 +25,10 @@ pub struct ClassifyConfig<'a> {
 pub struct IdentityConfig {
     /// Name as the public knows it.
     pub name: String,
+    /// Other names the public knows it by, each protected like `name`: its Welsh name (a
+    /// bilingual council's "Cyngor Sir Ynys Môn"), a short form.
+    #[serde(default)]
+    pub names: Vec<String>,
     /// What sort of identity it is.
     pub kind: IdentityKind,
     /// Official domains (their subdomains are official too).
@@ -50,6 +54,9 @@ pub enum IdentityKind {
     Candidate,
     /// A named official.
     Official,
+    /// A political party or its local branch (its name is what its material asks votes for;
+    /// its handles are campaigners' accounts, checked for imprints).
+    Party,
 }
 
 /// One `[[narrative]]`: a false claim to watch for, with the correct position.
@@ -222,6 +229,11 @@ impl Validate for IdentityConfig {
     fn validate(&self, at: &FieldPath, problems: &mut Problems) {
         if self.name.trim().is_empty() {
             problems.add(at.key("name"), "must not be empty", None);
+        }
+        for (j, n) in self.names.iter().enumerate() {
+            if n.trim().is_empty() {
+                problems.add(at.key("names").index(j), "must not be empty", None);
+            }
         }
         for (j, d) in self.domains.iter().enumerate() {
             if let Err(e) = check_domain(d) {

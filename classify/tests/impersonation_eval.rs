@@ -113,6 +113,7 @@ fn accounts_eval() {
             display_name: row["display_name"].as_str().map(str::to_string),
             platform: row["platform"].as_str().map(str::to_string),
             url: None,
+            bio: None,
         };
         let expected = row["identity"].as_str();
         let m = d.check(&author).filter(|m| m.score >= THRESHOLD);

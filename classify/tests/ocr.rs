@@ -119,5 +119,12 @@ fn read_file_caches_and_names_bad_files() {
     let bad = dir.path().join("bad.png");
     std::fs::write(&bad, b"not an image").unwrap();
     let err = ocr.read_file(&bad).unwrap_err();
-    assert!(err.contains("bad.png"), "{err}");
+    assert!(
+        matches!(
+            err,
+            ballotwatch_classify::detectors::media::ocr::OcrError::Decode(_)
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("bad.png"), "{err}");
 }

@@ -35,6 +35,10 @@ pub struct Author {
     /// The author's profile or home page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The profile's description ("bio") as plain text, where the platform gives it with the
+    /// post. Some platforms' digital imprints live here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
 }
 
 /// An image or video attached to or linked from an item.
@@ -317,14 +321,18 @@ pub enum VerdictKind {
     SyntheticMedia,
     /// False claims about how voting works.
     Misinformation,
+    /// Material that breaks election law on its face, e.g. digital election material without
+    /// the imprint the Elections Act 2022 requires.
+    ElectoralLaw,
 }
 
 impl VerdictKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [VerdictKind; 3] = [
+    pub const ALL: [VerdictKind; 4] = [
         VerdictKind::Impersonation,
         VerdictKind::SyntheticMedia,
         VerdictKind::Misinformation,
+        VerdictKind::ElectoralLaw,
     ];
 
     /// The name used in JSON, config and queries.
@@ -333,6 +341,7 @@ impl VerdictKind {
             VerdictKind::Impersonation => "impersonation",
             VerdictKind::SyntheticMedia => "synthetic_media",
             VerdictKind::Misinformation => "misinformation",
+            VerdictKind::ElectoralLaw => "electoral_law",
         }
     }
 }

@@ -10,9 +10,11 @@
 //!   HTTP status and headers, verdicts with explanations; detector versions and model SHA-256s;
 //!   exporter, export time, tool version), `manifest.sig` (Ed25519, [`key`]), `SHA256SUMS`,
 //!   the raw captures, screenshots and media, `captures.warc.gz` (WARC 1.1, [`warc`]),
-//!   `report.html` ([`report`]) and `report.pdf`.
-//! * [`export`]: one export for the CLI and the web UI alike — missing screenshots, the pack,
-//!   the audit log entry.
+//!   `archive.wacz` (the same WARC as WACZ 1.1.1 for replay, [`wacz`]), `custody.json` (the
+//!   chain of custody from the audit log, [`custody`]), `report.html` ([`report`]) and
+//!   `report.pdf`.
+//! * [`export`]: one export for the CLI and the web UI alike — missing screenshots, the pack
+//!   (or the WACZ alone, [`export_wacz`]), the audit log entry.
 //! * [`verify`]: checks a pack and names the first problem.
 //! * [`timestamp`]: RFC 3161 trusted timestamps: asking a TSA, and checking its token offline
 //!   against trusted roots.
@@ -21,6 +23,7 @@
 
 pub mod chromium;
 pub mod config;
+pub mod custody;
 mod error;
 pub mod export;
 pub mod key;
@@ -30,17 +33,19 @@ pub mod report;
 pub mod screenshot;
 pub mod timestamp;
 pub mod verify;
+pub mod wacz;
 pub mod warc;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::EvidenceConfig;
+pub use custody::Custody;
 pub use error::{EvidenceError, Result};
-pub use export::{export, ExportJob, ExportSettings};
+pub use export::{export, export_wacz, ExportJob, ExportSettings, WaczExport};
 pub use key::{PackKey, SignatureError};
 pub use manifest::{DetectorInfo, Manifest};
-pub use pack::{write_pack, PackRequest, PackSummary};
+pub use pack::{write_pack, PackRequest, PackSummary, WaczSummary};
 pub use screenshot::Screenshotter;
 pub use verify::{
     verify_bytes, verify_file, verify_reader, Problem, Signer, Verified, VerifyLimits,

@@ -26,6 +26,10 @@ pub mod names {
     pub const REPORT_PDF: &str = "report.pdf";
     /// The public key (hex) that checks `manifest.sig`.
     pub const PUBLIC_KEY: &str = "signing-key.pub";
+    /// The chain of custody: the audit log's entries about the exported incidents and items.
+    pub const CUSTODY: &str = "custody.json";
+    /// The captures as WACZ 1.1.1, for replay in ReplayWeb.page.
+    pub const WACZ: &str = "archive.wacz";
 }
 
 /// The manifest.

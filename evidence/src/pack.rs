@@ -14,6 +14,7 @@ use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
 use crate::chromium::{Chromium, ChromiumError};
+use crate::custody::Custody;
 use crate::error::{EvidenceError, Result};
 use crate::key::PackKey;
 use crate::manifest::{
@@ -21,7 +22,7 @@ use crate::manifest::{
     MediaEntry, MediaFailure, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool,
     WarcInfo, SCHEMA, SCHEMA_VERSION,
 };
-use crate::warc;
+use crate::{wacz, warc};
 
 /// What to export, and the facts about this deployment the pack records.
 #[derive(Debug, Clone)]
@@ -121,6 +122,151 @@ pub fn build_at(
     req: &PackRequest,
     now: DateTime<Utc>,
 ) -> Result<PackContent> {
+    let _span =
+        tracing::info_span!("pack", incidents = ?req.incidents, items = req.items.len()).entered();
+    let gathered = gather(store, req, now)?;
+    // The WACZ: the same WARC bytes, indexed, with the pages, for replay.
+    let (wacz, _) = wacz_of(&gathered, req, now)?;
+    let Gathered {
+        incidents,
+        item_ids,
+        items,
+        captures,
+        mut files,
+        images,
+        warc_records,
+    } = gathered;
+    files.insert(names::WACZ.into(), wacz);
+    let warc_records_n = warc_records.len();
+    files.insert(
+        names::PUBLIC_KEY.into(),
+        format!("{}\n", key.public_hex()).into_bytes(),
+    );
+
+    // The chain of custody, from the audit log.
+    let incident_ids: Vec<i64> = incidents.iter().map(|i| i.incident.id).collect();
+    let custody = Custody::read(store, &incident_ids, &item_ids)?;
+    let custody_bytes = serde_json::to_vec_pretty(&custody).map_err(|e| {
+        EvidenceError::InvalidRequest(format!("cannot serialise {}: {e}", names::CUSTODY))
+    })?;
+    files.insert(names::CUSTODY.into(), custody_bytes);
+
+    let mut manifest = Manifest {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "ballotwatch".into(),
+            version: req.tool_version.clone(),
+        },
+        exported_at: now,
+        exported_by: req.actor.clone(),
+        request: PackRequestRecord {
+            incidents: req.incidents.clone(),
+            items: req.items.clone(),
+        },
+        public_key: PublicKey {
+            algorithm: "ed25519".into(),
+            hex: key.public_hex(),
+            file: names::PUBLIC_KEY.into(),
+        },
+        incidents,
+        items,
+        captures,
+        detectors: req.detectors.clone(),
+        warc: WarcInfo {
+            file: names::WARC.into(),
+            version: "WARC/1.1".into(),
+            records: warc_records_n,
+            notes: vec![
+                "One warcinfo record, then a request and a response record per capture, each \
+                 dated with the time the fetch started (WARC-Date) and in its own gzip member."
+                    .into(),
+                "Media downloaded by Ballotwatch are captures too: each medium in the \
+                 manifest names its download by `capture_id`, and its body file is the \
+                 medium's file under media/."
+                    .into(),
+                "Request records are reconstructed: the fetcher does not keep the request it \
+                 sent, so each holds what is known of it (GET, the URL, Host, and the \
+                 User-Agent Ballotwatch sends); its other request headers are not recorded."
+                    .into(),
+                format!(
+                    "Response records hold the status, the headers as received and the body as \
+                     stored (after any content-encoding was undone); Content-Encoding, \
+                     Transfer-Encoding and Content-Length are renamed with the prefix \
+                     `{}` and a Content-Length of the stored body is added. The HTTP version \
+                     of the exchange was not recorded; HTTP/1.1 is written.",
+                    warc::ORIGINAL_HEADER_PREFIX
+                ),
+            ],
+        },
+        report: ReportInfo {
+            html: names::REPORT_HTML.into(),
+            pdf: None,
+            pdf_not_rendered: None,
+        },
+        files: Vec::new(),
+    };
+
+    // The report, then its PDF.
+    let hashes = entries(&files);
+    let html = crate::report::render(&manifest, &hashes, &images, &custody);
+    match &req.pdf {
+        Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {
+            Ok(pdf) => {
+                files.insert(names::REPORT_PDF.into(), pdf);
+                manifest.report.pdf = Some(names::REPORT_PDF.into());
+            }
+            Err(why) => {
+                tracing::warn!(%why, "report.pdf not rendered");
+                manifest.report.pdf_not_rendered = Some(why.to_string());
+            }
+        },
+        Err(why) => manifest.report.pdf_not_rendered = Some(why.to_string()),
+    }
+    files.insert(names::REPORT_HTML.into(), html.into_bytes());
+
+    // Manifest, signature, sums.
+    manifest.files = entries(&files);
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        EvidenceError::InvalidRequest(format!("cannot serialise the manifest: {e}"))
+    })?;
+    let sig = format!("{}\n", key.sign_hex(&manifest_bytes));
+    let manifest_sha = sha256_hex(&manifest_bytes);
+    let sig_sha = sha256_hex(sig.as_bytes());
+    let sums = sha256sums(
+        manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.sha256.as_str()))
+            .chain([
+                (names::MANIFEST, manifest_sha.as_str()),
+                (names::SIGNATURE, sig_sha.as_str()),
+            ]),
+    );
+    files.insert(names::MANIFEST.into(), manifest_bytes);
+    files.insert(names::SIGNATURE.into(), sig.into_bytes());
+    files.insert(names::SUMS.into(), sums.into_bytes());
+    Ok(PackContent { manifest, files })
+}
+
+/// What a pack and its WACZ are made of, read from the store.
+struct Gathered {
+    incidents: Vec<IncidentEntry>,
+    /// Every exported item's id, in order, once.
+    item_ids: Vec<String>,
+    items: Vec<ItemEntry>,
+    captures: Vec<CaptureEntry>,
+    /// Capture bodies, screenshots, media and the WARC, by path in the pack.
+    files: BTreeMap<String, Vec<u8>>,
+    /// Screenshots by path, for the report.
+    images: BTreeMap<String, Vec<u8>>,
+    /// Where each record of the WARC is.
+    warc_records: Vec<warc::Written>,
+}
+
+/// Reads the incidents, items, captures, screenshots and media of a request from the store and
+/// writes the WARC of the captures.
+fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gathered> {
     if req.incidents.is_empty() && req.items.is_empty() {
         return Err(EvidenceError::InvalidRequest(
             "nothing to export: name at least one --incident ID or --item ID".into(),
@@ -266,13 +412,15 @@ pub fn build_at(
 
     // Captures: body files and the WARC.
     let mut captures = Vec::new();
-    let mut warc_bytes = warc::warcinfo(
-        now,
-        &format!("Ballotwatch {}", req.tool_version),
-        &now.to_rfc3339(),
-    )
-    .to_gzip()
-    .map_err(|e| EvidenceError::io("compress", Path::new(names::WARC), e))?;
+    let mut warc_file = warc::Writer::new();
+    let compress = |e| EvidenceError::io("compress", Path::new(names::WARC), e);
+    warc_file
+        .append(&warc::warcinfo(
+            now,
+            &format!("Ballotwatch {}", req.tool_version),
+            &now.to_rfc3339(),
+        ))
+        .map_err(compress)?;
     for cid in capture_ids {
         let Some((_, source, c)) = store.get_capture(cid)? else {
             return Err(EvidenceError::NotFound(format!(
@@ -322,10 +470,7 @@ pub fn build_at(
             payload_offset: Some(req_offset),
         };
         for r in [&request, &response] {
-            warc_bytes.extend(
-                r.to_gzip()
-                    .map_err(|e| EvidenceError::io("compress", Path::new(names::WARC), e))?,
-            );
+            warc_file.append(r).map_err(compress)?;
         }
         captures.push(CaptureEntry {
             id: cid,
@@ -343,109 +488,127 @@ pub fn build_at(
             warc_response_id: resp_id,
         });
     }
-    let warc_records = 1 + 2 * captures.len();
+    let (warc_bytes, warc_records) = warc_file.finish();
     files.insert(names::WARC.into(), warc_bytes);
-    files.insert(
-        names::PUBLIC_KEY.into(),
-        format!("{}\n", key.public_hex()).into_bytes(),
-    );
-
-    let mut manifest = Manifest {
-        schema: SCHEMA.into(),
-        schema_version: SCHEMA_VERSION,
-        tool: Tool {
-            name: "ballotwatch".into(),
-            version: req.tool_version.clone(),
-        },
-        exported_at: now,
-        exported_by: req.actor.clone(),
-        request: PackRequestRecord {
-            incidents: req.incidents.clone(),
-            items: req.items.clone(),
-        },
-        public_key: PublicKey {
-            algorithm: "ed25519".into(),
-            hex: key.public_hex(),
-            file: names::PUBLIC_KEY.into(),
-        },
+    Ok(Gathered {
         incidents,
+        item_ids,
         items,
         captures,
-        detectors: req.detectors.clone(),
-        warc: WarcInfo {
-            file: names::WARC.into(),
-            version: "WARC/1.1".into(),
-            records: warc_records,
-            notes: vec![
-                "One warcinfo record, then a request and a response record per capture, each \
-                 dated with the time the fetch started (WARC-Date) and in its own gzip member."
-                    .into(),
-                "Media downloaded by Ballotwatch are captures too: each medium in the \
-                 manifest names its download by `capture_id`, and its body file is the \
-                 medium's file under media/."
-                    .into(),
-                "Request records are reconstructed: the fetcher does not keep the request it \
-                 sent, so each holds what is known of it (GET, the URL, Host, and the \
-                 User-Agent Ballotwatch sends); its other request headers are not recorded."
-                    .into(),
-                format!(
-                    "Response records hold the status, the headers as received and the body as \
-                     stored (after any content-encoding was undone); Content-Encoding, \
-                     Transfer-Encoding and Content-Length are renamed with the prefix \
-                     `{}` and a Content-Length of the stored body is added. The HTTP version \
-                     of the exchange was not recorded; HTTP/1.1 is written.",
-                    warc::ORIGINAL_HEADER_PREFIX
-                ),
-            ],
-        },
-        report: ReportInfo {
-            html: names::REPORT_HTML.into(),
-            pdf: None,
-            pdf_not_rendered: None,
-        },
-        files: Vec::new(),
-    };
+        files,
+        images,
+        warc_records,
+    })
+}
 
-    // The report, then its PDF.
-    let hashes = entries(&files);
-    let html = crate::report::render(&manifest, &hashes, &images);
-    match &req.pdf {
-        Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {
-            Ok(pdf) => {
-                files.insert(names::REPORT_PDF.into(), pdf);
-                manifest.report.pdf = Some(names::REPORT_PDF.into());
-            }
-            Err(why) => {
-                tracing::warn!(%why, "report.pdf not rendered");
-                manifest.report.pdf_not_rendered = Some(why.to_string());
-            }
-        },
-        Err(why) => manifest.report.pdf_not_rendered = Some(why.to_string()),
-    }
-    files.insert(names::REPORT_HTML.into(), html.into_bytes());
+/// The WACZ's pages: per item, its own URL when a response for it was captured, else the
+/// capture it was read from (a feed, an API answer), titled with the item's title or the start
+/// of its text, at the capture's time.
+fn pages(
+    items: &[ItemEntry],
+    captures: &[CaptureEntry],
+    records: &[warc::Written],
+) -> Vec<wacz::Page> {
+    let responses: BTreeMap<&str, DateTime<Utc>> = records
+        .iter()
+        .filter(|r| r.kind == "response")
+        .filter_map(|r| Some((r.target_uri.as_deref()?, r.date)))
+        .collect();
+    let by_id: BTreeMap<i64, &CaptureEntry> = captures.iter().map(|c| (c.id, c)).collect();
+    items
+        .iter()
+        .filter_map(|e| {
+            let own = e
+                .item
+                .url
+                .as_deref()
+                .and_then(|u| responses.get(u).map(|ts| (u.to_string(), *ts)));
+            let (url, ts) = own.or_else(|| {
+                let c = e.capture_ids.iter().rev().find_map(|id| by_id.get(id))?;
+                Some((c.final_url.clone(), c.started_at))
+            })?;
+            let title = e
+                .item
+                .title
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| {
+                    e.item
+                        .text
+                        .as_deref()
+                        .map(|t| t.chars().take(120).collect::<String>())
+                })
+                .unwrap_or_else(|| url.clone());
+            Some(wacz::Page {
+                id: e.item.id.clone(),
+                url,
+                title,
+                ts,
+            })
+        })
+        .collect()
+}
 
-    // Manifest, signature, sums.
-    manifest.files = entries(&files);
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| {
-        EvidenceError::InvalidRequest(format!("cannot serialise the manifest: {e}"))
-    })?;
-    let sig = format!("{}\n", key.sign_hex(&manifest_bytes));
-    let manifest_sha = sha256_hex(&manifest_bytes);
-    let sig_sha = sha256_hex(sig.as_bytes());
-    let sums = sha256sums(
-        manifest
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.sha256.as_str()))
-            .chain([
-                (names::MANIFEST, manifest_sha.as_str()),
-                (names::SIGNATURE, sig_sha.as_str()),
-            ]),
-    );
-    files.insert(names::MANIFEST.into(), manifest_bytes);
-    files.insert(names::SIGNATURE.into(), sig.into_bytes());
-    files.insert(names::SUMS.into(), sums.into_bytes());
-    Ok(PackContent { manifest, files })
+/// The WACZ's title: the report's title (the incidents exported, or the number of items).
+fn title(incidents: &[IncidentEntry], items: usize) -> String {
+    format!(
+        "Ballotwatch evidence: {}",
+        crate::report::title(incidents, items)
+    )
+}
+
+/// The WACZ of a request alone (for `export --format wacz`): the same WARC, index and pages
+/// as the `archive.wacz` inside a pack, without the rest of the pack.
+pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<WaczSummary> {
+    let _span =
+        tracing::info_span!("wacz_export", incidents = ?req.incidents, items = req.items.len())
+            .entered();
+    let g = gather(store, req, now)?;
+    let (bytes, pages) = wacz_of(&g, req, now)?;
+    Ok(WaczSummary {
+        bytes,
+        incidents: g.incidents.iter().map(|i| i.incident.id).collect(),
+        items: g.items.len(),
+        captures: g.captures.len(),
+        pages,
+    })
+}
+
+/// The WACZ of what was gathered, and how many pages it lists.
+fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u8>, usize)> {
+    let pages = pages(&g.items, &g.captures, &g.warc_records);
+    let bytes = wacz::zip(
+        &wacz::WaczInput {
+            warc: g
+                .files
+                .get(names::WARC)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            records: &g.warc_records,
+            pages: &pages,
+            title: &title(&g.incidents, g.items.len()),
+            software: &format!("Ballotwatch {}", req.tool_version),
+            created: now,
+        },
+        zip_stamp(now),
+        Path::new(names::WACZ),
+    )?;
+    Ok((bytes, pages.len()))
+}
+
+/// A WACZ built alone.
+#[derive(Debug, Clone)]
+pub struct WaczSummary {
+    /// The WACZ file.
+    pub bytes: Vec<u8>,
+    /// Incidents exported.
+    pub incidents: Vec<i64>,
+    /// Items exported.
+    pub items: usize,
+    /// HTTP captures in its WARC.
+    pub captures: usize,
+    /// Pages listed.
+    pub pages: usize,
 }
 
 /// The PDF time limit for a pack of `items` items.
@@ -493,6 +656,8 @@ fn zip_order(files: &BTreeMap<String, Vec<u8>>) -> Vec<&str> {
         names::REPORT_HTML,
         names::REPORT_PDF,
         names::WARC,
+        names::WACZ,
+        names::CUSTODY,
     ];
     let mut order: Vec<&str> = first
         .iter()
@@ -508,20 +673,9 @@ fn zip_order(files: &BTreeMap<String, Vec<u8>>) -> Vec<&str> {
     order
 }
 
-/// Zips `content` to `out` (a temp file in the same folder, fsynced, then renamed).
-pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
-    let zerr = |m: String| EvidenceError::Zip {
-        path: out.to_path_buf(),
-        message: m,
-    };
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
-    let t = content.manifest.exported_at;
-    let stamp = zip::DateTime::from_date_and_time(
+/// A ZIP entry time for `t` (the DOS format's range; 1980 when out of it).
+pub(crate) fn zip_stamp(t: DateTime<Utc>) -> zip::DateTime {
+    zip::DateTime::from_date_and_time(
         u16::try_from(t.year()).unwrap_or(1980),
         u8::try_from(t.month()).unwrap_or(1),
         u8::try_from(t.day()).unwrap_or(1),
@@ -529,14 +683,27 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
         u8::try_from(t.minute()).unwrap_or(0),
         u8::try_from(t.second()).unwrap_or(0),
     )
-    .unwrap_or_default();
-    let mut zw = zip::ZipWriter::new(tmp.as_file());
-    for name in zip_order(&content.files) {
-        let bytes = &content.files[name];
-        // Already-compressed formats are stored as they are.
-        let method = if [".png", ".gz", ".jpg", ".webp", ".gif", ".mp4", ".pdf"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
+    .unwrap_or_default()
+}
+
+/// Adds files to a ZIP being written as `out` (named in errors): already-compressed formats
+/// (images, video, PDF, gzip, WACZ) stored as they are, the rest deflated.
+pub(crate) fn add_entries<'a, W: std::io::Write + std::io::Seek>(
+    zw: &mut zip::ZipWriter<W>,
+    entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    stamp: zip::DateTime,
+    out: &Path,
+) -> Result<()> {
+    let zerr = |m: String| EvidenceError::Zip {
+        path: out.to_path_buf(),
+        message: m,
+    };
+    for (name, bytes) in entries {
+        let method = if [
+            ".png", ".gz", ".jpg", ".webp", ".gif", ".mp4", ".pdf", ".wacz",
+        ]
+        .iter()
+        .any(|ext| name.ends_with(ext))
         {
             CompressionMethod::Stored
         } else {
@@ -552,6 +719,31 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
         zw.write_all(bytes)
             .map_err(|e| zerr(format!("cannot write {name}: {e}")))?;
     }
+    Ok(())
+}
+
+/// Zips `content` to `out` (a temp file in the same folder, fsynced, then renamed).
+pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
+    let zerr = |m: String| EvidenceError::Zip {
+        path: out.to_path_buf(),
+        message: m,
+    };
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
+    let stamp = zip_stamp(content.manifest.exported_at);
+    let mut zw = zip::ZipWriter::new(tmp.as_file());
+    add_entries(
+        &mut zw,
+        zip_order(&content.files)
+            .into_iter()
+            .map(|name| (name, content.files[name].as_slice())),
+        stamp,
+        out,
+    )?;
     zw.finish()
         .map_err(|e| zerr(format!("cannot finish: {e}")))?;
     tmp.as_file()
@@ -562,6 +754,22 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
     tmp.persist(out)
         .map_err(|e| EvidenceError::io("move the pack into place at", out, e.error))?;
     Ok((sha256_hex(&bytes), bytes.len() as u64))
+}
+
+/// Writes `bytes` to `out` atomically (a temp file in the same folder, fsynced, then renamed).
+pub(crate) fn write_file_atomically(bytes: &[u8], out: &Path) -> Result<()> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| EvidenceError::io("write", tmp.path(), e))?;
+    tmp.persist(out)
+        .map_err(|e| EvidenceError::io("move the file into place at", out, e.error))?;
+    Ok(())
 }
 
 /// Builds a pack and writes it to `out`.

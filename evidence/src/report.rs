@@ -1,7 +1,8 @@
 //! `report.html`: one self-contained, printable document for the Returning Officer (inline CSS,
 //! screenshots as `data:` URIs, no remote resources): a cover page with the incident summary,
 //! then per incident a timeline, every item with why it was flagged (explanations and
-//! rebuttals), its captures and screenshots, and finally the table of file hashes.
+//! rebuttals), its captures and screenshots, the chain of custody (who viewed, changed, exported
+//! and checked the evidence, and when) and finally the table of file hashes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,7 +11,8 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-use crate::manifest::{FileEntry, ItemEntry, Manifest};
+use crate::custody::Custody;
+use crate::manifest::{names, FileEntry, IncidentEntry, ItemEntry, Manifest};
 
 const CSS: &str = r#"
 @page { size: A4; margin: 14mm 12mm; }
@@ -45,24 +47,16 @@ fn iso(t: &DateTime<Utc>) -> String {
 }
 
 /// Renders the report. `manifest` is complete except for `files` and `report`; `hashes` lists
-/// every other file of the pack; `images` maps a screenshot's pack path to its PNG bytes.
+/// every other file of the pack; `images` maps a screenshot's pack path to its PNG bytes;
+/// `custody` is the pack's `custody.json`.
 pub fn render(
     manifest: &Manifest,
     hashes: &[FileEntry],
     images: &BTreeMap<String, Vec<u8>>,
+    custody: &Custody,
 ) -> String {
     let mut h = String::with_capacity(64 * 1024);
-    let title = match manifest.incidents.as_slice() {
-        [one] => format!("Incident {} — {}", one.incident.id, one.incident.title),
-        [] => format!("{} item(s)", manifest.items.len()),
-        many => format!(
-            "Incidents {}",
-            many.iter()
-                .map(|i| i.incident.id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let title = title(&manifest.incidents, manifest.items.len());
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
@@ -106,9 +100,25 @@ pub fn render(
             item(&mut h, manifest, e, images);
         }
     }
+    custody_section(&mut h, custody);
     hash_table(&mut h, manifest, hashes);
     h += "</body></html>\n";
     h
+}
+
+/// The title of a pack: `Incident 3 — <title>`, `Incidents 3, 4`, or `2 item(s)`.
+pub(crate) fn title(incidents: &[IncidentEntry], items: usize) -> String {
+    match incidents {
+        [one] => format!("Incident {} — {}", one.incident.id, one.incident.title),
+        [] => format!("{items} item(s)"),
+        many => format!(
+            "Incidents {}",
+            many.iter()
+                .map(|i| i.incident.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn cover(h: &mut String, m: &Manifest, title: &str) {
@@ -443,6 +453,34 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
         }
     }
     h.push_str("</section>");
+}
+
+/// The chain of custody in plain words: who did what to the evidence, and when.
+fn custody_section(h: &mut String, c: &Custody) {
+    let _ = write!(
+        h,
+        "<h2 class=\"section\">Chain of custody</h2><p>Everyone who viewed, changed, exported or \
+         checked this evidence in Ballotwatch, and when (UTC), from its audit log, which can \
+         only be added to. The same list is in <code>{}</code>, signed with the rest of the \
+         pack. {}</p>",
+        names::CUSTODY,
+        text(&c.note)
+    );
+    if c.entries.is_empty() {
+        h.push_str("<p>Nothing was recorded.</p>");
+        return;
+    }
+    h.push_str("<table><tr><th>When (UTC)</th><th>Who</th><th>What</th></tr>");
+    for e in &c.entries {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            when(&e.at),
+            text(&e.actor),
+            text(&e.summary)
+        );
+    }
+    h.push_str("</table>");
 }
 
 fn hash_table(h: &mut String, m: &Manifest, hashes: &[FileEntry]) {

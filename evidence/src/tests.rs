@@ -590,3 +590,178 @@ fn a_warc_record_with_a_huge_content_length_is_a_problem_not_an_abort() {
     assert_eq!(err.file, names::WARC, "{err}");
     assert!(err.message.contains("Content-Length"), "{err}");
 }
+
+/// The files of a ZIP held in memory.
+fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            (f.name().unwrap().into_owned(), b)
+        })
+        .collect()
+}
+
+#[test]
+fn the_pack_holds_a_wacz_of_its_own_warc_listed_and_signed_with_the_rest() {
+    let f = fixture();
+    let p = pack(&f);
+    let listed: Vec<&str> = p.manifest.files.iter().map(|e| e.path.as_str()).collect();
+    assert!(listed.contains(&names::WACZ), "{listed:?}");
+    let sums = String::from_utf8(p.files[names::SUMS].clone()).unwrap();
+    assert!(sums.contains(&format!(
+        "{}  {}",
+        sha256_hex(&p.files[names::WACZ]),
+        names::WACZ
+    )));
+
+    let wacz = unzip(&p.files[names::WACZ]);
+    assert_eq!(
+        wacz[crate::wacz::WARC_PATH],
+        p.files[names::WARC],
+        "the WACZ's WARC is the pack's, byte for byte"
+    );
+    // One CDXJ line per capture's response, pointing at that record.
+    let index = String::from_utf8(wacz[crate::wacz::INDEX_PATH].clone()).unwrap();
+    assert_eq!(index.lines().count(), p.manifest.captures.len(), "{index}");
+    for (line, c) in index.lines().zip(&p.manifest.captures) {
+        assert!(
+            line.starts_with("example,noticeboard)/feed.xml 20260428181000 {"),
+            "{line}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(line.splitn(3, ' ').nth(2).unwrap()).unwrap();
+        let offset: usize = json["offset"].as_str().unwrap().parse().unwrap();
+        let length: usize = json["length"].as_str().unwrap().parse().unwrap();
+        let warc = &p.files[names::WARC];
+        let recs = crate::warc::read_all(&warc[offset..offset + length]).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(
+            recs[0].header("WARC-Record-ID"),
+            Some(c.warc_response_id.as_str())
+        );
+        assert_eq!(json["digest"], format!("sha256:{}", c.sha256));
+        assert_eq!(json["mime"], "application/rss+xml");
+    }
+    // A page per item: neither item's own URL was captured, so both open the feed they were
+    // read from, titled with the item's title.
+    let pages = String::from_utf8(wacz[crate::wacz::PAGES_PATH].clone()).unwrap();
+    let pages: Vec<serde_json::Value> = pages
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(pages[1]["id"], "fake");
+    assert_eq!(pages[1]["title"], "Post fake");
+    assert_eq!(pages[1]["url"], "https://noticeboard.example/feed.xml");
+    assert_eq!(pages[1]["ts"], "2026-04-28T18:10:00.000Z");
+    let package: serde_json::Value =
+        serde_json::from_slice(&wacz[crate::wacz::DATAPACKAGE]).unwrap();
+    assert_eq!(
+        package["title"],
+        format!(
+            "Ballotwatch evidence: Incident {} — Lookalike postal-vote site",
+            f.incident
+        )
+    );
+    assert_eq!(package["created"], "2026-05-01T09:00:00Z");
+}
+
+#[test]
+fn a_wacz_alone_is_the_same_archive_as_the_one_in_the_pack() {
+    let f = fixture();
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let alone = crate::pack::build_wacz_at(&f.store, &request(&f), now).unwrap();
+    assert_eq!((alone.items, alone.captures, alone.pages), (2, 1, 2));
+    assert_eq!(alone.incidents, vec![f.incident]);
+    assert_eq!(unzip(&alone.bytes), unzip(&pack(&f).files[names::WACZ]));
+    let mut empty = request(&f);
+    empty.incidents.clear();
+    empty.items.clear();
+    assert!(crate::pack::build_wacz_at(&f.store, &empty, now).is_err());
+}
+
+#[test]
+fn the_custody_log_lists_views_and_changes_and_an_edit_of_it_fails_verify() {
+    let f = fixture();
+    f.store
+        .audit(
+            "alice",
+            "incident.view",
+            &serde_json::json!({ "incident_id": f.incident }),
+        )
+        .unwrap();
+    f.store
+        .set_incident_status(
+            f.incident,
+            ballotwatch_core::IncidentStatus::Escalated,
+            "bob",
+        )
+        .unwrap();
+    f.store
+        .audit(
+            "carol",
+            "item.view",
+            &serde_json::json!({ "item_id": "fine" }),
+        )
+        .unwrap();
+    f.store
+        .audit(
+            "dave",
+            "item.view",
+            &serde_json::json!({ "item_id": "elsewhere" }),
+        )
+        .unwrap();
+    let p = pack(&f);
+    let custody: crate::Custody = serde_json::from_slice(&p.files[names::CUSTODY]).unwrap();
+    let got: Vec<(&str, &str)> = custody
+        .entries
+        .iter()
+        .map(|e| (e.actor.as_str(), e.summary.as_str()))
+        .collect();
+    let inc = f.incident;
+    assert_eq!(
+        got,
+        [
+            (
+                "comms",
+                format!("opened incident {inc}: Lookalike postal-vote site").as_str()
+            ),
+            (
+                "comms",
+                format!("added item fake to incident {inc}").as_str()
+            ),
+            ("alice", format!("viewed incident {inc}").as_str()),
+            (
+                "bob",
+                format!("changed the status of incident {inc} from new to escalated").as_str()
+            ),
+            ("carol", "viewed item fine"),
+        ],
+        "{custody:#?}"
+    );
+    assert!(!custody.truncated);
+    assert!(p.manifest.files.iter().any(|e| e.path == names::CUSTODY));
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(
+        html.contains("Chain of custody"),
+        "the report has the section"
+    );
+    assert!(html.contains(&format!(
+        "<td>bob</td><td>changed the status of incident {inc} from new to escalated</td>"
+    )));
+
+    // Someone removes the status change from custody.json: verify names the file.
+    let mut files = p.files.clone();
+    let mut edited = custody.clone();
+    edited.entries.retain(|e| e.actor != "bob");
+    files.insert(
+        names::CUSTODY.into(),
+        serde_json::to_vec_pretty(&edited).unwrap(),
+    );
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, names::CUSTODY, "{err}");
+}

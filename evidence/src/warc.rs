@@ -71,6 +71,13 @@ fn header_value(v: &str) -> String {
 }
 
 impl Record {
+    /// `WARC-Payload-Digest` of the record (`sha256:<hex>` of the block after
+    /// [`Record::payload_offset`]), when it has a payload.
+    pub fn payload_digest(&self) -> Option<String> {
+        self.payload_offset
+            .map(|off| digest(self.block.get(off..).unwrap_or_default()))
+    }
+
     /// The record in WARC 1.1 form (uncompressed).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut h = String::from("WARC/1.1\r\n");
@@ -88,9 +95,8 @@ impl Record {
         }
         h += &format!("Content-Type: {}\r\n", self.content_type);
         h += &format!("WARC-Block-Digest: {}\r\n", digest(&self.block));
-        if let Some(off) = self.payload_offset {
-            let payload = self.block.get(off..).unwrap_or_default();
-            h += &format!("WARC-Payload-Digest: {}\r\n", digest(payload));
+        if let Some(d) = self.payload_digest() {
+            h += &format!("WARC-Payload-Digest: {d}\r\n");
         }
         h += &format!("Content-Length: {}\r\n\r\n", self.block.len());
         let mut out = h.into_bytes();
@@ -105,6 +111,101 @@ impl Record {
         enc.write_all(&self.to_bytes())?;
         enc.finish()
     }
+}
+
+/// A `.warc.gz` being written: each appended record becomes one gzip member, and where it went
+/// is remembered, so an index (the WACZ's CDXJ) can point at the exact bytes written.
+#[derive(Debug, Default)]
+pub struct Writer {
+    bytes: Vec<u8>,
+    written: Vec<Written>,
+}
+
+/// Where one record went in the file a [`Writer`] produced, and what an index says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// `WARC-Type`.
+    pub kind: &'static str,
+    /// `WARC-Record-ID`.
+    pub id: String,
+    /// `WARC-Target-URI`.
+    pub target_uri: Option<String>,
+    /// `WARC-Date`.
+    pub date: DateTime<Utc>,
+    /// Byte offset of the record's gzip member in the file.
+    pub offset: u64,
+    /// Length of that gzip member.
+    pub length: u64,
+    /// `WARC-Payload-Digest` (`sha256:<hex>`).
+    pub payload_digest: Option<String>,
+    /// For an HTTP response record: the status of its status line.
+    pub http_status: Option<u16>,
+    /// For an HTTP response record: its `Content-Type` without parameters.
+    pub http_mime: Option<String>,
+}
+
+impl Writer {
+    /// An empty file.
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    /// Appends `record` as one gzip member.
+    pub fn append(&mut self, record: &Record) -> std::io::Result<()> {
+        let member = record.to_gzip()?;
+        let (http_status, http_mime) = if record.content_type.contains("msgtype=response") {
+            http_head(record)
+        } else {
+            (None, None)
+        };
+        self.written.push(Written {
+            kind: record.kind,
+            id: record.id.clone(),
+            target_uri: record.target_uri.clone(),
+            date: record.date,
+            offset: self.bytes.len() as u64,
+            length: member.len() as u64,
+            payload_digest: record.payload_digest(),
+            http_status,
+            http_mime,
+        });
+        self.bytes.extend_from_slice(&member);
+        Ok(())
+    }
+
+    /// Records appended so far, in order.
+    pub fn written(&self) -> &[Written] {
+        &self.written
+    }
+
+    /// The file's bytes and where each record is in them.
+    pub fn finish(self) -> (Vec<u8>, Vec<Written>) {
+        (self.bytes, self.written)
+    }
+}
+
+/// The status and `Content-Type` (without parameters) of an HTTP response block, read from the
+/// head the writer built (everything before the payload).
+fn http_head(record: &Record) -> (Option<u16>, Option<String>) {
+    let end = record.payload_offset.unwrap_or(record.block.len());
+    let head = String::from_utf8_lossy(record.block.get(..end).unwrap_or_default());
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok());
+    let mime = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|m| !m.is_empty());
+    (status, mime)
 }
 
 /// The reason phrase for common statuses (WARC blocks carry a full status line).
@@ -488,6 +589,15 @@ mod tests {
     }
 
     fn pair(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in records(body) {
+            out.extend(r.to_gzip().unwrap());
+        }
+        out
+    }
+
+    /// A warcinfo record, then a request and its response.
+    fn records(body: &[u8]) -> Vec<Record> {
         let (block, off) = response_block(
             200,
             &[
@@ -518,10 +628,50 @@ mod tests {
             block: req_block,
             payload_offset: Some(req_off),
         };
-        let mut out = warcinfo(t(), "Ballotwatch 0.1.0", "s").to_gzip().unwrap();
-        out.extend(req.to_gzip().unwrap());
-        out.extend(resp.to_gzip().unwrap());
-        out
+        vec![warcinfo(t(), "Ballotwatch 0.1.0", "s"), req, resp]
+    }
+
+    #[test]
+    fn the_writer_says_where_each_record_went() {
+        let recs = records(b"<p>vote by post</p>");
+        let mut w = Writer::new();
+        for r in &recs {
+            w.append(r).unwrap();
+        }
+        let (bytes, written) = w.finish();
+        assert_eq!(
+            bytes,
+            pair(b"<p>vote by post</p>"),
+            "the same bytes as to_gzip"
+        );
+        assert_eq!(written.len(), 3);
+        assert_eq!(written[0].offset, 0);
+        let mut end = 0;
+        for (r, wr) in recs.iter().zip(&written) {
+            assert_eq!(wr.offset, end, "members are back to back");
+            end = wr.offset + wr.length;
+            // Each (offset, length) is exactly one record: read alone, it is that record.
+            let member = &bytes[wr.offset as usize..end as usize];
+            let back = read_all(member).unwrap();
+            assert_eq!(back.len(), 1);
+            assert_eq!(back[0].header("WARC-Record-ID"), Some(r.id.as_str()));
+            assert_eq!(
+                back[0].header("WARC-Payload-Digest").map(str::to_string),
+                wr.payload_digest
+            );
+            assert_eq!(wr.kind, r.kind);
+            assert_eq!(wr.date, r.date);
+        }
+        assert_eq!(end, bytes.len() as u64);
+        assert_eq!(written[0].payload_digest, None);
+        assert_eq!(
+            (written[1].http_status, written[1].http_mime.as_deref()),
+            (None, None)
+        );
+        assert_eq!(
+            (written[2].http_status, written[2].http_mime.as_deref()),
+            (Some(200), Some("text/html"))
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub mod schedule;
 pub mod sources;
 
 pub use config::IngestConfig;
-pub use fetcher::{FetchError, FetchRequest, Fetched, Fetcher, ResponseGate, FEED_ACCEPT};
+pub use fetcher::{
+    FetchError, FetchRequest, Fetched, Fetcher, GateRefusal, ResponseGate, FEED_ACCEPT,
+};
 pub use sources::{
     build_source, Cursor, HostFilter, Poll, PollContext, RealtimeSource, Source, SourceError,
     StreamEvent, StreamUntil,

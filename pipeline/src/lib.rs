@@ -91,9 +91,33 @@ pub struct PollSummary {
     /// Source kind.
     pub kind: &'static str,
     /// The poll's outcome.
-    pub outcome: Result<PollCounts, String>,
+    pub outcome: Result<PollCounts, PollFailure>,
     /// Wall time of the poll, store write included.
     pub elapsed: Duration,
+}
+
+/// Why a poll failed: the pipeline's error, shared so a [`PollSummary`] can be cloned; shown
+/// with every cause (`full_message`).
+#[derive(Debug, Clone)]
+pub struct PollFailure(pub Arc<PipelineError>);
+
+impl PollFailure {
+    /// The error itself.
+    pub fn error(&self) -> &PipelineError {
+        &self.0
+    }
+}
+
+impl From<PipelineError> for PollFailure {
+    fn from(e: PipelineError) -> PollFailure {
+        PollFailure(Arc::new(e))
+    }
+}
+
+impl std::fmt::Display for PollFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&full_message(&*self.0))
+    }
 }
 
 /// Counts from a successful poll.
@@ -527,7 +551,7 @@ impl Pipeline {
         PollSummary {
             source: source.name().to_string(),
             kind: source.kind(),
-            outcome: outcome.map_err(|e| full_message(&e)),
+            outcome: outcome.map_err(PollFailure::from),
             elapsed: started.elapsed(),
         }
     }

@@ -261,7 +261,7 @@ pub async fn capture(
                     Ok(key) => Some(key),
                     Err(reason) => {
                         // Quarantined: the download is kept as evidence, never looked at.
-                        m.capture_error = Some(reason);
+                        m.capture_error = Some(reason.to_string());
                         m.capture_retry = false;
                         keep(&mut out, capture, body);
                         continue;
@@ -294,7 +294,7 @@ pub async fn capture(
                             }
                             Err(reason) => {
                                 tracing::warn!(item = %item.id, %url, %reason, "video captured without frames");
-                                m.capture_error = Some(reason);
+                                m.capture_error = Some(reason.to_string());
                             }
                         }
                         keep(&mut out, capture, body_back);
@@ -323,9 +323,9 @@ async fn take_frames(
     ffmpeg: Option<std::path::PathBuf>,
     body: Vec<u8>,
     mime: &'static str,
-) -> (Vec<u8>, Result<Vec<video::Frame>, String>) {
+) -> (Vec<u8>, Result<Vec<video::Frame>, video::KeyframeError>) {
     let Some(ff) = ffmpeg else {
-        return (body, Err(video::NOT_INSTALLED.to_string()));
+        return (body, Err(video::KeyframeError::NotInstalled));
     };
     let body = std::sync::Arc::new(body);
     let shared = body.clone();
@@ -333,11 +333,7 @@ async fn take_frames(
         video::keyframes(&ff, &shared, mime, &video::Limits::default())
     })
     .await;
-    let result = joined.unwrap_or_else(|e| {
-        Err(format!(
-            "no keyframes: the frame extraction task failed: {e}"
-        ))
-    });
+    let result = joined.unwrap_or_else(|e| Err(video::KeyframeError::Task(e.to_string())));
     // The task has ended, so this is the only reference left (a copy otherwise).
     let body = std::sync::Arc::try_unwrap(body).unwrap_or_else(|b| b.as_ref().clone());
     (body, result)
@@ -417,12 +413,39 @@ fn sniff_video(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// Why downloaded bytes are not kept as media.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaRefusal {
+    /// Over the size cap of its kind (the cap described, with the key that sets it).
+    #[error("over the {0}")]
+    OverCap(String),
+    /// Not an image or video format Ballotwatch reads, by its bytes.
+    #[error("not a PNG, JPEG, GIF, WebP or video by its bytes{hint}")]
+    Unrecognised {
+        /// What it looks like instead (" (it is HTML or XML)"), or empty.
+        hint: &'static str,
+    },
+    /// The image's header could not be read.
+    #[error("unreadable image header: {0}")]
+    Header(String),
+    /// The image declares more pixels a side than the decoders are allowed.
+    #[error("{width}×{height} pixels is over the {max}-pixel limit")]
+    TooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit a side.
+        max: u32,
+    },
+}
+
 /// The kind of `bytes` from their content, after checking an image's declared dimensions and
 /// the size cap of its kind.
-fn sniff(caps: Caps, bytes: &[u8]) -> Result<Kind, String> {
+fn sniff(caps: Caps, bytes: &[u8]) -> Result<Kind, MediaRefusal> {
     if let Some(mime) = sniff_video(bytes) {
         if bytes.len() as u64 > caps.video {
-            return Err(format!("over the {}", caps.describe(caps.video)));
+            return Err(MediaRefusal::OverCap(caps.describe(caps.video)));
         }
         return Ok(Kind::Video(mime));
     }
@@ -440,17 +463,21 @@ fn sniff(caps: Caps, bytes: &[u8]) -> Result<Kind, String> {
         } else {
             ""
         };
-        format!("not a PNG, JPEG, GIF, WebP or video by its bytes{hint}")
+        MediaRefusal::Unrecognised { hint }
     })?;
     if bytes.len() as u64 > caps.image {
-        return Err(format!("over the {}", caps.describe(caps.image)));
+        return Err(MediaRefusal::OverCap(caps.describe(caps.image)));
     }
     let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
         .into_dimensions()
-        .map_err(|e| format!("unreadable image header: {e}"))?;
+        .map_err(|e| MediaRefusal::Header(e.to_string()))?;
     let max = ballotwatch_classify::media::MAX_SIDE;
     if w > max || h > max {
-        return Err(format!("{w}×{h} pixels is over the {max}-pixel limit"));
+        return Err(MediaRefusal::TooLarge {
+            width: w,
+            height: h,
+            max,
+        });
     }
     Ok(Kind::Image(format.to_mime_type()))
 }
@@ -504,7 +531,7 @@ mod tests {
         assert_eq!(sniff(caps, &png(4, 3)), Ok(Kind::Image("image/png")));
         let err = sniff(caps, b"<html>not an image</html>").unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "not a PNG, JPEG, GIF, WebP or video by its bytes (it is HTML or XML)"
         );
         // Declared 4000×20000 px (with the IHDR checksum fixed): refused from the header
@@ -514,8 +541,20 @@ mod tests {
         big[20..24].copy_from_slice(&20_000u32.to_be_bytes());
         let crc = crc32(&big[12..29]);
         big[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = sniff(caps, &big).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MediaRefusal::TooLarge {
+                    width: 4000,
+                    height: 20000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(
-            sniff(caps, &big).unwrap_err(),
+            err.to_string(),
             "4000×20000 pixels is over the 12000-pixel limit"
         );
     }
@@ -554,14 +593,14 @@ mod tests {
         let mut photo = png(4, 3);
         photo.resize(1025, 0);
         assert_eq!(
-            sniff(caps, &photo).unwrap_err(),
+            sniff(caps, &photo).unwrap_err().to_string(),
             "over the 1 KiB media cap ([limits] max_image_size)"
         );
         let mut mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
         assert_eq!(sniff(caps, &mp4), Ok(Kind::Video("video/mp4")));
         mp4.resize(2049, 0);
         assert_eq!(
-            sniff(caps, &mp4).unwrap_err(),
+            sniff(caps, &mp4).unwrap_err().to_string(),
             "over the 2 KiB video cap ([limits] max_video_size)"
         );
         // While nothing is known the larger cap holds; equal caps name both keys.
@@ -784,7 +823,13 @@ mod tests {
         assert_eq!(body, video);
         let reason = result.unwrap_err();
         assert!(
-            reason.contains("ffmpeg is not installed (apt-get install ffmpeg)"),
+            matches!(reason, video::KeyframeError::NotInstalled),
+            "{reason:?}"
+        );
+        assert!(
+            reason
+                .to_string()
+                .contains("ffmpeg is not installed (apt-get install ffmpeg)"),
             "{reason}"
         );
         // With an ffmpeg that cannot read it: a reason, and the bytes handed back intact.
@@ -793,7 +838,10 @@ mod tests {
         });
         let (body, result) = take_frames(Some(ff), video.clone(), "video/mp4").await;
         assert_eq!(body, video);
-        assert!(result.unwrap_err().starts_with("no keyframes: "));
+        assert!(result
+            .unwrap_err()
+            .to_string()
+            .starts_with("no keyframes: "));
     }
 
     proptest! {

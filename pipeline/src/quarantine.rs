@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ballotwatch_core::Capture;
 
 use crate::Config;
-use ballotwatch_ingest::ResponseGate;
+use ballotwatch_ingest::{GateRefusal, ResponseGate};
 use ballotwatch_store::{Begun, QuarantineEntry, Stage, Store, StoredItem, Work};
 
 use crate::{full_message, PipelineError, Result};
@@ -185,7 +185,7 @@ impl PollGate {
 
 #[async_trait::async_trait]
 impl ResponseGate for PollGate {
-    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String> {
+    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), GateRefusal> {
         let work = Work {
             key: format!("{}{}", poll_key_prefix(&self.source), capture.sha256),
             source: self.source.clone(),
@@ -204,20 +204,20 @@ impl ResponseGate for PollGate {
             begin(&store, &config, Stage::Poll, &[work])
         })
         .await
-        .map_err(|e| format!("recording the parse of this response failed: {e}"))?
-        .map_err(|e| {
-            format!(
-                "recording the parse of this response failed: {}",
-                full_message(&e)
-            )
+        .map_err(|e| GateRefusal::NotRecorded {
+            what: "response",
+            message: e.to_string(),
+        })?
+        .map_err(|e| GateRefusal::NotRecorded {
+            what: "response",
+            message: full_message(&e),
         })?;
         if !begun.run.contains(&key) {
-            return Err(format!(
-                "this response (sha256 {}) is quarantined: parsing it did not finish in {after} \
-                 attempts; its bytes are kept; see `ballotwatch quarantine list`, then `retry` or \
-                 `drop`",
-                capture.sha256
-            ));
+            return Err(GateRefusal::Quarantined {
+                what: "response",
+                sha256: capture.sha256.clone(),
+                attempts: after,
+            });
         }
         self.begun
             .lock()
@@ -227,6 +227,22 @@ impl ResponseGate for PollGate {
         fault::point(Stage::Poll, body);
         Ok(())
     }
+}
+
+/// A downloaded medium [`MediaGate::begin`] will not let be looked at: capturing the same
+/// bytes ended the process `attempts` times.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{url} is quarantined: capturing it (sha256 {sha256}) did not finish in {attempts} attempts; \
+     its download is kept; see `ballotwatch quarantine list`"
+)]
+pub(crate) struct MediaQuarantined {
+    /// Where it was downloaded from.
+    pub url: String,
+    /// The SHA-256 of its bytes.
+    pub sha256: String,
+    /// `[limits] quarantine_after`.
+    pub attempts: u32,
 }
 
 /// Media capture's quarantine for one poll of one source (see [`super::media::capture`]): each
@@ -297,7 +313,7 @@ impl MediaGate {
         url: &str,
         sha256: &str,
         body: &[u8],
-    ) -> Result<String, String> {
+    ) -> Result<String, MediaQuarantined> {
         let work = Work {
             key: sha256.to_string(),
             source: self.source.clone(),
@@ -329,10 +345,11 @@ impl MediaGate {
         };
         if !begun.run.contains(&key) {
             self.in_flight.leave(&key);
-            return Err(format!(
-                "{url} is quarantined: capturing it (sha256 {sha256}) did not finish in {after} \
-                 attempts; its download is kept; see `ballotwatch quarantine list`"
-            ));
+            return Err(MediaQuarantined {
+                url: url.to_string(),
+                sha256: sha256.to_string(),
+                attempts: after,
+            });
         }
         fault::point(Stage::Media, body);
         Ok(key)
@@ -515,24 +532,23 @@ impl StreamGate {
         }
     }
 
-    fn refusal(&self, sha: &str) -> String {
-        format!(
-            "this message (sha256 {sha}) is quarantined: parsing it did not finish in {} \
-             attempts; its bytes are kept with the stream's capture; see `ballotwatch \
-             quarantine list`",
-            self.config.limits.quarantine_after
-        )
+    fn refusal(&self, sha: &str) -> GateRefusal {
+        GateRefusal::Quarantined {
+            what: "message",
+            sha256: sha.to_string(),
+            attempts: self.config.limits.quarantine_after,
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl ResponseGate for StreamGate {
     /// The stream's other requests (resolving handles) are not gated.
-    async fn admit(&self, _capture: &Capture, _body: &[u8]) -> Result<(), String> {
+    async fn admit(&self, _capture: &Capture, _body: &[u8]) -> Result<(), GateRefusal> {
         Ok(())
     }
 
-    fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+    fn admit_message(&self, message: &[u8]) -> Result<(), GateRefusal> {
         let sha = ballotwatch_core::sha256_hex(message);
         if self
             .held

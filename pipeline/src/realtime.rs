@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::quarantine::StreamGate;
-use super::{full_message, store_poll, Pipeline, PipelineError, PollCounts, PollSummary, Result};
+use super::{
+    full_message, store_poll, Pipeline, PipelineError, PollCounts, PollFailure, PollSummary, Result,
+};
 
 /// Batches in flight between the connection and the store.
 const IN_FLIGHT: usize = 8;
@@ -33,7 +35,7 @@ impl Pipeline {
         source: String,
         until: StreamUntil,
         stop: CancellationToken,
-    ) -> Result<PollCounts, String> {
+    ) -> Result<PollCounts, PipelineError> {
         let state_name = rt.state_name().to_string();
         let mut failures: u32 = 0;
         let mut total = PollCounts::default();
@@ -51,8 +53,7 @@ impl Pipeline {
                     ..Cursor::default()
                 },
                 Err(e) => {
-                    let e = full_message(&e);
-                    tracing::error!(source = %state_name, error = %e, "cannot read the stream's state; retrying in 30s");
+                    tracing::error!(source = %state_name, error = %full_message(&e), "cannot read the stream's state; retrying in 30s");
                     if matches!(until, StreamUntil::CaughtUp(_)) {
                         return Err(e);
                     }
@@ -111,8 +112,7 @@ impl Pipeline {
             }
             let failure = match (ran, stored) {
                 (_, Err(e)) => {
-                    let e = full_message(&e);
-                    tracing::error!(source = %state_name, error = %e, "cannot record what the stream sent");
+                    tracing::error!(source = %state_name, error = %full_message(&e), "cannot record what the stream sent");
                     e
                 }
                 (Ok(()), Ok(())) => return Ok(total),
@@ -125,7 +125,7 @@ impl Pipeline {
                     {
                         tracing::error!(source = %state_name, error = %full_message(&e), "cannot record the stream's error");
                     }
-                    message
+                    PipelineError::Source(Box::new(error))
                 }
             };
             if matches!(until, StreamUntil::CaughtUp(_)) {
@@ -189,7 +189,7 @@ impl Pipeline {
         PollSummary {
             source: name,
             kind,
-            outcome,
+            outcome: outcome.map_err(PollFailure::from),
             elapsed: started.elapsed(),
         }
     }

@@ -14,9 +14,78 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What to say about a video when ffmpeg is absent.
-pub const NOT_INSTALLED: &str =
-    "no keyframes: ffmpeg is not installed (apt-get install ffmpeg); the video itself was captured";
+/// Why no keyframes were taken from a video (the video itself is captured all the same).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyframeError {
+    /// There is no `ffmpeg` on `PATH`.
+    #[error(
+        "no keyframes: ffmpeg is not installed (apt-get install ffmpeg); the video itself was captured"
+    )]
+    NotInstalled,
+    /// The bytes were sniffed as something ffmpeg is not run on.
+    #[error("no keyframes: {mime} is not a video type ffmpeg is run on")]
+    NotVideo {
+        /// The sniffed type.
+        mime: String,
+    },
+    /// Setting up or running ffmpeg failed.
+    #[error("no keyframes: cannot {what}: {source}")]
+    Io {
+        /// What was being done ("run /usr/bin/ffmpeg", "write the video to …").
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// ffmpeg ran past [`Limits::timeout`] and was killed.
+    #[error("no keyframes: ffmpeg took longer than {secs} s and was stopped")]
+    TimedOut {
+        /// The timeout, in seconds.
+        secs: f64,
+    },
+    /// ffmpeg exited with an error.
+    #[error("no keyframes: ffmpeg could not decode the video ({status}): {detail}")]
+    Decode {
+        /// Its exit status.
+        status: String,
+        /// The last line of its log that says something.
+        detail: String,
+    },
+    /// A frame ffmpeg wrote could not be read back.
+    #[error("no keyframes: frame {n}: {source}")]
+    Frame {
+        /// The frame's number, from 1.
+        n: usize,
+        /// Why.
+        source: CappedReadError,
+    },
+    /// ffmpeg wrote no frames.
+    #[error("no keyframes: ffmpeg found no video frames in it")]
+    NoFrames,
+    /// The blocking task running ffmpeg failed.
+    #[error("no keyframes: the frame extraction task failed: {0}")]
+    Task(String),
+}
+
+/// Why [`read_capped`] did not read a file.
+#[derive(Debug, thiserror::Error)]
+pub enum CappedReadError {
+    /// It could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// It is over the cap.
+    #[error("{} is over {max} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap.
+        max: u64,
+    },
+}
 
 /// Bounds on one extraction.
 #[derive(Debug, Clone, Copy)]
@@ -78,23 +147,20 @@ pub fn keyframes(
     video: &[u8],
     mime: &str,
     limits: &Limits,
-) -> Result<Vec<Frame>, String> {
-    let format = demuxer(mime)
-        .ok_or_else(|| format!("no keyframes: {mime} is not a video type ffmpeg is run on"))?;
+) -> Result<Vec<Frame>, KeyframeError> {
+    let io = |what: String| move |source| KeyframeError::Io { what, source };
+    let format = demuxer(mime).ok_or_else(|| KeyframeError::NotVideo {
+        mime: mime.to_string(),
+    })?;
     let dir = tempfile::Builder::new()
         .prefix("ballotwatch-video-")
         .tempdir()
-        .map_err(|e| format!("no keyframes: cannot make a temporary folder: {e}"))?;
+        .map_err(io("make a temporary folder".into()))?;
     let input = dir.path().join("video");
-    std::fs::write(&input, video).map_err(|e| {
-        format!(
-            "no keyframes: cannot write the video to {}: {e}",
-            input.display()
-        )
-    })?;
+    std::fs::write(&input, video).map_err(io(format!("write the video to {}", input.display())))?;
     let log_path = dir.path().join("ffmpeg.log");
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| format!("no keyframes: cannot create {}: {e}", log_path.display()))?;
+    let log =
+        std::fs::File::create(&log_path).map_err(io(format!("create {}", log_path.display())))?;
     let side = limits.max_side;
     let filter = format!(
         "scale=w='min({side},iw)':h='min({side},ih)':force_original_aspect_ratio=decrease,showinfo"
@@ -121,7 +187,7 @@ pub fn keyframes(
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .map_err(|e| format!("no keyframes: cannot run {}: {e}", ffmpeg.display()))?;
+        .map_err(io(format!("run {}", ffmpeg.display())))?;
     let deadline = Instant::now() + limits.timeout;
     let status = loop {
         match child.try_wait() {
@@ -130,22 +196,21 @@ pub fn keyframes(
                 // Already exited or already killed are both fine here.
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "no keyframes: ffmpeg took longer than {} s and was stopped",
-                    limits.timeout.as_secs_f64()
-                ));
+                return Err(KeyframeError::TimedOut {
+                    secs: limits.timeout.as_secs_f64(),
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("no keyframes: waiting for ffmpeg failed: {e}")),
+            Err(e) => return Err(io("wait for ffmpeg".into())(e)),
         }
     };
     let log = read_capped(&log_path, 1 << 20).unwrap_or_default();
     let log = String::from_utf8_lossy(&log);
     if !status.success() {
-        return Err(format!(
-            "no keyframes: ffmpeg could not decode the video ({status}): {}",
-            last_error_line(&log)
-        ));
+        return Err(KeyframeError::Decode {
+            status: status.to_string(),
+            detail: last_error_line(&log),
+        });
     }
     let times = frame_times(&log);
     let mut frames = Vec::new();
@@ -155,26 +220,30 @@ pub fn keyframes(
             break;
         }
         let png = read_capped(&path, limits.max_frame_bytes)
-            .map_err(|e| format!("no keyframes: frame {n}: {e}"))?;
+            .map_err(|source| KeyframeError::Frame { n, source })?;
         let time_ms = times.get(n - 1).copied().unwrap_or(0);
         frames.push(Frame { png, time_ms });
     }
     if frames.is_empty() {
-        return Err("no keyframes: ffmpeg found no video frames in it".into());
+        return Err(KeyframeError::NoFrames);
     }
     Ok(frames)
 }
 
 /// Reads a file of at most `max` bytes.
-fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, CappedReadError> {
+    let cannot = |source| CappedReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
     let mut out = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    file.take(max + 1).read_to_end(&mut out).map_err(cannot)?;
     if out.len() as u64 > max {
-        return Err(format!("{} is over {max} bytes", path.display()));
+        return Err(CappedReadError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
     }
     Ok(out)
 }
@@ -281,9 +350,11 @@ mod tests {
         let mut junk = b"\0\0\0\x18ftypisom\0\0\0\0isommp41".to_vec();
         junk.extend(std::iter::repeat_n(0x5a, 4000));
         let err = keyframes(&ff, &junk, "video/mp4", &Limits::default()).unwrap_err();
-        assert!(err.starts_with("no keyframes: "), "{err}");
+        assert!(matches!(err, KeyframeError::Decode { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("no keyframes: "), "{err}");
         let err = keyframes(&ff, b"", "image/png", &Limits::default()).unwrap_err();
-        assert!(err.contains("not a video type"), "{err}");
+        assert!(matches!(err, KeyframeError::NotVideo { .. }), "{err:?}");
+        assert!(err.to_string().contains("not a video type"), "{err}");
     }
 
     #[test]
@@ -295,7 +366,11 @@ mod tests {
             &Limits::default(),
         )
         .unwrap_err();
-        assert!(err.contains("cannot run /nonexistent/ffmpeg"), "{err}");
+        assert!(matches!(err, KeyframeError::Io { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("cannot run /nonexistent/ffmpeg"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `ballotwatch export --incident ID... [--item ID...] --out FILE.zip`: writes a signed evidence
-//! pack, taking any missing screenshots first, and records the export in the audit log.
+//! pack, taking any missing screenshots first, and records the export in the audit log. With
+//! `--format wacz`, the captures alone as a WACZ file (`--out FILE.wacz`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct ExportArgs<'a> {
     pub actor: Option<&'a str>,
     /// `--no-screenshots`.
     pub no_screenshots: bool,
+    /// `--format wacz`: the WACZ alone instead of the pack.
+    pub wacz: bool,
 }
 
 /// Writes the pack; exit 0, or an error (2 for an unknown incident or item, 3 otherwise).
@@ -47,17 +50,33 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
         actor: &actor,
         skip_screenshots: args.no_screenshots,
     };
-    let summary =
-        match ballotwatch_evidence::export(&store, &settings(config, None)?, &job, args.out) {
-            Ok(s) => s,
-            Err(e @ (EvidenceError::NotFound(_) | EvidenceError::InvalidRequest(_))) => {
-                return Err(UsageError(e.to_string()).into())
+    let usage_or = |e: EvidenceError, what: &str| -> anyhow::Error {
+        match e {
+            EvidenceError::NotFound(_) | EvidenceError::InvalidRequest(_) => {
+                UsageError(e.to_string()).into()
             }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("cannot export the pack {}", args.out.display())))
-            }
-        };
+            e => anyhow::Error::new(e)
+                .context(format!("cannot export the {what} {}", args.out.display())),
+        }
+    };
+    if args.wacz {
+        let w = ballotwatch_evidence::export_wacz(&store, &settings(config, None)?, &job, args.out)
+            .map_err(|e| usage_or(e, "WACZ"))?;
+        println!(
+            "wrote {} (WACZ {}; {} bytes; {} item(s), {} capture(s), {} page(s))\nsha256 {}\nopen it in ReplayWeb.page (https://replayweb.page) to replay the captured pages; it is not signed: the signed evidence is the pack (`export` without --format), which holds the same WACZ as {}",
+            args.out.display(),
+            ballotwatch_evidence::wacz::WACZ_VERSION,
+            w.size,
+            w.items,
+            w.captures,
+            w.pages,
+            w.sha256,
+            ballotwatch_evidence::manifest::names::WACZ,
+        );
+        return Ok(0);
+    }
+    let summary = ballotwatch_evidence::export(&store, &settings(config, None)?, &job, args.out)
+        .map_err(|e| usage_or(e, "pack"))?;
     println!(
         "wrote {} ({} files, {} bytes; {} item(s), {} capture(s))\nsha256 {}\nsigned by Ed25519 key {}\nsigning key fingerprint {} (give it, or the key, to whoever checks the pack: `verify` names the signer by it)",
         args.out.display(),

@@ -84,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             out,
             actor,
             no_screenshots,
+            format,
         } => {
             let config = load_config(config_path)?;
             export::run(
@@ -94,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                     out: &out,
                     actor: actor.as_deref(),
                     no_screenshots,
+                    wacz: format == crate::ExportFormat::Wacz,
                 },
             )
         }

@@ -6,11 +6,18 @@
 //! The trusted keys are `--public-key`, else the config's `[evidence] trusted_keys`. The limits
 //! are the config's `[limits]` (`verify_max_entries`, `verify_max_unpacked`), or their defaults
 //! when verify runs without a config file.
+//!
+//! Run with a deployment's config whose store exists, the check is recorded in its audit log
+//! (`evidence.verify`: who, the pack's SHA-256, its signer, the outcome, and its incidents and
+//! items when the deployment's own key signed it), so it shows in the chain of custody of the
+//! next pack of those incidents.
 
 use std::path::Path;
 
-use ballotwatch_evidence::{key, VerifyLimits, VerifyOptions};
+use ballotwatch_evidence::{key, Problem, Verified, VerifyLimits, VerifyOptions};
 use ballotwatch_pipeline::Config;
+use ballotwatch_store::Store;
+use sha2::Digest;
 
 use super::UsageError;
 
@@ -55,6 +62,11 @@ pub fn run(file: &Path, public_key: Option<&str>, config: Option<&Config>) -> an
     let options = options(public_key, config)?;
     let outcome = ballotwatch_evidence::verify_file(file, &options)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+    if let Some(config) = config {
+        if let Err(e) = audit(config, file, &outcome) {
+            eprintln!("warning: this check could not be recorded in the audit log: {e:#}");
+        }
+    }
     let v = match outcome {
         Ok(v) => v,
         Err(problem) => {
@@ -130,4 +142,73 @@ pub fn run(file: &Path, public_key: Option<&str>, config: Option<&Config>) -> an
         s.fingerprint
     );
     Ok(UNVERIFIED_SIGNER)
+}
+
+/// Records the check in the deployment's audit log, when its store exists (verify never
+/// creates one).
+fn audit(config: &Config, file: &Path, outcome: &Result<Verified, Problem>) -> anyhow::Result<()> {
+    if !config.data_dir.join(ballotwatch_store::DB_FILE).is_file() {
+        return Ok(());
+    }
+    // A pack's incident and item ids are this deployment's only when its key signed the pack:
+    // a pack from elsewhere is recorded, but not in the custody of local incidents that happen
+    // to share its ids.
+    let key_file = key::key_path(config.evidence.signing_key.as_deref(), &config.data_dir);
+    let ours = |v: &Verified| {
+        key_file.is_file()
+            && ballotwatch_evidence::PackKey::load_or_create(&key_file)
+                .is_ok_and(|k| k.public_hex() == v.signer.public_key)
+    };
+    let (result, signer, incidents, items) = match outcome {
+        Ok(v) => {
+            let result = if v.signer.trusted {
+                "intact, signed by a trusted key".to_string()
+            } else {
+                format!(
+                    "intact as signed by {}, a key not trusted",
+                    v.signer.fingerprint
+                )
+            };
+            let (incidents, items) = if ours(v) {
+                (
+                    v.manifest
+                        .incidents
+                        .iter()
+                        .map(|i| i.incident.id)
+                        .collect::<Vec<_>>(),
+                    v.manifest
+                        .items
+                        .iter()
+                        .map(|i| i.item.id.clone())
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            (result, Some(v.signer.fingerprint.clone()), incidents, items)
+        }
+        Err(p) => (format!("NOT INTACT: {p}"), None, Vec::new(), Vec::new()),
+    };
+    let sha256 = sha256_of(file)?;
+    let store = Store::open(&config.data_dir)?;
+    store.audit(
+        &super::actor_or_user(None),
+        "evidence.verify",
+        &serde_json::json!({
+            "file": file.display().to_string(),
+            "sha256": sha256,
+            "signer_fingerprint": signer,
+            "incidents": incidents,
+            "items": items,
+            "outcome": result,
+        }),
+    )?;
+    Ok(())
+}
+
+/// SHA-256 (hex) of a file, read in chunks.
+fn sha256_of(file: &Path) -> anyhow::Result<String> {
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(file)?, &mut h)?;
+    Ok(hex::encode(h.finalize()))
 }

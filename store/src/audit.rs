@@ -68,6 +68,47 @@ impl Store {
         self.with_conn(|conn| record(conn, &at, actor, action, detail))
     }
 
+    /// The custody log of some incidents and items: every audit entry about one of them,
+    /// oldest first — each entry whose detail names one of the incidents (`incident_id`, or in
+    /// `incidents`) or one of the items (`item_id`, `item`, or in `items`): views, changes,
+    /// exports, verifications. At most the newest `limit` entries; the flag is true when older
+    /// ones were left out. One pass over the audit log.
+    pub fn custody_log(
+        &self,
+        incidents: &[i64],
+        items: &[String],
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, bool)> {
+        let incidents = serde_json::Value::from(incidents.to_vec()).to_string();
+        let items = serde_json::Value::from(items.to_vec()).to_string();
+        let mut entries: Vec<AuditEntry> = self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM audit_log
+                     WHERE json_valid(detail) AND (
+                        json_extract(detail, '$.incident_id') IN (SELECT value FROM json_each(?1))
+                        OR json_extract(detail, '$.item_id') IN (SELECT value FROM json_each(?2))
+                        OR json_extract(detail, '$.item') IN (SELECT value FROM json_each(?2))
+                        OR (json_type(detail, '$.incidents') = 'array' AND EXISTS (
+                            SELECT 1 FROM json_each(detail, '$.incidents')
+                            WHERE value IN (SELECT value FROM json_each(?1))))
+                        OR (json_type(detail, '$.items') = 'array' AND EXISTS (
+                            SELECT 1 FROM json_each(detail, '$.items')
+                            WHERE value IN (SELECT value FROM json_each(?2)))))
+                     ORDER BY id DESC LIMIT ?3",
+                    AuditEntry::COLUMNS
+                ),
+                params![incidents, items, sql_limit(limit.saturating_add(1))],
+                || "reading the custody log".into(),
+            )
+        })?;
+        let truncated = entries.len() > limit;
+        entries.truncate(limit);
+        entries.reverse();
+        Ok((entries, truncated))
+    }
+
     /// The most recent audit log entries, newest first, at most `limit`.
     pub fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.with_conn(|conn| {
@@ -110,6 +151,94 @@ mod tests {
         assert!(entries[0].id > entries[1].id);
         assert!(entries[0].at >= entries[1].at);
         assert_eq!(store.audit_entries(1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_custody_log_holds_what_was_done_to_the_incident_and_its_items() {
+        let (_dir, store) = store();
+        for (actor, action, detail) in [
+            (
+                "alice",
+                "incident.view",
+                serde_json::json!({"incident_id": 7}),
+            ),
+            (
+                "alice",
+                "incident.view",
+                serde_json::json!({"incident_id": 8}),
+            ),
+            (
+                "bob",
+                "incident.status",
+                serde_json::json!({"incident_id": 7, "old": "new", "new": "escalated"}),
+            ),
+            ("bob", "item.view", serde_json::json!({"item_id": "rss:a"})),
+            (
+                "bob",
+                "item.view",
+                serde_json::json!({"item_id": "rss:zzz"}),
+            ),
+            (
+                "carol",
+                "incident.add_item",
+                serde_json::json!({"incident_id": 9, "item": "rss:a"}),
+            ),
+            (
+                "ro",
+                "evidence.export",
+                serde_json::json!({"incidents": [7, 8], "items": []}),
+            ),
+            (
+                "ro",
+                "evidence.export",
+                serde_json::json!({"incidents": [], "items": ["rss:a"]}),
+            ),
+            (
+                "ro",
+                "evidence.export",
+                serde_json::json!({"incidents": [8], "items": ["rss:b"]}),
+            ),
+            (
+                "ro",
+                "evidence.verify",
+                serde_json::json!({"incidents": "7", "items": 7}),
+            ),
+            ("dave", "user.login", serde_json::json!({"ip": "127.0.0.1"})),
+        ] {
+            store.audit(actor, action, &detail).unwrap();
+        }
+        let (log, truncated) = store
+            .custody_log(&[7], &["rss:a".to_string()], 100)
+            .unwrap();
+        assert!(!truncated);
+        let got: Vec<(&str, &str)> = log
+            .iter()
+            .map(|e| (e.actor.as_str(), e.action.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("alice", "incident.view"),
+                ("bob", "incident.status"),
+                ("bob", "item.view"),
+                ("carol", "incident.add_item"),
+                ("ro", "evidence.export"),
+                ("ro", "evidence.export"),
+            ],
+            "oldest first; other incidents, items, and entries about nothing exported are left out"
+        );
+        assert!(log.windows(2).all(|w| w[0].id < w[1].id));
+
+        // A limit keeps the newest entries and says older ones were left out.
+        let (log, truncated) = store.custody_log(&[7], &["rss:a".to_string()], 2).unwrap();
+        assert!(truncated);
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].action, "evidence.export");
+        assert_eq!(
+            log[1].detail,
+            serde_json::json!({"incidents": [], "items": ["rss:a"]})
+        );
+        assert!(store.custody_log(&[], &[], 10).unwrap().0.is_empty());
     }
 
     #[test]

@@ -178,25 +178,29 @@ impl ChainSegment {
     /// Recomputes every link: each entry's `prev_head` is the head before it, each head is
     /// [`chain_head`] of its fields, the `seq`s are consecutive, and every token is for the
     /// last head. Returns the last head (hex); the error names the first broken entry.
-    pub fn check(&self) -> std::result::Result<Option<String>, String> {
+    pub fn check(&self) -> std::result::Result<Option<String>, ChainError> {
         let mut prev: Option<(i64, [u8; 32])> = None;
         for e in &self.entries {
-            let at =
-                |problem: &str| format!("capture log entry {} ({}): {problem}", e.seq, e.item_id);
-            let prev_head = hex32(&e.prev_head).ok_or_else(|| at("prev_head is not a SHA-256"))?;
-            let sha256 = hex32(&e.sha256).ok_or_else(|| at("sha256 is not a SHA-256"))?;
+            let at = |problem: String| ChainError::Entry {
+                seq: e.seq,
+                item_id: e.item_id.clone(),
+                problem,
+            };
+            let prev_head =
+                hex32(&e.prev_head).ok_or_else(|| at("prev_head is not a SHA-256".into()))?;
+            let sha256 = hex32(&e.sha256).ok_or_else(|| at("sha256 is not a SHA-256".into()))?;
             if let Some((seq, head)) = prev {
                 if e.seq != seq + 1 {
-                    return Err(at(&format!("follows entry {seq}")));
+                    return Err(at(format!("follows entry {seq}")));
                 }
                 if prev_head != head {
-                    return Err(at("does not link to the entry before it"));
+                    return Err(at("does not link to the entry before it".into()));
                 }
             }
             let head = chain_head(&prev_head, e.seq, &e.item_id, &e.what, &sha256);
             if hex::encode(head) != e.head {
                 return Err(at(
-                    "its head is not the hash of its fields (the entry was edited)",
+                    "its head is not the hash of its fields (the entry was edited)".into(),
                 ));
             }
             prev = Some((e.seq, head));
@@ -204,14 +208,37 @@ impl ChainSegment {
         let last = prev.map(|(seq, head)| (seq, hex::encode(head)));
         for t in &self.tokens {
             if last.as_ref() != Some(&(t.seq, t.head.clone())) {
-                return Err(format!(
-                    "timestamp token {} is for entry {}, not the segment's last",
-                    t.id, t.seq
-                ));
+                return Err(ChainError::Token {
+                    id: t.id,
+                    seq: t.seq,
+                });
             }
         }
         Ok(last.map(|(_, head)| head))
     }
+}
+
+/// Why a [`ChainSegment`] does not check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// An entry is malformed, out of sequence, unlinked or edited.
+    #[error("capture log entry {seq} ({item_id}): {problem}")]
+    Entry {
+        /// The entry's sequence number.
+        seq: i64,
+        /// The item it logs.
+        item_id: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A timestamp token is not for the segment's last head.
+    #[error("timestamp token {id} is for entry {seq}, not the segment's last")]
+    Token {
+        /// The token's id.
+        id: i64,
+        /// The entry it is for.
+        seq: i64,
+    },
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -666,10 +693,18 @@ mod tests {
         let mut edited = seg.clone();
         edited.entries[1].sha256 = hex::encode(Sha256::digest(b"edited"));
         let err = edited.check().unwrap_err();
-        assert!(err.contains("entry 3 (b)"), "{err}");
+        assert!(
+            matches!(&err, ChainError::Entry { seq: 3, item_id, .. } if item_id == "b"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("entry 3 (b)"), "{err}");
         let mut gap = seg.clone();
         gap.entries.remove(1);
-        assert!(gap.check().is_err());
+        assert!(
+            matches!(gap.check(), Err(ChainError::Entry { seq: 4, .. })),
+            "{:?}",
+            gap.check()
+        );
 
         assert_eq!(
             store.capture_log_segment(&["nobody"]).unwrap(),

@@ -64,8 +64,8 @@ use rusqlite::Connection;
 
 pub use audit::AuditEntry;
 pub use capture_log::{
-    chain_head, ChainSegment, LogEntry, NewLogEntry, NewTimestampToken, TimestampTokenRecord,
-    GENESIS,
+    chain_head, ChainError, ChainSegment, LogEntry, NewLogEntry, NewTimestampToken,
+    TimestampTokenRecord, GENESIS,
 };
 pub use captures::NewCapture;
 pub use digests::{DigestEntry, NewDigestEntry};

@@ -36,6 +36,8 @@ pub enum Tool {
     Models,
     /// warcio, the standard WARC reader (`tests/warcio/install`).
     Warcio,
+    /// wacz (py-wacz), the independent WACZ validator (`tests/wacz/install`).
+    Wacz,
     /// aiosmtpd, the test SMTP server (`tests/smtp/install`).
     SmtpServer,
     /// The DejaVu font the OCR tests render text with.
@@ -72,6 +74,7 @@ impl Tool {
             Tool::Sha256sum => "sha256sum",
             Tool::Models => "ONNX Runtime and the models",
             Tool::Warcio => "warcio",
+            Tool::Wacz => "wacz (py-wacz)",
             Tool::SmtpServer => "the test SMTP server (aiosmtpd)",
             Tool::DejaVuFont => "the DejaVu Sans font",
             Tool::Dovecot => "dovecot",
@@ -89,6 +92,7 @@ impl Tool {
             Tool::Sha256sum => "apt-get install -y coreutils",
             Tool::Models => "models/install",
             Tool::Warcio => "tests/warcio/install",
+            Tool::Wacz => "tests/wacz/install",
             Tool::SmtpServer => "tests/smtp/install",
             Tool::DejaVuFont => "apt-get install -y --no-install-recommends fonts-dejavu-core",
             Tool::Dovecot => "apt-get install -y --no-install-recommends dovecot-imapd",
@@ -109,6 +113,7 @@ impl Tool {
                 .join("models/runtime/libonnxruntime.so.1.31.1")
                 .is_file(),
             Tool::Warcio => root.join("tests/warcio/.venv/bin/python").is_file(),
+            Tool::Wacz => root.join("tests/wacz/.venv/bin/wacz").is_file(),
             Tool::SmtpServer => root.join("tests/smtp/.venv/bin/python").is_file(),
             Tool::DejaVuFont => {
                 Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").is_file()

@@ -17,8 +17,7 @@ use crate::{AppState, WebError};
 /// Records an incident's image as confirmed fake. Runs on a blocking thread.
 pub trait FakeMarker: Send + Sync {
     /// Confirms the image with SHA-256 `sha256` among incident `incident_id`'s media as fake,
-    /// on behalf of `actor`; returns a short description of what was recorded, or a message
-    /// the officer can act on.
+    /// on behalf of `actor`; returns a short description of what was recorded.
     fn mark(
         &self,
         store: &Store,
@@ -26,7 +25,19 @@ pub trait FakeMarker: Send + Sync {
         sha256: &str,
         note: &str,
         actor: &str,
-    ) -> Result<String, String>;
+    ) -> Result<String, MarkFakeError>;
+}
+
+/// Why [`FakeMarker::mark`] recorded nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkFakeError {
+    /// The request cannot be done as asked (no such incident, no such image in it): a message
+    /// the officer can act on (answered 400).
+    #[error("{0}")]
+    Refused(String),
+    /// Recording it failed on the server's side (answered 500).
+    #[error("marking the media as fake failed: {0}")]
+    Failed(String),
 }
 
 /// A shared [`FakeMarker`] (cloneable, printable in [`crate::WebConfig`]'s debug output).
@@ -74,7 +85,10 @@ pub(crate) async fn mark(
             let what = marker
                 .0
                 .mark(s, id, &sha, &form.note, &actor)
-                .map_err(WebError::BadRequest)?;
+                .map_err(|e| match e {
+                    MarkFakeError::Refused(m) => WebError::BadRequest(m),
+                    failed @ MarkFakeError::Failed(_) => WebError::Internal(failed.to_string()),
+                })?;
             tracing::info!(incident = id, media = %sha, actor, "{what}");
             Ok(())
         })
@@ -102,13 +116,15 @@ mod tests {
             sha256: &str,
             note: &str,
             actor: &str,
-        ) -> Result<String, String> {
+        ) -> Result<String, MarkFakeError> {
             if store
                 .get_incident(incident_id)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| MarkFakeError::Failed(e.to_string()))?
                 .is_none()
             {
-                return Err(format!("there is no incident {incident_id}"));
+                return Err(MarkFakeError::Refused(format!(
+                    "there is no incident {incident_id}"
+                )));
             }
             self.0.lock().unwrap().push((
                 incident_id,

@@ -64,7 +64,7 @@ pub use auth::{
     MIN_PASSWORD_CHARS,
 };
 pub use error::WebError;
-pub use fakes::{FakeMarker, FakeMarkerHandle};
+pub use fakes::{FakeMarker, FakeMarkerHandle, MarkFakeError};
 
 /// How the web server behaves: where it listens, its login rules and its evidence export.
 #[derive(Debug, Clone)]

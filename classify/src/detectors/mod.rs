@@ -2,8 +2,11 @@
 //! [`from_config`]; adding a detector means one new module here and one line in that function.
 
 pub mod impersonation;
+pub mod imprint;
 pub mod media;
 pub mod narratives;
+
+use std::sync::Arc;
 
 use crate::{ClassifyError, Detector};
 
@@ -24,6 +27,9 @@ pub fn from_config_with_fakes(
 ) -> Result<Vec<Box<dyn Detector>>, ClassifyError> {
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
     detectors.extend(impersonation::from_config(config)?);
+    detectors.push(Box::new(imprint::ImprintDetector::new(Arc::new(
+        impersonation::ProtectedIdentities::new(config.identities),
+    ))?));
     detectors.push(Box::new(narratives::Narratives::from_config(config)?));
     detectors.extend(media::from_config(config, fakes)?);
     Ok(detectors)

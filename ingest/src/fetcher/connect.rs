@@ -56,7 +56,9 @@ impl Fetcher {
         if !tls {
             return Ok(Box::pin(tcp));
         }
-        let config = tls_config().map_err(|message| FetchError::Setup { message })?;
+        let config = tls_config().map_err(|e| FetchError::Setup {
+            message: e.to_string(),
+        })?;
         Ok(Box::pin(tls_handshake(url, config, tcp).await?))
     }
 
@@ -90,7 +92,9 @@ impl Fetcher {
             None => tls_config(),
             Some(roots) => tls_config_with_roots(roots),
         }
-        .map_err(|message| FetchError::Setup { message })?;
+        .map_err(|e| FetchError::Setup {
+            message: e.to_string(),
+        })?;
         let after = self.inner.connect_timeout;
         match tokio::time::timeout(after, tls_handshake(url, config, stream)).await {
             Ok(r) => r,
@@ -106,9 +110,9 @@ impl Fetcher {
         let text = url.to_string();
         let bare = bare_host(url)?;
         let allow_private = self.inner.allow_private;
-        guard::check_url_host(url, allow_private).map_err(|reason| FetchError::Blocked {
+        guard::check_url_host(url, allow_private).map_err(|blocked| FetchError::Blocked {
             url: text.clone(),
-            reason,
+            reason: blocked.to_string(),
         })?;
         let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
             .await
@@ -192,14 +196,14 @@ where
 
 /// The TLS client settings: aws-lc-rs (the provider reqwest uses here) and the platform's
 /// certificate verifier (the system's trust store).
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(TlsSetupError::Protocols)?
         .with_platform_verifier()
-        .map_err(|e| format!("cannot load the system's certificate verifier: {e}"))?
+        .map_err(TlsSetupError::Verifier)?
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
@@ -207,12 +211,23 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
 /// TLS client settings that trust only `roots` (a private CA), with the same provider.
 fn tls_config_with_roots(
     roots: Arc<rustls::RootCertStore>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(TlsSetupError::Protocols)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Why the TLS client settings could not be made.
+#[derive(Debug, thiserror::Error)]
+enum TlsSetupError {
+    /// The protocol versions could not be set.
+    #[error("cannot set up TLS: {0}")]
+    Protocols(rustls::Error),
+    /// The system's certificate verifier could not be loaded.
+    #[error("cannot load the system's certificate verifier: {0}")]
+    Verifier(rustls::Error),
 }

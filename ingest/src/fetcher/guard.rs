@@ -127,11 +127,19 @@ fn blocked_v6(ip: Ipv6Addr) -> Option<&'static str> {
     Some(reason)
 }
 
+/// An IP literal in a URL that the guard refuses; shown as a reason such as `"10.0.0.5 is a
+/// private address; set [ingest] allow_private_addresses = true to allow"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ip} is {why}; {ALLOW_HINT}")]
+pub(crate) struct BlockedLiteral {
+    /// The address.
+    pub ip: IpAddr,
+    /// What sort of address it is.
+    pub why: &'static str,
+}
+
 /// Checks a URL whose host is an IP literal; host names pass (the resolver checks them).
-///
-/// On refusal returns a reason such as `"10.0.0.5 is a private address; set [ingest]
-/// allow_private_addresses = true to allow"`.
-pub(crate) fn check_url_host(url: &Url, allow_private: bool) -> Result<(), String> {
+pub(crate) fn check_url_host(url: &Url, allow_private: bool) -> Result<(), BlockedLiteral> {
     if allow_private {
         return Ok(());
     }
@@ -141,7 +149,7 @@ pub(crate) fn check_url_host(url: &Url, allow_private: bool) -> Result<(), Strin
         Some(Host::Domain(_)) | None => return Ok(()),
     };
     match blocked_reason(ip) {
-        Some(why) => Err(format!("{ip} is {why}; {ALLOW_HINT}")),
+        Some(why) => Err(BlockedLiteral { ip, why }),
         None => Ok(()),
     }
 }
@@ -297,8 +305,9 @@ mod tests {
     fn url_literals_are_checked_and_names_pass() {
         let u = |s: &str| Url::parse(s).unwrap();
         let err = check_url_host(&u("http://10.0.0.5/feed"), false).unwrap_err();
+        assert_eq!(err.why, "a private address");
         assert_eq!(
-            err,
+            err.to_string(),
             "10.0.0.5 is a private address; set [ingest] allow_private_addresses = true to allow"
         );
         assert!(check_url_host(&u("http://[::1]:8080/"), false).is_err());

@@ -33,6 +33,7 @@
 //! received, with repeated headers of one name next to each other.
 
 mod connect;
+mod gate;
 pub mod guard;
 mod hosts;
 
@@ -50,6 +51,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{redirect, StatusCode};
 use url::Url;
 
+pub use self::gate::{GateRefusal, ResponseGate};
 use self::guard::{BlockedAddress, GuardedResolver};
 use self::hosts::HostLimiter;
 
@@ -195,8 +197,9 @@ pub enum FetchError {
     Refused {
         /// The URL requested.
         url: String,
-        /// The gate's reason, and what to do.
-        reason: String,
+        /// Why the gate refused it, and what to do (shown in this error's message, so not
+        /// also its `source`).
+        reason: GateRefusal,
     },
     /// The HTTP client could not be set up (only from [`Fetcher::new`]; no URL involved).
     #[error("cannot set up the HTTP client: {message}")]
@@ -371,28 +374,6 @@ pub struct Fetcher {
     gate: Option<Arc<dyn ResponseGate>>,
 }
 
-/// Sees every feed or API response body ([`Fetcher::get`], [`Fetcher::get_with_bearer`]; not
-/// media) after it is fetched and before the source parses it, and may refuse it; and every
-/// message of a real-time stream ([`Fetcher::admit_message`]) before its source parses it. The
-/// pipeline uses it to record that a response or message is about to be parsed, so that one
-/// whose parsing kills the process is quarantined instead of fetched and parsed again for ever.
-#[async_trait::async_trait]
-pub trait ResponseGate: Send + Sync {
-    /// `Ok` lets the source parse `body`; `Err(reason)` makes the fetch fail with
-    /// [`FetchError::Refused`].
-    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String>;
-
-    /// A real-time message about to be parsed: `Ok` lets the source parse it, `Err(reason)`
-    /// makes it skip the message (keeping its bytes with its batch and reporting the reason).
-    /// Called for every message, so it must be cheap. The default lets every message through.
-    fn admit_message(&self, _message: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// The source finished parsing a message [`ResponseGate::admit_message`] let through.
-    fn parsed_message(&self, _message: &[u8]) {}
-}
-
 impl fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fetcher")
@@ -426,8 +407,8 @@ impl Fetcher {
                 let to = to.to_string();
                 return attempt.error(RedirectRefused::Scheme { to });
             }
-            if let Err(reason) = guard::check_url_host(to, allow_private) {
-                let to = to.to_string();
+            if let Err(blocked) = guard::check_url_host(to, allow_private) {
+                let (to, reason) = (to.to_string(), blocked.to_string());
                 return attempt.error(RedirectRefused::Blocked { to, reason });
             }
             attempt.follow()
@@ -475,7 +456,7 @@ impl Fetcher {
 
     /// Asks the gate, if there is one, whether a real-time source may parse `message` (see
     /// [`ResponseGate::admit_message`]); call [`Fetcher::parsed_message`] once it is parsed.
-    pub fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+    pub fn admit_message(&self, message: &[u8]) -> Result<(), GateRefusal> {
         match &self.gate {
             Some(gate) => gate.admit_message(message),
             None => Ok(()),
@@ -582,7 +563,8 @@ impl Fetcher {
                 })
             }
         };
-        if let Err(reason) = guard::check_url_host(&req.url, self.inner.allow_private) {
+        if let Err(blocked) = guard::check_url_host(&req.url, self.inner.allow_private) {
+            let reason = blocked.to_string();
             return Err(FetchError::Blocked { url, reason });
         }
 

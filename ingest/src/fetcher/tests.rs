@@ -963,13 +963,17 @@ struct TestGate {
 
 #[async_trait::async_trait]
 impl ResponseGate for TestGate {
-    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), String> {
+    async fn admit(&self, capture: &Capture, body: &[u8]) -> Result<(), GateRefusal> {
         self.seen
             .lock()
             .unwrap()
             .push((capture.url.clone(), capture.sha256.clone()));
         if body.windows(6).any(|w| w == b"POISON") {
-            Err("quarantined for the test".into())
+            Err(GateRefusal::Quarantined {
+                what: "response",
+                sha256: capture.sha256.clone(),
+                attempts: 2,
+            })
         } else {
             Ok(())
         }
@@ -994,9 +998,26 @@ async fn a_response_gate_sees_feed_bodies_before_the_caller_and_may_refuse_them(
 
     let err = f.get(&req(&format!("{base}/bad"))).await.unwrap_err();
     assert!(matches!(err, FetchError::Refused { .. }), "{err:?}");
-    assert_eq!(
-        err.to_string(),
-        format!("{base}/bad: quarantined for the test")
+    let bad_sha = sha256_hex(b"<rss>POISON</rss>");
+    match &err {
+        FetchError::Refused { url, reason } => {
+            assert_eq!(url, &format!("{base}/bad"));
+            assert_eq!(
+                reason,
+                &GateRefusal::Quarantined {
+                    what: "response",
+                    sha256: bad_sha.clone(),
+                    attempts: 2
+                }
+            );
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    }
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{base}/bad: this response (sha256 {bad_sha}) is quarantined"
+        )),
+        "{err}"
     );
     assert!(!err.is_transient());
     assert_eq!(err.url(), format!("{base}/bad"));

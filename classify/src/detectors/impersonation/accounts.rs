@@ -323,6 +323,7 @@ mod tests {
     fn detector() -> AccountDetector {
         let ids = ProtectedIdentities::new(&[IdentityConfig {
             name: "Leeds City Council".into(),
+            names: vec![],
             kind: IdentityKind::Organisation,
             domains: vec!["leeds.gov.uk".into()],
             handles: BTreeMap::from([
@@ -344,6 +345,7 @@ mod tests {
             display_name: (!name.is_empty()).then(|| name.to_string()),
             platform: None,
             url: None,
+            bio: None,
         }
     }
 
@@ -351,6 +353,33 @@ mod tests {
         detector()
             .check(&author(handle, name))
             .map(|m| m.transformation)
+    }
+
+    /// `[[identity]] names`: a bilingual council's Welsh name is protected like its English
+    /// one, with the same official accounts.
+    #[test]
+    fn other_names_such_as_the_welsh_name_are_protected_too() {
+        let ids = ProtectedIdentities::new(&[IdentityConfig {
+            name: "Cardiff Council".into(),
+            names: vec!["Cyngor Caerdydd".into()],
+            kind: IdentityKind::Organisation,
+            domains: vec!["cardiff.gov.uk".into()],
+            handles: BTreeMap::from([("x".to_string(), vec!["@cardiffcouncil".to_string()])]),
+            logos: vec![],
+        }]);
+        let d = AccountDetector::new(Arc::new(ids));
+        let fake = d
+            .check(&author("@cyngorcaerdydd_news", "Cyngor Caerdydd Official"))
+            .expect("the Welsh name decorated is a lookalike");
+        assert_eq!(fake.identity, "Cyngor Caerdydd");
+        let english = d
+            .check(&author("@cardiff_votes", "Cardiff Counci1"))
+            .expect("the English name still is");
+        assert_eq!(english.identity, "Cardiff Council");
+        // The official account under either name is never flagged.
+        assert!(d
+            .check(&author("@cardiffcouncil", "Cyngor Caerdydd"))
+            .is_none());
     }
 
     #[test]

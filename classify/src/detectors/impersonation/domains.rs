@@ -314,6 +314,7 @@ mod tests {
         let ids = ProtectedIdentities::new(&[
             IdentityConfig {
                 name: "Leeds City Council".into(),
+                names: vec![],
                 kind: IdentityKind::Organisation,
                 domains: vec!["leeds.gov.uk".into()],
                 handles: Default::default(),
@@ -321,6 +322,7 @@ mod tests {
             },
             IdentityConfig {
                 name: "Electoral Commission".into(),
+                names: vec![],
                 kind: IdentityKind::Organisation,
                 domains: vec!["electoralcommission.org.uk".into()],
                 handles: Default::default(),

@@ -65,9 +65,9 @@ impl ProtectedIdentities {
     /// Compiles `[[identity]]` entries (already validated by the config loader; a domain the
     /// public suffix list cannot split is kept for exact matching only).
     pub fn new(configs: &[IdentityConfig]) -> ProtectedIdentities {
-        let identities = configs
-            .iter()
-            .map(|c| Identity {
+        let mut identities = Vec::new();
+        for c in configs {
+            let primary = Identity {
                 name: c.name.trim().to_string(),
                 kind: c.kind,
                 domains: c
@@ -92,8 +92,25 @@ impl ProtectedIdentities {
                     .collect(),
                 name_tokens: name_tokens(&c.name),
                 logos: c.logos.clone(),
-            })
-            .collect();
+            };
+            // Each other name (`names`: a Welsh name, a short form) is protected as an identity
+            // of its own with the same domains and handles, after the primary one, so a match
+            // on both names is reported under the primary name. Logos are compared once.
+            let others: Vec<Identity> = c
+                .names
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(primary.name.as_str()))
+                .map(|n| Identity {
+                    name: n.to_string(),
+                    name_tokens: name_tokens(n),
+                    logos: Vec::new(),
+                    ..primary.clone()
+                })
+                .collect();
+            identities.push(primary);
+            identities.extend(others);
+        }
         ProtectedIdentities { identities }
     }
 

@@ -175,6 +175,7 @@ mod tests {
         logo(200, 10).save(&path).unwrap();
         let ids = ProtectedIdentities::new(&[IdentityConfig {
             name: "Leeds City Council".into(),
+            names: vec![],
             kind: IdentityKind::Organisation,
             domains: vec!["leeds.gov.uk".into()],
             handles: BTreeMap::from([("x".to_string(), vec!["@leedscc".to_string()])]),
@@ -229,6 +230,7 @@ mod tests {
         assert!(err.message.contains("gone.png"), "{}", err.message);
         let ids = ProtectedIdentities::new(&[IdentityConfig {
             name: "Leeds City Council".into(),
+            names: vec![],
             kind: IdentityKind::Organisation,
             domains: vec![],
             handles: BTreeMap::new(),

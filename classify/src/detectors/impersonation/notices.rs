@@ -157,6 +157,7 @@ mod tests {
         let ids = ProtectedIdentities::new(&[
             IdentityConfig {
                 name: "Leeds City Council".into(),
+                names: vec![],
                 kind: IdentityKind::Organisation,
                 domains: vec!["leeds.gov.uk".into()],
                 handles: BTreeMap::from([("x".to_string(), vec!["@leedscc".to_string()])]),
@@ -164,6 +165,7 @@ mod tests {
             },
             IdentityConfig {
                 name: "Leeds Returning Officer".into(),
+                names: vec![],
                 kind: IdentityKind::Role,
                 domains: vec![],
                 handles: BTreeMap::new(),
@@ -192,6 +194,25 @@ mod tests {
             .into_iter()
             .map(|v| v.evidence["identity"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_notice_in_the_councils_welsh_name_is_flagged_unless_posted_officially() {
+        let ids = ProtectedIdentities::new(&[IdentityConfig {
+            name: "Cardiff Council".into(),
+            names: vec!["Cyngor Caerdydd".into()],
+            kind: IdentityKind::Organisation,
+            domains: vec!["cardiff.gov.uk".into()],
+            handles: BTreeMap::from([("x".to_string(), vec!["@cardiffcouncil".to_string()])]),
+            logos: vec![],
+        }]);
+        let d = NoticeDetector::new(Arc::new(ids)).unwrap();
+        let text =
+            "Official notice from Cyngor Caerdydd: polling stations in Grangetown are closed.";
+        let v = d.detect(&item(text, "@someone")).unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].evidence["identity"], "Cyngor Caerdydd");
+        assert!(d.detect(&item(text, "@cardiffcouncil")).unwrap().is_empty());
     }
 
     #[test]

@@ -243,7 +243,7 @@ impl JetstreamSource {
         }
         let handle = self.handle_of(&event.did);
         let item = normalise_event(&self.source, &event, handle.as_deref(), watch)
-            .map_err(|m| self.err(url, format!("event at time_us {}: {m}", event.time_us)))?
+            .map_err(|e| self.err(url, format!("event at time_us {}: {e}", event.time_us)))?
             .filter(|item| {
                 dids.contains(&event.did)
                     || !item.matched_terms.is_empty()
@@ -382,7 +382,7 @@ impl RealtimeSource for JetstreamSource {
                 tracing::error!(source = %self.source, %reason, "Jetstream message skipped");
                 batch.lines.push(raw);
                 if tx
-                    .send(StreamEvent::Problem(self.err(&url, reason)))
+                    .send(StreamEvent::Problem(self.err(&url, reason.to_string())))
                     .await
                     .is_err()
                 {
@@ -568,6 +568,25 @@ pub struct Identity {
     pub handle: Option<String>,
 }
 
+/// Why a post event is not read as an item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A create or update of a post came without its record.
+    #[error("a `{operation}` of a post has no record")]
+    NoRecord {
+        /// `create` or `update`.
+        operation: String,
+    },
+    /// The record is not a valid `app.bsky.feed.post`.
+    #[error("the post record is not valid at `{path}`: {message}")]
+    BadRecord {
+        /// Where in the record (e.g. `text`).
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
+}
+
 /// The item for a `commit` event creating or updating a post; `Ok(None)` for other events,
 /// deletes and posts with neither text nor media; `Err` with the reason when the post record
 /// is not a valid `app.bsky.feed.post`.
@@ -576,7 +595,7 @@ pub fn normalise_event(
     event: &Event,
     handle: Option<&str>,
     watch: &WatchTerms,
-) -> Result<Option<Item>, String> {
+) -> Result<Option<Item>, EventError> {
     let Some(commit) = event.commit.as_ref().filter(|_| event.kind == "commit") else {
         return Ok(None);
     };
@@ -586,15 +605,15 @@ pub fn normalise_event(
         return Ok(None);
     }
     let Some(raw) = &commit.record else {
-        return Err(format!("a `{}` of a post has no record", commit.operation));
+        return Err(EventError::NoRecord {
+            operation: commit.operation.clone(),
+        });
     };
-    let record: PostRecord = serde_path_to_error::deserialize(raw).map_err(|e| {
-        format!(
-            "the post record is not valid at `{}`: {}",
-            e.path(),
-            e.inner()
-        )
-    })?;
+    let record: PostRecord =
+        serde_path_to_error::deserialize(raw).map_err(|e| EventError::BadRecord {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
     let uri = format!("at://{}/{POST_COLLECTION}/{}", event.did, commit.rkey);
     let mut links = Vec::new();
     let mut media = Vec::new();

@@ -415,6 +415,7 @@ pub(crate) fn build_item(
                 .filter(|n| !n.is_empty()),
             platform: Some("bluesky".into()),
             url: Some(format!("{WEB}/profile/{}", post.did)),
+            bio: None,
         }),
         html: body.map(|b| b.html),
         text,

@@ -334,6 +334,8 @@ impl forwarded::Forwarded {
             display_name: self.from_name.clone(),
             platform: Some("email".into()),
             url: None,
+            // A forwarded header carries no profile.
+            bio: None,
         })
     }
 }

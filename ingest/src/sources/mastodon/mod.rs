@@ -272,6 +272,9 @@ pub struct Account {
     /// Profile page.
     #[serde(default)]
     pub url: Option<String>,
+    /// The profile's description (HTML).
+    #[serde(default)]
+    pub note: String,
 }
 
 /// A `MediaAttachment` entity.
@@ -357,6 +360,7 @@ pub fn normalise_status(
                 .filter(|n| !n.is_empty()),
             platform: Some("mastodon".into()),
             url: s.account.url.clone(),
+            bio: Some(html::html_to_text(&s.account.note)).filter(|b| !b.trim().is_empty()),
         }),
         title,
         html: text.as_ref().map(|_| body.html.clone()),

@@ -60,6 +60,11 @@ fn statuses_become_items_and_boosts_resolve_to_the_original() {
         Some("Anytown Borough Council (Elections)")
     );
     assert_eq!(author.platform.as_deref(), Some("mastodon"));
+    // The profile's note, as plain text (where an imprint may live).
+    assert_eq!(
+        author.bio.as_deref(),
+        Some("Official updates for the Anytown local elections")
+    );
     let text = fake.text.as_deref().unwrap();
     assert!(
         text.starts_with(

@@ -356,6 +356,7 @@ pub fn normalise_post(
             display_name: None,
             platform: Some("reddit".into()),
             url: Some(format!("{WEB}/user/{a}")),
+            bio: None,
         });
     let mut item = Item {
         id: Item::derive_id(source_name, &post.name),

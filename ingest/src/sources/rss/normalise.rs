@@ -422,6 +422,7 @@ fn author_of(p: &Person, base: &Url) -> Author {
             .filter(|n| !n.is_empty()),
         platform: None,
         url: p.uri.as_deref().and_then(|u| absolute_http(base, u)),
+        bio: None,
     }
 }
 

@@ -89,12 +89,12 @@ impl Source for TelegramSource {
                 .await?;
             let text = String::from_utf8_lossy(&body);
             let messages =
-                parse_page(&self.name, &self.channel, &text, &ctx.watch).map_err(|message| {
+                parse_page(&self.name, &self.channel, &text, &ctx.watch).map_err(|e| {
                     SourceError::Payload {
                         source_name: self.name.clone(),
                         url: url.to_string(),
                         what: WHAT,
-                        message,
+                        message: e.to_string(),
                     }
                 })?;
             let lowest = messages.iter().map(|(id, _)| *id).min();
@@ -125,23 +125,39 @@ fn sel(s: &str) -> Selector {
     Selector::parse(s).expect("a valid CSS selector")
 }
 
-/// The messages of one preview page, as (message id, item), in page order. An error (a
-/// sentence) when the page is not a channel preview at all.
+/// Why a page is not read as a channel preview.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// The page shows neither messages nor a channel header.
+    #[error(
+        "the page has neither messages nor channel information; check that `{channel}` is a public channel (t.me/s/{channel} must show its posts)"
+    )]
+    NotAPreview {
+        /// The configured channel.
+        channel: String,
+    },
+    /// The base address links are resolved against is not a URL.
+    #[error("cannot resolve links against {WEB}: {0}")]
+    Base(url::ParseError),
+}
+
+/// The messages of one preview page, as (message id, item), in page order; an error when the
+/// page is not a channel preview at all.
 pub fn parse_page(
     source_name: &str,
     channel: &str,
     page: &str,
     watch: &WatchTerms,
-) -> Result<Vec<(u64, Item)>, String> {
+) -> Result<Vec<(u64, Item)>, PageError> {
     let doc = Html::parse_document(&html::bound_page(page).html);
     let message_sel = sel(".tgme_widget_message[data-post]");
     let messages: Vec<ElementRef> = doc.select(&message_sel).collect();
     if messages.is_empty() && doc.select(&sel(".tgme_channel_info")).next().is_none() {
-        return Err(format!(
-            "the page has neither messages nor channel information; check that `{channel}` is a public channel (t.me/s/{channel} must show its posts)"
-        ));
+        return Err(PageError::NotAPreview {
+            channel: channel.to_string(),
+        });
     }
-    let web = Url::parse(WEB).map_err(|e| e.to_string())?;
+    let web = Url::parse(WEB).map_err(PageError::Base)?;
     let channel_title = doc
         .select(&sel(".tgme_channel_info_header_title"))
         .next()
@@ -256,6 +272,7 @@ fn message_item(
             display_name: owner,
             platform: Some("telegram".into()),
             url: Some(format!("{WEB}/{channel}")),
+            bio: None,
         }),
         title,
         html: text.as_ref().map(|_| body.html.clone()),

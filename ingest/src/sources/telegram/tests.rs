@@ -83,7 +83,17 @@ fn pages_that_are_not_channel_previews_are_refused() {
         &watch(),
     )
     .unwrap_err();
-    assert!(e.contains("`anytown_votes` is a public channel"), "{e}");
+    assert_eq!(
+        e,
+        PageError::NotAPreview {
+            channel: "anytown_votes".into()
+        }
+    );
+    assert!(
+        e.to_string()
+            .contains("`anytown_votes` is a public channel"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -490,6 +490,7 @@ pub fn normalise_post(
             display_name: None,
             platform: Some("threads".into()),
             url: Some(format!("{WEB}/@{u}")),
+            bio: None,
         }),
         html: body.map(|b| b.html),
         text,

@@ -252,6 +252,7 @@ pub fn version(
             display_name: Some(h.to_string()),
             platform: Some("web".into()),
             url: Some(format!("{}://{h}/", url.scheme())),
+            bio: None,
         }),
         title: page.title.or_else(|| Some(url.to_string())),
         html: text.as_ref().map(|_| page.html),

@@ -253,6 +253,9 @@ pub struct User {
     /// The display name.
     #[serde(default)]
     pub name: String,
+    /// The profile's description.
+    #[serde(default)]
+    pub description: String,
 }
 
 /// A media object.
@@ -491,8 +494,10 @@ impl XSource {
         token: &str,
     ) -> Result<Option<String>, SourceError> {
         let mut url = common::join_path(&self.base, &format!("2/users/by/username/{name}"));
-        url.query_pairs_mut()
-            .append_pair("user.fields", "username,name,verified,created_at");
+        url.query_pairs_mut().append_pair(
+            "user.fields",
+            "username,name,verified,created_at,description",
+        );
         let (_, body) = out
             .get(ctx, &self.name, url.clone(), JSON_ACCEPT, Some(token), WHAT)
             .await
@@ -693,6 +698,7 @@ pub fn normalise_tweet(
             display_name: Some(html::single_line(&u.name)).filter(|n| !n.is_empty()),
             platform: Some("x".into()),
             url: Some(format!("{WEB}/{}", u.username)),
+            bio: Some(u.description.trim().to_string()).filter(|b| !b.is_empty()),
         }),
         html: body.map(|b| b.html),
         text,

@@ -68,6 +68,10 @@ fn posts_become_items_with_reposts_resolved_links_expanded_and_media() {
         Some("Anytown Borough Council Elections")
     );
     assert_eq!(author.platform.as_deref(), Some("x"));
+    assert_eq!(
+        author.bio.as_deref(),
+        Some("Official updates for Anytown voters")
+    );
     // `&amp;` is unescaped, the t.co link is the address it stands for, the photo's own
     // link is gone from the text.
     assert_eq!(

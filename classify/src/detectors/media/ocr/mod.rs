@@ -30,7 +30,32 @@ use crate::config::DetectorsConfig;
 use image::{DynamicImage, RgbImage};
 use ort::value::Tensor;
 
+use crate::media::ImageDecodeError;
 use crate::onnx::{load_model, LoadedModel, OnnxError};
+
+/// Why [`Ocr::read_file`] could not read an image's text.
+#[derive(Debug, thiserror::Error)]
+pub enum OcrError {
+    /// The file could not be looked at.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The image file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not an image OCR can decode.
+    #[error(transparent)]
+    Decode(#[from] ImageDecodeError),
+    /// The OCR models failed on it.
+    #[error("OCR of {} failed: {source}", path.display())]
+    Model {
+        /// The image file.
+        path: PathBuf,
+        /// The runtime's error.
+        source: OnnxError,
+    },
+}
 use boxes::TextBox;
 
 /// The detection model, relative to the models folder.
@@ -181,9 +206,11 @@ impl Ocr {
 
     /// Reads the image file at `path` (decoded with [`crate::media::decode_image`]); repeated
     /// calls for an unchanged file return the cached result.
-    pub fn read_file(&self, path: &Path) -> Result<Arc<OcrOutput>, String> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn read_file(&self, path: &Path) -> Result<Arc<OcrOutput>, OcrError> {
+        let meta = std::fs::metadata(path).map_err(|source| OcrError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let key: CacheKey = (path.to_path_buf(), meta.len(), meta.modified().ok());
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -191,11 +218,11 @@ impl Ocr {
                 return Ok(out.clone());
             }
         }
-        let img = crate::media::decode_image(path).map_err(|e| e.to_string())?;
-        let out = Arc::new(
-            self.read(&img)
-                .map_err(|e| format!("OCR of {} failed: {e}", path.display()))?,
-        );
+        let img = crate::media::decode_image(path)?;
+        let out = Arc::new(self.read(&img).map_err(|source| OcrError::Model {
+            path: path.to_path_buf(),
+            source,
+        })?);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_ENTRIES {
             cache.remove(0);

@@ -338,7 +338,7 @@ impl PixelModel {
         let head = match &manifest.output_meaning {
             OutputMeaning::EmbeddingProbe { head, .. } => {
                 let path = base.join(head);
-                Some(read_head(&path).map_err(setup)?)
+                Some(read_head(&path).map_err(|e| setup(e.to_string()))?)
             }
             _ => None,
         };
@@ -484,7 +484,7 @@ impl Detector for PixelModel {
         let mut examined = Vec::new();
         for (index, medium, path) in crate::media::local_images(item) {
             if let Some(ocr) = &self.ocr {
-                let read = ocr.read_file(path).map_err(fail)?;
+                let read = ocr.read_file(path).map_err(|e| fail(e.to_string()))?;
                 if read.text_fraction > self.max_text_fraction {
                     tracing::debug!(
                         item = %item.id,
@@ -534,22 +534,42 @@ impl Detector for PixelModel {
     }
 }
 
-fn read_head(path: &Path) -> Result<(Vec<f32>, f32), String> {
+/// Why the probe head next to a pixel model could not be used.
+#[derive(Debug, thiserror::Error)]
+enum HeadError {
+    #[error("cannot read the probe head {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid probe head {}: {source}", path.display())]
+    Json {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("probe head {} has no weights or non-finite ones", path.display())]
+    Weights { path: std::path::PathBuf },
+}
+
+fn read_head(path: &Path) -> Result<(Vec<f32>, f32), HeadError> {
     #[derive(Deserialize)]
     struct Head {
         weights: Vec<f32>,
         #[serde(default)]
         bias: f32,
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the probe head {}: {e}", path.display()))?;
-    let head: Head = serde_json::from_str(&text)
-        .map_err(|e| format!("invalid probe head {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| HeadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let head: Head = serde_json::from_str(&text).map_err(|source| HeadError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if head.weights.is_empty() || head.weights.iter().any(|w| !w.is_finite()) {
-        return Err(format!(
-            "probe head {} has no weights or non-finite ones",
-            path.display()
-        ));
+        return Err(HeadError::Weights {
+            path: path.to_path_buf(),
+        });
     }
     Ok((head.weights, head.bias))
 }

@@ -56,8 +56,8 @@ pub fn sniff_mime(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// Reads the C2PA manifest store embedded in `bytes`. `Ok(None)` when there is none (the usual
-/// case); `Err` with the reader's message when one is present but cannot be parsed at all.
-pub fn read(bytes: &[u8]) -> Result<Option<C2paFindings>, String> {
+/// case); `Err` with the reader's error when one is present but cannot be parsed at all.
+pub fn read(bytes: &[u8]) -> Result<Option<C2paFindings>, c2pa::Error> {
     let Some(mime) = sniff_mime(bytes) else {
         return Ok(None);
     };
@@ -72,7 +72,7 @@ pub fn read(bytes: &[u8]) -> Result<Option<C2paFindings>, String> {
     {
         Ok(r) => r,
         Err(c2pa::Error::JumbfNotFound) | Err(c2pa::Error::ProvenanceMissing) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e),
     };
     let Some(active) = reader.active_manifest() else {
         return Ok(None);

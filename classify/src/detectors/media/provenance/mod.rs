@@ -174,7 +174,7 @@ pub fn examine(bytes: &[u8]) -> Report {
             }
         }
         Ok(None) => {}
-        Err(e) => report.c2pa_error = Some(e),
+        Err(e) => report.c2pa_error = Some(e.to_string()),
     }
     if let Some(xmp) = metadata::xmp_from_bytes(bytes) {
         if let Some(term) = &xmp.digital_source_type {
@@ -289,9 +289,12 @@ pub const MAX_VIDEO_BOX: u64 = 64 * 1024 * 1024;
 /// Reads a media file for examination, refusing files over [`MAX_FILE`]. An MP4/MOV file of any
 /// size is read without its media data: only its top-level metadata boxes, each at most
 /// [`MAX_VIDEO_BOX`] bytes ([`containers::read_bmff_metadata`]).
-pub fn read_media(path: &std::path::Path) -> Result<Vec<u8>, String> {
+pub fn read_media(path: &std::path::Path) -> Result<Vec<u8>, MediaReadError> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let cannot = |source: std::io::Error| MediaReadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = std::fs::File::open(path).map_err(cannot)?;
     let mut head = [0u8; 12];
     let n = file.read(&mut head).map_err(cannot)?;
@@ -305,13 +308,33 @@ pub fn read_media(path: &std::path::Path) -> Result<Vec<u8>, String> {
     }
     let len = file.metadata().map_err(cannot)?.len();
     if len > MAX_FILE {
-        return Err(format!(
-            "{} is too large to examine ({len} bytes; the limit is {} MiB)",
-            path.display(),
-            MAX_FILE / (1024 * 1024)
-        ));
+        return Err(MediaReadError::TooLarge {
+            path: path.to_path_buf(),
+            len,
+        });
     }
     std::fs::read(path).map_err(cannot)
+}
+
+/// Why [`read_media`] did not read a file.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaReadError {
+    /// It could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// It is over [`MAX_FILE`] (and not a video, whose metadata alone is read).
+    #[error("{} is too large to examine ({len} bytes; the limit is {} MiB)", path.display(), MAX_FILE / (1024 * 1024))]
+    TooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its size in bytes.
+        len: u64,
+    },
 }
 
 /// Media the detector examines: images, MP4 and QuickTime videos, and media of unknown type.
@@ -334,7 +357,7 @@ impl Detector for ProvenanceDetector {
         let mut out = Vec::new();
         for media in item.media.iter().filter(|m| examined(m.mime.as_deref())) {
             let Some(path) = &media.path else { continue };
-            let bytes = read_media(path).map_err(err)?;
+            let bytes = read_media(path).map_err(|e| err(e.to_string()))?;
             let report = examine(&bytes);
             let shown = media
                 .url

@@ -132,7 +132,11 @@ fn a_post_record_of_the_wrong_shape_is_an_error_naming_the_field() {
     );
     let ev: Event = serde_json::from_str(&raw).unwrap();
     let err = normalise_event("Bluesky", &ev, None, &watch()).unwrap_err();
-    assert!(err.contains("at `text`"), "{err}");
+    assert!(
+        matches!(&err, EventError::BadRecord { path, .. } if path == "text"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("at `text`"), "{err}");
     let raw = format!(
         r#"{{"did":"{FAKE}","time_us":1,"kind":"commit","commit":{{"rev":"r","operation":"create","collection":"app.bsky.feed.post","rkey":"k"}}}}"#
     );
@@ -520,17 +524,18 @@ struct Refuse {
 
 #[async_trait::async_trait]
 impl crate::ResponseGate for Refuse {
-    async fn admit(&self, _capture: &Capture, _body: &[u8]) -> Result<(), String> {
+    async fn admit(&self, _capture: &Capture, _body: &[u8]) -> Result<(), crate::GateRefusal> {
         Ok(())
     }
 
-    fn admit_message(&self, message: &[u8]) -> Result<(), String> {
+    fn admit_message(&self, message: &[u8]) -> Result<(), crate::GateRefusal> {
         let text = String::from_utf8_lossy(message).into_owned();
         if text.contains(self.word) {
-            return Err(format!(
-                "this message is quarantined (it says {})",
-                self.word
-            ));
+            return Err(crate::GateRefusal::Quarantined {
+                what: "message",
+                sha256: ballotwatch_core::sha256_hex(message),
+                attempts: 1,
+            });
         }
         self.admitted.lock().unwrap().push(text);
         Ok(())
@@ -577,7 +582,10 @@ async fn the_gate_sees_every_message_before_and_after_its_parse_and_may_skip_one
     // The skipped message is a problem naming the stream and the gate's reason.
     assert_eq!(problems.len(), poisoned, "{problems:?}");
     let p = problems[0].to_string();
-    assert!(p.contains("quarantined (it says 3lnvb4council1)"), "{p}");
+    assert!(
+        p.contains("this message (sha256 ") && p.contains(") is quarantined"),
+        "{p}"
+    );
     assert!(p.contains("ws://"), "{p}");
     // It was never parsed; every other message was admitted, then parsed, in order.
     let others: Vec<String> = lines

@@ -464,3 +464,305 @@ fn social_and_web_sources_ingest_classify_index_and_report_health() {
     );
     assert_eq!(health["Polling stations page"]["items_24h"], 2);
 }
+
+/// A resident's report with a screenshot of the demo's fake "polling station closed" notice
+/// attached (`demo/media/fake-notice.png`), as a mail client sends it.
+fn screenshot_report() -> Vec<u8> {
+    use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
+    let png =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/fake-notice.png"))
+            .unwrap();
+    lettre::Message::builder()
+        .from("Sam Helper <sam.helper@example.org>".parse().unwrap())
+        .to("elections@anytown.gov.uk".parse().unwrap())
+        .subject("Fwd: screenshot from our street WhatsApp")
+        .message_id(Some("<screenshot-report-1@example.org>".into()))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(
+                    "Is this real? It was posted in our street WhatsApp group this morning."
+                        .to_string(),
+                ))
+                .singlepart(
+                    Attachment::new("IMG-20260507-WA0003.png".into())
+                        .body(png, ContentType::parse("image/png").unwrap()),
+                ),
+        )
+        .unwrap()
+        .formatted()
+}
+
+/// One `ingest --once` (a whole cycle, a fresh process: a restart) with the inbox password.
+fn ingest_once(ws: &Workspace) -> common::Run {
+    use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
+    common::Run::from(
+        ws.cmd(&["ingest", "--once"])
+            .env(IMAP_PASSWORD_ENV, IMAP_PASSWORD)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let imap = common::dovecot::Dovecot::start();
+    let eml = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap();
+    let unit_eml = |name: &str| eml(&format!("ingest/src/sources/imap/testdata/{name}"));
+    // A resident forwards a WhatsApp post with a fake "polling station closed" claim; then a
+    // message that is not one; then another resident's Gmail forward. Dovecot numbers them
+    // UID 1, 2, 3.
+    imap.deliver(
+        "1000.M1.test",
+        &eml("tests/fixtures/imap/whatsapp_forward.eml"),
+    );
+    imap.deliver("1001.M1.test", &unit_eml("malformed.eml"));
+    imap.deliver("1002.M1.test", &unit_eml("gmail_forward.eml"));
+    // And a screenshot of a fake council notice, forwarded as it was shared (UID 4).
+    imap.deliver("1003.M1.test", &screenshot_report());
+    let ws = Workspace::new(&imap.source("Report inbox", "implicit", "move_to = \"Processed\""));
+    let check = ws.run(&["check-config"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+
+    let first = ingest_once(&ws);
+    assert_eq!(
+        first.code,
+        0,
+        "{}{}\n{}",
+        first.stdout,
+        first.stderr,
+        imap.log()
+    );
+    let inbox = row(&first.stdout, "Report inbox");
+    assert!(inbox.contains("  imap  "), "{inbox}");
+    assert!(
+        inbox.contains(&format!("  {:>5}  ", 3)),
+        "three reports: {inbox}"
+    );
+    assert!(
+        inbox.contains("ok; 1 entry left out: UID 2: not an RFC 822 message ("),
+        "the malformed message is skipped, naming its UID: {inbox}"
+    );
+    // The fake claim is an item with the original poster as author, never the reporter.
+    let hits = ws.search_json("\"Civic Centre\" author:\"news@riverside-residents.example.com\"");
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    let report = &hits[0];
+    assert_eq!(report["source"]["kind"], "imap");
+    assert_eq!(
+        report["author"]["handle"],
+        "news@riverside-residents.example.com"
+    );
+    assert_eq!(report["author"]["display_name"], "Riverside Residents News");
+    // The original post's time (Gmail's forwarded block gives no zone: read as written), not
+    // the time it was forwarded.
+    assert_eq!(report["published_at"], "2026-05-07T08:30:00Z");
+    let shown = report.to_string();
+    assert!(
+        !shown.contains("chris.voter") && !shown.contains("Chris Voter"),
+        "the reporter is personal data, not part of the item: {shown}"
+    );
+    assert!(
+        report["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["detector"] == "narratives"
+                && v["explanation"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("polling-station-closed"))),
+        "the narrative detector flags the claim: {report:#}"
+    );
+    // The Gmail forward after the malformed message is there too, its reporter left out.
+    let gmail = ws.search_json("\"St Mary's Hall\"");
+    assert_eq!(gmail.len(), 1, "{gmail:#?}");
+    assert_eq!(gmail[0]["author"]["handle"], "updates@example.com");
+    assert!(
+        !gmail[0].to_string().contains("pat.resident"),
+        "{:#}",
+        gmail[0]
+    );
+
+    // The screenshot went through media capture and OCR: its words are judged like a post's.
+    let shot = ws.search_json("\"Riverside Community Hall\" source:\"Report inbox\"");
+    assert_eq!(shot.len(), 1, "{shot:#?}");
+    assert!(
+        shot[0]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["evidence"]["narrative"] == "polling-station-closed"
+                && v["explanation"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("In text read from image 1: "))),
+        "the attached screenshot is read and flagged: {:#}",
+        shot[0]
+    );
+
+    // The flagged report opened an incident.
+    let id = report["id"].as_str().unwrap();
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    let incidents = store
+        .newest_incidents(ballotwatch_core::Severity::Low, 50)
+        .unwrap();
+    let incident = incidents
+        .iter()
+        .find(|i| {
+            store
+                .incident_item_ids(i.incident.id)
+                .unwrap()
+                .iter()
+                .any(|item| item == id)
+        })
+        .unwrap_or_else(|| panic!("an incident holds the report {id}: {incidents:#?}"))
+        .incident
+        .id;
+    drop(store);
+    // Its evidence pack holds the message as the server sent it, openable as an .eml file.
+    let pack = ws.export_incident(incident);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
+    let raw = eml("tests/fixtures/imap/whatsapp_forward.eml");
+    let mut packed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut zip
+            .by_name(&format!(
+                "captures/{}.eml",
+                ballotwatch_core::sha256_hex(&raw)
+            ))
+            .expect("the raw message is in the pack"),
+        &mut packed,
+    )
+    .unwrap();
+    assert_eq!(packed, raw);
+    // Messages move only once their items are stored: on the next poll.
+    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (4, 0));
+
+    // A restart, now over STARTTLS: nothing is read twice, and what was read is moved.
+    std::fs::write(
+        ws.config(),
+        std::fs::read_to_string(ws.config())
+            .unwrap()
+            .replace(
+                &format!("port = {}", imap.imaps_port),
+                &format!("port = {}", imap.imap_port),
+            )
+            .replace("tls = \"implicit\"", "tls = \"starttls\""),
+    )
+    .unwrap();
+    let second = ingest_once(&ws);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let inbox = row(&second.stdout, "Report inbox");
+    assert!(
+        inbox.contains(&format!("  {:>5}  ", 0)),
+        "nothing new: {inbox}"
+    );
+    assert!(!inbox.contains("left out"), "{inbox}");
+    assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 4));
+    assert_eq!(ws.search_json("\"St Mary's Hall\"").len(), 1);
+
+    // A new report after the restart is read, once.
+    imap.deliver("1004.M1.test", &unit_eml("apple_forward.eml"));
+    let third = ingest_once(&ws);
+    assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
+    let inbox = row(&third.stdout, "Report inbox");
+    assert!(inbox.contains(&format!("  {:>5}  ", 1)), "one new: {inbox}");
+    assert_eq!(
+        ws.search_json("author:\"info@anytown-council.example.com\"")
+            .len(),
+        1
+    );
+    let (_, health) = sources_json(&ws);
+    assert_eq!(health["Report inbox"]["status"], "ok");
+    eprintln!(
+        "report inbox end to end: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn the_report_inbox_logs_in_with_xoauth2_and_a_client_credentials_token() {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+        return;
+    }
+    use axum::routing::post;
+    /// The forms the token endpoint and the introspection endpoint were sent.
+    type Seen = Arc<Mutex<Vec<(&'static str, String)>>>;
+    let seen: Seen = Arc::default();
+    // Microsoft's token endpoint and the identity provider's introspection, in one server.
+    let app = Router::new()
+        .route(
+            "/tenant/oauth2/v2.0/token",
+            post(|State(seen): State<Seen>, body: String| async move {
+                seen.lock().unwrap().push(("token", body));
+                json(r#"{"token_type":"Bearer","expires_in":3599,"access_token":"at-report-inbox-1"}"#.into())
+            }),
+        )
+        .route(
+            "/introspect",
+            post(|State(seen): State<Seen>, body: String| async move {
+                // Dovecot also sends its own (here empty) client_id and client_secret.
+                let active = body.split('&').any(|p| p == "token=at-report-inbox-1");
+                seen.lock().unwrap().push(("introspect", body));
+                json(if active {
+                    r#"{"active":true,"username":"reports"}"#.into()
+                } else {
+                    r#"{"active":false}"#.into()
+                })
+            }),
+        )
+        .with_state(seen.clone());
+    let idp = common::serve_router(app);
+    let imap = common::dovecot::Dovecot::start_with_oauth2(&format!("http://{idp}/introspect"));
+    imap.deliver(
+        "1000.M1.test",
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imap/whatsapp_forward.eml"),
+        )
+        .unwrap(),
+    );
+    let ws = Workspace::new(&imap.source_with(
+        "Report inbox",
+        "implicit",
+        &format!(
+            "token_url = \"http://{idp}/tenant/oauth2/v2.0/token\"\nclient_id = \"ballotwatch-app\"\n\
+             client_secret_env = \"BW_TEST_IMAP_CLIENT_SECRET\"\n\
+             scope = \"https://outlook.office365.com/.default\""
+        ),
+    ));
+    let run = common::Run::from(
+        ws.cmd(&["ingest", "--once"])
+            .env("BW_TEST_IMAP_CLIENT_SECRET", "client-secret-1")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}{}\n{}", run.stdout, run.stderr, imap.log());
+    let inbox = row(&run.stdout, "Report inbox");
+    assert!(
+        inbox.contains(&format!("  {:>5}  ", 1)),
+        "{inbox}\n{}",
+        imap.log()
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.first(),
+        Some(&(
+            "token",
+            "grant_type=client_credentials&client_id=ballotwatch-app&client_secret=client-secret-1\
+             &scope=https%3A%2F%2Foutlook.office365.com%2F.default"
+                .to_string()
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(to, form)| *to == "introspect"
+            && form.split('&').any(|p| p == "token=at-report-inbox-1")),
+        "Dovecot checked the token the source got: {seen:?}"
+    );
+    assert!(
+        imap.log().contains("method=XOAUTH2"),
+        "logged in with XOAUTH2:\n{}",
+        imap.log()
+    );
+}

@@ -103,6 +103,7 @@ fn extension(content_type: Option<&str>) -> &'static str {
         "video/quicktime" => "mov",
         "video/webm" => "webm",
         "video/x-matroska" => "mkv",
+        "message/rfc822" => "eml",
         _ => "bin",
     }
 }

@@ -19,7 +19,9 @@ use std::sync::OnceLock;
 
 use ballotwatch_core::{Item, WatchTerms};
 #[cfg(feature = "sources")]
-use ballotwatch_ingest::sources::{bluesky, ct, mastodon, reddit, rss, telegram, threads, web, x};
+use ballotwatch_ingest::sources::{
+    bluesky, ct, imap, mastodon, reddit, rss, telegram, threads, web, x,
+};
 use chrono::{TimeZone, Utc};
 use url::Url;
 
@@ -72,6 +74,13 @@ pub const ALL: &[Target] = &[
         name: "reddit",
         about: "a Reddit listing answer: reddit::parse_answer",
         run: reddit,
+        setup: no_setup,
+    },
+    #[cfg(feature = "sources")]
+    Target {
+        name: "imap",
+        about: "a raw RFC 822 message: imap::read_message (report item, forwarded header)",
+        run: imap_message,
         setup: no_setup,
     },
     #[cfg(feature = "sources")]
@@ -279,6 +288,13 @@ fn reddit(data: &[u8]) {
     let at = url("https://www.reddit.example/r/anytown/new.json");
     if let Ok(items) = reddit::parse_answer(SOURCE, &at, data, watch()) {
         consume(&items);
+    }
+}
+
+#[cfg(feature = "sources")]
+fn imap_message(data: &[u8]) {
+    if let Ok(report) = imap::read_message(SOURCE, "UID 1", data, watch()) {
+        consume(std::slice::from_ref(&report.item));
     }
 }
 

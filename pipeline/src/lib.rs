@@ -621,8 +621,14 @@ impl Pipeline {
                     &name,
                     self.media_in_flight.clone(),
                 );
-                let captured =
-                    media::capture(&self.ctx.fetcher, caps, Some(&gate), &mut items).await;
+                let captured = media::capture(
+                    &self.ctx.fetcher,
+                    caps,
+                    Some(&gate),
+                    &mut items,
+                    &media::prefetched(&poll.captures),
+                )
+                .await;
                 poll.items = items;
                 self.blocking(move |store| {
                     media::store_captured(store, &name, &captured)?;

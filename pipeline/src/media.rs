@@ -194,9 +194,21 @@ fn reuse_from(old: &Item, item: &mut Item, now: chrono::DateTime<chrono::Utc>) {
     item.media.extend(frames);
 }
 
+/// Media bytes a source already has, by URL: the captures of the same poll (a report's
+/// attachments, read with its message). A medium whose URL is one of them is taken from that
+/// capture instead of being downloaded, and goes through the same sniffing, caps, quarantine and
+/// frames; its capture is stored with the poll, not again here.
+pub type Prefetched<'a> = HashMap<&'a str, &'a (Capture, Vec<u8>)>;
+
+/// The captures of a poll as [`Prefetched`] media.
+pub fn prefetched(captures: &[(Capture, Vec<u8>)]) -> Prefetched<'_> {
+    captures.iter().map(|c| (c.0.url.as_str(), c)).collect()
+}
+
 /// Downloads the not yet captured media of `items` (at most [`MAX_PER_ITEM`] each, each within
-/// `caps`), records their SHA-256 and sniffed type (or why they could not be captured) on the
-/// items, adds the frames of videos, and returns what to store.
+/// `caps`), or takes them from `prefetched`, records their SHA-256 and sniffed type (or why
+/// they could not be captured) on the items, adds the frames of videos, and returns what to
+/// store.
 ///
 /// With a `gate`, each download is recorded as media work before its bytes are looked at
 /// (sniffed, the image header read, the video's frames taken) and cleared after, so a medium
@@ -208,6 +220,7 @@ pub async fn capture(
     caps: Caps,
     gate: Option<&MediaGate>,
     items: &mut [(usize, Item)],
+    prefetched: &Prefetched<'_>,
 ) -> Captured {
     let mut out = Captured::default();
     let mut ffmpeg: Option<Option<std::path::PathBuf>> = None;
@@ -222,7 +235,19 @@ pub async fn capture(
                 continue;
             }
             let Some(url) = m.url.clone() else { continue };
-            let (capture, body) = match download(fetcher, caps, &url).await {
+            let known = prefetched.get(url.as_str());
+            // What this download adds to the captures to store (a prefetched one is stored
+            // with its poll already).
+            let keep = |out: &mut Captured, capture: Capture, body: Vec<u8>| {
+                if known.is_none() {
+                    out.fetched.push((capture, body));
+                }
+            };
+            let got = match known {
+                Some((capture, body)) => Ok((capture.clone(), body.clone())),
+                None => download(fetcher, caps, &url).await,
+            };
+            let (capture, body) = match got {
                 Ok(downloaded) => downloaded,
                 Err((reason, retry)) => {
                     tracing::warn!(item = %item.id, %url, %reason, retry, "media not captured; the item is still processed");
@@ -238,7 +263,7 @@ pub async fn capture(
                         // Quarantined: the download is kept as evidence, never looked at.
                         m.capture_error = Some(reason.to_string());
                         m.capture_retry = false;
-                        out.fetched.push((capture, body));
+                        keep(&mut out, capture, body);
                         continue;
                     }
                 },
@@ -272,9 +297,9 @@ pub async fn capture(
                                 m.capture_error = Some(reason.to_string());
                             }
                         }
-                        out.fetched.push((capture, body_back));
+                        keep(&mut out, capture, body_back);
                     } else {
-                        out.fetched.push((capture, body));
+                        keep(&mut out, capture, body);
                     }
                 }
                 Err(reason) => {
@@ -705,7 +730,14 @@ mod tests {
                 },
             ]),
         )];
-        let captured = capture(&fetcher, Caps::default(), None, &mut items).await;
+        let captured = capture(
+            &fetcher,
+            Caps::default(),
+            None,
+            &mut items,
+            &Prefetched::new(),
+        )
+        .await;
         assert!(captured.fetched.is_empty() && captured.frames.is_empty());
         let media = &items[0].1.media;
         let reason = media[0].capture_error.as_deref().unwrap();
@@ -719,6 +751,69 @@ mod tests {
         let reason = media[1].capture_error.as_deref().unwrap();
         assert!(reason.contains("not a url is not a valid URL"), "{reason}");
         assert_eq!(media[2].capture_error, None, "local files are not fetched");
+    }
+
+    #[tokio::test]
+    async fn prefetched_media_are_sniffed_and_capped_without_a_download_or_a_second_capture() {
+        // A fetcher that may reach nothing private: a download of these URLs would fail.
+        let fetcher = Fetcher::new(&ballotwatch_ingest::IngestConfig::default(), "test").unwrap();
+        let attached = |url: &str, body: Vec<u8>| {
+            (
+                Capture {
+                    url: url.into(),
+                    final_url: url.into(),
+                    status: 200,
+                    headers: vec![("content-type".into(), "image/png".into())],
+                    sha256: ballotwatch_core::sha256_hex(&body),
+                    size: body.len() as u64,
+                    started_at: chrono::Utc::now(),
+                    finished_at: chrono::Utc::now(),
+                },
+                body,
+            )
+        };
+        let message = "imaps://127.0.0.1:993/INBOX;UIDVALIDITY=1/;UID=3";
+        let poll = vec![
+            attached(&format!("{message}#attachment-1"), png(4, 3)),
+            attached(
+                &format!("{message}#attachment-2"),
+                b"%PDF-1.7 not a picture".to_vec(),
+            ),
+            attached(&format!("{message}#attachment-3"), {
+                let mut big = png(4, 3);
+                big.resize(300, 0);
+                big
+            }),
+        ];
+        let mut items = vec![(
+            0,
+            with_media(vec![
+                at(&format!("{message}#attachment-1")),
+                at(&format!("{message}#attachment-2")),
+                at(&format!("{message}#attachment-3")),
+            ]),
+        )];
+        let caps = Caps {
+            image: 200,
+            video: 200,
+        };
+        let captured = capture(&fetcher, caps, None, &mut items, &prefetched(&poll)).await;
+        assert!(
+            captured.fetched.is_empty(),
+            "stored with the poll, not again: {:?}",
+            captured.fetched
+        );
+        let media = &items[0].1.media;
+        assert_eq!(media[0].sha256.as_deref(), Some(poll[0].0.sha256.as_str()));
+        assert_eq!(media[0].mime.as_deref(), Some("image/png"));
+        assert_eq!(media[0].capture_error, None);
+        let reason = media[1].capture_error.as_deref().unwrap();
+        assert!(
+            reason.contains("not a PNG, JPEG, GIF, WebP or video"),
+            "{reason}"
+        );
+        let reason = media[2].capture_error.as_deref().unwrap();
+        assert!(reason.contains("over the 200-byte"), "{reason}");
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod demo;
+pub mod dovecot;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -543,23 +544,28 @@ impl Mail {
 pub const SMTP_USER: &str = "ballotwatch";
 pub const SMTP_PASSWORD: &str = "test-password-1";
 
+/// Writes a test CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it
+/// (`cert.pem`, key `key.pem`) into `dir`, made by rcgen: what the test mail servers present.
+pub fn write_test_certificates(dir: &Path) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
 impl SmtpServer {
     /// Starts a server; `tls` is `none`, `starttls` or `tls`.
     pub fn start(tls: &'static str) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        write_test_certificates(dir.path());
         std::fs::create_dir(dir.path().join("mail")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

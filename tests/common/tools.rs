@@ -1,5 +1,5 @@
 //! The one check for what a test needs beyond Rust: Chromium, ffmpeg, the models, the Python
-//! helpers. Every test that needs one starts with `if !tools::needs(&[...]) { return; }`.
+//! helpers, Dovecot. Every test that needs one starts with `if !tools::needs(&[...]) { return; }`.
 //!
 //! - All there: the test runs.
 //! - Something missing on a developer's machine: the test is skipped, and says so on stderr
@@ -42,6 +42,8 @@ pub enum Tool {
     SmtpServer,
     /// The DejaVu font the OCR tests render text with.
     DejaVuFont,
+    /// Dovecot, the test IMAP server of the report inbox (`tests/common/dovecot.rs`).
+    Dovecot,
 }
 
 /// The workspace root: the package's folder (this file is compiled into the root package's
@@ -75,6 +77,7 @@ impl Tool {
             Tool::Wacz => "wacz (py-wacz)",
             Tool::SmtpServer => "the test SMTP server (aiosmtpd)",
             Tool::DejaVuFont => "the DejaVu Sans font",
+            Tool::Dovecot => "dovecot",
         }
     }
 
@@ -92,6 +95,7 @@ impl Tool {
             Tool::Wacz => "tests/wacz/install",
             Tool::SmtpServer => "tests/smtp/install",
             Tool::DejaVuFont => "apt-get install -y --no-install-recommends fonts-dejavu-core",
+            Tool::Dovecot => "apt-get install -y --no-install-recommends dovecot-imapd",
         }
     }
 
@@ -114,6 +118,8 @@ impl Tool {
             Tool::DejaVuFont => {
                 Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").is_file()
             }
+            // Debian puts it in /usr/sbin, which is not on a normal user's PATH.
+            Tool::Dovecot => Path::new("/usr/sbin/dovecot").is_file() || on_path("dovecot"),
         }
     }
 

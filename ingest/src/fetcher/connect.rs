@@ -1,6 +1,6 @@
 //! Raw TCP connections under the fetcher's rules, for protocols reqwest does not speak
-//! (Jetstream's websocket): the same SSRF guard, the same `connect_timeout`, and TLS with the
-//! platform's certificate verifier for `wss`/`https`.
+//! (Jetstream's websocket, IMAP): the same SSRF guard, the same `connect_timeout`, and TLS with
+//! the platform's certificate verifier (or a private CA's roots, for IMAP's `ca_file`).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -49,23 +49,71 @@ impl Fetcher {
                 })
             }
         };
-        let host =
-            url.host_str()
-                .filter(|h| !h.is_empty())
-                .ok_or_else(|| FetchError::InvalidUrl {
-                    url: text.clone(),
-                    reason: "it has no host".into(),
-                })?;
         let port = url
             .port_or_known_default()
             .unwrap_or(if tls { 443 } else { 80 });
+        let tcp = self.guarded_tcp(url, port).await?;
+        if !tls {
+            return Ok(Box::pin(tcp));
+        }
+        let config = tls_config().map_err(|e| FetchError::Setup {
+            message: e.to_string(),
+        })?;
+        Ok(Box::pin(tls_handshake(url, config, tcp).await?))
+    }
+
+    /// Opens a TCP connection to the host of `url` on `port` under the SSRF guard and within
+    /// `connect_timeout`, as [`Fetcher::connect`] does, for protocols that negotiate TLS
+    /// themselves (IMAP's `STARTTLS`); [`Fetcher::start_tls`] then secures it.
+    pub async fn connect_tcp(&self, url: &Url, port: u16) -> Result<TcpStream, FetchError> {
+        let after = self.inner.connect_timeout;
+        match tokio::time::timeout(after, self.guarded_tcp(url, port)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout {
+                url: url.to_string(),
+                after,
+            }),
+        }
+    }
+
+    /// Secures `stream`, connected to the host of `url`, with TLS within `connect_timeout`:
+    /// the server's certificate is checked against `roots` when given (a private CA), else the
+    /// system's trust store.
+    pub async fn start_tls<S>(
+        &self,
+        url: &Url,
+        stream: S,
+        roots: Option<Arc<rustls::RootCertStore>>,
+    ) -> Result<tokio_rustls::client::TlsStream<S>, FetchError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let config = match roots {
+            None => tls_config(),
+            Some(roots) => tls_config_with_roots(roots),
+        }
+        .map_err(|e| FetchError::Setup {
+            message: e.to_string(),
+        })?;
+        let after = self.inner.connect_timeout;
+        match tokio::time::timeout(after, tls_handshake(url, config, stream)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout {
+                url: url.to_string(),
+                after,
+            }),
+        }
+    }
+
+    /// The guarded TCP connection of [`Fetcher::connect_tcp`], without the time limit.
+    async fn guarded_tcp(&self, url: &Url, port: u16) -> Result<TcpStream, FetchError> {
+        let text = url.to_string();
+        let bare = bare_host(url)?;
         let allow_private = self.inner.allow_private;
         guard::check_url_host(url, allow_private).map_err(|blocked| FetchError::Blocked {
             url: text.clone(),
             reason: blocked.to_string(),
         })?;
-        // `host_str` keeps IPv6 literals in brackets; the resolver wants them bare.
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
         let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
             .await
             .map_err(|e| FetchError::Connect {
@@ -104,27 +152,46 @@ impl Fetcher {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(url = %text, error = %e, "cannot set TCP_NODELAY");
         }
-        if !tls {
-            return Ok(Box::pin(tcp));
-        }
-        let config = tls_config().map_err(|e| FetchError::Setup {
-            message: e.to_string(),
-        })?;
-        let name = rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|e| {
-            FetchError::InvalidUrl {
-                url: text.clone(),
-                reason: format!("`{bare}` is not a valid TLS server name: {e}"),
-            }
-        })?;
-        let stream = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| FetchError::Connect {
-                url: text,
-                message: format!("TLS handshake failed: {e}"),
-            })?;
-        Ok(Box::pin(stream))
+        Ok(tcp)
     }
+}
+
+/// The host of `url` without IPv6 brackets (`host_str` keeps them; the resolver and TLS
+/// server names want them bare).
+fn bare_host(url: &Url) -> Result<&str, FetchError> {
+    url.host_str()
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .ok_or_else(|| FetchError::InvalidUrl {
+            url: url.to_string(),
+            reason: "it has no host".into(),
+        })
+}
+
+/// The TLS handshake with the host of `url` over `stream`.
+async fn tls_handshake<S>(
+    url: &Url,
+    config: Arc<rustls::ClientConfig>,
+    stream: S,
+) -> Result<tokio_rustls::client::TlsStream<S>, FetchError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let text = url.to_string();
+    let bare = bare_host(url)?;
+    let name = rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|e| {
+        FetchError::InvalidUrl {
+            url: text.clone(),
+            reason: format!("`{bare}` is not a valid TLS server name: {e}"),
+        }
+    })?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| FetchError::Connect {
+            url: text,
+            message: format!("TLS handshake failed: {e}"),
+        })
 }
 
 /// The TLS client settings: aws-lc-rs (the provider reqwest uses here) and the platform's
@@ -137,6 +204,19 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
         .map_err(TlsSetupError::Protocols)?
         .with_platform_verifier()
         .map_err(TlsSetupError::Verifier)?
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// TLS client settings that trust only `roots` (a private CA), with the same provider.
+fn tls_config_with_roots(
+    roots: Arc<rustls::RootCertStore>,
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsSetupError::Protocols)?
+        .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }

@@ -480,6 +480,11 @@ impl Fetcher {
         self.inner.connect_timeout
     }
 
+    /// `[ingest] timeout`: the most one request may take.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// `[ingest] max_response_size` in bytes.
     pub fn max_size(&self) -> u64 {
         self.inner.max_size
@@ -500,7 +505,21 @@ impl Fetcher {
         req: &FetchRequest,
         bearer: Option<&str>,
     ) -> Result<Fetched, FetchError> {
-        self.fetch(req, bearer, None).await
+        self.fetch(req, bearer, None, None).await
+    }
+
+    /// `POST`s `form` (`application/x-www-form-urlencoded`) to `req.url` under every rule of
+    /// the fetcher, e.g. an OAuth 2.0 token request. The answer is not shown to the response
+    /// gate: it is read by the caller, not recorded as a capture (it may hold a secret).
+    pub async fn post_form(
+        &self,
+        req: &FetchRequest,
+        form: &[(&str, &str)],
+    ) -> Result<Fetched, FetchError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.fetch(req, None, None, Some(body)).await
     }
 
     /// Like [`Fetcher::get`], with a size cap chosen from the body's first bytes instead of
@@ -514,14 +533,16 @@ impl Fetcher {
         req: &FetchRequest,
         cap: &SizeCap,
     ) -> Result<Fetched, FetchError> {
-        self.fetch(req, None, Some(cap)).await
+        self.fetch(req, None, Some(cap), None).await
     }
 
+    /// One request: a `GET`, or a `POST` of `form` (an encoded form body) when it is given.
     async fn fetch(
         &self,
         req: &FetchRequest,
         bearer: Option<&str>,
         cap: Option<&SizeCap>,
+        form: Option<String>,
     ) -> Result<Fetched, FetchError> {
         let url = req.url.to_string();
         if !matches!(req.url.scheme(), "http" | "https") {
@@ -573,10 +594,18 @@ impl Fetcher {
             headers.insert(header::AUTHORIZATION, v);
         }
 
-        let mut resp = self
-            .inner
-            .client
-            .get(req.url.clone())
+        let posted = form.is_some();
+        let request = match form {
+            None => self.inner.client.get(req.url.clone()),
+            Some(body) => {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                self.inner.client.post(req.url.clone()).body(body)
+            }
+        };
+        let mut resp = request
             .headers(headers)
             .send()
             .await
@@ -726,7 +755,7 @@ impl Fetcher {
             finished_at,
         };
         tracing::debug!(url = %capture.url, status = capture.status, size = capture.size, "fetched");
-        if let (Some(gate), None) = (&self.gate, cap) {
+        if let (Some(gate), None, false) = (&self.gate, cap, posted) {
             if let Err(reason) = gate.admit(&capture, &body).await {
                 return Err(FetchError::Refused {
                     url: capture.url,

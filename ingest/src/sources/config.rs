@@ -7,6 +7,7 @@
 //! keys, then the rest as the kind's own table (which refuses keys it does not know).
 
 use std::fmt::Debug;
+use std::path::Path;
 use std::time::Duration;
 
 use ballotwatch_core::config::{
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
-use super::{bluesky, ct, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source};
+use super::{bluesky, ct, imap, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source};
 use crate::IngestConfig;
 
 /// What each source kind's own keys (`sources/<kind>/config.rs`) provide.
@@ -29,8 +30,13 @@ pub trait KindConfig: DeserializeOwned + Validate + Clone + Debug {
     /// The URL the source fetches first (for messages and the SSRF check): the feed or page,
     /// or the platform's base URL.
     fn url(&self) -> &Url;
+    /// The URL schemes [`KindConfig::url`] may have (checked for every kind).
+    const SCHEMES: &'static [&'static str] = &["http", "https"];
     /// The source for one `[[source]]` entry named `name`, within `limits`.
     fn build(&self, name: &str, limits: &LimitsConfig) -> Box<dyn Source>;
+    /// Makes the kind's relative file paths (e.g. a `ca_file`) relative to `base`, the config
+    /// file's folder. Most kinds have none.
+    fn resolve_paths(&mut self, _base: &Path) {}
 }
 
 /// The keys every `[[source]]` has, whatever its kind.
@@ -111,6 +117,20 @@ macro_rules! source_kinds {
                 }
             }
 
+            /// See [`KindConfig::SCHEMES`].
+            pub fn schemes(&self) -> &'static [&'static str] {
+                match self {
+                    $(SourceSettings::$variant(_) => <$ty as KindConfig>::SCHEMES,)*
+                }
+            }
+
+            /// See [`KindConfig::resolve_paths`].
+            pub fn resolve_paths(&mut self, base: &Path) {
+                match self {
+                    $(SourceSettings::$variant(c) => c.resolve_paths(base),)*
+                }
+            }
+
             /// See [`KindConfig::build`].
             pub fn build(&self, name: &str, limits: &LimitsConfig) -> Box<dyn Source> {
                 match self {
@@ -148,6 +168,8 @@ source_kinds! {
     Threads(threads::ThreadsConfig),
     /// Certificate Transparency logs: certificates issued for lookalike domains.
     Ct(ct::CtConfig),
+    /// A report inbox: messages forwarded to the council's elections mailbox, over IMAP.
+    Imap(imap::ImapConfig),
 }
 
 impl SourceConfig {
@@ -259,6 +281,11 @@ impl SourceConfig {
         self.settings.url_key()
     }
 
+    /// Makes the entry's relative file paths relative to `base`, the config file's folder.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        self.settings.resolve_paths(base);
+    }
+
     /// The source for this entry, within `limits` (`[limits]`).
     pub fn build(&self, limits: &LimitsConfig) -> Box<dyn Source> {
         self.settings.build(self.name(), limits)
@@ -271,10 +298,11 @@ impl Validate for SourceConfig {
             problems.add(at.key("name"), "must not be empty", None);
         }
         let url = self.url();
-        if !matches!(url.scheme(), "http" | "https") {
+        let schemes = self.settings.schemes();
+        if !schemes.contains(&url.scheme()) {
             problems.add(
                 at.key(self.url_key()),
-                format!("`{url}` is not an http or https URL"),
+                format!("`{url}` is not an {} URL", schemes.join(" or ")),
                 None,
             );
         }

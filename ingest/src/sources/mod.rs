@@ -14,6 +14,7 @@ mod common;
 pub mod config;
 pub mod ct;
 pub mod handles;
+pub mod imap;
 pub mod mastodon;
 pub mod reddit;
 pub mod rss;

@@ -216,6 +216,9 @@ impl Config {
         for identity in &mut self.identities {
             identity.logos.iter_mut().for_each(fix);
         }
+        for source in &mut self.sources {
+            source.resolve_paths(base);
+        }
     }
 
     /// The source with this name.

@@ -113,6 +113,7 @@ impl Pipeline {
             .await?;
         let (Some(head), Some(oldest)) = (head, oldest) else {
             ts.health().waiting_since = None;
+            self.store.set_timestamp_gap(None);
             return Ok(None);
         };
         ts.health().waiting_since = Some(oldest.logged_at);
@@ -125,11 +126,26 @@ impl Pipeline {
                 health.last_error = None;
                 health.consecutive_failures = 0;
                 health.waiting_since = None;
+                self.store.set_timestamp_gap(None);
                 tracing::info!(seq = stamped.seq, tsa = %stamped.tsa_name, url = %stamped.tsa_url, gen_time = %stamped.gen_time, elapsed_ms = stamped.elapsed.as_millis() as u64, entries = waiting, "capture log head timestamped");
             }
             Err(e) => {
-                health.last_error = Some(crate::full_message(e));
+                let error = crate::full_message(e);
                 health.consecutive_failures = health.consecutive_failures.saturating_add(1);
+                self.store.set_timestamp_gap(Some(format!(
+                    "{waiting} capture log entr{} waiting since {} (this server's clock): the \
+                     last {} attempt{} failed: {error}; ingest goes on, and they are timestamped \
+                     once a TSA answers",
+                    if waiting == 1 { "y is" } else { "ies are" },
+                    oldest.logged_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    health.consecutive_failures,
+                    if health.consecutive_failures == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                )));
+                health.last_error = Some(error);
             }
         }
         outcome.map(Some)

@@ -183,6 +183,15 @@ fn a_tsa_that_is_down_does_not_stall_ingest_and_stamps_once_up() {
         health.last_error.is_some() && health.waiting_since.is_some(),
         "{health:?}"
     );
+    // The gap is shown to the web UI's Sources page and /readyz through the store.
+    let gap = pipeline
+        .store()
+        .timestamp_gap()
+        .expect("a gap while the TSA is down");
+    assert!(
+        gap.contains("waiting since") && gap.contains(&down.to_string()),
+        "{gap}"
+    );
     assert_eq!(pipeline.store().untimestamped_heads(10).unwrap().len(), 4);
 
     // The TSA comes up: the task's next attempt (a back-off retry, or the 10s interval if it
@@ -200,6 +209,14 @@ fn a_tsa_that_is_down_does_not_stall_ingest_and_stamps_once_up() {
         "items stored after {ingested:?} with the TSA down; token {:?} after it came up",
         up.elapsed()
     );
+    // The gap is cleared just after the token is recorded.
+    while let Some(gap) = pipeline.store().timestamp_gap() {
+        assert!(
+            up.elapsed() < Duration::from_secs(25),
+            "the gap was not cleared: {gap}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.cancel();
     rt.block_on(running).unwrap().unwrap();
     assert_head_verified(&pipeline);

@@ -248,6 +248,26 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 }
 
 impl Store {
+    /// Sets (or with `None` clears) why captures are waiting for a trusted timestamp in this
+    /// process: the timestamp task sets it while no TSA answers, for the Sources page and
+    /// `/readyz` to show. Ingest is not affected.
+    pub fn set_timestamp_gap(&self, gap: Option<String>) {
+        *self
+            .inner
+            .timestamp_gap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = gap;
+    }
+
+    /// Why captures are waiting for a trusted timestamp in this process, if they are.
+    pub fn timestamp_gap(&self) -> Option<String> {
+        self.inner
+            .timestamp_gap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Appends `entries`, in order, in one transaction; returns them as logged.
     pub fn append_capture_log(&self, entries: &[NewLogEntry]) -> Result<Vec<LogEntry>> {
         let parsed = parse_entries(entries)?;

@@ -109,6 +109,9 @@ struct Inner {
     conn: Mutex<Connection>,
     /// Why ingest is paused in this process (disk full), if it is.
     paused: Mutex<Option<String>>,
+    /// Why captures are waiting for a trusted timestamp in this process (a TSA that does not
+    /// answer), if they are.
+    timestamp_gap: Mutex<Option<String>>,
     /// Called after a commit that queued items for indexing again (see
     /// [`Store::on_index_queued`]).
     index_queued: Mutex<Option<IndexQueued>>,
@@ -154,6 +157,7 @@ impl Store {
                 captures_dir,
                 conn: Mutex::new(conn),
                 paused: Mutex::new(None),
+                timestamp_gap: Mutex::new(None),
                 index_queued: Mutex::new(None),
             }),
         })

@@ -17,7 +17,8 @@ pub(crate) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the store answers a query and ingest is not paused (disk full); 503 with the
 /// reason when either fails. Quarantined work does not count: it is the pipeline protecting
-/// itself.
+/// itself. Captures waiting for a trusted timestamp (no TSA answers) are a `warning:` line of a
+/// ready answer: ingest goes on, so the node stays in service.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(reason) = state.store.ingest_paused() {
         return (
@@ -27,7 +28,14 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             .into_response();
     }
     match state.blocking(|s| Ok(s.metric_counts()?)).await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(_) => match state.store.timestamp_gap() {
+            Some(gap) => (
+                StatusCode::OK,
+                format!("ready\nwarning: trusted timestamps are behind: {gap}\n"),
+            )
+                .into_response(),
+            None => (StatusCode::OK, "ready\n").into_response(),
+        },
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (

@@ -20,6 +20,7 @@ pub(crate) async fn page(
         .map(|t| t.and_utc())
         .unwrap_or_else(Utc::now);
     let paused = state.store.ingest_paused();
+    let timestamp_gap = state.store.timestamp_gap();
     let (sources, today, quarantined) = state
         .blocking(move |s| {
             Ok((
@@ -35,6 +36,14 @@ pub(crate) async fn page(
         html! {
             @if let Some(reason) = &paused {
                 p.error role="alert" { strong { "Ingest is paused: " } (reason) }
+            }
+            @if let Some(gap) = &timestamp_gap {
+                p.notice role="status" {
+                    strong { "Trusted timestamps are behind: " } (gap)
+                    ". Captures keep their hashes in the capture log; what waits is the TSA's \
+                     proof of when, so an evidence pack exported now says those items are not \
+                     yet timestamped."
+                }
             }
             @if quarantined > 0 {
                 p.notice role="status" {
@@ -155,5 +164,30 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::OK, "resumed");
+
+        // A TSA that does not answer: shown on the page and by /readyz, which stays ready
+        // (ingest goes on; only the proof of time waits).
+        let gap = "3 capture log entries are waiting since 2026-05-07 21:00:00 UTC";
+        t.store.set_timestamp_gap(Some(gap.into()));
+        let (_, _, body) = send(&t.router, get()).await;
+        assert!(body.contains("Trusted timestamps are behind"), "{body}");
+        assert!(body.contains(gap), "{body}");
+        let (status, _, text) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            text,
+            format!("ready\nwarning: trusted timestamps are behind: {gap}\n")
+        );
+        t.store.set_timestamp_gap(None);
+        let (_, _, text) = send(
+            &t.router,
+            Request::get("/readyz").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(text, "ready\n");
     }
 }

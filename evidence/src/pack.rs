@@ -42,7 +42,8 @@ pub struct PackRequest {
     /// Chromium for `report.pdf`, or why there is none (the pack is then written without it).
     pub pdf: std::result::Result<Chromium, ChromiumError>,
     /// Wall-clock limit for rendering the PDF of a small pack; 150 ms per item is added (a
-    /// 1,000-item report takes Chromium over a minute on a 2-core machine).
+    /// 1,000-item report takes Chromium about 10 s on a 2-core machine, and took 75 s under
+    /// load when the PDF was still tagged: docs/performance.md).
     pub pdf_timeout: Duration,
     /// Put the trusted-timestamp proof in the pack (`timestamps/`): the deployment has TSAs
     /// (`[evidence] tsa_urls`).

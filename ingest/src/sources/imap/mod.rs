@@ -101,9 +101,13 @@ pub fn read_message(
         key: key.to_string(),
         reason,
     };
-    let msg = MessageParser::default()
-        .parse(raw)
-        .ok_or_else(|| malformed("no headers could be read"))?;
+    // mail-parser 0.11.9 asserts (in builds with debug assertions only) on some multipart
+    // structures it otherwise reads through ("Invalid part ID"), found by the `imap` fuzz
+    // target; a hostile message must be a reason, never a panic, so the parse is contained.
+    // The parser keeps no state between calls, so nothing is left half-changed.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .map_err(|_| malformed("its MIME structure could not be read"))?;
+    let msg = parsed.ok_or_else(|| malformed("no headers could be read"))?;
     if msg.from().is_none() && msg.date().is_none() && msg.subject().is_none() {
         return Err(malformed("it has no From, Date or Subject header"));
     }

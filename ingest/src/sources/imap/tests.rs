@@ -121,6 +121,21 @@ fn a_malformed_message_is_an_error_naming_it() {
     assert!(read("UID 6", b"").is_err());
 }
 
+/// Found by the `imap` fuzz target: multipart structures on which mail-parser 0.11.9's debug
+/// assertion fires ("Invalid part ID, could not find multipart"). Each is a reason, not a
+/// panic (and in a release build, where the assertion is compiled out, whatever the parser
+/// reads of it).
+#[test]
+fn messages_that_trip_the_mail_parsers_assertion_are_a_reason_not_a_panic() {
+    for name in ["fuzz-invalid-part-id.eml", "fuzz-invalid-part-id-2.eml"] {
+        let read = read("UID 9", &eml(name));
+        if cfg!(debug_assertions) {
+            let err = read.expect_err("the parser's assertion fires on it");
+            assert!(err.to_string().contains("UID 9"), "{name}: {err}");
+        }
+    }
+}
+
 #[test]
 fn a_message_without_a_forward_has_no_author_and_its_own_date() {
     let raw = b"From: a@example.org\r\nSubject: Hello\r\nDate: Mon, 4 May 2026 12:00:00 +0000\r\n\r\nNothing forwarded, see http://example.org/x.\r\n";

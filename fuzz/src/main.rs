@@ -54,11 +54,14 @@ fn main() -> ExitCode {
             Some(target) => {
                 (target.setup)();
                 let run = target.run;
-                // Without afl's abort-on-any-panic hook: a panic the code under test contains
-                // on purpose (a dependency's assertion behind `catch_unwind`, see
-                // ingest::sources::imap::read_message) is not a finding; any other panic
-                // still reaches afl's own `catch_unwind` and aborts, so it still is one.
-                afl::fuzz_nohook!(|data: &[u8]| run(data));
+                if target.contains_panics {
+                    // Without afl's abort-on-any-panic hook: a panic the code under test
+                    // contains on purpose (see `Target::contains_panics`) is not a finding; one
+                    // that escapes still reaches afl's own `catch_unwind` and aborts.
+                    afl::fuzz_nohook!(|data: &[u8]| run(data));
+                } else {
+                    afl::fuzz!(|data: &[u8]| run(data));
+                }
                 ExitCode::SUCCESS
             }
             None => {

@@ -35,6 +35,10 @@ pub struct Target {
     pub run: fn(&[u8]),
     /// Prepares what `run` needs once per process (before the fork server starts).
     pub setup: fn(),
+    /// The code under test contains a dependency's panic on purpose (`catch_unwind` around a
+    /// parser whose debug assertion fires on hostile input): run without afl's
+    /// abort-on-any-panic hook, so only a panic that escapes is a finding.
+    pub contains_panics: bool,
 }
 
 fn no_setup() {}
@@ -47,6 +51,7 @@ pub const ALL: &[Target] = &[
         about: "RSS/Atom/JSON Feed bytes: rss::parse_feed then normalise_feed (HTML to text, sanitising)",
         run: feed,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -54,6 +59,7 @@ pub const ALL: &[Target] = &[
         about: "a Mastodon timeline answer: Vec<Status> then normalise_status",
         run: mastodon,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -61,6 +67,7 @@ pub const ALL: &[Target] = &[
         about: "a Bluesky AppView answer: bluesky::parse_answer",
         run: bluesky,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -68,6 +75,7 @@ pub const ALL: &[Target] = &[
         about: "Jetstream events, one JSON per line: Event then normalise_event",
         run: jetstream,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -75,6 +83,7 @@ pub const ALL: &[Target] = &[
         about: "a Reddit listing answer: reddit::parse_answer",
         run: reddit,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -82,6 +91,7 @@ pub const ALL: &[Target] = &[
         about: "a raw RFC 822 message: imap::read_message (report item, forwarded header)",
         run: imap_message,
         setup: no_setup,
+        contains_panics: true,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -89,6 +99,7 @@ pub const ALL: &[Target] = &[
         about: "a CT log entry: ct::leaf::parse_leaf on the bytes (an RFC 6962 MerkleTreeLeaf), or a get-entries answer through ct::read_entry and ct::certificate_item",
         run: ct_entry,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -96,6 +107,7 @@ pub const ALL: &[Target] = &[
         about: "a Telegram channel preview page: telegram::parse_page",
         run: telegram,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -103,6 +115,7 @@ pub const ALL: &[Target] = &[
         about: "an X API v2 page (search or timeline): x::Page then normalise_tweet",
         run: x_page,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -110,6 +123,7 @@ pub const ALL: &[Target] = &[
         about: "a Threads API page (keyword search or profile posts): threads::Page then normalise_post",
         run: threads_page,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "sources")]
     Target {
@@ -117,6 +131,7 @@ pub const ALL: &[Target] = &[
         about: "a watched page: web::extract then web::version (diff against a previous version)",
         run: web_page,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "media")]
     Target {
@@ -124,6 +139,7 @@ pub const ALL: &[Target] = &[
         about: "a media file: classify::media::decode_image (format sniffed from bytes, bounded decode)",
         run: image,
         setup: scratch_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "media")]
     Target {
@@ -131,6 +147,7 @@ pub const ALL: &[Target] = &[
         about: "a media file's provenance: C2PA (JPEG, PNG, WebP RIFF), XMP, PNG text chunks, EXIF",
         run: provenance,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "media")]
     Target {
@@ -138,6 +155,7 @@ pub const ALL: &[Target] = &[
         about: "a media file's metadata fields: JPEG COM/EXIF, WebP (animated) EXIF, MP4/MOV udta/ilst/keys, and the video metadata reader",
         run: containers,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "search")]
     Target {
@@ -145,6 +163,7 @@ pub const ALL: &[Target] = &[
         about: "a search query against a small index: SearchIndex::search",
         run: search,
         setup: search_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "evidence")]
     Target {
@@ -152,6 +171,7 @@ pub const ALL: &[Target] = &[
         about: "an evidence pack ZIP: evidence::verify_file",
         run: verify,
         setup: scratch_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "evidence")]
     Target {
@@ -159,6 +179,7 @@ pub const ALL: &[Target] = &[
         about: "a (gzipped) WARC file: evidence::warc::read_all",
         run: warc,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "evidence")]
     Target {
@@ -166,6 +187,7 @@ pub const ALL: &[Target] = &[
         about: "an RFC 3161 TimeStampResp or token: evidence::timestamp::{parse_response, verify_token}",
         run: timestamp,
         setup: no_setup,
+        contains_panics: false,
     },
     #[cfg(feature = "config")]
     Target {
@@ -173,6 +195,7 @@ pub const ALL: &[Target] = &[
         about: "ballotwatch.toml text: Config::from_toml (parse and validate)",
         run: config,
         setup: no_setup,
+        contains_panics: false,
     },
 ];
 

@@ -331,6 +331,23 @@ pub struct FileEntry {
     pub size: u64,
 }
 
+/// A pack's `SHA256SUMS`: every file `manifest` lists, plus `manifest.json` itself
+/// (`manifest_bytes`) and its signature file (`sig`). What export writes and verify expects.
+pub fn pack_sums(manifest: &Manifest, manifest_bytes: &[u8], sig: &str) -> String {
+    let manifest_sha = ballotwatch_core::sha256_hex(manifest_bytes);
+    let sig_sha = ballotwatch_core::sha256_hex(sig.as_bytes());
+    sha256sums(
+        manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.sha256.as_str()))
+            .chain([
+                (names::MANIFEST, manifest_sha.as_str()),
+                (names::SIGNATURE, sig_sha.as_str()),
+            ]),
+    )
+}
+
 /// The `SHA256SUMS` text for these (path, sha256) pairs: `sha256sum -c` format, sorted by path.
 pub fn sha256sums<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut lines: Vec<(&str, &str)> = entries.into_iter().collect();

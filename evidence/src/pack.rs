@@ -18,7 +18,7 @@ use crate::custody::Custody;
 use crate::error::{EvidenceError, Result};
 use crate::key::PackKey;
 use crate::manifest::{
-    names, sha256sums, CaptureEntry, DetectorInfo, FileEntry, IncidentEntry, ItemEntry, Manifest,
+    names, pack_sums, CaptureEntry, DetectorInfo, FileEntry, IncidentEntry, ItemEntry, Manifest,
     MediaEntry, MediaFailure, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool,
     WarcInfo, SCHEMA, SCHEMA_VERSION,
 };
@@ -253,18 +253,7 @@ pub fn build_at(
         EvidenceError::InvalidRequest(format!("cannot serialise the manifest: {e}"))
     })?;
     let sig = format!("{}\n", key.sign_hex(&manifest_bytes));
-    let manifest_sha = sha256_hex(&manifest_bytes);
-    let sig_sha = sha256_hex(sig.as_bytes());
-    let sums = sha256sums(
-        manifest
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.sha256.as_str()))
-            .chain([
-                (names::MANIFEST, manifest_sha.as_str()),
-                (names::SIGNATURE, sig_sha.as_str()),
-            ]),
-    );
+    let sums = pack_sums(&manifest, &manifest_bytes, &sig);
     files.insert(names::MANIFEST.into(), manifest_bytes);
     files.insert(names::SIGNATURE.into(), sig.into_bytes());
     files.insert(names::SUMS.into(), sums.into_bytes());

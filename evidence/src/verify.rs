@@ -26,7 +26,7 @@ use ballotwatch_core::config::LimitsConfig;
 use ballotwatch_core::sha256_hex;
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{names, sha256sums, Manifest, SCHEMA, SCHEMA_VERSION};
+use crate::manifest::{names, pack_sums, Manifest, SCHEMA, SCHEMA_VERSION};
 use crate::timestamp::pack::{TimestampCheck, MAX_ROOT_FILE, MAX_TOKEN_FILE};
 use crate::timestamp::TrustRoots;
 use crate::{key, warc};
@@ -517,20 +517,7 @@ pub fn verify_reader<R: Read + Seek>(
     if !listed.contains_key(warc_file) {
         return Err(problem(warc_file, "the WARC is not listed in the manifest"));
     }
-    let expected_sums = {
-        let manifest_sha = sha256_hex(&manifest_bytes);
-        let sig_sha = sha256_hex(sig.as_bytes());
-        sha256sums(
-            manifest
-                .files
-                .iter()
-                .map(|f| (f.path.as_str(), f.sha256.as_str()))
-                .chain([
-                    (names::MANIFEST, manifest_sha.as_str()),
-                    (names::SIGNATURE, sig_sha.as_str()),
-                ]),
-        )
-    };
+    let expected_sums = pack_sums(&manifest, &manifest_bytes, &sig);
 
     // Every file, streamed and hashed, in the order the ZIP holds them.
     let mut seen: BTreeSet<&str> = BTreeSet::new();

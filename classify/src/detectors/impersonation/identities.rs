@@ -124,36 +124,67 @@ impl ProtectedIdentities {
         })
     }
 
-    /// Whether an author (handle, platform, profile URL) is one of the official accounts: the
-    /// handle equals an official handle, is a Bluesky handle under an official domain (domain
-    /// handles are verified by DNS), or lives on a Mastodon instance at an official domain; or
-    /// the profile URL is on an official domain.
-    pub fn is_official_author(&self, handle: Option<&str>, url: Option<&str>) -> bool {
+    /// The identity an author (handle, profile URL) is an official account of: the handle
+    /// equals an official handle, is a Bluesky handle under an official domain (domain handles
+    /// are verified by DNS), or lives on a Mastodon instance at an official domain; or the
+    /// profile URL is on an official domain. A handle that folds to nothing is no one's.
+    pub fn official_identity(&self, handle: Option<&str>, url: Option<&str>) -> Option<&Identity> {
         if let Some(h) = handle {
             let key = handle_key(h);
             if key.is_empty() {
-                return false;
+                return None;
             }
-            if self
+            if let Some(i) = self
                 .identities
                 .iter()
-                .any(|i| i.handles.iter().any(|o| o.key == key))
+                .find(|i| i.handles.iter().any(|o| o.key == key))
             {
-                return true;
+                return Some(i);
             }
             // A domain-shaped handle (Bluesky) or the instance of a Mastodon handle.
             let domain_part = key.rsplit('@').next().unwrap_or(&key);
             if domain_part.contains('.') {
-                if let Some(host) = normalise_host(domain_part) {
-                    if self.official_for_host(&host).is_some() {
-                        return true;
-                    }
+                if let Some(i) =
+                    normalise_host(domain_part).and_then(|h| self.official_for_host(&h))
+                {
+                    return Some(i);
                 }
             }
         }
         url.and_then(host_of_url)
-            .is_some_and(|h| self.official_for_host(&h).is_some())
+            .and_then(|h| self.official_for_host(&h))
     }
+
+    /// Whether an author is one of the official accounts ([`Self::official_identity`]).
+    pub fn is_official_author(&self, handle: Option<&str>, url: Option<&str>) -> bool {
+        self.official_identity(handle, url).is_some()
+    }
+
+    /// The identity that published `item` itself: its author is an official account
+    /// ([`Self::official_identity`]), or the item is on an official domain.
+    pub fn publisher_of(&self, item: &ballotwatch_core::Item) -> Option<&Identity> {
+        let author = item.author.as_ref();
+        self.official_identity(
+            author.and_then(|a| a.handle.as_deref()),
+            author.and_then(|a| a.url.as_deref()),
+        )
+        .or_else(|| {
+            item.url
+                .as_deref()
+                .and_then(host_of_url)
+                .and_then(|h| self.official_for_host(&h))
+        })
+    }
+}
+
+/// A regex matching `words` in order, literally, with any run of whitespace between them (a
+/// name as it appears in running text).
+pub fn words_pattern<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
+    words
+        .into_iter()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+")
 }
 
 fn protected_domain(d: &str) -> Option<ProtectedDomain> {

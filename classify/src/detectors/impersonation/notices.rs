@@ -13,7 +13,7 @@ use crate::config::IdentityKind;
 use ballotwatch_core::{Item, Verdict, VerdictKind};
 use regex::Regex;
 
-use super::identities::{host_of_url, ProtectedIdentities};
+use super::identities::{host_of_url, words_pattern, ProtectedIdentities};
 use crate::{ClassifyError, Detector, DetectorError};
 
 /// The fake-notice detector.
@@ -51,12 +51,7 @@ fn name_variants(name: &str, kind: IdentityKind) -> Vec<String> {
 fn pattern(variants: &[String]) -> Result<Regex, regex::Error> {
     let names = variants
         .iter()
-        .map(|v| {
-            v.split_whitespace()
-                .map(regex::escape)
-                .collect::<Vec<_>>()
-                .join(r"\s+")
-        })
+        .map(|v| words_pattern(v.split_whitespace()))
         .collect::<Vec<_>>()
         .join("|");
     let lead = r"^[\W_]*(?:(?:important|urgent|attention|notice|update|breaking|alert)\b[\W_]*)*";
@@ -85,17 +80,7 @@ impl NoticeDetector {
     }
 
     fn posted_officially(&self, item: &Item) -> bool {
-        let author = item.author.as_ref();
-        if self.ids.is_official_author(
-            author.and_then(|a| a.handle.as_deref()),
-            author.and_then(|a| a.url.as_deref()),
-        ) {
-            return true;
-        }
-        item.url
-            .as_deref()
-            .and_then(host_of_url)
-            .is_some_and(|h| self.ids.official_for_host(&h).is_some())
+        self.ids.publisher_of(item).is_some()
     }
 }
 

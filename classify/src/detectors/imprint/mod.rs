@@ -31,7 +31,7 @@ use std::sync::Arc;
 use ballotwatch_core::{Item, Verdict, VerdictKind};
 use regex::{Regex, RegexBuilder};
 
-use super::impersonation::identities::{handle_key, host_of_url, ProtectedIdentities};
+use super::impersonation::identities::{host_of_url, words_pattern, ProtectedIdentities};
 use crate::config::IdentityKind;
 use crate::{ClassifyError, Detector, DetectorError};
 
@@ -85,23 +85,11 @@ fn target_names(ids: &ProtectedIdentities) -> Vec<String> {
         if words.is_empty() {
             continue;
         }
-        out.push(
-            words
-                .iter()
-                .map(|w| regex::escape(w))
-                .collect::<Vec<_>>()
-                .join(r"\s+"),
-        );
+        out.push(words_pattern(words.iter().copied()));
         // A local party is often named without its place ("Anytown Residents First" is
         // "Residents First" on its own leaflets).
         if i.kind == IdentityKind::Party && words.len() > 2 {
-            out.push(
-                words[1..]
-                    .iter()
-                    .map(|w| regex::escape(w))
-                    .collect::<Vec<_>>()
-                    .join(r"\s+"),
-            );
+            out.push(words_pattern(words[1..].iter().copied()));
         }
         // A candidate is often asked for by surname alone ("Vote Okafor").
         if i.kind == IdentityKind::Candidate && words.len() > 1 {
@@ -163,30 +151,6 @@ impl ImprintDetector {
         })
     }
 
-    /// The identity whose official account or domain published the item, if any.
-    fn publisher(&self, item: &Item) -> Option<IdentityKind> {
-        let author = item.author.as_ref();
-        if let Some(key) = author
-            .and_then(|a| a.handle.as_deref())
-            .map(handle_key)
-            .filter(|k| !k.is_empty())
-        {
-            if let Some(i) = self
-                .ids
-                .identities
-                .iter()
-                .find(|i| i.handles.iter().any(|h| h.key == key))
-            {
-                return Some(i.kind);
-            }
-        }
-        let host = author
-            .and_then(|a| a.url.as_deref())
-            .and_then(host_of_url)
-            .or_else(|| item.url.as_deref().and_then(host_of_url))?;
-        self.ids.official_for_host(&host).map(|i| i.kind)
-    }
-
     /// What an imprint in `text` lacks: `None` when there is no imprint at all, an empty list
     /// when it has a name and an address.
     fn imprint_gaps(&self, text: &str) -> Option<Vec<&'static str>> {
@@ -213,7 +177,7 @@ impl Detector for ImprintDetector {
     }
 
     fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {
-        let publisher = self.publisher(item);
+        let publisher = self.ids.publisher_of(item).map(|i| i.kind);
         let campaigner = matches!(
             publisher,
             Some(IdentityKind::Candidate | IdentityKind::Party)

@@ -658,7 +658,7 @@ fn check_warc(
         named: BTreeMap::new(),
         unpacked: 0,
     };
-    while let Some(rec) = r.next_record().map_err(|e| problem(file, e))? {
+    while let Some(rec) = r.next_record().map_err(|e| problem(file, e.to_string()))? {
         check.records += 1;
         if let Some(id) = rec
             .header("WARC-Record-ID")

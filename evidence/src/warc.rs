@@ -311,6 +311,101 @@ pub fn warcinfo(date: DateTime<Utc>, software: &str, seed: &str) -> Record {
     }
 }
 
+/// Why a WARC could not be read back: the record (1-based) and the first problem in it.
+#[derive(Debug, thiserror::Error)]
+pub enum WarcReadError {
+    /// The input could not be read or decompressed (a gzip bomb past the limit is one).
+    #[error("record {record}: cannot decompress or read {what}: {source}")]
+    Read {
+        /// The record (1-based).
+        record: usize,
+        /// What was being read.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A header line longer than [`MAX_HEADER_LINE`].
+    #[error("record {record}: a line of {what} is longer than {MAX_HEADER_LINE} bytes")]
+    LineTooLong {
+        /// The record (1-based).
+        record: usize,
+        /// Which line.
+        what: &'static str,
+    },
+    /// The record does not start with a WARC version line.
+    #[error("record {record}: starts with {start:?}, not a WARC version line")]
+    NotWarc {
+        /// The record (1-based).
+        record: usize,
+        /// Its first line, at most 80 characters.
+        start: String,
+    },
+    /// The input ends before the blank line that closes the headers.
+    #[error("record {record}: the file ends inside its headers")]
+    EndsInHeaders {
+        /// The record (1-based).
+        record: usize,
+    },
+    /// More than [`MAX_HEADERS`] header lines.
+    #[error("record {record}: more than {MAX_HEADERS} header lines")]
+    TooManyHeaders {
+        /// The record (1-based).
+        record: usize,
+    },
+    /// A header line without a colon.
+    #[error("record {record}: header line {line:?} has no colon")]
+    NoColon {
+        /// The record (1-based).
+        record: usize,
+        /// The line, at most 80 characters.
+        line: String,
+    },
+    /// No parsable `Content-Length` header.
+    #[error("record {record}: no valid Content-Length")]
+    NoContentLength {
+        /// The record (1-based).
+        record: usize,
+    },
+    /// The input ends inside the block.
+    #[error("record {record}: block shorter than its Content-Length {length} (the file ends after {got} bytes)")]
+    ShortBlock {
+        /// The record (1-based).
+        record: usize,
+        /// The declared length.
+        length: u64,
+        /// The bytes there were.
+        got: u64,
+    },
+    /// The block is not followed by CRLF CRLF.
+    #[error("record {record}: block is not followed by CRLF CRLF{}", .source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    BlockEnd {
+        /// The record (1-based).
+        record: usize,
+        /// The read error, when the input ended there.
+        source: Option<std::io::Error>,
+    },
+    /// An `application/http` block whose HTTP headers never end.
+    #[error("record {record}: HTTP block has no end of headers")]
+    HttpHeadersUnterminated {
+        /// The record (1-based).
+        record: usize,
+    },
+    /// A SHA-256 digest header that does not match the content.
+    #[error("record {record} ({uri}): {header} says sha256:{claimed} but the content hashes to sha256:{actual}")]
+    DigestMismatch {
+        /// The record (1-based).
+        record: usize,
+        /// Its `WARC-Target-URI`, or "no target URI".
+        uri: String,
+        /// `WARC-Block-Digest` or `WARC-Payload-Digest`.
+        header: &'static str,
+        /// The hex digest the header states.
+        claimed: String,
+        /// The hex digest of the content.
+        actual: String,
+    },
+}
+
 /// A record as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRecord {
@@ -373,20 +468,26 @@ impl<'a> RecordReader<'a> {
 
     /// One header line (without its line end), at most [`MAX_HEADER_LINE`] bytes; `None` at
     /// the end of the input.
-    fn line(&mut self, buf: &mut Vec<u8>, what: &str) -> Result<Option<String>, String> {
-        let n = self.n + 1;
+    fn line(
+        &mut self,
+        buf: &mut Vec<u8>,
+        what: &'static str,
+    ) -> Result<Option<String>, WarcReadError> {
+        let record = self.n + 1;
         buf.clear();
         let got = (&mut self.r)
             .take(MAX_HEADER_LINE as u64 + 1)
             .read_until(b'\n', buf)
-            .map_err(|e| format!("record {n}: cannot decompress or read {what}: {e}"))?;
+            .map_err(|source| WarcReadError::Read {
+                record,
+                what,
+                source,
+            })?;
         if got == 0 {
             return Ok(None);
         }
         if buf.len() > MAX_HEADER_LINE {
-            return Err(format!(
-                "record {n}: a line of {what} is longer than {MAX_HEADER_LINE} bytes"
-            ));
+            return Err(WarcReadError::LineTooLong { record, what });
         }
         let line = String::from_utf8_lossy(buf);
         Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
@@ -394,7 +495,7 @@ impl<'a> RecordReader<'a> {
 
     /// The next record, `Ok(None)` at the end; `Err` names the first problem and the record
     /// number (1-based).
-    pub fn next_record(&mut self) -> Result<Option<ReadRecord>, String> {
+    pub fn next_record(&mut self) -> Result<Option<ReadRecord>, WarcReadError> {
         let n = self.n + 1;
         let mut buf = Vec::new();
         // Skip blank lines between records.
@@ -406,25 +507,25 @@ impl<'a> RecordReader<'a> {
             }
         };
         if !version.starts_with("WARC/1.") {
-            let shown: String = version.chars().take(80).collect();
-            return Err(format!(
-                "record {n}: starts with {shown:?}, not a WARC version line"
-            ));
+            return Err(WarcReadError::NotWarc {
+                record: n,
+                start: version.chars().take(80).collect(),
+            });
         }
         let mut headers = Vec::new();
         loop {
             let l = self
                 .line(&mut buf, "its headers")?
-                .ok_or_else(|| format!("record {n}: the file ends inside its headers"))?;
+                .ok_or(WarcReadError::EndsInHeaders { record: n })?;
             if l.is_empty() {
                 break;
             }
             if headers.len() == MAX_HEADERS {
-                return Err(format!("record {n}: more than {MAX_HEADERS} header lines"));
+                return Err(WarcReadError::TooManyHeaders { record: n });
             }
-            let (name, value) = l.split_once(':').ok_or_else(|| {
-                let shown: String = l.chars().take(80).collect();
-                format!("record {n}: header line {shown:?} has no colon")
+            let (name, value) = l.split_once(':').ok_or_else(|| WarcReadError::NoColon {
+                record: n,
+                line: l.chars().take(80).collect(),
             })?;
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
@@ -435,7 +536,7 @@ impl<'a> RecordReader<'a> {
         let len: u64 = rec
             .header("Content-Length")
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("record {n}: no valid Content-Length"))?;
+            .ok_or(WarcReadError::NoContentLength { record: n })?;
         let is_http = rec
             .header("Content-Type")
             .is_some_and(|c| c.starts_with("application/http"));
@@ -447,7 +548,11 @@ impl<'a> RecordReader<'a> {
         loop {
             let k = limited
                 .read(&mut chunk)
-                .map_err(|e| format!("record {n}: cannot decompress or read its block: {e}"))?;
+                .map_err(|source| WarcReadError::Read {
+                    record: n,
+                    what: "its block",
+                    source,
+                })?;
             if k == 0 {
                 break;
             }
@@ -459,23 +564,31 @@ impl<'a> RecordReader<'a> {
             got += k as u64;
         }
         if got < len {
-            return Err(format!(
-                "record {n}: block shorter than its Content-Length {len} (the file ends after {got} bytes)"
-            ));
+            return Err(WarcReadError::ShortBlock {
+                record: n,
+                length: len,
+                got,
+            });
         }
         let mut end = [0u8; 4];
         self.r
             .read_exact(&mut end)
-            .map_err(|e| format!("record {n}: missing the CRLF CRLF after its block: {e}"))?;
+            .map_err(|e| WarcReadError::BlockEnd {
+                record: n,
+                source: Some(e),
+            })?;
         if &end != b"\r\n\r\n" {
-            return Err(format!("record {n}: block is not followed by CRLF CRLF"));
+            return Err(WarcReadError::BlockEnd {
+                record: n,
+                source: None,
+            });
         }
         check_digest(&rec, "WARC-Block-Digest", block.finalize().into(), n)?;
         let payload_sha256 = match payload {
             Some(p) => {
                 let digest = p
                     .finish()
-                    .ok_or_else(|| format!("record {n}: HTTP block has no end of headers"))?;
+                    .ok_or(WarcReadError::HttpHeadersUnterminated { record: n })?;
                 check_digest(&rec, "WARC-Payload-Digest", digest, n)?;
                 Some(hex::encode(digest))
             }
@@ -551,9 +664,12 @@ impl BodyHasher {
 
 /// Reads every record of a (possibly gzipped, multi-member) WARC held in memory; see
 /// [`RecordReader`]. `Err` names the first problem and the record number (1-based).
-pub fn read_all(bytes: &[u8]) -> Result<Vec<ReadRecord>, String> {
-    let mut r =
-        RecordReader::new(bytes, u64::MAX).map_err(|e| format!("record 1: cannot read: {e}"))?;
+pub fn read_all(bytes: &[u8]) -> Result<Vec<ReadRecord>, WarcReadError> {
+    let mut r = RecordReader::new(bytes, u64::MAX).map_err(|source| WarcReadError::Read {
+        record: 1,
+        what: "the input",
+        source,
+    })?;
     let mut out = Vec::new();
     while let Some(rec) = r.next_record()? {
         out.push(rec);
@@ -561,7 +677,12 @@ pub fn read_all(bytes: &[u8]) -> Result<Vec<ReadRecord>, String> {
     Ok(out)
 }
 
-fn check_digest(rec: &ReadRecord, header: &str, actual: [u8; 32], n: usize) -> Result<(), String> {
+fn check_digest(
+    rec: &ReadRecord,
+    header: &'static str,
+    actual: [u8; 32],
+    n: usize,
+) -> Result<(), WarcReadError> {
     let Some(value) = rec.header(header) else {
         return Ok(());
     };
@@ -570,10 +691,16 @@ fn check_digest(rec: &ReadRecord, header: &str, actual: [u8; 32], n: usize) -> R
     };
     let actual = hex::encode(actual);
     if !hexval.eq_ignore_ascii_case(&actual) {
-        return Err(format!(
-            "record {n} ({}): {header} says sha256:{hexval} but the content hashes to sha256:{actual}",
-            rec.header("WARC-Target-URI").unwrap_or("no target URI")
-        ));
+        return Err(WarcReadError::DigestMismatch {
+            record: n,
+            uri: rec
+                .header("WARC-Target-URI")
+                .unwrap_or("no target URI")
+                .to_string(),
+            header,
+            claimed: hexval.to_string(),
+            actual,
+        });
     }
     Ok(())
 }
@@ -758,7 +885,7 @@ mod tests {
         let mut raw = r.to_bytes();
         let pos = raw.len() - 6;
         raw[pos] ^= 1;
-        let err = read_all(&raw).unwrap_err();
+        let err = read_all(&raw).unwrap_err().to_string();
         assert!(
             err.contains("record 1") && err.contains("WARC-Block-Digest"),
             "{err}"
@@ -771,14 +898,14 @@ mod tests {
     fn a_huge_content_length_is_not_an_allocation() {
         // Before: `vec![0; Content-Length]` asked for 1 TiB here and aborted the process.
         let raw = b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 1099511627776\r\n\r\nhello";
-        let err = read_all(raw).unwrap_err();
+        let err = read_all(raw).unwrap_err().to_string();
         assert!(
             err.contains("record 1") && err.contains("shorter than its Content-Length"),
             "{err}"
         );
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
         gz.write_all(raw).unwrap();
-        let err = read_all(&gz.finish().unwrap()).unwrap_err();
+        let err = read_all(&gz.finish().unwrap()).unwrap_err().to_string();
         assert!(err.contains("shorter than its Content-Length"), "{err}");
     }
 
@@ -791,7 +918,7 @@ mod tests {
         let bytes = gz.finish().unwrap();
         assert!(bytes.len() < 20_000, "{}", bytes.len());
         let mut r = RecordReader::new(&bytes[..], 1 << 20).unwrap();
-        let err = r.next_record().unwrap_err();
+        let err = r.next_record().unwrap_err().to_string();
         assert!(err.contains("more than 1048576 bytes"), "{err}");
         assert!(r.unpacked() <= 1 << 20);
     }
@@ -800,10 +927,10 @@ mod tests {
     fn an_endless_header_line_is_refused_at_its_limit() {
         let mut raw = b"WARC/1.1\r\nWARC-Target-URI: ".to_vec();
         raw.extend(std::iter::repeat_n(b'a', MAX_HEADER_LINE + 10));
-        let err = read_all(&raw).unwrap_err();
+        let err = read_all(&raw).unwrap_err().to_string();
         assert!(err.contains("longer than"), "{err}");
         let many = format!("WARC/1.1\r\n{}\r\n", "X: y\r\n".repeat(MAX_HEADERS + 1));
-        let err = read_all(many.as_bytes()).unwrap_err();
+        let err = read_all(many.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("header lines"), "{err}");
     }
 

@@ -460,30 +460,77 @@ fn extension<T: for<'a> Decode<'a>>(
     Ok(Some((ext.critical, value)))
 }
 
+/// Why a signature (the token's over its signed attributes, or a certificate's by its issuer)
+/// does not verify.
+#[derive(Debug, thiserror::Error)]
+enum SignatureFailure {
+    #[error("its two signature algorithm fields disagree")]
+    AlgorithmFieldsDisagree,
+    #[error("its signature algorithm {0} is not supported")]
+    UnsupportedAlgorithm(ObjectIdentifier),
+    #[error("cannot re-encode its signed part: {0}")]
+    Encode(der::Error),
+    #[error("its signature is not a whole number of bytes")]
+    SignatureBits,
+    #[error("the signature on {subject} fails: {cause}")]
+    ByIssuer {
+        subject: String,
+        cause: Box<SignatureFailure>,
+    },
+    #[error("the public key is not a whole number of bytes")]
+    KeyBits,
+    #[error("unusable {kind} key: {message}")]
+    UnusableKey { kind: &'static str, message: String },
+    #[error("the EC key names no curve")]
+    NoCurve,
+    #[error("the EC key's curve: {0}")]
+    Curve(der::Error),
+    #[error("not a DER ECDSA signature: {0}")]
+    EcdsaEncoding(ecdsa::Error),
+    #[error("the {0} signature does not match")]
+    Mismatch(&'static str),
+    #[error("EC curve {0} is not supported (P-256 and P-384 are)")]
+    UnsupportedCurve(ObjectIdentifier),
+    #[error("key algorithm {0} is not supported (RSA and ECDSA P-256/P-384 are)")]
+    UnsupportedKey(ObjectIdentifier),
+}
+
+impl SignatureFailure {
+    fn unusable(kind: &'static str, e: impl std::fmt::Display) -> Self {
+        SignatureFailure::UnusableKey {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
 /// `cert`'s signature by `issuer`'s key.
-fn verify_certificate(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
+fn verify_certificate(
+    cert: &Certificate,
+    issuer: &Certificate,
+) -> std::result::Result<(), SignatureFailure> {
     let alg = &cert.signature_algorithm.oid;
     if cert.tbs_certificate.signature.oid != *alg {
-        return Err("its two signature algorithm fields disagree".into());
+        return Err(SignatureFailure::AlgorithmFieldsDisagree);
     }
-    let hash = Hash::of_signature(alg)
-        .ok_or_else(|| format!("its signature algorithm {alg} is not supported"))?;
-    let tbs = cert.tbs_certificate.to_der().map_err(|e| e.to_string())?;
+    let hash = Hash::of_signature(alg).ok_or(SignatureFailure::UnsupportedAlgorithm(*alg))?;
+    let tbs = cert
+        .tbs_certificate
+        .to_der()
+        .map_err(SignatureFailure::Encode)?;
     let signature = cert
         .signature
         .as_bytes()
-        .ok_or("its signature is not a whole number of bytes")?;
+        .ok_or(SignatureFailure::SignatureBits)?;
     verify_signature(
         &issuer.tbs_certificate.subject_public_key_info,
         hash,
         &tbs,
         signature,
     )
-    .map_err(|e| {
-        format!(
-            "the signature on {} fails: {e}",
-            cert.tbs_certificate.subject
-        )
+    .map_err(|cause| SignatureFailure::ByIssuer {
+        subject: cert.tbs_certificate.subject.to_string(),
+        cause: Box::new(cause),
     })
 }
 
@@ -530,56 +577,52 @@ fn verify_signature(
     hash: Hash,
     message: &[u8],
     signature: &[u8],
-) -> Result<(), String> {
+) -> std::result::Result<(), SignatureFailure> {
     let digest = hash.digest(message);
     let key_bits = spki
         .subject_public_key
         .as_bytes()
-        .ok_or("the public key is not a whole number of bytes")?;
+        .ok_or(SignatureFailure::KeyBits)?;
     match spki.algorithm.oid {
         oid::RSA_ENCRYPTION => {
-            let der = spki.to_der().map_err(|e| e.to_string())?;
+            let der = spki.to_der().map_err(SignatureFailure::Encode)?;
             let key = rsa::RsaPublicKey::from_public_key_der(&der)
-                .map_err(|e| format!("unusable RSA key: {e}"))?;
+                .map_err(|e| SignatureFailure::unusable("RSA", e))?;
             let scheme = match hash {
                 Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
                 Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                 Hash::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
             };
             key.verify(scheme, &digest, signature)
-                .map_err(|_| "the RSA signature does not match".to_string())
+                .map_err(|_| SignatureFailure::Mismatch("RSA"))
         }
         oid::EC_PUBLIC_KEY => {
             let curve: ObjectIdentifier = spki
                 .algorithm
                 .parameters
                 .as_ref()
-                .ok_or("the EC key names no curve")?
+                .ok_or(SignatureFailure::NoCurve)?
                 .decode_as()
-                .map_err(|e| format!("the EC key's curve: {e}"))?;
-            let mismatch = |_| "the ECDSA signature does not match".to_string();
+                .map_err(SignatureFailure::Curve)?;
+            let mismatch = |_| SignatureFailure::Mismatch("ECDSA");
             match curve {
                 oid::SECP256R1 => {
                     let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bits)
-                        .map_err(|e| format!("unusable P-256 key: {e}"))?;
+                        .map_err(|e| SignatureFailure::unusable("P-256", e))?;
                     let sig = p256::ecdsa::Signature::from_der(signature)
-                        .map_err(|e| format!("not a DER ECDSA signature: {e}"))?;
+                        .map_err(SignatureFailure::EcdsaEncoding)?;
                     key.verify_prehash(&digest, &sig).map_err(mismatch)
                 }
                 oid::SECP384R1 => {
                     let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bits)
-                        .map_err(|e| format!("unusable P-384 key: {e}"))?;
+                        .map_err(|e| SignatureFailure::unusable("P-384", e))?;
                     let sig = p384::ecdsa::Signature::from_der(signature)
-                        .map_err(|e| format!("not a DER ECDSA signature: {e}"))?;
+                        .map_err(SignatureFailure::EcdsaEncoding)?;
                     key.verify_prehash(&digest, &sig).map_err(mismatch)
                 }
-                other => Err(format!(
-                    "EC curve {other} is not supported (P-256 and P-384 are)"
-                )),
+                other => Err(SignatureFailure::UnsupportedCurve(other)),
             }
         }
-        other => Err(format!(
-            "key algorithm {other} is not supported (RSA and ECDSA P-256/P-384 are)"
-        )),
+        other => Err(SignatureFailure::UnsupportedKey(other)),
     }
 }

@@ -916,15 +916,6 @@ fn retry_after_parses_seconds_and_dates() {
 }
 
 #[test]
-fn sizes_read_naturally() {
-    assert_eq!(format_size(10 * 1024 * 1024), "10 MiB");
-    assert_eq!(format_size(256 * 1024), "256 KiB");
-    assert_eq!(format_size(2 * 1024 * 1024 * 1024), "2 GiB");
-    assert_eq!(format_size(1500), "1500 bytes");
-    assert_eq!(format_size(0), "0 bytes");
-}
-
-#[test]
 fn transience_by_status() {
     let s = |status| FetchError::Status {
         url: "u".into(),

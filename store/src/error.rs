@@ -77,7 +77,7 @@ pub enum StoreError {
     InvalidInput(String),
     /// PostgreSQL refused an operation, or the connection broke while it ran (the next call
     /// takes a fresh connection from the pool).
-    #[error("PostgreSQL {server}: {context}: {source}")]
+    #[error("PostgreSQL {server}: {context}: {}", pg_detail(source))]
     Postgres {
         /// What the store was doing, e.g. "recording a poll of source `Echo`".
         context: String,
@@ -115,6 +115,18 @@ pub enum StoreError {
         /// The server and database.
         server: String,
     },
+}
+
+/// What PostgreSQL said: the server's message and SQLSTATE for a database error, the cause for
+/// an I/O error (the client's own `Display` says only "db error").
+fn pg_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// The store's result type.

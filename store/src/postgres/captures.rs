@@ -57,9 +57,12 @@ pub(crate) fn insert_capture(
     let what = || format!("recording the capture of {} for source `{source}`", c.url);
     let inserted = c_
         .query_opt(
+            // Only when absent, so a replayed fetch takes no id (see `outbox::insert_outbox`).
             "INSERT INTO captures(source, url, final_url, status, headers, sha256, size,
                  started_at, finished_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+             WHERE NOT EXISTS (SELECT 1 FROM captures WHERE source = $1 AND url = $2
+                               AND started_at = $8 AND sha256 = $6)
              ON CONFLICT (source, url, started_at, sha256) DO NOTHING
              RETURNING id",
             &[

@@ -64,9 +64,12 @@ pub(crate) fn insert_outbox(
     let payload = serde_json::to_string(&m.payload)
         .json_ctx(|| format!("serializing the message `{}`", m.idempotency_key))?;
     c.execute(
+        // Inserting only when the key is absent keeps ids without gaps (an `ON CONFLICT` that
+        // fires still takes an id); `ON CONFLICT` covers two nodes queuing the key at once.
         "INSERT INTO outbox(idempotency_key, channel, kind, rule, incident_id, recipients,
              payload, created_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+         WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE idempotency_key = $1)
          ON CONFLICT (idempotency_key) DO NOTHING",
         &[
             &m.idempotency_key,

@@ -36,6 +36,7 @@ pub struct PgServer {
     data: PathBuf,
     sockets: PathBuf,
     run_as: Option<u32>,
+    durable: bool,
     child: Mutex<Option<Child>>,
     // Removed last (fields drop in order): the folders above live in it.
     _dir: tempfile::TempDir,
@@ -78,8 +79,15 @@ fn free_port() -> Result<u16, String> {
 }
 
 impl PgServer {
-    /// Creates a cluster in a temp folder and starts it; see the module documentation.
+    /// Creates a cluster in a temp folder and starts it; see the module documentation. It runs
+    /// with `fsync=off` (fast; a crash of the process loses nothing, only an OS crash would).
     pub fn start() -> Result<PgServer, String> {
+        PgServer::start_with(false)
+    }
+
+    /// Like [`PgServer::start`]; `durable` keeps PostgreSQL's default `fsync=on`, for
+    /// measurements that compare commit costs with SQLite's `synchronous=FULL`.
+    pub fn start_with(durable: bool) -> Result<PgServer, String> {
         let bin = find_bin_dir().ok_or(
             "PostgreSQL is not installed: no initdb on PATH or in /usr/lib/postgresql/*/bin \
              (apt-get install postgresql)",
@@ -107,6 +115,7 @@ impl PgServer {
             data,
             sockets,
             run_as,
+            durable,
             child: Mutex::new(None),
             _dir: dir,
         };
@@ -156,14 +165,15 @@ impl PgServer {
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
-                "fsync=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
                 "max_connections=200",
                 "-c",
                 "shared_buffers=32MB",
             ])
+            .args(if self.durable {
+                &[][..]
+            } else {
+                &["-c", "fsync=off", "-c", "full_page_writes=off"][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

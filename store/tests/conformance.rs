@@ -952,3 +952,54 @@ fn postgresql_schema_is_versioned_and_a_newer_one_is_refused() {
     assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err:?}");
     assert!(err.to_string().contains("upgrade Ballotwatch"), "{err}");
 }
+
+// --- throughput: PostgreSQL against SQLite in one run -----------------------------------------
+
+/// Items/s recording `polls` polls of 2,000 new items each, and messages/s claiming and marking
+/// sent 2,000 queued messages over 20 channels.
+fn measure(s: &dyn PipelineStore, polls: i64) -> (f64, f64) {
+    let started = std::time::Instant::now();
+    for p in 0..polls {
+        let ids: Vec<String> = (0..2000).map(|i| format!("p{p}-{i}")).collect();
+        let texts: Vec<String> = (0..2000).map(|i| format!("post {i} of poll {p} about the count")).collect();
+        let pairs: Vec<(&str, &str)> = ids.iter().map(String::as_str).zip(texts.iter().map(String::as_str)).collect();
+        let out = s.record_poll("Echo", poll(s, &pairs, p * 60)).unwrap();
+        assert_eq!(out.new, 2000);
+    }
+    let items_per_s = (polls * 2000) as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(s.count_items().unwrap(), (polls * 2000) as u64);
+
+    let channels: Vec<String> = (0..20).map(|c| format!("webhook:c{c}")).collect();
+    let messages: Vec<NewOutbox> = (0..2000).map(|i| msg(&format!("m{i}"), &channels[i % 20], None)).collect();
+    s.outbox_enqueue(&messages).unwrap();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let due = Utc::now() + chrono::Duration::seconds(1);
+    loop {
+        let claimed = s.outbox_claim(due).unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for r in claimed {
+            s.outbox_sent(r.id, Utc::now()).unwrap();
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 2000);
+    (items_per_s, sent as f64 / started.elapsed().as_secs_f64())
+}
+
+#[test]
+#[ignore = "a measurement: cargo test -p ballotwatch-store --test conformance -- --ignored --nocapture"]
+fn throughput_postgresql_against_sqlite() {
+    let lite = sqlite();
+    // Its own server with fsync on (the shared one runs with fsync off), so commits cost what
+    // SQLite's synchronous=FULL commits cost; the data folders are on the same disk.
+    let server = testing::PgServer::start_with(true).unwrap();
+    let url = server.create_database("throughput").unwrap();
+    let pg = PgStore::connect(&url, pg_options("bench")).unwrap();
+    let (lite_items, lite_msgs) = measure(&*lite.store, 5);
+    let (pg_items, pg_msgs) = measure(&pg, 5);
+    println!("record_poll, 5 polls x 2,000 new items: SQLite {lite_items:.0} items/s, PostgreSQL {pg_items:.0} items/s: {:.2}x", pg_items / lite_items);
+    println!("outbox claim + sent, 2,000 messages / 20 channels: SQLite {lite_msgs:.0} msg/s, PostgreSQL {pg_msgs:.0} msg/s: {:.2}x", pg_msgs / lite_msgs);
+}

@@ -52,25 +52,26 @@ pub(crate) fn append_in(c: &mut impl GenericClient, entries: &[NewLogEntry]) -> 
         None => (0, GENESIS),
     };
     let logged_at = now_ms();
+    let (mut seqs, mut item_ids, mut whats, mut shas, mut prevs, mut heads) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for (e, sha256) in parsed {
         seq += 1;
         let prev = head;
         head = chain_head(&prev, seq, &e.item_id, &e.what, &sha256);
-        c.execute(
-            "INSERT INTO capture_log (seq, item_id, what, sha256, prev_head, head, logged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &seq,
-                &e.item_id,
-                &e.what,
-                &hex::encode(sha256),
-                &hex::encode(prev),
-                &hex::encode(head),
-                &logged_at,
-            ],
-        )
-        .pg("appending to the capture log")?;
+        seqs.push(seq);
+        item_ids.push(e.item_id.as_str());
+        whats.push(e.what.as_str());
+        shas.push(hex::encode(sha256));
+        prevs.push(hex::encode(prev));
+        heads.push(hex::encode(head));
     }
+    c.execute(
+        "INSERT INTO capture_log (seq, item_id, what, sha256, prev_head, head, logged_at)
+         SELECT u.*, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+                                    $5::text[], $6::text[]) AS u",
+        &[&seqs, &item_ids, &whats, &shas, &prevs, &heads, &logged_at],
+    )
+    .pg("appending to the capture log")?;
     Ok(())
 }
 

@@ -77,20 +77,30 @@ pub(crate) fn latest_hashes(
         .collect()
 }
 
-/// Stores `item` as a new version (stage `new`) unless its content equals `latest`'s, inside
-/// the caller's transaction (which holds the item's advisory lock).
-pub(crate) fn insert_item_version(
-    c: &mut impl GenericClient,
-    source: &str,
+/// One new item version, ready to insert.
+pub(crate) struct NewVersion {
+    id: String,
+    version: i32,
+    source_kind: String,
+    url: Option<String>,
+    published_at: Option<DateTime<Utc>>,
+    hash: String,
+    json: String,
+    capture_id: Option<i64>,
+}
+
+/// How `item` compares with its latest stored version, and the row to insert when it is new or
+/// changed (`version` and `ingested_at` set).
+pub(crate) fn plan_item_version(
     item: &Item,
     capture_id: Option<i64>,
     ingested_at: DateTime<Utc>,
     latest: Option<&(i32, String)>,
-) -> Result<Change> {
+) -> Result<(Change, Option<NewVersion>)> {
     let hash = item.content_hash();
     let (version, change) = match latest {
         None => (1, Change::New),
-        Some((_, h)) if *h == hash => return Ok(Change::Unchanged),
+        Some((_, h)) if *h == hash => return Ok((Change::Unchanged, None)),
         Some((v, _)) => (v.saturating_add(1), Change::Updated),
     };
     let mut stored = item.clone();
@@ -103,25 +113,63 @@ pub(crate) fn insert_item_version(
     stored.ingested_at = Some(ingested_at);
     let json =
         serde_json::to_string(&stored).json_ctx(|| format!("serializing item `{}`", item.id))?;
+    Ok((
+        change,
+        Some(NewVersion {
+            id: stored.id,
+            version,
+            source_kind: stored.source.kind,
+            url: stored.url,
+            published_at: stored.published_at.map(super::ms),
+            hash,
+            json,
+            capture_id,
+        }),
+    ))
+}
+
+/// Inserts new item versions (stage `new`) in one statement, in the order given (so `seq`
+/// follows it), inside the caller's transaction (which holds the items' advisory locks).
+pub(crate) fn insert_item_versions(
+    c: &mut impl GenericClient,
+    source: &str,
+    ingested_at: DateTime<Utc>,
+    rows: &[NewVersion],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let col_of = |f: fn(&NewVersion) -> &String| rows.iter().map(f).collect::<Vec<_>>();
+    let ids = col_of(|r| &r.id);
+    let kinds = col_of(|r| &r.source_kind);
+    let hashes = col_of(|r| &r.hash);
+    let jsons = col_of(|r| &r.json);
+    let versions: Vec<i32> = rows.iter().map(|r| r.version).collect();
+    let urls: Vec<Option<&str>> = rows.iter().map(|r| r.url.as_deref()).collect();
+    let published: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.published_at).collect();
+    let captures: Vec<Option<i64>> = rows.iter().map(|r| r.capture_id).collect();
     c.execute(
         "INSERT INTO items(id, version, source, source_kind, url, published_at, ingested_at,
              content_hash, item_json, capture_id, stage)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new')",
+         SELECT u.id, u.version, $9, u.kind, u.url, u.published, $10, u.hash, u.json,
+                u.capture, 'new'
+         FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[],
+                     $6::text[], $7::text[], $8::bigint[])
+              WITH ORDINALITY AS u(id, version, kind, url, published, hash, json, capture, n)
+         ORDER BY u.n",
         &[
-            &stored.id,
-            &version,
-            &source,
-            &stored.source.kind,
-            &stored.url,
-            &stored.published_at.map(super::ms),
+            &ids, &versions, &kinds, &urls, &published, &hashes, &jsons, &captures, &source,
             &ingested_at,
-            &hash,
-            &json,
-            &capture_id,
         ],
     )
-    .pg_with(|| format!("storing version {version} of item `{}`", item.id))?;
-    Ok(change)
+    .pg_with(|| {
+        format!(
+            "storing {} new item versions of source `{source}` (the first is `{}`)",
+            rows.len(),
+            rows[0].id
+        )
+    })?;
+    Ok(())
 }
 
 /// Queues the latest version of item `item_id` to be indexed again (its incidents changed),

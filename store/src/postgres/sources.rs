@@ -5,7 +5,7 @@
 use postgres::Row;
 
 use super::captures::insert_capture;
-use super::items::{insert_item_version, latest_hashes};
+use super::items::{insert_item_versions, latest_hashes, plan_item_version};
 use super::{col, count_col, ms, PgStore};
 use crate::error::{JsonContext, PgContext, Result, StoreError};
 use crate::items::Change;
@@ -123,31 +123,28 @@ impl PgStore {
 
             let mut out = PollOutcome::default();
             let mut log_entries = Vec::new();
+            let mut rows = Vec::new();
             for (i, (capture_idx, item)) in poll.items.iter().enumerate() {
                 if !keep[i] {
                     out.unchanged += 1;
                     continue;
                 }
                 let capture_id = capture_ids.get(*capture_idx).copied();
-                let change = insert_item_version(
-                    &mut tx,
-                    source,
-                    item,
-                    capture_id,
-                    ingested_at,
-                    latest.get(&item.id),
-                )?;
+                let (change, row) =
+                    plan_item_version(item, capture_id, ingested_at, latest.get(&item.id))?;
                 match change {
                     Change::New => out.new += 1,
                     Change::Updated => out.updated += 1,
                     Change::Unchanged => out.unchanged += 1,
                 }
-                if !matches!(change, Change::Unchanged) {
+                if let Some(row) = row {
+                    rows.push(row);
                     if let Some(cap) = poll.captures.get(*capture_idx) {
                         log_entries.extend(crate::capture_log::capture_entries(&item.id, cap)?);
                     }
                 }
             }
+            insert_item_versions(&mut tx, source, ingested_at, &rows)?;
             super::capture_log::append_in(&mut tx, &log_entries)?;
 
             // A retry of a poll already committed has the same attempted_at as the recorded last

@@ -13,8 +13,8 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox,
-    OutboxRow, PollOutcome, PollRecord, Result, Sighting, SourceState, Store, StoredItem,
+    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
+    PollOutcome, PollRecord, Result, Sighting, SourceState, Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -54,8 +54,12 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     }
     /// [`PipelineStore::record_poll`] with the state kept under another name (see
     /// [`Store::record_poll_as`]).
-    fn record_poll_as(&self, state_name: &str, source: &str, poll: PollRecord)
-        -> Result<PollOutcome>;
+    fn record_poll_as(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: PollRecord,
+    ) -> Result<PollOutcome>;
     /// Records a failed poll (see [`Store::record_poll_error`]).
     fn record_poll_error(
         &self,

@@ -48,7 +48,7 @@
 //! When the server goes away, calls fail with [`StoreError::PostgresUnavailable`] or
 //! [`StoreError::Postgres`] saying what failed, and the next call reconnects. The store
 //! conformance suite (`store/tests/conformance.rs`) runs the same scenarios on both back ends
-//! against a real PostgreSQL the tests start themselves ([`testing`], feature `testing`).
+//! against a real PostgreSQL the tests start themselves (module `testing`, feature `testing`).
 
 #![warn(missing_docs)]
 
@@ -100,8 +100,8 @@ pub use fakes::{read_known_fakes_readonly, KnownFakeRecord, NewKnownFake};
 pub use incidents::{IncidentChange, IncidentDetail};
 pub use items::{IndexMark, StoredItem};
 pub use migrations::SCHEMA_VERSION;
-pub use postgres::{PgOptions, PgStore, PG_SCHEMA_VERSION};
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
+pub use postgres::{PgOptions, PgStore, PG_SCHEMA_VERSION};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use sessions::Session;

@@ -135,7 +135,8 @@ pub struct OutboxStatus {
 }
 
 impl OutboxRow {
-    pub(crate) const COLUMNS: &'static str = "id, idempotency_key, channel, rule, incident_id, recipients, \
+    pub(crate) const COLUMNS: &'static str =
+        "id, idempotency_key, channel, rule, incident_id, recipients, \
          payload, state, attempts, created_at, next_attempt_at, last_error, accepted_at";
 }
 

@@ -431,9 +431,9 @@ impl FromRow for SourceState {
 /// Checks a poll before it is recorded, on either back end: a source name, a 304 without data,
 /// every capture (with `check_capture`), every item with an id and a capture in range.
 pub(crate) fn check_poll_with(
-source: &str,
-poll: &PollRecord,
-check_capture: impl Fn(&Capture) -> Result<()>,
+    source: &str,
+    poll: &PollRecord,
+    check_capture: impl Fn(&Capture) -> Result<()>,
 ) -> Result<()> {
     if source.trim().is_empty() {
         return Err(StoreError::InvalidInput(

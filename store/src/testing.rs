@@ -5,7 +5,8 @@
 //! (Debian's `postgresql` package does not put them on `PATH`) with a temporary data folder and
 //! a temporary socket folder, listening on a free loopback port, with trust authentication for
 //! the `ballotwatch` superuser. PostgreSQL refuses to run as root, so when the tests run as root
-//! (as in CI) the server runs as `nobody`. The server stops when the [`PgServer`] is dropped;
+//! (as in CI) the server runs as `nobody` (its folders are made under the temp folder, which
+//! `nobody` must be able to reach: `/tmp` is). The server stops when the [`PgServer`] is dropped;
 //! the shared one ([`shared`]) stops when the test process exits.
 //!
 //! [`shared`] also hands out a lock: ordinary tests hold it shared ([`SharedPg::database`]);
@@ -121,7 +122,12 @@ impl PgServer {
         };
         let out = server
             .command("initdb")
-            .args(["--no-sync", "--auth=trust", "--encoding=UTF8", "--no-locale"])
+            .args([
+                "--no-sync",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+            ])
             .arg(format!("--username={PG_USER}"))
             .arg("-D")
             .arg(&server.data)
@@ -186,9 +192,9 @@ impl PgServer {
                 Ok(_) => return Ok(()),
                 Err(e) if started.elapsed() > START_TIMEOUT => {
                     return Err(format!(
-                        "PostgreSQL did not accept connections within {START_TIMEOUT:?}: {e}; log: {}",
-                        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-                    ))
+                    "PostgreSQL did not accept connections within {START_TIMEOUT:?}: {e}; log: {}",
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                ))
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }

@@ -11,17 +11,20 @@ use std::time::Duration;
 use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
 use ballotwatch_store::testing::{self, PgDatabase};
 use ballotwatch_store::{
-    AlertPlan, IncidentContext, NewCapture, NewOutbox, OutboxKind, OutboxState, PgOptions,
-    PgStore, PipelineStore, PollRecord, Sighting, Store, StoreError,
+    AlertPlan, IncidentContext, NewCapture, NewOutbox, OutboxKind, OutboxState, PgOptions, PgStore,
+    PipelineStore, PollRecord, Sighting, Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
 // --- the two back ends ---------------------------------------------------------------------
 
+/// Overwrites the stored bytes of a blob (by SHA-256) behind the store's back.
+type Tamper = Box<dyn Fn(&str, &[u8])>;
+
 /// A store under test and what keeps it alive, with a way to damage a stored blob.
 struct Env {
     store: Arc<dyn PipelineStore>,
-    tamper: Box<dyn Fn(&str, &[u8])>,
+    tamper: Tamper,
     _keep: Keep,
 }
 
@@ -148,7 +151,11 @@ fn result(id: &str, flagged: bool) -> ClassifyResult {
     ClassifyResult {
         id: id.into(),
         flagged,
-        severity: if flagged { Severity::High } else { Severity::Low },
+        severity: if flagged {
+            Severity::High
+        } else {
+            Severity::Low
+        },
         verdicts: if flagged {
             vec![Verdict {
                 kind: VerdictKind::Misinformation,
@@ -172,7 +179,12 @@ fn classify_all(s: &dyn PipelineStore, flag: &[&str]) -> Vec<i64> {
     let pending = s.pending_classification(1000).unwrap();
     let results: Vec<_> = pending
         .iter()
-        .map(|p| (p.seq, result(&p.item.id, flag.contains(&p.item.id.as_str()))))
+        .map(|p| {
+            (
+                p.seq,
+                result(&p.item.id, flag.contains(&p.item.id.as_str())),
+            )
+        })
         .collect();
     s.save_results(&results).unwrap();
     pending.iter().map(|p| p.seq).collect()
@@ -222,7 +234,16 @@ fn item_versions_and_source_state(env: &Env) {
         .record_poll("Echo", poll(s, &[("a", "one"), ("b", "two")], 0))
         .unwrap();
     assert_eq!((first.new, first.updated, first.unchanged), (2, 0, 0));
-    let rec = poll(s, &[("a", "one, edited"), ("b", "two"), ("c", "three"), ("c", "three!")], 60);
+    let rec = poll(
+        s,
+        &[
+            ("a", "one, edited"),
+            ("b", "two"),
+            ("c", "three"),
+            ("c", "three!"),
+        ],
+        60,
+    );
     let second = s.record_poll("Echo", rec.clone()).unwrap();
     assert_eq!((second.new, second.updated, second.unchanged), (1, 1, 2));
     // The same poll again (a retry after a crash) stores nothing and counts nothing.
@@ -239,7 +260,11 @@ fn item_versions_and_source_state(env: &Env) {
     assert_eq!(versions[1].item.text.as_deref(), Some("one, edited"));
     assert!(versions[1].item.ingested_at.is_some());
     let c = s.get_item("c").unwrap().unwrap();
-    assert_eq!(c.item.text.as_deref(), Some("three!"), "the last occurrence wins");
+    assert_eq!(
+        c.item.text.as_deref(),
+        Some("three!"),
+        "the last occurrence wins"
+    );
     assert!(s.get_item("zzz").unwrap().is_none());
     let cap = s.get_capture(c.capture_id.unwrap()).unwrap().unwrap();
     assert_eq!(cap.1, "Echo");
@@ -252,10 +277,22 @@ fn item_versions_and_source_state(env: &Env) {
     assert_eq!(st.last_success_at, Some(t(60)));
     assert_eq!(st.next_attempt_at, Some(t(360)));
 
-    s.record_poll_error("Echo", "https://echo.example/rss", "timed out", t(400), t(700))
-        .unwrap();
-    s.record_poll_error("Echo", "https://echo.example/rss", "timed out again", t(700), t(1300))
-        .unwrap();
+    s.record_poll_error(
+        "Echo",
+        "https://echo.example/rss",
+        "timed out",
+        t(400),
+        t(700),
+    )
+    .unwrap();
+    s.record_poll_error(
+        "Echo",
+        "https://echo.example/rss",
+        "timed out again",
+        t(700),
+        t(1300),
+    )
+    .unwrap();
     let dropped = vec!["entry 3 has no link".to_string()];
     s.record_dropped("Echo", &dropped, t(700)).unwrap();
     s.record_dropped("Echo", &dropped, t(700)).unwrap();
@@ -301,16 +338,26 @@ fn stage_queues_move_with_their_results(env: &Env) {
         .unwrap();
     let pending = s.pending_classification(2).unwrap();
     assert_eq!(
-        pending.iter().map(|p| p.item.id.as_str()).collect::<Vec<_>>(),
+        pending
+            .iter()
+            .map(|p| p.item.id.as_str())
+            .collect::<Vec<_>>(),
         ["a", "b"],
         "oldest first, at most the limit"
     );
     // A result given for the wrong item fails the whole call.
     let err = s
-        .save_results(&[(pending[0].seq, result("a", false)), (pending[1].seq, result("a", true))])
+        .save_results(&[
+            (pending[0].seq, result("a", false)),
+            (pending[1].seq, result("a", true)),
+        ])
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
-    assert_eq!(s.pending_classification(10).unwrap().len(), 3, "nothing moved");
+    assert_eq!(
+        s.pending_classification(10).unwrap().len(),
+        3,
+        "nothing moved"
+    );
 
     let seqs = classify_all(s, &["b"]);
     assert_eq!(seqs.len(), 3);
@@ -318,16 +365,23 @@ fn stage_queues_move_with_their_results(env: &Env) {
     s.save_results(&[(seqs[0], result("a", true)), (999_999, result("zz", true))])
         .unwrap();
     let a = s.get_item("a").unwrap().unwrap();
-    assert!(!a.result.as_ref().unwrap().flagged, "the first result stays");
+    assert!(
+        !a.result.as_ref().unwrap().flagged,
+        "the first result stays"
+    );
     assert!(s.pending_classification(10).unwrap().is_empty());
     let b = s.get_item("b").unwrap().unwrap();
     assert_eq!(b.result.unwrap().verdicts[0].label, "false_voting_info");
 
     // A new version of `a` waits for classification; the indexer sees only latest versions.
-    s.record_poll("Echo", poll(s, &[("a", "1 edited")], 60)).unwrap();
+    s.record_poll("Echo", poll(s, &[("a", "1 edited")], 60))
+        .unwrap();
     let to_index = s.pending_index(10).unwrap();
     assert_eq!(
-        to_index.iter().map(|p| p.item.id.as_str()).collect::<Vec<_>>(),
+        to_index
+            .iter()
+            .map(|p| p.item.id.as_str())
+            .collect::<Vec<_>>(),
         ["b", "c"],
         "`a`'s latest version is still new"
     );
@@ -338,13 +392,20 @@ fn stage_queues_move_with_their_results(env: &Env) {
     assert_eq!(a2.item.version, 2);
 
     // A mark made before a re-index request does not hide the request.
-    let b_mark = to_index.iter().find(|p| p.item.id == "b").unwrap().index_mark();
+    let b_mark = to_index
+        .iter()
+        .find(|p| p.item.id == "b")
+        .unwrap()
+        .index_mark();
     let seq_b = b_mark.seq;
     let flagged = s.pending_alerts(10).unwrap();
     let b_pending = flagged.iter().find(|p| p.seq == seq_b).unwrap();
-    s.record_sighting(&sighting(b_pending.seq, Some("k"), Severity::High), &mut alert_plan)
-        .unwrap()
-        .unwrap();
+    s.record_sighting(
+        &sighting(b_pending.seq, Some("k"), Severity::High),
+        &mut alert_plan,
+    )
+    .unwrap()
+    .unwrap();
     let marks: Vec<_> = to_index.iter().map(|p| p.index_mark()).collect();
     s.mark_indexed(&marks).unwrap();
     let left = s.pending_index(10).unwrap();
@@ -356,15 +417,22 @@ fn stage_queues_move_with_their_results(env: &Env) {
     assert!(s.pending_index(10).unwrap().is_empty());
     // Marking again, or an unknown seq, changes nothing.
     s.mark_indexed(&marks).unwrap();
-    s.mark_indexed(&[ballotwatch_store::IndexMark { seq: 999_999, gen: 0 }])
-        .unwrap();
+    s.mark_indexed(&[ballotwatch_store::IndexMark {
+        seq: 999_999,
+        gen: 0,
+    }])
+    .unwrap();
 }
 
 fn sightings_join_or_open_incidents(env: &Env) {
     let s = &*env.store;
     s.record_poll(
         "Echo",
-        poll(s, &[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")], 0),
+        poll(
+            s,
+            &[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")],
+            0,
+        ),
     )
     .unwrap();
     classify_all(s, &["a", "b", "c", "d"]);
@@ -374,10 +442,13 @@ fn sightings_join_or_open_incidents(env: &Env) {
 
     let mut calls = 0;
     let (first, plan) = s
-        .record_sighting(&sighting(seq("a"), Some("k1"), Severity::Medium), &mut |ctx| {
-            calls += 1;
-            alert_plan(ctx)
-        })
+        .record_sighting(
+            &sighting(seq("a"), Some("k1"), Severity::Medium),
+            &mut |ctx| {
+                calls += 1;
+                alert_plan(ctx)
+            },
+        )
         .unwrap()
         .unwrap();
     assert_eq!(calls, 1);
@@ -386,20 +457,33 @@ fn sightings_join_or_open_incidents(env: &Env) {
     assert!(first.alerted.is_empty());
     assert_eq!(plan.outbox.len(), 1);
     let (second, _) = s
-        .record_sighting(&sighting(seq("b"), Some("k1"), Severity::High), &mut alert_plan)
+        .record_sighting(
+            &sighting(seq("b"), Some("k1"), Severity::High),
+            &mut alert_plan,
+        )
         .unwrap()
         .unwrap();
     assert!(!second.is_new);
     assert_eq!(second.incident.id, first.incident.id);
     assert_eq!(second.sightings, 2);
-    assert_eq!(second.incident.severity, Severity::High, "an incident keeps its highest");
+    assert_eq!(
+        second.incident.severity,
+        Severity::High,
+        "an incident keeps its highest"
+    );
     assert_eq!(
         second.alerted,
-        [("comms".to_string(), format!("incident:{}:comms", first.incident.id))]
+        [(
+            "comms".to_string(),
+            format!("incident:{}:comms", first.incident.id)
+        )]
     );
     assert_eq!(second.last_immediate.len(), 1);
     let (third, _) = s
-        .record_sighting(&sighting(seq("c"), Some("k2"), Severity::Low), &mut alert_plan)
+        .record_sighting(
+            &sighting(seq("c"), Some("k2"), Severity::Low),
+            &mut alert_plan,
+        )
         .unwrap()
         .unwrap();
     assert!(third.is_new);
@@ -412,13 +496,17 @@ fn sightings_join_or_open_incidents(env: &Env) {
 
     // Deciding an item again does nothing and never calls the plan.
     let again = s
-        .record_sighting(&sighting(seq("a"), Some("k1"), Severity::Medium), &mut |_| {
-            panic!("the plan must not run for a decided item")
-        })
+        .record_sighting(
+            &sighting(seq("a"), Some("k1"), Severity::Medium),
+            &mut |_| panic!("the plan must not run for a decided item"),
+        )
         .unwrap();
     assert!(again.is_none());
     assert!(s
-        .record_sighting(&sighting(999_999, Some("k1"), Severity::Low), &mut alert_plan)
+        .record_sighting(
+            &sighting(999_999, Some("k1"), Severity::Low),
+            &mut alert_plan
+        )
         .unwrap()
         .is_none());
     s.mark_alerted(&[seq("e")]).unwrap();
@@ -443,42 +531,70 @@ fn sightings_join_or_open_incidents(env: &Env) {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert_eq!(actions.iter().filter(|a| *a == "incident.create").count(), 3);
-    assert_eq!(actions.iter().filter(|a| *a == "incident.add_item").count(), 4);
+    assert_eq!(
+        actions.iter().filter(|a| *a == "incident.create").count(),
+        3
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "incident.add_item").count(),
+        4
+    );
 }
 
 fn outbox_keys_order_retries_and_dead_letters(env: &Env) {
     let s = &*env.store;
-    s.outbox_enqueue(&[msg("m1", "email", None), msg("m2", "email", None), msg("w1", "webhook:teams", None)])
-        .unwrap();
+    s.outbox_enqueue(&[
+        msg("m1", "email", None),
+        msg("m2", "email", None),
+        msg("w1", "webhook:teams", None),
+    ])
+    .unwrap();
     s.outbox_enqueue(&[msg("m1", "email", None)]).unwrap();
     assert_eq!(s.outbox_rows(10).unwrap().len(), 3, "a key queues once");
 
     let now = Utc::now() + chrono::Duration::seconds(1);
     let claimed = s.outbox_claim(now).unwrap();
     assert_eq!(
-        claimed.iter().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>(),
+        claimed
+            .iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
         ["m1", "w1"],
         "each channel's head"
     );
-    assert!(claimed.iter().all(|r| r.state == OutboxState::Sending && r.attempts == 1));
-    assert!(s.outbox_claim(now).unwrap().is_empty(), "busy channels give nothing");
+    assert!(claimed
+        .iter()
+        .all(|r| r.state == OutboxState::Sending && r.attempts == 1));
+    assert!(
+        s.outbox_claim(now).unwrap().is_empty(),
+        "busy channels give nothing"
+    );
 
     let m1 = claimed[0].id;
     let w1 = claimed[1].id;
     let later = now + chrono::Duration::minutes(5);
     s.outbox_retry(m1, "451 try later", later).unwrap();
     s.outbox_sent(w1, now).unwrap();
-    assert!(s.outbox_claim(now).unwrap().is_empty(), "m1 waits for its back-off; m2 behind it");
+    assert!(
+        s.outbox_claim(now).unwrap().is_empty(),
+        "m1 waits for its back-off; m2 behind it"
+    );
     let m2_due = s.outbox_rows(10).unwrap()[1].next_attempt_at;
-    assert_eq!(s.outbox_next_due().unwrap(), Some(m2_due), "the earliest undelivered");
+    assert_eq!(
+        s.outbox_next_due().unwrap(),
+        Some(m2_due),
+        "the earliest undelivered"
+    );
     let retried = s.outbox_claim(later).unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!((retried[0].id, retried[0].attempts), (m1, 2));
     assert_eq!(retried[0].last_error.as_deref(), Some("451 try later"));
     s.outbox_dead(m1, "550 no such user").unwrap();
     let next = s.outbox_claim(later).unwrap();
-    assert_eq!(next[0].idempotency_key, "m2", "a dead letter frees its channel");
+    assert_eq!(
+        next[0].idempotency_key, "m2",
+        "a dead letter frees its channel"
+    );
     s.outbox_sent(next[0].id, later).unwrap();
     assert_eq!(s.outbox_next_due().unwrap(), None);
 
@@ -490,7 +606,10 @@ fn outbox_keys_order_retries_and_dead_letters(env: &Env) {
     assert_eq!(state["m1"], (OutboxState::Dead, 2));
     assert_eq!(state["m2"], (OutboxState::Sent, 1));
     assert_eq!(state["w1"], (OutboxState::Sent, 1));
-    assert_eq!(rows.iter().find(|r| r.id == w1).unwrap().accepted_at, Some(now.trunc_ms()));
+    assert_eq!(
+        rows.iter().find(|r| r.id == w1).unwrap().accepted_at,
+        Some(now.trunc_ms())
+    );
     let err = s.outbox_sent(999_999, now).unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
 
@@ -531,7 +650,9 @@ fn outbox_two_threads_claim_each_message_once(env: &Env) {
                 barrier.wait();
                 let mut idle = 0;
                 while idle < 50 {
-                    let claimed = s.outbox_claim(Utc::now() + chrono::Duration::seconds(1)).unwrap();
+                    let claimed = s
+                        .outbox_claim(Utc::now() + chrono::Duration::seconds(1))
+                        .unwrap();
                     if claimed.is_empty() {
                         idle += 1;
                         std::thread::sleep(Duration::from_millis(2));
@@ -558,12 +679,16 @@ fn outbox_two_threads_claim_each_message_once(env: &Env) {
         }
     }
     assert_eq!(claims.len(), 60, "every message claimed");
-    assert!(claims.values().all(|n| *n == 1), "no message claimed twice: {claims:?}");
+    assert!(
+        claims.values().all(|n| *n == 1),
+        "no message claimed twice: {claims:?}"
+    );
     let rows = s.outbox_rows(100).unwrap();
-    assert!(rows.iter().all(|r| r.state == OutboxState::Sent && r.attempts == 1));
+    assert!(rows
+        .iter()
+        .all(|r| r.state == OutboxState::Sent && r.attempts == 1));
     // Per channel, claims come in queue order.
-    let channel_of: HashMap<i64, &str> =
-        rows.iter().map(|r| (r.id, r.channel.as_str())).collect();
+    let channel_of: HashMap<i64, &str> = rows.iter().map(|r| (r.id, r.channel.as_str())).collect();
     for ch in channels {
         let order: Vec<i64> = log
             .iter()
@@ -584,7 +709,8 @@ fn capture_bytes_round_trip_and_tampering_is_detected(env: &Env) {
     assert_eq!(s.put_blob(&body).unwrap(), sha, "storing again is a no-op");
     assert_eq!(s.read_blob(&sha).unwrap(), body);
     assert_eq!(s.read_blob(&sha.to_ascii_uppercase()).unwrap(), body);
-    assert_eq!(s.read_blob("").unwrap_err().to_string().contains("not a SHA-256"), true);
+    let err = s.read_blob("").unwrap_err();
+    assert!(err.to_string().contains("not a SHA-256"), "{err}");
     assert!(s.read_blob(&"0".repeat(64)).unwrap_err().is_blob_missing());
     let empty = s.put_blob(b"").unwrap();
     assert_eq!(s.read_blob(&empty).unwrap(), b"");
@@ -601,25 +727,55 @@ fn capture_bytes_round_trip_and_tampering_is_detected(env: &Env) {
 fn captures_and_audit_log(env: &Env) {
     let s = &*env.store;
     let cap = capture(s, "https://echo.example/img.jpg", b"\xff\xd8jpeg", 0);
-    let id = s.record_capture("Echo", NewCapture { capture: cap.clone() }).unwrap();
-    let again = s.record_capture("Echo", NewCapture { capture: cap.clone() }).unwrap();
+    let id = s
+        .record_capture(
+            "Echo",
+            NewCapture {
+                capture: cap.clone(),
+            },
+        )
+        .unwrap();
+    let again = s
+        .record_capture(
+            "Echo",
+            NewCapture {
+                capture: cap.clone(),
+            },
+        )
+        .unwrap();
     assert_eq!(id, again, "the same fetch is one row");
-    assert_eq!(s.get_capture(id).unwrap().unwrap(), (id, "Echo".to_string(), cap.clone()));
+    assert_eq!(
+        s.get_capture(id).unwrap().unwrap(),
+        (id, "Echo".to_string(), cap.clone())
+    );
     let mut wrong = cap;
     wrong.size += 1;
     wrong.started_at = t(5);
-    let err = s.record_capture("Echo", NewCapture { capture: wrong }).unwrap_err();
+    let err = s
+        .record_capture("Echo", NewCapture { capture: wrong })
+        .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
     assert!(s.get_capture(999_999).unwrap().is_none());
 
-    s.audit("alice", "user.login", &serde_json::json!({ "ip": "127.0.0.1" }))
-        .unwrap();
-    s.audit("ingest", "source.paused", &serde_json::json!({ "n": [1, 2.5, null], "why": "disk" }))
-        .unwrap();
+    s.audit(
+        "alice",
+        "user.login",
+        &serde_json::json!({ "ip": "127.0.0.1" }),
+    )
+    .unwrap();
+    s.audit(
+        "ingest",
+        "source.paused",
+        &serde_json::json!({ "n": [1, 2.5, null], "why": "disk" }),
+    )
+    .unwrap();
     let entries = s.audit_entries(10).unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].action, "source.paused", "newest first");
-    assert_eq!(entries[0].detail, serde_json::json!({ "n": [1, 2.5, null], "why": "disk" }));
+    assert_eq!(
+        entries[0].detail,
+        serde_json::json!({ "n": [1, 2.5, null], "why": "disk" })
+    );
     assert_eq!(entries[1].actor, "alice");
     assert!(entries[0].id > entries[1].id);
     assert_eq!(s.audit_entries(1).unwrap().len(), 1);
@@ -656,10 +812,21 @@ fn observe(s: &dyn PipelineStore, ids: &[&str], incidents: i64) -> serde_json::V
         .unwrap()
         .into_iter()
         .map(|r| {
-            serde_json::json!([r.id, r.idempotency_key, r.channel, r.state, r.attempts, r.last_error, r.incident_id])
+            serde_json::json!([
+                r.id,
+                r.idempotency_key,
+                r.channel,
+                r.state,
+                r.attempts,
+                r.last_error,
+                r.incident_id
+            ])
         })
         .collect();
-    let head = s.capture_log_head().unwrap().map(|h| (h.seq, h.item_id, h.head));
+    let head = s
+        .capture_log_head()
+        .unwrap()
+        .map(|h| (h.seq, h.item_id, h.head));
     let audit: Vec<_> = s
         .audit_entries(100)
         .unwrap()
@@ -681,27 +848,42 @@ fn observe(s: &dyn PipelineStore, ids: &[&str], incidents: i64) -> serde_json::V
 }
 
 fn workload(s: &dyn PipelineStore) -> serde_json::Value {
-    s.record_poll("Echo", poll(s, &[("a", "1"), ("b", "2"), ("c", "3")], 0)).unwrap();
+    s.record_poll("Echo", poll(s, &[("a", "1"), ("b", "2"), ("c", "3")], 0))
+        .unwrap();
     classify_all(s, &["a", "b"]);
-    s.record_poll("Echo", poll(s, &[("a", "1b"), ("c", "3"), ("d", "4")], 60)).unwrap();
+    s.record_poll("Echo", poll(s, &[("a", "1b"), ("c", "3"), ("d", "4")], 60))
+        .unwrap();
     let idx = s.pending_index(2).unwrap();
-    s.mark_indexed(&idx.iter().map(|p| p.index_mark()).collect::<Vec<_>>()).unwrap();
+    s.mark_indexed(&idx.iter().map(|p| p.index_mark()).collect::<Vec<_>>())
+        .unwrap();
     for p in s.pending_alerts(100).unwrap() {
         let flagged = p.result.as_ref().is_some_and(|r| r.flagged);
         if flagged {
-            s.record_sighting(&sighting(p.seq, Some("polls-closed"), Severity::High), &mut alert_plan)
-                .unwrap();
+            s.record_sighting(
+                &sighting(p.seq, Some("polls-closed"), Severity::High),
+                &mut alert_plan,
+            )
+            .unwrap();
         } else {
             s.mark_alerted(&[p.seq]).unwrap();
         }
     }
     classify_all(s, &["d"]);
-    s.record_poll_error("Echo", "https://echo.example/rss", "reset", t(90), t(120)).unwrap();
-    s.outbox_enqueue(&[msg("notice", "webhook:teams", None)]).unwrap();
-    let claimed = s.outbox_claim(Utc::now() + chrono::Duration::seconds(1)).unwrap();
+    s.record_poll_error("Echo", "https://echo.example/rss", "reset", t(90), t(120))
+        .unwrap();
+    s.outbox_enqueue(&[msg("notice", "webhook:teams", None)])
+        .unwrap();
+    let claimed = s
+        .outbox_claim(Utc::now() + chrono::Duration::seconds(1))
+        .unwrap();
     s.outbox_retry(claimed[0].id, "timeout", t(0)).unwrap();
     s.outbox_sent(claimed[1].id, Utc::now()).unwrap();
-    s.audit("tester", "workload.done", &serde_json::json!({ "claimed": claimed.len() })).unwrap();
+    s.audit(
+        "tester",
+        "workload.done",
+        &serde_json::json!({ "claimed": claimed.len() }),
+    )
+    .unwrap();
     observe(s, &["a", "b", "c", "d"], 1)
 }
 
@@ -729,7 +911,12 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (i.as_str(), "polls closed")).collect();
     a.record_poll("Echo", poll(&*a, &pairs, 0)).unwrap();
     classify_all(&*a, &ids.iter().map(String::as_str).collect::<Vec<_>>());
-    let seqs: Vec<i64> = a.pending_alerts(100).unwrap().iter().map(|p| p.seq).collect();
+    let seqs: Vec<i64> = a
+        .pending_alerts(100)
+        .unwrap()
+        .iter()
+        .map(|p| p.seq)
+        .collect();
     let barrier = Arc::new(Barrier::new(2));
     // Both nodes decide about every item, in opposite orders, at the same time.
     let run = |node: Arc<PgStore>, mut order: Vec<i64>, reverse: bool| {
@@ -742,9 +929,12 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
             order
                 .into_iter()
                 .filter(|seq| {
-                    node.record_sighting(&sighting(*seq, Some("k"), Severity::High), &mut alert_plan)
-                        .unwrap()
-                        .is_some()
+                    node.record_sighting(
+                        &sighting(*seq, Some("k"), Severity::High),
+                        &mut alert_plan,
+                    )
+                    .unwrap()
+                    .is_some()
                 })
                 .count()
         })
@@ -753,7 +943,10 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
     let tb = run(Arc::clone(&b), seqs.clone(), true);
     let decided = ta.join().unwrap() + tb.join().unwrap();
     assert_eq!(decided, 20, "each item decided once across the two nodes");
-    assert!(a.get_incident(2).unwrap().is_none(), "one incident, not two");
+    assert!(
+        a.get_incident(2).unwrap().is_none(),
+        "one incident, not two"
+    );
     let inc = a.get_incident(1).unwrap().unwrap();
     assert_eq!(a.incident_item_ids(inc.id).unwrap().len(), 20);
     let rows = a.outbox_rows(100).unwrap();
@@ -779,11 +972,15 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
 
     // A message claimed by a node that died is claimed again after the claim timeout, by
     // another node; recovery on start only takes back this node's own claims.
-    a.outbox_enqueue(&[msg("orphan", "webhook:x", None)]).unwrap();
+    a.outbox_enqueue(&[msg("orphan", "webhook:x", None)])
+        .unwrap();
     let soon = Utc::now() + chrono::Duration::seconds(1);
     let taken = a.outbox_claim(soon).unwrap();
     assert_eq!(taken.len(), 2, "the alert and the orphan");
-    assert!(b.outbox_recover().unwrap().is_empty(), "node b does not take node a's claims");
+    assert!(
+        b.outbox_recover().unwrap().is_empty(),
+        "node b does not take node a's claims"
+    );
     assert!(b.outbox_claim(soon).unwrap().is_empty());
     let impatient = PgStore::connect(
         &db.url,
@@ -813,8 +1010,12 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     let failures: Arc<Mutex<Vec<(bool, String)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let (store, committed, failures, stop) =
-            (Arc::clone(&store), Arc::clone(&committed), Arc::clone(&failures), Arc::clone(&stop));
+        let (store, committed, failures, stop) = (
+            Arc::clone(&store),
+            Arc::clone(&committed),
+            Arc::clone(&failures),
+            Arc::clone(&stop),
+        );
         std::thread::spawn(move || {
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 10 {
@@ -874,7 +1075,10 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     // Writes resume by themselves.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while committed.lock().unwrap().len() < after_restart + 20 {
-        assert!(std::time::Instant::now() < deadline, "writes did not resume");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes did not resume"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -884,12 +1088,18 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     assert!(!failures.is_empty(), "the restart was noticed");
     for (typed, f) in failures.iter() {
         assert!(typed, "a PostgreSQL error, not something else: {f}");
-        assert!(f.contains("PostgreSQL 127.0.0.1:"), "errors name the server: {f}");
+        assert!(
+            f.contains("PostgreSQL 127.0.0.1:"),
+            "errors name the server: {f}"
+        );
     }
     // Everything that was committed is there, with its bytes; nothing else is.
     let committed = committed.lock().unwrap();
     for id in committed.iter() {
-        let it = store.get_item(id).unwrap().unwrap_or_else(|| panic!("{id} lost"));
+        let it = store
+            .get_item(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} lost"));
         let cap = store.get_capture(it.capture_id.unwrap()).unwrap().unwrap();
         store.read_blob(&cap.2.sha256).unwrap();
     }
@@ -916,7 +1126,10 @@ fn postgresql_unreachable_server_is_a_typed_error_naming_what_failed() {
         },
     )
     .unwrap_err();
-    assert!(matches!(err, StoreError::PostgresUnavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::PostgresUnavailable { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}/none")), "{msg}");
     assert!(msg.contains("opening the store"), "{msg}");
@@ -937,19 +1150,33 @@ fn postgresql_schema_is_versioned_and_a_newer_one_is_refused() {
         .unwrap()
         .get(0);
     assert_eq!(i64::from(v), ballotwatch_store::PG_SCHEMA_VERSION);
-    let n: i64 = c.query_one("SELECT count(*) FROM ballotwatch_schema", &[]).unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM ballotwatch_schema", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(n, ballotwatch_store::PG_SCHEMA_VERSION);
     // The audit log and capture log refuse changes.
     let s = PgStore::connect(&db.url, pg_options("n")).unwrap();
     s.audit("a", "b", &serde_json::json!({})).unwrap();
-    for sql in ["UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+    for sql in [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
         let err = c.batch_execute(sql).unwrap_err();
-        let said = err.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        let said = err
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
         assert!(said.contains("audit_log is append-only"), "{sql}: {err:?}");
     }
-    c.execute("INSERT INTO ballotwatch_schema(version) VALUES (999)", &[]).unwrap();
+    c.execute("INSERT INTO ballotwatch_schema(version) VALUES (999)", &[])
+        .unwrap();
     let err = PgStore::connect(&db.url, pg_options("n")).unwrap_err();
-    assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::TooNew { found: 999, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("upgrade Ballotwatch"), "{err}");
 }
 
@@ -961,8 +1188,14 @@ fn measure(s: &dyn PipelineStore, polls: i64) -> (f64, f64) {
     let started = std::time::Instant::now();
     for p in 0..polls {
         let ids: Vec<String> = (0..2000).map(|i| format!("p{p}-{i}")).collect();
-        let texts: Vec<String> = (0..2000).map(|i| format!("post {i} of poll {p} about the count")).collect();
-        let pairs: Vec<(&str, &str)> = ids.iter().map(String::as_str).zip(texts.iter().map(String::as_str)).collect();
+        let texts: Vec<String> = (0..2000)
+            .map(|i| format!("post {i} of poll {p} about the count"))
+            .collect();
+        let pairs: Vec<(&str, &str)> = ids
+            .iter()
+            .map(String::as_str)
+            .zip(texts.iter().map(String::as_str))
+            .collect();
         let out = s.record_poll("Echo", poll(s, &pairs, p * 60)).unwrap();
         assert_eq!(out.new, 2000);
     }
@@ -970,7 +1203,9 @@ fn measure(s: &dyn PipelineStore, polls: i64) -> (f64, f64) {
     assert_eq!(s.count_items().unwrap(), (polls * 2000) as u64);
 
     let channels: Vec<String> = (0..20).map(|c| format!("webhook:c{c}")).collect();
-    let messages: Vec<NewOutbox> = (0..2000).map(|i| msg(&format!("m{i}"), &channels[i % 20], None)).collect();
+    let messages: Vec<NewOutbox> = (0..2000)
+        .map(|i| msg(&format!("m{i}"), &channels[i % 20], None))
+        .collect();
     s.outbox_enqueue(&messages).unwrap();
     let started = std::time::Instant::now();
     let mut sent = 0;

@@ -110,10 +110,13 @@ impl PgStore {
     /// A capture record by row id: `(id, source name, capture)`.
     pub fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>> {
         self.with_client("reading a capture", |c| {
-            c.query_opt(&format!("SELECT {COLUMNS} FROM captures WHERE id = $1"), &[&id])
-                .pg_with(|| format!("reading capture {id}"))?
-                .map(|r| capture_row(&r))
-                .transpose()
+            c.query_opt(
+                &format!("SELECT {COLUMNS} FROM captures WHERE id = $1"),
+                &[&id],
+            )
+            .pg_with(|| format!("reading capture {id}"))?
+            .map(|r| capture_row(&r))
+            .transpose()
         })
     }
 

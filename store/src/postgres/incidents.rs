@@ -92,7 +92,15 @@ fn attach(
         > 0;
     if added {
         queue_reindex(c, item_id)?;
-        log_change(c, incident_id, at, actor, "item", item_id, "incident.add_item")?;
+        log_change(
+            c,
+            incident_id,
+            at,
+            actor,
+            "item",
+            item_id,
+            "incident.add_item",
+        )?;
     }
     Ok(added)
 }

@@ -158,7 +158,15 @@ pub(crate) fn insert_item_versions(
               WITH ORDINALITY AS u(id, version, kind, url, published, hash, json, capture, n)
          ORDER BY u.n",
         &[
-            &ids, &versions, &kinds, &urls, &published, &hashes, &jsons, &captures, &source,
+            &ids,
+            &versions,
+            &kinds,
+            &urls,
+            &published,
+            &hashes,
+            &jsons,
+            &captures,
+            &source,
             &ingested_at,
         ],
     )

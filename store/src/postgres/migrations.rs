@@ -241,7 +241,10 @@ pub(crate) fn migrate(client: &mut impl GenericClient, server: &str) -> Result<(
     )
     .pg("creating the schema version table")?;
     let current: i32 = tx
-        .query_one("SELECT COALESCE(max(version), 0) FROM ballotwatch_schema", &[])
+        .query_one(
+            "SELECT COALESCE(max(version), 0) FROM ballotwatch_schema",
+            &[],
+        )
         .and_then(|r| r.try_get(0))
         .pg("reading the schema version")?;
     let known = migrations.len();

@@ -46,8 +46,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{IndexQueuedHook, PipelineStore};
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox,
-    OutboxRow, PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
+    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
+    PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
 };
 
 pub use migrations::PG_SCHEMA_VERSION;

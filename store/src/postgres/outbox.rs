@@ -38,7 +38,9 @@ fn outbox_row(r: &Row) -> Result<OutboxRow> {
         state: OutboxState::ALL
             .into_iter()
             .find(|s| s.as_str() == state)
-            .ok_or_else(|| StoreError::corrupt(what("state"), format!("unknown state `{state}`")))?,
+            .ok_or_else(|| {
+                StoreError::corrupt(what("state"), format!("unknown state `{state}`"))
+            })?,
         attempts: u32::try_from(attempts).unwrap_or(0),
         created_at: col(r, 9)?,
         next_attempt_at: col(r, 10)?,

@@ -233,7 +233,13 @@ impl PgStore {
                      consecutive_failures = s.consecutive_failures + 1,
                      next_attempt_at = EXCLUDED.next_attempt_at,
                      errors = s.errors + 1",
-                &[&source, &ms(attempted_at), &error, &url, &ms(next_attempt_at)],
+                &[
+                    &source,
+                    &ms(attempted_at),
+                    &error,
+                    &url,
+                    &ms(next_attempt_at),
+                ],
             )
             .pg_with(|| format!("recording a failed poll of source `{source}`"))
         })?;
@@ -268,7 +274,12 @@ impl PgStore {
             )
             .pg_with(|| format!("recording entries a poll of source `{source}` left out"))
         })?;
-        tracing::warn!(source, dropped = dropped.len(), summary, "a poll left entries out");
+        tracing::warn!(
+            source,
+            dropped = dropped.len(),
+            summary,
+            "a poll left entries out"
+        );
         Ok(())
     }
 

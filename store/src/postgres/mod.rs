@@ -357,3 +357,48 @@ impl PipelineStore for PgStore {
         PgStore::audit_entries(self, limit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_server_description_names_hosts_and_database_but_never_the_password() {
+        let cfg = postgres::Config::from_str("postgresql://bw:s3cret@db.example:6543/ballotwatch")
+            .unwrap();
+        assert_eq!(describe(&cfg), "db.example:6543/ballotwatch");
+        let cfg = postgres::Config::from_str(
+            "host=10.0.0.1,10.0.0.2 port=5433,5434 user=bw password=s3cret dbname=bw",
+        )
+        .unwrap();
+        let d = describe(&cfg);
+        assert_eq!(d, "10.0.0.1:5433,10.0.0.2:5434/bw");
+        assert!(!d.contains("s3cret"));
+        let cfg = postgres::Config::from_str("host=/run/postgresql dbname=x").unwrap();
+        assert_eq!(describe(&cfg), "/run/postgresql:5432/x");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_without_echoing_it() {
+        let err = PgStore::connect(
+            "postgresql://bw:s3cret@db.example:notaport/x",
+            PgOptions::default(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("cluster.postgres_url"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+    }
+
+    #[test]
+    fn times_are_kept_to_the_millisecond_like_sqlite() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap()
+            + chrono::Duration::microseconds(1_234_567);
+        assert_eq!(crate::ts(&ms(t)), "2026-05-01T08:00:01.234Z");
+        assert_eq!(
+            ms(t),
+            crate::parse_ts(&crate::ts(&t), || "t".into()).unwrap()
+        );
+    }
+}

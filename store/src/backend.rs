@@ -95,6 +95,11 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>>;
     /// How many item versions are stored (see [`Store::count_items`]).
     fn count_items(&self) -> Result<u64>;
+    /// Pages of every item's latest version, for rebuilding a search index (see
+    /// [`Store::latest_items_after`]).
+    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>>;
+    /// How many distinct items are stored (see [`Store::count_latest_items`]).
+    fn count_latest_items(&self) -> Result<u64>;
 
     // --- the alert decision ------------------------------------------------------------
 
@@ -212,6 +217,12 @@ impl PipelineStore for Store {
     }
     fn count_items(&self) -> Result<u64> {
         Store::count_items(self)
+    }
+    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
+        Store::latest_items_after(self, after_seq, limit)
+    }
+    fn count_latest_items(&self) -> Result<u64> {
+        Store::count_latest_items(self)
     }
     fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
         Store::pending_alerts(self, limit)

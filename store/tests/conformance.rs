@@ -319,6 +319,25 @@ fn item_versions_and_source_state(env: &Env) {
     assert_eq!(head.seq, 2 * 5);
     assert_eq!(head.item_id, "d");
 
+    // Pages of latest versions, for rebuilding an index: `a` once, as version 2.
+    assert_eq!(s.count_latest_items().unwrap(), 4);
+    let first_page = s.latest_items_after(0, 2).unwrap();
+    let rest = s.latest_items_after(first_page[1].seq, 100).unwrap();
+    let pages: Vec<(String, u32)> = first_page
+        .iter()
+        .chain(&rest)
+        .map(|p| (p.item.id.clone(), p.item.version))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            ("b".into(), 1),
+            ("a".into(), 2),
+            ("c".into(), 1),
+            ("d".into(), 1)
+        ]
+    );
+
     // Bad input is refused before anything is written.
     let mut bad = poll(s, &[("e", "x")], 120);
     bad.items[0].0 = 5;
@@ -1070,7 +1089,7 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     while committed.lock().unwrap().len() < 20 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    server.restart(false, Duration::from_millis(1500)).unwrap();
+    server.restart(false, Duration::from_millis(500)).unwrap();
     let after_restart = committed.lock().unwrap().len();
     // Writes resume by themselves.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

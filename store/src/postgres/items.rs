@@ -366,6 +366,38 @@ impl PgStore {
         })
     }
 
+    /// The latest version of every item whose latest version has `seq > after_seq`, ascending by
+    /// seq, at most `limit`, in any stage: pages for rebuilding a search index (see
+    /// [`crate::Store::latest_items_after`]). Seqs are handed out before commit, so a page read
+    /// while other nodes write may miss a version committed later with a lower seq: rebuild from
+    /// a quiet moment's snapshot and follow changes from the stream, as cluster mode does.
+    pub fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
+        self.with_client("reading latest items", |c| {
+            let rows = c
+                .query(
+                    pg_item_query!(
+                        "WHERE i.seq > $1
+                           AND NOT EXISTS (SELECT 1 FROM items n WHERE n.id = i.id
+                                           AND n.version > i.version)
+                         ORDER BY i.seq LIMIT $2"
+                    ),
+                    &[&after_seq, &pg_limit(limit)],
+                )
+                .pg_with(|| format!("reading latest items after seq {after_seq}"))?;
+            items_of(&rows)
+        })
+    }
+
+    /// How many distinct items are stored.
+    pub fn count_latest_items(&self) -> Result<u64> {
+        self.with_client("counting items", |c| {
+            let r = c
+                .query_one("SELECT count(DISTINCT id) FROM items", &[])
+                .pg("counting items")?;
+            super::count_col(&r, 0, || "count of distinct items".into())
+        })
+    }
+
     /// How many item versions are stored.
     pub fn count_items(&self) -> Result<u64> {
         self.with_client("counting item versions", |c| {

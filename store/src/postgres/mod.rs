@@ -307,6 +307,12 @@ impl PipelineStore for PgStore {
     fn count_items(&self) -> Result<u64> {
         PgStore::count_items(self)
     }
+    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
+        PgStore::latest_items_after(self, after_seq, limit)
+    }
+    fn count_latest_items(&self) -> Result<u64> {
+        PgStore::count_latest_items(self)
+    }
     fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
         PgStore::pending_alerts(self, limit)
     }

@@ -1016,6 +1016,49 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
 }
 
 #[test]
+fn postgresql_a_claim_in_progress_on_another_node_is_skipped_not_waited_for_or_doubled() {
+    let db = shared_pg().database("skip_locked").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    store
+        .outbox_enqueue(&[
+            msg("h1", "email", None),
+            msg("h2", "email", None),
+            msg("w1", "webhook:w", None),
+        ])
+        .unwrap();
+    // Another node is claiming the email head right now: its row is locked and changed, and
+    // that node's transaction has not committed yet.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = 'node-z',
+             claimed_at = now()
+         WHERE idempotency_key = 'h1'",
+        &[],
+    )
+    .unwrap();
+    let due = Utc::now() + chrono::Duration::seconds(1);
+    let (send, recv) = std::sync::mpsc::channel();
+    let s = Arc::clone(&store);
+    std::thread::spawn(move || send.send(s.outbox_claim(due)));
+    let claimed = recv
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a claim must not wait for another node's claim")
+        .unwrap();
+    let keys: Vec<_> = claimed.iter().map(|r| r.idempotency_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["w1"],
+        "the locked head is skipped, and h2 waits behind it"
+    );
+    tx.commit().unwrap();
+    assert!(
+        store.outbox_claim(due).unwrap().is_empty(),
+        "once node-z's claim commits, h1 is its own: nothing is claimed twice"
+    );
+}
+
+#[test]
 fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     let pg = shared_pg();
     // This test restarts the server: it holds the lock other tests share.

@@ -1059,6 +1059,67 @@ fn postgresql_a_claim_in_progress_on_another_node_is_skipped_not_waited_for_or_d
 }
 
 #[test]
+fn postgresql_a_decision_in_flight_on_another_node_is_waited_for_and_not_repeated() {
+    let db = shared_pg().database("decision_lock").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    store
+        .record_poll("Echo", poll(&*store, &[("x", "polls closed")], 0))
+        .unwrap();
+    classify_all(&*store, &["x"]);
+    let seq = store.pending_alerts(10).unwrap()[0].seq;
+    // Another node is deciding about the same item and has not committed yet.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute("UPDATE items SET alerted = true WHERE seq = $1", &[&seq])
+        .unwrap();
+    let s = Arc::clone(&store);
+    let decision = std::thread::spawn(move || {
+        s.record_sighting(&sighting(seq, Some("k"), Severity::High), &mut alert_plan)
+            .unwrap()
+            .is_some()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    tx.commit().unwrap();
+    assert!(
+        !decision.join().unwrap(),
+        "the item was decided by the other node: no second incident or alert"
+    );
+    assert!(store.get_incident(1).unwrap().is_none());
+    assert!(store.outbox_rows(10).unwrap().is_empty());
+}
+
+#[test]
+fn postgresql_a_reindex_request_committed_during_a_mark_is_not_lost() {
+    let db = shared_pg().database("reindex_race").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    store
+        .record_poll("Echo", poll(&*store, &[("x", "text")], 0))
+        .unwrap();
+    classify_all(&*store, &[]);
+    let mark = store.pending_index(10).unwrap()[0].index_mark();
+    // Another node queues the item for indexing again (it joined an incident), uncommitted.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "UPDATE items SET index_gen = index_gen + 1 WHERE seq = $1",
+        &[&mark.seq],
+    )
+    .unwrap();
+    let s = Arc::clone(&store);
+    let marking = std::thread::spawn(move || s.mark_indexed(&[mark]).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    tx.commit().unwrap();
+    marking.join().unwrap();
+    let left = store.pending_index(10).unwrap();
+    assert_eq!(
+        left.len(),
+        1,
+        "the request made meanwhile keeps the item queued"
+    );
+    assert_eq!(left[0].index_gen, mark.gen + 1);
+}
+
+#[test]
 fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     let pg = shared_pg();
     // This test restarts the server: it holds the lock other tests share.

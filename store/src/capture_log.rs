@@ -241,7 +241,7 @@ pub enum ChainError {
     },
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn hex32(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
@@ -449,7 +449,7 @@ pub(crate) fn capture_entries(
 }
 
 /// Checks each entry's fields: the SHA-256 as 32 bytes, item id and `what` not empty.
-fn parse_entries(entries: &[NewLogEntry]) -> Result<Vec<(&NewLogEntry, [u8; 32])>> {
+pub(crate) fn parse_entries(entries: &[NewLogEntry]) -> Result<Vec<(&NewLogEntry, [u8; 32])>> {
     let mut parsed = Vec::with_capacity(entries.len());
     for e in entries {
         let sha256 = hex32(&e.sha256)

@@ -165,30 +165,42 @@ impl Store {
 
     /// Checks a capture before it is recorded: valid SHA-256, blob stored, sizes agree.
     pub(crate) fn check_capture(&self, source: &str, c: &Capture) -> Result<()> {
-        let sha = normalise_sha(&c.sha256).ok_or_else(|| {
-            StoreError::InvalidInput(format!(
-                "capture of {} for source `{source}` has sha256 `{}`, which is not 64 hex digits",
-                c.url,
-                c.sha256.escape_debug()
-            ))
-        })?;
-        let len = self.blob_len(&sha).map_err(|e| match e {
-            StoreError::BlobNotFound { path, .. } => StoreError::InvalidInput(format!(
-                "capture of {} for source `{source}` names blob {sha}, but {} does not exist: \
-                 store the body with put_blob before recording the capture",
-                c.url,
-                path.display()
-            )),
-            other => other,
-        })?;
-        if len != c.size {
-            return Err(StoreError::InvalidInput(format!(
-                "capture of {} for source `{source}` says {} bytes but blob {sha} holds {len}",
-                c.url, c.size
-            )));
-        }
-        Ok(())
+        check_capture_with(source, c, |sha| self.blob_len(sha))
     }
+}
+
+/// Checks a capture before it is recorded, on either back end: valid SHA-256, its blob stored
+/// (`blob_len` gives the stored size, or a missing-blob error) and the sizes agree.
+pub(crate) fn check_capture_with(
+    source: &str,
+    c: &Capture,
+    blob_len: impl FnOnce(&str) -> Result<u64>,
+) -> Result<()> {
+    let sha = normalise_sha(&c.sha256).ok_or_else(|| {
+        StoreError::InvalidInput(format!(
+            "capture of {} for source `{source}` has sha256 `{}`, which is not 64 hex digits",
+            c.url,
+            c.sha256.escape_debug()
+        ))
+    })?;
+    let len = blob_len(&sha).map_err(|e| {
+        if e.is_blob_missing() {
+            StoreError::InvalidInput(format!(
+                "capture of {} for source `{source}` names blob {sha}, which is not stored ({e}): \
+                 store the body with put_blob before recording the capture",
+                c.url
+            ))
+        } else {
+            e
+        }
+    })?;
+    if len != c.size {
+        return Err(StoreError::InvalidInput(format!(
+            "capture of {} for source `{source}` says {} bytes but blob {sha} holds {len}",
+            c.url, c.size
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

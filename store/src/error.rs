@@ -75,6 +75,58 @@ pub enum StoreError {
     /// A caller handed the store something it must not record.
     #[error("refusing to store: {0}")]
     InvalidInput(String),
+    /// PostgreSQL refused an operation, or the connection broke while it ran (the next call
+    /// takes a fresh connection from the pool).
+    #[error("PostgreSQL {server}: {context}: {}", pg_detail(source))]
+    Postgres {
+        /// What the store was doing, e.g. "recording a poll of source `Echo`".
+        context: String,
+        /// The server and database (`host:port/dbname`, never the password).
+        server: String,
+        /// The client's error.
+        source: postgres::Error,
+    },
+    /// No connection to PostgreSQL could be had within the pool's timeout: the server is down,
+    /// restarting or unreachable. Nothing was written; the next call tries again.
+    #[error("PostgreSQL {server} is unreachable while {context}: {source} (is the server running and reachable? the next call tries again)")]
+    PostgresUnavailable {
+        /// What the store was about to do.
+        context: String,
+        /// The server and database.
+        server: String,
+        /// The pool's error.
+        source: r2d2::Error,
+    },
+    /// A capture blob kept in PostgreSQL does not hash to its key: the evidence was altered.
+    #[error("capture blob {sha256} in the `blobs` table of PostgreSQL {server} is corrupt: its content hashes to {actual}; evidence from it cannot be trusted (restore the database from a backup)")]
+    BlobTampered {
+        /// The SHA-256 the blob should have (its key).
+        sha256: String,
+        /// The server and database.
+        server: String,
+        /// The SHA-256 of what is actually stored.
+        actual: String,
+    },
+    /// No blob with this SHA-256 is in PostgreSQL's `blobs` table.
+    #[error("capture blob {sha256} is missing from the `blobs` table of PostgreSQL {server} (store the bytes with put_blob first, or restore the database from a backup)")]
+    BlobMissing {
+        /// The SHA-256 asked for.
+        sha256: String,
+        /// The server and database.
+        server: String,
+    },
+}
+
+/// What PostgreSQL said: the server's message and SQLSTATE for a database error, the cause for
+/// an I/O error (the client's own `Display` says only "db error").
+fn pg_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// The store's result type.
@@ -86,6 +138,33 @@ impl StoreError {
         if let StoreError::Sqlite { db, .. } = &mut self {
             if db.as_os_str().is_empty() {
                 *db = db_path.to_path_buf();
+            }
+        }
+        self
+    }
+
+    /// Whether this error says a capture blob's bytes do not match their SHA-256, whichever back
+    /// end keeps them.
+    pub fn is_blob_integrity(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Integrity { .. } | StoreError::BlobTampered { .. }
+        )
+    }
+
+    /// Whether this error says a capture blob does not exist, whichever back end keeps them.
+    pub fn is_blob_missing(&self) -> bool {
+        matches!(
+            self,
+            StoreError::BlobNotFound { .. } | StoreError::BlobMissing { .. }
+        )
+    }
+
+    /// Fills in the server of a PostgreSQL error that does not have one yet.
+    pub(crate) fn in_pg(mut self, name: &str) -> StoreError {
+        if let StoreError::Postgres { server, .. } = &mut self {
+            if server.is_empty() {
+                *server = name.to_string();
             }
         }
         self
@@ -124,6 +203,28 @@ impl<T> SqlContext<T> for rusqlite::Result<T> {
         self.map_err(|source| StoreError::Sqlite {
             context: context(),
             db: PathBuf::new(),
+            source,
+        })
+    }
+}
+
+/// Adds context to PostgreSQL results. The server is filled in by `PgStore::with_client`.
+pub(crate) trait PgContext<T> {
+    /// Attaches a fixed description of what was being done.
+    fn pg(self, context: &str) -> Result<T>;
+    /// Attaches a description built only when there is an error.
+    fn pg_with(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> PgContext<T> for std::result::Result<T, postgres::Error> {
+    fn pg(self, context: &str) -> Result<T> {
+        self.pg_with(|| context.to_string())
+    }
+
+    fn pg_with(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| StoreError::Postgres {
+            context: context(),
+            server: String::new(),
             source,
         })
     }

@@ -93,7 +93,7 @@ impl FromRow for StoredItem {
 }
 
 /// Reads the `id:status,…` list [`item_query`] builds of an item's incidents.
-fn parse_incidents(list: Option<String>, seq: i64) -> Result<Vec<IncidentRef>> {
+pub(crate) fn parse_incidents(list: Option<String>, seq: i64) -> Result<Vec<IncidentRef>> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
@@ -211,15 +211,15 @@ pub(crate) fn insert_item_version(
 }
 
 /// A result ready to write: the checked input and its JSON.
-struct PreparedResult<'a> {
-    seq: i64,
-    result: &'a ClassifyResult,
-    json: String,
-    evidence: Vec<String>,
-    max_score: f64,
+pub(crate) struct PreparedResult<'a> {
+    pub(crate) seq: i64,
+    pub(crate) result: &'a ClassifyResult,
+    pub(crate) json: String,
+    pub(crate) evidence: Vec<String>,
+    pub(crate) max_score: f64,
 }
 
-fn prepare(seq: i64, result: &ClassifyResult) -> Result<PreparedResult<'_>> {
+pub(crate) fn prepare(seq: i64, result: &ClassifyResult) -> Result<PreparedResult<'_>> {
     if let Some(v) = result.verdicts.iter().find(|v| !v.score.is_finite()) {
         return Err(StoreError::InvalidInput(format!(
             "the result for item `{}` (seq {seq}) has a {} verdict from detector `{}` with score \

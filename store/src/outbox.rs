@@ -135,7 +135,8 @@ pub struct OutboxStatus {
 }
 
 impl OutboxRow {
-    const COLUMNS: &'static str = "id, idempotency_key, channel, rule, incident_id, recipients, \
+    pub(crate) const COLUMNS: &'static str =
+        "id, idempotency_key, channel, rule, incident_id, recipients, \
          payload, state, attempts, created_at, next_attempt_at, last_error, accepted_at";
 }
 
@@ -260,6 +261,47 @@ impl Store {
             .ctx("reading when the next message is due")
         })?;
         parse_opt_ts(raw, || "outbox.next_attempt_at".into())
+    }
+
+    /// Claims the messages to send now, in one transaction: each channel's head (its oldest
+    /// undelivered message) that is `pending` and due by `now` moves to `sending` with one more
+    /// attempt, and is returned, oldest first. A channel whose head is already `sending` is busy
+    /// and gives nothing. This is [`Store::outbox_due`] and [`Store::outbox_start`] as one atomic
+    /// step, so two senders never take the same message (PostgreSQL does the same with
+    /// `FOR UPDATE SKIP LOCKED` across nodes).
+    pub fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
+        let due = ts(&now);
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to claim due messages")?;
+            let ids: Vec<(i64,)> = query_all(
+                &tx,
+                "SELECT id FROM outbox
+                 WHERE id IN (SELECT min(id) FROM outbox WHERE state IN ('pending', 'sending')
+                              GROUP BY channel)
+                   AND state = 'pending' AND next_attempt_at <= ?1
+                 ORDER BY id",
+                [&due],
+                || "reading the messages due".into(),
+            )?;
+            let mut rows = Vec::with_capacity(ids.len());
+            for (id,) in ids {
+                tx.prepare_cached(
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
+                )
+                .and_then(|mut st| st.execute([id]))
+                .with_ctx(|| format!("claiming message {id}"))?;
+                rows.extend(query_all::<OutboxRow>(
+                    &tx,
+                    &format!("SELECT {} FROM outbox WHERE id = ?1", OutboxRow::COLUMNS),
+                    [id],
+                    || format!("reading message {id}"),
+                )?);
+            }
+            tx.commit().ctx("committing claimed messages")?;
+            Ok(rows)
+        })
     }
 
     /// Marks a message as being sent (one more attempt).

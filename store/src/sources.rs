@@ -15,7 +15,7 @@ use crate::row::{col, query_all, query_opt, FromRow};
 use crate::{now_ms, parse_opt_ts, ts, Store};
 
 /// Longest `last_error` kept, in bytes; longer messages are cut at a character boundary.
-const MAX_ERROR_LEN: usize = 4096;
+pub(crate) const MAX_ERROR_LEN: usize = 4096;
 
 /// What one poll of a source produced (a source may make several requests per poll).
 #[derive(Debug, Clone)]
@@ -351,45 +351,12 @@ impl Store {
 
     /// Checks a poll before anything is written, so bad input never reaches the database.
     fn check_poll(&self, source: &str, poll: &PollRecord) -> Result<()> {
-        if source.trim().is_empty() {
-            return Err(StoreError::InvalidInput(
-                "a poll needs the name of its source".into(),
-            ));
-        }
-        if poll.not_modified && (!poll.captures.is_empty() || !poll.items.is_empty()) {
-            return Err(StoreError::InvalidInput(format!(
-                "a not-modified poll of source `{source}` carries {} captures and {} items; \
-                 a 304 has neither",
-                poll.captures.len(),
-                poll.items.len()
-            )));
-        }
-        for c in &poll.captures {
-            self.check_capture(source, c)?;
-        }
-        for (i, (capture_idx, item)) in poll.items.iter().enumerate() {
-            if item.id.trim().is_empty() {
-                return Err(StoreError::InvalidInput(format!(
-                    "item {i} of a poll of source `{source}` (url {}) has no id: normalise items \
-                     before recording them",
-                    item.url.as_deref().unwrap_or("none")
-                )));
-            }
-            if *capture_idx >= poll.captures.len() {
-                return Err(StoreError::InvalidInput(format!(
-                    "item `{}` of a poll of source `{source}` says it was read from capture \
-                     {capture_idx}, but the poll has {} captures",
-                    item.id,
-                    poll.captures.len()
-                )));
-            }
-        }
-        Ok(())
+        check_poll_with(source, poll, |c| self.check_capture(source, c))
     }
 }
 
 /// For each position in `items`, whether it is the last occurrence of its id.
-fn last_occurrences(items: &[(usize, Item)]) -> Vec<bool> {
+pub(crate) fn last_occurrences(items: &[(usize, Item)]) -> Vec<bool> {
     let mut last: HashMap<&str, usize> = HashMap::new();
     for (i, (_, item)) in items.iter().enumerate() {
         last.insert(item.id.as_str(), i);
@@ -407,7 +374,7 @@ pub fn dropped_summary(dropped: &[String]) -> String {
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..ballotwatch_core::floor_char_boundary(s, max)]
 }
 
@@ -459,6 +426,49 @@ impl FromRow for SourceState {
             source: source.clone(),
         })
     }
+}
+
+/// Checks a poll before it is recorded, on either back end: a source name, a 304 without data,
+/// every capture (with `check_capture`), every item with an id and a capture in range.
+pub(crate) fn check_poll_with(
+    source: &str,
+    poll: &PollRecord,
+    check_capture: impl Fn(&Capture) -> Result<()>,
+) -> Result<()> {
+    if source.trim().is_empty() {
+        return Err(StoreError::InvalidInput(
+            "a poll needs the name of its source".into(),
+        ));
+    }
+    if poll.not_modified && (!poll.captures.is_empty() || !poll.items.is_empty()) {
+        return Err(StoreError::InvalidInput(format!(
+            "a not-modified poll of source `{source}` carries {} captures and {} items; \
+             a 304 has neither",
+            poll.captures.len(),
+            poll.items.len()
+        )));
+    }
+    for c in &poll.captures {
+        check_capture(c)?;
+    }
+    for (i, (capture_idx, item)) in poll.items.iter().enumerate() {
+        if item.id.trim().is_empty() {
+            return Err(StoreError::InvalidInput(format!(
+                "item {i} of a poll of source `{source}` (url {}) has no id: normalise items \
+                 before recording them",
+                item.url.as_deref().unwrap_or("none")
+            )));
+        }
+        if *capture_idx >= poll.captures.len() {
+            return Err(StoreError::InvalidInput(format!(
+                "item `{}` of a poll of source `{source}` says it was read from capture \
+                 {capture_idx}, but the poll has {} captures",
+                item.id,
+                poll.captures.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

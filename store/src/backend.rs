@@ -1,0 +1,276 @@
+//! The pipeline's store interface: what poll → capture → classify → decide → index and the alert
+//! sender need from a store, with one implementation per back end — [`Store`] (SQLite, embedded
+//! mode) and [`crate::PgStore`] (PostgreSQL, cluster mode). Both keep the same semantics: the
+//! store conformance suite (`store/tests/conformance.rs`) runs the same inputs through both and
+//! checks the same observable results.
+//!
+//! Methods are synchronous and short, like [`Store`]'s; async callers run them with
+//! `spawn_blocking` (the PostgreSQL client must not run on an async worker thread).
+
+use std::sync::Arc;
+
+use ballotwatch_core::{Capture, ClassifyResult, Incident};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
+    PollOutcome, PollRecord, Result, Sighting, SourceState, Store, StoredItem,
+};
+
+/// A callback a store calls after a commit that queued items for indexing again.
+pub type IndexQueuedHook = Arc<dyn Fn() + Send + Sync>;
+
+/// What the pipeline's stages and the alert sender need from a store, on either back end.
+///
+/// Object safe: cluster code holds an `Arc<dyn PipelineStore>`. Every method behaves as the
+/// [`Store`] method of the same name documents; where the PostgreSQL back end adds something
+/// for several nodes (locks, claims by node), its own documentation says so.
+pub trait PipelineStore: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgresql`, for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Registers the callback called after every commit that queued items for indexing again
+    /// (see [`Store::on_index_queued`]).
+    fn set_index_queued_hook(&self, hook: IndexQueuedHook);
+
+    // --- capture bytes and records -------------------------------------------------------
+
+    /// Stores bytes content-addressed; returns their SHA-256 (see [`Store::put_blob`]).
+    fn put_blob(&self, bytes: &[u8]) -> Result<String>;
+    /// Reads bytes back and checks they hash to their name (see [`Store::read_blob`]).
+    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>>;
+    /// Records one capture outside a poll (see [`Store::record_capture`]).
+    fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64>;
+    /// A capture record by row id (see [`Store::get_capture`]).
+    fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>>;
+    /// The capture log's newest entry (see [`Store::capture_log_head`]).
+    fn capture_log_head(&self) -> Result<Option<LogEntry>>;
+
+    // --- sources -----------------------------------------------------------------------
+
+    /// Records a successful poll in one transaction (see [`Store::record_poll`]).
+    fn record_poll(&self, source: &str, poll: PollRecord) -> Result<PollOutcome> {
+        self.record_poll_as(source, source, poll)
+    }
+    /// [`PipelineStore::record_poll`] with the state kept under another name (see
+    /// [`Store::record_poll_as`]).
+    fn record_poll_as(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: PollRecord,
+    ) -> Result<PollOutcome>;
+    /// Records a failed poll (see [`Store::record_poll_error`]).
+    fn record_poll_error(
+        &self,
+        source: &str,
+        url: &str,
+        error: &str,
+        attempted_at: DateTime<Utc>,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Records entries a poll left out (see [`Store::record_dropped`]).
+    fn record_dropped(
+        &self,
+        source: &str,
+        dropped: &[String],
+        attempted_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// A source's polling state and cursor (see [`Store::source_state`]).
+    fn source_state(&self, source: &str) -> Result<Option<SourceState>>;
+
+    // --- items and the stage queues ------------------------------------------------------
+
+    /// Items waiting for classification, oldest first (see [`Store::pending_classification`]).
+    fn pending_classification(&self, limit: usize) -> Result<Vec<StoredItem>>;
+    /// Saves results and moves items to `classified` (see [`Store::save_results`]).
+    fn save_results(&self, results: &[(i64, ClassifyResult)]) -> Result<()>;
+    /// Items waiting for indexing (see [`Store::pending_index`]).
+    fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>>;
+    /// Marks items indexed (see [`Store::mark_indexed`]).
+    fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()>;
+    /// The latest version of an item (see [`Store::get_item`]).
+    fn get_item(&self, id: &str) -> Result<Option<StoredItem>>;
+    /// Every version of an item, oldest first (see [`Store::item_versions`]).
+    fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>>;
+    /// How many item versions are stored (see [`Store::count_items`]).
+    fn count_items(&self) -> Result<u64>;
+    /// Pages of every item's latest version, for rebuilding a search index (see
+    /// [`Store::latest_items_after`]).
+    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>>;
+    /// How many distinct items are stored (see [`Store::count_latest_items`]).
+    fn count_latest_items(&self) -> Result<u64>;
+
+    // --- the alert decision ------------------------------------------------------------
+
+    /// Items the alert stage has not decided about (see [`Store::pending_alerts`]).
+    fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>>;
+    /// Marks items decided with nothing to send (see [`Store::mark_alerted`]).
+    fn mark_alerted(&self, seqs: &[i64]) -> Result<()>;
+    /// Records a sighting and queues what `plan` decides, in one transaction (see
+    /// [`Store::record_sighting`]). `plan` is called at most once.
+    fn record_sighting(
+        &self,
+        sighting: &Sighting,
+        plan: &mut dyn FnMut(&IncidentContext) -> AlertPlan,
+    ) -> Result<Option<(IncidentContext, AlertPlan)>>;
+    /// An incident by id (see [`Store::get_incident`]).
+    fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+    /// The ids of an incident's items (see [`Store::incident_item_ids`]).
+    fn incident_item_ids(&self, incident_id: i64) -> Result<Vec<String>>;
+
+    // --- the outbox --------------------------------------------------------------------
+
+    /// Queues messages outside a sighting (see [`Store::outbox_enqueue`]).
+    fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()>;
+    /// Claims the messages to send now (see [`Store::outbox_claim`]).
+    fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>>;
+    /// Records that the server accepted a message (see [`Store::outbox_sent`]).
+    fn outbox_sent(&self, id: i64, accepted_at: DateTime<Utc>) -> Result<()>;
+    /// Records a failed attempt and when to retry (see [`Store::outbox_retry`]).
+    fn outbox_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()>;
+    /// Gives up on a message (see [`Store::outbox_dead`]).
+    fn outbox_dead(&self, id: i64, error: &str) -> Result<()>;
+    /// Puts interrupted sends back to `pending` (see [`Store::outbox_recover`]).
+    fn outbox_recover(&self) -> Result<Vec<OutboxRow>>;
+    /// When the earliest undelivered message is due (see [`Store::outbox_next_due`]).
+    fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Every message, oldest first, at most `limit` (see [`Store::outbox_rows`]).
+    fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>>;
+
+    // --- the audit log -----------------------------------------------------------------
+
+    /// Appends to the audit log (see [`Store::audit`]).
+    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()>;
+    /// The newest audit entries, newest first (see [`Store::audit_entries`]).
+    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+}
+
+impl PipelineStore for Store {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    fn set_index_queued_hook(&self, hook: IndexQueuedHook) {
+        self.on_index_queued(move || hook());
+    }
+    fn put_blob(&self, bytes: &[u8]) -> Result<String> {
+        Store::put_blob(self, bytes)
+    }
+    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        Store::read_blob(self, sha256)
+    }
+    fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64> {
+        Store::record_capture(self, source, new)
+    }
+    fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>> {
+        Store::get_capture(self, id)
+    }
+    fn capture_log_head(&self) -> Result<Option<LogEntry>> {
+        Store::capture_log_head(self)
+    }
+    fn record_poll_as(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: PollRecord,
+    ) -> Result<PollOutcome> {
+        Store::record_poll_as(self, state_name, source, poll)
+    }
+    fn record_poll_error(
+        &self,
+        source: &str,
+        url: &str,
+        error: &str,
+        attempted_at: DateTime<Utc>,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()> {
+        Store::record_poll_error(self, source, url, error, attempted_at, next_attempt_at)
+    }
+    fn record_dropped(
+        &self,
+        source: &str,
+        dropped: &[String],
+        attempted_at: DateTime<Utc>,
+    ) -> Result<()> {
+        Store::record_dropped(self, source, dropped, attempted_at)
+    }
+    fn source_state(&self, source: &str) -> Result<Option<SourceState>> {
+        Store::source_state(self, source)
+    }
+    fn pending_classification(&self, limit: usize) -> Result<Vec<StoredItem>> {
+        Store::pending_classification(self, limit)
+    }
+    fn save_results(&self, results: &[(i64, ClassifyResult)]) -> Result<()> {
+        Store::save_results(self, results)
+    }
+    fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>> {
+        Store::pending_index(self, limit)
+    }
+    fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()> {
+        Store::mark_indexed(self, marks)
+    }
+    fn get_item(&self, id: &str) -> Result<Option<StoredItem>> {
+        Store::get_item(self, id)
+    }
+    fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>> {
+        Store::item_versions(self, id)
+    }
+    fn count_items(&self) -> Result<u64> {
+        Store::count_items(self)
+    }
+    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
+        Store::latest_items_after(self, after_seq, limit)
+    }
+    fn count_latest_items(&self) -> Result<u64> {
+        Store::count_latest_items(self)
+    }
+    fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
+        Store::pending_alerts(self, limit)
+    }
+    fn mark_alerted(&self, seqs: &[i64]) -> Result<()> {
+        Store::mark_alerted(self, seqs)
+    }
+    fn record_sighting(
+        &self,
+        sighting: &Sighting,
+        plan: &mut dyn FnMut(&IncidentContext) -> AlertPlan,
+    ) -> Result<Option<(IncidentContext, AlertPlan)>> {
+        Store::record_sighting(self, sighting, plan)
+    }
+    fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
+        Store::get_incident(self, id)
+    }
+    fn incident_item_ids(&self, incident_id: i64) -> Result<Vec<String>> {
+        Store::incident_item_ids(self, incident_id)
+    }
+    fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()> {
+        Store::outbox_enqueue(self, messages)
+    }
+    fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
+        Store::outbox_claim(self, now)
+    }
+    fn outbox_sent(&self, id: i64, accepted_at: DateTime<Utc>) -> Result<()> {
+        Store::outbox_sent(self, id, accepted_at)
+    }
+    fn outbox_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
+        Store::outbox_retry(self, id, error, next)
+    }
+    fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
+        Store::outbox_dead(self, id, error)
+    }
+    fn outbox_recover(&self) -> Result<Vec<OutboxRow>> {
+        Store::outbox_recover(self)
+    }
+    fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        Store::outbox_next_due(self)
+    }
+    fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
+        Store::outbox_rows(self, limit)
+    }
+    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
+        Store::audit(self, actor, action, detail)
+    }
+    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        Store::audit_entries(self, limit)
+    }
+}

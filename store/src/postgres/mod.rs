@@ -1,0 +1,410 @@
+//! The PostgreSQL back end for cluster mode: [`PgStore`], the pipeline's store interface
+//! ([`crate::PipelineStore`]) on a PostgreSQL database shared by every node.
+//!
+//! Same semantics as the SQLite [`crate::Store`], with one module per entity like it and one
+//! ordered migration list (`migrations`). Where several nodes can act at once, the SQLite
+//! store's single writer is replaced by PostgreSQL locks:
+//! - recording a poll takes transaction-scoped advisory locks on its source and item ids (in
+//!   one sorted order, so two transactions never deadlock) before it reads latest versions, and
+//!   appends to the capture log under a table lock (the hash chain is one sequence);
+//! - a sighting locks its item row (`FOR UPDATE`: two nodes deciding one item decide once) and
+//!   an advisory lock on its group key (two nodes seeing one threat open one incident);
+//! - outbox claims use `FOR UPDATE SKIP LOCKED`, so two nodes never take one message, and a
+//!   claim records the node; a `sending` claim older than `claim_timeout` is a crashed node's
+//!   and is claimed again.
+//!
+//! Connections come from a small r2d2 pool; each is checked before use, so after a PostgreSQL
+//! restart the next call reconnects by itself. While the server is unreachable calls fail with
+//! [`StoreError::PostgresUnavailable`] (nothing written) or [`StoreError::Postgres`] naming what
+//! was being done. Capture bytes are content-addressed in the `blobs` table (see `blobs`).
+//!
+//! The client is synchronous (rust-postgres' `postgres` crate, which runs its own small
+//! runtime): call it from blocking threads (`spawn_blocking`), as with [`crate::Store`].
+
+mod audit;
+mod blobs;
+mod capture_log;
+mod captures;
+mod incidents;
+mod items;
+mod migrations;
+mod outbox;
+mod sightings;
+mod sources;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ballotwatch_core::{Capture, ClassifyResult, Incident};
+use chrono::{DateTime, SubsecRound, Utc};
+use postgres::types::FromSql;
+use postgres::{NoTls, Row};
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::backend::{IndexQueuedHook, PipelineStore};
+use crate::error::{PgContext, Result, StoreError};
+use crate::{
+    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
+    PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
+};
+
+pub use migrations::PG_SCHEMA_VERSION;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Client = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// How a [`PgStore`] connects and behaves in a cluster.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections kept open at most (default 4: the pipeline's stages and the web UI).
+    pub pool_size: u32,
+    /// How long a call waits for a connection before failing with
+    /// [`StoreError::PostgresUnavailable`] (default 5 s); also the TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// This node's name, recorded on the outbox messages it claims (default the host name, or
+    /// `ballotwatch`).
+    pub node: String,
+    /// A message another node claimed (`sending`) longer ago than this is taken to be a crashed
+    /// node's and is claimed again (default 5 minutes: far longer than any send).
+    pub claim_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+            node: std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "ballotwatch".into()),
+            claim_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Handle on a PostgreSQL database holding the store: cheap to clone and safe to share.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<PgInner>,
+}
+
+struct PgInner {
+    pool: Pool,
+    /// `host:port/dbname`: what errors and logs name (never the password).
+    server: String,
+    node: String,
+    claim_timeout: Duration,
+    index_queued: Mutex<Option<IndexQueuedHook>>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("server", &self.inner.server)
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `host:port/dbname` of a connection config, for messages (no user or password).
+fn describe(cfg: &postgres::Config) -> String {
+    let hosts: Vec<String> = cfg
+        .get_hosts()
+        .iter()
+        .zip(cfg.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(h, port)| match h {
+            postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
+        })
+        .collect();
+    format!(
+        "{}/{}",
+        if hosts.is_empty() {
+            "localhost:5432".to_string()
+        } else {
+            hosts.join(",")
+        },
+        cfg.get_dbname().unwrap_or("")
+    )
+}
+
+impl PgStore {
+    /// Connects to the database `url` names (a `postgresql://` URL or `key=value` pairs, as
+    /// libpq takes them), and brings its schema up to date (several nodes may start at once:
+    /// migrations run under an advisory lock). Refuses a database migrated by a newer
+    /// Ballotwatch ([`StoreError::TooNew`]).
+    pub fn connect(url: &str, options: PgOptions) -> Result<PgStore> {
+        let mut cfg = postgres::Config::from_str(url).map_err(|e| {
+            StoreError::InvalidInput(format!(
+                "the PostgreSQL URL (cluster.postgres_url) cannot be read: {e}"
+            ))
+        })?;
+        cfg.connect_timeout(options.connect_timeout)
+            .application_name("ballotwatch");
+        let server = describe(&cfg);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(true)
+            .build(PostgresConnectionManager::new(cfg, NoTls))
+            .map_err(|source| StoreError::PostgresUnavailable {
+                context: "opening the store".into(),
+                server: server.clone(),
+                source,
+            })?;
+        let store = PgStore {
+            inner: Arc::new(PgInner {
+                pool,
+                server,
+                node: options.node,
+                claim_timeout: options.claim_timeout,
+                index_queued: Mutex::new(None),
+            }),
+        };
+        store.with_client("migrating the schema", |c| {
+            migrations::migrate(&mut **c, &store.inner.server)
+        })?;
+        tracing::info!(server = %store.inner.server, node = %store.inner.node, "PostgreSQL store opened");
+        Ok(store)
+    }
+
+    /// `host:port/dbname` of the database.
+    pub fn server(&self) -> &str {
+        &self.inner.server
+    }
+
+    /// Runs `f` on a pooled connection and names the server in its errors. `what` says what the
+    /// call is for when no connection can be had.
+    fn with_client<T>(&self, what: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let mut client =
+            self.inner
+                .pool
+                .get()
+                .map_err(|source| StoreError::PostgresUnavailable {
+                    context: what.to_string(),
+                    server: self.inner.server.clone(),
+                    source,
+                })?;
+        f(&mut client).map_err(|e| e.in_pg(&self.inner.server))
+    }
+
+    /// Calls the index-queued hook, if any.
+    fn index_queued(&self) {
+        let hook = self
+            .inner
+            .index_queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(f) = hook {
+            f();
+        }
+    }
+}
+
+/// A time as stored: truncated to milliseconds, like the SQLite store's text timestamps, so both
+/// back ends give back the same instants.
+pub(crate) fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(3)
+}
+
+/// Column `i` of a row; an error names the column.
+pub(crate) fn col<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T> {
+    r.try_get(i).pg_with(|| {
+        let name = r.columns().get(i).map_or("?", |c| c.name());
+        format!("reading column `{name}`")
+    })
+}
+
+/// A non-negative count column as `u64`; `what` names it for the error.
+pub(crate) fn count_col(r: &Row, i: usize, what: impl FnOnce() -> String) -> Result<u64> {
+    let v: i64 = col(r, i)?;
+    u64::try_from(v).map_err(|_| StoreError::corrupt(what(), format!("{v} is negative")))
+}
+
+/// A `limit` argument as PostgreSQL wants it.
+pub(crate) fn pg_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl PipelineStore for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgresql"
+    }
+    fn set_index_queued_hook(&self, hook: IndexQueuedHook) {
+        *self
+            .inner
+            .index_queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(hook);
+    }
+    fn put_blob(&self, bytes: &[u8]) -> Result<String> {
+        PgStore::put_blob(self, bytes)
+    }
+    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        PgStore::read_blob(self, sha256)
+    }
+    fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64> {
+        PgStore::record_capture(self, source, new)
+    }
+    fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>> {
+        PgStore::get_capture(self, id)
+    }
+    fn capture_log_head(&self) -> Result<Option<LogEntry>> {
+        PgStore::capture_log_head(self)
+    }
+    fn record_poll_as(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: PollRecord,
+    ) -> Result<PollOutcome> {
+        PgStore::record_poll_as(self, state_name, source, poll)
+    }
+    fn record_poll_error(
+        &self,
+        source: &str,
+        url: &str,
+        error: &str,
+        attempted_at: DateTime<Utc>,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()> {
+        PgStore::record_poll_error(self, source, url, error, attempted_at, next_attempt_at)
+    }
+    fn record_dropped(
+        &self,
+        source: &str,
+        dropped: &[String],
+        attempted_at: DateTime<Utc>,
+    ) -> Result<()> {
+        PgStore::record_dropped(self, source, dropped, attempted_at)
+    }
+    fn source_state(&self, source: &str) -> Result<Option<SourceState>> {
+        PgStore::source_state(self, source)
+    }
+    fn pending_classification(&self, limit: usize) -> Result<Vec<StoredItem>> {
+        PgStore::pending_classification(self, limit)
+    }
+    fn save_results(&self, results: &[(i64, ClassifyResult)]) -> Result<()> {
+        PgStore::save_results(self, results)
+    }
+    fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>> {
+        PgStore::pending_index(self, limit)
+    }
+    fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()> {
+        PgStore::mark_indexed(self, marks)
+    }
+    fn get_item(&self, id: &str) -> Result<Option<StoredItem>> {
+        PgStore::get_item(self, id)
+    }
+    fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>> {
+        PgStore::item_versions(self, id)
+    }
+    fn count_items(&self) -> Result<u64> {
+        PgStore::count_items(self)
+    }
+    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
+        PgStore::latest_items_after(self, after_seq, limit)
+    }
+    fn count_latest_items(&self) -> Result<u64> {
+        PgStore::count_latest_items(self)
+    }
+    fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
+        PgStore::pending_alerts(self, limit)
+    }
+    fn mark_alerted(&self, seqs: &[i64]) -> Result<()> {
+        PgStore::mark_alerted(self, seqs)
+    }
+    fn record_sighting(
+        &self,
+        sighting: &Sighting,
+        plan: &mut dyn FnMut(&IncidentContext) -> AlertPlan,
+    ) -> Result<Option<(IncidentContext, AlertPlan)>> {
+        PgStore::record_sighting(self, sighting, plan)
+    }
+    fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
+        PgStore::get_incident(self, id)
+    }
+    fn incident_item_ids(&self, incident_id: i64) -> Result<Vec<String>> {
+        PgStore::incident_item_ids(self, incident_id)
+    }
+    fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()> {
+        PgStore::outbox_enqueue(self, messages)
+    }
+    fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
+        PgStore::outbox_claim(self, now)
+    }
+    fn outbox_sent(&self, id: i64, accepted_at: DateTime<Utc>) -> Result<()> {
+        PgStore::outbox_sent(self, id, accepted_at)
+    }
+    fn outbox_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
+        PgStore::outbox_retry(self, id, error, next)
+    }
+    fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
+        PgStore::outbox_dead(self, id, error)
+    }
+    fn outbox_recover(&self) -> Result<Vec<OutboxRow>> {
+        PgStore::outbox_recover(self)
+    }
+    fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        PgStore::outbox_next_due(self)
+    }
+    fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
+        PgStore::outbox_rows(self, limit)
+    }
+    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
+        PgStore::audit(self, actor, action, detail)
+    }
+    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        PgStore::audit_entries(self, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_server_description_names_hosts_and_database_but_never_the_password() {
+        let cfg = postgres::Config::from_str("postgresql://bw:s3cret@db.example:6543/ballotwatch")
+            .unwrap();
+        assert_eq!(describe(&cfg), "db.example:6543/ballotwatch");
+        let cfg = postgres::Config::from_str(
+            "host=10.0.0.1,10.0.0.2 port=5433,5434 user=bw password=s3cret dbname=bw",
+        )
+        .unwrap();
+        let d = describe(&cfg);
+        assert_eq!(d, "10.0.0.1:5433,10.0.0.2:5434/bw");
+        assert!(!d.contains("s3cret"));
+        let cfg = postgres::Config::from_str("host=/run/postgresql dbname=x").unwrap();
+        assert_eq!(describe(&cfg), "/run/postgresql:5432/x");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_without_echoing_it() {
+        let err = PgStore::connect(
+            "postgresql://bw:s3cret@db.example:notaport/x",
+            PgOptions::default(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("cluster.postgres_url"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+    }
+
+    #[test]
+    fn times_are_kept_to_the_millisecond_like_sqlite() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap()
+            + chrono::Duration::microseconds(1_234_567);
+        assert_eq!(crate::ts(&ms(t)), "2026-05-01T08:00:01.234Z");
+        assert_eq!(
+            ms(t),
+            crate::parse_ts(&crate::ts(&t), || "t".into()).unwrap()
+        );
+    }
+}

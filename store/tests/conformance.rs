@@ -1,0 +1,1363 @@
+//! The store conformance suite: the same scenarios through [`PipelineStore`] on both back ends,
+//! SQLite ([`Store`]) and PostgreSQL ([`PgStore`], on a real server this binary starts — see
+//! `ballotwatch_store::testing`), with the same expected results; a differential test that runs
+//! one workload on both and compares everything observable; and the PostgreSQL-only cluster
+//! cases (two nodes at once, a server restart mid-run, a newer schema).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
+use ballotwatch_store::testing::{self, PgDatabase};
+use ballotwatch_store::{
+    AlertPlan, IncidentContext, NewCapture, NewOutbox, OutboxKind, OutboxState, PgOptions, PgStore,
+    PipelineStore, PollRecord, Sighting, Store, StoreError,
+};
+use chrono::{DateTime, TimeZone, Utc};
+
+// --- the two back ends ---------------------------------------------------------------------
+
+/// Overwrites the stored bytes of a blob (by SHA-256) behind the store's back.
+type Tamper = Box<dyn Fn(&str, &[u8])>;
+
+/// A store under test and what keeps it alive, with a way to damage a stored blob.
+struct Env {
+    store: Arc<dyn PipelineStore>,
+    tamper: Tamper,
+    _keep: Keep,
+}
+
+#[allow(dead_code)] // held only to be dropped at the end of the test
+enum Keep {
+    Dir(tempfile::TempDir),
+    Db(PgDatabase<'static>),
+}
+
+fn sqlite() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let s = store.clone();
+    Env {
+        store: Arc::new(store),
+        tamper: Box::new(move |sha, bytes| std::fs::write(s.blob_path(sha), bytes).unwrap()),
+        _keep: Keep::Dir(dir),
+    }
+}
+
+fn shared_pg() -> &'static testing::SharedPg {
+    testing::shared().unwrap_or_else(|e| panic!("cannot start the test PostgreSQL: {e}"))
+}
+
+fn pg_options(node: &str) -> PgOptions {
+    PgOptions {
+        node: node.into(),
+        connect_timeout: Duration::from_secs(2),
+        ..PgOptions::default()
+    }
+}
+
+fn pg(name: &str) -> Env {
+    let db = shared_pg().database(name).unwrap();
+    let store = PgStore::connect(&db.url, pg_options("node-a")).unwrap();
+    let url = db.url.clone();
+    Env {
+        store: Arc::new(store),
+        tamper: Box::new(move |sha, bytes| {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let n = c
+                .execute(
+                    "UPDATE blobs SET bytes = $2 WHERE sha256 = $1",
+                    &[&sha, &bytes],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        }),
+        _keep: Keep::Db(db),
+    }
+}
+
+/// One `#[test]` per scenario and back end: `sqlite::name` and `postgresql::name`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { let env = super::sqlite(); super::$name(&env); } )*
+        }
+        mod postgresql {
+            $( #[test] fn $name() { let env = super::pg(stringify!($name)); super::$name(&env); } )*
+        }
+    };
+}
+
+conformance!(
+    item_versions_and_source_state,
+    stage_queues_move_with_their_results,
+    sightings_join_or_open_incidents,
+    outbox_keys_order_retries_and_dead_letters,
+    outbox_two_threads_claim_each_message_once,
+    capture_bytes_round_trip_and_tampering_is_detected,
+    captures_and_audit_log,
+);
+
+// --- builders -------------------------------------------------------------------------------
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+}
+
+fn capture(s: &dyn PipelineStore, url: &str, body: &[u8], at: i64) -> Capture {
+    Capture {
+        url: url.into(),
+        final_url: url.into(),
+        status: 200,
+        headers: vec![("etag".into(), format!("\"{at}\""))],
+        sha256: s.put_blob(body).unwrap(),
+        size: body.len() as u64,
+        started_at: t(at),
+        finished_at: t(at) + chrono::Duration::milliseconds(250),
+    }
+}
+
+fn item(id: &str, text: &str) -> Item {
+    Item {
+        id: id.into(),
+        source: SourceRef {
+            kind: "rss".into(),
+            name: "Echo".into(),
+        },
+        url: Some(format!("https://echo.example/{id}")),
+        published_at: Some(t(-3600)),
+        title: Some(format!("Title {id}")),
+        text: Some(text.into()),
+        ..Item::default()
+    }
+}
+
+fn poll(s: &dyn PipelineStore, items: &[(&str, &str)], at: i64) -> PollRecord {
+    let body = serde_json::to_vec(items).unwrap();
+    PollRecord {
+        captures: vec![capture(s, "https://echo.example/rss", &body, at)],
+        items: items.iter().map(|(id, text)| (0, item(id, text))).collect(),
+        etag: Some(format!("\"{at}\"")),
+        last_modified: None,
+        cursor: Some(serde_json::json!({ "after": at })),
+        not_modified: false,
+        attempted_at: t(at),
+        next_attempt_at: t(at + 300),
+    }
+}
+
+fn result(id: &str, flagged: bool) -> ClassifyResult {
+    ClassifyResult {
+        id: id.into(),
+        flagged,
+        severity: if flagged {
+            Severity::High
+        } else {
+            Severity::Low
+        },
+        verdicts: if flagged {
+            vec![Verdict {
+                kind: VerdictKind::Misinformation,
+                label: "false_voting_info".into(),
+                score: 0.9,
+                detector: "narratives".into(),
+                explanation: "claims polls closed".into(),
+                evidence: serde_json::json!({"narrative": "polls-closed"}),
+                rebuttal: None,
+            }]
+        } else {
+            vec![]
+        },
+        detector_errors: vec![],
+        media_text: vec![],
+    }
+}
+
+/// Classifies everything pending (flagging the ids in `flag`) and returns the seqs.
+fn classify_all(s: &dyn PipelineStore, flag: &[&str]) -> Vec<i64> {
+    let pending = s.pending_classification(1000).unwrap();
+    let results: Vec<_> = pending
+        .iter()
+        .map(|p| {
+            (
+                p.seq,
+                result(&p.item.id, flag.contains(&p.item.id.as_str())),
+            )
+        })
+        .collect();
+    s.save_results(&results).unwrap();
+    pending.iter().map(|p| p.seq).collect()
+}
+
+fn sighting(seq: i64, key: Option<&str>, severity: Severity) -> Sighting {
+    Sighting {
+        seq,
+        group_key: key.map(str::to_string),
+        title: format!("Threat {}", key.unwrap_or("alone")),
+        kind: VerdictKind::Misinformation,
+        severity,
+        window: Duration::from_secs(3600),
+    }
+}
+
+fn msg(key: &str, channel: &str, incident: Option<i64>) -> NewOutbox {
+    NewOutbox {
+        idempotency_key: key.into(),
+        channel: channel.into(),
+        kind: OutboxKind::Alert,
+        rule: "comms".into(),
+        incident_id: incident,
+        recipients: vec!["team@council.example".into()],
+        payload: serde_json::json!({ "subject": key }),
+        not_before: Utc::now(),
+    }
+}
+
+/// A plan that alerts once per incident, keyed by the incident.
+fn alert_plan(ctx: &IncidentContext) -> AlertPlan {
+    AlertPlan {
+        outbox: vec![msg(
+            &format!("incident:{}:comms", ctx.incident.id),
+            "email",
+            Some(ctx.incident.id),
+        )],
+        digest: vec![],
+    }
+}
+
+// --- scenarios ------------------------------------------------------------------------------
+
+fn item_versions_and_source_state(env: &Env) {
+    let s = &*env.store;
+    let first = s
+        .record_poll("Echo", poll(s, &[("a", "one"), ("b", "two")], 0))
+        .unwrap();
+    assert_eq!((first.new, first.updated, first.unchanged), (2, 0, 0));
+    let rec = poll(
+        s,
+        &[
+            ("a", "one, edited"),
+            ("b", "two"),
+            ("c", "three"),
+            ("c", "three!"),
+        ],
+        60,
+    );
+    let second = s.record_poll("Echo", rec.clone()).unwrap();
+    assert_eq!((second.new, second.updated, second.unchanged), (1, 1, 2));
+    // The same poll again (a retry after a crash) stores nothing and counts nothing.
+    let again = s.record_poll("Echo", rec).unwrap();
+    assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 4));
+    assert_eq!(s.count_items().unwrap(), 4);
+
+    let versions = s.item_versions("a").unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.item.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert!(versions[0].seq < versions[1].seq);
+    assert_eq!(versions[1].item.text.as_deref(), Some("one, edited"));
+    assert!(versions[1].item.ingested_at.is_some());
+    let c = s.get_item("c").unwrap().unwrap();
+    assert_eq!(
+        c.item.text.as_deref(),
+        Some("three!"),
+        "the last occurrence wins"
+    );
+    assert!(s.get_item("zzz").unwrap().is_none());
+    let cap = s.get_capture(c.capture_id.unwrap()).unwrap().unwrap();
+    assert_eq!(cap.1, "Echo");
+    assert_eq!(cap.2.started_at, t(60));
+
+    let st = s.source_state("Echo").unwrap().unwrap();
+    assert_eq!((st.fetches, st.items_new, st.items_updated), (2, 3, 1));
+    assert_eq!(st.etag.as_deref(), Some("\"60\""));
+    assert_eq!(st.cursor, Some(serde_json::json!({ "after": 60 })));
+    assert_eq!(st.last_success_at, Some(t(60)));
+    assert_eq!(st.next_attempt_at, Some(t(360)));
+
+    s.record_poll_error(
+        "Echo",
+        "https://echo.example/rss",
+        "timed out",
+        t(400),
+        t(700),
+    )
+    .unwrap();
+    s.record_poll_error(
+        "Echo",
+        "https://echo.example/rss",
+        "timed out again",
+        t(700),
+        t(1300),
+    )
+    .unwrap();
+    let dropped = vec!["entry 3 has no link".to_string()];
+    s.record_dropped("Echo", &dropped, t(700)).unwrap();
+    s.record_dropped("Echo", &dropped, t(700)).unwrap();
+    let st = s.source_state("Echo").unwrap().unwrap();
+    assert_eq!((st.consecutive_failures, st.errors), (2, 2));
+    assert_eq!(st.last_error.as_deref(), Some("timed out again"));
+    assert_eq!(st.last_error_at, Some(t(700)));
+    assert_eq!(st.items_dropped, 1, "the same poll's drops count once");
+    assert_eq!(st.cursor, Some(serde_json::json!({ "after": 60 })), "kept");
+    assert!(s.source_state("Nowhere").unwrap().is_none());
+
+    // A second way in keeps its own state; items still belong to the source.
+    let mut rt = poll(s, &[("d", "live")], 90);
+    rt.cursor = Some(serde_json::json!("jetstream-cursor"));
+    s.record_poll_as("Echo#live", "Echo", rt).unwrap();
+    assert_eq!(
+        s.source_state("Echo#live").unwrap().unwrap().cursor,
+        Some(serde_json::json!("jetstream-cursor"))
+    );
+    assert_eq!(s.get_item("d").unwrap().unwrap().item.source.name, "Echo");
+
+    // Every new or changed item logged its body and headers in the capture log.
+    let head = s.capture_log_head().unwrap().unwrap();
+    assert_eq!(head.seq, 2 * 5);
+    assert_eq!(head.item_id, "d");
+
+    // Pages of latest versions, for rebuilding an index: `a` once, as version 2.
+    assert_eq!(s.count_latest_items().unwrap(), 4);
+    let first_page = s.latest_items_after(0, 2).unwrap();
+    let rest = s.latest_items_after(first_page[1].seq, 100).unwrap();
+    let pages: Vec<(String, u32)> = first_page
+        .iter()
+        .chain(&rest)
+        .map(|p| (p.item.id.clone(), p.item.version))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            ("b".into(), 1),
+            ("a".into(), 2),
+            ("c".into(), 1),
+            ("d".into(), 1)
+        ]
+    );
+
+    // Bad input is refused before anything is written.
+    let mut bad = poll(s, &[("e", "x")], 120);
+    bad.items[0].0 = 5;
+    let err = s.record_poll("Echo", bad).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    let mut missing = poll(s, &[("e", "x")], 130);
+    missing.captures[0].sha256 = "ab".repeat(32);
+    let err = s.record_poll("Echo", missing).unwrap_err();
+    assert!(err.to_string().contains("put_blob"), "{err}");
+    assert!(s.get_item("e").unwrap().is_none());
+    assert_eq!(s.count_items().unwrap(), 5);
+}
+
+fn stage_queues_move_with_their_results(env: &Env) {
+    let s = &*env.store;
+    s.record_poll("Echo", poll(s, &[("a", "1"), ("b", "2"), ("c", "3")], 0))
+        .unwrap();
+    let pending = s.pending_classification(2).unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| p.item.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"],
+        "oldest first, at most the limit"
+    );
+    // A result given for the wrong item fails the whole call.
+    let err = s
+        .save_results(&[
+            (pending[0].seq, result("a", false)),
+            (pending[1].seq, result("a", true)),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    assert_eq!(
+        s.pending_classification(10).unwrap().len(),
+        3,
+        "nothing moved"
+    );
+
+    let seqs = classify_all(s, &["b"]);
+    assert_eq!(seqs.len(), 3);
+    // Saving again is a no-op, and an unknown seq is skipped.
+    s.save_results(&[(seqs[0], result("a", true)), (999_999, result("zz", true))])
+        .unwrap();
+    let a = s.get_item("a").unwrap().unwrap();
+    assert!(
+        !a.result.as_ref().unwrap().flagged,
+        "the first result stays"
+    );
+    assert!(s.pending_classification(10).unwrap().is_empty());
+    let b = s.get_item("b").unwrap().unwrap();
+    assert_eq!(b.result.unwrap().verdicts[0].label, "false_voting_info");
+
+    // A new version of `a` waits for classification; the indexer sees only latest versions.
+    s.record_poll("Echo", poll(s, &[("a", "1 edited")], 60))
+        .unwrap();
+    let to_index = s.pending_index(10).unwrap();
+    assert_eq!(
+        to_index
+            .iter()
+            .map(|p| p.item.id.as_str())
+            .collect::<Vec<_>>(),
+        ["b", "c"],
+        "`a`'s latest version is still new"
+    );
+    classify_all(s, &[]);
+    let to_index = s.pending_index(10).unwrap();
+    assert_eq!(to_index.len(), 3);
+    let a2 = to_index.iter().find(|p| p.item.id == "a").unwrap();
+    assert_eq!(a2.item.version, 2);
+
+    // A mark made before a re-index request does not hide the request.
+    let b_mark = to_index
+        .iter()
+        .find(|p| p.item.id == "b")
+        .unwrap()
+        .index_mark();
+    let seq_b = b_mark.seq;
+    let flagged = s.pending_alerts(10).unwrap();
+    let b_pending = flagged.iter().find(|p| p.seq == seq_b).unwrap();
+    s.record_sighting(
+        &sighting(b_pending.seq, Some("k"), Severity::High),
+        &mut alert_plan,
+    )
+    .unwrap()
+    .unwrap();
+    let marks: Vec<_> = to_index.iter().map(|p| p.index_mark()).collect();
+    s.mark_indexed(&marks).unwrap();
+    let left = s.pending_index(10).unwrap();
+    assert_eq!(left.len(), 1, "b joined an incident after it was read");
+    assert_eq!(left[0].item.id, "b");
+    assert_eq!(left[0].index_gen, b_mark.gen + 1);
+    assert_eq!(left[0].incidents.len(), 1);
+    s.mark_indexed(&[left[0].index_mark()]).unwrap();
+    assert!(s.pending_index(10).unwrap().is_empty());
+    // Marking again, or an unknown seq, changes nothing.
+    s.mark_indexed(&marks).unwrap();
+    s.mark_indexed(&[ballotwatch_store::IndexMark {
+        seq: 999_999,
+        gen: 0,
+    }])
+    .unwrap();
+}
+
+fn sightings_join_or_open_incidents(env: &Env) {
+    let s = &*env.store;
+    s.record_poll(
+        "Echo",
+        poll(
+            s,
+            &[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")],
+            0,
+        ),
+    )
+    .unwrap();
+    classify_all(s, &["a", "b", "c", "d"]);
+    let pending = s.pending_alerts(10).unwrap();
+    assert_eq!(pending.len(), 5, "every classified item needs a decision");
+    let seq = |id: &str| pending.iter().find(|p| p.item.id == id).unwrap().seq;
+
+    let mut calls = 0;
+    let (first, plan) = s
+        .record_sighting(
+            &sighting(seq("a"), Some("k1"), Severity::Medium),
+            &mut |ctx| {
+                calls += 1;
+                alert_plan(ctx)
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(calls, 1);
+    assert!(first.is_new);
+    assert_eq!(first.sightings, 1);
+    assert!(first.alerted.is_empty());
+    assert_eq!(plan.outbox.len(), 1);
+    let (second, _) = s
+        .record_sighting(
+            &sighting(seq("b"), Some("k1"), Severity::High),
+            &mut alert_plan,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(!second.is_new);
+    assert_eq!(second.incident.id, first.incident.id);
+    assert_eq!(second.sightings, 2);
+    assert_eq!(
+        second.incident.severity,
+        Severity::High,
+        "an incident keeps its highest"
+    );
+    assert_eq!(
+        second.alerted,
+        [(
+            "comms".to_string(),
+            format!("incident:{}:comms", first.incident.id)
+        )]
+    );
+    assert_eq!(second.last_immediate.len(), 1);
+    let (third, _) = s
+        .record_sighting(
+            &sighting(seq("c"), Some("k2"), Severity::Low),
+            &mut alert_plan,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(third.is_new);
+    let (fourth, _) = s
+        .record_sighting(&sighting(seq("d"), None, Severity::Low), &mut alert_plan)
+        .unwrap()
+        .unwrap();
+    assert!(fourth.is_new, "no key always opens");
+    assert_ne!(fourth.incident.id, third.incident.id);
+
+    // Deciding an item again does nothing and never calls the plan.
+    let again = s
+        .record_sighting(
+            &sighting(seq("a"), Some("k1"), Severity::Medium),
+            &mut |_| panic!("the plan must not run for a decided item"),
+        )
+        .unwrap();
+    assert!(again.is_none());
+    assert!(s
+        .record_sighting(
+            &sighting(999_999, Some("k1"), Severity::Low),
+            &mut alert_plan
+        )
+        .unwrap()
+        .is_none());
+    s.mark_alerted(&[seq("e")]).unwrap();
+    assert!(s.pending_alerts(10).unwrap().is_empty());
+
+    let inc = s.get_incident(first.incident.id).unwrap().unwrap();
+    assert_eq!(inc.severity, Severity::High);
+    assert_eq!(
+        s.incident_item_ids(first.incident.id).unwrap(),
+        ["a".to_string(), "b".to_string()]
+    );
+    assert_eq!(
+        s.get_item("b").unwrap().unwrap().incident_id(),
+        Some(first.incident.id)
+    );
+    // One alert per incident: the same key queued once.
+    let rows = s.outbox_rows(100).unwrap();
+    assert_eq!(rows.len(), 3);
+    let actions: Vec<String> = s
+        .audit_entries(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "incident.create").count(),
+        3
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "incident.add_item").count(),
+        4
+    );
+}
+
+fn outbox_keys_order_retries_and_dead_letters(env: &Env) {
+    let s = &*env.store;
+    s.outbox_enqueue(&[
+        msg("m1", "email", None),
+        msg("m2", "email", None),
+        msg("w1", "webhook:teams", None),
+    ])
+    .unwrap();
+    s.outbox_enqueue(&[msg("m1", "email", None)]).unwrap();
+    assert_eq!(s.outbox_rows(10).unwrap().len(), 3, "a key queues once");
+
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let claimed = s.outbox_claim(now).unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["m1", "w1"],
+        "each channel's head"
+    );
+    assert!(claimed
+        .iter()
+        .all(|r| r.state == OutboxState::Sending && r.attempts == 1));
+    assert!(
+        s.outbox_claim(now).unwrap().is_empty(),
+        "busy channels give nothing"
+    );
+
+    let m1 = claimed[0].id;
+    let w1 = claimed[1].id;
+    let later = now + chrono::Duration::minutes(5);
+    s.outbox_retry(m1, "451 try later", later).unwrap();
+    s.outbox_sent(w1, now).unwrap();
+    assert!(
+        s.outbox_claim(now).unwrap().is_empty(),
+        "m1 waits for its back-off; m2 behind it"
+    );
+    let m2_due = s.outbox_rows(10).unwrap()[1].next_attempt_at;
+    assert_eq!(
+        s.outbox_next_due().unwrap(),
+        Some(m2_due),
+        "the earliest undelivered"
+    );
+    let retried = s.outbox_claim(later).unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (m1, 2));
+    assert_eq!(retried[0].last_error.as_deref(), Some("451 try later"));
+    s.outbox_dead(m1, "550 no such user").unwrap();
+    let next = s.outbox_claim(later).unwrap();
+    assert_eq!(
+        next[0].idempotency_key, "m2",
+        "a dead letter frees its channel"
+    );
+    s.outbox_sent(next[0].id, later).unwrap();
+    assert_eq!(s.outbox_next_due().unwrap(), None);
+
+    let rows = s.outbox_rows(10).unwrap();
+    let state: BTreeMap<_, _> = rows
+        .iter()
+        .map(|r| (r.idempotency_key.as_str(), (r.state, r.attempts)))
+        .collect();
+    assert_eq!(state["m1"], (OutboxState::Dead, 2));
+    assert_eq!(state["m2"], (OutboxState::Sent, 1));
+    assert_eq!(state["w1"], (OutboxState::Sent, 1));
+    assert_eq!(
+        rows.iter().find(|r| r.id == w1).unwrap().accepted_at,
+        Some(now.trunc_ms())
+    );
+    let err = s.outbox_sent(999_999, now).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+
+    // A send interrupted by a crash is put back by recovery.
+    s.outbox_enqueue(&[msg("m3", "email", None)]).unwrap();
+    let m3 = s.outbox_claim(later).unwrap();
+    assert_eq!(m3.len(), 1);
+    let recovered = s.outbox_recover().unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].idempotency_key, "m3");
+    assert_eq!(s.outbox_claim(later).unwrap()[0].attempts, 2);
+}
+
+trait TruncMs {
+    fn trunc_ms(self) -> Self;
+}
+impl TruncMs for DateTime<Utc> {
+    fn trunc_ms(self) -> Self {
+        use chrono::SubsecRound;
+        self.trunc_subsecs(3)
+    }
+}
+
+fn outbox_two_threads_claim_each_message_once(env: &Env) {
+    let s = &env.store;
+    let channels = ["email", "webhook:teams", "webhook:slack"];
+    let messages: Vec<NewOutbox> = (0..60)
+        .map(|i| msg(&format!("k{i}"), channels[i % 3], None))
+        .collect();
+    s.outbox_enqueue(&messages).unwrap();
+    // Every claim and every acceptance, in one global order.
+    let log: Arc<Mutex<Vec<(&'static str, i64)>>> = Arc::default();
+    let barrier = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, log, barrier) = (Arc::clone(s), Arc::clone(&log), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut idle = 0;
+                while idle < 50 {
+                    let claimed = s
+                        .outbox_claim(Utc::now() + chrono::Duration::seconds(1))
+                        .unwrap();
+                    if claimed.is_empty() {
+                        idle += 1;
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
+                    idle = 0;
+                    for r in claimed {
+                        log.lock().unwrap().push(("claim", r.id));
+                        log.lock().unwrap().push(("sent", r.id));
+                        s.outbox_sent(r.id, Utc::now()).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let log = log.lock().unwrap();
+    let mut claims: HashMap<i64, usize> = HashMap::new();
+    for (what, id) in log.iter() {
+        if *what == "claim" {
+            *claims.entry(*id).or_default() += 1;
+        }
+    }
+    assert_eq!(claims.len(), 60, "every message claimed");
+    assert!(
+        claims.values().all(|n| *n == 1),
+        "no message claimed twice: {claims:?}"
+    );
+    let rows = s.outbox_rows(100).unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r.state == OutboxState::Sent && r.attempts == 1));
+    // Per channel, claims come in queue order.
+    let channel_of: HashMap<i64, &str> = rows.iter().map(|r| (r.id, r.channel.as_str())).collect();
+    for ch in channels {
+        let order: Vec<i64> = log
+            .iter()
+            .filter(|(what, id)| *what == "claim" && channel_of[id] == ch)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(order, sorted, "channel {ch} out of order");
+    }
+}
+
+fn capture_bytes_round_trip_and_tampering_is_detected(env: &Env) {
+    let s = &*env.store;
+    let body: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let sha = s.put_blob(&body).unwrap();
+    assert_eq!(sha, ballotwatch_core::sha256_hex(&body));
+    assert_eq!(s.put_blob(&body).unwrap(), sha, "storing again is a no-op");
+    assert_eq!(s.read_blob(&sha).unwrap(), body);
+    assert_eq!(s.read_blob(&sha.to_ascii_uppercase()).unwrap(), body);
+    let err = s.read_blob("").unwrap_err();
+    assert!(err.to_string().contains("not a SHA-256"), "{err}");
+    assert!(s.read_blob(&"0".repeat(64)).unwrap_err().is_blob_missing());
+    let empty = s.put_blob(b"").unwrap();
+    assert_eq!(s.read_blob(&empty).unwrap(), b"");
+
+    (env.tamper)(&sha, b"forged evidence");
+    let err = s.read_blob(&sha).unwrap_err();
+    assert!(err.is_blob_integrity(), "{err:?}");
+    assert!(err.to_string().contains(&sha), "{err}");
+    // Storing the true bytes again repairs the damaged copy.
+    s.put_blob(&body).unwrap();
+    assert_eq!(s.read_blob(&sha).unwrap(), body);
+}
+
+fn captures_and_audit_log(env: &Env) {
+    let s = &*env.store;
+    let cap = capture(s, "https://echo.example/img.jpg", b"\xff\xd8jpeg", 0);
+    let id = s
+        .record_capture(
+            "Echo",
+            NewCapture {
+                capture: cap.clone(),
+            },
+        )
+        .unwrap();
+    let again = s
+        .record_capture(
+            "Echo",
+            NewCapture {
+                capture: cap.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(id, again, "the same fetch is one row");
+    assert_eq!(
+        s.get_capture(id).unwrap().unwrap(),
+        (id, "Echo".to_string(), cap.clone())
+    );
+    let mut wrong = cap;
+    wrong.size += 1;
+    wrong.started_at = t(5);
+    let err = s
+        .record_capture("Echo", NewCapture { capture: wrong })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    assert!(s.get_capture(999_999).unwrap().is_none());
+
+    s.audit(
+        "alice",
+        "user.login",
+        &serde_json::json!({ "ip": "127.0.0.1" }),
+    )
+    .unwrap();
+    s.audit(
+        "ingest",
+        "source.paused",
+        &serde_json::json!({ "n": [1, 2.5, null], "why": "disk" }),
+    )
+    .unwrap();
+    let entries = s.audit_entries(10).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].action, "source.paused", "newest first");
+    assert_eq!(
+        entries[0].detail,
+        serde_json::json!({ "n": [1, 2.5, null], "why": "disk" })
+    );
+    assert_eq!(entries[1].actor, "alice");
+    assert!(entries[0].id > entries[1].id);
+    assert_eq!(s.audit_entries(1).unwrap().len(), 1);
+}
+
+// --- the same workload on both back ends gives the same observable state ---------------------
+
+/// Everything a workload leaves observable through the interface, without wall-clock times.
+fn observe(s: &dyn PipelineStore, ids: &[&str], incidents: i64) -> serde_json::Value {
+    let items: Vec<_> = ids
+        .iter()
+        .flat_map(|id| s.item_versions(id).unwrap())
+        .map(|v| {
+            serde_json::json!({
+                "seq": v.seq, "id": v.item.id, "version": v.item.version,
+                "text": v.item.text, "capture": v.capture_id, "gen": v.index_gen,
+                "incidents": v.incidents.iter().map(|i| (i.id, i.status.as_str())).collect::<Vec<_>>(),
+                "result": v.result.as_ref().map(|r| serde_json::to_value(r).unwrap()),
+            })
+        })
+        .collect();
+    let seqs = |v: Vec<ballotwatch_store::StoredItem>| v.iter().map(|p| p.seq).collect::<Vec<_>>();
+    let incidents: Vec<_> = (1..=incidents)
+        .map(|id| {
+            let i = s.get_incident(id).unwrap().unwrap();
+            serde_json::json!({
+                "title": i.title, "severity": i.severity.rank(), "status": i.status.as_str(),
+                "items": s.incident_item_ids(id).unwrap(),
+            })
+        })
+        .collect();
+    let outbox: Vec<_> = s
+        .outbox_rows(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            serde_json::json!([
+                r.id,
+                r.idempotency_key,
+                r.channel,
+                r.state,
+                r.attempts,
+                r.last_error,
+                r.incident_id
+            ])
+        })
+        .collect();
+    let head = s
+        .capture_log_head()
+        .unwrap()
+        .map(|h| (h.seq, h.item_id, h.head));
+    let audit: Vec<_> = s
+        .audit_entries(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::json!([e.actor, e.action, e.detail]))
+        .collect();
+    serde_json::json!({
+        "items": items,
+        "pending_classification": seqs(s.pending_classification(100).unwrap()),
+        "pending_index": seqs(s.pending_index(100).unwrap()),
+        "pending_alerts": seqs(s.pending_alerts(100).unwrap()),
+        "incidents": incidents,
+        "outbox": outbox,
+        "capture_log_head": head,
+        "audit": audit,
+        "source": serde_json::to_value(s.source_state("Echo").unwrap()).unwrap(),
+        "count": s.count_items().unwrap(),
+    })
+}
+
+fn workload(s: &dyn PipelineStore) -> serde_json::Value {
+    s.record_poll("Echo", poll(s, &[("a", "1"), ("b", "2"), ("c", "3")], 0))
+        .unwrap();
+    classify_all(s, &["a", "b"]);
+    s.record_poll("Echo", poll(s, &[("a", "1b"), ("c", "3"), ("d", "4")], 60))
+        .unwrap();
+    let idx = s.pending_index(2).unwrap();
+    s.mark_indexed(&idx.iter().map(|p| p.index_mark()).collect::<Vec<_>>())
+        .unwrap();
+    for p in s.pending_alerts(100).unwrap() {
+        let flagged = p.result.as_ref().is_some_and(|r| r.flagged);
+        if flagged {
+            s.record_sighting(
+                &sighting(p.seq, Some("polls-closed"), Severity::High),
+                &mut alert_plan,
+            )
+            .unwrap();
+        } else {
+            s.mark_alerted(&[p.seq]).unwrap();
+        }
+    }
+    classify_all(s, &["d"]);
+    s.record_poll_error("Echo", "https://echo.example/rss", "reset", t(90), t(120))
+        .unwrap();
+    s.outbox_enqueue(&[msg("notice", "webhook:teams", None)])
+        .unwrap();
+    let claimed = s
+        .outbox_claim(Utc::now() + chrono::Duration::seconds(1))
+        .unwrap();
+    s.outbox_retry(claimed[0].id, "timeout", t(0)).unwrap();
+    s.outbox_sent(claimed[1].id, Utc::now()).unwrap();
+    s.audit(
+        "tester",
+        "workload.done",
+        &serde_json::json!({ "claimed": claimed.len() }),
+    )
+    .unwrap();
+    observe(s, &["a", "b", "c", "d"], 1)
+}
+
+#[test]
+fn both_back_ends_leave_the_same_observable_state() {
+    let lite = sqlite();
+    let pg = pg("differential");
+    let a = workload(&*lite.store);
+    let b = workload(&*pg.store);
+    assert_eq!(a, b, "\nsqlite:     {a}\npostgresql: {b}");
+    // Not vacuous: the workload did each kind of thing.
+    assert_eq!(a["incidents"].as_array().unwrap().len(), 1);
+    assert_eq!(a["outbox"].as_array().unwrap().len(), 2);
+    assert_eq!(a["count"], 5);
+}
+
+// --- PostgreSQL only: several nodes, restarts, schema versions --------------------------------
+
+#[test]
+fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
+    let db = shared_pg().database("two_nodes").unwrap();
+    let a = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    let b = Arc::new(PgStore::connect(&db.url, pg_options("node-b")).unwrap());
+    let ids: Vec<String> = (0..20).map(|i| format!("x{i}")).collect();
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (i.as_str(), "polls closed")).collect();
+    a.record_poll("Echo", poll(&*a, &pairs, 0)).unwrap();
+    classify_all(&*a, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let seqs: Vec<i64> = a
+        .pending_alerts(100)
+        .unwrap()
+        .iter()
+        .map(|p| p.seq)
+        .collect();
+    let barrier = Arc::new(Barrier::new(2));
+    // Both nodes decide about every item, in opposite orders, at the same time.
+    let run = |node: Arc<PgStore>, mut order: Vec<i64>, reverse: bool| {
+        let barrier = Arc::clone(&barrier);
+        if reverse {
+            order.reverse();
+        }
+        std::thread::spawn(move || {
+            barrier.wait();
+            order
+                .into_iter()
+                .filter(|seq| {
+                    node.record_sighting(
+                        &sighting(*seq, Some("k"), Severity::High),
+                        &mut alert_plan,
+                    )
+                    .unwrap()
+                    .is_some()
+                })
+                .count()
+        })
+    };
+    let ta = run(Arc::clone(&a), seqs.clone(), false);
+    let tb = run(Arc::clone(&b), seqs.clone(), true);
+    let decided = ta.join().unwrap() + tb.join().unwrap();
+    assert_eq!(decided, 20, "each item decided once across the two nodes");
+    assert!(
+        a.get_incident(2).unwrap().is_none(),
+        "one incident, not two"
+    );
+    let inc = a.get_incident(1).unwrap().unwrap();
+    assert_eq!(a.incident_item_ids(inc.id).unwrap().len(), 20);
+    let rows = a.outbox_rows(100).unwrap();
+    assert_eq!(rows.len(), 1, "one alert");
+
+    // Both nodes polling the same item at once store one version 1 (no duplicate-key failure).
+    let barrier = Arc::new(Barrier::new(2));
+    let polls: Vec<_> = [Arc::clone(&a), Arc::clone(&b)]
+        .into_iter()
+        .enumerate()
+        .map(|(n, node)| {
+            let barrier = Arc::clone(&barrier);
+            let rec = poll(&*node, &[("shared", "same text")], 100 + n as i64);
+            std::thread::spawn(move || {
+                barrier.wait();
+                node.record_poll("Echo", rec).unwrap()
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = polls.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(outcomes.iter().map(|o| o.new).sum::<usize>(), 1);
+    assert_eq!(a.item_versions("shared").unwrap().len(), 1);
+
+    // A message claimed by a node that died is claimed again after the claim timeout, by
+    // another node; recovery on start only takes back this node's own claims.
+    a.outbox_enqueue(&[msg("orphan", "webhook:x", None)])
+        .unwrap();
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    let taken = a.outbox_claim(soon).unwrap();
+    assert_eq!(taken.len(), 2, "the alert and the orphan");
+    assert!(
+        b.outbox_recover().unwrap().is_empty(),
+        "node b does not take node a's claims"
+    );
+    assert!(b.outbox_claim(soon).unwrap().is_empty());
+    let impatient = PgStore::connect(
+        &db.url,
+        PgOptions {
+            claim_timeout: Duration::from_millis(200),
+            ..pg_options("node-c")
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let retaken = impatient.outbox_claim(soon).unwrap();
+    assert_eq!(retaken.len(), 2);
+    assert!(retaken.iter().all(|r| r.attempts == 2));
+}
+
+#[test]
+fn postgresql_a_claim_in_progress_on_another_node_is_skipped_not_waited_for_or_doubled() {
+    let db = shared_pg().database("skip_locked").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    store
+        .outbox_enqueue(&[
+            msg("h1", "email", None),
+            msg("h2", "email", None),
+            msg("w1", "webhook:w", None),
+        ])
+        .unwrap();
+    // Another node is claiming the email head right now: its row is locked and changed, and
+    // that node's transaction has not committed yet.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = 'node-z',
+             claimed_at = now()
+         WHERE idempotency_key = 'h1'",
+        &[],
+    )
+    .unwrap();
+    let due = Utc::now() + chrono::Duration::seconds(1);
+    let (send, recv) = std::sync::mpsc::channel();
+    let s = Arc::clone(&store);
+    std::thread::spawn(move || send.send(s.outbox_claim(due)));
+    let claimed = recv
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a claim must not wait for another node's claim")
+        .unwrap();
+    let keys: Vec<_> = claimed.iter().map(|r| r.idempotency_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["w1"],
+        "the locked head is skipped, and h2 waits behind it"
+    );
+    tx.commit().unwrap();
+    assert!(
+        store.outbox_claim(due).unwrap().is_empty(),
+        "once node-z's claim commits, h1 is its own: nothing is claimed twice"
+    );
+}
+
+#[test]
+fn postgresql_a_decision_in_flight_on_another_node_is_waited_for_and_not_repeated() {
+    let db = shared_pg().database("decision_lock").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    store
+        .record_poll("Echo", poll(&*store, &[("x", "polls closed")], 0))
+        .unwrap();
+    classify_all(&*store, &["x"]);
+    let seq = store.pending_alerts(10).unwrap()[0].seq;
+    // Another node is deciding about the same item and has not committed yet.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute("UPDATE items SET alerted = true WHERE seq = $1", &[&seq])
+        .unwrap();
+    let s = Arc::clone(&store);
+    let decision = std::thread::spawn(move || {
+        s.record_sighting(&sighting(seq, Some("k"), Severity::High), &mut alert_plan)
+            .unwrap()
+            .is_some()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    tx.commit().unwrap();
+    assert!(
+        !decision.join().unwrap(),
+        "the item was decided by the other node: no second incident or alert"
+    );
+    assert!(store.get_incident(1).unwrap().is_none());
+    assert!(store.outbox_rows(10).unwrap().is_empty());
+}
+
+#[test]
+fn postgresql_a_reindex_request_committed_during_a_mark_is_not_lost() {
+    let db = shared_pg().database("reindex_race").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    store
+        .record_poll("Echo", poll(&*store, &[("x", "text")], 0))
+        .unwrap();
+    classify_all(&*store, &[]);
+    let mark = store.pending_index(10).unwrap()[0].index_mark();
+    // Another node queues the item for indexing again (it joined an incident), uncommitted.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "UPDATE items SET index_gen = index_gen + 1 WHERE seq = $1",
+        &[&mark.seq],
+    )
+    .unwrap();
+    let s = Arc::clone(&store);
+    let marking = std::thread::spawn(move || s.mark_indexed(&[mark]).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    tx.commit().unwrap();
+    marking.join().unwrap();
+    let left = store.pending_index(10).unwrap();
+    assert_eq!(
+        left.len(),
+        1,
+        "the request made meanwhile keeps the item queued"
+    );
+    assert_eq!(left[0].index_gen, mark.gen + 1);
+}
+
+#[test]
+fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
+    let pg = shared_pg();
+    // This test restarts the server: it holds the lock other tests share.
+    let db_url = {
+        let db = pg.database("restart").unwrap();
+        db.url.clone()
+    };
+    let (server, _exclusive) = pg.exclusive();
+    let store = Arc::new(PgStore::connect(&db_url, pg_options("node-a")).unwrap());
+    let committed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let failures: Arc<Mutex<Vec<(bool, String)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, committed, failures, stop) = (
+            Arc::clone(&store),
+            Arc::clone(&committed),
+            Arc::clone(&failures),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 10 {
+                let id = format!("r{n}");
+                let rec = || -> Result<(), StoreError> {
+                    let body = format!("body {n}");
+                    let sha = store.put_blob(body.as_bytes())?;
+                    let mut p = PollRecord {
+                        captures: vec![],
+                        items: vec![(0, item(&id, "text"))],
+                        etag: None,
+                        last_modified: None,
+                        cursor: Some(serde_json::json!(n)),
+                        not_modified: false,
+                        attempted_at: t(n),
+                        next_attempt_at: t(n + 1),
+                    };
+                    p.captures.push(Capture {
+                        url: format!("https://echo.example/{n}"),
+                        final_url: format!("https://echo.example/{n}"),
+                        status: 200,
+                        headers: vec![],
+                        sha256: sha,
+                        size: body.len() as u64,
+                        started_at: t(n),
+                        finished_at: t(n),
+                    });
+                    store.record_poll("Echo", p)?;
+                    Ok(())
+                };
+                match rec() {
+                    Ok(()) => {
+                        committed.lock().unwrap().push(id);
+                        n += 1;
+                    }
+                    Err(e) => {
+                        let typed = matches!(
+                            e,
+                            StoreError::Postgres { .. } | StoreError::PostgresUnavailable { .. }
+                        );
+                        failures.lock().unwrap().push((typed, e.to_string()));
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                if n > 2000 {
+                    break;
+                }
+            }
+        })
+    };
+    // Let some writes commit, then crash the server, keep it down a moment, and start it again.
+    while committed.lock().unwrap().len() < 20 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.restart(false, Duration::from_millis(500)).unwrap();
+    let after_restart = committed.lock().unwrap().len();
+    // Writes resume by themselves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed.lock().unwrap().len() < after_restart + 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes did not resume"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+
+    let failures = failures.lock().unwrap();
+    assert!(!failures.is_empty(), "the restart was noticed");
+    for (typed, f) in failures.iter() {
+        assert!(typed, "a PostgreSQL error, not something else: {f}");
+        assert!(
+            f.contains("PostgreSQL 127.0.0.1:"),
+            "errors name the server: {f}"
+        );
+    }
+    // Everything that was committed is there, with its bytes; nothing else is.
+    let committed = committed.lock().unwrap();
+    for id in committed.iter() {
+        let it = store
+            .get_item(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} lost"));
+        let cap = store.get_capture(it.capture_id.unwrap()).unwrap().unwrap();
+        store.read_blob(&cap.2.sha256).unwrap();
+    }
+    assert_eq!(store.count_items().unwrap(), committed.len() as u64);
+    let last = committed.len() as i64 - 1;
+    assert_eq!(
+        store.source_state("Echo").unwrap().unwrap().cursor,
+        Some(serde_json::json!(last))
+    );
+}
+
+#[test]
+fn postgresql_unreachable_server_is_a_typed_error_naming_what_failed() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = PgStore::connect(
+        &format!("host=127.0.0.1 port={port} user=x dbname=none"),
+        PgOptions {
+            connect_timeout: Duration::from_millis(300),
+            ..PgOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, StoreError::PostgresUnavailable { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}/none")), "{msg}");
+    assert!(msg.contains("opening the store"), "{msg}");
+    let err = PgStore::connect("postgresql://[not a url", PgOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("cluster.postgres_url"), "{err}");
+}
+
+#[test]
+fn postgresql_schema_is_versioned_and_a_newer_one_is_refused() {
+    let db = shared_pg().database("schema").unwrap();
+    let store = PgStore::connect(&db.url, pg_options("n")).unwrap();
+    drop(store);
+    // Connecting again does not migrate again.
+    PgStore::connect(&db.url, pg_options("n")).unwrap();
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let v: i32 = c
+        .query_one("SELECT max(version) FROM ballotwatch_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(i64::from(v), ballotwatch_store::PG_SCHEMA_VERSION);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM ballotwatch_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, ballotwatch_store::PG_SCHEMA_VERSION);
+    // The audit log and capture log refuse changes.
+    let s = PgStore::connect(&db.url, pg_options("n")).unwrap();
+    s.audit("a", "b", &serde_json::json!({})).unwrap();
+    for sql in [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let err = c.batch_execute(sql).unwrap_err();
+        let said = err
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
+        assert!(said.contains("audit_log is append-only"), "{sql}: {err:?}");
+    }
+    c.execute("INSERT INTO ballotwatch_schema(version) VALUES (999)", &[])
+        .unwrap();
+    let err = PgStore::connect(&db.url, pg_options("n")).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooNew { found: 999, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade Ballotwatch"), "{err}");
+}
+
+// --- throughput: PostgreSQL against SQLite in one run -----------------------------------------
+
+/// Items/s recording `polls` polls of 2,000 new items each, and messages/s claiming and marking
+/// sent 2,000 queued messages over 20 channels.
+fn measure(s: &dyn PipelineStore, polls: i64) -> (f64, f64) {
+    let started = std::time::Instant::now();
+    for p in 0..polls {
+        let ids: Vec<String> = (0..2000).map(|i| format!("p{p}-{i}")).collect();
+        let texts: Vec<String> = (0..2000)
+            .map(|i| format!("post {i} of poll {p} about the count"))
+            .collect();
+        let pairs: Vec<(&str, &str)> = ids
+            .iter()
+            .map(String::as_str)
+            .zip(texts.iter().map(String::as_str))
+            .collect();
+        let out = s.record_poll("Echo", poll(s, &pairs, p * 60)).unwrap();
+        assert_eq!(out.new, 2000);
+    }
+    let items_per_s = (polls * 2000) as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(s.count_items().unwrap(), (polls * 2000) as u64);
+
+    let channels: Vec<String> = (0..20).map(|c| format!("webhook:c{c}")).collect();
+    let messages: Vec<NewOutbox> = (0..2000)
+        .map(|i| msg(&format!("m{i}"), &channels[i % 20], None))
+        .collect();
+    s.outbox_enqueue(&messages).unwrap();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let due = Utc::now() + chrono::Duration::seconds(1);
+    loop {
+        let claimed = s.outbox_claim(due).unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for r in claimed {
+            s.outbox_sent(r.id, Utc::now()).unwrap();
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 2000);
+    (items_per_s, sent as f64 / started.elapsed().as_secs_f64())
+}
+
+#[test]
+#[ignore = "a measurement: cargo test -p ballotwatch-store --test conformance -- --ignored --nocapture"]
+fn throughput_postgresql_against_sqlite() {
+    let lite = sqlite();
+    // Its own server with fsync on (the shared one runs with fsync off), so commits cost what
+    // SQLite's synchronous=FULL commits cost; the data folders are on the same disk.
+    let server = testing::PgServer::start_with(true).unwrap();
+    let url = server.create_database("throughput").unwrap();
+    let pg = PgStore::connect(&url, pg_options("bench")).unwrap();
+    let (lite_items, lite_msgs) = measure(&*lite.store, 5);
+    let (pg_items, pg_msgs) = measure(&pg, 5);
+    println!("record_poll, 5 polls x 2,000 new items: SQLite {lite_items:.0} items/s, PostgreSQL {pg_items:.0} items/s: {:.2}x", pg_items / lite_items);
+    println!("outbox claim + sent, 2,000 messages / 20 channels: SQLite {lite_msgs:.0} msg/s, PostgreSQL {pg_msgs:.0} msg/s: {:.2}x", pg_msgs / lite_msgs);
+}

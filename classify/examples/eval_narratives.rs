@@ -85,13 +85,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut by_class: BTreeMap<(String, String), Counts> = BTreeMap::new();
     let mut debunks: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     for (row, m) in rows.iter().zip(&matches) {
-        let f = m.as_ref().map(|m| m.features).unwrap_or_else(Features::empty);
+        let f = m
+            .as_ref()
+            .map(|m| m.features)
+            .unwrap_or_else(Features::empty);
         let score = calibration.score(&f);
         let flagged = score >= 0.5;
         let label = row["label"] == true;
         let split = row["split"].as_str().unwrap_or("?").to_string();
-        by_split.entry(split.clone()).or_default().add(flagged, label);
-        by_split.entry("all".into()).or_default().add(flagged, label);
+        by_split
+            .entry(split.clone())
+            .or_default()
+            .add(flagged, label);
+        by_split
+            .entry("all".into())
+            .or_default()
+            .add(flagged, label);
         if let Some(class) = row["class"].as_str() {
             by_class
                 .entry((class.to_string(), split.clone()))
@@ -117,7 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|m| narratives.narratives().get(m.narrative))
                 .map_or("-", |n| n.id.as_str());
             println!(
-                "{split} {} score={score:.2} matched={matched} c={:.3} r={:.3} r_seg={:.3} r_nar={:.3} bg={:.3} c3={:.3} k={} | {}",
+                "{split} {} score={score:.2} matched={matched} c={:.3} r={:.3} r_seg={:.3} r_nar={:.3} bg={:.3} c3={:.3} k={} s={} p={} | {}",
                 if label { "MISSED" } else { "FALSE+" },
                 f.claim,
                 f.rebuttal,
@@ -126,6 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 f.background,
                 f.claim_top3,
                 f.cues,
+                f.spread,
+                f.polarity,
                 row["text"].as_str().unwrap_or_default()
             );
         }

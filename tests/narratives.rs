@@ -1,7 +1,7 @@
 //! End to end: the narrative detector through the real `ballotwatch classify` — a false claim is
 //! flagged with an explanation and rebuttal, its debunk is not, a missing model is a clear
 //! error, and precision/recall/F1 on the test split of `tests/eval/claims.jsonl` at the shipped
-//! threshold.
+//! threshold, with no debunk on it flagged.
 
 mod common;
 
@@ -147,9 +147,13 @@ fn the_models_are_found_beside_a_cargo_build_from_any_directory_and_the_error_na
     assert!(r.stderr.contains("models/install"), "{}", r.stderr);
 }
 
-/// The product target for F1 on the test split at the shipped threshold (issue 3). The
-/// calibration and threshold are fitted on the other splits only.
-const F1_GATE: f64 = 0.85;
+/// Floors on the test split at the shipped threshold. Issue 20's target is recall ≥ 0.90 at
+/// precision ≥ 0.95; what the detector reaches today (precision 0.930, recall 0.869, F1 0.898 on
+/// 132 test rows) is the floor, rounded down, until it gets there. The calibration and threshold
+/// are fitted on the other splits only.
+const PRECISION_GATE: f64 = 0.92;
+const RECALL_GATE: f64 = 0.86;
+const F1_GATE: f64 = 0.89;
 
 #[test]
 fn eval_claims_f1_at_the_shipped_threshold() {
@@ -167,7 +171,7 @@ fn eval_claims_f1_at_the_shipped_threshold() {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(rows.len() >= 150, "the eval set has {} rows", rows.len());
+    assert!(rows.len() >= 400, "the eval set has {} rows", rows.len());
     let test: Vec<&serde_json::Value> = rows.iter().filter(|r| r["split"] == "test").collect();
     let items: Vec<serde_json::Value> = test
         .iter()
@@ -182,6 +186,7 @@ fn eval_claims_f1_at_the_shipped_threshold() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out.len(), test.len());
     let (mut tp, mut fp, mut fn_, mut tn) = (0.0f64, 0.0, 0.0, 0.0);
+    let mut debunks_flagged = Vec::new();
     for (row, result) in test.iter().zip(&out) {
         // This set judges the narrative detector: other detectors' verdicts (a campaign post's
         // missing imprint) do not count here.
@@ -195,6 +200,9 @@ fn eval_claims_f1_at_the_shipped_threshold() {
             (true, false) => {
                 fp += 1.0;
                 eprintln!("false positive: {}", row["text"]);
+                if row["kind"] == "debunk" {
+                    debunks_flagged.push(row["text"].to_string());
+                }
             }
             (false, true) => {
                 fn_ += 1.0;
@@ -215,6 +223,18 @@ fn eval_claims_f1_at_the_shipped_threshold() {
         test.len(),
         tp + fn_,
         fp + tn
+    );
+    assert!(
+        debunks_flagged.is_empty(),
+        "debunks flagged on the test split: {debunks_flagged:?}"
+    );
+    assert!(
+        precision >= PRECISION_GATE,
+        "precision {precision:.3} on the test split is below the required {PRECISION_GATE}"
+    );
+    assert!(
+        recall >= RECALL_GATE,
+        "recall {recall:.3} on the test split is below the required {RECALL_GATE}"
     );
     assert!(
         f1 >= F1_GATE,

@@ -52,8 +52,9 @@ pub struct Library {
 }
 
 /// `score = sigmoid(bias + claim·c + margin·(c − r) + segment_margin·(c − r_seg)
-/// + narrative_margin·(c − r_nar) + background_margin·(c − bg) + claim_top3·c3 + cue·k)` with the
-/// inputs of [`Features`]; 0 when `r > c + stance_gate` or `c < min_claim`.
+/// + narrative_margin·(c − r_nar) + background_margin·(c − bg) + claim_top3·c3 + cue·k
+/// + spread·s + polarity·p)` with the inputs of [`Features`]; 0 when
+/// `r > c + stance_gate + polarity_gate·max(p, 0)` or `c < min_claim`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
@@ -75,9 +76,17 @@ pub struct Calibration {
     pub claim_top3: f32,
     /// Weight of the fact-check cue count.
     pub cue: f32,
+    /// Weight of the spreading cue count (see [`spread_cues`]).
+    pub spread: f32,
+    /// Weight of the negation agreement (see [`Features::polarity`]).
+    pub polarity: f32,
     /// Stance gate: a segment closer to the rebuttal side than to the claim side by more than
     /// this reads as a correction, not a claim, and scores 0.
     pub stance_gate: f32,
+    /// How much further the stance gate opens for a segment negated like its claim phrasing
+    /// and unlike its correction (`polarity` +1): "not" barely moves the sentence encoder, so
+    /// "you can't vote without it" sits as close to "you don't need it to vote" as to the claim.
+    pub polarity_gate: f32,
     /// A segment whose claim similarity is below this is not about any narrative and scores 0
     /// (without it, text far from both sides would score on the margin alone).
     pub min_claim: f32,
@@ -86,7 +95,9 @@ pub struct Calibration {
 impl Calibration {
     /// The calibrated score for features.
     pub fn score(&self, f: &Features) -> f32 {
-        if f.rebuttal > f.claim + self.stance_gate || f.claim < self.min_claim {
+        if f.rebuttal > f.claim + self.stance_gate + self.polarity_gate * f.polarity.max(0.0)
+            || f.claim < self.min_claim
+        {
             return 0.0;
         }
         let z = self.bias
@@ -109,6 +120,8 @@ impl Calibration {
             self.background_margin,
             self.claim_top3,
             self.cue,
+            self.spread,
+            self.polarity,
         ]
     }
 }
@@ -136,11 +149,17 @@ pub struct Features {
     pub claim_top3: f32,
     /// Fact-check and correction cues in the text (0, 1 or 2).
     pub cues: f32,
+    /// Spreading cues in the text (0, 1 or 2): how rumours ask to be passed on.
+    pub spread: f32,
+    /// Negation agreement: +1 when the matched segment is negated (or not) like its closest
+    /// claim phrasing but unlike its closest correction of the same narrative, −1 the other way
+    /// round, 0 otherwise. The sentence encoder hardly sees "not"; this sees only "not".
+    pub polarity: f32,
 }
 
 impl Features {
     /// How many inputs the score's linear part has.
-    pub const INPUTS: usize = 7;
+    pub const INPUTS: usize = 9;
 
     /// The inputs of the score's linear part, in the order of [`Calibration::weights`].
     pub fn inputs(&self) -> [f32; Features::INPUTS] {
@@ -152,6 +171,8 @@ impl Features {
             self.claim - self.background,
             self.claim_top3,
             self.cues,
+            self.spread,
+            self.polarity,
         ]
     }
 
@@ -165,6 +186,8 @@ impl Features {
             background: 0.0,
             claim_top3: 0.0,
             cues: 0.0,
+            spread: 0.0,
+            polarity: 0.0,
         }
     }
 }
@@ -189,6 +212,10 @@ pub struct Narratives {
     claim_side: Vec<(usize, Vec<f32>)>,
     /// (narrative index, embedding) of every narrative's rebuttal and debunks.
     rebuttal_side: Vec<(usize, Vec<f32>)>,
+    /// Whether each claim-side text is negated (see [`negated`]).
+    claim_negated: Vec<bool>,
+    /// Whether each rebuttal-side text is negated.
+    rebuttal_negated: Vec<bool>,
     /// Embeddings of the library's background of ordinary election talk.
     background: Vec<Vec<f32>>,
 }
@@ -266,11 +293,19 @@ impl Narratives {
             .map_err(|e| setup_error(e.to_string()))?;
         let mut claim_side = Vec::new();
         let mut rebuttal_side = Vec::new();
+        let mut claim_negated = Vec::new();
+        let mut rebuttal_negated = Vec::new();
         let mut background = Vec::new();
-        for ((side, _), e) in texts.iter().zip(embeddings) {
+        for ((side, text), e) in texts.iter().zip(embeddings) {
             match *side {
-                Side::Claim(i) => claim_side.push((i, e)),
-                Side::Rebuttal(i) => rebuttal_side.push((i, e)),
+                Side::Claim(i) => {
+                    claim_side.push((i, e));
+                    claim_negated.push(negated(text));
+                }
+                Side::Rebuttal(i) => {
+                    rebuttal_side.push((i, e));
+                    rebuttal_negated.push(negated(text));
+                }
                 Side::Background => background.push(e),
             }
         }
@@ -280,6 +315,8 @@ impl Narratives {
             narratives: library.narratives,
             claim_side,
             rebuttal_side,
+            claim_negated,
+            rebuttal_negated,
             background,
         })
     }
@@ -315,6 +352,7 @@ impl Narratives {
         let mut out = Vec::with_capacity(texts.len());
         for (text, segs) in texts.iter().zip(&per_text) {
             let cues = fact_check_cues(text);
+            let spread = spread_cues(text);
             let mut best: Option<Match> = None;
             // How close the text comes anywhere to a correction: a debunk states the myth in
             // one sentence and the correct position in another.
@@ -347,6 +385,28 @@ impl Narratives {
                 let narrative_rebuttal = of_narrative(&self.rebuttal_side, &sim.rebuttal)
                     .into_iter()
                     .fold(0.0, f32::max);
+                // The closest text of the matched narrative on each side: is the segment
+                // negated like the claim phrasing or like the correction?
+                let closest = |side: &[(usize, Vec<f32>)], values: &[f32]| -> Option<usize> {
+                    side.iter()
+                        .zip(values)
+                        .enumerate()
+                        .filter(|(_, ((i, _), _))| *i == claim_i)
+                        .max_by(|a, b| a.1 .1.total_cmp(b.1 .1))
+                        .map(|(k, _)| k)
+                };
+                let seg_negated = negated(seg);
+                let agrees = |k: Option<usize>, negations: &[bool]| -> f32 {
+                    match k.and_then(|k| negations.get(k)) {
+                        Some(&n) if n == seg_negated => 1.0,
+                        _ => 0.0,
+                    }
+                };
+                let polarity = agrees(closest(&self.claim_side, &sim.claim), &self.claim_negated)
+                    - agrees(
+                        closest(&self.rebuttal_side, &sim.rebuttal),
+                        &self.rebuttal_negated,
+                    );
                 best = Some(Match {
                     narrative: claim_i,
                     segment: seg.clone(),
@@ -358,6 +418,8 @@ impl Narratives {
                         background: sim.background,
                         claim_top3,
                         cues,
+                        spread,
+                        polarity,
                     },
                 });
             }
@@ -412,6 +474,8 @@ impl Narratives {
                 "background_similarity": m.features.background,
                 "claim_top3_similarity": m.features.claim_top3,
                 "fact_check_cues": m.features.cues,
+                "spread_cues": m.features.spread,
+                "negation_agreement": m.features.polarity,
                 "source": n.source,
                 "model_sha256": self.encoder.sha256(),
             }),
@@ -458,6 +522,41 @@ pub fn fact_check_cues(text: &str) -> f32 {
             r"(?i)\b(not true|untrue|is false|are false|false claims?|fake (posts?|claims?|messages?|news)|incorrect|is wrong|are wrong|not correct|scam)\b",
             r"(?i)\b(don'?t believe|do not believe|ignore (these|this|the|any)|beware|be aware|don'?t worry|either way)\b",
             r"\b(NOT|FALSE|FAKE)\b|(?i)\b(has|have) not been\b",
+            // A post that marks itself as a joke, or calls the claim fake, a crime or a forgery.
+            r"(?i)^\W*(no|nope|wrong|false)\b[,.!:;]|(?i)\b(joke|joking|just kidding|satire|satirical|parody|(is|are|was|were) (fake|a fake|a hoax|false|untrue|fabricated|doctored|edited)|deep ?fakes?|voice[- ]clon\w*|an offence|a crime|illegal|it doesn'?t|they can'?t|nobody can|no one can)\b",
+        ]
+        .iter()
+        .filter_map(|p| Regex::new(p).ok())
+        .collect()
+    });
+    let n = cues.iter().filter(|r| r.is_match(text)).count();
+    n.min(2) as f32
+}
+
+/// Whether a text says "not": a negation word or a negated verb ("can't", "doesn't", "won't",
+/// "never", "no", "without"…).
+pub fn negated(text: &str) -> bool {
+    static NEGATION: OnceLock<Option<Regex>> = OnceLock::new();
+    NEGATION
+        .get_or_init(|| {
+            Regex::new(r"(?i)\b(not|no|never|nobody|nothing|none|cannot|without|neither|nor)\b|\b\w+n['’]t\b|\b(dont|cant|wont|isnt|arent|doesnt|didnt|wasnt|werent)\b").ok()
+        })
+        .as_ref()
+        .is_some_and(|r| r.is_match(text))
+}
+
+/// Spreading cues: how rumours ask to be passed on before they are "taken down" — share and
+/// forward requests, urgency, "they don't want you to know", text shouted in capitals. Counted
+/// once per kind of cue, capped at 2. Official guidance rarely has them; the head learns how
+/// much they weigh.
+pub fn spread_cues(text: &str) -> f32 {
+    static CUES: OnceLock<Vec<Regex>> = OnceLock::new();
+    let cues = CUES.get_or_init(|| {
+        [
+            r"(?i)\b(please share|share (this|it|widely|everywhere|before)|pass (it|this) on|tell (everyone|your (family|friends|neighbours))|spread the word|forward(ed)?( as received| many times)?|copied and pasted|before (it'?s|they'?re|they) (deleted|taken down|removed|delete)|wake up|they don'?t want you to know|link in (bio|comments)|click here|watch before|sound on)\b",
+            r"(?i)\b(urgent|breaking|psa|heads up|warning|exclusive|leaked|caught on (tape|camera|a hot mic)|whistle-?blower)\b|!!|\?\?",
+            // Three words in a row in capitals (not acronyms alone).
+            r"\b[A-Z]{2,}[A-Z'!?.,]*\s+[A-Z]{2,}[A-Z'!?.,]*\s+[A-Z]{2,}",
         ]
         .iter()
         .filter_map(|p| Regex::new(p).ok())
@@ -629,6 +728,9 @@ mod tests {
             "ballot-not-secret",
             "eligibility",
             "fake-official-notice",
+            "photo-id-list",
+            "ballots-discarded",
+            "leaked-recording",
         ] {
             assert!(ids.contains(id), "missing narrative {id}");
         }
@@ -646,6 +748,8 @@ mod tests {
                 background: 0.3,
                 claim_top3: claim - 0.05,
                 cues,
+                spread: 0.0,
+                polarity: 0.0,
             })
         };
         assert!(f(0.8, 0.4, 0.0) > f(0.5, 0.4, 0.0));
@@ -661,6 +765,43 @@ mod tests {
         assert_eq!(
             fact_check_cues("Fact check: this is not true, ignore these posts"),
             2.0
+        );
+    }
+
+    #[test]
+    fn negation() {
+        assert!(negated("Your vote is not secret"));
+        assert!(negated("You can't vote without your poll card"));
+        assert!(negated("It doesn’t count"));
+        assert!(!negated("Your vote is secret"));
+        assert!(!negated(
+            "Nothingness aside, the count went ahead for the government agent"
+        ));
+        assert!(!negated("Polls are open from 7am to 10pm on Thursday"));
+    }
+
+    #[test]
+    fn spread() {
+        assert_eq!(spread_cues("Polls are open from 7am to 10pm."), 0.0);
+        assert_eq!(spread_cues("Pencil votes get erased, pass it on"), 1.0);
+        assert_eq!(
+            spread_cues("URGENT: POLLING STATIONS ARE CLOSED, share before it's deleted!!"),
+            2.0
+        );
+        assert_eq!(spread_cues("The BBC and ITV reported the result"), 0.0);
+    }
+
+    #[test]
+    fn jokes_and_forgeries_are_correction_cues() {
+        assert_eq!(
+            fact_check_cues("My cat ate my postal vote (joking, it'll be counted)"),
+            1.0
+        );
+        assert_eq!(
+            fact_check_cues(
+                "The clip of the Returning Officer was made with voice-cloning software"
+            ),
+            1.0
         );
     }
 

@@ -152,6 +152,17 @@ impl ClusterConfig {
         table.resolve(stage.defaults())
     }
 
+    /// The PostgreSQL URL, read from the variable `postgres_url_env` names (never logged).
+    pub fn postgres_url(&self) -> Result<String, crate::ClusterError> {
+        match std::env::var(&self.postgres_url_env) {
+            Ok(url) if !url.trim().is_empty() => Ok(url),
+            _ => Err(crate::ClusterError::MissingEnv {
+                key: "postgres_url_env",
+                var: self.postgres_url_env.clone(),
+            }),
+        }
+    }
+
     /// Relative `nats_creds_file` against the config file's folder.
     pub fn resolve_paths(&mut self, base: &std::path::Path) {
         if let Some(p) = self.nats_creds_file.as_mut() {

@@ -131,3 +131,16 @@ fn a_scheme_typo_gets_a_hint() {
     assert!(msg.contains("`nat`"));
     assert_eq!(help.as_deref(), Some("did you mean `nats`?"));
 }
+
+#[test]
+fn the_postgres_url_comes_from_the_named_variable() {
+    let mut c = ClusterConfig::new("nats://a:4222");
+    c.postgres_url_env = "BW_TEST_PG_URL_UNSET_7f3a".to_string();
+    let err = c.postgres_url().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "environment variable BW_TEST_PG_URL_UNSET_7f3a (named by [cluster] postgres_url_env) is not set"
+    );
+    c.postgres_url_env = "PATH".to_string(); // set in every test environment
+    assert_eq!(c.postgres_url().unwrap(), std::env::var("PATH").unwrap());
+}

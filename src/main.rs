@@ -43,7 +43,12 @@ struct Cli {
 enum Command {
     /// Run the service: ingest workers, detectors, indexer, alerter and web UI until SIGTERM or
     /// Ctrl-C.
-    Serve,
+    Serve {
+        /// The parts of the pipeline this node runs, comma-separated: ingest, classify, alert,
+        /// web. Embedded mode (no [cluster] table) runs them all.
+        #[arg(long, default_value = "ingest,classify,alert,web")]
+        roles: String,
+    },
     /// Run `serve` on a bundled offline demo: a fictional council's election week replayed from
     /// 127.0.0.1, alert emails on a Demo mail page; prints the web UI's address and a one-time
     /// login link.
@@ -382,6 +387,6 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
-    let long_running = matches!(cli.command, Command::Serve | Command::Demo { .. });
+    let long_running = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
     logging::init(cli.verbose, long_running);
 }

@@ -256,3 +256,54 @@ fn demo_once_runs_offline_end_to_end() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Bring photo ID to vote"));
 }
+
+#[test]
+fn serve_roles_are_checked_and_the_cluster_table_is_validated() {
+    let ws = Workspace::new(&rss_source("Echo", "https://echo.example/rss"));
+    // A misspelt role: exit 2, named, with a did-you-mean; before anything starts.
+    let r = ws.run(&["serve", "--roles", "ingest,clasify"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("unknown role `clasify`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did you mean `classify`?"),
+        "{}",
+        r.stderr
+    );
+    // Embedded mode runs every role in one process.
+    let r = ws.run(&["serve", "--roles", "web"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("embedded mode"), "{}", r.stderr);
+
+    let cluster = format!(
+        "{}[cluster]\nnats_url = [\"nats://10.0.0.5:4222\", \"nats://10.0.0.6:4222\"]\n\
+         postgres_url_env = \"BW_PG\"\nnode_name = \"node-a\"\n",
+        rss_source("Echo", "https://echo.example/rss")
+    );
+    let ws = Workspace::new(&cluster);
+    let r = ws.run(&["check-config"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("mode:        cluster (node node-a)"),
+        "{}",
+        r.stdout
+    );
+    // Not served on the cluster yet: said, not silently run embedded.
+    let r = ws.run(&["serve", "--roles", "classify"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("[cluster]"), "{}", r.stderr);
+
+    let ws = Workspace::new(&format!("{cluster}[cluster.classify]\nmax_delivr = 3\n"));
+    let r = ws.run(&["check-config"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("`cluster.classify.max_delivr`: unknown key"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("did you mean `max_deliver`?"),
+        "{}",
+        r.stderr
+    );
+}

@@ -27,6 +27,15 @@ pub fn run(path: &Path) -> anyhow::Result<u8> {
             println!("  identities:  {}", c.identities.len());
             println!("  narratives:  {}", c.narratives.len());
             println!("  alert rules: {}", c.alerts.rules.len());
+            match &c.cluster {
+                None => println!("  mode:        embedded"),
+                Some(cl) => {
+                    println!("  mode:        cluster (node {})", cl.node());
+                    println!("    nats:      {}", cl.nats_url.join(", "));
+                    println!("    postgres:  from ${}", cl.postgres_url_env);
+                    println!("    lease:     {}", humantime_fmt(cl.lease));
+                }
+            }
             Ok(0)
         }
         Err(ConfigError::Invalid(problems)) => {

@@ -41,8 +41,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::CheckConfig => check_config::run(config_path),
         Command::Classify => classify::run(config_path),
-        Command::Serve => {
+        Command::Serve { roles } => {
+            let roles = serve::roles(&roles)?;
             let config = load_config(config_path)?;
+            serve::check_mode(&config, roles)?;
             runtime()?.block_on(serve::run(config))
         }
         Command::Demo {

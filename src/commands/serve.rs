@@ -2,10 +2,41 @@
 
 use std::sync::Arc;
 
+use ballotwatch_cluster::Roles;
 use ballotwatch_pipeline::Config;
 use tokio_util::sync::CancellationToken;
 
 use ballotwatch_pipeline::Pipeline;
+
+use super::UsageError;
+
+/// `--roles`, parsed: an unknown role is a usage error (exit 2) naming it, with a did-you-mean.
+pub fn roles(list: &str) -> anyhow::Result<Roles> {
+    Roles::parse(list).map_err(|e| UsageError(format!("--roles: {e}")).into())
+}
+
+/// What this build's `serve` can run: embedded mode runs every role in one process (the
+/// pipeline's stages are not separable there), and the pipeline does not yet run on the
+/// cluster's engines, so a `[cluster]` table is validated (`check-config`) but not served.
+pub fn check_mode(config: &Config, roles: Roles) -> anyhow::Result<()> {
+    if config.cluster.is_some() {
+        return Err(UsageError(
+            "the config has a [cluster] table, but `serve` does not run the pipeline on NATS and \
+             PostgreSQL yet (check-config validates the table; see README, Running a cluster); \
+             remove [cluster] to run embedded"
+                .to_string(),
+        )
+        .into());
+    }
+    if !roles.is_all() {
+        return Err(UsageError(format!(
+            "--roles {roles}: embedded mode (no [cluster] table) runs every role in one process; \
+             a node with only some roles needs cluster mode"
+        ))
+        .into());
+    }
+    Ok(())
+}
 
 /// Runs the pipeline until a signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<u8> {

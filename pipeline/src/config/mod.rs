@@ -4,7 +4,7 @@
 //! Each table's type and rules live with the component that reads it: `[server]` in `web`,
 //! `[ingest]` and `[[source]]` in `ingest` (one folder per kind), `[index]` in `index`,
 //! `[detectors]`, `[[identity]]` and `[[narrative]]` in `classify`, `[alerts]` in `alerting`,
-//! `[evidence]` in `evidence`, `[watch]` and `[limits]` in `core`. What no one table can check
+//! `[evidence]` in `evidence`, `[watch]` and `[limits]` in `core`, `[cluster]` in `cluster`. What no one table can check
 //! alone (an alert rule naming a source, an identity's handles by the platforms' rules) is
 //! checked here ([`validate`]).
 //!
@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use ballotwatch_alerting::AlertsConfig;
 use ballotwatch_classify::config::{IdentityConfig, NarrativeConfig};
 use ballotwatch_classify::{ClassifyConfig, DetectorsConfig};
+use ballotwatch_cluster::ClusterConfig;
 use ballotwatch_core::config::{
     deserialize_table, read_list, unknown_keys, ConfigError, ConfigText, FieldPath, Problems,
     WatchConfig,
@@ -75,10 +76,12 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// Ceilings on the work any one piece of untrusted input may cause (`[limits]`).
     pub limits: LimitsConfig,
+    /// Cluster mode (`[cluster]`): NATS JetStream and PostgreSQL. Absent = embedded mode.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The top-level keys, in the order the documentation gives them.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "data_dir",
     "server",
     "watch",
@@ -91,6 +94,7 @@ const KEYS: [&str; 12] = [
     "alerts",
     "evidence",
     "limits",
+    "cluster",
 ];
 
 impl Config {
@@ -151,6 +155,7 @@ impl Config {
         let alerts = read.table_with("alerts", AlertsConfig::read);
         let evidence = read.table::<EvidenceConfig>("evidence");
         let limits = read.table::<LimitsConfig>("limits");
+        let cluster = read.optional::<ClusterConfig>("cluster");
         let Read {
             mut problems,
             complete,
@@ -170,6 +175,7 @@ impl Config {
             alerts: alerts.clone().unwrap_or_default(),
             evidence: evidence.clone().unwrap_or_default(),
             limits: limits.clone().unwrap_or_default(),
+            cluster: cluster.clone().flatten(),
         };
         let tables = validate::Tables {
             data_dir: data_dir.as_deref(),
@@ -184,6 +190,7 @@ impl Config {
             alerts: alerts.as_ref(),
             evidence: evidence.as_ref(),
             limits: limits.as_ref(),
+            cluster: cluster.as_ref().and_then(Option::as_ref),
         };
         tables.validate(&mut problems);
         if complete {
@@ -209,6 +216,9 @@ impl Config {
             fix(p);
         }
         self.evidence.trusted_keys.iter_mut().for_each(fix);
+        if let Some(c) = self.cluster.as_mut() {
+            c.resolve_paths(base);
+        }
         self.evidence.tsa_roots.iter_mut().for_each(fix);
         if let Some(p) = self.alerts.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
             fix(p);
@@ -248,6 +258,18 @@ impl Read {
     /// The table `key` (its defaults when absent); `None` if it could not be read.
     fn table<T: DeserializeOwned + Default>(&mut self, key: &str) -> Option<T> {
         self.table_with(key, deserialize_table)
+    }
+
+    /// The table `key` if present: `Some(None)` when absent, `None` if it could not be read.
+    fn optional<T: DeserializeOwned>(&mut self, key: &str) -> Option<Option<T>> {
+        let read = match self.table.remove(key) {
+            None => Some(None),
+            Some(v) => {
+                deserialize_table::<T>(v, &FieldPath::root().key(key), &mut self.problems).map(Some)
+            }
+        };
+        self.complete &= read.is_some();
+        read
     }
 
     /// The table `key` read by `read` (its defaults when absent).

@@ -489,3 +489,30 @@ fn trusted_proxies_take_addresses_and_ranges_and_name_a_bad_one() {
         "{e}"
     );
 }
+
+#[test]
+fn the_cluster_table_is_optional_and_checked_with_its_place_in_the_file() {
+    let base = "data_dir = \"d\"\n";
+    assert!(
+        parse(base).unwrap().cluster.is_none(),
+        "absent = embedded mode"
+    );
+    let ok = format!(
+        "{base}[cluster]\nnats_url = [\"nats://10.0.0.5:4222\"]\npostgres_url_env = \"BW_PG\"\nnode_name = \"node-a\"\n"
+    );
+    let c = parse(&ok).unwrap().cluster.unwrap();
+    assert_eq!(c.node(), "node-a");
+    let bad = format!(
+        "{base}[server]\nbind = 8080\n[cluster]\nnats_url = \"http://x\"\npostgres_url_env = \"BW_PG\"\nnode_nme = \"a\"\n"
+    );
+    let err = parse(&bad).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("bw.toml:7: `cluster.node_nme`"), "{text}");
+    assert!(text.contains("did you mean `node_name`?"), "{text}");
+    let bad = format!("{base}[cluster]\nnats_url = \"http://x\"\npostgres_url_env = \"BW_PG\"\n");
+    let text = parse(&bad).unwrap_err().to_string();
+    assert!(
+        text.contains("bw.toml:3: `cluster.nats_url[0]`: `http` is not a NATS URL scheme"),
+        "{text}"
+    );
+}

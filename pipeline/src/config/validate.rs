@@ -6,6 +6,7 @@ use std::path::Path;
 use ballotwatch_alerting::AlertsConfig;
 use ballotwatch_classify::config::{validate_narratives, IdentityConfig, NarrativeConfig};
 use ballotwatch_classify::DetectorsConfig;
+use ballotwatch_cluster::ClusterConfig;
 use ballotwatch_core::config::{did_you_mean, FieldPath, Problems, Validate, WatchConfig};
 use ballotwatch_core::LimitsConfig;
 use ballotwatch_evidence::EvidenceConfig;
@@ -32,6 +33,7 @@ pub(super) struct Tables<'a> {
     pub alerts: Option<&'a AlertsConfig>,
     pub evidence: Option<&'a EvidenceConfig>,
     pub limits: Option<&'a LimitsConfig>,
+    pub cluster: Option<&'a ClusterConfig>,
 }
 
 impl Tables<'_> {
@@ -68,6 +70,7 @@ impl Tables<'_> {
         }
         table("detectors", self.detectors.map(|t| t as _), problems);
         table("alerts", self.alerts.map(|t| t as _), problems);
+        table("cluster", self.cluster.map(|t| t as _), problems);
     }
 }
 

@@ -139,7 +139,7 @@ impl PgStore {
     pub fn connect(url: &str, options: PgOptions) -> Result<PgStore> {
         let mut cfg = postgres::Config::from_str(url).map_err(|e| {
             StoreError::InvalidInput(format!(
-                "the PostgreSQL URL (cluster.postgres_url) cannot be read: {e}"
+                "the PostgreSQL URL (in the variable [cluster] postgres_url_env names) cannot be read: {e}"
             ))
         })?;
         cfg.connect_timeout(options.connect_timeout)
@@ -393,7 +393,7 @@ mod tests {
         )
         .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("cluster.postgres_url"), "{msg}");
+        assert!(msg.contains("postgres_url_env"), "{msg}");
         assert!(!msg.contains("s3cret"), "{msg}");
     }
 

@@ -313,15 +313,17 @@ pub(crate) async fn item_page(
     Path(id): Path<String>,
 ) -> Result<Markup, WebError> {
     let actor = auth.user.name.clone();
-    let (stored, capture) = state
+    let ((stored, capture), reports) = state
         .blocking(move |s| {
             let item = s
                 .get_item(&id)?
                 .ok_or_else(|| WebError::NotFound(format!("there is no item `{id}`")))?;
             s.audit(&actor, "item.view", &serde_json::json!({ "item_id": id }))?;
-            Ok(with_captures(s, vec![item])?.remove(0))
+            let reports = s.reports_of_item(&id)?;
+            Ok((with_captures(s, vec![item])?.remove(0), reports))
         })
         .await?;
+    let show_reporter = auth.user.role >= ballotwatch_store::Role::Analyst;
     Ok(layout(
         &format!("Item: {}", item_heading(&stored.item)),
         Some(&auth),
@@ -330,6 +332,7 @@ pub(crate) async fn item_page(
                 p { "Part of " a href=(format!("/incidents/{i}")) { "incident " (i) } "." }
             }
             (render_item(&stored, capture.as_ref()))
+            (crate::reports::render_reports(&reports, show_reporter))
         },
     ))
 }

@@ -129,6 +129,25 @@ impl Store {
         })
     }
 
+    /// How many reports became one of `item_ids` (an incident's items), with the first and last
+    /// time one arrived: the incident's "reported N times".
+    pub fn report_count(
+        &self,
+        item_ids: &[String],
+    ) -> Result<(u64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+        let mut n = 0u64;
+        let mut first: Option<DateTime<Utc>> = None;
+        let mut last: Option<DateTime<Utc>> = None;
+        for id in item_ids {
+            for r in self.reports_of_item(id)? {
+                n += 1;
+                first = Some(first.map_or(r.received_at, |f| f.min(r.received_at)));
+                last = Some(last.map_or(r.received_at, |l| l.max(r.received_at)));
+            }
+        }
+        Ok((n, first, last))
+    }
+
     /// The reports that became item `item_id`, oldest first.
     pub fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
         self.with_conn(|conn| {
@@ -188,6 +207,12 @@ mod tests {
         assert!(!mine[0].public);
         assert!(store.report(b).unwrap().unwrap().public);
         assert_eq!(store.report(999).unwrap(), None);
+        let (n, first, last) = store
+            .report_count(&["item-1".to_string(), "none".to_string()])
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(first, last);
+        assert_eq!(store.report_count(&[]).unwrap().0, 0);
         let audit = store.audit_entries(10).unwrap();
         let received: Vec<_> = audit
             .iter()

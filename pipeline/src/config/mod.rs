@@ -41,7 +41,7 @@ use ballotwatch_evidence::EvidenceConfig;
 use ballotwatch_index::IndexConfig;
 use ballotwatch_ingest::sources::SourceConfig;
 use ballotwatch_ingest::IngestConfig;
-use ballotwatch_web::ServerConfig;
+use ballotwatch_web::{ReportsConfig, ServerConfig};
 use serde::de::DeserializeOwned;
 
 #[cfg(test)]
@@ -75,10 +75,12 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// Ceilings on the work any one piece of untrusted input may cause (`[limits]`).
     pub limits: LimitsConfig,
+    /// The report forms and `POST /api/v1/reports` (`[reports]`).
+    pub reports: ReportsConfig,
 }
 
 /// The top-level keys, in the order the documentation gives them.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "data_dir",
     "server",
     "watch",
@@ -91,6 +93,7 @@ const KEYS: [&str; 12] = [
     "alerts",
     "evidence",
     "limits",
+    "reports",
 ];
 
 impl Config {
@@ -151,6 +154,7 @@ impl Config {
         let alerts = read.table_with("alerts", AlertsConfig::read);
         let evidence = read.table::<EvidenceConfig>("evidence");
         let limits = read.table::<LimitsConfig>("limits");
+        let reports = read.table::<ReportsConfig>("reports");
         let Read {
             mut problems,
             complete,
@@ -170,6 +174,7 @@ impl Config {
             alerts: alerts.clone().unwrap_or_default(),
             evidence: evidence.clone().unwrap_or_default(),
             limits: limits.clone().unwrap_or_default(),
+            reports: reports.clone().unwrap_or_default(),
         };
         let tables = validate::Tables {
             data_dir: data_dir.as_deref(),
@@ -184,6 +189,7 @@ impl Config {
             alerts: alerts.as_ref(),
             evidence: evidence.as_ref(),
             limits: limits.as_ref(),
+            reports: reports.as_ref(),
         };
         tables.validate(&mut problems);
         if complete {

@@ -489,3 +489,29 @@ fn trusted_proxies_take_addresses_and_ranges_and_name_a_bad_one() {
         "{e}"
     );
 }
+
+#[test]
+fn the_reports_table_is_read_and_validated_with_its_line() {
+    let d = Config::from_toml("data_dir = \"d\"\n", Path::new("c.toml")).unwrap();
+    assert!(!d.reports.public_form, "the public form is off by default");
+    assert_eq!(d.reports.public_max_files, 3);
+    assert_eq!(d.reports.public_max_file_size.as_u64(), 10_000_000);
+    let ok = "data_dir = \"d\"\n[reports]\npublic_form = true\npublic_max_file_size = \"2MB\"\n\
+        public_window = \"10m\"\n";
+    let c = Config::from_toml(ok, Path::new("c.toml")).unwrap();
+    assert!(c.reports.public_form);
+    assert_eq!(c.reports.public_max_file_size.as_u64(), 2_000_000);
+    assert_eq!(c.reports.public_window, Duration::from_secs(600));
+    let bad = "data_dir = \"d\"\n[reports]\npublic_form = true\nmax_files = 9\npublic_formm = 1\n";
+    let Err(ConfigError::Invalid(problems)) = Config::from_toml(bad, Path::new("c.toml")) else {
+        panic!("should be invalid");
+    };
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert!(fields.contains(&"reports.max_files"), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.field.starts_with("reports") && p.line == Some(5)),
+        "the unknown key is placed: {problems:?}"
+    );
+}

@@ -104,6 +104,11 @@ impl ReportDesk {
     /// Captures and stores `report`; returns its reference and what became of each URL and
     /// file.
     pub async fn take(&self, report: NewReport) -> Result<Receipt> {
+        // Like a poll: nothing is written while ingest is paused for want of disk space.
+        let min = self.config.limits.min_free_disk.as_u64();
+        if let Some(reason) = self.blocking(move |s| Ok(s.low_disk(min)?)).await? {
+            return Err(PipelineError::Paused(reason));
+        }
         let source = if report.public { PUBLIC_SOURCE } else { SOURCE };
         let detail = received(&report);
         let id = self
@@ -270,6 +275,9 @@ impl ReportIntake for ReportDesk {
         );
         tracing::Instrument::instrument(self.take(report), span)
             .await
-            .map_err(|e| ReportError::Failed(crate::full_message(&e)))
+            .map_err(|e| match e {
+                PipelineError::Paused(reason) => ReportError::Unavailable(reason),
+                e => ReportError::Failed(crate::full_message(&e)),
+            })
     }
 }

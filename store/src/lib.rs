@@ -77,7 +77,7 @@ pub use items::{IndexMark, StoredItem};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
-pub use reports::{parse_reference, reference as report_reference, ReportRecord};
+pub use reports::{parse_reference, reference as report_reference, ReportCount, ReportRecord};
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use sessions::Session;
 pub use sightings::{AlertPlan, IncidentContext, Sighting};

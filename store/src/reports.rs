@@ -45,6 +45,17 @@ pub struct ReportRecord {
     pub detail: serde_json::Value,
 }
 
+/// How many reports became some items, and when the first and last arrived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportCount {
+    /// How many.
+    pub count: u64,
+    /// When the first arrived.
+    pub first: Option<DateTime<Utc>>,
+    /// When the last arrived.
+    pub last: Option<DateTime<Utc>>,
+}
+
 impl ReportRecord {
     const COLUMNS: &'static str = "id, received_at, reporter, public, item_id, detail";
 }
@@ -131,10 +142,7 @@ impl Store {
 
     /// How many reports became one of `item_ids` (an incident's items), with the first and last
     /// time one arrived: the incident's "reported N times".
-    pub fn report_count(
-        &self,
-        item_ids: &[String],
-    ) -> Result<(u64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    pub fn report_count(&self, item_ids: &[String]) -> Result<ReportCount> {
         let mut n = 0u64;
         let mut first: Option<DateTime<Utc>> = None;
         let mut last: Option<DateTime<Utc>> = None;
@@ -145,7 +153,11 @@ impl Store {
                 last = Some(last.map_or(r.received_at, |l| l.max(r.received_at)));
             }
         }
-        Ok((n, first, last))
+        Ok(ReportCount {
+            count: n,
+            first,
+            last,
+        })
     }
 
     /// The reports that became item `item_id`, oldest first.
@@ -207,12 +219,13 @@ mod tests {
         assert!(!mine[0].public);
         assert!(store.report(b).unwrap().unwrap().public);
         assert_eq!(store.report(999).unwrap(), None);
-        let (n, first, last) = store
+        let c = store
             .report_count(&["item-1".to_string(), "none".to_string()])
             .unwrap();
-        assert_eq!(n, 1);
-        assert_eq!(first, last);
-        assert_eq!(store.report_count(&[]).unwrap().0, 0);
+        assert_eq!(c.count, 1);
+        assert!(c.first.is_some());
+        assert_eq!(c.first, c.last);
+        assert_eq!(store.report_count(&[]).unwrap(), ReportCount::default());
         let audit = store.audit_entries(10).unwrap();
         let received: Vec<_> = audit
             .iter()

@@ -133,6 +133,10 @@ pub enum ReportError {
     /// The report cannot be taken as sent (answered 400).
     #[error("{0}")]
     Refused(String),
+    /// Reports cannot be taken now (ingest is paused: the disk is nearly full), answered 503
+    /// with the reason.
+    #[error("reports cannot be taken now: {0}")]
+    Unavailable(String),
     /// Storing it failed on the server's side (answered 500).
     #[error("storing the report failed: {0}")]
     Failed(String),
@@ -396,6 +400,9 @@ async fn submit(state: &AppState, report: NewReport) -> Result<Receipt, WebError
     let intake = intake(state)?;
     intake.0.submit(report).await.map_err(|e| match e {
         ReportError::Refused(m) => WebError::BadRequest(m),
+        ReportError::Unavailable(m) => {
+            WebError::Unavailable(format!("reports cannot be taken now: {m}"))
+        }
         ReportError::Failed(m) => WebError::Internal(m),
     })
 }

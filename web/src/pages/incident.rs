@@ -98,11 +98,7 @@ pub(crate) fn incident_table(incidents: &[IncidentDetail]) -> Markup {
 struct IncidentView {
     detail: IncidentDetail,
     /// Reports that became its items: how many, first and last.
-    reports: (
-        u64,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    ),
+    reports: ballotwatch_store::ReportCount,
     items: Vec<(StoredItem, Option<Capture>)>,
     history: Vec<IncidentChange>,
 }
@@ -147,9 +143,9 @@ pub(crate) async fn page(
                 dt { "Status" } dd id="incident-status" { (status_words(inc.status)) }
                 dt { "Assignee" } dd { (inc.assignee.as_deref().unwrap_or("nobody")) }
                 dt { "Sightings" } dd { (d.sightings) " (last " (when_opt(d.last_seen_at.as_ref())) ")" }
-                @if view.reports.0 > 0 {
-                    dt { "Reports" } dd.reported { "reported " (view.reports.0) (if view.reports.0 == 1 { " time" } else { " times" })
-                        " (first " (when_opt(view.reports.1.as_ref())) ", last " (when_opt(view.reports.2.as_ref())) ")" }
+                @if view.reports.count > 0 {
+                    dt { "Reports" } dd.reported { "reported " (view.reports.count) (if view.reports.count == 1 { " time" } else { " times" })
+                        " (first " (when_opt(view.reports.first.as_ref())) ", last " (when_opt(view.reports.last.as_ref())) ")" }
                 }
                 dt { "Opened" } dd { (when(&inc.created_at)) }
                 dt { "Last change" } dd { (when(&inc.updated_at)) }

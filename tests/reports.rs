@@ -4,7 +4,8 @@
 //!   impersonating the council: the report item is stored with the picture as captured media
 //!   and the page's capture (its text and links are the item's), classified and flagged like a
 //!   watched page, and opens an incident; a URL that answers 404 is recorded with the reason;
-//!   no token is 401, a viewer's 403; the public form is off (404).
+//!   no token is 401, a viewer's 403; the public form is off (404). The same page reported
+//!   again joins the same incident, which counts two reports.
 //! - With private addresses refused, a reported loopback URL is recorded with the SSRF guard's
 //!   reason and the report is kept; the public form (on) answers a reference number only,
 //!   refuses an oversize upload (413), accepts-looking but stores nothing when the honeypot is
@@ -214,6 +215,39 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     let media = &item["media"][0];
     assert_eq!(media["mime"], "image/png");
     assert_eq!(media["sha256"], file["sha256"]);
+
+    // The same page reported again (from the public form's neighbour, the API) joins the
+    // same incident, which counts both reports.
+    let incident = item["incident_id"].as_i64().unwrap();
+    let again = form(&[
+        ("url", None, "text/plain", notice.as_bytes()),
+        (
+            "note",
+            None,
+            "text/plain",
+            b"Same page, now on the Anytown Facebook group",
+        ),
+    ]);
+    let (status, text) = post(&serve, "/api/v1/reports", Some(&analyst), &[], again).await;
+    assert_eq!(status, 201, "{text}");
+    let second: Value = serde_json::from_str(&text).unwrap();
+    let second_id = second["item_id"].as_str().unwrap().to_string();
+    assert_ne!(second["reference"], reference.as_str());
+    wait_for_within(
+        "the second report in the same incident",
+        Duration::from_secs(90),
+        || async {
+            let v = api_get(&serve, &analyst, &format!("/api/v1/items/{second_id}")).await;
+            (v["incident_id"] == incident).then_some(())
+        },
+    )
+    .await;
+    let inc = api_get(&serve, &analyst, &format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(inc["reports"]["count"], 2, "{inc}");
+    assert!(
+        inc["reports"]["first"].is_string() && inc["reports"]["last"].is_string(),
+        "{inc}"
+    );
 
     // The stored side: the picture's bytes, the reporter (in the report and the audit log),
     // the page capture, and (with Chromium) the page's screenshot.

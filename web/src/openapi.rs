@@ -174,6 +174,8 @@ pub(crate) fn document() -> Value {
                         "notes": s.clone() } },
                 "IncidentFull": { "allOf": [ { "$ref": "#/components/schemas/Incident" }, { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Item" } },
+                    "reports": { "type": "object", "description": "Reports (Report page, API, public form) that became its items: how many, first and last received.",
+                        "properties": { "count": { "type": "integer" }, "first": { "type": ["string", "null"], "format": "date-time" }, "last": { "type": ["string", "null"], "format": "date-time" } } },
                     "history": { "type": "array", "items": { "type": "object", "properties": {
                         "at": { "type": "string", "format": "date-time" }, "actor": s.clone(), "field": s.clone(),
                         "old": { "type": ["string", "null"] }, "new": { "type": ["string", "null"] } } } } } } ] },

@@ -9,14 +9,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ballotwatch_core::{
     Capture, ClassifyResult, Item, Media, Severity, SourceRef, Verdict, VerdictKind,
 };
 use common::browser::*;
+use common::serve::Serve;
 use common::tools::Tool;
 use common::*;
 use fantoccini::Locator;
@@ -32,73 +32,6 @@ fn workspace() -> Workspace {
          [[alerts.webhook]]\nname = \"hook\"\nkind = \"json\"\nurl = \"http://127.0.0.1:9/hook\"\n\n\
          [[alerts.rule]]\nname = \"comms\"\nwebhooks = [\"hook\"]\n",
     )
-}
-
-/// A running `serve`, stopped with SIGTERM when dropped; its log is printed if a test fails.
-struct Serve {
-    child: Child,
-    base: String,
-    metrics: String,
-    log: PathBuf,
-}
-
-impl Serve {
-    fn start(ws: &Workspace) -> Serve {
-        let log = ws.dir.path().join("serve.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = ws
-            .cmd(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let mut serve = Serve {
-            child,
-            base: String::new(),
-            metrics: String::new(),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let text = std::fs::read_to_string(&serve.log).unwrap_or_default();
-            let find = |marker: &str| {
-                text.split(marker)
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(|addr| format!("http://{}", addr.trim_end_matches("/metrics")))
-            };
-            if let (Some(base), Some(metrics)) = (
-                find("web UI listening on http://"),
-                find("metrics listening on http://"),
-            ) {
-                serve.base = base;
-                serve.metrics = metrics;
-                return serve;
-            }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!("serve exited with {status}:\n{text}");
-            }
-            assert!(Instant::now() < deadline, "serve did not start:\n{text}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("---- serve log ----\n{log}");
-        }
-    }
 }
 
 fn add_user(ws: &Workspace, name: &str, role: &str) {

@@ -54,6 +54,7 @@ pub mod fakes;
 mod media;
 mod quarantine;
 mod realtime;
+pub mod reports;
 mod timestamps;
 mod video;
 

@@ -57,9 +57,13 @@ pub async fn run_with(
     let shotter = screenshotter(&config);
     let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
     web_config.demo = demo;
+    web_config.reports = config.reports.clone();
     let export_config = config.clone();
     let query_limits = ballotwatch_index::QueryLimits::from(&config.limits);
     let pipeline = Arc::new(Pipeline::open(config)?);
+    web_config.report_intake = Some(ballotwatch_web::ReportIntakeHandle(Arc::new(
+        pipeline.report_desk(shotter.clone()),
+    )));
     web_config.export = Some(super::export::settings(
         &export_config,
         Some(pipeline.classifier()),

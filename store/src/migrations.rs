@@ -369,6 +369,20 @@ CREATE TRIGGER timestamp_tokens_no_delete BEFORE DELETE ON timestamp_tokens
 BEGIN SELECT RAISE(ABORT, 'timestamp_tokens is append-only'); END;
 "#;
 
+/// Reports sent in through the Report page, the API and the public form (`reports.rs`): the
+/// number is the reporter's reference; who sent it stays here, never in the item.
+const M11_REPORTS: &str = "
+CREATE TABLE reports (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT    NOT NULL,
+    reporter    TEXT    NOT NULL,
+    public      INTEGER NOT NULL DEFAULT 0,
+    item_id     TEXT,
+    detail      TEXT    NOT NULL
+);
+CREATE INDEX reports_item ON reports(item_id);
+";
+
 /// Every migration, oldest first. A database's `user_version` is how many of these it has had,
 /// so the order is the schema's history: append, never insert, reorder or edit.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -382,6 +396,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M8_QUARANTINE,
     M9_INDEX_GEN,
     M10_CAPTURE_LOG,
+    M11_REPORTS,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

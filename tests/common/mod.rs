@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod demo;
 pub mod dovecot;
+pub mod serve;
 pub mod tools;
 
 use std::collections::HashMap;

@@ -139,7 +139,7 @@ async fn incident(
     Path(id): Path<i64>,
 ) -> ApiResult {
     let actor = auth.user.name.clone();
-    let (detail, items, history) = state
+    let (detail, items, history, reports) = state
         .blocking(move |s| {
             let detail = s
                 .incident_detail(id)?
@@ -150,7 +150,12 @@ async fn incident(
                 &json!({ "incident_id": id, "via": "api" }),
             )?;
             let ids = s.incident_item_ids(id)?;
-            Ok((detail, s.get_items(&ids)?, s.incident_history(id)?))
+            Ok((
+                detail,
+                s.get_items(&ids)?,
+                s.incident_history(id)?,
+                s.report_count(&ids)?,
+            ))
         })
         .await?;
     let mut v = to_value(&detail)?;
@@ -158,6 +163,10 @@ async fn incident(
         let items = items.iter().map(item_json).collect::<Result<Vec<_>, _>>()?;
         obj.insert("items".into(), items.into());
         obj.insert("history".into(), to_value(&history)?);
+        obj.insert(
+            "reports".into(),
+            json!({ "count": reports.count, "first": reports.first, "last": reports.last }),
+        );
     }
     Ok(Json(v))
 }

@@ -178,3 +178,135 @@ impl Validate for ServerConfig {
         }
     }
 }
+
+/// `[reports]`: the Report page, `POST /api/v1/reports` and the public report form.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Serve the public report form at `/report` (no login). Off by default.
+    pub public_form: bool,
+    /// Most files one report from the Report page or the API may carry.
+    pub max_files: usize,
+    /// Largest file of a report from the Report page or the API.
+    pub max_file_size: bytesize::ByteSize,
+    /// Most URLs one report from the Report page or the API may carry.
+    pub max_urls: usize,
+    /// Most files one report from the public form may carry.
+    pub public_max_files: usize,
+    /// Largest file of a report from the public form.
+    pub public_max_file_size: bytesize::ByteSize,
+    /// Most URLs one report from the public form may carry.
+    pub public_max_urls: usize,
+    /// Reports one client address (an IPv6 /64; behind `trusted_proxies`, the address they
+    /// forward) may send through the public form within `public_window`.
+    pub public_per_address: u32,
+    /// The window `public_per_address` is counted in.
+    #[serde(with = "humantime_serde")]
+    pub public_window: Duration,
+}
+
+/// Most files of one report: as many as media capture takes for one item.
+pub const MAX_REPORT_FILES: usize = 8;
+/// Most URLs of one report.
+pub const MAX_REPORT_URLS: usize = 20;
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            public_form: false,
+            max_files: MAX_REPORT_FILES,
+            max_file_size: bytesize::ByteSize::mb(50),
+            max_urls: 10,
+            public_max_files: 3,
+            public_max_file_size: bytesize::ByteSize::mb(10),
+            public_max_urls: 3,
+            public_per_address: 5,
+            public_window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Validate for ReportsConfig {
+    fn validate(&self, at: &FieldPath, problems: &mut Problems) {
+        for (key, n, max) in [
+            ("max_files", self.max_files, MAX_REPORT_FILES),
+            ("public_max_files", self.public_max_files, MAX_REPORT_FILES),
+            ("max_urls", self.max_urls, MAX_REPORT_URLS),
+            ("public_max_urls", self.public_max_urls, MAX_REPORT_URLS),
+        ] {
+            if n == 0 || n > max {
+                problems.add(
+                    at.key(key),
+                    format!("must be between 1 and {max}"),
+                    Some(format!(
+                        "{max} at most: media capture takes {MAX_REPORT_FILES} files per item"
+                    )),
+                );
+            }
+        }
+        for (key, size) in [
+            ("max_file_size", self.max_file_size),
+            ("public_max_file_size", self.public_max_file_size),
+        ] {
+            if size.as_u64() == 0 {
+                problems.advise(
+                    at.key(key),
+                    "must be more than zero",
+                    "for example \"10MB\"",
+                );
+            } else if size.as_u64() > 1 << 30 {
+                problems.advise(at.key(key), "must be 1 GiB or less", "for example \"50MB\"");
+            }
+        }
+        if self.public_per_address == 0 {
+            problems.advise(
+                at.key("public_per_address"),
+                "must be at least 1",
+                "5 lets one address send five reports per `public_window`",
+            );
+        }
+        if self.public_window.is_zero() {
+            problems.advise(
+                at.key("public_window"),
+                "must be longer than zero",
+                "for example \"1h\"",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod reports_tests {
+    use super::*;
+
+    fn problems_of(c: &ReportsConfig) -> Vec<String> {
+        let mut p = Problems::default();
+        c.validate(&FieldPath::root().key("reports"), &mut p);
+        p.iter()
+            .map(|f| format!("{}: {}", f.path, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn report_limits_are_checked_with_their_place() {
+        assert!(problems_of(&ReportsConfig::default()).is_empty());
+        let bad = ReportsConfig {
+            max_files: 0,
+            public_max_files: 9,
+            public_max_file_size: bytesize::ByteSize::b(0),
+            public_per_address: 0,
+            public_window: Duration::ZERO,
+            ..ReportsConfig::default()
+        };
+        let all = problems_of(&bad).join("\n");
+        for key in [
+            "reports.max_files",
+            "reports.public_max_files",
+            "reports.public_max_file_size",
+            "reports.public_per_address",
+            "reports.public_window",
+        ] {
+            assert!(all.contains(key), "{key} missing from:\n{all}");
+        }
+    }
+}

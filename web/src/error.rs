@@ -36,6 +36,13 @@ pub enum WebError {
     /// The index failed.
     #[error(transparent)]
     Index(#[from] ballotwatch_index::IndexError),
+    /// The request is larger than allowed (a report's files, fields or count): says which
+    /// limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many requests from this client address for now.
+    #[error("{0}")]
+    TooMany(String),
     /// The feature is not set up on this server.
     #[error("{0}")]
     Unavailable(String),
@@ -51,6 +58,8 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Forbidden(_) | WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::BadRequest(_)
             | WebError::Index(ballotwatch_index::IndexError::Query { .. }) => {
                 StatusCode::BAD_REQUEST

@@ -15,7 +15,8 @@
 //!   `[server] metrics_bind` is set, so it can be kept to localhost).
 //!
 //! ## Security
-//! Every route but `/login`, `/healthz`, `/readyz`, `/metrics` and `/static/` needs a login
+//! Every route but `/login`, `/healthz`, `/readyz`, `/metrics`, `/static/` and the public
+//! report form (`/report`, 404 unless `[reports] public_form`; see [`reports`]) needs a login
 //! session (pages) or an API token (API). Sessions and tokens are random 256-bit values kept
 //! only as SHA-256 hashes; passwords as argon2id hashes. The session cookie is `HttpOnly`,
 //! `SameSite=Strict` and `Secure` when `public_url` is https. Every form carries the session's
@@ -41,6 +42,7 @@ mod fakes;
 mod metrics;
 mod openapi;
 mod pages;
+pub mod reports;
 mod sanitize;
 mod search;
 
@@ -48,7 +50,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -56,7 +58,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ballotwatch_index::SearchIndex;
 use ballotwatch_store::Store;
-pub use config::ServerConfig;
+pub use config::{ReportsConfig, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{
@@ -65,6 +67,7 @@ pub use auth::{
 };
 pub use error::WebError;
 pub use fakes::{FakeMarker, FakeMarkerHandle, MarkFakeError};
+pub use reports::{ReportIntake, ReportIntakeHandle};
 
 /// How the web server behaves: where it listens, its login rules and its evidence export.
 #[derive(Debug, Clone)]
@@ -90,6 +93,10 @@ pub struct WebConfig {
     pub demo: Option<Arc<demo::DemoSettings>>,
     /// What the "Mark media as confirmed fake" button calls; `None` answers it with 503.
     pub fake_marker: Option<FakeMarkerHandle>,
+    /// `[reports]`: the report forms' limits and whether the public form is served.
+    pub reports: ReportsConfig,
+    /// What stores reports; `None` answers them with 503.
+    pub report_intake: Option<ReportIntakeHandle>,
 }
 
 impl WebConfig {
@@ -114,6 +121,8 @@ impl WebConfig {
             export: None,
             demo: None,
             fake_marker: None,
+            reports: ReportsConfig::default(),
+            report_intake: None,
         }
     }
 }
@@ -125,6 +134,8 @@ pub(crate) struct AppState {
     pub(crate) index: SearchIndex,
     pub(crate) config: Arc<WebConfig>,
     pub(crate) limiter: Arc<auth::LoginLimiter>,
+    /// The public report form's per-address limit.
+    pub(crate) report_limiter: Arc<auth::LoginLimiter>,
 }
 
 impl AppState {
@@ -136,6 +147,10 @@ impl AppState {
             limiter: Arc::new(auth::LoginLimiter::new(
                 config.login_attempts_per_address,
                 config.login.window,
+            )),
+            report_limiter: Arc::new(auth::LoginLimiter::new(
+                config.reports.public_per_address,
+                config.reports.public_window,
             )),
             config: Arc::new(config),
         }
@@ -156,7 +171,15 @@ impl AppState {
 
 /// The whole application: pages, API and (unless it has its own listener) metrics.
 fn app(state: AppState, with_metrics: bool) -> Router {
+    let staff_body = reports::Limits::staff(&state.config.reports).body();
+    let public_body = reports::Limits::public(&state.config.reports).body();
     let pages = Router::new()
+        .route(
+            "/reports",
+            get(reports::page)
+                .post(reports::submit_page)
+                .layer(DefaultBodyLimit::max(staff_body)),
+        )
         .route("/", get(pages::dashboard::page))
         .route("/search", get(pages::search::page))
         .route("/incidents", get(pages::incident::list))
@@ -186,13 +209,24 @@ fn app(state: AppState, with_metrics: bool) -> Router {
             state.clone(),
             auth::require_session,
         ));
-    let api = api::router().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    let api = api::router()
+        .route(
+            "/reports",
+            post(reports::api_submit).layer(DefaultBodyLimit::max(staff_body)),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let mut open = Router::new()
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/login/once/{token}", get(demo::one_time_login))
+        .route(
+            "/report",
+            get(reports::public_page)
+                .post(reports::public_submit)
+                .layer(DefaultBodyLimit::max(public_body)),
+        )
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/static/app.css", get(pages::stylesheet));
@@ -213,6 +247,8 @@ fn app(state: AppState, with_metrics: bool) -> Router {
 pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/search"),
+    ("GET", "/reports"),
+    ("POST", "/reports"),
     ("GET", "/incidents"),
     ("GET", "/incidents/{id}"),
     ("POST", "/incidents/{id}/status"),
@@ -240,6 +276,7 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/sources"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/reports"),
 ];
 
 /// Adds the security headers to every response.
@@ -388,6 +425,8 @@ pub(crate) mod testutil {
                 export: None,
                 demo: None,
                 fake_marker: None,
+                reports: ReportsConfig::default(),
+                report_intake: None,
             },
         );
         TestApp {

@@ -50,7 +50,7 @@ pub(crate) fn document() -> Value {
             "description": "Search, incidents, sources and the audit log of a Ballotwatch deployment. \
                             Authenticate with `Authorization: Bearer TOKEN` (create a token with \
                             `ballotwatch user token NAME`). Viewers read; analysts also change incidents; \
-                            admins also read the audit log."
+                            admins also read the audit log. Analysts and admins send reports (`POST /reports`)."
         },
         "servers": [{ "url": "/api/v1" }],
         "security": [{ "bearer": [] }],
@@ -101,6 +101,14 @@ pub(crate) fn document() -> Value {
                     "content": { "application/zip": { "schema": { "type": "string", "format": "binary" } } },
                 } })),
             } },
+            "/reports": { "post": {
+                "summary": "Report a link or upload (analysts): each URL is captured (page, raw bytes, screenshot), each file kept as media, and the report stored as one item of source `Reports`, classified like any item. The reporter is recorded in the audit log, never in the item.",
+                "requestBody": { "required": true, "content": { "multipart/form-data": { "schema": { "$ref": "#/components/schemas/ReportForm" } } } },
+                "responses": with_errors(json!({
+                    "201": ok("The report's reference number, its item, and what became of each URL and file.", "ReportReceipt"),
+                    "413": { "description": "Over a `[reports]` limit (files, bytes per file, URLs, 16 KiB per text field); `error` names it.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                })),
+            } },
             "/items/{id}": { "get": {
                 "summary": "One item (latest version) with its verdicts.",
                 "parameters": [path_id("Item id.", s.clone())],
@@ -136,6 +144,21 @@ pub(crate) fn document() -> Value {
                         "snippet": { "type": "string", "description": "Search only: HTML with <b> around matches." },
                         "score": { "type": "number", "description": "Search only." }
                     } },
+                "ReportForm": { "type": "object", "description": "At least one url, file or note.", "properties": {
+                    "url": { "type": "array", "items": { "type": "string", "format": "uri" }, "description": "Reported web addresses (http/https); repeat the field or give one per line." },
+                    "file": { "type": "array", "items": { "type": "string", "format": "binary" }, "description": "Screenshots or videos." },
+                    "note": { "type": "string", "description": "What the reporter saw." },
+                    "seen_on": { "type": "string", "description": "Where it was seen, in the reporter's words." },
+                    "platform": { "type": "string", "description": "The platform it was seen on." },
+                    "group": { "type": "string", "description": "The group, page or chat it was seen in." } } },
+                "ReportReceipt": { "type": "object", "required": ["reference", "item_id", "urls", "files"], "properties": {
+                    "reference": { "type": "string", "description": "e.g. R-000042" }, "item_id": s.clone(),
+                    "urls": { "type": "array", "items": { "type": "object", "required": ["url", "captured"], "properties": {
+                        "url": s.clone(), "captured": { "type": "boolean" }, "status": { "type": "integer" }, "title": s.clone(),
+                        "error": { "type": "string", "description": "Why it was not captured (SSRF guard, HTTP status, timeout…)." } } } },
+                    "files": { "type": "array", "items": { "type": "object", "properties": {
+                        "name": s.clone(), "mime": s.clone(), "sha256": s.clone(),
+                        "error": { "type": "string", "description": "Why it was not kept as media." } } } } } },
                 "Verdict": { "type": "object", "required": ["kind", "label", "score", "detector", "explanation"],
                     "properties": { "kind": s.clone(), "label": s.clone(), "score": { "type": "number" }, "detector": s.clone(),
                         "explanation": s.clone(), "evidence": {}, "rebuttal": s.clone() } },
@@ -151,6 +174,8 @@ pub(crate) fn document() -> Value {
                         "notes": s.clone() } },
                 "IncidentFull": { "allOf": [ { "$ref": "#/components/schemas/Incident" }, { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Item" } },
+                    "reports": { "type": "object", "description": "Reports (Report page, API, public form) that became its items: how many, first and last received.",
+                        "properties": { "count": { "type": "integer" }, "first": { "type": ["string", "null"], "format": "date-time" }, "last": { "type": ["string", "null"], "format": "date-time" } } },
                     "history": { "type": "array", "items": { "type": "object", "properties": {
                         "at": { "type": "string", "format": "date-time" }, "actor": s.clone(), "field": s.clone(),
                         "old": { "type": ["string", "null"] }, "new": { "type": ["string", "null"] } } } } } } ] },

@@ -17,6 +17,7 @@ pub mod handles;
 pub mod imap;
 pub mod mastodon;
 pub mod reddit;
+pub mod report;
 pub mod rss;
 pub mod telegram;
 #[cfg(test)]

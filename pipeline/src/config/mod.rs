@@ -42,7 +42,7 @@ use ballotwatch_evidence::EvidenceConfig;
 use ballotwatch_index::IndexConfig;
 use ballotwatch_ingest::sources::SourceConfig;
 use ballotwatch_ingest::IngestConfig;
-use ballotwatch_web::ServerConfig;
+use ballotwatch_web::{ReportsConfig, ServerConfig};
 use serde::de::DeserializeOwned;
 
 #[cfg(test)]
@@ -78,10 +78,12 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Cluster mode (`[cluster]`): NATS JetStream and PostgreSQL. Absent = embedded mode.
     pub cluster: Option<ClusterConfig>,
+    /// The report forms and `POST /api/v1/reports` (`[reports]`).
+    pub reports: ReportsConfig,
 }
 
 /// The top-level keys, in the order the documentation gives them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "data_dir",
     "server",
     "watch",
@@ -95,6 +97,7 @@ const KEYS: [&str; 13] = [
     "evidence",
     "limits",
     "cluster",
+    "reports",
 ];
 
 impl Config {
@@ -156,6 +159,7 @@ impl Config {
         let evidence = read.table::<EvidenceConfig>("evidence");
         let limits = read.table::<LimitsConfig>("limits");
         let cluster = read.optional::<ClusterConfig>("cluster");
+        let reports = read.table::<ReportsConfig>("reports");
         let Read {
             mut problems,
             complete,
@@ -176,6 +180,7 @@ impl Config {
             evidence: evidence.clone().unwrap_or_default(),
             limits: limits.clone().unwrap_or_default(),
             cluster: cluster.clone().flatten(),
+            reports: reports.clone().unwrap_or_default(),
         };
         let tables = validate::Tables {
             data_dir: data_dir.as_deref(),
@@ -191,6 +196,7 @@ impl Config {
             evidence: evidence.as_ref(),
             limits: limits.as_ref(),
             cluster: cluster.as_ref().and_then(Option::as_ref),
+            reports: reports.as_ref(),
         };
         tables.validate(&mut problems);
         if complete {

@@ -516,3 +516,35 @@ fn the_cluster_table_is_optional_and_checked_with_its_place_in_the_file() {
         "{text}"
     );
 }
+
+#[test]
+fn the_reports_table_is_read_and_validated_with_its_line() {
+    let d = Config::from_toml("data_dir = \"d\"\n", Path::new("c.toml")).unwrap();
+    assert!(!d.reports.public_form, "the public form is off by default");
+    assert_eq!(d.reports.public_max_files, 3);
+    assert_eq!(d.reports.public_max_file_size.as_u64(), 10_000_000);
+    let ok = "data_dir = \"d\"\n[reports]\npublic_form = true\npublic_max_file_size = \"2MB\"\n\
+        public_window = \"10m\"\n";
+    let c = Config::from_toml(ok, Path::new("c.toml")).unwrap();
+    assert!(c.reports.public_form);
+    assert_eq!(c.reports.public_max_file_size.as_u64(), 2_000_000);
+    assert_eq!(c.reports.public_window, Duration::from_secs(600));
+    let bad = "data_dir = \"d\"\n[reports]\npublic_form = true\nmax_files = 9\n";
+    let Err(ConfigError::Invalid(problems)) = Config::from_toml(bad, Path::new("c.toml")) else {
+        panic!("should be invalid");
+    };
+    assert!(
+        problems.iter().any(|p| p.field == "reports.max_files"),
+        "{problems:?}"
+    );
+    let typo = "data_dir = \"d\"\n[reports]\npublic_form = true\npublic_formm = 1\n";
+    let Err(ConfigError::Invalid(problems)) = Config::from_toml(typo, Path::new("c.toml")) else {
+        panic!("should be invalid");
+    };
+    assert!(
+        problems.iter().any(|p| p.field == "reports.public_formm"
+            && p.line == Some(4)
+            && p.help.as_deref() == Some("did you mean `public_form`?")),
+        "{problems:?}"
+    );
+}

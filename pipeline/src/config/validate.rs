@@ -14,7 +14,7 @@ use ballotwatch_index::IndexConfig;
 use ballotwatch_ingest::sources::handles::{check_handle, HANDLE_PLATFORMS};
 use ballotwatch_ingest::sources::{validate_sources, SourceConfig};
 use ballotwatch_ingest::IngestConfig;
-use ballotwatch_web::ServerConfig;
+use ballotwatch_web::{ReportsConfig, ServerConfig};
 
 use super::Config;
 
@@ -34,6 +34,7 @@ pub(super) struct Tables<'a> {
     pub evidence: Option<&'a EvidenceConfig>,
     pub limits: Option<&'a LimitsConfig>,
     pub cluster: Option<&'a ClusterConfig>,
+    pub reports: Option<&'a ReportsConfig>,
 }
 
 impl Tables<'_> {
@@ -54,6 +55,7 @@ impl Tables<'_> {
         table("evidence", self.evidence.map(|t| t as _), problems);
         table("ingest", self.ingest.map(|t| t as _), problems);
         table("index", self.index.map(|t| t as _), problems);
+        table("reports", self.reports.map(|t| t as _), problems);
         validate_sources(self.sources, &root.key("source"), problems);
         for (i, id) in self.identities.iter().enumerate() {
             if let Some(id) = id {

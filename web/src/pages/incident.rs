@@ -97,6 +97,8 @@ pub(crate) fn incident_table(incidents: &[IncidentDetail]) -> Markup {
 /// What the incident page shows.
 struct IncidentView {
     detail: IncidentDetail,
+    /// Reports that became its items: how many, first and last.
+    reports: ballotwatch_store::ReportCount,
     items: Vec<(StoredItem, Option<Capture>)>,
     history: Vec<IncidentChange>,
 }
@@ -122,6 +124,7 @@ pub(crate) async fn page(
             let items = with_captures(s, s.get_items(&ids)?)?;
             Ok(IncidentView {
                 detail,
+                reports: s.report_count(&ids)?,
                 items,
                 history: s.incident_history(id)?,
             })
@@ -140,6 +143,10 @@ pub(crate) async fn page(
                 dt { "Status" } dd id="incident-status" { (status_words(inc.status)) }
                 dt { "Assignee" } dd { (inc.assignee.as_deref().unwrap_or("nobody")) }
                 dt { "Sightings" } dd { (d.sightings) " (last " (when_opt(d.last_seen_at.as_ref())) ")" }
+                @if view.reports.count > 0 {
+                    dt { "Reports" } dd.reported { "reported " (view.reports.count) (if view.reports.count == 1 { " time" } else { " times" })
+                        " (first " (when_opt(view.reports.first.as_ref())) ", last " (when_opt(view.reports.last.as_ref())) ")" }
+                }
                 dt { "Opened" } dd { (when(&inc.created_at)) }
                 dt { "Last change" } dd { (when(&inc.updated_at)) }
             }
@@ -313,15 +320,17 @@ pub(crate) async fn item_page(
     Path(id): Path<String>,
 ) -> Result<Markup, WebError> {
     let actor = auth.user.name.clone();
-    let (stored, capture) = state
+    let ((stored, capture), reports) = state
         .blocking(move |s| {
             let item = s
                 .get_item(&id)?
                 .ok_or_else(|| WebError::NotFound(format!("there is no item `{id}`")))?;
             s.audit(&actor, "item.view", &serde_json::json!({ "item_id": id }))?;
-            Ok(with_captures(s, vec![item])?.remove(0))
+            let reports = s.reports_of_item(&id)?;
+            Ok((with_captures(s, vec![item])?.remove(0), reports))
         })
         .await?;
+    let show_reporter = auth.user.role >= ballotwatch_store::Role::Analyst;
     Ok(layout(
         &format!("Item: {}", item_heading(&stored.item)),
         Some(&auth),
@@ -330,6 +339,7 @@ pub(crate) async fn item_page(
                 p { "Part of " a href=(format!("/incidents/{i}")) { "incident " (i) } "." }
             }
             (render_item(&stored, capture.as_ref()))
+            (crate::reports::render_reports(&reports, show_reporter))
         },
     ))
 }

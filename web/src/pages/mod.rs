@@ -54,6 +54,7 @@ pub(crate) fn layout(title: &str, auth: Option<&Auth>, body: Markup) -> Markup {
                                 li { a href="/search" { "Search" } }
                                 li { a href="/incidents" { "Incidents" } }
                                 li { a href="/sources" { "Sources" } }
+                                @if a.user.role >= Role::Analyst { li { a href="/reports" { "Report" } } }
                                 @if a.user.role >= Role::Admin { li { a href="/audit" { "Audit log" } } }
                                 @if a.user.role >= Role::Admin { li { a href="/users" { "Users" } } }
                                 @if a.demo { li { a href="/demo/mail" { "Demo mail" } } }

@@ -18,7 +18,7 @@ mod source;
 mod wire;
 
 pub use config::{ImapConfig, Tls, DEFAULT_MAX_MESSAGES, MAX_MESSAGES_CEILING};
-pub use source::{batch, resume, server_words, ImapSource, ImapState, Resume};
+pub use source::{batch, capture_of, resume, server_words, ImapSource, ImapState, Resume};
 
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
 use chrono::{DateTime, Utc};

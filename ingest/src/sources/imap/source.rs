@@ -558,8 +558,9 @@ pub fn server_words(text: &str) -> String {
     quote(info.unwrap_or(text))
 }
 
-/// The capture record of `bytes` read at `url` (a message, or one of its attachments) now.
-fn capture_of(url: &str, mime: &str, bytes: &[u8]) -> Capture {
+/// The capture record of `bytes` read at `url` (a message, or one of its attachments, or a
+/// file uploaded with a report) now.
+pub fn capture_of(url: &str, mime: &str, bytes: &[u8]) -> Capture {
     let now = Utc::now();
     Capture {
         url: url.to_string(),

@@ -1,0 +1,338 @@
+//! Reports sent in by people (the web UI's Report page, `POST /api/v1/reports` and the public
+//! report form; issue 19): the reported pages' capture and the report item, in the shape the
+//! report inbox ([`super::imap`]) gives its items. Storing the report, its media and its
+//! reporter is the pipeline's.
+//!
+//! Every reported URL is fetched with the [`Fetcher`] (SSRF guard, size cap, timeouts,
+//! redirects re-checked): an HTML or text answer is read like a watched page
+//! ([`super::web::extract`]: readability, sanitised, links), anything else (a picture or video
+//! linked directly) is handed to media capture. A URL that cannot be fetched is kept with the
+//! reason ([`PageCapture::error`]), never an error that loses the report.
+
+use ballotwatch_core::{Author, Capture, Item, Media, SourceRef, WatchTerms};
+use url::Url;
+
+use super::common::HTML_ACCEPT;
+use super::rss::decode_to_utf8;
+use super::web::{extract, PageText};
+use crate::fetcher::{FetchRequest, Fetched, Fetcher};
+use crate::html;
+
+/// The source `kind` of report items.
+pub const KIND: &str = "report";
+/// The source name of reports from the web UI and the API.
+pub const SOURCE: &str = "Reports";
+/// The source name of reports from the public report form.
+pub const PUBLIC_SOURCE: &str = "Public reports";
+/// At most this many links of one report item.
+pub const MAX_LINKS: usize = super::imap::MAX_LINKS;
+
+/// What fetching one reported URL gave.
+#[derive(Debug, Clone)]
+pub struct PageCapture {
+    /// The URL as reported.
+    pub url: Url,
+    /// The answer (its evidence record and body), when there was one.
+    pub fetched: Option<(Capture, Vec<u8>)>,
+    /// The page's text, when the answer was HTML or text.
+    pub page: Option<PageText>,
+    /// Why there is no answer (refused by the SSRF guard, 404, timeout, too large…), naming
+    /// the URL.
+    pub error: Option<String>,
+}
+
+impl PageCapture {
+    /// The answer's media type (without parameters, lower case), if it said one.
+    pub fn content_type(&self) -> Option<String> {
+        let (capture, _) = self.fetched.as_ref()?;
+        capture
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| essence(v))
+    }
+
+    /// Whether the answer is something other than a page (a picture or video linked directly):
+    /// media capture reads it.
+    pub fn is_media(&self) -> bool {
+        self.fetched.is_some() && self.page.is_none()
+    }
+}
+
+/// `text/html; charset=utf-8` → `text/html`.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether a body of this media type is read as a page.
+fn is_page(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| {
+        let ct = essence(ct);
+        ct.is_empty() || ct.starts_with("text/") || ct == "application/xhtml+xml"
+    })
+}
+
+/// Fetches `url` under every rule of `fetcher` and reads it (the text extraction runs off the
+/// async workers). Never fails: a failure is the [`PageCapture::error`].
+pub async fn capture_page(fetcher: &Fetcher, url: &Url) -> PageCapture {
+    let mut out = PageCapture {
+        url: url.clone(),
+        fetched: None,
+        page: None,
+        error: None,
+    };
+    let (capture, body) = match fetcher
+        .get(&FetchRequest::new(url.clone(), HTML_ACCEPT))
+        .await
+    {
+        Ok(Fetched::Body { capture, body, .. }) => (capture, body),
+        Ok(Fetched::NotModified { .. }) => {
+            out.error = Some(format!(
+                "{url}: the server answered 304 Not Modified to a plain GET"
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    out.fetched = Some((capture, body));
+    let ct = out.content_type();
+    if is_page(ct.as_deref()) {
+        let Some((capture, body)) = out.fetched.as_ref() else {
+            return out;
+        };
+        let base = Url::parse(&capture.final_url).unwrap_or_else(|_| url.clone());
+        let body = body.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let page = decode_to_utf8(&body, ct.as_deref()).into_owned();
+            extract(&page, &base)
+        })
+        .await;
+        match read {
+            Ok(page) => out.page = Some(page),
+            Err(e) => {
+                out.error = Some(format!(
+                    "{url}: reading the page failed ({e}); its bytes are kept as the capture"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// What a report says, as the reporter gave it (no reporter data).
+#[derive(Debug, Clone, Default)]
+pub struct ReportText {
+    /// The reporter's note.
+    pub note: String,
+    /// Where it was seen, in the reporter's words (e.g. "Facebook, Anytown Residents group").
+    pub seen_on: Option<String>,
+    /// The platform it was seen on (e.g. `facebook`, `whatsapp`).
+    pub platform: Option<String>,
+    /// The group, page or chat it was seen in.
+    pub group: Option<String>,
+}
+
+impl ReportText {
+    /// "Seen on Facebook, group Anytown Residents", or `None` when nothing says where.
+    pub fn seen_line(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(p) = self.platform.as_deref().filter(|s| !s.is_empty()) {
+            parts.push(p.to_string());
+        }
+        if let Some(g) = self.group.as_deref().filter(|s| !s.is_empty()) {
+            parts.push(format!("group {g}"));
+        }
+        if let Some(s) = self.seen_on.as_deref().filter(|s| !s.is_empty()) {
+            parts.push(s.to_string());
+        }
+        (!parts.is_empty()).then(|| format!("Seen on {}", parts.join(", ")))
+    }
+}
+
+/// The report item of report `reference` from `source_name`: the note, where it was seen and
+/// each captured page's text as its text; the first page's title (else none); the first URL as
+/// its `url` (so a flagged report's page is screenshotted like any flagged item's); every
+/// reported URL and the pages' links as `links`; `media` as given (the uploads, then pictures
+/// linked directly, then the pages' images, as media capture takes them); the first page's
+/// host as its author, as for a watched page.
+pub fn report_item(
+    source_name: &str,
+    reference: &str,
+    text: &ReportText,
+    pages: &[PageCapture],
+    media: Vec<Media>,
+    watch: &WatchTerms,
+) -> Item {
+    let mut body = String::new();
+    let mut push = |s: &str| {
+        let s = s.trim();
+        if !s.is_empty() {
+            if !body.is_empty() {
+                body.push_str("\n\n");
+            }
+            body.push_str(s);
+        }
+    };
+    push(&html::from_plain_text(&text.note).text);
+    if let Some(line) = text.seen_line() {
+        push(&html::single_line(&line));
+    }
+    let mut links: Vec<String> = pages.iter().map(|p| p.url.to_string()).collect();
+    let mut truncated = None;
+    for p in pages {
+        if let Some(page) = &p.page {
+            push(&page.text);
+            links.extend(page.links.iter().cloned());
+            if truncated.is_none() {
+                truncated.clone_from(&page.truncated);
+            }
+        }
+    }
+    let first_page = pages.iter().find(|p| p.page.is_some());
+    let title = first_page
+        .and_then(|p| p.page.as_ref())
+        .and_then(|p| p.title.clone());
+    let author = first_page.and_then(|p| {
+        p.url.host_str().map(|h| Author {
+            handle: None,
+            display_name: Some(h.to_string()),
+            platform: Some("web".into()),
+            url: Some(format!("{}://{h}/", p.url.scheme())),
+            bio: None,
+        })
+    });
+    let mut item = Item {
+        id: Item::derive_id(source_name, reference),
+        source: SourceRef {
+            kind: KIND.into(),
+            name: source_name.into(),
+        },
+        url: pages.first().map(|p| p.url.to_string()),
+        author,
+        title,
+        text: Some(body).filter(|t| !t.is_empty()),
+        links: html::dedup_http(links.into_iter().take(MAX_LINKS).collect()),
+        media,
+        truncated,
+        ..Item::default()
+    };
+    item.matched_terms = watch.matches(&item.full_text());
+    item
+}
+
+/// The media of a page's images (after `already` media), up to `max` in all.
+pub fn page_images(pages: &[PageCapture], already: usize, max: usize) -> Vec<Media> {
+    pages
+        .iter()
+        .filter_map(|p| p.page.as_ref())
+        .flat_map(|p| p.images.iter())
+        .take(max.saturating_sub(already))
+        .map(|u| Media {
+            url: Some(u.clone()),
+            ..Media::default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(url: &str, title: &str, text: &str, links: &[&str]) -> PageCapture {
+        PageCapture {
+            url: Url::parse(url).unwrap(),
+            fetched: None,
+            page: Some(PageText {
+                title: Some(title.into()),
+                text: text.into(),
+                links: links.iter().map(|s| s.to_string()).collect(),
+                ..PageText::default()
+            }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_report_item_carries_the_note_where_it_was_seen_and_the_pages() {
+        let watch = WatchTerms::new(&["Anytown".to_string()]);
+        let text = ReportText {
+            note: "Saw this shared in a group".into(),
+            seen_on: None,
+            platform: Some("Facebook".into()),
+            group: Some("Anytown Residents".into()),
+        };
+        let failed = PageCapture {
+            url: Url::parse("http://10.0.0.1/x").unwrap(),
+            fetched: None,
+            page: None,
+            error: Some("refused".into()),
+        };
+        let pages = [
+            page(
+                "https://anytown-gov.uk/vote",
+                "Anytown Council: vote by text",
+                "Text your vote to 80000",
+                &["https://anytown-gov.uk/more"],
+            ),
+            failed,
+        ];
+        let a = report_item(SOURCE, "R-000001", &text, &pages, Vec::new(), &watch);
+        let b = report_item(SOURCE, "R-000002", &text, &pages, Vec::new(), &watch);
+        assert_ne!(a.id, b.id, "each report is its own item");
+        assert_eq!(a.source.kind, KIND);
+        assert_eq!(a.title.as_deref(), Some("Anytown Council: vote by text"));
+        assert_eq!(a.url.as_deref(), Some("https://anytown-gov.uk/vote"));
+        let body = a.text.as_deref().unwrap();
+        assert!(body.starts_with("Saw this shared in a group"), "{body}");
+        assert!(
+            body.contains("Seen on Facebook, group Anytown Residents"),
+            "{body}"
+        );
+        assert!(body.contains("Text your vote to 80000"), "{body}");
+        assert!(a.links.contains(&"https://anytown-gov.uk/more".to_string()));
+        assert!(a.links.contains(&"http://10.0.0.1/x".to_string()));
+        assert_eq!(a.matched_terms, ["Anytown"]);
+        assert_eq!(
+            a.author.unwrap().display_name.as_deref(),
+            Some("anytown-gov.uk")
+        );
+    }
+
+    #[test]
+    fn a_note_alone_is_a_report() {
+        let text = ReportText {
+            note: "Someone at the school gate said polling is on Friday".into(),
+            ..ReportText::default()
+        };
+        let item = report_item(
+            PUBLIC_SOURCE,
+            "R-000003",
+            &text,
+            &[],
+            Vec::new(),
+            &WatchTerms::new::<&str>(&[]),
+        );
+        assert_eq!(item.url, None);
+        assert_eq!(item.title, None);
+        assert_eq!(item.source.name, PUBLIC_SOURCE);
+        assert!(item.text.unwrap().contains("Friday"));
+        assert_eq!(text.seen_line(), None);
+    }
+
+    #[test]
+    fn only_text_answers_are_read_as_pages() {
+        assert!(is_page(Some("text/html; charset=utf-8")));
+        assert!(is_page(Some("application/xhtml+xml")));
+        assert!(is_page(None));
+        assert!(!is_page(Some("image/png")));
+        assert!(!is_page(Some("video/mp4")));
+    }
+}

@@ -1,0 +1,241 @@
+//! Reports: links and uploads people send in (the Report page, `POST /api/v1/reports`, the
+//! public report form). Each report gets a number when it arrives (its reference, answered to
+//! the reporter as [`reference`]) and, once its item is stored, the item's id. Who sent it is
+//! personal data: kept here and in the audit log, shown to analysts and admins, never in the
+//! item (so never in alerts).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+
+use crate::error::{JsonContext, Result, SqlContext};
+use crate::row::{col, query_all, FromRow};
+use crate::{now_ms, parse_ts, ts, Store};
+
+/// The reference number people are given for report `id`, e.g. `R-000042`.
+pub fn reference(id: i64) -> String {
+    format!("R-{id:06}")
+}
+
+/// A report's number from its reference (`R-000042`, `r-42` or `42`), if it is one.
+pub fn parse_reference(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let digits = s
+        .strip_prefix("R-")
+        .or_else(|| s.strip_prefix("r-"))
+        .unwrap_or(s);
+    digits.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+/// One stored report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReportRecord {
+    /// The report's number.
+    pub id: i64,
+    /// Its reference ([`reference`] of `id`).
+    pub reference: String,
+    /// When it arrived (UTC).
+    pub received_at: DateTime<Utc>,
+    /// Who sent it: a user name, or `public report form`.
+    pub reporter: String,
+    /// Sent through the public report form.
+    pub public: bool,
+    /// The item it became; `None` while it is being captured (or if storing it failed).
+    pub item_id: Option<String>,
+    /// What was sent and what became of it (note, where it was seen, each URL's capture).
+    pub detail: serde_json::Value,
+}
+
+/// How many reports became some items, and when the first and last arrived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportCount {
+    /// How many.
+    pub count: u64,
+    /// When the first arrived.
+    pub first: Option<DateTime<Utc>>,
+    /// When the last arrived.
+    pub last: Option<DateTime<Utc>>,
+}
+
+impl ReportRecord {
+    const COLUMNS: &'static str = "id, received_at, reporter, public, item_id, detail";
+}
+
+impl FromRow for ReportRecord {
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        let id: i64 = col(r, 0)?;
+        let at: String = col(r, 1)?;
+        let detail: String = col(r, 5)?;
+        Ok(ReportRecord {
+            id,
+            reference: reference(id),
+            received_at: parse_ts(&at, || format!("reports.received_at of report {id}"))?,
+            reporter: col(r, 2)?,
+            public: col::<i64>(r, 3)? != 0,
+            item_id: col(r, 4)?,
+            detail: serde_json::from_str(&detail)
+                .json_ctx(|| format!("reading reports.detail of report {id}"))?,
+        })
+    }
+}
+
+impl Store {
+    /// Records a report's arrival from `reporter` (with an audit entry `report.receive` by the
+    /// same actor, in one transaction) and returns its number.
+    pub fn open_report(
+        &self,
+        reporter: &str,
+        public: bool,
+        detail: &serde_json::Value,
+    ) -> Result<i64> {
+        let at = ts(&now_ms());
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to record a report")?;
+            tx.execute(
+                "INSERT INTO reports(received_at, reporter, public, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![at, reporter, i64::from(public), detail.to_string()],
+            )
+            .ctx("recording a report")?;
+            let id = tx.last_insert_rowid();
+            crate::audit::record(
+                &tx,
+                &at,
+                reporter,
+                "report.receive",
+                &serde_json::json!({ "report": reference(id), "public": public }),
+            )?;
+            tx.commit().ctx("committing a report")?;
+            Ok(id)
+        })
+    }
+
+    /// Records that report `id` became item `item_id`, with what became of it (`detail`
+    /// replaces what [`Store::open_report`] recorded).
+    pub fn close_report(&self, id: i64, item_id: &str, detail: &serde_json::Value) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "UPDATE reports SET item_id = ?2, detail = ?3 WHERE id = ?1",
+                params![id, item_id, detail.to_string()],
+            )
+            .with_ctx(|| format!("recording the item of report {}", reference(id)))?;
+            Ok(())
+        })
+    }
+
+    /// Report `id`, if there is one.
+    pub fn report(&self, id: i64) -> Result<Option<ReportRecord>> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {} FROM reports WHERE id = ?1",
+                    ReportRecord::COLUMNS
+                ),
+                [id],
+                |r| Ok(ReportRecord::from_row(r)),
+            )
+            .optional()
+            .with_ctx(|| format!("reading report {}", reference(id)))?
+            .transpose()
+        })
+    }
+
+    /// How many reports became one of `item_ids` (an incident's items), with the first and last
+    /// time one arrived: the incident's "reported N times".
+    pub fn report_count(&self, item_ids: &[String]) -> Result<ReportCount> {
+        let mut n = 0u64;
+        let mut first: Option<DateTime<Utc>> = None;
+        let mut last: Option<DateTime<Utc>> = None;
+        for id in item_ids {
+            for r in self.reports_of_item(id)? {
+                n += 1;
+                first = Some(first.map_or(r.received_at, |f| f.min(r.received_at)));
+                last = Some(last.map_or(r.received_at, |l| l.max(r.received_at)));
+            }
+        }
+        Ok(ReportCount {
+            count: n,
+            first,
+            last,
+        })
+    }
+
+    /// The reports that became item `item_id`, oldest first.
+    pub fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
+        self.with_conn(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {} FROM reports WHERE item_id = ?1 ORDER BY id",
+                    ReportRecord::COLUMNS
+                ),
+                [item_id],
+                || format!("reading the reports of item `{item_id}`"),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_read_back() {
+        assert_eq!(reference(42), "R-000042");
+        assert_eq!(parse_reference("R-000042"), Some(42));
+        assert_eq!(parse_reference(" r-7 "), Some(7));
+        assert_eq!(parse_reference("1234567"), Some(1_234_567));
+        assert_eq!(parse_reference("R-0"), None);
+        assert_eq!(parse_reference("R-x"), None);
+        assert_eq!(reference(1_234_567), "R-1234567");
+    }
+
+    #[test]
+    fn a_report_is_numbered_audited_and_tied_to_its_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store
+            .open_report("alice", false, &serde_json::json!({"note": "seen"}))
+            .unwrap();
+        let b = store
+            .open_report("public report form", true, &serde_json::json!({}))
+            .unwrap();
+        assert!(b > a);
+        let open = store.report(a).unwrap().unwrap();
+        assert_eq!(open.item_id, None);
+        assert_eq!(open.reporter, "alice");
+        store
+            .close_report(
+                a,
+                "item-1",
+                &serde_json::json!({"note": "seen", "urls": []}),
+            )
+            .unwrap();
+        let mine = store.reports_of_item("item-1").unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].reference, reference(a));
+        assert_eq!(mine[0].detail["urls"], serde_json::json!([]));
+        assert!(!mine[0].public);
+        assert!(store.report(b).unwrap().unwrap().public);
+        assert_eq!(store.report(999).unwrap(), None);
+        let c = store
+            .report_count(&["item-1".to_string(), "none".to_string()])
+            .unwrap();
+        assert_eq!(c.count, 1);
+        assert!(c.first.is_some());
+        assert_eq!(c.first, c.last);
+        assert_eq!(store.report_count(&[]).unwrap(), ReportCount::default());
+        let audit = store.audit_entries(10).unwrap();
+        let received: Vec<_> = audit
+            .iter()
+            .filter(|e| e.action == "report.receive")
+            .map(|e| (e.actor.as_str(), e.detail["report"].as_str().unwrap_or("")))
+            .collect();
+        assert!(
+            received.contains(&("alice", reference(a).as_str())),
+            "{received:?}"
+        );
+        assert!(received.contains(&("public report form", reference(b).as_str())));
+    }
+}

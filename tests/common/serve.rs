@@ -1,0 +1,82 @@
+//! `ballotwatch serve` run by a test: its own config, free ports, its log kept and printed when
+//! the test fails, stopped with SIGTERM when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Workspace;
+
+/// A running `serve`, stopped with SIGTERM when dropped; its log is printed if a test fails.
+pub struct Serve {
+    pub child: Child,
+    pub base: String,
+    /// The `/metrics` listener's base URL, when `[server] metrics_bind` is set (else empty).
+    pub metrics: String,
+    pub log: PathBuf,
+}
+
+impl Serve {
+    /// Starts `serve` with `ws`'s config and waits until the web UI (and, when the config
+    /// sets `metrics_bind`, the metrics listener) is up.
+    pub fn start(ws: &Workspace) -> Serve {
+        let wants_metrics = std::fs::read_to_string(ws.config())
+            .unwrap_or_default()
+            .contains("metrics_bind");
+        let log = ws.dir.path().join("serve.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = ws
+            .cmd(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let mut serve = Serve {
+            child,
+            base: String::new(),
+            metrics: String::new(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = std::fs::read_to_string(&serve.log).unwrap_or_default();
+            let find = |marker: &str| {
+                text.split(marker)
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(|addr| format!("http://{}", addr.trim_end_matches("/metrics")))
+            };
+            let metrics = find("metrics listening on http://");
+            if let Some(base) = find("web UI listening on http://") {
+                if metrics.is_some() || !wants_metrics {
+                    serve.base = base;
+                    serve.metrics = metrics.unwrap_or_default();
+                    return serve;
+                }
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("serve exited with {status}:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "serve did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `path` on the web UI.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- serve log ----\n{log}");
+        }
+    }
+}

@@ -39,11 +39,9 @@ use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
 use ballotwatch_classify::{Classifier, ClassifyError};
 use ballotwatch_core::{Item, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
-use ballotwatch_ingest::{
-    build_source, schedule, Cursor, Fetcher, HostFilter, PollContext, Source, StreamUntil,
-};
-use ballotwatch_store::{PollRecord, Stage, Store, StoredItem};
-use chrono::{DateTime, Utc};
+use ballotwatch_ingest::{build_source, Fetcher, HostFilter, PollContext, Source, StreamUntil};
+use ballotwatch_store::{Stage, Store, StoredItem};
+use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +50,7 @@ mod disk;
 mod error;
 pub mod fakes;
 mod media;
+mod poll;
 mod quarantine;
 mod realtime;
 pub mod reports;
@@ -60,6 +59,8 @@ mod video;
 
 pub use config::Config;
 pub use error::{full_message, PipelineError, Result};
+use poll::store_poll;
+pub use poll::{PollCounts, PollFailure, PollSummary};
 pub use timestamps::{retry_delay, StampedHead, TimestampHealth};
 
 /// Items taken from the store per classify batch.
@@ -82,109 +83,6 @@ pub fn upsert_all(writer: &mut IndexWriter, items: &[StoredItem]) -> Result<()> 
         })?;
     }
     Ok(())
-}
-
-/// What one poll of one source came to, for the `ingest --once` table and logs.
-#[derive(Debug, Clone)]
-pub struct PollSummary {
-    /// Source name.
-    pub source: String,
-    /// Source kind.
-    pub kind: &'static str,
-    /// The poll's outcome.
-    pub outcome: Result<PollCounts, PollFailure>,
-    /// Wall time of the poll, store write included.
-    pub elapsed: Duration,
-}
-
-/// Why a poll failed: the pipeline's error, shared so a [`PollSummary`] can be cloned; shown
-/// with every cause (`full_message`).
-#[derive(Debug, Clone)]
-pub struct PollFailure(pub Arc<PipelineError>);
-
-impl PollFailure {
-    /// The error itself.
-    pub fn error(&self) -> &PipelineError {
-        &self.0
-    }
-}
-
-impl From<PipelineError> for PollFailure {
-    fn from(e: PipelineError) -> PollFailure {
-        PollFailure(Arc::new(e))
-    }
-}
-
-impl std::fmt::Display for PollFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&full_message(&*self.0))
-    }
-}
-
-/// Counts from a successful poll.
-#[derive(Debug, Clone, Default)]
-pub struct PollCounts {
-    /// Entries seen for the first time.
-    pub new: usize,
-    /// Entries whose content changed (stored as a new version).
-    pub updated: usize,
-    /// Entries already stored unchanged.
-    pub unchanged: usize,
-    /// The server said nothing changed (HTTP 304).
-    pub not_modified: bool,
-    /// Bytes captured.
-    pub bytes: u64,
-    /// Entries of the responses that were left out (not made items), one sentence each.
-    pub dropped: Vec<String>,
-}
-
-/// Writes a poll's capture blobs, then records its captures, items and cursor in one
-/// transaction, with the state kept under `state_name` (the source's name, or its real-time
-/// part's).
-fn store_poll(
-    store: &Store,
-    state_name: &str,
-    source: &str,
-    poll: ballotwatch_ingest::Poll,
-    attempted_at: DateTime<Utc>,
-    next_attempt_at: DateTime<Utc>,
-) -> Result<PollCounts> {
-    let mut counts = PollCounts {
-        not_modified: poll.not_modified,
-        dropped: poll.dropped,
-        ..PollCounts::default()
-    };
-    let mut captures = Vec::with_capacity(poll.captures.len());
-    for (capture, body) in poll.captures {
-        let sha = store.put_blob(&body)?;
-        if sha != capture.sha256 {
-            return Err(PipelineError::Inconsistent(format!(
-                "capture of {} changed between fetch and store (sha256 {} vs {})",
-                capture.url, capture.sha256, sha
-            )));
-        }
-        counts.bytes += capture.size;
-        captures.push(capture);
-    }
-    let outcome = store.record_poll_as(
-        state_name,
-        source,
-        PollRecord {
-            captures,
-            items: poll.items,
-            etag: poll.etag,
-            last_modified: poll.last_modified,
-            cursor: poll.state,
-            not_modified: poll.not_modified,
-            attempted_at,
-            next_attempt_at,
-        },
-    )?;
-    counts.new = outcome.new;
-    counts.updated = outcome.updated;
-    counts.unchanged = outcome.unchanged;
-    store.record_dropped(state_name, &counts.dropped, attempted_at)?;
-    Ok(counts)
 }
 
 /// What one [`Pipeline::run_once`] cycle did.
@@ -380,29 +278,6 @@ impl Pipeline {
         })
     }
 
-    /// Polls every enabled source (or the named one) once, concurrently, and stores what came
-    /// in (a real-time stream reads from its cursor until caught up): the first step of
-    /// [`Pipeline::run_once`]. A source that fails is reported in its summary.
-    pub async fn poll_all(&self, only: Option<&str>) -> Vec<PollSummary> {
-        let chosen: Vec<_> = self
-            .sources
-            .iter()
-            .filter(|s| only.is_none_or(|n| s.name() == n))
-            .cloned()
-            .collect();
-        let polls = chosen.iter().map(|s| self.poll_source(s.as_ref()));
-        let streams = chosen
-            .iter()
-            .filter_map(|s| Some((s.name().to_string(), s.kind(), s.realtime()?)))
-            .map(|(name, kind, rt)| self.catch_up(rt, name, kind));
-        let (mut summaries, streamed) = tokio::join!(
-            futures_util::future::join_all(polls),
-            futures_util::future::join_all(streams)
-        );
-        summaries.extend(streamed);
-        summaries
-    }
-
     /// Opens and joins incidents for the flagged items not yet decided about, queueing what the
     /// alert rules ask for; returns how many sightings were recorded.
     pub async fn decide_pending(&self) -> Result<usize> {
@@ -491,168 +366,6 @@ impl Pipeline {
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
-        }
-    }
-
-    async fn source_loop(&self, source: Arc<dyn Source>, stop: CancellationToken) {
-        let name = source.name().to_string();
-        loop {
-            let wait = match self
-                .blocking({
-                    let name = name.clone();
-                    move |s| Ok(s.source_state(&name)?)
-                })
-                .await
-            {
-                Ok(Some(state)) => state
-                    .next_attempt_at
-                    .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
-                    .unwrap_or_default(),
-                Ok(None) => Duration::ZERO,
-                Err(e) => {
-                    tracing::error!(source = %name, error = %full_message(&e), "cannot read source state; retrying in 30s");
-                    Duration::from_secs(30)
-                }
-            };
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            let summary = tokio::select! {
-                _ = stop.cancelled() => return,
-                s = self.poll_source(source.as_ref()) => s,
-            };
-            match &summary.outcome {
-                Ok(c) => {
-                    tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, dropped = c.dropped.len(), not_modified = c.not_modified, "polled");
-                    if c.new + c.updated > 0 {
-                        self.classify_wake.notify_one();
-                    }
-                }
-                Err(e) => tracing::warn!(source = %name, error = %e, "poll failed"),
-            }
-            if self.store.ingest_paused().is_some() {
-                // Nothing was recorded, so the schedule has not moved: look again shortly.
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(disk::RECHECK) => {}
-                }
-            }
-        }
-    }
-
-    /// One poll of one source: fetch, write capture blobs, record items and source state in one
-    /// transaction; on failure record the error and when to retry.
-    async fn poll_source(&self, source: &dyn Source) -> PollSummary {
-        let started = Instant::now();
-        let outcome = self.poll_and_record(source).await;
-        if let Err(e) = &outcome {
-            self.note_disk_full(e);
-        }
-        PollSummary {
-            source: source.name().to_string(),
-            kind: source.kind(),
-            outcome: outcome.map_err(PollFailure::from),
-            elapsed: started.elapsed(),
-        }
-    }
-
-    async fn poll_and_record(&self, source: &dyn Source) -> Result<PollCounts> {
-        if let Some(reason) = self.disk_gate().await? {
-            return Err(PipelineError::Paused(reason));
-        }
-        let name = source.name().to_string();
-        let state = self
-            .blocking({
-                let name = name.clone();
-                move |s| Ok(s.source_state(&name)?)
-            })
-            .await?
-            .unwrap_or_default();
-        let cursor = Cursor {
-            etag: state.etag.clone(),
-            last_modified: state.last_modified.clone(),
-            state: state.cursor.clone(),
-        };
-        let attempted_at = Utc::now();
-        let cfg = &self.config;
-        let interval = cfg
-            .source(&name)
-            .map(|s| s.interval(&cfg.ingest))
-            .unwrap_or(cfg.ingest.default_interval);
-        let next = |failures: u32, retry_after: Option<Duration>| -> DateTime<Utc> {
-            let delay = schedule::next_delay(
-                interval,
-                cfg.ingest.jitter,
-                failures,
-                retry_after,
-                cfg.ingest.max_backoff,
-                &mut rand::rng(),
-            );
-            attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
-        };
-
-        let turn = self.poll_turns.take(&self.store, &name).await?;
-        let gate = quarantine::PollGate::new(self.store.clone(), cfg.clone(), &name);
-        let ctx = PollContext {
-            fetcher: self.ctx.fetcher.with_response_gate(gate.clone()),
-            watch: self.ctx.watch.clone(),
-            lookalikes: self.ctx.lookalikes.clone(),
-        };
-        let polled = source.poll(&ctx, &cursor).await;
-        // The parse finished (well or not): it did not kill the process.
-        self.blocking(move |_| gate.finish()).await?;
-        drop(turn);
-        match polled {
-            Ok(mut poll) => {
-                poll.limit_items(&name, self.max_item_text());
-                let next_attempt_at = next(0, None);
-                let items = std::mem::take(&mut poll.items);
-                let mut items = self
-                    .blocking(move |store| {
-                        let mut items = items;
-                        media::reuse_stored(store, &mut items)?;
-                        Ok(items)
-                    })
-                    .await?;
-                let caps = media::Caps::from_limits(&self.config.limits);
-                let gate = quarantine::MediaGate::new(
-                    self.store.clone(),
-                    self.config.clone(),
-                    &name,
-                    self.media_in_flight.clone(),
-                );
-                let captured = media::capture(
-                    &self.ctx.fetcher,
-                    caps,
-                    Some(&gate),
-                    &mut items,
-                    &media::prefetched(&poll.captures),
-                )
-                .await;
-                poll.items = items;
-                self.blocking(move |store| {
-                    media::store_captured(store, &name, &captured)?;
-                    store_poll(store, &name, &name, poll, attempted_at, next_attempt_at)
-                })
-                .await
-            }
-            Err(error) => {
-                let next_attempt_at = next(state.consecutive_failures + 1, error.retry_after());
-                let message = error.to_string();
-                let url = error.url().to_string();
-                self.blocking(move |store| {
-                    Ok(store.record_poll_error(
-                        &name,
-                        &url,
-                        &message,
-                        attempted_at,
-                        next_attempt_at,
-                    )?)
-                })
-                .await?;
-                Err(error.into())
-            }
         }
     }
 

@@ -251,6 +251,12 @@ pub fn read_tile(
 
 /// The item for a kept entry, logged by `log_name` at `index`.
 pub fn certificate_item(source_name: &str, log_name: &str, index: u64, found: &Found) -> Item {
+    certificate_item_logged(source_name, &format!("{log_name} at index {index}"), found)
+}
+
+/// The item for a kept certificate, whose text says it was logged by `logged_by`; its id is
+/// the certificate's hash (the same certificate from two logs is one item).
+pub fn certificate_item_logged(source_name: &str, logged_by: &str, found: &Found) -> Item {
     let cert = &found.entry.cert;
     let kind = found.entry.kind.as_str();
     let first = found.matched.first().map_or("", String::as_str);
@@ -271,7 +277,7 @@ pub fn certificate_item(source_name: &str, log_name: &str, index: u64, found: &F
     }
     let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "unknown".into(), |t| t.to_rfc3339());
     let text = format!(
-        "A TLS {kind} was issued for {}{more}.\nLookalike names: {}\nIssuer: {}\nValid from {} to {}\nSerial: {}\nLogged by {log_name} at index {index} on {}",
+        "A TLS {kind} was issued for {}{more}.\nLookalike names: {}\nIssuer: {}\nValid from {} to {}\nSerial: {}\nLogged by {logged_by} on {}",
         names.join(", "),
         found.matched.join(", "),
         cert.issuer,

@@ -114,7 +114,7 @@ impl TestLog {
     }
 
     /// The DER SubjectPublicKeyInfo of the log's key.
-    fn public_key_der(&self) -> Vec<u8> {
+    pub fn public_key_der(&self) -> Vec<u8> {
         let point = self.key.verifying_key().to_encoded_point(false);
         let mut der = P256_SPKI_PREFIX.to_vec();
         der.extend_from_slice(point.as_bytes());

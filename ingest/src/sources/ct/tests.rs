@@ -1133,6 +1133,13 @@ fn the_fuzz_seeds_read() {
             serde_json::to_vec_pretty(&answer).unwrap(),
         )
         .unwrap();
+        // The ct_tile target's: a data tile of both and a checkpoint signed by the test log
+        // with seed 31 (the key the target checks with).
+        let mut tiled = TestLog::new(31);
+        tiled.add_certificate_with_chain(&cert, &[&pre], T0);
+        tiled.add_precertificate(&tbs_of(&pre), &pre, T0 + 1);
+        std::fs::write(dir.join("data.tile"), tiled.data_tile(0, 2)).unwrap();
+        std::fs::write(dir.join("checkpoint"), tiled.checkpoint(ORIGIN, 2, T0 + 2)).unwrap();
     }
     for leaf in ["certificate.leaf", "precertificate.leaf"] {
         let bytes = std::fs::read(dir.join(leaf)).unwrap();
@@ -1146,4 +1153,22 @@ fn the_fuzz_seeds_read() {
         .filter(|e| read_entry(e, &|_| true).unwrap().is_some())
         .count();
     assert_eq!(kept, 2);
+    let tile = std::fs::read(dir.join("data.tile")).unwrap();
+    let read = read_tile(&tile, 256, 0..256, &|_| true);
+    assert!(read.rest.is_none(), "{:?}", read.rest);
+    assert_eq!(
+        read.entries
+            .iter()
+            .filter(|(_, r)| matches!(r, Ok(Some(_))))
+            .count(),
+        2
+    );
+    let spki = base64::engine::general_purpose::STANDARD
+        .decode(TestLog::new(31).public_key_base64())
+        .unwrap();
+    let key = sth::LogKey::from_der(&spki).unwrap();
+    let text = std::fs::read(dir.join("checkpoint")).unwrap();
+    let head =
+        checkpoint::verify_checkpoint(&text, ORIGIN, &key, &checkpoint::log_id(&spki)).unwrap();
+    assert_eq!(head.tree_size, 2);
 }

@@ -4,6 +4,11 @@
 //! lookalike-domain detector, as a `ct` source does; and the bytes per entry of a `get-entries`
 //! answer, from which the bandwidth per log per day follows.
 //!
+//! The same entries are read as static-ct-api data tiles (`ct::read_tile`: 256 `TileLeaf`s a
+//! tile, the chain as fingerprints), parsed alone and parsed+matched, with the ratio to the
+//! RFC 6962 baseline, and the bytes per entry of a tile (as served and gzip-compressed, which
+//! logs may use) for the bandwidth of a tiled log.
+//!
 //! The same against a council's own 5 domains is printed for comparison: the detector's check
 //! is linear in the number of protected domains.
 //!
@@ -17,8 +22,11 @@ use std::time::Instant;
 use ballotwatch_classify::config::{IdentityConfig, IdentityKind};
 use ballotwatch_classify::detectors::impersonation::domains::DomainDetector;
 use ballotwatch_classify::detectors::impersonation::ProtectedIdentities;
-use ballotwatch_ingest::sources::ct::testlog::{u24_prefixed, TestLog};
-use ballotwatch_ingest::sources::ct::{read_entry, EntryJson};
+use std::io::Write;
+
+use ballotwatch_ingest::sources::ct::testlog::TestLog;
+use ballotwatch_ingest::sources::ct::tile::TILE_WIDTH;
+use ballotwatch_ingest::sources::ct::{read_entry, read_tile, EntryJson};
 
 const WATCHED: usize = 1000;
 const FEW: usize = 5;
@@ -82,11 +90,7 @@ fn main() {
             ],
         };
         let der = certificate(&names, &key);
-        let leaf =
-            ballotwatch_ingest::sources::ct::testlog::certificate_leaf(&der, 1_777_000_000_000);
-        let mut chain = u24_prefixed(&chain_cert);
-        chain.extend_from_slice(&u24_prefixed(&chain_cert));
-        log.add_raw(leaf, u24_prefixed(&chain));
+        log.add_certificate_with_chain(&der, &[&chain_cert, &chain_cert], 1_777_000_000_000);
     }
     let entries: Vec<EntryJson> = log.entries(0, n as u64, n);
     let answer_bytes = serde_json::to_vec(&serde_json::json!({ "entries": entries }))
@@ -117,6 +121,46 @@ fn main() {
     let (parsed, _) = best(&|_| false);
     let (matched, kept) = best(&|h| detector.check(h).is_some());
     let (matched_few, kept_few) = best(&|h| few.check(h).is_some());
+    let tiles: Vec<Vec<u8>> = (0..(n as u64).div_ceil(TILE_WIDTH))
+        .map(|i| log.data_tile(i, TILE_WIDTH))
+        .collect();
+    let tile_bytes: usize = tiles.iter().map(Vec::len).sum();
+    let gzip_bytes: usize = tiles
+        .iter()
+        .map(|t| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(t).unwrap();
+            gz.finish().unwrap().len()
+        })
+        .sum();
+    let run_tiles = |keep: &dyn Fn(&str) -> bool| {
+        let start = Instant::now();
+        let mut kept = 0;
+        let mut read = 0;
+        for t in &tiles {
+            let r = black_box(read_tile(t, TILE_WIDTH, 0..TILE_WIDTH, keep));
+            read += r.entries.len();
+            kept += r
+                .entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Ok(Some(_))))
+                .count();
+        }
+        assert_eq!(read, n, "every entry read from the tiles");
+        (n as f64 / start.elapsed().as_secs_f64(), kept)
+    };
+    let _ = run_tiles(&|_| false);
+    let best_tiles = |keep: &dyn Fn(&str) -> bool| {
+        let (a, k) = run_tiles(keep);
+        let (b, _) = run_tiles(keep);
+        (a.max(b), k)
+    };
+    let (tiled_parsed, _) = best_tiles(&|_| false);
+    let (tiled_matched, tiled_kept) = best_tiles(&|h| detector.check(h).is_some());
+    assert_eq!(
+        tiled_kept, kept,
+        "the same certificates kept through both APIs"
+    );
     let per_entry = answer_bytes as f64 / n as f64;
     println!(
         "ct: {n} entries; parsed {parsed:.0} entries/s (baseline); parsed+matched against \
@@ -133,5 +177,26 @@ fn main() {
          chain, base64); at 30 entries/s a log is {:.1} GB/day, at 100 entries/s {:.1} GB/day",
         per_entry * 30.0 * 86_400.0 / 1e9,
         per_entry * 100.0 * 86_400.0 / 1e9
+    );
+    println!(
+        "ct tiled: parsed {tiled_parsed:.0} entries/s, ratio {:.4}x the RFC 6962 parse baseline; \
+         parsed+matched against {WATCHED} watched domains {tiled_matched:.0} entries/s \
+         ({tiled_kept} kept), ratio {:.4}x the RFC 6962 parse baseline",
+        tiled_parsed / parsed,
+        tiled_matched / parsed
+    );
+    let tile_entry = tile_bytes as f64 / n as f64;
+    let gzip_entry = gzip_bytes as f64 / n as f64;
+    println!(
+        "ct tiled: {tile_entry:.0} bytes per entry in a data tile ({:.2}x a get-entries answer), \
+         {gzip_entry:.0} gzip-compressed; at 30 entries/s a tiled log is {:.1} GB/day \
+         ({:.1} GB/day gzip), at 100 entries/s {:.1} GB/day ({:.1} GB/day gzip); \
+         {:.0} tiles/day at 30 entries/s",
+        tile_entry / per_entry,
+        tile_entry * 30.0 * 86_400.0 / 1e9,
+        gzip_entry * 30.0 * 86_400.0 / 1e9,
+        tile_entry * 100.0 * 86_400.0 / 1e9,
+        gzip_entry * 100.0 * 86_400.0 / 1e9,
+        30.0 * 86_400.0 / TILE_WIDTH as f64,
     );
 }

@@ -567,10 +567,14 @@ fn ingest_once_is_one_full_cycle_incidents_without_rules_and_due_alerts_with_the
     assert_eq!(smtp.messages().len(), 1);
 }
 
-/// A Certificate Transparency log on 127.0.0.1 (RFC 6962 `get-sth` and `get-entries`) serving
-/// a [`TestLog`](ballotwatch_ingest::sources::ct::testlog::TestLog) that the test adds to while
-/// it runs; returns the `[[source]]` table and the log.
-fn ct_log() -> (
+/// A Certificate Transparency log on 127.0.0.1 serving a
+/// [`TestLog`](ballotwatch_ingest::sources::ct::testlog::TestLog) that the test adds to while
+/// it runs through both APIs (RFC 6962 `get-sth` and `get-entries`; static-ct-api `checkpoint`
+/// and data tiles); returns the `[[source]]` table following it through the RFC 6962 API, or
+/// the tiled one when `tiled`, and the log.
+fn ct_log(
+    tiled: bool,
+) -> (
     String,
     Arc<Mutex<ballotwatch_ingest::sources::ct::testlog::TestLog>>,
 ) {
@@ -598,11 +602,36 @@ fn ct_log() -> (
                 },
             ),
         )
+        .route(
+            "/checkpoint",
+            axum::routing::get(
+                |State(log): State<Log>, headers: axum::http::HeaderMap| async move {
+                    // The origin is the submission prefix without its scheme: here the host.
+                    let origin = headers[axum::http::header::HOST]
+                        .to_str()
+                        .unwrap()
+                        .to_string();
+                    let log = log.lock().unwrap();
+                    log.checkpoint(&origin, log.size(), 1_777_000_000_000)
+                },
+            ),
+        )
+        .route(
+            "/tile/data/{*rest}",
+            axum::routing::get(|State(log): State<Log>, uri: axum::http::Uri| async move {
+                use ballotwatch_ingest::sources::ct::tile;
+                let (index, width) = tile::parse_data_tile_path(uri.path()).unwrap();
+                log.lock()
+                    .unwrap()
+                    .data_tile(index, width.unwrap_or(tile::TILE_WIDTH))
+            }),
+        )
         .with_state(log.clone());
     let url = format!("http://{}/", serve_router(app));
+    let api = if tiled { "monitoring_url" } else { "url" };
     let source = format!(
         "[[source]]\nname = \"CT\"\nkind = \"ct\"\ninterval = \"10s\"\n\
-         logs = [{{ name = \"Loopback log\", url = \"{url}\", public_key = \"{key}\" }}]\n\n"
+         logs = [{{ name = \"Loopback log\", {api} = \"{url}\", public_key = \"{key}\" }}]\n\n"
     );
     (source, log)
 }
@@ -648,13 +677,23 @@ fn log_a_lookalike_and_an_unrelated_certificate(
 
 #[test]
 fn a_lookalike_certificate_in_a_ct_log_is_an_incident_and_an_alert_within_one_poll() {
+    a_lookalike_certificate_is_an_incident_and_an_alert_within_one_poll(false);
+}
+
+#[test]
+fn a_lookalike_certificate_in_a_tiled_ct_log_is_an_incident_and_an_alert_within_one_poll() {
+    a_lookalike_certificate_is_an_incident_and_an_alert_within_one_poll(true);
+}
+
+/// The CT end-to-end case, through the RFC 6962 API or (`tiled`) the static-ct-api.
+fn a_lookalike_certificate_is_an_incident_and_an_alert_within_one_poll(tiled: bool) {
     if !common::tools::needs(&[Tool::Models]) {
         return;
     }
     // No alert rules: the first poll starts at the log's head (what was logged before is not
     // read); after a lookalike and an unrelated certificate are logged, one poll opens one
     // incident for the lookalike, with the domain detector's explanation.
-    let (source, log) = ct_log();
+    let (source, log) = ct_log(tiled);
     log.lock()
         .unwrap()
         .add_certificate(&certificate(&["anytown-old.com"]), 1_776_000_000_000);
@@ -688,7 +727,7 @@ fn a_lookalike_certificate_in_a_ct_log_is_an_incident_and_an_alert_within_one_po
         return;
     }
     let smtp = SmtpServer::start("none");
-    let (source, log) = ct_log();
+    let (source, log) = ct_log(tiled);
     let ws = Workspace::new(&format!(
         "{ANYTOWN}{source}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\
          to = [\"comms@anytown.example\"]\n",

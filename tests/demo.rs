@@ -71,6 +71,12 @@ const THREATS: &[(&str, &str, &str, &str)] = &[
         "election_process_claim",
         "vote on Friday 8 May",
     ),
+    (
+        "a certificate for a lookalike domain, logged in the recorded CT log during the demo",
+        "impersonation",
+        "lookalike_domain",
+        "A TLS certificate was issued for anytown-elections.co.uk",
+    ),
 ];
 
 /// Items that must never be in an incident: debunks, official guidance and ordinary news.

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use ballotwatch_core::{Item, WatchTerms};
 #[cfg(feature = "sources")]
 use ballotwatch_ingest::sources::{
-    bluesky, ct, imap, mastodon, reddit, rss, telegram, threads, web, x,
+    bluesky, ct, ct_search, imap, mastodon, reddit, rss, telegram, threads, web, x,
 };
 use chrono::{TimeZone, Utc};
 use url::Url;
@@ -98,6 +98,22 @@ pub const ALL: &[Target] = &[
         name: "ct",
         about: "a CT log entry: ct::leaf::parse_leaf on the bytes (an RFC 6962 MerkleTreeLeaf), or a get-entries answer through ct::read_entry and ct::certificate_item",
         run: ct_entry,
+        setup: no_setup,
+        contains_panics: false,
+    },
+    #[cfg(feature = "sources")]
+    Target {
+        name: "ct_tile",
+        about: "a static-ct-api data tile through ct::read_tile and ct::certificate_item, and the same bytes as a checkpoint: ct::checkpoint::verify_checkpoint (signed note, tlog-checkpoint, RFC 6962 note signature)",
+        run: ct_tile,
+        setup: no_setup,
+        contains_panics: false,
+    },
+    #[cfg(feature = "sources")]
+    Target {
+        name: "ct_search",
+        about: "a crt.sh-style CT search answer: ct_search::parse_answer, row_found and search_item",
+        run: ct_search_answer,
         setup: no_setup,
         contains_panics: false,
     },
@@ -341,6 +357,49 @@ fn ct_entry(data: &[u8]) {
         let _ = entry.cert.names.len();
     }
     let _ = ct::leaf::precertificate_der(data);
+}
+
+/// The origin the `ct_tile` seeds' checkpoint is signed for.
+#[cfg(feature = "sources")]
+const CT_ORIGIN: &str = "log.example/2026h1";
+
+#[cfg(feature = "sources")]
+fn ct_tile(data: &[u8]) {
+    let keep_all = |_: &str| true;
+    let read = ct::read_tile(data, ct::tile::TILE_WIDTH, 0..ct::tile::TILE_WIDTH, &keep_all);
+    let items: Vec<Item> = read
+        .entries
+        .into_iter()
+        .filter_map(|(i, r)| r.ok().flatten().map(|f| (i, f)))
+        .map(|(i, found)| ct::certificate_item(SOURCE, "Fuzzed log", i, &found))
+        .collect();
+    consume(&items);
+    // The seeds' checkpoint is signed by the test log with seed 31.
+    static KEY: OnceLock<Option<(ct::sth::LogKey, [u8; 32])>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let spki = ct::testlog::TestLog::new(31).public_key_der();
+        let key = ct::sth::LogKey::from_der(&spki).ok()?;
+        Some((key, ct::checkpoint::log_id(&spki)))
+    });
+    if let Some((key, id)) = key {
+        let _ = ct::checkpoint::verify_checkpoint(data, CT_ORIGIN, key, id);
+    }
+}
+
+#[cfg(feature = "sources")]
+fn ct_search_answer(data: &[u8]) {
+    let base = url("https://crt.sh/");
+    let keep_all = |_: &str| true;
+    if let Ok(rows) = ct_search::parse_answer(data) {
+        let items: Vec<Item> = rows
+            .iter()
+            .filter_map(|r| {
+                ct_search::row_found(r, &base, &keep_all)
+                    .map(|f| ct_search::search_item(SOURCE, &base, r, &f))
+            })
+            .collect();
+        consume(&items);
+    }
 }
 
 #[cfg(feature = "sources")]

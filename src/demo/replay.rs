@@ -3,8 +3,9 @@
 //! news feeds, Mastodon, Bluesky (and its Jetstream websocket, see [`super::jetstream`]),
 //! Reddit, YouTube, Telegram, X and Threads (their APIs, as a council with access tokens sees
 //! them), the council's polling-station page
-//! (which changes after the first visit, as a real page would), a lookalike site and the media
-//! the posts attach. Every answer comes from a recorded file bundled in the binary (`demo/`).
+//! (which changes after the first visit, as a real page would), a lookalike site, the media
+//! the posts attach, and a static-ct-api Certificate Transparency log that logs a certificate
+//! for a lookalike domain after the demo starts (its checkpoint grows on the second request). Every answer comes from a recorded file bundled in the binary (`demo/`).
 //! Answers carry ETags and honour `If-None-Match`, like a well-behaved publisher.
 
 use std::net::SocketAddr;
@@ -58,10 +59,13 @@ const THREADS: &str = "graph.threads.net";
 /// The site someone reported: a fake postal-vote form dressed as the council's (its host
 /// is not a lookalike of anytown.gov.uk; the page itself names one, anytown-gov.uk).
 const LOOKALIKE: &str = "voter-reregistration.co.uk";
-
+/// A tiled Certificate Transparency log (`demo/ct/`): its first checkpoint is the head the
+/// source starts from, its second adds a certificate for `anytown-elections.co.uk`.
+const CT_LOG: &str = "ct.example";
 /// Every host name the replay server answers for.
 pub const HOSTS: &[&str] = &[
     ECHO, COUNCIL, GAZETTE, MASTODON, BLUESKY, REDDIT, YOUTUBE, TELEGRAM, X, THREADS, LOOKALIKE,
+    CT_LOG,
 ];
 
 /// Pins for `[ingest] pinned_hosts`: every recorded site's name to the replay server at `addr`.
@@ -163,6 +167,18 @@ const ROUTES: &[Route] = &[
         files: &["web/lookalike-postal-vote.html"],
         paging_param: None,
     },
+    Route {
+        host: CT_LOG,
+        path: "/checkpoint",
+        files: &["ct/checkpoint-1.txt", "ct/checkpoint-2.txt"],
+        paging_param: None,
+    },
+    Route {
+        host: CT_LOG,
+        path: "/tile/data/000.p/3",
+        files: &["ct/tile-data-000.p-3.bin"],
+        paging_param: None,
+    },
 ];
 
 /// The server's state.
@@ -242,13 +258,17 @@ async fn answer(State(replay): State<Arc<Replay>>, req: Request) -> Response {
     }
     let n = replay.hits[i].fetch_add(1, Ordering::SeqCst);
     let file = route.files[n.min(route.files.len() - 1)];
-    match DEMO.get_file(file).and_then(|f| f.contents_utf8()) {
-        Some(text) => reply(
-            &headers,
-            content_type(file),
-            text.replace("{{BASE}}", &format!("http://{}", route.host))
-                .into_bytes(),
-        ),
+    match DEMO.get_file(file) {
+        Some(f) if content_type(file) == BINARY => reply(&headers, BINARY, f.contents().to_vec()),
+        Some(f) => match f.contents_utf8() {
+            Some(text) => reply(
+                &headers,
+                content_type(file),
+                text.replace("{{BASE}}", &format!("http://{}", route.host))
+                    .into_bytes(),
+            ),
+            None => (StatusCode::NOT_FOUND, "not part of the demo recording").into_response(),
+        },
         None => (StatusCode::NOT_FOUND, "not part of the demo recording").into_response(),
     }
 }
@@ -274,15 +294,20 @@ fn reply(headers: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Resp
         .into_response()
 }
 
+/// The content type of recorded bytes served as they are (a CT data tile).
+const BINARY: &str = "application/octet-stream";
+
 fn content_type(file: &str) -> &'static str {
     match file.rsplit('.').next().unwrap_or_default() {
+        "txt" => "text/plain; charset=utf-8",
+        "bin" => BINARY,
         "json" => "application/json; charset=utf-8",
         "atom" => "application/atom+xml; charset=utf-8",
         "xml" => "application/xml; charset=utf-8",
         "html" => "text/html; charset=utf-8",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
-        _ => "application/octet-stream",
+        _ => BINARY,
     }
 }
 
@@ -309,6 +334,73 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The recorded CT log: both checkpoints verify with the key `demo/ballotwatch.toml` names
+    /// for it, and the tile holds two unrelated certificates then one for the lookalike
+    /// `anytown-elections.co.uk` (made with rcgen; `BALLOTWATCH_WRITE_DEMO_CT=1` records
+    /// them again).
+    #[test]
+    fn the_recorded_ct_log_verifies_and_logs_one_lookalike() {
+        use ballotwatch_ingest::sources::ct::{checkpoint, read_tile, sth, testlog::TestLog};
+        const ORIGIN: &str = "ct.example";
+        // Wednesday 6 May 2026, the eve of the election.
+        const LOGGED: u64 = 1_778_101_453_000;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/ct");
+        let log = TestLog::new(7);
+        if std::env::var_os("BALLOTWATCH_WRITE_DEMO_CT").is_some() {
+            let cert = |name: &str| {
+                let mut p =
+                    rcgen::CertificateParams::new(vec![name.to_string(), format!("www.{name}")])
+                        .unwrap();
+                p.distinguished_name.push(rcgen::DnType::CommonName, name);
+                let ca = rcgen::KeyPair::generate().unwrap();
+                p.self_signed(&ca).unwrap().der().to_vec()
+            };
+            let mut log = log.clone();
+            log.add_certificate(&cert("riverside-bakery.co.uk"), LOGGED - 60_000);
+            log.add_certificate(&cert("millfield-garden-centre.co.uk"), LOGGED - 30_000);
+            log.add_certificate(&cert("anytown-elections.co.uk"), LOGGED);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("checkpoint-1.txt"),
+                log.checkpoint(ORIGIN, 2, LOGGED - 20_000),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("checkpoint-2.txt"),
+                log.checkpoint(ORIGIN, 3, LOGGED + 1_000),
+            )
+            .unwrap();
+            std::fs::write(dir.join("tile-data-000.p-3.bin"), log.data_tile(0, 3)).unwrap();
+        }
+        let config = DEMO
+            .get_file("ballotwatch.toml")
+            .and_then(|f| f.contents_utf8())
+            .unwrap();
+        let key_b64 = log.public_key_base64();
+        assert!(
+            config.contains(&key_b64),
+            "the demo config names another CT log key than {key_b64}"
+        );
+        let spki = log.public_key_der();
+        let key = sth::LogKey::from_der(&spki).unwrap();
+        let id = checkpoint::log_id(&spki);
+        for (file, size) in [("checkpoint-1.txt", 2), ("checkpoint-2.txt", 3)] {
+            let text = std::fs::read(dir.join(file)).unwrap();
+            let head = checkpoint::verify_checkpoint(&text, ORIGIN, &key, &id).unwrap();
+            assert_eq!(head.tree_size, size, "{file}");
+        }
+        let tile = std::fs::read(dir.join("tile-data-000.p-3.bin")).unwrap();
+        let read = read_tile(&tile, 3, 0..3, &|n| n.contains("anytown"));
+        assert!(read.rest.is_none());
+        let kept: Vec<u64> = read
+            .entries
+            .iter()
+            .filter(|(_, r)| matches!(r, Ok(Some(_))))
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(kept, [2]);
     }
 
     /// The demo must not reach the internet: every http URL its configuration names is on a

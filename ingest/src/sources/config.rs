@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
-use super::{bluesky, ct, imap, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source};
+use super::{
+    bluesky, ct, ct_search, imap, mastodon, reddit, rss, telegram, threads, web, x, youtube, Source,
+};
 use crate::IngestConfig;
 
 /// What each source kind's own keys (`sources/<kind>/config.rs`) provide.
@@ -168,6 +170,8 @@ source_kinds! {
     Threads(threads::ThreadsConfig),
     /// Certificate Transparency logs: certificates issued for lookalike domains.
     Ct(ct::CtConfig),
+    /// A CT search service (crt.sh-style JSON): certificates naming the council's own labels.
+    CtSearch(ct_search::CtSearchConfig),
     /// A report inbox: messages forwarded to the council's elections mailbox, over IMAP.
     Imap(imap::ImapConfig),
 }

@@ -13,6 +13,7 @@ pub mod bluesky;
 mod common;
 pub mod config;
 pub mod ct;
+pub mod ct_search;
 pub mod handles;
 pub mod imap;
 pub mod mastodon;

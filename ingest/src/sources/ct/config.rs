@@ -31,12 +31,22 @@ pub struct CtConfig {
     pub batch: u64,
 }
 
-/// One CT log, as in the CT log lists (`log_list.json`).
+/// One CT log, as in the CT log lists (`log_list.json` v3): an RFC 6962 log (in the list's
+/// `logs`) by its `url`, a static-ct-api "tiled" log (in the list's `tiled_logs`) by its
+/// `monitoring_url` and `submission_url`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// The log's base URL (the part before `/ct/v1/`).
-    pub url: Url,
+    /// An RFC 6962 log's base URL (the part before `/ct/v1/`).
+    #[serde(default)]
+    pub url: Option<Url>,
+    /// A tiled log's monitoring prefix (where `checkpoint` and `tile/` are).
+    #[serde(default)]
+    pub monitoring_url: Option<Url>,
+    /// A tiled log's submission prefix: its checkpoint origin (without the scheme and trailing
+    /// slash) names its signature. Defaults to `monitoring_url`.
+    #[serde(default)]
+    pub submission_url: Option<Url>,
     /// The log's public key: base64 DER `SubjectPublicKeyInfo` (the log list's `key`).
     pub public_key: String,
     /// A name for messages, items and the cursor (the log list's `description`).
@@ -48,7 +58,7 @@ fn default_batch() -> u64 {
 }
 
 /// The URL shown for a source with no logs (the config check reports that).
-fn no_log() -> &'static Url {
+pub(super) fn no_log() -> &'static Url {
     static URL: OnceLock<Url> = OnceLock::new();
     URL.get_or_init(|| fixed_url("https://ct.invalid/"))
 }
@@ -58,10 +68,10 @@ impl KindConfig for CtConfig {
     const URL_KEY: &'static str = "logs";
 
     fn url(&self) -> &Url {
-        match self.logs.first() {
-            Some(l) => &l.url,
-            None => no_log(),
-        }
+        self.logs
+            .first()
+            .and_then(|l| l.url.as_ref().or(l.monitoring_url.as_ref()))
+            .unwrap_or_else(|| no_log())
     }
 
     fn build(&self, name: &str, _limits: &LimitsConfig) -> Box<dyn Source> {
@@ -101,14 +111,41 @@ impl Validate for CtConfig {
                     Some("give every log a unique name".into()),
                 );
             }
-            if !matches!(log.url.scheme(), "http" | "https")
-                || log.url.host_str().is_none_or(str::is_empty)
-            {
-                problems.add(
+            match (&log.url, &log.monitoring_url) {
+                (Some(_), Some(_)) => problems.add(
+                    at.key("monitoring_url"),
+                    "a log has either `url` (RFC 6962) or `monitoring_url` (tiled), not both",
+                    Some("copy the one the CT log list gives: `url` for a log in `logs`, `monitoring_url` and `submission_url` for one in `tiled_logs`".into()),
+                ),
+                (None, None) => problems.add(
                     at.key("url"),
-                    format!("`{}` is not an http or https URL with a host", log.url),
+                    "a log needs `url` (an RFC 6962 log) or `monitoring_url` (a static-ct-api tiled log)",
+                    Some("copy them from the CT log list: `logs[].url`, or `tiled_logs[].monitoring_url` and `submission_url`".into()),
+                ),
+                _ => {}
+            }
+            if log.submission_url.is_some() && log.monitoring_url.is_none() {
+                problems.add(
+                    at.key("submission_url"),
+                    "only a tiled log (with `monitoring_url`) has a `submission_url`",
                     None,
                 );
+            }
+            for (key, url) in [
+                ("url", &log.url),
+                ("monitoring_url", &log.monitoring_url),
+                ("submission_url", &log.submission_url),
+            ] {
+                let Some(url) = url else { continue };
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.host_str().is_none_or(str::is_empty)
+                {
+                    problems.add(
+                        at.key(key),
+                        format!("`{url}` is not an http or https URL with a host"),
+                        None,
+                    );
+                }
             }
             if let Err(e) = LogKey::from_base64(&log.public_key) {
                 problems.add(

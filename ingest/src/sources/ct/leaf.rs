@@ -94,12 +94,12 @@ pub struct CertInfo {
 }
 
 /// A cursor over wire bytes that never reads past the end.
-struct Reader<'a> {
-    rest: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub(crate) rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], LeafError> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], LeafError> {
         if self.rest.len() < n {
             return Err(LeafError::Truncated(what));
         }
@@ -108,7 +108,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn uint(&mut self, bytes: usize, what: &'static str) -> Result<u64, LeafError> {
+    pub(crate) fn uint(&mut self, bytes: usize, what: &'static str) -> Result<u64, LeafError> {
         Ok(self
             .take(bytes, what)?
             .iter()
@@ -116,7 +116,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A TLS `opaque<..2^(8*len_bytes)-1>`: the length is checked against what is left.
-    fn opaque(&mut self, len_bytes: usize, what: &'static str) -> Result<&'a [u8], LeafError> {
+    pub(crate) fn opaque(
+        &mut self,
+        len_bytes: usize,
+        what: &'static str,
+    ) -> Result<&'a [u8], LeafError> {
         let n = self.uint(len_bytes, what)?;
         let n = usize::try_from(n).map_err(|_| LeafError::Truncated(what))?;
         self.take(n, what)

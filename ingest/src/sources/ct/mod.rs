@@ -21,10 +21,12 @@
 //! something unreadable is reported in `Poll::dropped` and keeps its cursor; the other logs go
 //! on. The poll fails only when every log failed and none moved.
 
+pub mod checkpoint;
 mod config;
 pub mod leaf;
 pub mod sth;
 pub mod testlog;
+pub mod tile;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +43,7 @@ use super::{Cursor, KindConfig, Poll, PollContext, Source, SourceError};
 use crate::fetcher::{FetchRequest, Fetched};
 use leaf::{Entry, LeafError};
 use sth::{LogKey, SthJson, TreeHead};
+use tile::TILE_WIDTH;
 
 /// Most `get-entries` requests per log per poll.
 pub const MAX_REQUESTS: usize = 64;
@@ -51,6 +54,11 @@ const NAMES_IN_TEXT: usize = 50;
 
 const STH_WHAT: &str = "CT signed tree head";
 const ENTRIES_WHAT: &str = "CT get-entries answer";
+const CHECKPOINT_WHAT: &str = "CT checkpoint";
+/// What a tiled log's checkpoint is asked for as.
+const CHECKPOINT_ACCEPT: &str = "text/plain";
+/// What a data tile is asked for as.
+const TILE_ACCEPT: &str = "application/octet-stream";
 
 /// A CT source.
 #[derive(Debug, Clone)]
@@ -65,8 +73,31 @@ pub struct CtSource {
 #[derive(Debug, Clone)]
 struct Log {
     name: String,
-    url: Url,
+    /// Where it is read, and how.
+    api: Api,
     key: Result<LogKey, sth::SthError>,
+    /// The RFC 6962 LogID (SHA-256 of the key's DER); all zero when the key is not base64.
+    log_id: [u8; 32],
+}
+
+/// A log's read API.
+#[derive(Debug, Clone)]
+enum Api {
+    /// RFC 6962: `get-sth` and `get-entries` below this URL.
+    Rfc6962(Url),
+    /// static-ct-api: `checkpoint` and `tile/data/…` below the monitoring prefix; `origin` is
+    /// the checkpoint origin (the submission prefix without scheme).
+    Tiled { monitoring: Url, origin: String },
+}
+
+impl Log {
+    /// The URL messages and captures are relative to.
+    fn base(&self) -> &Url {
+        match &self.api {
+            Api::Rfc6962(url) => url,
+            Api::Tiled { monitoring, .. } => monitoring,
+        }
+    }
 }
 
 /// What the cursor keeps, per log name.
@@ -128,6 +159,38 @@ pub fn read_entry(
             message: "it is not base64".into(),
         })?;
     let parsed = leaf::parse_leaf(&leaf_bytes)?;
+    let precert = || {
+        b64.decode(entry.extra_data.trim())
+            .ok()
+            .and_then(|extra| leaf::precertificate_der(&extra).map(sha256_hex))
+    };
+    Ok(keep_found(parsed, precert, keep))
+}
+
+/// Reads one `TileLeaf` of a data tile and checks its names with `keep`, as [`read_entry`].
+pub fn read_tile_leaf(
+    leaf: &tile::TileLeaf<'_>,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Option<Found>, LeafError> {
+    let parsed = leaf.entry()?;
+    Ok(keep_found(
+        parsed,
+        || {
+            leaf.pre_certificate
+                .filter(|p| !p.is_empty())
+                .map(sha256_hex)
+        },
+        keep,
+    ))
+}
+
+/// What is kept of a read entry: `None` when `keep` accepts none of its names. `precert_hash`
+/// gives a precertificate entry's precertificate hash (for the crt.sh look-up).
+fn keep_found(
+    parsed: Entry,
+    precert_hash: impl FnOnce() -> Option<String>,
+    keep: &dyn Fn(&str) -> bool,
+) -> Option<Found> {
     let matched: Vec<String> = parsed
         .cert
         .names
@@ -136,26 +199,64 @@ pub fn read_entry(
         .cloned()
         .collect();
     if matched.is_empty() {
-        return Ok(None);
+        return None;
     }
     let lookup = match parsed.kind {
         leaf::EntryKind::Certificate => Some(sha256_hex(&parsed.der)),
-        leaf::EntryKind::Precertificate => b64
-            .decode(entry.extra_data.trim())
-            .ok()
-            .and_then(|extra| leaf::precertificate_der(&extra).map(sha256_hex)),
+        leaf::EntryKind::Precertificate => precert_hash(),
     }
     .map(|h| format!("https://crt.sh/?sha256={h}"))
     .unwrap_or_else(|| format!("https://crt.sh/?serial={}", parsed.cert.serial));
-    Ok(Some(Found {
+    Some(Found {
         entry: parsed,
         matched,
         lookup,
-    }))
+    })
+}
+
+/// What reading the entries of one data tile gave.
+#[derive(Debug)]
+pub struct TileRead {
+    /// Per entry from the first one asked for: its offset in the tile and what reading it
+    /// gave.
+    pub entries: Vec<(u64, ReadResult)>,
+    /// Entries framed in the tile (read or skipped).
+    pub framed: u64,
+    /// Why the tile could not be framed past `framed` entries, if it could not.
+    pub rest: Option<LeafError>,
+}
+
+/// Splits a data tile into at most `width` entries and reads those at the offsets in `range`
+/// with [`read_tile_leaf`]. The way in for the poll, the fuzz target and the benchmark.
+pub fn read_tile(
+    body: &[u8],
+    width: u64,
+    range: std::ops::Range<u64>,
+    keep: &dyn Fn(&str) -> bool,
+) -> TileRead {
+    let split = tile::split_tile(body, width);
+    let entries = split
+        .leaves
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| range.contains(&(*i as u64)))
+        .map(|(i, l)| (i as u64, read_tile_leaf(l, keep)))
+        .collect();
+    TileRead {
+        entries,
+        framed: split.leaves.len() as u64,
+        rest: split.rest,
+    }
 }
 
 /// The item for a kept entry, logged by `log_name` at `index`.
 pub fn certificate_item(source_name: &str, log_name: &str, index: u64, found: &Found) -> Item {
+    certificate_item_logged(source_name, &format!("{log_name} at index {index}"), found)
+}
+
+/// The item for a kept certificate, whose text says it was logged by `logged_by`; its id is
+/// the certificate's hash (the same certificate from two logs is one item).
+pub fn certificate_item_logged(source_name: &str, logged_by: &str, found: &Found) -> Item {
     let cert = &found.entry.cert;
     let kind = found.entry.kind.as_str();
     let first = found.matched.first().map_or("", String::as_str);
@@ -176,7 +277,7 @@ pub fn certificate_item(source_name: &str, log_name: &str, index: u64, found: &F
     }
     let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "unknown".into(), |t| t.to_rfc3339());
     let text = format!(
-        "A TLS {kind} was issued for {}{more}.\nLookalike names: {}\nIssuer: {}\nValid from {} to {}\nSerial: {}\nLogged by {log_name} at index {index} on {}",
+        "A TLS {kind} was issued for {}{more}.\nLookalike names: {}\nIssuer: {}\nValid from {} to {}\nSerial: {}\nLogged by {logged_by} on {}",
         names.join(", "),
         found.matched.join(", "),
         cert.issuer,
@@ -210,8 +311,22 @@ impl CtSource {
                 .iter()
                 .map(|l| Log {
                     name: l.name.clone(),
-                    url: l.url.clone(),
+                    api: match (&l.monitoring_url, &l.url) {
+                        (Some(monitoring), _) => Api::Tiled {
+                            monitoring: monitoring.clone(),
+                            origin: checkpoint::origin_of(
+                                l.submission_url.as_ref().unwrap_or(monitoring),
+                            ),
+                        },
+                        (None, Some(url)) => Api::Rfc6962(url.clone()),
+                        // Refused by the config check; a poll then fails on this host.
+                        (None, None) => Api::Rfc6962(config::no_log().clone()),
+                    },
                     key: LogKey::from_base64(&l.public_key),
+                    log_id: base64::engine::general_purpose::STANDARD
+                        .decode(l.public_key.trim())
+                        .map(|der| checkpoint::log_id(&der))
+                        .unwrap_or_default(),
                 })
                 .collect(),
             backfill: cfg.backfill,
@@ -229,9 +344,18 @@ impl CtSource {
     }
 
     async fn get(&self, ctx: &PollContext, url: Url) -> Result<(Capture, Vec<u8>), SourceError> {
+        self.get_as(ctx, url, JSON_ACCEPT).await
+    }
+
+    async fn get_as(
+        &self,
+        ctx: &PollContext,
+        url: Url,
+        accept: &'static str,
+    ) -> Result<(Capture, Vec<u8>), SourceError> {
         let fetched = ctx
             .fetcher
-            .get(&FetchRequest::new(url.clone(), JSON_ACCEPT))
+            .get(&FetchRequest::new(url.clone(), accept))
             .await
             .map_err(|error| SourceError::Fetch {
                 source_name: self.name.clone(),
@@ -249,7 +373,7 @@ impl CtSource {
 
     /// The log's signed tree head, signature checked.
     async fn tree_head(&self, ctx: &PollContext, log: &Log) -> Result<TreeHead, SourceError> {
-        let url = common::join_path(&log.url, "ct/v1/get-sth");
+        let url = common::join_path(log.base(), "ct/v1/get-sth");
         let key = log.key.as_ref().map_err(|e| SourceError::Setup {
             source_name: self.name.clone(),
             url: url.to_string(),
@@ -269,7 +393,7 @@ impl CtSource {
         start: u64,
         end: u64,
     ) -> Result<(Capture, Vec<EntryJson>), SourceError> {
-        let mut url = common::join_path(&log.url, "ct/v1/get-entries");
+        let mut url = common::join_path(log.base(), "ct/v1/get-entries");
         url.query_pairs_mut()
             .append_pair("start", &start.to_string())
             .append_pair("end", &end.to_string());
@@ -336,6 +460,24 @@ impl CtSource {
         fresh: bool,
         poll: &mut Poll,
     ) -> Result<(), SourceError> {
+        match &log.api {
+            Api::Rfc6962(_) => self.follow_rfc6962(ctx, log, state, fresh, poll).await,
+            Api::Tiled { monitoring, origin } => {
+                self.follow_tiled(ctx, log, monitoring, origin, state, fresh, poll)
+                    .await
+            }
+        }
+    }
+
+    /// [`follow`](Self::follow) for an RFC 6962 log.
+    async fn follow_rfc6962(
+        &self,
+        ctx: &PollContext,
+        log: &Log,
+        state: &mut LogState,
+        fresh: bool,
+        poll: &mut Poll,
+    ) -> Result<(), SourceError> {
         let head = self.tree_head(ctx, log).await?;
         if fresh {
             state.next = self.first_index(ctx, log, &head).await?;
@@ -343,7 +485,7 @@ impl CtSource {
         }
         if head.tree_size < state.next {
             return Err(self.payload(
-                &common::join_path(&log.url, "ct/v1/get-sth"),
+                &common::join_path(log.base(), "ct/v1/get-sth"),
                 STH_WHAT,
                 format!(
                     "the tree size is {}, smaller than the {} entries already read; the log is misbehaving (cursor kept)",
@@ -370,7 +512,7 @@ impl CtSource {
                         let mut item = certificate_item(&self.name, &log.name, index, &found);
                         item.matched_terms = ctx.watch.matches(&item.full_text());
                         poll.captures
-                            .push(entry_capture(&log.url, index, &capture, e));
+                            .push(entry_capture(log.base(), index, &capture, e));
                         poll.items.push((poll.captures.len() - 1, item));
                     }
                     Err(err) => poll
@@ -384,6 +526,229 @@ impl CtSource {
             tracing::info!(source = %self.name, log = %log.name, behind = head.tree_size - state.next, "CT log not caught up this poll; the next poll goes on");
         }
         Ok(())
+    }
+}
+
+impl CtSource {
+    /// A tiled log's checkpoint, its signature checked.
+    async fn checkpoint(
+        &self,
+        ctx: &PollContext,
+        log: &Log,
+        monitoring: &Url,
+        origin: &str,
+    ) -> Result<TreeHead, SourceError> {
+        let url = common::join_path(monitoring, "checkpoint");
+        let key = log.key.as_ref().map_err(|e| SourceError::Setup {
+            source_name: self.name.clone(),
+            url: url.to_string(),
+            message: format!("log `{}`: the public_key {e}", log.name),
+        })?;
+        let (_, body) = self.get_as(ctx, url.clone(), CHECKPOINT_ACCEPT).await?;
+        checkpoint::verify_checkpoint(&body, origin, key, &log.log_id)
+            .map_err(|e| self.payload(&url, CHECKPOINT_WHAT, e.to_string()))
+    }
+
+    /// Data tile `index` of a tree of `tree_size` entries: the partial tile when the tree ends
+    /// inside it (or the full tile when the partial one is gone, 404), else the full tile. The
+    /// capture, the body and the width served.
+    async fn data_tile(
+        &self,
+        ctx: &PollContext,
+        monitoring: &Url,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<(Capture, Vec<u8>, u64), SourceError> {
+        let width = tree_size
+            .saturating_sub(index.saturating_mul(TILE_WIDTH))
+            .min(TILE_WIDTH);
+        if width < TILE_WIDTH {
+            let url = common::join_path(monitoring, &tile::data_tile_path(index, Some(width)));
+            match self.get_as(ctx, url, TILE_ACCEPT).await {
+                Err(SourceError::Fetch {
+                    error: crate::fetcher::FetchError::Status { status: 404, .. },
+                    ..
+                }) => {
+                    tracing::debug!(source = %self.name, tile = index, width, "partial tile gone; reading the full tile");
+                }
+                other => return other.map(|(c, b)| (c, b, width)),
+            }
+        }
+        let url = common::join_path(monitoring, &tile::data_tile_path(index, None));
+        let (capture, body) = self.get_as(ctx, url, TILE_ACCEPT).await?;
+        Ok((capture, body, TILE_WIDTH))
+    }
+
+    /// Where to start reading a tiled log seen for the first time: the head, or the first
+    /// entry logged inside `backfill` (a binary search over the tiles' first entries, then
+    /// a look inside the tile before the first one that starts inside the window).
+    async fn first_index_tiled(
+        &self,
+        ctx: &PollContext,
+        monitoring: &Url,
+        head: &TreeHead,
+    ) -> Result<u64, SourceError> {
+        let Some(back) = self.backfill else {
+            return Ok(head.tree_size);
+        };
+        let since_ms = chrono::Duration::from_std(back)
+            .ok()
+            .and_then(|back| Utc::now().checked_sub_signed(back))
+            .map_or(i64::MIN, |since| since.timestamp_millis());
+        let stamp = |l: &tile::TileLeaf<'_>| leaf::leaf_timestamp(&l.merkle_leaf);
+        let (mut lo, mut hi) = (0u64, head.tree_size.div_ceil(TILE_WIDTH));
+        for _ in 0..MAX_PROBES {
+            if lo >= hi {
+                break;
+            }
+            let mid = lo + (hi - lo) / 2;
+            let (_, body, _) = self.data_tile(ctx, monitoring, mid, head.tree_size).await?;
+            match tile::split_tile(&body, 1).leaves.first().and_then(stamp) {
+                Some(t) if t < since_ms => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        let Some(before) = lo.checked_sub(1) else {
+            return Ok(0);
+        };
+        let (_, body, served) = self
+            .data_tile(ctx, monitoring, before, head.tree_size)
+            .await?;
+        let split = tile::split_tile(&body, served);
+        let inside = split
+            .leaves
+            .iter()
+            .position(|l| stamp(l).is_some_and(|t| t >= since_ms));
+        Ok(
+            inside.map_or(lo.saturating_mul(TILE_WIDTH).min(head.tree_size), |i| {
+                before * TILE_WIDTH + i as u64
+            }),
+        )
+    }
+
+    /// [`follow`](Self::follow) for a static-ct-api log: the checkpoint, then the data tiles
+    /// from the cursor's to the checkpoint's size, at most [`MAX_REQUESTS`] tiles a poll. The
+    /// partial tile at the right edge is read up to the checkpoint's size, and again (from
+    /// where it was left) once it has grown.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow_tiled(
+        &self,
+        ctx: &PollContext,
+        log: &Log,
+        monitoring: &Url,
+        origin: &str,
+        state: &mut LogState,
+        fresh: bool,
+        poll: &mut Poll,
+    ) -> Result<(), SourceError> {
+        let head = self.checkpoint(ctx, log, monitoring, origin).await?;
+        if fresh {
+            state.next = self.first_index_tiled(ctx, monitoring, &head).await?;
+            tracing::info!(source = %self.name, log = %log.name, tree_size = head.tree_size, start = state.next, "following a new tiled CT log");
+        }
+        if head.tree_size < state.next {
+            return Err(self.payload(
+                &common::join_path(monitoring, "checkpoint"),
+                CHECKPOINT_WHAT,
+                format!(
+                    "the tree size is {}, smaller than the {} entries already read; the log is misbehaving (cursor kept)",
+                    head.tree_size, state.next
+                ),
+            ));
+        }
+        if ctx.lookalikes.is_none() && state.next < head.tree_size {
+            tracing::warn!(source = %self.name, "no [[identity]] domains to compare certificates with: nothing is kept");
+        }
+        for _ in 0..MAX_REQUESTS {
+            if state.next >= head.tree_size {
+                break;
+            }
+            let index = state.next / TILE_WIDTH;
+            let start = index * TILE_WIDTH;
+            let covered = (head.tree_size - start).min(TILE_WIDTH);
+            let (capture, body, served) = self
+                .data_tile(ctx, monitoring, index, head.tree_size)
+                .await?;
+            let body = Arc::new(body);
+            let read = read_tile_blocking(
+                body.clone(),
+                served,
+                (state.next - start)..covered,
+                ctx.lookalikes.clone(),
+            )
+            .await;
+            let mut capture_at = None;
+            for (offset, result) in read.entries {
+                let at = start + offset;
+                match result {
+                    Ok(None) => {}
+                    Ok(Some(found)) => {
+                        let mut item = certificate_item(&self.name, &log.name, at, &found);
+                        item.matched_terms = ctx.watch.matches(&item.full_text());
+                        // The tile is the capture: immutable, so anyone can fetch it again and
+                        // compare the hash; several finds in one tile share it.
+                        let c = *capture_at.get_or_insert_with(|| {
+                            poll.captures.push((capture.clone(), body.to_vec()));
+                            poll.captures.len() - 1
+                        });
+                        poll.items.push((c, item));
+                    }
+                    Err(err) => poll
+                        .dropped
+                        .push(format!("log `{}` entry {at}: {err}", log.name)),
+                }
+            }
+            if read.framed < covered {
+                let reason = read
+                    .rest
+                    .map_or_else(|| "the tile ends there".to_string(), |e| e.to_string());
+                let from = start + read.framed.max(state.next - start);
+                poll.dropped.push(format!(
+                    "log `{}` entries {from} to {}: tile {index} cannot be read past its entry {}: {reason}",
+                    log.name,
+                    start + covered - 1,
+                    read.framed,
+                ));
+            } else if let (Some(e), true) = (read.rest, served == covered) {
+                poll.dropped.push(format!(
+                    "log `{}` tile {index}: bytes after its {covered} entries ignored: {e}",
+                    log.name
+                ));
+            }
+            state.next = start + covered;
+        }
+        if state.next < head.tree_size {
+            tracing::info!(source = %self.name, log = %log.name, behind = head.tree_size - state.next, "tiled CT log not caught up this poll; the next poll goes on");
+        }
+        Ok(())
+    }
+}
+
+/// [`read_tile`] on a blocking thread, as [`read_batch`].
+async fn read_tile_blocking(
+    body: Arc<Vec<u8>>,
+    width: u64,
+    range: std::ops::Range<u64>,
+    filter: Option<super::HostFilter>,
+) -> TileRead {
+    let first = range.start;
+    let read = move || {
+        let keep = |name: &str| filter.as_ref().is_some_and(|f| f.matches(name));
+        read_tile(&body, width, range, &keep)
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "reading a CT tile failed on its blocking thread");
+            TileRead {
+                entries: Vec::new(),
+                framed: first,
+                rest: Some(LeafError::Certificate {
+                    what: "tile",
+                    message: format!("reading it failed: {e}"),
+                }),
+            }
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! A Certificate Transparency log in memory, with real structures: RFC 6962 leaves for
 //! certificates and precertificates, the Merkle tree hash over them, and tree heads signed with
-//! a P-256 key. The unit and end-to-end tests serve it on 127.0.0.1, and the benchmark reads its
-//! entries; it is never used to follow a real log.
+//! a P-256 key, served through both APIs: RFC 6962 (`get-sth`, `get-entries`) and static-ct-api
+//! (a checkpoint signed with an RFC 6962 note signature, data tiles of `TileLeaf`s). The unit
+//! and end-to-end tests serve it on 127.0.0.1, and the benchmark reads its entries; it is never
+//! used to follow a real log.
 
 use base64::Engine;
 use p256::ecdsa::signature::Signer;
 use sha2::{Digest, Sha256};
 
+use super::checkpoint::{log_id, rfc6962_key_id};
 use super::sth::tree_head_message;
+use super::tile::TILE_WIDTH;
 use super::EntryJson;
 
 /// The DER prefix of a P-256 `SubjectPublicKeyInfo` (algorithm id-ecPublicKey, prime256v1,
@@ -17,11 +21,27 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
-/// A log: its signing key and its entries (leaf, extra data), in order.
+/// A log: its signing key and its entries (leaf, extra data), in order, with each one's
+/// `TileLeaf`.
 #[derive(Debug, Clone)]
 pub struct TestLog {
     key: p256::ecdsa::SigningKey,
     entries: Vec<(Vec<u8>, Vec<u8>)>,
+    tile_leaves: Vec<Vec<u8>>,
+}
+
+/// The `TileLeaf` of a `MerkleTreeLeaf`: its `TimestampedEntry`, the precertificate for a
+/// precert entry, then the chain's SHA-256 fingerprints.
+pub fn tile_leaf(merkle_leaf: &[u8], pre_certificate: Option<&[u8]>, chain: &[&[u8]]) -> Vec<u8> {
+    let mut t = merkle_leaf.get(2..).unwrap_or_default().to_vec();
+    if let Some(p) = pre_certificate {
+        t.extend_from_slice(&u24_prefixed(p));
+    }
+    t.extend_from_slice(&((chain.len() * 32) as u16).to_be_bytes());
+    for c in chain {
+        t.extend_from_slice(&Sha256::digest(c));
+    }
+    t
 }
 
 /// A `MerkleTreeLeaf` (`timestamped_entry`) of `entry_type` with its `signed_entry` bytes.
@@ -89,15 +109,21 @@ impl TestLog {
         TestLog {
             key,
             entries: Vec::new(),
+            tile_leaves: Vec::new(),
         }
+    }
+
+    /// The DER SubjectPublicKeyInfo of the log's key.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        let point = self.key.verifying_key().to_encoded_point(false);
+        let mut der = P256_SPKI_PREFIX.to_vec();
+        der.extend_from_slice(point.as_bytes());
+        der
     }
 
     /// The log's public key as the CT log lists write it (base64 DER SubjectPublicKeyInfo).
     pub fn public_key_base64(&self) -> String {
-        let point = self.key.verifying_key().to_encoded_point(false);
-        let mut der = P256_SPKI_PREFIX.to_vec();
-        der.extend_from_slice(point.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(der)
+        base64::engine::general_purpose::STANDARD.encode(self.public_key_der())
     }
 
     /// Logs a certificate (DER) at `timestamp_ms`; returns its index.
@@ -105,17 +131,37 @@ impl TestLog {
         self.add_raw(certificate_leaf(cert_der, timestamp_ms), Vec::new())
     }
 
+    /// Logs a certificate submitted with `chain` (its issuers, DER) at `timestamp_ms`: the chain
+    /// in the extra data, its fingerprints in the `TileLeaf`; returns its index.
+    pub fn add_certificate_with_chain(&mut self, cert_der: &[u8], chain: &[&[u8]], ts: u64) -> u64 {
+        let leaf = certificate_leaf(cert_der, ts);
+        let list: Vec<u8> = chain.iter().flat_map(|c| u24_prefixed(c)).collect();
+        let tile = tile_leaf(&leaf, None, chain);
+        self.add_entry(leaf, u24_prefixed(&list), tile)
+    }
+
     /// Logs a precertificate at `timestamp_ms`: its TBSCertificate (poison removed) in the leaf,
     /// the precertificate itself first in the extra data; returns its index.
     pub fn add_precertificate(&mut self, tbs_der: &[u8], precert_der: &[u8], ts: u64) -> u64 {
         let mut extra = u24_prefixed(precert_der);
         extra.extend_from_slice(&[0, 0, 0]); // an empty chain
-        self.add_raw(precertificate_leaf(tbs_der, ts), extra)
+        let leaf = precertificate_leaf(tbs_der, ts);
+        let tile = tile_leaf(&leaf, Some(precert_der), &[]);
+        self.add_entry(leaf, extra, tile)
     }
 
-    /// Logs raw leaf and extra-data bytes (which may be garbage); returns the index.
+    /// Logs raw leaf and extra-data bytes (which may be garbage), the `TileLeaf` made from the
+    /// leaf with no chain; returns the index.
     pub fn add_raw(&mut self, leaf_input: Vec<u8>, extra_data: Vec<u8>) -> u64 {
+        let tile = tile_leaf(&leaf_input, None, &[]);
+        self.add_entry(leaf_input, extra_data, tile)
+    }
+
+    /// Logs an entry with its leaf, extra data and `TileLeaf` (any of which may be garbage);
+    /// returns the index.
+    pub fn add_entry(&mut self, leaf_input: Vec<u8>, extra_data: Vec<u8>, tile: Vec<u8>) -> u64 {
         self.entries.push((leaf_input, extra_data));
+        self.tile_leaves.push(tile);
         self.entries.len() as u64 - 1
     }
 
@@ -124,8 +170,9 @@ impl TestLog {
         self.entries.len() as u64
     }
 
-    /// The `get-sth` answer for the first `tree_size` entries, signed at `timestamp_ms`.
-    pub fn sth_json(&self, tree_size: u64, timestamp_ms: u64) -> serde_json::Value {
+    /// The size (the log's, or less) and Merkle root of the first `tree_size` entries, and
+    /// their tree head's `DigitallySigned` signature at `timestamp_ms`.
+    fn signed_head(&self, tree_size: u64, timestamp_ms: u64) -> (usize, [u8; 32], Vec<u8>) {
         let n = usize::try_from(tree_size)
             .unwrap_or(usize::MAX)
             .min(self.entries.len());
@@ -141,6 +188,41 @@ impl TestLog {
         let mut ds = vec![4, 3];
         ds.extend_from_slice(&(der.as_bytes().len() as u16).to_be_bytes());
         ds.extend_from_slice(der.as_bytes());
+        (n, root, ds)
+    }
+
+    /// The static-ct-api checkpoint of the first `tree_size` entries for the log whose origin
+    /// is `origin`, signed at `timestamp_ms` with an RFC 6962 note signature.
+    pub fn checkpoint(&self, origin: &str, tree_size: u64, timestamp_ms: u64) -> String {
+        let (n, root, ds) = self.signed_head(tree_size, timestamp_ms);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut sig = rfc6962_key_id(origin, &log_id(&self.public_key_der())).to_vec();
+        sig.extend_from_slice(&timestamp_ms.to_be_bytes());
+        sig.extend_from_slice(&ds);
+        format!(
+            "{origin}\n{n}\n{}\n\n\u{2014} {origin} {}\n",
+            b64.encode(root),
+            b64.encode(sig)
+        )
+    }
+
+    /// Data tile `index` with `width` entries (cut at the log's size): its `TileLeaf`s, one
+    /// after the other.
+    pub fn data_tile(&self, index: u64, width: u64) -> Vec<u8> {
+        let start = usize::try_from(index.saturating_mul(TILE_WIDTH)).unwrap_or(usize::MAX);
+        let width = usize::try_from(width.min(TILE_WIDTH)).unwrap_or(0);
+        self.tile_leaves
+            .iter()
+            .skip(start)
+            .take(width)
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// The `get-sth` answer for the first `tree_size` entries, signed at `timestamp_ms`.
+    pub fn sth_json(&self, tree_size: u64, timestamp_ms: u64) -> serde_json::Value {
+        let (n, root, ds) = self.signed_head(tree_size, timestamp_ms);
         let b64 = base64::engine::general_purpose::STANDARD;
         serde_json::json!({
             "tree_size": n,

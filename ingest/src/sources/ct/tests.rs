@@ -249,7 +249,14 @@ struct Served {
     bad_signature: bool,
     per_answer: Option<usize>,
     entry_requests: usize,
+    /// Tile paths asked for, in order.
+    tile_requests: Vec<String>,
+    /// Partial tiles whose full tile exists answer 404 (a log may drop them).
+    partial_gone: bool,
 }
+
+/// The checkpoint origin the tiled tests' logs use (`submission_url` below).
+const ORIGIN: &str = "log.example/2026h1";
 
 type Shared = Arc<Mutex<Served>>;
 
@@ -287,6 +294,51 @@ async fn get_entries(State(s): State<Shared>, Query(r): Query<Range>) -> Respons
     Json(serde_json::json!({ "entries": entries })).into_response()
 }
 
+async fn checkpoint(State(s): State<Shared>) -> Response {
+    let s = s.lock().unwrap();
+    if s.down {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let log = s.log.as_ref().unwrap();
+    let mut text = log.checkpoint(ORIGIN, s.size, T0 + 10_000);
+    if s.bad_signature {
+        // Another tree size under the same signature.
+        text = text.replacen(
+            &format!("\n{}\n", s.size),
+            &format!("\n{}\n", s.size + 1),
+            1,
+        );
+    }
+    text.into_response()
+}
+
+async fn data_tile(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
+    let mut s = s.lock().unwrap();
+    if s.down {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    s.tile_requests.push(uri.path().to_string());
+    let Some((index, width)) = tile::parse_data_tile_path(uri.path()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let start = index * tile::TILE_WIDTH;
+    let available = s.size.saturating_sub(start).min(tile::TILE_WIDTH);
+    let full = available == tile::TILE_WIDTH;
+    let ok = match width {
+        Some(w) => w <= available && !(full && s.partial_gone),
+        None => full,
+    };
+    if !ok {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let body = s
+        .log
+        .as_ref()
+        .unwrap()
+        .data_tile(index, width.unwrap_or(tile::TILE_WIDTH));
+    ([("content-type", "application/octet-stream")], body).into_response()
+}
+
 async fn serve_log(log: TestLog) -> (String, Shared) {
     let shared = Arc::new(Mutex::new(Served {
         size: log.size(),
@@ -296,6 +348,8 @@ async fn serve_log(log: TestLog) -> (String, Shared) {
     let app = Router::new()
         .route("/ct/v1/get-sth", get(get_sth))
         .route("/ct/v1/get-entries", get(get_entries))
+        .route("/checkpoint", get(checkpoint))
+        .route("/tile/data/{*rest}", get(data_tile))
         .with_state(shared.clone());
     (serve(app).await, shared)
 }
@@ -310,6 +364,17 @@ fn source(logs: &[(&str, &str, &str)], extra: &str) -> CtSource {
     let cfg = crate::sources::test_support::source_config(&format!(
         "name = \"CT\"\nkind = \"ct\"\nlogs = [{}]\n{extra}\n",
         logs.join(", ")
+    ));
+    match &cfg.settings {
+        crate::sources::SourceSettings::Ct(c) => CtSource::new(cfg.name(), c),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A source following one tiled log served at `url` (its monitoring prefix).
+fn tiled_source(name: &str, url: &str, key: &str, extra: &str) -> CtSource {
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"CT\"\nkind = \"ct\"\nlogs = [{{ name = \"{name}\", monitoring_url = \"{url}/\", submission_url = \"https://{ORIGIN}/\", public_key = \"{key}\" }}]\n{extra}\n",
     ));
     match &cfg.settings {
         crate::sources::SourceSettings::Ct(c) => CtSource::new(cfg.name(), c),
@@ -581,6 +646,378 @@ async fn without_protected_domains_nothing_is_kept() {
     assert_eq!(next_of(&poll, "Test log"), 1);
 }
 
+fn titles(poll: &Poll) -> Vec<String> {
+    poll.items
+        .iter()
+        .map(|(_, i)| i.title.clone().unwrap())
+        .collect()
+}
+
+fn at_index(next: u64) -> Cursor {
+    Cursor {
+        state: Some(serde_json::json!({ "logs": { "Tiled": { "next": next } } })),
+        ..Cursor::default()
+    }
+}
+
+#[tokio::test]
+async fn a_tiled_log_starts_at_its_head_then_keeps_only_lookalikes() {
+    let mut log = TestLog::new(21);
+    log.add_certificate(&cert_der(&["anytown-old.co.uk"]), T0);
+    let key = log.public_key_base64();
+    let (url, served) = serve_log(log).await;
+    let src = tiled_source("Tiled", &url, &key, "");
+    let first = src.poll(&ctx(), &Cursor::default()).await.unwrap();
+    assert!(first.items.is_empty(), "nothing before the head is read");
+    assert_eq!(next_of(&first, "Tiled"), 1);
+    assert!(served.lock().unwrap().tile_requests.is_empty());
+
+    let lookalike = cert_der(&["anytown-gov.uk", "www.anytown-gov.uk"]);
+    let precert = cert_der(&["anytown-postal-vote.com"]);
+    let issuer = cert_der(&["Test Intermediate CA"]);
+    {
+        let mut s = served.lock().unwrap();
+        let log = s.log.as_mut().unwrap();
+        log.add_certificate(&cert_der(&["bakery.example.com"]), T0 + 1);
+        log.add_certificate_with_chain(&lookalike, &[&issuer], T0 + 2);
+        log.add_certificate(&cert_der(&["www.anytown.gov.uk"]), T0 + 3);
+        log.add_precertificate(&tbs_of(&precert), &precert, T0 + 4);
+        s.size = log.size();
+    }
+    let second = src.poll(&ctx(), &cursor(&first)).await.unwrap();
+    assert!(second.dropped.is_empty(), "{:?}", second.dropped);
+    assert_eq!(next_of(&second, "Tiled"), 5);
+    assert_eq!(
+        served.lock().unwrap().tile_requests,
+        ["/tile/data/000.p/5"],
+        "one partial tile, up to the checkpoint's size"
+    );
+    assert_eq!(
+        titles(&second),
+        [
+            "TLS certificate for anytown-gov.uk",
+            "TLS precertificate for anytown-postal-vote.com"
+        ]
+    );
+    let cert = &second.items[0].1;
+    let text = cert.text.as_deref().unwrap();
+    assert!(text.contains("Logged by Tiled at index 2"), "{text}");
+    assert_eq!(
+        cert.url.as_deref(),
+        Some(format!("https://crt.sh/?sha256={}", sha256_hex(&lookalike)).as_str())
+    );
+    assert_eq!(
+        second.items[1].1.url.as_deref(),
+        Some(format!("https://crt.sh/?sha256={}", sha256_hex(&precert)).as_str())
+    );
+    // The tile as served is the capture of both, once.
+    assert_eq!(second.captures.len(), 1);
+    assert_eq!(second.items[0].0, second.items[1].0);
+    let (capture, body) = &second.captures[0];
+    assert!(
+        capture.url.ends_with("/tile/data/000.p/5"),
+        "{}",
+        capture.url
+    );
+    assert_eq!(capture.sha256, sha256_hex(body));
+    let framed = tile::split_tile(body, 256);
+    assert_eq!(framed.leaves.len(), 5);
+    assert_eq!(
+        framed.leaves[2].chain,
+        [<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
+            &issuer
+        ))]
+    );
+    // The same certificate through the RFC 6962 API is the same item.
+    assert_eq!(
+        cert.id,
+        Item::derive_id("CT", &format!("ct:{}", sha256_hex(&lookalike)))
+    );
+
+    // Nothing new: only the checkpoint is fetched.
+    let third = src.poll(&ctx(), &cursor(&second)).await.unwrap();
+    assert!(third.items.is_empty());
+    assert_eq!(served.lock().unwrap().tile_requests.len(), 1);
+}
+
+/// 600 entries, every 7th a lookalike, revealed in steps that end inside tiles; a new source
+/// (a restart) half-way. Every lookalike is found exactly once.
+#[tokio::test]
+async fn a_tiled_log_rereads_its_partial_tile_as_it_fills_and_resumes_after_a_restart() {
+    let mut log = TestLog::new(22);
+    let key = log.public_key_base64();
+    let lookalike = cert_der(&["anytown-vote.com"]);
+    let other = cert_der(&["shop.example.com"]);
+    let mut expected = Vec::new();
+    for i in 0..600u64 {
+        if i % 7 == 3 {
+            log.add_certificate(&lookalike, T0 + i);
+            expected.push(i);
+        } else {
+            log.add_certificate(&other, T0 + i);
+        }
+    }
+    let (url, served) = serve_log(log).await;
+    let mut found = Vec::new();
+    let mut at = at_index(0);
+    for (step, size) in [10u64, 200, 256, 270, 513, 600].into_iter().enumerate() {
+        served.lock().unwrap().size = size;
+        // A fresh source for every other step: the cursor alone carries the position.
+        let src = tiled_source("Tiled", &url, &key, "");
+        let poll = src.poll(&ctx(), &at).await.unwrap();
+        assert!(poll.dropped.is_empty(), "{:?}", poll.dropped);
+        assert_eq!(next_of(&poll, "Tiled"), size, "step {step}");
+        for (_, item) in &poll.items {
+            let text = item.text.as_deref().unwrap();
+            let index: u64 = text
+                .split("at index ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            found.push(index);
+        }
+        at = cursor(&poll);
+    }
+    assert_eq!(found, expected, "every lookalike once, in order");
+    assert_eq!(
+        served.lock().unwrap().tile_requests,
+        [
+            "/tile/data/000.p/10",
+            "/tile/data/000.p/200",
+            "/tile/data/000",
+            "/tile/data/001.p/14",
+            "/tile/data/001",
+            "/tile/data/002.p/1",
+            "/tile/data/002.p/88",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_gone_partial_tile_is_read_from_the_full_tile() {
+    let mut log = TestLog::new(23);
+    let key = log.public_key_base64();
+    for i in 0..300u64 {
+        let name = if i == 250 {
+            "anytown-gov.uk"
+        } else {
+            "shop.example.com"
+        };
+        log.add_certificate(&cert_der(&[name]), T0 + i);
+    }
+    let (url, served) = serve_log(log).await;
+    served.lock().unwrap().size = 240;
+    let src = tiled_source("Tiled", &url, &key, "");
+    let a = src.poll(&ctx(), &at_index(0)).await.unwrap();
+    assert!(a.items.is_empty());
+    {
+        let mut s = served.lock().unwrap();
+        s.size = 300;
+        s.partial_gone = true;
+    }
+    let b = src.poll(&ctx(), &cursor(&a)).await.unwrap();
+    assert!(b.dropped.is_empty(), "{:?}", b.dropped);
+    assert_eq!(titles(&b), ["TLS certificate for anytown-gov.uk"]);
+    assert_eq!(next_of(&b, "Tiled"), 300);
+    // Asked for a partial tile the log has dropped, it read the full one; the new partial
+    // tile at the edge is still served.
+    assert_eq!(
+        served.lock().unwrap().tile_requests,
+        [
+            "/tile/data/000.p/240",
+            "/tile/data/000",
+            "/tile/data/001.p/44"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_checkpoint_is_refused_and_the_cursor_kept() {
+    let mut log = TestLog::new(24);
+    log.add_certificate(&cert_der(&["anytown-gov.uk"]), T0);
+    let key = log.public_key_base64();
+    let (url, served) = serve_log(log).await;
+    served.lock().unwrap().bad_signature = true;
+    let src = tiled_source("Tiled", &url, &key, "");
+    let e = src.poll(&ctx(), &at_index(0)).await.unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "is not a valid CT checkpoint: the checkpoint signature does not verify with the configured public_key"
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("/checkpoint"), "{e}");
+    assert!(!e.is_transient());
+    assert!(served.lock().unwrap().tile_requests.is_empty());
+
+    // Signed by another log's key: no signature line it can check.
+    served.lock().unwrap().bad_signature = false;
+    let other_key = TestLog::new(25).public_key_base64();
+    let e = tiled_source("Tiled", &url, &other_key, "")
+        .poll(&ctx(), &at_index(0))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the checkpoint has no signature by `log.example/2026h1` with the configured public_key"),
+        "{e}"
+    );
+    // Another log's checkpoint (its origin is not the configured submission_url's).
+    let cfg = crate::sources::test_support::source_config(&format!(
+        "name = \"CT\"\nkind = \"ct\"\nlogs = [{{ name = \"Tiled\", monitoring_url = \"{url}/\", submission_url = \"https://other.example/log/\", public_key = \"{key}\" }}]\n",
+    ));
+    let crate::sources::SourceSettings::Ct(c) = &cfg.settings else {
+        panic!()
+    };
+    let e = CtSource::new("CT", c)
+        .poll(&ctx(), &at_index(0))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the checkpoint's origin is `log.example/2026h1`, not `other.example/log`"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_tile_entries_are_skipped_with_a_reason() {
+    let mut log = TestLog::new(26);
+    let key = log.public_key_base64();
+    // Framed, but the certificate is junk: that entry alone is skipped.
+    log.add_raw(certificate_leaf(b"junk", T0), Vec::new());
+    log.add_certificate(&cert_der(&["anytown-gov.uk"]), T0);
+    // An unknown entry type: the tile cannot be framed past it.
+    let mut bad = certificate_leaf(&cert_der(&["anytown-vote.com"]), T0);
+    bad[11] = 9;
+    log.add_raw(bad, Vec::new());
+    log.add_certificate(&cert_der(&["anytown-lost.com"]), T0);
+    let (url, _served) = serve_log(log).await;
+    let src = tiled_source("Tiled", &url, &key, "");
+    let poll = src.poll(&ctx(), &at_index(0)).await.unwrap();
+    assert_eq!(titles(&poll), ["TLS certificate for anytown-gov.uk"]);
+    assert_eq!(poll.dropped.len(), 2, "{:?}", poll.dropped);
+    assert!(
+        poll.dropped[0].starts_with("log `Tiled` entry 0: the certificate does not parse"),
+        "{:?}",
+        poll.dropped
+    );
+    assert_eq!(
+        poll.dropped[1],
+        "log `Tiled` entries 2 to 3: tile 0 cannot be read past its entry 2: unknown entry type 9"
+    );
+    assert_eq!(next_of(&poll, "Tiled"), 4);
+}
+
+#[tokio::test]
+async fn a_tiled_log_down_is_an_error_then_it_catches_up() {
+    let mut log = TestLog::new(27);
+    let key = log.public_key_base64();
+    log.add_certificate(&cert_der(&["anytown-gov.uk"]), T0);
+    let (url, served) = serve_log(log).await;
+    served.lock().unwrap().down = true;
+    let src = tiled_source("Tiled", &url, &key, "");
+    let e = src.poll(&ctx(), &at_index(0)).await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(e.to_string().contains("503"), "{e}");
+    served.lock().unwrap().down = false;
+    let poll = src.poll(&ctx(), &at_index(0)).await.unwrap();
+    assert_eq!(titles(&poll), ["TLS certificate for anytown-gov.uk"]);
+    assert_eq!(next_of(&poll, "Tiled"), 1);
+}
+
+#[tokio::test]
+async fn a_tiled_backfill_starts_at_the_first_entry_inside_the_window() {
+    let mut log = TestLog::new(28);
+    let key = log.public_key_base64();
+    let now = Utc::now().timestamp_millis() as u64;
+    let day = 86_400_000;
+    // 700 entries, 10 days old up to entry 400, then 1 day old.
+    for i in 0..700u64 {
+        let age = if i < 400 { 10 * day } else { day };
+        let name = if i == 399 || i == 400 || i == 699 {
+            format!("anytown-{i}.example.com")
+        } else {
+            "shop.example.com".into()
+        };
+        log.add_certificate(&cert_der(&[&name]), now - age + i);
+    }
+    let (url, _) = serve_log(log).await;
+    let src = tiled_source("Tiled", &url, &key, "backfill = \"7d\"");
+    let poll = src.poll(&ctx(), &Cursor::default()).await.unwrap();
+    assert_eq!(
+        titles(&poll),
+        [
+            "TLS certificate for anytown-400.example.com",
+            "TLS certificate for anytown-699.example.com"
+        ]
+    );
+}
+
+#[test]
+fn checkpoints_verify_with_the_log_key_and_origin_only() {
+    let mut log = TestLog::new(29);
+    log.add_certificate(&cert_der(&["anytown-gov.uk"]), T0);
+    let spki = base64::engine::general_purpose::STANDARD
+        .decode(log.public_key_base64())
+        .unwrap();
+    let key = sth::LogKey::from_der(&spki).unwrap();
+    let id = checkpoint::log_id(&spki);
+    let text = log.checkpoint(ORIGIN, 1, T0 + 5);
+    let head = checkpoint::verify_checkpoint(text.as_bytes(), ORIGIN, &key, &id).unwrap();
+    assert_eq!(head.tree_size, 1);
+    assert_eq!(head.timestamp, T0 + 5);
+    // The same tree head as get-sth signs.
+    let sth: SthJson = serde_json::from_value(log.sth_json(1, T0 + 5)).unwrap();
+    assert_eq!(sth::verify_sth(&sth, &key).unwrap(), head);
+    // A witness cosignature (another key name, Ed25519 type) before it is ignored.
+    let (body, sig) = text.split_once("\n\n").unwrap();
+    let witnessed = format!(
+        "{body}\n\n\u{2014} witness.example/w1 {}\n{sig}",
+        base64::engine::general_purpose::STANDARD.encode([7u8; 4 + 8 + 64])
+    );
+    assert_eq!(
+        checkpoint::verify_checkpoint(witnessed.as_bytes(), ORIGIN, &key, &id).unwrap(),
+        head
+    );
+    // Extension lines are refused with an RFC 6962 signature.
+    let extended = text.replacen("\n\n", "\nextension\n\n", 1);
+    let e = checkpoint::verify_checkpoint(extended.as_bytes(), ORIGIN, &key, &id).unwrap_err();
+    assert!(e.to_string().contains("extension lines"), "{e}");
+    for (bad, why) in [
+        ("", "no blank line"),
+        (
+            "log.example/2026h1\n01\nAAAA\n\n\u{2014} x AAAAAA==\n",
+            "not a decimal number",
+        ),
+        (
+            "log.example/2026h1\n1\nAAAA\n\n\u{2014} x AAAAAA==\n",
+            "not 32",
+        ),
+        (
+            "log.example/2026h1\n1\nAAAA\n\n- x AAAAAA==\n",
+            "does not start with",
+        ),
+        (
+            "log.example/2026h1\n1\nAAAA\n\n\u{2014} x AAAAAA==",
+            "does not end with a newline",
+        ),
+        (
+            "log.example/2026h1\n1\nAAAA\n\n\u{2014} x AAA=\n",
+            "shorter than its 4-byte key ID",
+        ),
+    ] {
+        let e = checkpoint::verify_checkpoint(bad.as_bytes(), ORIGIN, &key, &id).unwrap_err();
+        assert!(e.to_string().contains(why), "{bad:?}: {e}");
+    }
+    assert_eq!(
+        checkpoint::origin_of(&url::Url::parse("https://log.example/2026h1/").unwrap()),
+        ORIGIN
+    );
+}
+
 #[test]
 fn config_problems_name_the_key() {
     let read = |keys: &str| {
@@ -610,6 +1047,52 @@ proptest::proptest! {
         let _ = parse_leaf(&bytes);
         let _ = leaf::leaf_timestamp(&bytes);
         let _ = leaf::precertificate_der(&bytes);
+    }
+
+    #[test]
+    fn the_tile_and_checkpoint_readers_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+        let tile = tile::split_tile(&bytes, 256);
+        for leaf in &tile.leaves {
+            let _ = leaf.entry();
+        }
+        let _ = read_tile(&bytes, 256, 0..256, &|_| true);
+        let _ = checkpoint::parse_note(&bytes);
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = checkpoint::parse_checkpoint_body(text);
+        }
+    }
+
+    #[test]
+    fn mutated_tiles_and_checkpoints_never_panic(flips in proptest::collection::vec((0usize..8192, proptest::num::u8::ANY), 1..8)) {
+        static GOOD: std::sync::OnceLock<(TestLog, Vec<u8>)> = std::sync::OnceLock::new();
+        let (log, tile) = GOOD.get_or_init(|| {
+            let mut log = TestLog::new(30);
+            let pre = cert_der(&["anytown-vote.com"]);
+            log.add_certificate(&cert_der(&["anytown-gov.uk"]), T0);
+            log.add_precertificate(&tbs_of(&pre), &pre, T0);
+            let tile = log.data_tile(0, 2);
+            (log, tile)
+        });
+        let spki = base64::engine::general_purpose::STANDARD.decode(log.public_key_base64()).unwrap();
+        let key = sth::LogKey::from_der(&spki).unwrap();
+        let mut t = tile.clone();
+        let mut c = log.checkpoint(ORIGIN, 2, T0).into_bytes();
+        for (at, b) in &flips {
+            let i = at % t.len();
+            t[i] = *b;
+            let j = at % c.len();
+            c[j] = *b;
+        }
+        let read = read_tile(&t, 256, 0..256, &|_| true);
+        proptest::prop_assert!(read.framed <= 256);
+        let _ = checkpoint::verify_checkpoint(&c, ORIGIN, &key, &checkpoint::log_id(&spki));
+    }
+
+    #[test]
+    fn tile_paths_round_trip(index in proptest::num::u64::ANY, width in 0u64..300) {
+        let path = tile::data_tile_path(index, Some(width));
+        let partial = Some(width).filter(|w| (1..256).contains(w));
+        proptest::prop_assert_eq!(tile::parse_data_tile_path(&path), Some((index, partial)));
     }
 
     #[test]
@@ -650,6 +1133,13 @@ fn the_fuzz_seeds_read() {
             serde_json::to_vec_pretty(&answer).unwrap(),
         )
         .unwrap();
+        // The ct_tile target's: a data tile of both and a checkpoint signed by the test log
+        // with seed 31 (the key the target checks with).
+        let mut tiled = TestLog::new(31);
+        tiled.add_certificate_with_chain(&cert, &[&pre], T0);
+        tiled.add_precertificate(&tbs_of(&pre), &pre, T0 + 1);
+        std::fs::write(dir.join("data.tile"), tiled.data_tile(0, 2)).unwrap();
+        std::fs::write(dir.join("checkpoint"), tiled.checkpoint(ORIGIN, 2, T0 + 2)).unwrap();
     }
     for leaf in ["certificate.leaf", "precertificate.leaf"] {
         let bytes = std::fs::read(dir.join(leaf)).unwrap();
@@ -663,4 +1153,22 @@ fn the_fuzz_seeds_read() {
         .filter(|e| read_entry(e, &|_| true).unwrap().is_some())
         .count();
     assert_eq!(kept, 2);
+    let tile = std::fs::read(dir.join("data.tile")).unwrap();
+    let read = read_tile(&tile, 256, 0..256, &|_| true);
+    assert!(read.rest.is_none(), "{:?}", read.rest);
+    assert_eq!(
+        read.entries
+            .iter()
+            .filter(|(_, r)| matches!(r, Ok(Some(_))))
+            .count(),
+        2
+    );
+    let spki = base64::engine::general_purpose::STANDARD
+        .decode(TestLog::new(31).public_key_base64())
+        .unwrap();
+    let key = sth::LogKey::from_der(&spki).unwrap();
+    let text = std::fs::read(dir.join("checkpoint")).unwrap();
+    let head =
+        checkpoint::verify_checkpoint(&text, ORIGIN, &key, &checkpoint::log_id(&spki)).unwrap();
+    assert_eq!(head.tree_size, 2);
 }

@@ -54,7 +54,8 @@ pub struct Library {
 /// `score = sigmoid(bias + claim·c + margin·(c − r) + segment_margin·(c − r_seg)
 /// + narrative_margin·(c − r_nar) + background_margin·(c − bg) + claim_top3·c3 + cue·k
 /// + spread·s + polarity·p)` with the inputs of [`Features`]; 0 when
-/// `r > c + stance_gate + polarity_gate·max(p, 0)` or `c < min_claim`.
+/// `r > c + stance_gate + polarity_gate·max(p, 0)` (that last term 0 when the text has
+/// fact-check cues) or `c < min_claim`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
@@ -95,9 +96,15 @@ pub struct Calibration {
 impl Calibration {
     /// The calibrated score for features.
     pub fn score(&self, f: &Features) -> f32 {
-        if f.rebuttal > f.claim + self.stance_gate + self.polarity_gate * f.polarity.max(0.0)
-            || f.claim < self.min_claim
-        {
+        // The polarity gate never opens for a text that reads as a fact check: a debunk
+        // restating the claim un-negated ("you can use a pen or the pencil") agrees in polarity
+        // with the claim phrasing while saying the opposite.
+        let polarity_gate = if f.cues > 0.0 {
+            0.0
+        } else {
+            self.polarity_gate * f.polarity.max(0.0)
+        };
+        if f.rebuttal > f.claim + self.stance_gate + polarity_gate || f.claim < self.min_claim {
             return 0.0;
         }
         let z = self.bias

@@ -153,7 +153,7 @@ impl Decider {
     /// known.
     fn sighting(&self, s: &StoredItem) -> Option<(Sighting, AlertView)> {
         let result = s.result.as_ref().filter(|r| r.flagged)?;
-        let top = top_verdict(result)?;
+        let top = grouping_verdict(result)?;
         let title = incident_title(top);
         let view = AlertView {
             incident_id: 0,
@@ -382,6 +382,35 @@ pub fn rule_matches(rule: &AlertRule, item: &Item, result: &ClassifyResult) -> b
         })
 }
 
+/// The grouping evidence keys, most stable first: a lookalike domain, an account handle or a
+/// picture's hash names the same thing in every near-duplicate, while a narrative's score moves
+/// with the wording around it.
+const GROUPING_PRECEDENCE: [&str; 4] = ["domain", "handle", "media_sha256", "narrative"];
+
+/// A verdict score from which it counts as strong enough to name the incident.
+const GROUPING_FLOOR: f32 = 0.5;
+
+/// The verdict an item's incident is about: among its strong verdicts (not a weak signal,
+/// score at least [`GROUPING_FLOOR`]), the one carrying the most stable grouping evidence
+/// ([`GROUPING_PRECEDENCE`]; the higher score between equals), else the top verdict. So the
+/// same page reported twice with different notes joins one incident even when a narrative
+/// outscores its lookalike domain in one report and not in the other.
+fn grouping_verdict(result: &ClassifyResult) -> Option<&Verdict> {
+    let rank = |v: &Verdict| {
+        GROUPING_PRECEDENCE
+            .iter()
+            .position(|k| v.evidence.get(*k).is_some())
+    };
+    result
+        .verdicts
+        .iter()
+        .filter(|v| !v.is_weak_only() && v.score >= GROUPING_FLOOR)
+        .filter_map(|v| Some((rank(v)?, v)))
+        .min_by(|(ra, a), (rb, b)| ra.cmp(rb).then(b.score.total_cmp(&a.score)))
+        .map(|(_, v)| v)
+        .or_else(|| top_verdict(result))
+}
+
 /// The highest-scoring verdict.
 fn top_verdict(result: &ClassifyResult) -> Option<&Verdict> {
     // A weak signal that did not flag the item by itself does not title its incident.
@@ -543,6 +572,47 @@ mod tests {
             &r
         ));
         assert_eq!(top_verdict(&r).unwrap().label, "ai_generated_model");
+    }
+
+    #[test]
+    fn an_incident_is_about_the_most_stable_strong_evidence_whatever_the_scores() {
+        let domain = verdict(
+            "lookalike_domain",
+            0.95,
+            serde_json::json!({"domain": "anytown-gov.uk"}),
+        );
+        let narrative = |score| {
+            verdict(
+                "election_process_claim",
+                score,
+                serde_json::json!({"narrative": "polling-station-closed"}),
+            )
+        };
+        // The same page reported twice: the narrative outscores the domain in one report only.
+        for n in [0.99, 0.78] {
+            let r = result(Severity::High, vec![narrative(n), domain.clone()]);
+            assert_eq!(
+                group_key(grouping_verdict(&r).unwrap()).unwrap(),
+                "lookalike_domain|domain=anytown-gov.uk"
+            );
+        }
+        // A weak or sub-floor verdict does not name the incident.
+        let low = verdict(
+            "lookalike_domain",
+            0.3,
+            serde_json::json!({"domain": "anytown-gov.uk"}),
+        );
+        let r = result(Severity::High, vec![narrative(0.9), low]);
+        assert_eq!(
+            grouping_verdict(&r).unwrap().label,
+            "election_process_claim"
+        );
+        // Without grouping evidence, the top verdict.
+        let r = result(
+            Severity::High,
+            vec![verdict("other", 0.9, serde_json::json!({}))],
+        );
+        assert_eq!(grouping_verdict(&r).unwrap().label, "other");
     }
 
     #[test]

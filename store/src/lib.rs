@@ -63,6 +63,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::Connection;
 
 pub use audit::AuditEntry;
+/// The `what` of capture log entries: `body`, `headers`, `media`, `frame`, `screenshot`,
+/// `rendered_html`.
+pub use capture_log::what as logged_what;
 pub use capture_log::{
     chain_head, ChainError, ChainSegment, LogEntry, NewLogEntry, NewTimestampToken,
     TimestampTokenRecord, GENESIS,

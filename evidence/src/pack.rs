@@ -225,12 +225,16 @@ pub fn build_at(
         timestamps: stamps.info,
         files: Vec::new(),
     };
-    // What the timestamps prove, checked as `verify` will, for the report.
+    // What the timestamps prove, checked as `verify` will, for the report (the check reads
+    // the screenshots' hashes from the file list, completed below).
+    manifest.files = entries(&files);
     let stamped = timestamps_for_report(&manifest, &stamps.files, &req.tsa_roots);
+    // The report, then its PDF (every file hashed once).
+    let mut hashes = std::mem::take(&mut manifest.files);
+    hashes.extend(entries(&stamps.files));
+    hashes.sort_by(|a, b| a.path.cmp(&b.path));
     files.extend(stamps.files);
 
-    // The report, then its PDF.
-    let hashes = entries(&files);
     let html = crate::report::render(&manifest, &hashes, &images, &custody, &stamped);
     match &req.pdf {
         Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {

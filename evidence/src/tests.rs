@@ -828,9 +828,26 @@ fn a_pack_with_a_tsa_carries_the_chain_and_roots_and_items_name_their_entries() 
             "{path} in SHA256SUMS"
         );
     }
-    // The poll logged body and headers for each item: seq 1, 2 for `fake`, 3, 4 for `fine`.
+    // The poll logged body and headers for each item: seq 1, 2 for `fake`, 3, 4 for `fine`;
+    // then `fake`'s screenshot logged its PNG and rendered HTML, 5 and 6.
     let chain = chain_json(&p.files);
-    assert_eq!(chain["entries"].as_array().unwrap().len(), 4);
+    let whats: Vec<&str> = chain["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        whats,
+        [
+            "body",
+            "headers",
+            "body",
+            "headers",
+            "screenshot",
+            "rendered_html"
+        ]
+    );
     let refs = |id: &str| {
         p.manifest
             .items
@@ -850,7 +867,12 @@ fn a_pack_with_a_tsa_carries_the_chain_and_roots_and_items_name_their_entries() 
 
     let v = verify_files(&p.files, &untrusted()).unwrap();
     let check = v.timestamps.unwrap();
-    assert_eq!(check.entries, 4);
+    assert_eq!(check.entries, 6);
+    assert!(
+        check.unlogged_files.is_empty(),
+        "{:?}",
+        check.unlogged_files
+    );
     assert!(check.tokens.is_empty());
     assert!(check
         .items
@@ -974,6 +996,77 @@ fn an_edited_chain_fails_verify_naming_the_entry_and_item_even_when_re_signed() 
     resign(&f, &mut files);
     let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, names::CHAIN, "{err}");
+}
+
+#[test]
+fn an_edited_screenshot_fails_verify_naming_the_item_and_file_even_when_re_signed() {
+    let f = fixture();
+    let p = stamped_pack(&f);
+    let png = p.manifest.items[0].screenshots[0].png.clone().unwrap();
+    assert!(p.files.contains_key(&png));
+
+    // The PNG replaced by other bytes, under the same name, and the pack re-signed: the chain
+    // still logs the screenshot as taken.
+    let mut files = p.files.clone();
+    let mut edited = files[&png].clone();
+    edited.extend_from_slice(b"edited");
+    files.insert(png.clone(), edited);
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, png, "{err}");
+    assert!(
+        err.message
+            .starts_with("item `fake`: chain entry 5 logs its screenshot")
+            && err.message.contains("replaced or edited after capture"),
+        "{err}"
+    );
+
+    // The rendered HTML dropped from the manifest altogether: the chain still names it.
+    let mut files = p.files.clone();
+    let mut m: crate::Manifest = serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    let html = m.items[0].screenshots[0].html.take().unwrap();
+    files.remove(&html);
+    files.insert(names::MANIFEST.into(), serde_json::to_vec(&m).unwrap());
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert!(
+        err.message.contains("chain entry 6 logs its rendered_html")
+            && err.message.contains("holds no rendered_html of this item"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pack_whose_chain_predates_screenshot_logging_verifies_and_says_what_it_lacks() {
+    let f = fixture();
+    let p = stamped_pack(&f);
+    // As an older store wrote it: the chain logs only bodies and headers.
+    let mut files = p.files.clone();
+    let mut chain = chain_json(&files);
+    chain["entries"].as_array_mut().unwrap().truncate(4);
+    files.insert(
+        names::CHAIN.into(),
+        serde_json::to_vec_pretty(&chain).unwrap(),
+    );
+    resign(&f, &mut files);
+    let v = verify_files(&files, &untrusted()).unwrap();
+    let check = v.timestamps.unwrap();
+    let shot = &p.manifest.items[0].screenshots[0];
+    assert_eq!(
+        check.unlogged_files,
+        [
+            (
+                "fake".to_string(),
+                shot.png.clone().unwrap(),
+                "screenshot".to_string()
+            ),
+            (
+                "fake".to_string(),
+                shot.html.clone().unwrap(),
+                "rendered_html".to_string()
+            ),
+        ]
+    );
 }
 
 #[test]

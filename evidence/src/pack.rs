@@ -51,6 +51,10 @@ pub struct PackRequest {
     /// The TSA root certificate files (`[evidence] tsa_roots`), copied into the pack and used to
     /// check its tokens for the report.
     pub tsa_roots: Vec<PathBuf>,
+    /// The widest (px) a screenshot is shown in `report.html` and `report.pdf`: wider ones are
+    /// shown as a JPEG thumbnail ([`crate::thumbnail::REPORT_WIDTH`] is the default), the
+    /// full-size PNG staying in the pack. `None`: shown at full size.
+    pub report_image_width: Option<u32>,
 }
 
 /// What was written.
@@ -235,6 +239,7 @@ pub fn build_at(
     hashes.sort_by(|a, b| a.path.cmp(&b.path));
     files.extend(stamps.files);
 
+    let images = crate::thumbnail::report_images(images, req.report_image_width);
     let html = crate::report::render(&manifest, &hashes, &images, &custody, &stamped);
     match &req.pdf {
         Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {

@@ -189,6 +189,7 @@ fn request(f: &Fixture) -> PackRequest {
         pdf_timeout: Duration::from_secs(1),
         timestamps: false,
         tsa_roots: Vec::new(),
+        report_image_width: Some(crate::thumbnail::REPORT_WIDTH),
     }
 }
 
@@ -1137,4 +1138,57 @@ fn a_token_for_a_different_hash_is_rejected_naming_it() {
     resign(&f, &mut files);
     let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, file, "{err}");
+}
+
+#[test]
+fn the_report_shows_wide_screenshots_as_thumbnails_and_the_pack_keeps_them_full_size() {
+    let f = fixture();
+    let wide = image::RgbImage::from_fn(1000, 300, |x, y| {
+        image::Rgb([(x % 251) as u8, (y % 241) as u8, 90])
+    });
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(wide)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let sha = f.store.put_blob(&png).unwrap();
+    f.store
+        .record_screenshot(&NewScreenshot {
+            item_id: "fine".into(),
+            url: "https://noticeboard.example/fine".into(),
+            attempted_at: Utc.with_ymd_and_hms(2026, 5, 1, 8, 30, 0).unwrap(),
+            tool: "Chromium 156".into(),
+            outcome: ScreenshotOutcome::Taken {
+                png_sha256: sha.clone(),
+                png_size: png.len() as u64,
+                width: 1000,
+                height: 300,
+                truncated: false,
+                html_sha256: f.store.put_blob(b"<html>fine</html>").unwrap(),
+                html_size: 17,
+            },
+        })
+        .unwrap();
+    let path = format!("screenshots/{sha}.png");
+    let p = pack(&f);
+    assert_eq!(p.files[&path], png, "the pack keeps the full-size PNG");
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("data:image/jpeg;base64,"), "a thumbnail");
+    assert!(
+        html.contains(&format!(
+            "reduced to 480 px wide here; the full-size screenshot, 1000 × 300 px, is \
+             <a href=\"{path}\">"
+        )),
+        "{html}"
+    );
+    let full_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png);
+    assert!(!html.contains(&full_b64));
+    // Asked for full size, the report inlines the PNG itself.
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let full = PackRequest {
+        report_image_width: None,
+        ..request(&f)
+    };
+    let p = build_at(&f.store, &f.key, &full, now).unwrap();
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains(&full_b64) && !html.contains("data:image/jpeg"));
 }

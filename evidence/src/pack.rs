@@ -612,9 +612,44 @@ pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Re
     })
 }
 
+/// The screenshots of `items` as WARC `resource` records (`urn:fullPage:<page URL>`, dated
+/// when each was taken), after a `warcinfo`: the WACZ's `archive/screenshots.warc.gz`. Empty
+/// when no item has a screenshot.
+fn screenshot_warc(
+    items: &[ItemEntry],
+    files: &BTreeMap<String, Vec<u8>>,
+    req: &PackRequest,
+    now: DateTime<Utc>,
+) -> Result<(Vec<u8>, Vec<warc::Written>)> {
+    let shots: Vec<(&ScreenshotEntry, &Vec<u8>)> = items
+        .iter()
+        .flat_map(|e| &e.screenshots)
+        .filter_map(|s| Some((s, files.get(s.png.as_deref()?)?)))
+        .collect();
+    if shots.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let path = Path::new(wacz::SCREENSHOTS_WARC_PATH);
+    let compress = |e| EvidenceError::io("compress", path, e);
+    let mut w = warc::Writer::new();
+    w.append(&warc::warcinfo(
+        now,
+        &format!("Ballotwatch {}", req.tool_version),
+        &format!("screenshots {}", now.to_rfc3339()),
+    ))
+    .map_err(compress)?;
+    for (s, png) in shots {
+        let uri = format!("{}{}", wacz::SCREENSHOT_URI_PREFIX, s.url);
+        w.append(&warc::resource(&uri, s.attempted_at, "image/png", png))
+            .map_err(compress)?;
+    }
+    Ok(w.finish())
+}
+
 /// The WACZ of what was gathered, and how many pages it lists.
 fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u8>, usize)> {
     let pages = pages(&g.items, &g.captures, &g.warc_records);
+    let (shots, shot_records) = screenshot_warc(&g.items, &g.files, req, now)?;
     let bytes = wacz::zip(
         &wacz::WaczInput {
             warc: g
@@ -623,6 +658,8 @@ fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u
                 .map(Vec::as_slice)
                 .unwrap_or_default(),
             records: &g.warc_records,
+            screenshot_warc: &shots,
+            screenshot_records: &shot_records,
             pages: &pages,
             title: &title(&g.incidents, g.items.len()),
             software: &format!("Ballotwatch {}", req.tool_version),

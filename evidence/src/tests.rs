@@ -628,10 +628,16 @@ fn the_pack_holds_a_wacz_of_its_own_warc_listed_and_signed_with_the_rest() {
         p.files[names::WARC],
         "the WACZ's WARC is the pack's, byte for byte"
     );
-    // One CDXJ line per capture's response, pointing at that record.
+    // One CDXJ line per capture's response, pointing at that record (and one per screenshot,
+    // into the screenshots' WARC: see the next test).
     let index = String::from_utf8(wacz[crate::wacz::INDEX_PATH].clone()).unwrap();
-    assert_eq!(index.lines().count(), p.manifest.captures.len(), "{index}");
-    for (line, c) in index.lines().zip(&p.manifest.captures) {
+    let responses: Vec<&str> = index
+        .lines()
+        .filter(|l| l.contains("\"filename\":\"data.warc.gz\""))
+        .collect();
+    assert_eq!(responses.len(), p.manifest.captures.len(), "{index}");
+    assert_eq!(index.lines().count(), responses.len() + 1, "{index}");
+    for (line, c) in responses.into_iter().zip(&p.manifest.captures) {
         assert!(
             line.starts_with("example,noticeboard)/feed.xml 20260428181000 {"),
             "{line}"
@@ -1191,4 +1197,59 @@ fn the_report_shows_wide_screenshots_as_thumbnails_and_the_pack_keeps_them_full_
     let p = build_at(&f.store, &f.key, &full, now).unwrap();
     let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
     assert!(html.contains(&full_b64) && !html.contains("data:image/jpeg"));
+}
+
+#[test]
+fn a_wacz_carries_the_screenshots_as_resource_records_replay_can_find() {
+    let f = fixture();
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let alone = crate::pack::build_wacz_at(&f.store, &request(&f), now).unwrap();
+    let files: BTreeMap<String, Vec<u8>> = unzip(&alone.bytes).into_iter().collect();
+    let shots = &files[crate::wacz::SCREENSHOTS_WARC_PATH];
+    let records = crate::warc::read_all(shots).unwrap();
+    assert_eq!(
+        records.len(),
+        2,
+        "a warcinfo, then the one screenshot taken"
+    );
+    assert_eq!(records[0].header("WARC-Type"), Some("warcinfo"));
+    let r = &records[1];
+    assert_eq!(r.header("WARC-Type"), Some("resource"));
+    assert_eq!(
+        r.header("WARC-Target-URI"),
+        Some("urn:fullPage:https://noticeboard.example/fake")
+    );
+    assert_eq!(r.header("Content-Type"), Some("image/png"));
+    let png = png();
+    assert_eq!(
+        r.header("WARC-Payload-Digest"),
+        Some(format!("sha256:{}", sha256_hex(&png)).as_str())
+    );
+    // The index points at exactly that record, in that file, as an image a viewer serves.
+    let index = String::from_utf8(files[crate::wacz::INDEX_PATH].clone()).unwrap();
+    let line = index
+        .lines()
+        .find(|l| l.starts_with("urn:fullPage:https://noticeboard.example/fake 20260428181005 "))
+        .unwrap_or_else(|| panic!("{index}"));
+    let json: serde_json::Value =
+        serde_json::from_str(line.splitn(3, ' ').nth(2).unwrap()).unwrap();
+    assert_eq!(json["filename"], "screenshots.warc.gz");
+    assert_eq!(
+        (json["mime"].as_str(), json["status"].as_str()),
+        (Some("image/png"), Some("200"))
+    );
+    let offset: usize = json["offset"].as_str().unwrap().parse().unwrap();
+    let length: usize = json["length"].as_str().unwrap().parse().unwrap();
+    let one = crate::warc::read_all(&shots[offset..offset + length]).unwrap();
+    assert_eq!(
+        one[0].header("WARC-Target-URI"),
+        r.header("WARC-Target-URI")
+    );
+    // datapackage.json lists it with its digest.
+    let package: serde_json::Value =
+        serde_json::from_slice(&files[crate::wacz::DATAPACKAGE]).unwrap();
+    assert!(package["resources"].as_array().unwrap().iter().any(|res| {
+        res["path"] == crate::wacz::SCREENSHOTS_WARC_PATH
+            && res["hash"] == format!("sha256:{}", sha256_hex(shots))
+    }));
 }

@@ -355,11 +355,16 @@ fn pdf(
     let time = |req: &PackRequest| {
         let t = Instant::now();
         let content = build(store, key, req).unwrap();
-        let pdf = content
-            .files
-            .get("report.pdf")
-            .map(Vec::len)
-            .unwrap_or_else(|| panic!("no report.pdf: {:?}", content.manifest.report));
+        let pdf = match content.files.get("report.pdf") {
+            Some(p) => p.len(),
+            None => {
+                println!(
+                    "  report.pdf not rendered: {:?}",
+                    content.manifest.report.pdf_not_rendered
+                );
+                0
+            }
+        };
         let html = content.files["report.html"].len();
         write_zip(&content, out).unwrap();
         (t.elapsed(), pdf, html)

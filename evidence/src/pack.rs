@@ -137,7 +137,9 @@ pub fn build_at(
         tracing::info_span!("pack", incidents = ?req.incidents, items = req.items.len()).entered();
     let gathered = gather(store, req, now)?;
     // The WACZ: the same WARC bytes, indexed, with the pages, for replay.
-    let (wacz, _) = wacz_of(&gathered, req, now)?;
+    // The pack's own WACZ leaves the screenshots out: they are in the pack already, under
+    // screenshots/, and a second copy would double a large pack.
+    let (wacz, _) = wacz_of(&gathered, req, now, false)?;
     let Gathered {
         incidents,
         item_ids,
@@ -602,7 +604,7 @@ pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Re
         tracing::info_span!("wacz_export", incidents = ?req.incidents, items = req.items.len())
             .entered();
     let g = gather(store, req, now)?;
-    let (bytes, pages) = wacz_of(&g, req, now)?;
+    let (bytes, pages) = wacz_of(&g, req, now, true)?;
     Ok(WaczSummary {
         bytes,
         incidents: g.incidents.iter().map(|i| i.incident.id).collect(),
@@ -646,10 +648,20 @@ fn screenshot_warc(
     Ok(w.finish())
 }
 
-/// The WACZ of what was gathered, and how many pages it lists.
-fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u8>, usize)> {
+/// The WACZ of what was gathered (with the screenshots' WARC when `screenshots`), and how many
+/// pages it lists.
+fn wacz_of(
+    g: &Gathered,
+    req: &PackRequest,
+    now: DateTime<Utc>,
+    screenshots: bool,
+) -> Result<(Vec<u8>, usize)> {
     let pages = pages(&g.items, &g.captures, &g.warc_records);
-    let (shots, shot_records) = screenshot_warc(&g.items, &g.files, req, now)?;
+    let (shots, shot_records) = if screenshots {
+        screenshot_warc(&g.items, &g.files, req, now)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let bytes = wacz::zip(
         &wacz::WaczInput {
             warc: g

@@ -276,7 +276,7 @@ impl LocalTsa {
         let root = CertificateBuilder::new(
             Profile::Root,
             random_serial()?,
-            validity.clone(),
+            validity,
             root_name.clone(),
             spki(&root_key)?,
             &root_key,

@@ -67,7 +67,7 @@ fn screenshot(i: usize) -> Vec<u8> {
         let y0 = row as u32 * 24 + 6;
         for y in y0..(y0 + 12).min(h) {
             for x in 40..(40 + len).min(w) {
-                if (x / 7 + row as u32) % 9 != 0 {
+                if !(x / 7 + row as u32).is_multiple_of(9) {
                     img.put_pixel(x, y, image::Rgb([30, 30, 40]));
                 }
             }
@@ -111,7 +111,7 @@ fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>) {
     let now = Utc::now();
     let mut bodies = Vec::with_capacity(n);
     let shots = screenshots(n);
-    for i in 0..n {
+    for (i, png) in shots.iter().enumerate() {
         let body = page(i);
         let sha256 = store.put_blob(&body).unwrap();
         let url = format!("https://noticeboard.example/notices/{i}");
@@ -157,7 +157,6 @@ fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>) {
             next_attempt_at: now,
         };
         store.record_poll("Noticeboard", record).unwrap();
-        let png = &shots[i];
         let html_sha256 = store.put_blob(&body).unwrap();
         store
             .record_screenshot(&NewScreenshot {

@@ -66,6 +66,7 @@ fn pack_request(
         pdf_timeout: settings.pdf_timeout,
         timestamps: settings.timestamps,
         tsa_roots: settings.tsa_roots.clone(),
+        report_image_width: Some(crate::thumbnail::REPORT_WIDTH),
     }
 }
 

@@ -33,6 +33,7 @@ pub mod manifest;
 pub mod pack;
 pub mod report;
 pub mod screenshot;
+pub mod thumbnail;
 pub mod timestamp;
 pub mod verify;
 pub mod wacz;

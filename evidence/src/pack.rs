@@ -51,6 +51,10 @@ pub struct PackRequest {
     /// The TSA root certificate files (`[evidence] tsa_roots`), copied into the pack and used to
     /// check its tokens for the report.
     pub tsa_roots: Vec<PathBuf>,
+    /// The widest (px) a screenshot is shown in `report.html` and `report.pdf`: wider ones are
+    /// shown as a JPEG thumbnail ([`crate::thumbnail::REPORT_WIDTH`] is the default), the
+    /// full-size PNG staying in the pack. `None`: shown at full size.
+    pub report_image_width: Option<u32>,
 }
 
 /// What was written.
@@ -133,7 +137,9 @@ pub fn build_at(
         tracing::info_span!("pack", incidents = ?req.incidents, items = req.items.len()).entered();
     let gathered = gather(store, req, now)?;
     // The WACZ: the same WARC bytes, indexed, with the pages, for replay.
-    let (wacz, _) = wacz_of(&gathered, req, now)?;
+    // The pack's own WACZ leaves the screenshots out: they are in the pack already, under
+    // screenshots/, and a second copy would double a large pack.
+    let (wacz, _) = wacz_of(&gathered, req, now, false)?;
     let Gathered {
         incidents,
         item_ids,
@@ -225,12 +231,17 @@ pub fn build_at(
         timestamps: stamps.info,
         files: Vec::new(),
     };
-    // What the timestamps prove, checked as `verify` will, for the report.
+    // What the timestamps prove, checked as `verify` will, for the report (the check reads
+    // the screenshots' hashes from the file list, completed below).
+    manifest.files = entries(&files);
     let stamped = timestamps_for_report(&manifest, &stamps.files, &req.tsa_roots);
+    // The report, then its PDF (every file hashed once).
+    let mut hashes = std::mem::take(&mut manifest.files);
+    hashes.extend(entries(&stamps.files));
+    hashes.sort_by(|a, b| a.path.cmp(&b.path));
     files.extend(stamps.files);
 
-    // The report, then its PDF.
-    let hashes = entries(&files);
+    let images = crate::thumbnail::report_images(images, req.report_image_width);
     let html = crate::report::render(&manifest, &hashes, &images, &custody, &stamped);
     match &req.pdf {
         Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {
@@ -593,7 +604,7 @@ pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Re
         tracing::info_span!("wacz_export", incidents = ?req.incidents, items = req.items.len())
             .entered();
     let g = gather(store, req, now)?;
-    let (bytes, pages) = wacz_of(&g, req, now)?;
+    let (bytes, pages) = wacz_of(&g, req, now, true)?;
     Ok(WaczSummary {
         bytes,
         incidents: g.incidents.iter().map(|i| i.incident.id).collect(),
@@ -603,9 +614,54 @@ pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Re
     })
 }
 
-/// The WACZ of what was gathered, and how many pages it lists.
-fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u8>, usize)> {
+/// The screenshots of `items` as WARC `resource` records (`urn:fullPage:<page URL>`, dated
+/// when each was taken), after a `warcinfo`: the WACZ's `archive/screenshots.warc.gz`. Empty
+/// when no item has a screenshot.
+fn screenshot_warc(
+    items: &[ItemEntry],
+    files: &BTreeMap<String, Vec<u8>>,
+    req: &PackRequest,
+    now: DateTime<Utc>,
+) -> Result<(Vec<u8>, Vec<warc::Written>)> {
+    let shots: Vec<(&ScreenshotEntry, &Vec<u8>)> = items
+        .iter()
+        .flat_map(|e| &e.screenshots)
+        .filter_map(|s| Some((s, files.get(s.png.as_deref()?)?)))
+        .collect();
+    if shots.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let path = Path::new(wacz::SCREENSHOTS_WARC_PATH);
+    let compress = |e| EvidenceError::io("compress", path, e);
+    let mut w = warc::Writer::new();
+    w.append(&warc::warcinfo(
+        now,
+        &format!("Ballotwatch {}", req.tool_version),
+        &format!("screenshots {}", now.to_rfc3339()),
+    ))
+    .map_err(compress)?;
+    for (s, png) in shots {
+        let uri = format!("{}{}", wacz::SCREENSHOT_URI_PREFIX, s.url);
+        w.append(&warc::resource(&uri, s.attempted_at, "image/png", png))
+            .map_err(compress)?;
+    }
+    Ok(w.finish())
+}
+
+/// The WACZ of what was gathered (with the screenshots' WARC when `screenshots`), and how many
+/// pages it lists.
+fn wacz_of(
+    g: &Gathered,
+    req: &PackRequest,
+    now: DateTime<Utc>,
+    screenshots: bool,
+) -> Result<(Vec<u8>, usize)> {
     let pages = pages(&g.items, &g.captures, &g.warc_records);
+    let (shots, shot_records) = if screenshots {
+        screenshot_warc(&g.items, &g.files, req, now)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let bytes = wacz::zip(
         &wacz::WaczInput {
             warc: g
@@ -614,6 +670,8 @@ fn wacz_of(g: &Gathered, req: &PackRequest, now: DateTime<Utc>) -> Result<(Vec<u
                 .map(Vec::as_slice)
                 .unwrap_or_default(),
             records: &g.warc_records,
+            screenshot_warc: &shots,
+            screenshot_records: &shot_records,
             pages: &pages,
             title: &title(&g.incidents, g.items.len()),
             software: &format!("Ballotwatch {}", req.tool_version),

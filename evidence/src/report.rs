@@ -13,6 +13,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use crate::custody::Custody;
 use crate::manifest::{names, FileEntry, IncidentEntry, ItemEntry, Manifest};
+use crate::thumbnail::ReportImage;
 use crate::timestamp::pack::{ItemStamp, TimestampCheck};
 
 /// The pack's trusted timestamps as checked at export: `Ok(None)` when it has none, `Err` why
@@ -52,12 +53,13 @@ fn iso(t: &DateTime<Utc>) -> String {
 }
 
 /// Renders the report. `manifest` is complete except for `files` and `report`; `hashes` lists
-/// every other file of the pack; `images` maps a screenshot's pack path to its PNG bytes;
+/// every other file of the pack; `images` maps a screenshot's pack path to the image shown for
+/// it (a thumbnail, or the PNG itself: [`crate::thumbnail`]);
 /// `custody` is the pack's `custody.json`; `stamps` its trusted timestamps, checked.
 pub fn render(
     manifest: &Manifest,
     hashes: &[FileEntry],
-    images: &BTreeMap<String, Vec<u8>>,
+    images: &BTreeMap<String, ReportImage>,
     custody: &Custody,
     stamps: &Stamps,
 ) -> String {
@@ -256,7 +258,7 @@ fn timeline(h: &mut String, m: &Manifest, inc: &crate::manifest::IncidentEntry) 
     h.push_str("</table>");
 }
 
-fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, Vec<u8>>) {
+fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, ReportImage>) {
     let it = &e.item;
     let _ = write!(
         h,
@@ -431,11 +433,23 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
     }
     for s in &e.screenshots {
         match (&s.png, images.get(s.png.as_deref().unwrap_or(""))) {
-            (Some(path), Some(png)) => {
+            (Some(path), Some(img)) => {
+                let full = if img.thumbnail {
+                    let (w, h) = s.size_px.unwrap_or_default();
+                    format!(
+                        " (reduced to {} px wide here; the full-size screenshot, {w} × {h} px, \
+                         is <a href=\"{}\"><code>{}</code></a> in this pack)",
+                        img.size.0,
+                        attr(path),
+                        text(path)
+                    )
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     h,
-                    "<p><b>Screenshot</b> of <code>{}</code>, taken {} with {}{}:</p>\
-                     <img class=\"shot\" alt=\"{}\" src=\"data:image/png;base64,{}\">",
+                    "<p><b>Screenshot</b> of <code>{}</code>, taken {} with {}{}{full}:</p>\
+                     <img class=\"shot\" alt=\"{}\" src=\"data:{};base64,{}\">",
                     text(&s.url),
                     when(&s.attempted_at),
                     text(&s.tool),
@@ -445,7 +459,8 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, V
                         ""
                     },
                     attr(path),
-                    base64::engine::general_purpose::STANDARD.encode(png),
+                    img.mime,
+                    base64::engine::general_purpose::STANDARD.encode(&img.bytes),
                 );
             }
             _ => {

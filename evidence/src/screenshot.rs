@@ -145,8 +145,15 @@ const TASK_BATCH: usize = 8;
 
 impl ScreenshotTask {
     /// Starts the task: it looks for flagged items without a screenshot every `interval` (at
-    /// once after finding some).
-    pub fn spawn(store: Store, shotter: Screenshotter, interval: Duration) -> ScreenshotTask {
+    /// once after finding some). `recorded` is called after each round that recorded some (the
+    /// pipeline asks for a trusted timestamp then, so the screenshots, which join the capture
+    /// log, are covered at once rather than at the next interval).
+    pub fn spawn(
+        store: Store,
+        shotter: Screenshotter,
+        interval: Duration,
+        recorded: Box<dyn Fn() + Send>,
+    ) -> ScreenshotTask {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
@@ -162,6 +169,7 @@ impl ScreenshotTask {
                     };
                     if n > 0 {
                         tracing::info!(count = n, "screenshots of flagged items recorded");
+                        recorded();
                         continue;
                     }
                     let until = Instant::now() + interval;

@@ -189,6 +189,7 @@ fn request(f: &Fixture) -> PackRequest {
         pdf_timeout: Duration::from_secs(1),
         timestamps: false,
         tsa_roots: Vec::new(),
+        report_image_width: Some(crate::thumbnail::REPORT_WIDTH),
     }
 }
 
@@ -680,7 +681,24 @@ fn a_wacz_alone_is_the_same_archive_as_the_one_in_the_pack() {
     let alone = crate::pack::build_wacz_at(&f.store, &request(&f), now).unwrap();
     assert_eq!((alone.items, alone.captures, alone.pages), (2, 1, 2));
     assert_eq!(alone.incidents, vec![f.incident]);
-    assert_eq!(unzip(&alone.bytes), unzip(&pack(&f).files[names::WACZ]));
+    // The same WARC and pages; the WACZ alone adds the screenshots (the pack holds them
+    // already, under screenshots/).
+    let alone = unzip(&alone.bytes);
+    let inner = unzip(&pack(&f).files[names::WACZ]);
+    for path in [crate::wacz::WARC_PATH, crate::wacz::PAGES_PATH] {
+        assert_eq!(alone[path], inner[path], "{path}");
+    }
+    assert!(alone.contains_key(crate::wacz::SCREENSHOTS_WARC_PATH));
+    assert!(!inner.contains_key(crate::wacz::SCREENSHOTS_WARC_PATH));
+    let index = |z: &BTreeMap<String, Vec<u8>>| {
+        String::from_utf8(z[crate::wacz::INDEX_PATH].clone())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("urn:fullPage:"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(index(&alone), index(&inner));
     let mut empty = request(&f);
     empty.incidents.clear();
     empty.items.clear();
@@ -828,9 +846,26 @@ fn a_pack_with_a_tsa_carries_the_chain_and_roots_and_items_name_their_entries() 
             "{path} in SHA256SUMS"
         );
     }
-    // The poll logged body and headers for each item: seq 1, 2 for `fake`, 3, 4 for `fine`.
+    // The poll logged body and headers for each item: seq 1, 2 for `fake`, 3, 4 for `fine`;
+    // then `fake`'s screenshot logged its PNG and rendered HTML, 5 and 6.
     let chain = chain_json(&p.files);
-    assert_eq!(chain["entries"].as_array().unwrap().len(), 4);
+    let whats: Vec<&str> = chain["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        whats,
+        [
+            "body",
+            "headers",
+            "body",
+            "headers",
+            "screenshot",
+            "rendered_html"
+        ]
+    );
     let refs = |id: &str| {
         p.manifest
             .items
@@ -850,7 +885,12 @@ fn a_pack_with_a_tsa_carries_the_chain_and_roots_and_items_name_their_entries() 
 
     let v = verify_files(&p.files, &untrusted()).unwrap();
     let check = v.timestamps.unwrap();
-    assert_eq!(check.entries, 4);
+    assert_eq!(check.entries, 6);
+    assert!(
+        check.unlogged_files.is_empty(),
+        "{:?}",
+        check.unlogged_files
+    );
     assert!(check.tokens.is_empty());
     assert!(check
         .items
@@ -977,6 +1017,77 @@ fn an_edited_chain_fails_verify_naming_the_entry_and_item_even_when_re_signed() 
 }
 
 #[test]
+fn an_edited_screenshot_fails_verify_naming_the_item_and_file_even_when_re_signed() {
+    let f = fixture();
+    let p = stamped_pack(&f);
+    let png = p.manifest.items[0].screenshots[0].png.clone().unwrap();
+    assert!(p.files.contains_key(&png));
+
+    // The PNG replaced by other bytes, under the same name, and the pack re-signed: the chain
+    // still logs the screenshot as taken.
+    let mut files = p.files.clone();
+    let mut edited = files[&png].clone();
+    edited.extend_from_slice(b"edited");
+    files.insert(png.clone(), edited);
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert_eq!(err.file, png, "{err}");
+    assert!(
+        err.message
+            .starts_with("item `fake`: chain entry 5 logs its screenshot")
+            && err.message.contains("replaced or edited after capture"),
+        "{err}"
+    );
+
+    // The rendered HTML dropped from the manifest altogether: the chain still names it.
+    let mut files = p.files.clone();
+    let mut m: crate::Manifest = serde_json::from_slice(&files[names::MANIFEST]).unwrap();
+    let html = m.items[0].screenshots[0].html.take().unwrap();
+    files.remove(&html);
+    files.insert(names::MANIFEST.into(), serde_json::to_vec(&m).unwrap());
+    resign(&f, &mut files);
+    let err = verify_files(&files, &untrusted()).unwrap_err();
+    assert!(
+        err.message.contains("chain entry 6 logs its rendered_html")
+            && err.message.contains("holds no rendered_html of this item"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pack_whose_chain_predates_screenshot_logging_verifies_and_says_what_it_lacks() {
+    let f = fixture();
+    let p = stamped_pack(&f);
+    // As an older store wrote it: the chain logs only bodies and headers.
+    let mut files = p.files.clone();
+    let mut chain = chain_json(&files);
+    chain["entries"].as_array_mut().unwrap().truncate(4);
+    files.insert(
+        names::CHAIN.into(),
+        serde_json::to_vec_pretty(&chain).unwrap(),
+    );
+    resign(&f, &mut files);
+    let v = verify_files(&files, &untrusted()).unwrap();
+    let check = v.timestamps.unwrap();
+    let shot = &p.manifest.items[0].screenshots[0];
+    assert_eq!(
+        check.unlogged_files,
+        [
+            (
+                "fake".to_string(),
+                shot.png.clone().unwrap(),
+                "screenshot".to_string()
+            ),
+            (
+                "fake".to_string(),
+                shot.html.clone().unwrap(),
+                "rendered_html".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
 fn a_token_for_a_different_hash_is_rejected_naming_it() {
     let f = fixture();
     // A genuine token from the recorded test TSA, but for another hash, recorded for the head.
@@ -1044,4 +1155,112 @@ fn a_token_for_a_different_hash_is_rejected_naming_it() {
     resign(&f, &mut files);
     let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, file, "{err}");
+}
+
+#[test]
+fn the_report_shows_wide_screenshots_as_thumbnails_and_the_pack_keeps_them_full_size() {
+    let f = fixture();
+    let wide = image::RgbImage::from_fn(1000, 300, |x, y| {
+        image::Rgb([(x % 251) as u8, (y % 241) as u8, 90])
+    });
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(wide)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let sha = f.store.put_blob(&png).unwrap();
+    f.store
+        .record_screenshot(&NewScreenshot {
+            item_id: "fine".into(),
+            url: "https://noticeboard.example/fine".into(),
+            attempted_at: Utc.with_ymd_and_hms(2026, 5, 1, 8, 30, 0).unwrap(),
+            tool: "Chromium 156".into(),
+            outcome: ScreenshotOutcome::Taken {
+                png_sha256: sha.clone(),
+                png_size: png.len() as u64,
+                width: 1000,
+                height: 300,
+                truncated: false,
+                html_sha256: f.store.put_blob(b"<html>fine</html>").unwrap(),
+                html_size: 17,
+            },
+        })
+        .unwrap();
+    let path = format!("screenshots/{sha}.png");
+    let p = pack(&f);
+    assert_eq!(p.files[&path], png, "the pack keeps the full-size PNG");
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("data:image/jpeg;base64,"), "a thumbnail");
+    assert!(
+        html.contains(&format!(
+            "reduced to 480 px wide here; the full-size screenshot, 1000 × 300 px, is \
+             <a href=\"{path}\">"
+        )),
+        "{html}"
+    );
+    let full_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png);
+    assert!(!html.contains(&full_b64));
+    // Asked for full size, the report inlines the PNG itself.
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let full = PackRequest {
+        report_image_width: None,
+        ..request(&f)
+    };
+    let p = build_at(&f.store, &f.key, &full, now).unwrap();
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains(&full_b64) && !html.contains("data:image/jpeg"));
+}
+
+#[test]
+fn a_wacz_carries_the_screenshots_as_resource_records_replay_can_find() {
+    let f = fixture();
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let alone = crate::pack::build_wacz_at(&f.store, &request(&f), now).unwrap();
+    let files: BTreeMap<String, Vec<u8>> = unzip(&alone.bytes).into_iter().collect();
+    let shots = &files[crate::wacz::SCREENSHOTS_WARC_PATH];
+    let records = crate::warc::read_all(shots).unwrap();
+    assert_eq!(
+        records.len(),
+        2,
+        "a warcinfo, then the one screenshot taken"
+    );
+    assert_eq!(records[0].header("WARC-Type"), Some("warcinfo"));
+    let r = &records[1];
+    assert_eq!(r.header("WARC-Type"), Some("resource"));
+    assert_eq!(
+        r.header("WARC-Target-URI"),
+        Some("urn:fullPage:https://noticeboard.example/fake")
+    );
+    assert_eq!(r.header("Content-Type"), Some("image/png"));
+    let png = png();
+    assert_eq!(
+        r.header("WARC-Payload-Digest"),
+        Some(format!("sha256:{}", sha256_hex(&png)).as_str())
+    );
+    // The index points at exactly that record, in that file, as an image a viewer serves.
+    let index = String::from_utf8(files[crate::wacz::INDEX_PATH].clone()).unwrap();
+    let line = index
+        .lines()
+        .find(|l| l.starts_with("urn:fullPage:https://noticeboard.example/fake 20260428181005 "))
+        .unwrap_or_else(|| panic!("{index}"));
+    let json: serde_json::Value =
+        serde_json::from_str(line.splitn(3, ' ').nth(2).unwrap()).unwrap();
+    assert_eq!(json["filename"], "screenshots.warc.gz");
+    assert_eq!(
+        (json["mime"].as_str(), json["status"].as_str()),
+        (Some("image/png"), Some("200"))
+    );
+    let offset: usize = json["offset"].as_str().unwrap().parse().unwrap();
+    let length: usize = json["length"].as_str().unwrap().parse().unwrap();
+    let one = crate::warc::read_all(&shots[offset..offset + length]).unwrap();
+    assert_eq!(
+        one[0].header("WARC-Target-URI"),
+        r.header("WARC-Target-URI")
+    );
+    // datapackage.json lists it with its digest.
+    let package: serde_json::Value =
+        serde_json::from_slice(&files[crate::wacz::DATAPACKAGE]).unwrap();
+    assert!(package["resources"].as_array().unwrap().iter().any(|res| {
+        res["path"] == crate::wacz::SCREENSHOTS_WARC_PATH
+            && res["hash"] == format!("sha256:{}", sha256_hex(shots))
+    }));
 }

@@ -5,8 +5,11 @@
 //!
 //! * `archive/data.warc.gz`: the very bytes of the pack's `captures.warc.gz` (written once by
 //!   [`crate::warc::Writer`]), stored, not compressed again;
-//! * `indexes/index.cdx`: a CDXJ index, one line per HTTP response record, `SURT timestamp
-//!   {json}` sorted, whose `offset` and `length` are where the writer put the record's gzip
+//! * `archive/screenshots.warc.gz` (when the items have screenshots): each screenshot PNG as a
+//!   `resource` record named `urn:fullPage:<page URL>`, the name browser-based crawlers give a
+//!   full-page screenshot, so ReplayWeb.page lists it beside the page;
+//! * `indexes/index.cdx`: a CDXJ index, one line per HTTP response or resource record, `SURT
+//!   timestamp {json}` sorted, whose `offset` and `length` are where the writer put the record's gzip
 //!   member (so a reader fetches exactly one record with one range request);
 //! * `pages/pages.jsonl`: a header line, then one page per exported item (its URL when that was
 //!   captured, else the capture it was read from), with its title and capture time;
@@ -28,6 +31,10 @@ use crate::warc::Written;
 pub const WACZ_VERSION: &str = "1.1.1";
 /// The WARC inside the WACZ.
 pub const WARC_PATH: &str = "archive/data.warc.gz";
+/// The screenshots' WARC inside the WACZ.
+pub const SCREENSHOTS_WARC_PATH: &str = "archive/screenshots.warc.gz";
+/// The `WARC-Target-URI` of a page's full-page screenshot is this followed by the page's URL.
+pub const SCREENSHOT_URI_PREFIX: &str = "urn:fullPage:";
 /// The CDXJ index inside the WACZ.
 pub const INDEX_PATH: &str = "indexes/index.cdx";
 /// The page list inside the WACZ.
@@ -62,6 +69,10 @@ pub struct WaczInput<'a> {
     pub warc: &'a [u8],
     /// Where each record is in them, as the writer made them.
     pub records: &'a [Written],
+    /// The screenshots' `.warc.gz` bytes (empty: none, and no such file in the WACZ).
+    pub screenshot_warc: &'a [u8],
+    /// Where each record is in them.
+    pub screenshot_records: &'a [Written],
     /// The pages to list.
     pub pages: &'a [Page],
     /// `title` of the package (e.g. the incidents exported).
@@ -83,11 +94,15 @@ fn sha256(bytes: &[u8]) -> String {
 /// non-default port kept, `)` then the path and the query with its parameters sorted; lower
 /// case; no fragment. `https://www.Example.org:8443/a?b=2&a=1` becomes
 /// `org,example:8443)/a?a=1&b=2`, `http://127.0.0.1:8080/x` becomes `1,0,0,127:8080)/x`. A
-/// string that is not a URL is only lower-cased.
+/// string that is not a URL is only lower-cased; a URL of another scheme than http(s) (a
+/// screenshot's `urn:fullPage:…`) is its own key, as ReplayWeb.page looks it up.
 pub fn surt(url: &str) -> String {
     let Ok(u) = url::Url::parse(url) else {
         return url.to_ascii_lowercase();
     };
+    if !matches!(u.scheme(), "http" | "https") {
+        return url.to_string();
+    }
     let host = match u.host() {
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
@@ -144,19 +159,31 @@ struct CdxjBlock<'a> {
     filename: &'a str,
 }
 
-/// The CDXJ index of the response records in `records` (those with a target URI), sorted, one
-/// line each: `SURT YYYYMMDDhhmmss {"url", "mime", "status", "digest", "length", "offset",
-/// "filename"}`; `offset` and `length` are the record's gzip member in `filename`.
+/// The CDXJ index of the response and resource records in `records` (those with a target
+/// URI), sorted, one line each: `SURT YYYYMMDDhhmmss {"url", "mime", "status", "digest",
+/// "length", "offset", "filename"}`; `offset` and `length` are the record's gzip member in
+/// `filename`. A resource is served as it is: status 200.
 pub fn cdxj(records: &[Written], filename: &str) -> String {
-    let mut lines: Vec<String> = records
+    let mut lines = cdxj_lines(records, filename);
+    lines.sort_unstable();
+    lines.concat()
+}
+
+fn cdxj_lines(records: &[Written], filename: &str) -> Vec<String> {
+    records
         .iter()
-        .filter(|r| r.kind == "response")
+        .filter(|r| r.kind == "response" || r.kind == "resource")
         .filter_map(|r| {
             let url = r.target_uri.as_deref()?;
+            let status = match (r.kind, r.http_status) {
+                ("resource", _) => "200".to_string(),
+                (_, Some(s)) => s.to_string(),
+                (_, None) => "-".into(),
+            };
             let block = CdxjBlock {
                 url,
                 mime: r.http_mime.as_deref().unwrap_or("unk"),
-                status: r.http_status.map_or_else(|| "-".into(), |s| s.to_string()),
+                status,
                 digest: r.payload_digest.as_deref().unwrap_or("-"),
                 length: r.length.to_string(),
                 offset: r.offset.to_string(),
@@ -170,9 +197,7 @@ pub fn cdxj(records: &[Written], filename: &str) -> String {
                 r.date.format("%Y%m%d%H%M%S")
             ))
         })
-        .collect();
-    lines.sort_unstable();
-    lines.concat()
+        .collect()
 }
 
 /// `pages/pages.jsonl`: the `json-pages-1.0` header line, then one line per page.
@@ -230,10 +255,16 @@ fn datapackage(files: &BTreeMap<&str, Vec<u8>>, input: &WaczInput<'_>) -> Result
 pub fn files(input: &WaczInput<'_>) -> Result<Vec<(&'static str, Vec<u8>)>> {
     let mut content: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     content.insert(WARC_PATH, input.warc.to_vec());
-    content.insert(
-        INDEX_PATH,
-        cdxj(input.records, file_name(WARC_PATH)).into_bytes(),
-    );
+    let mut index = cdxj_lines(input.records, file_name(WARC_PATH));
+    if !input.screenshot_warc.is_empty() {
+        content.insert(SCREENSHOTS_WARC_PATH, input.screenshot_warc.to_vec());
+        index.extend(cdxj_lines(
+            input.screenshot_records,
+            file_name(SCREENSHOTS_WARC_PATH),
+        ));
+    }
+    index.sort_unstable();
+    content.insert(INDEX_PATH, index.concat().into_bytes());
     content.insert(PAGES_PATH, pages_jsonl(input.pages).into_bytes());
     let package = datapackage(&content, input)?;
     let digest = serde_json::to_vec_pretty(&serde_json::json!({
@@ -244,7 +275,7 @@ pub fn files(input: &WaczInput<'_>) -> Result<Vec<(&'static str, Vec<u8>)>> {
         EvidenceError::InvalidRequest(format!("cannot serialise {DATAPACKAGE_DIGEST}: {e}"))
     })?;
     let mut out = vec![(DATAPACKAGE, package), (DATAPACKAGE_DIGEST, digest)];
-    for path in [WARC_PATH, INDEX_PATH, PAGES_PATH] {
+    for path in [WARC_PATH, SCREENSHOTS_WARC_PATH, INDEX_PATH, PAGES_PATH] {
         if let Some(bytes) = content.remove(path) {
             out.push((path, bytes));
         }
@@ -273,7 +304,8 @@ fn file_name(path: &str) -> &str {
 /// let pages = [Page { id: "1".into(), url: "https://example.org/".into(),
 ///                     title: "Example".into(), ts: now }];
 /// let bytes = wacz::zip(
-///     &WaczInput { warc: &warc_bytes, records: &records, pages: &pages,
+///     &WaczInput { warc: &warc_bytes, records: &records, screenshot_warc: &[],
+///                  screenshot_records: &[], pages: &pages,
 ///                  title: "Example", software: "Ballotwatch", created: now },
 ///     zip::DateTime::default(),
 ///     std::path::Path::new("example.wacz"),
@@ -376,6 +408,11 @@ mod tests {
         assert_eq!(surt("http://www.com/"), "com)/");
         assert_eq!(surt("http://wwwhat.example/"), "example,wwwhat)/");
         assert_eq!(surt("not a url"), "not a url");
+        assert_eq!(
+            surt("urn:fullPage:https://Example.org/A"),
+            "urn:fullPage:https://Example.org/A",
+            "another scheme is its own key, as ReplayWeb.page looks it up"
+        );
     }
 
     #[test]
@@ -439,6 +476,8 @@ mod tests {
         let input = WaczInput {
             warc: &bytes,
             records: &written,
+            screenshot_warc: &[],
+            screenshot_records: &[],
             pages: &pages,
             title: "Incident 3",
             software: "Ballotwatch 0.1.0",

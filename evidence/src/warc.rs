@@ -155,6 +155,8 @@ impl Writer {
         let member = record.to_gzip()?;
         let (http_status, http_mime) = if record.content_type.contains("msgtype=response") {
             http_head(record)
+        } else if record.kind == "resource" {
+            (None, Some(record.content_type.to_string()))
         } else {
             (None, None)
         };
@@ -206,6 +208,27 @@ fn http_head(record: &Record) -> (Option<u16>, Option<String>) {
         })
         .filter(|m| !m.is_empty());
     (status, mime)
+}
+
+/// A `resource` record: `bytes` (of type `content_type`) as they are, named `uri`, made at
+/// `date`. Screenshots go into a WACZ this way, under `urn:fullPage:<page URL>` as browser-based
+/// crawlers name them, so ReplayWeb.page lists them with the page's other resources.
+pub fn resource(
+    uri: &str,
+    date: DateTime<Utc>,
+    content_type: &'static str,
+    bytes: &[u8],
+) -> Record {
+    Record {
+        kind: "resource",
+        id: record_id(&format!("resource {uri} {}", digest(bytes))),
+        date,
+        target_uri: Some(uri.to_string()),
+        concurrent_to: None,
+        content_type,
+        block: bytes.to_vec(),
+        payload_offset: Some(0),
+    }
 }
 
 /// The reason phrase for common statuses (WARC blocks carry a full status line).

@@ -280,3 +280,60 @@ fn verifying_a_token_is_cheap() {
         );
     }
 }
+
+/// The demo's own TSA (`timestamp::authority`, built with the RustCrypto builders): its
+/// responses are read by `openssl ts -reply`, and `openssl ts -verify` accepts its tokens with
+/// its root (the TSA certificate travels in the token: no `-untrusted` needed), for the hash
+/// asked and no other, exactly as our verifier does.
+#[test]
+fn openssl_verifies_the_demo_tsas_tokens() {
+    use ballotwatch_evidence::timestamp::authority::{LocalTsa, ROOT_FILE};
+    use ballotwatch_evidence::timestamp::{build_request, parse_response};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tsa = LocalTsa::load_or_create(dir.path()).expect("the demo TSA");
+    let root = dir.path().join(ROOT_FILE);
+    let roots = TrustRoots::from_pem_files(&[&root]).expect("its root");
+    let sha256 = hash(b"a screenshot");
+    let resp = tsa
+        .respond(&build_request(&sha256, 7).expect("request"))
+        .expect("a response");
+    let resp_file = dir.path().join("resp.tsr");
+    std::fs::write(&resp_file, &resp).expect("write");
+    let text = Command::new("openssl")
+        .args(["ts", "-reply", "-text", "-in"])
+        .arg(&resp_file)
+        .output()
+        .expect("run openssl ts -reply");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("Status: Granted")
+            && text.contains("Ballotwatch demo TSA (not a trusted authority)"),
+        "{text}"
+    );
+    let token = parse_response(&resp).expect("granted");
+    verify_token(&token, &sha256, Some(7), &roots).expect("ours verifies");
+    let openssl = |sha: &[u8; 32]| {
+        let out = Command::new("openssl")
+            .args(["ts", "-verify", "-in"])
+            .arg(&resp_file)
+            .arg("-digest")
+            .arg(hex::encode(sha))
+            .arg("-CAfile")
+            .arg(&root)
+            .output()
+            .expect("run openssl ts -verify");
+        (
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains("Verification: OK"),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stderr) = openssl(&sha256);
+    assert!(
+        ok,
+        "openssl ts -verify refused the demo TSA's token: {stderr}"
+    );
+    let other = hash(b"another screenshot");
+    assert!(!openssl(&other).0);
+    assert!(verify_token(&token, &other, None, &roots).is_err());
+}

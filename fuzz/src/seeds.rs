@@ -31,6 +31,8 @@ pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
         "warc" => warc_files()?,
         #[cfg(feature = "evidence")]
         "verify" => packs()?,
+        #[cfg(feature = "evidence")]
+        "tsa-request" => tsa_requests()?,
         _ => Vec::new(),
     };
     for (name, bytes) in &seeds {
@@ -237,6 +239,19 @@ fn packs() -> Result<Seeds, String> {
         }
         let bytes = zw.finish().map_err(|e| e.to_string())?.into_inner();
         out.push((name.into(), bytes));
+    }
+    Ok(out)
+}
+
+/// Requests to the demo TSA: SHA-256 imprints with and without a nonce.
+#[cfg(feature = "evidence")]
+fn tsa_requests() -> Result<Vec<(String, Vec<u8>)>, String> {
+    use ballotwatch_evidence::timestamp::build_request;
+    let mut out = Vec::new();
+    for (i, nonce) in [0u64, 1, u64::MAX].into_iter().enumerate() {
+        let sha: [u8; 32] = [u8::try_from(i).unwrap_or(0); 32];
+        let req = build_request(&sha, nonce).map_err(|e| e.to_string())?;
+        out.push((format!("request-{i}.tsq"), req));
     }
     Ok(out)
 }

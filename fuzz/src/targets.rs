@@ -205,6 +205,14 @@ pub const ALL: &[Target] = &[
         setup: no_setup,
         contains_panics: false,
     },
+    #[cfg(feature = "evidence")]
+    Target {
+        name: "tsa-request",
+        about: "a request to the demo's RFC 3161 TSA: evidence::timestamp::authority::LocalTsa::respond (parse_request, then sign or reject)",
+        run: tsa_request,
+        setup: tsa_setup,
+        contains_panics: false,
+    },
     #[cfg(feature = "config")]
     Target {
         name: "config",
@@ -579,6 +587,27 @@ fn timestamp(data: &[u8]) {
     let token = parse_response(data).unwrap_or_else(|_| data.to_vec());
     let _ = inspect_token(&token);
     let _ = verify_token(&token, &[0; 32], Some(1), &TrustRoots::default());
+}
+
+#[cfg(feature = "evidence")]
+static DEMO_TSA: OnceLock<ballotwatch_evidence::timestamp::authority::LocalTsa> = OnceLock::new();
+
+#[cfg(feature = "evidence")]
+fn tsa_setup() {
+    let _ = demo_tsa();
+}
+
+#[cfg(feature = "evidence")]
+fn demo_tsa() -> &'static ballotwatch_evidence::timestamp::authority::LocalTsa {
+    DEMO_TSA.get_or_init(|| {
+        ballotwatch_evidence::timestamp::authority::LocalTsa::generate()
+            .unwrap_or_else(|e| panic!("the fuzz target's TSA: {e}"))
+    })
+}
+
+#[cfg(feature = "evidence")]
+fn tsa_request(data: &[u8]) {
+    let _ = demo_tsa().respond(data);
 }
 
 #[cfg(feature = "config")]

@@ -196,8 +196,9 @@ impl Pipeline {
         self.timestamps.as_ref().map(|ts| ts.health().clone())
     }
 
-    /// Asks for an immediate timestamp (an item was flagged); nothing when timestamps are off.
-    pub(crate) fn timestamp_soon(&self) {
+    /// Asks for an immediate timestamp (an item was flagged, a screenshot recorded); nothing
+    /// when timestamps are off.
+    pub fn timestamp_soon(&self) {
         if let Some(ts) = &self.timestamps {
             ts.wake.notify_one();
         }

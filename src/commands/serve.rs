@@ -91,10 +91,12 @@ pub async fn run_with(
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let screenshots = shotter.map(|s| {
+        let stamp = pipeline.clone();
         ballotwatch_evidence::screenshot::ScreenshotTask::spawn(
             pipeline.store().clone(),
             s,
             std::time::Duration::from_secs(2),
+            Box::new(move || stamp.timestamp_soon()),
         )
     });
     let web_task = tokio::spawn(web.run(shutdown.clone()));

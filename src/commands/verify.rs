@@ -186,6 +186,12 @@ fn print_timestamps(v: &Verified) {
     }
     for (id, stamp) in &check.items {
         println!("item {id}: {stamp}");
+        for (_, file, what) in check.unlogged_files.iter().filter(|(i, _, _)| i == id) {
+            println!(
+                "  {file} ({what}) is not in the capture log: it was taken before Ballotwatch \
+                 logged {what} files, so the timestamps do not cover it"
+            );
+        }
     }
 }
 

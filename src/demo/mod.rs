@@ -8,6 +8,7 @@
 mod jetstream;
 mod mail;
 mod replay;
+mod tsa;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,7 +79,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         Some(b) => b,
         None => default_bind(),
     };
-    let config_path = write_files(&data_dir, bind, sources, smtp)?;
+    let tsa_url = tsa::start(&data_dir).await?;
+    let config_path = write_files(&data_dir, bind, sources, smtp, &tsa_url)?;
     let mut config = Config::load(&config_path)?;
     // The recorded sites keep their own names; only this process resolves them to the replay.
     config.ingest.pinned_hosts = replay::pins(sources);
@@ -90,6 +92,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
     println!("  data folder:  {}", data_dir.display());
     println!("  config:       {}", config_path.display());
+    println!(
+        "  trusted timestamps: {} at {tsa_url} (its root: {})",
+        ballotwatch_evidence::timestamp::authority::DEMO_TSA_NAME,
+        data_dir
+            .join(ballotwatch_evidence::timestamp::authority::ROOT_FILE)
+            .display()
+    );
 
     let code = if args.once {
         once(config).await?
@@ -178,6 +187,7 @@ fn write_files(
     bind: SocketAddr,
     sources: SocketAddr,
     smtp: SocketAddr,
+    tsa_url: &str,
 ) -> anyhow::Result<PathBuf> {
     let template = replay::DEMO
         .get_file("ballotwatch.toml")
@@ -199,7 +209,12 @@ fn write_files(
         .replace("{{DATA_DIR}}", &dir)
         .replace("{{BIND}}", &bind.to_string())
         .replace("{{WS_BASE}}", &format!("ws://{sources}"))
-        .replace("{{SMTP_PORT}}", &smtp.port().to_string());
+        .replace("{{SMTP_PORT}}", &smtp.port().to_string())
+        .replace("{{TSA_URL}}", tsa_url)
+        .replace(
+            "{{TSA_ROOT}}",
+            ballotwatch_evidence::timestamp::authority::ROOT_FILE,
+        );
     let path = data_dir.join("ballotwatch.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

@@ -437,15 +437,53 @@ pub(crate) fn capture_entries(
     Ok([
         NewLogEntry {
             item_id: item_id.to_string(),
-            what: "body".into(),
+            what: what::BODY.into(),
             sha256: c.sha256.to_ascii_lowercase(),
         },
         NewLogEntry {
             item_id: item_id.to_string(),
-            what: "headers".into(),
+            what: what::HEADERS.into(),
             sha256: hex::encode(Sha256::digest(headers.as_bytes())),
         },
     ])
+}
+
+/// What the capture log calls each kind of captured thing (`what` of an entry).
+pub mod what {
+    /// An HTTP response body, as captured.
+    pub const BODY: &str = "body";
+    /// An HTTP exchange's response headers (their JSON as the store keeps them).
+    pub const HEADERS: &str = "headers";
+    /// A medium (image, video, attachment) attached to or linked by an item, as captured.
+    pub const MEDIA: &str = "media";
+    /// A frame (first frame or keyframe) taken from one of the item's videos, as PNG.
+    pub const FRAME: &str = "frame";
+    /// A full-page screenshot (PNG) of the item's web page.
+    pub const SCREENSHOT: &str = "screenshot";
+    /// The item's web page as Chromium rendered it when the screenshot was taken (HTML).
+    pub const RENDERED_HTML: &str = "rendered_html";
+}
+
+/// The capture log entries of an item's captured media: `media` for each image, video or
+/// attachment with a SHA-256 and `frame` for each frame taken from a video, in the order the
+/// item lists them. Media that were not captured (no SHA-256) have none.
+pub(crate) fn media_entries(item: &ballotwatch_core::Item) -> Vec<NewLogEntry> {
+    item.media
+        .iter()
+        .filter_map(|m| {
+            let sha = m.sha256.as_deref()?;
+            Some(NewLogEntry {
+                item_id: item.id.clone(),
+                what: if m.frame_of.is_some() {
+                    what::FRAME
+                } else {
+                    what::MEDIA
+                }
+                .into(),
+                sha256: sha.to_ascii_lowercase(),
+            })
+        })
+        .collect()
 }
 
 /// Checks each entry's fields: the SHA-256 as 32 bytes, item id and `what` not empty.

@@ -90,6 +90,9 @@ use rusqlite::Connection;
 
 pub use audit::AuditEntry;
 pub use backend::{IndexQueuedHook, PipelineStore};
+/// The `what` of capture log entries: `body`, `headers`, `media`, `frame`, `screenshot`,
+/// `rendered_html`.
+pub use capture_log::what as logged_what;
 pub use capture_log::{
     chain_head, ChainError, ChainSegment, LogEntry, NewLogEntry, NewTimestampToken,
     TimestampTokenRecord, GENESIS,

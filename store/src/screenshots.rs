@@ -6,8 +6,9 @@
 //! why no screenshot could be taken.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Row};
+use rusqlite::{params, Row, TransactionBehavior};
 
+use crate::capture_log::{append_in, what, NewLogEntry};
 use crate::error::{Result, SqlContext};
 use crate::items::item_query;
 use crate::row::{col, query_all, FromRow};
@@ -113,12 +114,41 @@ impl FromRow for ScreenshotRecord {
 }
 
 impl Store {
-    /// Records a screenshot attempt (its blobs must already be in the capture store).
+    /// Records a screenshot attempt (its blobs must already be in the capture store). A
+    /// screenshot taken joins the capture log in the same transaction: its PNG as `screenshot`
+    /// and its rendered HTML as `rendered_html`.
     pub fn record_screenshot(&self, shot: &NewScreenshot) -> Result<i64> {
         let at = ts(&shot.attempted_at);
         let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let log = match &shot.outcome {
+            ScreenshotOutcome::Taken {
+                png_sha256,
+                html_sha256,
+                ..
+            } => vec![
+                NewLogEntry {
+                    item_id: shot.item_id.clone(),
+                    what: what::SCREENSHOT.into(),
+                    sha256: png_sha256.to_ascii_lowercase(),
+                },
+                NewLogEntry {
+                    item_id: shot.item_id.clone(),
+                    what: what::RENDERED_HTML.into(),
+                    sha256: html_sha256.to_ascii_lowercase(),
+                },
+            ],
+            ScreenshotOutcome::NotTaken { .. } => Vec::new(),
+        };
         self.with_conn(|conn| {
-            let mut st = conn
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .with_ctx(|| {
+                    format!(
+                        "starting to record the screenshot of item `{}`",
+                        shot.item_id
+                    )
+                })?;
+            let mut st = tx
                 .prepare_cached(
                     "INSERT INTO screenshots(item_id, url, attempted_at, taken, reason, tool,
                          png_sha256, png_size, width, height, truncated, html_sha256, html_size)
@@ -166,7 +196,12 @@ impl Store {
                 ]),
             };
             r.with_ctx(|| format!("recording the screenshot of item `{}`", shot.item_id))?;
-            Ok(conn.last_insert_rowid())
+            drop(st);
+            let id = tx.last_insert_rowid();
+            append_in(&tx, &log)?;
+            tx.commit()
+                .with_ctx(|| format!("committing the screenshot of item `{}`", shot.item_id))?;
+            Ok(id)
         })
     }
 
@@ -272,6 +307,25 @@ mod tests {
         let got = store.screenshots_of("b").unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].shot, shot);
+        // The PNG and the rendered HTML joined the capture log with the record.
+        let seg = store.capture_log_segment(&["b"]).unwrap();
+        let logged: Vec<(&str, &str)> = seg
+            .entries
+            .iter()
+            .filter(|e| e.item_id == "b")
+            .map(|e| (e.what.as_str(), e.sha256.as_str()))
+            .collect();
+        let (png, html) = match &shot.outcome {
+            ScreenshotOutcome::Taken {
+                png_sha256,
+                html_sha256,
+                ..
+            } => (png_sha256.as_str(), html_sha256.as_str()),
+            ScreenshotOutcome::NotTaken { .. } => unreachable!(),
+        };
+        assert!(logged.contains(&("screenshot", png)), "{logged:?}");
+        assert!(logged.contains(&("rendered_html", html)), "{logged:?}");
+        seg.check().unwrap();
     }
 
     #[test]
@@ -288,6 +342,7 @@ mod tests {
         };
         store.record_screenshot(&shot).unwrap();
         assert_eq!(store.screenshots_of("x").unwrap()[0].shot, shot);
+        assert_eq!(store.capture_log_head().unwrap(), None, "nothing to log");
         assert!(store.screenshots_of("y").unwrap().is_empty());
     }
 }

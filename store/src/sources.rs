@@ -169,10 +169,12 @@ impl Store {
                     if let Some(c) = poll.captures.get(*capture_idx) {
                         log_entries.extend(crate::capture_log::capture_entries(&item.id, c)?);
                     }
+                    log_entries.extend(crate::capture_log::media_entries(item));
                 }
             }
-            // Each new or changed item's capture (body and headers) joins the capture log in
-            // this transaction: logged exactly when it is recorded.
+            // Each new or changed item's capture (body and headers) and captured media (images,
+            // videos, attachments, video frames) join the capture log in this transaction:
+            // logged exactly when they are recorded with the item.
             crate::capture_log::append_in(&tx, &log_entries)?;
 
             // A retry of a poll that was already committed has the same attempted_at as the

@@ -1193,6 +1193,13 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     while committed.lock().unwrap().len() < 20 {
         std::thread::sleep(Duration::from_millis(10));
     }
+    let started = || -> DateTime<Utc> {
+        let mut c = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
+        c.query_one("SELECT pg_postmaster_start_time()", &[])
+            .unwrap()
+            .get(0)
+    };
+    let before = started();
     server.restart(false, Duration::from_millis(500)).unwrap();
     let after_restart = committed.lock().unwrap().len();
     // Writes resume by themselves.
@@ -1207,8 +1214,11 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
 
+    // The server really went down and came back. The writer may or may not have seen an
+    // error: a call that starts while the server is down waits for a connection and can
+    // succeed once it is back; any error it did see is a typed one naming the server.
+    assert!(started() > before, "the server restarted");
     let failures = failures.lock().unwrap();
-    assert!(!failures.is_empty(), "the restart was noticed");
     for (typed, f) in failures.iter() {
         assert!(typed, "a PostgreSQL error, not something else: {f}");
         assert!(
@@ -1257,7 +1267,7 @@ fn postgresql_unreachable_server_is_a_typed_error_naming_what_failed() {
     assert!(msg.contains(&format!("127.0.0.1:{port}/none")), "{msg}");
     assert!(msg.contains("opening the store"), "{msg}");
     let err = PgStore::connect("postgresql://[not a url", PgOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("cluster.postgres_url"), "{err}");
+    assert!(err.to_string().contains("postgres_url_env"), "{err}");
 }
 
 #[test]

@@ -17,6 +17,7 @@
 
 use der::oid::ObjectIdentifier;
 
+pub mod authority;
 mod client;
 pub mod pack;
 pub mod request;

@@ -16,7 +16,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ballotwatch_store::{ChainError, ChainSegment, LogEntry, Store, TimestampTokenRecord};
+use ballotwatch_store::{
+    logged_what, ChainError, ChainSegment, LogEntry, Store, TimestampTokenRecord,
+};
 use chrono::{DateTime, Utc};
 use cmpv2::status::{PkiStatus, PkiStatusInfo};
 use cms::content_info::ContentInfo;
@@ -307,6 +309,9 @@ pub struct TimestampCheck {
     pub tokens: Vec<CheckedToken>,
     /// Per item (in manifest order), what the timestamps say.
     pub items: Vec<(String, ItemStamp)>,
+    /// Media and screenshot files the chain does not log (item id, file, what): taken before
+    /// the capture log covered them, so the timestamps say nothing about them.
+    pub unlogged_files: Vec<(String, String, String)>,
 }
 
 fn problem(file: &str, message: impl Into<String>) -> Problem {
@@ -485,6 +490,10 @@ pub fn check(
         }
     }
 
+    // Each item's media and screenshot files, by the SHA-256 the signed manifest gives them
+    // (already checked against their bytes), against what the chain logs for the item.
+    let unlogged_files = check_files(manifest, &chain.entries, chain_path)?;
+
     // The roots, then every token.
     let (roots, used) = match configured {
         Some(roots) => (roots.clone(), RootsUsed::Configured(roots.describe())),
@@ -575,7 +584,129 @@ pub fn check(
         entries: chain.entries.len(),
         tokens,
         items,
+        unlogged_files,
     }))
+}
+
+/// One media or screenshot file of an exported item: what the capture log calls it, its path
+/// in the pack and its SHA-256 (hex, lower case).
+struct ItemFile<'a> {
+    what: &'static str,
+    file: &'a str,
+    sha256: String,
+}
+
+/// The media and screenshot files of an item, with their SHA-256 from the manifest's file list.
+fn item_files<'a>(item: &'a ItemEntry, sums: &BTreeMap<&str, &str>) -> Vec<ItemFile<'a>> {
+    let mut out = Vec::new();
+    for m in &item.media {
+        let what = if m.frame_of.is_some() {
+            logged_what::FRAME
+        } else {
+            logged_what::MEDIA
+        };
+        out.push(ItemFile {
+            what,
+            file: &m.file,
+            sha256: m.sha256.to_ascii_lowercase(),
+        });
+    }
+    for s in &item.screenshots {
+        for (what, file) in [
+            (logged_what::SCREENSHOT, s.png.as_deref()),
+            (logged_what::RENDERED_HTML, s.html.as_deref()),
+        ] {
+            if let Some(file) = file {
+                out.push(ItemFile {
+                    what,
+                    file,
+                    sha256: sums
+                        .get(file)
+                        .map(|s| s.to_ascii_lowercase())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Checks every media and screenshot file of every item against the chain: the chain must not
+/// log a file of an exported item that the pack does not hold with the same bytes (a file
+/// replaced after capture fails here, naming the item and the entry). Returns the files that
+/// are not in the chain at all — taken before the capture log covered media and screenshots —
+/// as (item id, file, what), for `verify` to say what the pack lacks.
+fn check_files(
+    manifest: &Manifest,
+    entries: &[LogEntry],
+    chain_path: &str,
+) -> Result<Vec<(String, String, String)>, Problem> {
+    const FILE_KINDS: [&str; 4] = [
+        logged_what::MEDIA,
+        logged_what::FRAME,
+        logged_what::SCREENSHOT,
+        logged_what::RENDERED_HTML,
+    ];
+    let sums: BTreeMap<&str, &str> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    let mut unlogged = Vec::new();
+    for item in &manifest.items {
+        let id = item.item.id.as_str();
+        let files = item_files(item, &sums);
+        let logged: Vec<&LogEntry> = entries
+            .iter()
+            .filter(|e| e.item_id == id && FILE_KINDS.contains(&e.what.as_str()))
+            .collect();
+        for f in &files {
+            if f.sha256.is_empty() {
+                return Err(problem(
+                    names::MANIFEST,
+                    format!(
+                        "item `{id}` names {} `{}`, which the manifest's file list does not hold",
+                        f.what, f.file
+                    ),
+                ));
+            }
+            if !logged
+                .iter()
+                .any(|e| e.what == f.what && e.sha256 == f.sha256)
+            {
+                unlogged.push((id.to_string(), f.file.to_string(), f.what.to_string()));
+            }
+        }
+        if let Some(e) = logged.iter().find(|e| {
+            !files
+                .iter()
+                .any(|f| f.what == e.what && f.sha256 == e.sha256)
+        }) {
+            let same_kind: Vec<&str> = files
+                .iter()
+                .filter(|f| f.what == e.what)
+                .map(|f| f.file)
+                .collect();
+            let held = if same_kind.is_empty() {
+                format!("the pack holds no {} of this item", e.what)
+            } else {
+                format!(
+                    "the pack's {} of this item ({}) has other bytes: it was replaced or edited \
+                     after capture",
+                    e.what,
+                    same_kind.join(", ")
+                )
+            };
+            return Err(problem(
+                same_kind.first().copied().unwrap_or(chain_path),
+                format!(
+                    "item `{id}`: chain entry {} logs its {} with SHA-256 {}, but {held}",
+                    e.seq, e.what, e.sha256
+                ),
+            ));
+        }
+    }
+    Ok(unlogged)
 }
 
 #[cfg(test)]

@@ -265,21 +265,21 @@ fn check_signed_attributes(si: &SignerInfo, signer: &Certificate, tst_der: &[u8]
 
 /// `ESSCertIDv2` (RFC 5035): the hash of a certificate, SHA-256 unless it says otherwise.
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct EssCertIdV2 {
+pub(crate) struct EssCertIdV2 {
     /// Absent means SHA-256 (the ASN.1 DEFAULT).
     #[asn1(optional = "true")]
-    hash_algorithm: Option<AlgorithmIdentifierOwned>,
-    cert_hash: OctetString,
+    pub(crate) hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    pub(crate) cert_hash: OctetString,
     #[asn1(optional = "true")]
-    issuer_serial: Option<Any>,
+    pub(crate) issuer_serial: Option<Any>,
 }
 
 /// `SigningCertificateV2` (RFC 5035); the first certificate is the signer's.
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct SigningCertificateV2 {
-    certs: Vec<EssCertIdV2>,
+pub(crate) struct SigningCertificateV2 {
+    pub(crate) certs: Vec<EssCertIdV2>,
     #[asn1(optional = "true")]
-    policies: Option<Any>,
+    pub(crate) policies: Option<Any>,
 }
 
 /// `ESSCertID` (RFC 2634): the SHA-1 hash of a certificate.

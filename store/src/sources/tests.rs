@@ -508,3 +508,44 @@ proptest! {
         prop_assert_eq!(store.count_latest_items().unwrap(), model.len() as u64);
     }
 }
+
+#[test]
+fn a_polls_captured_media_and_frames_join_the_capture_log_with_the_item() {
+    let (_dir, store) = store();
+    let mut poll = poll(&store, &[("a", "one")], 0);
+    let video = ballotwatch_core::sha256_hex(b"video");
+    let frame = ballotwatch_core::sha256_hex(b"frame");
+    poll.items[0].1.media = vec![
+        ballotwatch_core::Media {
+            url: Some("https://echo.example/v.mp4".into()),
+            sha256: Some(video.to_ascii_uppercase()),
+            ..Default::default()
+        },
+        ballotwatch_core::Media {
+            url: Some("https://echo.example/missing.png".into()),
+            capture_error: Some("404".into()),
+            ..Default::default()
+        },
+        ballotwatch_core::Media {
+            sha256: Some(frame.clone()),
+            frame_of: Some(0),
+            ..Default::default()
+        },
+    ];
+    store.record_poll("Echo", poll.clone()).unwrap();
+    let seg = store.capture_log_segment(&["a"]).unwrap();
+    let logged: Vec<(&str, &str)> = seg
+        .entries
+        .iter()
+        .map(|e| (e.what.as_str(), e.sha256.as_str()))
+        .collect();
+    assert_eq!(
+        logged.iter().map(|(w, _)| *w).collect::<Vec<_>>(),
+        ["body", "headers", "media", "frame"]
+    );
+    assert_eq!(logged[2].1, video, "lower-case hex");
+    assert_eq!(logged[3].1, frame);
+    // The same poll again adds nothing: the item is unchanged.
+    store.record_poll("Echo", poll).unwrap();
+    assert_eq!(store.capture_log_segment(&["a"]).unwrap().entries.len(), 4);
+}

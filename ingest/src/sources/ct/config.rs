@@ -29,6 +29,13 @@ pub struct CtConfig {
     /// Entries asked for per `get-entries` request (1–1000, default 256).
     #[serde(default = "default_batch")]
     pub batch: u64,
+    /// Point each certificate's item at the lookalike name's home page (`https://NAME/`)
+    /// instead of the crt.sh look-up (kept in the item's links), so the screenshot task
+    /// (`[evidence] screenshots`) captures the page and its rendered HTML through the SSRF guard
+    /// once the item is flagged. Off by default: visiting a new phishing site from the
+    /// council's network tells its owner that it has been noticed.
+    #[serde(default)]
+    pub home_page: bool,
 }
 
 /// One CT log, as in the CT log lists (`log_list.json` v3): an RFC 6962 log (in the list's

@@ -68,6 +68,7 @@ pub struct CtSource {
     logs: Vec<Log>,
     backfill: Option<std::time::Duration>,
     batch: u64,
+    home_page: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +250,32 @@ pub fn read_tile(
     }
 }
 
+/// Makes a certificate's item point at the home page of its first lookalike name
+/// (`https://NAME/`, a wildcard's `*.` dropped), so the screenshot task captures that page once
+/// the item is flagged; the crt.sh look-up moves to the item's links. A name that makes no URL
+/// leaves the item as it was.
+pub fn point_at_home_page(item: &mut Item, found: &Found) {
+    let Some(name) = found
+        .matched
+        .iter()
+        .map(|n| n.strip_prefix("*.").unwrap_or(n))
+        .find(|n| !n.contains('*'))
+    else {
+        return;
+    };
+    let Ok(home) = Url::parse(&format!("https://{name}/")) else {
+        return;
+    };
+    if home.host_str().is_none() {
+        return;
+    }
+    if let Some(lookup) = item.url.replace(home.to_string()) {
+        if !item.links.contains(&lookup) {
+            item.links.push(lookup);
+        }
+    }
+}
+
 /// The item for a kept entry, logged by `log_name` at `index`.
 pub fn certificate_item(source_name: &str, log_name: &str, index: u64, found: &Found) -> Item {
     certificate_item_logged(source_name, &format!("{log_name} at index {index}"), found)
@@ -331,6 +358,7 @@ impl CtSource {
                 .collect(),
             backfill: cfg.backfill,
             batch: cfg.batch.clamp(1, MAX_BATCH),
+            home_page: cfg.home_page,
         }
     }
 
@@ -510,6 +538,9 @@ impl CtSource {
                     Ok(None) => {}
                     Ok(Some(found)) => {
                         let mut item = certificate_item(&self.name, &log.name, index, &found);
+                        if self.home_page {
+                            point_at_home_page(&mut item, &found);
+                        }
                         item.matched_terms = ctx.watch.matches(&item.full_text());
                         poll.captures
                             .push(entry_capture(log.base(), index, &capture, e));
@@ -684,6 +715,9 @@ impl CtSource {
                     Ok(None) => {}
                     Ok(Some(found)) => {
                         let mut item = certificate_item(&self.name, &log.name, at, &found);
+                        if self.home_page {
+                            point_at_home_page(&mut item, &found);
+                        }
                         item.matched_terms = ctx.watch.matches(&item.full_text());
                         // The tile is the capture: immutable, so anyone can fetch it again and
                         // compare the hash; several finds in one tile share it.

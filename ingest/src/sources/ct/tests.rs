@@ -1172,3 +1172,45 @@ fn the_fuzz_seeds_read() {
         checkpoint::verify_checkpoint(&text, ORIGIN, &key, &checkpoint::log_id(&spki)).unwrap();
     assert_eq!(head.tree_size, 2);
 }
+
+#[tokio::test]
+async fn with_home_page_an_item_points_at_the_lookalike_site_and_keeps_the_look_up() {
+    let mut log = TestLog::new(11);
+    log.add_certificate(&cert_der(&["unrelated.example.org"]), T0);
+    let key = log.public_key_base64();
+    let (url, served) = serve_log(log).await;
+    let src = source(&[("Test log", &url, &key)], "home_page = true");
+    let first = src.poll(&ctx(), &Cursor::default()).await.unwrap();
+    let wildcard = cert_der(&["*.anytown-gov.uk"]);
+    {
+        let mut s = served.lock().unwrap();
+        let log = s.log.as_mut().unwrap();
+        log.add_certificate(&wildcard, T0 + 1);
+        s.size = log.size();
+    }
+    let second = src.poll(&ctx(), &cursor(&first)).await.unwrap();
+    let items: Vec<&Item> = second.items.iter().map(|(_, i)| i).collect();
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(
+        items[0].url.as_deref(),
+        Some("https://anytown-gov.uk/"),
+        "the wildcard's `*.` is dropped"
+    );
+    let lookup = format!("https://crt.sh/?sha256={}", sha256_hex(&wildcard));
+    assert_eq!(items[0].links, vec![lookup]);
+
+    // A match that makes no host name leaves the item as it was.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let entry = EntryJson {
+        leaf_input: b64.encode(certificate_leaf(&cert_der(&["anytown-gov.uk"]), T0)),
+        extra_data: String::new(),
+    };
+    let mut found = read_entry(&entry, &|_| true).unwrap().unwrap();
+    let mut item = certificate_item("CT", "Test log", 1, &found);
+    assert!(item.url.as_deref().unwrap().starts_with("https://crt.sh/"));
+    assert!(item.links.is_empty(), "off (the default): no link added");
+    found.matched = vec!["*".into()];
+    point_at_home_page(&mut item, &found);
+    assert!(item.url.as_deref().unwrap().starts_with("https://crt.sh/"));
+    assert!(item.links.is_empty());
+}

@@ -30,6 +30,13 @@ pub struct CtSearchConfig {
     /// Leave out expired certificates (the service's `exclude=expired`; default true).
     #[serde(default = "yes")]
     pub exclude_expired: bool,
+    /// Point each certificate's item at the lookalike name's home page (`https://NAME/`)
+    /// instead of the crt.sh look-up (kept in the item's links), so the screenshot task
+    /// (`[evidence] screenshots`) captures the page and its rendered HTML through the SSRF guard
+    /// once the item is flagged. Off by default: visiting a new phishing site from the
+    /// council's network tells its owner that it has been noticed.
+    #[serde(default)]
+    pub home_page: bool,
 }
 
 fn yes() -> bool {

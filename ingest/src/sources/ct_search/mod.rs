@@ -32,7 +32,7 @@ use url::Url;
 
 use super::common::{self, Collected, JSON_ACCEPT};
 use super::ct::leaf::{dns_name, CertInfo, Entry, EntryKind, MAX_NAMES};
-use super::ct::{certificate_item_logged, Found};
+use super::ct::{certificate_item_logged, point_at_home_page, Found};
 use super::{Cursor, KindConfig, Poll, PollContext, Source, SourceError};
 
 const WHAT: &str = "CT search answer";
@@ -45,6 +45,7 @@ pub struct CtSearchSource {
     labels: Vec<String>,
     backfill: Option<std::time::Duration>,
     exclude_expired: bool,
+    home_page: bool,
 }
 
 /// One row of a crt.sh-style JSON answer.
@@ -199,6 +200,7 @@ impl CtSearchSource {
             labels: cfg.labels.clone(),
             backfill: cfg.backfill,
             exclude_expired: cfg.exclude_expired,
+            home_page: cfg.home_page,
         }
     }
 
@@ -306,6 +308,9 @@ impl Source for CtSearchSource {
                 }
                 if let Some(found) = row_found(row, &self.url, &keep) {
                     let mut item = search_item(&self.name, &self.url, row, &found);
+                    if self.home_page {
+                        point_at_home_page(&mut item, &found);
+                    }
                     item.matched_terms = ctx.watch.matches(&item.full_text());
                     got.items.push((at, item));
                 }

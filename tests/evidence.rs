@@ -400,7 +400,11 @@ print('types', ','.join(types))
 
     // The report: self-contained HTML with the screenshot inline; the PDF names the incident.
     let html = String::from_utf8_lossy(&files["report.html"]);
-    assert!(html.contains("data:image/png;base64,"), "screenshot inline");
+    // Inline: the PNG itself when it is narrow, else a JPEG thumbnail naming the full PNG.
+    assert!(
+        html.contains("data:image/png;base64,") || html.contains("data:image/jpeg;base64,"),
+        "screenshot inline"
+    );
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url(")
     );

@@ -31,14 +31,25 @@ pub struct ReportImage {
     pub thumbnail: bool,
 }
 
+/// Why a screenshot could not be made into a report image.
+#[derive(Debug, thiserror::Error)]
+pub enum ThumbnailError {
+    /// The bytes are not a PNG the decoder can read within its memory limit.
+    #[error("the screenshot is not a readable PNG: {0}")]
+    Decode(image::ImageError),
+    /// The downscaled copy could not be written as JPEG.
+    #[error("the thumbnail could not be encoded as JPEG: {0}")]
+    Encode(image::ImageError),
+}
+
 /// `png` at most `max_width` pixels wide: the PNG itself when it is no wider, else a JPEG
 /// thumbnail of it keeping its proportions. `Err` says why the PNG could not be read.
-pub fn thumbnail(png: &[u8], max_width: u32) -> Result<ReportImage, String> {
+pub fn thumbnail(png: &[u8], max_width: u32) -> Result<ReportImage, ThumbnailError> {
     let mut reader = ImageReader::with_format(std::io::Cursor::new(png), ImageFormat::Png);
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODED);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| e.to_string())?;
+    let decoded = reader.decode().map_err(ThumbnailError::Decode)?;
     let (w, h) = (decoded.width(), decoded.height());
     if w <= max_width.max(1) {
         return Ok(ReportImage {
@@ -56,7 +67,7 @@ pub fn thumbnail(png: &[u8], max_width: u32) -> Result<ReportImage, String> {
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
         .encode_image(&small)
-        .map_err(|e| e.to_string())?;
+        .map_err(ThumbnailError::Encode)?;
     Ok(ReportImage {
         mime: "image/jpeg",
         bytes,

@@ -1,7 +1,7 @@
 //! End to end: the real binary ingests recorded feeds from a real HTTP server on 127.0.0.1, and
 //! the same code the CLI uses finds them.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

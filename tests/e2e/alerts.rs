@@ -3,7 +3,7 @@
 //! delivery, webhooks with their signatures against a local HTTP server, and the messages of a
 //! webhook removed from the configuration.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

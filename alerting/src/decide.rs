@@ -15,8 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::channels::{destinations, Destination};
 use crate::AlertError;
 
-/// Evidence keys that identify near-duplicates, in order of preference.
-pub const GROUP_KEYS: [&str; 4] = ["narrative", "media_sha256", "domain", "handle"];
+/// Evidence keys that identify near-duplicates, most stable first: a lookalike domain, an
+/// account handle or a picture's hash names the same thing in every near-duplicate, while a
+/// narrative's score moves with the wording around it. The one order for all grouping: which
+/// verdict an item's incident is about, and which key of a verdict names that incident
+/// ([`group_key`] and its title).
+pub const GROUP_KEYS: [&str; 4] = ["domain", "handle", "media_sha256", "narrative"];
 
 /// Items read per decision batch.
 const BATCH: usize = 256;
@@ -382,25 +386,16 @@ pub fn rule_matches(rule: &AlertRule, item: &Item, result: &ClassifyResult) -> b
         })
 }
 
-/// The grouping evidence keys, most stable first: a lookalike domain, an account handle or a
-/// picture's hash names the same thing in every near-duplicate, while a narrative's score moves
-/// with the wording around it.
-const GROUPING_PRECEDENCE: [&str; 4] = ["domain", "handle", "media_sha256", "narrative"];
-
 /// A verdict score from which it counts as strong enough to name the incident.
 const GROUPING_FLOOR: f32 = 0.5;
 
 /// The verdict an item's incident is about: among its strong verdicts (not a weak signal,
 /// score at least [`GROUPING_FLOOR`]), the one carrying the most stable grouping evidence
-/// ([`GROUPING_PRECEDENCE`]; the higher score between equals), else the top verdict. So the
+/// ([`GROUP_KEYS`]; the higher score between equals), else the top verdict. So the
 /// same page reported twice with different notes joins one incident even when a narrative
 /// outscores its lookalike domain in one report and not in the other.
 fn grouping_verdict(result: &ClassifyResult) -> Option<&Verdict> {
-    let rank = |v: &Verdict| {
-        GROUPING_PRECEDENCE
-            .iter()
-            .position(|k| v.evidence.get(*k).is_some())
-    };
+    let rank = |v: &Verdict| GROUP_KEYS.iter().position(|k| v.evidence.get(*k).is_some());
     result
         .verdicts
         .iter()
@@ -636,6 +631,18 @@ mod tests {
         );
         assert_eq!(group_key(&v).unwrap(), "lookalike_account|handle=@x");
         assert!(group_key(&verdict("other", 0.9, serde_json::json!({}))).is_none());
+        // A verdict with several keys is keyed, and titled, by the most stable one: the same
+        // order that picks the verdict an item's incident is about.
+        let v = verdict(
+            "lookalike_site",
+            0.9,
+            serde_json::json!({"narrative": "polls-closed", "domain": "anytown-gov.uk"}),
+        );
+        assert_eq!(
+            group_key(&v).unwrap(),
+            "lookalike_site|domain=anytown-gov.uk"
+        );
+        assert_eq!(incident_title(&v), "lookalike site: anytown-gov.uk");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! A watchdog shell stops the server if the test process ends without dropping it (a shared
 //! server lives in a static, which is never dropped).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -51,7 +51,7 @@ fn binary() -> PathBuf {
 impl NatsServer {
     /// Starts a server of its own on a free loopback port.
     pub fn start() -> Result<NatsServer, HarnessError> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = ballotwatch_core::net::free_loopback_port()?;
         let mut server = NatsServer {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             store: tempfile::Builder::new().prefix("bw-nats-").tempdir()?,

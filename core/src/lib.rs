@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod model;
+pub mod net;
 pub mod watch;
 
 pub use config::{ConfigError, ConfigProblem, LimitsConfig};

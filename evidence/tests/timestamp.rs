@@ -188,10 +188,7 @@ async fn a_wrong_nonce_is_rejected() {
 
 #[tokio::test]
 async fn an_unreachable_tsa_is_named_in_the_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
+    let port = ballotwatch_core::net::free_loopback_port().expect("a free loopback port");
     let url = format!("http://127.0.0.1:{port}/tsa");
     let client = reqwest::Client::new();
     let started = Instant::now();

@@ -48,8 +48,8 @@ fn serve_feed(body: &'static str) -> String {
 
 /// A port nothing listens on (yet).
 fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    let port = ballotwatch_core::net::free_loopback_port().expect("a free loopback port");
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Forwards connections on `at` to `to` (the TSA "comes up" at `at`).

@@ -13,7 +13,6 @@
 //! a test that restarts the server takes it exclusively ([`SharedPg::exclusive`]), so no other
 //! test sees the restart.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -73,10 +72,7 @@ pub fn find_bin_dir() -> Option<PathBuf> {
 }
 
 fn free_port() -> Result<u16, String> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
+    ballotwatch_core::net::free_loopback_port().map_err(|e| format!("no free loopback port: {e}"))
 }
 
 impl PgServer {

@@ -3,7 +3,6 @@
 //! the DOM for anything that could run or load from elsewhere.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -48,11 +47,7 @@ pub fn start_chromedriver() -> Driver {
             super::tools::missing_message("start_chromedriver", &[tool])
         );
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = super::free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .process_group(0)

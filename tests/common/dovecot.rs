@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::tools;
+use super::{free_port, tools};
 
 /// The mailbox user and password.
 pub const IMAP_USER: &str = "reports";
@@ -31,15 +31,6 @@ pub struct Dovecot {
     /// Owner of the mail files: what Dovecot's mail processes run as.
     mail_uid: u32,
     child: Option<Child>,
-}
-
-/// A free port on 127.0.0.1 (free when asked: the server binds it right after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The `dovecot` program: on `PATH`, or where Debian puts it (`/usr/sbin`, not on a normal

@@ -289,6 +289,11 @@ async fn redirect(State(state): State<Arc<ServerState>>, UrlPath(n): UrlPath<u32
         .into_response()
 }
 
+/// A free port on 127.0.0.1 (free when asked: the server binds it right after).
+pub fn free_port() -> u16 {
+    ballotwatch_core::net::free_loopback_port().expect("a free port on 127.0.0.1")
+}
+
 /// A test's own data folder and config file.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
@@ -568,11 +573,7 @@ impl SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         write_test_certificates(dir.path());
         std::fs::create_dir(dir.path().join("mail")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut s = SmtpServer {
             dir,
             port,

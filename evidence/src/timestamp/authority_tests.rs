@@ -1,5 +1,5 @@
 //! The demo TSA's tokens verify like a real TSA's; bad requests get a rejection, never a panic.
-//! `openssl ts -verify` cross-checks its tokens in `tests/demo_evidence.rs`.
+//! `openssl ts -verify` cross-checks its tokens in `tests/e2e/demo_evidence.rs`.
 
 use proptest::prelude::*;
 

@@ -1,6 +1,6 @@
 //! Unit tests of the pack's timestamp files. Packs with a capture log, edited chains and a
 //! token for another hash are tested with the pack writer in `evidence/src/tests.rs`; a real
-//! TSA's tokens end to end in `tests/evidence.rs`.
+//! TSA's tokens end to end in `tests/e2e/evidence.rs`.
 
 use super::*;
 

@@ -45,9 +45,9 @@ pub(crate) async fn serve(app: Router) -> String {
     format!("http://{addr}")
 }
 
-/// One `[[source]]` table's keys (`name = …`, `kind = …`), read as `ballotwatch.toml` reads
-/// them; panics with the problems if there are any.
-pub(crate) fn source_config(keys: &str) -> SourceConfig {
+/// One `[[source]]` table's keys (`name = …`, `kind = …`), read and validated as
+/// `ballotwatch.toml` reads them: the config (when it could be read) and every problem found.
+pub(crate) fn read_source_config(keys: &str) -> (Option<SourceConfig>, Problems) {
     let value: toml::Value = toml::from_str(keys).unwrap();
     let mut problems = Problems::default();
     let at = FieldPath::root().key("source").index(0);
@@ -55,6 +55,19 @@ pub(crate) fn source_config(keys: &str) -> SourceConfig {
     if let Some(cfg) = &read {
         ballotwatch_core::config::Validate::validate(cfg, &at, &mut problems);
     }
+    (read, problems)
+}
+
+/// One `[[source]]` table's keys, read as `ballotwatch.toml` reads them; panics with the
+/// problems if there are any.
+pub(crate) fn source_config(keys: &str) -> SourceConfig {
+    let (read, problems) = read_source_config(keys);
     assert!(problems.is_empty(), "{problems:?}");
     read.unwrap()
+}
+
+/// The problems of one `[[source]]` table's keys as one string (`Problems`' debug form, which
+/// names each field), for tests that look for a message and the key it names.
+pub(crate) fn config_problems(keys: &str) -> String {
+    format!("{:?}", read_source_config(keys).1)
 }

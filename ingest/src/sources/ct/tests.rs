@@ -1020,17 +1020,7 @@ fn checkpoints_verify_with_the_log_key_and_origin_only() {
 
 #[test]
 fn config_problems_name_the_key() {
-    let read = |keys: &str| {
-        let value: toml::Value = toml::from_str(keys).unwrap();
-        let mut problems = ballotwatch_core::config::Problems::default();
-        let at = ballotwatch_core::config::FieldPath::root()
-            .key("source")
-            .index(0);
-        if let Some(cfg) = crate::sources::SourceConfig::read(value, &at, &mut problems) {
-            ballotwatch_core::config::Validate::validate(&cfg, &at, &mut problems);
-        }
-        format!("{problems:?}")
-    };
+    let read = crate::sources::test_support::config_problems;
     let p = read("name = \"CT\"\nkind = \"ct\"\n");
     assert!(p.contains("a CT source needs at least one log"), "{p}");
     let p = read(

@@ -285,17 +285,7 @@ async fn a_malformed_answer_is_an_error_naming_the_url() {
 
 #[test]
 fn config_problems_name_the_key() {
-    let read = |keys: &str| {
-        let value: toml::Value = toml::from_str(keys).unwrap();
-        let mut problems = ballotwatch_core::config::Problems::default();
-        let at = ballotwatch_core::config::FieldPath::root()
-            .key("source")
-            .index(0);
-        if let Some(cfg) = crate::sources::SourceConfig::read(value, &at, &mut problems) {
-            ballotwatch_core::config::Validate::validate(&cfg, &at, &mut problems);
-        }
-        format!("{problems:?}")
-    };
+    let read = crate::sources::test_support::config_problems;
     let p = read("name = \"S\"\nkind = \"ct_search\"\nurl = \"https://crt.sh/\"\n");
     assert!(p.contains("needs at least one label"), "{p}");
     let p = read(

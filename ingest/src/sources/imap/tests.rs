@@ -238,15 +238,9 @@ fn the_reporter_is_blanked_out_of_the_text_in_any_case_but_short_names_are_left(
 
 /// The problems of one `[[source]]` table of kind `imap` with `keys`, as `(field, message)`.
 fn problems_of(keys: &str) -> Vec<(String, String)> {
-    use ballotwatch_core::config::{FieldPath, Problems, Validate};
-    let value: toml::Value =
-        toml::from_str(&format!("name = \"Inbox\"\nkind = \"imap\"\n{keys}")).unwrap();
-    let mut problems = Problems::default();
-    let at = FieldPath::root().key("source").index(0);
-    if let Some(cfg) = crate::sources::SourceConfig::read(value, &at, &mut problems) {
-        cfg.validate(&at, &mut problems);
-    }
-    problems
+    let keys = format!("name = \"Inbox\"\nkind = \"imap\"\n{keys}");
+    crate::sources::test_support::read_source_config(&keys)
+        .1
         .into_vec()
         .into_iter()
         .map(|f| (f.path.to_string(), f.message))

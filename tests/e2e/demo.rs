@@ -4,7 +4,7 @@
 //! kind, the debunks and the ordinary news must not, each incident that the demo's immediate
 //! rule covers must be emailed exactly once, and an exported evidence pack must verify.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

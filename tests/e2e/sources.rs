@@ -7,7 +7,7 @@
 //! (`ingest/src/sources/<kind>/testdata/`), served as they are; `tests/fixtures/<kind>/` holds
 //! what the platforms answer later (newer statuses, a changed page).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

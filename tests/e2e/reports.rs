@@ -11,7 +11,7 @@
 //!   refuses an oversize upload (413), accepts-looking but stores nothing when the honeypot is
 //!   filled, and limits each address (429).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

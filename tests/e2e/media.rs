@@ -4,7 +4,7 @@
 //! as a known-fake re-upload linking the incident — and no longer once it is removed.
 //! Fixtures are made here with the classify crate's fixture builders; nothing is fetched.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

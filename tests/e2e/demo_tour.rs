@@ -6,7 +6,7 @@
 //! or load from elsewhere. The evidence pack the incident page downloads is checked with
 //! `ballotwatch verify`, intact and with one byte changed.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

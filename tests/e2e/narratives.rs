@@ -3,7 +3,7 @@
 //! error, and precision/recall/F1 on the test split of `tests/eval/claims.jsonl` at the shipped
 //! threshold, with no debunk on it flagged.
 
-mod common;
+use crate::common;
 
 use common::tools::Tool;
 use common::{Classified, Workspace};

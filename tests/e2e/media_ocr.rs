@@ -3,7 +3,7 @@
 //! the text read from the image and the narrative verdict that text deserves, saying it came
 //! from the image; the pixel model does not score a mostly-text image.
 
-mod common;
+use crate::common;
 
 use common::tools::Tool;
 use common::{Classified, Workspace};

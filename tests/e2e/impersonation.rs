@@ -2,7 +2,7 @@
 //! accounts, names the identity, and leaves the council's own posts and the local paper alone;
 //! and a candidate's campaign post without a digital imprint is an `electoral_law` verdict.
 
-mod common;
+use crate::common;
 
 use common::tools::Tool;
 use common::Workspace;

@@ -4,7 +4,7 @@
 //! resumes from the stored cursor, so the replay server sends only the events after it (the
 //! client's rewind) and nothing is recorded twice.
 
-mod common;
+use crate::common;
 
 use common::tools::Tool;
 

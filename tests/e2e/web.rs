@@ -7,7 +7,7 @@
 //!   dashboard chart; a hostile item (scripts, event handlers, `javascript:` URLs, CSS
 //!   expressions, remote images) renders inert. Screenshots go to `target/screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

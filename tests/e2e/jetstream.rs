@@ -4,7 +4,7 @@
 //! nothing missed, nothing doubled), makes them searchable by handle and text, and `sources`
 //! shows the stream's health; `ingest --once` then catches up from the stored cursor and stops.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! delivery, webhooks with their signatures against a local HTTP server, and the messages of a
 //! webhook removed from the configuration.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -241,7 +241,9 @@ fn kill_9_after_the_decision_delivers_once_after_restart() {
                 break;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "never queued");
+        // Generous: in the one e2e binary, `serve` may load its models while another test's
+        // processes hold both of CI's cores.
+        assert!(start.elapsed() < Duration::from_secs(60), "never queued");
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap();

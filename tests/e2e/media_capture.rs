@@ -15,7 +15,7 @@
 //! Needs ffmpeg (to make the test video and to take its frames) and warcio (tests/warcio/install):
 //! the test fails with the install command when either is missing.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

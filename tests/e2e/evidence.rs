@@ -4,11 +4,11 @@
 //! pack; then standard tools check it (`unzip -t`, `sha256sum -c`, warcio, `pdftotext`) and
 //! `verify` catches every kind of tampering, naming the file.
 
-mod common;
+use crate::common;
 
 // The evidence crate's test TSA (`openssl ts -reply` on loopback), shared rather than copied.
 #[allow(dead_code)]
-#[path = "../evidence/tests/support/tsa.rs"]
+#[path = "../../evidence/tests/support/tsa.rs"]
 mod tsa;
 
 use std::collections::BTreeMap;

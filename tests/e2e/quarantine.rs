@@ -4,7 +4,7 @@
 //! gets everything else done. The abort comes from a fault hook compiled into debug builds only
 //! (`BALLOTWATCH_FAULT_ABORT=STAGE:MARKER`).
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::ExitStatusExt;
 

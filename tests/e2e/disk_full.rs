@@ -6,7 +6,7 @@
 //! store's own check, with `[limits] min_free_disk` set above the free space; the test says which
 //! ran.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! item, the item's media and screenshots included in the capture log, and `openssl ts -verify`
 //! agrees on every token in the pack.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;

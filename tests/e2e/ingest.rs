@@ -1,7 +1,7 @@
 //! End to end: the real binary ingests recorded feeds from a real HTTP server on 127.0.0.1, and
 //! the same code the CLI uses finds them.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -272,10 +272,7 @@ fn broken_sources_fail_alone_with_errors_that_name_them() {
         return;
     }
     let server = FixtureServer::start();
-    let dead_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let dead_port = common::free_port();
     let ws = Workspace::new(&format!(
         "{}{}{}{}{}",
         rss_source("Good Echo", &server.url("/feeds/anytown-echo.xml")),

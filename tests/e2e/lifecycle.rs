@@ -1,6 +1,6 @@
 //! End to end: `serve` under signals and kill -9, `classify`, `check-config` and the demo.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::Stdio;

@@ -76,6 +76,7 @@ mod space;
 mod stats;
 mod tokens;
 mod users;
+mod web_backend;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -115,6 +116,7 @@ pub use sources::{dropped_summary, PollOutcome, PollRecord, SourceState};
 pub use stats::{DayCount, MetricCounts};
 pub use tokens::{ApiToken, TokenCheck};
 pub use users::{Account, Ended, LoginPolicy, Role, UnknownRole, User, UserLogin};
+pub use web_backend::WebStore;
 
 use error::SqlContext;
 

@@ -29,8 +29,11 @@ mod incidents;
 mod items;
 mod migrations;
 mod outbox;
+mod sessions;
 mod sightings;
 mod sources;
+mod tokens;
+mod users;
 
 use std::fmt;
 use std::str::FromStr;

@@ -106,7 +106,7 @@ pub use incidents::{IncidentChange, IncidentDetail};
 pub use items::{IndexMark, StoredItem};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
-pub use postgres::{PgOptions, PgStore, PG_SCHEMA_VERSION};
+pub use postgres::{import_tables, Pass, PgOptions, PgStore, TableReport, PG_SCHEMA_VERSION};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
 pub use reports::{parse_reference, reference as report_reference, ReportCount, ReportRecord};
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};

@@ -89,6 +89,8 @@ macro_rules! conformance {
     };
 }
 
+#[path = "conformance/import.rs"]
+mod import;
 #[path = "conformance/web.rs"]
 mod web;
 

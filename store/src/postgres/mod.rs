@@ -25,6 +25,7 @@ mod audit;
 mod blobs;
 mod capture_log;
 mod captures;
+mod import;
 mod incidents;
 mod items;
 mod migrations;
@@ -53,6 +54,7 @@ use crate::{
     PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
 };
 
+pub use import::{import_tables, Pass, TableReport};
 pub use migrations::PG_SCHEMA_VERSION;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;

@@ -26,7 +26,7 @@ fn embedded() -> (tempfile::TempDir, Store) {
         if p.item.id == "c" {
             s.mark_alerted(&[p.seq]).unwrap();
         } else {
-            s.record_sighting(&sighting(p.seq, Some("k"), Severity::High), &mut alert_plan)
+            s.record_sighting(&sighting(p.seq, Some("k"), Severity::High), alert_plan)
                 .unwrap();
         }
     }

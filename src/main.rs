@@ -94,6 +94,20 @@ enum Command {
     },
     /// Rebuild the search index from the store.
     Reindex,
+    /// Copy this embedded store (`data_dir`: items with every version, captures and their bytes,
+    /// the capture log, incidents, outbox, users, audit log, source cursors) into the PostgreSQL
+    /// database of the `[cluster]` table, then verify it: exit 0 verified, 1 a mismatch (named),
+    /// 2 a target holding other data (see --force). Idempotent: a second run copies nothing.
+    Migrate {
+        /// Copy into the cluster's PostgreSQL (`[cluster] postgres_url_env`): the one migration
+        /// there is, so required.
+        #[arg(long, required = true)]
+        to_cluster: bool,
+        /// When the target holds data that is not an earlier copy of this store, drop every
+        /// Ballotwatch table there and copy afresh (destroys what the target held).
+        #[arg(long)]
+        force: bool,
+    },
     /// Source health: each source's last success, last error and items stored in the last
     /// 24 hours. Exit 1 when an enabled source's last attempt failed.
     Sources {

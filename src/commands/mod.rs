@@ -10,6 +10,7 @@ mod classify;
 mod export;
 mod fakes;
 mod ingest;
+mod migrate;
 mod quarantine;
 mod reindex;
 mod search;
@@ -181,6 +182,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Reindex => {
             let config = load_config(config_path)?;
             reindex::run(&config)
+        }
+        Command::Migrate {
+            to_cluster: _,
+            force,
+        } => {
+            let config = load_config(config_path)?;
+            migrate::to_cluster(&config, force)
         }
     }
 }

@@ -76,6 +76,7 @@ mod space;
 mod stats;
 mod tokens;
 mod users;
+mod web_backend;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -105,7 +106,7 @@ pub use incidents::{IncidentChange, IncidentDetail};
 pub use items::{IndexMark, StoredItem};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
-pub use postgres::{PgOptions, PgStore, PG_SCHEMA_VERSION};
+pub use postgres::{import_tables, Pass, PgOptions, PgStore, TableReport, PG_SCHEMA_VERSION};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
 pub use reports::{parse_reference, reference as report_reference, ReportCount, ReportRecord};
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
@@ -115,6 +116,7 @@ pub use sources::{dropped_summary, PollOutcome, PollRecord, SourceState};
 pub use stats::{DayCount, MetricCounts};
 pub use tokens::{ApiToken, TokenCheck};
 pub use users::{Account, Ended, LoginPolicy, Role, UnknownRole, User, UserLogin};
+pub use web_backend::WebStore;
 
 use error::SqlContext;
 

@@ -89,6 +89,11 @@ macro_rules! conformance {
     };
 }
 
+#[path = "conformance/import.rs"]
+mod import;
+#[path = "conformance/web.rs"]
+mod web;
+
 conformance!(
     item_versions_and_source_state,
     stage_queues_move_with_their_results,

@@ -8,6 +8,29 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Runs `ballotwatch demo --once --data-dir PARENT/demo` (one ingest pass, then exit) and
+/// returns the data folder it filled, holding the config it wrote (`ballotwatch.toml`).
+pub fn once(parent: &std::path::Path) -> PathBuf {
+    let data = parent.join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
+        .args(["demo", "--once", "--data-dir"])
+        .arg(&data)
+        .env_remove("RUST_LOG")
+        .env_remove("BALLOTWATCH_CONFIG")
+        .env("BALLOTWATCH_MODELS", super::models_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "demo --once failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    data
+}
+
 /// A running `ballotwatch demo`, stopped with SIGTERM when dropped.
 pub struct Demo {
     child: Child,

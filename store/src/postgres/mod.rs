@@ -25,12 +25,16 @@ mod audit;
 mod blobs;
 mod capture_log;
 mod captures;
+mod import;
 mod incidents;
 mod items;
 mod migrations;
 mod outbox;
+mod sessions;
 mod sightings;
 mod sources;
+mod tokens;
+mod users;
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,6 +54,7 @@ use crate::{
     PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
 };
 
+pub use import::{import_tables, Pass, TableReport};
 pub use migrations::PG_SCHEMA_VERSION;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;

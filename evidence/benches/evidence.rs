@@ -236,8 +236,8 @@ fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>, Vec<String>) {
 fn plain_zip(store: &Store, blobs: &[String], out: &std::path::Path) -> u64 {
     let file = std::fs::File::create(out).unwrap();
     let mut z = zip::ZipWriter::new(std::io::BufWriter::new(&file));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (i, sha) in blobs.iter().enumerate() {
         let bytes = store.read_blob(sha).unwrap();
         z.start_file(format!("{i}"), opts).unwrap();
@@ -376,7 +376,10 @@ fn main() {
 
     println!(
         "{:<58} {:>9.2} s  {:>11} bytes    1.00x time  (baseline)",
-        format!("baseline: copy the pack's {} stored files into a ZIP", blobs.len()),
+        format!(
+            "baseline: copy the pack's {} stored files into a ZIP",
+            blobs.len()
+        ),
         base.as_secs_f64(),
         base_size
     );

@@ -8,8 +8,8 @@ use std::time::Duration;
 use ballotwatch_store::Store;
 
 use crate::chromium::{Chromium, ChromiumError, ShotLimits};
-use crate::timestamp::{Timestamp, TimestampError, TsaClient, VerifiedTimestamp};
 use crate::pack::{build_wacz_at, write_file_atomically};
+use crate::timestamp::{Timestamp, TimestampError, TsaClient, VerifiedTimestamp};
 use crate::{DetectorInfo, PackKey, PackRequest, PackSummary, Result, Screenshotter};
 
 /// The deployment's facts an export needs, worked out once (at start-up for `serve`).

@@ -533,7 +533,10 @@ fn a_screenshot_export_takes_itself_is_timestamped_or_said_to_be_covered_only_by
         &out,
     );
     let note = note.expect("the export logged a screenshot");
-    assert!(note.starts_with("timestamped the 2 capture log entries"), "{note}");
+    assert!(
+        note.starts_with("timestamped the 2 capture log entries"),
+        "{note}"
+    );
     let new_head = store.capture_log_head().unwrap().unwrap();
     assert!(store.untimestamped_heads(1).unwrap().is_empty());
     for (id, stamp) in &check.items {

@@ -118,7 +118,11 @@ impl Phases {
     fn end(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
         let took = now.duration_since(self.last);
-        tracing::debug!(phase = name, ms = took.as_millis() as u64, "pack phase done");
+        tracing::debug!(
+            phase = name,
+            ms = took.as_millis() as u64,
+            "pack phase done"
+        );
         self.done.push((name, took));
         self.last = now;
     }

@@ -93,10 +93,7 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
         .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
     let stamp = zip_stamp(content.manifest.exported_at);
     // Buffered: the small deflated files would otherwise be written a few KB per syscall.
-    let mut zw = zip::ZipWriter::new(std::io::BufWriter::with_capacity(
-        1 << 20,
-        tmp.as_file(),
-    ));
+    let mut zw = zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()));
     add_entries(
         &mut zw,
         zip_order(&content.files)

@@ -9,6 +9,7 @@ use ballotwatch_store::Store;
 
 use crate::chromium::{Chromium, ChromiumError, ShotLimits};
 use crate::pack::{build_wacz_at, write_file_atomically};
+use crate::timestamp::{Timestamp, TimestampError, TsaClient, VerifiedTimestamp};
 use crate::{DetectorInfo, PackKey, PackRequest, PackSummary, Result, Screenshotter};
 
 /// The deployment's facts an export needs, worked out once (at start-up for `serve`).
@@ -32,9 +33,17 @@ pub struct ExportSettings {
     pub pdf_timeout: Duration,
     /// Put the trusted-timestamp proof in packs (`[evidence] tsa_urls` is set).
     pub timestamps: bool,
+    /// The TSAs (`[evidence] tsa_urls`), asked in turn for a token when `export` itself added
+    /// to the capture log (a screenshot it had to take), each for at most
+    /// [`EXPORT_TSA_TIMEOUT`].
+    pub tsa_urls: Vec<String>,
     /// The TSA root certificate files (`[evidence] tsa_roots`), copied into packs.
     pub tsa_roots: Vec<PathBuf>,
 }
+
+/// How long `export` waits for each TSA when it timestamps what it added to the capture log
+/// itself (the pipeline's timestamp task, which never holds anyone up, waits longer).
+pub const EXPORT_TSA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to export and who asks.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +91,11 @@ pub fn export(
     job: &ExportJob<'_>,
     out: &Path,
 ) -> Result<PackSummary> {
+    let head_before = if settings.timestamps {
+        store.capture_log_head()?.map(|e| e.seq)
+    } else {
+        None
+    };
     if settings.screenshots && !job.skip_screenshots {
         let mut ids: Vec<String> = Vec::new();
         for &id in job.incidents {
@@ -95,9 +109,15 @@ pub fn export(
             tracing::info!(count = n, "took missing screenshots");
         }
     }
+    let timestamp_note = if settings.timestamps {
+        stamp_new_entries(store, settings, head_before)?
+    } else {
+        None
+    };
     let key = PackKey::load_or_create(&settings.key_file)?;
     let request = pack_request(settings, job, Chromium::find());
-    let summary = crate::write_pack(store, &key, &request, out)?;
+    let mut summary = crate::write_pack(store, &key, &request, out)?;
+    summary.timestamp_note = timestamp_note;
     store.audit(
         job.actor,
         "evidence.export",
@@ -114,6 +134,97 @@ pub fn export(
         }),
     )?;
     Ok(summary)
+}
+
+/// When entries joined the capture log since `before` (the head's `seq` when the export
+/// started; a screenshot the export took, or a capture `serve` logged meanwhile) and the head
+/// has no token, asks the TSAs for one now ([`EXPORT_TSA_TIMEOUT`] each), so the pack states a
+/// trusted time for them too; the token is verified against `tsa_roots` and recorded like the
+/// timestamp task's. Returns what happened in words (for the exporter), `None` when nothing new
+/// was logged. No TSA answering is not an error: the pack then says which files are covered
+/// only by the council's signature.
+fn stamp_new_entries(
+    store: &Store,
+    settings: &ExportSettings,
+    before: Option<i64>,
+) -> Result<Option<String>> {
+    let Some(head) = store.untimestamped_heads(1)?.into_iter().next() else {
+        return Ok(None);
+    };
+    if before.is_some_and(|b| head.seq <= b) {
+        return Ok(None);
+    }
+    let added = head.seq - before.unwrap_or(0);
+    let Some(sha) = head.head_bytes() else {
+        return Err(crate::EvidenceError::InvalidRequest(format!(
+            "capture log entry {} has head `{}`, not a SHA-256",
+            head.seq, head.head
+        )));
+    };
+    let _span = tracing::info_span!("export_timestamp", seq = head.seq, added).entered();
+    match request_now(&settings.tsa_urls, &settings.tsa_roots, sha) {
+        Ok((stamp, verified)) => {
+            store.record_timestamp_token(&ballotwatch_store::NewTimestampToken {
+                seq: head.seq,
+                head: head.head.clone(),
+                tsa_url: stamp.url.clone(),
+                token: stamp.token,
+                gen_time: verified.gen_time,
+                requested_at: stamp.requested_at,
+            })?;
+            tracing::info!(tsa = %verified.tsa_name, gen_time = %verified.gen_time, "timestamped the capture log entries added during export");
+            Ok(Some(format!(
+                "timestamped the {added} capture log entr{} added during the export (up to entry \
+                 {}): TSA {}, {}",
+                if added == 1 { "y" } else { "ies" },
+                head.seq,
+                verified.tsa_name,
+                verified
+                    .gen_time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )))
+        }
+        Err(why) => {
+            tracing::warn!(%why, "no TSA timestamped the capture log entries added during export");
+            Ok(Some(format!(
+                "no TSA timestamped the {added} capture log entr{} added during the export (up to \
+                 entry {}), so what they log is covered only by the council's signature (verify \
+                 names the files): {why}",
+                if added == 1 { "y" } else { "ies" },
+                head.seq
+            )))
+        }
+    }
+}
+
+/// A verified token for `sha256` from the first of `urls` that gives one, asked from a thread
+/// of its own (with its own runtime, so it works whether or not the caller is inside one).
+fn request_now(
+    urls: &[String],
+    roots: &[PathBuf],
+    sha256: [u8; 32],
+) -> std::result::Result<(Timestamp, VerifiedTimestamp), TimestampError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| TimestampError::Client(e.to_string()))?;
+                rt.block_on(async {
+                    TsaClient::new(urls, roots)?
+                        .with_timeout(EXPORT_TSA_TIMEOUT)
+                        .stamp(&sha256)
+                        .await
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(TimestampError::Client(
+                    "the thread asking the TSAs stopped unexpectedly".into(),
+                ))
+            })
+    })
 }
 
 /// What [`export_wacz`] wrote.

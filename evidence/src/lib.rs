@@ -45,7 +45,7 @@ mod tests;
 pub use config::EvidenceConfig;
 pub use custody::Custody;
 pub use error::{EvidenceError, Result};
-pub use export::{export, export_wacz, ExportJob, ExportSettings, WaczExport};
+pub use export::{export, export_wacz, ExportJob, ExportSettings, WaczExport, EXPORT_TSA_TIMEOUT};
 pub use key::{PackKey, SignatureError};
 pub use manifest::{DetectorInfo, Manifest};
 pub use pack::{write_pack, PackRequest, PackSummary, WaczSummary};

@@ -528,9 +528,30 @@ fn timestamps_section(h: &mut String, m: &Manifest, stamps: &Stamps) {
             .and_then(|e| e.item.title.clone())
             .unwrap_or_else(|| id.clone());
         let (time, tsa) = match stamp {
-            ItemStamp::Captured { gen_time, tsa, .. } => (when(gen_time), tsa.clone()),
+            ItemStamp::Captured {
+                gen_time,
+                tsa,
+                after,
+                ..
+            } if after.is_empty() => (when(gen_time), tsa.clone()),
+            ItemStamp::Captured {
+                gen_time,
+                tsa,
+                after,
+                ..
+            } => (
+                format!(
+                    "{}; except what was logged after that timestamp, which no TSA has \
+                     timestamped and which is covered only by the council's signature: {}",
+                    when(gen_time),
+                    after.join(", ")
+                ),
+                tsa.clone(),
+            ),
             ItemStamp::NotYetTimestamped => (
-                "not yet timestamped: no TSA had answered when the pack was exported".into(),
+                "not yet timestamped: no TSA had answered when the pack was exported, so this \
+                 item is covered only by the council's signature"
+                    .into(),
                 String::new(),
             ),
             ItemStamp::NotLogged => (

@@ -63,7 +63,7 @@ pub fn thumbnail(png: &[u8], max_width: u32) -> Result<ReportImage, ThumbnailErr
     let height = u32::try_from(u64::from(h) * u64::from(width) / u64::from(w.max(1)))
         .unwrap_or(u32::MAX)
         .max(1);
-    let small = image::DynamicImage::ImageRgb8(decoded.to_rgb8()).thumbnail_exact(width, height);
+    let small = image::DynamicImage::ImageRgb8(decoded.into_rgb8()).thumbnail_exact(width, height);
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
         .encode_image(&small)
@@ -79,44 +79,53 @@ pub fn thumbnail(png: &[u8], max_width: u32) -> Result<ReportImage, ThumbnailErr
 /// The report's images for the pack's screenshots (PNG bytes by path in the pack): thumbnails
 /// at most `max_width` wide, made on every core; `None` shows them at full size. A screenshot
 /// that cannot be read is shown as it is (and logged).
-pub fn report_images(
-    screenshots: BTreeMap<String, Vec<u8>>,
+pub fn report_images<'a>(
+    screenshots: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     max_width: Option<u32>,
 ) -> BTreeMap<String, ReportImage> {
-    let _span = tracing::info_span!("report_images", count = screenshots.len()).entered();
-    let full = |png: Vec<u8>| ReportImage {
+    let all: Vec<(&str, &[u8])> = screenshots.into_iter().collect();
+    let _span = tracing::info_span!("report_images", count = all.len()).entered();
+    let full = |png: &[u8]| ReportImage {
         mime: "image/png",
         size: (0, 0),
-        bytes: png,
+        bytes: png.to_vec(),
         thumbnail: false,
     };
     let Some(width) = max_width else {
-        return screenshots
+        return all
             .into_iter()
-            .map(|(path, png)| (path, full(png)))
+            .map(|(path, png)| (path.to_string(), full(png)))
             .collect();
     };
-    let all: Vec<(String, Vec<u8>)> = screenshots.into_iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 8);
-    let chunk = all.len().div_ceil(threads).max(1);
-    let one = |(path, png): (String, Vec<u8>)| match thumbnail(&png, width) {
-        Ok(img) => (path, img),
+    let one = |(path, png): (&str, &[u8])| match thumbnail(png, width) {
+        Ok(img) => (path.to_string(), img),
         Err(why) => {
             tracing::warn!(%path, %why, "screenshot not downscaled for the report; shown as it is");
-            (path, full(png))
+            (path.to_string(), full(png))
         }
     };
+    // Each thread takes the next screenshot not yet taken, so a busy core does less.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8)
+        .min(all.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut out = BTreeMap::new();
     std::thread::scope(|scope| {
-        let mut rest = all;
-        let mut handles = Vec::new();
-        while !rest.is_empty() {
-            let tail = rest.split_off(chunk.min(rest.len()));
-            let part = std::mem::replace(&mut rest, tail);
-            handles.push(scope.spawn(move || part.into_iter().map(one).collect::<Vec<_>>()));
-        }
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&shot) = all.get(i) else {
+                            return done;
+                        };
+                        done.push(one(shot));
+                    }
+                })
+            })
+            .collect();
         for h in handles {
             match h.join() {
                 Ok(done) => out.extend(done),
@@ -167,7 +176,8 @@ mod tests {
             shots.insert(format!("screenshots/{i}.png"), png(960, 100 + i));
         }
         shots.insert("screenshots/bad.png".into(), b"not a png".to_vec());
-        let out = report_images(shots.clone(), Some(480));
+        let borrowed = || shots.iter().map(|(p, b)| (p.as_str(), b.as_slice()));
+        let out = report_images(borrowed(), Some(480));
         assert_eq!(out.len(), 6);
         for i in 0..5 {
             let img = &out[&format!("screenshots/{i}.png")];
@@ -176,7 +186,7 @@ mod tests {
         }
         let bad = &out["screenshots/bad.png"];
         assert!(!bad.thumbnail && bad.bytes == b"not a png");
-        let full = report_images(shots, None);
+        let full = report_images(borrowed(), None);
         assert!(full.values().all(|i| !i.thumbnail && i.mime == "image/png"));
     }
 }

@@ -334,3 +334,237 @@ fn openssl_verifies_the_demo_tsas_tokens() {
     assert!(!openssl(&other).0);
     assert!(verify_token(&token, &other, None, &roots).is_err());
 }
+
+/// A flagged item `id` read from `url`, polled into `store` (its body and headers join the
+/// capture log).
+fn flagged_item(store: &ballotwatch_store::Store, id: &str, url: &str) {
+    use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef};
+    let now = chrono::Utc::now();
+    let body = format!("<html>{id}</html>").into_bytes();
+    let sha256 = store.put_blob(&body).unwrap();
+    let record = ballotwatch_store::PollRecord {
+        captures: vec![Capture {
+            url: url.into(),
+            final_url: url.into(),
+            status: 200,
+            headers: vec![("content-type".into(), "text/html".into())],
+            sha256,
+            size: body.len() as u64,
+            started_at: now,
+            finished_at: now,
+        }],
+        items: vec![(
+            0,
+            Item {
+                id: id.into(),
+                source: SourceRef {
+                    kind: "web".into(),
+                    name: "Noticeboard".into(),
+                },
+                url: Some(url.into()),
+                title: Some(format!("Notice {id}")),
+                text: Some("Re-register your postal vote".into()),
+                ..Item::default()
+            },
+        )],
+        etag: None,
+        last_modified: None,
+        cursor: None,
+        not_modified: false,
+        attempted_at: now,
+        next_attempt_at: now,
+    };
+    store.record_poll("Noticeboard", record).unwrap();
+    let results: Vec<_> = store
+        .pending_classification(10)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s.seq,
+                ClassifyResult {
+                    id: s.item.id.clone(),
+                    flagged: true,
+                    severity: Severity::High,
+                    verdicts: vec![],
+                    detector_errors: vec![],
+                    media_text: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    store.save_results(&results).unwrap();
+}
+
+/// The settings `export` gets from a deployment whose TSAs are `tsa_urls`.
+fn export_settings(dir: &Path, tsa_urls: Vec<String>) -> ballotwatch_evidence::ExportSettings {
+    ballotwatch_evidence::ExportSettings {
+        key_file: dir.join("evidence.key"),
+        screenshots: true,
+        allow_private_addresses: true,
+        shot_limits: ballotwatch_evidence::chromium::ShotLimits::default(),
+        tool_version: "test".into(),
+        user_agent: "Ballotwatch/test".into(),
+        detectors: Vec::new(),
+        pdf_timeout: Duration::from_secs(30),
+        timestamps: true,
+        tsa_urls,
+        tsa_roots: vec![tsa().root_pem()],
+    }
+}
+
+/// Exports `items` to `out` and verifies the pack against the test TSA's root: the export's
+/// note and what the timestamps say per item.
+fn export_and_verify(
+    store: &ballotwatch_store::Store,
+    settings: &ballotwatch_evidence::ExportSettings,
+    items: &[String],
+    out: &Path,
+) -> (
+    Option<String>,
+    ballotwatch_evidence::timestamp::pack::TimestampCheck,
+) {
+    let job = ballotwatch_evidence::ExportJob {
+        incidents: &[],
+        items,
+        actor: "test",
+        skip_screenshots: false,
+    };
+    let summary = ballotwatch_evidence::export(store, settings, &job, out).expect("export");
+    let options = ballotwatch_evidence::VerifyOptions {
+        tsa_roots: Some(roots()),
+        ..ballotwatch_evidence::VerifyOptions::trusting(Vec::<String>::new())
+    };
+    let verified = ballotwatch_evidence::verify_file(out, &options)
+        .expect("verify runs")
+        .unwrap_or_else(|p| panic!("the pack verifies: {p}"));
+    let check = verified.timestamps.expect("the pack has timestamps");
+    (summary.timestamp_note, check)
+}
+
+#[test]
+fn a_screenshot_export_takes_itself_is_timestamped_or_said_to_be_covered_only_by_the_signature() {
+    use ballotwatch_evidence::timestamp::pack::ItemStamp;
+    if ballotwatch_evidence::chromium::Chromium::find().is_err() {
+        panic!("these tests need Chromium to take screenshots (Debian: chromium)");
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ballotwatch_store::Store::open(&dir.path().join("data")).unwrap();
+    let page = tsa().url("html");
+
+    // Item a, polled and timestamped (as `serve` does) but never screenshotted.
+    flagged_item(&store, "a", &page);
+    let head = store.capture_log_head().unwrap().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stamp, verified) = rt
+        .block_on(timestamp_with_any(
+            &reqwest::Client::new(),
+            &[tsa().url("rsa")],
+            &head.head_bytes().unwrap(),
+            TIMEOUT,
+            &roots(),
+        ))
+        .unwrap();
+    store
+        .record_timestamp_token(&ballotwatch_store::NewTimestampToken {
+            seq: head.seq,
+            head: head.head.clone(),
+            tsa_url: stamp.url,
+            token: stamp.token,
+            gen_time: verified.gen_time,
+            requested_at: stamp.requested_at,
+        })
+        .unwrap();
+
+    // Export with no TSA answering: the screenshot export takes is in the pack, but only the
+    // council's signature covers it; the item's capture keeps its trusted time.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/tsr", l.local_addr().unwrap())
+    };
+    let out = dir.path().join("down.zip");
+    let (note, check) = export_and_verify(
+        &store,
+        &export_settings(dir.path(), vec![dead]),
+        &["a".to_string()],
+        &out,
+    );
+    let note = note.expect("the export logged a screenshot");
+    assert!(
+        note.contains("covered only by the council's signature"),
+        "{note}"
+    );
+    let shot_seq = head.seq + 1;
+    match &check.items[0] {
+        (id, ItemStamp::Captured { after, .. }) if id == "a" => {
+            assert_eq!(after.len(), 2, "the PNG and the rendered HTML: {after:?}");
+            assert!(
+                after[0].starts_with("its screenshot screenshots/")
+                    && after[0].ends_with(&format!(".png (entry {shot_seq})")),
+                "{after:?}"
+            );
+        }
+        other => panic!("item a should have a trusted time for its capture: {other:?}"),
+    }
+    let said = check.items[0].1.to_string();
+    assert!(
+        said.contains("captured no later than")
+            && said.contains("covered only by the council's signature: its screenshot"),
+        "{said}"
+    );
+    assert_eq!(check.tokens.len(), 1);
+    assert_eq!(check.tokens[0].verified.gen_time, verified.gen_time);
+
+    // Item b, flagged later, exported with the TSA up: the screenshot export takes is
+    // timestamped before the pack is sealed, and openssl agrees on the token in the pack.
+    flagged_item(&store, "b", &format!("{page}?b"));
+    let out = dir.path().join("up.zip");
+    let (note, check) = export_and_verify(
+        &store,
+        &export_settings(dir.path(), vec![tsa().url("rsa")]),
+        &["a".to_string(), "b".to_string()],
+        &out,
+    );
+    let note = note.expect("the export logged a screenshot");
+    assert!(
+        note.starts_with("timestamped the 2 capture log entries"),
+        "{note}"
+    );
+    let new_head = store.capture_log_head().unwrap().unwrap();
+    assert!(store.untimestamped_heads(1).unwrap().is_empty());
+    for (id, stamp) in &check.items {
+        match stamp {
+            ItemStamp::Captured { after, .. } => assert!(after.is_empty(), "{id}: {after:?}"),
+            other => panic!("{id} should be timestamped: {other:?}"),
+        }
+    }
+    assert_eq!(check.head, Some((new_head.seq, new_head.head.clone())));
+    let token = &check.tokens[0];
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let mut tsr = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(&token.file).unwrap(), &mut tsr).unwrap();
+    let tsr_file = dir.path().join("token.tsr");
+    std::fs::write(&tsr_file, &tsr).unwrap();
+    let openssl = Command::new("openssl")
+        .args(["ts", "-verify", "-in"])
+        .arg(&tsr_file)
+        .arg("-digest")
+        .arg(&new_head.head)
+        .arg("-CAfile")
+        .arg(tsa().root_pem())
+        .arg("-untrusted")
+        .arg(tsa().signer_pem("rsa"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&openssl.stdout).contains("Verification: OK"),
+        "openssl ts -verify: {}{}",
+        String::from_utf8_lossy(&openssl.stdout),
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    eprintln!("two exports with screenshots took {:?}", started.elapsed());
+}

@@ -91,6 +91,9 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
     if let Some(why) = &summary.pdf_not_rendered {
         println!("report.pdf not included: {why}");
     }
+    if let Some(note) = &summary.timestamp_note {
+        println!("{note}");
+    }
     Ok(0)
 }
 
@@ -120,6 +123,7 @@ pub fn settings(
             .screenshot_timeout
             .max(Duration::from_secs(10)),
         timestamps: config.evidence.timestamps_enabled(),
+        tsa_urls: config.evidence.tsa_urls.clone(),
         tsa_roots: config.evidence.tsa_roots.clone(),
     })
 }

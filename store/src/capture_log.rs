@@ -165,21 +165,27 @@ impl FromRow for TimestampTokenRecord {
 
 /// The part of the chain a pack needs: from the first entry of its items to a timestamped head
 /// at or after their last entry (or the current head, when none is timestamped yet), and the
-/// tokens for that last head.
+/// tokens for that last head; when the last head is not timestamped, the tokens of the last
+/// timestamped head inside the segment instead (they cover the entries up to it, so entries
+/// logged since, such as a screenshot `export` took itself, are the only ones without a
+/// trusted time).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainSegment {
     /// Consecutive entries (other items' entries in between included: the links need them).
     pub entries: Vec<LogEntry>,
-    /// Tokens for the last entry's head; empty when it is not timestamped yet.
+    /// Tokens for the last entry's head; when it is not timestamped yet, those for the last
+    /// timestamped head in the segment, if any (each token names its entry by `seq`).
     pub tokens: Vec<TimestampTokenRecord>,
 }
 
 impl ChainSegment {
     /// Recomputes every link: each entry's `prev_head` is the head before it, each head is
     /// [`chain_head`] of its fields, the `seq`s are consecutive, and every token is for the
-    /// last head. Returns the last head (hex); the error names the first broken entry.
+    /// head of the entry it names, all of them for one entry. Returns the last head (hex); the
+    /// error names the first broken entry.
     pub fn check(&self) -> std::result::Result<Option<String>, ChainError> {
         let mut prev: Option<(i64, [u8; 32])> = None;
+        let mut heads: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
         for e in &self.entries {
             let at = |problem: String| ChainError::Entry {
                 seq: e.seq,
@@ -204,10 +210,12 @@ impl ChainSegment {
                 ));
             }
             prev = Some((e.seq, head));
+            heads.insert(e.seq, hex::encode(head));
         }
         let last = prev.map(|(seq, head)| (seq, hex::encode(head)));
+        let stamped = self.tokens.first().map(|t| t.seq);
         for t in &self.tokens {
-            if last.as_ref() != Some(&(t.seq, t.head.clone())) {
+            if heads.get(&t.seq) != Some(&t.head) || Some(t.seq) != stamped {
                 return Err(ChainError::Token {
                     id: t.id,
                     seq: t.seq,
@@ -231,8 +239,9 @@ pub enum ChainError {
         /// What is wrong with it.
         problem: String,
     },
-    /// A timestamp token is not for the segment's last head.
-    #[error("timestamp token {id} is for entry {seq}, not the segment's last")]
+    /// A timestamp token is not for the head of an entry in the segment, or not for the same
+    /// entry as the others.
+    #[error("timestamp token {id} is not for the head of entry {seq} in the segment")]
     Token {
         /// The token's id.
         id: i64,
@@ -399,9 +408,25 @@ impl Store {
                 [last],
                 || "finding the timestamp that covers the items".into(),
             )?;
-            let end = match stamped {
-                Some((Some(seq),)) => seq,
-                _ => last_entry(conn)?.map_or(last, |e| e.seq),
+            let (end, stamped_end) = match stamped {
+                Some((Some(seq),)) => (seq, true),
+                _ => (last_entry(conn)?.map_or(last, |e| e.seq), false),
+            };
+            // The last head the tokens are for: the segment's own, else the last timestamped
+            // one inside it.
+            let token_seq = if stamped_end {
+                end
+            } else {
+                let before: Option<(Option<i64>,)> = query_opt(
+                    conn,
+                    "SELECT max(seq) FROM timestamp_tokens WHERE seq BETWEEN ?1 AND ?2",
+                    [first, end],
+                    || "finding the last timestamp inside the segment".into(),
+                )?;
+                match before {
+                    Some((Some(seq),)) => seq,
+                    _ => end,
+                }
             };
             let entries = query_all(
                 conn,
@@ -418,7 +443,7 @@ impl Store {
                     "SELECT {} FROM timestamp_tokens WHERE seq = ?1 ORDER BY id",
                     TimestampTokenRecord::COLUMNS
                 ),
-                [end],
+                [token_seq],
                 || "reading timestamp tokens".into(),
             )?;
             Ok(ChainSegment { entries, tokens })
@@ -768,5 +793,55 @@ mod tests {
             store.capture_log_segment(&["nobody"]).unwrap(),
             ChainSegment::default()
         );
+    }
+
+    #[test]
+    fn entries_after_the_last_token_keep_the_earlier_tokens_in_the_segment() {
+        let (_dir, store) = store();
+        let log = store
+            .append_capture_log(&[
+                entry("a", "body", b"A"),
+                entry("b", "body", b"B"),
+                entry("a", "headers", b"H"),
+            ])
+            .unwrap();
+        store
+            .record_timestamp_token(&token(&log[0], "http://old"))
+            .unwrap();
+        store
+            .record_timestamp_token(&token(&log[2], "http://tsa"))
+            .unwrap();
+        // A screenshot logged after the last token: the segment runs to it, and carries the
+        // token of entry 3 (the last timestamped head inside it), not entry 1's.
+        let shot = store
+            .append_capture_log(&[entry("a", "screenshot", b"S")])
+            .unwrap();
+        let seg = store.capture_log_segment(&["a"]).unwrap();
+        assert_eq!(
+            seg.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(
+            seg.tokens
+                .iter()
+                .map(|t| (t.seq, t.tsa_url.as_str()))
+                .collect::<Vec<_>>(),
+            [(3, "http://tsa")]
+        );
+        assert_eq!(seg.check().unwrap(), Some(shot[0].head.clone()));
+
+        // A token whose head is not its entry's, or tokens for two entries, do not check.
+        let mut wrong = seg.clone();
+        wrong.tokens[0].head = log[1].head.clone();
+        assert!(matches!(
+            wrong.check(),
+            Err(ChainError::Token { seq: 3, .. })
+        ));
+        let mut two = seg.clone();
+        let mut other = two.tokens[0].clone();
+        other.seq = 1;
+        other.head = log[0].head.clone();
+        two.tokens.push(other);
+        assert!(matches!(two.check(), Err(ChainError::Token { seq: 1, .. })));
     }
 }

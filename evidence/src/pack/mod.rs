@@ -84,6 +84,9 @@ pub struct PackSummary {
     pub key_fingerprint: String,
     /// Why there is no `report.pdf`, if there is none.
     pub pdf_not_rendered: Option<String>,
+    /// What `export` did about trusted timestamps for the capture log entries it added itself
+    /// (a screenshot it took), in words; `None` when it added none.
+    pub timestamp_note: Option<String>,
 }
 
 /// The pack's content before it is zipped: the manifest and every file's bytes.
@@ -93,6 +96,36 @@ pub struct PackContent {
     pub manifest: Manifest,
     /// Every file, by path, including `manifest.json`, `manifest.sig` and `SHA256SUMS`.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// How long each phase of [`build`] took, in order (for benchmarks and the debug log).
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// Times the phases of a pack build.
+struct Phases {
+    last: std::time::Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the phase `name` (started when the previous one ended).
+    fn end(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        let took = now.duration_since(self.last);
+        tracing::debug!(
+            phase = name,
+            ms = took.as_millis() as u64,
+            "pack phase done"
+        );
+        self.done.push((name, took));
+        self.last = now;
+    }
 }
 
 /// A file name extension for a content type.
@@ -139,11 +172,14 @@ pub fn build_at(
 ) -> Result<PackContent> {
     let _span =
         tracing::info_span!("pack", incidents = ?req.incidents, items = req.items.len()).entered();
+    let mut phases = Phases::new();
     let gathered = gather(store, req, now)?;
+    phases.end("gather (store reads, WARC)");
     // The WACZ: the same WARC bytes, indexed, with the pages, for replay.
     // The pack's own WACZ leaves the screenshots out: they are in the pack already, under
     // screenshots/, and a second copy would double a large pack.
     let (wacz, _) = wacz_of(&gathered, req, now, false)?;
+    phases.end("archive.wacz");
     let Gathered {
         incidents,
         item_ids,
@@ -178,6 +214,7 @@ pub fn build_at(
         EvidenceError::InvalidRequest(format!("cannot serialise {}: {e}", names::CUSTODY))
     })?;
     files.insert(names::CUSTODY.into(), custody_bytes);
+    phases.end("timestamps, custody");
 
     let mut manifest = Manifest {
         schema: SCHEMA.into(),
@@ -238,6 +275,7 @@ pub fn build_at(
     // What the timestamps prove, checked as `verify` will, for the report (the check reads
     // the screenshots' hashes from the file list, completed below).
     manifest.files = entries(&files);
+    phases.end("hash files");
     let stamped = timestamps_for_report(&manifest, &stamps.files, &req.tsa_roots);
     // The report, then its PDF (every file hashed once).
     let mut hashes = std::mem::take(&mut manifest.files);
@@ -245,8 +283,15 @@ pub fn build_at(
     hashes.sort_by(|a, b| a.path.cmp(&b.path));
     files.extend(stamps.files);
 
-    let images = crate::thumbnail::report_images(images, req.report_image_width);
+    let images = crate::thumbnail::report_images(
+        images
+            .iter()
+            .filter_map(|p| Some((p.as_str(), files.get(p)?.as_slice()))),
+        req.report_image_width,
+    );
+    phases.end("report images (thumbnails)");
     let html = crate::report::render(&manifest, &hashes, &images, &custody, &stamped);
+    phases.end("report.html");
     match &req.pdf {
         Ok(chromium) => match render_pdf(chromium, &html, pdf_timeout(req, manifest.items.len())) {
             Ok(pdf) => {
@@ -260,10 +305,26 @@ pub fn build_at(
         },
         Err(why) => manifest.report.pdf_not_rendered = Some(why.to_string()),
     }
+    phases.end("report.pdf (Chromium)");
     files.insert(names::REPORT_HTML.into(), html.into_bytes());
 
-    // Manifest, signature, sums.
-    manifest.files = entries(&files);
+    // Manifest, signature, sums: every file was hashed once above, but the report's.
+    let mut listed: BTreeMap<String, FileEntry> =
+        hashes.into_iter().map(|e| (e.path.clone(), e)).collect();
+    for name in [names::REPORT_HTML, names::REPORT_PDF] {
+        if let Some(bytes) = files.get(name) {
+            listed.insert(
+                name.to_string(),
+                FileEntry {
+                    path: name.to_string(),
+                    sha256: sha256_hex(bytes),
+                    size: bytes.len() as u64,
+                },
+            );
+        }
+    }
+    manifest.files = listed.into_values().collect();
+    debug_assert_eq!(manifest.files.len(), files.len());
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| {
         EvidenceError::InvalidRequest(format!("cannot serialise the manifest: {e}"))
     })?;
@@ -272,7 +333,12 @@ pub fn build_at(
     files.insert(names::MANIFEST.into(), manifest_bytes);
     files.insert(names::SIGNATURE.into(), sig.into_bytes());
     files.insert(names::SUMS.into(), sums.into_bytes());
-    Ok(PackContent { manifest, files })
+    phases.end("hash files, manifest, signature, SHA256SUMS");
+    Ok(PackContent {
+        manifest,
+        files,
+        timings: phases.done,
+    })
 }
 
 /// The pack's timestamps checked against the configured roots, as the report states them;
@@ -301,8 +367,8 @@ struct Gathered {
     captures: Vec<CaptureEntry>,
     /// Capture bodies, screenshots, media and the WARC, by path in the pack.
     files: BTreeMap<String, Vec<u8>>,
-    /// Screenshots by path, for the report.
-    images: BTreeMap<String, Vec<u8>>,
+    /// The screenshots' paths in `files`, for the report.
+    images: Vec<String>,
     /// Where each record of the WARC is.
     warc_records: Vec<warc::Written>,
 }
@@ -339,7 +405,7 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
     // Items, their captures, screenshots and media.
     let mut items = Vec::new();
     let mut capture_ids: Vec<i64> = Vec::new();
-    let mut images: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut images: Vec<String> = Vec::new();
     for id in &item_ids {
         let versions = store.item_versions(id)?;
         let Some(latest) = versions.last().cloned() else {
@@ -371,7 +437,7 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
                     let png_path = format!("screenshots/{png_sha256}.png");
                     let html_path = format!("screenshots/{html_sha256}.html");
                     let png = store.read_blob(&png_sha256)?;
-                    images.insert(png_path.clone(), png.clone());
+                    images.push(png_path.clone());
                     files.insert(png_path.clone(), png);
                     files.insert(html_path.clone(), store.read_blob(&html_sha256)?);
                     ScreenshotEntry {
@@ -708,16 +774,41 @@ fn pdf_timeout(req: &PackRequest, items: usize) -> Duration {
         + Duration::from_millis(150).saturating_mul(u32::try_from(items).unwrap_or(u32::MAX))
 }
 
-/// Hash entries for every file.
+/// Hash entries for every file, in path order, hashed on every core (a pack's files are mostly
+/// screenshots and media: hashed one after another, they leave a core idle).
 fn entries(files: &BTreeMap<String, Vec<u8>>) -> Vec<FileEntry> {
-    files
-        .iter()
-        .map(|(path, bytes)| FileEntry {
-            path: path.clone(),
-            sha256: sha256_hex(bytes),
-            size: bytes.len() as u64,
-        })
-        .collect()
+    let all: Vec<(&String, &Vec<u8>)> = files.iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    let entry = |(path, bytes): &(&String, &Vec<u8>)| FileEntry {
+        path: (*path).clone(),
+        sha256: sha256_hex(bytes),
+        size: bytes.len() as u64,
+    };
+    if threads == 1 || all.len() < 2 {
+        return all.iter().map(entry).collect();
+    }
+    let chunk = all.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = all
+            .chunks(chunk)
+            .map(|part| {
+                (
+                    part,
+                    scope.spawn(move || part.iter().map(entry).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(part, h)| {
+                // Should a thread fail, that part is hashed here rather than lost.
+                h.join()
+                    .unwrap_or_else(|_| part.iter().map(entry).collect::<Vec<_>>())
+            })
+            .collect::<Vec<_>>()
+    })
 }
 
 fn render_pdf(
@@ -758,5 +849,6 @@ pub fn write_pack(
         public_key: m.public_key.hex.clone(),
         key_fingerprint: key.fingerprint(),
         pdf_not_rendered: m.report.pdf_not_rendered.clone(),
+        timestamp_note: None,
     })
 }

@@ -92,7 +92,8 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
     let tmp = tempfile::NamedTempFile::new_in(&dir)
         .map_err(|e| EvidenceError::io("create a temp file in", &dir, e))?;
     let stamp = zip_stamp(content.manifest.exported_at);
-    let mut zw = zip::ZipWriter::new(tmp.as_file());
+    // Buffered: the small deflated files would otherwise be written a few KB per syscall.
+    let mut zw = zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()));
     add_entries(
         &mut zw,
         zip_order(&content.files)
@@ -102,15 +103,39 @@ pub fn write_zip(content: &PackContent, out: &Path) -> Result<(String, u64)> {
         out,
     )?;
     zw.finish()
-        .map_err(|e| zerr(format!("cannot finish: {e}")))?;
+        .map_err(|e| zerr(format!("cannot finish: {e}")))?
+        .into_inner()
+        .map_err(|e| EvidenceError::io("write", tmp.path(), e.into_error()))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| EvidenceError::io("sync", tmp.path(), e))?;
-    let bytes =
-        std::fs::read(tmp.path()).map_err(|e| EvidenceError::io("read back", tmp.path(), e))?;
+    // The pack's own SHA-256, read back as written (streamed: a pack can be gigabytes).
+    let (sha256, size) =
+        sha256_of_file(tmp.path()).map_err(|e| EvidenceError::io("read back", tmp.path(), e))?;
     tmp.persist(out)
         .map_err(|e| EvidenceError::io("move the pack into place at", out, e.error))?;
-    Ok((sha256_hex(&bytes), bytes.len() as u64))
+    Ok((sha256, size))
+}
+
+/// The SHA-256 (hex) and size of a file, read in 1 MiB pieces.
+fn sha256_of_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// Writes `bytes` to `out` atomically (a temp file in the same folder, fsynced, then renamed).

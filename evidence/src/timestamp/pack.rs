@@ -244,8 +244,13 @@ pub enum ItemStamp {
         logged: usize,
         /// Captures of the item in the pack.
         captures: usize,
+        /// What of the item was logged after the timestamped head (e.g. a screenshot `export`
+        /// took itself when no TSA answered), in words naming the file and the entry: covered
+        /// only by the council's signature.
+        after: Vec<String>,
     },
-    /// Its captures are in the chain, but no TSA has timestamped the chain's head yet.
+    /// Its captures are in the chain, but no TSA has timestamped a head covering them: they
+    /// are covered only by the council's signature.
     NotYetTimestamped,
     /// None of its captures is in the capture log (captured before the log was kept).
     NotLogged,
@@ -259,6 +264,7 @@ impl std::fmt::Display for ItemStamp {
                 tsa,
                 logged,
                 captures,
+                after,
             } => {
                 write!(
                     f,
@@ -272,11 +278,20 @@ impl std::fmt::Display for ItemStamp {
                          others predate it"
                     )?;
                 }
+                if !after.is_empty() {
+                    write!(
+                        f,
+                        "; NOT covered by that time, logged after the last trusted timestamp \
+                         (no TSA answered), so covered only by the council's signature: {}",
+                        after.join(", ")
+                    )?;
+                }
                 Ok(())
             }
             ItemStamp::NotYetTimestamped => f.write_str(
                 "not yet timestamped (its captures are in the capture log, but no TSA had \
-                 timestamped the log when the pack was exported)",
+                 timestamped the log when the pack was exported): covered only by the \
+                 council's signature",
             ),
             ItemStamp::NotLogged => f.write_str(
                 "no trusted timestamp: its captures are not in the capture log (they predate it)",
@@ -406,7 +421,7 @@ pub fn check(
                 .iter()
                 .find(|t| t.id == id)
                 .map_or_else(|| names::token(id), |t| t.file.clone()),
-            format!("token {id} is for entry {seq}, not the head of the chain in the pack"),
+            format!("token {id} is not for the head of entry {seq} in the chain in the pack"),
         ),
     })?;
     let head = match (head, chain.entries.last()) {
@@ -526,19 +541,20 @@ pub fn check(
                 format!("token {} is not a timestamp response: {e}", t.id),
             )
         })?;
-        let head_bytes = head
-            .as_ref()
-            .and_then(|(_, h)| {
+        // The head of the entry it names (re-linked above: the record's head is that entry's).
+        let head_bytes = by_seq
+            .get(&t.seq)
+            .and_then(|e| {
                 let mut out = [0u8; 32];
-                hex::decode_to_slice(h, &mut out).ok().map(|()| out)
+                hex::decode_to_slice(&e.head, &mut out).ok().map(|()| out)
             })
             .ok_or_else(|| problem(chain_path, "a token, but no chain head to timestamp"))?;
         let verified = verify_token(&token, &head_bytes, None, &roots).map_err(|e| match e {
             TimestampError::ImprintMismatch { .. } => problem(
                 &t.file,
                 format!(
-                    "token {} for a different hash: it does not timestamp the chain's head \
-                     (entry {}): {e}",
+                    "token {} for a different hash: it does not timestamp the chain's head at \
+                     entry {}: {e}",
                     t.id, t.seq
                 ),
             ),
@@ -560,22 +576,38 @@ pub fn check(
         });
     }
 
+    // Every token is for one entry (checked above): it covers the entries up to it.
     let earliest = tokens.iter().min_by_key(|t| t.verified.gen_time);
+    let stamped_seq = chain.tokens.first().map(|t| t.seq);
+    let sums: BTreeMap<&str, &str> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
     let items = manifest
         .items
         .iter()
         .map(|item| {
+            let id = item.item.id.as_str();
+            let mine: Vec<&LogEntry> = chain.entries.iter().filter(|e| e.item_id == id).collect();
+            let after: Vec<&LogEntry> = mine
+                .iter()
+                .copied()
+                .filter(|e| stamped_seq.is_none_or(|s| e.seq > s))
+                .collect();
             let stamp = match (item.capture_log.is_empty(), earliest) {
                 (true, _) => ItemStamp::NotLogged,
                 (false, None) => ItemStamp::NotYetTimestamped,
+                (false, Some(_)) if after.len() == mine.len() => ItemStamp::NotYetTimestamped,
                 (false, Some(t)) => ItemStamp::Captured {
                     gen_time: t.verified.gen_time,
                     tsa: t.verified.tsa_name.clone(),
                     logged: item.capture_log.len(),
                     captures: item.capture_ids.len(),
+                    after: after.iter().map(|e| describe(item, e, &sums)).collect(),
                 },
             };
-            (item.item.id.clone(), stamp)
+            (id.to_string(), stamp)
         })
         .collect();
     Ok(Some(TimestampCheck {
@@ -586,6 +618,19 @@ pub fn check(
         items,
         unlogged_files,
     }))
+}
+
+/// An item's capture-log entry in words for `verify`: the file it logs (or what it is) and its
+/// `seq`.
+fn describe(item: &ItemEntry, e: &LogEntry, sums: &BTreeMap<&str, &str>) -> String {
+    let file = item_files(item, sums)
+        .into_iter()
+        .find(|f| f.what == e.what && f.sha256 == e.sha256)
+        .map(|f| f.file.to_string());
+    match file {
+        Some(file) => format!("its {} {file} (entry {})", e.what, e.seq),
+        None => format!("its {} with SHA-256 {} (entry {})", e.what, e.sha256, e.seq),
+    }
 }
 
 /// One media or screenshot file of an exported item: what the capture log calls it, its path

@@ -50,6 +50,7 @@ fn item_stamps_say_what_they_prove_in_words() {
         tsa: "CN=Test TSA".into(),
         logged: 2,
         captures: 2,
+        after: Vec::new(),
     };
     assert_eq!(
         full.to_string(),
@@ -60,8 +61,19 @@ fn item_stamps_say_what_they_prove_in_words() {
         tsa: "CN=Test TSA".into(),
         logged: 1,
         captures: 3,
+        after: Vec::new(),
     };
     assert!(partial.to_string().contains("1 of its 3 captures"));
+    let shot_after = ItemStamp::Captured {
+        gen_time: t,
+        tsa: "CN=Test TSA".into(),
+        logged: 1,
+        captures: 1,
+        after: vec!["its screenshot screenshots/ab.png (entry 9)".into()],
+    };
+    assert!(shot_after.to_string().ends_with(
+        "covered only by the council's signature: its screenshot screenshots/ab.png (entry 9)"
+    ));
     assert!(ItemStamp::NotYetTimestamped
         .to_string()
         .starts_with("not yet timestamped"));

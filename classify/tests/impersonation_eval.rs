@@ -1,7 +1,8 @@
 //! Evaluation of the lookalike-domain and lookalike-account detectors on the committed sets in
 //! `tests/eval/` (see its README). Prints precision, recall, F1 and false-positive rate per
 //! detector; fails below recall 0.95 at FPR ≤ 2% (domains) and recall 0.9 at FPR ≤ 5%
-//! (accounts).
+//! (accounts), and on the `test` split of the local sets below recall 0.99 at FPR ≤ 0.5%
+//! (domains) and recall 0.95 at FPR ≤ 2% (accounts).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -245,7 +246,10 @@ fn local_accounts_eval() {
         );
     }
     let (recall, fpr) = splits.report("local accounts");
-    println!("local accounts test: recall {recall:.3} FPR {fpr:.3}");
+    // Floors at the measured test values (2026-12-07: recall 0.958, 23 of 24; FPR 0.000, 0 of
+    // 34): the target is recall 0.97 at FPR 0.02.
+    assert!(recall >= 0.95, "local account recall {recall:.3} < 0.95");
+    assert!(fpr <= 0.02, "local account FPR {fpr:.3} > 0.02");
 }
 
 /// Local organisations' domains and the missed lookalike-domain classes
@@ -282,5 +286,8 @@ fn local_domains_eval() {
         );
     }
     let (recall, fpr) = splits.report("local domains");
-    println!("local domains test: recall {recall:.3} FPR {fpr:.3}");
+    // Floors at the measured test values (2026-12-07: recall 1.000, 30 of 30; FPR 0.000, 0 of
+    // 34), which meet the target of recall 0.99 at FPR 0.005.
+    assert!(recall >= 0.99, "local domain recall {recall:.3} < 0.99");
+    assert!(fpr <= 0.005, "local domain FPR {fpr:.3} > 0.005");
 }

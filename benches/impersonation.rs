@@ -90,6 +90,9 @@ fn main() {
                 platform: Some("x".into()),
                 url: None,
                 bio: None,
+                verified: None,
+                followers: None,
+                created_at: None,
             }
         })
         .collect();

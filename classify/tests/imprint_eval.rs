@@ -37,6 +37,9 @@ fn item(row: &Row) -> Item {
         author: row.handle.as_ref().map(|h| Author {
             handle: Some(h.clone()),
             bio: row.bio.clone(),
+            verified: None,
+            followers: None,
+            created_at: None,
             ..Default::default()
         }),
         ..Default::default()

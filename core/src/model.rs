@@ -39,6 +39,16 @@ pub struct Author {
     /// post. Some platforms' digital imprints live here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
+    /// Whether the platform marks the account as verified (X's tick, paid or organisational),
+    /// where the source gives it. A tick can be bought, so it is a weak signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// How many accounts follow this one, where the source gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followers: Option<u64>,
+    /// When the account was created, where the source gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An image or video attached to or linked from an item.

@@ -207,6 +207,9 @@ pub fn report_item(
             platform: Some("web".into()),
             url: Some(format!("{}://{h}/", p.url.scheme())),
             bio: None,
+            verified: None,
+            followers: None,
+            created_at: None,
         })
     });
     let mut item = Item {

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use ballotwatch_core::{Author, Item, Verdict, VerdictKind};
 
 use super::identities::{
-    describe_edit, describe_lookalikes, fold, folded_decorations, handle_key, handle_local,
-    name_tokens, raw_tokens, Identity, ProtectedIdentities, DECORATIONS,
+    describe_edit, describe_lookalikes, fold, folded_decorations, folded_type_words, handle_key,
+    handle_local, is_type_run, name_tokens, raw_tokens, squash, Identity, ProtectedIdentities,
+    DECORATIONS,
 };
 use crate::{Detector, DetectorError};
 
@@ -42,34 +43,335 @@ impl AccountDetector {
         AccountDetector { ids }
     }
 
-    /// Checks one author; `None` when official or not a lookalike.
-    pub fn check(&self, author: &Author) -> Option<AccountMatch> {
+    /// Checks one author as of a post's time (`at`, for the account's age where the source
+    /// gives it); `None` when official or not a lookalike.
+    ///
+    /// A match on the handle alone (one letter from an official handle) is not a claim when
+    /// the display name names something else and the platform shows an established account
+    /// (see [`established`]): that is a local club or business whose handle happens to be
+    /// close, like `@NorwichCFC` beside `@NorwichCC`.
+    pub fn check_at(
+        &self,
+        author: &Author,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<AccountMatch> {
         if self
             .ids
             .is_official_author(author.handle.as_deref(), author.url.as_deref())
         {
             return None;
         }
+        let display = author
+            .display_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty());
+        let bio = author.bio.as_deref().filter(|b| !b.trim().is_empty());
         let mut best: Option<AccountMatch> = None;
+        let mut consider = |m: AccountMatch| {
+            if best.as_ref().is_none_or(|b| m.score > b.score) {
+                best = Some(m);
+            }
+        };
+        let mut claimed = false;
         for identity in &self.ids.identities {
-            let found = [
-                author
-                    .display_name
-                    .as_deref()
-                    .and_then(|n| compare_name(n, identity)),
-                author
-                    .handle
-                    .as_deref()
-                    .and_then(|h| compare_handle(h, identity)),
-            ];
-            for m in found.into_iter().flatten() {
-                if best.as_ref().is_none_or(|b| m.score > b.score) {
-                    best = Some(m);
-                }
+            if let Some(m) = display.and_then(|n| compare_name(n, identity)) {
+                claimed = true;
+                consider(m);
+            }
+            if let Some(m) = bio.and_then(|b| bio_claim(b, identity)) {
+                claimed = true;
+                consider(m);
             }
         }
-        best
+        for identity in &self.ids.identities {
+            if let Some(m) = author
+                .handle
+                .as_deref()
+                .and_then(|h| compare_handle(h, identity))
+            {
+                // A handle one letter from an official one, on an account whose display name
+                // names something else and which the platform shows as established, is a
+                // neighbour, not a claim.
+                let weak = m.score <= 0.8 && display.is_some() && !claimed;
+                if weak && established(author, at) {
+                    continue;
+                }
+                consider(m);
+            }
+        }
+        best.map(|mut m| {
+            if let Some(signals) = signals(author, at) {
+                m.transformation = format!("{} ({signals})", m.transformation);
+            }
+            m
+        })
     }
+
+    /// Checks one author, without a time (account age unused); `None` when official or not a
+    /// lookalike.
+    pub fn check(&self, author: &Author) -> Option<AccountMatch> {
+        self.check_at(author, None)
+    }
+}
+
+/// An account the platform shows as established: at least [`ESTABLISHED_FOLLOWERS`]
+/// followers and created at least [`ESTABLISHED_YEARS`] years before `at`. A paid tick alone
+/// is not enough, and without both figures no account is established.
+pub fn established(author: &Author, at: Option<chrono::DateTime<chrono::Utc>>) -> bool {
+    let (Some(followers), Some(created), Some(at)) = (author.followers, author.created_at, at)
+    else {
+        return false;
+    };
+    followers >= ESTABLISHED_FOLLOWERS
+        && at.signed_duration_since(created).num_days() >= 365 * ESTABLISHED_YEARS
+}
+
+/// Followers an established account has at least.
+pub const ESTABLISHED_FOLLOWERS: u64 = 1_000;
+/// Years an established account has existed at least.
+pub const ESTABLISHED_YEARS: i64 = 2;
+
+/// What the platform says about a flagged account, in plain words, when it says anything:
+/// "account created April 2026, 12 followers, ticked".
+fn signals(author: &Author, at: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = author.created_at {
+        let new = at.is_some_and(|at| at.signed_duration_since(c).num_days() < 90);
+        parts.push(format!(
+            "account created {}{}",
+            c.format("%B %Y"),
+            if new { ", weeks before" } else { "" }
+        ));
+    }
+    if let Some(f) = author.followers {
+        parts.push(format!("{f} followers"));
+    }
+    if author.verified == Some(true) {
+        parts.push("with a platform tick, which can be bought".into());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// Words that, run together after a council's name or with its place, claim its elections
+/// office ("SwindonBoroughCouncilElections", "Stockport Council Election Updates").
+pub const CLAIM_SUFFIXES: &[&str] = &[
+    "elections",
+    "election",
+    "electoral",
+    "info",
+    "information",
+    "vote",
+    "votes",
+    "voting",
+    "voter",
+    "polls",
+    "poll",
+    "polling",
+    "register",
+    "registration",
+    "team",
+    "office",
+    "updates",
+    "update",
+    "official",
+    "news",
+    "uk",
+    "gov",
+    "govuk",
+    "hq",
+    "services",
+    "service",
+    "ballot",
+    "postal",
+];
+
+/// Words naming a council's electoral officers ("Returning Officer", "Electoral Services",
+/// "Elections Team"); with the place and nothing else, they claim to be those officers.
+pub const ROLE_WORDS: &[&str] = &[
+    "returning",
+    "officer",
+    "electoral",
+    "services",
+    "service",
+    "registration",
+    "elections",
+    "election",
+    "team",
+    "office",
+    "unit",
+    "official",
+];
+
+/// Of [`ROLE_WORDS`], those that must be present for a role claim.
+const ROLE_CORE: &[&str] = &["returning", "electoral", "elections", "election"];
+
+fn folded_list(list: &'static [&'static str]) -> Vec<String> {
+    list.iter().map(|w| fold(w)).collect()
+}
+
+/// [`CLAIM_SUFFIXES`] folded, beside their spelling.
+fn claim_suffixes() -> &'static [(String, &'static str)] {
+    static F: std::sync::LazyLock<Vec<(String, &'static str)>> =
+        std::sync::LazyLock::new(|| CLAIM_SUFFIXES.iter().map(|w| (fold(w), *w)).collect());
+    &F
+}
+
+fn role_words() -> &'static [String] {
+    static F: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| folded_list(ROLE_WORDS));
+    &F
+}
+
+fn role_core() -> &'static [String] {
+    static F: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| folded_list(ROLE_CORE));
+    &F
+}
+
+/// `squashed` with [`CLAIM_SUFFIXES`] taken off its end (greedily, longest first), and the
+/// suffixes taken.
+fn strip_claim_suffixes(squashed: &str) -> (String, Vec<&'static str>) {
+    let mut s = squashed.to_string();
+    let mut taken = Vec::new();
+    while let Some((w, spelt)) = claim_suffixes()
+        .iter()
+        .filter(|(w, _)| s.len() > w.len() + 3 && s.ends_with(w.as_str()))
+        .max_by_key(|(w, _)| w.len())
+    {
+        s.truncate(s.len() - w.len());
+        taken.push(*spelt);
+    }
+    taken.reverse();
+    (s, taken)
+}
+
+/// A council's name run together, compressed or abbreviated, with or without a suffix that
+/// claims its elections office: (score, how).
+fn compare_forms(squashed: &str, identity: &Identity) -> Option<(f32, String)> {
+    if identity.forms.is_empty() || squashed.is_empty() {
+        return None;
+    }
+    let (core, suffixes) = strip_claim_suffixes(squashed);
+    let with = |how: String| {
+        if suffixes.is_empty() {
+            how
+        } else {
+            format!("{how} with '{}' added", suffixes.join("', '"))
+        }
+    };
+    let place = identity.place.concat();
+    for form in &identity.forms {
+        if core == *form {
+            return Some((
+                if suffixes.is_empty() { 0.85 } else { 0.9 },
+                with("the council's name run together or abbreviated".into()),
+            ));
+        }
+    }
+    // The full compressed name after the place ("stockportmetropolitanboroughcouncil").
+    if let Some(rest) = core.strip_prefix(place.as_str()) {
+        if !rest.is_empty() && is_type_run(rest) {
+            return Some((0.85, with("the council's full name run together".into())));
+        }
+    }
+    // One letter inserted, doubled, dropped or changed in a long form that spells "council"
+    // ("Swiindon Council"); not in an abbreviation, where one letter makes another name
+    // ("Swindon RFC" is not "Swindon MBC").
+    let council = fold("council");
+    for form in identity
+        .forms
+        .iter()
+        .filter(|f| f.chars().count() >= 10 && f.contains(council.as_str()))
+    {
+        if strsim::osa_distance(&core, form) == 1 {
+            return Some((0.8, with("one letter changed in the council's name".into())));
+        }
+    }
+    None
+}
+
+/// A display name of the council's place and its electoral officers' title and nothing else
+/// ("Derby Returning Officer", "Electoral Services, Swindon").
+fn role_claim(display: &str, identity: &Identity) -> Option<(f32, String)> {
+    if identity.place.is_empty() {
+        return None;
+    }
+    let tokens = name_tokens(display);
+    if !identity.place.iter().all(|p| tokens.contains(p)) {
+        return None;
+    }
+    let types = folded_type_words();
+    let rest: Vec<&String> = tokens
+        .iter()
+        .filter(|t| !identity.place.contains(t) && !types.contains(t))
+        .collect();
+    if rest.is_empty()
+        || !rest.iter().all(|t| role_words().contains(t))
+        || !rest.iter().any(|t| role_core().contains(t))
+    {
+        return None;
+    }
+    Some((
+        0.82,
+        "names itself the council's electoral officers (returning officer, electoral services or elections team)".into(),
+    ))
+}
+
+/// Phrases with which a bio claims to be an organisation or its officers.
+const BIO_CLAIMS: &[&str] = &[
+    "official",
+    "we are",
+    "run by",
+    "returning officer",
+    "electoral services",
+    "elections team",
+    "elections office",
+    "elections channel",
+    "elections account",
+];
+
+/// Phrases with which a bio disclaims being the organisation.
+const BIO_DISCLAIMERS: &[&str] = &[
+    "unofficial",
+    "not official",
+    "not affiliated",
+    "not the council",
+    "parody",
+    "fan account",
+    "views my own",
+    "not endorsed",
+];
+
+/// A bio that names the identity and claims to be it or its officers ("Official account of
+/// Swindon Borough Council elections team"), without disclaiming it.
+fn bio_claim(bio: &str, identity: &Identity) -> Option<AccountMatch> {
+    let lower = bio.to_lowercase();
+    if BIO_DISCLAIMERS.iter().any(|d| lower.contains(d)) {
+        return None;
+    }
+    let tokens = name_tokens(bio);
+    let want = &identity.name_tokens;
+    if want.is_empty() || !tokens.windows(want.len()).any(|w| w == want.as_slice()) {
+        return None;
+    }
+    let words = raw_tokens(bio).join(" ");
+    let claim = BIO_CLAIMS.iter().find(|c| {
+        words == **c
+            || words.starts_with(&format!("{c} "))
+            || words.contains(&format!(" {c} "))
+            || words.ends_with(&format!(" {c}"))
+    })?;
+    let quoted: String = bio.trim().chars().take(120).collect();
+    Some(AccountMatch {
+        identity: identity.name.clone(),
+        what: "bio".into(),
+        transformation: format!(
+            "the bio claims to be {} ('{claim}'): \"{quoted}\"",
+            identity.name
+        ),
+        official_handle: None,
+        score: 0.8,
+    })
 }
 
 fn decorations_in(raw: &[String]) -> Vec<String> {
@@ -171,6 +473,12 @@ fn compare_name(display: &str, identity: &Identity) -> Option<AccountMatch> {
         };
         return m(0.8, join(&[how, decorated()]));
     }
+    if let Some((score, how)) = compare_forms(&squash(display), identity) {
+        return m(score, join(&[how, decorated()]));
+    }
+    if let Some((score, how)) = role_claim(display, identity) {
+        return m(score, how);
+    }
     None
 }
 
@@ -262,6 +570,10 @@ fn compare_handle(handle: &str, identity: &Identity) -> Option<AccountMatch> {
         if name.len() >= 8 && core == name {
             return m(0.85, "spells the name".into(), None);
         }
+        // ... or a council's name run together or abbreviated (@swindonboroughcouncil).
+        if let Some((score, how)) = compare_forms(&squash(local), identity) {
+            return m(score, how, None);
+        }
     }
     best
 }
@@ -272,14 +584,14 @@ impl Detector for AccountDetector {
     }
 
     fn version(&self) -> String {
-        "accounts-1".into()
+        "accounts-2".into()
     }
 
     fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {
         let Some(author) = &item.author else {
             return Ok(Vec::new());
         };
-        let Some(m) = self.check(author) else {
+        let Some(m) = self.check_at(author, item.published_at) else {
             return Ok(Vec::new());
         };
         let handle = author.handle.as_deref().map(|h| match &author.platform {
@@ -346,6 +658,9 @@ mod tests {
             platform: None,
             url: None,
             bio: None,
+            verified: None,
+            followers: None,
+            created_at: None,
         }
     }
 
@@ -415,6 +730,105 @@ mod tests {
         assert_eq!(
             how("@LeedsCityCouncil", "").as_deref(),
             Some("spells the name")
+        );
+    }
+
+    fn council(name: &str, handle: &str) -> AccountDetector {
+        AccountDetector::new(Arc::new(ProtectedIdentities::new(&[IdentityConfig {
+            name: name.into(),
+            names: vec![],
+            kind: IdentityKind::Organisation,
+            domains: vec![],
+            handles: BTreeMap::from([("x".to_string(), vec![handle.to_string()])]),
+            logos: vec![],
+        }])))
+    }
+
+    fn account(handle: &str, name: &str, bio: &str, followers: u64, created: &str) -> Author {
+        Author {
+            bio: (!bio.is_empty()).then(|| bio.to_string()),
+            followers: Some(followers),
+            created_at: chrono::DateTime::parse_from_rfc3339(created)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            ..author(handle, name)
+        }
+    }
+
+    fn may_2026() -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339("2026-05-01T00:00:00Z")
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// Issue 20: local organisations carry the place name and are not the council; names
+    /// run together, role words and bios that claim the council are.
+    #[test]
+    fn local_organisations_pass_and_claims_to_be_the_council_do_not() {
+        let d = council("Norwich City Council", "@NorwichCC");
+        let at = may_2026();
+        let flag = |a: &Author| d.check_at(a, at).map(|m| m.transformation);
+        for (h, n, bio) in [
+            (
+                "@NorwichCityFC",
+                "Norwich City FC",
+                "The official account of Norwich City Football Club",
+            ),
+            ("@EveningNews", "Norwich Evening News", "News from Norwich"),
+            (
+                "@norwichcitycouncilwatch",
+                "Norwich Council Watch",
+                "Unofficial: watching Norwich City Council",
+            ),
+            ("@NorwichElectionWatch", "Norwich Election Watch", ""),
+            ("@norwichcc_cricket", "Norwich Cricket Club", ""),
+        ] {
+            assert_eq!(
+                flag(&account(h, n, bio, 5000, "2012-01-01T00:00:00Z")),
+                None,
+                "{n}"
+            );
+        }
+        // One letter from the official handle, but an established club with its own name.
+        let club = account(
+            "@NorwichCFC",
+            "Norwich City Women",
+            "",
+            19_000,
+            "2016-08-01T00:00:00Z",
+        );
+        assert_eq!(flag(&club), None);
+        // The same handle on a new account with no followers is still a lookalike.
+        let new = account(
+            "@NorwichCFC",
+            "Norwich City Women",
+            "",
+            3,
+            "2026-04-01T00:00:00Z",
+        );
+        assert!(flag(&new).is_some());
+        let fake =
+            |n: &str, bio: &str| flag(&account("@someone", n, bio, 4, "2026-04-01T00:00:00Z"));
+        assert_eq!(
+            fake("NorwichCityCouncilElections", "").as_deref(),
+            Some("the council's name run together or abbreviated with 'elections' added (account created April 2026, weeks before, 4 followers)")
+        );
+        assert!(fake("Norwich CC", "").is_some());
+        assert!(fake("Norwiich City Council Info", "").is_some());
+        assert!(fake("Norwich Returning Officer", "")
+            .is_some_and(|t| t.starts_with("names itself the council's electoral officers")));
+        assert!(fake("Electoral Services, Norwich", "").is_some());
+        assert!(fake(
+            "Fine City Votes",
+            "We are Norwich City Council's electoral services."
+        )
+        .is_some_and(|t| t.starts_with("the bio claims to be Norwich City Council ('we are')")));
+        assert_eq!(
+            fake(
+                "Fine City Votes",
+                "Not affiliated with Norwich City Council"
+            ),
+            None
         );
     }
 

@@ -13,12 +13,13 @@ use ballotwatch_core::{Item, Verdict, VerdictKind};
 use regex::Regex;
 
 use super::identities::{
-    describe_edit, describe_lookalikes, flat, fold, host_of_url, ProtectedDomain,
+    describe_edit, describe_lookalikes, flat, fold, host_of_url, Identity, ProtectedDomain,
     ProtectedIdentities,
 };
 use crate::{Detector, DetectorError};
 
-/// Words that, added to a protected name, make a combosquat (`leeds-vote.com`).
+/// Words that, added to a protected name, make a combosquat (`leeds-vote.com`): each claims
+/// the election, the government or a login. A domain needs at least one of them.
 pub const COMBO_WORDS: &[&str] = &[
     "vote",
     "votes",
@@ -36,27 +37,41 @@ pub const COMBO_WORDS: &[&str] = &[
     "ballot",
     "ballots",
     "council",
-    "city",
-    "cc",
     "official",
     "gov",
     "govuk",
-    "uk",
     "postal",
     "proxy",
-    "info",
     "secure",
     "login",
     "verify",
+    "returning",
+    "officer",
+    "ro",
+];
+
+/// Words that may stand beside a protected name and the [`COMBO_WORDS`] but claim nothing on
+/// their own: `swindononline.co.uk` is the local news site, `readinghelp.org` a charity,
+/// `derbycity.com` anyone's. A place name is not an identity.
+pub const FILLER_WORDS: &[&str] = &[
+    "city",
+    "cc",
+    "uk",
+    "info",
     "online",
     "portal",
     "services",
     "service",
     "support",
     "help",
-    "returning",
-    "officer",
-    "ro",
+    "to",
+    "team",
+    "office",
+    "id",
+    "card",
+    "my",
+    "e",
+    "authority",
 ];
 
 /// UK second-level domains whose registrations are vetted: a TLD swap into them is not an
@@ -122,7 +137,8 @@ impl DomainDetector {
         let mut best: Option<DomainMatch> = None;
         for identity in &self.ids.identities {
             for p in &identity.domains {
-                let Some((score, transformation)) = compare(&host, registrable, suffix, &label, p)
+                let Some((score, transformation)) =
+                    compare(&host, registrable, suffix, &label, p, identity)
                 else {
                     continue;
                 };
@@ -148,6 +164,7 @@ fn compare(
     suffix: &str,
     label: &str,
     p: &ProtectedDomain,
+    identity: &Identity,
 ) -> Option<(f32, String)> {
     if registrable == p.registrable {
         return None;
@@ -195,7 +212,9 @@ fn compare(
         if same_suffix {
             return Some((if n >= 5 { 0.9 } else { 0.75 }, how));
         }
-        if n >= 7 {
+        // A letter inserted or doubled keeps the whole name in sight, so it deceives under any
+        // suffix once the name is five letters long (`derrby.co.uk`).
+        if n >= 7 || (n >= 5 && label.chars().count() == n + 1) {
             return Some((0.65, format!("{how}, {}", swap())));
         }
     }
@@ -203,15 +222,64 @@ fn compare(
     if same_suffix && n >= 5 && strsim::osa_distance(&fold(label), &p.label_fold) == 1 {
         return Some((0.8, "look-alike characters and one edit".into()));
     }
-    // Combosquat: the protected label plus campaign words.
     let joined: String = label.chars().filter(|c| *c != '-').collect();
+    // A council's name run together or abbreviated (`swindonboroughcouncil.co.uk`,
+    // `stockportmbc.com`), possibly with election words after it.
+    if let Some(how) = council_form(&joined, p, identity) {
+        return Some((0.9, how));
+    }
+    // Combosquat: the protected label plus campaign words.
     if let Some(words) = combo_words(&joined, &p.label) {
         return Some((0.8, format!("combined with the word(s) {words}")));
     }
     None
 }
 
-/// When `label` is `name` with campaign words before and/or after it, those words.
+/// When the (hyphen-free) label is a council's name run together or abbreviated after the
+/// protected label, optionally followed by combo or filler words: how.
+fn council_form(joined: &str, p: &ProtectedDomain, identity: &Identity) -> Option<String> {
+    if identity.forms.is_empty() {
+        return None;
+    }
+    let rest = joined.strip_prefix(p.label.as_str())?;
+    // The council words right after the place, then anything that splits into words.
+    let council_words = [
+        "metropolitanboroughcouncil",
+        "boroughcouncil",
+        "citycouncil",
+        "countycouncil",
+        "districtcouncil",
+        "council",
+        "mbc",
+        "cbc",
+        "bc",
+        "dc",
+        "mc",
+        "cc",
+    ];
+    // `cc` is a city or county council's abbreviation only (a cricket club's otherwise).
+    let city = identity
+        .forms
+        .contains(&format!("{}{}", identity.place.concat(), fold("cc")));
+    for w in council_words {
+        let Some(after) = rest.strip_prefix(w) else {
+            continue;
+        };
+        if w == "cc" && !city {
+            continue;
+        }
+        if split_words(after).is_some() {
+            return Some(format!(
+                "the council's name run together or abbreviated ('{}{w}')",
+                p.label
+            ));
+        }
+    }
+    None
+}
+
+/// When `label` is `name` with campaign words before and/or after it (at least one of
+/// [`COMBO_WORDS`]; [`FILLER_WORDS`] alone claim nothing), those words.
 fn combo_words(label: &str, name: &str) -> Option<String> {
     let at = label.find(name)?;
     let (before, after) = (&label[..at], &label[at + name.len()..]);
@@ -220,6 +288,9 @@ fn combo_words(label: &str, name: &str) -> Option<String> {
     }
     let mut words = split_words(before)?;
     words.extend(split_words(after)?);
+    if !words.iter().any(|w| COMBO_WORDS.contains(w)) {
+        return None;
+    }
     Some(
         words
             .iter()
@@ -229,20 +300,39 @@ fn combo_words(label: &str, name: &str) -> Option<String> {
     )
 }
 
-/// Splits `s` into [`COMBO_WORDS`] (longest first); `None` when it cannot be.
+/// Splits `s` into [`COMBO_WORDS`] and [`FILLER_WORDS`]; `None` when it cannot be. Dynamic
+/// programming over the positions (a label is at most 63 bytes), so linear in its length
+/// times the word count, never exponential.
 fn split_words(s: &str) -> Option<Vec<&'static str>> {
-    if s.is_empty() {
-        return Some(Vec::new());
-    }
-    let mut candidates: Vec<&&str> = COMBO_WORDS.iter().filter(|w| s.starts_with(**w)).collect();
-    candidates.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    for w in candidates {
-        if let Some(mut rest) = split_words(&s[w.len()..]) {
-            rest.insert(0, w);
-            return Some(rest);
+    let n = s.len();
+    // back[i] = the word ending at byte i on some split of s[..i], when there is one.
+    let mut back: Vec<Option<&'static str>> = vec![None; n + 1];
+    let mut reachable = vec![false; n + 1];
+    reachable[0] = true;
+    for i in 0..n {
+        if !reachable[i] {
+            continue;
+        }
+        for w in COMBO_WORDS.iter().chain(FILLER_WORDS) {
+            let j = i + w.len();
+            if j <= n && !reachable[j] && s.get(i..j) == Some(*w) {
+                reachable[j] = true;
+                back[j] = Some(*w);
+            }
         }
     }
-    None
+    if !reachable[n] {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut at = n;
+    while at > 0 {
+        let w = back[at]?;
+        words.push(w);
+        at -= w.len();
+    }
+    words.reverse();
+    Some(words)
 }
 
 impl Detector for DomainDetector {
@@ -251,7 +341,7 @@ impl Detector for DomainDetector {
     }
 
     fn version(&self) -> String {
-        "domains-1".into()
+        "domains-2".into()
     }
 
     fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {
@@ -334,6 +424,54 @@ mod tests {
 
     fn how(d: &DomainDetector, host: &str) -> Option<String> {
         d.check(host).map(|m| m.transformation)
+    }
+
+    /// Issue 20: a place name beside words that claim nothing is a local organisation; the
+    /// council's name compressed, or the place beside election, government or login words,
+    /// is a lookalike; so is a letter doubled under another suffix and a whole-script homograph.
+    #[test]
+    fn local_sites_are_not_flagged_and_council_forms_are() {
+        let d = detector();
+        for local in [
+            "leedsonline.co.uk",
+            "leeds-news.com",
+            "leedsinfo.co.uk",
+            "leedshelp.org",
+            "leedscity.com",
+            "leedsservices.co.uk",
+            "leedsportal.co.uk",
+        ] {
+            assert_eq!(how(&d, local), None, "{local}");
+        }
+        assert_eq!(
+            how(&d, "leedscitycouncil.co.uk").as_deref(),
+            Some("the council's name run together or abbreviated ('leedscitycouncil')")
+        );
+        assert_eq!(
+            how(&d, "leedscc-elections.com").as_deref(),
+            Some("the council's name run together or abbreviated ('leedscc')")
+        );
+        assert_eq!(
+            how(&d, "registertovote-leeds.co.uk").as_deref(),
+            Some("combined with the word(s) 'register', 'to', 'vote'")
+        );
+        assert_eq!(
+            how(&d, "leeds-returningofficer.uk").as_deref(),
+            Some("combined with the word(s) 'returning', 'officer'")
+        );
+        assert!(how(&d, "leedds.co.uk").is_some_and(|h| h.contains("repeated")));
+        // Every letter from another script, including ones the UTS #39 skeleton leaves.
+        assert!(d.check("ӏееԁѕ.gov.uk").is_some());
+        assert!(d.check("тоԝп.gov.uk").is_none());
+    }
+
+    proptest! {
+        /// The word splitter is linear and total on any label.
+        #[test]
+        fn split_words_never_panics(s in "[a-z-]{0,63}") {
+            let _ = split_words(&s);
+            let _ = combo_words(&s, "leeds");
+        }
     }
 
     #[test]

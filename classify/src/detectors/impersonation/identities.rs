@@ -50,6 +50,14 @@ pub struct Identity {
     pub handles: Vec<OfficialHandle>,
     /// The name's words, folded, decorations removed.
     pub name_tokens: Vec<String>,
+    /// For a council ("Swindon Borough Council"): the words of its place ("swindon"), folded;
+    /// empty for other identities. A place name alone is no one's identity: local
+    /// newspapers, clubs and businesses carry it too.
+    pub place: Vec<String>,
+    /// For a council: the forms its name is run together or abbreviated into, folded and
+    /// without spaces (`swindonboroughcouncil`, `swindoncouncil`, `swindonbc`, `derbycc` for a
+    /// city council), longest first. See [`council_forms`].
+    pub forms: Vec<String>,
     /// Configured logo files.
     pub logos: Vec<PathBuf>,
 }
@@ -91,8 +99,11 @@ impl ProtectedIdentities {
                     })
                     .collect(),
                 name_tokens: name_tokens(&c.name),
+                place: Vec::new(),
+                forms: Vec::new(),
                 logos: c.logos.clone(),
             };
+            let primary = with_council_forms(primary);
             // Each other name (`names`: a Welsh name, a short form) is protected as an identity
             // of its own with the same domains and handles, after the primary one, so a match
             // on both names is reported under the primary name. Logos are compared once.
@@ -101,11 +112,13 @@ impl ProtectedIdentities {
                 .iter()
                 .map(|n| n.trim())
                 .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(primary.name.as_str()))
-                .map(|n| Identity {
-                    name: n.to_string(),
-                    name_tokens: name_tokens(n),
-                    logos: Vec::new(),
-                    ..primary.clone()
+                .map(|n| {
+                    with_council_forms(Identity {
+                        name: n.to_string(),
+                        name_tokens: name_tokens(n),
+                        logos: Vec::new(),
+                        ..primary.clone()
+                    })
                 })
                 .collect();
             identities.push(primary);
@@ -175,6 +188,111 @@ impl ProtectedIdentities {
                 .and_then(|h| self.official_for_host(&h))
         })
     }
+}
+
+/// Words naming what sort of council a council is; the rest of its name is its place.
+pub const COUNCIL_TYPE_WORDS: &[&str] = &[
+    "council",
+    "borough",
+    "city",
+    "county",
+    "district",
+    "metropolitan",
+    "royal",
+    "unitary",
+    "of",
+    "and",
+];
+
+/// Abbreviations a council's name is shortened to after its place (`stockportmbc`,
+/// `readingbc`). `cc` is added only for city and county councils (a cricket club is `cc` too).
+pub const COUNCIL_ABBREVIATIONS: &[&str] = &["council", "mbc", "mc", "bc", "dc", "cbc", "bcouncil"];
+
+/// Folded once: each word list's entries through [`fold`].
+fn folded(list: &'static [&'static str]) -> Vec<String> {
+    list.iter().map(|w| fold(w)).collect()
+}
+
+/// [`COUNCIL_TYPE_WORDS`], folded.
+pub fn folded_type_words() -> &'static [String] {
+    static F: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| folded(COUNCIL_TYPE_WORDS));
+    &F
+}
+
+/// Fills [`Identity::place`] and [`Identity::forms`] for an organisation whose name says it
+/// is a council; leaves them empty otherwise.
+fn with_council_forms(mut identity: Identity) -> Identity {
+    let council = fold("council");
+    if identity.kind != IdentityKind::Organisation || !identity.name_tokens.contains(&council) {
+        return identity;
+    }
+    let types = folded_type_words();
+    let place: Vec<String> = identity
+        .name_tokens
+        .iter()
+        .filter(|t| !types.contains(t))
+        .cloned()
+        .collect();
+    if place.is_empty() {
+        return identity;
+    }
+    identity.forms = council_forms(&place, &identity.name_tokens);
+    identity.place = place;
+    identity
+}
+
+/// The run-together and abbreviated forms of a council's name, folded: the whole name, the
+/// place + "council", the place + the initials of its type words ("bc"), the place + the usual
+/// abbreviations, and + "cc" for a city or county council. Longest first.
+pub fn council_forms(place: &[String], name_tokens: &[String]) -> Vec<String> {
+    let p = place.concat();
+    let types = folded_type_words();
+    let type_words: Vec<&String> = name_tokens.iter().filter(|t| types.contains(t)).collect();
+    let initials: String = type_words.iter().filter_map(|t| t.chars().next()).collect();
+    let mut forms = vec![name_tokens.concat()];
+    for a in COUNCIL_ABBREVIATIONS {
+        forms.push(format!("{p}{}", fold(a)));
+    }
+    if initials.chars().count() >= 2 {
+        forms.push(format!("{p}{initials}"));
+    }
+    if type_words
+        .iter()
+        .any(|t| **t == fold("city") || **t == fold("county"))
+    {
+        forms.push(format!("{p}{}", fold("cc")));
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
+    forms.dedup();
+    forms
+}
+
+/// Whether `rest` is a run of council type words ending in "council" ("metropolitanborough
+/// council"): what follows the place in a compressed full name. Linear: greedy over a fixed
+/// word list with no backtracking.
+pub fn is_type_run(rest: &str) -> bool {
+    let council = fold("council");
+    let mut r = rest;
+    let mut last = "";
+    while !r.is_empty() {
+        let Some(w) = folded_type_words()
+            .iter()
+            .filter(|w| r.starts_with(w.as_str()))
+            .max_by_key(|w| w.len())
+        else {
+            return false;
+        };
+        last = w.as_str();
+        r = &r[w.len()..];
+    }
+    last == council
+}
+
+/// A string folded and squashed: [`fold`], then only letters and digits (`Swindon BC` →
+/// `swlndonbe`, comparable with [`Identity::forms`]).
+pub fn squash(s: &str) -> String {
+    fold(s).chars().filter(|c| c.is_alphanumeric()).collect()
 }
 
 /// A regex matching `words` in order, literally, with any run of whitespace between them (a
@@ -248,7 +366,13 @@ pub fn handle_local(key: &str) -> &str {
 /// look-alikes phishers use (`1`/`i`/`|` for `l`, `0` for `o`, `rn` for `m`, `vv` for `w`,
 /// `cl` for `d`, ...), accents dropped. Two strings with the same fold look alike.
 pub fn fold(s: &str) -> String {
-    let nfkc: String = s.nfkc().collect::<String>().to_lowercase();
+    let nfkc: String = s
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .chars()
+        .map(script_lookalike)
+        .collect();
     let skel: String = unicode_security::skeleton(&nfkc).collect::<String>();
     // The skeleton already spells `m` as `rn`, `w` as `vv` and `d` as `cl`; `nn` joins them.
     // Accents stay behind as combining marks: drop them.
@@ -272,6 +396,25 @@ pub fn fold(s: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// Cyrillic, Greek and Armenian letters that look like Latin ones in most fonts but that the
+/// UTS #39 skeleton leaves alone; whole-script homographs (every letter swapped) use them.
+fn script_lookalike(c: char) -> char {
+    match c {
+        'т' => 't',
+        'м' => 'm',
+        'г' => 'r',
+        'п' | 'ո' => 'n',
+        'к' | 'κ' => 'k',
+        'ь' => 'b',
+        'ԁ' => 'd',
+        'ν' => 'v',
+        'ѕ' => 's',
+        'ɡ' => 'g',
+        'ս' => 'u',
+        c => c,
+    }
 }
 
 /// Dots and hyphens removed.

@@ -40,6 +40,9 @@ fn item(handle: Option<&str>, bio: Option<&str>, text: &str) -> Item {
             handle: Some(h.into()),
             platform: Some("x".into()),
             bio: bio.map(str::to_string),
+            verified: None,
+            followers: None,
+            created_at: None,
             ..Default::default()
         }),
         ..Default::default()

@@ -340,6 +340,9 @@ impl forwarded::Forwarded {
             url: None,
             // A forwarded header carries no profile.
             bio: None,
+            verified: None,
+            followers: None,
+            created_at: None,
         })
     }
 }

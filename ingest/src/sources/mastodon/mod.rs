@@ -275,6 +275,12 @@ pub struct Account {
     /// The profile's description (HTML).
     #[serde(default)]
     pub note: String,
+    /// When the account was created; kept loose so a malformed value never loses the post.
+    #[serde(default)]
+    pub created_at: Option<serde_json::Value>,
+    /// How many accounts follow it; kept loose.
+    #[serde(default)]
+    pub followers_count: Option<serde_json::Value>,
 }
 
 /// A `MediaAttachment` entity.
@@ -361,6 +367,13 @@ pub fn normalise_status(
             platform: Some("mastodon".into()),
             url: s.account.url.clone(),
             bio: Some(html::html_to_text(&s.account.note)).filter(|b| !b.trim().is_empty()),
+            verified: None,
+            followers: s
+                .account
+                .followers_count
+                .as_ref()
+                .and_then(serde_json::Value::as_u64),
+            created_at: super::x::loose_time(s.account.created_at.as_ref()),
         }),
         title,
         html: text.as_ref().map(|_| body.html.clone()),

@@ -357,6 +357,9 @@ pub fn normalise_post(
             platform: Some("reddit".into()),
             url: Some(format!("{WEB}/user/{a}")),
             bio: None,
+            verified: None,
+            followers: None,
+            created_at: None,
         });
     let mut item = Item {
         id: Item::derive_id(source_name, &post.name),

@@ -423,6 +423,9 @@ fn author_of(p: &Person, base: &Url) -> Author {
         platform: None,
         url: p.uri.as_deref().and_then(|u| absolute_http(base, u)),
         bio: None,
+        verified: None,
+        followers: None,
+        created_at: None,
     }
 }
 

@@ -60,7 +60,7 @@ const FIELDS: [(&str, &str); 4] = [
     ),
     (
         "user.fields",
-        "username,name,verified,created_at,description",
+        "username,name,verified,created_at,description,public_metrics",
     ),
     (
         "media.fields",
@@ -256,6 +256,16 @@ pub struct User {
     /// The profile's description.
     #[serde(default)]
     pub description: String,
+    /// The tick (`verified`; paid or organisational). Kept loose: a malformed value is dropped,
+    /// never a reason to lose the post.
+    #[serde(default)]
+    pub verified: Option<serde_json::Value>,
+    /// When the account was created (RFC 3339), kept loose like `verified`.
+    #[serde(default)]
+    pub created_at: Option<serde_json::Value>,
+    /// `public_metrics.followers_count` and friends, kept loose.
+    #[serde(default)]
+    pub public_metrics: Option<serde_json::Value>,
 }
 
 /// A media object.
@@ -496,7 +506,7 @@ impl XSource {
         let mut url = common::join_path(&self.base, &format!("2/users/by/username/{name}"));
         url.query_pairs_mut().append_pair(
             "user.fields",
-            "username,name,verified,created_at,description",
+            "username,name,verified,created_at,description,public_metrics",
         );
         let (_, body) = out
             .get(ctx, &self.name, url.clone(), JSON_ACCEPT, Some(token), WHAT)
@@ -699,6 +709,13 @@ pub fn normalise_tweet(
             platform: Some("x".into()),
             url: Some(format!("{WEB}/{}", u.username)),
             bio: Some(u.description.trim().to_string()).filter(|b| !b.is_empty()),
+            verified: u.verified.as_ref().and_then(serde_json::Value::as_bool),
+            followers: u
+                .public_metrics
+                .as_ref()
+                .and_then(|m| m.get("followers_count"))
+                .and_then(serde_json::Value::as_u64),
+            created_at: loose_time(u.created_at.as_ref()),
         }),
         html: body.map(|b| b.html),
         text,
@@ -731,3 +748,10 @@ fn media_of(m: &XMedia) -> Option<Media> {
 
 #[cfg(test)]
 mod tests;
+
+/// An RFC 3339 time from a loosely typed JSON value; `None` when absent or malformed.
+pub(crate) fn loose_time(v: Option<&serde_json::Value>) -> Option<DateTime<Utc>> {
+    v.and_then(serde_json::Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}

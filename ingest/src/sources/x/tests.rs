@@ -72,6 +72,13 @@ fn posts_become_items_with_reposts_resolved_links_expanded_and_media() {
         author.bio.as_deref(),
         Some("Official updates for Anytown voters")
     );
+    // What X says about the account, for the impersonation detector.
+    assert_eq!(author.verified, Some(false));
+    assert_eq!(author.followers, Some(12));
+    assert_eq!(
+        author.created_at.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-05-01T19:02:11+00:00")
+    );
     // `&amp;` is unescaped, the t.co link is the address it stands for, the photo's own
     // link is gone from the text.
     assert_eq!(

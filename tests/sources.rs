@@ -682,6 +682,85 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
 }
 
 #[test]
+fn serve_waits_in_imap_idle_and_reads_a_new_report_within_seconds() {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+        return;
+    }
+    use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let imap = common::dovecot::Dovecot::start();
+    // Polled every 10 minutes: only IDLE can bring the report in within seconds.
+    let ws = Workspace::new(&imap.source("Report inbox", "implicit", "interval = \"10m\""));
+    let mut serve =
+        common::serve::Serve::start_with_env(&ws, &[(IMAP_PASSWORD_ENV, IMAP_PASSWORD)]);
+    serve.wait_for_log(
+        &["Report inbox", "polled", "new=0"],
+        Duration::from_secs(60),
+    );
+    serve.wait_for_log(
+        &["waiting in IDLE for new reports"],
+        Duration::from_secs(30),
+    );
+    let delivered = Instant::now();
+    imap.deliver(
+        "1000.M1.test",
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imap/whatsapp_forward.eml"),
+        )
+        .unwrap(),
+    );
+    serve.wait_for_log(
+        &["Report inbox", "polled", "new=1"],
+        Duration::from_secs(30),
+    );
+    let read_after = delivered.elapsed();
+    assert!(
+        read_after < Duration::from_secs(10),
+        "read {read_after:?} after delivery, want seconds (the poll interval is 10 minutes)"
+    );
+    assert!(
+        serve.log_text().contains("news at the source: polling now"),
+        "{}",
+        serve.log_text()
+    );
+    // Back in IDLE, SIGTERM still stops serve promptly.
+    let idles = || {
+        serve
+            .log_text()
+            .matches("waiting in IDLE for new reports")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while idles() < 2 {
+        assert!(Instant::now() < deadline, "{}", serve.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stopping = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = serve.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "serve did not stop while idling"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "IMAP IDLE: report read {:.2}s after delivery; serve stopped in {:.2}s; test {:.1}s",
+        read_after.as_secs_f64(),
+        stopping.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
 fn the_report_inbox_logs_in_with_xoauth2_and_a_client_credentials_token() {
     if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
         return;

@@ -25,5 +25,5 @@ pub use fetcher::{
 };
 pub use sources::{
     build_source, Cursor, HostFilter, Poll, PollContext, RealtimeSource, Source, SourceError,
-    StreamEvent, StreamUntil,
+    StreamEvent, StreamUntil, Wait,
 };

@@ -13,6 +13,7 @@
 
 mod config;
 pub mod forwarded;
+mod idle;
 mod login;
 mod source;
 mod wire;

@@ -25,13 +25,13 @@ use super::wire::{Budget, Wire};
 use super::{read_message, MessageError};
 use crate::fetcher::FetchError;
 use crate::sources::common::{load_state, quote};
-use crate::sources::{Cursor, Poll, PollContext, Source, SourceError};
+use crate::sources::{Cursor, Poll, PollContext, Source, SourceError, Wait};
 
 /// Room for the IMAP framing around one message's bytes in a `FETCH` answer.
-const FRAMING: u64 = 64 * 1024;
+pub(super) const FRAMING: u64 = 64 * 1024;
 /// What one `UID SEARCH` or size `FETCH` answer may hold: about 500,000 UIDs, so a first poll
 /// of a folder holding more fails, saying so, rather than buffering without bound.
-const LIST_BUDGET: u64 = 4 << 20;
+pub(super) const LIST_BUDGET: u64 = 4 << 20;
 
 /// A report inbox source (`kind = "imap"`).
 pub struct ImapSource {
@@ -40,6 +40,8 @@ pub struct ImapSource {
     pub(super) url: Url,
     /// The XOAUTH2 access token and when to stop using it (`token_url` only).
     pub(super) token: Mutex<Option<(String, Instant)>>,
+    /// Set once the server was seen without `IDLE`: the source then only polls.
+    pub(super) no_idle: std::sync::atomic::AtomicBool,
 }
 
 /// What the cursor keeps: the folder's `UIDVALIDITY` and the highest UID read under it.
@@ -105,6 +107,7 @@ impl ImapSource {
             url: cfg.url().clone(),
             cfg: cfg.clone(),
             token: Mutex::new(None),
+            no_idle: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -128,7 +131,7 @@ impl ImapSource {
     }
 
     /// An IMAP failure during `what`, with what to check.
-    fn imap_error(&self, what: &str, e: ImapError) -> SourceError {
+    pub(super) fn imap_error(&self, what: &str, e: ImapError) -> SourceError {
         let address = self.cfg.address();
         match e {
             ImapError::Io(_) | ImapError::ConnectionLost => self.connect_error(format!(
@@ -151,7 +154,7 @@ impl ImapSource {
     }
 
     /// Runs one IMAP step within `[ingest] timeout`.
-    async fn step<T>(
+    pub(super) async fn step<T>(
         &self,
         ctx: &PollContext,
         what: &str,
@@ -171,7 +174,7 @@ impl ImapSource {
     }
 
     /// Connects, secures the connection and logs in.
-    async fn open(
+    pub(super) async fn open(
         &self,
         ctx: &PollContext,
         budget: &Budget,
@@ -593,5 +596,16 @@ impl Source for ImapSource {
         let span =
             tracing::info_span!("imap_poll", source = %self.name, server = %self.cfg.address());
         tracing::Instrument::instrument(self.poll_once(ctx, cursor), span).await
+    }
+
+    async fn wait_for_news(
+        &self,
+        ctx: &PollContext,
+        cursor: &Cursor,
+        max: Duration,
+    ) -> Result<Wait, SourceError> {
+        let span =
+            tracing::info_span!("imap_idle", source = %self.name, server = %self.cfg.address());
+        tracing::Instrument::instrument(self.idle(ctx, cursor, max), span).await
     }
 }

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod fetcher;
 pub mod html;
+pub mod pdf;
 pub mod schedule;
 pub mod sources;
 

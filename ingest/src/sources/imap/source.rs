@@ -22,7 +22,7 @@ use url::Url;
 use super::config::{ImapConfig, Tls};
 use super::login::{Secret, XOAuth2};
 use super::wire::{Budget, Wire};
-use super::{read_message, MessageError};
+use super::{read_message, redact_reporter, MessageError};
 use crate::fetcher::FetchError;
 use crate::sources::common::{load_state, quote};
 use crate::sources::{Cursor, Poll, PollContext, Source, SourceError, Wait};
@@ -403,7 +403,8 @@ impl ImapSource {
                     }
                     Some(_) => {
                         let raw = self.message(ctx, session, budget, uid, max_size).await?;
-                        self.record(ctx, &mut poll, uid_validity, uid, &key, raw);
+                        self.record(ctx, &mut poll, uid_validity, uid, &key, raw)
+                            .await;
                     }
                 }
                 next.last_uid = uid;
@@ -483,7 +484,7 @@ impl ImapSource {
 
     /// Records message `uid` (its bytes `raw`, if the server sent them): the capture, and the
     /// report item or the reason it was skipped.
-    fn record(
+    async fn record(
         &self,
         ctx: &PollContext,
         poll: &mut Poll,
@@ -537,6 +538,48 @@ impl ImapSource {
                     poll.captures
                         .push((capture_of(&part_url, &part.mime, &part.bytes), part.bytes));
                 }
+                // Each PDF attached is kept as a capture of the poll, and its text (read out
+                // of process) is part of the report's, so the detectors read it.
+                for doc in report.documents {
+                    let part_url = format!("{url}#attachment-{}", doc.number);
+                    let name = report
+                        .attachments
+                        .get(doc.number.saturating_sub(1))
+                        .and_then(|(n, _)| n.as_deref())
+                        .map(crate::html::single_line)
+                        .unwrap_or_else(|| format!("attachment {}", doc.number));
+                    match crate::pdf::read(doc.bytes.clone(), crate::pdf::PdfLimits::default())
+                        .await
+                    {
+                        Ok(read) => {
+                            let text = redact_reporter(&read.text, &report.reporter);
+                            let mut all = item.text.take().unwrap_or_default();
+                            if !all.is_empty() {
+                                all.push_str("\n\n");
+                            }
+                            all.push_str(&format!("[PDF {name}]\n{text}"));
+                            item.text = Some(all);
+                            if read.cut && item.truncated.is_none() {
+                                item.truncated = Some(format!(
+                                    "the text of PDF `{name}` was cut at {} bytes",
+                                    crate::pdf::PdfLimits::default().max_text
+                                ));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(source = %self.name, uid, pdf = %name, error = %e, "PDF text not read");
+                            poll.dropped.push(format!(
+                                "UID {uid}: the text of the attached PDF `{name}` was not read \
+                                 ({e}); the report is kept, and the PDF as a capture"
+                            ));
+                        }
+                    }
+                    poll.captures.push((
+                        capture_of(&part_url, "application/pdf", &doc.bytes),
+                        doc.bytes,
+                    ));
+                }
+                item.matched_terms = ctx.watch.matches(&item.full_text());
                 poll.items.push((index, item));
             }
             Some(Err(MessageError::Malformed { reason, .. })) => {

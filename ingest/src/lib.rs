@@ -16,6 +16,7 @@
 pub mod config;
 pub mod fetcher;
 pub mod html;
+pub mod pdf;
 pub mod schedule;
 pub mod sources;
 
@@ -25,5 +26,5 @@ pub use fetcher::{
 };
 pub use sources::{
     build_source, Cursor, HostFilter, Poll, PollContext, RealtimeSource, Source, SourceError,
-    StreamEvent, StreamUntil,
+    StreamEvent, StreamUntil, Wait,
 };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ballotwatch_ingest::{schedule, Cursor, PollContext, Source};
+use ballotwatch_ingest::{schedule, Cursor, PollContext, Source, Wait};
 use ballotwatch_store::{PollRecord, Store};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -160,7 +160,7 @@ impl Pipeline {
             };
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = self.wait_for_news(source.as_ref(), wait) => {}
             }
             let summary = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -183,6 +183,36 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Waits `wait` before the source's next poll, or less when the source says something new
+    /// arrived (the report inbox's IMAP `IDLE`); a source that cannot say, or fails to, is
+    /// simply waited for. Dropped at shutdown.
+    async fn wait_for_news(&self, source: &dyn Source, wait: Duration) {
+        if wait.is_zero() {
+            return;
+        }
+        let until = tokio::time::Instant::now() + wait;
+        let name = source.name().to_string();
+        let cursor = match self.blocking(move |s| Ok(s.source_state(&name)?)).await {
+            Ok(Some(state)) => Cursor {
+                etag: state.etag,
+                last_modified: state.last_modified,
+                state: state.cursor,
+            },
+            _ => Cursor::default(),
+        };
+        match source.wait_for_news(&self.ctx, &cursor, wait).await {
+            Ok(Wait::News) => {
+                tracing::info!(source = %source.name(), "news at the source: polling now");
+                return;
+            }
+            Ok(Wait::Quiet | Wait::Unsupported) => {}
+            Err(e) => {
+                tracing::warn!(source = %source.name(), error = %e, "waiting for news failed; polling on schedule")
+            }
+        }
+        tokio::time::sleep_until(until).await;
     }
 
     /// One poll of one source: fetch, write capture blobs, record items and source state in one

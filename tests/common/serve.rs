@@ -20,6 +20,11 @@ impl Serve {
     /// Starts `serve` with `ws`'s config and waits until the web UI (and, when the config
     /// sets `metrics_bind`, the metrics listener) is up.
     pub fn start(ws: &Workspace) -> Serve {
+        Serve::start_with_env(ws, &[])
+    }
+
+    /// Like [`Serve::start`], with `env` (e.g. a source's `password_env`) set for `serve`.
+    pub fn start_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Serve {
         let wants_metrics = std::fs::read_to_string(ws.config())
             .unwrap_or_default()
             .contains("metrics_bind");
@@ -27,6 +32,7 @@ impl Serve {
         let file = std::fs::File::create(&log).unwrap();
         let child = ws
             .cmd(&["serve"])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
@@ -59,6 +65,43 @@ impl Serve {
             }
             assert!(Instant::now() < deadline, "serve did not start:\n{text}");
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The log so far, without its colour codes.
+    pub fn log_text(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // `ESC [ … letter`
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Waits up to `within` until the log holds a line with every one of `words`; panics
+    /// with the log otherwise.
+    pub fn wait_for_log(&self, words: &[&str], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.log_text();
+            if text.lines().any(|l| words.iter().all(|w| l.contains(w))) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {words:?} within {within:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

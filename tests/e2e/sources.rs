@@ -492,6 +492,50 @@ fn screenshot_report() -> Vec<u8> {
         .formatted()
 }
 
+/// A resident's report with two PDFs attached: a leaflet printed to PDF by Chromium whose
+/// text claims a polling station is closed, and a file that only starts like a PDF.
+fn pdf_report(ws: &Workspace) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
+    let html = ws.dir.path().join("leaflet.html");
+    std::fs::write(
+        &html,
+        "<!doctype html><meta charset=utf-8><h1>Notice to voters</h1>\
+         <p>URGENT: the Oakfield Primary School polling station is closed today because of \
+         flooding. Go to the Civic Centre instead.</p>",
+    )
+    .unwrap();
+    let pdf_path = ws.dir.path().join("leaflet.pdf");
+    ballotwatch_evidence::chromium::Chromium::find()
+        .unwrap()
+        .print_to_pdf(&html, &pdf_path, std::time::Duration::from_secs(60))
+        .unwrap();
+    let pdf = std::fs::read(&pdf_path).unwrap();
+    // Binary, so that it is sent base64-encoded, byte for byte.
+    let broken = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\nnot really a PDF\x00\x01\n".to_vec();
+    let eml = lettre::Message::builder()
+        .from("Jo Neighbour <jo.neighbour@example.org>".parse().unwrap())
+        .to("elections@anytown.gov.uk".parse().unwrap())
+        .subject("Leaflet through our door")
+        .message_id(Some("<pdf-report-1@example.org>".into()))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(
+                    "This came through the door today, is it true?".to_string(),
+                ))
+                .singlepart(
+                    Attachment::new("leaflet.pdf".into())
+                        .body(pdf.clone(), ContentType::parse("application/pdf").unwrap()),
+                )
+                .singlepart(Attachment::new("broken.pdf".into()).body(
+                    broken.clone(),
+                    ContentType::parse("application/pdf").unwrap(),
+                )),
+        )
+        .unwrap()
+        .formatted();
+    (eml, pdf, broken)
+}
+
 /// One `ingest --once` (a whole cycle, a fresh process: a restart) with the inbox password.
 fn ingest_once(ws: &Workspace) -> common::Run {
     use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
@@ -505,7 +549,7 @@ fn ingest_once(ws: &Workspace) -> common::Run {
 
 #[test]
 fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() {
-    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models, Tool::Chromium, Tool::Pdftotext]) {
         return;
     }
     let started = std::time::Instant::now();
@@ -662,21 +706,150 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 4));
     assert_eq!(ws.search_json("\"St Mary's Hall\"").len(), 1);
 
-    // A new report after the restart is read, once.
+    // New reports after the restart are read, once: a forward, and a leaflet sent as a PDF
+    // (printed by Chromium) with a false polling-station claim in its text, plus a PDF that
+    // is not one.
     imap.deliver("1004.M1.test", &unit_eml("apple_forward.eml"));
+    let (pdf_eml, leaflet_pdf, broken_pdf) = pdf_report(&ws);
+    imap.deliver("1005.M1.test", &pdf_eml);
     let third = ingest_once(&ws);
     assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
     let inbox = row(&third.stdout, "Report inbox");
-    assert!(inbox.contains(&format!("  {:>5}  ", 1)), "one new: {inbox}");
+    assert!(inbox.contains(&format!("  {:>5}  ", 2)), "two new: {inbox}");
+    assert!(
+        inbox.contains(
+            "the text of the attached PDF `broken.pdf` was not read (pdftotext could not read it"
+        ),
+        "the broken PDF is named with the reason, the report kept: {inbox}"
+    );
     assert_eq!(
         ws.search_json("author:\"info@anytown-council.example.com\"")
             .len(),
         1
     );
+    let leaflet = ws.search_json("\"Oakfield Primary School\" source:\"Report inbox\"");
+    assert_eq!(leaflet.len(), 1, "{leaflet:#?}");
+    assert!(
+        leaflet[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("[PDF leaflet.pdf]")),
+        "{:#}",
+        leaflet[0]
+    );
+    assert!(
+        leaflet[0]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["evidence"]["narrative"] == "polling-station-closed"),
+        "the PDF's claim is flagged: {:#}",
+        leaflet[0]
+    );
+    assert!(
+        !leaflet[0].to_string().contains("jo.neighbour"),
+        "{:#}",
+        leaflet[0]
+    );
+    // Both PDFs are kept as captures of message UID 6, byte for byte.
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    let cursor = store.source_state("Report inbox").unwrap().unwrap().cursor;
+    let validity = cursor.unwrap()["uid_validity"].as_u64().unwrap();
+    for (n, pdf) in [(1, &leaflet_pdf), (2, &broken_pdf)] {
+        let url = format!(
+            "imap://127.0.0.1:{}/INBOX;UIDVALIDITY={validity}/;UID=6#attachment-{n}",
+            imap.imap_port
+        );
+        let sha = ballotwatch_core::sha256_hex(pdf);
+        assert!(
+            store.media_capture_id(&url, &sha).unwrap().is_some(),
+            "no capture of {url}"
+        );
+        assert_eq!(&store.read_blob(&sha).unwrap(), pdf);
+    }
+    drop(store);
     let (_, health) = sources_json(&ws);
     assert_eq!(health["Report inbox"]["status"], "ok");
     eprintln!(
         "report inbox end to end: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn serve_waits_in_imap_idle_and_reads_a_new_report_within_seconds() {
+    if !common::tools::needs(&[Tool::Dovecot, Tool::Models]) {
+        return;
+    }
+    use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let imap = common::dovecot::Dovecot::start();
+    // Polled every 10 minutes: only IDLE can bring the report in within seconds.
+    let ws = Workspace::new(&imap.source("Report inbox", "implicit", "interval = \"10m\""));
+    let mut serve =
+        common::serve::Serve::start_with_env(&ws, &[(IMAP_PASSWORD_ENV, IMAP_PASSWORD)]);
+    serve.wait_for_log(
+        &["Report inbox", "polled", "new=0"],
+        Duration::from_secs(60),
+    );
+    serve.wait_for_log(
+        &["waiting in IDLE for new reports"],
+        Duration::from_secs(30),
+    );
+    let delivered = Instant::now();
+    imap.deliver(
+        "1000.M1.test",
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imap/whatsapp_forward.eml"),
+        )
+        .unwrap(),
+    );
+    serve.wait_for_log(
+        &["Report inbox", "polled", "new=1"],
+        Duration::from_secs(30),
+    );
+    let read_after = delivered.elapsed();
+    assert!(
+        read_after < Duration::from_secs(10),
+        "read {read_after:?} after delivery, want seconds (the poll interval is 10 minutes)"
+    );
+    assert!(
+        serve.log_text().contains("news at the source: polling now"),
+        "{}",
+        serve.log_text()
+    );
+    // Back in IDLE, SIGTERM still stops serve promptly.
+    let idles = || {
+        serve
+            .log_text()
+            .matches("waiting in IDLE for new reports")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while idles() < 2 {
+        assert!(Instant::now() < deadline, "{}", serve.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stopping = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = serve.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "serve did not stop while idling"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "IMAP IDLE: report read {:.2}s after delivery; serve stopped in {:.2}s; test {:.1}s",
+        read_after.as_secs_f64(),
+        stopping.elapsed().as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
 }

@@ -228,6 +228,30 @@ pub trait Source: Send + Sync {
     fn realtime(&self) -> Option<Arc<dyn RealtimeSource>> {
         None
     }
+    /// Waits up to `max` for something new at the source after the poll that left `cursor`
+    /// (the report inbox waits in IMAP `IDLE`), so that the next poll can start as soon as
+    /// there is. A source that cannot be told of news answers [`Wait::Unsupported`] at once
+    /// (the default); on an error the caller sleeps out `max` as if there were no news. The
+    /// future may be dropped at any point (shutdown).
+    async fn wait_for_news(
+        &self,
+        _ctx: &PollContext,
+        _cursor: &Cursor,
+        _max: Duration,
+    ) -> Result<Wait, SourceError> {
+        Ok(Wait::Unsupported)
+    }
+}
+
+/// How [`Source::wait_for_news`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Something new arrived: poll now.
+    News,
+    /// Nothing arrived within the time given.
+    Quiet,
+    /// The source (or its server) cannot say when something arrives: the caller sleeps.
+    Unsupported,
 }
 
 /// What a real-time connection hands to its caller while it runs.

@@ -13,6 +13,7 @@
 
 mod config;
 pub mod forwarded;
+mod idle;
 mod login;
 mod source;
 mod wire;
@@ -58,7 +59,14 @@ pub struct Report {
     /// `application/octet-stream`), decoded, at most [`MAX_MEDIA`] of them in message order:
     /// the source hands them to media capture, which sniffs what they really are.
     pub media: Vec<MediaPart>,
+    /// The PDF attachments (declared `application/pdf`, named `*.pdf`, or starting with
+    /// `%PDF-`), decoded, at most [`MAX_DOCUMENTS`] in message order: the source keeps each as
+    /// a capture and adds its text to the item's.
+    pub documents: Vec<MediaPart>,
 }
+
+/// At most this many PDF attachments of one report are read.
+pub const MAX_DOCUMENTS: usize = 4;
 
 /// At most this many attachments of one report become media (as many as media capture takes
 /// per item).
@@ -129,6 +137,7 @@ pub fn read_message(
     let mut original = forwarded::parse(&text);
     let mut attachments = Vec::new();
     let mut media = Vec::new();
+    let mut documents = Vec::new();
     for part in msg.attachments() {
         if let Some(inner) = part.message() {
             let inner_body = body_of(inner, &base);
@@ -162,9 +171,21 @@ pub fn read_message(
             .content_type()
             .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
             .unwrap_or_else(|| "application/octet-stream".into());
-        let maybe_media = ctype.starts_with("image/")
-            || ctype.starts_with("video/")
-            || ctype == "application/octet-stream";
+        let name = part.attachment_name().unwrap_or_default();
+        let is_pdf = ctype == "application/pdf"
+            || name.to_ascii_lowercase().ends_with(".pdf")
+            || crate::pdf::looks_like_pdf(part.contents());
+        let maybe_media = !is_pdf
+            && (ctype.starts_with("image/")
+                || ctype.starts_with("video/")
+                || ctype == "application/octet-stream");
+        if is_pdf && documents.len() < MAX_DOCUMENTS && !part.contents().is_empty() {
+            documents.push(MediaPart {
+                number: attachments.len() + 1,
+                mime: "application/pdf".into(),
+                bytes: part.contents().to_vec(),
+            });
+        }
         if maybe_media && media.len() < MAX_MEDIA && !part.contents().is_empty() {
             media.push(MediaPart {
                 number: attachments.len() + 1,
@@ -216,6 +237,7 @@ pub fn read_message(
         reporter,
         attachments,
         media,
+        documents,
     })
 }
 

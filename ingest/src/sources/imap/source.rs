@@ -22,16 +22,16 @@ use url::Url;
 use super::config::{ImapConfig, Tls};
 use super::login::{Secret, XOAuth2};
 use super::wire::{Budget, Wire};
-use super::{read_message, MessageError};
+use super::{read_message, redact_reporter, MessageError};
 use crate::fetcher::FetchError;
 use crate::sources::common::{load_state, quote};
-use crate::sources::{Cursor, Poll, PollContext, Source, SourceError};
+use crate::sources::{Cursor, Poll, PollContext, Source, SourceError, Wait};
 
 /// Room for the IMAP framing around one message's bytes in a `FETCH` answer.
-const FRAMING: u64 = 64 * 1024;
+pub(super) const FRAMING: u64 = 64 * 1024;
 /// What one `UID SEARCH` or size `FETCH` answer may hold: about 500,000 UIDs, so a first poll
 /// of a folder holding more fails, saying so, rather than buffering without bound.
-const LIST_BUDGET: u64 = 4 << 20;
+pub(super) const LIST_BUDGET: u64 = 4 << 20;
 
 /// A report inbox source (`kind = "imap"`).
 pub struct ImapSource {
@@ -40,6 +40,8 @@ pub struct ImapSource {
     pub(super) url: Url,
     /// The XOAUTH2 access token and when to stop using it (`token_url` only).
     pub(super) token: Mutex<Option<(String, Instant)>>,
+    /// Set once the server was seen without `IDLE`: the source then only polls.
+    pub(super) no_idle: std::sync::atomic::AtomicBool,
 }
 
 /// What the cursor keeps: the folder's `UIDVALIDITY` and the highest UID read under it.
@@ -105,6 +107,7 @@ impl ImapSource {
             url: cfg.url().clone(),
             cfg: cfg.clone(),
             token: Mutex::new(None),
+            no_idle: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -128,7 +131,7 @@ impl ImapSource {
     }
 
     /// An IMAP failure during `what`, with what to check.
-    fn imap_error(&self, what: &str, e: ImapError) -> SourceError {
+    pub(super) fn imap_error(&self, what: &str, e: ImapError) -> SourceError {
         let address = self.cfg.address();
         match e {
             ImapError::Io(_) | ImapError::ConnectionLost => self.connect_error(format!(
@@ -151,7 +154,7 @@ impl ImapSource {
     }
 
     /// Runs one IMAP step within `[ingest] timeout`.
-    async fn step<T>(
+    pub(super) async fn step<T>(
         &self,
         ctx: &PollContext,
         what: &str,
@@ -171,7 +174,7 @@ impl ImapSource {
     }
 
     /// Connects, secures the connection and logs in.
-    async fn open(
+    pub(super) async fn open(
         &self,
         ctx: &PollContext,
         budget: &Budget,
@@ -400,7 +403,8 @@ impl ImapSource {
                     }
                     Some(_) => {
                         let raw = self.message(ctx, session, budget, uid, max_size).await?;
-                        self.record(ctx, &mut poll, uid_validity, uid, &key, raw);
+                        self.record(ctx, &mut poll, uid_validity, uid, &key, raw)
+                            .await;
                     }
                 }
                 next.last_uid = uid;
@@ -480,7 +484,7 @@ impl ImapSource {
 
     /// Records message `uid` (its bytes `raw`, if the server sent them): the capture, and the
     /// report item or the reason it was skipped.
-    fn record(
+    async fn record(
         &self,
         ctx: &PollContext,
         poll: &mut Poll,
@@ -534,6 +538,48 @@ impl ImapSource {
                     poll.captures
                         .push((capture_of(&part_url, &part.mime, &part.bytes), part.bytes));
                 }
+                // Each PDF attached is kept as a capture of the poll, and its text (read out
+                // of process) is part of the report's, so the detectors read it.
+                for doc in report.documents {
+                    let part_url = format!("{url}#attachment-{}", doc.number);
+                    let name = report
+                        .attachments
+                        .get(doc.number.saturating_sub(1))
+                        .and_then(|(n, _)| n.as_deref())
+                        .map(crate::html::single_line)
+                        .unwrap_or_else(|| format!("attachment {}", doc.number));
+                    match crate::pdf::read(doc.bytes.clone(), crate::pdf::PdfLimits::default())
+                        .await
+                    {
+                        Ok(read) => {
+                            let text = redact_reporter(&read.text, &report.reporter);
+                            let mut all = item.text.take().unwrap_or_default();
+                            if !all.is_empty() {
+                                all.push_str("\n\n");
+                            }
+                            all.push_str(&format!("[PDF {name}]\n{text}"));
+                            item.text = Some(all);
+                            if read.cut && item.truncated.is_none() {
+                                item.truncated = Some(format!(
+                                    "the text of PDF `{name}` was cut at {} bytes",
+                                    crate::pdf::PdfLimits::default().max_text
+                                ));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(source = %self.name, uid, pdf = %name, error = %e, "PDF text not read");
+                            poll.dropped.push(format!(
+                                "UID {uid}: the text of the attached PDF `{name}` was not read \
+                                 ({e}); the report is kept, and the PDF as a capture"
+                            ));
+                        }
+                    }
+                    poll.captures.push((
+                        capture_of(&part_url, "application/pdf", &doc.bytes),
+                        doc.bytes,
+                    ));
+                }
+                item.matched_terms = ctx.watch.matches(&item.full_text());
                 poll.items.push((index, item));
             }
             Some(Err(MessageError::Malformed { reason, .. })) => {
@@ -593,5 +639,16 @@ impl Source for ImapSource {
         let span =
             tracing::info_span!("imap_poll", source = %self.name, server = %self.cfg.address());
         tracing::Instrument::instrument(self.poll_once(ctx, cursor), span).await
+    }
+
+    async fn wait_for_news(
+        &self,
+        ctx: &PollContext,
+        cursor: &Cursor,
+        max: Duration,
+    ) -> Result<Wait, SourceError> {
+        let span =
+            tracing::info_span!("imap_idle", source = %self.name, server = %self.cfg.address());
+        tracing::Instrument::instrument(self.idle(ctx, cursor, max), span).await
     }
 }

@@ -106,11 +106,7 @@ pub struct Captured {
 
 /// Stores what [`capture`] downloaded: every body and frame in the capture store, and every
 /// download's HTTP exchange as a capture of `source`.
-pub fn store_captured(
-    store: &dyn PipelineStore,
-    source: &str,
-    captured: &Captured,
-) -> Result<()> {
+pub fn store_captured(store: &dyn PipelineStore, source: &str, captured: &Captured) -> Result<()> {
     for (capture, body) in &captured.fetched {
         store.put_blob(body)?;
         store.record_capture(

@@ -59,8 +59,12 @@ impl ClusterNode {
                     Ok(d) if d.is_zero() => {
                         let polled = self.poll_holding(source.as_ref(), &leases, &mut lease, &stop);
                         match polled.await {
-                            Some(Ok(c)) => tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, dropped = c.dropped.len(), not_modified = c.not_modified, "polled"),
-                            Some(Err(e)) => tracing::warn!(source = %name, error = %full_message(&e), "poll failed"),
+                            Some(Ok(c)) => {
+                                tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, dropped = c.dropped.len(), not_modified = c.not_modified, "polled")
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!(source = %name, error = %full_message(&e), "poll failed")
+                            }
                             None => {}
                         }
                         continue;
@@ -88,9 +92,7 @@ impl ClusterNode {
     /// How long until `source` is due.
     async fn due_in(&self, source: &str) -> Result<Duration> {
         let name = source.to_string();
-        let state = self
-            .blocking(move |s| Ok(s.source_state(&name)?))
-            .await?;
+        let state = self.blocking(move |s| Ok(s.source_state(&name)?)).await?;
         Ok(state
             .and_then(|s| s.next_attempt_at)
             .map(|at| (at - Utc::now()).to_std().unwrap_or_default())

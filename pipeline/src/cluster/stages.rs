@@ -106,25 +106,25 @@ impl ClusterNode {
         let classifier = classifier.clone();
         let batch_size = self.config.detectors.batch_size.max(1);
         let work = self.blocking(move |store| {
-                let mut results = Vec::with_capacity(todo.len());
-                for chunk in todo.chunks(batch_size) {
-                    let local: Vec<Item> = chunk
-                        .iter()
-                        .map(|s| with_cached_media(store, &cache, &s.item))
-                        .collect();
-                    let out = classifier.classify_batch(&local);
-                    if out.len() != chunk.len() {
-                        return Err(PipelineError::Inconsistent(format!(
-                            "the classifier returned {} results for {} items",
-                            out.len(),
-                            chunk.len()
-                        )));
-                    }
-                    results.extend(chunk.iter().map(|s| s.seq).zip(out));
+            let mut results = Vec::with_capacity(todo.len());
+            for chunk in todo.chunks(batch_size) {
+                let local: Vec<Item> = chunk
+                    .iter()
+                    .map(|s| with_cached_media(store, &cache, &s.item))
+                    .collect();
+                let out = classifier.classify_batch(&local);
+                if out.len() != chunk.len() {
+                    return Err(PipelineError::Inconsistent(format!(
+                        "the classifier returned {} results for {} items",
+                        out.len(),
+                        chunk.len()
+                    )));
                 }
-                store.save_results(&results)?;
-                Ok(results.len())
-            });
+                results.extend(chunk.iter().map(|s| s.seq).zip(out));
+            }
+            store.save_results(&results)?;
+            Ok(results.len())
+        });
         // Long batches (OCR, video frames) keep their deliveries: `in_progress` restarts each
         // one's `ack_wait`, so a slow batch is not handed to another node as well.
         let keep_every = self.cluster_config.stage(Stage::Classify).ack_wait / 3;
@@ -276,7 +276,11 @@ impl ClusterNode {
     }
 
     /// Sends the outbox messages this node claims, until stopped.
-    pub(super) async fn send_loop(&self, sender: Arc<Sender>, stop: CancellationToken) -> Result<()> {
+    pub(super) async fn send_loop(
+        &self,
+        sender: Arc<Sender>,
+        stop: CancellationToken,
+    ) -> Result<()> {
         loop {
             match self.blocking(|s| Ok(s.outbox_recover()?)).await {
                 Ok(rows) => {
@@ -405,20 +409,23 @@ fn with_cached_media(store: &dyn PipelineStore, cache: &Path, item: &Item) -> It
         }
         let path = cache.join(&sha);
         if !path.exists() {
-            let written = store.read_blob(&sha).map_err(PipelineError::from).and_then(|bytes| {
-                std::fs::create_dir_all(cache)
-                    .and_then(|()| {
-                        let tmp = tempfile::NamedTempFile::new_in(cache)?;
-                        std::fs::write(tmp.path(), &bytes)?;
-                        tmp.persist(&path).map_err(|e| e.error)?;
-                        Ok(())
-                    })
-                    .map_err(|source| PipelineError::File {
-                        what: "cannot write media bytes to the cache",
-                        path: path.clone(),
-                        source,
-                    })
-            });
+            let written = store
+                .read_blob(&sha)
+                .map_err(PipelineError::from)
+                .and_then(|bytes| {
+                    std::fs::create_dir_all(cache)
+                        .and_then(|()| {
+                            let tmp = tempfile::NamedTempFile::new_in(cache)?;
+                            std::fs::write(tmp.path(), &bytes)?;
+                            tmp.persist(&path).map_err(|e| e.error)?;
+                            Ok(())
+                        })
+                        .map_err(|source| PipelineError::File {
+                            what: "cannot write media bytes to the cache",
+                            path: path.clone(),
+                            source,
+                        })
+                });
             if let Err(e) = written {
                 tracing::warn!(media = %sha, error = %full_message(&e), "media bytes unavailable to the detectors");
                 continue;

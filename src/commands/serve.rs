@@ -44,7 +44,9 @@ pub async fn run_cluster(config: Config, roles: Roles) -> anyhow::Result<u8> {
     let node = Arc::new(cluster::ClusterNode::open(config, roles).await?);
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    node.run(shutdown).await?;
+    let result = node.clone().run(shutdown).await;
+    node.close().await;
+    result?;
     tracing::info!("stopped cleanly");
     Ok(0)
 }

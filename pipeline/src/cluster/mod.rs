@@ -110,6 +110,22 @@ impl ClusterNode {
             .await
             .map_err(|e| PipelineError::panicked("opening the PostgreSQL store", e))??;
         let store: Arc<dyn PipelineStore> = Arc::new(store);
+        match ClusterNode::build(config, roles, cluster_config, store.clone()).await {
+            Ok(node) => Ok(node),
+            Err(e) => {
+                // The PostgreSQL client must not be dropped on an async worker thread.
+                let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(
+        config: Config,
+        roles: Roles,
+        cluster_config: ClusterConfig,
+        store: Arc<dyn PipelineStore>,
+    ) -> Result<ClusterNode> {
         let cluster = Cluster::connect(&cluster_config).await?;
         let classify_queue = cluster.work_queue::<ItemRef>(Stage::Classify).await?;
         let decide_queue = cluster.work_queue::<ItemRef>(Stage::Decide).await?;
@@ -213,6 +229,12 @@ impl ClusterNode {
         tracing::info!(
             "cluster mode: the disk-full ingest pause is off (PostgreSQL holds the data)"
         );
+    }
+
+    /// Drops the node off the async workers (the PostgreSQL client must not be dropped on one):
+    /// call it with the last handle once [`ClusterNode::run`] returned.
+    pub async fn close(self: Arc<Self>) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
     }
 
     /// This node's name.

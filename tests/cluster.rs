@@ -160,16 +160,25 @@ impl Setup {
         self.pg().query_one(sql, &[]).unwrap().get(0)
     }
 
+    /// [`Setup::count`], or -1 while the nodes have not created the schema yet.
+    fn count_once_migrated(&self, sql: &str) -> i64 {
+        match self.pg().query_one(sql, &[]) {
+            Ok(row) => row.get(0),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => -1,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
     /// Waits until every item is stored and classified, every threat is an incident and every
     /// alert was accepted by the SMTP server; panics after `timeout`.
     fn wait_until_done(&self, timeout: Duration, logs: &[&Workspace]) {
         let total = (THREATS.len() * (ORDINARY + 1)) as i64;
         let start = Instant::now();
         loop {
-            let items = self.count("SELECT count(*) FROM items");
-            let new = self.count("SELECT count(*) FROM items WHERE stage = 'new'");
-            let incidents = self.count("SELECT count(*) FROM incidents");
-            let sent = self.count("SELECT count(*) FROM outbox WHERE state = 'sent'");
+            let items = self.count_once_migrated("SELECT count(*) FROM items");
+            let new = self.count_once_migrated("SELECT count(*) FROM items WHERE stage = 'new'");
+            let incidents = self.count_once_migrated("SELECT count(*) FROM incidents");
+            let sent = self.count_once_migrated("SELECT count(*) FROM outbox WHERE state = 'sent'");
             if items == total && new == 0 && incidents == THREATS.len() as i64 && sent == incidents
             {
                 return;
@@ -335,11 +344,6 @@ fn two_all_role_nodes_make_one_incident_and_one_email_per_threat() {
         log(&b)
     );
     assert!(log(&a).contains("stopped cleanly"));
-    // Each node's own index replica has every item, the threats with their incidents.
-    for ws in [&a, &b] {
-        let hits = ws.search_json("incident_id:*");
-        assert_eq!(hits.len(), THREATS.len(), "{hits:?}");
-    }
 }
 
 #[test]

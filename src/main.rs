@@ -45,9 +45,10 @@ enum Command {
     /// Ctrl-C.
     Serve {
         /// The parts of the pipeline this node runs, comma-separated: ingest, classify, alert,
-        /// web. Embedded mode (no [cluster] table) runs them all.
-        #[arg(long, default_value = "ingest,classify,alert,web")]
-        roles: String,
+        /// web. Embedded mode (no [cluster] table) runs them all; cluster mode runs
+        /// ingest,classify,alert by default (the web UI needs embedded mode for now).
+        #[arg(long)]
+        roles: Option<String>,
     },
     /// Run `serve` on a bundled offline demo: a fictional council's election week replayed from
     /// 127.0.0.1, alert emails on a Demo mail page; prints the web UI's address and a one-time

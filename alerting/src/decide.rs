@@ -7,7 +7,8 @@ use crate::config::{AlertMode, AlertRule, AlertsConfig, DigestEvery, OnUpdate};
 use crate::time::{QuietHours, Zone};
 use ballotwatch_core::{ClassifyResult, Item, Severity, Verdict};
 use ballotwatch_store::{
-    AlertPlan, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, Sighting, Store, StoredItem,
+    AlertPlan, IncidentContext, NewDigestEntry, NewOutbox, OutboxKind, PipelineStore, Sighting,
+    StoredItem,
 };
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,17 @@ pub const GROUP_KEYS: [&str; 4] = ["domain", "handle", "media_sha256", "narrativ
 
 /// Items read per decision batch.
 const BATCH: usize = 256;
+
+/// What deciding about one item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Not flagged: marked decided, nothing queued.
+    NotFlagged,
+    /// Flagged: recorded in an incident, with what the rules queue.
+    Recorded,
+    /// Flagged, but already decided (by this node or another): nothing done.
+    AlreadyDecided,
+}
 
 /// What a message says about one sighting: the channel-neutral content every template renders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,7 +131,8 @@ impl Decider {
     }
 
     /// Decides about every item waiting in the store; returns how many sightings were recorded.
-    pub fn decide_pending(&self, store: &Store) -> Result<usize, AlertError> {
+    /// Runs on either back end (embedded mode's SQLite store, or PostgreSQL).
+    pub fn decide_pending(&self, store: &dyn PipelineStore) -> Result<usize, AlertError> {
         let mut sightings = 0;
         loop {
             let batch = store.pending_alerts(BATCH)?;
@@ -128,29 +141,52 @@ impl Decider {
             }
             let mut skipped = Vec::new();
             for s in &batch {
-                match self.sighting(s) {
-                    None => skipped.push(s.seq),
-                    Some((sighting, view_base)) => {
-                        let now = Utc::now();
-                        let recorded = store.record_sighting(&sighting, |ctx| {
-                            self.plan(&s.item, s.result.as_ref(), ctx, &view_base, now)
-                        })?;
-                        if let Some((ctx, plan)) = recorded {
-                            sightings += 1;
-                            tracing::info!(
-                                item = %s.item.id,
-                                incident = ctx.incident.id,
-                                new_incident = ctx.is_new,
-                                queued = plan.outbox.len(),
-                                digest = plan.digest.len(),
-                                "flagged item recorded"
-                            );
-                        }
-                    }
+                match self.record(store, s)? {
+                    Decision::NotFlagged => skipped.push(s.seq),
+                    Decision::Recorded => sightings += 1,
+                    Decision::AlreadyDecided => {}
                 }
             }
             store.mark_alerted(&skipped)?;
         }
+    }
+
+    /// Decides about one stored item version, as [`Decider::decide_pending`] does for each:
+    /// cluster mode's decide stage, which receives items one by one from its work queue. A
+    /// flagged item is recorded in its incident (once: deciding again, on this node or
+    /// another, does nothing); an item that is not flagged is marked decided.
+    pub fn decide_one(
+        &self,
+        store: &dyn PipelineStore,
+        s: &StoredItem,
+    ) -> Result<Decision, AlertError> {
+        let decision = self.record(store, s)?;
+        if decision == Decision::NotFlagged {
+            store.mark_alerted(&[s.seq])?;
+        }
+        Ok(decision)
+    }
+
+    fn record(&self, store: &dyn PipelineStore, s: &StoredItem) -> Result<Decision, AlertError> {
+        let Some((sighting, view_base)) = self.sighting(s) else {
+            return Ok(Decision::NotFlagged);
+        };
+        let now = Utc::now();
+        let recorded = store.record_sighting(&sighting, &mut |ctx| {
+            self.plan(&s.item, s.result.as_ref(), ctx, &view_base, now)
+        })?;
+        let Some((ctx, plan)) = recorded else {
+            return Ok(Decision::AlreadyDecided);
+        };
+        tracing::info!(
+            item = %s.item.id,
+            incident = ctx.incident.id,
+            new_incident = ctx.is_new,
+            queued = plan.outbox.len(),
+            digest = plan.digest.len(),
+            "flagged item recorded"
+        );
+        Ok(Decision::Recorded)
     }
 
     /// The sighting a stored item makes, if it is flagged; with the view before the incident is

@@ -27,7 +27,7 @@ pub mod time;
 
 pub use channels::{Channel, ChannelError, ChannelId, Destination};
 pub use config::AlertsConfig;
-pub use decide::{AlertView, Decider, Payload};
+pub use decide::{AlertView, Decider, Decision, Payload};
 pub use send::Sender;
 
 /// Why alerting could not do its work.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AlertMode, AlertRule, AlertsConfig, OnUpdate};
-use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, Store};
+use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, PipelineStore, Store};
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 
@@ -89,10 +89,49 @@ impl Sender {
     async fn deliver_one(&self, store: &Store, row: &OutboxRow) -> Result<bool, AlertError> {
         let id = row.id;
         blocking(store, move |s| s.outbox_start(id)).await?;
+        let shared: Arc<dyn PipelineStore> = Arc::new(store.clone());
+        self.attempt(&shared, row).await
+    }
+
+    /// Delivers the messages this node claims from a shared store, until none is due; returns
+    /// how many were delivered. Cluster mode's sender: [`PipelineStore::outbox_claim`] hands
+    /// each message to one node only (PostgreSQL's `FOR UPDATE SKIP LOCKED`), so every message
+    /// goes once however many nodes send, with the same retries, backoff and dead letters as
+    /// [`Sender::deliver_due`].
+    pub async fn deliver_claimed(
+        &self,
+        store: &Arc<dyn PipelineStore>,
+    ) -> Result<usize, AlertError> {
+        let mut delivered = 0;
+        loop {
+            let claimed = blocking_shared(store, |s| s.outbox_claim(Utc::now())).await?;
+            if claimed.is_empty() {
+                return Ok(delivered);
+            }
+            let mut progressed = false;
+            for row in claimed {
+                if self.attempt(store, &row).await? {
+                    delivered += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(delivered);
+            }
+        }
+    }
+
+    /// Sends a message already marked `sending` and records the outcome.
+    async fn attempt(
+        &self,
+        store: &Arc<dyn PipelineStore>,
+        row: &OutboxRow,
+    ) -> Result<bool, AlertError> {
+        let id = row.id;
         match self.send(row).await {
             Ok(()) => {
                 let at = Utc::now();
-                blocking(store, move |s| s.outbox_sent(id, at)).await?;
+                blocking_shared(store, move |s| s.outbox_sent(id, at)).await?;
                 tracing::info!(message = id, key = %row.idempotency_key, channel = %row.channel, attempts = row.attempts + 1, "alert delivered");
                 Ok(true)
             }
@@ -101,12 +140,12 @@ impl Sender {
                 let error = f.to_string();
                 if !f.retry_can_help() || age >= self.dead_after {
                     tracing::error!(message = id, key = %row.idempotency_key, channel = %row.channel, error = %f, "alert dead-lettered: see `ballotwatch alerts status`");
-                    blocking(store, move |s| s.outbox_dead(id, &error)).await?;
+                    blocking_shared(store, move |s| s.outbox_dead(id, &error)).await?;
                 } else {
                     let delay = self.backoff(row.attempts + 1);
                     let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     tracing::warn!(message = id, channel = %row.channel, error = %f, retry_in = ?delay, "alert delivery failed; will retry");
-                    blocking(store, move |s| s.outbox_retry(id, &error, next)).await?;
+                    blocking_shared(store, move |s| s.outbox_retry(id, &error, next)).await?;
                 }
                 Ok(false)
             }
@@ -183,6 +222,18 @@ where
 {
     let store = store.clone();
     Ok(tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| AlertError::Setup(format!("a store task failed: {e}")))??)
+}
+
+/// Runs work on a shared store on the blocking pool.
+async fn blocking_shared<T, F>(store: &Arc<dyn PipelineStore>, f: F) -> Result<T, AlertError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn PipelineStore) -> ballotwatch_store::Result<T> + Send + 'static,
+{
+    let store = store.clone();
+    Ok(tokio::task::spawn_blocking(move || f(store.as_ref()))
         .await
         .map_err(|e| AlertError::Setup(format!("a store task failed: {e}")))??)
 }

@@ -64,6 +64,9 @@ pub enum PipelineError {
     /// Trusted timestamps cannot be set up (`[evidence] tsa_roots` unreadable, no HTTP client).
     #[error("cannot set up trusted timestamps ([evidence] tsa_urls, tsa_roots): {0}")]
     TimestampSetup(Box<ballotwatch_evidence::timestamp::TimestampError>),
+    /// NATS JetStream (cluster mode) failed: the work waits in its queue and is retried.
+    #[error(transparent)]
+    Cluster(Box<ballotwatch_cluster::ClusterError>),
     /// A TSA gave no valid timestamp (the capture log waits; the next attempt follows back-off).
     #[error(transparent)]
     Timestamp(Box<ballotwatch_evidence::timestamp::TimestampError>),
@@ -87,6 +90,7 @@ boxed_from!(
     Alert(AlertError),
     Fetcher(FetchError),
     Source(SourceError),
+    Cluster(ballotwatch_cluster::ClusterError),
 );
 
 impl PipelineError {
@@ -97,12 +101,18 @@ impl PipelineError {
 
     /// The configuration or the installed models are at fault, not the run: exit code 2.
     pub fn is_setup(&self) -> bool {
-        matches!(
-            self,
+        use ballotwatch_cluster::ClusterError;
+        match self {
             PipelineError::Classify(_)
-                | PipelineError::AlertSetup(_)
-                | PipelineError::TimestampSetup(_)
-        )
+            | PipelineError::AlertSetup(_)
+            | PipelineError::TimestampSetup(_) => true,
+            // A `*_env` variable of `[cluster]` that is not set, or an unreadable creds file.
+            PipelineError::Cluster(e) => matches!(
+                **e,
+                ClusterError::MissingEnv { .. } | ClusterError::Creds { .. }
+            ),
+            _ => false,
+        }
     }
 
     /// A task that panicked (joined through tokio).

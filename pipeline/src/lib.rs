@@ -45,6 +45,7 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub mod cluster;
 pub mod config;
 mod disk;
 mod error;

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use ballotwatch_core::{Capture, Item, LimitsConfig, Media};
 use ballotwatch_ingest::{FetchError, FetchRequest, Fetched, Fetcher};
-use ballotwatch_store::{NewCapture, Store};
+use ballotwatch_store::{NewCapture, PipelineStore, Store};
 
 use super::quarantine::MediaGate;
 use super::video;
@@ -106,7 +106,7 @@ pub struct Captured {
 
 /// Stores what [`capture`] downloaded: every body and frame in the capture store, and every
 /// download's HTTP exchange as a capture of `source`.
-pub fn store_captured(store: &Store, source: &str, captured: &Captured) -> Result<()> {
+pub fn store_captured(store: &dyn PipelineStore, source: &str, captured: &Captured) -> Result<()> {
     for (capture, body) in &captured.fetched {
         store.put_blob(body)?;
         store.record_capture(
@@ -140,13 +140,29 @@ pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> Result<()> {
         .into_iter()
         .map(|s| (s.item.id.clone(), s.item))
         .collect();
+    reuse_all(&stored, items);
+    Ok(())
+}
+
+/// [`reuse_stored`] on either back end, reading the stored items one by one (cluster mode).
+pub fn reuse_stored_each(store: &dyn PipelineStore, items: &mut [(usize, Item)]) -> Result<()> {
+    let mut stored = HashMap::new();
+    for (_, item) in items.iter().filter(|(_, i)| !i.media.is_empty()) {
+        if let Some(s) = store.get_item(&item.id)? {
+            stored.insert(s.item.id.clone(), s.item);
+        }
+    }
+    reuse_all(&stored, items);
+    Ok(())
+}
+
+fn reuse_all(stored: &HashMap<String, Item>, items: &mut [(usize, Item)]) {
     for (_, item) in items.iter_mut() {
         let Some(old) = stored.get(&item.id) else {
             continue;
         };
         reuse_from(old, item, chrono::Utc::now());
     }
-    Ok(())
 }
 
 /// How long after an item version was stored its passing failures are still retried; after

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballotwatch_ingest::{schedule, Cursor, PollContext, Source, Wait};
-use ballotwatch_store::{PollRecord, Store};
+use ballotwatch_store::{PipelineStore, PollRecord};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -69,7 +69,7 @@ pub struct PollCounts {
 /// transaction, with the state kept under `state_name` (the source's name, or its real-time
 /// part's).
 pub(crate) fn store_poll(
-    store: &Store,
+    store: &dyn PipelineStore,
     state_name: &str,
     source: &str,
     poll: ballotwatch_ingest::Poll,

@@ -43,9 +43,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::CheckConfig => check_config::run(config_path),
         Command::Classify => classify::run(config_path),
         Command::Serve { roles } => {
-            let roles = serve::roles(&roles)?;
+            let roles = roles.as_deref().map(serve::roles).transpose()?;
             let config = load_config(config_path)?;
-            serve::check_mode(&config, roles)?;
+            if config.cluster.is_some() {
+                let roles = serve::cluster_roles(roles)?;
+                return runtime()?.block_on(serve::run_cluster(config, roles));
+            }
+            serve::check_mode(&config, roles.unwrap_or_default())?;
             runtime()?.block_on(serve::run(config))
         }
         Command::Demo {

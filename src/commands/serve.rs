@@ -6,7 +6,7 @@ use ballotwatch_cluster::Roles;
 use ballotwatch_pipeline::Config;
 use tokio_util::sync::CancellationToken;
 
-use ballotwatch_pipeline::Pipeline;
+use ballotwatch_pipeline::{cluster, Pipeline};
 
 use super::UsageError;
 
@@ -15,20 +15,10 @@ pub fn roles(list: &str) -> anyhow::Result<Roles> {
     Roles::parse(list).map_err(|e| UsageError(format!("--roles: {e}")).into())
 }
 
-/// What this build's `serve` can run: embedded mode runs every role in one process (the
-/// pipeline's stages are not separable there), and the pipeline does not yet run on the
-/// cluster's engines, so a `[cluster]` table is validated (`check-config`) but not served.
+/// What embedded mode can run: every role in one process (the pipeline's stages are not
+/// separable there).
 pub fn check_mode(config: &Config, roles: Roles) -> anyhow::Result<()> {
-    if config.cluster.is_some() {
-        return Err(UsageError(
-            "the config has a [cluster] table, but `serve` does not run the pipeline on NATS and \
-             PostgreSQL yet (check-config validates the table; see README, Running a cluster); \
-             remove [cluster] to run embedded"
-                .to_string(),
-        )
-        .into());
-    }
-    if !roles.is_all() {
+    if config.cluster.is_none() && !roles.is_all() {
         return Err(UsageError(format!(
             "--roles {roles}: embedded mode (no [cluster] table) runs every role in one process; \
              a node with only some roles needs cluster mode"
@@ -36,6 +26,29 @@ pub fn check_mode(config: &Config, roles: Roles) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The roles a cluster node runs: `--roles`, or by default every role cluster mode serves; a
+/// role it does not serve yet is a usage error (exit 2) saying why.
+pub fn cluster_roles(roles: Option<Roles>) -> anyhow::Result<Roles> {
+    let roles = roles.unwrap_or_else(cluster::default_roles);
+    if let Some(why) = cluster::unsupported_roles(roles) {
+        return Err(UsageError(why).into());
+    }
+    Ok(roles)
+}
+
+/// Runs a cluster node (`serve` with a `[cluster]` table) until a signal arrives.
+pub async fn run_cluster(config: Config, roles: Roles) -> anyhow::Result<u8> {
+    warn_unused_sections(&config);
+    let node = Arc::new(cluster::ClusterNode::open(config, roles).await?);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let result = node.clone().run(shutdown).await;
+    node.close().await;
+    result?;
+    tracing::info!("stopped cleanly");
+    Ok(0)
 }
 
 /// Runs the pipeline until a signal arrives.

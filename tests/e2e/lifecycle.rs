@@ -287,10 +287,25 @@ fn serve_roles_are_checked_and_the_cluster_table_is_validated() {
         "{}",
         r.stdout
     );
-    // Not served on the cluster yet: said, not silently run embedded.
-    let r = ws.run(&["serve", "--roles", "classify"]);
+    // Cluster mode needs its PostgreSQL URL's variable: a config error (exit 2) naming it,
+    // before anything connects (tests/e2e/cluster.rs runs real nodes).
+    let r = ws
+        .cmd(&["serve", "--roles", "classify"])
+        .env_remove("BW_PG")
+        .output()
+        .unwrap();
+    let r = common::Run::from(r);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("[cluster]"), "{}", r.stderr);
+    assert!(r.stderr.contains("BW_PG"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("[cluster] postgres_url_env"),
+        "{}",
+        r.stderr
+    );
+    // The web UI is not served on the cluster yet: said, not silently run embedded.
+    let r = ws.run(&["serve", "--roles", "ingest,web"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--roles web"), "{}", r.stderr);
 
     let ws = Workspace::new(&format!("{cluster}[cluster.classify]\nmax_delivr = 3\n"));
     let r = ws.run(&["check-config"]);

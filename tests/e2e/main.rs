@@ -6,6 +6,7 @@
 mod common;
 
 mod alerts;
+mod cluster;
 mod demo;
 mod demo_evidence;
 mod demo_stream;

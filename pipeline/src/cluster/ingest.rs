@@ -1,0 +1,272 @@
+//! The ingest role: source leases, polls, and publishing stored items to the classify queue.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ballotwatch_cluster::lease::{Lease, Leases};
+use ballotwatch_cluster::work::ItemRef;
+use ballotwatch_ingest::{schedule, Cursor, Source};
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::{sleep_or_stop, ClusterNode};
+use crate::poll::{store_poll, PollCounts};
+use crate::{full_message, media, Result};
+
+/// Items read per sweep of unclassified items.
+const SWEEP_BATCH: usize = 1000;
+/// How often the sweep republishes what PostgreSQL holds unclassified.
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+impl ClusterNode {
+    /// Polls `source` while this node holds its lease: tries to take the lease every third of
+    /// the period, renews it on the same beat (also during a poll), stops polling when it is
+    /// lost, and releases it on a clean stop.
+    pub(super) async fn source_task(
+        &self,
+        source: Arc<dyn Source>,
+        leases: Leases,
+        stop: CancellationToken,
+    ) {
+        let name = source.name().to_string();
+        let beat = leases.renew_every();
+        let mut lease: Option<Lease> = None;
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            match lease.as_mut() {
+                None => match leases.try_acquire(&name).await {
+                    Ok(Some(l)) => {
+                        tracing::info!(source = %name, node = %self.node(), "source taken: this node polls it now");
+                        lease = Some(l);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(source = %name, error = %e, "cannot take the source's lease; trying again")
+                    }
+                },
+                Some(l) => {
+                    if let Err(e) = leases.renew(l).await {
+                        tracing::warn!(source = %name, error = %e, "source lease lost: this node stops polling it");
+                        lease = None;
+                    }
+                }
+            }
+            let mut wait = beat;
+            if lease.is_some() {
+                match self.due_in(&name).await {
+                    Ok(d) if d.is_zero() => {
+                        let polled = self.poll_holding(source.as_ref(), &leases, &mut lease, &stop);
+                        match polled.await {
+                            Some(Ok(c)) => {
+                                tracing::info!(source = %name, new = c.new, updated = c.updated, unchanged = c.unchanged, dropped = c.dropped.len(), not_modified = c.not_modified, "polled")
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!(source = %name, error = %full_message(&e), "poll failed")
+                            }
+                            None => {}
+                        }
+                        continue;
+                    }
+                    Ok(d) => wait = wait.min(d),
+                    Err(e) => {
+                        tracing::warn!(source = %name, error = %full_message(&e), "cannot read the source's state; trying again")
+                    }
+                }
+            }
+            if sleep_or_stop(&stop, wait).await {
+                break;
+            }
+        }
+        if let Some(l) = lease {
+            match leases.release(l).await {
+                Ok(()) => tracing::info!(source = %name, "source lease released"),
+                Err(e) => {
+                    tracing::warn!(source = %name, error = %e, "cannot release the source's lease; it expires by itself")
+                }
+            }
+        }
+    }
+
+    /// How long until `source` is due.
+    async fn due_in(&self, source: &str) -> Result<Duration> {
+        let name = source.to_string();
+        let state = self.blocking(move |s| Ok(s.source_state(&name)?)).await?;
+        Ok(state
+            .and_then(|s| s.next_attempt_at)
+            .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or_default())
+    }
+
+    /// One poll, renewing the lease while it runs; `None` when the lease was lost or the node
+    /// is stopping (the poll is abandoned uncommitted: the next holder polls again from the
+    /// stored cursor).
+    async fn poll_holding(
+        &self,
+        source: &dyn Source,
+        leases: &Leases,
+        lease: &mut Option<Lease>,
+        stop: &CancellationToken,
+    ) -> Option<Result<PollCounts>> {
+        let poll = self.poll_once(source);
+        tokio::pin!(poll);
+        let mut renew_at = Instant::now() + leases.renew_every();
+        loop {
+            tokio::select! {
+                r = &mut poll => return Some(r),
+                _ = stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(renew_at.into()) => {
+                    let l = lease.as_mut()?;
+                    if let Err(e) = leases.renew(l).await {
+                        tracing::warn!(source = %source.name(), error = %e, "source lease lost during a poll: abandoning it");
+                        *lease = None;
+                        return None;
+                    }
+                    renew_at = Instant::now() + leases.renew_every();
+                }
+            }
+        }
+    }
+
+    /// Fetch, capture media, commit captures, items and cursor in one transaction, then
+    /// publish the stored versions still waiting for classification.
+    async fn poll_once(&self, source: &dyn Source) -> Result<PollCounts> {
+        let name = source.name().to_string();
+        let state = self
+            .blocking({
+                let name = name.clone();
+                move |s| Ok(s.source_state(&name)?)
+            })
+            .await?
+            .unwrap_or_default();
+        let cursor = Cursor {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+            state: state.cursor.clone(),
+        };
+        let attempted_at = Utc::now();
+        let cfg = &self.config;
+        let interval = cfg
+            .source(&name)
+            .map(|s| s.interval(&cfg.ingest))
+            .unwrap_or(cfg.ingest.default_interval);
+        let next = |failures: u32, retry_after: Option<Duration>| -> DateTime<Utc> {
+            let delay = schedule::next_delay(
+                interval,
+                cfg.ingest.jitter,
+                failures,
+                retry_after,
+                cfg.ingest.max_backoff,
+                &mut rand::rng(),
+            );
+            attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+        };
+        match source.poll(&self.ctx, &cursor).await {
+            Ok(mut poll) => {
+                let max_text =
+                    usize::try_from(cfg.limits.max_item_text.as_u64()).unwrap_or(usize::MAX);
+                poll.limit_items(&name, max_text);
+                let next_attempt_at = next(0, None);
+                let items = std::mem::take(&mut poll.items);
+                let mut items = self
+                    .blocking(move |store| {
+                        let mut items = items;
+                        media::reuse_stored_each(store, &mut items)?;
+                        Ok(items)
+                    })
+                    .await?;
+                let caps = media::Caps::from_limits(&cfg.limits);
+                let captured = media::capture(
+                    &self.ctx.fetcher,
+                    caps,
+                    None,
+                    &mut items,
+                    &media::prefetched(&poll.captures),
+                )
+                .await;
+                let ids: Vec<String> = items.iter().map(|(_, i)| i.id.clone()).collect();
+                poll.items = items;
+                let counts = self
+                    .blocking(move |store| {
+                        media::store_captured(store, &name, &captured)?;
+                        store_poll(store, &name, &name, poll, attempted_at, next_attempt_at)
+                    })
+                    .await?;
+                if counts.new + counts.updated > 0 {
+                    self.publish_unclassified(ids).await?;
+                }
+                Ok(counts)
+            }
+            Err(error) => {
+                let next_attempt_at = next(state.consecutive_failures + 1, error.retry_after());
+                let message = error.to_string();
+                let url = error.url().to_string();
+                self.blocking(move |store| {
+                    Ok(store.record_poll_error(
+                        &name,
+                        &url,
+                        &message,
+                        attempted_at,
+                        next_attempt_at,
+                    )?)
+                })
+                .await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Publishes to the classify queue the latest versions of `ids` that are not classified.
+    async fn publish_unclassified(&self, ids: Vec<String>) -> Result<()> {
+        let refs = self
+            .blocking(move |store| {
+                let mut refs = Vec::new();
+                for id in ids {
+                    if let Some(s) = store.get_item(&id)? {
+                        if s.result.is_none() {
+                            refs.push(ItemRef::new(s.item.id, u64::from(s.item.version)));
+                        }
+                    }
+                }
+                Ok(refs)
+            })
+            .await?;
+        for r in &refs {
+            self.classify_queue.publish(r).await?;
+        }
+        Ok(())
+    }
+
+    /// Republishes what PostgreSQL holds unclassified (a node that died between its commit and
+    /// its publish), at start and every [`SWEEP_EVERY`]; the queue's de-duplication drops what
+    /// is already queued, and the classify stage skips what is already classified.
+    pub(super) async fn sweep_loop(&self, stop: CancellationToken) {
+        loop {
+            match self.sweep_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(items = n, "unclassified items republished"),
+                Err(e) => {
+                    tracing::warn!(error = %full_message(&e), "sweep of unclassified items failed; trying again")
+                }
+            }
+            if sleep_or_stop(&stop, SWEEP_EVERY).await {
+                return;
+            }
+        }
+    }
+
+    async fn sweep_once(&self) -> Result<usize> {
+        let pending = self
+            .blocking(|s| Ok(s.pending_classification(SWEEP_BATCH)?))
+            .await?;
+        let mut fresh = 0;
+        for s in &pending {
+            let r = ItemRef::new(s.item.id.clone(), u64::from(s.item.version));
+            if !self.classify_queue.publish(&r).await?.duplicate {
+                fresh += 1;
+            }
+        }
+        Ok(fresh)
+    }
+}

@@ -1,0 +1,367 @@
+//! Cluster mode's runtime: `serve` with a `[cluster]` table. The same stages as embedded mode,
+//! on PostgreSQL ([`PgStore`], behind [`PipelineStore`]) and NATS JetStream (crate `cluster`):
+//!
+//! - **ingest** ([`ingest`]): each enabled source is polled only while this node holds its
+//!   lease in the KV bucket (taken on a timer, renewed every third of the period, released on a
+//!   clean stop; a source whose lease is lost stops being polled, and another node takes it
+//!   over within one period, resuming from the cursor in PostgreSQL). After the store commit,
+//!   every stored item version not yet classified is published to the classify queue (id and
+//!   version, de-duplicated by `Nats-Msg-Id`); a sweep republishes whatever PostgreSQL still
+//!   holds unclassified, so a node that died between commit and publish loses nothing.
+//! - **classify** ([`stages`]): pulls batches, classifies them in model batches with the shared
+//!   classifier, saves the results (idempotent per item version across nodes), publishes each to
+//!   the decide queue, then acknowledges. A store failure naks with a delay; dead letters become
+//!   an error log line and an audit row.
+//! - **decide + alert** (role `alert`): incidents, sightings and outbox rows with the embedded
+//!   rules and idempotency keys ([`Decider::decide_one`]), then the index-feed change; the sender
+//!   claims outbox messages (`FOR UPDATE SKIP LOCKED`), so each goes once across nodes.
+//! - **index**: every node keeps its own Tantivy index in `data_dir/index`, fed from the index
+//!   feed through its own durable consumer (a node that was down resumes where it stopped).
+//!
+//! The web UI, digests, the poison-work quarantine, the known-fakes refresh, screenshots,
+//! trusted timestamps, real-time streams and the disk-full pause still need embedded mode:
+//! [`ClusterNode::open`] logs one line for each that the configuration asks for.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ballotwatch_alerting::{Decider, Sender};
+use ballotwatch_classify::detectors::media::known_fakes::KnownFakeSet;
+use ballotwatch_classify::Classifier;
+use ballotwatch_cluster::index_feed::IndexFeed;
+use ballotwatch_cluster::work::{ItemRef, WorkQueue};
+use ballotwatch_cluster::{Cluster, ClusterConfig, Role, Roles, Stage};
+use ballotwatch_core::WatchTerms;
+use ballotwatch_index::{IndexWriter, SearchIndex};
+use ballotwatch_ingest::{build_source, Fetcher, PollContext, Source};
+use ballotwatch_store::{PgOptions, PgStore, PipelineStore, StoredItem};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{full_message, index_dir, lookalike_filter, Config, PipelineError, Result};
+
+mod ingest;
+mod stages;
+
+/// How long a failed store or NATS step waits before the work is tried again.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// One cluster node: its roles, the shared store and NATS, and what its roles need.
+pub struct ClusterNode {
+    config: Arc<Config>,
+    cluster_config: ClusterConfig,
+    roles: Roles,
+    store: Arc<dyn PipelineStore>,
+    cluster: Cluster,
+    classify_queue: WorkQueue<ItemRef>,
+    decide_queue: WorkQueue<ItemRef>,
+    index_feed: Arc<IndexFeed>,
+    classifier: Option<Arc<Classifier>>,
+    decider: Arc<Decider>,
+    sender: Option<Arc<Sender>>,
+    send_wake: Arc<Notify>,
+    sources: Vec<Arc<dyn Source>>,
+    ctx: Arc<PollContext>,
+    index: SearchIndex,
+    writer: Arc<Mutex<IndexWriter>>,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("node", &self.cluster.node())
+            .field("roles", &self.roles.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The role set `serve` runs in cluster mode when `--roles` is not given: every role this build
+/// serves on the cluster's engines (the web UI still needs embedded mode).
+pub fn default_roles() -> Roles {
+    Roles::parse("ingest,classify,alert").unwrap_or_default()
+}
+
+/// Why a role set cannot run in cluster mode yet, if it cannot.
+pub fn unsupported_roles(roles: Roles) -> Option<String> {
+    roles.has(Role::Web).then(|| {
+        "--roles web: the web UI and JSON API do not run on PostgreSQL yet (users, sessions and \
+         the incident workflow are not on it); in cluster mode run --roles ingest,classify,alert \
+         (the default) and see README, Running a cluster"
+            .to_string()
+    })
+}
+
+impl ClusterNode {
+    /// Connects to NATS and PostgreSQL (the URL from the variable `postgres_url_env` names),
+    /// creates the streams, opens this node's index and builds what `roles` need.
+    pub async fn open(config: Config, roles: Roles) -> Result<ClusterNode> {
+        let cluster_config = config.cluster.clone().ok_or_else(|| {
+            PipelineError::Inconsistent("cluster mode needs a [cluster] table".into())
+        })?;
+        let node = cluster_config.node();
+        let url = cluster_config.postgres_url()?;
+        let options = PgOptions {
+            node: node.clone(),
+            pool_size: 8,
+            ..PgOptions::default()
+        };
+        let store = tokio::task::spawn_blocking(move || PgStore::connect(&url, options))
+            .await
+            .map_err(|e| PipelineError::panicked("opening the PostgreSQL store", e))??;
+        let store: Arc<dyn PipelineStore> = Arc::new(store);
+        match ClusterNode::build(config, roles, cluster_config, store.clone()).await {
+            Ok(node) => Ok(node),
+            Err(e) => {
+                // The PostgreSQL client must not be dropped on an async worker thread.
+                let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(
+        config: Config,
+        roles: Roles,
+        cluster_config: ClusterConfig,
+        store: Arc<dyn PipelineStore>,
+    ) -> Result<ClusterNode> {
+        let cluster = Cluster::connect(&cluster_config).await?;
+        let classify_queue = cluster.work_queue::<ItemRef>(Stage::Classify).await?;
+        let decide_queue = cluster.work_queue::<ItemRef>(Stage::Decide).await?;
+        let index_feed = Arc::new(cluster.index_feed().await?);
+        let index = SearchIndex::open_or_create(&index_dir(&config))?;
+        let writer = index.writer(config.index.writer_memory.as_u64() as usize)?;
+        let classifier = if roles.has(Role::Classify) {
+            // The confirmed-fake list lives in the embedded store only: empty here.
+            let fakes = KnownFakeSet::new();
+            Some(Arc::new(Classifier::from_config_with_fakes(
+                config.classify(),
+                &fakes,
+            )?))
+        } else {
+            None
+        };
+        let admin_notices =
+            !config.alerts.admin_to.is_empty() || !config.alerts.admin_webhooks.is_empty();
+        let sender = if roles.has(Role::Alert) && (!config.alerts.rules.is_empty() || admin_notices)
+        {
+            let sender =
+                Sender::new(&config.alerts).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
+            Some(Arc::new(sender))
+        } else {
+            None
+        };
+        let fetcher = Fetcher::new(&config.ingest, env!("CARGO_PKG_VERSION"))?;
+        ballotwatch_ingest::html::set_max_depth(config.limits.max_html_depth);
+        let ctx = PollContext {
+            fetcher,
+            watch: WatchTerms::new(&config.watch.terms),
+            lookalikes: lookalike_filter(&config),
+        };
+        let sources = config
+            .sources
+            .iter()
+            .filter(|s| s.enabled())
+            .map(|s| Arc::from(build_source(s, &config.limits)))
+            .collect();
+        let node = ClusterNode {
+            decider: Arc::new(Decider::new(
+                &config.alerts,
+                config.server.public_url.as_ref(),
+            )),
+            config: Arc::new(config),
+            cluster_config,
+            roles,
+            store,
+            cluster,
+            classify_queue,
+            decide_queue,
+            index_feed,
+            classifier,
+            sender,
+            send_wake: Arc::new(Notify::new()),
+            sources,
+            ctx: Arc::new(ctx),
+            index,
+            writer: Arc::new(Mutex::new(writer)),
+        };
+        node.log_embedded_only();
+        Ok(node)
+    }
+
+    /// One startup line per configured part that still needs embedded mode.
+    fn log_embedded_only(&self) {
+        let c = &self.config;
+        tracing::info!(
+            "cluster mode: the poison-work quarantine is off (a message that fails max_deliver \
+             times becomes a dead letter: an error log line and an audit row)"
+        );
+        if self.roles.has(Role::Classify) {
+            tracing::info!(
+                "cluster mode: the confirmed-fake list (`ballotwatch fakes`) is not loaded; the \
+                 known-fake detector matches nothing"
+            );
+        }
+        if c.alerts.rules.iter().any(|r| {
+            r.mode == ballotwatch_alerting::config::AlertMode::Digest
+                || r.on_update == ballotwatch_alerting::config::OnUpdate::Digest
+        }) {
+            tracing::warn!(
+                "cluster mode: digests are not sent yet (digest entries are kept in PostgreSQL); \
+                 immediate alerts are"
+            );
+        }
+        if c.evidence.screenshots {
+            tracing::info!("cluster mode: page screenshots of flagged items are off");
+        }
+        if !c.evidence.tsa_urls.is_empty() {
+            tracing::warn!(
+                "cluster mode: trusted timestamps of the capture log ([evidence] tsa_urls) are off"
+            );
+        }
+        if self.sources.iter().any(|s| s.realtime().is_some()) {
+            tracing::warn!(
+                "cluster mode: real-time streams (Bluesky jetstream) are off; those sources are \
+                 polled"
+            );
+        }
+        tracing::info!(
+            "cluster mode: the disk-full ingest pause is off (PostgreSQL holds the data)"
+        );
+    }
+
+    /// Drops the node off the async workers (the PostgreSQL client must not be dropped on one):
+    /// call it with the last handle once [`ClusterNode::run`] returned.
+    pub async fn close(self: Arc<Self>) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        self.cluster.node()
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> &Arc<dyn PipelineStore> {
+        &self.store
+    }
+
+    /// Runs the roles until `shutdown` is cancelled: leases are released, batches in hand are
+    /// finished and acknowledged.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<()> {
+        tracing::info!(
+            node = %self.node(),
+            roles = %self.roles,
+            store = self.store.backend(),
+            sources = self.sources.len(),
+            "cluster node running"
+        );
+        let mut tasks = tokio::task::JoinSet::new();
+        if self.roles.has(Role::Ingest) {
+            let leases = self
+                .cluster
+                .leases_with_period(self.cluster_config.lease)
+                .await?;
+            for source in self.sources.clone() {
+                let me = self.clone();
+                let stop = shutdown.clone();
+                let leases = leases.clone();
+                tasks.spawn(async move {
+                    me.source_task(source, leases, stop).await;
+                    Ok(())
+                });
+            }
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                me.sweep_loop(stop).await;
+                Ok(())
+            });
+        }
+        if let Some(classifier) = self.classifier.clone() {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.classify_loop(classifier, stop).await });
+            let monitor = self.cluster.dead_letter_monitor().await?;
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = monitor.run() => {}
+                }
+                Ok(())
+            });
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.dead_letter_loop(stop).await });
+        }
+        if self.roles.has(Role::Alert) {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.decide_loop(stop).await });
+            if let Some(sender) = self.sender.clone() {
+                let me = self.clone();
+                let stop = shutdown.clone();
+                tasks.spawn(async move { me.send_loop(sender, stop).await });
+            }
+        }
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { me.index_loop(stop).await });
+
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let result = joined
+                .map_err(|e| PipelineError::panicked("a cluster task panicked", e))
+                .and_then(|r| r);
+            if let Err(e) = result {
+                tracing::error!(error = %full_message(&e), "cluster stage failed; shutting down");
+                shutdown.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs store work on the blocking pool (the PostgreSQL client must not block a worker).
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn PipelineStore) -> Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| PipelineError::panicked("a store task panicked", e))?
+    }
+
+    /// The stored version `r` names: `None` when the store has no such version.
+    fn find_version(store: &dyn PipelineStore, r: &ItemRef) -> Result<Option<StoredItem>> {
+        if let Some(latest) = store.get_item(&r.item_id)? {
+            if u64::from(latest.item.version) == r.version {
+                return Ok(Some(latest));
+            }
+        }
+        Ok(store
+            .item_versions(&r.item_id)?
+            .into_iter()
+            .find(|s| u64::from(s.item.version) == r.version))
+    }
+
+    /// Where this node keeps media bytes read back from PostgreSQL for the detectors.
+    fn media_cache(&self) -> PathBuf {
+        self.config.data_dir.join("media-cache")
+    }
+}
+
+/// Sleeps `d` unless `stop` comes first; `true` when stopped.
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

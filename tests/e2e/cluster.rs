@@ -1,0 +1,401 @@
+//! End to end, cluster mode: `ballotwatch serve` nodes with a `[cluster]` table against one real
+//! nats-server and one real PostgreSQL (each started once for this test binary on loopback,
+//! each test with its own stream prefix and database), RSS feeds on loopback and the real test
+//! SMTP server. Two all-role nodes share the work: every threat becomes exactly one incident,
+//! emailed exactly once, and no item is classified twice; kill -9 one node mid-run and the
+//! other takes its sources over within one lease period and finishes everything.
+
+use crate::common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use ballotwatch_cluster::testing::NatsServer;
+use common::tools::Tool;
+use common::*;
+
+/// The lookalikes of anytown.gov.uk the feeds carry, one per source: each is one threat.
+const THREATS: [&str; 5] = [
+    "anytown-gov.uk",
+    "anytown.co.uk",
+    "anytownn.gov.uk",
+    "anytown-vote.com",
+    "anytown.gov.uk.example.com",
+];
+/// Ordinary posts per feed beside its threat.
+const ORDINARY: usize = 30;
+/// The lease period of the test config (the shortest `[cluster] lease` allows): a dead node's
+/// sources move within it.
+const LEASE: Duration = Duration::from_secs(3);
+
+const ANYTOWN: &str = "[[identity]]\nname = \"Anytown Borough Council\"\nkind = \"organisation\"\n\
+                       domains = [\"anytown.gov.uk\"]\n\n";
+
+/// Feed `n`: one post linking to its lookalike domain and [`ORDINARY`] election posts; served
+/// after `n` × 400 ms, so a node is killed while some sources are stored and others in flight.
+fn feed(n: usize) -> String {
+    let mut items = format!(
+        "<item><guid>https://ward{n}.example/threat</guid><link>https://ward{n}.example/threat</link>\
+         <title>Postal votes</title><description>Apply for your postal vote before Friday at \
+         https://{}/postal-vote</description></item>\n",
+        THREATS[n]
+    );
+    for i in 0..ORDINARY {
+        items.push_str(&format!(
+            "<item><guid>https://ward{n}.example/{i}</guid><link>https://ward{n}.example/{i}</link>\
+             <title>Ward {n} update {i}</title><description>The count for ward {n} is at the \
+             town hall on Thursday night; update {i} on polling station opening hours.\
+             </description></item>\n"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Ward {n}</title>\
+         <link>https://ward{n}.example/</link><description>x</description>\n{items}</channel></rss>"
+    )
+}
+
+/// The five feeds on loopback; returns their `[[source]]` tables.
+fn sources() -> String {
+    let mut app = axum::Router::new();
+    for n in 0..THREATS.len() {
+        let body = feed(n);
+        app = app.route(
+            &format!("/ward{n}.xml"),
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(400 * n as u64)).await;
+                    ([(header::CONTENT_TYPE, "application/rss+xml")], body).into_response()
+                }
+            }),
+        );
+    }
+    let base = format!("http://{}", serve_router(app));
+    (0..THREATS.len())
+        .map(|n| rss_source(&format!("Ward {n}"), &format!("{base}/ward{n}.xml")))
+        .collect()
+}
+
+/// One test's cluster: a stream prefix on the shared nats-server, a database on the shared
+/// PostgreSQL, the feeds, and the SMTP server.
+struct Setup {
+    nats_url: String,
+    prefix: String,
+    pg_url: String,
+    sources: String,
+    smtp: SmtpServer,
+    _db: ballotwatch_store::testing::PgDatabase<'static>,
+}
+
+impl Setup {
+    /// `None` (the test is skipped, or fails under CI) without the servers or the models.
+    fn new(name: &str) -> Option<Setup> {
+        if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+            return None;
+        }
+        let nats = match NatsServer::shared() {
+            Ok(n) => n,
+            Err(e) if !common::tools::in_ci() => {
+                eprintln!("SKIPPED {name}: {e}");
+                return None;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let pg = match ballotwatch_store::testing::shared() {
+            Ok(p) => p,
+            Err(e) if !common::tools::in_ci() => {
+                eprintln!("SKIPPED {name}: {e}");
+                return None;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let db = pg.database(name).unwrap();
+        Some(Setup {
+            nats_url: nats.url(),
+            prefix: name.replace('_', "-"),
+            pg_url: db.url.clone(),
+            sources: sources(),
+            smtp: SmtpServer::start("none"),
+            _db: db,
+        })
+    }
+
+    /// A node's workspace: the same config for every node but its name (and data folder).
+    fn node(&self, name: &str) -> Workspace {
+        Workspace::new(&format!(
+            "{ANYTOWN}{}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\
+             to = [\"comms@anytown.example\"]\n\n\
+             [evidence]\nscreenshots = false\n\n\
+             [cluster]\nnats_url = \"{}\"\npostgres_url_env = \"BW_TEST_PG_URL\"\n\
+             node_name = \"{name}\"\nprefix = \"{}\"\nlease = \"{}ms\"\nreplicas = 1\n\
+             [cluster.classify]\nack_wait = \"5s\"\n[cluster.decide]\nack_wait = \"5s\"\n",
+            self.sources,
+            self.smtp.config(),
+            self.nats_url,
+            self.prefix,
+            LEASE.as_millis()
+        ))
+    }
+
+    /// Starts `serve` in `ws`, its log in `serve.log` there.
+    fn serve(&self, ws: &Workspace) -> Child {
+        let log = std::fs::File::create(ws.dir.path().join("serve.log")).unwrap();
+        ws.cmd(&["serve"])
+            .env("BW_TEST_PG_URL", &self.pg_url)
+            .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn pg(&self) -> postgres::Client {
+        postgres::Client::connect(&self.pg_url, postgres::NoTls).unwrap()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.pg().query_one(sql, &[]).unwrap().get(0)
+    }
+
+    /// [`Setup::count`], or -1 while the nodes have not created the schema yet.
+    fn count_once_migrated(&self, sql: &str) -> i64 {
+        match self.pg().query_one(sql, &[]) {
+            Ok(row) => row.get(0),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => -1,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    /// Waits until every item is stored and classified, every threat is an incident and every
+    /// alert was accepted by the SMTP server; panics after `timeout`.
+    fn wait_until_done(&self, timeout: Duration, logs: &[&Workspace]) {
+        let total = (THREATS.len() * (ORDINARY + 1)) as i64;
+        let start = Instant::now();
+        loop {
+            let items = self.count_once_migrated("SELECT count(*) FROM items");
+            let new = self.count_once_migrated("SELECT count(*) FROM items WHERE stage = 'new'");
+            let incidents = self.count_once_migrated("SELECT count(*) FROM incidents");
+            let sent = self.count_once_migrated("SELECT count(*) FROM outbox WHERE state = 'sent'");
+            if items == total && new == 0 && incidents == THREATS.len() as i64 && sent == incidents
+            {
+                return;
+            }
+            if start.elapsed() > timeout {
+                for ws in logs {
+                    eprintln!("---- {} ----\n{}", ws.dir.path().display(), log(ws));
+                }
+                panic!("not done after {timeout:?}: {items}/{total} items, {new} unclassified, {incidents} incidents, {sent} sent");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The end state both tests check: one incident per threat with its one item, one email
+    /// per incident, everything classified exactly once in the store.
+    fn check_exactly_once(&self) {
+        let pg = &mut self.pg();
+        let rows = pg
+            .query(
+                "SELECT i.id, count(ii.item_id) FROM incidents i \
+                 JOIN incident_items ii ON ii.incident_id = i.id GROUP BY i.id",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), THREATS.len(), "one incident per threat");
+        for r in &rows {
+            assert_eq!(
+                r.get::<_, i64>(1),
+                1,
+                "incident {} has one item",
+                r.get::<_, i64>(0)
+            );
+        }
+        let versions: i64 = pg
+            .query_one("SELECT count(*) FROM items WHERE version <> 1", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(versions, 0, "the feeds did not change");
+        // Let any duplicate send happen before counting.
+        std::thread::sleep(Duration::from_millis(1500));
+        let mails = self.smtp.messages();
+        assert_eq!(mails.len(), THREATS.len(), "one email per incident");
+        let mut domains: Vec<&str> = THREATS
+            .iter()
+            .copied()
+            .filter(|d| mails.iter().any(|m| m.text().contains(d)))
+            .collect();
+        domains.dedup();
+        assert_eq!(domains.len(), THREATS.len(), "each threat emailed");
+        let ids: std::collections::HashSet<String> = mails
+            .iter()
+            .filter_map(|m| m.header("Message-ID"))
+            .collect();
+        assert_eq!(ids.len(), THREATS.len(), "distinct messages");
+        let outbox: i64 = pg
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(outbox, THREATS.len() as i64);
+    }
+}
+
+/// A node's log, without the terminal colours of its fields.
+fn log(ws: &Workspace) -> String {
+    let raw = std::fs::read_to_string(ws.dir.path().join("serve.log")).unwrap_or_default();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ … m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Items the node's log says it classified (the `classified items=N` lines).
+fn classified_by(ws: &Workspace) -> usize {
+    log(ws)
+        .lines()
+        .filter(|l| l.contains(" classified items="))
+        .filter_map(|l| {
+            let rest = l.split(" classified items=").nth(1)?;
+            rest.split_whitespace().next()?.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+fn term(child: &mut Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+/// Waits for `child` to exit; its exit code.
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills the node on drop (a failing test must not leave it running).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn two_all_role_nodes_make_one_incident_and_one_email_per_threat() {
+    let Some(setup) = Setup::new("cluster_two_nodes") else {
+        return;
+    };
+    let started = Instant::now();
+    let (a, b) = (setup.node("bw-a"), setup.node("bw-b"));
+    let mut na = Running(setup.serve(&a));
+    let mut nb = Running(setup.serve(&b));
+    setup.wait_until_done(Duration::from_secs(120), &[&a, &b]);
+    eprintln!("two nodes: everything done in {:?}", started.elapsed());
+    setup.check_exactly_once();
+    let total = THREATS.len() * (ORDINARY + 1);
+    let (ca, cb) = (classified_by(&a), classified_by(&b));
+    assert_eq!(
+        ca + cb,
+        total,
+        "each item classified once: {ca} by bw-a, {cb} by bw-b"
+    );
+    // Every source was polled (by whichever node held its lease).
+    let taken = log(&a).matches("source taken").count() + log(&b).matches("source taken").count();
+    assert!(taken >= THREATS.len(), "{}\n{}", log(&a), log(&b));
+    // A clean stop releases the leases and exits 0.
+    term(&mut na.0);
+    term(&mut nb.0);
+    assert_eq!(
+        wait_exit(&mut na.0, Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        log(&a)
+    );
+    assert_eq!(
+        wait_exit(&mut nb.0, Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        log(&b)
+    );
+    assert!(log(&a).contains("stopped cleanly"));
+}
+
+#[test]
+fn kill_9_one_node_and_the_other_takes_over_and_finishes_everything() {
+    let Some(setup) = Setup::new("cluster_kill_9") else {
+        return;
+    };
+    let (a, b) = (setup.node("bw-a"), setup.node("bw-b"));
+    // bw-a starts first and takes every source; bw-b starts once bw-a runs, and bw-a is killed
+    // as soon as bw-b runs too (loading the models takes a while on a shared machine), with
+    // bw-a holding every lease and its slower feeds' polls in flight.
+    let mut na = Running(setup.serve(&a));
+    let start = Instant::now();
+    while log(&a).matches("source taken").count() < THREATS.len() {
+        assert!(start.elapsed() < Duration::from_secs(120), "{}", log(&a));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut nb = Running(setup.serve(&b));
+    while !log(&b).contains("cluster node running") {
+        assert!(start.elapsed() < Duration::from_secs(180), "{}", log(&b));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    na.0.kill().unwrap();
+    na.0.wait().unwrap();
+    let killed = Instant::now();
+    let stored_at_kill = setup.count("SELECT count(*) FROM items");
+    // bw-b takes every source within one lease period (plus its acquisition beat).
+    while log(&b).matches("source taken").count() < THREATS.len() {
+        assert!(
+            killed.elapsed() < LEASE * 3,
+            "sources not taken over: {}",
+            log(&b)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let takeover = killed.elapsed();
+    eprintln!("kill -9 with {stored_at_kill} items stored: sources taken over in {takeover:?} (lease {LEASE:?})");
+    assert!(
+        takeover <= LEASE + Duration::from_millis(1500),
+        "{takeover:?}"
+    );
+    setup.wait_until_done(Duration::from_secs(90), &[&a, &b]);
+    eprintln!(
+        "kill -9: everything done {:?} after the kill",
+        killed.elapsed()
+    );
+    setup.check_exactly_once();
+    term(&mut nb.0);
+    assert_eq!(
+        wait_exit(&mut nb.0, Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        log(&b)
+    );
+}

@@ -1147,7 +1147,10 @@ fn a_token_for_a_different_hash_is_rejected_naming_it() {
     resign(&f, &mut files);
     let err = verify_files(&files, &untrusted()).unwrap_err();
     assert_eq!(err.file, file, "{err}");
-    assert!(err.message.contains("is not for the head of entry 1"), "{err}");
+    assert!(
+        err.message.contains("is not for the head of entry 1"),
+        "{err}"
+    );
 
     // A token file that is not a timestamp response is named too.
     let mut files = p.files.clone();

@@ -29,7 +29,7 @@ const SEND_POLL: Duration = Duration::from_millis(500);
 /// What the classify stage found for one delivery.
 enum Found {
     /// The version to classify.
-    Classify(StoredItem),
+    Classify(Box<StoredItem>),
     /// Already classified (by this node or another): pass it on.
     Done,
     /// The store does not have this version.
@@ -86,7 +86,7 @@ impl ClusterNode {
                         Ok(match ClusterNode::find_version(store, r)? {
                             None => Found::Missing,
                             Some(s) if s.result.is_some() => Found::Done,
-                            Some(s) => Found::Classify(s),
+                            Some(s) => Found::Classify(Box::new(s)),
                         })
                     })
                     .collect::<Result<Vec<Found>>>()
@@ -99,7 +99,7 @@ impl ClusterNode {
         let todo: Vec<StoredItem> = loaded
             .iter()
             .filter_map(|f| match f {
-                Found::Classify(s) => Some(s.clone()),
+                Found::Classify(s) => Some(StoredItem::clone(s)),
                 _ => None,
             })
             .collect();

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballotwatch_ingest::{schedule, Cursor, PollContext, Source, Wait};
-use ballotwatch_store::{PipelineStore, PollRecord};
+use ballotwatch_store::{PipelineStore, PollRecord, SourceState};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::{disk, full_message, media, quarantine, Pipeline, PipelineError, Result};
+use crate::{disk, full_message, media, quarantine, Config, Pipeline, PipelineError, Result};
 
 /// What one poll of one source came to, for the `ingest --once` table and logs.
 #[derive(Debug, Clone)]
@@ -63,6 +63,40 @@ pub struct PollCounts {
     pub bytes: u64,
     /// Entries of the responses that were left out (not made items), one sentence each.
     pub dropped: Vec<String>,
+}
+
+/// Where a poll of a source in `state` resumes: its validators and the source's own cursor.
+pub(crate) fn resume_cursor(state: &SourceState) -> Cursor {
+    Cursor {
+        etag: state.etag.clone(),
+        last_modified: state.last_modified.clone(),
+        state: state.cursor.clone(),
+    }
+}
+
+/// When a poll of `source` that started at `attempted_at` should be followed by the next one,
+/// after `failures` failures in a row and the server's `Retry-After` if it gave one: the
+/// source's interval with jitter, or back-off capped at `[ingest] max_backoff`.
+pub(crate) fn next_attempt<'a>(
+    cfg: &'a Config,
+    source: &str,
+    attempted_at: DateTime<Utc>,
+) -> impl Fn(u32, Option<Duration>) -> DateTime<Utc> + 'a {
+    let interval = cfg
+        .source(source)
+        .map(|s| s.interval(&cfg.ingest))
+        .unwrap_or(cfg.ingest.default_interval);
+    move |failures: u32, retry_after: Option<Duration>| -> DateTime<Utc> {
+        let delay = schedule::next_delay(
+            interval,
+            cfg.ingest.jitter,
+            failures,
+            retry_after,
+            cfg.ingest.max_backoff,
+            &mut rand::rng(),
+        );
+        attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+    }
 }
 
 /// Writes a poll's capture blobs, then records its captures, items and cursor in one
@@ -243,28 +277,10 @@ impl Pipeline {
             })
             .await?
             .unwrap_or_default();
-        let cursor = Cursor {
-            etag: state.etag.clone(),
-            last_modified: state.last_modified.clone(),
-            state: state.cursor.clone(),
-        };
+        let cursor = resume_cursor(&state);
         let attempted_at = Utc::now();
         let cfg = &self.config;
-        let interval = cfg
-            .source(&name)
-            .map(|s| s.interval(&cfg.ingest))
-            .unwrap_or(cfg.ingest.default_interval);
-        let next = |failures: u32, retry_after: Option<Duration>| -> DateTime<Utc> {
-            let delay = schedule::next_delay(
-                interval,
-                cfg.ingest.jitter,
-                failures,
-                retry_after,
-                cfg.ingest.max_backoff,
-                &mut rand::rng(),
-            );
-            attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
-        };
+        let next = next_attempt(cfg, &name, attempted_at);
 
         let turn = self.poll_turns.take(&self.store, &name).await?;
         let gate = quarantine::PollGate::new(self.store.clone(), cfg.clone(), &name);

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use ballotwatch_cluster::lease::{Lease, Leases};
 use ballotwatch_cluster::work::ItemRef;
-use ballotwatch_ingest::{schedule, Cursor, Source};
-use chrono::{DateTime, Utc};
+use ballotwatch_ingest::Source;
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::{sleep_or_stop, ClusterNode};
-use crate::poll::{store_poll, PollCounts};
+use crate::poll::{next_attempt, resume_cursor, store_poll, PollCounts};
 use crate::{full_message, media, Result};
 
 /// Items read per sweep of unclassified items.
@@ -140,28 +140,10 @@ impl ClusterNode {
             })
             .await?
             .unwrap_or_default();
-        let cursor = Cursor {
-            etag: state.etag.clone(),
-            last_modified: state.last_modified.clone(),
-            state: state.cursor.clone(),
-        };
+        let cursor = resume_cursor(&state);
         let attempted_at = Utc::now();
         let cfg = &self.config;
-        let interval = cfg
-            .source(&name)
-            .map(|s| s.interval(&cfg.ingest))
-            .unwrap_or(cfg.ingest.default_interval);
-        let next = |failures: u32, retry_after: Option<Duration>| -> DateTime<Utc> {
-            let delay = schedule::next_delay(
-                interval,
-                cfg.ingest.jitter,
-                failures,
-                retry_after,
-                cfg.ingest.max_backoff,
-                &mut rand::rng(),
-            );
-            attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
-        };
+        let next = next_attempt(cfg, &name, attempted_at);
         match source.poll(&self.ctx, &cursor).await {
             Ok(mut poll) => {
                 let max_text =

@@ -223,11 +223,6 @@ impl Pipeline {
         })
     }
 
-    /// `[limits] max_item_text`, in bytes.
-    fn max_item_text(&self) -> usize {
-        usize::try_from(self.config.limits.max_item_text.as_u64()).unwrap_or(usize::MAX)
-    }
-
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store

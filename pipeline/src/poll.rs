@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ballotwatch_ingest::{schedule, Cursor, PollContext, Source, Wait};
+use ballotwatch_ingest::{schedule, Cursor, PollContext, Source, SourceError, Wait};
 use ballotwatch_store::{PipelineStore, PollRecord, SourceState};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -96,6 +96,47 @@ pub(crate) fn next_attempt<'a>(
             &mut rand::rng(),
         );
         attempted_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+    }
+}
+
+/// A failed poll, ready to record on its source: the error's message and URL, and when to try
+/// again (back-off after the failures in a row so far, or the server's `Retry-After`).
+pub(crate) struct FailedPoll {
+    source: String,
+    url: String,
+    message: String,
+    attempted_at: DateTime<Utc>,
+    next_attempt_at: DateTime<Utc>,
+}
+
+impl FailedPoll {
+    /// The failure `error` of the poll of `source` that started at `attempted_at`, after
+    /// `failures` failures in a row before it; `next` is the poll's [`next_attempt`].
+    pub(crate) fn new(
+        source: String,
+        error: &SourceError,
+        failures: u32,
+        attempted_at: DateTime<Utc>,
+        next: impl Fn(u32, Option<Duration>) -> DateTime<Utc>,
+    ) -> FailedPoll {
+        FailedPoll {
+            source,
+            url: error.url().to_string(),
+            message: error.to_string(),
+            attempted_at,
+            next_attempt_at: next(failures + 1, error.retry_after()),
+        }
+    }
+
+    /// Records it on the source's state.
+    pub(crate) fn record(&self, store: &dyn PipelineStore) -> Result<()> {
+        Ok(store.record_poll_error(
+            &self.source,
+            &self.url,
+            &self.message,
+            self.attempted_at,
+            self.next_attempt_at,
+        )?)
     }
 }
 
@@ -295,7 +336,7 @@ impl Pipeline {
         drop(turn);
         match polled {
             Ok(mut poll) => {
-                poll.limit_items(&name, self.max_item_text());
+                poll.limit_items(&name, self.config.max_item_text());
                 let next_attempt_at = next(0, None);
                 let items = std::mem::take(&mut poll.items);
                 let mut items = self
@@ -328,19 +369,9 @@ impl Pipeline {
                 .await
             }
             Err(error) => {
-                let next_attempt_at = next(state.consecutive_failures + 1, error.retry_after());
-                let message = error.to_string();
-                let url = error.url().to_string();
-                self.blocking(move |store| {
-                    Ok(store.record_poll_error(
-                        &name,
-                        &url,
-                        &message,
-                        attempted_at,
-                        next_attempt_at,
-                    )?)
-                })
-                .await?;
+                let failed =
+                    FailedPoll::new(name, &error, state.consecutive_failures, attempted_at, next);
+                self.blocking(move |store| failed.record(store)).await?;
                 Err(error.into())
             }
         }

@@ -78,7 +78,7 @@ impl Pipeline {
                 while let Some(event) = rx.recv().await {
                     match event {
                         StreamEvent::Batch(mut poll) => {
-                            poll.limit_items(&state_name, self.max_item_text());
+                            poll.limit_items(&state_name, self.config.max_item_text());
                             let at = Utc::now();
                             let (name, src) = (state_name.clone(), source.clone());
                             let counts = self

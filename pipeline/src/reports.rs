@@ -187,9 +187,7 @@ impl ReportDesk {
             items: vec![(0, item)],
             ..Poll::default()
         };
-        let max_text =
-            usize::try_from(self.config.limits.max_item_text.as_u64()).unwrap_or(usize::MAX);
-        poll.limit_items(source, max_text);
+        poll.limit_items(source, self.config.max_item_text());
         let caps = media::Caps::from_limits(&self.config.limits);
         let gate = MediaGate::new(
             self.store.clone(),

@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::{sleep_or_stop, ClusterNode};
-use crate::poll::{next_attempt, resume_cursor, store_poll, PollCounts};
+use crate::poll::{next_attempt, resume_cursor, store_poll, FailedPoll, PollCounts};
 use crate::{full_message, media, Result};
 
 /// Items read per sweep of unclassified items.
@@ -146,9 +146,7 @@ impl ClusterNode {
         let next = next_attempt(cfg, &name, attempted_at);
         match source.poll(&self.ctx, &cursor).await {
             Ok(mut poll) => {
-                let max_text =
-                    usize::try_from(cfg.limits.max_item_text.as_u64()).unwrap_or(usize::MAX);
-                poll.limit_items(&name, max_text);
+                poll.limit_items(&name, cfg.max_item_text());
                 let next_attempt_at = next(0, None);
                 let items = std::mem::take(&mut poll.items);
                 let mut items = self
@@ -181,19 +179,9 @@ impl ClusterNode {
                 Ok(counts)
             }
             Err(error) => {
-                let next_attempt_at = next(state.consecutive_failures + 1, error.retry_after());
-                let message = error.to_string();
-                let url = error.url().to_string();
-                self.blocking(move |store| {
-                    Ok(store.record_poll_error(
-                        &name,
-                        &url,
-                        &message,
-                        attempted_at,
-                        next_attempt_at,
-                    )?)
-                })
-                .await?;
+                let failed =
+                    FailedPoll::new(name, &error, state.consecutive_failures, attempted_at, next);
+                self.blocking(move |store| failed.record(store)).await?;
                 Err(error.into())
             }
         }

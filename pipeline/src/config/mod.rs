@@ -101,6 +101,11 @@ const KEYS: [&str; 14] = [
 ];
 
 impl Config {
+    /// `[limits] max_item_text`, in bytes: what a poll cuts each item's text to.
+    pub fn max_item_text(&self) -> usize {
+        usize::try_from(self.limits.max_item_text.as_u64()).unwrap_or(usize::MAX)
+    }
+
     /// Reads, parses and validates a configuration file.
     ///
     /// Relative paths inside it (`data_dir`, `models_dir`, logos, the signing key) are resolved

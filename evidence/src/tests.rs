@@ -1210,7 +1210,10 @@ fn the_report_shows_wide_screenshots_as_thumbnails_and_the_pack_keeps_them_full_
     // Kept at capture: the kept copy is what the pack holds (not made again).
     let mut other = Vec::new();
     image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(960, 288, image::Rgb([9, 9, 9])))
-        .write_to(&mut std::io::Cursor::new(&mut other), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut other),
+            image::ImageFormat::Png,
+        )
         .unwrap();
     let other = crate::thumbnail::thumbnail(&other, 480).unwrap();
     let kind = crate::thumbnail::derived_kind(480);

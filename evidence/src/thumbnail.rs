@@ -219,11 +219,7 @@ pub fn report_images_from_store<'a>(
             None => missing.push((path, png)),
         }
     }
-    tracing::debug!(
-        kept = out.len(),
-        made = missing.len(),
-        "report thumbnails"
-    );
+    tracing::debug!(kept = out.len(), made = missing.len(), "report thumbnails");
     out.extend(report_images(missing, Some(width)));
     out
 }
@@ -297,7 +293,10 @@ mod tests {
         let (sa, sb) = (store.put_blob(&a).unwrap(), store.put_blob(&b).unwrap());
         let kept = store_thumbnail(&store, &sa, &a, 480).unwrap();
         assert_eq!(store_thumbnail(&store, &sa, &png(300, 40), 480), None);
-        let (pa, pb) = (format!("screenshots/{sa}.png"), format!("screenshots/{sb}.png"));
+        let (pa, pb) = (
+            format!("screenshots/{sa}.png"),
+            format!("screenshots/{sb}.png"),
+        );
         let shots = [(pa.as_str(), a.as_slice()), (pb.as_str(), b.as_slice())];
         let out = report_images_from_store(&store, shots, Some(480));
         // The kept one is read, not made again: same bytes as stored.

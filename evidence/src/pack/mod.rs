@@ -26,8 +26,8 @@ use crate::{timestamp, wacz, warc};
 
 mod wacz_pack;
 mod zip_file;
-pub use wacz_pack::{build_wacz_at, WaczSummary};
 use wacz_pack::wacz_of;
+pub use wacz_pack::{build_wacz_at, WaczSummary};
 pub use zip_file::write_zip;
 pub(crate) use zip_file::{add_entries, write_file_atomically, zip_stamp};
 
@@ -634,7 +634,6 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
         warc_records,
     })
 }
-
 
 /// The PDF time limit for a pack of `items` items.
 fn pdf_timeout(req: &PackRequest, items: usize) -> Duration {

@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_derived_blob_is_found_from_its_source_and_checked() {
-        let (_dir, store) = crate::testing::store();
+        let (_dir, store) = crate::testutil::store();
         let source = store.put_blob(b"screenshot").unwrap();
         assert_eq!(store.read_derived("thumb-480", &source).unwrap(), None);
         let sha = store.put_derived("thumb-480", &source, b"small").unwrap();

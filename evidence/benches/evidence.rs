@@ -9,8 +9,8 @@
 //! copied into a plain ZIP without compression, fsynced — no hashing, manifest, signature, WARC,
 //! WACZ or report. The ratio is what the evidence structure costs over copying the bytes. The
 //! pack is timed without `report.pdf` and with it (as `export` writes it: screenshots shown as
-//! 480-px JPEG thumbnails; skipped if Chromium is absent), with the time of each phase of the
-//! build. BENCH_EVIDENCE_FULL_SIZE=1 also times the pack with the screenshots shown at full size
+//! 480-px JPEG thumbnails, made when each screenshot is stored, as the screenshot task does;
+//! skipped if Chromium is absent), with the time of each phase of the build. BENCH_EVIDENCE_FULL_SIZE=1 also times the pack with the screenshots shown at full size
 //! in the PDF (as before issue 21's thumbnails; minutes for 1,000 items).
 //!
 //! BENCH_EVIDENCE_ITEMS (default 1000) sets the number of items; BENCH_EVIDENCE_RUNS (default 3)
@@ -110,12 +110,14 @@ fn screenshots(n: usize) -> Vec<Vec<u8>> {
     out
 }
 
-/// The item's incident, its captured bodies, and the capture store's SHA-256 of every blob the
-/// pack will hold.
-fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>, Vec<String>) {
+/// The item's incident, its captured bodies, the capture store's SHA-256 of every blob the
+/// pack will hold, and the time spent making the report thumbnails as the screenshot task does
+/// when it takes a screenshot.
+fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>, Vec<String>, Duration) {
     let now = Utc::now();
     let mut bodies = Vec::with_capacity(n);
     let mut blobs = Vec::with_capacity(3 * n);
+    let mut thumbs = Duration::ZERO;
     let shots = screenshots(n);
     for (i, png) in shots.iter().enumerate() {
         let body = page(i);
@@ -167,6 +169,15 @@ fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>, Vec<String>) {
         let html_sha256 = store.put_blob(&body).unwrap();
         let png_sha256 = store.put_blob(png).unwrap();
         blobs.push(png_sha256.clone());
+        let t = Instant::now();
+        ballotwatch_evidence::thumbnail::store_thumbnail(
+            store,
+            &png_sha256,
+            png,
+            ballotwatch_evidence::thumbnail::REPORT_WIDTH,
+        )
+        .unwrap();
+        thumbs += t.elapsed();
         blobs.push(html_sha256.clone());
         store
             .record_screenshot(&NewScreenshot {
@@ -228,7 +239,7 @@ fn populate(store: &Store, n: usize) -> (i64, Vec<Vec<u8>>, Vec<String>) {
             .add_incident_item(inc.id, &s.item.id, "bench")
             .unwrap();
     }
-    (inc.id, bodies, blobs)
+    (inc.id, bodies, blobs, thumbs)
 }
 
 /// The floor: the same bytes read from the capture store and copied into a ZIP (stored, no
@@ -329,7 +340,7 @@ fn main() {
         load()
     );
     let t = Instant::now();
-    let (incident, bodies, blobs) = populate(&store, n);
+    let (incident, bodies, blobs, thumbs) = populate(&store, n);
     println!(
         "set-up: {n} items, {n} captures ({} bytes of bodies), {n} screenshots ({}x{} px, {} bytes \
          of PNG for item 0) stored in {:.1} s",
@@ -338,6 +349,12 @@ fn main() {
         SHOT.1,
         screenshot(0).len(),
         t.elapsed().as_secs_f64()
+    );
+    println!(
+        "report thumbnails made at capture (as the screenshot task does): {:.1} s in all, {:.0} ms \
+         a screenshot, on one core",
+        thumbs.as_secs_f64(),
+        thumbs.as_secs_f64() * 1000.0 / n.max(1) as f64
     );
 
     let request = PackRequest {

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
@@ -39,7 +38,7 @@ h2.section + section.item { page-break-before: auto; break-before: auto; }
 .why { border-left: 4px solid #a00; padding: 1mm 3mm; margin: 2mm 0; background: #fff6f6; }
 .rebuttal { border-left: 4px solid #060; padding: 1mm 3mm; margin: 2mm 0; background: #f4fff4; }
 .quote { border: 1px dashed #888; padding: 2mm 3mm; white-space: pre-wrap; }
-img.shot { display: block; max-width: 100%; max-height: 250mm; object-fit: contain; object-position: top; border: 1px solid #444; }
+img.shot { display: block; max-width: 100%; max-height: 250mm; object-fit: contain; object-position: top; border: 1px solid #444; height: auto; }
 .note { color: #555; font-size: 9pt; }
 "#;
 
@@ -434,22 +433,28 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, R
     for s in &e.screenshots {
         match (&s.png, images.get(s.png.as_deref().unwrap_or(""))) {
             (Some(path), Some(img)) => {
-                let full = if img.thumbnail {
+                // The image is a file of the pack, by relative path: the report is read (and
+                // printed) from the unzipped pack, and carries no copy of the image.
+                let (src, full) = if img.thumbnail {
                     let (w, h) = s.size_px.unwrap_or_default();
-                    format!(
-                        " (reduced to {} px wide here; the full-size screenshot, {w} × {h} px, \
-                         is <a href=\"{}\"><code>{}</code></a> in this pack)",
+                    let thumb = crate::thumbnail::pack_path(path);
+                    let note = format!(
+                        " (shown here as a reduced copy, {} px wide, made for this report: \
+                         <code>{}</code>; the evidence is the full-size screenshot, {w} × {h} px, \
+                         <a href=\"{}\"><code>{}</code></a> in this pack)",
                         img.size.0,
+                        text(&thumb),
                         attr(path),
                         text(path)
-                    )
+                    );
+                    (thumb, note)
                 } else {
-                    String::new()
+                    (path.clone(), String::new())
                 };
                 let _ = write!(
                     h,
                     "<p><b>Screenshot</b> of <code>{}</code>, taken {} with {}{}{full}:</p>\
-                     <img class=\"shot\" alt=\"{}\" src=\"data:{};base64,{}\">",
+                     <img class=\"shot\" alt=\"{}\" src=\"{}\"{}>",
                     text(&s.url),
                     when(&s.attempted_at),
                     text(&s.tool),
@@ -459,8 +464,11 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, R
                         ""
                     },
                     attr(path),
-                    img.mime,
-                    base64::engine::general_purpose::STANDARD.encode(&img.bytes),
+                    attr(&src),
+                    match img.size {
+                        (w, h) if w > 0 && h > 0 => format!(" width=\"{w}\" height=\"{h}\""),
+                        _ => String::new(),
+                    },
                 );
             }
             _ => {

@@ -62,7 +62,17 @@ impl Screenshotter {
                     });
                 let outcome = match shot {
                     Ok(shot) => ScreenshotOutcome::Taken {
-                        png_sha256: store.put_blob(&shot.png)?,
+                        png_sha256: {
+                            let sha = store.put_blob(&shot.png)?;
+                            // The report's thumbnail, made once now rather than at every export.
+                            crate::thumbnail::store_thumbnail(
+                                store,
+                                &sha,
+                                &shot.png,
+                                crate::thumbnail::REPORT_WIDTH,
+                            );
+                            sha
+                        },
                         png_size: shot.png.len() as u64,
                         width: shot.width,
                         height: shot.height,

@@ -282,9 +282,11 @@ fn a_pack_holds_everything_and_verifies() {
             );
         }
     }
-    // The report: inline screenshot, the reason the other was not taken, the rebuttal, hashes.
+    // The report: the screenshot (a file of the pack, by relative path: narrow enough to be
+    // shown itself), the reason the other was not taken, the rebuttal, hashes.
     let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
-    assert!(html.contains("data:image/png;base64,"));
+    assert!(html.contains(&format!("src=\"screenshots/{}.png\"", sha256_hex(&png()))));
+    assert!(!html.contains("data:"));
     assert!(html.contains("Chromium is not installed"));
     assert!(html.contains("Postal voters do not need to re-register"));
     assert!(html.contains(&c.sha256));
@@ -1189,20 +1191,35 @@ fn the_report_shows_wide_screenshots_as_thumbnails_and_the_pack_keeps_them_full_
         })
         .unwrap();
     let path = format!("screenshots/{sha}.png");
+    let thumb = format!("thumbnails/{sha}.jpg");
+    // Taken before thumbnails were kept at capture: the thumbnail is made at export.
     let p = pack(&f);
     assert_eq!(p.files[&path], png, "the pack keeps the full-size PNG");
+    let made = crate::thumbnail::thumbnail(&png, 480).unwrap();
+    assert_eq!((made.size, &p.files[&thumb]), ((480, 144), &made.bytes));
+    assert!(p.manifest.files.iter().any(|e| e.path == thumb));
     let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
-    assert!(html.contains("data:image/jpeg;base64,"), "a thumbnail");
     assert!(
         html.contains(&format!(
-            "reduced to 480 px wide here; the full-size screenshot, 1000 × 300 px, is \
-             <a href=\"{path}\">"
-        )),
+            "(shown here as a reduced copy, 480 px wide, made for this report: <code>{thumb}</code>; \
+             the evidence is the full-size screenshot, 1000 × 300 px, <a href=\"{path}\">"
+        )) && html.contains(&format!("src=\"{thumb}\" width=\"480\" height=\"144\"")),
         "{html}"
     );
-    let full_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png);
-    assert!(!html.contains(&full_b64));
-    // Asked for full size, the report inlines the PNG itself.
+    assert!(!html.contains("data:"));
+    // Kept at capture: the kept copy is what the pack holds (not made again).
+    let mut other = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(960, 288, image::Rgb([9, 9, 9])))
+        .write_to(
+            &mut std::io::Cursor::new(&mut other),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let other = crate::thumbnail::thumbnail(&other, 480).unwrap();
+    let kind = crate::thumbnail::derived_kind(480);
+    f.store.put_derived(&kind, &sha, &other.bytes).unwrap();
+    assert_eq!(pack(&f).files[&thumb], other.bytes);
+    // Asked for full size, the report shows the PNG itself and the pack has no thumbnail.
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
     let full = PackRequest {
         report_image_width: None,
@@ -1210,7 +1227,7 @@ fn the_report_shows_wide_screenshots_as_thumbnails_and_the_pack_keeps_them_full_
     };
     let p = build_at(&f.store, &f.key, &full, now).unwrap();
     let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
-    assert!(html.contains(&full_b64) && !html.contains("data:image/jpeg"));
+    assert!(html.contains(&format!("src=\"{path}\"")) && !p.files.contains_key(&thumb));
 }
 
 #[test]

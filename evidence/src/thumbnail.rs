@@ -1,9 +1,16 @@
 //! The screenshots as `report.html` and `report.pdf` show them: downscaled to at most
 //! [`REPORT_WIDTH`] pixels wide (JPEG), so a report of a thousand items stays small enough for
 //! Chromium to print quickly. The full-size PNGs stay in the pack under `screenshots/`, and the
-//! report names each one.
+//! report names each one: they are the evidence, a thumbnail is a convenience copy.
+//!
+//! A thumbnail is made once, when the screenshot is taken ([`store_thumbnail`]), and kept in
+//! the capture store as a derived blob of the screenshot; export reads it
+//! ([`report_images_from_store`]) and makes only those that are missing (screenshots taken
+//! before thumbnails were kept).
 
 use std::collections::BTreeMap;
+
+use ballotwatch_store::Store;
 
 use image::{ImageFormat, ImageReader, Limits};
 
@@ -136,6 +143,94 @@ pub fn report_images<'a>(
     out
 }
 
+/// The capture store's derived-blob kind of a report thumbnail `width` px wide.
+pub fn derived_kind(width: u32) -> String {
+    format!("report-jpeg-{width}")
+}
+
+/// Where a screenshot's thumbnail goes in the pack: `screenshots/<sha256>.png` gives
+/// `thumbnails/<sha256>.jpg`.
+pub fn pack_path(screenshot: &str) -> String {
+    let name = screenshot.rsplit('/').next().unwrap_or(screenshot);
+    let stem = name.strip_suffix(".png").unwrap_or(name);
+    format!("thumbnails/{stem}.jpg")
+}
+
+/// Makes the report thumbnail of a screenshot just taken (`png`, stored as `png_sha256`) and
+/// keeps it in the capture store, so export does not decode the PNG again. Returns the
+/// thumbnail's SHA-256, or `None` when the screenshot is narrow enough to be shown itself or
+/// the thumbnail could not be made or kept (logged: export then makes it).
+pub fn store_thumbnail(store: &Store, png_sha256: &str, png: &[u8], width: u32) -> Option<String> {
+    let img = match thumbnail(png, width) {
+        Ok(img) if img.thumbnail => img,
+        Ok(_) => return None,
+        Err(why) => {
+            tracing::warn!(png = %png_sha256, %why, "no report thumbnail made at capture");
+            return None;
+        }
+    };
+    match store.put_derived(&derived_kind(width), png_sha256, &img.bytes) {
+        Ok(sha) => Some(sha),
+        Err(e) => {
+            tracing::warn!(png = %png_sha256, error = %e, "report thumbnail not kept; export will make it");
+            None
+        }
+    }
+}
+
+/// The report's images for the pack's screenshots (`(path in the pack, PNG bytes)`, each
+/// `screenshots/<sha256>.png`): the thumbnails kept in `store` when they were taken, and for
+/// the others (taken before thumbnails were kept, or a damaged copy) thumbnails made now, as
+/// [`report_images`] does. Nothing is written to the store.
+pub fn report_images_from_store<'a>(
+    store: &Store,
+    screenshots: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    max_width: Option<u32>,
+) -> BTreeMap<String, ReportImage> {
+    let Some(width) = max_width else {
+        return report_images(screenshots, None);
+    };
+    let kind = derived_kind(width);
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for (path, png) in screenshots {
+        let sha = path
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".png"))
+            .unwrap_or("");
+        let kept = match store.read_derived(&kind, sha) {
+            Ok(Some(bytes)) => jpeg_size(&bytes).map(|size| ReportImage {
+                mime: "image/jpeg",
+                bytes,
+                size,
+                thumbnail: true,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "kept thumbnail unreadable; making it again");
+                None
+            }
+        };
+        match kept {
+            Some(img) => {
+                out.insert(path.to_string(), img);
+            }
+            None => missing.push((path, png)),
+        }
+    }
+    tracing::debug!(kept = out.len(), made = missing.len(), "report thumbnails");
+    out.extend(report_images(missing, Some(width)));
+    out
+}
+
+/// The pixel size of a JPEG, from its header (`None`: not a readable JPEG).
+fn jpeg_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::with_format(std::io::Cursor::new(bytes), ImageFormat::Jpeg)
+        .into_dimensions()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +283,28 @@ mod tests {
         assert!(!bad.thumbnail && bad.bytes == b"not a png");
         let full = report_images(borrowed(), None);
         assert!(full.values().all(|i| !i.thumbnail && i.mime == "image/png"));
+    }
+
+    #[test]
+    fn a_thumbnail_kept_at_capture_is_used_and_a_missing_one_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (png(960, 200), png(960, 300));
+        let (sa, sb) = (store.put_blob(&a).unwrap(), store.put_blob(&b).unwrap());
+        let kept = store_thumbnail(&store, &sa, &a, 480).unwrap();
+        assert_eq!(store_thumbnail(&store, &sa, &png(300, 40), 480), None);
+        let (pa, pb) = (
+            format!("screenshots/{sa}.png"),
+            format!("screenshots/{sb}.png"),
+        );
+        let shots = [(pa.as_str(), a.as_slice()), (pb.as_str(), b.as_slice())];
+        let out = report_images_from_store(&store, shots, Some(480));
+        // The kept one is read, not made again: same bytes as stored.
+        assert_eq!(ballotwatch_core::sha256_hex(&out[&pa].bytes), kept);
+        assert_eq!(out[&pa].size, (480, 100));
+        // The one taken before thumbnails were kept is made now, the same as at capture.
+        assert_eq!(out[&pb], thumbnail(&b, 480).unwrap());
+        assert_eq!(store.read_derived(&derived_kind(480), &sb).unwrap(), None);
+        assert_eq!(pack_path(&pa), format!("thumbnails/{sa}.jpg"));
     }
 }

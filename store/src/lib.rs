@@ -57,6 +57,7 @@ mod backend;
 mod blobs;
 mod capture_log;
 mod captures;
+mod derived;
 mod digests;
 mod error;
 mod fakes;

@@ -398,13 +398,21 @@ print('types', ','.join(types))
     assert!(check.status.success(), "warcio check: {cout}");
     assert!(cout.contains("digest pass"), "{cout}");
 
-    // The report: self-contained HTML with the screenshot inline; the PDF names the incident.
+    // The report: HTML showing the screenshot from a file of the pack (the PNG itself when it
+    // is narrow, else its JPEG thumbnail naming the full PNG); the PDF names the incident.
     let html = String::from_utf8_lossy(&files["report.html"]);
-    // Inline: the PNG itself when it is narrow, else a JPEG thumbnail naming the full PNG.
+    let src = html
+        .split("<img class=\"shot\"")
+        .nth(1)
+        .and_then(|t| t.split("src=\"").nth(1))
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no screenshot in the report: {html}"));
     assert!(
-        html.contains("data:image/png;base64,") || html.contains("data:image/jpeg;base64,"),
-        "screenshot inline"
+        (src.starts_with("screenshots/") || src.starts_with("thumbnails/"))
+            && files.contains_key(src),
+        "the report's screenshot {src} is a file of the pack"
     );
+    assert!(!html.contains("data:"), "nothing inlined");
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url(")
     );

@@ -141,6 +141,10 @@ enum Command {
         /// Do not take screenshots still missing for the exported items.
         #[arg(long)]
         no_screenshots: bool,
+        /// Put who reported the items in the pack (`reporters.json` and the forwarded messages,
+        /// whose headers name their senders). Left out by default: it is personal data.
+        #[arg(long)]
+        include_reporters: bool,
     },
     /// Check an evidence pack: exit 0 intact and signed by a trusted key, 1 altered or
     /// incomplete (naming the file) or signed by another key, 4 intact but signed by a key

@@ -371,6 +371,7 @@ fn main() {
         timestamps: false,
         tsa_roots: Vec::new(),
         report_image_width: Some(ballotwatch_evidence::thumbnail::REPORT_WIDTH),
+        include_reporters: false,
     };
     let base_out = dir.path().join("plain.zip");
     let out = dir.path().join("pack.zip");

@@ -56,6 +56,8 @@ pub struct ExportJob<'a> {
     pub actor: &'a str,
     /// Skip taking missing screenshots even when the settings allow it.
     pub skip_screenshots: bool,
+    /// Put who reported the items in the pack (`export --include-reporters`).
+    pub include_reporters: bool,
 }
 
 /// The pack writer's request for a job.
@@ -68,6 +70,7 @@ fn pack_request(
         incidents: job.incidents.to_vec(),
         items: job.items.to_vec(),
         actor: job.actor.to_string(),
+        include_reporters: job.include_reporters,
         tool_version: settings.tool_version.clone(),
         user_agent: settings.user_agent.clone(),
         detectors: settings.detectors.clone(),

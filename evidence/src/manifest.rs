@@ -26,6 +26,8 @@ pub mod names {
     pub const REPORT_PDF: &str = "report.pdf";
     /// The public key (hex) that checks `manifest.sig`.
     pub const PUBLIC_KEY: &str = "signing-key.pub";
+    /// Who sent each exported item in as a report (only with `export --include-reporters`).
+    pub const REPORTERS: &str = "reporters.json";
     /// The chain of custody: the audit log's entries about the exported incidents and items.
     pub const CUSTODY: &str = "custody.json";
     /// The captures as WACZ 1.1.1, for replay in ReplayWeb.page.
@@ -80,6 +82,11 @@ pub struct Manifest {
     /// configured when it was exported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<TimestampsInfo>,
+    /// `reporters.json` (who sent each exported item in as a report) when the export asked for
+    /// reporters (`export --include-reporters`); absent otherwise, when who reported the items
+    /// is left out of the pack as personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporters: Option<String>,
     /// Every file of the pack except `manifest.json`, `manifest.sig` and `SHA256SUMS`.
     pub files: Vec<FileEntry>,
 }
@@ -149,6 +156,28 @@ pub struct ItemEntry {
     /// the pack has no timestamps or its captures predate the capture log.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capture_log: Vec<CaptureLogRef>,
+    /// Its captures left out of the pack because they name who reported it (a forwarded
+    /// message's headers), with their hashes; `export --include-reporters` puts them in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<WithheldCapture>,
+}
+
+/// A capture of an item left out of a pack, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithheldCapture {
+    /// The capture's id in the store.
+    pub capture_id: i64,
+    /// Where it was read from.
+    pub url: String,
+    /// Its content type.
+    pub content_type: Option<String>,
+    /// SHA-256 of its bytes (so a copy handed over later can be checked against the pack).
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Why it is not in the pack.
+    pub reason: String,
 }
 
 /// Which capture-log entries cover one capture of an item.

@@ -129,6 +129,33 @@ pub(crate) fn title(incidents: &[IncidentEntry], items: usize) -> String {
     }
 }
 
+/// What the pack says about who reported its items: in it (`--include-reporters`) or left out.
+fn reporters_note(h: &mut String, m: &Manifest) {
+    let withheld: usize = m.items.iter().map(|e| e.withheld.len()).sum();
+    match &m.reporters {
+        Some(file) => {
+            let _ = write!(
+                h,
+                "<p class=\"note\" id=\"reporters\"><b>Reporters included.</b> This pack was exported \
+                 with <code>--include-reporters</code>: who sent each item in as a report is in \
+                 <code>{}</code>, and the forwarded messages (whose headers name their senders) are \
+                 among the captures. This is personal data: share the pack only with those who need it.</p>",
+                text(file)
+            );
+        }
+        None => {
+            let _ = write!(
+                h,
+                "<p class=\"note\" id=\"reporters\"><b>Reporters left out.</b> Who reported these items \
+                 (residents' mail addresses, staff names) is personal data and is not in this pack; \
+                 {withheld} forwarded message(s) that name their senders are withheld, each listed \
+                 with its SHA-256 under its item. The council can export the pack again with \
+                 <code>ballotwatch export --include-reporters</code> to put them in.</p>"
+            );
+        }
+    }
+}
+
 fn cover(h: &mut String, m: &Manifest, title: &str) {
     let _ = write!(
         h,
@@ -206,6 +233,7 @@ fn cover(h: &mut String, m: &Manifest, title: &str) {
         text(&m.public_key.hex),
         text(&crate::key::fingerprint(&m.public_key.hex).unwrap_or_default()),
     );
+    reporters_note(h, m);
 }
 
 fn timeline(h: &mut String, m: &Manifest, inc: &crate::manifest::IncidentEntry) {
@@ -323,7 +351,7 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, R
         }
         h.push_str("</ul>");
     }
-    if !e.media.is_empty() || !e.media_not_captured.is_empty() {
+    if !e.media.is_empty() || !e.media_not_captured.is_empty() || !e.withheld.is_empty() {
         h.push_str("<p><b>Media</b></p><ul>");
         for (n, md) in e.media.iter().enumerate() {
             let what = match (md.frame_of, md.frame_time_ms) {
@@ -358,6 +386,17 @@ fn item(h: &mut String, m: &Manifest, e: &ItemEntry, images: &BTreeMap<String, R
                     .as_deref()
                     .map(|r| format!("<br><span class=\"note\">{}</span>", text(r)))
                     .unwrap_or_default(),
+            );
+        }
+        for w in &e.withheld {
+            let _ = write!(
+                h,
+                "<li>Withheld: <code>{}</code> ({} bytes, SHA-256 <span class=\"hash\">{}</span>)<br>\
+                 <span class=\"note\">{}</span></li>",
+                text(&w.url),
+                w.size,
+                text(&w.sha256),
+                text(&w.reason)
             );
         }
         for f in &e.media_not_captured {

@@ -190,6 +190,7 @@ fn request(f: &Fixture) -> PackRequest {
         timestamps: false,
         tsa_roots: Vec::new(),
         report_image_width: Some(crate::thumbnail::REPORT_WIDTH),
+        include_reporters: false,
     }
 }
 
@@ -1283,4 +1284,124 @@ fn a_wacz_carries_the_screenshots_as_resource_records_replay_can_find() {
         res["path"] == crate::wacz::SCREENSHOTS_WARC_PATH
             && res["hash"] == format!("sha256:{}", sha256_hex(shots))
     }));
+}
+
+#[test]
+fn reporters_are_left_out_of_packs_unless_asked_for() {
+    let f = fixture();
+    let t = Utc.with_ymd_and_hms(2026, 4, 29, 7, 0, 0).unwrap();
+    // A report read from the report inbox: its capture is the forwarded message, whose
+    // headers name the resident who forwarded it.
+    let eml = b"From: Pat Resident <pat@resident.example>\r\nTo: elections@anytown.gov.uk\r\n\
+        Subject: Fwd: polling station closed\r\n\r\nIs this true?\r\n";
+    let sha256 = f.store.put_blob(eml).unwrap();
+    f.store
+        .record_poll(
+            "Inbox",
+            PollRecord {
+                captures: vec![Capture {
+                    url: "imaps://mail.example/INBOX;UIDVALIDITY=1/;UID=1".into(),
+                    final_url: "imaps://mail.example/INBOX;UIDVALIDITY=1/;UID=1".into(),
+                    status: 200,
+                    headers: vec![("content-type".into(), "message/rfc822".into())],
+                    sha256: sha256.clone(),
+                    size: eml.len() as u64,
+                    started_at: t,
+                    finished_at: t,
+                }],
+                items: vec![(
+                    0,
+                    Item {
+                        id: "msg".into(),
+                        source: SourceRef {
+                            kind: "imap".into(),
+                            name: "Inbox".into(),
+                        },
+                        title: Some("Fwd: polling station closed".into()),
+                        text: Some("Is this true?".into()),
+                        ..Item::default()
+                    },
+                )],
+                etag: None,
+                last_modified: None,
+                cursor: None,
+                not_modified: false,
+                attempted_at: t,
+                next_attempt_at: t,
+            },
+        )
+        .unwrap();
+    f.store
+        .record_inbox_reports(
+            "Inbox",
+            &[ballotwatch_store::InboxReport {
+                item_id: "msg".into(),
+                reporter: "Pat Resident <pat@resident.example>".into(),
+                detail: serde_json::json!({}),
+            }],
+        )
+        .unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let trusting = VerifyOptions::trusting([f.key.public_hex()]);
+    let names_pat = |files: &BTreeMap<String, Vec<u8>>| {
+        files
+            .iter()
+            .filter(|(_, b)| {
+                b.windows(b"pat@resident".len())
+                    .any(|w| w == b"pat@resident")
+            })
+            .map(|(n, _)| n.clone())
+            .collect::<Vec<_>>()
+    };
+
+    // By default: the message is withheld (listed with its hash), no file names the reporter,
+    // the report says so, and the pack verifies.
+    let req = PackRequest {
+        items: vec!["msg".into()],
+        ..request(&f)
+    };
+    let p = build_at(&f.store, &f.key, &req, now).unwrap();
+    assert_eq!(names_pat(&p.files), Vec::<String>::new());
+    let v = verify_files(&p.files, &trusting).unwrap();
+    let msg = v
+        .manifest
+        .items
+        .iter()
+        .find(|i| i.item.id == "msg")
+        .unwrap();
+    assert!(msg.capture_ids.is_empty());
+    assert_eq!(msg.withheld.len(), 1);
+    assert_eq!(msg.withheld[0].sha256, sha256);
+    assert_eq!(v.manifest.reporters, None);
+    assert!(!p.files.contains_key(names::REPORTERS));
+    assert!(!p.files.keys().any(|k| k.ends_with(".eml")));
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("Reporters left out."), "{html}");
+    assert!(html.contains("--include-reporters"));
+
+    // Asked for: the message and `reporters.json` are in, and the report says so.
+    let req = PackRequest {
+        include_reporters: true,
+        ..req
+    };
+    let p = build_at(&f.store, &f.key, &req, now).unwrap();
+    let v = verify_files(&p.files, &trusting).unwrap();
+    assert_eq!(v.manifest.reporters.as_deref(), Some(names::REPORTERS));
+    let msg = v
+        .manifest
+        .items
+        .iter()
+        .find(|i| i.item.id == "msg")
+        .unwrap();
+    assert!(msg.withheld.is_empty());
+    assert_eq!(msg.capture_ids.len(), 1);
+    assert_eq!(p.files[&format!("captures/{sha256}.eml")], eml.to_vec());
+    let reporters: serde_json::Value = serde_json::from_slice(&p.files[names::REPORTERS]).unwrap();
+    assert_eq!(
+        reporters[0]["reporter"],
+        "Pat Resident <pat@resident.example>"
+    );
+    assert_eq!(reporters[0]["item_id"], "msg");
+    let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
+    assert!(html.contains("Reporters included."), "{html}");
 }

@@ -429,6 +429,7 @@ fn export_and_verify(
         items,
         actor: "test",
         skip_screenshots: false,
+        include_reporters: false,
     };
     let summary = ballotwatch_evidence::export(store, settings, &job, out).expect("export");
     let options = ballotwatch_evidence::VerifyOptions {

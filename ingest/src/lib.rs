@@ -25,6 +25,6 @@ pub use fetcher::{
     FetchError, FetchRequest, Fetched, Fetcher, GateRefusal, ResponseGate, FEED_ACCEPT,
 };
 pub use sources::{
-    build_source, Cursor, HostFilter, Poll, PollContext, RealtimeSource, Source, SourceError,
-    StreamEvent, StreamUntil, Wait,
+    build_source, Cursor, HostFilter, Poll, PollContext, PollReport, RealtimeSource, Source,
+    SourceError, StreamEvent, StreamUntil, Wait,
 };

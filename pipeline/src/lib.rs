@@ -55,6 +55,7 @@ mod poll;
 mod quarantine;
 mod realtime;
 pub mod reports;
+mod retention;
 mod timestamps;
 mod video;
 
@@ -262,6 +263,8 @@ impl Pipeline {
             None => 0,
         };
         self.index_pending().await?;
+        // Who sent reports in is kept no longer than configured.
+        self.sweep_reporters().await?;
         // The capture log's head gets its trusted timestamp; a TSA that fails is logged and
         // does not fail the cycle (the entries wait for the next one, or for `serve`).
         if let Err(e) = self.timestamp_head().await {
@@ -334,6 +337,12 @@ impl Pipeline {
         let me = self.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { me.alert_loop(stop).await });
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            me.retention_loop(stop).await;
+            Ok(())
+        });
         if self.timestamps.is_some() {
             let me = self.clone();
             let stop = shutdown.clone();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballotwatch_ingest::{schedule, Cursor, PollContext, Source, SourceError, Wait};
-use ballotwatch_store::{PipelineStore, PollRecord, SourceState};
+use ballotwatch_store::{InboxReport, PipelineStore, PollRecord, SourceState};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -167,6 +167,20 @@ pub(crate) fn store_poll(
         }
         counts.bytes += capture.size;
         captures.push(capture);
+    }
+    // Who sent the reports in is recorded first, once per item: a crash before the poll is
+    // recorded repeats the poll (its cursor was not kept), which finds the reports recorded.
+    if !poll.reports.is_empty() {
+        let reports: Vec<InboxReport> = poll
+            .reports
+            .into_iter()
+            .map(|r| InboxReport {
+                item_id: r.item_id,
+                reporter: r.reporter,
+                detail: r.detail,
+            })
+            .collect();
+        store.record_inbox_reports(source, &reports)?;
     }
     let outcome = store.record_poll_as(
         state_name,

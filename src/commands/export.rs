@@ -29,6 +29,8 @@ pub struct ExportArgs<'a> {
     pub no_screenshots: bool,
     /// `--format wacz`: the WACZ alone instead of the pack.
     pub wacz: bool,
+    /// `--include-reporters`: put who reported the items in the pack.
+    pub include_reporters: bool,
 }
 
 /// Writes the pack; exit 0, or an error (2 for an unknown incident or item, 3 otherwise).
@@ -49,6 +51,7 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
         items: args.items,
         actor: &actor,
         skip_screenshots: args.no_screenshots,
+        include_reporters: args.include_reporters,
     };
     let usage_or = |e: EvidenceError, what: &str| -> anyhow::Error {
         match e {

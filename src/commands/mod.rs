@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             out,
             actor,
             no_screenshots,
+            include_reporters,
             format,
         } => {
             let config = load_config(config_path)?;
@@ -103,6 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                     actor: actor.as_deref(),
                     no_screenshots,
                     wacz: format == crate::ExportFormat::Wacz,
+                    include_reporters,
                 },
             )
         }

@@ -13,8 +13,9 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
-    PollOutcome, PollRecord, Result, Sighting, SourceState, Store, StoredItem,
+    AlertPlan, AuditEntry, InboxReport, IncidentContext, IndexMark, LogEntry, NewCapture,
+    NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting, SourceState,
+    Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -142,6 +143,15 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
 
     /// Appends to the audit log (see [`Store::audit`]).
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()>;
+
+    // --- reports -------------------------------------------------------------------------
+
+    /// Records the report inbox's reports, once per item (see [`Store::record_inbox_reports`]).
+    fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>>;
+    /// Removes the reporters older than `days` (see [`Store::remove_old_reporters`]).
+    fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
+    /// The reports that became item `item_id` (see [`Store::reports_of_item`]).
+    fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
     /// The newest audit entries, newest first (see [`Store::audit_entries`]).
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
 }
@@ -266,6 +276,15 @@ impl PipelineStore for Store {
     }
     fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
         Store::outbox_rows(self, limit)
+    }
+    fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
+        Store::record_inbox_reports(self, source, reports)
+    }
+    fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64> {
+        Store::remove_old_reporters(self, days, now)
+    }
+    fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
+        Store::reports_of_item(self, item_id)
     }
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
         Store::audit(self, actor, action, detail)

@@ -109,7 +109,10 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
 pub use postgres::{import_tables, Pass, PgOptions, PgStore, TableReport, PG_SCHEMA_VERSION};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
-pub use reports::{parse_reference, reference as report_reference, ReportCount, ReportRecord};
+pub use reports::{
+    inbox_actor, parse_reference, reference as report_reference, removed_mark, InboxReport,
+    ReportCount, ReportRecord, RETENTION_ACTOR,
+};
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use sessions::Session;
 pub use sightings::{AlertPlan, IncidentContext, Sighting};

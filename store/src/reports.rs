@@ -1,8 +1,14 @@
 //! Reports: links and uploads people send in (the Report page, `POST /api/v1/reports`, the
 //! public report form). Each report gets a number when it arrives (its reference, answered to
 //! the reporter as [`reference`]) and, once its item is stored, the item's id. Who sent it is
-//! personal data: kept here and in the audit log, shown to analysts and admins, never in the
-//! item (so never in alerts).
+//! personal data: kept here (and, for the web UI's users, in the audit log), shown to analysts
+//! and admins, never in the item (so never in alerts or the index), left out of evidence packs
+//! unless asked for, and replaced by [`removed_mark`] once older than `[reports]
+//! reporter_retention_days` ([`Store::remove_old_reporters`]).
+//!
+//! The report inbox's messages become reports here too ([`Store::record_inbox_reports`]): the
+//! reporter is the message's `From`, the audit actor the inbox (never the address, which the
+//! append-only audit log could not forget).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
@@ -55,6 +61,35 @@ pub struct ReportCount {
     /// When the last arrived.
     pub last: Option<DateTime<Utc>>,
 }
+
+/// A report read from the report inbox (`kind = "imap"`): who forwarded it and what it was,
+/// recorded with the poll that stored its item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxReport {
+    /// The item the message became.
+    pub item_id: String,
+    /// Who sent it (`Name <address>`, or the address alone).
+    pub reporter: String,
+    /// What was sent (subject, the message's place in the folder, attachments): no reporter.
+    pub detail: serde_json::Value,
+}
+
+/// What stands in place of a reporter removed after `days` days.
+pub fn removed_mark(days: u32) -> String {
+    format!("(removed after {days} days)")
+}
+
+/// The `LIKE` pattern of every [`removed_mark`]: rows already swept are not swept again.
+pub(crate) const REMOVED_LIKE: &str = "(removed after %";
+
+/// The audit actor of the report inbox `source`'s reports (not the reporter's address: the
+/// audit log is append-only, and the address must be deletable).
+pub fn inbox_actor(source: &str) -> String {
+    format!("report inbox `{source}`")
+}
+
+/// The audit actor of the reporter retention sweep.
+pub const RETENTION_ACTOR: &str = "reporter retention";
 
 impl ReportRecord {
     const COLUMNS: &'static str = "id, received_at, reporter, public, item_id, detail";
@@ -160,6 +195,95 @@ impl Store {
         })
     }
 
+    /// Records the report inbox `source`'s reports (one transaction; each with an audit entry
+    /// `report.receive` by [`inbox_actor`]), skipping any whose item already has a report (the
+    /// same message read again after a restart or a renumbered folder). Returns the numbers of
+    /// the reports recorded.
+    pub fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = ts(&now_ms());
+        let actor = inbox_actor(source);
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting to record the report inbox's reports")?;
+            let mut ids = Vec::new();
+            for r in reports {
+                let known: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM reports WHERE item_id = ?1 LIMIT 1",
+                        [&r.item_id],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .with_ctx(|| format!("looking up the report of item `{}`", r.item_id))?;
+                if known.is_some() {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO reports(received_at, reporter, public, item_id, detail) \
+                     VALUES (?1, ?2, 0, ?3, ?4)",
+                    params![at, r.reporter, r.item_id, r.detail.to_string()],
+                )
+                .with_ctx(|| format!("recording the report of item `{}`", r.item_id))?;
+                let id = tx.last_insert_rowid();
+                crate::audit::record(
+                    &tx,
+                    &at,
+                    &actor,
+                    "report.receive",
+                    &serde_json::json!({ "report": reference(id), "public": false, "item": r.item_id }),
+                )?;
+                ids.push(id);
+            }
+            tx.commit()
+                .ctx("committing the report inbox's reports")?;
+            Ok(ids)
+        })
+    }
+
+    /// Replaces the reporter of every report received before `now - days` by
+    /// [`removed_mark`]`(days)` (the report, its item and detail stay), with one audit entry
+    /// `report.reporters_removed` by [`RETENTION_ACTOR`] naming how many and the first and last
+    /// reference, in one transaction. Returns how many reports had their reporter removed.
+    pub fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64> {
+        let cutoff = ts(&(now - chrono::Duration::days(i64::from(days))));
+        let mark = removed_mark(days);
+        let at = ts(&now);
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting the reporter retention sweep")?;
+            let span: (i64, Option<i64>, Option<i64>) = tx
+                .query_row(
+                    "SELECT count(*), min(id), max(id) FROM reports \
+                     WHERE received_at < ?1 AND reporter NOT LIKE ?2",
+                    params![cutoff, REMOVED_LIKE],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .ctx("finding the reports past reporter retention")?;
+            let (n, Some(first), Some(last)) = span else {
+                return Ok(0);
+            };
+            tx.execute(
+                "UPDATE reports SET reporter = ?3 WHERE received_at < ?1 AND reporter NOT LIKE ?2",
+                params![cutoff, REMOVED_LIKE, mark],
+            )
+            .ctx("removing the reporters past retention")?;
+            crate::audit::record(
+                &tx,
+                &at,
+                RETENTION_ACTOR,
+                "report.reporters_removed",
+                &retention_detail(n, first, last, days),
+            )?;
+            tx.commit().ctx("committing the reporter retention sweep")?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        })
+    }
+
     /// The reports that became item `item_id`, oldest first.
     pub fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
         self.with_conn(|conn| {
@@ -174,6 +298,16 @@ impl Store {
             )
         })
     }
+}
+
+/// The audit detail of a retention sweep.
+pub(crate) fn retention_detail(n: i64, first: i64, last: i64, days: u32) -> serde_json::Value {
+    serde_json::json!({
+        "reports": n,
+        "first": reference(first),
+        "last": reference(last),
+        "retention_days": days,
+    })
 }
 
 #[cfg(test)]
@@ -237,5 +371,28 @@ mod tests {
             "{received:?}"
         );
         assert!(received.contains(&("public report form", reference(b).as_str())));
+    }
+
+    #[test]
+    fn reporters_past_retention_are_replaced_and_the_sweep_is_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store
+            .open_report("alice", false, &serde_json::json!({"note": "n"}))
+            .unwrap();
+        store
+            .close_report(a, "item-a", &serde_json::json!({}))
+            .unwrap();
+        let now = Utc::now();
+        assert_eq!(store.remove_old_reporters(90, now).unwrap(), 0);
+        assert_eq!(store.report(a).unwrap().unwrap().reporter, "alice");
+        let later = now + chrono::Duration::days(90) + chrono::Duration::minutes(1);
+        assert_eq!(store.remove_old_reporters(90, later).unwrap(), 1);
+        let gone = store.report(a).unwrap().unwrap();
+        assert_eq!(gone.reporter, removed_mark(90));
+        assert_eq!(gone.item_id.as_deref(), Some("item-a"));
+        let audit = store.audit_entries(5).unwrap();
+        assert_eq!(audit[0].action, "report.reporters_removed");
+        assert_eq!(audit[0].detail["first"], reference(a));
     }
 }

@@ -102,6 +102,7 @@ conformance!(
     outbox_two_threads_claim_each_message_once,
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
+    inbox_reports_are_recorded_once_and_reporters_expire,
 );
 
 // --- builders -------------------------------------------------------------------------------
@@ -808,6 +809,85 @@ fn captures_and_audit_log(env: &Env) {
 // --- the same workload on both back ends gives the same observable state ---------------------
 
 /// Everything a workload leaves observable through the interface, without wall-clock times.
+fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
+    let s = &*env.store;
+    let report = |item: &str, who: &str| ballotwatch_store::InboxReport {
+        item_id: item.into(),
+        reporter: who.into(),
+        detail: serde_json::json!({"subject": format!("Fwd: {item}")}),
+    };
+    let first = s
+        .record_inbox_reports(
+            "Inbox",
+            &[
+                report("m1", "Pat Resident <pat@example.org>"),
+                report("m2", "sam@example.org"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    // The same messages read again (a restart before the cursor was kept) add nothing.
+    let again = s
+        .record_inbox_reports(
+            "Inbox",
+            &[
+                report("m1", "Pat Resident <pat@example.org>"),
+                report("m3", "x@example.org"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(s.record_inbox_reports("Inbox", &[]).unwrap().is_empty());
+    let m1 = s.reports_of_item("m1").unwrap();
+    assert_eq!(m1.len(), 1);
+    assert_eq!(m1[0].reporter, "Pat Resident <pat@example.org>");
+    assert_eq!(
+        m1[0].reference,
+        ballotwatch_store::report_reference(first[0])
+    );
+    assert!(!m1[0].public);
+    assert_eq!(m1[0].detail["subject"], "Fwd: m1");
+    // The audit log names the inbox, never the reporter's address.
+    let audit = s.audit_entries(20).unwrap();
+    let received: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "report.receive")
+        .collect();
+    assert_eq!(received.len(), 3);
+    assert!(received.iter().all(|e| e.actor == "report inbox `Inbox`"));
+    assert!(
+        !serde_json::to_string(&received.iter().map(|e| &e.detail).collect::<Vec<_>>())
+            .unwrap()
+            .contains("@example.org")
+    );
+
+    // Not yet past retention: nothing removed.
+    let now = Utc::now();
+    assert_eq!(s.remove_old_reporters(90, now).unwrap(), 0);
+    // 91 days on, every reporter is removed, once; the reports and their items stay.
+    let later = now + chrono::Duration::days(91);
+    assert_eq!(s.remove_old_reporters(90, later).unwrap(), 3);
+    assert_eq!(s.remove_old_reporters(90, later).unwrap(), 0);
+    assert_eq!(
+        s.remove_old_reporters(30, later).unwrap(),
+        0,
+        "already removed"
+    );
+    let m1 = s.reports_of_item("m1").unwrap();
+    assert_eq!(m1[0].reporter, "(removed after 90 days)");
+    assert_eq!(m1[0].detail["subject"], "Fwd: m1");
+    let swept: Vec<_> = s
+        .audit_entries(20)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "report.reporters_removed")
+        .collect();
+    assert_eq!(swept.len(), 1, "{swept:?}");
+    assert_eq!(swept[0].actor, ballotwatch_store::RETENTION_ACTOR);
+    assert_eq!(swept[0].detail["reports"], 3);
+    assert_eq!(swept[0].detail["retention_days"], 90);
+}
+
 fn observe(s: &dyn PipelineStore, ids: &[&str], incidents: i64) -> serde_json::Value {
     let items: Vec<_> = ids
         .iter()

@@ -542,6 +542,7 @@ fn ingest_once(ws: &Workspace) -> common::Run {
     common::Run::from(
         ws.cmd(&["ingest", "--once"])
             .env(IMAP_PASSWORD_ENV, IMAP_PASSWORD)
+            .env("BW_TEST_SMTP_PASSWORD", common::SMTP_PASSWORD)
             .output()
             .unwrap(),
     )
@@ -549,11 +550,19 @@ fn ingest_once(ws: &Workspace) -> common::Run {
 
 #[test]
 fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() {
-    if !common::tools::needs(&[Tool::Dovecot, Tool::Models, Tool::Chromium, Tool::Pdftotext]) {
+    if !common::tools::needs(&[
+        Tool::Dovecot,
+        Tool::Models,
+        Tool::Chromium,
+        Tool::Pdftotext,
+        Tool::SmtpServer,
+    ]) {
         return;
     }
     let started = std::time::Instant::now();
     let imap = common::dovecot::Dovecot::start();
+    // Alerts go to a real SMTP server: they must never name who reported.
+    let smtp = common::SmtpServer::start("starttls");
     let eml = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap();
     let unit_eml = |name: &str| eml(&format!("ingest/src/sources/imap/testdata/{name}"));
     // A resident forwards a WhatsApp post with a fake "polling station closed" claim; then a
@@ -567,7 +576,12 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     imap.deliver("1002.M1.test", &unit_eml("gmail_forward.eml"));
     // And a screenshot of a fake council notice, forwarded as it was shared (UID 4).
     imap.deliver("1003.M1.test", &screenshot_report());
-    let ws = Workspace::new(&imap.source("Report inbox", "implicit", "move_to = \"Processed\""));
+    let ws = Workspace::new(&format!(
+        "{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"misinformation\"]\nmin_severity = \"low\"\n\
+         to = [\"comms@anytown.example\"]\nmode = \"immediate\"\n\n{}",
+        smtp.config(),
+        imap.source("Report inbox", "implicit", "move_to = \"Processed\"")
+    ));
     let check = ws.run(&["check-config"]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
 
@@ -663,11 +677,83 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         .unwrap_or_else(|| panic!("an incident holds the report {id}: {incidents:#?}"))
         .incident
         .id;
+    // Who forwarded it is kept with the report, apart from the item, and the audit log names
+    // the inbox, not the resident.
+    let reports = store.reports_of_item(id).unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].reporter, "Chris Voter <chris.voter@example.org>");
+    assert_eq!(reports[0].detail["source"], "Report inbox");
+    let audit = serde_json::to_string(&store.audit_entries(500).unwrap()).unwrap();
+    assert!(audit.contains("report inbox `Report inbox`"), "{audit}");
+    assert!(!audit.contains("chris.voter"), "{audit}");
     drop(store);
-    // Its evidence pack holds the message as the server sent it, openable as an .eml file.
-    let pack = ws.export_incident(incident);
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
+    // The alert emails went out, and none names a reporter.
+    let mails = smtp.wait_for(1, std::time::Duration::from_secs(30));
+    assert!(!mails.is_empty(), "the flagged reports are alerted");
+    for m in &mails {
+        for who in ["chris.voter", "Chris Voter", "pat.resident", "Pat Resident"] {
+            assert!(
+                !m.data.contains(who),
+                "an alert names the reporter {who}: {}",
+                m.data
+            );
+        }
+    }
+    // By default its evidence pack leaves the reporter out: the forwarded message is withheld
+    // (listed with its hash) and no file of the pack names the resident.
     let raw = eml("tests/fixtures/imap/whatsapp_forward.eml");
+    let default_pack = std::fs::read(ws.export_incident(incident)).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&default_pack)).unwrap();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
+        assert!(!name.ends_with(".eml"), "{name}");
+        assert!(
+            !bytes.windows(11).any(|w| w == b"chris.voter"),
+            "{name} names the reporter"
+        );
+        if name == "manifest.json" {
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let item = m["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["item"]["id"] == id)
+                .unwrap();
+            assert_eq!(
+                item["withheld"][0]["sha256"],
+                ballotwatch_core::sha256_hex(&raw)
+            );
+        }
+        if name == "report.html" {
+            assert!(String::from_utf8_lossy(&bytes).contains("Reporters left out."));
+        }
+    }
+    // With --include-reporters it holds the message as the server sent it, openable as an
+    // .eml file, and who sent it.
+    let pack = ws.dir.path().join("with-reporters.zip");
+    let r = ws.run(&[
+        "export",
+        "--incident",
+        &incident.to_string(),
+        "--include-reporters",
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
+    let mut reporters = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("reporters.json").expect("reporters.json"),
+        &mut reporters,
+    )
+    .unwrap();
+    assert!(
+        reporters.contains("Chris Voter <chris.voter@example.org>"),
+        "{reporters}"
+    );
     let mut packed = Vec::new();
     std::io::Read::read_to_end(
         &mut zip

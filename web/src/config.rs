@@ -203,7 +203,18 @@ pub struct ReportsConfig {
     /// The window `public_per_address` is counted in.
     #[serde(with = "humantime_serde")]
     pub public_window: Duration,
+    /// Days a report's reporter (who sent it: a mail address, a user name) is kept; then it is
+    /// replaced by "(removed after N days)" by a daily sweep (the report and its item stay).
+    pub reporter_retention_days: u32,
 }
+
+/// The default of `[reports] reporter_retention_days`: long enough to cover an election's
+/// count, the 21 days in which an election petition can be brought, and following a report up
+/// with the person who sent it; short enough that residents' addresses are not kept long after
+/// the election they wrote about (UK GDPR storage limitation).
+pub const DEFAULT_REPORTER_RETENTION_DAYS: u32 = 90;
+/// The longest `[reports] reporter_retention_days` allowed (ten years).
+pub const MAX_REPORTER_RETENTION_DAYS: u32 = 3650;
 
 /// Most files of one report: as many as media capture takes for one item.
 pub const MAX_REPORT_FILES: usize = 8;
@@ -222,6 +233,7 @@ impl Default for ReportsConfig {
             public_max_urls: 3,
             public_per_address: 5,
             public_window: Duration::from_secs(3600),
+            reporter_retention_days: DEFAULT_REPORTER_RETENTION_DAYS,
         }
     }
 }
@@ -270,6 +282,15 @@ impl Validate for ReportsConfig {
                 at.key("public_window"),
                 "must be longer than zero",
                 "for example \"1h\"",
+            );
+        }
+        if self.reporter_retention_days == 0
+            || self.reporter_retention_days > MAX_REPORTER_RETENTION_DAYS
+        {
+            problems.advise(
+                at.key("reporter_retention_days"),
+                format!("must be between 1 and {MAX_REPORTER_RETENTION_DAYS}"),
+                "90 (the default) keeps who sent a report for about three months",
             );
         }
     }

@@ -39,6 +39,8 @@ pub(crate) async fn incident_pack(
                 items: &[],
                 actor: &actor,
                 skip_screenshots: false,
+                // The web UI's packs leave reporters out; `export --include-reporters` puts them in.
+                include_reporters: false,
             };
             let summary = ballotwatch_evidence::export(s, &settings, &job, tmp.path()).map_err(
                 |e| match e {

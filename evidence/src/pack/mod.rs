@@ -20,9 +20,9 @@ use crate::key::PackKey;
 use crate::manifest::{
     names, pack_sums, CaptureEntry, DetectorInfo, FileEntry, IncidentEntry, ItemEntry, Manifest,
     MediaEntry, MediaFailure, PackRequestRecord, PublicKey, ReportInfo, ScreenshotEntry, Tool,
-    WarcInfo, SCHEMA, SCHEMA_VERSION,
+    WarcInfo, WithheldCapture, SCHEMA, SCHEMA_VERSION,
 };
-use crate::{timestamp, wacz, warc};
+use crate::{timestamp, warc};
 
 mod wacz_pack;
 mod zip_file;
@@ -62,6 +62,25 @@ pub struct PackRequest {
     /// shown as a JPEG thumbnail ([`crate::thumbnail::REPORT_WIDTH`] is the default), the
     /// full-size PNG staying in the pack. `None`: shown at full size.
     pub report_image_width: Option<u32>,
+    /// Put who reported the items in the pack (`reporters.json`, and the forwarded messages,
+    /// whose headers name their senders); off by default: they are personal data.
+    pub include_reporters: bool,
+}
+
+/// Why a forwarded message is not in a pack exported without reporters.
+pub const WITHHELD_REASON: &str = "the forwarded message names who reported it (personal data); \
+     its attachments are in the pack as media, and `export --include-reporters` puts the \
+     message in";
+
+/// Whether a capture is a mail message (the report inbox's), whose headers name its sender.
+fn names_reporter(headers: &[(String, String)]) -> bool {
+    header(headers, "content-type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("message/rfc822")
+    })
 }
 
 /// What was written.
@@ -273,6 +292,7 @@ pub fn build_at(
             pdf_not_rendered: None,
         },
         timestamps: stamps.info,
+        reporters: None,
         files: Vec::new(),
     };
     // The screenshots as the report shows them: the thumbnails kept when they were taken (made
@@ -296,6 +316,25 @@ pub fn build_at(
         }
     }
     phases.end("report images (thumbnails)");
+    if req.include_reporters {
+        let mut reporters = Vec::new();
+        for id in &item_ids {
+            for r in store.reports_of_item(id)? {
+                reporters.push(serde_json::json!({
+                    "reference": r.reference,
+                    "received_at": r.received_at,
+                    "reporter": r.reporter,
+                    "public": r.public,
+                    "item_id": r.item_id,
+                }));
+            }
+        }
+        let bytes = serde_json::to_vec_pretty(&reporters).map_err(|e| {
+            EvidenceError::InvalidRequest(format!("cannot serialise {}: {e}", names::REPORTERS))
+        })?;
+        files.insert(names::REPORTERS.into(), bytes);
+        manifest.reporters = Some(names::REPORTERS.into());
+    }
     // What the timestamps prove, checked as `verify` will, for the report (the check reads
     // the screenshots' hashes from the file list, completed below).
     manifest.files = entries(&files);
@@ -436,8 +475,27 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
             return Err(EvidenceError::NotFound(format!("there is no item `{id}`")));
         };
         let mut caps = Vec::new();
+        let mut withheld = Vec::new();
         for v in &versions {
             if let Some(c) = v.capture_id {
+                if !req.include_reporters && !caps.contains(&c) {
+                    if let Some((_, _, cap)) = store.get_capture(c)? {
+                        if names_reporter(&cap.headers) {
+                            if !withheld.iter().any(|w: &WithheldCapture| w.capture_id == c) {
+                                withheld.push(WithheldCapture {
+                                    capture_id: c,
+                                    url: cap.url,
+                                    content_type: header(&cap.headers, "content-type")
+                                        .map(str::to_string),
+                                    sha256: cap.sha256,
+                                    size: cap.size,
+                                    reason: WITHHELD_REASON.into(),
+                                });
+                            }
+                            continue;
+                        }
+                    }
+                }
                 if !caps.contains(&c) {
                     caps.push(c);
                 }
@@ -541,6 +599,7 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
             media,
             media_not_captured,
             capture_log: Vec::new(),
+            withheld,
         });
     }
 

@@ -488,6 +488,8 @@ pub fn check(
             .iter()
             .filter_map(|c| captures.get(c))
             .map(|c| c.sha256.to_ascii_lowercase())
+            // A capture withheld from the pack (it names the reporter) is listed with its hash.
+            .chain(item.withheld.iter().map(|w| w.sha256.to_ascii_lowercase()))
             .collect();
         if let Some(e) = chain
             .entries

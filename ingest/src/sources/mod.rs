@@ -106,6 +106,20 @@ pub struct Poll {
     /// One sentence per entry of the response that was left out (not made an item), saying
     /// which and why; the poll's summary and the source's health report them.
     pub dropped: Vec<String>,
+    /// Who sent which item, for the sources whose items are reports people sent in (the report
+    /// inbox): personal data the store keeps apart from the items.
+    pub reports: Vec<PollReport>,
+}
+
+/// Who sent one item of a poll in, and what they sent: the store's report record of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollReport {
+    /// The item it became.
+    pub item_id: String,
+    /// Who sent it (`Name <address>`, or the address alone).
+    pub reporter: String,
+    /// What was sent (no reporter in it).
+    pub detail: serde_json::Value,
 }
 
 impl Poll {

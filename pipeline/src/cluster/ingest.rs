@@ -211,6 +211,33 @@ impl ClusterNode {
     /// Republishes what PostgreSQL holds unclassified (a node that died between its commit and
     /// its publish), at start and every [`SWEEP_EVERY`]; the queue's de-duplication drops what
     /// is already queued, and the classify stage skips what is already classified.
+    /// The reporter retention sweep (as [`crate::Pipeline::sweep_reporters`]), at start and
+    /// daily on every ingest node (a second node's sweep finds nothing left to remove).
+    pub(super) async fn retention_loop(&self, stop: CancellationToken) {
+        loop {
+            let days = self.config.reports.reporter_retention_days;
+            let swept = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.blocking(move |s| Ok(s.remove_old_reporters(days, chrono::Utc::now())?)) => r,
+            };
+            match swept {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(
+                    removed,
+                    days,
+                    "removed the reporters of reports older than [reports] reporter_retention_days"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %full_message(&e), "the reporter retention sweep failed; it runs again tomorrow")
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(crate::retention::SWEEP_EVERY) => {}
+            }
+        }
+    }
+
     pub(super) async fn sweep_loop(&self, stop: CancellationToken) {
         loop {
             match self.sweep_once().await {

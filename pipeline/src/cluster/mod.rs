@@ -278,6 +278,12 @@ impl ClusterNode {
                 me.sweep_loop(stop).await;
                 Ok(())
             });
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                me.retention_loop(stop).await;
+                Ok(())
+            });
         }
         if let Some(classifier) = self.classifier.clone() {
             let me = self.clone();

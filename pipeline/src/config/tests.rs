@@ -523,6 +523,20 @@ fn the_reports_table_is_read_and_validated_with_its_line() {
     assert!(!d.reports.public_form, "the public form is off by default");
     assert_eq!(d.reports.public_max_files, 3);
     assert_eq!(d.reports.public_max_file_size.as_u64(), 10_000_000);
+    assert_eq!(d.reports.reporter_retention_days, 90);
+    let kept = "data_dir = \"d\"\n[reports]\nreporter_retention_days = 365\n";
+    let c = Config::from_toml(kept, Path::new("c.toml")).unwrap();
+    assert_eq!(c.reports.reporter_retention_days, 365);
+    let never = "data_dir = \"d\"\n[reports]\nreporter_retention_days = 0\n";
+    let Err(ConfigError::Invalid(problems)) = Config::from_toml(never, Path::new("c.toml")) else {
+        panic!("0 days should be invalid");
+    };
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.field == "reports.reporter_retention_days" && p.line == Some(3)),
+        "{problems:?}"
+    );
     let ok = "data_dir = \"d\"\n[reports]\npublic_form = true\npublic_max_file_size = \"2MB\"\n\
         public_window = \"10m\"\n";
     let c = Config::from_toml(ok, Path::new("c.toml")).unwrap();

@@ -30,6 +30,7 @@ mod incidents;
 mod items;
 mod migrations;
 mod outbox;
+mod reports;
 mod sessions;
 mod sightings;
 mod sources;
@@ -50,8 +51,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{IndexQueuedHook, PipelineStore};
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
-    PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
+    AlertPlan, AuditEntry, InboxReport, IncidentContext, IndexMark, LogEntry, NewCapture,
+    NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Sighting, SourceState, StoredItem,
 };
 
 pub use import::{import_tables, Pass, TableReport};
@@ -360,6 +361,15 @@ impl PipelineStore for PgStore {
     }
     fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
         PgStore::outbox_rows(self, limit)
+    }
+    fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
+        PgStore::record_inbox_reports(self, source, reports)
+    }
+    fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64> {
+        PgStore::remove_old_reporters(self, days, now)
+    }
+    fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
+        PgStore::reports_of_item(self, item_id)
     }
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
         PgStore::audit(self, actor, action, detail)

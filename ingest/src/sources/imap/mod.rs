@@ -45,6 +45,19 @@ pub struct Reporter {
     pub address: Option<String>,
 }
 
+impl Reporter {
+    /// How the report record names them: `Name <address>`, the address alone, the name
+    /// alone, or `(no From)`.
+    pub fn describe(&self) -> String {
+        match (&self.name, &self.address) {
+            (Some(n), Some(a)) => format!("{n} <{a}>"),
+            (None, Some(a)) => a.clone(),
+            (Some(n), None) => n.clone(),
+            (None, None) => "(no From)".into(),
+        }
+    }
+}
+
 /// One message read as a report.
 #[derive(Debug, Clone)]
 pub struct Report {

@@ -580,6 +580,21 @@ impl ImapSource {
                     ));
                 }
                 item.matched_terms = ctx.watch.matches(&item.full_text());
+                // Who forwarded it is kept apart, in the store's report record.
+                poll.reports.push(crate::sources::PollReport {
+                    item_id: item.id.clone(),
+                    reporter: report.reporter.describe(),
+                    detail: serde_json::json!({
+                        "source": self.name,
+                        "message": key,
+                        "subject": item.title,
+                        "attachments": report
+                            .attachments
+                            .iter()
+                            .map(|(name, mime)| serde_json::json!({"name": name, "mime": mime}))
+                            .collect::<Vec<_>>(),
+                    }),
+                });
                 poll.items.push((index, item));
             }
             Some(Err(MessageError::Malformed { reason, .. })) => {

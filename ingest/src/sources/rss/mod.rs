@@ -115,6 +115,7 @@ impl Source for RssSource {
             state: cursor.state.clone(),
             not_modified: false,
             dropped,
+            reports: Vec::new(),
         })
     }
 }

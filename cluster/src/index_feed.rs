@@ -89,6 +89,18 @@ impl IndexFeed {
         self.queue.publish(change).await
     }
 
+    /// The stream's first and last sequence now (`first > last` when it holds nothing; both 0
+    /// for a stream that never held anything): a replica whose stored position is outside
+    /// `first - 1 ..= last` cannot catch up from the stream and must be rebuilt.
+    pub async fn bounds(&self) -> Result<(u64, u64), ClusterError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| ClusterError::nats("index feed info", e))?;
+        Ok((info.state.first_sequence, info.state.last_sequence))
+    }
+
     /// This node's reader of the feed: resumes where it stopped; `from` (a stream sequence,
     /// e.g. the one stored with a rebuilt replica) restarts it just after that position.
     pub async fn replica(&self, from: Option<u64>) -> Result<Worker<IndexChange>, ClusterError> {

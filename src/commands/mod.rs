@@ -205,6 +205,26 @@ pub(crate) fn open_store(config: &Config) -> anyhow::Result<ballotwatch_store::S
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
 }
 
+/// The store items are read from: the cluster's PostgreSQL when the config has a `[cluster]`
+/// table (a node's data folder then holds only its index replica), else the embedded store.
+pub(crate) fn open_item_store(
+    config: &Config,
+) -> anyhow::Result<Box<dyn ballotwatch_store::PipelineStore>> {
+    let Some(cluster) = &config.cluster else {
+        return Ok(Box::new(open_store(config)?));
+    };
+    let url = cluster
+        .postgres_url()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let options = ballotwatch_store::PgOptions {
+        pool_size: 1,
+        ..ballotwatch_store::PgOptions::default()
+    };
+    let store = ballotwatch_store::PgStore::connect(&url, options)
+        .context("cannot open the cluster's PostgreSQL store")?;
+    Ok(Box::new(store))
+}
+
 /// Who runs a command, for the audit log: `--actor`, else `$USER`, else `cli`.
 pub(crate) fn actor_or_user(actor: Option<String>) -> String {
     actor

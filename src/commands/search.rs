@@ -21,7 +21,7 @@ pub fn run(
 ) -> anyhow::Result<u8> {
     let index = SearchIndex::open_existing(&index_dir(config))?
         .with_query_limits(QueryLimits::from(&config.limits));
-    let store = super::open_store(config)?;
+    let store = super::open_item_store(config)?;
     let results = index
         .search(&SearchRequest {
             query: query.to_string(),
@@ -36,7 +36,11 @@ pub fn run(
             other => other.into(),
         })?;
     let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
-    let items = store.get_items(&ids)?;
+    // In cluster mode the items are in PostgreSQL, not in this node's data folder.
+    let items = ids
+        .iter()
+        .filter_map(|id| store.get_item(id).transpose())
+        .collect::<Result<Vec<StoredItem>, _>>()?;
     let by_id: std::collections::HashMap<&str, &StoredItem> =
         items.iter().map(|s| (s.item.id.as_str(), s)).collect();
 

@@ -3,11 +3,16 @@
 //! each test with its own stream prefix and database), RSS feeds on loopback and the real test
 //! SMTP server. Two all-role nodes share the work: every threat becomes exactly one incident,
 //! emailed exactly once, and no item is classified twice; kill -9 one node mid-run and the
-//! other takes its sources over within one lease period and finishes everything.
+//! other takes its sources over within one lease period and finishes everything; and, in one
+//! scenario, nats-server stopped for 20 s, PostgreSQL crashed and restarted, and a late node's
+//! search replica rebuilt from PostgreSQL (that test has its own nats-server, and holds the
+//! shared PostgreSQL exclusively while it restarts it).
 
 use crate::common;
 
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::header;
@@ -85,40 +90,48 @@ struct Setup {
     prefix: String,
     pg_url: String,
     sources: String,
+    /// The threats the feeds carry (each one incident, one email), and the items in all.
+    threats: Vec<&'static str>,
+    total: usize,
     smtp: SmtpServer,
-    _db: ballotwatch_store::testing::PgDatabase<'static>,
+    _db: Option<ballotwatch_store::testing::PgDatabase<'static>>,
+}
+
+/// The shared servers, or `None` (the test is skipped; under CI it fails) without them.
+fn servers(
+    name: &str,
+) -> Option<(
+    &'static NatsServer,
+    &'static ballotwatch_store::testing::SharedPg,
+)> {
+    if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
+        return None;
+    }
+    let found = NatsServer::shared().and_then(|n| Ok((n, ballotwatch_store::testing::shared()?)));
+    match found {
+        Ok(s) => Some(s),
+        Err(e) if !common::tools::in_ci() => {
+            eprintln!("SKIPPED {name}: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
 }
 
 impl Setup {
     /// `None` (the test is skipped, or fails under CI) without the servers or the models.
     fn new(name: &str) -> Option<Setup> {
-        if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
-            return None;
-        }
-        let nats = match NatsServer::shared() {
-            Ok(n) => n,
-            Err(e) if !common::tools::in_ci() => {
-                eprintln!("SKIPPED {name}: {e}");
-                return None;
-            }
-            Err(e) => panic!("{e}"),
-        };
-        let pg = match ballotwatch_store::testing::shared() {
-            Ok(p) => p,
-            Err(e) if !common::tools::in_ci() => {
-                eprintln!("SKIPPED {name}: {e}");
-                return None;
-            }
-            Err(e) => panic!("{e}"),
-        };
+        let (nats, pg) = servers(name)?;
         let db = pg.database(name).unwrap();
         Some(Setup {
             nats_url: nats.url(),
             prefix: name.replace('_', "-"),
             pg_url: db.url.clone(),
             sources: sources(),
+            threats: THREATS.to_vec(),
+            total: THREATS.len() * (ORDINARY + 1),
             smtp: SmtpServer::start("none"),
-            _db: db,
+            _db: Some(db),
         })
     }
 
@@ -141,8 +154,15 @@ impl Setup {
 
     /// Starts `serve` in `ws`, its log in `serve.log` there.
     fn serve(&self, ws: &Workspace) -> Child {
+        self.serve_with(ws, &[])
+    }
+
+    /// [`Setup::serve`] with more arguments.
+    fn serve_with(&self, ws: &Workspace, args: &[&str]) -> Child {
         let log = std::fs::File::create(ws.dir.path().join("serve.log")).unwrap();
-        ws.cmd(&["serve"])
+        let mut cmd = vec!["serve"];
+        cmd.extend_from_slice(args);
+        ws.cmd(&cmd)
             .env("BW_TEST_PG_URL", &self.pg_url)
             .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
             .env("RUST_LOG", "info")
@@ -172,15 +192,19 @@ impl Setup {
     /// Waits until every item is stored and classified, every threat is an incident and every
     /// alert was accepted by the SMTP server; panics after `timeout`.
     fn wait_until_done(&self, timeout: Duration, logs: &[&Workspace]) {
-        let total = (THREATS.len() * (ORDINARY + 1)) as i64;
+        self.wait_until(self.total, self.threats.len(), timeout, logs);
+    }
+
+    /// [`Setup::wait_until_done`] for the first `total` items and `threats` threats.
+    fn wait_until(&self, total: usize, threats: usize, timeout: Duration, logs: &[&Workspace]) {
+        let (total, threats) = (total as i64, threats as i64);
         let start = Instant::now();
         loop {
             let items = self.count_once_migrated("SELECT count(*) FROM items");
             let new = self.count_once_migrated("SELECT count(*) FROM items WHERE stage = 'new'");
             let incidents = self.count_once_migrated("SELECT count(*) FROM incidents");
             let sent = self.count_once_migrated("SELECT count(*) FROM outbox WHERE state = 'sent'");
-            if items == total && new == 0 && incidents == THREATS.len() as i64 && sent == incidents
-            {
+            if items == total && new == 0 && incidents == threats && sent == incidents {
                 return;
             }
             if start.elapsed() > timeout {
@@ -196,6 +220,7 @@ impl Setup {
     /// The end state both tests check: one incident per threat with its one item, one email
     /// per incident, everything classified exactly once in the store.
     fn check_exactly_once(&self) {
+        let threats = &self.threats;
         let pg = &mut self.pg();
         let rows = pg
             .query(
@@ -204,7 +229,7 @@ impl Setup {
                 &[],
             )
             .unwrap();
-        assert_eq!(rows.len(), THREATS.len(), "one incident per threat");
+        assert_eq!(rows.len(), threats.len(), "one incident per threat");
         for r in &rows {
             assert_eq!(
                 r.get::<_, i64>(1),
@@ -221,24 +246,24 @@ impl Setup {
         // Let any duplicate send happen before counting.
         std::thread::sleep(Duration::from_millis(1500));
         let mails = self.smtp.messages();
-        assert_eq!(mails.len(), THREATS.len(), "one email per incident");
-        let mut domains: Vec<&str> = THREATS
+        assert_eq!(mails.len(), threats.len(), "one email per incident");
+        let mut domains: Vec<&str> = threats
             .iter()
             .copied()
             .filter(|d| mails.iter().any(|m| m.text().contains(d)))
             .collect();
         domains.dedup();
-        assert_eq!(domains.len(), THREATS.len(), "each threat emailed");
+        assert_eq!(domains.len(), threats.len(), "each threat emailed");
         let ids: std::collections::HashSet<String> = mails
             .iter()
             .filter_map(|m| m.header("Message-ID"))
             .collect();
-        assert_eq!(ids.len(), THREATS.len(), "distinct messages");
+        assert_eq!(ids.len(), threats.len(), "distinct messages");
         let outbox: i64 = pg
             .query_one("SELECT count(*) FROM outbox", &[])
             .unwrap()
             .get(0);
-        assert_eq!(outbox, THREATS.len() as i64);
+        assert_eq!(outbox, threats.len() as i64);
     }
 }
 
@@ -398,4 +423,248 @@ fn kill_9_one_node_and_the_other_takes_over_and_finishes_everything() {
         "{}",
         log(&b)
     );
+}
+
+/// The faults scenario's feeds: [`FAULT_FEEDS`] feeds that grow by one phase's items at each
+/// step of the scenario (the threats of [`PHASE_THREATS`] and [`FAULT_ORDINARY`] posts each).
+const FAULT_FEEDS: usize = 3;
+const FAULT_ORDINARY: usize = 4;
+/// Per phase, the feeds that carry a threat and which one.
+const PHASE_THREATS: [&[(usize, usize)]; 3] = [&[(0, 0), (1, 1)], &[(2, 2), (0, 3)], &[(1, 4)]];
+
+/// Items and threats the feeds carry once `phase` is reached.
+fn fault_totals(phase: usize) -> (usize, usize) {
+    let threats: usize = PHASE_THREATS[..=phase].iter().map(|p| p.len()).sum();
+    (
+        threats + (phase + 1) * FAULT_FEEDS * FAULT_ORDINARY,
+        threats,
+    )
+}
+
+/// Feed `n` as of `phase`: every earlier phase's items too.
+fn fault_feed(n: usize, phase: usize) -> String {
+    let mut items = String::new();
+    for (p, threats) in PHASE_THREATS.iter().enumerate().take(phase + 1) {
+        for &(_, t) in threats.iter().filter(|(feed, _)| *feed == n) {
+            items.push_str(&format!(
+                "<item><guid>https://ward{n}.example/threat{t}</guid>\
+                 <link>https://ward{n}.example/threat{t}</link><title>Postal votes</title>\
+                 <description>Apply for your postal vote before Friday at https://{}/postal-vote\
+                 </description></item>\n",
+                THREATS[t]
+            ));
+        }
+        for i in 0..FAULT_ORDINARY {
+            items.push_str(&format!(
+                "<item><guid>https://ward{n}.example/{p}/{i}</guid>\
+                 <link>https://ward{n}.example/{p}/{i}</link><title>Ward {n} phase {p} update \
+                 {i}</title><description>Polling station hours for ward {n}, update {p}.{i}.\
+                 </description></item>\n"
+            ));
+        }
+    }
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Ward {n}</title>\
+         <link>https://ward{n}.example/</link><description>x</description>\n{items}</channel></rss>"
+    )
+}
+
+/// The growing feeds on loopback, polled every 10 s (the shortest interval allowed); returns their `[[source]]` tables.
+fn fault_sources(phase: Arc<AtomicUsize>) -> String {
+    let mut app = axum::Router::new();
+    for n in 0..FAULT_FEEDS {
+        let phase = phase.clone();
+        app =
+            app.route(
+                &format!("/ward{n}.xml"),
+                axum::routing::get(move || {
+                    let body = fault_feed(n, phase.load(Ordering::SeqCst));
+                    async move {
+                        ([(header::CONTENT_TYPE, "application/rss+xml")], body).into_response()
+                    }
+                }),
+            );
+    }
+    let base = format!("http://{}", serve_router(app));
+    (0..FAULT_FEEDS)
+        .map(|n| {
+            format!(
+                "[[source]]\nname = \"Ward {n}\"\nkind = \"rss\"\nurl = \"{base}/ward{n}.xml\"\n\
+                 interval = \"10s\"\n\n"
+            )
+        })
+        .collect()
+}
+
+/// `search QUERY --json` on a node's replica (items read from PostgreSQL): the hits' ids, sorted.
+fn search_ids(setup: &Setup, ws: &Workspace, query: &str) -> Vec<String> {
+    try_search_ids(setup, ws, query).unwrap_or_else(|e| panic!("search {query:?}: {e}"))
+}
+
+/// [`search_ids`], or the command's error (e.g. a node that has not made its index yet).
+fn try_search_ids(setup: &Setup, ws: &Workspace, query: &str) -> Result<Vec<String>, String> {
+    let out = ws
+        .cmd(&["search", query, "--json", "--limit", "1000"])
+        .env("BW_TEST_PG_URL", &setup.pg_url)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Waits until `search QUERY` on `ws` finds `want` items; how long that took.
+fn wait_searchable(
+    setup: &Setup,
+    ws: &Workspace,
+    query: &str,
+    want: usize,
+    timeout: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let found = try_search_ids(setup, ws, query).map_or(0, |ids| ids.len());
+        if found == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{query:?} on {}: {found} of {want} after {timeout:?}\n{}",
+            ws.dir.path().display(),
+            log(ws)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How many times a node's log says it (re)connected to NATS.
+fn connects(ws: &Workspace) -> usize {
+    log(ws).matches("connected to NATS").count()
+}
+
+/// Every item id in PostgreSQL with its versions, sorted.
+fn stored_ids(setup: &Setup) -> Vec<(String, i64)> {
+    let rows = setup
+        .pg()
+        .query(
+            "SELECT id, count(*) FROM items GROUP BY id ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// The faults of issue 18 in sequence on two all-role nodes: (a) nats-server stopped for 20 s
+/// and started again on the same port and store, (b) PostgreSQL crashed and restarted under the
+/// running nodes, (c) a node started late (and one whose index folder was emptied) catches its
+/// search replica up. After each, everything is classified, each threat is one incident and one
+/// email, nothing committed is lost and nothing is doubled.
+#[test]
+fn faults_nats_outage_postgres_restart_and_a_late_replica() {
+    let name = "cluster_faults";
+    let Some((_, pg)) = servers(name) else {
+        return;
+    };
+    let started = Instant::now();
+    // This test restarts PostgreSQL: the other tests' databases wait until it is done.
+    let (pg_server, _exclusive) = pg.exclusive();
+    let mut nats = NatsServer::start().unwrap();
+    let phase = Arc::new(AtomicUsize::new(0));
+    let setup = Setup {
+        nats_url: nats.url(),
+        prefix: "faults".into(),
+        pg_url: pg_server.create_database(name).unwrap(),
+        sources: fault_sources(phase.clone()),
+        threats: THREATS.to_vec(),
+        total: fault_totals(2).0,
+        smtp: SmtpServer::start("none"),
+        _db: None,
+    };
+    let (a, b) = (setup.node("bw-a"), setup.node("bw-b"));
+    let _na = Running(setup.serve(&a));
+    let _nb = Running(setup.serve(&b));
+    let (items, threats) = fault_totals(0);
+    setup.wait_until(items, threats, Duration::from_secs(120), &[&a, &b]);
+    eprintln!("faults: phase 0 done after {:?}", started.elapsed());
+
+    // (a) NATS away for 20 s while the feeds grow.
+    let (ca, cb) = (connects(&a), connects(&b));
+    phase.store(1, Ordering::SeqCst);
+    nats.stop();
+    std::thread::sleep(Duration::from_secs(20));
+    nats.start_again().unwrap();
+    let back = Instant::now();
+    let (items, threats) = fault_totals(1);
+    setup.wait_until(items, threats, Duration::from_secs(60), &[&a, &b]);
+    eprintln!(
+        "faults: NATS down 20 s; everything done {:?} after it came back",
+        back.elapsed()
+    );
+    for (ws, before) in [(&a, ca), (&b, cb)] {
+        let nats_lines: Vec<String> = log(ws)
+            .lines()
+            .filter(|l| !l.contains(" polled ") && !l.contains(" classified "))
+            .map(String::from)
+            .collect();
+        assert!(connects(ws) > before, "reconnected: {nats_lines:#?}");
+    }
+
+    // (b) PostgreSQL crashes (SIGQUIT: no shutdown checkpoint) under the running nodes.
+    let before = stored_ids(&setup);
+    phase.store(2, Ordering::SeqCst);
+    pg_server.restart(false, Duration::from_secs(2)).unwrap();
+    let back = Instant::now();
+    let (items, threats) = fault_totals(2);
+    setup.wait_until(items, threats, Duration::from_secs(60), &[&a, &b]);
+    eprintln!(
+        "faults: PostgreSQL restarted; everything done {:?} after it came back",
+        back.elapsed()
+    );
+    let after = stored_ids(&setup);
+    assert!(
+        before.iter().all(|b| after.contains(b)),
+        "nothing committed lost"
+    );
+    assert!(
+        after.iter().all(|(_, versions)| *versions == 1),
+        "nothing doubled"
+    );
+    setup.check_exactly_once();
+
+    // (c) Every replica answers what PostgreSQL holds, a node started now included (it has no
+    // index: it rebuilds from PostgreSQL, then follows the feed).
+    let c = setup.node("bw-c");
+    let nc = Running(setup.serve_with(&c, &["--roles", "alert"]));
+    for ws in [&a, &b, &c] {
+        let took = wait_searchable(&setup, ws, "*", items, Duration::from_secs(15));
+        eprintln!(
+            "faults: {} searchable after {took:?}",
+            ws.dir.path().display()
+        );
+    }
+    let flagged = search_ids(&setup, &a, "incident_id:*");
+    assert_eq!(flagged.len(), threats, "{flagged:?}");
+    for ws in [&b, &c] {
+        assert_eq!(search_ids(&setup, ws, "incident_id:*"), flagged);
+        assert_eq!(
+            search_ids(&setup, ws, "postal"),
+            search_ids(&setup, &a, "postal")
+        );
+    }
+    assert!(
+        log(&c).contains("index replica rebuilt from PostgreSQL"),
+        "{}",
+        log(&c)
+    );
+    drop(nc);
+    eprintln!("faults: all done in {:?}", started.elapsed());
 }

@@ -28,6 +28,9 @@ async fn every_node_gets_every_change_and_can_replay_from_a_position() {
         assert!(!feed.publish(&change(i)).await.unwrap().duplicate);
     }
     assert!(feed.publish(&change(2)).await.unwrap().duplicate);
+    // Five changes kept (the duplicate was dropped): what a replica's stored position is
+    // checked against at start-up.
+    assert_eq!(feed.bounds().await.unwrap(), (1, 5));
 
     let mut positions = Vec::new();
     for node in [&web1, &web2] {

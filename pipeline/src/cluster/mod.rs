@@ -15,8 +15,9 @@
 //! - **decide + alert** (role `alert`): incidents, sightings and outbox rows with the embedded
 //!   rules and idempotency keys ([`Decider::decide_one`]), then the index-feed change; the sender
 //!   claims outbox messages (`FOR UPDATE SKIP LOCKED`), so each goes once across nodes.
-//! - **index**: every node keeps its own Tantivy index in `data_dir/index`, fed from the index
-//!   feed through its own durable consumer (a node that was down resumes where it stopped).
+//! - **index** ([`replica`]): every node keeps its own Tantivy index in `data_dir/index`, fed
+//!   from the index feed; a node resumes from the feed position stored with its index, or
+//!   rebuilds the index from PostgreSQL when it has none the feed still holds.
 //!
 //! The web UI, digests, the poison-work quarantine, the known-fakes refresh, screenshots,
 //! trusted timestamps, real-time streams and the disk-full pause still need embedded mode:
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{full_message, index_dir, lookalike_filter, Config, PipelineError, Result};
 
 mod ingest;
+mod replica;
 mod stages;
 
 /// How long a failed store or NATS step waits before the work is tried again.

@@ -1,6 +1,5 @@
-//! The classify, decide, send and index stages of a cluster node, fed from JetStream.
+//! The classify, decide and send stages of a cluster node, fed from JetStream.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +14,12 @@ use ballotwatch_store::{PipelineStore, StoredItem};
 use tokio_util::sync::CancellationToken;
 
 use super::{sleep_or_stop, ClusterNode, RETRY};
-use crate::{full_message, upsert_all, PipelineError, Result};
+use crate::{full_message, PipelineError, Result};
 
 /// How long a worker waits for its first delivery before looking at `stop` again.
-const PULL_WAIT: Duration = Duration::from_millis(500);
+pub(super) const PULL_WAIT: Duration = Duration::from_millis(500);
 /// Deliveries taken at once by the decide stage.
 const DECIDE_PULL: usize = 64;
-/// Index-feed changes applied per replica commit.
-const INDEX_PULL: usize = 256;
 /// How often the sender looks for due messages it was not woken for.
 const SEND_POLL: Duration = Duration::from_millis(500);
 
@@ -152,18 +149,20 @@ impl ClusterNode {
             let r = delivery.message().clone();
             if let Found::Missing = found {
                 tracing::error!(item = %r.item_id, version = r.version, "queued for classification but not in the store; dead-lettered");
-                delivery
-                    .reject("the item version is not in the store")
-                    .await?;
+                settled(
+                    delivery
+                        .reject("the item version is not in the store")
+                        .await,
+                );
                 continue;
             }
             match self.decide_queue.publish(&r).await {
-                Ok(_) => delivery.ack().await?,
-                Err(e) => {
+                Ok(_) => settled(delivery.ack().await),
+                Err(e) => settled(
                     delivery
                         .nak(RETRY, &format!("cannot queue for decide: {e}"))
-                        .await?
-                }
+                        .await,
+                ),
             }
         }
         Ok(())
@@ -194,7 +193,7 @@ impl ClusterNode {
                     .blocking(move |s| Ok(s.audit("cluster", "dead_letter", &detail)?))
                     .await;
                 match audited {
-                    Ok(()) => d.ack().await?,
+                    Ok(()) => settled(d.ack().await),
                     Err(e) => {
                         tracing::warn!(error = %full_message(&e), "cannot record a dead letter; it comes back");
                     }
@@ -242,9 +241,11 @@ impl ClusterNode {
                 match decided {
                     Ok(None) => {
                         tracing::error!(item = %r.item_id, version = r.version, "queued for decide but not in the store; dead-lettered");
-                        delivery
-                            .reject("the item version is not in the store")
-                            .await?;
+                        settled(
+                            delivery
+                                .reject("the item version is not in the store")
+                                .await,
+                        );
                     }
                     Ok(Some(decision)) => {
                         queued |= decision == Decision::Recorded;
@@ -254,18 +255,18 @@ impl ClusterNode {
                             op: IndexOp::Upsert,
                         };
                         match self.index_feed.publish(&change).await {
-                            Ok(_) => delivery.ack().await?,
-                            Err(e) => {
+                            Ok(_) => settled(delivery.ack().await),
+                            Err(e) => settled(
                                 delivery
                                     .nak(RETRY, &format!("cannot publish the index change: {e}"))
-                                    .await?
-                            }
+                                    .await,
+                            ),
                         }
                     }
                     Err(e) => {
                         let reason = full_message(&e);
                         tracing::warn!(item = %r.item_id, error = %reason, "decide failed; the item comes back");
-                        delivery.nak(RETRY, &reason).await?;
+                        settled(delivery.nak(RETRY, &reason).await);
                     }
                 }
             }
@@ -311,85 +312,6 @@ impl ClusterNode {
             }
         }
     }
-
-    /// Keeps this node's Tantivy index fed from the index feed, until stopped.
-    pub(super) async fn index_loop(&self, stop: CancellationToken) -> Result<()> {
-        let replica = self.index_feed.replica(None).await?;
-        loop {
-            if stop.is_cancelled() {
-                return Ok(());
-            }
-            let batch = match replica.next_batch(INDEX_PULL, PULL_WAIT).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "index feed unreachable; trying again");
-                    if sleep_or_stop(&stop, RETRY).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
-            };
-            if batch.is_empty() {
-                continue;
-            }
-            let changes: Vec<IndexChange> = batch.iter().map(|d| d.message().clone()).collect();
-            let writer = self.writer.clone();
-            let index = self.index.clone();
-            let applied = self
-                .blocking(move |store| apply_changes(store, &writer, &index, &changes))
-                .await;
-            match applied {
-                Ok(n) => {
-                    tracing::debug!(changes = n, "index replica committed");
-                    for d in batch {
-                        d.ack().await?;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %full_message(&e), "index replica update failed; the changes come back");
-                    for d in batch {
-                        d.nak(RETRY, &full_message(&e)).await?;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Applies index-feed changes to this node's index from the store's latest versions, in one
-/// commit; returns how many items were written.
-fn apply_changes(
-    store: &dyn PipelineStore,
-    writer: &std::sync::Mutex<ballotwatch_index::IndexWriter>,
-    index: &ballotwatch_index::SearchIndex,
-    changes: &[IndexChange],
-) -> Result<usize> {
-    let mut seen = HashSet::new();
-    let mut items = Vec::new();
-    let mut deleted = Vec::new();
-    for c in changes {
-        if !seen.insert(c.item_id.clone()) {
-            continue;
-        }
-        match c.op {
-            IndexOp::Upsert => {
-                if let Some(s) = store.get_item(&c.item_id)? {
-                    items.push(s);
-                }
-            }
-            IndexOp::Delete => deleted.push(c.item_id.clone()),
-        }
-    }
-    let mut writer = writer.lock().map_err(|_| {
-        PipelineError::Task("the index writer was poisoned by an earlier panic".into())
-    })?;
-    for id in &deleted {
-        writer.delete(id);
-    }
-    upsert_all(&mut writer, &items)?;
-    writer.commit()?;
-    index.reload()?;
-    Ok(items.len())
 }
 
 /// A copy of `item` whose captured media point at files in `cache` (written from the store's
@@ -436,13 +358,22 @@ fn with_cached_media(store: &dyn PipelineStore, cache: &Path, item: &Item) -> It
     copy
 }
 
+/// Logs an answer to a delivery (ack, nak, reject) that did not reach NATS (it is away): the
+/// delivery is not lost — JetStream hands it out again after `ack_wait`, and every stage's
+/// store work is idempotent — so the node carries on instead of stopping.
+pub(super) fn settled(answer: std::result::Result<(), ballotwatch_cluster::ClusterError>) {
+    if let Err(e) = answer {
+        tracing::warn!(error = %e, "cannot answer a delivery (NATS away?); it comes back after ack_wait");
+    }
+}
+
 /// Naks every delivery of a batch after a failure that is not the work's fault (the store is
 /// away): they come back after a delay, or become dead letters on their last attempt.
 async fn nak_all(batch: Vec<Delivery<ItemRef>>, e: &PipelineError) -> Result<()> {
     let reason = full_message(e);
     tracing::warn!(error = %reason, items = batch.len(), "classify batch not saved; retrying later");
     for d in batch {
-        d.nak(RETRY, &reason).await?;
+        settled(d.nak(RETRY, &reason).await);
     }
     Ok(())
 }

@@ -79,13 +79,13 @@ fn sources() -> String {
 }
 
 /// One test's cluster: a stream prefix on the shared nats-server, a database on the shared
-/// PostgreSQL, the feeds, and the SMTP server.
+/// PostgreSQL, the feeds, and a mailbox on the shared SMTP server.
 struct Setup {
     nats_url: String,
     prefix: String,
     pg_url: String,
     sources: String,
-    smtp: SmtpServer,
+    smtp: Mailbox<'static>,
     _db: ballotwatch_store::testing::PgDatabase<'static>,
 }
 
@@ -117,7 +117,7 @@ impl Setup {
             prefix: name.replace('_', "-"),
             pg_url: db.url.clone(),
             sources: sources(),
-            smtp: SmtpServer::start("none"),
+            smtp: SmtpServer::shared("none").mailbox(),
             _db: db,
         })
     }

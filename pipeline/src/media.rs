@@ -125,8 +125,8 @@ pub fn store_captured(store: &dyn PipelineStore, source: &str, captured: &Captur
 /// Gives media whose URL was already captured for the same item (an unchanged entry seen
 /// again) the stored SHA-256, type and frames, and keeps failures that would recur, so they
 /// are neither fetched again nor seen as a change. Failures marked `capture_retry` are left
-/// for [`capture`] to try again.
-pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> Result<()> {
+/// for [`capture`] to try again. The stored versions are read in one batch, on either back end.
+pub fn reuse_stored(store: &dyn PipelineStore, items: &mut [(usize, Item)]) -> Result<()> {
     let ids: Vec<String> = items
         .iter()
         .filter(|(_, i)| !i.media.is_empty())
@@ -140,29 +140,13 @@ pub fn reuse_stored(store: &Store, items: &mut [(usize, Item)]) -> Result<()> {
         .into_iter()
         .map(|s| (s.item.id.clone(), s.item))
         .collect();
-    reuse_all(&stored, items);
-    Ok(())
-}
-
-/// [`reuse_stored`] on either back end, reading the stored items one by one (cluster mode).
-pub fn reuse_stored_each(store: &dyn PipelineStore, items: &mut [(usize, Item)]) -> Result<()> {
-    let mut stored = HashMap::new();
-    for (_, item) in items.iter().filter(|(_, i)| !i.media.is_empty()) {
-        if let Some(s) = store.get_item(&item.id)? {
-            stored.insert(s.item.id.clone(), s.item);
+    let now = chrono::Utc::now();
+    for (_, item) in items.iter_mut() {
+        if let Some(old) = stored.get(&item.id) {
+            reuse_from(old, item, now);
         }
     }
-    reuse_all(&stored, items);
     Ok(())
-}
-
-fn reuse_all(stored: &HashMap<String, Item>, items: &mut [(usize, Item)]) {
-    for (_, item) in items.iter_mut() {
-        let Some(old) = stored.get(&item.id) else {
-            continue;
-        };
-        reuse_from(old, item, chrono::Utc::now());
-    }
 }
 
 /// How long after an item version was stored its passing failures are still retried; after

@@ -144,6 +144,12 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()>;
     /// The newest audit entries, newest first (see [`Store::audit_entries`]).
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    // --- batched reads -----------------------------------------------------------------
+
+    /// The latest version of each of `ids` that is stored, in the order of `ids`, in one read
+    /// (see [`Store::get_items`]).
+    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
 }
 
 impl PipelineStore for Store {
@@ -272,5 +278,8 @@ impl PipelineStore for Store {
     }
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         Store::audit_entries(self, limit)
+    }
+    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>> {
+        Store::get_items(self, ids)
     }
 }

@@ -154,6 +154,12 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
     /// The newest audit entries, newest first (see [`Store::audit_entries`]).
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    // --- batched reads -----------------------------------------------------------------
+
+    /// The latest version of each of `ids` that is stored, in the order of `ids`, in one read
+    /// (see [`Store::get_items`]).
+    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
 }
 
 impl PipelineStore for Store {
@@ -291,5 +297,8 @@ impl PipelineStore for Store {
     }
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         Store::audit_entries(self, limit)
+    }
+    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>> {
+        Store::get_items(self, ids)
     }
 }

@@ -103,6 +103,7 @@ conformance!(
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
     inbox_reports_are_recorded_once_and_reporters_expire,
+    get_items_reads_the_latest_versions_in_order,
 );
 
 // --- builders -------------------------------------------------------------------------------
@@ -355,6 +356,41 @@ fn item_versions_and_source_state(env: &Env) {
     assert!(err.to_string().contains("put_blob"), "{err}");
     assert!(s.get_item("e").unwrap().is_none());
     assert_eq!(s.count_items().unwrap(), 5);
+}
+
+/// One batched read: the latest version of each id asked for, in the order asked (an id asked
+/// twice comes twice), unknown ids skipped, nothing for nothing.
+fn get_items_reads_the_latest_versions_in_order(env: &Env) {
+    let s = &*env.store;
+    s.record_poll("Echo", poll(s, &[("a", "1"), ("b", "2"), ("c", "3")], 0))
+        .unwrap();
+    s.record_poll("Echo", poll(s, &[("b", "2, edited")], 60))
+        .unwrap();
+    let ids: Vec<String> = ["c", "nope", "b", "a", "c"]
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    let got: Vec<(String, u32, Option<String>)> = s
+        .get_items(&ids)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.item.id, i.item.version, i.item.text))
+        .collect();
+    let want = [
+        ("c", 1, "3"),
+        ("b", 2, "2, edited"),
+        ("a", 1, "1"),
+        ("c", 1, "3"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(id, v, t)| (id.to_string(), v, Some(t.to_string())))
+    );
+    // The same as one read per id.
+    for (id, got) in ["c", "b", "a"].iter().zip(s.get_items(&ids).unwrap()) {
+        assert_eq!(s.get_item(id).unwrap().unwrap().seq, got.seq);
+    }
+    assert!(s.get_items(&[]).unwrap().is_empty());
 }
 
 fn stage_queues_move_with_their_results(env: &Env) {

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -17,29 +18,28 @@ use serde_json::json;
 pub const WINDOW: (u32, u32) = (1280, 1100);
 
 /// chromedriver on a free local port in its own process group, which the browsers it starts
-/// join; dropping it kills the whole group, so a failed test (which never closes its browser
-/// session) leaves no Chromium behind.
+/// join. One serves every browser test of the binary ([`chromedriver`]), each test in a
+/// browser session of its own; when the process exits the whole group is killed, so a failed
+/// test (which never closes its browser session) leaves no Chromium behind.
 pub struct Driver {
     child: Child,
     /// The port chromedriver listens on (127.0.0.1).
     pub port: u16,
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // The group's id is chromedriver's pid (`process_group(0)`).
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The chromedriver this test binary's browser tests share, started on first use (on a free
+/// port, waiting until it accepts connections) and killed with its browsers when the process
+/// exits. The test checks first that Chromium and chromedriver are there
+/// ([`super::tools::needs`]).
+pub fn chromedriver() -> &'static Driver {
+    static SHARED: OnceLock<Driver> = OnceLock::new();
+    // The group's id is chromedriver's pid (`process_group(0)`).
+    super::shared::once(&SHARED, start_chromedriver, |d| {
+        super::shared::kill(d.child.id(), true)
+    })
 }
 
-/// Starts chromedriver on a free port and waits until it accepts connections. The test checks
-/// first that Chromium and chromedriver are there ([`super::tools::needs`]).
-pub fn start_chromedriver() -> Driver {
+fn start_chromedriver() -> Driver {
     for tool in [Tool::Chromium, Tool::Chromedriver] {
         assert!(
             tool.present(),

@@ -3,15 +3,33 @@
 //! the config it wrote.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Runs `ballotwatch demo --once --data-dir PARENT/demo` (one ingest pass, then exit) and
-/// returns the data folder it filled, holding the config it wrote (`ballotwatch.toml`).
-pub fn once(parent: &std::path::Path) -> PathBuf {
-    let data = parent.join("demo");
+/// What `ballotwatch demo --once` (one ingest pass, then exit) left: a copy of its data folder
+/// for one test, and what it printed.
+pub struct Once {
+    /// The data folder, holding the config the demo wrote (`ballotwatch.toml`).
+    pub data: PathBuf,
+    /// The demo's stdout.
+    pub stdout: String,
+}
+
+/// The one `demo --once` run of this test binary, made on first use: its data folder and
+/// stdout. Every test that needs the demo's pass gets its own copy of the folder ([`once`]).
+struct Shared {
+    dir: tempfile::TempDir,
+    stdout: String,
+}
+
+/// The data folder's name in the shared run's temp folder and in each copy.
+const DATA: &str = "demo";
+
+fn run_once() -> Shared {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join(DATA);
     let out = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
         .args(["demo", "--once", "--data-dir"])
         .arg(&data)
@@ -21,14 +39,57 @@ pub fn once(parent: &std::path::Path) -> PathBuf {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
         Some(0),
-        "demo --once failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        "demo --once failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    data
+    Shared { dir, stdout }
+}
+
+/// `ballotwatch demo --once --data-dir PARENT/demo`, as if run there: the binary's one shared
+/// run (made on first use, the other tests waiting for it) copied into `PARENT/demo`, with the
+/// config's `data_dir` pointing at the copy. The copy is the test's own to change.
+pub fn once(parent: &Path) -> Once {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    let shared = super::shared::once(&SHARED, run_once, |s| {
+        let _ = std::fs::remove_dir_all(s.dir.path());
+    });
+    let from = shared.dir.path().join(DATA);
+    let data = parent.join(DATA);
+    copy_dir(&from, &data);
+    let config = data.join("ballotwatch.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains(&from.display().to_string()),
+        "the demo's config names its data folder"
+    );
+    std::fs::write(
+        &config,
+        text.replace(&from.display().to_string(), &data.display().to_string()),
+    )
+    .unwrap();
+    Once {
+        data,
+        stdout: shared.stdout.clone(),
+    }
+}
+
+/// Copies the folder `from` to `to` (which must not exist), files and folders only.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// A running `ballotwatch demo`, stopped with SIGTERM when dropped.

@@ -1,21 +1,29 @@
 //! A real IMAP server for the report inbox tests: Debian's Dovecot (`dovecot-imapd`) started as
-//! its own process on free loopback ports, with a config, a passwd-file user, a Maildir and a
-//! test CA and server certificate (made by rcgen) all in a temp folder — no system service,
+//! its own process on free loopback ports, with a config, passwd-file users, their Maildirs and
+//! a test CA and server certificate (made by rcgen) all in a temp folder — no system service,
 //! nothing outside the folder. Implicit TLS (IMAPS) and STARTTLS both listen; plain logins are
-//! refused. Stopped when dropped.
+//! refused.
+//!
+//! The tests share one server ([`Dovecot::shared`], stopped when the process exits), each with
+//! a user and mailbox of its own ([`Dovecot::inbox`]); a test that needs another server config
+//! (XOAUTH2) starts its own, stopped when dropped.
 //!
 //! Run as root (containers, CI), Dovecot drops its login and internal processes to the
 //! package's own `dovenull` and `dovecot` users and the mailbox belongs to `nobody`; run as
 //! anyone else, every process is that user, without chroot.
 
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::{free_port, tools};
 
-/// The mailbox user and password.
+/// The user an OAuth 2.0 token is for ([`Dovecot::start_with_oauth2`]), and every user's
+/// password.
 pub const IMAP_USER: &str = "reports";
 pub const IMAP_PASSWORD: &str = "imap-test-password-1";
 /// The environment variable `[[source]] password_env` names in [`Dovecot::source`].
@@ -30,7 +38,20 @@ pub struct Dovecot {
     pub imap_port: u16,
     /// Owner of the mail files: what Dovecot's mail processes run as.
     mail_uid: u32,
+    /// Held while a user is added to the passwd file.
+    users: std::sync::Mutex<()>,
     child: Option<Child>,
+}
+
+/// One test's user on a [`Dovecot`]: its own `INBOX` and `Processed` folders.
+pub struct Inbox<'a> {
+    pub server: &'a Dovecot,
+    /// The login name (password [`IMAP_PASSWORD`]).
+    pub user: String,
+    /// The IMAPS port (TLS from the first byte).
+    pub imaps_port: u16,
+    /// The IMAP port (STARTTLS).
+    pub imap_port: u16,
 }
 
 /// The `dovecot` program: on `PATH`, or where Debian puts it (`/usr/sbin`, not on a normal
@@ -52,15 +73,27 @@ fn id(flag: &str) -> String {
 }
 
 impl Dovecot {
-    /// Starts Dovecot with an empty `INBOX` and a `Processed` folder, and waits until it
-    /// accepts connections. The user logs in with its password (`LOGIN`, `PLAIN`).
-    pub fn start() -> Dovecot {
-        Dovecot::start_with(None)
+    /// The server this test binary's tests share, started on first use (waiting until it
+    /// accepts connections) and stopped when the process exits. Users log in with their
+    /// password (`LOGIN`, `PLAIN`); each test takes an [`Dovecot::inbox`] of its own.
+    pub fn shared() -> &'static Dovecot {
+        static SHARED: OnceLock<Dovecot> = OnceLock::new();
+        super::shared::once(
+            &SHARED,
+            || Dovecot::start_with(None),
+            |d| {
+                if let Some(child) = &d.child {
+                    stop(child.id());
+                }
+                let _ = std::fs::remove_dir_all(d.dir.path());
+            },
+        )
     }
 
-    /// Like [`Dovecot::start`], and the user may also log in with XOAUTH2: Dovecot checks the
-    /// bearer token at `introspection_url` (RFC 7662, `POST token=…`), which must answer
-    /// `{"active": true, "username": "reports"}` for a good token.
+    /// A server of its own where the user [`IMAP_USER`] (see [`Dovecot::inbox_of`]) may also
+    /// log in with XOAUTH2: Dovecot checks the bearer token at `introspection_url` (RFC 7662,
+    /// `POST token=…`), which must answer `{"active": true, "username": "reports"}` for a good
+    /// token. Stopped when dropped.
     pub fn start_with_oauth2(introspection_url: &str) -> Dovecot {
         Dovecot::start_with(Some(introspection_url))
     }
@@ -102,24 +135,11 @@ impl Dovecot {
             )
         };
         let login_chroot = if root { "" } else { "  chroot =\n" };
-        let mail = d.join("mail");
-        let maildir = mail.join(IMAP_USER);
-        for folder in [maildir.clone(), maildir.join(".Processed")] {
-            for sub in ["new", "cur", "tmp"] {
-                std::fs::create_dir_all(folder.join(sub)).unwrap();
-            }
-        }
-        std::fs::write(
-            d.join("passwd"),
-            format!(
-                "{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}:{mail_uid}:{mail_uid}::{}::\n",
-                maildir.display()
-            ),
-        )
-        .unwrap();
+        std::fs::create_dir(d.join("mail")).unwrap();
         if root {
-            chown_all(&mail, mail_uid);
+            std::os::unix::fs::chown(d.join("mail"), Some(mail_uid), Some(mail_uid)).unwrap();
         }
+        std::fs::write(d.join("passwd"), "").unwrap();
         // The password passdb first: a token is not a password, so it fails there and Dovecot
         // goes on to the OAuth 2.0 passdb.
         let oauth2 = match introspection_url {
@@ -159,7 +179,7 @@ impl Dovecot {
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {passwd}\n}}\n\
              {oauth2}\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {passwd}\n}}\n\
-             mail_location = maildir:{maildir}\n\
+             mail_location = maildir:~\n\
              service imap-login {{\n{login_chroot}\
                inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n\
                inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n\
@@ -170,7 +190,6 @@ impl Dovecot {
             cert = p("cert.pem"),
             key = p("key.pem"),
             passwd = p("passwd"),
-            maildir = maildir.display(),
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
         let mut server = Dovecot {
@@ -178,6 +197,7 @@ impl Dovecot {
             imaps_port,
             imap_port,
             mail_uid,
+            users: std::sync::Mutex::new(()),
             child: None,
         };
         server.up();
@@ -219,9 +239,58 @@ impl Dovecot {
         self.dir.path().join("ca.pem")
     }
 
+    /// A user and mailbox of its own for one test (`reports-N`), with an empty `INBOX` and a
+    /// `Processed` folder.
+    pub fn inbox(&self) -> Inbox<'_> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        self.inbox_of(&format!(
+            "{IMAP_USER}-{}",
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ))
+    }
+
+    /// The user `user` with an empty `INBOX` and a `Processed` folder, added to the passwd
+    /// file (Dovecot reads it again when it changes).
+    pub fn inbox_of(&self, user: &str) -> Inbox<'_> {
+        let _adding = self.users.lock().unwrap();
+        let maildir = self.dir.path().join("mail").join(user);
+        for folder in [maildir.clone(), maildir.join(".Processed")] {
+            for sub in ["new", "cur", "tmp"] {
+                std::fs::create_dir_all(folder.join(sub)).unwrap();
+            }
+        }
+        if self.mail_uid != std::fs::metadata(&maildir).unwrap().uid() {
+            chown_all(&maildir, self.mail_uid);
+        }
+        let mut passwd = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("passwd"))
+            .unwrap();
+        writeln!(
+            passwd,
+            "{user}:{{PLAIN}}{IMAP_PASSWORD}:{uid}:{uid}::{}::",
+            maildir.display(),
+            uid = self.mail_uid
+        )
+        .unwrap();
+        Inbox {
+            server: self,
+            user: user.to_string(),
+            imaps_port: self.imaps_port,
+            imap_port: self.imap_port,
+        }
+    }
+}
+
+impl Inbox<'_> {
+    /// The server's log.
+    pub fn log(&self) -> String {
+        self.server.log()
+    }
+
     /// A folder's Maildir (`INBOX` or `Processed`).
     fn folder(&self, folder: &str) -> PathBuf {
-        let maildir = self.dir.path().join("mail").join(IMAP_USER);
+        let maildir = self.server.dir.path().join("mail").join(&self.user);
         match folder {
             "INBOX" => maildir,
             other => maildir.join(format!(".{other}")),
@@ -234,8 +303,9 @@ impl Dovecot {
         let inbox = self.folder("INBOX");
         let tmp = inbox.join("tmp").join(name);
         std::fs::write(&tmp, raw).unwrap();
-        if self.mail_uid != std::fs::metadata(&tmp).unwrap().uid() {
-            std::os::unix::fs::chown(&tmp, Some(self.mail_uid), Some(self.mail_uid)).unwrap();
+        let uid = self.server.mail_uid;
+        if uid != std::fs::metadata(&tmp).unwrap().uid() {
+            std::os::unix::fs::chown(&tmp, Some(uid), Some(uid)).unwrap();
         }
         std::fs::rename(&tmp, inbox.join("new").join(name)).unwrap();
     }
@@ -252,7 +322,7 @@ impl Dovecot {
             .sum()
     }
 
-    /// A `[[source]]` of kind `imap` named `name` for this server with `tls` (`implicit` or
+    /// A `[[source]]` of kind `imap` named `name` for this user with `tls` (`implicit` or
     /// `starttls`) and `extra` keys; the password is in [`IMAP_PASSWORD_ENV`].
     pub fn source(&self, name: &str, tls: &str, extra: &str) -> String {
         self.source_with(
@@ -262,8 +332,8 @@ impl Dovecot {
         )
     }
 
-    /// A `[[source]]` of kind `imap` named `name` for this server with `tls`, logging in as
-    /// the test user with the login keys in `extra`.
+    /// A `[[source]]` of kind `imap` named `name` for this user with `tls`, logging in with
+    /// the login keys in `extra`.
     pub fn source_with(&self, name: &str, tls: &str, extra: &str) -> String {
         let port = if tls == "starttls" {
             self.imap_port
@@ -272,8 +342,9 @@ impl Dovecot {
         };
         format!(
             "[[source]]\nname = \"{name}\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-             tls = \"{tls}\"\nca_file = \"{}\"\nusername = \"{IMAP_USER}\"\n{extra}\n",
-            self.ca_file().display()
+             tls = \"{tls}\"\nca_file = \"{}\"\nusername = \"{}\"\n{extra}\n",
+            self.server.ca_file().display(),
+            self.user
         )
     }
 }
@@ -288,14 +359,19 @@ fn chown_all(path: &Path, uid: u32) {
     }
 }
 
+/// Stops the Dovecot master `pid` with SIGTERM: it stops its login, auth and mail processes
+/// before it exits.
+fn stop(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
 impl Drop for Dovecot {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SIGTERM: the master stops its login, auth and mail processes before it exits.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
+            stop(child.id());
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {

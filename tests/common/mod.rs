@@ -7,6 +7,7 @@ pub mod browser;
 pub mod demo;
 pub mod dovecot;
 pub mod serve;
+pub mod shared;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -509,7 +510,11 @@ pub fn row<'a>(stdout: &'a str, source: &str) -> &'a str {
 
 /// A real SMTP server (aiosmtpd, installed by `tests/smtp/install`) on 127.0.0.1, with a test
 /// CA and server certificate made by rcgen, AUTH, and every accepted message written to a
-/// folder. It can be stopped and started again on the same port (an outage).
+/// folder.
+///
+/// Tests share one server per TLS mode ([`SmtpServer::shared`]) and each reads only its own
+/// [`Mailbox`] (the messages sent from its own address). A test that stops the server and
+/// starts it again (an outage) starts one of its own ([`SmtpServer::start`]).
 pub struct SmtpServer {
     pub dir: tempfile::TempDir,
     pub port: u16,
@@ -568,11 +573,12 @@ pub fn write_test_certificates(dir: &Path) {
 }
 
 impl SmtpServer {
-    /// Starts a server; `tls` is `none`, `starttls` or `tls`.
+    /// Starts a server of its own; `tls` is `none`, `starttls` or `tls`.
     pub fn start(tls: &'static str) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         write_test_certificates(dir.path());
         std::fs::create_dir(dir.path().join("mail")).unwrap();
+        std::fs::create_dir(dir.path().join("refuse")).unwrap();
         let port = free_port();
         let mut s = SmtpServer {
             dir,
@@ -582,6 +588,43 @@ impl SmtpServer {
         };
         s.up();
         s
+    }
+
+    /// The server with `tls` (`none`, `starttls` or `tls`) that the tests of this binary share,
+    /// started on first use and stopped when the process exits. A test takes a
+    /// [`SmtpServer::mailbox`] of its own on it.
+    pub fn shared(tls: &'static str) -> &'static SmtpServer {
+        static SHARED: [OnceLock<SmtpServer>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let cell = match tls {
+            "none" => &SHARED[0],
+            "starttls" => &SHARED[1],
+            "tls" => &SHARED[2],
+            other => panic!("no TLS mode {other:?}: none, starttls or tls"),
+        };
+        shared::once(
+            cell,
+            || SmtpServer::start(tls),
+            |s| {
+                if let Some(child) = &s.child {
+                    shared::kill(child.id(), false);
+                }
+                let _ = std::fs::remove_dir_all(s.dir.path());
+            },
+        )
+    }
+
+    /// A mailbox of its own on this server for one test: the messages sent from its own
+    /// address, `alerts-N@anytown.example`.
+    pub fn mailbox(&self) -> Mailbox<'_> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        Mailbox {
+            server: self,
+            from: format!(
+                "alerts-{}@anytown.example",
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            ),
+        }
     }
 
     /// Starts (again) on the same port.
@@ -605,8 +648,8 @@ impl SmtpServer {
             .args(["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")])
             .arg("--maildir")
             .arg(d.join("mail"))
-            .arg("--reject-file")
-            .arg(d.join("reject"))
+            .arg("--refuse-dir")
+            .arg(d.join("refuse"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -634,11 +677,12 @@ impl SmtpServer {
         self.dir.path().join("ca.pem")
     }
 
-    /// `[alerts.smtp]` for this server (password from `BW_TEST_SMTP_PASSWORD`).
-    pub fn config(&self) -> String {
+    /// `[alerts.smtp]` for this server (password from `BW_TEST_SMTP_PASSWORD`), sending from
+    /// `from`.
+    fn config_from(&self, from: &str) -> String {
         format!(
             "[alerts.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{}\"\nusername = \"{SMTP_USER}\"\n\
-             password_env = \"BW_TEST_SMTP_PASSWORD\"\nfrom = \"Ballotwatch <alerts@anytown.example>\"\n\
+             password_env = \"BW_TEST_SMTP_PASSWORD\"\nfrom = \"Ballotwatch <{from}>\"\n\
              ca_file = \"{}\"\ntimeout = \"5s\"\n\n",
             self.port,
             self.tls,
@@ -646,8 +690,13 @@ impl SmtpServer {
         )
     }
 
-    /// Every accepted message, in the order accepted.
-    pub fn messages(&self) -> Vec<Mail> {
+    /// `[alerts.smtp]` for this server, sending from `alerts@anytown.example`.
+    pub fn config(&self) -> String {
+        self.config_from("alerts@anytown.example")
+    }
+
+    /// Every accepted message sent from `from` (any sender when `None`), in the order accepted.
+    fn messages_from(&self, from: Option<&str>) -> Vec<Mail> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("mail"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -656,20 +705,62 @@ impl SmtpServer {
         files.sort();
         files
             .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .map(|p| serde_json::from_slice::<Mail>(&std::fs::read(p).unwrap()).unwrap())
+            .filter(|m| from.is_none_or(|f| m.mail_from == f))
             .collect()
+    }
+
+    /// Every accepted message, in the order accepted.
+    pub fn messages(&self) -> Vec<Mail> {
+        self.messages_from(None)
     }
 
     /// Waits until at least `n` messages arrived (or `timeout`), then returns them all.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
-        let start = std::time::Instant::now();
-        loop {
-            let m = self.messages();
-            if m.len() >= n || start.elapsed() > timeout {
-                return m;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        wait_for_mail(n, timeout, || self.messages())
+    }
+}
+
+/// Polls `messages` until it holds at least `n` (or `timeout` passed); returns the last answer.
+fn wait_for_mail(n: usize, timeout: Duration, messages: impl Fn() -> Vec<Mail>) -> Vec<Mail> {
+    let start = std::time::Instant::now();
+    loop {
+        let m = messages();
+        if m.len() >= n || start.elapsed() > timeout {
+            return m;
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One test's part of an [`SmtpServer`]: what is sent from its own address.
+pub struct Mailbox<'a> {
+    pub server: &'a SmtpServer,
+    /// The envelope sender (and `From`) of this test's messages.
+    pub from: String,
+}
+
+impl Mailbox<'_> {
+    /// `[alerts.smtp]` for the server, sending from this mailbox's address (password from
+    /// `BW_TEST_SMTP_PASSWORD`).
+    pub fn config(&self) -> String {
+        self.server.config_from(&self.from)
+    }
+
+    /// The messages sent from this mailbox's address, in the order accepted.
+    pub fn messages(&self) -> Vec<Mail> {
+        self.server.messages_from(Some(&self.from))
+    }
+
+    /// Waits until at least `n` of this mailbox's messages arrived (or `timeout`), then returns
+    /// them all.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
+        wait_for_mail(n, timeout, || self.messages())
+    }
+
+    /// From now on the server answers this mailbox's messages `451` (a temporary failure).
+    pub fn refuse(&self) {
+        std::fs::write(self.server.dir.path().join("refuse").join(&self.from), "").unwrap();
     }
 }
 

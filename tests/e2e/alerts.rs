@@ -64,7 +64,7 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
     if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
         return;
     }
-    let smtp = SmtpServer::start("starttls");
+    let smtp = SmtpServer::shared("starttls").mailbox();
     let ws = Workspace::new(&format!(
         "[server]\npublic_url = \"https://bw.anytown.example\"\n{}{}",
         smtp.config(),
@@ -94,7 +94,7 @@ fn a_flagged_item_is_emailed_once_and_an_update_threads_under_it() {
         m.rcpt_tos,
         ["comms@anytown.example", "press@anytown.example"]
     );
-    assert_eq!(m.mail_from, "alerts@anytown.example");
+    assert_eq!(m.mail_from, smtp.from);
     let subject = m.header("Subject").unwrap();
     assert!(
         subject.contains("[HIGH]") && subject.contains("misinformation"),
@@ -268,14 +268,14 @@ fn a_permanently_refused_message_is_dead_lettered_and_reported() {
     if !common::tools::needs(&[Tool::SmtpServer, Tool::Models]) {
         return;
     }
-    let smtp = SmtpServer::start("starttls");
+    let smtp = SmtpServer::shared("starttls").mailbox();
     let ws = Workspace::new(&format!(
         "{}[alerts]\nretry_initial = \"100ms\"\nretry_max = \"200ms\"\ndead_letter_after = \"1s\"\n\n{}",
         smtp.config(),
         rule("")
     ));
     let _log = LogOnFailure(ws.dir.path().to_path_buf());
-    std::fs::write(smtp.dir.path().join("reject"), "").unwrap();
+    smtp.refuse();
     store_flagged(
         &ws.data_dir(),
         &[(
@@ -529,7 +529,7 @@ fn ingest_once_is_one_full_cycle_incidents_without_rules_and_due_alerts_with_the
     );
 
     // With a rule, the same one cycle emails the comms team before it exits, once.
-    let smtp = SmtpServer::start("none");
+    let smtp = SmtpServer::shared("none").mailbox();
     let ws = Workspace::new(&format!(
         "{ANYTOWN}{}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\
          to = [\"comms@anytown.example\"]\n",
@@ -728,7 +728,7 @@ fn a_lookalike_certificate_is_an_incident_and_an_alert_within_one_poll(tiled: bo
     if !common::tools::needs(&[Tool::SmtpServer]) {
         return;
     }
-    let smtp = SmtpServer::start("none");
+    let smtp = SmtpServer::shared("none").mailbox();
     let (source, log) = ct_log(tiled);
     let ws = Workspace::new(&format!(
         "{ANYTOWN}{source}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\

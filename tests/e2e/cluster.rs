@@ -84,7 +84,7 @@ fn sources() -> String {
 }
 
 /// One test's cluster: a stream prefix on the shared nats-server, a database on the shared
-/// PostgreSQL, the feeds, and the SMTP server.
+/// PostgreSQL, the feeds, and a mailbox on the shared SMTP server.
 struct Setup {
     nats_url: String,
     prefix: String,
@@ -93,7 +93,7 @@ struct Setup {
     /// The threats the feeds carry (each one incident, one email), and the items in all.
     threats: Vec<&'static str>,
     total: usize,
-    smtp: SmtpServer,
+    smtp: Mailbox<'static>,
     _db: Option<ballotwatch_store::testing::PgDatabase<'static>>,
 }
 
@@ -130,7 +130,7 @@ impl Setup {
             sources: sources(),
             threats: THREATS.to_vec(),
             total: THREATS.len() * (ORDINARY + 1),
-            smtp: SmtpServer::start("none"),
+            smtp: SmtpServer::shared("none").mailbox(),
             _db: Some(db),
         })
     }
@@ -586,7 +586,7 @@ fn faults_nats_outage_postgres_restart_and_a_late_replica() {
         sources: fault_sources(phase.clone()),
         threats: THREATS.to_vec(),
         total: fault_totals(2).0,
-        smtp: SmtpServer::start("none"),
+        smtp: SmtpServer::shared("none").mailbox(),
         _db: None,
     };
     let (a, b) = (setup.node("bw-a"), setup.node("bw-b"));

@@ -351,7 +351,7 @@ fn migrate_to_cluster_copies_the_demos_store_and_verifies_it() {
         .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL: {e}"));
     let db = pg.database("migrate_demo").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let data = common::demo::once(dir.path());
+    let data = common::demo::once(dir.path()).data;
     let demo_config = std::fs::read_to_string(data.join("ballotwatch.toml")).unwrap();
     let config = data.join("cluster.toml");
     std::fs::write(

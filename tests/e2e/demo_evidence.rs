@@ -44,22 +44,8 @@ fn the_demos_pack_verifies_with_trusted_capture_times_and_openssl_agrees() {
     }
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
-        .args(["demo", "--once", "--data-dir"])
-        .arg(&data)
-        .env_remove("RUST_LOG")
-        .env_remove("BALLOTWATCH_CONFIG")
-        .env("BALLOTWATCH_MODELS", common::models_dir())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The binary's one `demo --once` pass, copied for this test.
+    let common::demo::Once { data, stdout } = common::demo::once(dir.path());
     assert!(
         stdout.contains(&format!(
             "trusted timestamps: {DEMO_TSA} at http://127.0.0.1:"

@@ -82,11 +82,14 @@ fn a_second_demo_pass_resumes_the_stream_from_its_cursor() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
     let lines = subscribed_lines();
     let all_bytes: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
 
-    let first = once(&data);
+    // The first pass: the binary's one `demo --once` run, copied for this test.
+    let common::demo::Once {
+        data,
+        stdout: first,
+    } = common::demo::once(dir.path());
     let (new, updated, unchanged, bytes, status) = stream_row(&first);
     assert_eq!(status, "ok", "{first}");
     // Every subscribed event arrived and was kept as evidence, byte for byte.

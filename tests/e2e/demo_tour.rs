@@ -192,8 +192,8 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     // `ballotwatch demo`: it prints the web UI's address and a one-time login link.
     let demo = Demo::start();
     let downloads = tempfile::tempdir().unwrap();
-    let driver = start_chromedriver();
-    let c = browser_with_downloads(&driver, Some(downloads.path())).await;
+    let driver = chromedriver();
+    let c = browser_with_downloads(driver, Some(downloads.path())).await;
 
     // 1. The one-time link lands on the dashboard, with the demo banner; within seconds it
     // shows the incidents.

@@ -224,20 +224,9 @@ fn demo_once_runs_offline_end_to_end() {
     if !common::tools::needs(&[Tool::Models]) {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
-        .args(["demo", "--once", "--data-dir"])
-        .arg(data.path())
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The binary's one `demo --once` pass, copied for this test.
+    let dir = tempfile::tempdir().unwrap();
+    let common::demo::Once { data, stdout } = common::demo::once(dir.path());
     let n: usize = stdout
         .lines()
         .find_map(|l| l.strip_prefix("search \"polling station\": "))
@@ -246,7 +235,7 @@ fn demo_once_runs_offline_end_to_end() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(n >= 4, "{stdout}");
     // The demo's data folder works with the ordinary commands.
-    let config = data.path().join("ballotwatch.toml");
+    let config = data.join("ballotwatch.toml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ballotwatch"))
         .arg("--config")
         .arg(&config)

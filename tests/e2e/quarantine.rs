@@ -235,7 +235,7 @@ fn png(seed: u8) -> Vec<u8> {
 }
 
 /// `[alerts] admin_to`, sent through `smtp`.
-fn admin_config(smtp: &SmtpServer) -> String {
+fn admin_config(smtp: &Mailbox) -> String {
     format!(
         "[alerts]\nadmin_to = [\"it@anytown.example\"]\n{}",
         smtp.config()
@@ -267,7 +267,7 @@ fn a_medium_whose_capture_aborts_is_quarantined_the_item_kept_and_the_admins_ema
         "application/rss+xml",
         feed(&media).into_bytes(),
     )]);
-    let smtp = SmtpServer::start("none");
+    let smtp = SmtpServer::shared("none").mailbox();
     let ws = Workspace::new(&format!(
         "{}{}",
         rss_source("Ward posts", &format!("{feeds}/feed.xml")),

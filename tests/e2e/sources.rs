@@ -560,9 +560,9 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         return;
     }
     let started = std::time::Instant::now();
-    let imap = common::dovecot::Dovecot::start();
+    let imap = common::dovecot::Dovecot::shared().inbox();
     // Alerts go to a real SMTP server: they must never name who reported.
-    let smtp = common::SmtpServer::start("starttls");
+    let smtp = common::SmtpServer::shared("starttls").mailbox();
     let eml = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap();
     let unit_eml = |name: &str| eml(&format!("ingest/src/sources/imap/testdata/{name}"));
     // A resident forwards a WhatsApp post with a fake "polling station closed" claim; then a
@@ -869,7 +869,7 @@ fn serve_waits_in_imap_idle_and_reads_a_new_report_within_seconds() {
     use common::dovecot::{IMAP_PASSWORD, IMAP_PASSWORD_ENV};
     use std::time::{Duration, Instant};
     let started = Instant::now();
-    let imap = common::dovecot::Dovecot::start();
+    let imap = common::dovecot::Dovecot::shared().inbox();
     // Polled every 10 minutes: only IDLE can bring the report in within seconds.
     let ws = Workspace::new(&imap.source("Report inbox", "implicit", "interval = \"10m\""));
     let mut serve =
@@ -973,7 +973,8 @@ fn the_report_inbox_logs_in_with_xoauth2_and_a_client_credentials_token() {
         )
         .with_state(seen.clone());
     let idp = common::serve_router(app);
-    let imap = common::dovecot::Dovecot::start_with_oauth2(&format!("http://{idp}/introspect"));
+    let server = common::dovecot::Dovecot::start_with_oauth2(&format!("http://{idp}/introspect"));
+    let imap = server.inbox_of(common::dovecot::IMAP_USER);
     imap.deliver(
         "1000.M1.test",
         &std::fs::read(

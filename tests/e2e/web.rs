@@ -579,8 +579,8 @@ async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_
     let api = token(&ws, "alice");
     let serve = Serve::start(&ws);
     let (incident, hostile) = wait_until_ready(&serve, &api).await;
-    let driver = start_chromedriver();
-    let c = browser(&driver).await;
+    let driver = chromedriver();
+    let c = browser(driver).await;
 
     // Log in.
     c.goto(&serve.url("/")).await.unwrap();

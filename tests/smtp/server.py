@@ -3,7 +3,8 @@
 --tls none|starttls|tls (STARTTLS is then required before MAIL), --cert/--key (PEM),
 --auth USER:PASS (AUTH PLAIN/LOGIN required), --maildir DIR: every accepted message is written
 as DIR/<n>.json {"mail_from", "rcpt_tos", "data"} before the 250 reply. While the file
---reject-file exists, DATA is answered 451 (a temporary failure). Prints "READY <port>" once
+--refuse-dir/<envelope sender> exists, DATA from that sender is answered 451 (a temporary
+failure): tests sharing one server each send from their own address. Prints "READY <port>" once
 listening.
 """
 
@@ -18,13 +19,14 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, maildir, reject_file):
+    def __init__(self, maildir, refuse_dir):
         self.maildir = maildir
-        self.reject_file = reject_file
+        self.refuse_dir = refuse_dir
         self.n = len([f for f in os.listdir(maildir) if f.endswith(".json")])
 
     async def handle_DATA(self, server, session, envelope):
-        if self.reject_file and os.path.exists(self.reject_file):
+        sender = os.path.basename(envelope.mail_from or "")
+        if self.refuse_dir and sender and os.path.exists(os.path.join(self.refuse_dir, sender)):
             return "451 4.3.0 Temporarily unavailable, try again later"
         self.n += 1
         record = {
@@ -49,7 +51,7 @@ def main():
     p.add_argument("--key")
     p.add_argument("--auth")
     p.add_argument("--maildir", required=True)
-    p.add_argument("--reject-file")
+    p.add_argument("--refuse-dir")
     a = p.parse_args()
 
     ctx = None
@@ -64,7 +66,7 @@ def main():
         ok = auth_data.login.decode() == user and auth_data.password.decode() == password
         return AuthResult(success=ok)
 
-    handler = Handler(a.maildir, a.reject_file)
+    handler = Handler(a.maildir, a.refuse_dir)
 
     def factory():
         kwargs = dict(

@@ -152,7 +152,7 @@ impl ClusterNode {
                 let mut items = self
                     .blocking(move |store| {
                         let mut items = items;
-                        media::reuse_stored_each(store, &mut items)?;
+                        media::reuse_stored(store, &mut items)?;
                         Ok(items)
                     })
                     .await?;

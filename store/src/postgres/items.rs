@@ -356,6 +356,33 @@ impl PgStore {
         })
     }
 
+    /// The latest version of each of `ids` that is stored, in the order of `ids` (an id given
+    /// twice is returned twice; unknown ids are skipped), in one query.
+    pub fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_client("reading items", |c| {
+            let rows = c
+                .query(
+                    pg_item_query!(
+                        "WHERE i.seq IN (SELECT DISTINCT ON (id) seq FROM items
+                                         WHERE id = ANY($1) ORDER BY id, version DESC)"
+                    ),
+                    &[&ids],
+                )
+                .pg_with(|| format!("reading the latest versions of {} items", ids.len()))?;
+            let latest: HashMap<String, StoredItem> = items_of(&rows)?
+                .into_iter()
+                .map(|s| (s.item.id.clone(), s))
+                .collect();
+            Ok(ids
+                .iter()
+                .filter_map(|id| latest.get(id).cloned())
+                .collect())
+        })
+    }
+
     /// Every stored version of an item, oldest first (empty if unknown).
     pub fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>> {
         self.with_client("reading an item's versions", |c| {

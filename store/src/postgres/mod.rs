@@ -377,6 +377,9 @@ impl PipelineStore for PgStore {
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         PgStore::audit_entries(self, limit)
     }
+    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>> {
+        PgStore::get_items(self, ids)
+    }
 }
 
 #[cfg(test)]

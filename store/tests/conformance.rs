@@ -91,8 +91,12 @@ macro_rules! conformance {
 
 #[path = "conformance/import.rs"]
 mod import;
+#[path = "conformance/report_match.rs"]
+mod report_match;
 #[path = "conformance/web.rs"]
 mod web;
+
+use report_match::report_keys_and_picture_hashes_match;
 
 conformance!(
     item_versions_and_source_state,
@@ -102,6 +106,7 @@ conformance!(
     outbox_two_threads_claim_each_message_once,
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
+    report_keys_and_picture_hashes_match,
 );
 
 // --- builders -------------------------------------------------------------------------------

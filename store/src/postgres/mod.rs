@@ -30,6 +30,7 @@ mod incidents;
 mod items;
 mod migrations;
 mod outbox;
+mod report_match;
 mod sessions;
 mod sightings;
 mod sources;
@@ -50,8 +51,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{IndexQueuedHook, PipelineStore};
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow,
-    PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
+    AlertPlan, AuditEntry, Hash256, HashMatch, IncidentContext, IndexMark, LogEntry, NewCapture,
+    NewOutbox, OutboxRow, PollOutcome, PollRecord, Sighting, SourceState, StoredItem,
 };
 
 pub use import::{import_tables, Pass, TableReport};
@@ -360,6 +361,21 @@ impl PipelineStore for PgStore {
     }
     fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
         PgStore::outbox_rows(self, limit)
+    }
+    fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool> {
+        PgStore::add_report_key(self, key, item_id)
+    }
+    fn report_key_item(&self, key: &str) -> Result<Option<String>> {
+        PgStore::report_key_item(self, key)
+    }
+    fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool> {
+        PgStore::add_report_hash(self, item_id, hash)
+    }
+    fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
+        PgStore::nearest_report_hash(self, hash, max_distance)
+    }
+    fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
+        PgStore::report_hashes_scan(self, hash, max_distance)
     }
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
         PgStore::audit(self, actor, action, detail)

@@ -41,7 +41,10 @@ fn main() {
             .add_report_hash(&format!("item-{i}"), &hash(i))
             .expect("storing a hash");
     }
-    println!("stored {n} hashes in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "stored {n} hashes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let queries: Vec<(Hash256, bool)> = (0..40u64)
         .map(|q| {

@@ -187,24 +187,30 @@ impl Store {
         self.with_conn(|conn| {
             let mut seen = std::collections::HashSet::new();
             let mut candidates = Vec::new();
+            let what = || "looking up a picture hash".to_string();
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT h.id, h.item_id, h.hash FROM report_hash_chunks c
+                     JOIN report_hashes h ON h.id = c.hash_id
+                     WHERE c.pos = ?1 AND c.val = ?2",
+                )
+                .with_ctx(what)?;
             for (pos, values) in per_pos.iter().enumerate() {
-                // The values are numbers this function made, so they are written inline.
-                let list = values
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let rows: Vec<(i64, String, String)> = query_all(
-                    conn,
-                    &format!(
-                        "SELECT h.id, h.item_id, h.hash FROM report_hash_chunks c
-                         JOIN report_hashes h ON h.id = c.hash_id
-                         WHERE c.pos = ?1 AND c.val IN ({list})"
-                    ),
-                    [pos as i64],
-                    || "looking up a picture hash".into(),
-                )?;
-                candidates.extend(rows.into_iter().filter(|(id, _, _)| seen.insert(*id)));
+                for v in values {
+                    let mut rows = st
+                        .query(params![pos as i64, i64::from(*v)])
+                        .with_ctx(what)?;
+                    while let Some(r) = rows.next().with_ctx(what)? {
+                        let id: i64 = r.get(0).with_ctx(what)?;
+                        if seen.insert(id) {
+                            candidates.push((
+                                id,
+                                r.get(1).with_ctx(what)?,
+                                r.get(2).with_ctx(what)?,
+                            ));
+                        }
+                    }
+                }
             }
             Ok(nearest(hash, max, candidates))
         })

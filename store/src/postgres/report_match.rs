@@ -1,11 +1,13 @@
 //! Report matching in PostgreSQL: reported URLs' normal forms and reported pictures' hashes
 //! with their chunk index, answered as in the SQLite store (`crate::report_match`).
 
+use ballotwatch_core::Severity;
 use chrono::Utc;
 
 use super::{col, PgStore};
 use crate::error::{PgContext, Result};
 use crate::report_match::{chunks, nearest, probes, radius_of, Hash256, HashMatch};
+use crate::{Burst, ReportCount};
 
 impl PgStore {
     /// See [`crate::Store::add_report_key`].
@@ -109,6 +111,71 @@ impl PgStore {
                 .map(|r| Ok((col(r, 0)?, col(r, 1)?, col(r, 2)?)))
                 .collect::<Result<Vec<(i64, String, String)>>>()?;
             Ok(nearest(hash, max, all))
+        })
+    }
+}
+
+impl PgStore {
+    /// See [`crate::Store::incident_report_counts`].
+    pub fn incident_report_counts(
+        &self,
+        incident_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, ReportCount>> {
+        self.with_client("counting the reports of incidents", |c| {
+            let rows = c
+                .query(
+                    "SELECT ii.incident_id, count(*), min(r.received_at), max(r.received_at)
+                     FROM incident_items ii JOIN reports r ON r.item_id = ii.item_id
+                     WHERE ii.incident_id = ANY($1) GROUP BY ii.incident_id",
+                    &[&incident_ids],
+                )
+                .pg("counting the reports of incidents")?;
+            let mut out = std::collections::HashMap::new();
+            for r in &rows {
+                let n: i64 = col(r, 1)?;
+                out.insert(
+                    col(r, 0)?,
+                    ReportCount {
+                        count: u64::try_from(n).unwrap_or(0),
+                        first: col(r, 2)?,
+                        last: col(r, 3)?,
+                    },
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    /// See [`crate::Store::report_bursts`].
+    pub fn report_bursts(&self, incident_id: i64) -> Result<Vec<Burst>> {
+        self.with_client("reading report bursts", |c| {
+            let rows = c
+                .query(
+                    "SELECT at, reports, severity_from, severity_to FROM incident_bursts
+                     WHERE incident_id = $1 ORDER BY id",
+                    &[&incident_id],
+                )
+                .pg_with(|| format!("reading the report bursts of incident {incident_id}"))?;
+            rows.iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    let from: i16 = col(r, 2)?;
+                    let to: i16 = col(r, 3)?;
+                    let rank = |v: i16| {
+                        u8::try_from(v)
+                            .ok()
+                            .and_then(Severity::from_rank)
+                            .unwrap_or_default()
+                    };
+                    Ok(Burst {
+                        number: n as i64 + 1,
+                        reports: col(r, 1)?,
+                        from: rank(from),
+                        to: rank(to),
+                        at: col(r, 0)?,
+                    })
+                })
+                .collect()
         })
     }
 }

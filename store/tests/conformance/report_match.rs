@@ -28,10 +28,16 @@ fn flipped(h: &Hash256, bits: impl IntoIterator<Item = usize>) -> Hash256 {
 pub(super) fn report_keys_and_picture_hashes_match(env: &super::Env) {
     let s: &dyn PipelineStore = &*env.store;
     assert_eq!(s.report_key_item("url:https://a.example/p").unwrap(), None);
-    assert!(s.add_report_key("url:https://a.example/p", "item-a").unwrap());
-    assert!(!s.add_report_key("url:https://a.example/p", "item-b").unwrap());
+    assert!(s
+        .add_report_key("url:https://a.example/p", "item-a")
+        .unwrap());
+    assert!(!s
+        .add_report_key("url:https://a.example/p", "item-b")
+        .unwrap());
     assert_eq!(
-        s.report_key_item("url:https://a.example/p").unwrap().as_deref(),
+        s.report_key_item("url:https://a.example/p")
+            .unwrap()
+            .as_deref(),
         Some("item-a")
     );
 

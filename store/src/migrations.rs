@@ -410,6 +410,7 @@ CREATE TABLE incident_bursts (
     incident_id   INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
     at            TEXT    NOT NULL,
     reports       INTEGER NOT NULL,
+    last_report   INTEGER NOT NULL,
     severity_from INTEGER NOT NULL,
     severity_to   INTEGER NOT NULL
 );

@@ -349,6 +349,7 @@ CREATE TABLE incident_bursts (
     incident_id   bigint      NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
     at            timestamptz NOT NULL,
     reports       bigint      NOT NULL,
+    last_report   bigint      NOT NULL,
     severity_from smallint    NOT NULL,
     severity_to   smallint    NOT NULL
 );

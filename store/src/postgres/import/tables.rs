@@ -368,6 +368,7 @@ pub(super) const TABLES: &[Table] = &[
             ("incident_id", Int8),
             ("at", Ts),
             ("reports", Int8),
+            ("last_report", Int8),
             ("severity_from", Int2),
             ("severity_to", Int2),
         ],

@@ -203,7 +203,38 @@ pub struct ReportsConfig {
     /// The window `public_per_address` is counted in.
     #[serde(with = "humantime_serde")]
     pub public_window: Duration,
+    /// A reported picture within this many bits (of 256) of one reported before (PDQ hashes)
+    /// is the same picture: the report joins that item. 31 is PDQ's published match threshold.
+    pub same_picture_distance: u32,
+    /// How many reports joining one incident within how long raise its severity one step.
+    pub burst: BurstConfig,
 }
+
+/// `[reports] burst = { count = 5, within = "30m" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BurstConfig {
+    /// Reports (including the one that completes the burst).
+    pub count: u32,
+    /// Within this long.
+    #[serde(with = "humantime_serde")]
+    pub within: Duration,
+}
+
+impl Default for BurstConfig {
+    /// Five reports in half an hour: an elections inbox gets a few reports a day, so five
+    /// people sending the same thing within 30 minutes means it is spreading now; fewer (or a
+    /// longer window) would fire on ordinary repeat reports over a polling day.
+    fn default() -> Self {
+        BurstConfig {
+            count: 5,
+            within: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Largest `[reports] same_picture_distance` (the picture index answers up to this exactly).
+pub const MAX_SAME_PICTURE_DISTANCE: u32 = 47;
 
 /// Most files of one report: as many as media capture takes for one item.
 pub const MAX_REPORT_FILES: usize = 8;
@@ -222,6 +253,8 @@ impl Default for ReportsConfig {
             public_max_urls: 3,
             public_per_address: 5,
             public_window: Duration::from_secs(3600),
+            same_picture_distance: 31,
+            burst: BurstConfig::default(),
         }
     }
 }
@@ -263,6 +296,27 @@ impl Validate for ReportsConfig {
                 at.key("public_per_address"),
                 "must be at least 1",
                 "5 lets one address send five reports per `public_window`",
+            );
+        }
+        if self.same_picture_distance > MAX_SAME_PICTURE_DISTANCE {
+            problems.advise(
+                at.key("same_picture_distance"),
+                format!("must be {MAX_SAME_PICTURE_DISTANCE} or less"),
+                "31 is PDQ's published match threshold",
+            );
+        }
+        if self.burst.count < 2 {
+            problems.advise(
+                at.key("burst").key("count"),
+                "must be at least 2",
+                "for example 5",
+            );
+        }
+        if self.burst.within.is_zero() {
+            problems.advise(
+                at.key("burst").key("within"),
+                "must be longer than zero",
+                "for example \"30m\"",
             );
         }
         if self.public_window.is_zero() {

@@ -470,6 +470,7 @@ async fn the_same_picture_joins_its_item_a_burst_raises_severity_and_pdfs_are_re
         "{ANYTOWN}\n{}\n[[alerts.rule]]\nname = \"comms\"\n\
          kinds = [\"impersonation\", \"synthetic_media\", \"misinformation\"]\n\
          min_severity = \"low\"\nto = [\"comms@anytown.example\"]\nmode = \"immediate\"\n\
+         on_update = \"immediate\"\n\
          [reports]\nburst = {{ count = 3, within = \"30m\" }}\n",
         smtp.config()
     ));

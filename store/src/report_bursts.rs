@@ -244,8 +244,13 @@ mod tests {
 
     #[test]
     fn a_burst_raises_severity_once_and_needs_fresh_reports_for_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::testutil::store();
+        store
+            .record_poll(
+                "Echo",
+                crate::testutil::poll(&store, &[("item-1", "fake notice")], 0),
+            )
+            .unwrap();
         let incident = store
             .create_incident(
                 "Fake notice",

@@ -489,5 +489,7 @@ pub fn excerpt(item: &Item, max: usize) -> String {
     format!("{cut}…")
 }
 
+mod burst;
+
 #[cfg(test)]
 mod tests;

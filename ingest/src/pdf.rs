@@ -200,6 +200,78 @@ pub async fn read(pdf: Vec<u8>, limits: PdfLimits) -> Result<PdfText, PdfError> 
         })?
 }
 
+/// Whether a file sent with a report is a PDF: declared `application/pdf`, named `*.pdf`, or
+/// starting like one (what the report inbox and the Report form both go by).
+pub fn is_pdf(mime: Option<&str>, name: Option<&str>, bytes: &[u8]) -> bool {
+    mime.is_some_and(|m| m.trim().eq_ignore_ascii_case("application/pdf"))
+        || name.is_some_and(|n| n.to_ascii_lowercase().ends_with(".pdf"))
+        || looks_like_pdf(bytes)
+}
+
+/// Reads PDF `name`'s text (within the default [`PdfLimits`], out of process) into `item`'s
+/// text as a `[PDF name]` section, passed through `redact` first; notes on the item when the
+/// text was cut. The report inbox and the Report form both read attached PDFs with this.
+pub async fn read_into(
+    item: &mut ballotwatch_core::Item,
+    name: &str,
+    pdf: Vec<u8>,
+    redact: impl FnOnce(&str) -> String,
+) -> Result<(), PdfError> {
+    let limits = PdfLimits::default();
+    let max = limits.max_text;
+    let read = read(pdf, limits).await?;
+    let text = redact(&read.text);
+    let mut all = item.text.take().unwrap_or_default();
+    if !all.is_empty() {
+        all.push_str("\n\n");
+    }
+    all.push_str(&format!("[PDF {name}]\n{text}"));
+    item.text = Some(all);
+    if read.cut && item.truncated.is_none() {
+        item.truncated = Some(format!("the text of PDF `{name}` was cut at {max} bytes"));
+    }
+    Ok(())
+}
+
+/// A one-page PDF whose text is `line` (Helvetica, no escaping: `line` must not hold `(`, `)`
+/// or `\\`), for tests and demonstrations of PDF reports.
+pub fn one_line_pdf(line: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({line}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", n + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for at in offsets {
+        pdf.extend_from_slice(format!("{at:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,43 +303,6 @@ mod tests {
     }
 
     /// A one-page PDF showing `line` in Helvetica, with a correct cross-reference table.
-    fn one_line_pdf(line: &str) -> Vec<u8> {
-        let content = format!("BT /F1 12 Tf 72 720 Td ({line}) Tj ET");
-        let objects = [
-            "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
-             /Resources << /Font << /F1 5 0 R >> >> >>"
-                .to_string(),
-            format!(
-                "<< /Length {} >>\nstream\n{content}\nendstream",
-                content.len()
-            ),
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
-        ];
-        let mut pdf = b"%PDF-1.4\n".to_vec();
-        let mut offsets = Vec::new();
-        for (n, body) in objects.iter().enumerate() {
-            offsets.push(pdf.len());
-            pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", n + 1).as_bytes());
-        }
-        let xref = pdf.len();
-        pdf.extend_from_slice(
-            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-        );
-        for at in offsets {
-            pdf.extend_from_slice(format!("{at:010} 00000 n \n").as_bytes());
-        }
-        pdf.extend_from_slice(
-            format!(
-                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-                objects.len() + 1
-            )
-            .as_bytes(),
-        );
-        pdf
-    }
-
     #[test]
     fn a_pdfs_text_is_read_and_capped() {
         let Some(program) = find_pdftotext() else {

@@ -8,20 +8,24 @@
 //! capture takes instead of downloading ([`media::Prefetched`], as for the report inbox's
 //! attachments: sniffed, capped, content-addressed, quarantined like any medium); the report
 //! item is stored like a poll's (stage `new`), so the running pipeline classifies it, opens or
-//! joins an incident and alerts; and when screenshots are on, each reported URL's page is
+//! joins an incident and alerts — unless the same page (its URL's normal form) or the same
+//! picture (PDQ within `[reports] same_picture_distance`) was reported before, when the report
+//! joins that report's item, and so its incident, as another report ([`matching`]); and when
+//! screenshots are on, each reported URL's page is
 //! screenshotted with its rendered HTML. A URL that cannot be fetched is kept with the reason,
 //! on the report and in the answer, never an error that loses the report.
 
 use std::sync::Arc;
 
+use ballotwatch_alerting::Decider;
 use ballotwatch_core::{Media, WatchTerms};
 use ballotwatch_evidence::Screenshotter;
-use ballotwatch_ingest::sources::imap::capture_of;
+use ballotwatch_ingest::sources::imap::{capture_of, MAX_DOCUMENTS};
 use ballotwatch_ingest::sources::report::{
-    capture_page, page_images, report_item, PageCapture, ReportText, PUBLIC_SOURCE, SOURCE,
+    capture_page, page_images, report_item, url_key, PageCapture, ReportText, PUBLIC_SOURCE, SOURCE,
 };
 use ballotwatch_ingest::{Fetcher, Poll};
-use ballotwatch_store::{report_reference, Store};
+use ballotwatch_store::{report_reference, NewCapture, Store};
 use ballotwatch_web::reports::{
     FileOutcome, NewReport, Receipt, ReportError, ReportIntake, UrlOutcome,
 };
@@ -32,6 +36,8 @@ use tokio::sync::Notify;
 use crate::quarantine::{MediaGate, MediaInFlight};
 use crate::{media, Config, Pipeline, PipelineError, Result};
 
+mod matching;
+
 /// Takes reports in: captures, stores and queues them for the detectors.
 #[derive(Clone)]
 pub struct ReportDesk {
@@ -41,6 +47,8 @@ pub struct ReportDesk {
     config: Arc<Config>,
     media_in_flight: MediaInFlight,
     classify_wake: Arc<Notify>,
+    decider: Arc<Decider>,
+    alert_wake: Arc<Notify>,
     shotter: Option<Screenshotter>,
 }
 
@@ -55,6 +63,8 @@ impl Pipeline {
             config: self.config.clone(),
             media_in_flight: self.media_in_flight.clone(),
             classify_wake: self.classify_wake.clone(),
+            decider: self.decider.clone(),
+            alert_wake: self.alert_wake.clone(),
             shotter,
         }
     }
@@ -147,8 +157,27 @@ impl ReportDesk {
             as_received,
         )];
         let mut media_list = Vec::new();
+        // Each file is a medium (its index among the media) or a PDF (its index among them).
+        let mut kinds: Vec<FileKind> = Vec::new();
+        let mut pdfs: Vec<(String, Vec<u8>)> = Vec::new();
         for (n, f) in report.files.iter().enumerate() {
             let url = format!("report:{reference}/file-{}", n + 1);
+            if ballotwatch_ingest::pdf::is_pdf(f.mime.as_deref(), f.name.as_deref(), &f.bytes) {
+                // A PDF is kept as a capture and its text read into the report's (below).
+                kinds.push(FileKind::Pdf(pdfs.len()));
+                let name = f
+                    .name
+                    .as_deref()
+                    .map(ballotwatch_ingest::html::single_line)
+                    .unwrap_or_else(|| format!("file {}", n + 1));
+                pdfs.push((name, f.bytes.clone()));
+                captures.push((
+                    capture_of(&url, "application/pdf", &f.bytes),
+                    f.bytes.clone(),
+                ));
+                continue;
+            }
+            kinds.push(FileKind::Media(media_list.len()));
             let mime = f
                 .mime
                 .clone()
@@ -180,7 +209,9 @@ impl ReportDesk {
             platform: report.platform.clone(),
             group: report.group.clone(),
         };
-        let item = report_item(source, &reference, &text, &pages, media_list, &self.watch);
+        let mut item = report_item(source, &reference, &text, &pages, media_list, &self.watch);
+        let pdf_errors = read_pdfs(&mut item, &reference, pdfs).await;
+        item.matched_terms = self.watch.matches(&item.full_text());
         let item_id = item.id.clone();
         let mut poll = Poll {
             captures,
@@ -204,22 +235,28 @@ impl ReportDesk {
             &media::prefetched(&poll.captures),
         )
         .await;
-        let files: Vec<FileOutcome> = items
-            .first()
-            .map(|(_, item)| {
-                item.media
-                    .iter()
-                    .take(report.files.len())
-                    .zip(&report.files)
-                    .map(|(m, f)| FileOutcome {
+        let item_media: &[Media] = items.first().map_or(&[], |(_, i)| i.media.as_slice());
+        let files: Vec<FileOutcome> = kinds
+            .iter()
+            .zip(&report.files)
+            .map(|(kind, f)| match kind {
+                FileKind::Media(i) => {
+                    let m = item_media.get(*i);
+                    FileOutcome {
                         name: f.name.clone(),
-                        mime: m.sha256.as_ref().and(m.mime.clone()),
-                        sha256: m.sha256.clone(),
-                        error: m.capture_error.clone(),
-                    })
-                    .collect()
+                        mime: m.and_then(|m| m.sha256.as_ref().and(m.mime.clone())),
+                        sha256: m.and_then(|m| m.sha256.clone()),
+                        error: m.and_then(|m| m.capture_error.clone()),
+                    }
+                }
+                FileKind::Pdf(i) => FileOutcome {
+                    name: f.name.clone(),
+                    mime: Some("application/pdf".into()),
+                    sha256: Some(ballotwatch_core::sha256_hex(&f.bytes)),
+                    error: pdf_errors.get(*i).cloned().flatten(),
+                },
             })
-            .unwrap_or_default();
+            .collect();
         poll.items = items;
         let urls: Vec<UrlOutcome> = pages.iter().map(url_outcome).collect();
         let mut closing = detail;
@@ -227,23 +264,83 @@ impl ReportDesk {
             obj.insert("captured_urls".into(), json!(urls));
             obj.insert("captured_files".into(), json!(files));
         }
-        self.blocking({
-            let item_id = item_id.clone();
-            move |store| {
-                media::store_captured(store, source, &captured)?;
-                crate::store_poll(store, source, source, poll, attempted_at, attempted_at)?;
-                store.close_report(id, &item_id, &closing)?;
-                Ok(())
-            }
-        })
-        .await?;
-        self.classify_wake.notify_one();
-        tracing::info!(%reference, item = %item_id, urls = urls.len(), files = files.len(), "report stored");
+        let keys: Vec<String> = report.urls.iter().map(url_key).collect();
+        let distance = self.config.reports.same_picture_distance;
+        let (stored_as, joined) = self
+            .blocking({
+                let item_id = item_id.clone();
+                move |store| {
+                    let mut closing = closing;
+                    media::store_captured(store, source, &captured)?;
+                    let item_media: Vec<Media> = poll
+                        .items
+                        .first()
+                        .map(|(_, i)| i.media.clone())
+                        .unwrap_or_default();
+                    for (_, body) in &poll.captures {
+                        store.put_blob(body)?;
+                    }
+                    let hashes = matching::picture_hashes(store, &item_media);
+                    let earlier = matching::earlier_report(store, &keys, &hashes, distance)?;
+                    let stored_as = match &earlier {
+                        Some((earlier_item, joined)) => {
+                            // Reported before: the captures are kept, the report joins the
+                            // earlier report's item; no new item, so no new incident.
+                            for (capture, _) in &poll.captures {
+                                store.record_capture(
+                                    source,
+                                    NewCapture {
+                                        capture: capture.clone(),
+                                    },
+                                )?;
+                            }
+                            if let Some(obj) = closing.as_object_mut() {
+                                obj.insert("joined".into(), json!(joined));
+                            }
+                            earlier_item.clone()
+                        }
+                        None => {
+                            crate::store_poll(
+                                store,
+                                source,
+                                source,
+                                poll,
+                                attempted_at,
+                                attempted_at,
+                            )?;
+                            item_id
+                        }
+                    };
+                    store.close_report(id, &stored_as, &closing)?;
+                    for key in &keys {
+                        store.add_report_key(key, &stored_as)?;
+                    }
+                    for h in &hashes {
+                        store.add_report_hash(&stored_as, h)?;
+                    }
+                    let joined = match earlier {
+                        Some((_, mut joined)) => {
+                            joined.incident_id =
+                                store.get_item(&stored_as)?.and_then(|s| s.incident_id());
+                            Some(joined)
+                        }
+                        None => None,
+                    };
+                    Ok((stored_as, joined))
+                }
+            })
+            .await?;
+        match joined.as_ref().and_then(|j| j.incident_id) {
+            None if joined.is_none() => self.classify_wake.notify_one(),
+            None => {}
+            Some(incident) => self.burst(incident, &stored_as).await?,
+        }
+        tracing::info!(%reference, item = %stored_as, joined = joined.is_some(), urls = urls.len(), files = files.len(), "report stored");
 
         if let Some(shotter) = self.shotter.clone() {
             let store = self.store.clone();
             let targets: Vec<String> = report.urls.iter().map(|u| u.to_string()).collect();
-            let item = item_id.clone();
+            let item = stored_as.clone();
             // Screenshots take seconds each: after the answer, on a blocking thread.
             tokio::task::spawn_blocking(move || {
                 for url in targets {
@@ -255,10 +352,85 @@ impl ReportDesk {
         }
         Ok(Receipt {
             reference,
-            item_id,
+            item_id: stored_as,
             urls,
             files,
+            joined,
         })
+    }
+}
+
+/// What one uploaded file became.
+enum FileKind {
+    /// A medium: its index in the item's media.
+    Media(usize),
+    /// A PDF: its index among the report's PDFs.
+    Pdf(usize),
+}
+
+/// Reads the text of a report's PDFs into its item, as the report inbox does (at most
+/// `MAX_DOCUMENTS` of them, within the same limits); per PDF, why its text was not read.
+async fn read_pdfs(
+    item: &mut ballotwatch_core::Item,
+    reference: &str,
+    pdfs: Vec<(String, Vec<u8>)>,
+) -> Vec<Option<String>> {
+    let mut errors = Vec::new();
+    for (n, (name, bytes)) in pdfs.into_iter().enumerate() {
+        if n >= MAX_DOCUMENTS {
+            errors.push(Some(format!(
+                "kept as a capture; only the first {MAX_DOCUMENTS} PDFs of a report are read"
+            )));
+            continue;
+        }
+        match ballotwatch_ingest::pdf::read_into(item, &name, bytes, str::to_string).await {
+            Ok(()) => errors.push(None),
+            Err(e) => {
+                tracing::info!(%reference, pdf = %name, error = %e, "PDF text not read; kept as a capture");
+                errors.push(Some(format!(
+                    "kept as a capture; its text was not read: {e}"
+                )));
+            }
+        }
+    }
+    errors
+}
+
+impl ReportDesk {
+    /// After a report joined incident `incident` through item `item`: when `[reports] burst`
+    /// reports have joined it within the window, its severity goes up one step and the alert
+    /// rules' messages are queued (once per burst; see `Store::record_report_burst`).
+    async fn burst(&self, incident: i64, item: &str) -> Result<()> {
+        let burst = self.config.reports.burst;
+        let decider = self.decider.clone();
+        let item = item.to_string();
+        let recorded = self
+            .blocking(move |store| {
+                let Some(stored) = store.get_item(&item)? else {
+                    return Ok(None);
+                };
+                Ok(store.record_report_burst(
+                    incident,
+                    &item,
+                    burst.count,
+                    burst.within,
+                    |ctx, b| decider.plan_burst(&stored, ctx, b, burst.within),
+                )?)
+            })
+            .await?;
+        if let Some((ctx, b, plan)) = recorded {
+            tracing::info!(
+                incident,
+                reports = b.reports,
+                from = %b.from,
+                to = %b.to,
+                queued = plan.outbox.len(),
+                severity = %ctx.incident.severity,
+                "report burst raised the incident's severity"
+            );
+            self.alert_wake.notify_one();
+        }
+        Ok(())
     }
 }
 

@@ -13,9 +13,9 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AlertPlan, AuditEntry, InboxReport, IncidentContext, IndexMark, LogEntry, NewCapture,
-    NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting, SourceState,
-    Store, StoredItem,
+    AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext, IndexMark, LogEntry,
+    NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting,
+    SourceState, Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -138,6 +138,19 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
     /// Every message, oldest first, at most `limit` (see [`Store::outbox_rows`]).
     fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>>;
+
+    // --- report matching ---------------------------------------------------------------
+
+    /// Records a report key for an item (see [`Store::add_report_key`]).
+    fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool>;
+    /// The item a report key names (see [`Store::report_key_item`]).
+    fn report_key_item(&self, key: &str) -> Result<Option<String>>;
+    /// Records a reported picture's hash (see [`Store::add_report_hash`]).
+    fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool>;
+    /// The nearest reported picture, through the index (see [`Store::nearest_report_hash`]).
+    fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>>;
+    /// The same by a linear scan (see [`Store::report_hashes_scan`]).
+    fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>>;
 
     // --- the audit log -----------------------------------------------------------------
 
@@ -291,6 +304,21 @@ impl PipelineStore for Store {
     }
     fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
         Store::reports_of_item(self, item_id)
+    }
+    fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool> {
+        Store::add_report_key(self, key, item_id)
+    }
+    fn report_key_item(&self, key: &str) -> Result<Option<String>> {
+        Store::report_key_item(self, key)
+    }
+    fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool> {
+        Store::add_report_hash(self, item_id, hash)
+    }
+    fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
+        Store::nearest_report_hash(self, hash, max_distance)
+    }
+    fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
+        Store::report_hashes_scan(self, hash, max_distance)
     }
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
         Store::audit(self, actor, action, detail)

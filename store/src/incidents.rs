@@ -149,7 +149,7 @@ fn history(
 
 /// Records that `field` became `new` in an incident's history and the audit log (as `action`),
 /// inside the caller's transaction.
-fn log_change(
+pub(crate) fn log_change(
     conn: &Connection,
     incident_id: i64,
     at: &str,

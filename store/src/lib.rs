@@ -67,6 +67,8 @@ mod migrations;
 mod outbox;
 mod postgres;
 mod quarantine;
+mod report_bursts;
+mod report_match;
 mod reports;
 mod row;
 mod screenshots;
@@ -109,6 +111,8 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::{NewOutbox, OutboxKind, OutboxRow, OutboxState, OutboxStatus};
 pub use postgres::{import_tables, Pass, PgOptions, PgStore, TableReport, PG_SCHEMA_VERSION};
 pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
+pub use report_bursts::Burst;
+pub use report_match::{hash_distance, Hash256, HashMatch, HASH_CHUNKS, MAX_HASH_DISTANCE};
 pub use reports::{
     inbox_actor, parse_reference, reference as report_reference, removed_mark, InboxReport,
     ReportCount, ReportRecord, RETENTION_ACTOR,

@@ -383,6 +383,40 @@ CREATE TABLE reports (
 CREATE INDEX reports_item ON reports(item_id);
 ";
 
+/// What reports are matched by (`report_match.rs`): each reported URL's normal form and each
+/// reported picture's 256-bit perceptual hash with its sixteen 16-bit chunks indexed (multi-index
+/// hashing), and the report bursts that raised an incident's severity.
+const M12_REPORT_MATCHING: &str = "
+CREATE TABLE report_keys (
+    key      TEXT NOT NULL PRIMARY KEY,
+    item_id  TEXT NOT NULL,
+    added_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE report_hashes (
+    id       INTEGER PRIMARY KEY,
+    item_id  TEXT NOT NULL,
+    hash     TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    UNIQUE (item_id, hash)
+);
+CREATE TABLE report_hash_chunks (
+    pos     INTEGER NOT NULL,
+    val     INTEGER NOT NULL,
+    hash_id INTEGER NOT NULL REFERENCES report_hashes(id) ON DELETE CASCADE,
+    PRIMARY KEY (pos, val, hash_id)
+) WITHOUT ROWID;
+CREATE TABLE incident_bursts (
+    id            INTEGER PRIMARY KEY,
+    incident_id   INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+    at            TEXT    NOT NULL,
+    reports       INTEGER NOT NULL,
+    last_report   INTEGER NOT NULL,
+    severity_from INTEGER NOT NULL,
+    severity_to   INTEGER NOT NULL
+);
+CREATE INDEX incident_bursts_incident ON incident_bursts(incident_id, at);
+";
+
 /// Every migration, oldest first. A database's `user_version` is how many of these it has had,
 /// so the order is the schema's history: append, never insert, reorder or edit.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -397,6 +431,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M9_INDEX_GEN,
     M10_CAPTURE_LOG,
     M11_REPORTS,
+    M12_REPORT_MATCHING,
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

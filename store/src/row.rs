@@ -42,6 +42,7 @@ macro_rules! tuple_from_row {
 tuple_from_row!(A 0);
 tuple_from_row!(A 0, B 1);
 tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
 
 /// Every row of `sql`, mapped; `what` says what was being read, for errors.
 pub(crate) fn query_all<T: FromRow>(

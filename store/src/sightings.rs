@@ -121,53 +121,9 @@ impl Store {
                 return Ok(None);
             };
             let (id, is_new, sightings) = join_or_open(&tx, sighting, &item_id, &now)?;
-            let incident = incident_by_id(&tx, id)?
-                .ok_or_else(|| StoreError::corrupt(format!("incident {id}"), "vanished"))?;
-            let alerted: Vec<(String, String)> = query_all(
-                &tx,
-                "SELECT rule, first_key FROM incident_alerts WHERE incident_id = ?1",
-                [id],
-                || format!("reading the alerts of incident {id}"),
-            )?;
-            let last_raw: Vec<(String, String)> = query_all(
-                &tx,
-                "SELECT rule, max(next_attempt_at) FROM outbox
-                 WHERE kind IN ('alert', 'update') GROUP BY rule",
-                [],
-                || "reading when each rule last alerted".into(),
-            )?;
-            let last_immediate = last_raw
-                .into_iter()
-                .map(|(rule, t)| Ok((rule, parse_ts(&t, || "outbox.next_attempt_at".into())?)))
-                .collect::<Result<Vec<_>>>()?;
-            let ctx = IncidentContext {
-                incident,
-                is_new,
-                sightings,
-                alerted,
-                last_immediate,
-            };
+            let ctx = incident_context(&tx, id, is_new, sightings)?;
             let decided = plan(&ctx);
-            for m in &decided.outbox {
-                insert_outbox(&tx, m, &at)?;
-                if m.kind == OutboxKind::Alert {
-                    tx.prepare_cached(
-                        "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                    )
-                    .and_then(|mut st| st.execute(params![id, m.rule, m.idempotency_key, at]))
-                    .with_ctx(|| format!("recording rule `{}` alerted incident {id}", m.rule))?;
-                }
-            }
-            for d in &decided.digest {
-                add_entry(&tx, d, id, &item_id, &at)?;
-                tx.prepare_cached(
-                    "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
-                     VALUES (?1, ?2, '', ?3) ON CONFLICT DO NOTHING",
-                )
-                .and_then(|mut st| st.execute(params![id, d.rule, at]))
-                .with_ctx(|| format!("recording rule `{}` noted incident {id}", d.rule))?;
-            }
+            queue_plan(&tx, id, &item_id, &decided, &at)?;
             tx.execute("UPDATE items SET alerted = 1 WHERE seq = ?1", [seq])
                 .with_ctx(|| format!("marking item seq {seq} alerted"))?;
             tx.commit()
@@ -180,6 +136,73 @@ impl Store {
             }
         })
     }
+}
+
+/// The incident `id` as the alert decision sees it, inside the caller's transaction.
+pub(crate) fn incident_context(
+    tx: &rusqlite::Connection,
+    id: i64,
+    is_new: bool,
+    sightings: i64,
+) -> Result<IncidentContext> {
+    let incident = incident_by_id(tx, id)?
+        .ok_or_else(|| StoreError::corrupt(format!("incident {id}"), "vanished"))?;
+    let alerted: Vec<(String, String)> = query_all(
+        tx,
+        "SELECT rule, first_key FROM incident_alerts WHERE incident_id = ?1",
+        [id],
+        || format!("reading the alerts of incident {id}"),
+    )?;
+    let last_raw: Vec<(String, String)> = query_all(
+        tx,
+        "SELECT rule, max(next_attempt_at) FROM outbox
+         WHERE kind IN ('alert', 'update') GROUP BY rule",
+        [],
+        || "reading when each rule last alerted".into(),
+    )?;
+    let last_immediate = last_raw
+        .into_iter()
+        .map(|(rule, t)| Ok((rule, parse_ts(&t, || "outbox.next_attempt_at".into())?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(IncidentContext {
+        incident,
+        is_new,
+        sightings,
+        alerted,
+        last_immediate,
+    })
+}
+
+/// Queues what a plan decided about incident `id` (item `item_id`), inside the caller's
+/// transaction: its messages (a first alert recorded per rule) and digest entries.
+pub(crate) fn queue_plan(
+    tx: &rusqlite::Connection,
+    id: i64,
+    item_id: &str,
+    decided: &AlertPlan,
+    at: &str,
+) -> Result<()> {
+    for m in &decided.outbox {
+        insert_outbox(tx, m, at)?;
+        if m.kind == OutboxKind::Alert {
+            tx.prepare_cached(
+                "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut st| st.execute(params![id, m.rule, m.idempotency_key, at]))
+            .with_ctx(|| format!("recording rule `{}` alerted incident {id}", m.rule))?;
+        }
+    }
+    for d in &decided.digest {
+        add_entry(tx, d, id, item_id, at)?;
+        tx.prepare_cached(
+            "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
+             VALUES (?1, ?2, '', ?3) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut st| st.execute(params![id, d.rule, at]))
+        .with_ctx(|| format!("recording rule `{}` noted incident {id}", d.rule))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -91,8 +91,12 @@ macro_rules! conformance {
 
 #[path = "conformance/import.rs"]
 mod import;
+#[path = "conformance/report_match.rs"]
+mod report_match;
 #[path = "conformance/web.rs"]
 mod web;
+
+use report_match::report_keys_and_picture_hashes_match;
 
 conformance!(
     item_versions_and_source_state,
@@ -104,6 +108,7 @@ conformance!(
     captures_and_audit_log,
     inbox_reports_are_recorded_once_and_reporters_expire,
     get_items_reads_the_latest_versions_in_order,
+    report_keys_and_picture_hashes_match,
 );
 
 // --- builders -------------------------------------------------------------------------------

@@ -5,7 +5,11 @@
 //!   and the page's capture (its text and links are the item's), classified and flagged like a
 //!   watched page, and opens an incident; a URL that answers 404 is recorded with the reason;
 //!   no token is 401, a viewer's 403; the public form is off (404). The same page reported
-//!   again joins the same incident, which counts two reports.
+//!   again joins the same item and incident, which counts two reports.
+//! - The same picture re-encoded, scaled and cropped joins the first report's item (PDQ); a
+//!   different picture does not; a PDF's text is read into its report; the third report of
+//!   one incident within `[reports] burst` raises its severity and sends exactly one more
+//!   alert.
 //! - With private addresses refused, a reported loopback URL is recorded with the SSRF guard's
 //!   reason and the report is kept; the public form (on) answers a reference number only,
 //!   refuses an oversize upload (413), accepts-looking but stores nothing when the honeypot is
@@ -231,17 +235,11 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     let (status, text) = post(&serve, "/api/v1/reports", Some(&analyst), &[], again).await;
     assert_eq!(status, 201, "{text}");
     let second: Value = serde_json::from_str(&text).unwrap();
-    let second_id = second["item_id"].as_str().unwrap().to_string();
     assert_ne!(second["reference"], reference.as_str());
-    wait_for_within(
-        "the second report in the same incident",
-        Duration::from_secs(90),
-        || async {
-            let v = api_get(&serve, &analyst, &format!("/api/v1/items/{second_id}")).await;
-            (v["incident_id"] == incident).then_some(())
-        },
-    )
-    .await;
+    // It joins the first report's item (and so its incident) as another report.
+    assert_eq!(second["item_id"], item_id.as_str(), "{second}");
+    assert_eq!(second["joined"]["by"], "url", "{second}");
+    assert_eq!(second["joined"]["incident_id"], incident, "{second}");
     let inc = api_get(&serve, &analyst, &format!("/api/v1/incidents/{incident}")).await;
     assert_eq!(inc["reports"]["count"], 2, "{inc}");
     assert!(
@@ -255,7 +253,7 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     let sha = media["sha256"].as_str().unwrap();
     assert_eq!(store.read_blob(sha).unwrap(), png);
     let reports = store.reports_of_item(&item_id).unwrap();
-    assert_eq!(reports.len(), 1);
+    assert_eq!(reports.len(), 2, "both reports became the one item");
     assert_eq!(reports[0].reference, reference);
     assert_eq!(reports[0].reporter, "ana");
     assert!(!reports[0].public);
@@ -433,4 +431,185 @@ async fn refused_urls_are_recorded_and_the_public_form_keeps_its_limits() {
     .await;
     assert_eq!(status, 429, "{page}");
     assert!(page.contains("too many reports"), "{page}");
+}
+
+/// `png` decoded, cropped by 3 px on every side, scaled to 90% and re-encoded as JPEG: the
+/// same picture as PDQ sees it, other bytes.
+fn reencoded(png: &[u8]) -> Vec<u8> {
+    let img = image::load_from_memory(png).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let cropped = img.crop_imm(3, 3, w - 6, h - 6);
+    let scaled = cropped.resize(
+        (w - 6) * 9 / 10,
+        (h - 6) * 9 / 10,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut out = Vec::new();
+    scaled
+        .to_rgb8()
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_picture_joins_its_item_a_burst_raises_severity_and_pdfs_are_read() {
+    if !common::tools::needs(&[Tool::Models, Tool::SmtpServer, Tool::Pdftotext]) {
+        return;
+    }
+    let smtp = SmtpServer::start("none");
+    let site = serve_bytes(vec![(
+        "/notice",
+        "text/html; charset=utf-8",
+        FAKE_PAGE.as_bytes().to_vec(),
+    )]);
+    let ws = Workspace::new(&format!(
+        "{ANYTOWN}\n{}\n[[alerts.rule]]\nname = \"comms\"\n\
+         kinds = [\"impersonation\", \"synthetic_media\", \"misinformation\"]\n\
+         min_severity = \"low\"\nto = [\"comms@anytown.example\"]\nmode = \"immediate\"\n\
+         on_update = \"immediate\"\n\
+         [reports]\nburst = {{ count = 3, within = \"30m\" }}\n",
+        smtp.config()
+    ));
+    let analyst = add_user(&ws, "ana", "analyst");
+    let serve = Serve::start_with_env(&ws, &[("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)]);
+    let png = screenshot_png();
+    let notice = format!("{site}/notice");
+    let send = |parts: Vec<(&'static str, Option<&'static str>, &'static str, Vec<u8>)>| {
+        let serve = &serve;
+        let analyst = analyst.clone();
+        async move {
+            let borrowed: Vec<(&str, Option<&str>, &str, &[u8])> = parts
+                .iter()
+                .map(|(n, f, m, b)| (*n, *f, *m, b.as_slice()))
+                .collect();
+            let (status, text) = post(
+                serve,
+                "/api/v1/reports",
+                Some(&analyst),
+                &[],
+                form(&borrowed),
+            )
+            .await;
+            assert_eq!(status, 201, "{text}");
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+
+    // 1. The page and its screenshot: a new item, flagged, an incident, one alert.
+    let first = send(vec![
+        ("url", None, "text/plain", notice.clone().into_bytes()),
+        ("file", Some("notice.png"), "image/png", png.clone()),
+    ])
+    .await;
+    assert!(first.get("joined").is_none(), "{first}");
+    let item_id = first["item_id"].as_str().unwrap().to_string();
+    let item = wait_for_within("the report's incident", Duration::from_secs(90), || async {
+        let v = api_get(&serve, &analyst, &format!("/api/v1/items/{item_id}")).await;
+        v["incident_id"].is_i64().then_some(v)
+    })
+    .await;
+    let incident = item["incident_id"].as_i64().unwrap();
+    smtp.wait_for(1, Duration::from_secs(60));
+
+    // 2. The same screenshot, re-encoded, scaled and cropped, alone: joins by picture.
+    let second = send(vec![(
+        "file",
+        Some("IMG-0003.jpg"),
+        "image/jpeg",
+        reencoded(&png),
+    )])
+    .await;
+    assert_eq!(second["item_id"], item_id.as_str(), "{second}");
+    assert_eq!(second["joined"]["by"], "picture", "{second}");
+    assert_eq!(second["joined"]["incident_id"], incident, "{second}");
+
+    // 3. Another picture with a PDF: its own item, the PDF's text read into it.
+    let other =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/hustings.jpg"))
+            .unwrap();
+    let pdf = ballotwatch_ingest::pdf::one_line_pdf(
+        "Hustings at Oakfield Community Centre on Tuesday at 7pm",
+    );
+    let third = send(vec![
+        ("file", Some("hustings.jpg"), "image/jpeg", other),
+        ("file", Some("leaflet.pdf"), "application/pdf", pdf),
+    ])
+    .await;
+    assert!(
+        third.get("joined").is_none(),
+        "a different picture: {third}"
+    );
+    assert_ne!(third["item_id"], item_id.as_str());
+    assert_eq!(third["files"][1]["mime"], "application/pdf", "{third}");
+    assert!(third["files"][1]["error"].is_null(), "{third}");
+    let third_id = third["item_id"].as_str().unwrap().to_string();
+    let third_item = api_get(&serve, &analyst, &format!("/api/v1/items/{third_id}")).await;
+    let text = third_item["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("[PDF leaflet.pdf]") && text.contains("Hustings at Oakfield"),
+        "{third_item}"
+    );
+
+    // 4. The page again, shared with tracking parameters: joins by URL, the third report of
+    // the incident within the window, so a burst: severity up one step, one more alert.
+    let severity_before = api_get(&serve, &analyst, &format!("/api/v1/incidents/{incident}")).await
+        ["severity"]
+        .clone();
+    let fourth = send(vec![(
+        "url",
+        None,
+        "text/plain",
+        format!("{notice}?utm_source=facebook&fbclid=IwAR0x").into_bytes(),
+    )])
+    .await;
+    assert_eq!(fourth["joined"]["by"], "url", "{fourth}");
+    let inc = api_get(&serve, &analyst, &format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(inc["reports"]["count"], 3, "{inc}");
+    let bursts = inc["report_bursts"].as_array().unwrap();
+    assert_eq!(bursts.len(), 1, "{inc}");
+    assert_eq!(bursts[0]["from"], severity_before, "{inc}");
+    let steps = ["none", "low", "medium", "high"];
+    let rank = |v: &Value| steps.iter().position(|s| v == *s).unwrap();
+    assert_eq!(
+        rank(&inc["severity"]),
+        (rank(&severity_before) + 1).min(3),
+        "raised one step: {inc}"
+    );
+    assert_eq!(bursts[0]["to"], inc["severity"], "{inc}");
+    let list = api_get(&serve, &analyst, "/api/v1/incidents").await;
+    let listed = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == incident)
+        .unwrap();
+    assert_eq!(listed["reports"]["count"], 3, "{listed}");
+    let burst_mail = poll_until(Duration::from_secs(60), || async {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.text().contains("Reported 3 times"))
+    })
+    .await;
+    assert!(burst_mail.is_some(), "the burst's alert");
+    // Exactly one extra message about this incident: its first alert and the burst's.
+    std::thread::sleep(Duration::from_secs(2));
+    let store = ballotwatch_store::Store::open(&ws.data_dir()).unwrap();
+    let about: Vec<_> = store
+        .outbox_rows(100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.incident_id == Some(incident))
+        .collect();
+    assert_eq!(about.len(), 2, "{about:?}");
+    assert!(about[1].idempotency_key.ends_with(":burst:1"), "{about:?}");
+    assert_eq!(store.reports_of_item(&item_id).unwrap().len(), 3);
+    assert!(store
+        .audit_entries(200)
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "incident.burst"));
 }

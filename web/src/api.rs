@@ -126,10 +126,24 @@ async fn incidents(State(state): State<AppState>, Query(p): Query<ListParams>) -
         .transpose()
         .map_err(|e| ApiError(WebError::BadRequest(format!("`status`: {e}"))))?;
     let limit = p.limit.unwrap_or(100).min(1000);
-    let list = state
-        .blocking(move |s| Ok(s.list_incidents(status, limit)?))
+    let (list, counts) = state
+        .blocking(move |s| {
+            let list = s.list_incidents(status, limit)?;
+            let ids: Vec<i64> = list.iter().map(|d| d.incident.id).collect();
+            let counts = s.incident_report_counts(&ids)?;
+            Ok((list, counts))
+        })
         .await?;
-    Ok(Json(json!({ "incidents": to_value(&list)? })))
+    let mut v = to_value(&list)?;
+    if let Some(arr) = v.as_array_mut() {
+        for (entry, d) in arr.iter_mut().zip(&list) {
+            let c = counts.get(&d.incident.id).copied().unwrap_or_default();
+            if let Some(obj) = entry.as_object_mut() {
+                obj.insert("reports".into(), reports_json(&c));
+            }
+        }
+    }
+    Ok(Json(json!({ "incidents": v })))
 }
 
 /// `GET /api/v1/incidents/{id}`: the incident, its items and history; audited as a view.
@@ -139,7 +153,7 @@ async fn incident(
     Path(id): Path<i64>,
 ) -> ApiResult {
     let actor = auth.user.name.clone();
-    let (detail, items, history, reports) = state
+    let (detail, items, history, (reports, bursts)) = state
         .blocking(move |s| {
             let detail = s
                 .incident_detail(id)?
@@ -154,7 +168,7 @@ async fn incident(
                 detail,
                 s.get_items(&ids)?,
                 s.incident_history(id)?,
-                s.report_count(&ids)?,
+                (s.report_count(&ids)?, s.report_bursts(id)?),
             ))
         })
         .await?;
@@ -163,12 +177,15 @@ async fn incident(
         let items = items.iter().map(item_json).collect::<Result<Vec<_>, _>>()?;
         obj.insert("items".into(), items.into());
         obj.insert("history".into(), to_value(&history)?);
-        obj.insert(
-            "reports".into(),
-            json!({ "count": reports.count, "first": reports.first, "last": reports.last }),
-        );
+        obj.insert("reports".into(), reports_json(&reports));
+        obj.insert("report_bursts".into(), to_value(&bursts)?);
     }
     Ok(Json(v))
+}
+
+/// An incident's `reports`: how many reports became its items, the first and the last.
+fn reports_json(c: &ballotwatch_store::ReportCount) -> serde_json::Value {
+    json!({ "count": c.count, "first": c.first, "last": c.last })
 }
 
 /// A change to an incident: any of status, assignee (empty string unassigns) and a note.

@@ -206,6 +206,11 @@ pub struct ReportsConfig {
     /// Days a report's reporter (who sent it: a mail address, a user name) is kept; then it is
     /// replaced by "(removed after N days)" by a daily sweep (the report and its item stay).
     pub reporter_retention_days: u32,
+    /// A reported picture within this many bits (of 256) of one reported before (PDQ hashes)
+    /// is the same picture: the report joins that item. 31 is PDQ's published match threshold.
+    pub same_picture_distance: u32,
+    /// How many reports joining one incident within how long raise its severity one step.
+    pub burst: BurstConfig,
 }
 
 /// The default of `[reports] reporter_retention_days`: long enough to cover an election's
@@ -215,6 +220,32 @@ pub struct ReportsConfig {
 pub const DEFAULT_REPORTER_RETENTION_DAYS: u32 = 90;
 /// The longest `[reports] reporter_retention_days` allowed (ten years).
 pub const MAX_REPORTER_RETENTION_DAYS: u32 = 3650;
+
+/// `[reports] burst = { count = 5, within = "30m" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BurstConfig {
+    /// Reports (including the one that completes the burst).
+    pub count: u32,
+    /// Within this long.
+    #[serde(with = "humantime_serde")]
+    pub within: Duration,
+}
+
+impl Default for BurstConfig {
+    /// Five reports in half an hour: an elections inbox gets a few reports a day, so five
+    /// people sending the same thing within 30 minutes means it is spreading now; fewer (or a
+    /// longer window) would fire on ordinary repeat reports over a polling day.
+    fn default() -> Self {
+        BurstConfig {
+            count: 5,
+            within: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Largest `[reports] same_picture_distance` (the picture index answers up to this exactly).
+pub const MAX_SAME_PICTURE_DISTANCE: u32 = 47;
 
 /// Most files of one report: as many as media capture takes for one item.
 pub const MAX_REPORT_FILES: usize = 8;
@@ -234,6 +265,8 @@ impl Default for ReportsConfig {
             public_per_address: 5,
             public_window: Duration::from_secs(3600),
             reporter_retention_days: DEFAULT_REPORTER_RETENTION_DAYS,
+            same_picture_distance: 31,
+            burst: BurstConfig::default(),
         }
     }
 }
@@ -275,6 +308,27 @@ impl Validate for ReportsConfig {
                 at.key("public_per_address"),
                 "must be at least 1",
                 "5 lets one address send five reports per `public_window`",
+            );
+        }
+        if self.same_picture_distance > MAX_SAME_PICTURE_DISTANCE {
+            problems.advise(
+                at.key("same_picture_distance"),
+                format!("must be {MAX_SAME_PICTURE_DISTANCE} or less"),
+                "31 is PDQ's published match threshold",
+            );
+        }
+        if self.burst.count < 2 {
+            problems.advise(
+                at.key("burst").key("count"),
+                "must be at least 2",
+                "for example 5",
+            );
+        }
+        if self.burst.within.is_zero() {
+            problems.advise(
+                at.key("burst").key("within"),
+                "must be longer than zero",
+                "for example \"30m\"",
             );
         }
         if self.public_window.is_zero() {

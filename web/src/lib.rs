@@ -58,7 +58,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ballotwatch_index::SearchIndex;
 use ballotwatch_store::Store;
-pub use config::{ReportsConfig, ServerConfig};
+pub use config::{BurstConfig, ReportsConfig, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{

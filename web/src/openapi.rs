@@ -102,7 +102,7 @@ pub(crate) fn document() -> Value {
                 } })),
             } },
             "/reports": { "post": {
-                "summary": "Report a link or upload (analysts): each URL is captured (page, raw bytes, screenshot), each file kept as media, and the report stored as one item of source `Reports`, classified like any item. The reporter is recorded in the audit log, never in the item.",
+                "summary": "Report a link or upload (analysts): each URL is captured (page, raw bytes, screenshot), each picture or video kept as media, each PDF kept as a capture with its text read into the report's, and the report stored as one item of source `Reports`, classified like any item — unless the same page (URL without tracking parameters) or the same picture (PDQ within `[reports] same_picture_distance`) was reported before: then the report joins that item and its incident (`joined`), and a burst of such reports raises the incident's severity. The reporter is recorded in the audit log, never in the item.",
                 "requestBody": { "required": true, "content": { "multipart/form-data": { "schema": { "$ref": "#/components/schemas/ReportForm" } } } },
                 "responses": with_errors(json!({
                     "201": ok("The report's reference number, its item, and what became of each URL and file.", "ReportReceipt"),
@@ -146,7 +146,7 @@ pub(crate) fn document() -> Value {
                     } },
                 "ReportForm": { "type": "object", "description": "At least one url, file or note.", "properties": {
                     "url": { "type": "array", "items": { "type": "string", "format": "uri" }, "description": "Reported web addresses (http/https); repeat the field or give one per line." },
-                    "file": { "type": "array", "items": { "type": "string", "format": "binary" }, "description": "Screenshots or videos." },
+                    "file": { "type": "array", "items": { "type": "string", "format": "binary" }, "description": "Screenshots, videos or PDFs (a PDF's text is read with pdftotext, at most 4 per report, 50 pages and 256 KiB of text each)." },
                     "note": { "type": "string", "description": "What the reporter saw." },
                     "seen_on": { "type": "string", "description": "Where it was seen, in the reporter's words." },
                     "platform": { "type": "string", "description": "The platform it was seen on." },
@@ -158,7 +158,12 @@ pub(crate) fn document() -> Value {
                         "error": { "type": "string", "description": "Why it was not captured (SSRF guard, HTTP status, timeout…)." } } } },
                     "files": { "type": "array", "items": { "type": "object", "properties": {
                         "name": s.clone(), "mime": s.clone(), "sha256": s.clone(),
-                        "error": { "type": "string", "description": "Why it was not kept as media." } } } } } },
+                        "error": { "type": "string", "description": "Why it was not kept as media (or, for a PDF, why its text was not read)." } } } },
+                    "joined": { "type": "object", "description": "Present when the same page or picture was reported before: the report joined that item (`item_id`) and its incident.",
+                        "required": ["by", "detail"], "properties": {
+                        "by": { "type": "string", "enum": ["url", "picture"] },
+                        "detail": { "type": "string", "description": "The URL's normal form, or the PDQ distance in bits." },
+                        "incident_id": { "type": "integer" } } } } },
                 "Verdict": { "type": "object", "required": ["kind", "label", "score", "detector", "explanation"],
                     "properties": { "kind": s.clone(), "label": s.clone(), "score": { "type": "number" }, "detector": s.clone(),
                         "explanation": s.clone(), "evidence": {}, "rebuttal": s.clone() } },
@@ -171,11 +176,15 @@ pub(crate) fn document() -> Value {
                         "status": statuses, "assignee": s.clone(),
                         "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
                         "sightings": { "type": "integer" }, "last_seen_at": { "type": ["string", "null"], "format": "date-time" },
-                        "notes": s.clone() } },
+                        "notes": s.clone(),
+                        "reports": { "$ref": "#/components/schemas/ReportCount" } } },
+                "ReportCount": { "type": "object", "description": "Reports (Report page, API, public form) that became the incident's items: how many, first and last received. In the incident list and the incident.",
+                    "properties": { "count": { "type": "integer" }, "first": { "type": ["string", "null"], "format": "date-time" }, "last": { "type": ["string", "null"], "format": "date-time" } } },
                 "IncidentFull": { "allOf": [ { "$ref": "#/components/schemas/Incident" }, { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Item" } },
-                    "reports": { "type": "object", "description": "Reports (Report page, API, public form) that became its items: how many, first and last received.",
-                        "properties": { "count": { "type": "integer" }, "first": { "type": ["string", "null"], "format": "date-time" }, "last": { "type": ["string", "null"], "format": "date-time" } } },
+                    "report_bursts": { "type": "array", "description": "Each `[reports] burst` that raised its severity, oldest first.", "items": { "type": "object", "properties": {
+                        "number": { "type": "integer" }, "reports": { "type": "integer" }, "from": s.clone(), "to": s.clone(),
+                        "at": { "type": "string", "format": "date-time" } } } },
                     "history": { "type": "array", "items": { "type": "object", "properties": {
                         "at": { "type": "string", "format": "date-time" }, "actor": s.clone(), "field": s.clone(),
                         "old": { "type": ["string", "null"] }, "new": { "type": ["string", "null"] } } } } } } ] },

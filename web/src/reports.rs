@@ -125,6 +125,22 @@ pub struct Receipt {
     pub urls: Vec<UrlOutcome>,
     /// Each uploaded file's capture.
     pub files: Vec<FileOutcome>,
+    /// Set when the same URL or picture was reported before: the report joined that item
+    /// (`item_id`) and its incident as another report instead of making a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Joined>,
+}
+
+/// What a report matched when it joined an earlier report's item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Joined {
+    /// `url` (the same page, by its normal form) or `picture` (a PDQ match).
+    pub by: String,
+    /// The matching URL's normal form, or the PDQ distance in bits as a number's text.
+    pub detail: String,
+    /// The incident the item belongs to, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<i64>,
 }
 
 /// Why a report could not be stored.
@@ -414,7 +430,7 @@ fn form_fields(limits: &Limits) -> Markup {
         textarea id="url" name="url" rows="3" placeholder="https://…" {}
         label for="file" { "Screenshots or videos (" (limits.files) " at most, "
             (bytesize::ByteSize::b(limits.file_size)) " each)" }
-        input id="file" name="file" type="file" multiple accept="image/*,video/*";
+        input id="file" name="file" type="file" multiple accept="image/*,video/*,application/pdf,.pdf";
         label for="note" { "What did you see?" }
         textarea id="note" name="note" rows="4" {}
         label for="platform" { "Where was it (platform)?" }
@@ -464,6 +480,9 @@ pub(crate) async fn submit_page(
         Some(&auth),
         html! {
             p role="status" { "Reference number: " strong.reference { (receipt.reference) } }
+            @if let Some(j) = &receipt.joined {
+                p.joined { "Reported before (same " (j.by) "): added to the earlier report's item as another report." }
+            }
             p { a href=(format!("/items/{}", receipt.item_id)) { "See the report item" }
                 " (it is classified in a moment; if it is flagged, the item links to its incident)." }
             @if !receipt.urls.is_empty() {

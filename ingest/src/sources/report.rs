@@ -231,6 +231,49 @@ pub fn report_item(
     item
 }
 
+/// Query parameters that only say how someone arrived (campaign tags, click ids, share
+/// tokens), dropped from a reported URL's key; plus every `utm_*`.
+const TRACKING: &[&str] = &[
+    "fbclid", "gclid", "dclid", "msclkid", "igshid", "igsh", "mibextid", "twclid", "ttclid", "si",
+    "mc_cid", "mc_eid", "ref_src", "ref_url", "s", "_ga", "_gl", "yclid", "__cft__", "__tn__",
+];
+
+fn is_tracking(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("utm_") || TRACKING.contains(&lower.as_str())
+}
+
+/// The key reports of the same page share (`url:` and the URL's normal form): scheme and host
+/// in lower case (as parsed), no default port, no user info, no fragment, no tracking
+/// parameters ([`TRACKING`], `utm_*`), the remaining parameters in their order, and no
+/// trailing slash on a path other than `/`. Two reports of one page with different share
+/// links get the same key; different pages never do.
+pub fn url_key(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_fragment(None);
+    // Only fails for URLs that cannot have them (`mailto:`), which have none to clear.
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        u.set_query(None);
+    } else {
+        u.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    let path = u.path().to_string();
+    if path.len() > 1 && path.ends_with('/') {
+        u.set_path(path.trim_end_matches('/'));
+        if u.path().is_empty() {
+            u.set_path("/");
+        }
+    }
+    format!("url:{u}")
+}
+
 /// The media of a page's images (after `already` media), up to `max` in all.
 pub fn page_images(pages: &[PageCapture], already: usize, max: usize) -> Vec<Media> {
     pages
@@ -248,6 +291,45 @@ pub fn page_images(pages: &[PageCapture], already: usize, max: usize) -> Vec<Med
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_page_shared_differently_has_one_key() {
+        let key = |s: &str| url_key(&Url::parse(s).unwrap());
+        let base = key("https://news.example/story/42");
+        for same in [
+            "HTTPS://News.Example/story/42/",
+            "https://news.example:443/story/42?utm_source=fb&utm_medium=social",
+            "https://news.example/story/42?fbclid=IwAR0abc#comments",
+            "https://user:pw@news.example/story/42?UTM_Campaign=x&igshid=1",
+        ] {
+            assert_eq!(key(same), base, "{same}");
+        }
+        assert_eq!(base, "url:https://news.example/story/42");
+        for other in [
+            "https://news.example/story/43",
+            "http://news.example/story/42",
+            "https://news.example/story/42?page=2",
+            "https://www.news.example/story/42",
+        ] {
+            assert_ne!(key(other), base, "{other}");
+        }
+        assert_eq!(
+            key("https://x.example/?b=2&utm_x=1&a=1"),
+            "url:https://x.example/?b=2&a=1"
+        );
+        assert_eq!(key("https://x.example/"), "url:https://x.example/");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn url_keys_are_stable(path in "[a-zA-Z0-9/._~-]{0,40}", q in "[a-z_=&0-9]{0,30}") {
+            if let Ok(u) = Url::parse(&format!("https://h.example/{path}?{q}")) {
+                let k = url_key(&u);
+                let again = url_key(&Url::parse(k.trim_start_matches("url:")).unwrap());
+                proptest::prop_assert_eq!(k, again);
+            }
+        }
+    }
 
     fn page(url: &str, title: &str, text: &str, links: &[&str]) -> PageCapture {
         PageCapture {

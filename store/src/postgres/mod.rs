@@ -31,6 +31,7 @@ mod items;
 mod migrations;
 mod outbox;
 mod reports;
+mod report_match;
 mod sessions;
 mod sightings;
 mod sources;
@@ -51,8 +52,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::{IndexQueuedHook, PipelineStore};
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, InboxReport, IncidentContext, IndexMark, LogEntry, NewCapture,
-    NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Sighting, SourceState, StoredItem,
+    AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext, IndexMark, LogEntry,
+    NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Sighting, SourceState,
+    StoredItem,
 };
 
 pub use import::{import_tables, Pass, TableReport};
@@ -370,6 +372,21 @@ impl PipelineStore for PgStore {
     }
     fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
         PgStore::reports_of_item(self, item_id)
+    }
+    fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool> {
+        PgStore::add_report_key(self, key, item_id)
+    }
+    fn report_key_item(&self, key: &str) -> Result<Option<String>> {
+        PgStore::report_key_item(self, key)
+    }
+    fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool> {
+        PgStore::add_report_hash(self, item_id, hash)
+    }
+    fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
+        PgStore::nearest_report_hash(self, hash, max_distance)
+    }
+    fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
+        PgStore::report_hashes_scan(self, hash, max_distance)
     }
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
         PgStore::audit(self, actor, action, detail)

@@ -99,6 +99,8 @@ struct IncidentView {
     detail: IncidentDetail,
     /// Reports that became its items: how many, first and last.
     reports: ballotwatch_store::ReportCount,
+    /// Report bursts that raised its severity.
+    bursts: Vec<ballotwatch_store::Burst>,
     items: Vec<(StoredItem, Option<Capture>)>,
     history: Vec<IncidentChange>,
 }
@@ -125,6 +127,7 @@ pub(crate) async fn page(
             Ok(IncidentView {
                 detail,
                 reports: s.report_count(&ids)?,
+                bursts: s.report_bursts(id)?,
                 items,
                 history: s.incident_history(id)?,
             })
@@ -146,6 +149,10 @@ pub(crate) async fn page(
                 @if view.reports.count > 0 {
                     dt { "Reports" } dd.reported { "reported " (view.reports.count) (if view.reports.count == 1 { " time" } else { " times" })
                         " (first " (when_opt(view.reports.first.as_ref())) ", last " (when_opt(view.reports.last.as_ref())) ")" }
+                }
+                @for b in &view.bursts {
+                    dt { "Report burst" } dd.burst { (b.reports) " reports within the burst window: severity raised from "
+                        (b.from) " to " (b.to) " (" (when_opt(Some(&b.at))) ")" }
                 }
                 dt { "Opened" } dd { (when(&inc.created_at)) }
                 dt { "Last change" } dd { (when(&inc.updated_at)) }

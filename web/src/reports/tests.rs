@@ -23,6 +23,7 @@ impl ReportIntake for Recorder {
             item_id: format!("item-{}", got.len()),
             urls: Vec::new(),
             files: Vec::new(),
+            joined: None,
         })
     }
 }

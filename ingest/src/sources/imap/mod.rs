@@ -185,9 +185,7 @@ pub fn read_message(
             .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
             .unwrap_or_else(|| "application/octet-stream".into());
         let name = part.attachment_name().unwrap_or_default();
-        let is_pdf = ctype == "application/pdf"
-            || name.to_ascii_lowercase().ends_with(".pdf")
-            || crate::pdf::looks_like_pdf(part.contents());
+        let is_pdf = crate::pdf::is_pdf(Some(&ctype), Some(name), part.contents());
         let maybe_media = !is_pdf
             && (ctype.starts_with("image/")
                 || ctype.starts_with("video/")

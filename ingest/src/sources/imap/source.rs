@@ -548,31 +548,18 @@ impl ImapSource {
                         .and_then(|(n, _)| n.as_deref())
                         .map(crate::html::single_line)
                         .unwrap_or_else(|| format!("attachment {}", doc.number));
-                    match crate::pdf::read(doc.bytes.clone(), crate::pdf::PdfLimits::default())
+                    let reporter = &report.reporter;
+                    if let Err(e) =
+                        crate::pdf::read_into(&mut item, &name, doc.bytes.clone(), |t| {
+                            redact_reporter(t, reporter)
+                        })
                         .await
                     {
-                        Ok(read) => {
-                            let text = redact_reporter(&read.text, &report.reporter);
-                            let mut all = item.text.take().unwrap_or_default();
-                            if !all.is_empty() {
-                                all.push_str("\n\n");
-                            }
-                            all.push_str(&format!("[PDF {name}]\n{text}"));
-                            item.text = Some(all);
-                            if read.cut && item.truncated.is_none() {
-                                item.truncated = Some(format!(
-                                    "the text of PDF `{name}` was cut at {} bytes",
-                                    crate::pdf::PdfLimits::default().max_text
-                                ));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(source = %self.name, uid, pdf = %name, error = %e, "PDF text not read");
-                            poll.dropped.push(format!(
-                                "UID {uid}: the text of the attached PDF `{name}` was not read \
-                                 ({e}); the report is kept, and the PDF as a capture"
-                            ));
-                        }
+                        tracing::warn!(source = %self.name, uid, pdf = %name, error = %e, "PDF text not read");
+                        poll.dropped.push(format!(
+                            "UID {uid}: the text of the attached PDF `{name}` was not read \
+                             ({e}); the report is kept, and the PDF as a capture"
+                        ));
                     }
                     poll.captures.push((
                         capture_of(&part_url, "application/pdf", &doc.bytes),

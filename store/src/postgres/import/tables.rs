@@ -338,4 +338,41 @@ pub(super) const TABLES: &[Table] = &[
         keys: 1,
         identity: Some("id"),
     },
+    Table {
+        name: "report_keys",
+        cols: &[("key", Text), ("item_id", Text), ("added_at", Ts)],
+        keys: 1,
+        identity: None,
+    },
+    Table {
+        name: "report_hashes",
+        cols: &[
+            ("id", Int8),
+            ("item_id", Text),
+            ("hash", Text),
+            ("added_at", Ts),
+        ],
+        keys: 1,
+        identity: Some("id"),
+    },
+    Table {
+        name: "report_hash_chunks",
+        cols: &[("pos", Int4), ("val", Int4), ("hash_id", Int8)],
+        keys: 3,
+        identity: None,
+    },
+    Table {
+        name: "incident_bursts",
+        cols: &[
+            ("id", Int8),
+            ("incident_id", Int8),
+            ("at", Ts),
+            ("reports", Int8),
+            ("last_report", Int8),
+            ("severity_from", Int2),
+            ("severity_to", Int2),
+        ],
+        keys: 1,
+        identity: Some("id"),
+    },
 ];

@@ -1,6 +1,7 @@
 //! Measures the narrative detector with the shipped library and calibration on every split of
 //! `tests/eval/claims.jsonl`: precision, recall, F1 and false-positive rate per split, per error
-//! class (rows with a `class` field: the issue-20 classes), and how many debunks are flagged.
+//! class (rows with a `class` field: the issue-20 classes), and how many debunks are flagged;
+//! and the Welsh slice `tests/eval/claims-cy.jsonl` as split `cy`.
 //! Nothing is fitted here; misses and false positives are listed for the `tune` and `dev` splits
 //! only, so the test split is measured but never used to choose phrasings.
 //!
@@ -66,18 +67,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let library = builtin_library()?;
     let calibration = library.calibration;
     let narratives = Narratives::new(encoder, library, None)?;
-    let eval = std::fs::read_to_string(root.join("tests/eval/claims.jsonl"))?;
     let mut rows = Vec::new();
-    for (n, line) in eval.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    // The English set, then the Welsh slice (its own split `cy`).
+    for file in ["tests/eval/claims.jsonl", "tests/eval/claims-cy.jsonl"] {
+        let eval = std::fs::read_to_string(root.join(file))?;
+        for (n, line) in eval.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{file} line {}: {e}", n + 1))?;
+            if row["text"].as_str().is_none() {
+                return Err(format!("{file} line {}: no text", n + 1).into());
+            }
+            rows.push(row);
         }
-        let row: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("tests/eval/claims.jsonl line {}: {e}", n + 1))?;
-        if row["text"].as_str().is_none() {
-            return Err(format!("tests/eval/claims.jsonl line {}: no text", n + 1).into());
-        }
-        rows.push(row);
     }
     let texts: Vec<&str> = rows.iter().filter_map(|r| r["text"].as_str()).collect();
     let matches = narratives.best_matches(&texts)?;
@@ -97,10 +101,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .entry(split.clone())
             .or_default()
             .add(flagged, label);
-        by_split
-            .entry("all".into())
-            .or_default()
-            .add(flagged, label);
+        if split != "cy" {
+            by_split
+                .entry("all".into())
+                .or_default()
+                .add(flagged, label);
+        }
         if let Some(class) = row["class"].as_str() {
             by_class
                 .entry((class.to_string(), split.clone()))
@@ -120,13 +126,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             d.0 += 1;
             d.1 += u32::from(flagged);
         }
-        if split != "test" && flagged != label {
+        if (split == "tune" || split == "dev") && flagged != label {
             let matched = m
                 .as_ref()
                 .and_then(|m| narratives.narratives().get(m.narrative))
                 .map_or("-", |n| n.id.as_str());
             println!(
-                "{split} {} score={score:.2} matched={matched} c={:.3} r={:.3} r_seg={:.3} r_nar={:.3} bg={:.3} c3={:.3} k={} s={} p={} | {}",
+                "{split} {} score={score:.2} matched={matched} c={:.3} r={:.3} r_seg={:.3} r_nar={:.3} bg={:.3} c3={:.3} k={} s={} p={} a={} q={} | {}",
                 if label { "MISSED" } else { "FALSE+" },
                 f.claim,
                 f.rebuttal,
@@ -137,6 +143,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 f.cues,
                 f.spread,
                 f.polarity,
+                f.reported,
+                f.question,
                 row["text"].as_str().unwrap_or_default()
             );
         }
@@ -149,6 +157,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (split, (n, flagged)) in &debunks {
         println!("debunks {split}: {flagged} of {n} flagged");
+    }
+    // `--speed OLD.toml`: texts/s of this library and of another (say main's
+    // `git show main:classify/narratives/uk.toml`) on the same texts, alternating, in one run.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(old) = args
+        .iter()
+        .position(|a| a == "--speed")
+        .and_then(|i| args.get(i + 1))
+    {
+        let old_library: ballotwatch_classify::detectors::narratives::Library =
+            toml::from_str(&std::fs::read_to_string(old)?).map_err(|e| format!("{old}: {e}"))?;
+        let encoder = Encoder::shared(&dir, onnx::TEXT_ENCODER, &config)?;
+        let before = Narratives::new(encoder, old_library, None)?;
+        let (mut t_old, mut t_new) = (0.0f64, 0.0f64);
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            before.best_matches(&texts)?;
+            t_old += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            narratives.best_matches(&texts)?;
+            t_new += t.elapsed().as_secs_f64();
+        }
+        let n = 3.0 * texts.len() as f64;
+        println!(
+            "speed: {old} {:.1} texts/s, this library {:.1} texts/s, ratio {:.2}",
+            n / t_old,
+            n / t_new,
+            t_old / t_new
+        );
     }
     Ok(())
 }

@@ -31,9 +31,13 @@ const FOLDS: usize = 5;
 /// L2 penalty on the weights.
 const L2: f64 = 1e-3;
 /// The stance gates tried.
-const GATES: [f32; 4] = [0.0, 0.02, 0.04, 0.06];
+const GATES: [f32; 2] = [0.0, 0.02];
 /// The extra opening of the gate for a segment negated like its claim (`polarity_gate`) tried.
-const POLARITY_GATES: [f32; 4] = [0.0, 0.03, 0.06, 0.10];
+const POLARITY_GATES: [f32; 3] = [0.03, 0.06, 0.10];
+/// The extra opening for reported speech without a cue (`reported_gate`) tried.
+const REPORTED_GATES: [f32; 3] = [0.0, 0.04, 0.08];
+/// The extra opening for a question without a cue (`question_gate`) tried.
+const QUESTION_GATES: [f32; 2] = [0.0, 0.04];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -75,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     for (((t, l), f), s) in texts.iter().zip(&labels).zip(&feats).zip(&splits) {
         eprintln!(
-            "{s} {} c={:.3} r={:.3} r_seg={:.3} r_nar={:.3} bg={:.3} c3={:.3} k={} s={} p={} {t}",
+            "{s} {} c={:.3} r={:.3} r_seg={:.3} r_nar={:.3} bg={:.3} c3={:.3} k={} s={} p={} a={} q={} {t}",
             if *l { "+" } else { "-" },
             f.claim,
             f.rebuttal,
@@ -85,15 +89,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             f.claim_top3,
             f.cues,
             f.spread,
-            f.polarity
+            f.polarity,
+            f.reported,
+            f.question
         );
     }
     let mut best: Option<(f64, Calibration)> = None;
-    for (gate, polarity_gate) in GATES
-        .iter()
-        .flat_map(|g| POLARITY_GATES.iter().map(move |p| (*g, *p)))
-    {
-        let c = fit(&feats, &labels, &debunk, gate, polarity_gate);
+    let grid = GATES.iter().flat_map(|g| {
+        POLARITY_GATES.iter().flat_map(move |p| {
+            REPORTED_GATES
+                .iter()
+                .flat_map(move |r| QUESTION_GATES.iter().map(move |q| [*g, *p, *r, *q]))
+        })
+    });
+    for gates @ [gate, polarity_gate, reported_gate, question_gate] in grid {
+        let c = fit(&feats, &labels, &debunk, gates);
         let flagged: Vec<bool> = feats.iter().map(|f| c.score(f) >= 0.5).collect();
         let debunks = flagged
             .iter()
@@ -102,7 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .count();
         let score = f1(&flagged, &labels);
         eprintln!(
-            "stance gate {gate:.2} polarity gate {polarity_gate:.2}: fitted {}; {debunks} debunks flagged",
+            "stance gate {gate:.2} polarity gate {polarity_gate:.2} reported gate {reported_gate:.2} question gate {question_gate:.2}: fitted {}; {debunks} debunks flagged",
             prf(&flagged, &labels)
         );
         if debunks == 0 && best.as_ref().is_none_or(|b| score > b.0 + 1e-9) {
@@ -111,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let cal = match best {
         Some((_, c)) => c,
-        None => fit(&feats, &labels, &debunk, 0.0, 0.0),
+        None => fit(&feats, &labels, &debunk, [0.0; 4]),
     };
     // Cross-validation: every row is scored by a calibration fitted without it.
     let mut held_out = vec![false; feats.len()];
@@ -133,8 +143,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &train_f,
             &train_l,
             &train_d,
-            cal.stance_gate,
-            cal.polarity_gate,
+            [
+                cal.stance_gate,
+                cal.polarity_gate,
+                cal.reported_gate,
+                cal.question_gate,
+            ],
         );
         for (i, f) in feats.iter().enumerate() {
             if i % FOLDS == fold {
@@ -177,8 +191,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cue = {:.3}", cal.cue);
     println!("spread = {:.3}", cal.spread);
     println!("polarity = {:.3}", cal.polarity);
+    println!("reported = {:.3}", cal.reported);
+    println!("question = {:.3}", cal.question);
     println!("stance_gate = {:.2}", cal.stance_gate);
     println!("polarity_gate = {:.2}", cal.polarity_gate);
+    println!("reported_gate = {:.2}", cal.reported_gate);
+    println!("question_gate = {:.2}", cal.question_gate);
     println!("min_claim = {:.2}", cal.min_claim);
     Ok(())
 }
@@ -221,8 +239,7 @@ fn fit(
     feats: &[Features],
     labels: &[bool],
     debunk: &[bool],
-    stance_gate: f32,
-    polarity_gate: f32,
+    [stance_gate, polarity_gate, reported_gate, question_gate]: [f32; 4],
 ) -> Calibration {
     let gate = |bias: f32, w: &[f64; Features::INPUTS]| Calibration {
         bias,
@@ -235,8 +252,12 @@ fn fit(
         cue: w[6] as f32,
         spread: w[7] as f32,
         polarity: w[8] as f32,
+        reported: w[9] as f32,
+        question: w[10] as f32,
         stance_gate,
         polarity_gate,
+        reported_gate,
+        question_gate,
         min_claim: 0.0,
     };
     let open = gate(0.0, &[0.0; Features::INPUTS]);

@@ -148,12 +148,12 @@ fn the_models_are_found_beside_a_cargo_build_from_any_directory_and_the_error_na
 }
 
 /// Floors on the test split at the shipped threshold. Issue 20's target is recall ≥ 0.90 at
-/// precision ≥ 0.95; what the detector reaches today (precision 0.930, recall 0.869, F1 0.898 on
+/// precision ≥ 0.95; what the detector reaches today (precision 0.964, recall 0.885, F1 0.923 on
 /// 132 test rows) is the floor, rounded down, until it gets there. The calibration and threshold
 /// are fitted on the other splits only.
-const PRECISION_GATE: f64 = 0.92;
-const RECALL_GATE: f64 = 0.86;
-const F1_GATE: f64 = 0.89;
+const PRECISION_GATE: f64 = 0.96;
+const RECALL_GATE: f64 = 0.88;
+const F1_GATE: f64 = 0.92;
 
 #[test]
 fn eval_claims_f1_at_the_shipped_threshold() {
@@ -187,7 +187,9 @@ fn eval_claims_f1_at_the_shipped_threshold() {
     assert_eq!(out.len(), test.len());
     let (mut tp, mut fp, mut fn_, mut tn) = (0.0f64, 0.0, 0.0, 0.0);
     let mut debunks_flagged = Vec::new();
-    for (row, result) in test.iter().zip(&out) {
+    // Test rows are measured, never read for phrasing ideas: errors are listed by row number
+    // and narrative, not by their text.
+    for (i, (row, result)) in test.iter().zip(&out).enumerate() {
         // This set judges the narrative detector: other detectors' verdicts (a campaign post's
         // missing imprint) do not count here.
         let flagged = result["verdicts"].as_array().is_some_and(|vs| {
@@ -199,14 +201,14 @@ fn eval_claims_f1_at_the_shipped_threshold() {
             (true, true) => tp += 1.0,
             (true, false) => {
                 fp += 1.0;
-                eprintln!("false positive: {}", row["text"]);
+                eprintln!("false positive: test row {i} ({})", row["kind"]);
                 if row["kind"] == "debunk" {
-                    debunks_flagged.push(row["text"].to_string());
+                    debunks_flagged.push(i);
                 }
             }
             (false, true) => {
                 fn_ += 1.0;
-                eprintln!("missed ({}): {}", row["narrative"], row["text"]);
+                eprintln!("missed: test row {i} ({})", row["narrative"]);
             }
             (false, false) => tn += 1.0,
         }
@@ -226,7 +228,7 @@ fn eval_claims_f1_at_the_shipped_threshold() {
     );
     assert!(
         debunks_flagged.is_empty(),
-        "debunks flagged on the test split: {debunks_flagged:?}"
+        "debunks flagged on the test split (row numbers): {debunks_flagged:?}"
     );
     assert!(
         precision >= PRECISION_GATE,

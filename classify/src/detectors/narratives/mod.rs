@@ -53,9 +53,9 @@ pub struct Library {
 
 /// `score = sigmoid(bias + claim·c + margin·(c − r) + segment_margin·(c − r_seg)
 /// + narrative_margin·(c − r_nar) + background_margin·(c − bg) + claim_top3·c3 + cue·k
-/// + spread·s + polarity·p)` with the inputs of [`Features`]; 0 when
-/// `r > c + stance_gate + polarity_gate·max(p, 0)` (that last term 0 when the text has
-/// fact-check cues) or `c < min_claim`.
+/// + spread·s + polarity·p + reported·a + question·q)` with the inputs of [`Features`]; 0 when
+/// `r > c + stance_gate + polarity_gate·max(p, 0) + reported_gate·a + question_gate·q` (those
+/// last terms 0 when the text has fact-check cues) or `c < min_claim`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
@@ -81,6 +81,14 @@ pub struct Calibration {
     pub spread: f32,
     /// Weight of the negation agreement (see [`Features::polarity`]).
     pub polarity: f32,
+    /// Weight of reported speech without a correction cue (see [`reported_speech`]); 0 in a
+    /// library fitted before it existed.
+    #[serde(default)]
+    pub reported: f32,
+    /// Weight of a matched segment that asks (see [`asks`]); 0 in a library fitted before it
+    /// existed.
+    #[serde(default)]
+    pub question: f32,
     /// Stance gate: a segment closer to the rebuttal side than to the claim side by more than
     /// this reads as a correction, not a claim, and scores 0.
     pub stance_gate: f32,
@@ -88,6 +96,17 @@ pub struct Calibration {
     /// and unlike its correction (`polarity` +1): "not" barely moves the sentence encoder, so
     /// "you can't vote without it" sits as close to "you don't need it to vote" as to the claim.
     pub polarity_gate: f32,
+    /// How much further the stance gate opens for a text that reports what someone else says
+    /// without a correction cue (`reported` 1): "a viral post says pencil marks are rubbed
+    /// out" sits as close to the debunk "claims that pencil marks are rubbed out are false" as
+    /// to the claim, and only the debunk carries a cue.
+    #[serde(default)]
+    pub reported_gate: f32,
+    /// How much further the stance gate opens for a matched segment that asks, in a text
+    /// without a correction cue ("is it true you get two votes with two addresses? my
+    /// neighbour says yes").
+    #[serde(default)]
+    pub question_gate: f32,
     /// A segment whose claim similarity is below this is not about any narrative and scores 0
     /// (without it, text far from both sides would score on the margin alone).
     pub min_claim: f32,
@@ -103,6 +122,8 @@ impl Calibration {
             0.0
         } else {
             self.polarity_gate * f.polarity.max(0.0)
+                + self.reported_gate * f.reported
+                + self.question_gate * f.question
         };
         if f.rebuttal > f.claim + self.stance_gate + polarity_gate || f.claim < self.min_claim {
             return 0.0;
@@ -129,6 +150,8 @@ impl Calibration {
             self.cue,
             self.spread,
             self.polarity,
+            self.reported,
+            self.question,
         ]
     }
 }
@@ -162,11 +185,18 @@ pub struct Features {
     /// claim phrasing but unlike its closest correction of the same narrative, −1 the other way
     /// round, 0 otherwise. The sentence encoder hardly sees "not"; this sees only "not".
     pub polarity: f32,
+    /// 1 when the text passes on what someone else says ("a post going round says…", "I've
+    /// been told…") and has no fact-check cue: a reported claim, not a correction. Debunks
+    /// report the claim too ("claims that … are false"), but with a cue.
+    pub reported: f32,
+    /// 1 when the matched segment is a question: "did you know you can vote by text?" asserts,
+    /// "can I vote by text?" asks; the head learns how much a question weighs.
+    pub question: f32,
 }
 
 impl Features {
     /// How many inputs the score's linear part has.
-    pub const INPUTS: usize = 9;
+    pub const INPUTS: usize = 11;
 
     /// The inputs of the score's linear part, in the order of [`Calibration::weights`].
     pub fn inputs(&self) -> [f32; Features::INPUTS] {
@@ -180,6 +210,8 @@ impl Features {
             self.cues,
             self.spread,
             self.polarity,
+            self.reported,
+            self.question,
         ]
     }
 
@@ -195,6 +227,8 @@ impl Features {
             cues: 0.0,
             spread: 0.0,
             polarity: 0.0,
+            reported: 0.0,
+            question: 0.0,
         }
     }
 }
@@ -360,6 +394,11 @@ impl Narratives {
         for (text, segs) in texts.iter().zip(&per_text) {
             let cues = fact_check_cues(text);
             let spread = spread_cues(text);
+            let reported = if cues == 0.0 && reported_speech(text) {
+                1.0
+            } else {
+                0.0
+            };
             let mut best: Option<Match> = None;
             // How close the text comes anywhere to a correction: a debunk states the myth in
             // one sentence and the correct position in another.
@@ -427,6 +466,8 @@ impl Narratives {
                         cues,
                         spread,
                         polarity,
+                        reported,
+                        question: if asks(seg) { 1.0 } else { 0.0 },
                     },
                 });
             }
@@ -483,6 +524,8 @@ impl Narratives {
                 "fact_check_cues": m.features.cues,
                 "spread_cues": m.features.spread,
                 "negation_agreement": m.features.polarity,
+                "reported_speech": m.features.reported,
+                "question": m.features.question,
                 "source": n.source,
                 "model_sha256": self.encoder.sha256(),
             }),
@@ -550,6 +593,31 @@ pub fn negated(text: &str) -> bool {
         })
         .as_ref()
         .is_some_and(|r| r.is_match(text))
+}
+
+/// Whether a text passes on what someone else says: "a post going round says", "people are
+/// saying", "I've been told", "apparently", "according to a message".
+pub fn reported_speech(text: &str) -> bool {
+    static REPORTED: OnceLock<Option<Regex>> = OnceLock::new();
+    REPORTED
+        .get_or_init(|| {
+            Regex::new(r"(?i)\b(says|said|saying|claims?|claimed|claiming|reckons?|apparently|reportedly|allegedly|supposedly|i heard|i've heard|i have heard|heard that|been told|told me|told us|word is|going (round|around)|doing the rounds|circulating|according to|posted that|shared a|forwarded)\b").ok()
+        })
+        .as_ref()
+        .is_some_and(|r| r.is_match(text))
+}
+
+/// Whether a segment asks a question: a question mark, or an opening such as "did you know",
+/// "is it true", "why do they".
+pub fn asks(segment: &str) -> bool {
+    static ASKS: OnceLock<Option<Regex>> = OnceLock::new();
+    segment.contains('?')
+        || ASKS
+            .get_or_init(|| {
+                Regex::new(r"(?i)^\W*(did you know|is it true|anyone (else )?(know|heard)|why (do|does|did|would|are|is))\b").ok()
+            })
+            .as_ref()
+            .is_some_and(|r| r.is_match(segment))
 }
 
 /// Spreading cues: how rumours ask to be passed on before they are "taken down" — share and
@@ -659,7 +727,7 @@ impl Detector for Narratives {
 
     fn version(&self) -> String {
         format!(
-            "1 ({} narratives; {} sha256:{})",
+            "2 ({} narratives; {} sha256:{})",
             self.narratives.len(),
             self.encoder.name(),
             self.encoder.sha256()
@@ -699,250 +767,4 @@ impl Detector for Narratives {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_builtin_library_parses_and_covers_the_issue() {
-        let lib = builtin_library().unwrap();
-        assert!(lib.narratives.len() >= 16, "{}", lib.narratives.len());
-        let mut ids = std::collections::HashSet::new();
-        for n in &lib.narratives {
-            assert!(ids.insert(n.id.clone()), "duplicate id {}", n.id);
-            assert!(n.examples.len() >= 3, "{} needs phrasings", n.id);
-            assert!(!n.debunks.is_empty(), "{} needs debunk phrasings", n.id);
-            assert!(!n.rebuttal.trim().is_empty(), "{} needs a rebuttal", n.id);
-            assert!(
-                n.source.as_ref().is_some_and(|s| s.scheme() == "https"),
-                "{} needs a public source",
-                n.id
-            );
-        }
-        for id in [
-            "pen-pencil",
-            "vote-online-text",
-            "wrong-polling-day",
-            "polling-station-closed",
-            "poll-card-needed",
-            "no-id-needed",
-            "expired-id-refused",
-            "postal-votes-dumped",
-            "count-rigged",
-            "spoilt-ballot-counts",
-            "vote-twice",
-            "election-postponed",
-            "register-on-the-day",
-            "ballot-not-secret",
-            "eligibility",
-            "fake-official-notice",
-            "photo-id-list",
-            "ballots-discarded",
-            "leaked-recording",
-        ] {
-            assert!(ids.contains(id), "missing narrative {id}");
-        }
-    }
-
-    #[test]
-    fn calibration_is_monotonic_in_claim_and_margin_and_falls_with_cues() {
-        let c = builtin_library().unwrap().calibration;
-        let f = |claim: f32, rebuttal: f32, cues| {
-            c.score(&Features {
-                claim,
-                rebuttal,
-                segment_rebuttal: rebuttal,
-                narrative_rebuttal: rebuttal,
-                background: 0.3,
-                claim_top3: claim - 0.05,
-                cues,
-                spread: 0.0,
-                polarity: 0.0,
-            })
-        };
-        assert!(f(0.8, 0.4, 0.0) > f(0.5, 0.4, 0.0));
-        assert!(f(0.8, 0.3, 0.0) > f(0.8, 0.7, 0.0));
-        assert!(f(0.8, 0.4, 0.0) > f(0.8, 0.4, 2.0));
-        assert!((0.0..=1.0).contains(&f(1.0, 0.0, 0.0)));
-    }
-
-    #[test]
-    fn cues() {
-        assert_eq!(fact_check_cues("You must use a pencil"), 0.0);
-        assert_eq!(fact_check_cues("MYTH: you must use a pencil"), 1.0);
-        assert_eq!(
-            fact_check_cues("Fact check: this is not true, ignore these posts"),
-            2.0
-        );
-    }
-
-    #[test]
-    fn negation() {
-        assert!(negated("Your vote is not secret"));
-        assert!(negated("You can't vote without your poll card"));
-        assert!(negated("It doesn’t count"));
-        assert!(!negated("Your vote is secret"));
-        assert!(!negated(
-            "Nothingness aside, the count went ahead for the government agent"
-        ));
-        assert!(!negated("Polls are open from 7am to 10pm on Thursday"));
-    }
-
-    #[test]
-    fn spread() {
-        assert_eq!(spread_cues("Polls are open from 7am to 10pm."), 0.0);
-        assert_eq!(spread_cues("Pencil votes get erased, pass it on"), 1.0);
-        assert_eq!(
-            spread_cues("URGENT: POLLING STATIONS ARE CLOSED, share before it's deleted!!"),
-            2.0
-        );
-        assert_eq!(spread_cues("The BBC and ITV reported the result"), 0.0);
-    }
-
-    #[test]
-    fn jokes_and_forgeries_are_correction_cues() {
-        assert_eq!(
-            fact_check_cues("My cat ate my postal vote (joking, it'll be counted)"),
-            1.0
-        );
-        assert_eq!(
-            fact_check_cues(
-                "The clip of the Returning Officer was made with voice-cloning software"
-            ),
-            1.0
-        );
-    }
-
-    fn detector() -> Option<Narratives> {
-        let lib = builtin_library().unwrap();
-        Some(Narratives::new(crate::onnx::tests::test_encoder()?, lib, None).unwrap())
-    }
-
-    fn item(text: &str) -> Item {
-        Item {
-            id: "t".into(),
-            text: Some(text.into()),
-            ..Item::default()
-        }
-    }
-
-    #[test]
-    fn flags_a_false_claim_with_narrative_sentence_and_rebuttal_but_not_its_debunk() {
-        let Some(d) = detector() else {
-            return;
-        };
-        let claim = item(
-            "Don't use the pencils at the polling station, they rub out your vote. Take a pen!",
-        );
-        let debunk = item("You can use a pen or a pencil to vote, both are fine. Claims that pencil votes are rubbed out are false.");
-        let out = d.detect_batch(&[&claim, &debunk]);
-        let v = out[0].as_ref().unwrap();
-        assert_eq!(v.len(), 1, "{v:?}");
-        let v = &v[0];
-        assert!(v.score >= 0.5, "{v:?}");
-        assert_eq!(v.label, "election_process_claim");
-        assert_eq!(v.evidence["narrative"], "pen-pencil");
-        assert!(v.explanation.contains("pencil"), "{}", v.explanation);
-        assert!(v.rebuttal.as_deref().unwrap().contains("pencil provided"));
-        let debunked = out[1].as_ref().unwrap();
-        assert!(
-            debunked.iter().all(|v| v.score < 0.5),
-            "debunk flagged: {debunked:?}"
-        );
-    }
-
-    #[test]
-    fn a_claim_at_the_end_of_a_long_article_is_found() {
-        let Some(d) = detector() else {
-            return;
-        };
-        let mut text = "The council's planning committee met on Tuesday to discuss new housing on the old gasworks site. ".repeat(40);
-        text.push_str("Meanwhile posts are telling residents that the local elections have been postponed until June, so there is no vote on Thursday.");
-        let v = d.detect(&item(&text)).unwrap();
-        assert!(
-            v.iter()
-                .any(|v| v.evidence["narrative"] == "election-postponed"),
-            "{v:?}"
-        );
-    }
-
-    #[test]
-    fn a_reported_claim_is_flagged_but_the_same_claim_called_false_is_not() {
-        let Some(d) = detector() else {
-            return;
-        };
-        let reported = item("A message going round the estate says the council elections have been called off until the autumn.");
-        let called_false = item("Messages saying the council elections have been called off are false. The election goes ahead on Thursday.");
-        let out = d.detect_batch(&[&reported, &called_false]);
-        let v = out[0].as_ref().unwrap();
-        assert!(
-            v.iter()
-                .any(|v| v.score >= 0.5 && v.evidence["narrative"] == "election-postponed"),
-            "{v:?}"
-        );
-        let v = out[1].as_ref().unwrap();
-        assert!(v.iter().all(|v| v.score < 0.5), "debunk flagged: {v:?}");
-    }
-
-    /// The built-in library plus the example config's council narrative, with `debunks`.
-    fn with_bridge_closed(debunks: Vec<String>) -> Option<Narratives> {
-        let mut lib = builtin_library().unwrap();
-        lib.narratives.push(Narrative {
-            id: "bridge-closed".into(),
-            claim: "The Riverside polling station is closed because the bridge is shut".into(),
-            examples: vec!["Riverside polling station shut, bridge closed, don't go".into()],
-            rebuttal: "All polling stations are open 7am-10pm".into(),
-            debunks,
-            source: Some("https://www.anytown.gov.uk/elections".parse().unwrap()),
-        });
-        Some(Narratives::new(crate::onnx::tests::test_encoder()?, lib, None).unwrap())
-    }
-
-    #[test]
-    fn council_narratives_are_added() {
-        let Some(d) = with_bridge_closed(Vec::new()) else {
-            return;
-        };
-        let m = d
-            .best_matches(&["Don't go to vote in Riverside, the bridge is closed so the polling station is shut"])
-            .unwrap();
-        let m = m[0].as_ref().unwrap();
-        assert!(
-            ["bridge-closed", "polling-station-closed"]
-                .contains(&d.narratives()[m.narrative].id.as_str()),
-            "{}",
-            d.narratives()[m.narrative].id
-        );
-    }
-
-    #[test]
-    fn a_council_narratives_debunks_keep_its_corrections_unflagged() {
-        let correction =
-            "Riverside polling station is open as usual; the bridge closure does not affect it";
-        let Some(d) = with_bridge_closed(vec![correction.into()]) else {
-            return;
-        };
-        let out = d.detect_batch(&[&item(correction)]);
-        let verdicts = out[0].as_ref().unwrap();
-        assert!(
-            verdicts.iter().all(|v| v.score < 0.5),
-            "the council's own correction was flagged: {verdicts:?}"
-        );
-    }
-
-    #[test]
-    fn embedding_cache_round_trips() {
-        let Some(enc) = crate::onnx::tests::test_encoder() else {
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("bw-narr-cache-{}", std::process::id()));
-        let texts = ["first text", "second text"];
-        let fresh = cached_embeddings(&enc, &texts, Some(&dir)).unwrap();
-        let file = dir.join(format!("narratives-{}.bin", enc.sha256()));
-        assert!(file.is_file());
-        let read = read_cache(&file);
-        assert_eq!(read.len(), 2);
-        let again = cached_embeddings(&enc, &texts, Some(&dir)).unwrap();
-        assert_eq!(fresh, again);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

@@ -152,7 +152,7 @@ async fn incident(
             let ids = s.incident_item_ids(id)?;
             Ok((
                 detail,
-                s.get_items(&ids)?,
+                crate::get_items(s, &ids)?,
                 s.incident_history(id)?,
                 s.report_count(&ids)?,
             ))

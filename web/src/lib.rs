@@ -57,7 +57,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use ballotwatch_index::SearchIndex;
-use ballotwatch_store::Store;
+use ballotwatch_store::{StoredItem, WebStore};
 pub use config::{ReportsConfig, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -127,10 +127,11 @@ impl WebConfig {
     }
 }
 
-/// What every handler shares.
+/// What every handler shares. Every handler reaches the store through [`WebStore`], so the same
+/// server runs on SQLite (embedded mode) and on PostgreSQL (a cluster's web role).
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn WebStore>,
     pub(crate) index: SearchIndex,
     pub(crate) config: Arc<WebConfig>,
     pub(crate) limiter: Arc<auth::LoginLimiter>,
@@ -140,7 +141,20 @@ pub(crate) struct AppState {
 
 impl AppState {
     /// The shared state of a server over `store` and `index`.
-    pub(crate) fn new(store: Store, index: SearchIndex, config: WebConfig) -> AppState {
+    pub(crate) fn new<S: WebStore + 'static>(
+        store: S,
+        index: SearchIndex,
+        config: WebConfig,
+    ) -> AppState {
+        AppState::shared(Arc::new(store), index, config)
+    }
+
+    /// The shared state of a server over a store shared with the rest of the process.
+    pub(crate) fn shared(
+        store: Arc<dyn WebStore>,
+        index: SearchIndex,
+        config: WebConfig,
+    ) -> AppState {
         AppState {
             store,
             index,
@@ -159,14 +173,24 @@ impl AppState {
     /// Runs a store (or other blocking) call off the async threads.
     pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, WebError>
     where
-        F: FnOnce(&Store) -> Result<T, WebError> + Send + 'static,
+        F: FnOnce(&dyn WebStore) -> Result<T, WebError> + Send + 'static,
         T: Send + 'static,
     {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        tokio::task::spawn_blocking(move || f(&*store))
             .await
             .map_err(|e| WebError::Internal(format!("a background task failed: {e}")))?
     }
+}
+
+/// The latest versions of the items `ids` names, in that order; unknown ids are left out (as
+/// [`ballotwatch_store::Store::get_items`]).
+pub(crate) fn get_items(store: &dyn WebStore, ids: &[String]) -> Result<Vec<StoredItem>, WebError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(store.get_item(id)?);
+    }
+    Ok(out)
 }
 
 /// The whole application: pages, API and (unless it has its own listener) metrics.
@@ -309,10 +333,21 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    /// Binds the UI (and metrics) addresses. Fails, naming the address, when one is taken.
-    pub async fn bind(
+    /// Binds the UI (and metrics) addresses over `store` (the SQLite `Store` in embedded mode).
+    /// Fails, naming the address, when one is taken.
+    pub async fn bind<S: WebStore + 'static>(
         config: WebConfig,
-        store: Store,
+        store: S,
+        index: SearchIndex,
+    ) -> Result<Self, WebError> {
+        WebServer::bind_shared(config, Arc::new(store), index).await
+    }
+
+    /// [`WebServer::bind`] over a store shared with other parts of the process (a cluster
+    /// node's `PgStore`).
+    pub async fn bind_shared(
+        config: WebConfig,
+        store: Arc<dyn WebStore>,
         index: SearchIndex,
     ) -> Result<Self, WebError> {
         let listener = tokio::net::TcpListener::bind(config.bind)
@@ -336,7 +371,7 @@ impl WebServer {
             }
             None => None,
         };
-        let state = AppState::new(store, index, config);
+        let state = AppState::shared(store, index, config);
         Ok(WebServer {
             listener,
             metrics_listener,
@@ -393,6 +428,7 @@ pub(crate) mod testutil {
     use super::*;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
+    use ballotwatch_store::Store;
     use tower::ServiceExt;
 
     /// A store, an empty index and the app over them (metrics on the main listener).

@@ -180,7 +180,7 @@ pub(crate) async fn run(
             request.offset = (page - 1).saturating_mul(page_size);
             let results = index.search(&request)?;
             let ids: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
-            let mut items = store.get_items(&ids)?;
+            let mut items = crate::get_items(store, &ids)?;
             let hits = results
                 .hits
                 .iter()

@@ -121,7 +121,7 @@ pub(crate) async fn page(
                 &serde_json::json!({ "incident_id": id }),
             )?;
             let ids = s.incident_item_ids(id)?;
-            let items = with_captures(s, s.get_items(&ids)?)?;
+            let items = with_captures(s, crate::get_items(s, &ids)?)?;
             Ok(IncidentView {
                 detail,
                 reports: s.report_count(&ids)?,
@@ -298,7 +298,7 @@ fn confirm_fake_forms(
 
 /// Items with the capture each was read from.
 fn with_captures(
-    s: &ballotwatch_store::Store,
+    s: &dyn ballotwatch_store::WebStore,
     items: Vec<StoredItem>,
 ) -> Result<Vec<(StoredItem, Option<Capture>)>, WebError> {
     items

@@ -138,6 +138,11 @@ pub trait WebStore: PipelineStore {
     /// The reports that became an item, oldest first (see [`Store::reports_of_item`]).
     fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
 
+    // --- health (the web role's /healthz and /readyz) --------------------------------------------
+
+    /// Runs a trivial query: `Ok` when the database answers (see [`Store::ping`]).
+    fn ping(&self) -> Result<()>;
+
     // --- what only this process knows, and the embedded-only features ---------------------------
 
     /// Why ingest is paused (the data folder's disk is full), if it is (see
@@ -223,6 +228,8 @@ macro_rules! web_store_impl {
                 fn quarantine_count(&self) -> Result<u64>;
                 fn report_count(&self, item_ids: &[String]) -> Result<ReportCount>;
                 fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
+                // health
+                fn ping(&self) -> Result<()>;
             }
         }
     };

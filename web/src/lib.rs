@@ -127,6 +127,10 @@ impl WebConfig {
     }
 }
 
+/// A check `/healthz` and `/readyz` run besides the store's (a cluster node's NATS connection):
+/// `Err` with the reason while that dependency is unreachable. Cheap and non-blocking.
+pub type DependencyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// What every handler shares. Every handler reaches the store through [`WebStore`], so the same
 /// server runs on SQLite (embedded mode) and on PostgreSQL (a cluster's web role).
 #[derive(Clone)]
@@ -135,6 +139,8 @@ pub(crate) struct AppState {
     pub(crate) index: SearchIndex,
     pub(crate) config: Arc<WebConfig>,
     pub(crate) limiter: Arc<auth::LoginLimiter>,
+    /// What `/healthz` and `/readyz` check besides the store, by name; empty in embedded mode.
+    pub(crate) dependencies: Arc<Vec<(String, DependencyCheck)>>,
     /// The public report form's per-address limit.
     pub(crate) report_limiter: Arc<auth::LoginLimiter>,
 }
@@ -158,6 +164,7 @@ impl AppState {
         AppState {
             store,
             index,
+            dependencies: Arc::new(Vec::new()),
             limiter: Arc::new(auth::LoginLimiter::new(
                 config.login_attempts_per_address,
                 config.login.window,
@@ -379,6 +386,15 @@ impl WebServer {
         })
     }
 
+    /// Adds a dependency `/healthz` reports and `/readyz` requires (a cluster node's NATS);
+    /// with one, both also name the store's back end and whether it answers.
+    pub fn with_dependency(mut self, name: &str, check: DependencyCheck) -> Self {
+        let mut deps = self.state.dependencies.as_ref().clone();
+        deps.push((name.to_string(), check));
+        self.state.dependencies = Arc::new(deps);
+        self
+    }
+
     /// The address the UI listens on (useful when bound to port 0).
     pub fn local_addr(&self) -> Result<SocketAddr, WebError> {
         self.listener
@@ -561,6 +577,50 @@ mod tests {
             }
             assert!(!body.contains("Incident"), "{path} leaked: {body}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_node_reports_its_dependencies_and_is_not_ready_without_them() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let t = test_app();
+        let mut state = AppState::new(
+            t.store.clone(),
+            SearchIndex::open_or_create(&t._dir.path().join("i2")).unwrap(),
+            WebConfig::from_server(&Default::default()),
+        );
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        let nats: DependencyCheck = Arc::new(move || {
+            if flag.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("connection state Disconnected".into())
+            }
+        });
+        state.dependencies = Arc::new(vec![("nats".into(), nats)]);
+        let router = app(state, true);
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let (status, _, body) = send(&router, get("/healthz")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "ok\nnats: reachable\nsqlite: reachable\n");
+        let (status, _, body) = send(&router, get("/readyz")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "ready\nnats: reachable\nsqlite: reachable\n");
+
+        up.store(false, Ordering::SeqCst);
+        let (status, _, body) = send(&router, get("/healthz")).await;
+        assert_eq!(status, StatusCode::OK, "the process itself is fine");
+        assert!(
+            body.contains("nats: unreachable: connection state Disconnected"),
+            "{body}"
+        );
+        let (status, _, body) = send(&router, get("/readyz")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.starts_with("not ready\n"), "{body}");
+        assert!(body.contains("nats: unreachable") && body.contains("sqlite: reachable"));
+        // Embedded mode (no dependencies) answers as it always did.
+        let (_, _, body) = send(&t.router, get("/healthz")).await;
+        assert_eq!(body, "ok\n");
     }
 
     #[tokio::test]

@@ -42,7 +42,11 @@ impl PgStore {
         since: DateTime<Utc>,
         by_severity: bool,
     ) -> Result<Vec<DayCount>> {
-        let column = if by_severity { "severity::text" } else { "kind" };
+        let column = if by_severity {
+            "severity::text"
+        } else {
+            "kind"
+        };
         let order = if by_severity {
             "severity"
         } else {
@@ -67,7 +71,9 @@ impl PgStore {
                     .ok()
                     .and_then(Severity::from_rank)
                     .map(|s| s.to_string())
-                    .ok_or_else(|| StoreError::corrupt("incidents.severity", format!("rank {raw}")))?
+                    .ok_or_else(|| {
+                        StoreError::corrupt("incidents.severity", format!("rank {raw}"))
+                    })?
             } else {
                 VerdictKind::ALL
                     .into_iter()
@@ -90,7 +96,10 @@ impl PgStore {
     pub fn incident_status_counts(&self) -> Result<Vec<(IncidentStatus, u64)>> {
         let raws = self.with_client("counting incidents by status", |c| {
             let rows = c
-                .query("SELECT status, count(*) FROM incidents GROUP BY status", &[])
+                .query(
+                    "SELECT status, count(*) FROM incidents GROUP BY status",
+                    &[],
+                )
                 .pg("counting incidents by status")?;
             counted(&rows, "incidents by status")
         })?;

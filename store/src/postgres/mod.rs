@@ -183,6 +183,15 @@ impl PgStore {
         &self.inner.server
     }
 
+    /// Runs a trivial query: `Ok` when the server answers (health checks).
+    pub fn ping(&self) -> Result<()> {
+        self.with_client("checking that PostgreSQL answers", |c| {
+            c.simple_query("SELECT 1")
+                .pg("checking that PostgreSQL answers")
+                .map(drop)
+        })
+    }
+
     /// Runs `f` on a pooled connection and names the server in its errors. `what` says what the
     /// call is for when no connection can be had.
     fn with_client<T>(&self, what: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {

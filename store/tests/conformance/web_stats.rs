@@ -47,7 +47,10 @@ fn dashboard_and_metrics_aggregates(env: &WebEnv) {
     let s: &dyn WebStore = &*env.store;
     let before = Utc::now() - chrono::Duration::seconds(60);
     let empty = s.metric_counts().unwrap();
-    assert_eq!((empty.items, empty.incidents, empty.latency_count), (0, 0, 0));
+    assert_eq!(
+        (empty.items, empty.incidents, empty.latency_count),
+        (0, 0, 0)
+    );
     assert!(s.top_narratives(before, 10).unwrap().is_empty());
 
     s.record_poll("Echo", poll(s, &[("a", "1"), ("b", "2"), ("c", "3")], 0))
@@ -63,7 +66,12 @@ fn dashboard_and_metrics_aggregates(env: &WebEnv) {
         .unwrap()
         .unwrap();
     s.record_sighting(
-        &sighting(seq("b"), "k2", VerdictKind::Misinformation, Severity::Medium),
+        &sighting(
+            seq("b"),
+            "k2",
+            VerdictKind::Misinformation,
+            Severity::Medium,
+        ),
         &mut |_| Default::default(),
     )
     .unwrap()
@@ -117,7 +125,9 @@ fn dashboard_and_metrics_aggregates(env: &WebEnv) {
     // One alert sent: its latency is counted.
     s.outbox_enqueue(&[msg("k-sent", "email", Some(one.incident.id))])
         .unwrap();
-    let claimed = s.outbox_claim(Utc::now() + chrono::Duration::seconds(1)).unwrap();
+    let claimed = s
+        .outbox_claim(Utc::now() + chrono::Duration::seconds(1))
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     s.outbox_sent(claimed[0].id, Utc::now() + chrono::Duration::seconds(2))
         .unwrap();
@@ -171,7 +181,10 @@ fn sources_and_reports_of_items(env: &WebEnv) {
     (env.add_report)("bob", "g");
     let reports = s.reports_of_item("a").unwrap();
     assert_eq!(
-        reports.iter().map(|r| r.reporter.as_str()).collect::<Vec<_>>(),
+        reports
+            .iter()
+            .map(|r| r.reporter.as_str())
+            .collect::<Vec<_>>(),
         ["amy", "public report form"],
         "oldest first"
     );
@@ -185,6 +198,7 @@ fn sources_and_reports_of_items(env: &WebEnv) {
     assert_eq!(s.report_count(&ids(&["b"])).unwrap().count, 0);
 
     // This process's flags and the embedded-only features: SQLite has them, PostgreSQL not.
+    s.ping().unwrap();
     assert_eq!(s.ingest_paused(), None);
     assert_eq!(s.timestamp_gap(), None);
     assert_eq!(s.embedded().is_some(), s.backend() == "sqlite");

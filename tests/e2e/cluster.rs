@@ -421,7 +421,7 @@ fn serve_roles(setup: &Setup, ws: &Workspace, roles: &str) -> Child {
 /// session on the other web node; both report NATS and PostgreSQL as reachable.
 #[test]
 fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
-    use ballotwatch_store::{PgOptions, PgStore, Role, WebStore};
+    use ballotwatch_store::{PgOptions, PgStore, Role};
     const PASSWORD: &str = "correct horse battery staple";
     let Some(setup) = Setup::new("cluster_web") else {
         return;
@@ -554,7 +554,9 @@ fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
             .bearer_auth(&api_token);
         let (status, v): (u16, serde_json::Value) = rt.block_on(async move {
             let res = req.send().await.unwrap();
-            (res.status().as_u16(), res.json().await.unwrap_or_default())
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or_default())
         });
         assert_eq!(status, 200, "{v}");
         let ids: Vec<&str> = v["hits"]

@@ -146,7 +146,8 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// The shared state of a server over `store` and `index`.
+    /// The shared state of a server over `store` and `index` (the unit tests' way in).
+    #[cfg(test)]
     pub(crate) fn new<S: WebStore + 'static>(
         store: S,
         index: SearchIndex,

@@ -45,8 +45,8 @@ enum Command {
     /// Ctrl-C.
     Serve {
         /// The parts of the pipeline this node runs, comma-separated: ingest, classify, alert,
-        /// web. Embedded mode (no [cluster] table) runs them all; cluster mode runs
-        /// ingest,classify,alert by default (the web UI needs embedded mode for now).
+        /// web. Embedded mode (no [cluster] table) runs them all; cluster mode runs all four by
+        /// default (the web role on PostgreSQL and the node's own search index).
         #[arg(long)]
         roles: Option<String>,
     },

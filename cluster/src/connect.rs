@@ -115,6 +115,15 @@ impl Cluster {
         &self.client
     }
 
+    /// `Err` naming the connection's state while this node is not connected to NATS (the
+    /// client reconnects by itself); for `/healthz` and `/readyz`.
+    pub fn check_connected(&self) -> Result<(), String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            other => Err(format!("connection state {other:?}")),
+        }
+    }
+
     /// The settings of `stage`.
     pub fn settings(&self, stage: Stage) -> StageSettings {
         self.config.stage(stage)

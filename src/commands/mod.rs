@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let roles = roles.as_deref().map(serve::roles).transpose()?;
             let config = load_config(config_path)?;
             if config.cluster.is_some() {
-                let roles = serve::cluster_roles(roles)?;
+                let roles = serve::cluster_roles(roles);
                 return runtime()?.block_on(serve::run_cluster(config, roles));
             }
             serve::check_mode(&config, roles.unwrap_or_default())?;

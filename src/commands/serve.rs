@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ballotwatch_cluster::Roles;
+use ballotwatch_cluster::{Role, Roles};
 use ballotwatch_pipeline::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -28,23 +28,55 @@ pub fn check_mode(config: &Config, roles: Roles) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The roles a cluster node runs: `--roles`, or by default every role cluster mode serves; a
-/// role it does not serve yet is a usage error (exit 2) saying why.
-pub fn cluster_roles(roles: Option<Roles>) -> anyhow::Result<Roles> {
-    let roles = roles.unwrap_or_else(cluster::default_roles);
-    if let Some(why) = cluster::unsupported_roles(roles) {
-        return Err(UsageError(why).into());
-    }
-    Ok(roles)
+/// The roles a cluster node runs: `--roles`, or by default all four.
+pub fn cluster_roles(roles: Option<Roles>) -> Roles {
+    roles.unwrap_or_else(cluster::default_roles)
 }
 
-/// Runs a cluster node (`serve` with a `[cluster]` table) until a signal arrives.
+/// Runs a cluster node (`serve` with a `[cluster]` table) until a signal arrives. With the web
+/// role, the web UI and API run on the node's PostgreSQL store and index replica; `/healthz`
+/// and `/readyz` report NATS and PostgreSQL.
 pub async fn run_cluster(config: Config, roles: Roles) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
+    let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
+    web_config.reports = config.reports.clone();
+    let query_limits = ballotwatch_index::QueryLimits::from(&config.limits);
     let node = Arc::new(cluster::ClusterNode::open(config, roles).await?);
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let result = node.clone().run(shutdown).await;
+    let web_task = if roles.has(Role::Web) {
+        let nats = node.clone();
+        let web = match ballotwatch_web::WebServer::bind_shared(
+            web_config,
+            node.web_store(),
+            node.index().clone().with_query_limits(query_limits),
+        )
+        .await
+        {
+            Ok(web) => web.with_dependency("nats", Arc::new(move || nats.nats_check())),
+            Err(e) => {
+                drop(nats);
+                node.close().await;
+                return Err(e.into());
+            }
+        };
+        tracing::info!("web UI listening on http://{}", web.local_addr()?);
+        if let Some(m) = web.metrics_addr() {
+            tracing::info!("metrics listening on http://{m}/metrics");
+        }
+        Some(tokio::spawn(web.run(shutdown.clone())))
+    } else {
+        None
+    };
+    let result = node.clone().run(shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(task) = web_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the web server stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the web server task failed"),
+        }
+    }
     node.close().await;
     result?;
     tracing::info!("stopped cleanly");

@@ -175,158 +175,98 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
 }
 
-impl PipelineStore for Store {
+/// Implements trait methods by calling the back end's inherent methods of the same names with
+/// the same arguments: `delegate! { Type; fn name(&self, arg: T) -> R; ... }` inside an `impl`.
+/// What [`pipeline_store_impl!`] and the web store's impls are made of.
+macro_rules! delegate {
+    ($ty:ty; $( fn $name:ident(&self $(, $arg:ident: $argty:ty)* $(,)?) -> $ret:ty; )*) => {
+        $(
+            fn $name(&self $(, $arg: $argty)*) -> $ret {
+                <$ty>::$name(self $(, $arg)*)
+            }
+        )*
+    };
+}
+pub(crate) use delegate;
+
+/// Implements [`PipelineStore`] for a back end by calling its inherent methods of the same
+/// names: adding a method to the trait is one line here (for both back ends) plus each back
+/// end's inherent method. `$extra` holds what a back end implements differently (`backend`,
+/// `set_index_queued_hook`). The signatures' types must be in scope where it is called.
+macro_rules! pipeline_store_impl {
+    ($ty:ty { $($extra:tt)* }) => {
+        impl $crate::backend::PipelineStore for $ty {
+            $($extra)*
+            $crate::backend::delegate! { $ty;
+                // capture bytes and records
+                fn put_blob(&self, bytes: &[u8]) -> Result<String>;
+                fn read_blob(&self, sha256: &str) -> Result<Vec<u8>>;
+                fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64>;
+                fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>>;
+                fn capture_log_head(&self) -> Result<Option<LogEntry>>;
+                // sources
+                fn record_poll_as(&self, state_name: &str, source: &str, poll: PollRecord)
+                    -> Result<PollOutcome>;
+                fn record_poll_error(&self, source: &str, url: &str, error: &str,
+                    attempted_at: DateTime<Utc>, next_attempt_at: DateTime<Utc>) -> Result<()>;
+                fn record_dropped(&self, source: &str, dropped: &[String],
+                    attempted_at: DateTime<Utc>) -> Result<()>;
+                fn source_state(&self, source: &str) -> Result<Option<SourceState>>;
+                // items and the stage queues
+                fn pending_classification(&self, limit: usize) -> Result<Vec<StoredItem>>;
+                fn save_results(&self, results: &[(i64, ClassifyResult)]) -> Result<()>;
+                fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>>;
+                fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()>;
+                fn get_item(&self, id: &str) -> Result<Option<StoredItem>>;
+                fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>>;
+                fn count_items(&self) -> Result<u64>;
+                fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>>;
+                fn count_latest_items(&self) -> Result<u64>;
+                // the alert decision
+                fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>>;
+                fn mark_alerted(&self, seqs: &[i64]) -> Result<()>;
+                fn record_sighting(&self, sighting: &Sighting,
+                    plan: &mut dyn FnMut(&IncidentContext) -> AlertPlan)
+                    -> Result<Option<(IncidentContext, AlertPlan)>>;
+                fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+                fn incident_item_ids(&self, incident_id: i64) -> Result<Vec<String>>;
+                // the outbox
+                fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()>;
+                fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>>;
+                fn outbox_sent(&self, id: i64, accepted_at: DateTime<Utc>) -> Result<()>;
+                fn outbox_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()>;
+                fn outbox_dead(&self, id: i64, error: &str) -> Result<()>;
+                fn outbox_recover(&self) -> Result<Vec<OutboxRow>>;
+                fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
+                fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>>;
+                // reports: who sent them (kept apart, expired) and what they match
+                fn record_inbox_reports(&self, source: &str, reports: &[InboxReport])
+                    -> Result<Vec<i64>>;
+                fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
+                fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
+                fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool>;
+                fn report_key_item(&self, key: &str) -> Result<Option<String>>;
+                fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool>;
+                fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32)
+                    -> Result<Option<HashMatch>>;
+                fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32)
+                    -> Result<Option<HashMatch>>;
+                // the audit log
+                fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()>;
+                fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+                // batched reads
+                fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
+            }
+        }
+    };
+}
+pub(crate) use pipeline_store_impl;
+
+pipeline_store_impl!(Store {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
     fn set_index_queued_hook(&self, hook: IndexQueuedHook) {
         self.on_index_queued(move || hook());
     }
-    fn put_blob(&self, bytes: &[u8]) -> Result<String> {
-        Store::put_blob(self, bytes)
-    }
-    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
-        Store::read_blob(self, sha256)
-    }
-    fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64> {
-        Store::record_capture(self, source, new)
-    }
-    fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>> {
-        Store::get_capture(self, id)
-    }
-    fn capture_log_head(&self) -> Result<Option<LogEntry>> {
-        Store::capture_log_head(self)
-    }
-    fn record_poll_as(
-        &self,
-        state_name: &str,
-        source: &str,
-        poll: PollRecord,
-    ) -> Result<PollOutcome> {
-        Store::record_poll_as(self, state_name, source, poll)
-    }
-    fn record_poll_error(
-        &self,
-        source: &str,
-        url: &str,
-        error: &str,
-        attempted_at: DateTime<Utc>,
-        next_attempt_at: DateTime<Utc>,
-    ) -> Result<()> {
-        Store::record_poll_error(self, source, url, error, attempted_at, next_attempt_at)
-    }
-    fn record_dropped(
-        &self,
-        source: &str,
-        dropped: &[String],
-        attempted_at: DateTime<Utc>,
-    ) -> Result<()> {
-        Store::record_dropped(self, source, dropped, attempted_at)
-    }
-    fn source_state(&self, source: &str) -> Result<Option<SourceState>> {
-        Store::source_state(self, source)
-    }
-    fn pending_classification(&self, limit: usize) -> Result<Vec<StoredItem>> {
-        Store::pending_classification(self, limit)
-    }
-    fn save_results(&self, results: &[(i64, ClassifyResult)]) -> Result<()> {
-        Store::save_results(self, results)
-    }
-    fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>> {
-        Store::pending_index(self, limit)
-    }
-    fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()> {
-        Store::mark_indexed(self, marks)
-    }
-    fn get_item(&self, id: &str) -> Result<Option<StoredItem>> {
-        Store::get_item(self, id)
-    }
-    fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>> {
-        Store::item_versions(self, id)
-    }
-    fn count_items(&self) -> Result<u64> {
-        Store::count_items(self)
-    }
-    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
-        Store::latest_items_after(self, after_seq, limit)
-    }
-    fn count_latest_items(&self) -> Result<u64> {
-        Store::count_latest_items(self)
-    }
-    fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
-        Store::pending_alerts(self, limit)
-    }
-    fn mark_alerted(&self, seqs: &[i64]) -> Result<()> {
-        Store::mark_alerted(self, seqs)
-    }
-    fn record_sighting(
-        &self,
-        sighting: &Sighting,
-        plan: &mut dyn FnMut(&IncidentContext) -> AlertPlan,
-    ) -> Result<Option<(IncidentContext, AlertPlan)>> {
-        Store::record_sighting(self, sighting, plan)
-    }
-    fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
-        Store::get_incident(self, id)
-    }
-    fn incident_item_ids(&self, incident_id: i64) -> Result<Vec<String>> {
-        Store::incident_item_ids(self, incident_id)
-    }
-    fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()> {
-        Store::outbox_enqueue(self, messages)
-    }
-    fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
-        Store::outbox_claim(self, now)
-    }
-    fn outbox_sent(&self, id: i64, accepted_at: DateTime<Utc>) -> Result<()> {
-        Store::outbox_sent(self, id, accepted_at)
-    }
-    fn outbox_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
-        Store::outbox_retry(self, id, error, next)
-    }
-    fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
-        Store::outbox_dead(self, id, error)
-    }
-    fn outbox_recover(&self) -> Result<Vec<OutboxRow>> {
-        Store::outbox_recover(self)
-    }
-    fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        Store::outbox_next_due(self)
-    }
-    fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
-        Store::outbox_rows(self, limit)
-    }
-    fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
-        Store::record_inbox_reports(self, source, reports)
-    }
-    fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64> {
-        Store::remove_old_reporters(self, days, now)
-    }
-    fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
-        Store::reports_of_item(self, item_id)
-    }
-    fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool> {
-        Store::add_report_key(self, key, item_id)
-    }
-    fn report_key_item(&self, key: &str) -> Result<Option<String>> {
-        Store::report_key_item(self, key)
-    }
-    fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool> {
-        Store::add_report_hash(self, item_id, hash)
-    }
-    fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
-        Store::nearest_report_hash(self, hash, max_distance)
-    }
-    fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
-        Store::report_hashes_scan(self, hash, max_distance)
-    }
-    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
-        Store::audit(self, actor, action, detail)
-    }
-    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        Store::audit_entries(self, limit)
-    }
-    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>> {
-        Store::get_items(self, ids)
-    }
-}
+});

@@ -235,6 +235,14 @@ impl Store {
         &self.inner.data_dir
     }
 
+    /// Runs a trivial query: `Ok` when the database answers (health checks).
+    pub fn ping(&self) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .ctx("checking that the database answers")
+        })
+    }
+
     /// Runs `f` on the connection, holding the lock, and names the database in SQLite errors.
     ///
     /// A poisoned lock (a thread panicked while holding it) is recovered: any transaction that

@@ -9,8 +9,9 @@ use ballotwatch_core::{Incident, IncidentStatus, Severity, VerdictKind};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Account, ApiToken, Ended, IncidentChange, IncidentDetail, LoginPolicy, PgStore, PipelineStore,
-    Result, Role, Session, Store, TokenCheck, User, UserLogin,
+    Account, ApiToken, DayCount, Ended, IncidentChange, IncidentDetail, LoginPolicy, MetricCounts,
+    PgStore, PipelineStore, ReportCount, Result, Role, Session, SourceState, Store,
+    TokenCheck, User, UserLogin,
 };
 
 /// What the web UI and API need from a store, on either back end. Object safe.
@@ -113,6 +114,52 @@ pub trait WebStore: PipelineStore {
     /// Adds a note to an incident (see [`Store::add_incident_note`]).
     fn add_incident_note(&self, id: i64, note: &str, actor: &str) -> Result<Incident>;
 
+    // --- the dashboard, sources page and /metrics (the web role) --------------------------------
+
+    /// Incidents opened per day since `since`, by kind or severity (see
+    /// [`Store::incidents_per_day`]).
+    fn incidents_per_day(&self, since: DateTime<Utc>, by_severity: bool) -> Result<Vec<DayCount>>;
+    /// How many incidents have each status, zeros included (see
+    /// [`Store::incident_status_counts`]).
+    fn incident_status_counts(&self) -> Result<Vec<(IncidentStatus, u64)>>;
+    /// The false narratives most seen since `since` (see [`Store::top_narratives`]).
+    fn top_narratives(&self, since: DateTime<Utc>, limit: usize) -> Result<Vec<(String, u64)>>;
+    /// Item versions stored per source since `since` (see [`Store::items_per_source_since`]).
+    fn items_per_source_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, u64)>>;
+    /// The counters `/metrics` exports (see [`Store::metric_counts`]).
+    fn metric_counts(&self) -> Result<MetricCounts>;
+    /// Every source's polling state, by name (see [`Store::source_states`]).
+    fn source_states(&self) -> Result<Vec<SourceState>>;
+    /// Work held back as poison (see [`Store::quarantine_count`]; on PostgreSQL, the dead
+    /// letters the cluster recorded: see [`PgStore::quarantine_count`]).
+    fn quarantine_count(&self) -> Result<u64>;
+    /// How many reports became some items, first and last (see [`Store::report_count`]).
+    fn report_count(&self, item_ids: &[String]) -> Result<ReportCount>;
+    // (the reports that became an item: `PipelineStore::reports_of_item`)
+
+    // --- health (the web role's /healthz and /readyz) --------------------------------------------
+
+    /// Runs a trivial query: `Ok` when the database answers (see [`Store::ping`]).
+    fn ping(&self) -> Result<()>;
+
+    // --- what only this process knows, and the embedded-only features ---------------------------
+
+    /// Why ingest is paused (the data folder's disk is full), if it is (see
+    /// [`Store::ingest_paused`]). PostgreSQL's disk is the database server's: never paused here.
+    fn ingest_paused(&self) -> Option<String> {
+        None
+    }
+    /// Why trusted timestamping is behind, if it is (see [`Store::timestamp_gap`]). Cluster
+    /// mode does not timestamp the capture log yet: never behind here.
+    fn timestamp_gap(&self) -> Option<String> {
+        None
+    }
+    /// The SQLite store behind this one, for what only embedded mode does (evidence export,
+    /// marking media as known fakes); `None` on PostgreSQL.
+    fn embedded(&self) -> Option<&Store> {
+        None
+    }
+
     /// Records a failed login now (see [`Store::record_login_failure`]).
     fn record_login_failure(
         &self,
@@ -124,238 +171,78 @@ pub trait WebStore: PipelineStore {
     }
 }
 
-impl WebStore for Store {
-    fn create_user(&self, name: &str, role: Role, password_hash: &str) -> Result<User> {
-        Store::create_user(self, name, role, password_hash)
-    }
-    fn set_password(&self, name: &str, password_hash: &str, actor: &str) -> Result<Ended> {
-        Store::set_password(self, name, password_hash, actor)
-    }
-    fn users(&self) -> Result<Vec<User>> {
-        Store::users(self)
-    }
-    fn user_login(&self, name: &str) -> Result<Option<UserLogin>> {
-        Store::user_login(self, name)
-    }
-    fn accounts(&self) -> Result<Vec<Account>> {
-        Store::accounts(self)
-    }
-    fn disable_user(&self, name: &str, actor: &str) -> Result<Ended> {
-        Store::disable_user(self, name, actor)
-    }
-    fn enable_user(&self, name: &str, actor: &str) -> Result<()> {
-        Store::enable_user(self, name, actor)
-    }
-    fn delete_user(&self, name: &str, actor: &str) -> Result<Ended> {
-        Store::delete_user(self, name, actor)
-    }
-    fn record_login_failure_at(
-        &self,
-        user_id: i64,
-        policy: &LoginPolicy,
-        detail: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>> {
-        Store::record_login_failure_at(self, user_id, policy, detail, now)
-    }
-    fn create_session(
-        &self,
-        user: &User,
-        token_hash: &str,
-        csrf: &str,
-        ttl: std::time::Duration,
-        detail: &serde_json::Value,
-    ) -> Result<Session> {
-        Store::create_session(self, user, token_hash, csrf, ttl, detail)
-    }
-    fn session(&self, token_hash: &str) -> Result<Option<Session>> {
-        Store::session(self, token_hash)
-    }
-    fn end_session(&self, token_hash: &str) -> Result<()> {
-        Store::end_session(self, token_hash)
-    }
-    fn create_api_token(
-        &self,
-        user: &User,
-        token_hash: &str,
-        label: &str,
-        expires_at: Option<DateTime<Utc>>,
-        actor: &str,
-    ) -> Result<i64> {
-        Store::create_api_token(self, user, token_hash, label, expires_at, actor)
-    }
-    fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
-        Store::api_tokens(self, user)
-    }
-    fn revoke_api_token(&self, id: i64, actor: &str) -> Result<ApiToken> {
-        Store::revoke_api_token(self, id, actor)
-    }
-    fn check_api_token(&self, token_hash: &str) -> Result<TokenCheck> {
-        Store::check_api_token(self, token_hash)
-    }
-    fn create_incident(
-        &self,
-        title: &str,
-        kind: VerdictKind,
-        severity: Severity,
-        actor: &str,
-    ) -> Result<Incident> {
-        Store::create_incident(self, title, kind, severity, actor)
-    }
-    fn add_incident_item(&self, incident_id: i64, item_id: &str, actor: &str) -> Result<bool> {
-        Store::add_incident_item(self, incident_id, item_id, actor)
-    }
-    fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>> {
-        Store::incident_detail(self, id)
-    }
-    fn list_incidents(
-        &self,
-        status: Option<IncidentStatus>,
-        limit: usize,
-    ) -> Result<Vec<IncidentDetail>> {
-        Store::list_incidents(self, status, limit)
-    }
-    fn newest_incidents(&self, min: Severity, limit: usize) -> Result<Vec<IncidentDetail>> {
-        Store::newest_incidents(self, min, limit)
-    }
-    fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>> {
-        Store::incident_history(self, incident_id)
-    }
-    fn set_incident_status(
-        &self,
-        id: i64,
-        status: IncidentStatus,
-        actor: &str,
-    ) -> Result<Incident> {
-        Store::set_incident_status(self, id, status, actor)
-    }
-    fn set_incident_assignee(
-        &self,
-        id: i64,
-        assignee: Option<&str>,
-        actor: &str,
-    ) -> Result<Incident> {
-        Store::set_incident_assignee(self, id, assignee, actor)
-    }
-    fn add_incident_note(&self, id: i64, note: &str, actor: &str) -> Result<Incident> {
-        Store::add_incident_note(self, id, note, actor)
-    }
+/// Implements [`WebStore`] for a back end by calling its inherent methods of the same names:
+/// adding a method to the trait is one line here (for both back ends) plus each back end's
+/// inherent method. `$extra` holds what a back end implements differently.
+macro_rules! web_store_impl {
+    ($ty:ty { $($extra:tt)* }) => {
+        impl WebStore for $ty {
+            $($extra)*
+            $crate::backend::delegate! { $ty;
+                // accounts
+                fn create_user(&self, name: &str, role: Role, password_hash: &str) -> Result<User>;
+                fn set_password(&self, name: &str, password_hash: &str, actor: &str) -> Result<Ended>;
+                fn users(&self) -> Result<Vec<User>>;
+                fn user_login(&self, name: &str) -> Result<Option<UserLogin>>;
+                fn accounts(&self) -> Result<Vec<Account>>;
+                fn disable_user(&self, name: &str, actor: &str) -> Result<Ended>;
+                fn enable_user(&self, name: &str, actor: &str) -> Result<()>;
+                fn delete_user(&self, name: &str, actor: &str) -> Result<Ended>;
+                fn record_login_failure_at(&self, user_id: i64, policy: &LoginPolicy,
+                    detail: &serde_json::Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
+                // login sessions
+                fn create_session(&self, user: &User, token_hash: &str, csrf: &str,
+                    ttl: std::time::Duration, detail: &serde_json::Value) -> Result<Session>;
+                fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+                fn end_session(&self, token_hash: &str) -> Result<()>;
+                // API tokens
+                fn create_api_token(&self, user: &User, token_hash: &str, label: &str,
+                    expires_at: Option<DateTime<Utc>>, actor: &str) -> Result<i64>;
+                fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>>;
+                fn revoke_api_token(&self, id: i64, actor: &str) -> Result<ApiToken>;
+                fn check_api_token(&self, token_hash: &str) -> Result<TokenCheck>;
+                // the incident workflow
+                fn create_incident(&self, title: &str, kind: VerdictKind, severity: Severity,
+                    actor: &str) -> Result<Incident>;
+                fn add_incident_item(&self, incident_id: i64, item_id: &str, actor: &str) -> Result<bool>;
+                fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>>;
+                fn list_incidents(&self, status: Option<IncidentStatus>, limit: usize)
+                    -> Result<Vec<IncidentDetail>>;
+                fn newest_incidents(&self, min: Severity, limit: usize) -> Result<Vec<IncidentDetail>>;
+                fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>>;
+                fn set_incident_status(&self, id: i64, status: IncidentStatus, actor: &str)
+                    -> Result<Incident>;
+                fn set_incident_assignee(&self, id: i64, assignee: Option<&str>, actor: &str)
+                    -> Result<Incident>;
+                fn add_incident_note(&self, id: i64, note: &str, actor: &str) -> Result<Incident>;
+                // the dashboard, sources page and /metrics (the web role)
+                fn incidents_per_day(&self, since: DateTime<Utc>, by_severity: bool)
+                    -> Result<Vec<DayCount>>;
+                fn incident_status_counts(&self) -> Result<Vec<(IncidentStatus, u64)>>;
+                fn top_narratives(&self, since: DateTime<Utc>, limit: usize)
+                    -> Result<Vec<(String, u64)>>;
+                fn items_per_source_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, u64)>>;
+                fn metric_counts(&self) -> Result<MetricCounts>;
+                fn source_states(&self) -> Result<Vec<SourceState>>;
+                fn quarantine_count(&self) -> Result<u64>;
+                fn report_count(&self, item_ids: &[String]) -> Result<ReportCount>;
+                // health
+                fn ping(&self) -> Result<()>;
+            }
+        }
+    };
 }
 
-impl WebStore for PgStore {
-    fn create_user(&self, name: &str, role: Role, password_hash: &str) -> Result<User> {
-        PgStore::create_user(self, name, role, password_hash)
+web_store_impl!(Store {
+    fn ingest_paused(&self) -> Option<String> {
+        Store::ingest_paused(self)
     }
-    fn set_password(&self, name: &str, password_hash: &str, actor: &str) -> Result<Ended> {
-        PgStore::set_password(self, name, password_hash, actor)
+    fn timestamp_gap(&self) -> Option<String> {
+        Store::timestamp_gap(self)
     }
-    fn users(&self) -> Result<Vec<User>> {
-        PgStore::users(self)
+    fn embedded(&self) -> Option<&Store> {
+        Some(self)
     }
-    fn user_login(&self, name: &str) -> Result<Option<UserLogin>> {
-        PgStore::user_login(self, name)
-    }
-    fn accounts(&self) -> Result<Vec<Account>> {
-        PgStore::accounts(self)
-    }
-    fn disable_user(&self, name: &str, actor: &str) -> Result<Ended> {
-        PgStore::disable_user(self, name, actor)
-    }
-    fn enable_user(&self, name: &str, actor: &str) -> Result<()> {
-        PgStore::enable_user(self, name, actor)
-    }
-    fn delete_user(&self, name: &str, actor: &str) -> Result<Ended> {
-        PgStore::delete_user(self, name, actor)
-    }
-    fn record_login_failure_at(
-        &self,
-        user_id: i64,
-        policy: &LoginPolicy,
-        detail: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>> {
-        PgStore::record_login_failure_at(self, user_id, policy, detail, now)
-    }
-    fn create_session(
-        &self,
-        user: &User,
-        token_hash: &str,
-        csrf: &str,
-        ttl: std::time::Duration,
-        detail: &serde_json::Value,
-    ) -> Result<Session> {
-        PgStore::create_session(self, user, token_hash, csrf, ttl, detail)
-    }
-    fn session(&self, token_hash: &str) -> Result<Option<Session>> {
-        PgStore::session(self, token_hash)
-    }
-    fn end_session(&self, token_hash: &str) -> Result<()> {
-        PgStore::end_session(self, token_hash)
-    }
-    fn create_api_token(
-        &self,
-        user: &User,
-        token_hash: &str,
-        label: &str,
-        expires_at: Option<DateTime<Utc>>,
-        actor: &str,
-    ) -> Result<i64> {
-        PgStore::create_api_token(self, user, token_hash, label, expires_at, actor)
-    }
-    fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
-        PgStore::api_tokens(self, user)
-    }
-    fn revoke_api_token(&self, id: i64, actor: &str) -> Result<ApiToken> {
-        PgStore::revoke_api_token(self, id, actor)
-    }
-    fn check_api_token(&self, token_hash: &str) -> Result<TokenCheck> {
-        PgStore::check_api_token(self, token_hash)
-    }
-    fn create_incident(
-        &self,
-        title: &str,
-        kind: VerdictKind,
-        severity: Severity,
-        actor: &str,
-    ) -> Result<Incident> {
-        PgStore::create_incident(self, title, kind, severity, actor)
-    }
-    fn add_incident_item(&self, incident_id: i64, item_id: &str, actor: &str) -> Result<bool> {
-        PgStore::add_incident_item(self, incident_id, item_id, actor)
-    }
-    fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>> {
-        PgStore::incident_detail(self, id)
-    }
-    fn list_incidents(
-        &self,
-        status: Option<IncidentStatus>,
-        limit: usize,
-    ) -> Result<Vec<IncidentDetail>> {
-        PgStore::list_incidents(self, status, limit)
-    }
-    fn newest_incidents(&self, min: Severity, limit: usize) -> Result<Vec<IncidentDetail>> {
-        PgStore::newest_incidents(self, min, limit)
-    }
-    fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>> {
-        PgStore::incident_history(self, incident_id)
-    }
-    fn set_incident_status(
-        &self,
-        id: i64,
-        status: IncidentStatus,
-        actor: &str,
-    ) -> Result<Incident> {
-        PgStore::set_incident_status(self, id, status, actor)
-    }
-    fn set_incident_assignee(
-        &self,
-        id: i64,
-        assignee: Option<&str>,
-        actor: &str,
-    ) -> Result<Incident> {
-        PgStore::set_incident_assignee(self, id, assignee, actor)
-    }
-    fn add_incident_note(&self, id: i64, note: &str, actor: &str) -> Result<Incident> {
-        PgStore::add_incident_note(self, id, note, actor)
-    }
-}
+});
+
+web_store_impl!(PgStore {});

@@ -25,13 +25,18 @@ impl Serve {
 
     /// Like [`Serve::start`], with `env` (e.g. a source's `password_env`) set for `serve`.
     pub fn start_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Serve {
+        Serve::start_args(ws, &["serve"], env)
+    }
+
+    /// Like [`Serve::start_with_env`], running `args` (e.g. `serve --roles web`).
+    pub fn start_args(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Serve {
         let wants_metrics = std::fs::read_to_string(ws.config())
             .unwrap_or_default()
             .contains("metrics_bind");
         let log = ws.dir.path().join("serve.log");
         let file = std::fs::File::create(&log).unwrap();
         let child = ws
-            .cmd(&["serve"])
+            .cmd(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
@@ -109,6 +114,54 @@ impl Serve {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+}
+
+/// Logs in through the web UI's real form at `base` (its cookie-bound token first); the
+/// session cookie (`name=value`) on success, else the status.
+pub async fn form_login(base: &str, user: &str, password: &str) -> Result<String, u16> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client.get(format!("{base}/login")).send().await.unwrap();
+    let form_cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = res.text().await.unwrap();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let res = client
+        .post(format!("{base}/login"))
+        .header("cookie", form_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("username", user)
+                .append_pair("password", password)
+                .append_pair("csrf", &csrf)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("bw_session="))
+        .and_then(|c| c.split(';').next())
+        .filter(|_| status == 303)
+        .map(str::to_string)
+        .ok_or(status)
 }
 
 impl Drop for Serve {

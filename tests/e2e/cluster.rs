@@ -667,4 +667,203 @@ fn faults_nats_outage_postgres_restart_and_a_late_replica() {
     );
     drop(nc);
     eprintln!("faults: all done in {:?}", started.elapsed());
+
+// --- the web role (issue 18) -----------------------------------------------------------------
+
+/// Starts `serve --roles ROLES` in `ws` with the cluster's variables, its log in `serve.log`.
+fn serve_roles(setup: &Setup, ws: &Workspace, roles: &str) -> Child {
+    let log = std::fs::File::create(ws.dir.path().join("serve.log")).unwrap();
+    ws.cmd(&["serve", "--roles", roles])
+        .env("BW_TEST_PG_URL", &setup.pg_url)
+        .env("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// A node running the pipeline roles and two `--roles web` nodes: a threat from the feeds
+/// becomes an incident that a user logged in on one web node lists, opens and works on (saved in
+/// PostgreSQL), finds with `/api/v1/search` on that node's replica, and opens with the same
+/// session on the other web node; both report NATS and PostgreSQL as reachable.
+#[test]
+fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
+    use ballotwatch_store::{PgOptions, PgStore, Role};
+    const PASSWORD: &str = "correct horse battery staple";
+    let Some(setup) = Setup::new("cluster_web") else {
+        return;
+    };
+    let started = Instant::now();
+    // The account and an API token, in PostgreSQL (what `migrate --to-cluster` would copy).
+    let store = PgStore::connect(&setup.pg_url, PgOptions::default()).unwrap();
+    let hash = ballotwatch_web::hash_password(PASSWORD).unwrap();
+    let ana = store.create_user("ana", Role::Analyst, &hash).unwrap();
+    let api_token = ballotwatch_web::new_secret();
+    store
+        .create_api_token(
+            &ana,
+            &ballotwatch_web::token_hash(&api_token),
+            "e2e",
+            None,
+            "ana",
+        )
+        .unwrap();
+
+    let (a, b, c) = (setup.node("bw-a"), setup.node("bw-b"), setup.node("bw-c"));
+    let _pipeline = Running(serve_roles(&setup, &a, "ingest,classify,alert"));
+    let env = [
+        ("BW_TEST_PG_URL", setup.pg_url.as_str()),
+        ("BW_TEST_SMTP_PASSWORD", SMTP_PASSWORD),
+    ];
+    let web_b = common::serve::Serve::start_args(&b, &["serve", "--roles", "web"], &env);
+    let web_c = common::serve::Serve::start_args(&c, &["serve", "--roles", "web"], &env);
+
+    // The first threat's incident, with its item.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (incident, item) = loop {
+        let found = setup.count_once_migrated(
+            "SELECT count(*) FROM incidents i JOIN incident_items ii ON ii.incident_id = i.id",
+        );
+        if found > 0 {
+            let row = setup
+                .pg()
+                .query_one(
+                    "SELECT i.id, ii.item_id FROM incidents i \
+                     JOIN incident_items ii ON ii.incident_id = i.id ORDER BY i.id LIMIT 1",
+                    &[],
+                )
+                .unwrap();
+            break (row.get::<_, i64>(0), row.get::<_, String>(1));
+        }
+        assert!(Instant::now() < deadline, "no incident:\n{}", log(&a));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let incident_seen = started.elapsed();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |base: &str, path: &str, cookie: &str| {
+        let req = http.get(format!("{base}{path}")).header("cookie", cookie);
+        rt.block_on(async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.text().await.unwrap())
+        })
+    };
+    let post = |path: &str, cookie: &str, form: &[(&str, &str)]| {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = http
+            .post(web_b.url(path))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        rt.block_on(async move { req.send().await.unwrap().status().as_u16() })
+    };
+
+    // Log in on web node B; the incident list shows the incident, its page renders.
+    let cookie = rt
+        .block_on(common::serve::form_login(&web_b.base, "ana", PASSWORD))
+        .unwrap();
+    let (status, list) = get(&web_b.base, "/incidents", &cookie);
+    assert_eq!(status, 200, "{list}");
+    assert!(list.contains(&format!("/incidents/{incident}\"")), "{list}");
+    let (status, page) = get(&web_b.base, &format!("/incidents/{incident}"), &cookie);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("Incident {incident}:")), "{page}");
+    assert!(
+        page.contains("Postal votes"),
+        "the item, read from PostgreSQL: {page}"
+    );
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+
+    // The workflow: status, assignee and a note, saved in PostgreSQL with their history.
+    let path = |what: &str| format!("/incidents/{incident}/{what}");
+    for (what, key, value) in [
+        ("status", "status", "investigating"),
+        ("assignee", "assignee", "ana"),
+        ("notes", "note", "Reported to the registrar by phone"),
+    ] {
+        let form = [("csrf", csrf.as_str()), (key, value)];
+        assert_eq!(post(&path(what), &cookie, &form), 303, "POST {what}");
+    }
+    let row = setup
+        .pg()
+        .query_one(
+            "SELECT status, assignee, notes FROM incidents WHERE id = $1",
+            &[&incident],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "investigating");
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("ana"));
+    assert!(row
+        .get::<_, String>(2)
+        .contains("Reported to the registrar by phone"));
+    let changes = setup.count(&format!(
+        "SELECT count(*) FROM incident_history WHERE incident_id = {incident} AND actor = 'ana'"
+    ));
+    assert!(changes >= 3, "{changes} history rows");
+
+    // The API's search on B's own index replica finds the item (the replica follows the feed).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let req = http
+            .get(web_b.url("/api/v1/search?q=postal"))
+            .bearer_auth(&api_token);
+        let (status, v): (u16, serde_json::Value) = rt.block_on(async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or_default())
+        });
+        assert_eq!(status, 200, "{v}");
+        let ids: Vec<&str> = v["hits"]
+            .as_array()
+            .map(|h| h.iter().filter_map(|x| x["id"].as_str()).collect())
+            .unwrap_or_default();
+        if ids.contains(&item.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "search never found {item}: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The same session on web node C: logged in there too; the page shows the saved change.
+    let (status, page) = get(&web_c.base, &format!("/incidents/{incident}"), &cookie);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Reported to the registrar by phone"),
+        "{page}"
+    );
+    let (status, _) = get(&web_c.base, "/incidents", "bw_session=forged");
+    assert_eq!(status, 303, "a forged session is refused");
+
+    // Health: both dependencies reachable.
+    for web in [&web_b, &web_c] {
+        let (status, body) = get(&web.base, "/readyz", "");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, "ready\nnats: reachable\npostgresql: reachable\n");
+        let (status, body) = get(&web.base, "/healthz", "");
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "ok\nnats: reachable\npostgresql: reachable\n")
+        );
+    }
+    eprintln!(
+        "web role: first incident after {incident_seen:?}, everything checked after {:?}",
+        started.elapsed()
+    );
+    drop(rt);
+    // The PostgreSQL client must not be dropped inside a runtime: dropped here, outside one.
+    drop(store);
 }

@@ -767,46 +767,7 @@ async fn a_newcomer_escalates_an_incident_in_chromium_and_hostile_content_stays_
 /// Logs in through the real form (its cookie-bound token first); the session cookie
 /// (`name=value`) on success, else the status.
 async fn form_login(serve: &Serve, user: &str, password: &str) -> Result<String, u16> {
-    let client = http();
-    let res = client.get(serve.url("/login")).send().await.unwrap();
-    let form_cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let body = res.text().await.unwrap();
-    let csrf = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
-    let res = client
-        .post(serve.url("/login"))
-        .header("cookie", form_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("username", user)
-                .append_pair("password", password)
-                .append_pair("csrf", &csrf)
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("bw_session="))
-        .and_then(|c| c.split(';').next())
-        .filter(|_| status == 303)
-        .map(str::to_string)
-        .ok_or(status)
+    common::serve::form_login(&serve.base, user, password).await
 }
 
 /// The status of `GET /` with a session cookie (200, or 303 to the login page).

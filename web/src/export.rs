@@ -21,6 +21,11 @@ pub(crate) async fn incident_pack(
     })?;
     let (bytes, sha256, fingerprint) = state
         .blocking(move |s| {
+            let Some(s) = s.embedded() else {
+                return Err(WebError::Unavailable(
+                    "evidence export needs embedded mode (it is not available in a cluster)".into(),
+                ));
+            };
             if s.get_incident(id)?.is_none() {
                 return Err(WebError::NotFound(format!("there is no incident {id}")));
             }

@@ -82,6 +82,11 @@ pub(crate) async fn mark(
     let actor = auth.user.name.clone();
     state
         .blocking(move |s| {
+            let s = s.embedded().ok_or_else(|| {
+                WebError::Unavailable(
+                    "marking media as fake needs embedded mode (not available in a cluster)".into(),
+                )
+            })?;
             let what = marker
                 .0
                 .mark(s, id, &sha, &form.note, &actor)

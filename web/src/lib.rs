@@ -57,7 +57,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use ballotwatch_index::SearchIndex;
-use ballotwatch_store::Store;
+use ballotwatch_store::WebStore;
 pub use config::{BurstConfig, ReportsConfig, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -127,23 +127,45 @@ impl WebConfig {
     }
 }
 
-/// What every handler shares.
+/// A check `/healthz` and `/readyz` run besides the store's (a cluster node's NATS connection):
+/// `Err` with the reason while that dependency is unreachable. Cheap and non-blocking.
+pub type DependencyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// What every handler shares. Every handler reaches the store through [`WebStore`], so the same
+/// server runs on SQLite (embedded mode) and on PostgreSQL (a cluster's web role).
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn WebStore>,
     pub(crate) index: SearchIndex,
     pub(crate) config: Arc<WebConfig>,
     pub(crate) limiter: Arc<auth::LoginLimiter>,
+    /// What `/healthz` and `/readyz` check besides the store, by name; empty in embedded mode.
+    pub(crate) dependencies: Arc<Vec<(String, DependencyCheck)>>,
     /// The public report form's per-address limit.
     pub(crate) report_limiter: Arc<auth::LoginLimiter>,
 }
 
 impl AppState {
-    /// The shared state of a server over `store` and `index`.
-    pub(crate) fn new(store: Store, index: SearchIndex, config: WebConfig) -> AppState {
+    /// The shared state of a server over `store` and `index` (the unit tests' way in).
+    #[cfg(test)]
+    pub(crate) fn new<S: WebStore + 'static>(
+        store: S,
+        index: SearchIndex,
+        config: WebConfig,
+    ) -> AppState {
+        AppState::shared(Arc::new(store), index, config)
+    }
+
+    /// The shared state of a server over a store shared with the rest of the process.
+    pub(crate) fn shared(
+        store: Arc<dyn WebStore>,
+        index: SearchIndex,
+        config: WebConfig,
+    ) -> AppState {
         AppState {
             store,
             index,
+            dependencies: Arc::new(Vec::new()),
             limiter: Arc::new(auth::LoginLimiter::new(
                 config.login_attempts_per_address,
                 config.login.window,
@@ -159,11 +181,11 @@ impl AppState {
     /// Runs a store (or other blocking) call off the async threads.
     pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, WebError>
     where
-        F: FnOnce(&Store) -> Result<T, WebError> + Send + 'static,
+        F: FnOnce(&dyn WebStore) -> Result<T, WebError> + Send + 'static,
         T: Send + 'static,
     {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        tokio::task::spawn_blocking(move || f(&*store))
             .await
             .map_err(|e| WebError::Internal(format!("a background task failed: {e}")))?
     }
@@ -309,10 +331,21 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    /// Binds the UI (and metrics) addresses. Fails, naming the address, when one is taken.
-    pub async fn bind(
+    /// Binds the UI (and metrics) addresses over `store` (the SQLite `Store` in embedded mode).
+    /// Fails, naming the address, when one is taken.
+    pub async fn bind<S: WebStore + 'static>(
         config: WebConfig,
-        store: Store,
+        store: S,
+        index: SearchIndex,
+    ) -> Result<Self, WebError> {
+        WebServer::bind_shared(config, Arc::new(store), index).await
+    }
+
+    /// [`WebServer::bind`] over a store shared with other parts of the process (a cluster
+    /// node's `PgStore`).
+    pub async fn bind_shared(
+        config: WebConfig,
+        store: Arc<dyn WebStore>,
         index: SearchIndex,
     ) -> Result<Self, WebError> {
         let listener = tokio::net::TcpListener::bind(config.bind)
@@ -336,12 +369,21 @@ impl WebServer {
             }
             None => None,
         };
-        let state = AppState::new(store, index, config);
+        let state = AppState::shared(store, index, config);
         Ok(WebServer {
             listener,
             metrics_listener,
             state,
         })
+    }
+
+    /// Adds a dependency `/healthz` reports and `/readyz` requires (a cluster node's NATS);
+    /// with one, both also name the store's back end and whether it answers.
+    pub fn with_dependency(mut self, name: &str, check: DependencyCheck) -> Self {
+        let mut deps = self.state.dependencies.as_ref().clone();
+        deps.push((name.to_string(), check));
+        self.state.dependencies = Arc::new(deps);
+        self
     }
 
     /// The address the UI listens on (useful when bound to port 0).
@@ -393,6 +435,7 @@ pub(crate) mod testutil {
     use super::*;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
+    use ballotwatch_store::Store;
     use tower::ServiceExt;
 
     /// A store, an empty index and the app over them (metrics on the main listener).
@@ -525,6 +568,50 @@ mod tests {
             }
             assert!(!body.contains("Incident"), "{path} leaked: {body}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_node_reports_its_dependencies_and_is_not_ready_without_them() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let t = test_app();
+        let mut state = AppState::new(
+            t.store.clone(),
+            SearchIndex::open_or_create(&t._dir.path().join("i2")).unwrap(),
+            WebConfig::from_server(&Default::default()),
+        );
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        let nats: DependencyCheck = Arc::new(move || {
+            if flag.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("connection state Disconnected".into())
+            }
+        });
+        state.dependencies = Arc::new(vec![("nats".into(), nats)]);
+        let router = app(state, true);
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let (status, _, body) = send(&router, get("/healthz")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "ok\nnats: reachable\nsqlite: reachable\n");
+        let (status, _, body) = send(&router, get("/readyz")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "ready\nnats: reachable\nsqlite: reachable\n");
+
+        up.store(false, Ordering::SeqCst);
+        let (status, _, body) = send(&router, get("/healthz")).await;
+        assert_eq!(status, StatusCode::OK, "the process itself is fine");
+        assert!(
+            body.contains("nats: unreachable: connection state Disconnected"),
+            "{body}"
+        );
+        let (status, _, body) = send(&router, get("/readyz")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.starts_with("not ready\n"), "{body}");
+        assert!(body.contains("nats: unreachable") && body.contains("sqlite: reachable"));
+        // Embedded mode (no dependencies) answers as it always did.
+        let (_, _, body) = send(&t.router, get("/healthz")).await;
+        assert_eq!(body, "ok\n");
     }
 
     #[tokio::test]

@@ -10,9 +10,40 @@ use ballotwatch_store::{MetricCounts, SourceState};
 
 use crate::AppState;
 
-/// `GET /healthz`: the server is up.
-pub(crate) async fn healthz() -> &'static str {
-    "ok\n"
+/// `GET /healthz`: the server is up (always 200: the process answers). On a cluster node it
+/// also reports each dependency and the store, one `name: reachable` or `name: unreachable:
+/// why` line each, so an operator sees what is down without the node being restarted for it.
+pub(crate) async fn healthz(State(state): State<AppState>) -> String {
+    if state.dependencies.is_empty() {
+        return "ok\n".to_string();
+    }
+    let mut out = String::from("ok\n");
+    for (name, problem) in dependency_report(&state).await {
+        match problem {
+            None => {
+                let _ = writeln!(out, "{name}: reachable");
+            }
+            Some(why) => {
+                let _ = writeln!(out, "{name}: unreachable: {why}");
+            }
+        }
+    }
+    out
+}
+
+/// Each dependency (then the store, by back end) with what is wrong with it, if anything.
+async fn dependency_report(state: &AppState) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = state
+        .dependencies
+        .iter()
+        .map(|(name, check)| (name.clone(), check().err()))
+        .collect();
+    let store = state.blocking(|s| Ok(s.ping()?)).await.err();
+    out.push((
+        state.store.backend().to_string(),
+        store.map(|e| e.to_string()),
+    ));
+    out
 }
 
 /// `GET /readyz`: the store answers a query and ingest is not paused (disk full); 503 with the
@@ -20,6 +51,30 @@ pub(crate) async fn healthz() -> &'static str {
 /// itself. Captures waiting for a trusted timestamp (no TSA answers) are a `warning:` line of a
 /// ready answer: ingest goes on, so the node stays in service.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.dependencies.is_empty() {
+        // A cluster node: ready when NATS and PostgreSQL both answer.
+        let report = dependency_report(&state).await;
+        let mut body = String::new();
+        let mut ready = true;
+        for (name, problem) in &report {
+            if let Some(why) = problem {
+                ready = false;
+                tracing::warn!(dependency = %name, error = %why, "not ready");
+                let _ = writeln!(body, "{name}: unreachable: {why}");
+            } else {
+                let _ = writeln!(body, "{name}: reachable");
+            }
+        }
+        return if ready {
+            (StatusCode::OK, format!("ready\n{body}")).into_response()
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready\n{body}"),
+            )
+                .into_response()
+        };
+    }
     if let Some(reason) = state.store.ingest_paused() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

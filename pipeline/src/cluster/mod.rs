@@ -19,9 +19,15 @@
 //!   from the index feed; a node resumes from the feed position stored with its index, or
 //!   rebuilds the index from PostgreSQL when it has none the feed still holds.
 //!
-//! The web UI, digests, the poison-work quarantine, the known-fakes refresh, screenshots,
-//! trusted timestamps, real-time streams and the disk-full pause still need embedded mode:
-//! [`ClusterNode::open`] logs one line for each that the configuration asks for.
+//! - **web**: the web UI and JSON API (crate `web`) on the same [`PgStore`] (as
+//!   [`WebStore`]: logins, sessions and API tokens live in PostgreSQL, so any web node accepts a
+//!   session another one opened) and this node's index replica; `serve` starts it (see
+//!   [`ClusterNode::web_store`], [`ClusterNode::index`], [`ClusterNode::nats_check`]).
+//!
+//! Digests, the poison-work quarantine, the known-fakes refresh, screenshots, trusted
+//! timestamps, real-time streams, the disk-full pause, and the web's evidence export, "mark as
+//! fake" button and report forms still need embedded mode: [`ClusterNode::open`] logs one line
+//! for each that the configuration and roles ask for.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -36,7 +42,7 @@ use ballotwatch_cluster::{Cluster, ClusterConfig, Role, Roles, Stage};
 use ballotwatch_core::WatchTerms;
 use ballotwatch_index::{IndexWriter, SearchIndex};
 use ballotwatch_ingest::{build_source, Fetcher, PollContext, Source};
-use ballotwatch_store::{PgOptions, PgStore, PipelineStore, StoredItem};
+use ballotwatch_store::{PgOptions, PgStore, PipelineStore, StoredItem, WebStore};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +61,8 @@ pub struct ClusterNode {
     cluster_config: ClusterConfig,
     roles: Roles,
     store: Arc<dyn PipelineStore>,
+    /// The same store, as the web role sees it.
+    web_store: Arc<dyn WebStore>,
     cluster: Cluster,
     classify_queue: WorkQueue<ItemRef>,
     decide_queue: WorkQueue<ItemRef>,
@@ -78,20 +86,9 @@ impl std::fmt::Debug for ClusterNode {
     }
 }
 
-/// The role set `serve` runs in cluster mode when `--roles` is not given: every role this build
-/// serves on the cluster's engines (the web UI still needs embedded mode).
+/// The role set `serve` runs in cluster mode when `--roles` is not given: all four.
 pub fn default_roles() -> Roles {
-    Roles::parse("ingest,classify,alert").unwrap_or_default()
-}
-
-/// Why a role set cannot run in cluster mode yet, if it cannot.
-pub fn unsupported_roles(roles: Roles) -> Option<String> {
-    roles.has(Role::Web).then(|| {
-        "--roles web: the web UI and JSON API do not run on PostgreSQL yet (users, sessions and \
-         the incident workflow are not on it); in cluster mode run --roles ingest,classify,alert \
-         (the default) and see README, Running a cluster"
-            .to_string()
-    })
+    Roles::parse("ingest,classify,alert,web").unwrap_or_default()
 }
 
 impl ClusterNode {
@@ -111,8 +108,10 @@ impl ClusterNode {
         let store = tokio::task::spawn_blocking(move || PgStore::connect(&url, options))
             .await
             .map_err(|e| PipelineError::panicked("opening the PostgreSQL store", e))??;
-        let store: Arc<dyn PipelineStore> = Arc::new(store);
-        match ClusterNode::build(config, roles, cluster_config, store.clone()).await {
+        let store = Arc::new(store);
+        let web_store: Arc<dyn WebStore> = store.clone();
+        let store: Arc<dyn PipelineStore> = store;
+        match ClusterNode::build(config, roles, cluster_config, store.clone(), web_store).await {
             Ok(node) => Ok(node),
             Err(e) => {
                 // The PostgreSQL client must not be dropped on an async worker thread.
@@ -127,6 +126,7 @@ impl ClusterNode {
         roles: Roles,
         cluster_config: ClusterConfig,
         store: Arc<dyn PipelineStore>,
+        web_store: Arc<dyn WebStore>,
     ) -> Result<ClusterNode> {
         let cluster = Cluster::connect(&cluster_config).await?;
         let classify_queue = cluster.work_queue::<ItemRef>(Stage::Classify).await?;
@@ -176,6 +176,7 @@ impl ClusterNode {
             cluster_config,
             roles,
             store,
+            web_store,
             cluster,
             classify_queue,
             decide_queue,
@@ -231,6 +232,12 @@ impl ClusterNode {
         tracing::info!(
             "cluster mode: the disk-full ingest pause is off (PostgreSQL holds the data)"
         );
+        if self.roles.has(Role::Web) {
+            tracing::info!(
+                "cluster mode: the web role's evidence export, \"mark media as fake\" button and \
+                 report forms are off (they answer 503); use an embedded node or the CLI"
+            );
+        }
     }
 
     /// Drops the node off the async workers (the PostgreSQL client must not be dropped on one):
@@ -247,6 +254,22 @@ impl ClusterNode {
     /// The shared store.
     pub fn store(&self) -> &Arc<dyn PipelineStore> {
         &self.store
+    }
+
+    /// The shared store as the web role uses it (the same PostgreSQL connection pool).
+    pub fn web_store(&self) -> Arc<dyn WebStore> {
+        self.web_store.clone()
+    }
+
+    /// This node's search index replica (fed from the index feed by [`ClusterNode::run`]).
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    /// `Err` with the reason while this node is not connected to NATS (for `/healthz` and
+    /// `/readyz`).
+    pub fn nats_check(&self) -> std::result::Result<(), String> {
+        self.cluster.check_connected()
     }
 
     /// Runs the roles until `shutdown` is cancelled: leases are released, batches in hand are

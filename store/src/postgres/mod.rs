@@ -25,6 +25,7 @@ mod audit;
 mod blobs;
 mod capture_log;
 mod captures;
+mod dashboard;
 mod import;
 mod incidents;
 mod items;
@@ -49,7 +50,7 @@ use postgres::types::FromSql;
 use postgres::{NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::backend::{IndexQueuedHook, PipelineStore};
+use crate::backend::IndexQueuedHook;
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
     AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext, IndexMark, LogEntry,
@@ -185,6 +186,15 @@ impl PgStore {
         &self.inner.server
     }
 
+    /// Runs a trivial query: `Ok` when the server answers (health checks).
+    pub fn ping(&self) -> Result<()> {
+        self.with_client("checking that PostgreSQL answers", |c| {
+            c.simple_query("SELECT 1")
+                .pg("checking that PostgreSQL answers")
+                .map(drop)
+        })
+    }
+
     /// Runs `f` on a pooled connection and names the server in its errors. `what` says what the
     /// call is for when no connection can be had.
     fn with_client<T>(&self, what: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
@@ -239,7 +249,7 @@ pub(crate) fn pg_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-impl PipelineStore for PgStore {
+crate::backend::pipeline_store_impl!(PgStore {
     fn backend(&self) -> &'static str {
         "postgresql"
     }
@@ -250,154 +260,7 @@ impl PipelineStore for PgStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(hook);
     }
-    fn put_blob(&self, bytes: &[u8]) -> Result<String> {
-        PgStore::put_blob(self, bytes)
-    }
-    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
-        PgStore::read_blob(self, sha256)
-    }
-    fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64> {
-        PgStore::record_capture(self, source, new)
-    }
-    fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>> {
-        PgStore::get_capture(self, id)
-    }
-    fn capture_log_head(&self) -> Result<Option<LogEntry>> {
-        PgStore::capture_log_head(self)
-    }
-    fn record_poll_as(
-        &self,
-        state_name: &str,
-        source: &str,
-        poll: PollRecord,
-    ) -> Result<PollOutcome> {
-        PgStore::record_poll_as(self, state_name, source, poll)
-    }
-    fn record_poll_error(
-        &self,
-        source: &str,
-        url: &str,
-        error: &str,
-        attempted_at: DateTime<Utc>,
-        next_attempt_at: DateTime<Utc>,
-    ) -> Result<()> {
-        PgStore::record_poll_error(self, source, url, error, attempted_at, next_attempt_at)
-    }
-    fn record_dropped(
-        &self,
-        source: &str,
-        dropped: &[String],
-        attempted_at: DateTime<Utc>,
-    ) -> Result<()> {
-        PgStore::record_dropped(self, source, dropped, attempted_at)
-    }
-    fn source_state(&self, source: &str) -> Result<Option<SourceState>> {
-        PgStore::source_state(self, source)
-    }
-    fn pending_classification(&self, limit: usize) -> Result<Vec<StoredItem>> {
-        PgStore::pending_classification(self, limit)
-    }
-    fn save_results(&self, results: &[(i64, ClassifyResult)]) -> Result<()> {
-        PgStore::save_results(self, results)
-    }
-    fn pending_index(&self, limit: usize) -> Result<Vec<StoredItem>> {
-        PgStore::pending_index(self, limit)
-    }
-    fn mark_indexed(&self, marks: &[IndexMark]) -> Result<()> {
-        PgStore::mark_indexed(self, marks)
-    }
-    fn get_item(&self, id: &str) -> Result<Option<StoredItem>> {
-        PgStore::get_item(self, id)
-    }
-    fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>> {
-        PgStore::item_versions(self, id)
-    }
-    fn count_items(&self) -> Result<u64> {
-        PgStore::count_items(self)
-    }
-    fn latest_items_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredItem>> {
-        PgStore::latest_items_after(self, after_seq, limit)
-    }
-    fn count_latest_items(&self) -> Result<u64> {
-        PgStore::count_latest_items(self)
-    }
-    fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
-        PgStore::pending_alerts(self, limit)
-    }
-    fn mark_alerted(&self, seqs: &[i64]) -> Result<()> {
-        PgStore::mark_alerted(self, seqs)
-    }
-    fn record_sighting(
-        &self,
-        sighting: &Sighting,
-        plan: &mut dyn FnMut(&IncidentContext) -> AlertPlan,
-    ) -> Result<Option<(IncidentContext, AlertPlan)>> {
-        PgStore::record_sighting(self, sighting, plan)
-    }
-    fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
-        PgStore::get_incident(self, id)
-    }
-    fn incident_item_ids(&self, incident_id: i64) -> Result<Vec<String>> {
-        PgStore::incident_item_ids(self, incident_id)
-    }
-    fn outbox_enqueue(&self, messages: &[NewOutbox]) -> Result<()> {
-        PgStore::outbox_enqueue(self, messages)
-    }
-    fn outbox_claim(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
-        PgStore::outbox_claim(self, now)
-    }
-    fn outbox_sent(&self, id: i64, accepted_at: DateTime<Utc>) -> Result<()> {
-        PgStore::outbox_sent(self, id, accepted_at)
-    }
-    fn outbox_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
-        PgStore::outbox_retry(self, id, error, next)
-    }
-    fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
-        PgStore::outbox_dead(self, id, error)
-    }
-    fn outbox_recover(&self) -> Result<Vec<OutboxRow>> {
-        PgStore::outbox_recover(self)
-    }
-    fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        PgStore::outbox_next_due(self)
-    }
-    fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>> {
-        PgStore::outbox_rows(self, limit)
-    }
-    fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
-        PgStore::record_inbox_reports(self, source, reports)
-    }
-    fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64> {
-        PgStore::remove_old_reporters(self, days, now)
-    }
-    fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>> {
-        PgStore::reports_of_item(self, item_id)
-    }
-    fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool> {
-        PgStore::add_report_key(self, key, item_id)
-    }
-    fn report_key_item(&self, key: &str) -> Result<Option<String>> {
-        PgStore::report_key_item(self, key)
-    }
-    fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool> {
-        PgStore::add_report_hash(self, item_id, hash)
-    }
-    fn nearest_report_hash(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
-        PgStore::nearest_report_hash(self, hash, max_distance)
-    }
-    fn report_hashes_scan(&self, hash: &Hash256, max_distance: u32) -> Result<Option<HashMatch>> {
-        PgStore::report_hashes_scan(self, hash, max_distance)
-    }
-    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
-        PgStore::audit(self, actor, action, detail)
-    }
-    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        PgStore::audit_entries(self, limit)
-    }
-    fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>> {
-        PgStore::get_items(self, ids)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {

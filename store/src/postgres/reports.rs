@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use postgres::Row;
 
-use super::{audit, col, PgStore};
+use super::{audit, col, count_col, PgStore};
 use crate::error::{JsonContext, PgContext, Result};
 use crate::reports::{
     inbox_actor, reference, removed_mark, retention_detail, InboxReport, REMOVED_LIKE,
@@ -100,17 +100,23 @@ impl PgStore {
         })
     }
 
-    /// How many reports became one of `item_ids` (see [`crate::Store::report_count`]).
+    /// How many reports became any of `item_ids`, and when the first and last arrived (see
+    /// [`crate::Store::report_count`]).
     pub fn report_count(&self, item_ids: &[String]) -> Result<ReportCount> {
-        let mut out = ReportCount::default();
-        for id in item_ids {
-            for r in self.reports_of_item(id)? {
-                out.count += 1;
-                out.first = Some(out.first.map_or(r.received_at, |f| f.min(r.received_at)));
-                out.last = Some(out.last.map_or(r.received_at, |l| l.max(r.received_at)));
-            }
-        }
-        Ok(out)
+        self.with_client("counting reports", |c| {
+            let r = c
+                .query_one(
+                    "SELECT count(*), min(received_at), max(received_at) FROM reports
+                     WHERE item_id = ANY($1)",
+                    &[&item_ids],
+                )
+                .pg("counting the reports of items")?;
+            Ok(ReportCount {
+                count: count_col(&r, 0, || "reports".into())?,
+                first: col(&r, 1)?,
+                last: col(&r, 2)?,
+            })
+        })
     }
 
     /// Records the report inbox's reports, once per item (see

@@ -283,6 +283,20 @@ impl PgStore {
         Ok(())
     }
 
+    /// Every source's polling state, by name (see [`crate::Store::source_states`]).
+    pub fn source_states(&self) -> Result<Vec<SourceState>> {
+        self.with_client("reading the state of every source", |c| {
+            c.query(
+                &format!("SELECT {COLUMNS} FROM source_state ORDER BY source COLLATE \"C\""),
+                &[],
+            )
+            .pg("reading the state of every source")?
+            .iter()
+            .map(state_row)
+            .collect()
+        })
+    }
+
     /// The polling state of one source, or `None` if it was never polled.
     pub fn source_state(&self, source: &str) -> Result<Option<SourceState>> {
         self.with_client("reading a source's state", |c| {

@@ -13,27 +13,54 @@ use chrono::Utc;
 
 use super::{classify_all, pg_options, poll, shared_pg, Keep};
 
+/// Stores a report by `reporter` that became item `item_id`, the way the back end's report
+/// desk would (PostgreSQL has no report desk yet: a row written behind the store's back).
+type AddReport = Box<dyn Fn(&str, &str)>;
+
 /// A web store under test and what keeps it alive.
 struct WebEnv {
     store: Arc<dyn WebStore>,
+    add_report: AddReport,
     _keep: Keep,
 }
 
 fn sqlite() -> WebEnv {
     let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let s = store.clone();
     WebEnv {
-        store: Arc::new(Store::open(dir.path()).unwrap()),
+        store: Arc::new(store),
+        add_report: Box::new(move |reporter, item_id| {
+            let id = s
+                .open_report(reporter, false, &serde_json::json!({ "note": "seen" }))
+                .unwrap();
+            s.close_report(id, item_id, &serde_json::json!({ "note": "seen" }))
+                .unwrap();
+        }),
         _keep: Keep::Dir(dir),
     }
 }
 
 fn pg(name: &str) -> WebEnv {
     let db = shared_pg().database(name).unwrap();
+    let url = db.url.clone();
     WebEnv {
         store: Arc::new(PgStore::connect(&db.url, pg_options("web")).unwrap()),
+        add_report: Box::new(move |reporter, item_id| {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.execute(
+                "INSERT INTO reports(received_at, reporter, public, item_id, detail)
+                 VALUES (now(), $1, false, $2, '{\"note\":\"seen\"}')",
+                &[&reporter, &item_id],
+            )
+            .unwrap();
+        }),
         _keep: Keep::Db(db),
     }
 }
+
+#[path = "web_stats.rs"]
+mod stats;
 
 /// One `#[test]` per scenario and back end: `web::sqlite::name` and `web::postgresql::name`.
 macro_rules! web_conformance {

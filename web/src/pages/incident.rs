@@ -305,7 +305,7 @@ fn confirm_fake_forms(
 
 /// Items with the capture each was read from.
 fn with_captures(
-    s: &ballotwatch_store::Store,
+    s: &dyn ballotwatch_store::WebStore,
     items: Vec<StoredItem>,
 ) -> Result<Vec<(StoredItem, Option<Capture>)>, WebError> {
     items

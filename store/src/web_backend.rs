@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     Account, ApiToken, DayCount, Ended, IncidentChange, IncidentDetail, LoginPolicy, MetricCounts,
-    PgStore, PipelineStore, ReportCount, Result, Role, Session, SourceState, Store,
-    TokenCheck, User, UserLogin,
+    PgStore, PipelineStore, ReportCount, Result, Role, Session, SourceState, Store, TokenCheck,
+    User, UserLogin,
 };
 
 /// What the web UI and API need from a store, on either back end. Object safe.

@@ -667,6 +667,7 @@ fn faults_nats_outage_postgres_restart_and_a_late_replica() {
     );
     drop(nc);
     eprintln!("faults: all done in {:?}", started.elapsed());
+}
 
 // --- the web role (issue 18) -----------------------------------------------------------------
 

@@ -1,7 +1,16 @@
-//! The WACZ of a pack's captures: the same WARC, its index and pages (inside a pack as
-//! `archive.wacz`, or alone for `export --format wacz`).
+//! The WACZ of a pack's captures: its pages, its screenshots' WARC, and the WACZ built alone
+//! for `export --format wacz`.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ballotwatch_store::Store;
+use chrono::{DateTime, Utc};
+
+use super::{gather, zip_stamp, Gathered, PackRequest};
+use crate::error::{EvidenceError, Result};
+use crate::manifest::{names, CaptureEntry, IncidentEntry, ItemEntry, ScreenshotEntry};
+use crate::{wacz, warc};
 
 /// The WACZ's pages: per item, its own URL when a response for it was captured, else the
 /// capture it was read from (a feed, an API answer), titled with the item's title or the start

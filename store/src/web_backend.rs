@@ -9,9 +9,9 @@ use ballotwatch_core::{Incident, IncidentStatus, Severity, VerdictKind};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Account, ApiToken, DayCount, Ended, IncidentChange, IncidentDetail, LoginPolicy, MetricCounts,
-    PgStore, PipelineStore, ReportCount, Result, Role, Session, SourceState, Store, TokenCheck,
-    User, UserLogin,
+    Account, ApiToken, Burst, DayCount, Ended, IncidentChange, IncidentDetail, LoginPolicy,
+    MetricCounts, PgStore, PipelineStore, ReportCount, Result, Role, Session, SourceState, Store,
+    TokenCheck, User, UserLogin,
 };
 
 /// What the web UI and API need from a store, on either back end. Object safe.
@@ -136,6 +136,14 @@ pub trait WebStore: PipelineStore {
     /// How many reports became some items, first and last (see [`Store::report_count`]).
     fn report_count(&self, item_ids: &[String]) -> Result<ReportCount>;
     // (the reports that became an item: `PipelineStore::reports_of_item`)
+    /// For each of `incident_ids` that reports became items of: how many, first and last (see
+    /// [`Store::incident_report_counts`]).
+    fn incident_report_counts(
+        &self,
+        incident_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, ReportCount>>;
+    /// The report bursts that raised an incident's severity (see [`Store::report_bursts`]).
+    fn report_bursts(&self, incident_id: i64) -> Result<Vec<Burst>>;
 
     // --- health (the web role's /healthz and /readyz) --------------------------------------------
 
@@ -226,6 +234,9 @@ macro_rules! web_store_impl {
                 fn source_states(&self) -> Result<Vec<SourceState>>;
                 fn quarantine_count(&self) -> Result<u64>;
                 fn report_count(&self, item_ids: &[String]) -> Result<ReportCount>;
+                fn incident_report_counts(&self, incident_ids: &[i64])
+                    -> Result<std::collections::HashMap<i64, ReportCount>>;
+                fn report_bursts(&self, incident_id: i64) -> Result<Vec<Burst>>;
                 // health
                 fn ping(&self) -> Result<()>;
             }

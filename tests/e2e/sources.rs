@@ -706,7 +706,7 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&default_pack)).unwrap();
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).unwrap();
-        let name = f.name().to_string();
+        let name = f.name().unwrap().into_owned();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
         assert!(!name.ends_with(".eml"), "{name}");

@@ -111,7 +111,10 @@ impl Store {
                 &at,
                 "reports",
                 "severity",
-                &format!("{to} ({reports} reports within {})", humanize(within)),
+                &format!(
+                    "{to} ({reports} reports within {})",
+                    humantime::format_duration(within)
+                ),
                 "incident.burst",
             )?;
             let burst = Burst {
@@ -206,18 +209,6 @@ impl Store {
             }
             Ok(out)
         })
-    }
-}
-
-/// `30m`, `2h`, `90s`: a window as the config writes it.
-fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 

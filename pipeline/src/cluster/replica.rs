@@ -212,7 +212,7 @@ fn rebuild(
             done += page.len() as u64;
         }
     };
-    let done = match fill(&mut *writer) {
+    let done = match fill(&mut writer) {
         Ok(n) => n,
         Err(e) => {
             // Keep the replica as it was (the rebuild is tried again).

@@ -65,7 +65,7 @@ fn ingest_then_search_then_ingest_again_adds_nothing() {
         );
         assert_eq!(hit["flagged"], false, "{hit}");
         assert_eq!(hit["severity"], "none");
-        assert!(hit["verdicts"].as_array().unwrap().is_empty());
+        assert!(hit["verdicts"].as_array().unwrap().is_empty(), "{hit:#}");
         assert!(hit["id"].as_str().unwrap().len() == 32);
     }
     let sources: HashSet<&str> = hits

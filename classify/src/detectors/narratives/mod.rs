@@ -185,9 +185,11 @@ pub struct Features {
     /// claim phrasing but unlike its closest correction of the same narrative, −1 the other way
     /// round, 0 otherwise. The sentence encoder hardly sees "not"; this sees only "not".
     pub polarity: f32,
-    /// 1 when the text passes on what someone else says ("a post going round says…", "I've
-    /// been told…") and has no fact-check cue: a reported claim, not a correction. Debunks
-    /// report the claim too ("claims that … are false"), but with a cue.
+    /// 1 when the matched segment passes on what someone else says ("a post going round
+    /// says…", "I've been told…") and the text has no fact-check cue: a reported claim, not a
+    /// correction. Debunks report the claim too ("claims that … are false"), but with a cue.
+    /// The segment's own words, not the whole text's: a news story's "the candidates told
+    /// us" in its headline does not make another of its sentences a passed-on rumour.
     pub reported: f32,
     /// 1 when the matched segment is a question: "did you know you can vote by text?" asserts,
     /// "can I vote by text?" asks; the head learns how much a question weighs.
@@ -394,11 +396,6 @@ impl Narratives {
         for (text, segs) in texts.iter().zip(&per_text) {
             let cues = fact_check_cues(text);
             let spread = spread_cues(text);
-            let reported = if cues == 0.0 && reported_speech(text) {
-                1.0
-            } else {
-                0.0
-            };
             let mut best: Option<Match> = None;
             // How close the text comes anywhere to a correction: a debunk states the myth in
             // one sentence and the correct position in another.
@@ -466,7 +463,11 @@ impl Narratives {
                         cues,
                         spread,
                         polarity,
-                        reported,
+                        reported: if cues == 0.0 && reported_speech(seg) {
+                            1.0
+                        } else {
+                            0.0
+                        },
                         question: if asks(seg) { 1.0 } else { 0.0 },
                     },
                 });

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acknowledge;
 pub mod admin;
 pub mod channels;
 pub mod config;

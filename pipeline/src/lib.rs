@@ -115,8 +115,7 @@ pub struct Pipeline {
     /// Opens and joins incidents for every flagged item, and queues what the alert rules ask
     /// for (nothing without rules: incidents do not depend on them).
     decider: Arc<Decider>,
-    /// Delivers queued messages, when there is anywhere to send them (`[[alerts.rule]]` or the
-    /// admin notices are configured).
+    /// Delivers queued messages, when there is anything to send ([`Config::sends_messages`]).
     sender: Option<Arc<Sender>>,
     alert_wake: Arc<Notify>,
     send_wake: Arc<Notify>,
@@ -181,9 +180,7 @@ impl Pipeline {
             .filter(|s| s.enabled())
             .map(|s| Arc::from(build_source(s, &config.limits)))
             .collect();
-        let admin_notices =
-            !config.alerts.admin_to.is_empty() || !config.alerts.admin_webhooks.is_empty();
-        let sender = if config.alerts.rules.is_empty() && !admin_notices {
+        let sender = if !config.sends_messages() {
             None
         } else {
             let sender =

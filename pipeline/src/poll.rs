@@ -170,17 +170,31 @@ pub(crate) fn store_poll(
     }
     // Who sent the reports in is recorded first, once per item: a crash before the poll is
     // recorded repeats the poll (its cursor was not kept), which finds the reports recorded.
+    // An acknowledgement (the inbox's `acknowledge`) is queued with its report, so it is sent
+    // once whatever happens after.
     if !poll.reports.is_empty() {
+        let now = Utc::now();
+        let mut acknowledgements = Vec::with_capacity(poll.reports.len());
         let reports: Vec<InboxReport> = poll
             .reports
             .into_iter()
-            .map(|r| InboxReport {
-                item_id: r.item_id,
-                reporter: r.reporter,
-                detail: r.detail,
+            .map(|r| {
+                acknowledgements.push(r.acknowledgement);
+                InboxReport {
+                    item_id: r.item_id,
+                    reporter: r.reporter,
+                    detail: r.detail,
+                }
             })
             .collect();
-        store.record_inbox_reports(source, &reports)?;
+        let acknowledge = |n: usize, reference: &str| {
+            let ack = acknowledgements.get(n)?.as_ref()?;
+            let (subject, text) = ack.template.render(reference);
+            Some(ballotwatch_alerting::acknowledge::acknowledgement(
+                &ack.to, &subject, &text, now,
+            ))
+        };
+        store.record_inbox_reports(source, &reports, &acknowledge)?;
     }
     let outcome = store.record_poll_as(
         state_name,

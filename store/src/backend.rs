@@ -13,9 +13,9 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext, IndexMark, LogEntry,
-    NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting,
-    SourceState, Store, StoredItem,
+    Acknowledger, AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext,
+    IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord,
+    Result, Sighting, SourceState, Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -160,7 +160,12 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     // --- reports -------------------------------------------------------------------------
 
     /// Records the report inbox's reports, once per item (see [`Store::record_inbox_reports`]).
-    fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>>;
+    fn record_inbox_reports(
+        &self,
+        source: &str,
+        reports: &[InboxReport],
+        acknowledge: Acknowledger<'_>,
+    ) -> Result<Vec<i64>>;
     /// Removes the reporters older than `days` (see [`Store::remove_old_reporters`]).
     fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
     /// The reports that became item `item_id` (see [`Store::reports_of_item`]).
@@ -240,8 +245,12 @@ macro_rules! pipeline_store_impl {
                 fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
                 fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>>;
                 // reports: who sent them (kept apart, expired) and what they match
-                fn record_inbox_reports(&self, source: &str, reports: &[InboxReport])
-                    -> Result<Vec<i64>>;
+                fn record_inbox_reports(
+                    &self,
+                    source: &str,
+                    reports: &[InboxReport],
+                    acknowledge: Acknowledger<'_>,
+                ) -> Result<Vec<i64>>;
                 fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
                 fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
                 fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool>;

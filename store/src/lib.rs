@@ -114,8 +114,8 @@ pub use quarantine::{Begun, QuarantineEntry, Stage, Work};
 pub use report_bursts::Burst;
 pub use report_match::{hash_distance, Hash256, HashMatch, HASH_CHUNKS, MAX_HASH_DISTANCE};
 pub use reports::{
-    inbox_actor, parse_reference, reference as report_reference, removed_mark, InboxReport,
-    ReportCount, ReportRecord, RETENTION_ACTOR,
+    inbox_actor, no_acknowledgements, parse_reference, reference as report_reference, removed_mark,
+    Acknowledger, InboxReport, ReportCount, ReportRecord, RETENTION_ACTOR,
 };
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use sessions::Session;

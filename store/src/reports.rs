@@ -74,6 +74,16 @@ pub struct InboxReport {
     pub detail: serde_json::Value,
 }
 
+/// What [`Store::record_inbox_reports`] queues with each report it records: given the report's
+/// place in the slice and its reference, the outbox message acknowledging it to the sender (the
+/// report inbox's `acknowledge`), or `None`.
+pub type Acknowledger<'a> = &'a dyn Fn(usize, &str) -> Option<crate::NewOutbox>;
+
+/// An [`Acknowledger`] that acknowledges nothing.
+pub fn no_acknowledgements(_: usize, _: &str) -> Option<crate::NewOutbox> {
+    None
+}
+
 /// What stands in place of a reporter removed after `days` days.
 pub fn removed_mark(days: u32) -> String {
     format!("(removed after {days} days)")
@@ -196,10 +206,16 @@ impl Store {
     }
 
     /// Records the report inbox `source`'s reports (one transaction; each with an audit entry
-    /// `report.receive` by [`inbox_actor`]), skipping any whose item already has a report (the
-    /// same message read again after a restart or a renumbered folder). Returns the numbers of
-    /// the reports recorded.
-    pub fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
+    /// `report.receive` by [`inbox_actor`], and the outbox message `acknowledge` gives for it),
+    /// skipping any whose item already has a report (the same message read again after a
+    /// restart or a renumbered folder: it is neither recorded nor acknowledged again). Returns
+    /// the numbers of the reports recorded.
+    pub fn record_inbox_reports(
+        &self,
+        source: &str,
+        reports: &[InboxReport],
+        acknowledge: Acknowledger<'_>,
+    ) -> Result<Vec<i64>> {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
@@ -210,7 +226,7 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to record the report inbox's reports")?;
             let mut ids = Vec::new();
-            for r in reports {
+            for (n, r) in reports.iter().enumerate() {
                 let known: Option<i64> = tx
                     .query_row(
                         "SELECT id FROM reports WHERE item_id = ?1 LIMIT 1",
@@ -236,6 +252,9 @@ impl Store {
                     "report.receive",
                     &serde_json::json!({ "report": reference(id), "public": false, "item": r.item_id }),
                 )?;
+                if let Some(message) = acknowledge(n, &reference(id)) {
+                    crate::outbox::insert_outbox(&tx, &message, &at)?;
+                }
                 ids.push(id);
             }
             tx.commit()

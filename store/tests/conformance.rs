@@ -852,6 +852,18 @@ fn captures_and_audit_log(env: &Env) {
 /// Everything a workload leaves observable through the interface, without wall-clock times.
 fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     let s = &*env.store;
+    // An acknowledgement is queued with its report, in the same transaction, naming the
+    // report's reference; a report read again is not acknowledged again.
+    let acknowledgement = |reference: &str| ballotwatch_store::NewOutbox {
+        idempotency_key: format!("ack:{reference}"),
+        channel: "email".into(),
+        kind: ballotwatch_store::OutboxKind::Alert,
+        rule: "(report acknowledgement)".into(),
+        incident_id: None,
+        recipients: vec!["sam@example.org".into()],
+        payload: serde_json::json!({ "reference": reference }),
+        not_before: Utc::now(),
+    };
     let report = |item: &str, who: &str| ballotwatch_store::InboxReport {
         item_id: item.into(),
         reporter: who.into(),
@@ -864,6 +876,7 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
                 report("m1", "Pat Resident <pat@example.org>"),
                 report("m2", "sam@example.org"),
             ],
+            &|n, reference| (n == 1).then(|| acknowledgement(reference)),
         )
         .unwrap();
     assert_eq!(first.len(), 2);
@@ -875,10 +888,14 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
                 report("m1", "Pat Resident <pat@example.org>"),
                 report("m3", "x@example.org"),
             ],
+            &|_, reference| Some(acknowledgement(reference)),
         )
         .unwrap();
     assert_eq!(again.len(), 1);
-    assert!(s.record_inbox_reports("Inbox", &[]).unwrap().is_empty());
+    assert!(s
+        .record_inbox_reports("Inbox", &[], &ballotwatch_store::no_acknowledgements)
+        .unwrap()
+        .is_empty());
     let m1 = s.reports_of_item("m1").unwrap();
     assert_eq!(m1.len(), 1);
     assert_eq!(m1[0].reporter, "Pat Resident <pat@example.org>");
@@ -888,6 +905,16 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     );
     assert!(!m1[0].public);
     assert_eq!(m1[0].detail["subject"], "Fwd: m1");
+    let mut queued: Vec<String> = s
+        .outbox_rows(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.idempotency_key)
+        .collect();
+    queued.sort();
+    let m2 = s.reports_of_item("m2").unwrap()[0].reference.clone();
+    let m3 = s.reports_of_item("m3").unwrap()[0].reference.clone();
+    assert_eq!(queued, [format!("ack:{m2}"), format!("ack:{m3}")]);
     // The audit log names the inbox, never the reporter's address.
     let audit = s.audit_entries(20).unwrap();
     let received: Vec<_> = audit

@@ -580,7 +580,11 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         "{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"misinformation\"]\nmin_severity = \"low\"\n\
          to = [\"comms@anytown.example\"]\nmode = \"immediate\"\n\n{}",
         smtp.config(),
-        imap.source("Report inbox", "implicit", "move_to = \"Processed\"")
+        imap.source(
+            "Report inbox",
+            "implicit",
+            "move_to = \"Processed\"\nacknowledge = { subject = \"Your report {reference}\" }"
+        )
     ));
     let check = ws.run(&["check-config"]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
@@ -687,10 +691,54 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     assert!(audit.contains("report inbox `Report inbox`"), "{audit}");
     assert!(!audit.contains("chris.voter"), "{audit}");
     drop(store);
-    // The alert emails went out, and none names a reporter.
-    let mails = smtp.wait_for(1, std::time::Duration::from_secs(30));
-    assert!(!mails.is_empty(), "the flagged reports are alerted");
-    for m in &mails {
+    // Each person who sent a report (not the malformed message's sender) was acknowledged
+    // once, by reference, with nothing of what they sent echoed back; and the alert emails
+    // went out, none naming a reporter.
+    let mails = smtp.wait_for(4, std::time::Duration::from_secs(30));
+    let (acks, alerts): (Vec<_>, Vec<_>) = mails.iter().partition(|m| {
+        m.header("Subject")
+            .is_some_and(|s| s.starts_with("Your report R-"))
+    });
+    let mut acked: Vec<_> = acks.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    acked.sort();
+    assert_eq!(
+        acked,
+        [
+            "chris.voter@example.org",
+            "pat.resident@example.org",
+            "sam.helper@example.org"
+        ],
+        "{acks:#?}"
+    );
+    let chris = acks
+        .iter()
+        .find(|m| m.rcpt_tos == ["chris.voter@example.org"])
+        .unwrap();
+    let reference = &reports[0].reference;
+    assert_eq!(
+        chris.header("Subject").unwrap(),
+        format!("Your report {reference}")
+    );
+    assert!(
+        chris
+            .data
+            .contains(&format!("its reference is {reference}")),
+        "{}",
+        chris.data
+    );
+    assert_eq!(
+        chris.header("Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+    for m in &acks {
+        assert!(
+            !m.data.contains("Civic Centre") && !m.data.contains("Riverside"),
+            "an acknowledgement echoes the report: {}",
+            m.data
+        );
+    }
+    assert!(!alerts.is_empty(), "the flagged reports are alerted");
+    for m in &alerts {
         for who in ["chris.voter", "Chris Voter", "pat.resident", "Pat Resident"] {
             assert!(
                 !m.data.contains(who),
@@ -790,6 +838,11 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     );
     assert!(!inbox.contains("left out"), "{inbox}");
     assert_eq!((imap.count("INBOX"), imap.count("Processed")), (0, 4));
+    assert_eq!(
+        smtp.messages().len(),
+        mails.len(),
+        "nothing read again, nothing acknowledged again"
+    );
     assert_eq!(ws.search_json("\"St Mary's Hall\"").len(), 1);
 
     // New reports after the restart are read, once: a forward, and a leaflet sent as a PDF
@@ -853,6 +906,27 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         assert_eq!(&store.read_blob(&sha).unwrap(), pdf);
     }
     drop(store);
+    // The two new senders are acknowledged too, each once.
+    let mut acked: Vec<_> = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m.header("Subject")
+                .is_some_and(|s| s.starts_with("Your report R-"))
+        })
+        .flat_map(|m| m.rcpt_tos)
+        .collect();
+    acked.sort();
+    assert_eq!(
+        acked,
+        [
+            "chris.voter@example.org",
+            "jo.neighbour@example.org",
+            "pat.resident@example.org",
+            "sam.agent@example.org",
+            "sam.helper@example.org"
+        ]
+    );
     let (_, health) = sources_json(&ws);
     assert_eq!(health["Report inbox"]["status"], "ok");
     eprintln!(

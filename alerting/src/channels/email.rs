@@ -194,6 +194,30 @@ pub fn mail(payload: &Payload) -> Mail {
     }
 }
 
+/// `Auto-Submitted: auto-generated` (RFC 3834) on every message Ballotwatch sends: mail
+/// robots (out-of-office replies, ticket systems, a report inbox's acknowledgements) do not
+/// answer it, so no two of them write to each other for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoSubmitted;
+
+impl lettre::message::header::Header for AutoSubmitted {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        if s.trim().eq_ignore_ascii_case("auto-generated") {
+            Ok(AutoSubmitted)
+        } else {
+            Err(format!("Auto-Submitted `{s}` is not auto-generated").into())
+        }
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
 /// The `[alerts.smtp]` channel.
 pub struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -269,6 +293,7 @@ impl Channel for Email {
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(mail.subject)
+            .header(AutoSubmitted)
             .message_id(Some(message_id(message.idempotency_key, &self.domain)));
         for to in message.recipients {
             let mb: Mailbox = to.parse().map_err(|e| {
@@ -399,6 +424,11 @@ mod tests {
             !head
                 .lines()
                 .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{head}"
+        );
+        // Marked automatic (RFC 3834), so auto-responders leave it alone.
+        assert!(
+            head.lines().any(|l| l == "Auto-Submitted: auto-generated"),
             "{head}"
         );
     }

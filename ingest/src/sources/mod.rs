@@ -120,6 +120,18 @@ pub struct PollReport {
     pub reporter: String,
     /// What was sent (no reporter in it).
     pub detail: serde_json::Value,
+    /// The acknowledgement to mail its sender, when the source sends them and the message
+    /// may be answered.
+    pub acknowledgement: Option<Acknowledgement>,
+}
+
+/// An acknowledgement to mail whoever sent a report in (the report inbox's `acknowledge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The sender's address.
+    pub to: String,
+    /// The subject and text, with `{reference}` for the report's reference.
+    pub template: imap::Acknowledge,
 }
 
 impl Poll {

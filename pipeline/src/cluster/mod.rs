@@ -144,10 +144,7 @@ impl ClusterNode {
         } else {
             None
         };
-        let admin_notices =
-            !config.alerts.admin_to.is_empty() || !config.alerts.admin_webhooks.is_empty();
-        let sender = if roles.has(Role::Alert) && (!config.alerts.rules.is_empty() || admin_notices)
-        {
+        let sender = if roles.has(Role::Alert) && config.sends_messages() {
             let sender =
                 Sender::new(&config.alerts).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
             Some(Arc::new(sender))

@@ -40,7 +40,7 @@ use ballotwatch_core::config::{
 use ballotwatch_core::LimitsConfig;
 use ballotwatch_evidence::EvidenceConfig;
 use ballotwatch_index::IndexConfig;
-use ballotwatch_ingest::sources::SourceConfig;
+use ballotwatch_ingest::sources::{SourceConfig, SourceSettings};
 use ballotwatch_ingest::IngestConfig;
 use ballotwatch_web::{ReportsConfig, ServerConfig};
 use serde::de::DeserializeOwned;
@@ -245,6 +245,25 @@ impl Config {
     /// The source with this name.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name() == name)
+    }
+
+    /// The places in `sources` of the report inboxes that acknowledge reports (their
+    /// `acknowledge` table), enabled or not.
+    pub fn acknowledging_inboxes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sources.iter().enumerate().filter_map(|(i, s)| {
+            matches!(&s.settings, SourceSettings::Imap(c) if c.acknowledge.is_some()).then_some(i)
+        })
+    }
+
+    /// Whether anything is ever sent: alert rules, admin notices, or report acknowledgements
+    /// from an enabled report inbox. Without any, no sender is set up.
+    pub fn sends_messages(&self) -> bool {
+        !self.alerts.rules.is_empty()
+            || !self.alerts.admin_to.is_empty()
+            || !self.alerts.admin_webhooks.is_empty()
+            || self
+                .acknowledging_inboxes()
+                .any(|i| self.sources[i].enabled())
     }
 
     /// What classify reads: `[detectors]`, `[[identity]]` and `[[narrative]]`.

@@ -562,3 +562,53 @@ fn the_reports_table_is_read_and_validated_with_its_line() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn report_acknowledgements_need_a_mail_server_and_a_reference() {
+    let inbox = |ack: &str| {
+        format!(
+            "data_dir = \"d\"\n[[source]]\nname = \"Reports\"\nkind = \"imap\"\n\
+             host = \"imap.anytown.gov.uk\"\nusername = \"reports\"\n\
+             password_env = \"REPORTS_IMAP_PASSWORD\"\n{ack}\n"
+        )
+    };
+    let smtp = "[alerts.smtp]\nhost = \"smtp.example\"\nfrom = \"elections@anytown.gov.uk\"\n";
+    // Off by default: no mail server needed, nothing sent.
+    let off = parse(&inbox("")).unwrap();
+    assert!(!off.sends_messages());
+    // On without a mail server: named, with what to do.
+    let err = parse(&inbox("acknowledge = {}")).unwrap_err();
+    let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["source[0].acknowledge"], "{err}");
+    assert!(
+        err.to_string().contains("add an [alerts.smtp] table"),
+        "{err}"
+    );
+    // The defaults, with a mail server.
+    let on = parse(&format!("{}{smtp}", inbox("acknowledge = {}"))).unwrap();
+    assert!(on.sends_messages());
+    assert_eq!(on.acknowledging_inboxes().collect::<Vec<_>>(), [0]);
+    // A text without the reference, a subject over two lines.
+    let err = parse(&format!(
+        "{}{smtp}",
+        inbox("acknowledge = { subject = \"a\\nb\", text = \"Thanks.\" }")
+    ))
+    .unwrap_err();
+    let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "source[0].acknowledge.subject",
+            "source[0].acknowledge.text"
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().contains("{reference}"), "{err}");
+    // A disabled inbox sends nothing.
+    let disabled = parse(&format!(
+        "{}{smtp}",
+        inbox("acknowledge = {}\nenabled = false")
+    ))
+    .unwrap();
+    assert!(!disabled.sends_messages());
+}

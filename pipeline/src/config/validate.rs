@@ -99,6 +99,18 @@ impl Config {
     /// run when every table could be read, so a source that could not be read is not also
     /// reported as missing.
     pub(super) fn validate_across(&self, problems: &mut Problems) {
+        if self.alerts.smtp.is_none() {
+            for i in self.acknowledging_inboxes() {
+                problems.add(
+                    FieldPath::root().key("source").index(i).key("acknowledge"),
+                    format!(
+                        "report inbox `{}` acknowledges reports by email, and there is no mail server",
+                        self.sources[i].name()
+                    ),
+                    Some("add an [alerts.smtp] table, or leave acknowledge out".into()),
+                );
+            }
+        }
         for (i, rule) in self.alerts.rules.iter().enumerate() {
             let at = FieldPath::root().key("alerts").key("rule").index(i);
             for (j, s) in rule.sources.iter().enumerate() {

@@ -8,7 +8,7 @@ use postgres::Row;
 use super::{audit, col, count_col, PgStore};
 use crate::error::{JsonContext, PgContext, Result};
 use crate::reports::{
-    inbox_actor, reference, removed_mark, retention_detail, InboxReport, REMOVED_LIKE,
+    inbox_actor, reference, removed_mark, retention_detail, Acknowledger, InboxReport, REMOVED_LIKE,
 };
 use crate::{now_ms, ReportCount, ReportRecord};
 
@@ -121,7 +121,12 @@ impl PgStore {
 
     /// Records the report inbox's reports, once per item (see
     /// [`crate::Store::record_inbox_reports`]).
-    pub fn record_inbox_reports(&self, source: &str, reports: &[InboxReport]) -> Result<Vec<i64>> {
+    pub fn record_inbox_reports(
+        &self,
+        source: &str,
+        reports: &[InboxReport],
+        acknowledge: Acknowledger<'_>,
+    ) -> Result<Vec<i64>> {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
@@ -135,7 +140,7 @@ impl PgStore {
             tx.execute("LOCK TABLE reports IN SHARE ROW EXCLUSIVE MODE", &[])
                 .pg("locking the reports")?;
             let mut ids = Vec::new();
-            for r in reports {
+            for (n, r) in reports.iter().enumerate() {
                 let known = tx
                     .query_opt(
                         "SELECT id FROM reports WHERE item_id = $1 LIMIT 1",
@@ -160,6 +165,9 @@ impl PgStore {
                     "report.receive",
                     &serde_json::json!({ "report": reference(id), "public": false, "item": r.item_id }),
                 )?;
+                if let Some(message) = acknowledge(n, &reference(id)) {
+                    super::outbox::insert_outbox(&mut tx, &message, at)?;
+                }
                 ids.push(id);
             }
             tx.commit().pg("committing the report inbox's reports")?;

@@ -76,10 +76,93 @@ pub struct ImapConfig {
     /// the next poll.
     #[serde(default = "default_max_messages")]
     pub max_messages: u32,
+    /// Mail whoever sent a report an acknowledgement with its reference number (off without
+    /// this table; needs `[alerts.smtp]`). See [`Acknowledge`].
+    #[serde(default)]
+    pub acknowledge: Option<Acknowledge>,
     /// `imaps://host:port/folder`, made from the keys above when first asked for (messages).
     #[serde(skip)]
     url: OnceLock<Url>,
 }
+
+/// `acknowledge = { subject = "…", text = "…" }`: the reply a report's sender gets, through
+/// the alert outbox and `[alerts.smtp]`. `{reference}` in either is replaced by the report's
+/// reference (e.g. `R-000042`); nothing of the message reported is echoed back. It goes to
+/// the message's `From` unless the message is automatic (an auto-reply, a bounce, a list
+/// message), and at most once a day to one address, so a forged
+/// `From` cannot make the council's mailbox write to anyone more than that.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Acknowledge {
+    /// One line; `{reference}` is replaced.
+    pub subject: String,
+    /// Plain text; must contain `{reference}`.
+    pub text: String,
+}
+
+/// The most characters of an acknowledgement's `subject`.
+pub const MAX_ACK_SUBJECT: usize = 200;
+/// The most characters of an acknowledgement's `text`.
+pub const MAX_ACK_TEXT: usize = 5000;
+
+impl Default for Acknowledge {
+    fn default() -> Self {
+        Acknowledge {
+            subject: "Your report to the elections team: {reference}".into(),
+            text: "Thank you for your report. It has been received by the elections team and \
+                   its reference is {reference}; please quote it if you write to us about it.\n\n\
+                   We read every report, but we cannot always reply to each one. This message \
+                   was sent automatically."
+                .into(),
+        }
+    }
+}
+
+impl Acknowledge {
+    /// The subject and text for the report `reference`.
+    pub fn render(&self, reference: &str) -> (String, String) {
+        (
+            self.subject.replace(REFERENCE, reference),
+            self.text.replace(REFERENCE, reference),
+        )
+    }
+
+    fn validate(&self, at: &FieldPath, problems: &mut Problems) {
+        let subject = self.subject.trim();
+        if subject.is_empty() {
+            problems.add(at.key("subject"), "must not be empty", None);
+        } else if self.subject.chars().any(char::is_control) {
+            problems.add(
+                at.key("subject"),
+                "must be one line (no line breaks or other control characters)",
+                None,
+            );
+        } else if self.subject.chars().count() > MAX_ACK_SUBJECT {
+            problems.add(
+                at.key("subject"),
+                format!("is longer than {MAX_ACK_SUBJECT} characters"),
+                None,
+            );
+        }
+        if !self.text.contains(REFERENCE) {
+            problems.add(
+                at.key("text"),
+                "does not say the reference: put {reference} where it goes",
+                Some("e.g. text = \"Thank you. Your report's reference is {reference}.\"".into()),
+            );
+        }
+        if self.text.chars().count() > MAX_ACK_TEXT {
+            problems.add(
+                at.key("text"),
+                format!("is longer than {MAX_ACK_TEXT} characters"),
+                None,
+            );
+        }
+    }
+}
+
+/// What an acknowledgement's `subject` and `text` replace by the report's reference.
+pub const REFERENCE: &str = "{reference}";
 
 fn default_tls() -> Tls {
     Tls::Implicit
@@ -199,6 +282,9 @@ impl Validate for ImapConfig {
                     "read 1 to {MAX_MESSAGES_CEILING} messages per poll"
                 )),
             );
+        }
+        if let Some(ack) = &self.acknowledge {
+            ack.validate(&at.key("acknowledge"), problems);
         }
         if let Some(ca) = &self.ca_file {
             if ca.as_os_str().is_empty() {

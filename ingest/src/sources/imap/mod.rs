@@ -15,10 +15,14 @@ mod config;
 pub mod forwarded;
 mod idle;
 mod login;
+mod reply;
 mod source;
 mod wire;
 
-pub use config::{ImapConfig, Tls, DEFAULT_MAX_MESSAGES, MAX_MESSAGES_CEILING};
+pub use config::{
+    Acknowledge, ImapConfig, Tls, DEFAULT_MAX_MESSAGES, MAX_ACK_SUBJECT, MAX_ACK_TEXT,
+    MAX_MESSAGES_CEILING, REFERENCE,
+};
 pub use source::{batch, capture_of, resume, server_words, ImapSource, ImapState, Resume};
 
 use ballotwatch_core::{Author, Item, SourceRef, WatchTerms};
@@ -65,6 +69,9 @@ pub struct Report {
     pub item: Item,
     /// Who sent it to the inbox.
     pub reporter: Reporter,
+    /// Where an acknowledgement may go: the reporter's address, unless the message is
+    /// automatic (an auto-reply, a bounce, a list message) or the address is not one.
+    pub reply_to: Option<String>,
     /// The attachments' names and media types, in message order (their bytes are in the raw
     /// message, the capture; the pictures and videos among them also in `media`).
     pub attachments: Vec<(Option<String>, String)>,
@@ -243,9 +250,11 @@ pub fn read_message(
         ..Item::default()
     };
     item.matched_terms = watch.matches(&item.full_text());
+    let reply_to = reply::reply_address(&msg, reporter.address.as_deref());
     Ok(Report {
         item,
         reporter,
+        reply_to,
         attachments,
         media,
         documents,

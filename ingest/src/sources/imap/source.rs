@@ -581,6 +581,12 @@ impl ImapSource {
                             .map(|(name, mime)| serde_json::json!({"name": name, "mime": mime}))
                             .collect::<Vec<_>>(),
                     }),
+                    acknowledgement: self.cfg.acknowledge.as_ref().and_then(|template| {
+                        Some(crate::sources::Acknowledgement {
+                            to: report.reply_to.clone()?,
+                            template: template.clone(),
+                        })
+                    }),
                 });
                 poll.items.push((index, item));
             }

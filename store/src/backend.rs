@@ -249,7 +249,7 @@ macro_rules! pipeline_store_impl {
                     &self,
                     source: &str,
                     reports: &[InboxReport],
-                    acknowledge: Acknowledger<'_>,
+                    acknowledge: crate::Acknowledger<'_>,
                 ) -> Result<Vec<i64>>;
                 fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
                 fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;

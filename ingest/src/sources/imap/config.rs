@@ -79,7 +79,7 @@ pub struct ImapConfig {
     /// Mail whoever sent a report an acknowledgement with its reference number (off without
     /// this table; needs `[alerts.smtp]`). See [`Acknowledge`].
     #[serde(default)]
-    pub acknowledge: Option<Acknowledge>,
+    pub acknowledge: Option<Box<Acknowledge>>,
     /// `imaps://host:port/folder`, made from the keys above when first asked for (messages).
     #[serde(skip)]
     url: OnceLock<Url>,

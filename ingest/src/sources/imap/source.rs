@@ -19,7 +19,7 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::config::{ImapConfig, Tls};
+use super::config::{Acknowledge, ImapConfig, Tls};
 use super::login::{Secret, XOAuth2};
 use super::wire::{Budget, Wire};
 use super::{read_message, redact_reporter, MessageError};
@@ -584,7 +584,7 @@ impl ImapSource {
                     acknowledgement: self.cfg.acknowledge.as_ref().and_then(|template| {
                         Some(crate::sources::Acknowledgement {
                             to: report.reply_to.clone()?,
-                            template: template.clone(),
+                            template: Acknowledge::clone(template),
                         })
                     }),
                 });

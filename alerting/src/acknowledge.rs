@@ -7,14 +7,18 @@
 
 use ballotwatch_store::{NewOutbox, OutboxKind};
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::decide::Payload;
 
-/// The `rule` column of queued acknowledgements (no alert rule reads it).
-pub const ACK_RULE: &str = "(report acknowledgement)";
+/// The `rule` column of queued acknowledgements (no alert rule reads it; the reporter
+/// retention sweep removes their recipients).
+pub use ballotwatch_store::ACKNOWLEDGEMENT_RULE as ACK_RULE;
 
-/// The message acknowledging report `reference` to `to`, with the already-rendered `subject`
-/// and `text`, queued `now`.
+/// The message acknowledging a report to `to`, with the already-rendered `subject` and `text`,
+/// queued `now`. Its idempotency key (and so its `Message-ID`) names the day and a hash of
+/// the address, never the address: the recipient column alone holds it, and the reporter
+/// retention sweep removes it from there.
 ///
 /// # Example
 ///
@@ -25,7 +29,8 @@ pub const ACK_RULE: &str = "(report acknowledgement)";
 /// let m = acknowledgement("Pat@Example.org", "Your report R-000042", "Thanks: R-000042", now);
 /// assert_eq!(m.recipients, ["Pat@Example.org"]);
 /// assert_eq!(m.rule, ACK_RULE);
-/// assert!(m.idempotency_key.starts_with("report-ack:pat@example.org:"));
+/// assert!(m.idempotency_key.starts_with("report-ack:"));
+/// assert!(!m.idempotency_key.to_lowercase().contains("pat@example.org"));
 /// ```
 pub fn acknowledgement(to: &str, subject: &str, text: &str, now: DateTime<Utc>) -> NewOutbox {
     let payload = serde_json::to_value(Payload::Notice {
@@ -36,7 +41,7 @@ pub fn acknowledgement(to: &str, subject: &str, text: &str, now: DateTime<Utc>) 
     NewOutbox {
         idempotency_key: format!(
             "report-ack:{}:{}",
-            to.to_lowercase(),
+            &hex::encode(Sha256::digest(to.to_lowercase().as_bytes()))[..32],
             now.format("%Y-%m-%d")
         ),
         channel: "email".into(),

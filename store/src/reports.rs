@@ -79,6 +79,11 @@ pub struct InboxReport {
 /// report inbox's `acknowledge`), or `None`.
 pub type Acknowledger<'a> = &'a dyn Fn(usize, &str) -> Option<crate::NewOutbox>;
 
+/// The `rule` column of queued report acknowledgements. Their recipient (the reporter's
+/// address) is removed with the reporters ([`Store::remove_old_reporters`]) once they were sent
+/// or given up on.
+pub const ACKNOWLEDGEMENT_RULE: &str = "(report acknowledgement)";
+
 /// An [`Acknowledger`] that acknowledges nothing.
 pub fn no_acknowledgements(_: usize, _: &str) -> Option<crate::NewOutbox> {
     None
@@ -264,7 +269,8 @@ impl Store {
     }
 
     /// Replaces the reporter of every report received before `now - days` by
-    /// [`removed_mark`]`(days)` (the report, its item and detail stay), with one audit entry
+    /// [`removed_mark`]`(days)` (the report, its item and detail stay), and the recipient of
+    /// every acknowledgement queued before then and sent (or given up on), with one audit entry
     /// `report.reporters_removed` by [`RETENTION_ACTOR`] naming how many and the first and last
     /// reference, in one transaction. Returns how many reports had their reporter removed.
     pub fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64> {
@@ -275,6 +281,17 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting the reporter retention sweep")?;
+            tx.execute(
+                "UPDATE outbox SET recipients = ?3 WHERE rule = ?1 AND created_at < ?2 \
+                 AND state IN ('sent', 'dead') AND recipients NOT LIKE ?4",
+                params![
+                    ACKNOWLEDGEMENT_RULE,
+                    cutoff,
+                    removed_recipients(days),
+                    REMOVED_RECIPIENTS_LIKE
+                ],
+            )
+            .ctx("removing the recipients of old report acknowledgements")?;
             let span: (i64, Option<i64>, Option<i64>) = tx
                 .query_row(
                     "SELECT count(*), min(id), max(id) FROM reports \
@@ -284,6 +301,7 @@ impl Store {
                 )
                 .ctx("finding the reports past reporter retention")?;
             let (n, Some(first), Some(last)) = span else {
+                tx.commit().ctx("committing the reporter retention sweep")?;
                 return Ok(0);
             };
             tx.execute(
@@ -318,6 +336,14 @@ impl Store {
         })
     }
 }
+
+/// The recipients (JSON) of an acknowledgement whose recipient was removed after `days` days.
+pub(crate) fn removed_recipients(days: u32) -> String {
+    serde_json::json!([removed_mark(days)]).to_string()
+}
+
+/// The `LIKE` pattern of every [`removed_recipients`].
+pub(crate) const REMOVED_RECIPIENTS_LIKE: &str = "[\"(removed after %";
 
 /// The audit detail of a retention sweep.
 pub(crate) fn retention_detail(n: i64, first: i64, last: i64, days: u32) -> serde_json::Value {

@@ -858,7 +858,7 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
         idempotency_key: format!("ack:{reference}"),
         channel: "email".into(),
         kind: ballotwatch_store::OutboxKind::Alert,
-        rule: "(report acknowledgement)".into(),
+        rule: ballotwatch_store::ACKNOWLEDGEMENT_RULE.into(),
         incident_id: None,
         recipients: vec!["sam@example.org".into()],
         payload: serde_json::json!({ "reference": reference }),
@@ -915,6 +915,14 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     let m2 = s.reports_of_item("m2").unwrap()[0].reference.clone();
     let m3 = s.reports_of_item("m3").unwrap()[0].reference.clone();
     assert_eq!(queued, [format!("ack:{m2}"), format!("ack:{m3}")]);
+    // m2's acknowledgement is sent; m3's is still waiting.
+    let m2_ack = s
+        .outbox_rows(10)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == format!("ack:{m2}"))
+        .unwrap();
+    s.outbox_sent(m2_ack.id, Utc::now()).unwrap();
     // The audit log names the inbox, never the reporter's address.
     let audit = s.audit_entries(20).unwrap();
     let received: Vec<_> = audit
@@ -943,6 +951,19 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     );
     let m1 = s.reports_of_item("m1").unwrap();
     assert_eq!(m1[0].reporter, "(removed after 90 days)");
+    // The sent acknowledgement's recipient went with the reporters; the one not yet sent
+    // keeps its address until it is.
+    let recipients: BTreeMap<String, Vec<String>> = s
+        .outbox_rows(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.idempotency_key, r.recipients))
+        .collect();
+    assert_eq!(
+        recipients[&format!("ack:{m2}")],
+        ["(removed after 90 days)"]
+    );
+    assert_eq!(recipients[&format!("ack:{m3}")], ["sam@example.org"]);
     assert_eq!(m1[0].detail["subject"], "Fwd: m1");
     let swept: Vec<_> = s
         .audit_entries(20)

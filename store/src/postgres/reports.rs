@@ -8,7 +8,8 @@ use postgres::Row;
 use super::{audit, col, count_col, PgStore};
 use crate::error::{JsonContext, PgContext, Result};
 use crate::reports::{
-    inbox_actor, reference, removed_mark, retention_detail, Acknowledger, InboxReport, REMOVED_LIKE,
+    inbox_actor, reference, removed_mark, removed_recipients, retention_detail, Acknowledger,
+    InboxReport, ACKNOWLEDGEMENT_RULE, REMOVED_LIKE, REMOVED_RECIPIENTS_LIKE,
 };
 use crate::{now_ms, ReportCount, ReportRecord};
 
@@ -183,6 +184,17 @@ impl PgStore {
             let mut tx = c
                 .transaction()
                 .pg("starting the reporter retention sweep")?;
+            tx.execute(
+                "UPDATE outbox SET recipients = $3 WHERE rule = $1 AND created_at < $2 \
+                 AND state IN ('sent', 'dead') AND recipients NOT LIKE $4",
+                &[
+                    &ACKNOWLEDGEMENT_RULE,
+                    &cutoff,
+                    &removed_recipients(days),
+                    &REMOVED_RECIPIENTS_LIKE,
+                ],
+            )
+            .pg("removing the recipients of old report acknowledgements")?;
             let row = tx
                 .query_one(
                     "SELECT count(*), min(id), max(id) FROM reports \
@@ -194,6 +206,7 @@ impl PgStore {
             let (Some(first), Some(last)) =
                 (col::<Option<i64>>(&row, 1)?, col::<Option<i64>>(&row, 2)?)
             else {
+                tx.commit().pg("committing the reporter retention sweep")?;
                 return Ok(0);
             };
             tx.execute(

@@ -2,7 +2,7 @@
 //! table): a short reply with the report's reference, queued in the durable outbox in the same
 //! transaction that records the report ([`ballotwatch_store::Store::record_inbox_reports`]),
 //! and sent by email like alerts and admin notices (every channel renders it as a notice). At
-//! most one a day goes to one address (the idempotency key names the address and the day): a
+//! most one a day goes to one address (the idempotency key names a hash of it and the day): a
 //! forged `From` cannot make the council's mail server write to anyone more often than that.
 
 use ballotwatch_store::{NewOutbox, OutboxKind};

@@ -174,19 +174,18 @@ pub(crate) fn store_poll(
     // once whatever happens after.
     if !poll.reports.is_empty() {
         let now = Utc::now();
-        let mut acknowledgements = Vec::with_capacity(poll.reports.len());
-        let reports: Vec<InboxReport> = poll
+        let (reports, acknowledgements): (Vec<InboxReport>, Vec<_>) = poll
             .reports
             .into_iter()
             .map(|r| {
-                acknowledgements.push(r.acknowledgement);
-                InboxReport {
+                let report = InboxReport {
                     item_id: r.item_id,
                     reporter: r.reporter,
                     detail: r.detail,
-                }
+                };
+                (report, r.acknowledgement)
             })
-            .collect();
+            .unzip();
         let acknowledge = |n: usize, reference: &str| {
             let ack = acknowledgements.get(n)?.as_ref()?;
             let (subject, text) = ack.template.render(reference);

@@ -4,6 +4,7 @@
 //! an empty `Return-Path`, Microsoft's `X-Auto-Response-Suppress`, `mailer-daemon` and `noreply`
 //! addresses) gets no answer, so two robots can never write to each other for ever.
 
+use ballotwatch_core::config::looks_like_mailbox;
 use mail_parser::Message;
 
 /// The longest mail address answered (RFC 5321's path limit).
@@ -19,20 +20,17 @@ pub(crate) fn reply_address(msg: &Message<'_>, from: Option<&str>) -> Option<Str
     Some(address.to_string())
 }
 
-/// `local@domain`, one `@`, a dotted domain, no spaces or control characters, not too long.
+/// A bare address (the config's own mailbox rule, [`looks_like_mailbox`]: a local part and a
+/// domain of two or more labels), not too long, with no spaces, control characters or list and
+/// angle-bracket punctuation that could make it more than one address, and without the
+/// trailing dot a DNS name may have and a mail domain may not (RFC 5321).
 fn plausible(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
-        return false;
-    };
     address.len() <= MAX_ADDRESS
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
+        && !address.ends_with('.')
         && !address
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+        && looks_like_mailbox(address)
 }
 
 /// The local parts robots send from (compared without `-`, `_`, `.`, in any case).
@@ -52,9 +50,11 @@ fn automatic_sender(address: &str) -> bool {
         .filter(|c| !matches!(c, '-' | '_' | '.'))
         .flat_map(char::to_lowercase)
         .collect();
-    ROBOTS
-        .iter()
-        .any(|r| squashed == *r || squashed.starts_with(&format!("{r}+")))
+    ROBOTS.iter().any(|r| {
+        squashed
+            .strip_prefix(r)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('+'))
+    })
 }
 
 fn automatic(msg: &Message<'_>) -> bool {

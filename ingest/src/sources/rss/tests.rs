@@ -662,3 +662,14 @@ proptest::proptest! {
         proptest::prop_assert_eq!(title.trim(), expected.trim());
     }
 }
+
+/// A feed with text before an XML declaration that names another encoding made quick-xml
+/// assert (found by the `feed` fuzz target; the bytes are a mutation of the project's own
+/// `non-utf8-latin1.xml` fixture): it is a malformed feed, not a panic.
+#[test]
+fn a_declaration_after_text_is_a_reason_not_a_panic() {
+    let body = include_bytes!("testdata/fuzz-declaration-after-text.rss");
+    let base = Url::parse("https://cafe-society.example/feed").unwrap();
+    let err = parse_feed(body, Some("application/rss+xml"), &base).unwrap_err();
+    assert!(matches!(err, FeedParseError::Malformed(_)), "{err:?}");
+}

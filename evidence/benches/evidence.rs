@@ -8,21 +8,22 @@
 //! from the store (captured bodies, screenshots, rendered HTML) read from the capture store and
 //! copied into a plain ZIP without compression, fsynced — no hashing, manifest, signature, WARC,
 //! WACZ or report. The ratio is what the evidence structure costs over copying the bytes. The
-//! pack is timed without `report.pdf` and with it (as `export` writes it: screenshots shown as
-//! 480-px JPEG thumbnails, made when each screenshot is stored, as the screenshot task does;
-//! skipped if Chromium is absent), with the time of each phase of the build. BENCH_EVIDENCE_FULL_SIZE=1 also times the pack with the screenshots shown at full size
-//! in the PDF (as before issue 21's thumbnails; minutes for 1,000 items).
+//! pack is timed as `export` writes it, `report.pdf` included (screenshots shown as 480-px JPEG
+//! thumbnails, made when each screenshot is stored, as the screenshot task does), with the time
+//! of each phase of the build. Its PDF step is then compared with the way packs printed it
+//! before (headless Chromium printing the same `report.html`, the baseline of that line; skipped
+//! when Chromium is absent or BENCH_EVIDENCE_NO_CHROMIUM is set).
 //!
 //! BENCH_EVIDENCE_ITEMS (default 1000) sets the number of items; BENCH_EVIDENCE_RUNS (default 3)
-//! how many times the baseline and the pack without PDF are timed, BENCH_EVIDENCE_PDF_RUNS
-//! (default 1) the pack with its PDF (the median is printed).
+//! how many times the baseline and the pack are timed, BENCH_EVIDENCE_PDF_RUNS (default 1) how
+//! many times Chromium prints the report (the median is printed).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
 use ballotwatch_evidence::chromium::Chromium;
-use ballotwatch_evidence::pack::{build, write_zip, PackRequest};
+use ballotwatch_evidence::pack::{build, write_zip, PackContent, PackRequest};
 use ballotwatch_evidence::{verify_file, PackKey, VerifyOptions};
 use ballotwatch_store::{NewScreenshot, PollRecord, ScreenshotOutcome, Store};
 use chrono::Utc;
@@ -278,25 +279,55 @@ struct Timed {
     pdf: Option<usize>,
 }
 
-fn time_pack(store: &Store, key: &PackKey, req: &PackRequest, out: &std::path::Path) -> Timed {
+fn time_pack(
+    store: &Store,
+    key: &PackKey,
+    req: &PackRequest,
+    out: &std::path::Path,
+) -> (Timed, PackContent) {
     let t = Instant::now();
     let content = build(store, key, req).unwrap();
     let mut phases = content.timings.clone();
     let w = Instant::now();
     let size = write_zip(&content, out).unwrap().1;
     phases.push(("write the ZIP (fsync, SHA-256 of the pack)", w.elapsed()));
-    if req.pdf.is_ok() && !content.files.contains_key("report.pdf") {
-        println!(
-            "  report.pdf not rendered: {:?}",
-            content.manifest.report.pdf_not_rendered
-        );
+    if let Some(why) = &content.manifest.report.pdf_not_rendered {
+        println!("  report.pdf not written: {why}");
     }
-    Timed {
+    let timed = Timed {
         total: t.elapsed(),
         phases,
         size,
         pdf: content.files.get("report.pdf").map(Vec::len),
+    };
+    (timed, content)
+}
+
+/// The old way, for comparison in the same run: the pack's own `report.html` printed by
+/// headless Chromium (untagged, as packs were printed before report.pdf was written
+/// in-process), from a temp folder laid out as the pack is.
+fn chromium_pdf(chromium: &Chromium, content: &PackContent) -> (Duration, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, bytes) in &content.files {
+        if path == "report.html"
+            || path.starts_with("thumbnails/")
+            || path.starts_with("screenshots/")
+        {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, bytes).unwrap();
+        }
     }
+    let pdf = dir.path().join("report.pdf");
+    let t = Instant::now();
+    chromium
+        .print_to_pdf(
+            &dir.path().join("report.html"),
+            &pdf,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    (t.elapsed(), std::fs::metadata(&pdf).unwrap().len())
 }
 
 fn median_run(mut runs: Vec<Timed>) -> Timed {
@@ -364,10 +395,6 @@ fn main() {
         tool_version: env!("CARGO_PKG_VERSION").into(),
         user_agent: format!("Ballotwatch/{}", env!("CARGO_PKG_VERSION")),
         detectors: vec![],
-        pdf: Err(ballotwatch_evidence::chromium::ChromiumError::Nothing(
-            "timed separately",
-        )),
-        pdf_timeout: Duration::from_secs(600),
         timestamps: false,
         tsa_roots: Vec::new(),
         report_image_width: Some(ballotwatch_evidence::thumbnail::REPORT_WIDTH),
@@ -378,11 +405,14 @@ fn main() {
     // Baseline and pack alternate, so both see the same load.
     let (mut base_times, mut packs) = (Vec::new(), Vec::new());
     let mut base_size = 0;
+    let mut last = None;
     for _ in 0..runs {
         let t = Instant::now();
         base_size = plain_zip(&store, &blobs, &base_out);
         base_times.push(t.elapsed());
-        packs.push(time_pack(&store, &key, &request, &out));
+        let (timed, content) = time_pack(&store, &key, &request, &out);
+        packs.push(timed);
+        last = Some(content);
     }
     let base = median(base_times);
     let pack = median_run(packs);
@@ -402,7 +432,10 @@ fn main() {
         base_size
     );
     line(
-        &format!("evidence pack, {n} items + screenshots (no PDF)"),
+        &format!(
+            "evidence pack, {n} items + screenshots + report.pdf ({} bytes)",
+            pack.pdf.unwrap_or(0)
+        ),
         pack.total,
         pack.size,
         base,
@@ -416,57 +449,50 @@ fn main() {
         v.files,
         verify.as_secs_f64() / base.as_secs_f64()
     );
-    match Chromium::find() {
-        Ok(chromium) => {
-            let thumbs = PackRequest {
-                pdf: Ok(chromium),
-                ..request.clone()
+    println!(
+        "the whole pack with report.pdf: {:.1} s ({}), load average {} at the end",
+        pack.total.as_secs_f64(),
+        if pack.total < Duration::from_secs(15) {
+            "under the 15 s target"
+        } else {
+            "OVER the 15 s target"
+        },
+        load()
+    );
+    // The PDF step against the old way, on the same report in the same run.
+    let in_process = pack
+        .phases
+        .iter()
+        .find(|(name, _)| *name == "report.pdf")
+        .map_or(Duration::ZERO, |(_, d)| *d);
+    match (Chromium::find(), last) {
+        (Ok(chromium), Some(content))
+            if std::env::var_os("BENCH_EVIDENCE_NO_CHROMIUM").is_none() =>
+        {
+            let runs: Vec<(Duration, u64)> = (0..pdf_runs)
+                .map(|_| chromium_pdf(&chromium, &content))
+                .collect();
+            let (old, old_size) = {
+                let mut r = runs;
+                r.sort();
+                r[r.len() / 2]
             };
-            let pdf_out = dir.path().join("pdf.zip");
-            let with_pdf = median_run(
-                (0..pdf_runs)
-                    .map(|_| time_pack(&store, &key, &thumbs, &pdf_out))
-                    .collect(),
-            );
-            line(
-                &format!(
-                    "pack + report.pdf ({} bytes), 480-px thumbnails",
-                    with_pdf.pdf.unwrap_or(0)
-                ),
-                with_pdf.total,
-                with_pdf.size,
-                base,
-                base_size,
-            );
-            phases(&with_pdf, base);
             println!(
-                "the whole pack with report.pdf: {:.1} s ({}), load average {} at the end",
-                with_pdf.total.as_secs_f64(),
-                if with_pdf.total < Duration::from_secs(15) {
-                    "under the 15 s target"
-                } else {
-                    "OVER the 15 s target"
-                },
-                load()
+                "{:<58} {:>9.2} s  {:>11} bytes    1.00x time  (baseline)",
+                "report.pdf printed by headless Chromium (before)",
+                old.as_secs_f64(),
+                old_size
             );
-            if std::env::var_os("BENCH_EVIDENCE_FULL_SIZE").is_some() {
-                let full = PackRequest {
-                    report_image_width: None,
-                    ..thumbs
-                };
-                let t = time_pack(&store, &key, &full, &pdf_out);
-                line(
-                    &format!(
-                        "pack + report.pdf ({} bytes), full-size screenshots",
-                        t.pdf.unwrap_or(0)
-                    ),
-                    t.total,
-                    t.size,
-                    base,
-                    base_size,
-                );
-            }
+            println!(
+                "{:<58} {:>9.2} s  {:>11} bytes  {:>6.3}x time  {:.2}x size",
+                "report.pdf written in-process (now)",
+                in_process.as_secs_f64(),
+                pack.pdf.unwrap_or(0),
+                in_process.as_secs_f64() / old.as_secs_f64(),
+                pack.pdf.unwrap_or(0) as f64 / old_size as f64
+            );
         }
-        Err(why) => println!("report.pdf not timed: {why}"),
+        (Err(why), _) => println!("report.pdf not compared with Chromium's: {why}"),
+        _ => println!("report.pdf not compared with Chromium's (BENCH_EVIDENCE_NO_CHROMIUM)"),
     }
 }

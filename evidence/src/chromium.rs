@@ -218,43 +218,20 @@ impl Chromium {
         })
     }
 
-    /// Renders a local HTML file to PDF (`--print-to-pdf`), with every network name unresolvable
-    /// (the report is self-contained; nothing should be fetched). The PDF is untagged
-    /// (`--disable-pdf-tagging`): building Chromium's structure tree for a 1,000-item report
-    /// was about 45% of its time and two thirds of its size (docs/performance.md); the same
-    /// content, as semantic HTML for screen readers, is `report.html`.
+    /// Renders a local HTML file to PDF (`--print-to-pdf`), untagged, with every network name
+    /// unresolvable (nothing should be fetched). Packs no longer use it (`report.pdf` is
+    /// written in-process: [`crate::report::pdf`]); `benches/evidence.rs` times it against
+    /// that on the same report, and tests make real PDF attachments with it.
     pub fn print_to_pdf(
         &self,
         html: &Path,
         pdf: &Path,
         timeout: Duration,
     ) -> Result<(), ChromiumError> {
-        self.print(html, pdf, timeout, false)
-    }
-
-    /// [`print_to_pdf`](Self::print_to_pdf) as it was before the PDF was untagged: a tagged PDF
-    /// (with Chromium's structure tree). Not used by the pack; kept so `benches/evidence.rs` can
-    /// time the new report against the old one in the same run.
-    pub fn print_to_tagged_pdf(
-        &self,
-        html: &Path,
-        pdf: &Path,
-        timeout: Duration,
-    ) -> Result<(), ChromiumError> {
-        self.print(html, pdf, timeout, true)
-    }
-
-    fn print(
-        &self,
-        html: &Path,
-        pdf: &Path,
-        timeout: Duration,
-        tagged: bool,
-    ) -> Result<(), ChromiumError> {
-        let _span = tracing::info_span!("print_to_pdf", tagged).entered();
+        let _span = tracing::info_span!("print_to_pdf").entered();
         let started = Instant::now();
         let dir = temp_dir()?;
-        let cmd = self.pdf_command(dir.path(), html, pdf, timeout, tagged)?;
+        let cmd = self.pdf_command(dir.path(), html, pdf, timeout)?;
         run(cmd, timeout, 0, "PDF")?;
         let len = std::fs::metadata(pdf).map(|m| m.len()).unwrap_or(0);
         if len == 0 {
@@ -275,17 +252,13 @@ impl Chromium {
         html: &Path,
         pdf: &Path,
         timeout: Duration,
-        tagged: bool,
     ) -> Result<Command, ChromiumError> {
         let url = Url::from_file_path(html).map_err(|()| ChromiumError::Local {
             action: "open the report",
             reason: format!("{} is not an absolute path", html.display()),
         })?;
         let mut cmd = self.base(profile, "MAP * ~NOTFOUND", timeout);
-        cmd.arg("--no-pdf-header-footer");
-        if !tagged {
-            cmd.arg("--disable-pdf-tagging");
-        }
+        cmd.args(["--no-pdf-header-footer", "--disable-pdf-tagging"]);
         cmd.arg(format!("--print-to-pdf={}", pdf.display()))
             .arg(url.as_str());
         Ok(cmd)
@@ -574,43 +547,36 @@ mod tests {
     }
 
     #[test]
-    fn the_report_pdf_is_printed_untagged_and_the_old_path_tagged() {
+    fn a_pdf_is_printed_untagged_with_no_network() {
         let c = Chromium {
             path: PathBuf::from("chromium"),
             version: "Chromium 1".into(),
         };
         let dir = std::env::temp_dir();
-        let args = |tagged| -> Vec<String> {
-            let cmd = c
-                .pdf_command(
-                    &dir,
-                    &dir.join("report.html"),
-                    &dir.join("report.pdf"),
-                    Duration::from_secs(8),
-                    tagged,
-                )
-                .unwrap();
-            cmd.get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect()
-        };
-        let shipped = args(false);
-        assert!(shipped.iter().any(|a| a == "--disable-pdf-tagging"));
-        assert!(shipped.iter().any(|a| a == "--no-pdf-header-footer"));
-        assert!(shipped
+        let cmd = c
+            .pdf_command(
+                &dir,
+                &dir.join("report.html"),
+                &dir.join("report.pdf"),
+                Duration::from_secs(8),
+            )
+            .unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.iter().any(|a| a == "--disable-pdf-tagging"));
+        assert!(args.iter().any(|a| a == "--no-pdf-header-footer"));
+        assert!(args
             .iter()
             .any(|a| a == "--host-resolver-rules=MAP * ~NOTFOUND"));
-        assert!(shipped.last().is_some_and(|a| a.starts_with("file://")));
-        let old = args(true);
-        assert!(!old.iter().any(|a| a == "--disable-pdf-tagging"));
-        assert_eq!(old.len() + 1, shipped.len());
+        assert!(args.last().is_some_and(|a| a.starts_with("file://")));
         assert!(c
             .pdf_command(
                 &dir,
                 Path::new("relative.html"),
                 &dir.join("r.pdf"),
                 Duration::from_secs(1),
-                false
             )
             .is_err());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ballotwatch_store::Store;
 
-use crate::chromium::{Chromium, ChromiumError, ShotLimits};
+use crate::chromium::ShotLimits;
 use crate::pack::{build_wacz_at, write_file_atomically};
 use crate::timestamp::{Timestamp, TimestampError, TsaClient, VerifiedTimestamp};
 use crate::{DetectorInfo, PackKey, PackRequest, PackSummary, Result, Screenshotter};
@@ -29,8 +29,6 @@ pub struct ExportSettings {
     pub user_agent: String,
     /// The deployment's detectors with versions and model hashes.
     pub detectors: Vec<DetectorInfo>,
-    /// Wall-clock limit for printing a small pack's `report.pdf`.
-    pub pdf_timeout: Duration,
     /// Put the trusted-timestamp proof in packs (`[evidence] tsa_urls` is set).
     pub timestamps: bool,
     /// The TSAs (`[evidence] tsa_urls`), asked in turn for a token when `export` itself added
@@ -61,11 +59,7 @@ pub struct ExportJob<'a> {
 }
 
 /// The pack writer's request for a job.
-fn pack_request(
-    settings: &ExportSettings,
-    job: &ExportJob<'_>,
-    pdf: std::result::Result<Chromium, ChromiumError>,
-) -> PackRequest {
+fn pack_request(settings: &ExportSettings, job: &ExportJob<'_>) -> PackRequest {
     PackRequest {
         incidents: job.incidents.to_vec(),
         items: job.items.to_vec(),
@@ -74,8 +68,6 @@ fn pack_request(
         tool_version: settings.tool_version.clone(),
         user_agent: settings.user_agent.clone(),
         detectors: settings.detectors.clone(),
-        pdf,
-        pdf_timeout: settings.pdf_timeout,
         timestamps: settings.timestamps,
         tsa_roots: settings.tsa_roots.clone(),
         report_image_width: Some(crate::thumbnail::REPORT_WIDTH),
@@ -118,7 +110,7 @@ pub fn export(
         None
     };
     let key = PackKey::load_or_create(&settings.key_file)?;
-    let request = pack_request(settings, job, Chromium::find());
+    let request = pack_request(settings, job);
     let mut summary = crate::write_pack(store, &key, &request, out)?;
     summary.timestamp_note = timestamp_note;
     store.audit(
@@ -262,11 +254,7 @@ pub fn export_wacz(
     job: &ExportJob<'_>,
     out: &Path,
 ) -> Result<WaczExport> {
-    let request = pack_request(
-        settings,
-        job,
-        Err(ChromiumError::Nothing("a WACZ holds no report")),
-    );
+    let request = pack_request(settings, job);
     let w = build_wacz_at(store, &request, chrono::Utc::now())?;
     write_file_atomically(&w.bytes, out)?;
     let done = WaczExport {

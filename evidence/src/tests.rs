@@ -1,7 +1,6 @@
 //! Unit tests of the pack writer and verifier together, on a real store in a temp folder.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use ballotwatch_core::{
     sha256_hex, Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind,
@@ -183,10 +182,6 @@ fn request(f: &Fixture) -> PackRequest {
         tool_version: "0.1.0-test".into(),
         user_agent: "Ballotwatch/0.1.0-test".into(),
         detectors: vec![],
-        pdf: Err(crate::chromium::ChromiumError::Nothing(
-            "not rendered in unit tests",
-        )),
-        pdf_timeout: Duration::from_secs(1),
         timestamps: false,
         tsa_roots: Vec::new(),
         report_image_width: Some(crate::thumbnail::REPORT_WIDTH),
@@ -267,11 +262,11 @@ fn a_pack_holds_everything_and_verifies() {
     assert_eq!(m.items[0].screenshots.len(), 2);
     assert_eq!(m.items[0].screenshots[0].status, "taken");
     assert_eq!(m.items[0].screenshots[1].status, "not_taken");
-    assert_eq!(
-        m.report.pdf_not_rendered.as_deref(),
-        Some("not rendered in unit tests")
-    );
-    assert!(!p.files.contains_key(names::REPORT_PDF));
+    // report.pdf is written in-process: always there, hashed like every other file.
+    assert_eq!(m.report.pdf.as_deref(), Some(names::REPORT_PDF));
+    assert_eq!(m.report.pdf_not_rendered, None);
+    assert!(p.files[names::REPORT_PDF].starts_with(b"%PDF-"));
+    assert!(m.files.iter().any(|e| e.path == names::REPORT_PDF));
     // SHA256SUMS lists every other file.
     let sums = String::from_utf8(p.files[names::SUMS].clone()).unwrap();
     assert_eq!(sums.lines().count(), p.files.len() - 1);

@@ -406,7 +406,6 @@ fn export_settings(dir: &Path, tsa_urls: Vec<String>) -> ballotwatch_evidence::E
         tool_version: "test".into(),
         user_agent: "Ballotwatch/test".into(),
         detectors: Vec::new(),
-        pdf_timeout: Duration::from_secs(30),
         timestamps: true,
         tsa_urls,
         tsa_roots: vec![tsa().root_pem()],

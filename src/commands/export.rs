@@ -121,10 +121,6 @@ pub fn settings(
             Some(c) => detector_infos(c),
             None => detectors(config),
         },
-        pdf_timeout: config
-            .evidence
-            .screenshot_timeout
-            .max(Duration::from_secs(10)),
         timestamps: config.evidence.timestamps_enabled(),
         tsa_urls: config.evidence.tsa_urls.clone(),
         tsa_roots: config.evidence.tsa_roots.clone(),

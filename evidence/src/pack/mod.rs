@@ -13,7 +13,6 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
-use crate::chromium::{Chromium, ChromiumError};
 use crate::custody::Custody;
 use crate::error::{EvidenceError, Result};
 use crate::key::PackKey;
@@ -46,12 +45,6 @@ pub struct PackRequest {
     pub user_agent: String,
     /// The deployment's detectors at export time.
     pub detectors: Vec<DetectorInfo>,
-    /// Chromium for `report.pdf`, or why there is none (the pack is then written without it).
-    pub pdf: std::result::Result<Chromium, ChromiumError>,
-    /// Wall-clock limit for rendering the PDF of a small pack; 150 ms per item is added (a
-    /// 1,000-item report takes Chromium about 10 s on a 2-core machine, and took 75 s under
-    /// load when the PDF was still tagged: docs/performance.md).
-    pub pdf_timeout: Duration,
     /// Put the trusted-timestamp proof in the pack (`timestamps/`): the deployment has TSAs
     /// (`[evidence] tsa_urls`).
     pub timestamps: bool,
@@ -180,7 +173,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Gathers everything for a pack from the store and builds its files (nothing is written to
-/// the store or to disk except the temp copy of the report Chromium prints).
+/// the store or to disk).
 pub fn build(store: &Store, key: &PackKey, req: &PackRequest) -> Result<PackContent> {
     build_at(store, key, req, Utc::now())
 }
@@ -346,29 +339,20 @@ pub fn build_at(
     hashes.sort_by(|a, b| a.path.cmp(&b.path));
     files.extend(stamps.files);
 
-    let html = crate::report::render(&manifest, &hashes, &images, &custody, &stamped);
+    let doc = crate::report::document(&manifest, &hashes, &images, &custody, &stamped);
+    let html = crate::report::html::render(&doc);
     phases.end("report.html");
-    match &req.pdf {
-        Ok(chromium) => match render_pdf(
-            chromium,
-            &html,
-            shown
-                .iter()
-                .filter_map(|p| Some((p.as_str(), files.get(p)?.as_slice()))),
-            pdf_timeout(req, manifest.items.len()),
-        ) {
-            Ok(pdf) => {
-                files.insert(names::REPORT_PDF.into(), pdf);
-                manifest.report.pdf = Some(names::REPORT_PDF.into());
-            }
-            Err(why) => {
-                tracing::warn!(%why, "report.pdf not rendered");
-                manifest.report.pdf_not_rendered = Some(why.to_string());
-            }
-        },
-        Err(why) => manifest.report.pdf_not_rendered = Some(why.to_string()),
+    match crate::report::pdf::render(&doc, &|p| files.get(p).map(Vec::as_slice)) {
+        Ok(pdf) => {
+            files.insert(names::REPORT_PDF.into(), pdf);
+            manifest.report.pdf = Some(names::REPORT_PDF.into());
+        }
+        Err(why) => {
+            tracing::warn!(%why, "report.pdf not written");
+            manifest.report.pdf_not_rendered = Some(why.to_string());
+        }
     }
-    phases.end("report.pdf (Chromium)");
+    phases.end("report.pdf");
     files.insert(names::REPORT_HTML.into(), html.into_bytes());
 
     // Manifest, signature, sums: every file was hashed once above, but the report's.
@@ -694,12 +678,6 @@ fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gather
     })
 }
 
-/// The PDF time limit for a pack of `items` items.
-fn pdf_timeout(req: &PackRequest, items: usize) -> Duration {
-    req.pdf_timeout
-        + Duration::from_millis(150).saturating_mul(u32::try_from(items).unwrap_or(u32::MAX))
-}
-
 /// Hash entries for every file, in path order, hashed on every core (a pack's files are mostly
 /// screenshots and media: hashed one after another, they leave a core idle).
 fn entries(files: &BTreeMap<String, Vec<u8>>) -> Vec<FileEntry> {
@@ -735,34 +713,6 @@ fn entries(files: &BTreeMap<String, Vec<u8>>) -> Vec<FileEntry> {
             })
             .collect::<Vec<_>>()
     })
-}
-
-/// Prints `html` with the images it shows (by their paths in the pack) from a temp folder laid
-/// out as the pack is.
-fn render_pdf<'a>(
-    chromium: &Chromium,
-    html: &str,
-    images: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    timeout: Duration,
-) -> std::result::Result<Vec<u8>, ChromiumError> {
-    let local = |action, e: std::io::Error| ChromiumError::Local {
-        action,
-        reason: e.to_string(),
-    };
-    let dir = tempfile::tempdir().map_err(|e| local("create a temp folder", e))?;
-    let html_path = dir.path().join(names::REPORT_HTML);
-    let pdf_path = dir.path().join(names::REPORT_PDF);
-    std::fs::write(&html_path, html).map_err(|e| local("write the report", e))?;
-    for (path, bytes) in images {
-        // Pack paths are `<folder>/<sha256>.<ext>`, made by the pack itself.
-        let file = dir.path().join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| local("create a temp folder", e))?;
-        }
-        std::fs::write(&file, bytes).map_err(|e| local("write a report image", e))?;
-    }
-    chromium.print_to_pdf(&html_path, &pdf_path, timeout)?;
-    std::fs::read(&pdf_path).map_err(|e| local("read the PDF", e))
 }
 
 /// Builds a pack and writes it to `out`.

@@ -1334,7 +1334,7 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
                 reporter: "Pat Resident <pat@resident.example>".into(),
                 detail: serde_json::json!({}),
             }],
-            &ballotwatch_store::no_acknowledgements,
+            ballotwatch_store::no_acknowledgements(),
         )
         .unwrap();
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();

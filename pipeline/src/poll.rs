@@ -193,7 +193,20 @@ pub(crate) fn store_poll(
                 &ack.to, &subject, &text, now,
             ))
         };
-        store.record_inbox_reports(source, &reports, &acknowledge)?;
+        let per_hour = acknowledgements
+            .iter()
+            .flatten()
+            .map(|a| a.template.per_hour)
+            .next()
+            .unwrap_or(0);
+        store.record_inbox_reports(
+            source,
+            &reports,
+            ballotwatch_store::Acknowledger {
+                message: &acknowledge,
+                per_hour,
+            },
+        )?;
     }
     let outcome = store.record_poll_as(
         state_name,

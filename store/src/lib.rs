@@ -115,7 +115,8 @@ pub use report_bursts::Burst;
 pub use report_match::{hash_distance, Hash256, HashMatch, HASH_CHUNKS, MAX_HASH_DISTANCE};
 pub use reports::{
     inbox_actor, no_acknowledgements, parse_reference, reference as report_reference, removed_mark,
-    Acknowledger, InboxReport, ReportCount, ReportRecord, ACKNOWLEDGEMENT_RULE, RETENTION_ACTOR,
+    Acknowledger, InboxReport, ReportCount, ReportRecord, ACKNOWLEDGEMENTS_WITHHELD,
+    ACKNOWLEDGEMENT_RULE, RETENTION_ACTOR,
 };
 pub use screenshots::{NewScreenshot, ScreenshotOutcome, ScreenshotRecord};
 pub use sessions::Session;

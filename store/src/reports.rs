@@ -74,10 +74,30 @@ pub struct InboxReport {
     pub detail: serde_json::Value,
 }
 
-/// What [`Store::record_inbox_reports`] queues with each report it records: given the report's
-/// place in the slice and its reference, the outbox message acknowledging it to the sender (the
-/// report inbox's `acknowledge`), or `None`.
-pub type Acknowledger<'a> = &'a dyn Fn(usize, &str) -> Option<crate::NewOutbox>;
+/// What [`Store::record_inbox_reports`] queues with each report it records (the report inbox's
+/// `acknowledge`).
+#[derive(Clone, Copy)]
+pub struct Acknowledger<'a> {
+    /// Given the report's place in the slice and its reference, the outbox message
+    /// acknowledging it to the sender, or `None`.
+    pub message: &'a dyn Fn(usize, &str) -> Option<crate::NewOutbox>,
+    /// The most acknowledgements queued in any hour, every inbox's together: past it a report
+    /// is recorded but not acknowledged (audited once per poll as
+    /// `report.acknowledgements_withheld`), so a flood of forged senders cannot make the
+    /// council's mail server write to each of them.
+    pub per_hour: u32,
+}
+
+impl std::fmt::Debug for Acknowledger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acknowledger")
+            .field("per_hour", &self.per_hour)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The audit action recorded when acknowledgements were withheld over the hourly cap.
+pub const ACKNOWLEDGEMENTS_WITHHELD: &str = "report.acknowledgements_withheld";
 
 /// The `rule` column of queued report acknowledgements. Their recipient (the reporter's
 /// address) is removed with the reporters ([`Store::remove_old_reporters`]) once they were sent
@@ -85,8 +105,27 @@ pub type Acknowledger<'a> = &'a dyn Fn(usize, &str) -> Option<crate::NewOutbox>;
 pub const ACKNOWLEDGEMENT_RULE: &str = "(report acknowledgement)";
 
 /// An [`Acknowledger`] that acknowledges nothing.
-pub fn no_acknowledgements(_: usize, _: &str) -> Option<crate::NewOutbox> {
-    None
+pub fn no_acknowledgements() -> Acknowledger<'static> {
+    fn none(_: usize, _: &str) -> Option<crate::NewOutbox> {
+        None
+    }
+    Acknowledger {
+        message: &none,
+        per_hour: 0,
+    }
+}
+
+/// The audit detail of acknowledgements withheld over the cap.
+pub(crate) fn withheld_detail(
+    withheld: u32,
+    per_hour: u32,
+    references: &[String],
+) -> serde_json::Value {
+    serde_json::json!({
+        "withheld": withheld,
+        "per_hour": per_hour,
+        "reports": references,
+    })
 }
 
 /// What stands in place of a reporter removed after `days` days.
@@ -230,6 +269,16 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx("starting to record the report inbox's reports")?;
+            let since = ts(&(now_ms() - chrono::Duration::hours(1)));
+            let queued: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM outbox WHERE rule = ?1 AND created_at >= ?2",
+                    params![ACKNOWLEDGEMENT_RULE, since],
+                    |row| row.get(0),
+                )
+                .ctx("counting the last hour's report acknowledgements")?;
+            let mut room = i64::from(acknowledge.per_hour).saturating_sub(queued);
+            let mut withheld = Vec::new();
             let mut ids = Vec::new();
             for (n, r) in reports.iter().enumerate() {
                 let known: Option<i64> = tx
@@ -257,10 +306,24 @@ impl Store {
                     "report.receive",
                     &serde_json::json!({ "report": reference(id), "public": false, "item": r.item_id }),
                 )?;
-                if let Some(message) = acknowledge(n, &reference(id)) {
-                    crate::outbox::insert_outbox(&tx, &message, &at)?;
+                if let Some(message) = (acknowledge.message)(n, &reference(id)) {
+                    if room > 0 {
+                        crate::outbox::insert_outbox(&tx, &message, &at)?;
+                        room -= 1;
+                    } else {
+                        withheld.push(reference(id));
+                    }
                 }
                 ids.push(id);
+            }
+            if !withheld.is_empty() {
+                crate::audit::record(
+                    &tx,
+                    &at,
+                    &actor,
+                    ACKNOWLEDGEMENTS_WITHHELD,
+                    &withheld_detail(withheld.len() as u32, acknowledge.per_hour, &withheld),
+                )?;
             }
             tx.commit()
                 .ctx("committing the report inbox's reports")?;

@@ -107,6 +107,7 @@ conformance!(
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
     inbox_reports_are_recorded_once_and_reporters_expire,
+    acknowledgements_over_the_hourly_cap_are_withheld_and_audited,
     get_items_reads_the_latest_versions_in_order,
     report_keys_and_picture_hashes_match,
 );
@@ -850,6 +851,81 @@ fn captures_and_audit_log(env: &Env) {
 // --- the same workload on both back ends gives the same observable state ---------------------
 
 /// Everything a workload leaves observable through the interface, without wall-clock times.
+fn acknowledgements_over_the_hourly_cap_are_withheld_and_audited(env: &Env) {
+    let s = &*env.store;
+    let ack = |reference: &str| ballotwatch_store::NewOutbox {
+        idempotency_key: format!("ack:{reference}"),
+        channel: "email".into(),
+        kind: ballotwatch_store::OutboxKind::Alert,
+        rule: ballotwatch_store::ACKNOWLEDGEMENT_RULE.into(),
+        incident_id: None,
+        recipients: vec![format!("{reference}@example.org")],
+        payload: serde_json::json!({ "reference": reference }),
+        not_before: Utc::now(),
+    };
+    let report = |item: String| ballotwatch_store::InboxReport {
+        item_id: item,
+        reporter: "someone@example.org".into(),
+        detail: serde_json::json!({}),
+    };
+    let record = |items: std::ops::Range<u32>, per_hour: u32| {
+        let reports: Vec<_> = items.map(|n| report(format!("flood-{n}"))).collect();
+        s.record_inbox_reports(
+            "Inbox",
+            &reports,
+            ballotwatch_store::Acknowledger {
+                message: &|_, reference| Some(ack(reference)),
+                per_hour,
+            },
+        )
+        .unwrap()
+    };
+    // Three a poll, a cap of four an hour: the first poll's three are queued, one of the
+    // second's, none of the third's; every report is recorded all the same.
+    assert_eq!(record(0..3, 4).len(), 3);
+    assert_eq!(record(3..6, 4).len(), 3);
+    assert_eq!(record(6..9, 4).len(), 3);
+    let queued = s
+        .outbox_rows(50)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.rule == ballotwatch_store::ACKNOWLEDGEMENT_RULE)
+        .count();
+    assert_eq!(queued, 4);
+    let withheld: Vec<_> = s
+        .audit_entries(50)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == ballotwatch_store::ACKNOWLEDGEMENTS_WITHHELD)
+        .collect();
+    assert_eq!(withheld.len(), 2, "one entry a poll that withheld any");
+    let counts: Vec<_> = withheld
+        .iter()
+        .map(|e| e.detail["withheld"].clone())
+        .collect();
+    assert_eq!(
+        counts,
+        [serde_json::json!(3), serde_json::json!(2)],
+        "newest first"
+    );
+    assert_eq!(withheld[0].detail["per_hour"], 4);
+    assert_eq!(
+        withheld[0].detail["reports"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert!(withheld.iter().all(|e| e.actor == "report inbox `Inbox`"));
+    assert!(!withheld[0].detail.to_string().contains("someone@"));
+    // A higher cap lets the next one through.
+    assert_eq!(record(9..10, 5).len(), 1);
+    let queued = s
+        .outbox_rows(50)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.rule == ballotwatch_store::ACKNOWLEDGEMENT_RULE)
+        .count();
+    assert_eq!(queued, 5);
+}
+
 fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     let s = &*env.store;
     // An acknowledgement is queued with its report, in the same transaction, naming the
@@ -876,7 +952,10 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
                 report("m1", "Pat Resident <pat@example.org>"),
                 report("m2", "sam@example.org"),
             ],
-            &|n, reference| (n == 1).then(|| acknowledgement(reference)),
+            ballotwatch_store::Acknowledger {
+                message: &|n, reference| (n == 1).then(|| acknowledgement(reference)),
+                per_hour: 60,
+            },
         )
         .unwrap();
     assert_eq!(first.len(), 2);
@@ -888,12 +967,15 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
                 report("m1", "Pat Resident <pat@example.org>"),
                 report("m3", "x@example.org"),
             ],
-            &|_, reference| Some(acknowledgement(reference)),
+            ballotwatch_store::Acknowledger {
+                message: &|_, reference| Some(acknowledgement(reference)),
+                per_hour: 60,
+            },
         )
         .unwrap();
     assert_eq!(again.len(), 1);
     assert!(s
-        .record_inbox_reports("Inbox", &[], &ballotwatch_store::no_acknowledgements)
+        .record_inbox_reports("Inbox", &[], ballotwatch_store::no_acknowledgements())
         .unwrap()
         .is_empty());
     let m1 = s.reports_of_item("m1").unwrap();

@@ -604,6 +604,26 @@ fn report_acknowledgements_need_a_mail_server_and_a_reference() {
         "{err}"
     );
     assert!(err.to_string().contains("{reference}"), "{err}");
+    // The hourly cap: 60 by default, 1 to 10,000.
+    let capped = parse(&format!(
+        "{}{smtp}",
+        inbox("acknowledge = { per_hour = 5 }")
+    ))
+    .unwrap();
+    let ack = |c: &Config| match &c.sources[0].settings {
+        SourceSettings::Imap(i) => i.acknowledge.as_ref().map(|a| a.per_hour),
+        _ => None,
+    };
+    assert_eq!((ack(&on), ack(&capped)), (Some(60), Some(5)));
+    for bad in ["0", "10001"] {
+        let err = parse(&format!(
+            "{}{smtp}",
+            inbox(&format!("acknowledge = {{ per_hour = {bad} }}"))
+        ))
+        .unwrap_err();
+        let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["source[0].acknowledge.per_hour"], "{err}");
+    }
     // A disabled inbox sends nothing.
     let disabled = parse(&format!(
         "{}{smtp}",

@@ -140,6 +140,16 @@ impl PgStore {
             // One writer at a time, so two nodes reading the same message record it once.
             tx.execute("LOCK TABLE reports IN SHARE ROW EXCLUSIVE MODE", &[])
                 .pg("locking the reports")?;
+            let since = at - chrono::Duration::hours(1);
+            let queued: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM outbox WHERE rule = $1 AND created_at >= $2",
+                    &[&ACKNOWLEDGEMENT_RULE, &since],
+                )
+                .pg("counting the last hour's report acknowledgements")
+                .and_then(|row| col(&row, 0))?;
+            let mut room = i64::from(acknowledge.per_hour).saturating_sub(queued);
+            let mut withheld = Vec::new();
             let mut ids = Vec::new();
             for (n, r) in reports.iter().enumerate() {
                 let known = tx
@@ -166,10 +176,28 @@ impl PgStore {
                     "report.receive",
                     &serde_json::json!({ "report": reference(id), "public": false, "item": r.item_id }),
                 )?;
-                if let Some(message) = acknowledge(n, &reference(id)) {
-                    super::outbox::insert_outbox(&mut tx, &message, at)?;
+                if let Some(message) = (acknowledge.message)(n, &reference(id)) {
+                    if room > 0 {
+                        super::outbox::insert_outbox(&mut tx, &message, at)?;
+                        room -= 1;
+                    } else {
+                        withheld.push(reference(id));
+                    }
                 }
                 ids.push(id);
+            }
+            if !withheld.is_empty() {
+                audit::record(
+                    &mut tx,
+                    at,
+                    &actor,
+                    crate::ACKNOWLEDGEMENTS_WITHHELD,
+                    &crate::reports::withheld_detail(
+                        withheld.len() as u32,
+                        acknowledge.per_hour,
+                        &withheld,
+                    ),
+                )?;
             }
             tx.commit().pg("committing the report inbox's reports")?;
             Ok(ids)

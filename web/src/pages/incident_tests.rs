@@ -49,7 +49,7 @@ async fn the_reporter_is_shown_to_analysts_and_admins_never_to_viewers() {
                 reporter: "Chris Voter <chris.voter@resident.example>".into(),
                 detail: serde_json::json!({}),
             }],
-            &ballotwatch_store::no_acknowledgements,
+            ballotwatch_store::no_acknowledgements(),
         )
         .unwrap();
     for (name, role, shown) in [

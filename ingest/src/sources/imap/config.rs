@@ -98,7 +98,15 @@ pub struct Acknowledge {
     pub subject: String,
     /// Plain text; must contain `{reference}`.
     pub text: String,
+    /// The most acknowledgements sent in any hour, every inbox's together (default 60): past
+    /// it reports are still recorded, and not acknowledged.
+    pub per_hour: u32,
 }
+
+/// The default of `acknowledge.per_hour`.
+pub const DEFAULT_ACKS_PER_HOUR: u32 = 60;
+/// The most `acknowledge.per_hour` may be.
+pub const MAX_ACKS_PER_HOUR: u32 = 10_000;
 
 /// The most characters of an acknowledgement's `subject`.
 pub const MAX_ACK_SUBJECT: usize = 200;
@@ -114,6 +122,7 @@ impl Default for Acknowledge {
                    We read every report, but we cannot always reply to each one. This message \
                    was sent automatically."
                 .into(),
+            per_hour: DEFAULT_ACKS_PER_HOUR,
         }
     }
 }
@@ -156,6 +165,16 @@ impl Acknowledge {
                 at.key("text"),
                 format!("is longer than {MAX_ACK_TEXT} characters"),
                 None,
+            );
+        }
+        if !(1..=MAX_ACKS_PER_HOUR).contains(&self.per_hour) {
+            problems.add(
+                at.key("per_hour"),
+                format!(
+                    "must be from 1 to {MAX_ACKS_PER_HOUR}, not {}",
+                    self.per_hour
+                ),
+                Some("leave acknowledge out to send none".into()),
             );
         }
     }

@@ -3,7 +3,6 @@
 //! `--format wacz`, the captures alone as a WACZ file (`--out FILE.wacz`).
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context;
 use ballotwatch_classify::Classifier;

@@ -848,21 +848,23 @@ fn captures_and_audit_log(env: &Env) {
     assert_eq!(s.audit_entries(1).unwrap().len(), 1);
 }
 
-// --- the same workload on both back ends gives the same observable state ---------------------
-
-/// Everything a workload leaves observable through the interface, without wall-clock times.
-fn acknowledgements_over_the_hourly_cap_are_withheld_and_audited(env: &Env) {
-    let s = &*env.store;
-    let ack = |reference: &str| ballotwatch_store::NewOutbox {
+/// A report acknowledgement to `to` naming `reference`, as the report inbox queues one.
+fn acknowledgement(reference: &str, to: &str) -> ballotwatch_store::NewOutbox {
+    ballotwatch_store::NewOutbox {
         idempotency_key: format!("ack:{reference}"),
         channel: "email".into(),
         kind: ballotwatch_store::OutboxKind::Alert,
         rule: ballotwatch_store::ACKNOWLEDGEMENT_RULE.into(),
         incident_id: None,
-        recipients: vec![format!("{reference}@example.org")],
+        recipients: vec![to.into()],
         payload: serde_json::json!({ "reference": reference }),
         not_before: Utc::now(),
-    };
+    }
+}
+
+fn acknowledgements_over_the_hourly_cap_are_withheld_and_audited(env: &Env) {
+    let s = &*env.store;
+    let ack = |reference: &str| acknowledgement(reference, &format!("{reference}@example.org"));
     let report = |item: String| ballotwatch_store::InboxReport {
         item_id: item,
         reporter: "someone@example.org".into(),
@@ -880,18 +882,19 @@ fn acknowledgements_over_the_hourly_cap_are_withheld_and_audited(env: &Env) {
         )
         .unwrap()
     };
+    let queued = || {
+        s.outbox_rows(50)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.rule == ballotwatch_store::ACKNOWLEDGEMENT_RULE)
+            .count()
+    };
     // Three a poll, a cap of four an hour: the first poll's three are queued, one of the
     // second's, none of the third's; every report is recorded all the same.
     assert_eq!(record(0..3, 4).len(), 3);
     assert_eq!(record(3..6, 4).len(), 3);
     assert_eq!(record(6..9, 4).len(), 3);
-    let queued = s
-        .outbox_rows(50)
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.rule == ballotwatch_store::ACKNOWLEDGEMENT_RULE)
-        .count();
-    assert_eq!(queued, 4);
+    assert_eq!(queued(), 4);
     let withheld: Vec<_> = s
         .audit_entries(50)
         .unwrap()
@@ -917,29 +920,14 @@ fn acknowledgements_over_the_hourly_cap_are_withheld_and_audited(env: &Env) {
     assert!(!withheld[0].detail.to_string().contains("someone@"));
     // A higher cap lets the next one through.
     assert_eq!(record(9..10, 5).len(), 1);
-    let queued = s
-        .outbox_rows(50)
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.rule == ballotwatch_store::ACKNOWLEDGEMENT_RULE)
-        .count();
-    assert_eq!(queued, 5);
+    assert_eq!(queued(), 5);
 }
 
 fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     let s = &*env.store;
     // An acknowledgement is queued with its report, in the same transaction, naming the
     // report's reference; a report read again is not acknowledged again.
-    let acknowledgement = |reference: &str| ballotwatch_store::NewOutbox {
-        idempotency_key: format!("ack:{reference}"),
-        channel: "email".into(),
-        kind: ballotwatch_store::OutboxKind::Alert,
-        rule: ballotwatch_store::ACKNOWLEDGEMENT_RULE.into(),
-        incident_id: None,
-        recipients: vec!["sam@example.org".into()],
-        payload: serde_json::json!({ "reference": reference }),
-        not_before: Utc::now(),
-    };
+    let ack = |reference: &str| acknowledgement(reference, "sam@example.org");
     let report = |item: &str, who: &str| ballotwatch_store::InboxReport {
         item_id: item.into(),
         reporter: who.into(),
@@ -953,7 +941,7 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
                 report("m2", "sam@example.org"),
             ],
             ballotwatch_store::Acknowledger {
-                message: &|n, reference| (n == 1).then(|| acknowledgement(reference)),
+                message: &|n, reference| (n == 1).then(|| ack(reference)),
                 per_hour: 60,
             },
         )
@@ -968,7 +956,7 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
                 report("m3", "x@example.org"),
             ],
             ballotwatch_store::Acknowledger {
-                message: &|_, reference| Some(acknowledgement(reference)),
+                message: &|_, reference| Some(ack(reference)),
                 per_hour: 60,
             },
         )
@@ -1059,6 +1047,9 @@ fn inbox_reports_are_recorded_once_and_reporters_expire(env: &Env) {
     assert_eq!(swept[0].detail["retention_days"], 90);
 }
 
+// --- the same workload on both back ends gives the same observable state ---------------------
+
+/// Everything a workload leaves observable through the interface, without wall-clock times.
 fn observe(s: &dyn PipelineStore, ids: &[&str], incidents: i64) -> serde_json::Value {
     let items: Vec<_> = ids
         .iter()

@@ -1,8 +1,9 @@
 //! `report.pdf`: the document laid out on A4 pages in-process (no browser).
 //!
-//! Text is set in DejaVu Sans, Sans Bold, Sans Oblique and Sans Mono (the `dejavu` crate; free
-//! licence), embedded as subsets (only the glyphs used) with a `ToUnicode` map, so the text can
-//! be searched and copied. A character none of the faces has is shown as an empty box; text is
+//! Text is set in DejaVu Sans, Sans Bold, Sans Oblique and Sans Mono (from the `dejavu` crate;
+//! the fonts' licence, Bitstream Vera's with DejaVu's changes in the public domain, allows
+//! embedding them), embedded as subsets (only the glyphs used) with a `ToUnicode` map, so the
+//! text can be searched and copied. A character none of the faces has is shown as an empty box; text is
 //! set without complex-script shaping (right-to-left and Indic scripts read better in
 //! `report.html`, which the browser shapes). Lines break at spaces, and a word wider than its
 //! column (a URL, a hash) breaks where it must. Screenshots' JPEG thumbnails are passed through
@@ -668,6 +669,13 @@ impl<'f, 'l> Layout<'f, 'l> {
         c.restore_state();
     }
 
+    /// A heading: bold text of `size` across the page.
+    fn bold_line(&mut self, text: &str, size: f32) {
+        let style = Style::new(BOLD, size, INK);
+        let lines = lay_out_plain(&mut self.fonts, text, style, WIDTH, false);
+        self.lines(&lines, MARGIN_X, size, 0.0, |_, _, _| {});
+    }
+
     fn block(&mut self, b: &Block) {
         let body = Style::new(SANS, BODY, INK);
         match b {
@@ -691,15 +699,8 @@ impl<'f, 'l> Layout<'f, 'l> {
                 self.gap(6.0);
             }
             Block::Title(t) => {
-                let lines = lay_out_plain(
-                    &mut self.fonts,
-                    t,
-                    Style::new(BOLD, 20.0, INK),
-                    WIDTH,
-                    false,
-                );
                 self.gap(6.0);
-                self.lines(&lines, MARGIN_X, 20.0, 0.0, |_, _, _| {});
+                self.bold_line(t, 20.0);
                 self.gap(11.0);
             }
             Block::Section(t) => {
@@ -707,14 +708,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                     self.new_page();
                 }
                 self.mark(0, t);
-                let lines = lay_out_plain(
-                    &mut self.fonts,
-                    t,
-                    Style::new(BOLD, 14.0, INK),
-                    WIDTH,
-                    false,
-                );
-                self.lines(&lines, MARGIN_X, 14.0, 0.0, |_, _, _| {});
+                self.bold_line(t, 14.0);
                 self.y += 3.0;
                 let y = self.y;
                 self.hline(MARGIN_X, y, WIDTH, [0.2, 0.2, 0.2], 1.5);
@@ -725,14 +719,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                 self.gap(15.0);
                 // Kept with what follows it.
                 self.need(12.0 * LEADING + 3.0 * BODY * LEADING);
-                let lines = lay_out_plain(
-                    &mut self.fonts,
-                    t,
-                    Style::new(BOLD, 12.0, INK),
-                    WIDTH,
-                    false,
-                );
-                self.lines(&lines, MARGIN_X, 12.0, 0.0, |_, _, _| {});
+                self.bold_line(t, 12.0);
                 self.y += 4.0;
             }
             Block::Para(p) => {

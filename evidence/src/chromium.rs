@@ -55,7 +55,7 @@ pub struct Shot {
 
 /// Why Chromium could not be used, or could not make a screenshot, rendered HTML or PDF. The
 /// message says what happened and, where it can, what to do; it is what the evidence records as
-/// the reason a screenshot or `report.pdf` is missing.
+/// the reason a screenshot is missing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChromiumError {
     /// No Chromium on this machine.

@@ -18,7 +18,7 @@ pub struct EvidenceConfig {
     /// headless Chromium (`serve` does it as items are flagged; `export` for any still missing).
     #[serde(default = "ballotwatch_core::config::yes")]
     pub screenshots: bool,
-    /// Wall-clock limit for each Chromium run (screenshot, rendered HTML, report PDF).
+    /// Wall-clock limit for each Chromium run (screenshot, rendered HTML).
     #[serde(default = "default_screenshot_timeout", with = "humantime_serde")]
     pub screenshot_timeout: Duration,
     /// Public keys (files holding 64 hex digits, e.g. a pack's `signing-key.pub`) that

@@ -1,6 +1,6 @@
 //! The screenshots as `report.html` and `report.pdf` show them: downscaled to at most
-//! [`REPORT_WIDTH`] pixels wide (JPEG), so a report of a thousand items stays small enough for
-//! Chromium to print quickly. The full-size PNGs stay in the pack under `screenshots/`, and the
+//! [`REPORT_WIDTH`] pixels wide (JPEG), so a report of a thousand items stays small (the PDF
+//! carries each thumbnail's bytes as they are). The full-size PNGs stay in the pack under `screenshots/`, and the
 //! report names each one: they are the evidence, a thumbnail is a convenience copy.
 //!
 //! A thumbnail is made once, when the screenshot is taken ([`store_thumbnail`]), and kept in

@@ -297,15 +297,12 @@ pub fn build_at(
             .filter_map(|p| Some((p.as_str(), files.get(p)?.as_slice()))),
         req.report_image_width,
     );
-    let mut shown = Vec::new();
     for (path, img) in &mut images {
         if img.thumbnail {
             let file = crate::thumbnail::pack_path(path);
-            files.insert(file.clone(), std::mem::take(&mut img.bytes));
-            shown.push(file);
+            files.insert(file, std::mem::take(&mut img.bytes));
         } else {
             img.bytes = Vec::new();
-            shown.push(path.clone());
         }
     }
     phases.end("report images (thumbnails)");

@@ -303,43 +303,47 @@ fn wrap(tokens: Vec<Token>, width: f32) -> Vec<Line> {
                 push(&mut lines, &mut line);
                 space = 0.0;
             }
-            Token::Word(mut word) => loop {
-                let w: f32 = word.iter().map(|g| g.width).sum();
-                if line.width + space + w <= width {
-                    let mut x = line.width + space;
-                    for g in word {
-                        line.size = line.size.max(g.style.size);
-                        line.glyphs.push((x, g));
-                        x += g.width;
+            Token::Word(word) => {
+                // The word from `start` on is still to be placed; `rest` is its width. Each
+                // glyph is looked at a bounded number of times, however long the word.
+                let mut start = 0;
+                let mut rest: f32 = word.iter().map(|g| g.width).sum();
+                loop {
+                    if line.width + space + rest <= width {
+                        let mut x = line.width + space;
+                        for g in &word[start..] {
+                            line.size = line.size.max(g.style.size);
+                            line.glyphs.push((x, *g));
+                            x += g.width;
+                        }
+                        line.width = x;
+                        space = 0.0;
+                        break;
                     }
-                    line.width = x;
-                    space = 0.0;
-                    break;
-                }
-                if !line.glyphs.is_empty() {
+                    if !line.glyphs.is_empty() {
+                        push(&mut lines, &mut line);
+                        space = 0.0;
+                        continue;
+                    }
+                    // Alone on its line and still too wide: cut it (at least one glyph a line).
+                    let mut end = start;
+                    while end < word.len()
+                        && (end == start || line.width + word[end].width <= width)
+                    {
+                        let g = word[end];
+                        line.size = line.size.max(g.style.size);
+                        line.glyphs.push((line.width, g));
+                        line.width += g.width;
+                        end += 1;
+                    }
+                    rest -= line.width;
                     push(&mut lines, &mut line);
-                    space = 0.0;
-                    continue;
+                    start = end;
+                    if start >= word.len() {
+                        break;
+                    }
                 }
-                // Alone on its line and still too wide: cut it (at least one glyph a line).
-                let mut x = 0.0;
-                let mut cut = 0;
-                while cut < word.len() && (cut == 0 || x + word[cut].width <= width) {
-                    x += word[cut].width;
-                    cut += 1;
-                }
-                let rest = word.split_off(cut);
-                for g in word {
-                    line.size = line.size.max(g.style.size);
-                    line.glyphs.push((line.width, g));
-                    line.width += g.width;
-                }
-                push(&mut lines, &mut line);
-                if rest.is_empty() {
-                    break;
-                }
-                word = rest;
-            },
+            }
         }
     }
     if !line.glyphs.is_empty() || lines.is_empty() {
@@ -1434,6 +1438,18 @@ mod tests {
 
     fn fonts_width(fonts: &mut Fonts, s: &str) -> f32 {
         fonts.width(SANS, 10.0, s) + 0.01
+    }
+
+    #[test]
+    fn a_word_of_a_million_characters_is_cut_in_linear_time() {
+        let mut fonts = Fonts::new().unwrap();
+        let style = Style::new(MONOSPACE, MONO, INK);
+        let started = std::time::Instant::now();
+        let lines = lay_out_plain(&mut fonts, &"0".repeat(1_000_000), style, WIDTH, false);
+        let per_line = lines[0].glyphs.len();
+        assert_eq!(lines.len(), 1_000_000_usize.div_ceil(per_line));
+        // Summing and copying the rest of the word at each cut (as first written) is quadratic.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

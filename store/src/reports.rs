@@ -115,14 +115,10 @@ pub fn no_acknowledgements() -> Acknowledger<'static> {
     }
 }
 
-/// The audit detail of acknowledgements withheld over the cap.
-pub(crate) fn withheld_detail(
-    withheld: u32,
-    per_hour: u32,
-    references: &[String],
-) -> serde_json::Value {
+/// The audit detail of the acknowledgements of reports `references` withheld over the cap.
+pub(crate) fn withheld_detail(per_hour: u32, references: &[String]) -> serde_json::Value {
     serde_json::json!({
-        "withheld": withheld,
+        "withheld": references.len(),
         "per_hour": per_hour,
         "reports": references,
     })
@@ -322,7 +318,7 @@ impl Store {
                     &at,
                     &actor,
                     ACKNOWLEDGEMENTS_WITHHELD,
-                    &withheld_detail(withheld.len() as u32, acknowledge.per_hour, &withheld),
+                    &withheld_detail(acknowledge.per_hour, &withheld),
                 )?;
             }
             tx.commit()

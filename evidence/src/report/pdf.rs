@@ -609,16 +609,22 @@ impl<'f, 'l> Layout<'f, 'l> {
     }
 
     /// Draws lines from the current position at `x`, continuing on new pages; `frame` is called
-    /// with (top, bottom) of each page's part after it is drawn (for borders and fills), with
-    /// `pad` above and below the text.
+    /// with the full-width area of each page's part after it is drawn (for borders and fills),
+    /// `pad` above and below the text included.
     fn lines(
         &mut self,
         lines: &[Line],
         x: f32,
         base: f32,
         pad: f32,
-        mut frame: impl FnMut(&mut Layout<'f, 'l>, f32, f32),
+        mut frame: impl FnMut(&mut Layout<'f, 'l>, Area),
     ) {
+        let part = |top: f32, bottom: f32| Area {
+            x: MARGIN_X,
+            top,
+            w: WIDTH,
+            h: bottom - top,
+        };
         let Some(first) = lines.first() else {
             return;
         };
@@ -628,7 +634,7 @@ impl<'f, 'l> Layout<'f, 'l> {
         for line in lines {
             let h = line.height(base);
             if self.y + h + pad > BOTTOM && self.y > top + pad {
-                frame(self, top, self.y + pad);
+                frame(self, part(top, self.y + pad));
                 self.new_page();
                 top = self.y;
                 self.y += pad;
@@ -638,7 +644,7 @@ impl<'f, 'l> Layout<'f, 'l> {
             self.fresh = false;
         }
         self.y += pad;
-        frame(self, top, self.y);
+        frame(self, part(top, self.y));
         self.drawn();
     }
 
@@ -677,7 +683,7 @@ impl<'f, 'l> Layout<'f, 'l> {
     fn bold_line(&mut self, text: &str, size: f32) {
         let style = Style::new(BOLD, size, INK);
         let lines = lay_out_plain(&mut self.fonts, text, style, WIDTH, false);
-        self.lines(&lines, MARGIN_X, size, 0.0, |_, _, _| {});
+        self.lines(&lines, MARGIN_X, size, 0.0, |_, _| {});
     }
 
     fn block(&mut self, b: &Block) {
@@ -691,13 +697,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                     WIDTH - 22.0,
                     false,
                 );
-                self.lines(&lines, MARGIN_X + 11.0, BODY, 8.5, |l, top, bottom| {
-                    let a = Area {
-                        x: MARGIN_X,
-                        top,
-                        w: WIDTH,
-                        h: bottom - top,
-                    };
+                self.lines(&lines, MARGIN_X + 11.0, BODY, 8.5, |l, a| {
                     l.fill(a, [0.133, 0.133, 0.133]);
                 });
                 self.gap(6.0);
@@ -734,7 +734,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                 };
                 self.gap(3.0);
                 let lines = lay_out(&mut self.fonts, &p.spans, base, WIDTH);
-                self.lines(&lines, MARGIN_X, base.size, 0.0, |_, _, _| {});
+                self.lines(&lines, MARGIN_X, base.size, 0.0, |_, _| {});
                 self.y += 4.0;
             }
             Block::List(items) => {
@@ -748,7 +748,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                     if let Some(b) = bullet.first() {
                         self.text_line(b, MARGIN_X + 5.0, y, BODY);
                     }
-                    self.lines(&lines, MARGIN_X + 16.0, BODY, 0.0, |_, _, _| {});
+                    self.lines(&lines, MARGIN_X + 16.0, BODY, 0.0, |_, _| {});
                     self.y += 1.5;
                 }
                 self.y += 3.0;
@@ -756,13 +756,7 @@ impl<'f, 'l> Layout<'f, 'l> {
             Block::Quote(text) => {
                 self.gap(3.0);
                 let lines = lay_out_plain(&mut self.fonts, text, body, WIDTH - 18.0, true);
-                self.lines(&lines, MARGIN_X + 9.0, BODY, 5.7, |l, top, bottom| {
-                    let a = Area {
-                        x: MARGIN_X,
-                        top,
-                        w: WIDTH,
-                        h: bottom - top,
-                    };
+                self.lines(&lines, MARGIN_X + 9.0, BODY, 5.7, |l, a| {
                     l.stroke_rect(a, [0.533, 0.533, 0.533], 0.75, true);
                 });
                 self.y += 5.0;
@@ -775,13 +769,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                 };
                 self.gap(4.0);
                 let lines = lay_out(&mut self.fonts, spans, body, WIDTH - 16.0);
-                self.lines(&lines, MARGIN_X + 11.0, BODY, 3.0, |l, top, bottom| {
-                    let a = Area {
-                        x: MARGIN_X,
-                        top,
-                        w: WIDTH,
-                        h: bottom - top,
-                    };
+                self.lines(&lines, MARGIN_X + 11.0, BODY, 3.0, |l, a| {
                     l.fill(a, bg);
                     l.fill(Area { w: 3.0, ..a }, bar);
                 });
@@ -993,7 +981,7 @@ impl<'f, 'l> Layout<'f, 'l> {
                 WIDTH,
                 false,
             );
-            self.lines(&lines, MARGIN_X, SMALL, 0.0, |_, _, _| {});
+            self.lines(&lines, MARGIN_X, SMALL, 0.0, |_, _| {});
             return;
         };
         let (pw, ph) = self.images[i].size();

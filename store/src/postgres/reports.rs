@@ -192,11 +192,7 @@ impl PgStore {
                     at,
                     &actor,
                     crate::ACKNOWLEDGEMENTS_WITHHELD,
-                    &crate::reports::withheld_detail(
-                        withheld.len() as u32,
-                        acknowledge.per_hour,
-                        &withheld,
-                    ),
+                    &crate::reports::withheld_detail(acknowledge.per_hour, &withheld),
                 )?;
             }
             tx.commit().pg("committing the report inbox's reports")?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AlertMode, AlertRule, AlertsConfig, OnUpdate};
-use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, PipelineStore, Store};
+use ballotwatch_store::{DigestEntry, NewOutbox, OutboxKind, OutboxRow, PipelineStore, Store};
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 
@@ -166,52 +166,58 @@ impl Sender {
     }
 
     /// Closes every digest whose scheduled time has passed since it last went out; returns how
-    /// many sightings went into digests.
+    /// many sightings went into digests. On a shared store (cluster mode) every alert node runs
+    /// this: the store closes each scheduled digest once ([`PipelineStore::close_digest`]).
     pub async fn run_digests(
         &self,
-        store: &Store,
+        store: &Arc<dyn PipelineStore>,
         now: DateTime<Utc>,
     ) -> Result<usize, AlertError> {
         let mut taken = 0;
         for rule in &self.digests {
-            let name = rule.name.clone();
-            let last = blocking(store, move |s| s.digest_last_sent(&name)).await?;
             let slot = digest_slot(rule, now, self.zone);
-            if last.is_some_and(|l| l >= slot) {
-                continue;
-            }
             let rule = rule.clone();
-            taken += blocking(store, move |s| {
-                s.close_digest(&rule.name, now, |entries| {
-                    let views: Vec<AlertView> = entries
-                        .iter()
-                        .filter_map(|e| serde_json::from_value(e.summary.clone()).ok())
-                        .collect();
-                    let payload = Payload::Digest {
-                        rule: rule.name.clone(),
-                        views,
-                    };
-                    let value = serde_json::to_value(&payload).ok()?;
-                    let first = destinations(&rule.to, &rule.webhooks).into_iter().next()?;
-                    let stamp = now.format("%Y%m%dT%H%M%SZ");
-                    // A digest goes to the rule's first channel: its email recipients, or
-                    // its first webhook when it has no recipients.
-                    Some(NewOutbox {
-                        idempotency_key: format!("digest:{}:{stamp}:{}", rule.name, first.channel),
-                        channel: first.channel.to_string(),
-                        kind: OutboxKind::Digest,
-                        rule: rule.name.clone(),
-                        incident_id: None,
-                        recipients: first.recipients,
-                        payload: value,
-                        not_before: now,
-                    })
+            taken += blocking_shared(store, move |s| {
+                s.close_digest(&rule.name, slot, now, &mut |entries| {
+                    digest_message(&rule, entries, now)
                 })
             })
-            .await?;
+            .await?
+            .unwrap_or(0);
         }
         Ok(taken)
     }
+}
+
+/// The message of `rule`'s digest of `entries`, closed at `now`: to the rule's first channel
+/// (its email recipients, or its first webhook when it has no recipients); `None` when the rule
+/// has nowhere to send it.
+fn digest_message(
+    rule: &AlertRule,
+    entries: &[DigestEntry],
+    now: DateTime<Utc>,
+) -> Option<NewOutbox> {
+    let views: Vec<AlertView> = entries
+        .iter()
+        .filter_map(|e| serde_json::from_value(e.summary.clone()).ok())
+        .collect();
+    let payload = Payload::Digest {
+        rule: rule.name.clone(),
+        views,
+    };
+    let value = serde_json::to_value(&payload).ok()?;
+    let first = destinations(&rule.to, &rule.webhooks).into_iter().next()?;
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    Some(NewOutbox {
+        idempotency_key: format!("digest:{}:{stamp}:{}", rule.name, first.channel),
+        channel: first.channel.to_string(),
+        kind: OutboxKind::Digest,
+        rule: rule.name.clone(),
+        incident_id: None,
+        recipients: first.recipients,
+        payload: value,
+        not_before: now,
+    })
 }
 
 /// Runs store work on the blocking pool.

@@ -5,7 +5,11 @@
 use ballotwatch_alerting::{AlertsConfig, Decider, Payload, Sender};
 use ballotwatch_core::config::{FieldPath, Problems, Validate};
 use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
-use ballotwatch_store::{NewOutbox, OutboxKind, OutboxRow, OutboxState, PollRecord, Store};
+use std::sync::Arc;
+
+use ballotwatch_store::{
+    NewOutbox, OutboxKind, OutboxRow, OutboxState, PipelineStore, PollRecord, Store,
+};
 use chrono::Utc;
 
 /// `[alerts]` with a mail server and `rules`, checked as `check-config` would.
@@ -109,8 +113,9 @@ async fn digest_rules_collect_sightings_until_their_time() {
     );
     let decider = Decider::new(&cfg, None);
     let sender = Sender::new(&cfg).unwrap();
+    let shared: Arc<dyn PipelineStore> = Arc::new(store.clone());
     // The first run starts the schedule (nothing waiting yet).
-    assert_eq!(sender.run_digests(&store, Utc::now()).await.unwrap(), 0);
+    assert_eq!(sender.run_digests(&shared, Utc::now()).await.unwrap(), 0);
     flag(
         &store,
         &[
@@ -125,11 +130,11 @@ async fn digest_rules_collect_sightings_until_their_time() {
         "nothing immediate"
     );
     // Not yet the next slot: nothing goes.
-    assert_eq!(sender.run_digests(&store, Utc::now()).await.unwrap(), 0);
+    assert_eq!(sender.run_digests(&shared, Utc::now()).await.unwrap(), 0);
     // An hour later: one digest with every sighting, in order.
     let later = Utc::now() + chrono::Duration::hours(1);
-    assert_eq!(sender.run_digests(&store, later).await.unwrap(), 3);
-    assert_eq!(sender.run_digests(&store, later).await.unwrap(), 0);
+    assert_eq!(sender.run_digests(&shared, later).await.unwrap(), 3);
+    assert_eq!(sender.run_digests(&shared, later).await.unwrap(), 0);
     let rows = store.outbox_rows(10).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].recipients, ["ro@anytown.example"]);

@@ -40,7 +40,7 @@ use ballotwatch_classify::{Classifier, ClassifyError};
 use ballotwatch_core::{Item, WatchTerms};
 use ballotwatch_index::{IndexDoc, IndexWriter, SearchIndex};
 use ballotwatch_ingest::{build_source, Fetcher, HostFilter, PollContext, Source, StreamUntil};
-use ballotwatch_store::{Stage, Store, StoredItem};
+use ballotwatch_store::{PipelineStore, Stage, Store, StoredItem};
 use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -282,13 +282,17 @@ impl Pipeline {
             .await
     }
 
+    /// The store as the shared interface the sender's digest scheduler takes.
+    fn shared_store(&self) -> Arc<dyn PipelineStore> {
+        Arc::new(self.store.clone())
+    }
+
     /// The send stage's work, once: retries deliveries a crash interrupted, closes due digests
     /// and delivers what is due. A failing message stays queued for the next cycle.
     async fn deliver_once(&self, sender: &Sender) -> Result<usize> {
         self.recover_deliveries().await?;
-        let store = self.store.clone();
-        sender.run_digests(&store, Utc::now()).await?;
-        Ok(sender.deliver_due(&store).await?)
+        sender.run_digests(&self.shared_store(), Utc::now()).await?;
+        Ok(sender.deliver_due(&self.store).await?)
     }
 
     /// Puts messages left `sending` by a crash back in the queue, logging each (it may be a
@@ -419,10 +423,10 @@ impl Pipeline {
     /// retried (and logged: each may be a duplicate).
     async fn send_loop(&self, sender: Arc<Sender>, stop: CancellationToken) -> Result<()> {
         self.recover_deliveries().await?;
+        let shared = self.shared_store();
         loop {
-            let store = self.store.clone();
-            sender.run_digests(&store, Utc::now()).await?;
-            sender.deliver_due(&store).await?;
+            sender.run_digests(&shared, Utc::now()).await?;
+            sender.deliver_due(&self.store).await?;
             if stop.is_cancelled() {
                 return Ok(());
             }

@@ -13,9 +13,9 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Acknowledger, AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext,
-    IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord,
-    Result, Sighting, SourceState, Store, StoredItem,
+    Acknowledger, AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport,
+    IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow, PollOutcome,
+    PollRecord, ReportRecord, Result, Sighting, SourceState, Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -139,6 +139,19 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     /// Every message, oldest first, at most `limit` (see [`Store::outbox_rows`]).
     fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>>;
 
+    // --- digests -----------------------------------------------------------------------
+
+    /// Closes the digest of `rule` for its scheduled time `slot`, queueing what `build` makes
+    /// of the waiting entries; `None` when that digest had already gone out (see
+    /// [`Store::close_digest`]). `build` is called at most once.
+    fn close_digest(
+        &self,
+        rule: &str,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        build: &mut dyn FnMut(&[DigestEntry]) -> Option<NewOutbox>,
+    ) -> Result<Option<usize>>;
+
     // --- report matching ---------------------------------------------------------------
 
     /// Records a report key for an item (see [`Store::add_report_key`]).
@@ -244,6 +257,10 @@ macro_rules! pipeline_store_impl {
                 fn outbox_recover(&self) -> Result<Vec<OutboxRow>>;
                 fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
                 fn outbox_rows(&self, limit: usize) -> Result<Vec<OutboxRow>>;
+                // digests
+                fn close_digest(&self, rule: &str, slot: DateTime<Utc>, now: DateTime<Utc>,
+                    build: &mut dyn FnMut(&[DigestEntry]) -> Option<NewOutbox>)
+                    -> Result<Option<usize>>;
                 // reports: who sent them (kept apart, expired) and what they match
                 fn record_inbox_reports(
                     &self,

@@ -74,37 +74,49 @@ pub(crate) fn add_entry(
     Ok(())
 }
 
+/// When the digest of `rule` last went out, read on `conn` (or inside its transaction).
+fn last_sent(conn: &Connection, rule: &str) -> Result<Option<DateTime<Utc>>> {
+    let raw: Option<String> = conn
+        .query_row(
+            "SELECT last_sent_at FROM digest_state WHERE rule = ?1",
+            [rule],
+            |r| r.get(0),
+        )
+        .optional()
+        .with_ctx(|| format!("reading the digest state of rule `{rule}`"))?;
+    parse_opt_ts(raw, || {
+        format!("digest_state.last_sent_at of rule `{rule}`")
+    })
+}
+
 impl Store {
     /// When the digest of `rule` last went out.
     pub fn digest_last_sent(&self, rule: &str) -> Result<Option<DateTime<Utc>>> {
-        let raw: Option<String> = self.with_conn(|conn| {
-            conn.query_row(
-                "SELECT last_sent_at FROM digest_state WHERE rule = ?1",
-                [rule],
-                |r| r.get(0),
-            )
-            .optional()
-            .with_ctx(|| format!("reading the digest state of rule `{rule}`"))
-        })?;
-        parse_opt_ts(raw, || {
-            format!("digest_state.last_sent_at of rule `{rule}`")
-        })
+        self.with_conn(|conn| last_sent(conn, rule))
     }
 
-    /// Closes the digest of `rule` at `now`: the entries waiting for it are handed to `build`,
-    /// whose message (if any) is queued and the entries marked as in it, all in one transaction
-    /// together with the digest's `last_sent_at`. Returns how many entries it took.
+    /// Closes the digest of `rule` for its scheduled time `slot`, at `now`: unless it already
+    /// went out at or after `slot`, the entries waiting for it are handed to `build`, whose
+    /// message (if any) is queued and the entries marked as in it, all in one transaction
+    /// together with the digest's `last_sent_at`. Returns how many entries it took, or `None`
+    /// when the digest of `slot` had already gone out. The check is inside the transaction, so
+    /// two senders closing one slot close it once.
     pub fn close_digest(
         &self,
         rule: &str,
+        slot: DateTime<Utc>,
         now: DateTime<Utc>,
         build: impl FnOnce(&[DigestEntry]) -> Option<NewOutbox>,
-    ) -> Result<usize> {
+    ) -> Result<Option<usize>> {
         let at = ts(&now);
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .with_ctx(|| format!("starting to close the digest of rule `{rule}`"))?;
+            let last = last_sent(&tx, rule)?;
+            if last.is_some_and(|l| l >= slot) {
+                return Ok(None);
+            }
             let entries: Vec<DigestEntry> = query_all(
                 &tx,
                 &format!(
@@ -139,7 +151,7 @@ impl Store {
             .with_ctx(|| format!("recording the digest time of rule `{rule}`"))?;
             tx.commit()
                 .with_ctx(|| format!("committing the digest of rule `{rule}`"))?;
-            Ok(taken)
+            Ok(Some(taken))
         })
     }
 }

@@ -308,8 +308,9 @@ mod tests {
             Some(first.incident.id)
         );
 
+        let slot = now_ms();
         let n = store
-            .close_digest("comms", now_ms(), |entries| {
+            .close_digest("comms", slot, slot, |entries| {
                 assert_eq!(entries.len(), 1);
                 Some(NewOutbox {
                     kind: OutboxKind::Digest,
@@ -318,9 +319,20 @@ mod tests {
                 })
             })
             .unwrap();
-        assert_eq!(n, 1);
-        assert_eq!(store.close_digest("comms", now_ms(), |_| None).unwrap(), 0);
-        assert!(store.digest_last_sent("comms").unwrap().is_some());
+        assert_eq!(n, Some(1));
+        // The same slot again: already closed, nothing asked for.
+        assert_eq!(
+            store
+                .close_digest("comms", slot, slot, |_| unreachable!())
+                .unwrap(),
+            None
+        );
+        let next = slot + chrono::Duration::hours(1);
+        assert_eq!(
+            store.close_digest("comms", next, next, |_| None).unwrap(),
+            Some(0)
+        );
+        assert_eq!(store.digest_last_sent("comms").unwrap(), Some(next));
         assert_eq!(store.outbox_rows(10).unwrap().len(), 2);
     }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
 use ballotwatch_store::testing::{self, PgDatabase};
 use ballotwatch_store::{
-    AlertPlan, IncidentContext, NewCapture, NewOutbox, OutboxKind, OutboxState, PgOptions, PgStore,
-    PipelineStore, PollRecord, Sighting, Store, StoreError,
+    AlertPlan, DigestEntry, IncidentContext, NewCapture, NewDigestEntry, NewOutbox, OutboxKind,
+    OutboxState, PgOptions, PgStore, PipelineStore, PollRecord, Sighting, Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -104,6 +104,7 @@ conformance!(
     sightings_join_or_open_incidents,
     outbox_keys_order_retries_and_dead_letters,
     outbox_two_threads_claim_each_message_once,
+    digests_close_once_per_scheduled_time,
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
     inbox_reports_are_recorded_once_and_reporters_expire,
@@ -768,6 +769,85 @@ fn outbox_two_threads_claim_each_message_once(env: &Env) {
     }
 }
 
+/// A plan that puts every sighting in the digest of rule `daily` and queues nothing now.
+fn digest_plan(ctx: &IncidentContext) -> AlertPlan {
+    AlertPlan {
+        outbox: vec![],
+        digest: vec![NewDigestEntry {
+            rule: "daily".into(),
+            summary: serde_json::json!({ "incident": ctx.incident.id }),
+        }],
+    }
+}
+
+/// The digest message of `entries` (what the sender builds), keyed by the closing time.
+fn digest_of(entries: &[DigestEntry], now: DateTime<Utc>) -> Option<NewOutbox> {
+    Some(NewOutbox {
+        kind: OutboxKind::Digest,
+        payload: serde_json::json!({ "entries": entries.len() }),
+        ..msg(&format!("digest:daily:{}", now.timestamp()), "email", None)
+    })
+}
+
+/// Flags `ids` and records each one's sighting under the digest plan.
+fn sightings_for_the_digest(s: &dyn PipelineStore, ids: &[&str], at: i64) {
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (*i, "polls closed")).collect();
+    s.record_poll("Echo", poll(s, &pairs, at)).unwrap();
+    for seq in classify_all(s, ids) {
+        let recorded = s
+            .record_sighting(
+                &sighting(seq, Some("k"), Severity::Medium),
+                &mut digest_plan,
+            )
+            .unwrap();
+        assert!(recorded.is_some());
+    }
+}
+
+fn digests_close_once_per_scheduled_time(env: &Env) {
+    let s = &*env.store;
+    sightings_for_the_digest(s, &["d1", "d2"], 0);
+    let slot = t(3600);
+    let closed = s
+        .close_digest("daily", slot, slot, &mut |e| digest_of(e, slot))
+        .unwrap();
+    assert_eq!(closed, Some(2), "both waiting entries go into the digest");
+    // The same scheduled time again (a second sender, or a later loop): closed already.
+    assert_eq!(
+        s.close_digest("daily", slot, t(3700), &mut |_| panic!("closed twice"))
+            .unwrap(),
+        None
+    );
+    // A new entry waits for the next scheduled time and goes alone.
+    sightings_for_the_digest(s, &["d3"], 10);
+    let next = t(7200);
+    assert_eq!(
+        s.close_digest("daily", next, next, &mut |e| {
+            assert_eq!(e.len(), 1);
+            assert!(e[0].item_id == "d3");
+            digest_of(e, next)
+        })
+        .unwrap(),
+        Some(1)
+    );
+    // Nothing waiting: the time is recorded, nothing queued.
+    let empty = t(10_800);
+    assert_eq!(
+        s.close_digest("daily", empty, empty, &mut |_| panic!("nothing to build"))
+            .unwrap(),
+        Some(0)
+    );
+    let digests: Vec<_> = s
+        .outbox_rows(100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.idempotency_key.starts_with("digest:"))
+        .collect();
+    assert_eq!(digests.len(), 2);
+    assert_eq!(digests[0].payload["entries"], 2);
+    assert_eq!(digests[1].payload["entries"], 1);
+}
+
 fn capture_bytes_round_trip_and_tampering_is_detected(env: &Env) {
     let s = &*env.store;
     let body: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
@@ -1260,6 +1340,48 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
     let retaken = impatient.outbox_claim(soon).unwrap();
     assert_eq!(retaken.len(), 2);
     assert!(retaken.iter().all(|r| r.attempts == 2));
+}
+
+#[test]
+fn postgresql_two_nodes_closing_one_digest_at_once_queue_it_once() {
+    let db = shared_pg().database("two_node_digest").unwrap();
+    let a = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());
+    let b = Arc::new(PgStore::connect(&db.url, pg_options("node-b")).unwrap());
+    sightings_for_the_digest(&*a, &["d1", "d2", "d3"], 0);
+    // Each scheduled time, both nodes close the digest at the same moment, each with its own
+    // clock (so its own idempotency key): one queues it, the other finds it closed.
+    for round in 1..=5 {
+        let slot = t(3600 * round);
+        if round > 1 {
+            sightings_for_the_digest(&*a, &[&format!("r{round}")], 3600 * round - 60);
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let runs: Vec<_> = [(Arc::clone(&a), 1), (Arc::clone(&b), 2)]
+            .into_iter()
+            .map(|(node, skew)| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let now = slot + chrono::Duration::milliseconds(skew);
+                    barrier.wait();
+                    node.close_digest("daily", slot, now, |e: &[DigestEntry]| digest_of(e, now))
+                        .unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<Option<usize>> = runs.into_iter().map(|h| h.join().unwrap()).collect();
+        let expected = if round == 1 { 3 } else { 1 };
+        assert!(
+            outcomes.contains(&Some(expected)) && outcomes.contains(&None),
+            "round {round}: one node closes the digest, the other finds it closed: {outcomes:?}"
+        );
+    }
+    let digests = a
+        .outbox_rows(100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.idempotency_key.starts_with("digest:"))
+        .count();
+    assert_eq!(digests, 5, "one digest per scheduled time");
 }
 
 #[test]

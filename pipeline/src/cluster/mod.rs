@@ -203,15 +203,6 @@ impl ClusterNode {
                  known-fake detector matches nothing"
             );
         }
-        if c.alerts.rules.iter().any(|r| {
-            r.mode == ballotwatch_alerting::config::AlertMode::Digest
-                || r.on_update == ballotwatch_alerting::config::OnUpdate::Digest
-        }) {
-            tracing::warn!(
-                "cluster mode: digests are not sent yet (digest entries are kept in PostgreSQL); \
-                 immediate alerts are"
-            );
-        }
         if c.evidence.screenshots {
             tracing::info!("cluster mode: page screenshots of flagged items are off");
         }

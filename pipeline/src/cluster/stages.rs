@@ -276,7 +276,7 @@ impl ClusterNode {
         }
     }
 
-    /// Sends the outbox messages this node claims, until stopped.
+    /// Closes due digests and sends the outbox messages this node claims, until stopped.
     pub(super) async fn send_loop(
         &self,
         sender: Arc<Sender>,
@@ -299,6 +299,10 @@ impl ClusterNode {
             }
         }
         loop {
+            // Every alert node closes due digests; the store closes each scheduled one once.
+            if let Err(e) = sender.run_digests(&self.store, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "closing digests failed; trying again");
+            }
             if let Err(e) = sender.deliver_claimed(&self.store).await {
                 tracing::warn!(error = %e, "sending failed; trying again");
             }

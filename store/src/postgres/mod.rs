@@ -26,6 +26,7 @@ mod blobs;
 mod capture_log;
 mod captures;
 mod dashboard;
+mod digests;
 mod import;
 mod incidents;
 mod items;
@@ -53,9 +54,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::IndexQueuedHook;
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, Hash256, HashMatch, InboxReport, IncidentContext, IndexMark, LogEntry,
-    NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord, Sighting, SourceState,
-    StoredItem,
+    AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport, IncidentContext,
+    IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow, PollOutcome, PollRecord, ReportRecord,
+    Sighting, SourceState, StoredItem,
 };
 
 pub use import::{import_tables, Pass, TableReport};

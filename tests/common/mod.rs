@@ -161,13 +161,16 @@ async fn growing(State(state): State<Arc<ServerState>>) -> Response {
     rss_response(rss_doc("Growing feed", &entries.concat()))
 }
 
-/// `/bulk/{n}`: feed number n with 250 realistic entries of about 1 KB each.
+/// Entries in each `/bulk/{n}` feed.
+pub const BULK_ENTRIES: usize = 100;
+
+/// `/bulk/{n}`: feed number n with [`BULK_ENTRIES`] realistic entries of about 1 KB each.
 async fn bulk(State(state): State<Arc<ServerState>>, UrlPath(n): UrlPath<String>) -> Response {
     state.count(format!("/bulk/{n}"));
     let n: usize = n.trim_end_matches(".xml").parse().unwrap_or(0);
     // Stagger the feeds so that a kill lands while some are stored and others are in flight.
     tokio::time::sleep(Duration::from_millis(60 * n as u64)).await;
-    rss_response(bulk_feed(n, 250))
+    rss_response(bulk_feed(n, BULK_ENTRIES))
 }
 
 /// A feed of `count` entries for feed number `feed`, each about 1 KB of text.

@@ -11,7 +11,7 @@ use ballotwatch_classify::detectors::media::known_fakes::{
     pdq_hash, KnownFakeSet, PdqHash, MIN_QUALITY,
 };
 use ballotwatch_pipeline::fakes::{refresh, to_detector_list};
-use ballotwatch_store::{KnownFakeRecord, NewKnownFake, Store, StoreError};
+use ballotwatch_store::{KnownFakeRecord, NewKnownFake, PipelineStore, StoreError};
 use ballotwatch_web::MarkFakeError;
 use sha2::{Digest, Sha256};
 
@@ -32,21 +32,49 @@ pub fn load_readonly(data_dir: &Path) -> anyhow::Result<KnownFakeSet> {
 /// PDQ hash and SHA-256 of an image file.
 pub fn hash_file(path: &Path) -> anyhow::Result<(PdqHash, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let img = ballotwatch_classify::media::decode_image(path)?;
-    Ok((pdq_hash(&img), hex::encode(Sha256::digest(&bytes))))
+    hash_bytes(&bytes, path)
 }
 
-/// One image to confirm.
+/// PDQ hash and SHA-256 of an image's bytes; `name` stands for it in errors.
+fn hash_bytes(bytes: &[u8], name: &Path) -> anyhow::Result<(PdqHash, String)> {
+    let img = ballotwatch_classify::media::decode_image_bytes(bytes, name)?;
+    Ok((pdq_hash(&img), hex::encode(Sha256::digest(bytes))))
+}
+
+/// One image to confirm: its captured copy in the store (by SHA-256, on either back end)
+/// and/or a file on this machine.
 struct Candidate {
-    file: PathBuf,
+    captured: Option<String>,
+    file: Option<PathBuf>,
     item_id: Option<String>,
     url: Option<String>,
 }
 
-/// The image media of an incident's items whose bytes are on disk (the captured copy in the
-/// store, else the item's `media[].path`); `only` keeps the one with that SHA-256.
+impl Candidate {
+    /// Its PDQ hash and SHA-256, read now (one image in memory at a time): from the captured
+    /// copy, else from the file.
+    fn hash(&self, store: &dyn PipelineStore) -> anyhow::Result<(PdqHash, String)> {
+        let captured = self.captured.as_deref().map(|sha| {
+            store
+                .read_blob(sha)
+                .with_context(|| format!("cannot read the captured copy {sha}"))
+                .and_then(|bytes| {
+                    hash_bytes(&bytes, Path::new(&format!("the captured copy {sha}")))
+                })
+        });
+        match (captured, &self.file) {
+            (Some(Ok(hashes)), _) => Ok(hashes),
+            (_, Some(path)) => hash_file(path),
+            (Some(Err(e)), None) => Err(e),
+            (None, None) => Err(anyhow::anyhow!("no copy of this image to read")),
+        }
+    }
+}
+
+/// The image media of an incident's items with a copy to hash (the captured copy in the store,
+/// else the item's `media[].path` on this machine); `only` keeps the one with that SHA-256.
 fn incident_images(
-    store: &Store,
+    store: &dyn PipelineStore,
     incident_id: i64,
     only: Option<&str>,
 ) -> anyhow::Result<Vec<Candidate>> {
@@ -66,16 +94,13 @@ fn incident_images(
                     continue;
                 }
             }
-            let captured = m
-                .sha256
-                .as_deref()
-                .map(|s| store.blob_path(s))
-                .filter(|p| p.is_file());
-            let Some(file) = captured.or_else(|| m.path.clone().filter(|p| p.is_file())) else {
-                tracing::warn!(item = %stored.item.id, url = ?m.url, "no local copy of this image; skipped");
+            let file = m.path.clone().filter(|p| p.is_file());
+            if m.sha256.is_none() && file.is_none() {
+                tracing::warn!(item = %stored.item.id, url = ?m.url, "no copy of this image; skipped");
                 continue;
-            };
+            }
             out.push(Candidate {
+                captured: m.sha256.as_deref().map(str::to_ascii_lowercase),
                 file,
                 item_id: Some(stored.item.id.clone()),
                 url: m.url.clone(),
@@ -95,7 +120,7 @@ fn incident_images(
 /// (all, or the one with SHA-256 `only`). Each is hashed and recorded with an audit entry;
 /// returns the records and whether each was new.
 pub fn confirm(
-    store: &Store,
+    store: &dyn PipelineStore,
     incident_id: i64,
     only: Option<&str>,
     file: Option<&Path>,
@@ -107,7 +132,8 @@ pub fn confirm(
     }
     let candidates = match file {
         Some(f) => vec![Candidate {
-            file: f.to_path_buf(),
+            captured: None,
+            file: Some(f.to_path_buf()),
             item_id: None,
             url: None,
         }],
@@ -119,11 +145,21 @@ pub fn confirm(
         ))
         .into());
     }
+    // Confirming every image of an incident skips one that cannot be read (saying so); one
+    // named image or file that cannot be read is an error.
+    let every = only.is_none() && file.is_none();
     let mut out = Vec::new();
     for c in candidates {
-        let (pdq, sha) = hash_file(&c.file)?;
+        let (pdq, sha) = match c.hash(store) {
+            Ok(hashes) => hashes,
+            Err(e) if every => {
+                tracing::warn!(item = ?c.item_id, url = ?c.url, error = %format!("{e:#}"), "cannot read this image; skipped");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if pdq.quality < MIN_QUALITY {
-            tracing::warn!(file = %c.file.display(), quality = pdq.quality,
+            tracing::warn!(sha256 = %sha, quality = pdq.quality,
                 "this picture is nearly flat: only identical copies will be matched");
         }
         let rec = store
@@ -145,6 +181,12 @@ pub fn confirm(
             })?;
         out.push(rec);
     }
+    if out.is_empty() {
+        return Err(UsageError(format!(
+            "none of incident {incident_id}'s images could be read (give one with --file PATH)"
+        ))
+        .into());
+    }
     Ok(out)
 }
 
@@ -158,7 +200,7 @@ pub struct WebFakeMarker {
 impl ballotwatch_web::FakeMarker for WebFakeMarker {
     fn mark(
         &self,
-        store: &Store,
+        store: &dyn PipelineStore,
         incident_id: i64,
         sha256: &str,
         note: &str,
@@ -190,5 +232,113 @@ impl ballotwatch_web::FakeMarker for WebFakeMarker {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballotwatch_core::{Media, Severity, SourceRef, VerdictKind};
+    use ballotwatch_store::{PollRecord, Store};
+    use chrono::Utc;
+
+    /// A store with one incident whose item has three images: one captured, one whose captured
+    /// copy is gone, one never captured and without a file.
+    fn incident_with_images() -> (tempfile::TempDir, Store, i64, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut png = Vec::new();
+        image::RgbImage::from_fn(64, 64, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
+        })
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+        let captured = store.put_blob(&png).unwrap();
+        let image = |sha: Option<String>, n: usize| Media {
+            url: Some(format!("https://x.example/{n}.png")),
+            mime: Some("image/png".into()),
+            sha256: sha,
+            ..Media::default()
+        };
+        let item = ballotwatch_core::Item {
+            id: "post".into(),
+            source: SourceRef {
+                kind: "rss".into(),
+                name: "Echo".into(),
+            },
+            text: Some("a fake notice".into()),
+            media: vec![
+                image(Some(captured.clone()), 1),
+                image(Some("cd".repeat(32)), 2),
+                image(None, 3),
+            ],
+            ..Default::default()
+        };
+        let now = Utc::now();
+        store
+            .record_poll(
+                "Echo",
+                PollRecord {
+                    captures: vec![ballotwatch_core::Capture {
+                        url: "https://x.example/feed".into(),
+                        final_url: "https://x.example/feed".into(),
+                        status: 200,
+                        headers: vec![],
+                        sha256: store.put_blob(b"<rss/>").unwrap(),
+                        size: 6,
+                        started_at: now,
+                        finished_at: now,
+                    }],
+                    items: vec![(0, item)],
+                    etag: None,
+                    last_modified: None,
+                    cursor: None,
+                    not_modified: false,
+                    attempted_at: now,
+                    next_attempt_at: now,
+                },
+            )
+            .unwrap();
+        let incident = store
+            .create_incident(
+                "fake notice",
+                VerdictKind::SyntheticMedia,
+                Severity::High,
+                "ana",
+            )
+            .unwrap();
+        store.add_incident_item(incident.id, "post", "ana").unwrap();
+        (dir, store, incident.id, captured)
+    }
+
+    #[test]
+    fn an_incidents_captured_images_are_confirmed_through_the_store_and_unreadable_ones_named() {
+        let (_dir, store, incident, captured) = incident_with_images();
+        // Every image: the captured one is confirmed, the one whose copy is gone is skipped.
+        let records = confirm(&store, incident, None, None, "seen on Facebook", "ana").unwrap();
+        assert_eq!(records.len(), 1);
+        let (rec, new) = &records[0];
+        assert!(new);
+        assert_eq!(rec.sha256, captured);
+        assert_eq!(rec.media_url.as_deref(), Some("https://x.example/1.png"));
+        assert_eq!(rec.item_id.as_deref(), Some("post"));
+        // The one named by SHA-256: the same record again.
+        let again = confirm(
+            &store,
+            incident,
+            Some(&captured.to_uppercase()),
+            None,
+            "",
+            "bo",
+        )
+        .unwrap();
+        assert_eq!((again[0].0.id, again[0].1), (rec.id, false));
+        // The one whose copy is gone, named: an error that says which.
+        let gone = "cd".repeat(32);
+        let e = confirm(&store, incident, Some(&gone), None, "", "bo").unwrap_err();
+        assert!(format!("{e:#}").contains(&gone), "{e:#}");
+        // An image the incident does not have: the officer's mistake.
+        let e = confirm(&store, incident, Some(&"ef".repeat(32)), None, "", "bo").unwrap_err();
+        assert!(e.is::<UsageError>(), "{e:#}");
     }
 }

@@ -62,14 +62,34 @@ pub enum ImageDecodeError {
 /// Decodes the image at `path` (PNG, JPEG, WebP or GIF, sniffed from the bytes) within
 /// [`MAX_SIDE`] and [`MAX_ALLOC`].
 pub fn decode_image(path: &Path) -> Result<image::DynamicImage, ImageDecodeError> {
-    let read = |source| ImageDecodeError::Read {
+    let reader = image::ImageReader::open(path).map_err(|source| ImageDecodeError::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let mut reader = image::ImageReader::open(path)
-        .map_err(read)?
+    })?;
+    decode_with_limits(reader, path)
+}
+
+/// Decodes an image held in memory (a captured copy read back from the store) as
+/// [`decode_image`] does; `name` stands for it in errors.
+pub fn decode_image_bytes(
+    bytes: &[u8],
+    name: &Path,
+) -> Result<image::DynamicImage, ImageDecodeError> {
+    decode_with_limits(image::ImageReader::new(std::io::Cursor::new(bytes)), name)
+}
+
+/// Sniffs the format and decodes within [`MAX_SIDE`] and [`MAX_ALLOC`]; `path` names the image
+/// in errors.
+fn decode_with_limits<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+    path: &Path,
+) -> Result<image::DynamicImage, ImageDecodeError> {
+    let mut reader = reader
         .with_guessed_format()
-        .map_err(read)?;
+        .map_err(|source| ImageDecodeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);

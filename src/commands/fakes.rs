@@ -1,12 +1,13 @@
 //! `ballotwatch fakes …`: media officers confirmed fake, which the `known_fakes` detector
-//! matches re-uploads against.
+//! matches re-uploads against. On the embedded store, or the cluster's PostgreSQL when the
+//! config has a `[cluster]` table (every classify node picks a change up before its next batch).
 
 use std::io::Write;
 use std::path::Path;
 
 use ballotwatch_pipeline::Config;
 
-use super::{actor_or_user, open_store as open};
+use super::{actor_or_user, open_item_store as open};
 
 /// `fakes add --incident ID [--media SHA256 | --file PATH] [--note TEXT]`.
 pub fn add(
@@ -19,7 +20,7 @@ pub fn add(
 ) -> anyhow::Result<u8> {
     let store = open(config)?;
     let actor = actor_or_user(actor);
-    let records = crate::fakes::confirm(&store, incident, media, file, note, &actor)?;
+    let records = crate::fakes::confirm(&*store, incident, media, file, note, &actor)?;
     let mut out = std::io::stdout().lock();
     for (r, created) in records {
         writeln!(

@@ -42,6 +42,11 @@ pub async fn run_cluster(config: Config, roles: Roles) -> anyhow::Result<u8> {
     web_config.reports = config.reports.clone();
     let query_limits = ballotwatch_index::QueryLimits::from(&config.limits);
     let node = Arc::new(cluster::ClusterNode::open(config, roles).await?);
+    web_config.fake_marker = Some(ballotwatch_web::FakeMarkerHandle(Arc::new(
+        crate::fakes::WebFakeMarker {
+            set: node.known_fakes().clone(),
+        },
+    )));
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let web_task = if roles.has(Role::Web) {

@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     Acknowledger, AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport,
-    IncidentContext, IndexMark, LogEntry, NewCapture, NewOutbox, OutboxRow, PollOutcome,
-    PollRecord, ReportRecord, Result, Sighting, SourceState, Store, StoredItem,
+    IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture, NewKnownFake, NewOutbox,
+    OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting, SourceState, Store,
+    StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -152,6 +153,17 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
         build: &mut dyn FnMut(&[DigestEntry]) -> Option<NewOutbox>,
     ) -> Result<Option<usize>>;
 
+    // --- media confirmed fake -------------------------------------------------------------
+
+    /// Records media confirmed fake, with its audit entry (see [`Store::add_known_fake`]).
+    fn add_known_fake(&self, fake: &NewKnownFake, actor: &str) -> Result<(KnownFakeRecord, bool)>;
+    /// Every confirmed fake, oldest first (see [`Store::known_fakes`]).
+    fn known_fakes(&self) -> Result<Vec<KnownFakeRecord>>;
+    /// The list's version, cheap to poll (see [`Store::known_fakes_version`]).
+    fn known_fakes_version(&self) -> Result<i64>;
+    /// Removes a confirmation, with its audit entry (see [`Store::remove_known_fake`]).
+    fn remove_known_fake(&self, id: i64, actor: &str) -> Result<bool>;
+
     // --- report matching ---------------------------------------------------------------
 
     /// Records a report key for an item (see [`Store::add_report_key`]).
@@ -261,6 +273,12 @@ macro_rules! pipeline_store_impl {
                 fn close_digest(&self, rule: &str, slot: DateTime<Utc>, now: DateTime<Utc>,
                     build: &mut dyn FnMut(&[DigestEntry]) -> Option<NewOutbox>)
                     -> Result<Option<usize>>;
+                // media confirmed fake
+                fn add_known_fake(&self, fake: &NewKnownFake, actor: &str)
+                    -> Result<(KnownFakeRecord, bool)>;
+                fn known_fakes(&self) -> Result<Vec<KnownFakeRecord>>;
+                fn known_fakes_version(&self) -> Result<i64>;
+                fn remove_known_fake(&self, id: i64, actor: &str) -> Result<bool>;
                 // reports: who sent them (kept apart, expired) and what they match
                 fn record_inbox_reports(
                     &self,

@@ -59,7 +59,7 @@ pub struct KnownFakeRecord {
 }
 
 impl KnownFakeRecord {
-    const COLUMNS: &'static str =
+    pub(crate) const COLUMNS: &'static str =
         "id, pdq, pdq_quality, sha256, incident_id, item_id, media_url, added_by, added_at, note";
 }
 
@@ -87,6 +87,57 @@ fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+impl NewKnownFake {
+    /// Refuses hashes that are not 64 hex digits and a quality over 100 (both back ends).
+    pub(crate) fn check(&self) -> Result<()> {
+        if !is_hex64(&self.pdq) || !is_hex64(&self.sha256) || self.pdq_quality > 100 {
+            return Err(StoreError::InvalidInput(format!(
+                "a confirmed fake needs a 64-hex-digit PDQ hash, a 64-hex-digit SHA-256 and a quality of 0-100 (got `{}`, `{}`, {})",
+                self.pdq, self.sha256, self.pdq_quality
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The error for confirming media fake in an incident that does not exist (both back ends).
+pub(crate) fn no_incident(incident_id: i64) -> StoreError {
+    StoreError::InvalidInput(format!(
+        "there is no incident {incident_id} to confirm media fake in"
+    ))
+}
+
+/// The list's version from its highest id and its length: it changes whenever a fake is
+/// confirmed (the highest id grows) or removed (the length falls). Both back ends.
+pub(crate) fn version_of(max_id: i64, count: i64) -> i64 {
+    (max_id << 24) | (count & 0xFF_FFFF)
+}
+
+impl KnownFakeRecord {
+    /// The audit detail of its confirmation (`fake.confirm`).
+    pub(crate) fn confirm_detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "known_fake_id": self.id,
+            "incident_id": self.incident_id,
+            "item_id": self.item_id,
+            "sha256": self.sha256,
+            "pdq": self.pdq,
+            "media_url": self.media_url,
+            "note": self.note,
+        })
+    }
+
+    /// The audit detail of its removal (`fake.remove`).
+    pub(crate) fn remove_detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "known_fake_id": self.id,
+            "incident_id": self.incident_id,
+            "sha256": self.sha256,
+            "pdq": self.pdq,
+        })
+    }
+}
+
 fn list(conn: &Connection) -> Result<Vec<KnownFakeRecord>> {
     query_all(
         conn,
@@ -107,7 +158,7 @@ fn version(conn: &Connection) -> Result<i64> {
         || "reading the confirmed-fake list's version".into(),
     )?
     .unwrap_or_default();
-    Ok((max << 24) | (n & 0xFF_FFFF))
+    Ok(version_of(max, n))
 }
 
 impl Store {
@@ -119,12 +170,7 @@ impl Store {
         fake: &NewKnownFake,
         actor: &str,
     ) -> Result<(KnownFakeRecord, bool)> {
-        if !is_hex64(&fake.pdq) || !is_hex64(&fake.sha256) || fake.pdq_quality > 100 {
-            return Err(StoreError::InvalidInput(format!(
-                "a confirmed fake needs a 64-hex-digit PDQ hash, a 64-hex-digit SHA-256 and a quality of 0-100 (got `{}`, `{}`, {})",
-                fake.pdq, fake.sha256, fake.pdq_quality
-            )));
-        }
+        fake.check()?;
         let sha = fake.sha256.to_ascii_lowercase();
         let at = ts(&now_ms());
         self.with_conn(|conn| {
@@ -139,10 +185,7 @@ impl Store {
                 )
                 .with_ctx(|| format!("checking incident {}", fake.incident_id))?;
             if !incident_exists {
-                return Err(StoreError::InvalidInput(format!(
-                    "there is no incident {} to confirm media fake in",
-                    fake.incident_id
-                )));
+                return Err(no_incident(fake.incident_id));
             }
             let existing: Option<KnownFakeRecord> = query_opt(
                 &tx,
@@ -180,16 +223,7 @@ impl Store {
             .ok_or_else(|| {
                 StoreError::corrupt("known_fakes", "an insert returned no row".to_string())
             })?;
-            let detail = serde_json::json!({
-                "known_fake_id": rec.id,
-                "incident_id": rec.incident_id,
-                "item_id": rec.item_id,
-                "sha256": rec.sha256,
-                "pdq": rec.pdq,
-                "media_url": rec.media_url,
-                "note": rec.note,
-            });
-            audit::record(&tx, &at, actor, "fake.confirm", &detail)?;
+            audit::record(&tx, &at, actor, "fake.confirm", &rec.confirm_detail())?;
             tx.commit().ctx("committing a confirmed fake")?;
             Ok((rec, true))
         })
@@ -228,13 +262,7 @@ impl Store {
             };
             tx.execute("DELETE FROM known_fakes WHERE id = ?1", [id])
                 .with_ctx(|| format!("removing confirmed fake {id}"))?;
-            let detail = serde_json::json!({
-                "known_fake_id": id,
-                "incident_id": rec.incident_id,
-                "sha256": rec.sha256,
-                "pdq": rec.pdq,
-            });
-            audit::record(&tx, &at, actor, "fake.remove", &detail)?;
+            audit::record(&tx, &at, actor, "fake.remove", &rec.remove_detail())?;
             tx.commit()
                 .ctx("committing the removal of a confirmed fake")?;
             Ok(true)

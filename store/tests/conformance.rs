@@ -11,8 +11,9 @@ use std::time::Duration;
 use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdict, VerdictKind};
 use ballotwatch_store::testing::{self, PgDatabase};
 use ballotwatch_store::{
-    AlertPlan, DigestEntry, IncidentContext, NewCapture, NewDigestEntry, NewOutbox, OutboxKind,
-    OutboxState, PgOptions, PgStore, PipelineStore, PollRecord, Sighting, Store, StoreError,
+    AlertPlan, DigestEntry, IncidentContext, NewCapture, NewDigestEntry, NewKnownFake, NewOutbox,
+    OutboxKind, OutboxState, PgOptions, PgStore, PipelineStore, PollRecord, Sighting, Store,
+    StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -105,6 +106,7 @@ conformance!(
     outbox_keys_order_retries_and_dead_letters,
     outbox_two_threads_claim_each_message_once,
     digests_close_once_per_scheduled_time,
+    known_fakes_are_confirmed_listed_and_removed_with_audit,
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
     inbox_reports_are_recorded_once_and_reporters_expire,
@@ -846,6 +848,76 @@ fn digests_close_once_per_scheduled_time(env: &Env) {
     assert_eq!(digests.len(), 2);
     assert_eq!(digests[0].payload["entries"], 2);
     assert_eq!(digests[1].payload["entries"], 1);
+}
+
+fn known_fakes_are_confirmed_listed_and_removed_with_audit(env: &Env) {
+    let s = &*env.store;
+    s.record_poll("Echo", poll(s, &[("f1", "a fake notice")], 0))
+        .unwrap();
+    let seq = classify_all(s, &["f1"])[0];
+    let (ctx, _) = s
+        .record_sighting(&sighting(seq, Some("k"), Severity::High), &mut alert_plan)
+        .unwrap()
+        .unwrap();
+    let before = s.known_fakes_version().unwrap();
+    let fake = NewKnownFake {
+        pdq: "AB".repeat(32),
+        pdq_quality: 80,
+        sha256: "CD".repeat(32),
+        incident_id: ctx.incident.id,
+        item_id: Some("f1".into()),
+        media_url: Some("https://x.example/notice.png".into()),
+        note: "the printed notice".into(),
+    };
+    let (rec, new) = s.add_known_fake(&fake, "officer").unwrap();
+    assert!(new);
+    assert_eq!(
+        (rec.pdq.as_str(), rec.sha256.as_str()),
+        ("ab".repeat(32).as_str(), "cd".repeat(32).as_str()),
+        "hashes are kept in lower case"
+    );
+    assert_eq!((rec.added_by.as_str(), rec.pdq_quality), ("officer", 80));
+    // The same file in the same incident again: the first record, not a second one.
+    let (again, new) = s.add_known_fake(&fake, "someone else").unwrap();
+    assert!(!new);
+    assert_eq!(again, rec);
+    assert_eq!(s.known_fakes().unwrap(), std::slice::from_ref(&rec));
+    let added = s.known_fakes_version().unwrap();
+    assert_ne!(added, before, "confirming changes the version");
+    // Refused: hashes that are not 64 hex digits, an incident that does not exist.
+    for bad in [
+        NewKnownFake {
+            pdq: "xyz".into(),
+            ..fake.clone()
+        },
+        NewKnownFake {
+            incident_id: 999,
+            ..fake.clone()
+        },
+    ] {
+        let e = s.add_known_fake(&bad, "officer").unwrap_err();
+        assert!(matches!(e, StoreError::InvalidInput(_)), "{e}");
+    }
+    assert!(s.remove_known_fake(rec.id, "officer").unwrap());
+    assert!(!s.remove_known_fake(rec.id, "officer").unwrap());
+    assert!(s.known_fakes().unwrap().is_empty());
+    assert_ne!(
+        s.known_fakes_version().unwrap(),
+        added,
+        "removing changes it too"
+    );
+    let audit: Vec<(String, serde_json::Value)> = s
+        .audit_entries(20)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("fake."))
+        .map(|e| (e.action, e.detail))
+        .collect();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0].0, "fake.remove");
+    assert_eq!(audit[1].0, "fake.confirm");
+    assert_eq!(audit[1].1["known_fake_id"], rec.id);
+    assert_eq!(audit[1].1["note"], "the printed notice");
 }
 
 fn capture_bytes_round_trip_and_tampering_is_detected(env: &Env) {

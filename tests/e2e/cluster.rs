@@ -815,6 +815,58 @@ fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
     ));
     assert!(changes >= 3, "{changes} history rows");
 
+    // Media confirmed fake, on PostgreSQL: the web button is live on a cluster web node (an
+    // image the incident does not have is the officer's mistake, 400, not 503), and `fakes`
+    // confirms, lists and removes in PostgreSQL, with the audit entries beside the change.
+    let unknown = "ab".repeat(32);
+    let form = [("csrf", csrf.as_str()), ("media", unknown.as_str())];
+    assert_eq!(post(&path("fakes"), &cookie, &form), 400, "POST fakes");
+    let picture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/fake-notice.png");
+    let fakes = |args: &[&str]| {
+        let out = a
+            .cmd(args)
+            .env("BW_TEST_PG_URL", &setup.pg_url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let incident_arg = incident.to_string();
+    let (code, out, err) = fakes(&[
+        "fakes",
+        "add",
+        "--incident",
+        &incident_arg,
+        "--file",
+        picture.to_str().unwrap(),
+        "--actor",
+        "ana",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("added confirmed fake #"), "{out}");
+    let (code, out, err) = fakes(&["fakes", "list", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let listed: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1, "{out}");
+    assert_eq!(listed[0]["incident_id"], incident);
+    assert_eq!(
+        setup.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'fake.confirm' AND actor = 'ana'"
+        ),
+        1
+    );
+    let (code, out, err) = fakes(&["fakes", "remove", &listed[0]["id"].to_string()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(setup.count("SELECT count(*) FROM known_fakes"), 0);
+
     // The API's search on B's own index replica finds the item (the replica follows the feed).
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

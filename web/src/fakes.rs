@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Redirect;
 use axum::{Extension, Form};
-use ballotwatch_store::{Role, Store};
+use ballotwatch_store::{PipelineStore, Role};
 use serde::Deserialize;
 
 use crate::auth::Auth;
@@ -20,7 +20,7 @@ pub trait FakeMarker: Send + Sync {
     /// on behalf of `actor`; returns a short description of what was recorded.
     fn mark(
         &self,
-        store: &Store,
+        store: &dyn PipelineStore,
         incident_id: i64,
         sha256: &str,
         note: &str,
@@ -82,11 +82,6 @@ pub(crate) async fn mark(
     let actor = auth.user.name.clone();
     state
         .blocking(move |s| {
-            let s = s.embedded().ok_or_else(|| {
-                WebError::Unavailable(
-                    "marking media as fake needs embedded mode (not available in a cluster)".into(),
-                )
-            })?;
             let what = marker
                 .0
                 .mark(s, id, &sha, &form.note, &actor)
@@ -116,7 +111,7 @@ mod tests {
     impl FakeMarker for Recorder {
         fn mark(
             &self,
-            store: &Store,
+            store: &dyn PipelineStore,
             incident_id: i64,
             sha256: &str,
             note: &str,

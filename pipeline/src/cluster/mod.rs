@@ -68,6 +68,8 @@ pub struct ClusterNode {
     decide_queue: WorkQueue<ItemRef>,
     index_feed: Arc<IndexFeed>,
     classifier: Option<Arc<Classifier>>,
+    /// The known-fake detector's list (shared with the classifier).
+    known_fakes: KnownFakeSet,
     decider: Arc<Decider>,
     sender: Option<Arc<Sender>>,
     send_wake: Arc<Notify>,
@@ -134,12 +136,13 @@ impl ClusterNode {
         let index_feed = Arc::new(cluster.index_feed().await?);
         let index = SearchIndex::open_or_create(&index_dir(&config))?;
         let writer = index.writer(config.index.writer_memory.as_u64() as usize)?;
+        // The confirmed-fake list, loaded from PostgreSQL before each classify batch (one cheap
+        // query when nothing changed), so a fake confirmed on any node is matched everywhere.
+        let known_fakes = KnownFakeSet::new();
         let classifier = if roles.has(Role::Classify) {
-            // The confirmed-fake list lives in the embedded store only: empty here.
-            let fakes = KnownFakeSet::new();
             Some(Arc::new(Classifier::from_config_with_fakes(
                 config.classify(),
-                &fakes,
+                &known_fakes,
             )?))
         } else {
             None
@@ -179,6 +182,7 @@ impl ClusterNode {
             decide_queue,
             index_feed,
             classifier,
+            known_fakes,
             sender,
             send_wake: Arc::new(Notify::new()),
             sources,
@@ -197,12 +201,6 @@ impl ClusterNode {
             "cluster mode: the poison-work quarantine is off (a message that fails max_deliver \
              times becomes a dead letter: an error log line and an audit row)"
         );
-        if self.roles.has(Role::Classify) {
-            tracing::info!(
-                "cluster mode: the confirmed-fake list (`ballotwatch fakes`) is not loaded; the \
-                 known-fake detector matches nothing"
-            );
-        }
         if c.evidence.screenshots {
             tracing::info!("cluster mode: page screenshots of flagged items are off");
         }
@@ -222,8 +220,8 @@ impl ClusterNode {
         );
         if self.roles.has(Role::Web) {
             tracing::info!(
-                "cluster mode: the web role's evidence export, \"mark media as fake\" button and \
-                 report forms are off (they answer 503); use an embedded node or the CLI"
+                "cluster mode: the web role's evidence export and report forms are off (they \
+                 answer 503); use an embedded node or the CLI"
             );
         }
     }
@@ -247,6 +245,12 @@ impl ClusterNode {
     /// The shared store as the web role uses it (the same PostgreSQL connection pool).
     pub fn web_store(&self) -> Arc<dyn WebStore> {
         self.web_store.clone()
+    }
+
+    /// The known-fake detector's list on this node (reloaded before each classify batch; the
+    /// web's "Mark media as confirmed fake" reloads it at once).
+    pub fn known_fakes(&self) -> &KnownFakeSet {
+        &self.known_fakes
     }
 
     /// This node's search index replica (fed from the index feed by [`ClusterNode::run`]).

@@ -101,8 +101,10 @@ impl ClusterNode {
             })
             .collect();
         let classifier = classifier.clone();
+        let known_fakes = self.known_fakes.clone();
         let batch_size = self.config.detectors.batch_size.max(1);
         let work = self.blocking(move |store| {
+            crate::fakes::refresh(store, &known_fakes)?;
             let mut results = Vec::with_capacity(todo.len());
             for chunk in todo.chunks(batch_size) {
                 let local: Vec<Item> = chunk

@@ -187,6 +187,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Reindex => {
             let config = load_config(config_path)?;
+            if config.cluster.is_some() {
+                return runtime()?.block_on(reindex::run_cluster(&config));
+            }
             reindex::run(&config)
         }
         Command::Migrate {

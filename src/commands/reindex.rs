@@ -1,6 +1,8 @@
-//! `ballotwatch reindex`: rebuild the search index from the store (the source of truth).
+//! `ballotwatch reindex`: rebuild the search index from the store (the source of truth): the
+//! embedded store, or on a cluster node the cluster's PostgreSQL.
 
-use ballotwatch_index::{IndexError, SearchIndex};
+use anyhow::Context;
+use ballotwatch_index::{IndexError, IndexWriter, SearchIndex};
 use ballotwatch_pipeline::Config;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -8,16 +10,37 @@ use ballotwatch_pipeline::{index_dir, upsert_all};
 
 const BATCH: usize = 1000;
 
-/// Drops every document and re-adds the latest version of every stored item.
-pub fn run(config: &Config) -> anyhow::Result<u8> {
-    let store = super::open_store(config)?;
+/// This node's index (recreated when its schema changed) and its writer. Taking the writer
+/// first means a running `serve` is detected before anything is deleted.
+fn open_index(config: &Config) -> anyhow::Result<(SearchIndex, IndexWriter)> {
     let dir = index_dir(config);
     let index = match SearchIndex::open_or_create(&dir) {
         Err(IndexError::SchemaChanged { .. }) => SearchIndex::recreate(&dir)?,
         other => other?,
     };
-    // Taking the writer first means a running `serve` is detected before anything is deleted.
-    let mut writer = index.writer(config.index.writer_memory.as_u64() as usize)?;
+    let writer = index.writer(config.index.writer_memory.as_u64() as usize)?;
+    Ok((index, writer))
+}
+
+/// With a `[cluster]` table: rebuilds this node's index replica from the cluster's
+/// PostgreSQL, at the index feed's current position (`serve` follows the feed from there).
+pub async fn run_cluster(config: &Config) -> anyhow::Result<u8> {
+    let (index, writer) = open_index(config)?;
+    let (items, position) = ballotwatch_pipeline::cluster::rebuild_replica(config, &index, writer)
+        .await
+        .context("cannot rebuild this node's index replica")?;
+    println!(
+        "reindexed {items} items from PostgreSQL into {} (this node's replica; `serve` follows the index feed from position {position})",
+        index_dir(config).display()
+    );
+    Ok(0)
+}
+
+/// Drops every document and re-adds the latest version of every stored item.
+pub fn run(config: &Config) -> anyhow::Result<u8> {
+    let store = super::open_store(config)?;
+    let dir = index_dir(config);
+    let (index, mut writer) = open_index(config)?;
     writer.delete_all()?;
 
     let total = store.count_latest_items()?;

@@ -891,6 +891,31 @@ fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // `reindex` on a cluster node (here a new one, not running) rebuilds its replica from
+    // PostgreSQL and stores the feed position `serve` follows from.
+    let d = setup.node("bw-d");
+    let out = d
+        .cmd(&["reindex"])
+        .env("BW_TEST_PG_URL", &setup.pg_url)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let items = setup.count("SELECT count(DISTINCT id) FROM items");
+    assert!(items > 0);
+    assert!(
+        stdout.contains(&format!("reindexed {items} items from PostgreSQL")),
+        "{stdout}"
+    );
+    let replica =
+        ballotwatch_index::SearchIndex::open_existing(&d.data_dir().join("index")).unwrap();
+    assert_eq!(replica.num_docs() as i64, items);
+    let position = std::fs::read_to_string(d.data_dir().join("index/feed-position")).unwrap();
+    assert!(position.trim().parse::<u64>().unwrap() > 0, "{position}");
+
     // The same session on web node C: logged in there too; the page shows the saved change.
     let (status, page) = get(&web_c.base, &format!("/incidents/{incident}"), &cookie);
     assert_eq!(status, 200, "{page}");

@@ -52,6 +52,8 @@ mod ingest;
 mod replica;
 mod stages;
 
+pub use replica::rebuild_replica;
+
 /// How long a failed store or NATS step waits before the work is tried again.
 const RETRY: Duration = Duration::from_secs(2);
 

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ballotwatch_cluster::index_feed::{IndexChange, IndexOp};
+use ballotwatch_cluster::Cluster;
 use ballotwatch_index::{IndexWriter, SearchIndex};
-use ballotwatch_store::PipelineStore;
+use ballotwatch_store::{PgOptions, PgStore, PipelineStore};
 use tokio_util::sync::CancellationToken;
 
 use super::stages::{settled, PULL_WAIT};
@@ -146,6 +147,39 @@ impl ClusterNode {
             }
         }
     }
+}
+
+/// `ballotwatch reindex` on a cluster node: rebuilds this node's replica (`index`, with its
+/// `writer` taken, so a `serve` running on the node is refused before anything is deleted) from
+/// PostgreSQL now, and stores as its position the index feed's end read *before* the rebuild, so
+/// `serve` replays whatever was committed during it. Needs NATS (for that position) and
+/// PostgreSQL. Returns the items indexed and the position.
+pub async fn rebuild_replica(
+    config: &crate::Config,
+    index: &SearchIndex,
+    writer: IndexWriter,
+) -> Result<(u64, u64)> {
+    let cluster_config = config.cluster.clone().ok_or_else(|| {
+        PipelineError::Inconsistent("rebuilding a replica needs a [cluster] table".into())
+    })?;
+    let cluster = Cluster::connect(&cluster_config).await?;
+    let (_, last) = cluster.index_feed().await?.bounds().await?;
+    let url = cluster_config.postgres_url()?;
+    let options = PgOptions {
+        node: cluster_config.node(),
+        pool_size: 1,
+        ..PgOptions::default()
+    };
+    let index = index.clone();
+    let path = position_path(config);
+    let items = tokio::task::spawn_blocking(move || {
+        // Connected, used and dropped on this blocking thread, as the client needs.
+        let store = PgStore::connect(&url, options)?;
+        rebuild(&store, &Mutex::new(writer), &index, &path, last)
+    })
+    .await
+    .map_err(|e| PipelineError::panicked("rebuilding the index replica", e))??;
+    Ok((items, last))
 }
 
 /// Where the replica keeps its feed position: inside the index folder, so an emptied or

@@ -46,6 +46,8 @@ pub struct ReportDesk {
     watch: WatchTerms,
     config: Arc<Config>,
     media_in_flight: MediaInFlight,
+    /// The pipeline's lock around matching a report to earlier ones and recording its keys.
+    matching: Arc<std::sync::Mutex<()>>,
     classify_wake: Arc<Notify>,
     decider: Arc<Decider>,
     alert_wake: Arc<Notify>,
@@ -62,6 +64,7 @@ impl Pipeline {
             watch: self.ctx.watch.clone(),
             config: self.config.clone(),
             media_in_flight: self.media_in_flight.clone(),
+            matching: self.report_matching.clone(),
             classify_wake: self.classify_wake.clone(),
             decider: self.decider.clone(),
             alert_wake: self.alert_wake.clone(),
@@ -266,6 +269,7 @@ impl ReportDesk {
         }
         let keys: Vec<String> = report.urls.iter().map(url_key).collect();
         let distance = self.config.reports.same_picture_distance;
+        let report_lock = self.matching.clone();
         let (stored_as, joined) = self
             .blocking({
                 let item_id = item_id.clone();
@@ -281,6 +285,11 @@ impl ReportDesk {
                         store.put_blob(body)?;
                     }
                     let hashes = matching::picture_hashes(store, &item_media);
+                    // From the lookup until this report's keys are recorded, one report at a
+                    // time (a poisoned lock only means another report's task panicked).
+                    let _one_at_a_time = report_lock
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let earlier = matching::earlier_report(store, &keys, &hashes, distance)?;
                     let stored_as = match &earlier {
                         Some((earlier_item, joined)) => {

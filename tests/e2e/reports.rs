@@ -612,4 +612,30 @@ async fn the_same_picture_joins_its_item_a_burst_raises_severity_and_pdfs_are_re
         .unwrap()
         .iter()
         .any(|e| e.action == "incident.burst"));
+
+    // 5. Four people report one new picture at the same moment: one report becomes the item,
+    // the others join it (none misses the others).
+    let count =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/camera-count.jpg"))
+            .unwrap();
+    let receipts = futures_util::future::join_all((0..4).map(|_| {
+        send(vec![(
+            "file",
+            Some("count.jpg"),
+            "image/jpeg",
+            count.clone(),
+        )])
+    }))
+    .await;
+    let together = receipts[0]["item_id"].as_str().unwrap();
+    assert!(
+        receipts.iter().all(|r| r["item_id"] == together),
+        "{receipts:?}"
+    );
+    let joined = receipts
+        .iter()
+        .filter(|r| r.get("joined").is_some())
+        .count();
+    assert_eq!(joined, 3, "{receipts:?}");
+    assert_eq!(store.reports_of_item(together).unwrap().len(), 4);
 }

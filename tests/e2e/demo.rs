@@ -72,6 +72,12 @@ const THREATS: &[(&str, &str, &str, &str)] = &[
         "vote on Friday 8 May",
     ),
     (
+        "a candidate's campaign post on X without the digital imprint",
+        "electoral_law",
+        "missing_imprint",
+        "Vote Adeyemi for safer streets",
+    ),
+    (
         "a certificate for a lookalike domain, logged in the recorded CT log during the demo",
         "impersonation",
         "lookalike_domain",

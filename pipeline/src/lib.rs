@@ -571,3 +571,16 @@ impl Pipeline {
             .map_err(|e| PipelineError::panicked("a store task panicked", e))?
     }
 }
+
+/// Runs work on a shared store on the blocking pool (the PostgreSQL client must not block an
+/// async worker).
+pub(crate) async fn on_blocking_pool<T, F>(store: &Arc<dyn PipelineStore>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn PipelineStore) -> Result<T> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| PipelineError::panicked("a store task panicked", e))?
+}

@@ -11,16 +11,16 @@
 //! back-off (from [`FIRST_RETRY`], doubling, capped at `timestamp_interval` and
 //! [`MAX_RETRY`]), and the entries wait in the log until a TSA answers.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ballotwatch_evidence::timestamp::TsaClient;
-use ballotwatch_store::{LogEntry, NewTimestampToken};
+use ballotwatch_store::{LogEntry, NewTimestampToken, PipelineStore};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, Pipeline, PipelineError, Result};
+use crate::{on_blocking_pool, Config, Pipeline, PipelineError, Result};
 
 /// The first retry after a failed timestamp.
 pub const FIRST_RETRY: Duration = Duration::from_secs(2);
@@ -84,7 +84,7 @@ impl Timestamps {
         }))
     }
 
-    fn health(&self) -> std::sync::MutexGuard<'_, TimestampHealth> {
+    pub(crate) fn health(&self) -> std::sync::MutexGuard<'_, TimestampHealth> {
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -97,42 +97,46 @@ pub fn retry_delay(failures: u32, interval: Duration) -> Duration {
     FIRST_RETRY.saturating_mul(factor).min(cap)
 }
 
-impl Pipeline {
-    /// Timestamps the capture log's newest head when entries wait for one: asks the TSAs in
-    /// turn, verifies the token against `tsa_roots` and records it. `Ok(None)` when trusted
-    /// timestamps are off or nothing waits.
-    pub async fn timestamp_head(&self) -> Result<Option<StampedHead>> {
-        let Some(ts) = self.timestamps.as_ref() else {
-            return Ok(None);
-        };
-        let (head, oldest) = self
-            .blocking(|store| {
-                let head = store.untimestamped_heads(1)?.into_iter().next();
-                Ok((head, store.oldest_untimestamped()?))
-            })
-            .await?;
+/// Told why capture log entries are waiting for a trusted timestamp (`None`: nothing waits),
+/// for the health pages of the process that timestamps.
+pub(crate) type GapReport<'a> = &'a (dyn Fn(Option<String>) + Send + Sync);
+
+impl Timestamps {
+    /// Timestamps the capture log's newest head in `store` when entries wait for one: asks the
+    /// TSAs in turn, verifies the token against `tsa_roots` and records it. `Ok(None)` when
+    /// nothing waits.
+    pub(crate) async fn timestamp_head(
+        &self,
+        store: &Arc<dyn PipelineStore>,
+        gap: GapReport<'_>,
+    ) -> Result<Option<StampedHead>> {
+        let (head, oldest) = on_blocking_pool(store, |store| {
+            let head = store.untimestamped_heads(1)?.into_iter().next();
+            Ok((head, store.oldest_untimestamped()?))
+        })
+        .await?;
         let (Some(head), Some(oldest)) = (head, oldest) else {
-            ts.health().waiting_since = None;
-            self.store.set_timestamp_gap(None);
+            self.health().waiting_since = None;
+            gap(None);
             return Ok(None);
         };
-        ts.health().waiting_since = Some(oldest.logged_at);
+        self.health().waiting_since = Some(oldest.logged_at);
         let waiting = usize::try_from(head.seq - oldest.seq + 1).unwrap_or(0);
-        let outcome = self.stamp(ts, head, waiting).await;
-        let mut health = ts.health();
+        let outcome = self.stamp(store, head, waiting).await;
+        let mut health = self.health();
         match &outcome {
             Ok(stamped) => {
                 health.last_token_at = Some(Utc::now());
                 health.last_error = None;
                 health.consecutive_failures = 0;
                 health.waiting_since = None;
-                self.store.set_timestamp_gap(None);
+                gap(None);
                 tracing::info!(seq = stamped.seq, tsa = %stamped.tsa_name, url = %stamped.tsa_url, gen_time = %stamped.gen_time, elapsed_ms = stamped.elapsed.as_millis() as u64, entries = waiting, "capture log head timestamped");
             }
             Err(e) => {
                 let error = crate::full_message(e);
                 health.consecutive_failures = health.consecutive_failures.saturating_add(1);
-                self.store.set_timestamp_gap(Some(format!(
+                gap(Some(format!(
                     "{waiting} capture log entr{} waiting since {} (this server's clock): the \
                      last {} attempt{} failed: {error}; ingest goes on, and they are timestamped \
                      once a TSA answers",
@@ -151,7 +155,12 @@ impl Pipeline {
         outcome.map(Some)
     }
 
-    async fn stamp(&self, ts: &Timestamps, head: LogEntry, waiting: usize) -> Result<StampedHead> {
+    async fn stamp(
+        &self,
+        store: &Arc<dyn PipelineStore>,
+        head: LogEntry,
+        waiting: usize,
+    ) -> Result<StampedHead> {
         let sha = head.head_bytes().ok_or_else(|| {
             PipelineError::Inconsistent(format!(
                 "capture log entry {} has head `{}`, not a SHA-256",
@@ -164,7 +173,7 @@ impl Pipeline {
             "asking a TSA to timestamp the capture log head"
         );
         let started = Instant::now();
-        let (stamp, verified) = ts
+        let (stamp, verified) = self
             .client
             .stamp(&sha)
             .await
@@ -178,8 +187,11 @@ impl Pipeline {
             gen_time: verified.gen_time,
             requested_at: stamp.requested_at,
         };
-        self.blocking(move |store| Ok(store.record_timestamp_token(&token)?))
-            .await?;
+        on_blocking_pool(
+            store,
+            move |store| Ok(store.record_timestamp_token(&token)?),
+        )
+        .await?;
         Ok(StampedHead {
             seq: head.seq,
             head: head.head,
@@ -188,6 +200,46 @@ impl Pipeline {
             gen_time: verified.gen_time,
             elapsed,
         })
+    }
+
+    /// One attempt of the timestamp task; returns how long to wait before the next one:
+    /// `timestamp_interval`, or after `failures` failures in a row (counted here) the back-off
+    /// of [`retry_delay`]. Never fails: TSA and store errors are logged.
+    pub(crate) async fn attempt(
+        &self,
+        store: &Arc<dyn PipelineStore>,
+        gap: GapReport<'_>,
+        failures: &mut u32,
+    ) -> Duration {
+        match self.timestamp_head(store, gap).await {
+            Ok(_) => {
+                if *failures > 0 {
+                    tracing::info!(failed_attempts = *failures, "trusted timestamps work again");
+                }
+                *failures = 0;
+                self.interval
+            }
+            Err(e) => {
+                *failures = failures.saturating_add(1);
+                let wait = retry_delay(*failures, self.interval);
+                tracing::warn!(error = %crate::full_message(&e), failures = *failures, retry_in_s = wait.as_secs(), "trusted timestamp failed; the capture log waits (ingest goes on)");
+                wait
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Timestamps the capture log's newest head when entries wait for one (see
+    /// [`Timestamps::timestamp_head`]). `Ok(None)` when trusted timestamps are off or nothing
+    /// waits.
+    pub async fn timestamp_head(&self) -> Result<Option<StampedHead>> {
+        let Some(ts) = self.timestamps.as_ref() else {
+            return Ok(None);
+        };
+        let store = self.store.clone();
+        ts.timestamp_head(&self.shared_store(), &move |g| store.set_timestamp_gap(g))
+            .await
     }
 
     /// How the timestamp task is doing; `None` when trusted timestamps are off. The gap is
@@ -210,26 +262,14 @@ impl Pipeline {
         let Some(ts) = self.timestamps.as_ref() else {
             return;
         };
+        let shared = self.shared_store();
+        let store = self.store.clone();
+        let gap = move |g| store.set_timestamp_gap(g);
         let mut failures = 0u32;
         loop {
-            let attempt = tokio::select! {
+            let wait = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = self.timestamp_head() => r,
-            };
-            let wait = match attempt {
-                Ok(_) => {
-                    if failures > 0 {
-                        tracing::info!(failed_attempts = failures, "trusted timestamps work again");
-                    }
-                    failures = 0;
-                    ts.interval
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    let wait = retry_delay(failures, ts.interval);
-                    tracing::warn!(error = %crate::full_message(&e), failures, retry_in_s = wait.as_secs(), "trusted timestamp failed; the capture log waits (ingest goes on)");
-                    wait
-                }
+                w = ts.attempt(&shared, &gap, &mut failures) => w,
             };
             // While retrying, a flagged item does not cut the back-off short.
             tokio::select! {

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     Acknowledger, AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport,
     IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture, NewKnownFake, NewOutbox,
-    OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting, SourceState, Store,
-    StoredItem,
+    NewTimestampToken, OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting,
+    SourceState, Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -47,6 +47,13 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>>;
     /// The capture log's newest entry (see [`Store::capture_log_head`]).
     fn capture_log_head(&self) -> Result<Option<LogEntry>>;
+    /// Entries after the last timestamped one, newest first (see
+    /// [`Store::untimestamped_heads`]).
+    fn untimestamped_heads(&self, limit: usize) -> Result<Vec<LogEntry>>;
+    /// The oldest entry waiting for a timestamp (see [`Store::oldest_untimestamped`]).
+    fn oldest_untimestamped(&self) -> Result<Option<LogEntry>>;
+    /// Records a trusted timestamp of a head (see [`Store::record_timestamp_token`]).
+    fn record_timestamp_token(&self, token: &NewTimestampToken) -> Result<i64>;
 
     // --- sources -----------------------------------------------------------------------
 
@@ -234,6 +241,9 @@ macro_rules! pipeline_store_impl {
                 fn record_capture(&self, source: &str, new: NewCapture) -> Result<i64>;
                 fn get_capture(&self, id: i64) -> Result<Option<(i64, String, Capture)>>;
                 fn capture_log_head(&self) -> Result<Option<LogEntry>>;
+                fn untimestamped_heads(&self, limit: usize) -> Result<Vec<LogEntry>>;
+                fn oldest_untimestamped(&self) -> Result<Option<LogEntry>>;
+                fn record_timestamp_token(&self, token: &NewTimestampToken) -> Result<i64>;
                 // sources
                 fn record_poll_as(&self, state_name: &str, source: &str, poll: PollRecord)
                     -> Result<PollOutcome>;

@@ -78,7 +78,8 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    const COLUMNS: &'static str = "seq, item_id, what, sha256, prev_head, head, logged_at";
+    pub(crate) const COLUMNS: &'static str =
+        "seq, item_id, what, sha256, prev_head, head, logged_at";
 
     /// The head as 32 bytes (what a TSA timestamps); `None` if it is not 64 hex digits.
     pub fn head_bytes(&self) -> Option<[u8; 32]> {
@@ -119,6 +120,24 @@ pub struct NewTimestampToken {
     pub gen_time: DateTime<Utc>,
     /// When we asked.
     pub requested_at: DateTime<Utc>,
+}
+
+impl NewTimestampToken {
+    /// Refuses the token unless `head` (entry `seq`'s head as stored; `None` when there is no
+    /// such entry) is the head it was given for. Both back ends.
+    pub(crate) fn check_head(&self, head: Option<String>) -> Result<()> {
+        match head {
+            Some(head) if head == self.head => Ok(()),
+            Some(head) => Err(StoreError::InvalidInput(format!(
+                "the token is for head {}, but entry {} has head {head}",
+                self.head, self.seq
+            ))),
+            None => Err(StoreError::InvalidInput(format!(
+                "no capture log entry {}",
+                self.seq
+            ))),
+        }
+    }
 }
 
 /// A recorded token.
@@ -347,21 +366,7 @@ impl Store {
                 [token.seq],
                 || format!("reading capture log entry {}", token.seq),
             )?;
-            match head {
-                Some((head,)) if head == token.head => {}
-                Some((head,)) => {
-                    return Err(StoreError::InvalidInput(format!(
-                        "the token is for head {}, but entry {} has head {head}",
-                        token.head, token.seq
-                    )))
-                }
-                None => {
-                    return Err(StoreError::InvalidInput(format!(
-                        "no capture log entry {}",
-                        token.seq
-                    )))
-                }
-            }
+            token.check_head(head.map(|(h,)| h))?;
             tx.execute(
                 "INSERT INTO timestamp_tokens (seq, head, tsa_url, token, gen_time, requested_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

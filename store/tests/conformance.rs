@@ -12,8 +12,8 @@ use ballotwatch_core::{Capture, ClassifyResult, Item, Severity, SourceRef, Verdi
 use ballotwatch_store::testing::{self, PgDatabase};
 use ballotwatch_store::{
     AlertPlan, DigestEntry, IncidentContext, NewCapture, NewDigestEntry, NewKnownFake, NewOutbox,
-    OutboxKind, OutboxState, PgOptions, PgStore, PipelineStore, PollRecord, Sighting, Store,
-    StoreError,
+    NewTimestampToken, OutboxKind, OutboxState, PgOptions, PgStore, PipelineStore, PollRecord,
+    Sighting, Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -107,6 +107,7 @@ conformance!(
     outbox_two_threads_claim_each_message_once,
     digests_close_once_per_scheduled_time,
     known_fakes_are_confirmed_listed_and_removed_with_audit,
+    capture_log_heads_are_timestamped_and_a_wrong_head_is_refused,
     capture_bytes_round_trip_and_tampering_is_detected,
     captures_and_audit_log,
     inbox_reports_are_recorded_once_and_reporters_expire,
@@ -918,6 +919,51 @@ fn known_fakes_are_confirmed_listed_and_removed_with_audit(env: &Env) {
     assert_eq!(audit[1].0, "fake.confirm");
     assert_eq!(audit[1].1["known_fake_id"], rec.id);
     assert_eq!(audit[1].1["note"], "the printed notice");
+}
+
+fn capture_log_heads_are_timestamped_and_a_wrong_head_is_refused(env: &Env) {
+    let s = &*env.store;
+    s.record_poll("Echo", poll(s, &[("t1", "one"), ("t2", "two")], 0))
+        .unwrap();
+    let waiting = s.untimestamped_heads(100).unwrap();
+    assert!(waiting.len() >= 2, "{waiting:?}");
+    let head = s.capture_log_head().unwrap().unwrap();
+    assert_eq!(waiting[0], head, "newest first");
+    assert!(waiting.windows(2).all(|w| w[0].seq > w[1].seq));
+    let oldest = s.oldest_untimestamped().unwrap().unwrap();
+    assert_eq!(oldest, *waiting.last().unwrap());
+    let token = |seq: i64, head: &str| NewTimestampToken {
+        seq,
+        head: head.to_string(),
+        tsa_url: "http://tsa.example/".into(),
+        token: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+        gen_time: t(5),
+        requested_at: t(4),
+    };
+    // A token for another head than the entry's, or for no entry: refused, nothing recorded.
+    for bad in [
+        token(head.seq, &"00".repeat(32)),
+        token(head.seq + 100, &head.head),
+    ] {
+        let e = s.record_timestamp_token(&bad).unwrap_err();
+        assert!(matches!(e, StoreError::InvalidInput(_)), "{e}");
+    }
+    assert_eq!(s.untimestamped_heads(100).unwrap().len(), waiting.len());
+    assert!(
+        s.record_timestamp_token(&token(head.seq, &head.head))
+            .unwrap()
+            > 0
+    );
+    // One token covers every entry up to its head.
+    assert!(s.untimestamped_heads(100).unwrap().is_empty());
+    assert!(s.oldest_untimestamped().unwrap().is_none());
+    s.record_poll("Echo", poll(s, &[("t3", "three")], 10))
+        .unwrap();
+    let after = s.untimestamped_heads(100).unwrap();
+    assert!(
+        !after.is_empty() && after.iter().all(|e| e.seq > head.seq),
+        "{after:?}"
+    );
 }
 
 fn capture_bytes_round_trip_and_tampering_is_detected(env: &Env) {

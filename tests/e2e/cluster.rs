@@ -93,6 +93,8 @@ struct Setup {
     /// The threats the feeds carry (each one incident, one email), and the items in all.
     threats: Vec<&'static str>,
     total: usize,
+    /// The nodes' `[evidence]` table.
+    evidence: String,
     smtp: Mailbox<'static>,
     _db: Option<ballotwatch_store::testing::PgDatabase<'static>>,
 }
@@ -130,6 +132,7 @@ impl Setup {
             sources: sources(),
             threats: THREATS.to_vec(),
             total: THREATS.len() * (ORDINARY + 1),
+            evidence: "screenshots = false\n".into(),
             smtp: SmtpServer::shared("none").mailbox(),
             _db: Some(db),
         })
@@ -140,12 +143,13 @@ impl Setup {
         Workspace::new(&format!(
             "{ANYTOWN}{}{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"impersonation\"]\n\
              to = [\"comms@anytown.example\"]\n\n\
-             [evidence]\nscreenshots = false\n\n\
+             [evidence]\n{}\n\
              [cluster]\nnats_url = \"{}\"\npostgres_url_env = \"BW_TEST_PG_URL\"\n\
              node_name = \"{name}\"\nprefix = \"{}\"\nlease = \"{}ms\"\nreplicas = 1\n\
              [cluster.classify]\nack_wait = \"5s\"\n[cluster.decide]\nack_wait = \"5s\"\n",
             self.sources,
             self.smtp.config(),
+            self.evidence,
             self.nats_url,
             self.prefix,
             LEASE.as_millis()
@@ -333,9 +337,17 @@ impl Drop for Running {
 
 #[test]
 fn two_all_role_nodes_make_one_incident_and_one_email_per_threat() {
-    let Some(setup) = Setup::new("cluster_two_nodes") else {
+    let Some(mut setup) = Setup::new("cluster_two_nodes") else {
         return;
     };
+    // Trusted timestamps of the shared capture log, from the test TSA.
+    let tsa = crate::evidence::tsa::tsa();
+    setup.evidence = format!(
+        "screenshots = false\ntsa_urls = [\"{}\"]\ntsa_roots = [\"{}\"]\n\
+         timestamp_interval = \"10s\"\n",
+        tsa.url("rsa"),
+        tsa.root_pem().display()
+    );
     let started = Instant::now();
     let (a, b) = (setup.node("bw-a"), setup.node("bw-b"));
     let mut na = Running(setup.serve(&a));
@@ -353,6 +365,40 @@ fn two_all_role_nodes_make_one_incident_and_one_email_per_threat() {
     // Every source was polled (by whichever node held its lease).
     let taken = log(&a).matches("source taken").count() + log(&b).matches("source taken").count();
     assert!(taken >= THREATS.len(), "{}\n{}", log(&a), log(&b));
+    // One node at a time timestamps the shared chain: its head gets a token, each token is for
+    // a head of the chain in PostgreSQL, and no head is stamped twice.
+    // (Every `timestamp_interval`, 10 s, after the lease was taken.)
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while setup.count(
+        "SELECT count(*) FROM capture_log WHERE seq > \
+         (SELECT COALESCE(max(seq), 0) FROM timestamp_tokens)",
+    ) > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the head was never timestamped:\n{}\n{}",
+            log(&a),
+            log(&b)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        setup.count(
+            "SELECT count(*) FROM timestamp_tokens t JOIN capture_log c ON c.seq = t.seq \
+             WHERE c.head <> t.head"
+        ),
+        0
+    );
+    assert_eq!(
+        setup.count("SELECT count(*) - count(DISTINCT seq) FROM timestamp_tokens"),
+        0,
+        "a head stamped twice"
+    );
+    let holders = [&a, &b]
+        .iter()
+        .filter(|n| log(n).contains("timestamp lease taken"))
+        .count();
+    assert_eq!(holders, 1, "{}\n{}", log(&a), log(&b));
     // A clean stop releases the leases and exits 0.
     term(&mut na.0);
     term(&mut nb.0);
@@ -586,6 +632,7 @@ fn faults_nats_outage_postgres_restart_and_a_late_replica() {
         sources: fault_sources(phase.clone()),
         threats: THREATS.to_vec(),
         total: fault_totals(2).0,
+        evidence: "screenshots = false\n".into(),
         smtp: SmtpServer::shared("none").mailbox(),
         _db: None,
     };

@@ -9,7 +9,7 @@ use crate::common;
 // The evidence crate's test TSA (`openssl ts -reply` on loopback), shared rather than copied.
 #[allow(dead_code)]
 #[path = "../../evidence/tests/support/tsa.rs"]
-mod tsa;
+pub(crate) mod tsa;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -46,11 +46,13 @@ use ballotwatch_store::{PgOptions, PgStore, PipelineStore, StoredItem, WebStore}
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::timestamps::Timestamps;
 use crate::{full_message, index_dir, lookalike_filter, Config, PipelineError, Result};
 
 mod ingest;
 mod replica;
 mod stages;
+mod timestamps;
 
 pub use replica::rebuild_replica;
 
@@ -72,6 +74,9 @@ pub struct ClusterNode {
     classifier: Option<Arc<Classifier>>,
     /// The known-fake detector's list (shared with the classifier).
     known_fakes: KnownFakeSet,
+    /// Trusted timestamps of the capture log (`[evidence] tsa_urls`), on ingest nodes: the
+    /// holder of the timestamp lease stamps the shared chain's head.
+    timestamps: Option<Arc<Timestamps>>,
     decider: Arc<Decider>,
     sender: Option<Arc<Sender>>,
     send_wake: Arc<Notify>,
@@ -149,6 +154,11 @@ impl ClusterNode {
         } else {
             None
         };
+        let timestamps = if roles.has(Role::Ingest) {
+            Timestamps::from_config(&config)?.map(Arc::new)
+        } else {
+            None
+        };
         let sender = if roles.has(Role::Alert) && config.sends_messages() {
             let sender =
                 Sender::new(&config.alerts).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
@@ -185,6 +195,7 @@ impl ClusterNode {
             index_feed,
             classifier,
             known_fakes,
+            timestamps,
             sender,
             send_wake: Arc::new(Notify::new()),
             sources,
@@ -205,11 +216,6 @@ impl ClusterNode {
         );
         if c.evidence.screenshots {
             tracing::info!("cluster mode: page screenshots of flagged items are off");
-        }
-        if !c.evidence.tsa_urls.is_empty() {
-            tracing::warn!(
-                "cluster mode: trusted timestamps of the capture log ([evidence] tsa_urls) are off"
-            );
         }
         if self.sources.iter().any(|s| s.realtime().is_some()) {
             tracing::warn!(
@@ -303,6 +309,14 @@ impl ClusterNode {
                 me.retention_loop(stop).await;
                 Ok(())
             });
+            if let Some(ts) = self.timestamps.clone() {
+                let me = self.clone();
+                let stop = shutdown.clone();
+                tasks.spawn(async move {
+                    me.timestamp_task(ts, leases, stop).await;
+                    Ok(())
+                });
+            }
         }
         if let Some(classifier) = self.classifier.clone() {
             let me = self.clone();
@@ -358,10 +372,7 @@ impl ClusterNode {
         T: Send + 'static,
         F: FnOnce(&dyn PipelineStore) -> Result<T> + Send + 'static,
     {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| PipelineError::panicked("a store task panicked", e))?
+        crate::on_blocking_pool(&self.store, f).await
     }
 
     /// The stored version `r` names: `None` when the store has no such version.

@@ -4,10 +4,10 @@
 
 use postgres::{GenericClient, Row};
 
-use super::{col, PgStore};
+use super::{col, pg_limit, PgStore};
 use crate::capture_log::{chain_head, hex32, parse_entries, NewLogEntry, GENESIS};
 use crate::error::{PgContext, Result, StoreError};
-use crate::{now_ms, LogEntry};
+use crate::{now_ms, LogEntry, NewTimestampToken};
 
 const COLUMNS: &str = "seq, item_id, what, sha256, prev_head, head, logged_at";
 
@@ -79,5 +79,77 @@ impl PgStore {
     /// The newest capture log entry, if any.
     pub fn capture_log_head(&self) -> Result<Option<LogEntry>> {
         self.with_client("reading the capture log", |c| last_entry(&mut **c))
+    }
+
+    /// Entries after the last timestamped one, newest first, at most `limit` (see
+    /// [`crate::Store::untimestamped_heads`]).
+    pub fn untimestamped_heads(&self, limit: usize) -> Result<Vec<LogEntry>> {
+        let what = "reading the capture log's untimestamped heads";
+        self.with_client(what, |c| {
+            c.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM capture_log
+                     WHERE seq > (SELECT COALESCE(max(seq), 0) FROM timestamp_tokens)
+                     ORDER BY seq DESC LIMIT $1"
+                ),
+                &[&pg_limit(limit)],
+            )
+            .pg(what)?
+            .iter()
+            .map(entry_row)
+            .collect()
+        })
+    }
+
+    /// The oldest entry waiting for a timestamp (see [`crate::Store::oldest_untimestamped`]).
+    pub fn oldest_untimestamped(&self) -> Result<Option<LogEntry>> {
+        let what = "reading the capture log's oldest untimestamped entry";
+        self.with_client(what, |c| {
+            c.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM capture_log
+                     WHERE seq > (SELECT COALESCE(max(seq), 0) FROM timestamp_tokens)
+                     ORDER BY seq LIMIT 1"
+                ),
+                &[],
+            )
+            .pg(what)?
+            .map(|r| entry_row(&r))
+            .transpose()
+        })
+    }
+
+    /// Records a token for the head of entry `token.seq`, refusing one whose head is not that
+    /// entry's (see [`crate::Store::record_timestamp_token`]). Returns its id.
+    pub fn record_timestamp_token(&self, token: &NewTimestampToken) -> Result<i64> {
+        self.with_client("recording a timestamp token", |c| {
+            let mut tx = c
+                .transaction()
+                .pg("starting to record a timestamp token")?;
+            let head: Option<String> = tx
+                .query_opt("SELECT head FROM capture_log WHERE seq = $1", &[&token.seq])
+                .pg_with(|| format!("reading capture log entry {}", token.seq))?
+                .map(|r| col(&r, 0))
+                .transpose()?;
+            token.check_head(head)?;
+            let id: i64 = col(
+                &tx.query_one(
+                    "INSERT INTO timestamp_tokens (seq, head, tsa_url, token, gen_time, requested_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    &[
+                        &token.seq,
+                        &token.head,
+                        &token.tsa_url,
+                        &token.token,
+                        &token.gen_time,
+                        &token.requested_at,
+                    ],
+                )
+                .pg("recording a timestamp token")?,
+                0,
+            )?;
+            tx.commit().pg("committing a timestamp token")?;
+            Ok(id)
+        })
     }
 }

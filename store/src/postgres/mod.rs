@@ -56,8 +56,8 @@ use crate::backend::IndexQueuedHook;
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
     AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport, IncidentContext,
-    IndexMark, KnownFakeRecord, LogEntry, NewCapture, NewKnownFake, NewOutbox, OutboxRow,
-    PollOutcome, PollRecord, ReportRecord, Sighting, SourceState, StoredItem,
+    IndexMark, KnownFakeRecord, LogEntry, NewCapture, NewKnownFake, NewOutbox, NewTimestampToken,
+    OutboxRow, PollOutcome, PollRecord, ReportRecord, Sighting, SourceState, StoredItem,
 };
 
 pub use import::{import_tables, Pass, TableReport};

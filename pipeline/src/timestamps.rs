@@ -84,7 +84,7 @@ impl Timestamps {
         }))
     }
 
-    pub(crate) fn health(&self) -> std::sync::MutexGuard<'_, TimestampHealth> {
+    fn health(&self) -> std::sync::MutexGuard<'_, TimestampHealth> {
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

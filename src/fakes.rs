@@ -54,13 +54,16 @@ impl Candidate {
     /// Its PDQ hash and SHA-256, read now (one image in memory at a time): from the captured
     /// copy, else from the file.
     fn hash(&self, store: &dyn PipelineStore) -> anyhow::Result<(PdqHash, String)> {
-        let captured = self.captured.as_deref().map(|sha| {
-            store
-                .read_blob(sha)
-                .with_context(|| format!("cannot read the captured copy {sha}"))
-                .and_then(|bytes| {
-                    hash_bytes(&bytes, Path::new(&format!("the captured copy {sha}")))
-                })
+        let captured = self.captured.as_deref().map(|sha| match store.read_blob(sha) {
+            Ok(bytes) => hash_bytes(&bytes, Path::new(&format!("the captured copy {sha}"))),
+            // Gone from the store: the officer can still give the image itself.
+            Err(e) if e.is_blob_missing() => Err(UsageError(format!(
+                "the captured copy of image {sha} is no longer stored (give the image with --file PATH)"
+            ))
+            .into()),
+            Err(e) => {
+                Err(anyhow::Error::from(e).context(format!("cannot read the captured copy {sha}")))
+            }
         });
         match (captured, &self.file) {
             (Some(Ok(hashes)), _) => Ok(hashes),
@@ -337,6 +340,7 @@ mod tests {
         let gone = "cd".repeat(32);
         let e = confirm(&store, incident, Some(&gone), None, "", "bo").unwrap_err();
         assert!(format!("{e:#}").contains(&gone), "{e:#}");
+        assert!(e.is::<UsageError>(), "the officer's to act on: {e:#}");
         // An image the incident does not have: the officer's mistake.
         let e = confirm(&store, incident, Some(&"ef".repeat(32)), None, "", "bo").unwrap_err();
         assert!(e.is::<UsageError>(), "{e:#}");

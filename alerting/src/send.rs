@@ -8,7 +8,8 @@
 //! committed — is the only way a message goes twice; the copy carries the same `Message-ID`
 //! (and webhook idempotency key header), so receivers can drop it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::config::{AlertMode, AlertRule, AlertsConfig, OnUpdate};
@@ -29,6 +30,9 @@ pub struct Sender {
     retry_max: Duration,
     dead_after: Duration,
     digests: Vec<AlertRule>,
+    /// Per digest rule, the latest scheduled time known to be closed (by this process or, on a
+    /// shared store, another node): until the next one comes, the store is not asked again.
+    closed: Mutex<HashMap<String, DateTime<Utc>>>,
     zone: Zone,
 }
 
@@ -47,6 +51,7 @@ impl Sender {
                 .filter(|r| r.mode == AlertMode::Digest || r.on_update == OnUpdate::Digest)
                 .cloned()
                 .collect(),
+            closed: Mutex::default(),
             zone: a.timezone,
         })
     }
@@ -176,7 +181,11 @@ impl Sender {
         let mut taken = 0;
         for rule in &self.digests {
             let slot = digest_slot(rule, now, self.zone);
+            if self.closed_slot(&rule.name).is_some_and(|c| c >= slot) {
+                continue;
+            }
             let rule = rule.clone();
+            let name = rule.name.clone();
             taken += blocking_shared(store, move |s| {
                 s.close_digest(&rule.name, slot, now, &mut |entries| {
                     digest_message(&rule, entries, now)
@@ -184,8 +193,19 @@ impl Sender {
             })
             .await?
             .unwrap_or(0);
+            // Closed now, or found closed: either way this slot is done.
+            self.closed_lock().insert(name, slot);
         }
         Ok(taken)
+    }
+
+    /// The latest scheduled time of `rule`'s digest known to be closed.
+    fn closed_slot(&self, rule: &str) -> Option<DateTime<Utc>> {
+        self.closed_lock().get(rule).copied()
+    }
+
+    fn closed_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DateTime<Utc>>> {
+        self.closed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

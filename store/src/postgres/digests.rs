@@ -36,11 +36,6 @@ fn last_sent(c: &mut impl GenericClient, rule: &str) -> Result<Option<DateTime<U
 }
 
 impl PgStore {
-    /// When the digest of `rule` last went out.
-    pub fn digest_last_sent(&self, rule: &str) -> Result<Option<DateTime<Utc>>> {
-        self.with_client("reading a digest's state", |c| last_sent(&mut **c, rule))
-    }
-
     /// Closes the digest of `rule` for its scheduled time `slot`, at `now` (see
     /// [`crate::Store::close_digest`]). Under an advisory lock on the rule: a node that finds
     /// the digest of `slot` already closed by another gets `None` and queues nothing.

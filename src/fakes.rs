@@ -242,6 +242,7 @@ impl ballotwatch_web::FakeMarker for WebFakeMarker {
 mod tests {
     use super::*;
     use ballotwatch_core::{Media, Severity, SourceRef, VerdictKind};
+    use ballotwatch_ingest::sources::imap::capture_of;
     use ballotwatch_store::{PollRecord, Store};
     use chrono::Utc;
 
@@ -277,21 +278,18 @@ mod tests {
             ],
             ..Default::default()
         };
+        let feed: &[u8] = b"<rss/>";
+        store.put_blob(feed).unwrap();
         let now = Utc::now();
         store
             .record_poll(
                 "Echo",
                 PollRecord {
-                    captures: vec![ballotwatch_core::Capture {
-                        url: "https://x.example/feed".into(),
-                        final_url: "https://x.example/feed".into(),
-                        status: 200,
-                        headers: vec![],
-                        sha256: store.put_blob(b"<rss/>").unwrap(),
-                        size: 6,
-                        started_at: now,
-                        finished_at: now,
-                    }],
+                    captures: vec![capture_of(
+                        "https://x.example/feed",
+                        "application/rss+xml",
+                        feed,
+                    )],
                     items: vec![(0, item)],
                     etag: None,
                     last_modified: None,

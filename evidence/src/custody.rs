@@ -3,7 +3,7 @@
 //! when (UTC). It is a file of the pack like any other, so the manifest lists its SHA-256 and
 //! the signature covers it; `report.html` repeats it in plain words.
 
-use ballotwatch_store::{AuditEntry, Store};
+use ballotwatch_store::{AuditEntry, PipelineStore};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +120,7 @@ pub fn summary(action: &str, detail: &serde_json::Value) -> String {
 
 impl Custody {
     /// The custody log of these incidents and items, from the store's audit log.
-    pub fn read(store: &Store, incidents: &[i64], items: &[String]) -> Result<Custody> {
+    pub fn read(store: &dyn PipelineStore, incidents: &[i64], items: &[String]) -> Result<Custody> {
         let (entries, truncated) = store.custody_log(incidents, items, MAX_ENTRIES)?;
         Ok(Custody::from_entries(incidents, items, entries, truncated))
     }

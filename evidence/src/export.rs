@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ballotwatch_store::Store;
+use ballotwatch_store::PipelineStore;
 
 use crate::chromium::ShotLimits;
 use crate::pack::{build_wacz_at, write_file_atomically};
@@ -37,6 +37,9 @@ pub struct ExportSettings {
     pub tsa_urls: Vec<String>,
     /// The TSA root certificate files (`[evidence] tsa_roots`), copied into packs.
     pub tsa_roots: Vec<PathBuf>,
+    /// Where the web server writes a pack before sending it (the node's data folder: a pack
+    /// with video can be large for a temporary-files folder in memory).
+    pub work_dir: PathBuf,
 }
 
 /// How long `export` waits for each TSA when it timestamps what it added to the capture log
@@ -81,7 +84,7 @@ fn pack_request(settings: &ExportSettings, job: &ExportJob<'_>) -> PackRequest {
 /// [`crate::EvidenceError::InvalidRequest`]. A pack that was written but could not be audited is
 /// an error too (the caller should not hand it out unrecorded).
 pub fn export(
-    store: &Store,
+    store: &dyn PipelineStore,
     settings: &ExportSettings,
     job: &ExportJob<'_>,
     out: &Path,
@@ -139,7 +142,7 @@ pub fn export(
 /// was logged. No TSA answering is not an error: the pack then says which files are covered
 /// only by the council's signature.
 fn stamp_new_entries(
-    store: &Store,
+    store: &dyn PipelineStore,
     settings: &ExportSettings,
     before: Option<i64>,
 ) -> Result<Option<String>> {
@@ -249,7 +252,7 @@ pub struct WaczExport {
 /// An unknown incident or item is [`crate::EvidenceError::NotFound`]; an empty job is
 /// [`crate::EvidenceError::InvalidRequest`].
 pub fn export_wacz(
-    store: &Store,
+    store: &dyn PipelineStore,
     settings: &ExportSettings,
     job: &ExportJob<'_>,
     out: &Path,

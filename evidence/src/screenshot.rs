@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ballotwatch_store::{NewScreenshot, ScreenshotOutcome, Store, StoredItem};
+use ballotwatch_store::{NewScreenshot, PipelineStore, ScreenshotOutcome, StoredItem};
 use chrono::Utc;
 use url::Url;
 
@@ -44,7 +44,12 @@ impl Screenshotter {
 
     /// Screenshots `url` for `item_id`, stores the PNG and HTML blobs and records the attempt
     /// (taken, or not taken and why). Only a store failure is an error.
-    pub fn take(&self, store: &Store, item_id: &str, url: &str) -> Result<NewScreenshot> {
+    pub fn take(
+        &self,
+        store: &dyn PipelineStore,
+        item_id: &str,
+        url: &str,
+    ) -> Result<NewScreenshot> {
         let attempted_at = Utc::now();
         let (tool, outcome) = match &self.chromium {
             Err(why) => (
@@ -103,7 +108,7 @@ impl Screenshotter {
 
     /// Screenshots up to `limit` flagged items that have none yet; returns how many were
     /// attempted. This is what `serve`'s screenshot task runs.
-    pub fn run_pending(&self, store: &Store, limit: usize) -> Result<usize> {
+    pub fn run_pending(&self, store: &dyn PipelineStore, limit: usize) -> Result<usize> {
         let todo = store.flagged_items_without_screenshot(limit)?;
         self.take_all(store, &todo)
     }
@@ -112,7 +117,7 @@ impl Screenshotter {
     /// taken yet (what `export` does before writing a pack). An earlier failed attempt is tried
     /// once more: the page may be back, or Chromium installed since; both attempts go in the
     /// pack.
-    pub fn ensure(&self, store: &Store, items: &[StoredItem]) -> Result<usize> {
+    pub fn ensure(&self, store: &dyn PipelineStore, items: &[StoredItem]) -> Result<usize> {
         let mut todo = Vec::new();
         for s in items {
             let flagged = s.result.as_ref().is_some_and(|r| r.flagged);
@@ -130,7 +135,7 @@ impl Screenshotter {
         self.take_all(store, &todo)
     }
 
-    fn take_all(&self, store: &Store, items: &[StoredItem]) -> Result<usize> {
+    fn take_all(&self, store: &dyn PipelineStore, items: &[StoredItem]) -> Result<usize> {
         let mut n = 0;
         for s in items {
             if let Some(url) = web_url(s) {
@@ -151,7 +156,7 @@ pub struct ScreenshotTask {
 }
 
 /// Items screenshotted per round before looking for newer ones.
-const TASK_BATCH: usize = 8;
+pub const TASK_BATCH: usize = 8;
 
 impl ScreenshotTask {
     /// Starts the task: it looks for flagged items without a screenshot every `interval` (at
@@ -159,7 +164,7 @@ impl ScreenshotTask {
     /// pipeline asks for a trusted timestamp then, so the screenshots, which join the capture
     /// log, are covered at once rather than at the next interval).
     pub fn spawn(
-        store: Store,
+        store: Arc<dyn PipelineStore>,
         shotter: Screenshotter,
         interval: Duration,
         recorded: Box<dyn Fn() + Send>,
@@ -170,7 +175,7 @@ impl ScreenshotTask {
             .name("screenshots".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
-                    let n = match shotter.run_pending(&store, TASK_BATCH) {
+                    let n = match shotter.run_pending(&*store, TASK_BATCH) {
                         Ok(n) => n,
                         Err(e) => {
                             tracing::error!(error = %e, "screenshot task: cannot read or record; retrying later");
@@ -224,7 +229,7 @@ mod tests {
     #[test]
     fn without_chromium_the_reason_is_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = ballotwatch_store::Store::open(dir.path()).unwrap();
         let s = Screenshotter {
             chromium: Err(ChromiumError::NotInstalled),
             limits: ShotLimits::default(),
@@ -247,7 +252,7 @@ mod tests {
             panic!("this test needs Chromium: apt-get install --no-install-recommends chromium");
         };
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = ballotwatch_store::Store::open(dir.path()).unwrap();
         let s = Screenshotter {
             chromium: Ok(chromium),
             limits: ShotLimits::default(),

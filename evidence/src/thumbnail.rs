@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use ballotwatch_store::Store;
+use ballotwatch_store::PipelineStore;
 
 use image::{ImageFormat, ImageReader, Limits};
 
@@ -160,7 +160,12 @@ pub fn pack_path(screenshot: &str) -> String {
 /// keeps it in the capture store, so export does not decode the PNG again. Returns the
 /// thumbnail's SHA-256, or `None` when the screenshot is narrow enough to be shown itself or
 /// the thumbnail could not be made or kept (logged: export then makes it).
-pub fn store_thumbnail(store: &Store, png_sha256: &str, png: &[u8], width: u32) -> Option<String> {
+pub fn store_thumbnail(
+    store: &dyn PipelineStore,
+    png_sha256: &str,
+    png: &[u8],
+    width: u32,
+) -> Option<String> {
     let img = match thumbnail(png, width) {
         Ok(img) if img.thumbnail => img,
         Ok(_) => return None,
@@ -183,7 +188,7 @@ pub fn store_thumbnail(store: &Store, png_sha256: &str, png: &[u8], width: u32) 
 /// the others (taken before thumbnails were kept, or a damaged copy) thumbnails made now, as
 /// [`report_images`] does. Nothing is written to the store.
 pub fn report_images_from_store<'a>(
-    store: &Store,
+    store: &dyn PipelineStore,
     screenshots: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     max_width: Option<u32>,
 ) -> BTreeMap<String, ReportImage> {
@@ -288,7 +293,7 @@ mod tests {
     #[test]
     fn a_thumbnail_kept_at_capture_is_used_and_a_missing_one_made() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = ballotwatch_store::Store::open(dir.path()).unwrap();
         let (a, b) = (png(960, 200), png(960, 300));
         let (sa, sb) = (store.put_blob(&a).unwrap(), store.put_blob(&b).unwrap());
         let kept = store_thumbnail(&store, &sa, &a, 480).unwrap();

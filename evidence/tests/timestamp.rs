@@ -409,6 +409,7 @@ fn export_settings(dir: &Path, tsa_urls: Vec<String>) -> ballotwatch_evidence::E
         timestamps: true,
         tsa_urls,
         tsa_roots: vec![tsa().root_pem()],
+        work_dir: dir.to_path_buf(),
     }
 }
 

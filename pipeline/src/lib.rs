@@ -572,6 +572,23 @@ impl Pipeline {
     }
 }
 
+/// The screenshotter for flagged items' and reported pages, unless `[evidence] screenshots =
+/// false`: Chromium with `[evidence] screenshot_timeout`, reaching private addresses only when
+/// `[ingest] allow_private_addresses` lets the fetcher.
+pub fn screenshotter(config: &Config) -> Option<ballotwatch_evidence::Screenshotter> {
+    if !config.evidence.screenshots {
+        return None;
+    }
+    let limits = ballotwatch_evidence::chromium::ShotLimits {
+        timeout: config.evidence.screenshot_timeout,
+        ..Default::default()
+    };
+    Some(ballotwatch_evidence::Screenshotter::new(
+        config.ingest.allow_private_addresses,
+        limits,
+    ))
+}
+
 /// Runs work on a shared store on the blocking pool (the PostgreSQL client must not block an
 /// async worker).
 pub(crate) async fn on_blocking_pool<T, F>(store: &Arc<dyn PipelineStore>, f: F) -> Result<T>

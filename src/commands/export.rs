@@ -10,7 +10,6 @@ use ballotwatch_evidence::chromium::ShotLimits;
 use ballotwatch_evidence::key::key_path;
 use ballotwatch_evidence::{DetectorInfo, EvidenceError, ExportJob, ExportSettings};
 use ballotwatch_pipeline::Config;
-use ballotwatch_store::Store;
 
 use super::UsageError;
 
@@ -44,7 +43,8 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
-    let store = Store::open(&config.data_dir)?;
+    let store = super::open_item_store(config)?;
+    let store = &*store;
     let job = ExportJob {
         incidents: args.incidents,
         items: args.items,
@@ -62,7 +62,7 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
         }
     };
     if args.wacz {
-        let w = ballotwatch_evidence::export_wacz(&store, &settings(config, None)?, &job, args.out)
+        let w = ballotwatch_evidence::export_wacz(store, &settings(config, None)?, &job, args.out)
             .map_err(|e| usage_or(e, "WACZ"))?;
         println!(
             "wrote {} (WACZ {}; {} bytes; {} item(s), {} capture(s), {} page(s))\nsha256 {}\nopen it in ReplayWeb.page (https://replayweb.page) to replay the captured pages; it is not signed: the signed evidence is the pack (`export` without --format), which holds the same WACZ as {}",
@@ -77,7 +77,7 @@ pub fn run(config: &Config, args: &ExportArgs<'_>) -> anyhow::Result<u8> {
         );
         return Ok(0);
     }
-    let summary = ballotwatch_evidence::export(&store, &settings(config, None)?, &job, args.out)
+    let summary = ballotwatch_evidence::export(store, &settings(config, None)?, &job, args.out)
         .map_err(|e| usage_or(e, "pack"))?;
     println!(
         "wrote {} ({} files, {} bytes; {} item(s), {} capture(s))\nsha256 {}\nsigned by Ed25519 key {}\nsigning key fingerprint {} (give it, or the key, to whoever checks the pack: `verify` names the signer by it)",
@@ -123,6 +123,7 @@ pub fn settings(
         timestamps: config.evidence.timestamps_enabled(),
         tsa_urls: config.evidence.tsa_urls.clone(),
         tsa_roots: config.evidence.tsa_roots.clone(),
+        work_dir: config.data_dir.clone(),
     })
 }
 

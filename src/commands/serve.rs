@@ -41,7 +41,19 @@ pub async fn run_cluster(config: Config, roles: Roles) -> anyhow::Result<u8> {
     let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
     web_config.reports = config.reports.clone();
     let query_limits = ballotwatch_index::QueryLimits::from(&config.limits);
+    let export_config = config.clone();
     let node = Arc::new(cluster::ClusterNode::open(config, roles).await?);
+    if roles.has(Role::Web) {
+        // The export button signs packs with this node's key (`[evidence] signing_key`: give
+        // every web node the same key file and every pack names one signer).
+        match super::export::settings(&export_config, node.classifier()) {
+            Ok(settings) => web_config.export = Some(settings),
+            Err(e) => {
+                node.close().await;
+                return Err(e);
+            }
+        }
+    }
     web_config.fake_marker = Some(ballotwatch_web::FakeMarkerHandle(Arc::new(
         crate::fakes::WebFakeMarker {
             set: node.known_fakes().clone(),
@@ -104,7 +116,7 @@ pub async fn run_with(
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<u8> {
     warn_unused_sections(&config);
-    let shotter = screenshotter(&config);
+    let shotter = ballotwatch_pipeline::screenshotter(&config);
     let mut web_config = ballotwatch_web::WebConfig::from_server(&config.server);
     web_config.demo = demo;
     web_config.reports = config.reports.clone();
@@ -143,7 +155,7 @@ pub async fn run_with(
     let screenshots = shotter.map(|s| {
         let stamp = pipeline.clone();
         ballotwatch_evidence::screenshot::ScreenshotTask::spawn(
-            pipeline.store().clone(),
+            Arc::new(pipeline.store().clone()),
             s,
             std::time::Duration::from_secs(2),
             Box::new(move || stamp.timestamp_soon()),
@@ -198,19 +210,4 @@ fn warn_unused_sections(config: &Config) {
             "[alerts.smtp] is configured but there is no [[alerts.rule]]: flagged items become incidents, but no alerts will be sent"
         );
     }
-}
-
-/// The screenshotter for newly flagged items' web pages, unless `[evidence] screenshots = false`.
-fn screenshotter(config: &Config) -> Option<ballotwatch_evidence::Screenshotter> {
-    if !config.evidence.screenshots {
-        return None;
-    }
-    let limits = ballotwatch_evidence::chromium::ShotLimits {
-        timeout: config.evidence.screenshot_timeout,
-        ..Default::default()
-    };
-    Some(ballotwatch_evidence::Screenshotter::new(
-        config.ingest.allow_private_addresses,
-        limits,
-    ))
 }

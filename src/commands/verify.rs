@@ -18,7 +18,6 @@ use ballotwatch_evidence::timestamp::pack::{RootsUsed, TimestampCheck};
 use ballotwatch_evidence::timestamp::TrustRoots;
 use ballotwatch_evidence::{key, Problem, Verified, VerifyLimits, VerifyOptions};
 use ballotwatch_pipeline::Config;
-use ballotwatch_store::Store;
 use sha2::Digest;
 
 use super::UsageError;
@@ -217,10 +216,10 @@ fn print_roots(check: &TimestampCheck) {
     }
 }
 
-/// Records the check in the deployment's audit log, when its store exists (verify never
-/// creates one).
+/// Records the check in the deployment's audit log: the cluster's PostgreSQL, or the embedded
+/// store when it exists (verify never creates one).
 fn audit(config: &Config, file: &Path, outcome: &Result<Verified, Problem>) -> anyhow::Result<()> {
-    if !config.data_dir.join(ballotwatch_store::DB_FILE).is_file() {
+    if config.cluster.is_none() && !config.data_dir.join(ballotwatch_store::DB_FILE).is_file() {
         return Ok(());
     }
     // A pack's incident and item ids are this deployment's only when its key signed the pack:
@@ -263,7 +262,8 @@ fn audit(config: &Config, file: &Path, outcome: &Result<Verified, Problem>) -> a
         Err(p) => (format!("NOT INTACT: {p}"), None, Vec::new(), Vec::new()),
     };
     let sha256 = sha256_of(file)?;
-    let store = Store::open(&config.data_dir)?;
+    // The deployment's audit log: the embedded store, or the cluster's PostgreSQL.
+    let store = super::open_item_store(config)?;
     store.audit(
         &super::actor_or_user(None),
         "evidence.verify",

@@ -13,10 +13,10 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Acknowledger, AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport,
-    IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture, NewKnownFake, NewOutbox,
-    NewTimestampToken, OutboxRow, PollOutcome, PollRecord, ReportRecord, Result, Sighting,
-    SourceState, Store, StoredItem,
+    Acknowledger, AlertPlan, AuditEntry, ChainSegment, DigestEntry, Hash256, HashMatch,
+    InboxReport, IncidentChange, IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture,
+    NewKnownFake, NewOutbox, NewScreenshot, NewTimestampToken, OutboxRow, PollOutcome, PollRecord,
+    ReportRecord, Result, ScreenshotRecord, Sighting, SourceState, Store, StoredItem,
 };
 
 /// A callback a store calls after a commit that queued items for indexing again.
@@ -210,6 +210,35 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     /// The latest version of each of `ids` that is stored, in the order of `ids`, in one read
     /// (see [`Store::get_items`]).
     fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
+
+    // --- evidence: screenshots, derived copies, custody ---------------------------------
+
+    /// Records a screenshot attempt, logging a screenshot taken (see
+    /// [`Store::record_screenshot`]).
+    fn record_screenshot(&self, shot: &NewScreenshot) -> Result<i64>;
+    /// Every screenshot attempt for an item, oldest first (see [`Store::screenshots_of`]).
+    fn screenshots_of(&self, item_id: &str) -> Result<Vec<ScreenshotRecord>>;
+    /// Flagged items with a web page and no screenshot attempt yet (see
+    /// [`Store::flagged_items_without_screenshot`]).
+    fn flagged_items_without_screenshot(&self, limit: usize) -> Result<Vec<StoredItem>>;
+    /// Stores a copy made from a blob (see [`Store::put_derived`]).
+    fn put_derived(&self, kind: &str, source: &str, bytes: &[u8]) -> Result<String>;
+    /// The copy of `kind` made from a blob, if stored (see [`Store::read_derived`]).
+    fn read_derived(&self, kind: &str, source: &str) -> Result<Option<Vec<u8>>>;
+    /// The capture-log segment covering items, with its tokens (see
+    /// [`Store::capture_log_segment`]).
+    fn capture_log_segment(&self, item_ids: &[&str]) -> Result<ChainSegment>;
+    /// The audit entries about incidents or items (see [`Store::custody_log`]).
+    fn custody_log(
+        &self,
+        incidents: &[i64],
+        items: &[String],
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, bool)>;
+    /// The capture a medium's stored bytes came from (see [`Store::media_capture_id`]).
+    fn media_capture_id(&self, url: &str, sha256: &str) -> Result<Option<i64>>;
+    /// An incident's history, oldest first (see [`Store::incident_history`]).
+    fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>>;
 }
 
 /// Implements trait methods by calling the back end's inherent methods of the same names with
@@ -310,6 +339,18 @@ macro_rules! pipeline_store_impl {
                 fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
                 // batched reads
                 fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
+                // evidence
+                fn record_screenshot(&self, shot: &NewScreenshot) -> Result<i64>;
+                fn screenshots_of(&self, item_id: &str) -> Result<Vec<ScreenshotRecord>>;
+                fn flagged_items_without_screenshot(&self, limit: usize)
+                    -> Result<Vec<StoredItem>>;
+                fn put_derived(&self, kind: &str, source: &str, bytes: &[u8]) -> Result<String>;
+                fn read_derived(&self, kind: &str, source: &str) -> Result<Option<Vec<u8>>>;
+                fn capture_log_segment(&self, item_ids: &[&str]) -> Result<ChainSegment>;
+                fn custody_log(&self, incidents: &[i64], items: &[String], limit: usize)
+                    -> Result<(Vec<AuditEntry>, bool)>;
+                fn media_capture_id(&self, url: &str, sha256: &str) -> Result<Option<i64>>;
+                fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>>;
             }
         }
     };

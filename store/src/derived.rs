@@ -23,21 +23,27 @@ fn valid_kind(kind: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Checks a derived blob's `kind` and `source` (on either back end); returns the source's
+/// SHA-256, normalised.
+pub(crate) fn check_derived(kind: &str, source: &str) -> Result<String> {
+    if !valid_kind(kind) {
+        return Err(StoreError::InvalidInput(format!(
+            "`{}` is not a derived-blob kind (lowercase letters, digits and `-`)",
+            kind.escape_debug()
+        )));
+    }
+    normalise_sha(source).ok_or_else(|| {
+        StoreError::InvalidInput(format!(
+            "`{}` is not a SHA-256 (64 hex digits)",
+            source.escape_debug()
+        ))
+    })
+}
+
 impl Store {
     /// The link file for `kind` of `source`, after checking both.
     fn derived_link(&self, kind: &str, source: &str) -> Result<PathBuf> {
-        if !valid_kind(kind) {
-            return Err(StoreError::InvalidInput(format!(
-                "`{}` is not a derived-blob kind (lowercase letters, digits and `-`)",
-                kind.escape_debug()
-            )));
-        }
-        let sha = normalise_sha(source).ok_or_else(|| {
-            StoreError::InvalidInput(format!(
-                "`{}` is not a SHA-256 (64 hex digits)",
-                source.escape_debug()
-            ))
-        })?;
+        let sha = check_derived(kind, source)?;
         Ok(self
             .inner
             .captures_dir

@@ -113,32 +113,40 @@ impl FromRow for ScreenshotRecord {
     }
 }
 
-impl Store {
-    /// Records a screenshot attempt (its blobs must already be in the capture store). A
-    /// screenshot taken joins the capture log in the same transaction: its PNG as `screenshot`
-    /// and its rendered HTML as `rendered_html`.
-    pub fn record_screenshot(&self, shot: &NewScreenshot) -> Result<i64> {
-        let at = ts(&shot.attempted_at);
-        let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let log = match &shot.outcome {
+impl NewScreenshot {
+    /// The capture log entries a screenshot taken adds (its PNG as `screenshot`, its rendered
+    /// HTML as `rendered_html`); none for an attempt that took nothing.
+    pub(crate) fn log_entries(&self) -> Vec<NewLogEntry> {
+        match &self.outcome {
             ScreenshotOutcome::Taken {
                 png_sha256,
                 html_sha256,
                 ..
             } => vec![
                 NewLogEntry {
-                    item_id: shot.item_id.clone(),
+                    item_id: self.item_id.clone(),
                     what: what::SCREENSHOT.into(),
                     sha256: png_sha256.to_ascii_lowercase(),
                 },
                 NewLogEntry {
-                    item_id: shot.item_id.clone(),
+                    item_id: self.item_id.clone(),
                     what: what::RENDERED_HTML.into(),
                     sha256: html_sha256.to_ascii_lowercase(),
                 },
             ],
             ScreenshotOutcome::NotTaken { .. } => Vec::new(),
-        };
+        }
+    }
+}
+
+impl Store {
+    /// Records a screenshot attempt (its blobs must already be in the capture store; their
+    /// SHA-256s are kept in lowercase, as everywhere in the store). A screenshot taken joins the capture log in the same transaction: its PNG as `screenshot`
+    /// and its rendered HTML as `rendered_html`.
+    pub fn record_screenshot(&self, shot: &NewScreenshot) -> Result<i64> {
+        let at = ts(&shot.attempted_at);
+        let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let log = shot.log_entries();
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -171,12 +179,12 @@ impl Store {
                     1,
                     None::<String>,
                     shot.tool,
-                    png_sha256,
+                    png_sha256.to_ascii_lowercase(),
                     i(*png_size),
                     width,
                     height,
                     truncated,
-                    html_sha256,
+                    html_sha256.to_ascii_lowercase(),
                     i(*html_size)
                 ]),
                 ScreenshotOutcome::NotTaken { reason } => st.execute(params![

@@ -9,9 +9,9 @@ use ballotwatch_core::{Incident, IncidentStatus, Severity, VerdictKind};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Account, ApiToken, Burst, DayCount, Ended, IncidentChange, IncidentDetail, LoginPolicy,
-    MetricCounts, PgStore, PipelineStore, ReportCount, Result, Role, Session, SourceState, Store,
-    TokenCheck, User, UserLogin,
+    Account, ApiToken, Burst, DayCount, Ended, IncidentDetail, LoginPolicy, MetricCounts, PgStore,
+    PipelineStore, ReportCount, Result, Role, Session, SourceState, Store, TokenCheck, User,
+    UserLogin,
 };
 
 /// What the web UI and API need from a store, on either back end. Object safe.
@@ -99,8 +99,6 @@ pub trait WebStore: PipelineStore {
     ) -> Result<Vec<IncidentDetail>>;
     /// The newest incidents of at least `min` severity (see [`Store::newest_incidents`]).
     fn newest_incidents(&self, min: Severity, limit: usize) -> Result<Vec<IncidentDetail>>;
-    /// An incident's history, oldest first (see [`Store::incident_history`]).
-    fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>>;
     /// Moves an incident to `status` (see [`Store::set_incident_status`]).
     fn set_incident_status(&self, id: i64, status: IncidentStatus, actor: &str)
         -> Result<Incident>;
@@ -162,11 +160,6 @@ pub trait WebStore: PipelineStore {
     fn timestamp_gap(&self) -> Option<String> {
         None
     }
-    /// The SQLite store behind this one, for what only embedded mode does (evidence export,
-    /// marking media as known fakes); `None` on PostgreSQL.
-    fn embedded(&self) -> Option<&Store> {
-        None
-    }
 
     /// Records a failed login now (see [`Store::record_login_failure`]).
     fn record_login_failure(
@@ -217,7 +210,6 @@ macro_rules! web_store_impl {
                 fn list_incidents(&self, status: Option<IncidentStatus>, limit: usize)
                     -> Result<Vec<IncidentDetail>>;
                 fn newest_incidents(&self, min: Severity, limit: usize) -> Result<Vec<IncidentDetail>>;
-                fn incident_history(&self, incident_id: i64) -> Result<Vec<IncidentChange>>;
                 fn set_incident_status(&self, id: i64, status: IncidentStatus, actor: &str)
                     -> Result<Incident>;
                 fn set_incident_assignee(&self, id: i64, assignee: Option<&str>, actor: &str)
@@ -250,9 +242,6 @@ web_store_impl!(Store {
     }
     fn timestamp_gap(&self) -> Option<String> {
         Store::timestamp_gap(self)
-    }
-    fn embedded(&self) -> Option<&Store> {
-        Some(self)
     }
 });
 

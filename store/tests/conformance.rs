@@ -90,6 +90,8 @@ macro_rules! conformance {
     };
 }
 
+#[path = "conformance/evidence.rs"]
+mod evidence;
 #[path = "conformance/import.rs"]
 mod import;
 #[path = "conformance/report_match.rs"]
@@ -97,6 +99,7 @@ mod report_match;
 #[path = "conformance/web.rs"]
 mod web;
 
+use evidence::screenshots_derived_copies_segments_and_custody_for_packs;
 use report_match::report_keys_and_picture_hashes_match;
 
 conformance!(
@@ -114,6 +117,7 @@ conformance!(
     acknowledgements_over_the_hourly_cap_are_withheld_and_audited,
     get_items_reads_the_latest_versions_in_order,
     report_keys_and_picture_hashes_match,
+    screenshots_derived_copies_segments_and_custody_for_packs,
 );
 
 // --- builders -------------------------------------------------------------------------------

@@ -739,9 +739,11 @@ fn serve_roles(setup: &Setup, ws: &Workspace, roles: &str) -> Child {
 fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
     use ballotwatch_store::{PgOptions, PgStore, Role};
     const PASSWORD: &str = "correct horse battery staple";
-    let Some(setup) = Setup::new("cluster_web") else {
+    let Some(mut setup) = Setup::new("cluster_web") else {
         return;
     };
+    // Page screenshots of flagged items: the ingest node holding the screenshot lease.
+    setup.evidence = "screenshots = true\n".into();
     let started = Instant::now();
     // The account and an API token, in PostgreSQL (what `migrate --to-cluster` would copy).
     let store = PgStore::connect(&setup.pg_url, PgOptions::default()).unwrap();
@@ -969,6 +971,96 @@ fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
     assert_eq!(replica.num_docs() as i64, reindexed);
     let position = std::fs::read_to_string(d.data_dir().join("index/feed-position")).unwrap();
     assert!(position.trim().parse::<u64>().unwrap() > 0, "{position}");
+
+    // Evidence from the cluster. The leased screenshot task on node A recorded an attempt at
+    // the item's page in PostgreSQL (its host does not resolve: not taken, with the reason).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let attempts = format!("SELECT count(*) FROM screenshots WHERE item_id = '{item}'");
+    while setup.count(&attempts) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no screenshot attempt:\n{}",
+            log(&a)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        log(&a).contains("lease taken: this node does the cluster's screenshots"),
+        "{}",
+        log(&a)
+    );
+    // The export button's API on web node B and `export` on node D write packs from
+    // PostgreSQL that `verify` finds intact with each node's key; both exports and both
+    // verifications are audited in PostgreSQL.
+    let req = http
+        .post(web_b.url(&format!("/api/v1/incidents/{incident}/export")))
+        .bearer_auth(&api_token);
+    let (status, pack_sha, bytes) = rt.block_on(async move {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let sha = res
+            .headers()
+            .get("x-ballotwatch-pack-sha256")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, sha, res.bytes().await.unwrap().to_vec())
+    });
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(ballotwatch_core::sha256_hex(&bytes), pack_sha);
+    let web_pack = b.dir.path().join("web-pack.zip");
+    std::fs::write(&web_pack, &bytes).unwrap();
+    let cli_pack = d.dir.path().join("cli-pack.zip");
+    let incident_arg = incident.to_string();
+    let out = d
+        .cmd(&[
+            "export",
+            "--incident",
+            &incident_arg,
+            "--out",
+            cli_pack.to_str().unwrap(),
+            "--actor",
+            "returning-officer",
+        ])
+        .env("BW_TEST_PG_URL", &setup.pg_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (ws, pack) in [(&b, &web_pack), (&d, &cli_pack)] {
+        let key = signing_public_key(&ws.config());
+        let out = ws
+            .cmd(&["verify", pack.to_str().unwrap(), "--public-key", &key])
+            .env("BW_TEST_PG_URL", &setup.pg_url)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(stdout.starts_with("intact: "), "{stdout}");
+        let files = crate::evidence::unzip_all(pack);
+        let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        let entry = manifest["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["item"]["id"] == item.as_str()))
+            .unwrap_or_else(|| panic!("{item} is not in the pack: {manifest}"));
+        let shots = entry["screenshots"].as_array().unwrap();
+        assert!(
+            !shots.is_empty() && shots.iter().all(|s| s["status"] == "not_taken"),
+            "the screenshot attempt is in the pack: {entry}"
+        );
+    }
+    assert_eq!(
+        setup.count("SELECT count(*) FROM audit_log WHERE action = 'evidence.export'"),
+        2
+    );
+    assert_eq!(
+        setup.count("SELECT count(*) FROM audit_log WHERE action = 'evidence.verify'"),
+        2
+    );
 
     // The same session on web node C: logged in there too; the page shows the saved change.
     let (status, page) = get(&web_c.base, &format!("/incidents/{incident}"), &cookie);

@@ -152,7 +152,7 @@ fn incident(ws: &Workspace, item: &str) -> i64 {
     inc.id
 }
 
-fn unzip_all(pack: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn unzip_all(pack: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut z = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
     let mut out = BTreeMap::new();
     for i in 0..z.len() {

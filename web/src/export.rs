@@ -21,22 +21,17 @@ pub(crate) async fn incident_pack(
     })?;
     let (bytes, sha256, fingerprint) = state
         .blocking(move |s| {
-            let Some(s) = s.embedded() else {
-                return Err(WebError::Unavailable(
-                    "evidence export needs embedded mode (it is not available in a cluster)".into(),
-                ));
-            };
             if s.get_incident(id)?.is_none() {
                 return Err(WebError::NotFound(format!("there is no incident {id}")));
             }
             let tmp = tempfile::Builder::new()
                 .prefix(".export-")
                 .suffix(".zip")
-                .tempfile_in(s.data_dir())
+                .tempfile_in(&settings.work_dir)
                 .map_err(|e| {
                     WebError::Internal(format!(
                         "cannot make a temporary file in {}: {e}",
-                        s.data_dir().display()
+                        settings.work_dir.display()
                     ))
                 })?;
             let job = ExportJob {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ballotwatch_core::sha256_hex;
-use ballotwatch_store::{ScreenshotOutcome, Store};
+use ballotwatch_store::{PipelineStore, ScreenshotOutcome};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
@@ -174,13 +174,13 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Gathers everything for a pack from the store and builds its files (nothing is written to
 /// the store or to disk).
-pub fn build(store: &Store, key: &PackKey, req: &PackRequest) -> Result<PackContent> {
+pub fn build(store: &dyn PipelineStore, key: &PackKey, req: &PackRequest) -> Result<PackContent> {
     build_at(store, key, req, Utc::now())
 }
 
 /// [`build`] with a fixed export time.
 pub fn build_at(
-    store: &Store,
+    store: &dyn PipelineStore,
     key: &PackKey,
     req: &PackRequest,
     now: DateTime<Utc>,
@@ -419,7 +419,7 @@ struct Gathered {
 
 /// Reads the incidents, items, captures, screenshots and media of a request from the store and
 /// writes the WARC of the captures.
-fn gather(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<Gathered> {
+fn gather(store: &dyn PipelineStore, req: &PackRequest, now: DateTime<Utc>) -> Result<Gathered> {
     if req.incidents.is_empty() && req.items.is_empty() {
         return Err(EvidenceError::InvalidRequest(
             "nothing to export: name at least one --incident ID or --item ID".into(),
@@ -714,7 +714,7 @@ fn entries(files: &BTreeMap<String, Vec<u8>>) -> Vec<FileEntry> {
 
 /// Builds a pack and writes it to `out`.
 pub fn write_pack(
-    store: &Store,
+    store: &dyn PipelineStore,
     key: &PackKey,
     req: &PackRequest,
     out: &Path,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ballotwatch_store::Store;
+use ballotwatch_store::PipelineStore;
 use chrono::{DateTime, Utc};
 
 use super::{gather, zip_stamp, Gathered, PackRequest};
@@ -70,7 +70,11 @@ fn title(incidents: &[IncidentEntry], items: usize) -> String {
 
 /// The WACZ of a request alone (for `export --format wacz`): the same WARC, index and pages
 /// as the `archive.wacz` inside a pack, without the rest of the pack.
-pub fn build_wacz_at(store: &Store, req: &PackRequest, now: DateTime<Utc>) -> Result<WaczSummary> {
+pub fn build_wacz_at(
+    store: &dyn PipelineStore,
+    req: &PackRequest,
+    now: DateTime<Utc>,
+) -> Result<WaczSummary> {
     let _span =
         tracing::info_span!("wacz_export", incidents = ?req.incidents, items = req.items.len())
             .entered();

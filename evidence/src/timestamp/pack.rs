@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ballotwatch_store::{
-    logged_what, ChainError, ChainSegment, LogEntry, Store, TimestampTokenRecord,
+    logged_what, ChainError, ChainSegment, LogEntry, PipelineStore, TimestampTokenRecord,
 };
 use chrono::{DateTime, Utc};
 use cmpv2::status::{PkiStatus, PkiStatusInfo};
@@ -121,7 +121,7 @@ pub fn token_response(token: &[u8]) -> Result<Vec<u8>, TimestampError> {
 /// Gathers the proof for a pack of `items` (with their `captures`): the capture-log segment
 /// covering them, its head's tokens and copies of the `roots` files.
 pub fn gather(
-    store: &Store,
+    store: &dyn PipelineStore,
     items: &[ItemEntry],
     captures: &[CaptureEntry],
     roots: &[PathBuf],

@@ -24,10 +24,10 @@
 //!   session another one opened) and this node's index replica; `serve` starts it (see
 //!   [`ClusterNode::web_store`], [`ClusterNode::index`], [`ClusterNode::nats_check`]).
 //!
-//! Digests, the poison-work quarantine, the known-fakes refresh, screenshots, trusted
-//! timestamps, real-time streams, the disk-full pause, and the web's evidence export, "mark as
-//! fake" button and report forms still need embedded mode: [`ClusterNode::open`] logs one line
-//! for each that the configuration and roles ask for.
+//! Work one node does for all (trusted timestamps of the shared capture log, page screenshots
+//! of flagged items) runs under a lease on ingest nodes (`leased`). The poison-work quarantine,
+//! real-time streams, the disk-full pause and the web's report forms still need embedded mode:
+//! [`ClusterNode::open`] logs one line for each that the configuration and roles ask for.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -48,11 +48,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::timestamps::Timestamps;
 use crate::{full_message, index_dir, lookalike_filter, Config, PipelineError, Result};
+use ballotwatch_evidence::Screenshotter;
 
 mod ingest;
+mod leased;
 mod replica;
 mod stages;
-mod timestamps;
 
 pub use replica::rebuild_replica;
 
@@ -77,6 +78,9 @@ pub struct ClusterNode {
     /// Trusted timestamps of the capture log (`[evidence] tsa_urls`), on ingest nodes: the
     /// holder of the timestamp lease stamps the shared chain's head.
     timestamps: Option<Arc<Timestamps>>,
+    /// Page screenshots of flagged items (`[evidence] screenshots`), on ingest nodes: the
+    /// holder of the screenshot lease takes them.
+    screenshots: Option<Screenshotter>,
     decider: Arc<Decider>,
     sender: Option<Arc<Sender>>,
     send_wake: Arc<Notify>,
@@ -159,6 +163,11 @@ impl ClusterNode {
         } else {
             None
         };
+        let screenshots = if roles.has(Role::Ingest) {
+            crate::screenshotter(&config)
+        } else {
+            None
+        };
         let sender = if roles.has(Role::Alert) && config.sends_messages() {
             let sender =
                 Sender::new(&config.alerts).map_err(|e| PipelineError::AlertSetup(Box::new(e)))?;
@@ -196,6 +205,7 @@ impl ClusterNode {
             classifier,
             known_fakes,
             timestamps,
+            screenshots,
             sender,
             send_wake: Arc::new(Notify::new()),
             sources,
@@ -209,14 +219,10 @@ impl ClusterNode {
 
     /// One startup line per configured part that still needs embedded mode.
     fn log_embedded_only(&self) {
-        let c = &self.config;
         tracing::info!(
             "cluster mode: the poison-work quarantine is off (a message that fails max_deliver \
              times becomes a dead letter: an error log line and an audit row)"
         );
-        if c.evidence.screenshots {
-            tracing::info!("cluster mode: page screenshots of flagged items are off");
-        }
         if self.sources.iter().any(|s| s.realtime().is_some()) {
             tracing::warn!(
                 "cluster mode: real-time streams (Bluesky jetstream) are off; those sources are \
@@ -228,8 +234,8 @@ impl ClusterNode {
         );
         if self.roles.has(Role::Web) {
             tracing::info!(
-                "cluster mode: the web role's evidence export and report forms are off (they \
-                 answer 503); use an embedded node or the CLI"
+                "cluster mode: the web role's report forms are off (they answer 503); use an \
+                 embedded node or the report inbox"
             );
         }
     }
@@ -253,6 +259,11 @@ impl ClusterNode {
     /// The shared store as the web role uses it (the same PostgreSQL connection pool).
     pub fn web_store(&self) -> Arc<dyn WebStore> {
         self.web_store.clone()
+    }
+
+    /// The detectors this node runs, when it has the classify role.
+    pub fn classifier(&self) -> Option<&Classifier> {
+        self.classifier.as_deref()
     }
 
     /// The known-fake detector's list on this node (reloaded before each classify batch; the
@@ -312,8 +323,17 @@ impl ClusterNode {
             if let Some(ts) = self.timestamps.clone() {
                 let me = self.clone();
                 let stop = shutdown.clone();
+                let leases = leases.clone();
                 tasks.spawn(async move {
                     me.timestamp_task(ts, leases, stop).await;
+                    Ok(())
+                });
+            }
+            if let Some(shotter) = self.screenshots.clone() {
+                let me = self.clone();
+                let stop = shutdown.clone();
+                tasks.spawn(async move {
+                    me.screenshot_task(shotter, leases, stop).await;
                     Ok(())
                 });
             }

@@ -7,7 +7,7 @@ use postgres::{GenericClient, Row};
 use super::{col, pg_limit, PgStore};
 use crate::capture_log::{chain_head, hex32, parse_entries, NewLogEntry, GENESIS};
 use crate::error::{PgContext, Result, StoreError};
-use crate::{now_ms, LogEntry, NewTimestampToken};
+use crate::{now_ms, ChainSegment, LogEntry, NewTimestampToken, TimestampTokenRecord};
 
 const COLUMNS: &str = "seq, item_id, what, sha256, prev_head, head, logged_at";
 
@@ -150,6 +150,93 @@ impl PgStore {
             )?;
             tx.commit().pg("committing a timestamp token")?;
             Ok(id)
+        })
+    }
+
+    /// The chain segment that covers every entry of `item_ids` (see
+    /// [`crate::Store::capture_log_segment`]), read in one snapshot; empty when none of them
+    /// has an entry.
+    pub fn capture_log_segment(&self, item_ids: &[&str]) -> Result<ChainSegment> {
+        let what = "reading a capture log segment";
+        self.with_client(what, |c| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .pg(what)?;
+            let ids: Vec<&str> = item_ids.to_vec();
+            let range = tx
+                .query_one(
+                    "SELECT min(seq), max(seq) FROM capture_log WHERE item_id = ANY($1)",
+                    &[&ids],
+                )
+                .pg("finding the items in the capture log")?;
+            let (Some(first), Some(last)) = (
+                col::<Option<i64>>(&range, 0)?,
+                col::<Option<i64>>(&range, 1)?,
+            ) else {
+                return Ok(ChainSegment::default());
+            };
+            let stamped: Option<i64> = col(
+                &tx.query_one(
+                    "SELECT min(seq) FROM timestamp_tokens WHERE seq >= $1",
+                    &[&last],
+                )
+                .pg("finding the timestamp that covers the items")?,
+                0,
+            )?;
+            // The segment runs to the first timestamped head at or after the items' last
+            // entry, else to the log's head; its tokens are for that head, else for the last
+            // timestamped head inside it.
+            let (end, token_seq) = match stamped {
+                Some(seq) => (seq, seq),
+                None => {
+                    let end = last_entry(&mut tx)?.map_or(last, |e| e.seq);
+                    let before: Option<i64> = col(
+                        &tx.query_one(
+                            "SELECT max(seq) FROM timestamp_tokens WHERE seq BETWEEN $1 AND $2",
+                            &[&first, &end],
+                        )
+                        .pg("finding the last timestamp inside the segment")?,
+                        0,
+                    )?;
+                    (end, before.unwrap_or(end))
+                }
+            };
+            let entries = tx
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM capture_log WHERE seq BETWEEN $1 AND $2 ORDER BY seq"
+                    ),
+                    &[&first, &end],
+                )
+                .pg(what)?
+                .iter()
+                .map(entry_row)
+                .collect::<Result<Vec<_>>>()?;
+            let tokens = tx
+                .query(
+                    "SELECT id, seq, head, tsa_url, token, gen_time, requested_at
+                     FROM timestamp_tokens WHERE seq = $1 ORDER BY id",
+                    &[&token_seq],
+                )
+                .pg("reading timestamp tokens")?
+                .iter()
+                .map(|r| {
+                    Ok(TimestampTokenRecord {
+                        id: col(r, 0)?,
+                        seq: col(r, 1)?,
+                        head: col(r, 2)?,
+                        tsa_url: col(r, 3)?,
+                        token: col(r, 4)?,
+                        gen_time: col(r, 5)?,
+                        requested_at: col(r, 6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit().pg(what)?;
+            Ok(ChainSegment { entries, tokens })
         })
     }
 }

@@ -120,6 +120,21 @@ impl PgStore {
         })
     }
 
+    /// The id of the first recorded capture of `url` whose body has SHA-256 `sha256` (see
+    /// [`crate::Store::media_capture_id`]).
+    pub fn media_capture_id(&self, url: &str, sha256: &str) -> Result<Option<i64>> {
+        let sha = sha256.to_ascii_lowercase();
+        self.with_client("finding a medium's capture", |c| {
+            c.query_opt(
+                "SELECT id FROM captures WHERE sha256 = $1 AND url = $2 ORDER BY id LIMIT 1",
+                &[&sha, &url],
+            )
+            .pg_with(|| format!("finding the capture of medium {url}"))?
+            .map(|r| col(&r, 0))
+            .transpose()
+        })
+    }
+
     /// Checks a capture before it is recorded: valid SHA-256, blob stored, sizes agree.
     pub(crate) fn check_capture(&self, source: &str, c: &Capture) -> Result<()> {
         check_capture_with(source, c, |sha| self.blob_len(sha))

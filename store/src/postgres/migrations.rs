@@ -356,8 +356,19 @@ CREATE TABLE incident_bursts (
 CREATE INDEX incident_bursts_incident ON incident_bursts(incident_id, at);
 "#;
 
+/// Derived blobs (`derived.rs`): which blob was made from which (a screenshot's report
+/// thumbnail), by kind. The SQLite store keeps these links as files beside its blobs.
+const M4_DERIVED: &str = r#"
+CREATE TABLE derived_blobs (
+    kind   text NOT NULL CHECK (kind <> ''),
+    source text NOT NULL CHECK (length(source) = 64),
+    sha256 text NOT NULL CHECK (length(sha256) = 64),
+    PRIMARY KEY (kind, source)
+);
+"#;
+
 /// Every migration, oldest first: append, never insert, reorder or edit.
-pub(crate) const PG_MIGRATIONS: &[&str] = &[M1_INITIAL, M2_WEB, M3_REPORT_MATCHING];
+pub(crate) const PG_MIGRATIONS: &[&str] = &[M1_INITIAL, M2_WEB, M3_REPORT_MATCHING, M4_DERIVED];
 
 /// The PostgreSQL schema version this build creates and understands.
 pub const PG_SCHEMA_VERSION: i64 = PG_MIGRATIONS.len() as i64;

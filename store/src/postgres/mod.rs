@@ -26,6 +26,7 @@ mod blobs;
 mod capture_log;
 mod captures;
 mod dashboard;
+mod derived;
 mod digests;
 mod fakes;
 mod import;
@@ -35,6 +36,7 @@ mod migrations;
 mod outbox;
 mod report_match;
 mod reports;
+mod screenshots;
 mod sessions;
 mod sightings;
 mod sources;
@@ -55,9 +57,10 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::IndexQueuedHook;
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, DigestEntry, Hash256, HashMatch, InboxReport, IncidentContext,
-    IndexMark, KnownFakeRecord, LogEntry, NewCapture, NewKnownFake, NewOutbox, NewTimestampToken,
-    OutboxRow, PollOutcome, PollRecord, ReportRecord, Sighting, SourceState, StoredItem,
+    AlertPlan, AuditEntry, ChainSegment, DigestEntry, Hash256, HashMatch, InboxReport,
+    IncidentChange, IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture,
+    NewKnownFake, NewOutbox, NewScreenshot, NewTimestampToken, OutboxRow, PollOutcome, PollRecord,
+    ReportRecord, ScreenshotRecord, Sighting, SourceState, StoredItem,
 };
 
 pub use import::{import_tables, Pass, TableReport};

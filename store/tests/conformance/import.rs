@@ -81,8 +81,8 @@ fn an_embedded_store_is_copied_verified_and_a_second_copy_inserts_nothing() {
         "sent stays sent"
     );
     assert_eq!(
-        WebStore::incident_history(&pg, 2).unwrap(),
-        WebStore::incident_history(&src, 2).unwrap()
+        PipelineStore::incident_history(&pg, 2).unwrap(),
+        PipelineStore::incident_history(&src, 2).unwrap()
     );
     assert_eq!(
         WebStore::accounts(&pg).unwrap(),

@@ -197,9 +197,8 @@ fn sources_and_reports_of_items(env: &WebEnv) {
     assert!(n.first <= n.last && n.first.is_some());
     assert_eq!(s.report_count(&ids(&["b"])).unwrap().count, 0);
 
-    // This process's flags and the embedded-only features: SQLite has them, PostgreSQL not.
+    // This process's flags: neither paused nor behind on timestamps.
     s.ping().unwrap();
     assert_eq!(s.ingest_paused(), None);
     assert_eq!(s.timestamp_gap(), None);
-    assert_eq!(s.embedded().is_some(), s.backend() == "sqlite");
 }

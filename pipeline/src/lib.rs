@@ -125,10 +125,6 @@ pub struct Pipeline {
     /// Media being looked at now, shared by every source's polls (see
     /// [`quarantine::MediaInFlight`]).
     media_in_flight: quarantine::MediaInFlight,
-    /// Held by the report desk from looking for an earlier report of the same page or picture
-    /// until the new report's keys are recorded, so two reports of one thing at the same
-    /// moment cannot both miss each other.
-    report_matching: Arc<Mutex<()>>,
     /// Trusted timestamps of the capture log, when `[evidence] tsa_urls` is set.
     timestamps: Option<Arc<timestamps::Timestamps>>,
 }
@@ -221,7 +217,6 @@ impl Pipeline {
             index_wake,
             poll_turns: quarantine::PollTurns::default(),
             media_in_flight: quarantine::MediaInFlight::default(),
-            report_matching: Arc::default(),
             timestamps,
         })
     }

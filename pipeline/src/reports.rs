@@ -25,9 +25,9 @@ use ballotwatch_ingest::sources::report::{
     capture_page, page_images, report_item, url_key, PageCapture, ReportText, PUBLIC_SOURCE, SOURCE,
 };
 use ballotwatch_ingest::{Fetcher, Poll};
-use ballotwatch_store::{report_reference, NewCapture, Store};
+use ballotwatch_store::{report_reference, NewCapture, PipelineStore, Store};
 use ballotwatch_web::reports::{
-    FileOutcome, NewReport, Receipt, ReportError, ReportIntake, UrlOutcome,
+    FileOutcome, Joined, NewReport, Receipt, ReportError, ReportIntake, UrlOutcome,
 };
 use chrono::Utc;
 use serde_json::json;
@@ -38,36 +38,71 @@ use crate::{media, Config, Pipeline, PipelineError, Result};
 
 mod matching;
 
-/// Takes reports in: captures, stores and queues them for the detectors.
+/// Takes reports in: captures, stores and queues them for the detectors, in embedded mode
+/// ([`Pipeline::report_desk`]) or on a cluster web node (`ClusterNode::report_desk`).
 #[derive(Clone)]
 pub struct ReportDesk {
-    store: Store,
+    store: Arc<dyn PipelineStore>,
+    mode: DeskMode,
     fetcher: Fetcher,
     watch: WatchTerms,
     config: Arc<Config>,
-    media_in_flight: MediaInFlight,
-    /// The pipeline's lock around matching a report to earlier ones and recording its keys.
-    matching: Arc<std::sync::Mutex<()>>,
-    classify_wake: Arc<Notify>,
     decider: Arc<Decider>,
-    alert_wake: Arc<Notify>,
     shotter: Option<Screenshotter>,
 }
+
+/// What the desk does differently in the two modes.
+#[derive(Clone)]
+enum DeskMode {
+    /// One process: reports wait while ingest is paused for want of disk, uploads go through
+    /// the poison-work quarantine, and the pipeline's classify and send loops are woken.
+    Embedded {
+        store: Store,
+        media_in_flight: MediaInFlight,
+        classify_wake: Arc<Notify>,
+        alert_wake: Arc<Notify>,
+    },
+    /// A cluster node: a new report item is published to the classify queue (any classify node
+    /// takes it) and this node's sender is woken; PostgreSQL holds the data, and poison work
+    /// becomes a dead letter as for polled items.
+    Cluster(Arc<crate::cluster::ClusterNode>),
+}
+
+/// The lock ([`PipelineStore::exclusively`]) from looking up earlier reports until a report's
+/// keys and hashes are recorded: reports of one thing at one moment, on any node, make one item.
+const MATCHING_LOCK: &str = "report-matching";
 
 impl Pipeline {
     /// The desk the web server hands reports to; `shotter` screenshots the reported pages
     /// (`None` when `[evidence] screenshots = false`).
     pub fn report_desk(&self, shotter: Option<Screenshotter>) -> ReportDesk {
         ReportDesk {
-            store: self.store.clone(),
+            store: Arc::new(self.store.clone()),
+            mode: DeskMode::Embedded {
+                store: self.store.clone(),
+                media_in_flight: self.media_in_flight.clone(),
+                classify_wake: self.classify_wake.clone(),
+                alert_wake: self.alert_wake.clone(),
+            },
             fetcher: self.ctx.fetcher.clone(),
             watch: self.ctx.watch.clone(),
             config: self.config.clone(),
-            media_in_flight: self.media_in_flight.clone(),
-            matching: self.report_matching.clone(),
-            classify_wake: self.classify_wake.clone(),
             decider: self.decider.clone(),
-            alert_wake: self.alert_wake.clone(),
+            shotter,
+        }
+    }
+}
+
+impl crate::cluster::ClusterNode {
+    /// The desk this node's web server hands reports to (see [`Pipeline::report_desk`]).
+    pub fn report_desk(self: &Arc<Self>, shotter: Option<Screenshotter>) -> ReportDesk {
+        ReportDesk {
+            store: self.store().clone(),
+            mode: DeskMode::Cluster(self.clone()),
+            fetcher: self.poll_context().fetcher.clone(),
+            watch: self.poll_context().watch.clone(),
+            config: self.config().clone(),
+            decider: self.decider().clone(),
             shotter,
         }
     }
@@ -105,21 +140,66 @@ impl ReportDesk {
     /// Runs a store call off the async workers.
     async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        F: FnOnce(&dyn PipelineStore) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        crate::on_blocking_pool(&self.store, f).await
+    }
+
+    /// Why reports cannot be taken now: in embedded mode, ingest paused for want of disk space
+    /// (nothing is written then, as for a poll).
+    async fn paused(&self) -> Result<Option<String>> {
+        let DeskMode::Embedded { store, .. } = &self.mode else {
+            return Ok(None);
+        };
+        let store = store.clone();
+        let min = self.config.limits.min_free_disk.as_u64();
+        tokio::task::spawn_blocking(move || Ok(store.low_disk(min)?))
             .await
-            .map_err(|e| PipelineError::Inconsistent(format!("a report task failed: {e}")))?
+            .map_err(|e| PipelineError::panicked("a report task panicked", e))?
+    }
+
+    /// The poison-work quarantine's gate for the uploads' media (embedded mode).
+    fn media_gate(&self, source: &str) -> Option<MediaGate> {
+        match &self.mode {
+            DeskMode::Embedded {
+                store,
+                media_in_flight,
+                ..
+            } => Some(MediaGate::new(
+                store.clone(),
+                self.config.clone(),
+                source,
+                media_in_flight.clone(),
+            )),
+            DeskMode::Cluster(_) => None,
+        }
+    }
+
+    /// A new report item was stored: the detectors take it next.
+    async fn stored_new(&self, item_id: &str) -> Result<()> {
+        match &self.mode {
+            DeskMode::Embedded { classify_wake, .. } => {
+                classify_wake.notify_one();
+                Ok(())
+            }
+            DeskMode::Cluster(node) => node.publish_unclassified(vec![item_id.to_string()]).await,
+        }
+    }
+
+    /// Messages were queued: the sender sends them now.
+    fn queued_messages(&self) {
+        match &self.mode {
+            DeskMode::Embedded { alert_wake, .. } => alert_wake.notify_one(),
+            DeskMode::Cluster(node) => node.wake_sender(),
+        }
     }
 
     /// Captures and stores `report`; returns its reference and what became of each URL and
     /// file.
     pub async fn take(&self, report: NewReport) -> Result<Receipt> {
         // Like a poll: nothing is written while ingest is paused for want of disk space.
-        let min = self.config.limits.min_free_disk.as_u64();
-        if let Some(reason) = self.blocking(move |s| Ok(s.low_disk(min)?)).await? {
+        if let Some(reason) = self.paused().await? {
             return Err(PipelineError::Paused(reason));
         }
         let source = if report.public { PUBLIC_SOURCE } else { SOURCE };
@@ -223,17 +303,12 @@ impl ReportDesk {
         };
         poll.limit_items(source, self.config.max_item_text());
         let caps = media::Caps::from_limits(&self.config.limits);
-        let gate = MediaGate::new(
-            self.store.clone(),
-            self.config.clone(),
-            source,
-            self.media_in_flight.clone(),
-        );
+        let gate = self.media_gate(source);
         let mut items = std::mem::take(&mut poll.items);
         let captured = media::capture(
             &self.fetcher,
             caps,
-            Some(&gate),
+            gate.as_ref(),
             &mut items,
             &media::prefetched(&poll.captures),
         )
@@ -269,12 +344,10 @@ impl ReportDesk {
         }
         let keys: Vec<String> = report.urls.iter().map(url_key).collect();
         let distance = self.config.reports.same_picture_distance;
-        let report_lock = self.matching.clone();
         let (stored_as, joined) = self
             .blocking({
                 let item_id = item_id.clone();
                 move |store| {
-                    let mut closing = closing;
                     media::store_captured(store, source, &captured)?;
                     let item_media: Vec<Media> = poll
                         .items
@@ -285,62 +358,40 @@ impl ReportDesk {
                         store.put_blob(body)?;
                     }
                     let hashes = matching::picture_hashes(store, &item_media);
+                    let found = Found {
+                        keys,
+                        hashes,
+                        distance,
+                    };
                     // From the lookup until this report's keys are recorded, one report at a
-                    // time (a poisoned lock only means another report's task panicked).
-                    let _one_at_a_time = report_lock
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let earlier = matching::earlier_report(store, &keys, &hashes, distance)?;
-                    let stored_as = match &earlier {
-                        Some((earlier_item, joined)) => {
-                            // Reported before: the captures are kept, the report joins the
-                            // earlier report's item; no new item, so no new incident.
-                            for (capture, _) in &poll.captures {
-                                store.record_capture(
-                                    source,
-                                    NewCapture {
-                                        capture: capture.clone(),
-                                    },
-                                )?;
-                            }
-                            if let Some(obj) = closing.as_object_mut() {
-                                obj.insert("joined".into(), json!(joined));
-                            }
-                            earlier_item.clone()
-                        }
-                        None => {
-                            crate::store_poll(
-                                store,
-                                source,
-                                source,
-                                poll,
-                                attempted_at,
-                                attempted_at,
-                            )?;
-                            item_id
-                        }
-                    };
-                    store.close_report(id, &stored_as, &closing)?;
-                    for key in &keys {
-                        store.add_report_key(key, &stored_as)?;
-                    }
-                    for h in &hashes {
-                        store.add_report_hash(&stored_as, h)?;
-                    }
-                    let joined = match earlier {
-                        Some((_, mut joined)) => {
-                            joined.incident_id =
-                                store.get_item(&stored_as)?.and_then(|s| s.incident_id());
-                            Some(joined)
-                        }
-                        None => None,
-                    };
-                    Ok((stored_as, joined))
+                    // time, on every node sharing the store.
+                    let (mut poll, mut closing) = (Some(poll), Some(closing));
+                    let mut outcome = None;
+                    store.exclusively(MATCHING_LOCK, &mut || {
+                        let (Some(poll), Some(closing)) = (poll.take(), closing.take()) else {
+                            return Ok(());
+                        };
+                        let new = NewReportItem {
+                            report: id,
+                            item_id: item_id.clone(),
+                            source,
+                            poll,
+                            closing,
+                            attempted_at,
+                        };
+                        outcome = Some(record(store, new, &found));
+                        Ok(())
+                    })?;
+                    outcome.unwrap_or_else(|| {
+                        Err(PipelineError::Inconsistent(format!(
+                            "report {id}: the matching lock ran nothing"
+                        )))
+                    })
                 }
             })
             .await?;
         match joined.as_ref().and_then(|j| j.incident_id) {
-            None if joined.is_none() => self.classify_wake.notify_one(),
+            None if joined.is_none() => self.stored_new(&stored_as).await?,
             None => {}
             Some(incident) => self.burst(incident, &stored_as).await?,
         }
@@ -353,7 +404,7 @@ impl ReportDesk {
             // Screenshots take seconds each: after the answer, on a blocking thread.
             tokio::task::spawn_blocking(move || {
                 for url in targets {
-                    if let Err(e) = shotter.take(&store, &item, &url) {
+                    if let Err(e) = shotter.take(&*store, &item, &url) {
                         tracing::warn!(item = %item, %url, error = %e, "cannot record the reported page's screenshot");
                     }
                 }
@@ -367,6 +418,79 @@ impl ReportDesk {
             joined,
         })
     }
+}
+
+/// A report's new item as captured, to record under the matching lock.
+struct NewReportItem {
+    report: i64,
+    item_id: String,
+    source: &'static str,
+    poll: Poll,
+    closing: serde_json::Value,
+    attempted_at: chrono::DateTime<Utc>,
+}
+
+/// What a report is matched to earlier ones by: its URL keys and picture hashes.
+struct Found {
+    keys: Vec<String>,
+    hashes: Vec<ballotwatch_store::Hash256>,
+    distance: u32,
+}
+
+/// Stores a report as a new item, or joins it to the item an earlier report of the same page
+/// or picture became, then records what it became and its keys and hashes. Returns the item
+/// and, when it joined one, what matched. Run under [`MATCHING_LOCK`].
+fn record(
+    store: &dyn PipelineStore,
+    new: NewReportItem,
+    found: &Found,
+) -> Result<(String, Option<Joined>)> {
+    let NewReportItem {
+        report,
+        item_id,
+        source,
+        poll,
+        mut closing,
+        attempted_at,
+    } = new;
+    let earlier = matching::earlier_report(store, &found.keys, &found.hashes, found.distance)?;
+    let stored_as = match &earlier {
+        Some((earlier_item, joined)) => {
+            // Reported before: the captures are kept, the report joins the earlier report's
+            // item; no new item, so no new incident.
+            for (capture, _) in &poll.captures {
+                store.record_capture(
+                    source,
+                    NewCapture {
+                        capture: capture.clone(),
+                    },
+                )?;
+            }
+            if let Some(obj) = closing.as_object_mut() {
+                obj.insert("joined".into(), json!(joined));
+            }
+            earlier_item.clone()
+        }
+        None => {
+            crate::store_poll(store, source, source, poll, attempted_at, attempted_at)?;
+            item_id
+        }
+    };
+    store.close_report(report, &stored_as, &closing)?;
+    for key in &found.keys {
+        store.add_report_key(key, &stored_as)?;
+    }
+    for h in &found.hashes {
+        store.add_report_hash(&stored_as, h)?;
+    }
+    let joined = match earlier {
+        Some((_, mut joined)) => {
+            joined.incident_id = store.get_item(&stored_as)?.and_then(|s| s.incident_id());
+            Some(joined)
+        }
+        None => None,
+    };
+    Ok((stored_as, joined))
 }
 
 /// What one uploaded file became.
@@ -423,7 +547,7 @@ impl ReportDesk {
                     &item,
                     burst.count,
                     burst.within,
-                    |ctx, b| decider.plan_burst(&stored, ctx, b, burst.within),
+                    &mut |ctx, b| decider.plan_burst(&stored, ctx, b, burst.within),
                 )?)
             })
             .await?;
@@ -437,7 +561,7 @@ impl ReportDesk {
                 severity = %ctx.incident.severity,
                 "report burst raised the incident's severity"
             );
-            self.alert_wake.notify_one();
+            self.queued_messages();
         }
         Ok(())
     }

@@ -53,6 +53,9 @@ pub async fn run_cluster(config: Config, roles: Roles) -> anyhow::Result<u8> {
                 return Err(e);
             }
         }
+        web_config.report_intake = Some(ballotwatch_web::ReportIntakeHandle(Arc::new(
+            node.report_desk(ballotwatch_pipeline::screenshotter(&export_config)),
+        )));
     }
     web_config.fake_marker = Some(ballotwatch_web::FakeMarkerHandle(Arc::new(
         crate::fakes::WebFakeMarker {

@@ -13,7 +13,7 @@ use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Acknowledger, AlertPlan, AuditEntry, ChainSegment, DigestEntry, Hash256, HashMatch,
+    Acknowledger, AlertPlan, AuditEntry, Burst, ChainSegment, DigestEntry, Hash256, HashMatch,
     InboxReport, IncidentChange, IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture,
     NewKnownFake, NewOutbox, NewScreenshot, NewTimestampToken, OutboxRow, PollOutcome, PollRecord,
     ReportRecord, Result, ScreenshotRecord, Sighting, SourceState, Store, StoredItem,
@@ -202,6 +202,21 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
     /// The reports that became item `item_id` (see [`Store::reports_of_item`]).
     fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
+    /// Records a report's arrival, audited, and returns its number (see
+    /// [`Store::open_report`]).
+    fn open_report(&self, reporter: &str, public: bool, detail: &serde_json::Value) -> Result<i64>;
+    /// Records what report `id` became (see [`Store::close_report`]).
+    fn close_report(&self, id: i64, item_id: &str, detail: &serde_json::Value) -> Result<()>;
+    /// Records a report burst on an incident and queues what `plan` decides (see
+    /// [`Store::record_report_burst`]).
+    fn record_report_burst(
+        &self,
+        incident_id: i64,
+        item_id: &str,
+        count: u32,
+        within: std::time::Duration,
+        plan: &mut dyn FnMut(&IncidentContext, &Burst) -> AlertPlan,
+    ) -> Result<Option<(IncidentContext, Burst, AlertPlan)>>;
     /// The newest audit entries, newest first (see [`Store::audit_entries`]).
     fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>>;
 
@@ -210,6 +225,16 @@ pub trait PipelineStore: Send + Sync + std::fmt::Debug {
     /// The latest version of each of `ids` that is stored, in the order of `ids`, in one read
     /// (see [`Store::get_items`]).
     fn get_items(&self, ids: &[String]) -> Result<Vec<StoredItem>>;
+
+    // --- mutual exclusion ---------------------------------------------------------------
+
+    /// Runs `f` while no other caller with the same `key` runs, across every process sharing
+    /// this store: on PostgreSQL under a session advisory lock on `key` (released when `f`
+    /// returns, or by the server if this process dies), on SQLite (one process owns the store)
+    /// under a lock in this process. Either also serializes the callers in this process first,
+    /// so at most one connection per process waits. For a check-then-record that spans calls
+    /// (the report desk's lookup of earlier reports and recording of the new one's keys).
+    fn exclusively(&self, key: &str, f: &mut dyn FnMut() -> Result<()>) -> Result<()>;
 
     // --- evidence: screenshots, derived copies, custody ---------------------------------
 
@@ -327,6 +352,18 @@ macro_rules! pipeline_store_impl {
                 ) -> Result<Vec<i64>>;
                 fn remove_old_reporters(&self, days: u32, now: DateTime<Utc>) -> Result<u64>;
                 fn reports_of_item(&self, item_id: &str) -> Result<Vec<ReportRecord>>;
+                fn open_report(&self, reporter: &str, public: bool, detail: &serde_json::Value)
+                    -> Result<i64>;
+                fn close_report(&self, id: i64, item_id: &str, detail: &serde_json::Value)
+                    -> Result<()>;
+                fn record_report_burst(
+                    &self,
+                    incident_id: i64,
+                    item_id: &str,
+                    count: u32,
+                    within: std::time::Duration,
+                    plan: &mut dyn FnMut(&IncidentContext, &Burst) -> AlertPlan,
+                ) -> Result<Option<(IncidentContext, Burst, AlertPlan)>>;
                 fn add_report_key(&self, key: &str, item_id: &str) -> Result<bool>;
                 fn report_key_item(&self, key: &str) -> Result<Option<String>>;
                 fn add_report_hash(&self, item_id: &str, hash: &Hash256) -> Result<bool>;
@@ -357,9 +394,21 @@ macro_rules! pipeline_store_impl {
 }
 pub(crate) use pipeline_store_impl;
 
+/// The lock [`PipelineStore::exclusively`] takes in this process first (one for every key: the
+/// callers are rare and short).
+pub(crate) fn process_exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pipeline_store_impl!(Store {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+    fn exclusively(&self, _key: &str, f: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let _one = process_exclusive();
+        f()
     }
     fn set_index_queued_hook(&self, hook: IndexQueuedHook) {
         self.on_index_queued(move || hook());

@@ -100,7 +100,9 @@ mod report_match;
 mod web;
 
 use evidence::screenshots_derived_copies_segments_and_custody_for_packs;
-use report_match::report_keys_and_picture_hashes_match;
+use report_match::{
+    report_bursts_raise_severity_once_per_burst, report_keys_and_picture_hashes_match,
+};
 
 conformance!(
     item_versions_and_source_state,
@@ -117,6 +119,7 @@ conformance!(
     acknowledgements_over_the_hourly_cap_are_withheld_and_audited,
     get_items_reads_the_latest_versions_in_order,
     report_keys_and_picture_hashes_match,
+    report_bursts_raise_severity_once_per_burst,
     screenshots_derived_copies_segments_and_custody_for_packs,
 );
 

@@ -395,7 +395,7 @@ fn two_all_role_nodes_make_one_incident_and_one_email_per_threat() {
     );
     let holders = [&a, &b]
         .iter()
-        .filter(|n| log(n).contains("timestamp lease taken"))
+        .filter(|n| log(n).contains("lease taken: this node does the cluster's timestamps"))
         .count();
     // One holder at a time; a lease that lapsed under load may pass to the other node.
     assert!(holders >= 1, "{}\n{}", log(&a), log(&b));
@@ -1059,6 +1059,72 @@ fn web_role_serves_the_cluster_and_a_session_works_on_every_web_node() {
     );
     assert_eq!(
         setup.count("SELECT count(*) FROM audit_log WHERE action = 'evidence.verify'"),
+        2
+    );
+
+    // Reports on cluster web nodes: a page reported on B is captured and stored as a report
+    // item in PostgreSQL and published to the classify queue (node A classifies it: its
+    // lookalike link flags it and it joins an incident); the same page reported on C joins
+    // that item as a second report.
+    let site = serve_router(axum::Router::new().route(
+        "/notice",
+        axum::routing::get(|| async {
+            axum::response::Html(
+                "<html><head><title>Anytown Borough Council: postal votes</title></head><body>\
+                 <p>Apply for your postal vote at <a href=\"https://anytown-gov.uk/postal-vote\">\
+                 anytown-gov.uk</a> before Friday.</p></body></html>",
+            )
+        }),
+    ));
+    let notice = format!("http://{site}/notice");
+    let report = |web: &common::serve::Serve, note: &str| -> serde_json::Value {
+        let body = crate::reports::form(&[
+            ("url", None, "text/plain", notice.as_bytes()),
+            ("note", None, "text/plain", note.as_bytes()),
+        ]);
+        let req = http
+            .post(web.url("/api/v1/reports"))
+            .bearer_auth(&api_token)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={}", crate::reports::BOUNDARY),
+            )
+            .body(body);
+        let (status, text) = rt.block_on(async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap_or_default())
+        });
+        assert_eq!(status, 201, "{text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let first = report(&web_b, "Forwarded in the Riverside parents' WhatsApp group");
+    assert_eq!(first["urls"][0]["captured"], true, "{first}");
+    let reported = first["item_id"].as_str().unwrap().to_string();
+    let in_incident = format!(
+        "SELECT count(*) FROM items i JOIN incident_items ii ON ii.item_id = i.id \
+         WHERE i.id = '{reported}' AND i.flagged"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while setup.count(&in_incident) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the report was never classified into an incident:\n{}",
+            log(&a)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let second = report(&web_c, "Same page, now on the Anytown Facebook group");
+    assert_eq!(second["item_id"], reported.as_str(), "{second}");
+    assert_eq!(second["joined"]["by"], "url", "{second}");
+    assert!(second["joined"]["incident_id"].is_i64(), "{second}");
+    assert_eq!(
+        setup.count(&format!(
+            "SELECT count(*) FROM reports WHERE item_id = '{reported}'"
+        )),
+        2
+    );
+    assert_eq!(
+        setup.count("SELECT count(*) FROM audit_log WHERE action = 'report.receive'"),
         2
     );
 

@@ -27,7 +27,7 @@ use common::*;
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery staple";
-const BOUNDARY: &str = "ballotwatch-test-boundary";
+pub(crate) const BOUNDARY: &str = "ballotwatch-test-boundary";
 
 const ANYTOWN: &str = r#"
 [[identity]]
@@ -45,7 +45,7 @@ Residents of Anytown can vote by text message instead this year: register your v
 <p>Anytown Borough Council Elections Office</p></article></body></html>"#;
 
 /// A multipart form of `(name, file name, content type, bytes)` parts.
-fn form(parts: &[(&str, Option<&str>, &str, &[u8])]) -> Vec<u8> {
+pub(crate) fn form(parts: &[(&str, Option<&str>, &str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, file, mime, bytes) in parts {
         out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());

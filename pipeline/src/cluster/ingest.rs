@@ -188,7 +188,7 @@ impl ClusterNode {
     }
 
     /// Publishes to the classify queue the latest versions of `ids` that are not classified.
-    async fn publish_unclassified(&self, ids: Vec<String>) -> Result<()> {
+    pub(crate) async fn publish_unclassified(&self, ids: Vec<String>) -> Result<()> {
         let refs = self
             .blocking(move |store| {
                 let mut refs = Vec::new();

@@ -25,8 +25,9 @@
 //!   [`ClusterNode::web_store`], [`ClusterNode::index`], [`ClusterNode::nats_check`]).
 //!
 //! Work one node does for all (trusted timestamps of the shared capture log, page screenshots
-//! of flagged items) runs under a lease on ingest nodes (`leased`). The poison-work quarantine,
-//! real-time streams, the disk-full pause and the web's report forms still need embedded mode:
+//! of flagged items) runs under a lease on ingest nodes (`leased`). A web node takes reports
+//! ([`ClusterNode::report_desk`]) and publishes their items to the classify queue. The
+//! poison-work quarantine, real-time streams and the disk-full pause still need embedded mode:
 //! [`ClusterNode::open`] logs one line for each that the configuration and roles ask for.
 
 use std::path::PathBuf;
@@ -232,12 +233,6 @@ impl ClusterNode {
         tracing::info!(
             "cluster mode: the disk-full ingest pause is off (PostgreSQL holds the data)"
         );
-        if self.roles.has(Role::Web) {
-            tracing::info!(
-                "cluster mode: the web role's report forms are off (they answer 503); use an \
-                 embedded node or the report inbox"
-            );
-        }
     }
 
     /// Drops the node off the async workers (the PostgreSQL client must not be dropped on one):
@@ -259,6 +254,26 @@ impl ClusterNode {
     /// The shared store as the web role uses it (the same PostgreSQL connection pool).
     pub fn web_store(&self) -> Arc<dyn WebStore> {
         self.web_store.clone()
+    }
+
+    /// The configuration the node runs with.
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The fetcher and watch terms polls (and reports) use.
+    pub(crate) fn poll_context(&self) -> &PollContext {
+        &self.ctx
+    }
+
+    /// The alert rules' decider.
+    pub(crate) fn decider(&self) -> &Arc<Decider> {
+        &self.decider
+    }
+
+    /// Wakes the send loop (messages were queued outside it).
+    pub(crate) fn wake_sender(&self) {
+        self.send_wake.notify_one();
     }
 
     /// The detectors this node runs, when it has the classify role.

@@ -4,17 +4,18 @@
 //! report joins the earlier report's item, and so its incident, as another report.
 
 use ballotwatch_classify::detectors::media::known_fakes::{pdq_hash, MIN_QUALITY};
-use ballotwatch_classify::media::decode_image;
+use ballotwatch_classify::media::decode_image_bytes;
 use ballotwatch_core::Media;
-use ballotwatch_store::{Hash256, Store};
+use ballotwatch_store::{Hash256, PipelineStore};
 use ballotwatch_web::reports::Joined;
 
 use crate::Result;
 
-/// The PDQ hashes of an item's captured pictures and video frames (those stored in `store`),
-/// leaving out pictures too flat to hash meaningfully (quality under [`MIN_QUALITY`]) and any
-/// that cannot be decoded within the classifier's limits (logged; the report is kept).
-pub(crate) fn picture_hashes(store: &Store, media: &[Media]) -> Vec<Hash256> {
+/// The PDQ hashes of an item's captured pictures and video frames (those stored in `store`,
+/// read one at a time), leaving out pictures too flat to hash meaningfully (quality under
+/// [`MIN_QUALITY`]) and any that cannot be read or decoded within the classifier's limits
+/// (logged; the report is kept).
+pub(crate) fn picture_hashes(store: &dyn PipelineStore, media: &[Media]) -> Vec<Hash256> {
     let mut out: Vec<Hash256> = Vec::new();
     for m in media {
         let (Some(sha), Some(mime)) = (&m.sha256, &m.mime) else {
@@ -23,7 +24,13 @@ pub(crate) fn picture_hashes(store: &Store, media: &[Media]) -> Vec<Hash256> {
         if !mime.starts_with("image/") {
             continue;
         }
-        match decode_image(&store.blob_path(sha)) {
+        let decoded = store
+            .read_blob(sha)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                decode_image_bytes(&bytes, std::path::Path::new(sha)).map_err(|e| e.to_string())
+            });
+        match decoded {
             Ok(img) => {
                 let h = pdq_hash(&img);
                 if h.quality >= MIN_QUALITY && !out.contains(&h.bits) {
@@ -42,7 +49,7 @@ pub(crate) fn picture_hashes(store: &Store, media: &[Media]) -> Vec<Hash256> {
 /// picture within `distance` bits of one of `hashes` became, with what matched. URLs are
 /// looked at first: a page is the surer match.
 pub(crate) fn earlier_report(
-    store: &Store,
+    store: &dyn PipelineStore,
     keys: &[String],
     hashes: &[Hash256],
     distance: u32,

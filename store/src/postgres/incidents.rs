@@ -100,7 +100,7 @@ fn queue_incident_reindex(c: &mut impl GenericClient, incident_id: i64) -> Resul
 }
 
 /// Records that `field` became `new` in an incident's history and the audit log (as `action`).
-fn log_change(
+pub(crate) fn log_change(
     c: &mut impl GenericClient,
     incident_id: i64,
     at: DateTime<Utc>,

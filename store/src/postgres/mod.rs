@@ -57,7 +57,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::backend::IndexQueuedHook;
 use crate::error::{PgContext, Result, StoreError};
 use crate::{
-    AlertPlan, AuditEntry, ChainSegment, DigestEntry, Hash256, HashMatch, InboxReport,
+    AlertPlan, AuditEntry, Burst, ChainSegment, DigestEntry, Hash256, HashMatch, InboxReport,
     IncidentChange, IncidentContext, IndexMark, KnownFakeRecord, LogEntry, NewCapture,
     NewKnownFake, NewOutbox, NewScreenshot, NewTimestampToken, OutboxRow, PollOutcome, PollRecord,
     ReportRecord, ScreenshotRecord, Sighting, SourceState, StoredItem,
@@ -257,6 +257,24 @@ pub(crate) fn pg_limit(limit: usize) -> i64 {
 crate::backend::pipeline_store_impl!(PgStore {
     fn backend(&self) -> &'static str {
         "postgresql"
+    }
+    fn exclusively(&self, key: &str, f: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let _one = crate::backend::process_exclusive();
+        let what = format!("taking the cluster-wide lock `{key}`");
+        self.with_client(&what, |c| {
+            c.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&key])
+                .pg(&what)?;
+            // Released even when `f` panics: the connection goes back to the pool, and a lock
+            // left on it would hold every node up.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *f));
+            let released = c
+                .execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", &[&key])
+                .pg_with(|| format!("releasing the cluster-wide lock `{key}`"));
+            match result {
+                Ok(result) => result.and(released.map(drop)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
     fn set_index_queued_hook(&self, hook: IndexQueuedHook) {
         *self

@@ -1,13 +1,18 @@
 //! Report matching in PostgreSQL: reported URLs' normal forms and reported pictures' hashes
-//! with their chunk index, answered as in the SQLite store (`crate::report_match`).
+//! with their chunk index, answered as in the SQLite store (`crate::report_match`), and report
+//! bursts (`crate::report_bursts`).
+
+use std::time::Duration;
 
 use ballotwatch_core::Severity;
 use chrono::Utc;
 
+use super::incidents::log_change;
+use super::sightings::{incident_context, queue_plan};
 use super::{col, PgStore};
 use crate::error::{PgContext, Result};
 use crate::report_match::{chunks, nearest, probes, radius_of, Hash256, HashMatch};
-use crate::{Burst, ReportCount};
+use crate::{now_ms, AlertPlan, Burst, IncidentContext, ReportCount};
 
 impl PgStore {
     /// See [`crate::Store::add_report_key`].
@@ -143,6 +148,106 @@ impl PgStore {
                 );
             }
             Ok(out)
+        })
+    }
+
+    /// Records a burst on incident `incident_id` when at least `count` reports joined its
+    /// items within `within` (and since its last burst), raising its severity one step and
+    /// queueing what `plan` decides, in one transaction (see
+    /// [`crate::Store::record_report_burst`]). The incident's row is locked first, so two nodes
+    /// taking reports at once record one burst.
+    pub fn record_report_burst(
+        &self,
+        incident_id: i64,
+        item_id: &str,
+        count: u32,
+        within: Duration,
+        plan: impl FnOnce(&IncidentContext, &Burst) -> AlertPlan,
+    ) -> Result<Option<(IncidentContext, Burst, AlertPlan)>> {
+        let now = now_ms();
+        let window_start =
+            now - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+        let what = || format!("checking incident {incident_id} for a report burst");
+        self.with_client("checking for a report burst", |c| {
+            let mut tx = c.transaction().pg_with(what)?;
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT severity, sightings FROM incidents WHERE id = $1 FOR UPDATE",
+                    &[&incident_id],
+                )
+                .pg_with(what)?
+            else {
+                return Ok(None);
+            };
+            let (severity, sightings): (i16, i64) = (col(&row, 0)?, col(&row, 1)?);
+            let row = tx
+                .query_one(
+                    "SELECT coalesce(max(last_report), 0), count(*) FROM incident_bursts
+                     WHERE incident_id = $1",
+                    &[&incident_id],
+                )
+                .pg_with(what)?;
+            let (last_report, bursts): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
+            let row = tx
+                .query_one(
+                    "SELECT count(*), max(r.id) FROM reports r
+                     JOIN incident_items ii ON ii.item_id = r.item_id
+                     WHERE ii.incident_id = $1 AND r.received_at > $2 AND r.id > $3",
+                    &[&incident_id, &window_start, &last_report],
+                )
+                .pg_with(what)?;
+            let (reports, newest): (i64, Option<i64>) = (col(&row, 0)?, col(&row, 1)?);
+            if reports < i64::from(count) {
+                return Ok(None);
+            }
+            let from = u8::try_from(severity)
+                .ok()
+                .and_then(Severity::from_rank)
+                .unwrap_or(Severity::None);
+            let to = Severity::from_rank(from.rank() + 1).unwrap_or(from);
+            tx.execute(
+                "INSERT INTO incident_bursts(incident_id, at, reports, last_report, severity_from,
+                     severity_to) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &incident_id,
+                    &now,
+                    &reports,
+                    &newest.unwrap_or(0),
+                    &i16::from(from.rank()),
+                    &i16::from(to.rank()),
+                ],
+            )
+            .pg_with(|| format!("recording a report burst on incident {incident_id}"))?;
+            tx.execute(
+                "UPDATE incidents SET severity = $2, updated_at = $3 WHERE id = $1",
+                &[&incident_id, &i16::from(to.rank()), &now],
+            )
+            .pg_with(|| format!("raising the severity of incident {incident_id}"))?;
+            log_change(
+                &mut tx,
+                incident_id,
+                now,
+                "reports",
+                "severity",
+                &format!(
+                    "{to} ({reports} reports within {})",
+                    humantime::format_duration(within)
+                ),
+                "incident.burst",
+            )?;
+            let burst = Burst {
+                number: bursts + 1,
+                reports,
+                from,
+                to,
+                at: now,
+            };
+            let ctx = incident_context(&mut tx, incident_id, false, sightings)?;
+            let decided = plan(&ctx, &burst);
+            queue_plan(&mut tx, incident_id, item_id, &decided, now)?;
+            tx.commit()
+                .pg_with(|| format!("committing a report burst on incident {incident_id}"))?;
+            Ok(Some((ctx, burst, decided)))
         })
     }
 

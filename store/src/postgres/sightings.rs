@@ -34,6 +34,76 @@ fn add_digest_entry(
     Ok(())
 }
 
+/// What the alert rules decide an incident's messages from, read inside the caller's
+/// transaction (see `crate::sightings::incident_context`).
+pub(crate) fn incident_context(
+    c: &mut impl GenericClient,
+    id: i64,
+    is_new: bool,
+    sightings: i64,
+) -> Result<IncidentContext> {
+    let incident = incident_by_id(c, id)?
+        .ok_or_else(|| StoreError::corrupt(format!("incident {id}"), "vanished"))?;
+    let alerted = c
+        .query(
+            "SELECT rule, first_key FROM incident_alerts WHERE incident_id = $1 ORDER BY rule",
+            &[&id],
+        )
+        .pg_with(|| format!("reading the alerts of incident {id}"))?
+        .iter()
+        .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+        .collect::<Result<Vec<(String, String)>>>()?;
+    let last_immediate = c
+        .query(
+            "SELECT rule, max(next_attempt_at) FROM outbox
+             WHERE kind IN ('alert', 'update') GROUP BY rule ORDER BY rule",
+            &[],
+        )
+        .pg("reading when each rule last alerted")?
+        .iter()
+        .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+        .collect::<Result<Vec<(String, DateTime<Utc>)>>>()?;
+    Ok(IncidentContext {
+        incident,
+        is_new,
+        sightings,
+        alerted,
+        last_immediate,
+    })
+}
+
+/// Queues what a plan decided about incident `id` (item `item_id`) inside the caller's
+/// transaction: its messages (a first alert recorded per rule) and digest entries.
+pub(crate) fn queue_plan(
+    c: &mut impl GenericClient,
+    id: i64,
+    item_id: &str,
+    decided: &AlertPlan,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for m in &decided.outbox {
+        insert_outbox(c, m, now)?;
+        if m.kind == OutboxKind::Alert {
+            c.execute(
+                "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&id, &m.rule, &m.idempotency_key, &now],
+            )
+            .pg_with(|| format!("recording rule `{}` alerted incident {id}", m.rule))?;
+        }
+    }
+    for d in &decided.digest {
+        add_digest_entry(c, d, id, item_id, now)?;
+        c.execute(
+            "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
+             VALUES ($1, $2, '', $3) ON CONFLICT DO NOTHING",
+            &[&id, &d.rule, &now],
+        )
+        .pg_with(|| format!("recording rule `{}` noted incident {id}", d.rule))?;
+    }
+    Ok(())
+}
+
 impl PgStore {
     /// Classified items the alert stage has not decided about yet, oldest first.
     pub fn pending_alerts(&self, limit: usize) -> Result<Vec<StoredItem>> {
@@ -87,56 +157,9 @@ impl PgStore {
                 return Ok(None);
             }
             let (id, is_new, sightings) = join_or_open(&mut tx, sighting, &item_id, now)?;
-            let incident = incident_by_id(&mut tx, id)?
-                .ok_or_else(|| StoreError::corrupt(format!("incident {id}"), "vanished"))?;
-            let alerted = tx
-                .query(
-                    "SELECT rule, first_key FROM incident_alerts WHERE incident_id = $1
-                     ORDER BY rule",
-                    &[&id],
-                )
-                .pg_with(|| format!("reading the alerts of incident {id}"))?
-                .iter()
-                .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
-                .collect::<Result<Vec<(String, String)>>>()?;
-            let last_immediate = tx
-                .query(
-                    "SELECT rule, max(next_attempt_at) FROM outbox
-                     WHERE kind IN ('alert', 'update') GROUP BY rule ORDER BY rule",
-                    &[],
-                )
-                .pg("reading when each rule last alerted")?
-                .iter()
-                .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
-                .collect::<Result<Vec<(String, DateTime<Utc>)>>>()?;
-            let ctx = IncidentContext {
-                incident,
-                is_new,
-                sightings,
-                alerted,
-                last_immediate,
-            };
+            let ctx = incident_context(&mut tx, id, is_new, sightings)?;
             let decided = plan(&ctx);
-            for m in &decided.outbox {
-                insert_outbox(&mut tx, m, now)?;
-                if m.kind == OutboxKind::Alert {
-                    tx.execute(
-                        "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        &[&id, &m.rule, &m.idempotency_key, &now],
-                    )
-                    .pg_with(|| format!("recording rule `{}` alerted incident {id}", m.rule))?;
-                }
-            }
-            for d in &decided.digest {
-                add_digest_entry(&mut tx, d, id, &item_id, now)?;
-                tx.execute(
-                    "INSERT INTO incident_alerts(incident_id, rule, first_key, at)
-                     VALUES ($1, $2, '', $3) ON CONFLICT DO NOTHING",
-                    &[&id, &d.rule, &now],
-                )
-                .pg_with(|| format!("recording rule `{}` noted incident {id}", d.rule))?;
-            }
+            queue_plan(&mut tx, id, &item_id, &decided, now)?;
             tx.execute("UPDATE items SET alerted = true WHERE seq = $1", &[&seq])
                 .pg_with(|| format!("marking item seq {seq} alerted"))?;
             tx.commit()

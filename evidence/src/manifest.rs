@@ -184,7 +184,8 @@ pub struct WithheldCapture {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureLogRef {
-    /// The capture (in [`Manifest::captures`]).
+    /// The capture (in [`Manifest::captures`], or one of the item's `withheld` captures: then
+    /// only its body's entry is named).
     pub capture_id: i64,
     /// The entry (`seq`) logging the SHA-256 of its body.
     pub body: i64,

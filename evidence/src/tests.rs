@@ -1375,6 +1375,47 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
     assert!(html.contains("Reporters left out."), "{html}");
     assert!(html.contains("--include-reporters"));
 
+    // With timestamps the withheld message is still covered: its body's capture-log entry is
+    // named (the manifest holds its SHA-256) and verify checks that entry against it.
+    let stamped = PackRequest {
+        timestamps: true,
+        tsa_roots: vec![tsa_root()],
+        ..req.clone()
+    };
+    let p = build_at(&f.store, &f.key, &stamped, now).unwrap();
+    let v = verify_files(&p.files, &trusting).unwrap();
+    let msg = v
+        .manifest
+        .items
+        .iter()
+        .find(|i| i.item.id == "msg")
+        .unwrap();
+    assert_eq!(msg.capture_log.len(), 1, "{:?}", msg.capture_log);
+    assert_eq!(msg.capture_log[0].capture_id, msg.withheld[0].capture_id);
+    assert_eq!(msg.capture_log[0].headers, None);
+    let chain = chain_json(&p.files);
+    let entry = chain["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["seq"] == msg.capture_log[0].body)
+        .unwrap();
+    assert_eq!(entry["sha256"], sha256.as_str());
+    assert_eq!(entry["what"], "body");
+    // A withheld hash edited to another one no longer matches its entry, even re-signed.
+    let mut files = p.files.clone();
+    let manifest = String::from_utf8(files[names::MANIFEST].clone()).unwrap();
+    files.insert(
+        names::MANIFEST.into(),
+        manifest.replace(&sha256, &"0".repeat(64)).into_bytes(),
+    );
+    resign(&f, &mut files);
+    let problem = verify_files(&files, &trusting).unwrap_err();
+    assert!(
+        problem.to_string().contains("chain broken at entry"),
+        "{problem}"
+    );
+
     // Asked for: the message and `reporters.json` are in, and the report says so.
     let req = PackRequest {
         include_reporters: true,

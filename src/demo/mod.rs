@@ -5,6 +5,7 @@
 //! built into the demo, and show on the web UI's Demo mail page. A one-time login link is
 //! printed at start.
 
+mod inbox;
 mod jetstream;
 mod mail;
 mod replay;
@@ -41,13 +42,17 @@ pub struct DemoArgs {
 pub const TOKEN_VARIABLES: [&str; 2] =
     ["BALLOTWATCH_DEMO_X_TOKEN", "BALLOTWATCH_DEMO_THREADS_TOKEN"];
 
-/// Sets [`TOKEN_VARIABLES`] (where unset) to a stand-in token. Called from `main` before any
-/// thread starts, as setting the environment must be.
+/// Sets [`TOKEN_VARIABLES`] (where unset) to a stand-in token, and the demo inbox's password
+/// variable to the password it accepts. Called from `main` before any thread starts, as setting
+/// the environment must be.
 pub fn set_demo_tokens() {
     for var in TOKEN_VARIABLES {
         if std::env::var_os(var).is_none() {
             std::env::set_var(var, "demo-token");
         }
+    }
+    if std::env::var_os(inbox::PASSWORD_VARIABLE).is_none() {
+        std::env::set_var(inbox::PASSWORD_VARIABLE, inbox::PASSWORD);
     }
 }
 
@@ -80,7 +85,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         None => default_bind(),
     };
     let tsa_url = tsa::start(&data_dir).await?;
-    let config_path = write_files(&data_dir, bind, sources, smtp, &tsa_url)?;
+    let (imap, imap_ca) = inbox::start(&data_dir).await?;
+    let config_path = write_files(
+        &data_dir,
+        bind,
+        Ports {
+            sources,
+            smtp,
+            imap,
+        },
+        &tsa_url,
+    )?;
     let mut config = Config::load(&config_path)?;
     // The recorded sites keep their own names; only this process resolves them to the replay.
     config.ingest.pinned_hosts = replay::pins(sources);
@@ -92,6 +107,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
     println!("  data folder:  {}", data_dir.display());
     println!("  config:       {}", config_path.display());
+    println!(
+        "  elections inbox: imaps://{imap}/ ({} forwarded reports; its CA: {})",
+        inbox::message_count(),
+        imap_ca.display()
+    );
     println!(
         "  trusted timestamps: {} at {tsa_url} (its root: {})",
         ballotwatch_evidence::timestamp::authority::DEMO_TSA_NAME,
@@ -180,15 +200,29 @@ fn ensure_user(config: &Config, password: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the demo's own servers listen.
+struct Ports {
+    /// The replay server (recorded sites and the Jetstream).
+    sources: SocketAddr,
+    /// The mail catcher.
+    smtp: SocketAddr,
+    /// The elections inbox (IMAP over TLS).
+    imap: SocketAddr,
+}
+
 /// Writes the demo's configuration and the council's logo into `data_dir`; returns the
 /// configuration's path.
 fn write_files(
     data_dir: &Path,
     bind: SocketAddr,
-    sources: SocketAddr,
-    smtp: SocketAddr,
+    ports: Ports,
     tsa_url: &str,
 ) -> anyhow::Result<PathBuf> {
+    let Ports {
+        sources,
+        smtp,
+        imap,
+    } = ports;
     let template = replay::DEMO
         .get_file("ballotwatch.toml")
         .and_then(|f| f.contents_utf8())
@@ -211,6 +245,8 @@ fn write_files(
         .replace("{{WS_BASE}}", &format!("ws://{sources}"))
         .replace("{{SMTP_PORT}}", &smtp.port().to_string())
         .replace("{{TSA_URL}}", tsa_url)
+        .replace("{{IMAP_PORT}}", &imap.port().to_string())
+        .replace("{{IMAP_CA}}", inbox::CA_FILE)
         .replace(
             "{{TSA_ROOT}}",
             ballotwatch_evidence::timestamp::authority::ROOT_FILE,

@@ -78,6 +78,18 @@ const THREATS: &[(&str, &str, &str, &str)] = &[
         "Vote Adeyemi for safer streets",
     ),
     (
+        "a picture a resident forwarded to the elections inbox (IMAP), read by OCR",
+        "misinformation",
+        "election_process_claim",
+        "going round the Riverside parents WhatsApp",
+    ),
+    (
+        "a Facebook post a councillor forwarded to the elections inbox (IMAP)",
+        "misinformation",
+        "election_process_claim",
+        "you don't need your poll card or any ID",
+    ),
+    (
         "a certificate for a lookalike domain, logged in the recorded CT log during the demo",
         "impersonation",
         "lookalike_domain",

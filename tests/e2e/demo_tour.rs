@@ -578,5 +578,76 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         "{found:?}"
     );
 
+    // 10. The elections inbox's forwarded reports: both flagged; the WhatsApp picture's
+    // incident shows the report with the text read from the picture.
+    nav(&c, "Search", "Search").await;
+    let found = wait_for_within(
+        "the elections inbox's two reports in search",
+        DEMO_DEADLINE,
+        || async {
+            search(&c, "source:\"Elections inbox\"").await;
+            let found = hits(&c).await;
+            (found.len() == 2 && found.iter().all(|(_, meta)| meta.contains("flagged")))
+                .then_some(found)
+        },
+    )
+    .await;
+    assert!(
+        found
+            .iter()
+            .any(|(title, _)| title.contains("Riverside parents WhatsApp")),
+        "{found:?}"
+    );
+    let mut opened = false;
+    for link in c.find_all(Locator::Css("article.hit h3 a")).await.unwrap() {
+        if link
+            .text()
+            .await
+            .unwrap()
+            .contains("Riverside parents WhatsApp")
+        {
+            link.click().await.unwrap();
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "{found:?}");
+    // A flagged hit opens its incident, where the report is one of the sightings.
+    wait_heading(&c, "Incident ").await;
+    let page = main_text(&c).await;
+    for expected in [
+        "Is this real?? going round the Riverside parents WhatsApp",
+        "Text read from the image",
+        "Riverside Community Hall",
+        "Elections inbox",
+    ] {
+        assert!(page.contains(expected), "{expected:?} not in {page}");
+    }
+    shot_and_audit(&c, "tour-08-elections-inbox").await;
+    // Its heading opens the item's own page, where the report names who forwarded it.
+    let mut opened = false;
+    for link in c.find_all(Locator::Css("article.item h3 a")).await.unwrap() {
+        if link
+            .text()
+            .await
+            .unwrap()
+            .contains("Riverside parents WhatsApp")
+        {
+            link.click().await.unwrap();
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "no item heading links to the report");
+    wait_heading(
+        &c,
+        "Item: Is this real?? going round the Riverside parents WhatsApp",
+    )
+    .await;
+    let page = main_text(&c).await;
+    for expected in ["Reports (1)", "from Priya Shah <priya.shah@example.net>"] {
+        assert!(page.contains(expected), "{expected:?} not in {page}");
+    }
+
     c.close().await.unwrap();
 }

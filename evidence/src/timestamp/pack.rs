@@ -202,7 +202,7 @@ fn capture_refs(
     let mut out = BTreeMap::new();
     for item in items {
         let id = item.item.id.as_str();
-        let refs: Vec<CaptureLogRef> = item
+        let mut refs: Vec<CaptureLogRef> = item
             .capture_ids
             .iter()
             .filter_map(|cid| {
@@ -214,6 +214,15 @@ fn capture_refs(
                 })
             })
             .collect();
+        // A capture withheld as personal data (a forwarded message naming its reporter) is
+        // covered by its body's entry: the pack holds its SHA-256, not its headers.
+        refs.extend(item.withheld.iter().filter_map(|w| {
+            Some(CaptureLogRef {
+                capture_id: w.capture_id,
+                body: find(id, "body", &w.sha256)?,
+                headers: None,
+            })
+        }));
         if !refs.is_empty() {
             out.insert(id.to_string(), refs);
         }
@@ -436,24 +445,41 @@ pub fn check(
     for item in &manifest.items {
         let id = item.item.id.as_str();
         for r in &item.capture_log {
-            let capture = captures
+            let not_its = || {
+                problem(
+                    names::MANIFEST,
+                    format!(
+                        "item `{id}` names capture {} in its capture log, which is not one of \
+                         its captures",
+                        r.capture_id
+                    ),
+                )
+            };
+            // One of its captures in the pack (body and headers checked), or one withheld as
+            // personal data (its body's SHA-256 is in the manifest; it has no headers here).
+            let (body_sha, headers_sha) = match captures
                 .get(&r.capture_id)
                 .filter(|_| item.capture_ids.contains(&r.capture_id))
-                .ok_or_else(|| {
-                    problem(
-                        names::MANIFEST,
-                        format!(
-                            "item `{id}` names capture {} in its capture log, which is not \
-                             one of its captures",
-                            r.capture_id
-                        ),
-                    )
-                })?;
-            let wanted = [
-                Some((r.body, "body", capture.sha256.to_ascii_lowercase())),
-                r.headers
-                    .map(|seq| (seq, "headers", headers_sha256(&capture.headers))),
-            ];
+            {
+                Some(capture) => (
+                    capture.sha256.to_ascii_lowercase(),
+                    Some(headers_sha256(&capture.headers)),
+                ),
+                None => {
+                    let w = item
+                        .withheld
+                        .iter()
+                        .find(|w| w.capture_id == r.capture_id)
+                        .ok_or_else(not_its)?;
+                    (w.sha256.to_ascii_lowercase(), None)
+                }
+            };
+            let headers = match (r.headers, headers_sha) {
+                (Some(seq), Some(sha)) => Some((seq, "headers", sha)),
+                (None, _) => None,
+                (Some(_), None) => return Err(not_its()),
+            };
+            let wanted = [Some((r.body, "body", body_sha)), headers];
             for (seq, what, sha) in wanted.into_iter().flatten() {
                 let entry = by_seq.get(&seq).ok_or_else(|| {
                     problem(
@@ -605,7 +631,7 @@ pub fn check(
                     gen_time: t.verified.gen_time,
                     tsa: t.verified.tsa_name.clone(),
                     logged: item.capture_log.len(),
-                    captures: item.capture_ids.len(),
+                    captures: item.capture_ids.len() + item.withheld.len(),
                     after: after.iter().map(|e| describe(item, e, &sums)).collect(),
                 },
             };

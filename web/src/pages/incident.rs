@@ -356,7 +356,8 @@ fn render_item(stored: &StoredItem, capture: Option<&Capture>) -> Markup {
     let item = &stored.item;
     html! {
         article.item {
-            h3 { (item_heading(item)) }
+            // The item's own page: every version, and who reported it (analysts and admins).
+            h3 { a href=(format!("/items/{}", item.id)) { (item_heading(item)) } }
             p.muted {
                 (item.source.name) " (" (item.source.kind) ")"
                 @if let Some(a) = &item.author {

@@ -31,6 +31,34 @@ pub struct Burst {
     pub at: DateTime<Utc>,
 }
 
+impl Burst {
+    /// The `number`th burst of `reports` reports, recorded `at` on an incident of severity
+    /// rank `severity`: one step up (`high` stays `high`). On both back ends.
+    pub(crate) fn raise(number: i64, reports: i64, severity: i64, at: DateTime<Utc>) -> Burst {
+        let from = u8::try_from(severity)
+            .ok()
+            .and_then(Severity::from_rank)
+            .unwrap_or(Severity::None);
+        Burst {
+            number,
+            reports,
+            from,
+            to: Severity::from_rank(from.rank() + 1).unwrap_or(from),
+            at,
+        }
+    }
+
+    /// What the incident's history says about it.
+    pub(crate) fn history_note(&self, within: Duration) -> String {
+        format!(
+            "{} ({} reports within {})",
+            self.to,
+            self.reports,
+            humantime::format_duration(within)
+        )
+    }
+}
+
 impl Store {
     /// Records a burst on incident `incident_id` if at least `count` reports joined its items
     /// within `within` (and since its last burst): raises its severity one step, logs and
@@ -82,11 +110,8 @@ impl Store {
             if reports < i64::from(count) {
                 return Ok(None);
             }
-            let from = u8::try_from(severity)
-                .ok()
-                .and_then(Severity::from_rank)
-                .unwrap_or(Severity::None);
-            let to = Severity::from_rank(from.rank() + 1).unwrap_or(from);
+            let burst = Burst::raise(bursts + 1, reports, severity, now);
+            let (from, to) = (burst.from, burst.to);
             tx.execute(
                 "INSERT INTO incident_bursts(incident_id, at, reports, last_report, severity_from,
                      severity_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -111,19 +136,9 @@ impl Store {
                 &at,
                 "reports",
                 "severity",
-                &format!(
-                    "{to} ({reports} reports within {})",
-                    humantime::format_duration(within)
-                ),
+                &burst.history_note(within),
                 "incident.burst",
             )?;
-            let burst = Burst {
-                number: bursts + 1,
-                reports,
-                from,
-                to,
-                at: now,
-            };
             let ctx = incident_context(&tx, incident_id, false, sightings)?;
             let decided = plan(&ctx, &burst);
             queue_plan(&tx, incident_id, item_id, &decided, &at)?;

@@ -155,11 +155,11 @@ pub trait WebStore: PipelineStore {
     fn ingest_paused(&self) -> Option<String> {
         None
     }
-    /// Why trusted timestamping is behind, if it is (see [`Store::timestamp_gap`]). Cluster
-    /// mode does not timestamp the capture log yet: never behind here.
-    fn timestamp_gap(&self) -> Option<String> {
-        None
-    }
+    /// Why trusted timestamping is behind, if it is: this process's timestamp task's last
+    /// failure ([`Store::timestamp_gap`]), or on PostgreSQL an entry waiting longer than the
+    /// cluster allows ([`PgStore::timestamp_gap`]). May query the store: call it from a blocking
+    /// thread.
+    fn timestamp_gap(&self) -> Option<String>;
 
     /// Records a failed login now (see [`Store::record_login_failure`]).
     fn record_login_failure(
@@ -245,4 +245,8 @@ web_store_impl!(Store {
     }
 });
 
-web_store_impl!(PgStore {});
+web_store_impl!(PgStore {
+    fn timestamp_gap(&self) -> Option<String> {
+        PgStore::timestamp_gap(self)
+    }
+});

@@ -1739,6 +1739,58 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
 }
 
 #[test]
+fn postgresql_an_overdue_timestamp_is_reported_cluster_wide() {
+    let db = shared_pg().database("timestamp_overdue").unwrap();
+    let overdue = Duration::from_millis(50);
+    let watching = PgStore::connect(
+        &db.url,
+        PgOptions {
+            timestamp_overdue: Some(overdue),
+            ..pg_options("web-a")
+        },
+    )
+    .unwrap();
+    let not_watching = PgStore::connect(&db.url, pg_options("web-b")).unwrap();
+    assert_eq!(
+        watching.timestamp_gap(),
+        None,
+        "an empty log waits for nothing"
+    );
+    watching
+        .record_poll("Echo", poll(&watching, &[("g1", "one"), ("g2", "two")], 0))
+        .unwrap();
+    assert_eq!(watching.timestamp_gap(), None, "not overdue yet");
+    std::thread::sleep(overdue * 3);
+    let gap = watching.timestamp_gap().expect("overdue");
+    let head = watching.capture_log_head().unwrap().unwrap();
+    let oldest = watching.oldest_untimestamped().unwrap().unwrap();
+    assert!(
+        gap.starts_with(&format!(
+            "{} capture log entries are waiting since",
+            head.seq - oldest.seq + 1
+        )),
+        "{gap}"
+    );
+    assert!(gap.contains("longer than 50ms"), "{gap}");
+    assert_eq!(not_watching.timestamp_gap(), None, "off unless asked for");
+    watching
+        .record_timestamp_token(&NewTimestampToken {
+            seq: head.seq,
+            head: head.head.clone(),
+            tsa_url: "http://tsa.example/".into(),
+            token: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+            gen_time: t(5),
+            requested_at: t(4),
+        })
+        .unwrap();
+    assert_eq!(
+        watching.timestamp_gap(),
+        None,
+        "the token covers every entry"
+    );
+}
+
+#[test]
 fn postgresql_unreachable_server_is_a_typed_error_naming_what_failed() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

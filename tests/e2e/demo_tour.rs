@@ -110,6 +110,17 @@ async fn search(c: &Client, query: &str) -> String {
     main_text(c).await
 }
 
+/// Clicks the first link `css` selects whose text contains `words`; `false` when none does.
+async fn click_link(c: &Client, css: &str, words: &str) -> bool {
+    for link in c.find_all(Locator::Css(css)).await.unwrap() {
+        if link.text().await.unwrap().contains(words) {
+            link.click().await.unwrap();
+            return true;
+        }
+    }
+    false
+}
+
 /// The search hits on the page: (title, source and flags line).
 async fn hits(c: &Client) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -598,20 +609,10 @@ async fn the_readme_tour_works_as_written_in_chromium() {
             .any(|(title, _)| title.contains("Riverside parents WhatsApp")),
         "{found:?}"
     );
-    let mut opened = false;
-    for link in c.find_all(Locator::Css("article.hit h3 a")).await.unwrap() {
-        if link
-            .text()
-            .await
-            .unwrap()
-            .contains("Riverside parents WhatsApp")
-        {
-            link.click().await.unwrap();
-            opened = true;
-            break;
-        }
-    }
-    assert!(opened, "{found:?}");
+    assert!(
+        click_link(&c, "article.hit h3 a", "Riverside parents WhatsApp").await,
+        "{found:?}"
+    );
     // A flagged hit opens its incident, where the report is one of the sightings.
     wait_heading(&c, "Incident ").await;
     let page = main_text(&c).await;
@@ -625,20 +626,10 @@ async fn the_readme_tour_works_as_written_in_chromium() {
     }
     shot_and_audit(&c, "tour-08-elections-inbox").await;
     // Its heading opens the item's own page, where the report names who forwarded it.
-    let mut opened = false;
-    for link in c.find_all(Locator::Css("article.item h3 a")).await.unwrap() {
-        if link
-            .text()
-            .await
-            .unwrap()
-            .contains("Riverside parents WhatsApp")
-        {
-            link.click().await.unwrap();
-            opened = true;
-            break;
-        }
-    }
-    assert!(opened, "no item heading links to the report");
+    assert!(
+        click_link(&c, "article.item h3 a", "Riverside parents WhatsApp").await,
+        "no item heading links to the report"
+    );
     wait_heading(
         &c,
         "Item: Is this real?? going round the Riverside parents WhatsApp",

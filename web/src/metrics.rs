@@ -65,6 +65,11 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
                 let _ = writeln!(body, "{name}: reachable");
             }
         }
+        if ready {
+            if let Ok(Some(gap)) = state.blocking(|s| Ok(s.timestamp_gap())).await {
+                let _ = writeln!(body, "warning: trusted timestamps are behind: {gap}");
+            }
+        }
         return if ready {
             (StatusCode::OK, format!("ready\n{body}")).into_response()
         } else {
@@ -82,8 +87,11 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    match state.blocking(|s| Ok(s.metric_counts()?)).await {
-        Ok(_) => match state.store.timestamp_gap() {
+    match state
+        .blocking(|s| Ok((s.metric_counts()?, s.timestamp_gap())))
+        .await
+    {
+        Ok((_, gap)) => match gap {
             Some(gap) => (
                 StatusCode::OK,
                 format!("ready\nwarning: trusted timestamps are behind: {gap}\n"),

@@ -117,6 +117,12 @@ impl ClusterNode {
         let options = PgOptions {
             node: node.clone(),
             pool_size: 8,
+            // The lease holder stamps the head every `timestamp_interval`; an entry waiting
+            // through three of them (and a lease handover) is behind.
+            timestamp_overdue: config
+                .evidence
+                .timestamps_enabled()
+                .then(|| config.evidence.timestamp_interval * 3 + cluster_config.lease),
             ..PgOptions::default()
         };
         let store = tokio::task::spawn_blocking(move || PgStore::connect(&url, options))

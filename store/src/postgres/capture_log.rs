@@ -119,6 +119,40 @@ impl PgStore {
         })
     }
 
+    /// Why trusted timestamps are behind, cluster-wide: the capture log's oldest entry without
+    /// a token has waited longer than [`super::PgOptions::timestamp_overdue`] (the timestamping
+    /// node's log says why). `None` when nothing is overdue, when that option is not set, or
+    /// when PostgreSQL does not answer (`/readyz` reports that itself). Queries the database:
+    /// call it from a blocking thread.
+    pub fn timestamp_gap(&self) -> Option<String> {
+        let overdue = self.inner.timestamp_overdue?;
+        let oldest = match self.oldest_untimestamped() {
+            Ok(oldest) => oldest?,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the capture log's oldest untimestamped entry");
+                return None;
+            }
+        };
+        let waited = now_ms() - oldest.logged_at;
+        if waited.to_std().is_ok_and(|w| w <= overdue) || waited < chrono::Duration::zero() {
+            return None;
+        }
+        let head = self
+            .capture_log_head()
+            .ok()
+            .flatten()
+            .map_or(oldest.seq, |h| h.seq);
+        let waiting = head - oldest.seq + 1;
+        Some(format!(
+            "{waiting} capture log entr{} waiting since {}, longer than {} (the node holding \
+             the timestamp lease logs why); ingest goes on, and they are timestamped once a TSA \
+             answers",
+            if waiting == 1 { "y is" } else { "ies are" },
+            oldest.logged_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            humantime::format_duration(overdue),
+        ))
+    }
+
     /// Records a token for the head of entry `token.seq`, refusing one whose head is not that
     /// entry's (see [`crate::Store::record_timestamp_token`]). Returns its id.
     pub fn record_timestamp_token(&self, token: &NewTimestampToken) -> Result<i64> {

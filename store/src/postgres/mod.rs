@@ -83,6 +83,10 @@ pub struct PgOptions {
     /// A message another node claimed (`sending`) longer ago than this is taken to be a crashed
     /// node's and is claimed again (default 5 minutes: far longer than any send).
     pub claim_timeout: Duration,
+    /// With trusted timestamps on: a capture log entry waiting longer than this for a token is
+    /// reported by [`PgStore::timestamp_gap`] (the node holding the timestamp lease stamps the
+    /// head every `timestamp_interval`); `None` (the default) reports nothing.
+    pub timestamp_overdue: Option<Duration>,
 }
 
 impl Default for PgOptions {
@@ -95,6 +99,7 @@ impl Default for PgOptions {
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "ballotwatch".into()),
             claim_timeout: Duration::from_secs(300),
+            timestamp_overdue: None,
         }
     }
 }
@@ -111,6 +116,7 @@ struct PgInner {
     server: String,
     node: String,
     claim_timeout: Duration,
+    timestamp_overdue: Option<Duration>,
     index_queued: Mutex<Option<IndexQueuedHook>>,
 }
 
@@ -176,6 +182,7 @@ impl PgStore {
                 server,
                 node: options.node,
                 claim_timeout: options.claim_timeout,
+                timestamp_overdue: options.timestamp_overdue,
                 index_queued: Mutex::new(None),
             }),
         };

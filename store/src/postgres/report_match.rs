@@ -200,11 +200,8 @@ impl PgStore {
             if reports < i64::from(count) {
                 return Ok(None);
             }
-            let from = u8::try_from(severity)
-                .ok()
-                .and_then(Severity::from_rank)
-                .unwrap_or(Severity::None);
-            let to = Severity::from_rank(from.rank() + 1).unwrap_or(from);
+            let burst = Burst::raise(bursts + 1, reports, i64::from(severity), now);
+            let (from, to) = (burst.from, burst.to);
             tx.execute(
                 "INSERT INTO incident_bursts(incident_id, at, reports, last_report, severity_from,
                      severity_to) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -229,19 +226,9 @@ impl PgStore {
                 now,
                 "reports",
                 "severity",
-                &format!(
-                    "{to} ({reports} reports within {})",
-                    humantime::format_duration(within)
-                ),
+                &burst.history_note(within),
                 "incident.burst",
             )?;
-            let burst = Burst {
-                number: bursts + 1,
-                reports,
-                from,
-                to,
-                at: now,
-            };
             let ctx = incident_context(&mut tx, incident_id, false, sightings)?;
             let decided = plan(&ctx, &burst);
             queue_plan(&mut tx, incident_id, item_id, &decided, now)?;

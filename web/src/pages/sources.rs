@@ -20,13 +20,13 @@ pub(crate) async fn page(
         .map(|t| t.and_utc())
         .unwrap_or_else(Utc::now);
     let paused = state.store.ingest_paused();
-    let timestamp_gap = state.store.timestamp_gap();
-    let (sources, today, quarantined) = state
+    let (sources, today, quarantined, timestamp_gap) = state
         .blocking(move |s| {
             Ok((
                 s.source_states()?,
                 s.items_per_source_since(midnight)?,
                 s.quarantine_count()?,
+                s.timestamp_gap(),
             ))
         })
         .await?;

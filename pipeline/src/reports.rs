@@ -129,10 +129,11 @@ fn received(report: &NewReport) -> serde_json::Value {
 fn url_outcome(p: &PageCapture) -> UrlOutcome {
     UrlOutcome {
         url: p.url.to_string(),
-        captured: p.fetched.is_some(),
+        // A login or cookie wall was fetched, but it is not the page reported.
+        captured: p.fetched.is_some() && p.wall.is_none(),
         status: p.fetched.as_ref().map(|(c, _)| c.status),
         title: p.page.as_ref().and_then(|pg| pg.title.clone()),
-        error: p.error.clone(),
+        error: p.not_captured().map(str::to_string),
     }
 }
 
@@ -219,7 +220,7 @@ impl ReportDesk {
         )
         .await;
         for p in &pages {
-            if let Some(e) = &p.error {
+            if let Some(e) = p.not_captured() {
                 tracing::info!(%reference, url = %p.url, reason = %e, "reported URL not captured; the report is kept");
             }
         }

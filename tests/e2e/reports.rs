@@ -128,11 +128,20 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     if !common::tools::needs(&[Tool::Models]) {
         return;
     }
-    let site = serve_bytes(vec![(
-        "/notice",
-        "text/html; charset=utf-8",
-        FAKE_PAGE.as_bytes().to_vec(),
-    )]);
+    // A group post that answers a logged-out visitor with a login form (a recorded shape).
+    let wall = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("ingest/src/sources/report_testdata/facebook-login-wall.html"),
+    )
+    .unwrap();
+    let site = serve_bytes(vec![
+        (
+            "/notice",
+            "text/html; charset=utf-8",
+            FAKE_PAGE.as_bytes().to_vec(),
+        ),
+        ("/groups/anytown/posts/1", "text/html; charset=utf-8", wall),
+    ]);
     let ws = Workspace::new(&format!("{ANYTOWN}\n[evidence]\nscreenshots = true\n"));
     let analyst = add_user(&ws, "ana", "analyst");
     let viewer = add_user(&ws, "vic", "viewer");
@@ -140,7 +149,8 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     let png = screenshot_png();
     let notice = format!("{site}/notice");
     let missing = format!("{site}/gone");
-    let urls = format!("{notice}\n{missing}");
+    let walled = format!("{site}/groups/anytown/posts/1");
+    let urls = format!("{notice}\n{missing}\n{walled}");
     let body = form(&[
         ("url", None, "text/plain", urls.as_bytes()),
         ("file", Some("whatsapp-forward.png"), "image/png", &png),
@@ -178,6 +188,14 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     assert_eq!(urls[1]["captured"], false, "{receipt}");
     let why = urls[1]["error"].as_str().unwrap();
     assert!(why.contains("404") && why.contains("/gone"), "{why}");
+    // The login wall was fetched (its bytes are kept) but is not the post: recorded as why.
+    assert_eq!(urls[2]["captured"], false, "{receipt}");
+    assert_eq!(urls[2]["status"], 200, "{receipt}");
+    let why = urls[2]["error"].as_str().unwrap();
+    assert!(
+        why.starts_with("login wall: ") && why.contains("password"),
+        "{why}"
+    );
     let file = &receipt["files"][0];
     assert_eq!(file["name"], "whatsapp-forward.png");
     assert_eq!(file["mime"], "image/png", "{receipt}");

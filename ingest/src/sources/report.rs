@@ -39,6 +39,9 @@ pub struct PageCapture {
     /// Why there is no answer (refused by the SSRF guard, 404, timeout, too large…), naming
     /// the URL.
     pub error: Option<String>,
+    /// The answer is a login or cookie-consent wall, not the page reported ([`wall`]): why.
+    /// Its bytes are kept as the capture (what the site served), its text is not used.
+    pub wall: Option<String>,
 }
 
 impl PageCapture {
@@ -55,8 +58,100 @@ impl PageCapture {
     /// Whether the answer is something other than a page (a picture or video linked directly):
     /// media capture reads it.
     pub fn is_media(&self) -> bool {
-        self.fetched.is_some() && self.page.is_none()
+        self.fetched.is_some() && self.page.is_none() && self.wall.is_none()
     }
+
+    /// Why the reported page itself was not captured: the fetch failed, or a wall answered.
+    pub fn not_captured(&self) -> Option<&str> {
+        self.error.as_deref().or(self.wall.as_deref())
+    }
+}
+
+/// The most text (characters) a page asking to log in may hold and still be taken for a wall:
+/// a public post a site shows logged-out visitors carries its own text beside the login box.
+const WALL_MAX_TEXT: usize = 1_500;
+
+/// Words of a login prompt, lower case.
+const LOGIN_WORDS: &[&str] = &[
+    "log in",
+    "login",
+    "log into",
+    "sign in",
+    "sign up",
+    "create new account",
+    "create an account",
+    "forgotten password",
+    "forgot password",
+];
+
+/// Words of a cookie-consent prompt, lower case (with "cookie").
+const CONSENT_WORDS: &[&str] = &[
+    "accept all",
+    "reject all",
+    "agree",
+    "consent",
+    "accept cookies",
+];
+
+/// Path segments of login pages (lower case).
+const LOGIN_PATHS: &[&str] = &[
+    "login",
+    "log-in",
+    "signin",
+    "sign-in",
+    "sign_in",
+    "checkpoint",
+    "auth",
+    "authwall",
+];
+
+/// Whether the page `raw` (its HTML) at `final_url` (after redirects), read as `page`, is a
+/// login or cookie-consent wall rather than what was reported, and why. Signs: the redirect
+/// ended on a login or consent address (a `login`/`signin`/`checkpoint`/`authwall` path,
+/// a `login.`/`accounts.`/`consent.` host); or the page is short (under [`WALL_MAX_TEXT`]
+/// characters of main text) and holds a password field or login words ([`LOGIN_WORDS`]) and
+/// little else, or cookie words with consent words ([`CONSENT_WORDS`]).
+pub fn wall(final_url: &Url, raw: &str, page: &PageText) -> Option<String> {
+    let host = final_url.host_str().unwrap_or("").to_ascii_lowercase();
+    let path_login = final_url.path_segments().is_some_and(|mut segs| {
+        segs.any(|s| LOGIN_PATHS.contains(&s.to_ascii_lowercase().as_str()))
+    }) || final_url
+        .path()
+        .to_ascii_lowercase()
+        .contains("/i/flow/login");
+    if host.starts_with("consent.") || final_url.path().contains("collectConsent") {
+        return Some(format!(
+            "cookie wall: {final_url} is a consent page, not the page reported"
+        ));
+    }
+    if path_login || host.starts_with("login.") || host.starts_with("accounts.") {
+        return Some(format!(
+            "login wall: the site sent the request to its login page {final_url}"
+        ));
+    }
+    let text = format!("{} {}", page.title.as_deref().unwrap_or(""), page.text).to_lowercase();
+    if text.chars().count() > WALL_MAX_TEXT {
+        return None;
+    }
+    let lower = raw.to_ascii_lowercase();
+    let password = lower.contains("type=\"password\"") || lower.contains("type='password'");
+    let login_words = LOGIN_WORDS.iter().filter(|w| text.contains(*w)).count();
+    if password || login_words >= 2 {
+        return Some(format!(
+            "login wall: {final_url} shows a login prompt{} instead of the content",
+            if password {
+                " with a password field"
+            } else {
+                ""
+            }
+        ));
+    }
+    if text.contains("cookie") && CONSENT_WORDS.iter().any(|w| text.contains(w)) {
+        return Some(format!(
+            "cookie wall: {final_url} shows a cookie-consent prompt instead of the content"
+        ));
+    }
+    None
 }
 
 /// `text/html; charset=utf-8` → `text/html`.
@@ -85,6 +180,7 @@ pub async fn capture_page(fetcher: &Fetcher, url: &Url) -> PageCapture {
         fetched: None,
         page: None,
         error: None,
+        wall: None,
     };
     let (capture, body) = match fetcher
         .get(&FetchRequest::new(url.clone(), HTML_ACCEPT))
@@ -111,12 +207,16 @@ pub async fn capture_page(fetcher: &Fetcher, url: &Url) -> PageCapture {
         let base = Url::parse(&capture.final_url).unwrap_or_else(|_| url.clone());
         let body = body.clone();
         let read = tokio::task::spawn_blocking(move || {
-            let page = decode_to_utf8(&body, ct.as_deref()).into_owned();
-            extract(&page, &base)
+            let raw = decode_to_utf8(&body, ct.as_deref()).into_owned();
+            let page = extract(&raw, &base);
+            let wall = wall(&base, &raw, &page);
+            (page, wall)
         })
         .await;
         match read {
-            Ok(page) => out.page = Some(page),
+            // A wall is recorded as the reason; its text is not the reported page's.
+            Ok((_, Some(why))) => out.wall = Some(why),
+            Ok((page, None)) => out.page = Some(page),
             Err(e) => {
                 out.error = Some(format!(
                     "{url}: reading the page failed ({e}); its bytes are kept as the capture"
@@ -162,7 +262,8 @@ impl ReportText {
 /// its `url` (so a flagged report's page is screenshotted like any flagged item's); every
 /// reported URL and the pages' links as `links`; `media` as given (the uploads, then pictures
 /// linked directly, then the pages' images, as media capture takes them); the first page's
-/// host as its author, as for a watched page.
+/// author from its metadata (else its site name, else its host) and its published time; each
+/// page's metadata description before its text when the text does not hold it.
 pub fn report_item(
     source_name: &str,
     reference: &str,
@@ -189,6 +290,12 @@ pub fn report_item(
     let mut truncated = None;
     for p in pages {
         if let Some(page) = &p.page {
+            // The page's summary in its metadata, when its text does not already say it.
+            if let Some(d) = page.meta.description.as_deref() {
+                if !page.text.contains(d) {
+                    push(d);
+                }
+            }
             push(&page.text);
             links.extend(page.links.iter().cloned());
             if truncated.is_none() {
@@ -197,13 +304,17 @@ pub fn report_item(
         }
     }
     let first_page = pages.iter().find(|p| p.page.is_some());
+    let first_meta = first_page.and_then(|p| p.page.as_ref()).map(|p| &p.meta);
     let title = first_page
         .and_then(|p| p.page.as_ref())
         .and_then(|p| p.title.clone());
+    // The page's own author (its metadata), else its site name, else its host.
     let author = first_page.and_then(|p| {
         p.url.host_str().map(|h| Author {
             handle: None,
-            display_name: Some(h.to_string()),
+            display_name: first_meta
+                .and_then(|m| m.author.clone().or_else(|| m.site_name.clone()))
+                .or_else(|| Some(h.to_string())),
             platform: Some("web".into()),
             url: Some(format!("{}://{h}/", p.url.scheme())),
             bio: None,
@@ -219,6 +330,7 @@ pub fn report_item(
             name: source_name.into(),
         },
         url: pages.first().map(|p| p.url.to_string()),
+        published_at: first_meta.and_then(|m| m.published_at),
         author,
         title,
         text: Some(body).filter(|t| !t.is_empty()),
@@ -292,6 +404,122 @@ pub fn page_images(pages: &[PageCapture], already: usize, max: usize) -> Vec<Med
 mod tests {
     use super::*;
 
+    /// A recorded page and what `extract` reads of it at `url`.
+    fn fixture(name: &str, url: &str) -> (Url, String, PageText) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/sources/report_testdata")
+            .join(name);
+        let raw = std::fs::read_to_string(path).unwrap();
+        let url = Url::parse(url).unwrap();
+        let page = extract(&raw, &url);
+        (url, raw, page)
+    }
+
+    #[test]
+    fn login_and_cookie_walls_are_told_from_pages() {
+        let (url, raw, page) = fixture(
+            "facebook-login-wall.html",
+            "https://www.facebook.com/groups/anytownresidents/posts/1234/",
+        );
+        let why = wall(&url, &raw, &page).expect("a login wall");
+        assert!(
+            why.starts_with("login wall: ") && why.contains("password field"),
+            "{why}"
+        );
+        let (url, raw, page) = fixture(
+            "consent-interstitial.html",
+            "https://www.youtube.example/watch?v=x",
+        );
+        let why = wall(&url, &raw, &page).expect("a cookie wall");
+        assert!(why.starts_with("cookie wall: "), "{why}");
+        // Redirected to a login or consent address: a wall whatever the page says.
+        for (to, kind) in [
+            (
+                "https://www.facebook.com/login/?next=%2Fgroups%2F1",
+                "login wall",
+            ),
+            ("https://x.example/i/flow/login", "login wall"),
+            ("https://www.linkedin.example/authwall?trk=x", "login wall"),
+            ("https://consent.youtube.com/m?continue=x", "cookie wall"),
+        ] {
+            let url = Url::parse(to).unwrap();
+            let why = wall(&url, "", &PageText::default()).unwrap_or_default();
+            assert!(why.starts_with(kind), "{to}: {why}");
+        }
+        // Pages that offer a login in passing are not walls.
+        for (name, url) in [
+            (
+                "public-post-with-footer.html",
+                "https://nextdoor.example/p/abc",
+            ),
+            (
+                "news-article.html",
+                "https://www.anytownecho.co.uk/news/mill-lane",
+            ),
+        ] {
+            let (url, raw, page) = fixture(name, url);
+            assert_eq!(wall(&url, &raw, &page), None, "{name}: {}", page.text);
+        }
+    }
+
+    #[test]
+    fn a_pages_metadata_gives_the_report_its_author_time_and_summary() {
+        let (url, _, page) = fixture(
+            "news-article.html",
+            "https://www.anytownecho.co.uk/news/mill-lane",
+        );
+        assert_eq!(page.meta.author.as_deref(), Some("Sam Reporter"));
+        assert_eq!(page.meta.site_name.as_deref(), Some("Anytown Echo"));
+        assert_eq!(
+            page.meta.published_at,
+            Some(
+                chrono::DateTime::parse_from_rfc3339("2026-05-01T06:30:00Z")
+                    .unwrap()
+                    .with_timezone(&chrono::Utc)
+            )
+        );
+        let summary = page.meta.description.clone().unwrap();
+        assert!(
+            summary.starts_with("Mill Lane polling station moves"),
+            "{summary}"
+        );
+        let item = report_item(
+            SOURCE,
+            "R-000001",
+            &ReportText::default(),
+            &[PageCapture {
+                url,
+                fetched: None,
+                page: Some(page),
+                error: None,
+                wall: None,
+            }],
+            Vec::new(),
+            &WatchTerms::new::<&str>(&[]),
+        );
+        let author = item.author.unwrap();
+        assert_eq!(author.display_name.as_deref(), Some("Sam Reporter"));
+        assert_eq!(
+            author.url.as_deref(),
+            Some("https://www.anytownecho.co.uk/")
+        );
+        assert_eq!(
+            item.published_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-05-01T06:30:00+00:00")
+        );
+        assert!(item.text.unwrap().contains("Riverside Methodist Church"));
+        // A wall's page is neither media nor the page: it is why the URL was not captured.
+        let walled = PageCapture {
+            url: Url::parse("https://www.facebook.com/groups/x").unwrap(),
+            fetched: None,
+            page: None,
+            error: None,
+            wall: Some("login wall: …".into()),
+        };
+        assert!(!walled.is_media());
+        assert_eq!(walled.not_captured(), Some("login wall: …"));
+    }
+
     #[test]
     fn the_same_page_shared_differently_has_one_key() {
         let key = |s: &str| url_key(&Url::parse(s).unwrap());
@@ -342,6 +570,7 @@ mod tests {
                 ..PageText::default()
             }),
             error: None,
+            wall: None,
         }
     }
 
@@ -359,6 +588,7 @@ mod tests {
             fetched: None,
             page: None,
             error: Some("refused".into()),
+            wall: None,
         };
         let pages = [
             page(

@@ -110,6 +110,34 @@ pub struct PageText {
     /// Why less than the page was kept (elements nested deeper than `[limits] max_html_depth`
     /// flattened), for the item's `truncated`.
     pub truncated: Option<String>,
+    /// What the page says about itself in its metadata.
+    pub meta: PageMeta,
+}
+
+/// What a page says about itself: its JSON-LD (`author`, `datePublished`, `description`,
+/// `publisher`), else its `og:`, `twitter:`, `article:` and Dublin Core `<meta>` tags, as
+/// Readability reads them. Each value is one line, at most [`META_MAX_CHARS`] characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageMeta {
+    /// Who wrote it (`author`, `article:author`, `dc.creator`, a byline).
+    pub author: Option<String>,
+    /// Its summary (`description`, `og:description`, `twitter:description`).
+    pub description: Option<String>,
+    /// The site (`og:site_name`, the JSON-LD publisher).
+    pub site_name: Option<String>,
+    /// When it was published (`datePublished`, `article:published_time`), when that is an
+    /// RFC 3339 time.
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The longest metadata value kept, in characters.
+pub const META_MAX_CHARS: usize = 500;
+
+/// A metadata value as kept: one line, not empty, at most [`META_MAX_CHARS`] characters.
+fn meta_value(v: Option<&str>) -> Option<String> {
+    let line = html::single_line(v?);
+    let line = line.trim();
+    (!line.is_empty()).then(|| line.chars().take(META_MAX_CHARS).collect())
 }
 
 impl WebSource {
@@ -357,8 +385,23 @@ pub fn extract(page: &str, base: &Url) -> PageText {
         char_threshold: 200,
         ..dom_smoothie::Config::default()
     };
-    let article = dom_smoothie::Readability::new(page, Some(base.as_str()), Some(cfg))
-        .and_then(|mut r| r.parse());
+    let mut meta = PageMeta::default();
+    let article =
+        dom_smoothie::Readability::new(page, Some(base.as_str()), Some(cfg)).and_then(|mut r| {
+            // Read before `parse`, which rewrites the document.
+            let m = r.get_article_metadata(r.parse_json_ld());
+            meta = PageMeta {
+                author: meta_value(m.byline.as_deref()),
+                description: meta_value(m.excerpt.as_deref()),
+                site_name: meta_value(m.site_name.as_deref()),
+                published_at: m
+                    .published_time
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            };
+            r.parse()
+        });
     let (title, content) = match article {
         Ok(a) if !a.text_content.trim().is_empty() => {
             let title = Some(html::single_line(&a.title)).filter(|t| !t.is_empty());
@@ -398,6 +441,7 @@ pub fn extract(page: &str, base: &Url) -> PageText {
         links: c.links,
         images: c.images,
         truncated,
+        meta,
     }
 }
 

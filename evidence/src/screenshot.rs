@@ -50,6 +50,20 @@ impl Screenshotter {
         item_id: &str,
         url: &str,
     ) -> Result<NewScreenshot> {
+        let shot = self.shoot(store, item_id, url)?;
+        store.record_screenshot(&shot)?;
+        Ok(shot)
+    }
+
+    /// [`Screenshotter::take`] without recording the attempt: the PNG and HTML blobs are
+    /// stored, the attempt is returned for the caller to record once it knows the item (a
+    /// report that may join an earlier report's item).
+    pub fn shoot(
+        &self,
+        store: &dyn PipelineStore,
+        item_id: &str,
+        url: &str,
+    ) -> Result<NewScreenshot> {
         let attempted_at = Utc::now();
         let (tool, outcome) = match &self.chromium {
             Err(why) => (
@@ -95,15 +109,13 @@ impl Screenshotter {
                 (chromium.version().to_string(), outcome)
             }
         };
-        let shot = NewScreenshot {
+        Ok(NewScreenshot {
             item_id: item_id.to_string(),
             url: url.to_string(),
             attempted_at,
             tool,
             outcome,
-        };
-        store.record_screenshot(&shot)?;
-        Ok(shot)
+        })
     }
 
     /// Screenshots up to `limit` flagged items that have none yet; returns how many were

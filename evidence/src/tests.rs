@@ -1442,3 +1442,101 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
     let html = String::from_utf8(p.files[names::REPORT_HTML].clone()).unwrap();
     assert!(html.contains("Reporters included."), "{html}");
 }
+
+#[test]
+fn a_screenshot_that_is_also_a_medium_is_in_the_pack_once() {
+    let f = fixture();
+    let t = Utc.with_ymd_and_hms(2026, 4, 29, 9, 0, 0).unwrap();
+    // A report item whose page screenshot is one of its media (for OCR), as the report desk
+    // stores it.
+    let png = png();
+    let png_sha = f.store.put_blob(&png).unwrap();
+    let html_sha = f.store.put_blob(b"<html>the reported page</html>").unwrap();
+    let body = b"{\"report\":\"R-000009\"}";
+    let body_sha = f.store.put_blob(body).unwrap();
+    let page = "https://social.example/groups/anytown/posts/9";
+    f.store
+        .record_poll(
+            "Reports",
+            PollRecord {
+                captures: vec![Capture {
+                    url: "report:R-000009".into(),
+                    final_url: "report:R-000009".into(),
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    sha256: body_sha,
+                    size: body.len() as u64,
+                    started_at: t,
+                    finished_at: t,
+                }],
+                items: vec![(
+                    0,
+                    Item {
+                        id: "reported".into(),
+                        source: SourceRef {
+                            kind: "report".into(),
+                            name: "Reports".into(),
+                        },
+                        url: Some(page.into()),
+                        text: Some("Seen in a group".into()),
+                        media: vec![ballotwatch_core::Media {
+                            url: Some(format!("screenshot:{page}")),
+                            mime: Some("image/png".into()),
+                            sha256: Some(png_sha.clone()),
+                            ..ballotwatch_core::Media::default()
+                        }],
+                        ..Item::default()
+                    },
+                )],
+                etag: None,
+                last_modified: None,
+                cursor: None,
+                not_modified: false,
+                attempted_at: t,
+                next_attempt_at: t,
+            },
+        )
+        .unwrap();
+    f.store
+        .record_screenshot(&NewScreenshot {
+            item_id: "reported".into(),
+            url: page.into(),
+            attempted_at: t,
+            tool: "Chromium 156".into(),
+            outcome: ScreenshotOutcome::Taken {
+                png_sha256: png_sha.clone(),
+                png_size: png.len() as u64,
+                width: 8,
+                height: 6,
+                truncated: false,
+                html_sha256: html_sha,
+                html_size: 30,
+            },
+        })
+        .unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap();
+    let req = PackRequest {
+        items: vec!["reported".into()],
+        incidents: Vec::new(),
+        ..request(&f)
+    };
+    let p = build_at(&f.store, &f.key, &req, now).unwrap();
+    let shot_file = format!("screenshots/{png_sha}.png");
+    assert_eq!(p.files[&shot_file], png);
+    assert!(
+        !p.files.keys().any(|k| k.starts_with("media/")),
+        "no second copy: {:?}",
+        p.files.keys().collect::<Vec<_>>()
+    );
+    let item = p
+        .manifest
+        .items
+        .iter()
+        .find(|i| i.item.id == "reported")
+        .unwrap();
+    assert_eq!(item.media.len(), 1);
+    assert_eq!(item.media[0].file, shot_file);
+    assert_eq!(item.media[0].sha256, png_sha);
+    let trusting = VerifyOptions::trusting([f.key.public_hex()]);
+    verify_files(&p.files, &trusting).unwrap();
+}

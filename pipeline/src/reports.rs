@@ -10,10 +10,12 @@
 //! item is stored like a poll's (stage `new`), so the running pipeline classifies it, opens or
 //! joins an incident and alerts — unless the same page (its URL's normal form) or the same
 //! picture (PDQ within `[reports] same_picture_distance`) was reported before, when the report
-//! joins that report's item, and so its incident, as another report ([`matching`]); and when
-//! screenshots are on, each reported URL's page is
-//! screenshotted with its rendered HTML. A URL that cannot be fetched is kept with the reason,
-//! on the report and in the answer, never an error that loses the report.
+//! joins that report's item, and so its incident, as another report ([`matching`]). When
+//! screenshots are on, each captured page (not a failed fetch, not a login or cookie wall) is
+//! screenshotted with its rendered HTML before the report is stored: the screenshot is recorded
+//! with the item the report becomes, and a new report item carries it as a medium, so OCR
+//! reads what the page shows. A URL that cannot be fetched is kept with the reason, on the
+//! report and in the answer, never an error that loses the report.
 
 use std::sync::Arc;
 
@@ -25,7 +27,9 @@ use ballotwatch_ingest::sources::report::{
     capture_page, page_images, report_item, url_key, PageCapture, ReportText, PUBLIC_SOURCE, SOURCE,
 };
 use ballotwatch_ingest::{Fetcher, Poll};
-use ballotwatch_store::{report_reference, NewCapture, PipelineStore, Store};
+use ballotwatch_store::{
+    report_reference, NewCapture, NewScreenshot, PipelineStore, ScreenshotOutcome, Store,
+};
 use ballotwatch_web::reports::{
     FileOutcome, Joined, NewReport, Receipt, ReportError, ReportIntake, UrlOutcome,
 };
@@ -284,7 +288,17 @@ impl ReportDesk {
                 captures.push((capture.clone(), body.clone()));
             }
         }
-        let mut images = page_images(&pages, media_list.len(), media::MAX_PER_ITEM);
+        // Room is kept for each captured page's screenshot, a medium too (below).
+        let shots_to_come = if self.shotter.is_some() {
+            pages.iter().filter(|p| p.page.is_some()).count()
+        } else {
+            0
+        };
+        let mut images = page_images(
+            &pages,
+            media_list.len(),
+            media::MAX_PER_ITEM.saturating_sub(shots_to_come),
+        );
         media_list.append(&mut images);
 
         let text = ReportText {
@@ -314,6 +328,14 @@ impl ReportDesk {
             &media::prefetched(&poll.captures),
         )
         .await;
+        // The reported pages as Chromium renders them, before the report is stored: each
+        // screenshot is evidence (recorded with the item the report becomes) and, on a new
+        // report item, a medium, so OCR reads what the page shows (a post a script draws).
+        let shots = self.shoot_pages(&item_id, &pages).await?;
+        if let Some((_, item)) = items.first_mut() {
+            item.media
+                .extend(shots.iter().filter_map(screenshot_medium));
+        }
         let item_media: &[Media] = items.first().map_or(&[], |(_, i)| i.media.as_slice());
         let files: Vec<FileOutcome> = kinds
             .iter()
@@ -379,6 +401,7 @@ impl ReportDesk {
                             poll,
                             closing,
                             attempted_at,
+                            shots: shots.clone(),
                         };
                         outcome = Some(record(store, new, &found));
                         Ok(())
@@ -398,19 +421,6 @@ impl ReportDesk {
         }
         tracing::info!(%reference, item = %stored_as, joined = joined.is_some(), urls = urls.len(), files = files.len(), "report stored");
 
-        if let Some(shotter) = self.shotter.clone() {
-            let store = self.store.clone();
-            let targets: Vec<String> = report.urls.iter().map(|u| u.to_string()).collect();
-            let item = stored_as.clone();
-            // Screenshots take seconds each: after the answer, on a blocking thread.
-            tokio::task::spawn_blocking(move || {
-                for url in targets {
-                    if let Err(e) = shotter.take(&*store, &item, &url) {
-                        tracing::warn!(item = %item, %url, error = %e, "cannot record the reported page's screenshot");
-                    }
-                }
-            });
-        }
         Ok(Receipt {
             reference,
             item_id: stored_as,
@@ -421,6 +431,56 @@ impl ReportDesk {
     }
 }
 
+impl ReportDesk {
+    /// Screenshots each reported page that was captured (not a wall, not a failed fetch) with
+    /// its rendered HTML, on a blocking thread: the blobs are stored, the attempts returned for
+    /// [`record`] to record. Nothing when screenshots are off.
+    async fn shoot_pages(
+        &self,
+        item_id: &str,
+        pages: &[PageCapture],
+    ) -> Result<Vec<NewScreenshot>> {
+        let Some(shotter) = self.shotter.clone() else {
+            return Ok(Vec::new());
+        };
+        let targets: Vec<String> = pages
+            .iter()
+            .filter(|p| p.page.is_some())
+            .map(|p| p.url.to_string())
+            .collect();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let item_id = item_id.to_string();
+        self.blocking(move |store| {
+            let mut shots = Vec::new();
+            for url in targets {
+                shots.push(shotter.shoot(store, &item_id, &url).map_err(|e| {
+                    PipelineError::Inconsistent(format!(
+                        "cannot store the screenshot of the reported page {url}: {e}"
+                    ))
+                })?);
+            }
+            Ok(shots)
+        })
+        .await
+    }
+}
+
+/// A reported page's screenshot as a medium of the report item (`screenshot:` and the page's
+/// URL), so the detectors read it like an uploaded picture; `None` when none was taken.
+fn screenshot_medium(shot: &NewScreenshot) -> Option<Media> {
+    let ScreenshotOutcome::Taken { png_sha256, .. } = &shot.outcome else {
+        return None;
+    };
+    Some(Media {
+        url: Some(format!("screenshot:{}", shot.url)),
+        mime: Some("image/png".into()),
+        sha256: Some(png_sha256.clone()),
+        ..Media::default()
+    })
+}
+
 /// A report's new item as captured, to record under the matching lock.
 struct NewReportItem {
     report: i64,
@@ -429,6 +489,8 @@ struct NewReportItem {
     poll: Poll,
     closing: serde_json::Value,
     attempted_at: chrono::DateTime<Utc>,
+    /// The reported pages' screenshots, recorded with the item the report becomes.
+    shots: Vec<NewScreenshot>,
 }
 
 /// What a report is matched to earlier ones by: its URL keys and picture hashes.
@@ -450,9 +512,10 @@ fn record(
         report,
         item_id,
         source,
-        poll,
+        mut poll,
         mut closing,
         attempted_at,
+        shots,
     } = new;
     let earlier = matching::earlier_report(store, &found.keys, &found.hashes, found.distance)?;
     let stored_as = match &earlier {
@@ -473,10 +536,21 @@ fn record(
             earlier_item.clone()
         }
         None => {
-            crate::store_poll(store, source, source, poll, attempted_at, attempted_at)?;
+            crate::store_poll(
+                store,
+                source,
+                source,
+                std::mem::take(&mut poll),
+                attempted_at,
+                attempted_at,
+            )?;
             item_id
         }
     };
+    for mut shot in shots {
+        shot.item_id.clone_from(&stored_as);
+        store.record_screenshot(&shot)?;
+    }
     store.close_report(report, &stored_as, &closing)?;
     for key in &found.keys {
         store.add_report_key(key, &stored_as)?;

@@ -304,6 +304,26 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
                 )),
             "{shots:?}"
         );
+        // The page's screenshot was taken before the report was stored and is a medium of the
+        // report item, so OCR read what the page shows (the wall and the 404 were not shot).
+        let stored = store.get_item(&item_id).unwrap().unwrap();
+        let at = stored
+            .item
+            .media
+            .iter()
+            .position(|m| m.url.as_deref() == Some(&format!("screenshot:{notice}")))
+            .unwrap_or_else(|| panic!("no screenshot medium: {:?}", stored.item.media));
+        assert_eq!(stored.item.media[at].mime.as_deref(), Some("image/png"));
+        assert!(!stored.item.media.iter().any(|m| m
+            .url
+            .as_deref()
+            .is_some_and(|u| u.contains("/gone") || u.contains("/groups/"))));
+        let read = stored.result.unwrap().media_text;
+        assert!(
+            read.iter()
+                .any(|t| t.media == at && t.text.to_lowercase().contains("building works")),
+            "OCR of the screenshot (medium {at}): {read:?}"
+        );
     }
 }
 

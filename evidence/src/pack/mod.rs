@@ -541,6 +541,22 @@ fn gather(store: &dyn PipelineStore, req: &PackRequest, now: DateTime<Utc>) -> R
                 }
                 continue;
             };
+            // A page's screenshot that is also a medium (a report reads its pages' screenshots
+            // as media, for OCR) is in the pack once, as the screenshot.
+            let shot_file = format!("screenshots/{}.png", sha.to_ascii_lowercase());
+            if files.contains_key(&shot_file) {
+                media.push(MediaEntry {
+                    url: m.url.clone(),
+                    sha256: sha.clone(),
+                    file: shot_file,
+                    mime: m.mime.clone(),
+                    capture_id: None,
+                    frame_of: m.frame_of,
+                    frame_time_ms: m.frame_time_ms,
+                    capture_error: m.capture_error.clone(),
+                });
+                continue;
+            }
             match store.read_blob(sha) {
                 Ok(bytes) => {
                     let file = format!("media/{sha}.{}", extension(m.mime.as_deref()));

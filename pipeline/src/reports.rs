@@ -331,10 +331,22 @@ impl ReportDesk {
         // The reported pages as Chromium renders them, before the report is stored: each
         // screenshot is evidence (recorded with the item the report becomes) and, on a new
         // report item, a medium, so OCR reads what the page shows (a post a script draws).
-        let shots = self.shoot_pages(&item_id, &pages).await?;
+        let Shots { shots, rendered } = self.shoot_pages(&item_id, &pages).await?;
         if let Some((_, item)) = items.first_mut() {
             item.media
                 .extend(shots.iter().filter_map(screenshot_medium));
+            // What only the rendered page shows joins the text (cut to the item limit below).
+            for text in &rendered {
+                let body = item.text.get_or_insert_with(String::new);
+                if !body.is_empty() {
+                    body.push_str("\n\n");
+                }
+                body.push_str("As the page renders: ");
+                body.push_str(text);
+            }
+            if !rendered.is_empty() {
+                item.matched_terms = self.watch.matches(&item.full_text());
+            }
         }
         let item_media: &[Media] = items.first().map_or(&[], |(_, i)| i.media.as_slice());
         let files: Vec<FileOutcome> = kinds
@@ -359,6 +371,7 @@ impl ReportDesk {
             })
             .collect();
         poll.items = items;
+        poll.limit_items(source, self.config.max_item_text());
         let urls: Vec<UrlOutcome> = pages.iter().map(url_outcome).collect();
         let mut closing = detail;
         if let Some(obj) = closing.as_object_mut() {
@@ -435,36 +448,64 @@ impl ReportDesk {
     /// Screenshots each reported page that was captured (not a wall, not a failed fetch) with
     /// its rendered HTML, on a blocking thread: the blobs are stored, the attempts returned for
     /// [`record`] to record. Nothing when screenshots are off.
-    async fn shoot_pages(
-        &self,
-        item_id: &str,
-        pages: &[PageCapture],
-    ) -> Result<Vec<NewScreenshot>> {
+    async fn shoot_pages(&self, item_id: &str, pages: &[PageCapture]) -> Result<Shots> {
         let Some(shotter) = self.shotter.clone() else {
-            return Ok(Vec::new());
+            return Ok(Shots::default());
         };
-        let targets: Vec<String> = pages
+        // Each captured page with the text read from its raw answer.
+        let targets: Vec<(url::Url, String)> = pages
             .iter()
-            .filter(|p| p.page.is_some())
-            .map(|p| p.url.to_string())
+            .filter_map(|p| {
+                p.page
+                    .as_ref()
+                    .map(|page| (p.url.clone(), page.text.clone()))
+            })
             .collect();
         if targets.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Shots::default());
         }
         let item_id = item_id.to_string();
         self.blocking(move |store| {
-            let mut shots = Vec::new();
-            for url in targets {
-                shots.push(shotter.shoot(store, &item_id, &url).map_err(|e| {
+            let mut out = Shots::default();
+            for (url, raw_text) in targets {
+                let shot = shotter.shoot(store, &item_id, url.as_str()).map_err(|e| {
                     PipelineError::Inconsistent(format!(
                         "cannot store the screenshot of the reported page {url}: {e}"
                     ))
-                })?);
+                })?;
+                if let ScreenshotOutcome::Taken { html_sha256, .. } = &shot.outcome {
+                    let html = store.read_blob(html_sha256)?;
+                    let rendered = ballotwatch_ingest::sources::web::extract(
+                        &String::from_utf8_lossy(&html),
+                        &url,
+                    );
+                    if let Some(text) = rendered_extra(&raw_text, &rendered.text) {
+                        out.rendered.push(text);
+                    }
+                }
+                out.shots.push(shot);
             }
-            Ok(shots)
+            Ok(out)
         })
         .await
     }
+}
+
+/// The reported pages' screenshots and what their rendered pages add to the text.
+#[derive(Default)]
+struct Shots {
+    /// One attempt per captured page.
+    shots: Vec<NewScreenshot>,
+    /// Text of rendered pages whose raw answer lacked it (a post a script draws).
+    rendered: Vec<String>,
+}
+
+/// The rendered page's text when it says more than the raw answer's: longer by at least a
+/// fifth and not already in it (so a page that renders as served adds nothing).
+fn rendered_extra(raw: &str, rendered: &str) -> Option<String> {
+    let rendered = rendered.trim();
+    let more = rendered.chars().count() > raw.trim().chars().count() * 6 / 5 + 20;
+    (more && !raw.contains(rendered)).then(|| rendered.to_string())
 }
 
 /// A reported page's screenshot as a medium of the report item (`screenshot:` and the page's
@@ -657,5 +698,21 @@ impl ReportIntake for ReportDesk {
                 PipelineError::Paused(reason) => ReportError::Unavailable(reason),
                 e => ReportError::Failed(crate::full_message(&e)),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rendered_extra;
+
+    #[test]
+    fn only_a_rendered_page_that_says_more_adds_text() {
+        let post = "Castle ward polling station has moved to the leisure centre car park";
+        // A shell the script fills: the rendered text is new.
+        assert_eq!(rendered_extra("Loading…", post).as_deref(), Some(post));
+        // Rendered as served, or barely longer: nothing to add.
+        assert_eq!(rendered_extra(post, post), None);
+        assert_eq!(rendered_extra(post, &format!("{post} Menu")), None);
+        assert_eq!(rendered_extra(post, "   "), None);
     }
 }

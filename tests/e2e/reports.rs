@@ -44,6 +44,12 @@ Residents of Anytown can vote by text message instead this year: register your v
 <a href="https://anytown-gov.uk/vote-by-text">anytown-gov.uk/vote-by-text</a> before 10pm.</p>
 <p>Anytown Borough Council Elections Office</p></article></body></html>"#;
 
+/// A public post as script-heavy platforms serve it: an empty shell the page's script fills.
+const SCRIPTED_POST: &str = r#"<!doctype html><html><head><title>Castle ward neighbours</title></head>
+<body><main><div id="post">Loading…</div></main>
+<script>document.getElementById("post").textContent = "Castle ward polling station has moved to the leisure centre car park for this election only, tell your neighbours";</script>
+</body></html>"#;
+
 /// A multipart form of `(name, file name, content type, bytes)` parts.
 pub(crate) fn form(parts: &[(&str, Option<&str>, &str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -141,6 +147,12 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
             FAKE_PAGE.as_bytes().to_vec(),
         ),
         ("/groups/anytown/posts/1", "text/html; charset=utf-8", wall),
+        // A post whose words a script writes: only the rendered page has them.
+        (
+            "/p/42",
+            "text/html; charset=utf-8",
+            SCRIPTED_POST.as_bytes().to_vec(),
+        ),
     ]);
     let ws = Workspace::new(&format!("{ANYTOWN}\n[evidence]\nscreenshots = true\n"));
     let analyst = add_user(&ws, "ana", "analyst");
@@ -150,7 +162,8 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
     let notice = format!("{site}/notice");
     let missing = format!("{site}/gone");
     let walled = format!("{site}/groups/anytown/posts/1");
-    let urls = format!("{notice}\n{missing}\n{walled}");
+    let scripted = format!("{site}/p/42");
+    let urls = format!("{notice}\n{missing}\n{walled}\n{scripted}");
     let body = form(&[
         ("url", None, "text/plain", urls.as_bytes()),
         ("file", Some("whatsapp-forward.png"), "image/png", &png),
@@ -318,6 +331,13 @@ async fn an_analysts_report_is_captured_classified_and_opens_an_incident() {
             .url
             .as_deref()
             .is_some_and(|u| u.contains("/gone") || u.contains("/groups/"))));
+        // What only the rendered page shows is in the item's text.
+        let text = stored.item.text.clone().unwrap_or_default();
+        assert!(
+            text.contains("As the page renders: ")
+                && text.contains("leisure centre car park for this election only"),
+            "{text}"
+        );
         let read = stored.result.unwrap().media_text;
         assert!(
             read.iter()

@@ -466,8 +466,9 @@ fn social_and_web_sources_ingest_classify_index_and_report_health() {
 }
 
 /// A resident's report with a screenshot of the demo's fake "polling station closed" notice
-/// attached (`demo/media/fake-notice.png`), as a mail client sends it.
-fn screenshot_report() -> Vec<u8> {
+/// attached (`demo/media/fake-notice.png`) and a link to where it was posted (`page`), as a
+/// mail client sends it.
+fn screenshot_report(page: &str) -> Vec<u8> {
     use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
     let png =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/media/fake-notice.png"))
@@ -479,10 +480,10 @@ fn screenshot_report() -> Vec<u8> {
         .message_id(Some("<screenshot-report-1@example.org>".into()))
         .multipart(
             MultiPart::mixed()
-                .singlepart(SinglePart::plain(
-                    "Is this real? It was posted in our street WhatsApp group this morning."
-                        .to_string(),
-                ))
+                .singlepart(SinglePart::plain(format!(
+                    "Is this real? It was posted in our street WhatsApp group this morning, \
+                     and here: {page}"
+                )))
                 .singlepart(
                     Attachment::new("IMG-20260507-WA0003.png".into())
                         .body(png, ContentType::parse("image/png").unwrap()),
@@ -574,8 +575,19 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
     );
     imap.deliver("1001.M1.test", &unit_eml("malformed.eml"));
     imap.deliver("1002.M1.test", &unit_eml("gmail_forward.eml"));
-    // And a screenshot of a fake council notice, forwarded as it was shared (UID 4).
-    imap.deliver("1003.M1.test", &screenshot_report());
+    // And a screenshot of a fake council notice, forwarded as it was shared, with a link to
+    // the page it was posted on (a loopback page: captured with the report) (UID 4).
+    let site = common::serve_bytes(vec![(
+        "/street/posts/7",
+        "text/html; charset=utf-8",
+        b"<html><head><title>Mill Lane street group</title></head><body><article><p>Shared \
+          by a neighbour: the council notice says Riverside Community Hall is shut, so the \
+          Mill Lane street group is organising lifts to the Civic Centre instead.</p>\
+          </article></body></html>"
+            .to_vec(),
+    )]);
+    let linked = format!("{site}/street/posts/7");
+    imap.deliver("1003.M1.test", &screenshot_report(&linked));
     let ws = Workspace::new(&format!(
         "{}[[alerts.rule]]\nname = \"comms\"\nkinds = [\"misinformation\"]\nmin_severity = \"low\"\n\
          to = [\"comms@anytown.example\"]\nmode = \"immediate\"\n\n{}",
@@ -605,8 +617,16 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
         "three reports: {inbox}"
     );
     assert!(
-        inbox.contains("ok; 1 entry left out: UID 2: not an RFC 822 message ("),
+        inbox.contains("ok; 2 entries left out: UID 2: not an RFC 822 message ("),
         "the malformed message is skipped, naming its UID: {inbox}"
+    );
+    // A linked page that cannot be fetched is named; the report is kept.
+    assert!(
+        inbox.contains(
+            "UID 3: the linked page was not captured: could not fetch \
+             https://vote-anytown.example.com/"
+        ),
+        "{inbox}"
     );
     // The fake claim is an item with the original poster as author, never the reporter.
     let hits = ws.search_json("\"Civic Centre\" author:\"news@riverside-residents.example.com\"");
@@ -660,6 +680,17 @@ fn the_report_inbox_reads_forwarded_reports_from_a_real_imap_server_once_each() 
                     .as_str()
                     .is_some_and(|e| e.starts_with("In text read from image 1: "))),
         "the attached screenshot is read and flagged: {:#}",
+        shot[0]
+    );
+    // The page the message links to was captured with it: the item's `url`, its text the
+    // report's too (so a flagged report's page is screenshotted like any flagged item's).
+    assert_eq!(shot[0]["url"], linked.as_str(), "{:#}", shot[0]);
+    assert!(
+        shot[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("Linked page {linked}: "))
+                && t.contains("organising lifts to the Civic Centre")),
+        "{:#}",
         shot[0]
     );
 

@@ -88,6 +88,10 @@ pub struct Report {
 /// At most this many PDF attachments of one report are read.
 pub const MAX_DOCUMENTS: usize = 4;
 
+/// At most this many of a message's links are captured as pages (the first ones: a forwarded
+/// post's link comes before a signature's).
+pub const MAX_LINKED_PAGES: usize = 3;
+
 /// At most this many attachments of one report become media (as many as media capture takes
 /// per item).
 pub const MAX_MEDIA: usize = 8;

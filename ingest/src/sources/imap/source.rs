@@ -482,6 +482,50 @@ impl ImapSource {
         result
     }
 
+    /// Captures the pages the message links to, as a reported link is captured
+    /// ([`crate::sources::report::capture_page`]: the fetcher's SSRF guard and caps; a login
+    /// or cookie wall recorded as such): the first [`super::MAX_LINKED_PAGES`] links, each
+    /// answer a capture of this poll, each page's text joining the report's, and the first
+    /// captured page the item's `url` (so a flagged report's page is screenshotted like any
+    /// flagged item's). A link that cannot be captured is named in the poll's dropped list.
+    async fn capture_linked_pages(
+        &self,
+        ctx: &PollContext,
+        poll: &mut Poll,
+        uid: u32,
+        item: &mut ballotwatch_core::Item,
+    ) {
+        let links: Vec<Url> = item
+            .links
+            .iter()
+            .filter_map(|l| Url::parse(l).ok())
+            .take(super::MAX_LINKED_PAGES)
+            .collect();
+        for link in links {
+            let page = crate::sources::report::capture_page(&ctx.fetcher, &link).await;
+            if let Some((capture, body)) = page.fetched.clone() {
+                poll.captures.push((capture, body));
+            }
+            match (&page.page, page.not_captured()) {
+                (Some(text), _) => {
+                    let body = item.text.get_or_insert_with(String::new);
+                    if !body.is_empty() {
+                        body.push_str("\n\n");
+                    }
+                    body.push_str(&format!("Linked page {link}: {}", text.text.trim()));
+                    if item.url.is_none() {
+                        item.url = Some(link.to_string());
+                    }
+                }
+                (None, Some(why)) => poll.dropped.push(format!(
+                    "UID {uid}: the linked page was not captured: {why}; the report is kept"
+                )),
+                // A picture or video linked directly: the link stays in `links`.
+                (None, None) => {}
+            }
+        }
+    }
+
     /// Records message `uid` (its bytes `raw`, if the server sent them): the capture, and the
     /// report item or the reason it was skipped.
     async fn record(
@@ -566,6 +610,7 @@ impl ImapSource {
                         doc.bytes,
                     ));
                 }
+                self.capture_linked_pages(ctx, poll, uid, &mut item).await;
                 item.matched_terms = ctx.watch.matches(&item.full_text());
                 // Who forwarded it is kept apart, in the store's report record.
                 poll.reports.push(crate::sources::PollReport {

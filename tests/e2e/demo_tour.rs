@@ -640,5 +640,65 @@ async fn the_readme_tour_works_as_written_in_chromium() {
         assert!(page.contains(expected), "{expected:?} not in {page}");
     }
 
+    // 11. Report a link someone sent in: the page is captured at once and the report gets a
+    // reference; its item names who reported it.
+    nav(&c, "Report", "Report a link or upload").await;
+    let reported = "http://voter-reregistration.co.uk/lookalike/postal-vote";
+    c.find(Locator::Id("url"))
+        .await
+        .unwrap()
+        .send_keys(reported)
+        .await
+        .unwrap();
+    c.find(Locator::Id("note"))
+        .await
+        .unwrap()
+        .send_keys("A neighbour sent me this link: is it really the council?")
+        .await
+        .unwrap();
+    c.find(Locator::Id("platform"))
+        .await
+        .unwrap()
+        .send_keys("WhatsApp")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Report R-").await;
+    let page = main_text(&c).await;
+    assert!(
+        page.contains(&format!("{reported} — captured (HTTP 200)")),
+        "{page}"
+    );
+    shot_and_audit(&c, "tour-09-report").await;
+    c.find(Locator::LinkText("See the report item"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Item: ").await;
+    let page = main_text(&c).await;
+    for expected in [
+        "Reports (1)",
+        "from demo",
+        "A neighbour sent me this link",
+        "Seen on WhatsApp",
+    ] {
+        assert!(page.contains(expected), "{expected:?} not in {page}");
+    }
+    // Classified like any item, it joins an incident (reload until it has).
+    let item_url = c.current_url().await.unwrap();
+    wait_for_within("the report item in an incident", DEMO_DEADLINE, || async {
+        c.goto(item_url.as_str()).await.ok()?;
+        let page = main_text(&c).await;
+        page.contains("Part of incident").then_some(())
+    })
+    .await;
+
     c.close().await.unwrap();
 }

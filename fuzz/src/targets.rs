@@ -145,7 +145,7 @@ pub const ALL: &[Target] = &[
     #[cfg(feature = "sources")]
     Target {
         name: "web",
-        about: "a watched page: web::extract then web::version (diff against a previous version)",
+        about: "a watched or reported page: web::extract (with its metadata), report::wall, then web::version (diff against a previous version)",
         run: web_page,
         setup: no_setup,
         contains_panics: false,
@@ -429,6 +429,8 @@ fn web_page(data: &[u8]) {
     let at = url("https://anytown.gov.example/elections/polling-stations");
     let html = rss::decode_to_utf8(data, Some("text/html"));
     let page = web::extract(&html, &at);
+    // A reported page read the same way is also checked for a login or cookie wall.
+    let _ = ballotwatch_ingest::sources::report::wall(&at, &html, &page);
     let old = web::WebState {
         text_sha256: Some(ballotwatch_core::sha256_hex(PREVIOUS_PAGE.as_bytes())),
         text: Some(PREVIOUS_PAGE.to_string()),

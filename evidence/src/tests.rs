@@ -1281,6 +1281,26 @@ fn a_wacz_carries_the_screenshots_as_resource_records_replay_can_find() {
     }));
 }
 
+/// Records `item` as read from `capture` (its bytes already stored) by source `source`.
+fn record_one(store: &Store, source: &str, capture: Capture, item: Item) {
+    let at = capture.started_at;
+    store
+        .record_poll(
+            source,
+            PollRecord {
+                captures: vec![capture],
+                items: vec![(0, item)],
+                etag: None,
+                last_modified: None,
+                cursor: None,
+                not_modified: false,
+                attempted_at: at,
+                next_attempt_at: at,
+            },
+        )
+        .unwrap();
+}
+
 #[test]
 fn reporters_are_left_out_of_packs_unless_asked_for() {
     let f = fixture();
@@ -1290,42 +1310,30 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
     let eml = b"From: Pat Resident <pat@resident.example>\r\nTo: elections@anytown.gov.uk\r\n\
         Subject: Fwd: polling station closed\r\n\r\nIs this true?\r\n";
     let sha256 = f.store.put_blob(eml).unwrap();
-    f.store
-        .record_poll(
-            "Inbox",
-            PollRecord {
-                captures: vec![Capture {
-                    url: "imaps://mail.example/INBOX;UIDVALIDITY=1/;UID=1".into(),
-                    final_url: "imaps://mail.example/INBOX;UIDVALIDITY=1/;UID=1".into(),
-                    status: 200,
-                    headers: vec![("content-type".into(), "message/rfc822".into())],
-                    sha256: sha256.clone(),
-                    size: eml.len() as u64,
-                    started_at: t,
-                    finished_at: t,
-                }],
-                items: vec![(
-                    0,
-                    Item {
-                        id: "msg".into(),
-                        source: SourceRef {
-                            kind: "imap".into(),
-                            name: "Inbox".into(),
-                        },
-                        title: Some("Fwd: polling station closed".into()),
-                        text: Some("Is this true?".into()),
-                        ..Item::default()
-                    },
-                )],
-                etag: None,
-                last_modified: None,
-                cursor: None,
-                not_modified: false,
-                attempted_at: t,
-                next_attempt_at: t,
+    record_one(
+        &f.store,
+        "Inbox",
+        Capture {
+            url: "imaps://mail.example/INBOX;UIDVALIDITY=1/;UID=1".into(),
+            final_url: "imaps://mail.example/INBOX;UIDVALIDITY=1/;UID=1".into(),
+            status: 200,
+            headers: vec![("content-type".into(), "message/rfc822".into())],
+            sha256: sha256.clone(),
+            size: eml.len() as u64,
+            started_at: t,
+            finished_at: t,
+        },
+        Item {
+            id: "msg".into(),
+            source: SourceRef {
+                kind: "imap".into(),
+                name: "Inbox".into(),
             },
-        )
-        .unwrap();
+            title: Some("Fwd: polling station closed".into()),
+            text: Some("Is this true?".into()),
+            ..Item::default()
+        },
+    );
     f.store
         .record_inbox_reports(
             "Inbox",
@@ -1455,48 +1463,36 @@ fn a_screenshot_that_is_also_a_medium_is_in_the_pack_once() {
     let body = b"{\"report\":\"R-000009\"}";
     let body_sha = f.store.put_blob(body).unwrap();
     let page = "https://social.example/groups/anytown/posts/9";
-    f.store
-        .record_poll(
-            "Reports",
-            PollRecord {
-                captures: vec![Capture {
-                    url: "report:R-000009".into(),
-                    final_url: "report:R-000009".into(),
-                    status: 200,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    sha256: body_sha,
-                    size: body.len() as u64,
-                    started_at: t,
-                    finished_at: t,
-                }],
-                items: vec![(
-                    0,
-                    Item {
-                        id: "reported".into(),
-                        source: SourceRef {
-                            kind: "report".into(),
-                            name: "Reports".into(),
-                        },
-                        url: Some(page.into()),
-                        text: Some("Seen in a group".into()),
-                        media: vec![ballotwatch_core::Media {
-                            url: Some(format!("screenshot:{page}")),
-                            mime: Some("image/png".into()),
-                            sha256: Some(png_sha.clone()),
-                            ..ballotwatch_core::Media::default()
-                        }],
-                        ..Item::default()
-                    },
-                )],
-                etag: None,
-                last_modified: None,
-                cursor: None,
-                not_modified: false,
-                attempted_at: t,
-                next_attempt_at: t,
+    record_one(
+        &f.store,
+        "Reports",
+        Capture {
+            url: "report:R-000009".into(),
+            final_url: "report:R-000009".into(),
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            sha256: body_sha,
+            size: body.len() as u64,
+            started_at: t,
+            finished_at: t,
+        },
+        Item {
+            id: "reported".into(),
+            source: SourceRef {
+                kind: "report".into(),
+                name: "Reports".into(),
             },
-        )
-        .unwrap();
+            url: Some(page.into()),
+            text: Some("Seen in a group".into()),
+            media: vec![ballotwatch_core::Media {
+                url: Some(format!("screenshot:{page}")),
+                mime: Some("image/png".into()),
+                sha256: Some(png_sha.clone()),
+                ..ballotwatch_core::Media::default()
+            }],
+            ..Item::default()
+        },
+    );
     f.store
         .record_screenshot(&NewScreenshot {
             item_id: "reported".into(),

@@ -1739,6 +1739,66 @@ fn postgresql_restart_mid_run_loses_nothing_committed_and_writes_resume() {
 }
 
 #[test]
+fn postgresql_exclusive_work_waits_for_another_session_and_a_panic_releases_the_lock() {
+    let db = shared_pg().database("exclusively").unwrap();
+    let store = Arc::new(PgStore::connect(&db.url, pg_options("web-a")).unwrap());
+    let key_id = |key: &str| format!("hashtextextended('{key}', 0)");
+    // Another node's session holds the lock: the work waits for it.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    other
+        .execute(
+            &format!("SELECT pg_advisory_lock({})", key_id("report-matching")),
+            &[],
+        )
+        .unwrap();
+    let ran = Arc::new(Mutex::new(None::<std::time::Instant>));
+    let worker = {
+        let (store, ran) = (store.clone(), ran.clone());
+        std::thread::spawn(move || {
+            store
+                .exclusively("report-matching", &mut || {
+                    *ran.lock().unwrap() = Some(std::time::Instant::now());
+                    Ok(())
+                })
+                .unwrap();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        ran.lock().unwrap().is_none(),
+        "ran while another session held the lock"
+    );
+    let released = std::time::Instant::now();
+    other
+        .execute(
+            &format!("SELECT pg_advisory_unlock({})", key_id("report-matching")),
+            &[],
+        )
+        .unwrap();
+    worker.join().unwrap();
+    assert!(ran.lock().unwrap().is_some_and(|t| t >= released));
+    // Work that panics leaves the lock free for the other sessions.
+    let s = store.clone();
+    let panicked = std::thread::spawn(move || {
+        s.exclusively("after-panic", &mut || panic!("the work failed"))
+            .ok();
+    })
+    .join();
+    assert!(panicked.is_err(), "the panic reaches the caller");
+    let free: bool = other
+        .query_one(
+            &format!("SELECT pg_try_advisory_lock({})", key_id("after-panic")),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(free, "the lock was left held after a panic");
+    drop(other);
+    // The store must not be dropped inside a runtime; none here.
+    drop(store);
+}
+
+#[test]
 fn postgresql_an_overdue_timestamp_is_reported_cluster_wide() {
     let db = shared_pg().database("timestamp_overdue").unwrap();
     let overdue = Duration::from_millis(50);

@@ -864,15 +864,7 @@ fn a_pack_with_a_tsa_carries_the_chain_and_roots_and_items_name_their_entries() 
             "rendered_html"
         ]
     );
-    let refs = |id: &str| {
-        p.manifest
-            .items
-            .iter()
-            .find(|i| i.item.id == id)
-            .unwrap()
-            .capture_log
-            .clone()
-    };
+    let refs = |id: &str| item_entry(&p.manifest, id).capture_log.clone();
     let fake = refs("fake");
     assert_eq!(fake.len(), 1);
     assert_eq!((fake[0].body, fake[0].headers), (1, Some(2)));
@@ -1281,6 +1273,14 @@ fn a_wacz_carries_the_screenshots_as_resource_records_replay_can_find() {
     }));
 }
 
+/// The entry of item `id` in a pack's manifest.
+fn item_entry<'a>(m: &'a crate::manifest::Manifest, id: &str) -> &'a crate::manifest::ItemEntry {
+    m.items
+        .iter()
+        .find(|i| i.item.id == id)
+        .unwrap_or_else(|| panic!("item `{id}` is not in the manifest"))
+}
+
 /// Records `item` as read from `capture` (its bytes already stored) by source `source`.
 fn record_one(store: &Store, source: &str, capture: Capture, item: Item) {
     let at = capture.started_at;
@@ -1367,12 +1367,7 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
     let p = build_at(&f.store, &f.key, &req, now).unwrap();
     assert_eq!(names_pat(&p.files), Vec::<String>::new());
     let v = verify_files(&p.files, &trusting).unwrap();
-    let msg = v
-        .manifest
-        .items
-        .iter()
-        .find(|i| i.item.id == "msg")
-        .unwrap();
+    let msg = item_entry(&v.manifest, "msg");
     assert!(msg.capture_ids.is_empty());
     assert_eq!(msg.withheld.len(), 1);
     assert_eq!(msg.withheld[0].sha256, sha256);
@@ -1392,12 +1387,7 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
     };
     let p = build_at(&f.store, &f.key, &stamped, now).unwrap();
     let v = verify_files(&p.files, &trusting).unwrap();
-    let msg = v
-        .manifest
-        .items
-        .iter()
-        .find(|i| i.item.id == "msg")
-        .unwrap();
+    let msg = item_entry(&v.manifest, "msg");
     assert_eq!(msg.capture_log.len(), 1, "{:?}", msg.capture_log);
     assert_eq!(msg.capture_log[0].capture_id, msg.withheld[0].capture_id);
     assert_eq!(msg.capture_log[0].headers, None);
@@ -1432,12 +1422,7 @@ fn reporters_are_left_out_of_packs_unless_asked_for() {
     let p = build_at(&f.store, &f.key, &req, now).unwrap();
     let v = verify_files(&p.files, &trusting).unwrap();
     assert_eq!(v.manifest.reporters.as_deref(), Some(names::REPORTERS));
-    let msg = v
-        .manifest
-        .items
-        .iter()
-        .find(|i| i.item.id == "msg")
-        .unwrap();
+    let msg = item_entry(&v.manifest, "msg");
     assert!(msg.withheld.is_empty());
     assert_eq!(msg.capture_ids.len(), 1);
     assert_eq!(p.files[&format!("captures/{sha256}.eml")], eml.to_vec());
@@ -1524,12 +1509,7 @@ fn a_screenshot_that_is_also_a_medium_is_in_the_pack_once() {
         "no second copy: {:?}",
         p.files.keys().collect::<Vec<_>>()
     );
-    let item = p
-        .manifest
-        .items
-        .iter()
-        .find(|i| i.item.id == "reported")
-        .unwrap();
+    let item = item_entry(&p.manifest, "reported");
     assert_eq!(item.media.len(), 1);
     assert_eq!(item.media[0].file, shot_file);
     assert_eq!(item.media[0].sha256, png_sha);

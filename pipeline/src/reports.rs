@@ -316,7 +316,6 @@ impl ReportDesk {
             items: vec![(0, item)],
             ..Poll::default()
         };
-        poll.limit_items(source, self.config.max_item_text());
         let caps = media::Caps::from_limits(&self.config.limits);
         let gate = self.media_gate(source);
         let mut items = std::mem::take(&mut poll.items);
@@ -371,6 +370,7 @@ impl ReportDesk {
             })
             .collect();
         poll.items = items;
+        // Once, on the final text (the note, pages, PDFs and what the rendered pages add).
         poll.limit_items(source, self.config.max_item_text());
         let urls: Vec<UrlOutcome> = pages.iter().map(url_outcome).collect();
         let mut closing = detail;

@@ -502,8 +502,8 @@ impl ImapSource {
             .take(super::MAX_LINKED_PAGES)
             .collect();
         for link in links {
-            let page = crate::sources::report::capture_page(&ctx.fetcher, &link).await;
-            if let Some((capture, body)) = page.fetched.clone() {
+            let mut page = crate::sources::report::capture_page(&ctx.fetcher, &link).await;
+            if let Some((capture, body)) = page.fetched.take() {
                 poll.captures.push((capture, body));
             }
             match (&page.page, page.not_captured()) {

@@ -35,6 +35,8 @@ pub(crate) const KEYWORD_TOKENIZER: &str = "keyword";
 const MAX_TOKEN_BYTES: usize = 40;
 
 /// Facet roots, in the order [`crate::Facets`] reports them.
+/// The field holding every facet (`/kind/…`, `/source/…`, …).
+pub(crate) const FACETS_FIELD: &str = "facets";
 pub(crate) const FACET_KIND: &str = "kind";
 pub(crate) const FACET_LABEL: &str = "label";
 pub(crate) const FACET_SOURCE: &str = "source";
@@ -134,7 +136,7 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
     // Both multi-valued: an item can belong to several incidents.
     let incident_id = b.add_i64_field("incident_id", INDEXED | FAST | STORED);
     let incident_status = b.add_text_field("incident_status", keyword);
-    let facets = b.add_facet_field("facets", FacetOptions::default());
+    let facets = b.add_facet_field(FACETS_FIELD, FacetOptions::default());
     let fields = Fields {
         id,
         title,

@@ -2,19 +2,23 @@
 //! counts over every matching document.
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
-use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
-use tantivy::query::Query;
-use tantivy::schema::{Facet, Value};
+use tantivy::collector::{Collector, Count, FacetCollector, FacetCounts, TopDocs};
+use tantivy::query::{AllQuery, Query};
+use tantivy::schema::{Facet, Field, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Order, Score, Searcher, TantivyDocument};
 
 use crate::error::{IndexError, Result};
 use crate::index::SearchIndex;
 use crate::query::QueryLimits;
-use crate::schema::{FACET_FLAGGED, FACET_KIND, FACET_LABEL, FACET_SEVERITY, FACET_SOURCE};
+use crate::schema::{
+    FACETS_FIELD, FACET_FLAGGED, FACET_KIND, FACET_LABEL, FACET_SEVERITY, FACET_SOURCE,
+};
 
 /// The most hits one search returns; larger limits are lowered to this.
 pub const MAX_LIMIT: usize = 1000;
@@ -127,25 +131,86 @@ const FACET_ROOTS: [&str; 5] = [
     FACET_FLAGGED,
 ];
 
-fn facet_list(counts: &FacetCounts, root: &str) -> Vec<(String, u64)> {
-    let mut list: Vec<(String, u64)> = counts
-        .get(Facet::from_path([root]))
-        .filter_map(|(facet, n)| facet.to_path().last().map(|v| (v.to_string(), n)))
-        .collect();
+/// Facet counts by root (`kind`, `source`, …): each root's values with their counts.
+type FacetTally = BTreeMap<String, Vec<(String, u64)>>;
+
+fn tally_of(counts: &FacetCounts) -> FacetTally {
+    FACET_ROOTS
+        .iter()
+        .map(|root| {
+            let values = counts
+                .get(Facet::from_path([*root]))
+                .filter_map(|(facet, n)| facet.to_path().last().map(|v| (v.to_string(), n)))
+                .collect();
+            (root.to_string(), values)
+        })
+        .collect()
+}
+
+/// Facet counts over every live document without visiting the documents: each facet value's
+/// document frequency from the term dictionary, less the deleted documents (items re-indexed
+/// since the segment was written) that carry it. What a blank search (`*`, the search page's
+/// first view) shows; the same counts [`FacetCollector`] gives, at the cost of the deleted
+/// documents only.
+fn tally_of_all(searcher: &Searcher, field: Field) -> tantivy::Result<FacetTally> {
+    let mut by_facet: BTreeMap<Facet, u64> = BTreeMap::new();
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(field)?;
+        let mut terms = inverted.terms().stream()?;
+        while terms.advance() {
+            let facet = Facet::from_encoded(terms.key().to_vec())
+                .map_err(|e| tantivy::TantivyError::InternalError(e.to_string()))?;
+            *by_facet.entry(facet).or_default() += u64::from(terms.value().doc_freq);
+        }
+        let Some(alive) = segment.alive_bitset() else {
+            continue;
+        };
+        let column = segment.facet_reader(FACETS_FIELD)?;
+        let mut facet = Facet::root();
+        for doc in (0..segment.max_doc()).filter(|d| !alive.is_alive(*d)) {
+            let mut previous = None;
+            for ord in column.facet_ords(doc) {
+                // A document counts once per facet, as in the term's document frequency.
+                if previous.replace(ord) == Some(ord) {
+                    continue;
+                }
+                column.facet_from_ord(ord, &mut facet)?;
+                if let Some(n) = by_facet.get_mut(&facet) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+    }
+    let mut tally = FacetTally::new();
+    for (facet, n) in by_facet {
+        if let [root, value] = facet.to_path().as_slice() {
+            if n > 0 && FACET_ROOTS.contains(root) {
+                tally
+                    .entry(root.to_string())
+                    .or_default()
+                    .push((value.to_string(), n));
+            }
+        }
+    }
+    Ok(tally)
+}
+
+fn facet_list(tally: &FacetTally, root: &str) -> Vec<(String, u64)> {
+    let mut list = tally.get(root).cloned().unwrap_or_default();
     list.sort_by(|a, b| (Reverse(a.1), &a.0).cmp(&(Reverse(b.1), &b.0)));
     list
 }
 
-fn facets_from(counts: &FacetCounts) -> Facets {
-    let flagged = facet_list(counts, FACET_FLAGGED)
+fn facets_from(tally: &FacetTally) -> Facets {
+    let flagged = facet_list(tally, FACET_FLAGGED)
         .into_iter()
         .find(|(v, _)| v == "true")
         .map_or(0, |(_, n)| n);
     Facets {
-        kinds: facet_list(counts, FACET_KIND),
-        labels: facet_list(counts, FACET_LABEL),
-        sources: facet_list(counts, FACET_SOURCE),
-        severities: facet_list(counts, FACET_SEVERITY),
+        kinds: facet_list(tally, FACET_KIND),
+        labels: facet_list(tally, FACET_LABEL),
+        sources: facet_list(tally, FACET_SOURCE),
+        severities: facet_list(tally, FACET_SEVERITY),
         flagged,
     }
 }
@@ -162,6 +227,37 @@ fn leading_excerpt(text: &str, max_chars: usize) -> String {
         _ => cut.as_str(),
     };
     format!("{}…", html_escape::encode_quoted_attribute(cut.trim_end()))
+}
+
+/// A page of hits: each one's score and address.
+type PageHits = Vec<(Score, DocAddress)>;
+
+/// Runs `query` through `extra` (counts, facets) and, unless `range` is empty, the page of
+/// hits in `range` in `sort` order.
+fn collect_page<C: Collector>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    sort: SortOrder,
+    range: Range<usize>,
+    extra: C,
+) -> tantivy::Result<(C::Fruit, PageHits)> {
+    if range.is_empty() {
+        return Ok((searcher.search(query, &extra)?, Vec::new()));
+    }
+    let page = TopDocs::for_doc_range(range);
+    let time = || SortByStaticFastValue::<tantivy::DateTime>::for_field("time");
+    Ok(match sort {
+        SortOrder::Relevance => {
+            let top = page.order_by(((SortBySimilarityScore, Order::Desc), (time(), Order::Desc)));
+            let (fruit, top) = searcher.search(query, &(extra, top))?;
+            (fruit, top.into_iter().map(|((s, _), a)| (s, a)).collect())
+        }
+        SortOrder::Newest => {
+            let top = page.order_by(((time(), Order::Desc), (SortBySimilarityScore, Order::Desc)));
+            let (fruit, top) = searcher.search(query, &(extra, top))?;
+            (fruit, top.into_iter().map(|((_, s), a)| (s, a)).collect())
+        }
+    })
 }
 
 struct Snippets {
@@ -184,16 +280,12 @@ impl SearchIndex {
         let query = crate::query::parse(&self.parser, &req.index_query(), &req.query)?;
         let searcher = self.reader.searcher();
 
-        let mut facet_collector = FacetCollector::for_field("facets");
-        for root in FACET_ROOTS {
-            facet_collector.add_facet(Facet::from_path([root]));
-        }
         let limit = req.limit.min(MAX_LIMIT);
         // No page can start past the last document; this also bounds the collector's memory.
         let offset = req
             .offset
             .min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
-        let page = TopDocs::for_doc_range(offset..offset.saturating_add(limit));
+        let range = offset..offset.saturating_add(limit);
 
         let run_error = |e: tantivy::TantivyError| match crate::query::explain_search_error(&e) {
             Some(message) => IndexError::Query {
@@ -206,44 +298,26 @@ impl SearchIndex {
             ),
         };
 
-        let (total, facet_counts, page_hits): (usize, FacetCounts, Vec<(Score, DocAddress)>) =
-            if limit == 0 {
-                let (total, facets) = searcher
-                    .search(&query, &(Count, facet_collector))
-                    .map_err(run_error)?;
-                (total, facets, Vec::new())
-            } else {
-                match req.sort {
-                    SortOrder::Relevance => {
-                        let top = page.order_by((
-                            (SortBySimilarityScore, Order::Desc),
-                            (
-                                SortByStaticFastValue::<tantivy::DateTime>::for_field("time"),
-                                Order::Desc,
-                            ),
-                        ));
-                        let (total, facets, top) = searcher
-                            .search(&query, &(Count, facet_collector, top))
-                            .map_err(run_error)?;
-                        let hits = top.into_iter().map(|((s, _), a)| (s, a)).collect();
-                        (total, facets, hits)
-                    }
-                    SortOrder::Newest => {
-                        let top = page.order_by((
-                            (
-                                SortByStaticFastValue::<tantivy::DateTime>::for_field("time"),
-                                Order::Desc,
-                            ),
-                            (SortBySimilarityScore, Order::Desc),
-                        ));
-                        let (total, facets, top) = searcher
-                            .search(&query, &(Count, facet_collector, top))
-                            .map_err(run_error)?;
-                        let hits = top.into_iter().map(|((_, s), a)| (s, a)).collect();
-                        (total, facets, hits)
-                    }
-                }
-            };
+        let (total, tally, page_hits) = if query.downcast_ref::<AllQuery>().is_some() {
+            let (total, hits) =
+                collect_page(&searcher, &*query, req.sort, range, Count).map_err(run_error)?;
+            let tally = tally_of_all(&searcher, self.fields.facets).map_err(run_error)?;
+            (total, tally, hits)
+        } else {
+            let mut facet_collector = FacetCollector::for_field(FACETS_FIELD);
+            for root in FACET_ROOTS {
+                facet_collector.add_facet(Facet::from_path([root]));
+            }
+            let ((total, counts), hits) = collect_page(
+                &searcher,
+                &*query,
+                req.sort,
+                range,
+                (Count, facet_collector),
+            )
+            .map_err(run_error)?;
+            (total, tally_of(&counts), hits)
+        };
 
         let hits = if page_hits.is_empty() {
             Vec::new()
@@ -261,7 +335,7 @@ impl SearchIndex {
         Ok(SearchResults {
             total,
             hits,
-            facets: facets_from(&facet_counts),
+            facets: facets_from(&tally),
         })
     }
 

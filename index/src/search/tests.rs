@@ -398,6 +398,78 @@ fn facets_count_all_matches_not_just_the_page() {
 }
 
 #[test]
+fn blank_search_counts_facets_from_the_term_dictionary_less_deleted_documents() {
+    let mut docs = Vec::new();
+    for i in 0..5 {
+        let mut d = classified(
+            &format!("imp{i}"),
+            "council portal",
+            Severity::High,
+            &[(VerdictKind::Impersonation, "lookalike_domain", 0.9)],
+            None,
+        );
+        d.0.source.name = "Anytown Echo".into();
+        docs.push(d);
+    }
+    for i in 0..3 {
+        docs.push(classified(
+            &format!("mis{i}"),
+            "council polls",
+            Severity::Medium,
+            &[(VerdictKind::Misinformation, "wrong_date", 0.8)],
+            None,
+        ));
+    }
+    let (_d, idx) = index_with(&docs);
+    // A second segment re-indexes three items (their first copies are deleted documents now,
+    // with the old facets) and an item is removed.
+    let mut again = Vec::new();
+    for i in 0..3 {
+        let mut item = doc_item(&format!("imp{i}"), "council portal, cleared", None);
+        item.source.name = "Castle Courier".into();
+        again.push(TestDoc::from(item));
+    }
+    upsert_docs(&idx, &again);
+    let mut w = idx.writer(20_000_000).unwrap();
+    w.delete("mis0");
+    w.commit().unwrap();
+
+    let searcher = idx.reader.searcher();
+    assert!(searcher.segment_readers().len() >= 2);
+    assert!(searcher
+        .segment_readers()
+        .iter()
+        .any(|s| s.num_deleted_docs() > 0));
+    let mut collector = FacetCollector::for_field(FACETS_FIELD);
+    for root in FACET_ROOTS {
+        collector.add_facet(Facet::from_path([root]));
+    }
+    let visited = searcher.search(&AllQuery, &collector).unwrap();
+    let from_terms = tally_of_all(&searcher, idx.fields.facets).unwrap();
+    assert_eq!(facets_from(&from_terms), facets_from(&tally_of(&visited)));
+
+    let blank = idx.search(&SearchRequest::new("", 2)).unwrap();
+    assert_eq!(blank.total, 7);
+    assert_eq!(blank.hits.len(), 2);
+    assert_eq!(blank.facets.flagged, 4);
+    assert_eq!(
+        blank.facets.sources,
+        [
+            ("Castle Courier".to_string(), 3),
+            ("Anytown Echo".to_string(), 2),
+            ("Test Source".to_string(), 2)
+        ]
+    );
+    assert_eq!(
+        blank.facets.kinds,
+        [
+            ("impersonation".to_string(), 2),
+            ("misinformation".to_string(), 2)
+        ]
+    );
+}
+
+#[test]
 fn limits_and_offsets_are_bounded() {
     let docs: Vec<_> = (0..5)
         .map(|i| doc_item(&format!("d{i}"), "same words", None))

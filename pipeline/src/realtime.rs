@@ -25,10 +25,170 @@ use super::{
 /// Batches in flight between the connection and the store.
 const IN_FLIGHT: usize = 8;
 
+/// Where a stream's batches are recorded: the embedded store (then the classify stage is woken)
+/// or, in cluster mode, PostgreSQL (then the new versions go on the classify queue).
+#[async_trait::async_trait]
+pub(crate) trait StreamSink: Send + Sync {
+    /// The stream's stored resume position.
+    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>>;
+    /// Records one batch as a poll is recorded (capture blobs, then captures, items and the
+    /// resume state in one transaction) and hands its new versions on.
+    async fn record_batch(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: ballotwatch_ingest::Poll,
+    ) -> Result<PollCounts>;
+    /// Records a connection failure or an unreadable event in the stream's health.
+    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()>;
+}
+
+/// Runs the real-time part `rt` of source `source` until `stop` (or, with
+/// [`StreamUntil::CaughtUp`], until caught up or failed), reconnecting after failures with
+/// backoff up to `max_backoff`, each batch recorded through `sink`. Returns what was recorded,
+/// or the last error when a catch-up run failed.
+pub(crate) async fn stream_loop(
+    sink: &dyn StreamSink,
+    ctx: Arc<PollContext>,
+    rt: Arc<dyn RealtimeSource>,
+    source: String,
+    until: StreamUntil,
+    stop: CancellationToken,
+    limits: (usize, Duration),
+) -> Result<PollCounts, PipelineError> {
+    let (max_item_text, max_backoff) = limits;
+    let state_name = rt.state_name().to_string();
+    let mut failures: u32 = 0;
+    let mut total = PollCounts::default();
+    loop {
+        let cursor = match sink.stream_cursor(&state_name).await {
+            Ok(state) => Cursor {
+                state,
+                ..Cursor::default()
+            },
+            Err(e) => {
+                tracing::error!(source = %state_name, error = %full_message(&e), "cannot read the stream's state; retrying in 30s");
+                if matches!(until, StreamUntil::CaughtUp(_)) {
+                    return Err(e);
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(total),
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => continue,
+                }
+            }
+        };
+        let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
+        let run = {
+            let rt = rt.clone();
+            let ctx = ctx.clone();
+            async move {
+                let r = rt.run(&ctx, &cursor, until, &tx).await;
+                drop(tx);
+                r
+            }
+        };
+        let mut recorded = false;
+        let record = async {
+            while let Some(event) = rx.recv().await {
+                match event {
+                    StreamEvent::Batch(mut poll) => {
+                        poll.limit_items(&state_name, max_item_text);
+                        let counts = sink.record_batch(&state_name, &source, poll).await?;
+                        recorded = true;
+                        total.new += counts.new;
+                        total.updated += counts.updated;
+                        total.unchanged += counts.unchanged;
+                        total.bytes += counts.bytes;
+                        total.dropped.extend(counts.dropped);
+                        if counts.new + counts.updated > 0 {
+                            tracing::info!(source = %state_name, new = counts.new, updated = counts.updated, "streamed");
+                        }
+                    }
+                    StreamEvent::Problem(error) => {
+                        sink.record_stream_error(&state_name, error.url(), &error.to_string())
+                            .await?;
+                    }
+                }
+            }
+            Ok::<(), PipelineError>(())
+        };
+        let (ran, stored) = tokio::select! {
+            _ = stop.cancelled() => return Ok(total),
+            r = async { tokio::join!(run, record) } => r,
+        };
+        if recorded {
+            failures = 0;
+        }
+        let failure = match (ran, stored) {
+            (_, Err(e)) => {
+                tracing::error!(source = %state_name, error = %full_message(&e), "cannot record what the stream sent");
+                e
+            }
+            (Ok(()), Ok(())) => return Ok(total),
+            (Err(error), Ok(())) => {
+                let message = error.to_string();
+                tracing::warn!(source = %state_name, error = %message, "stream ended");
+                if let Err(e) = sink
+                    .record_stream_error(&state_name, error.url(), &message)
+                    .await
+                {
+                    tracing::error!(source = %state_name, error = %full_message(&e), "cannot record the stream's error");
+                }
+                PipelineError::Source(Box::new(error))
+            }
+        };
+        if matches!(until, StreamUntil::CaughtUp(_)) {
+            return Err(failure);
+        }
+        failures = failures.saturating_add(1);
+        let wait = Duration::from_secs(1u64 << failures.min(10)).min(max_backoff);
+        tracing::info!(source = %state_name, wait = %humantime_secs(wait), "reconnecting");
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(total),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamSink for Pipeline {
+    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>> {
+        let name = state_name.to_string();
+        let state = self.blocking(move |s| Ok(s.source_state(&name)?)).await?;
+        Ok(state.and_then(|s| s.cursor))
+    }
+
+    async fn record_batch(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: ballotwatch_ingest::Poll,
+    ) -> Result<PollCounts> {
+        let at = Utc::now();
+        let (name, src) = (state_name.to_string(), source.to_string());
+        let counts = self
+            .blocking(move |store| store_poll(store, &name, &src, poll, at, at))
+            .await?;
+        if counts.new + counts.updated > 0 {
+            self.classify_wake.notify_one();
+        }
+        Ok(counts)
+    }
+
+    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
+        let (state_name, url, message) =
+            (state_name.to_string(), url.to_string(), message.to_string());
+        let at = Utc::now();
+        self.blocking(move |store| {
+            Ok(store.record_poll_error(&state_name, &url, &message, at, at)?)
+        })
+        .await
+    }
+}
+
 impl Pipeline {
-    /// Runs the real-time part `rt` of source `source` until `stop` (or, with
-    /// [`StreamUntil::CaughtUp`], until caught up or failed), reconnecting after failures.
-    /// Returns what was recorded, or the last error when a catch-up run failed.
+    /// Runs the real-time part `rt` of source `source` through [`stream_loop`] into this
+    /// pipeline's store, with the stream's quarantine gate.
     pub(super) async fn realtime_loop(
         &self,
         rt: Arc<dyn RealtimeSource>,
@@ -36,110 +196,11 @@ impl Pipeline {
         until: StreamUntil,
         stop: CancellationToken,
     ) -> Result<PollCounts, PipelineError> {
-        let state_name = rt.state_name().to_string();
-        let mut failures: u32 = 0;
-        let mut total = PollCounts::default();
-        let ctx = self.stream_context(&source, &state_name, rt.url()).await;
-        loop {
-            let cursor = match self
-                .blocking({
-                    let state_name = state_name.clone();
-                    move |s| Ok(s.source_state(&state_name)?)
-                })
-                .await
-            {
-                Ok(state) => Cursor {
-                    state: state.and_then(|s| s.cursor),
-                    ..Cursor::default()
-                },
-                Err(e) => {
-                    tracing::error!(source = %state_name, error = %full_message(&e), "cannot read the stream's state; retrying in 30s");
-                    if matches!(until, StreamUntil::CaughtUp(_)) {
-                        return Err(e);
-                    }
-                    tokio::select! {
-                        _ = stop.cancelled() => return Ok(total),
-                        _ = tokio::time::sleep(Duration::from_secs(30)) => continue,
-                    }
-                }
-            };
-            let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
-            let run = {
-                let rt = rt.clone();
-                let ctx = ctx.clone();
-                async move {
-                    let r = rt.run(&ctx, &cursor, until, &tx).await;
-                    drop(tx);
-                    r
-                }
-            };
-            let mut recorded = false;
-            let record = async {
-                while let Some(event) = rx.recv().await {
-                    match event {
-                        StreamEvent::Batch(mut poll) => {
-                            poll.limit_items(&state_name, self.config.max_item_text());
-                            let at = Utc::now();
-                            let (name, src) = (state_name.clone(), source.clone());
-                            let counts = self
-                                .blocking(move |store| store_poll(store, &name, &src, poll, at, at))
-                                .await?;
-                            recorded = true;
-                            total.new += counts.new;
-                            total.updated += counts.updated;
-                            total.unchanged += counts.unchanged;
-                            total.bytes += counts.bytes;
-                            total.dropped.extend(counts.dropped);
-                            if counts.new + counts.updated > 0 {
-                                tracing::info!(source = %state_name, new = counts.new, updated = counts.updated, "streamed");
-                                self.classify_wake.notify_one();
-                            }
-                        }
-                        StreamEvent::Problem(error) => {
-                            self.record_stream_error(&state_name, error.url(), &error.to_string())
-                                .await?;
-                        }
-                    }
-                }
-                Ok::<(), PipelineError>(())
-            };
-            let (ran, stored) = tokio::select! {
-                _ = stop.cancelled() => return Ok(total),
-                r = async { tokio::join!(run, record) } => r,
-            };
-            if recorded {
-                failures = 0;
-            }
-            let failure = match (ran, stored) {
-                (_, Err(e)) => {
-                    tracing::error!(source = %state_name, error = %full_message(&e), "cannot record what the stream sent");
-                    e
-                }
-                (Ok(()), Ok(())) => return Ok(total),
-                (Err(error), Ok(())) => {
-                    let message = error.to_string();
-                    tracing::warn!(source = %state_name, error = %message, "stream ended");
-                    if let Err(e) = self
-                        .record_stream_error(&state_name, error.url(), &message)
-                        .await
-                    {
-                        tracing::error!(source = %state_name, error = %full_message(&e), "cannot record the stream's error");
-                    }
-                    PipelineError::Source(Box::new(error))
-                }
-            };
-            if matches!(until, StreamUntil::CaughtUp(_)) {
-                return Err(failure);
-            }
-            failures = failures.saturating_add(1);
-            let wait =
-                Duration::from_secs(1u64 << failures.min(10)).min(self.config.ingest.max_backoff);
-            tracing::info!(source = %state_name, wait = %humantime_secs(wait), "reconnecting");
-            tokio::select! {
-                _ = stop.cancelled() => return Ok(total),
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
+        let ctx = self
+            .stream_context(&source, rt.state_name(), rt.url())
+            .await;
+        let limits = (self.config.max_item_text(), self.config.ingest.max_backoff);
+        stream_loop(self, ctx, rt, source, until, stop, limits).await
     }
 
     /// The poll context of a stream: the pipeline's, with the stream's quarantine gate
@@ -192,16 +253,6 @@ impl Pipeline {
             outcome: outcome.map_err(PollFailure::from),
             elapsed: started.elapsed(),
         }
-    }
-
-    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
-        let (state_name, url, message) =
-            (state_name.to_string(), url.to_string(), message.to_string());
-        let at = Utc::now();
-        self.blocking(move |store| {
-            Ok(store.record_poll_error(&state_name, &url, &message, at, at)?)
-        })
-        .await
     }
 }
 

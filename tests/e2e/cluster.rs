@@ -471,6 +471,78 @@ fn kill_9_one_node_and_the_other_takes_over_and_finishes_everything() {
     );
 }
 
+/// A Bluesky source's real-time stream in cluster mode: one ingest node streams it, under the
+/// stream's own lease, into PostgreSQL (reconnecting from the committed cursor when the server
+/// drops it); when that node is killed the other takes the stream over within a lease period
+/// and resumes from the cursor in PostgreSQL: nothing missed, nothing stored twice.
+#[test]
+fn a_real_time_stream_is_streamed_by_one_node_and_taken_over_after_kill_9() {
+    use crate::jetstream::{cursor_of, Queries, FOURTH_US, LAST_US};
+    let Some(mut setup) = Setup::new("cluster_stream") else {
+        return;
+    };
+    let queries: Queries = Arc::default();
+    let (http, wsa) = crate::jetstream::start(queries.clone());
+    setup.sources = crate::jetstream::config(http, wsa);
+    let (a, b) = (setup.node("bw-a"), setup.node("bw-b"));
+    let rows = "SELECT count(*) FROM items WHERE source = 'Bluesky live'";
+    // The fake post's update is the last event: once it is in PostgreSQL every event was read,
+    // across the dropped connection.
+    let last = "SELECT count(*) FROM items WHERE source = 'Bluesky live' \
+                AND item_json LIKE '%deadline 9pm%'";
+    let mut na = Running(serve_roles(&setup, &a, "ingest"));
+    let start = Instant::now();
+    while setup.count_once_migrated(last) < 1 || queries.lock().unwrap().len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", log(&a));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(log(&a).contains("stream taken: this node streams it now"));
+    let mut nb = Running(serve_roles(&setup, &b, "ingest"));
+    while !log(&b).contains("cluster node running") {
+        assert!(start.elapsed() < Duration::from_secs(90), "{}", log(&b));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // bw-b waits: the stream is bw-a's while bw-a renews its lease.
+    std::thread::sleep(LEASE);
+    assert!(!log(&b).contains("stream taken"), "{}", log(&b));
+    let stored = setup.count(rows);
+    na.0.kill().unwrap();
+    na.0.wait().unwrap();
+    let killed = Instant::now();
+    while queries.lock().unwrap().len() < 3 {
+        assert!(
+            killed.elapsed() < LEASE * 3,
+            "the stream was not taken over: {}",
+            log(&b)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "kill -9: stream taken over in {:?} (lease {LEASE:?})",
+        killed.elapsed()
+    );
+    assert!(log(&b).contains("stream taken: this node streams it now"));
+    let seen = queries.lock().unwrap().clone();
+    assert_eq!(cursor_of(&seen[0]), None, "{seen:?}");
+    assert_eq!(cursor_of(&seen[1]), Some(FOURTH_US - 3_000_000), "{seen:?}");
+    // bw-b resumed from the last event bw-a committed (less the rewind), and the replayed
+    // events stored nothing new.
+    assert_eq!(cursor_of(&seen[2]), Some(LAST_US - 3_000_000), "{seen:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(setup.count(rows), stored);
+    assert_eq!(
+        setup.count("SELECT count(DISTINCT id) FROM items WHERE source = 'Bluesky live'"),
+        2
+    );
+    term(&mut nb.0);
+    assert_eq!(
+        wait_exit(&mut nb.0, Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        log(&b)
+    );
+}
+
 /// The faults scenario's feeds: [`FAULT_FEEDS`] feeds that grow by one phase's items at each
 /// step of the scenario (the threats of [`PHASE_THREATS`] and [`FAULT_ORDINARY`] posts each).
 const FAULT_FEEDS: usize = 3;

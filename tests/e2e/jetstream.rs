@@ -23,9 +23,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
 /// `time_us` of the last recorded event.
-const LAST_US: i64 = 1_777_543_208_750_000;
+pub(crate) const LAST_US: i64 = 1_777_543_208_750_000;
 /// `time_us` of the fourth event, the last one sent before the first connection is dropped.
-const FOURTH_US: i64 = 1_777_543_203_750_000;
+pub(crate) const FOURTH_US: i64 = 1_777_543_203_750_000;
 
 fn events() -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,9 +38,9 @@ fn events() -> Vec<String> {
 }
 
 /// The query strings the websocket server was opened with, in order.
-type Queries = Arc<Mutex<Vec<String>>>;
+pub(crate) type Queries = Arc<Mutex<Vec<String>>>;
 
-fn cursor_of(query: &str) -> Option<i64> {
+pub(crate) fn cursor_of(query: &str) -> Option<i64> {
     query
         .split('&')
         .find_map(|kv| kv.strip_prefix("cursor="))
@@ -49,7 +49,7 @@ fn cursor_of(query: &str) -> Option<i64> {
 
 /// Starts the AppView (HTTP) and Jetstream (websocket) servers; the first websocket connection
 /// is dropped after four events, like a server restart.
-fn start(queries: Queries) -> (SocketAddr, SocketAddr) {
+pub(crate) fn start(queries: Queries) -> (SocketAddr, SocketAddr) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -118,7 +118,7 @@ fn start(queries: Queries) -> (SocketAddr, SocketAddr) {
     rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
-fn config(http: SocketAddr, wsa: SocketAddr) -> String {
+pub(crate) fn config(http: SocketAddr, wsa: SocketAddr) -> String {
     format!(
         "[[source]]\nname = \"Bluesky live\"\nkind = \"bluesky\"\nappview = \"http://{http}/bsky/\"\n\
          actors = [\"anytown.gov.uk\"]\njetstream = true\njetstream_url = \"ws://{wsa}/subscribe\"\n\

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use ballotwatch_cluster::lease::{Lease, Leases};
 use ballotwatch_cluster::work::ItemRef;
-use ballotwatch_ingest::Source;
+use ballotwatch_ingest::{RealtimeSource, Source, StreamUntil};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::{sleep_or_stop, ClusterNode};
 use crate::poll::{next_attempt, resume_cursor, store_poll, FailedPoll, PollCounts};
+use crate::realtime::{stream_loop, StreamSink};
 use crate::{full_message, media, Result};
 
 /// Items read per sweep of unclassified items.
@@ -148,41 +149,130 @@ impl ClusterNode {
             Ok(mut poll) => {
                 poll.limit_items(&name, cfg.max_item_text());
                 let next_attempt_at = next(0, None);
-                let items = std::mem::take(&mut poll.items);
-                let mut items = self
-                    .blocking(move |store| {
-                        let mut items = items;
-                        media::reuse_stored(store, &mut items)?;
-                        Ok(items)
-                    })
-                    .await?;
-                let caps = media::Caps::from_limits(&cfg.limits);
-                let captured = media::capture(
-                    &self.ctx.fetcher,
-                    caps,
-                    None,
-                    &mut items,
-                    &media::prefetched(&poll.captures),
-                )
-                .await;
-                let ids: Vec<String> = items.iter().map(|(_, i)| i.id.clone()).collect();
-                poll.items = items;
-                let counts = self
-                    .blocking(move |store| {
-                        media::store_captured(store, &name, &captured)?;
-                        store_poll(store, &name, &name, poll, attempted_at, next_attempt_at)
-                    })
-                    .await?;
-                if counts.new + counts.updated > 0 {
-                    self.publish_unclassified(ids).await?;
-                }
-                Ok(counts)
+                self.store_with_media(&name, &name, poll, attempted_at, next_attempt_at)
+                    .await
             }
             Err(error) => {
                 let failed =
                     FailedPoll::new(name, &error, state.consecutive_failures, attempted_at, next);
                 self.blocking(move |store| failed.record(store)).await?;
                 Err(error.into())
+            }
+        }
+    }
+
+    /// Captures the media of `poll`'s items, commits captures, items and the resume state in
+    /// one transaction, then publishes the stored versions still waiting for classification.
+    async fn store_with_media(
+        &self,
+        state_name: &str,
+        source: &str,
+        mut poll: ballotwatch_ingest::Poll,
+        attempted_at: chrono::DateTime<Utc>,
+        next_attempt_at: chrono::DateTime<Utc>,
+    ) -> Result<PollCounts> {
+        let items = std::mem::take(&mut poll.items);
+        let mut items = self
+            .blocking(move |store| {
+                let mut items = items;
+                media::reuse_stored(store, &mut items)?;
+                Ok(items)
+            })
+            .await?;
+        let caps = media::Caps::from_limits(&self.config.limits);
+        let captured = media::capture(
+            &self.ctx.fetcher,
+            caps,
+            None,
+            &mut items,
+            &media::prefetched(&poll.captures),
+        )
+        .await;
+        let ids: Vec<String> = items.iter().map(|(_, i)| i.id.clone()).collect();
+        poll.items = items;
+        let (name, src) = (state_name.to_string(), source.to_string());
+        let counts = self
+            .blocking(move |store| {
+                media::store_captured(store, &name, &captured)?;
+                store_poll(store, &name, &src, poll, attempted_at, next_attempt_at)
+            })
+            .await?;
+        if counts.new + counts.updated > 0 {
+            self.publish_unclassified(ids).await?;
+        }
+        Ok(counts)
+    }
+
+    /// Streams `rt`, the real-time part of source `source`, while this node holds the stream's
+    /// lease (named after the stream's state, `<source> (jetstream)`, beside the source's own
+    /// lease for its polls): one node streams at a time, renewing the lease on the same beat as
+    /// a source's; when the lease is lost the stream stops, and when the holder dies another
+    /// node takes the lease within one lease period and resumes from the cursor committed in
+    /// PostgreSQL with the last batch (nothing missed; a batch seen twice stores nothing new).
+    pub(super) async fn stream_task(
+        self: Arc<Self>,
+        rt: Arc<dyn RealtimeSource>,
+        source: String,
+        leases: Leases,
+        stop: CancellationToken,
+    ) {
+        let name = rt.state_name().to_string();
+        let beat = leases.renew_every();
+        let limits = (self.config.max_item_text(), self.config.ingest.max_backoff);
+        while !stop.is_cancelled() {
+            let mut lease = match leases.try_acquire(&name).await {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    if sleep_or_stop(&stop, beat).await {
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(source = %name, error = %e, "cannot take the stream's lease; trying again");
+                    if sleep_or_stop(&stop, beat).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            tracing::info!(source = %name, node = %self.node(), "stream taken: this node streams it now");
+            let streaming = stop.child_token();
+            let run = stream_loop(
+                self.as_ref(),
+                self.ctx.clone(),
+                rt.clone(),
+                source.clone(),
+                StreamUntil::Stopped,
+                streaming.clone(),
+                limits,
+            );
+            tokio::pin!(run);
+            let held = loop {
+                tokio::select! {
+                    r = &mut run => {
+                        if let Err(e) = r {
+                            tracing::error!(source = %name, error = %full_message(&e), "real-time stream stopped");
+                        }
+                        break true;
+                    }
+                    _ = tokio::time::sleep(beat) => {
+                        if let Err(e) = leases.renew(&mut lease).await {
+                            tracing::warn!(source = %name, error = %e, "stream lease lost: this node stops streaming it");
+                            streaming.cancel();
+                            let _ = (&mut run).await;
+                            break false;
+                        }
+                    }
+                }
+            };
+            if held {
+                match leases.release(lease).await {
+                    Ok(()) => tracing::info!(source = %name, "stream lease released"),
+                    Err(e) => {
+                        tracing::warn!(source = %name, error = %e, "cannot release the stream's lease; it expires by itself")
+                    }
+                }
             }
         }
     }
@@ -265,5 +355,35 @@ impl ClusterNode {
             }
         }
         Ok(fresh)
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamSink for ClusterNode {
+    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>> {
+        let name = state_name.to_string();
+        let state = self.blocking(move |s| Ok(s.source_state(&name)?)).await?;
+        Ok(state.and_then(|s| s.cursor))
+    }
+
+    async fn record_batch(
+        &self,
+        state_name: &str,
+        source: &str,
+        poll: ballotwatch_ingest::Poll,
+    ) -> Result<PollCounts> {
+        let at = Utc::now();
+        self.store_with_media(state_name, source, poll, at, at)
+            .await
+    }
+
+    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
+        let (state_name, url, message) =
+            (state_name.to_string(), url.to_string(), message.to_string());
+        let at = Utc::now();
+        self.blocking(move |store| {
+            Ok(store.record_poll_error(&state_name, &url, &message, at, at)?)
+        })
+        .await
     }
 }

@@ -26,9 +26,10 @@
 //!
 //! Work one node does for all (trusted timestamps of the shared capture log, page screenshots
 //! of flagged items) runs under a lease on ingest nodes (`leased`). A web node takes reports
-//! ([`ClusterNode::report_desk`]) and publishes their items to the classify queue. The
-//! poison-work quarantine, real-time streams and the disk-full pause still need embedded mode:
-//! [`ClusterNode::open`] logs one line for each that the configuration and roles ask for.
+//! ([`ClusterNode::report_desk`]) and publishes their items to the classify queue. A source's
+//! real-time stream (Bluesky's Jetstream) is streamed by one ingest node at a time, under the
+//! stream's own lease (`ingest`). The poison-work quarantine and the disk-full pause still need
+//! embedded mode: [`ClusterNode::open`] logs one line for each.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -230,12 +231,6 @@ impl ClusterNode {
             "cluster mode: the poison-work quarantine is off (a message that fails max_deliver \
              times becomes a dead letter: an error log line and an audit row)"
         );
-        if self.sources.iter().any(|s| s.realtime().is_some()) {
-            tracing::warn!(
-                "cluster mode: real-time streams (Bluesky jetstream) are off; those sources are \
-                 polled"
-            );
-        }
         tracing::info!(
             "cluster mode: the disk-full ingest pause is off (PostgreSQL holds the data)"
         );
@@ -321,6 +316,15 @@ impl ClusterNode {
                 .leases_with_period(self.cluster_config.lease)
                 .await?;
             for source in self.sources.clone() {
+                if let Some(rt) = source.realtime() {
+                    let me = self.clone();
+                    let (stop, leases) = (shutdown.clone(), leases.clone());
+                    let name = source.name().to_string();
+                    tasks.spawn(async move {
+                        me.stream_task(rt, name, leases, stop).await;
+                        Ok(())
+                    });
+                }
                 let me = self.clone();
                 let stop = shutdown.clone();
                 let leases = leases.clone();

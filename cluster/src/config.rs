@@ -40,8 +40,13 @@ pub struct ClusterConfig {
     /// A NATS `.creds` file (user JWT and NKey seed).
     #[serde(default)]
     pub nats_creds_file: Option<PathBuf>,
-    /// Environment variable holding the PostgreSQL URL (`postgres://user:password@host/db`).
+    /// Environment variable holding the PostgreSQL URL (`postgres://user:password@host/db`;
+    /// `?sslmode=require` for TLS).
     pub postgres_url_env: String,
+    /// The PEM file of the CA that signed the PostgreSQL server's certificate, for TLS
+    /// (`sslmode=require`); without it the system's trusted roots.
+    #[serde(default)]
+    pub postgres_ca_file: Option<PathBuf>,
     /// This node's name in consumer names, leases and the Sources page (default: the host name).
     #[serde(default)]
     pub node_name: Option<String>,
@@ -124,6 +129,7 @@ impl ClusterConfig {
             nats_nkey_seed_env: None,
             nats_creds_file: None,
             postgres_url_env: "BALLOTWATCH_POSTGRES_URL".to_string(),
+            postgres_ca_file: None,
             node_name: None,
             lease: default_lease(),
             prefix: default_prefix(),
@@ -163,9 +169,15 @@ impl ClusterConfig {
         }
     }
 
-    /// Relative `nats_creds_file` against the config file's folder.
+    /// Relative `nats_creds_file` and `postgres_ca_file` against the config file's folder.
     pub fn resolve_paths(&mut self, base: &std::path::Path) {
-        if let Some(p) = self.nats_creds_file.as_mut() {
+        for p in [
+            self.nats_creds_file.as_mut(),
+            self.postgres_ca_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -294,6 +306,17 @@ impl Validate for ClusterConfig {
             .is_some_and(|p| p.as_os_str().is_empty())
         {
             problems.add(at.key("nats_creds_file"), "must not be empty", None);
+        }
+        if self
+            .postgres_ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            problems.add(
+                at.key("postgres_ca_file"),
+                "must not be empty",
+                Some("the PEM file of the PostgreSQL server's CA, or leave it out".into()),
+            );
         }
         if let Some(n) = &self.node_name {
             if !name_ok(n) {

@@ -17,9 +17,12 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use ballotwatch_store::PipelineStore;
+
 use super::quarantine::StreamGate;
 use super::{
-    full_message, store_poll, Pipeline, PipelineError, PollCounts, PollFailure, PollSummary, Result,
+    full_message, on_blocking_pool, store_poll, Pipeline, PipelineError, PollCounts, PollFailure,
+    PollSummary, Result,
 };
 
 /// Batches in flight between the connection and the store.
@@ -29,8 +32,9 @@ const IN_FLIGHT: usize = 8;
 /// or, in cluster mode, PostgreSQL (then the new versions go on the classify queue).
 #[async_trait::async_trait]
 pub(crate) trait StreamSink: Send + Sync {
-    /// The stream's stored resume position.
-    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>>;
+    /// The store the stream's state and health are kept in.
+    fn stream_store(&self) -> Arc<dyn PipelineStore>;
+
     /// Records one batch as a poll is recorded (capture blobs, then captures, items and the
     /// resume state in one transaction) and hands its new versions on.
     async fn record_batch(
@@ -39,8 +43,25 @@ pub(crate) trait StreamSink: Send + Sync {
         source: &str,
         poll: ballotwatch_ingest::Poll,
     ) -> Result<PollCounts>;
+
+    /// The stream's stored resume position.
+    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>> {
+        let name = state_name.to_string();
+        let state =
+            on_blocking_pool(&self.stream_store(), move |s| Ok(s.source_state(&name)?)).await?;
+        Ok(state.and_then(|s| s.cursor))
+    }
+
     /// Records a connection failure or an unreadable event in the stream's health.
-    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()>;
+    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
+        let (state_name, url, message) =
+            (state_name.to_string(), url.to_string(), message.to_string());
+        let at = Utc::now();
+        on_blocking_pool(&self.stream_store(), move |store| {
+            Ok(store.record_poll_error(&state_name, &url, &message, at, at)?)
+        })
+        .await
+    }
 }
 
 /// Runs the real-time part `rt` of source `source` until `stop` (or, with
@@ -152,10 +173,8 @@ pub(crate) async fn stream_loop(
 
 #[async_trait::async_trait]
 impl StreamSink for Pipeline {
-    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>> {
-        let name = state_name.to_string();
-        let state = self.blocking(move |s| Ok(s.source_state(&name)?)).await?;
-        Ok(state.and_then(|s| s.cursor))
+    fn stream_store(&self) -> Arc<dyn PipelineStore> {
+        Arc::new(self.store.clone())
     }
 
     async fn record_batch(
@@ -173,16 +192,6 @@ impl StreamSink for Pipeline {
             self.classify_wake.notify_one();
         }
         Ok(counts)
-    }
-
-    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
-        let (state_name, url, message) =
-            (state_name.to_string(), url.to_string(), message.to_string());
-        let at = Utc::now();
-        self.blocking(move |store| {
-            Ok(store.record_poll_error(&state_name, &url, &message, at, at)?)
-        })
-        .await
     }
 }
 

@@ -39,6 +39,7 @@ pub fn to_cluster(config: &Config, force: bool) -> anyhow::Result<u8> {
         &url,
         PgOptions {
             pool_size: 2,
+            ca_file: cluster.postgres_ca_file.clone(),
             ..PgOptions::default()
         },
     )

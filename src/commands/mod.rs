@@ -221,6 +221,7 @@ pub(crate) fn open_item_store(
         .map_err(|e| UsageError(e.to_string()))?;
     let options = ballotwatch_store::PgOptions {
         pool_size: 1,
+        ca_file: cluster.postgres_ca_file.clone(),
         ..ballotwatch_store::PgOptions::default()
     };
     let store = ballotwatch_store::PgStore::connect(&url, options)

@@ -136,8 +136,55 @@ impl PgServer {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        server.write_tls_files()?;
         server.spawn()?;
         Ok(server)
+    }
+
+    /// The PEM file of the CA that signed the server's certificate (for `sslmode=require`
+    /// with [`crate::PgOptions::ca_file`]).
+    pub fn ca_file(&self) -> PathBuf {
+        self.sockets
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join("ca.pem")
+    }
+
+    /// A CA made now and a certificate for 127.0.0.1 it signed, as the server's (`ssl=on`:
+    /// clients may connect with TLS, `sslmode=require`, or without, as every other test does).
+    fn write_tls_files(&self) -> Result<(), String> {
+        let err = |e: rcgen::Error| format!("cannot make the test server's certificate: {e}");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Ballotwatch test PostgreSQL CA");
+        let key = rcgen::KeyPair::generate().map_err(err)?;
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, key).map_err(err)?;
+        let key = rcgen::KeyPair::generate().map_err(err)?;
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .and_then(|p| p.signed_by(&key, &ca))
+            .map_err(err)?;
+        let files = [
+            (self.data.join("server.crt"), cert.pem()),
+            (self.data.join("server.key"), key.serialize_pem()),
+            (self.ca_file(), ca.pem()),
+        ];
+        for (path, pem) in files {
+            std::fs::write(&path, pem)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            if let Some(uid) = self.run_as {
+                std::os::unix::fs::chown(&path, Some(uid), Some(uid))
+                    .map_err(|e| format!("cannot hand {} to nobody: {e}", path.display()))?;
+            }
+        }
+        // PostgreSQL refuses a key file others can read.
+        let key_file = self.data.join("server.key");
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|e| format!("cannot restrict {}: {e}", key_file.display()))
     }
 
     fn command(&self, tool: &str) -> Command {
@@ -170,6 +217,8 @@ impl PgServer {
                 "max_connections=200",
                 "-c",
                 "shared_buffers=32MB",
+                "-c",
+                "ssl=on",
             ])
             .args(if self.durable {
                 &[][..]
@@ -278,6 +327,11 @@ pub struct PgDatabase<'a> {
 }
 
 impl SharedPg {
+    /// The PEM file of the CA that signed the server's certificate ([`PgServer::ca_file`]).
+    pub fn ca_file(&self) -> PathBuf {
+        self.server.ca_file()
+    }
+
     /// A fresh database for one test; the shared lock is held until it is dropped.
     pub fn database(&self, name: &str) -> Result<PgDatabase<'_>, String> {
         let guard = self.lock.read().unwrap_or_else(PoisonError::into_inner);

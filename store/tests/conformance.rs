@@ -1468,6 +1468,67 @@ fn postgresql_two_nodes_deciding_at_once_open_one_incident_and_alert_once() {
 }
 
 #[test]
+fn postgresql_over_tls_verifies_the_server_certificate() {
+    let pg = shared_pg();
+    let db = pg.database("tls").unwrap();
+    let with_ca = |url: &str| {
+        PgStore::connect(
+            url,
+            PgOptions {
+                ca_file: Some(pg.ca_file()),
+                ..pg_options("tls")
+            },
+        )
+    };
+    // TLS with the server's CA: connected and usable; libpq's `verify-full` reads the same.
+    let require = format!("{} sslmode=require", db.url);
+    let store = with_ca(&require).unwrap();
+    assert!(store.source_states().unwrap().is_empty());
+    with_ca(&format!("{} sslmode=verify-full", db.url)).unwrap();
+    // TLS without the CA named: the system's roots do not vouch for the server, so no connection.
+    let refused = PgStore::connect(&require, pg_options("tls")).err().unwrap();
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+    // A CA that did not sign the server's certificate is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(&other_ca, other.pem()).unwrap();
+    let wrong = PgStore::connect(
+        &require,
+        PgOptions {
+            ca_file: Some(other_ca),
+            ..pg_options("tls")
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(wrong.to_string().contains("certificate"), "{wrong}");
+    // A CA file that holds no certificate is named in the error.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let bad = PgStore::connect(
+        &require,
+        PgOptions {
+            ca_file: Some(empty.clone()),
+            ..pg_options("tls")
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        bad.to_string().contains("postgres_ca_file")
+            && bad.to_string().contains(&empty.display().to_string()),
+        "{bad}"
+    );
+    // Without sslmode the connection is as before, unencrypted (the server allows both).
+    PgStore::connect(&db.url, pg_options("tls")).unwrap();
+}
+
+#[test]
 fn postgresql_two_nodes_closing_one_digest_at_once_queue_it_once() {
     let db = shared_pg().database("two_node_digest").unwrap();
     let a = Arc::new(PgStore::connect(&db.url, pg_options("node-a")).unwrap());

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ballotwatch_cluster::lease::{Lease, Leases};
 use ballotwatch_cluster::work::ItemRef;
 use ballotwatch_ingest::{RealtimeSource, Source, StreamUntil};
+use ballotwatch_store::PipelineStore;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
@@ -360,10 +361,8 @@ impl ClusterNode {
 
 #[async_trait::async_trait]
 impl StreamSink for ClusterNode {
-    async fn stream_cursor(&self, state_name: &str) -> Result<Option<serde_json::Value>> {
-        let name = state_name.to_string();
-        let state = self.blocking(move |s| Ok(s.source_state(&name)?)).await?;
-        Ok(state.and_then(|s| s.cursor))
+    fn stream_store(&self) -> Arc<dyn PipelineStore> {
+        self.store.clone()
     }
 
     async fn record_batch(
@@ -375,15 +374,5 @@ impl StreamSink for ClusterNode {
         let at = Utc::now();
         self.store_with_media(state_name, source, poll, at, at)
             .await
-    }
-
-    async fn record_stream_error(&self, state_name: &str, url: &str, message: &str) -> Result<()> {
-        let (state_name, url, message) =
-            (state_name.to_string(), url.to_string(), message.to_string());
-        let at = Utc::now();
-        self.blocking(move |store| {
-            Ok(store.record_poll_error(&state_name, &url, &message, at, at)?)
-        })
-        .await
     }
 }

@@ -118,6 +118,7 @@ impl ClusterNode {
         let options = PgOptions {
             node: node.clone(),
             pool_size: 8,
+            ca_file: cluster_config.postgres_ca_file.clone(),
             // The lease holder stamps the head every `timestamp_interval`; an entry waiting
             // through three of them (and a lease handover) is behind.
             timestamp_overdue: config

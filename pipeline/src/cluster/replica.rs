@@ -168,6 +168,7 @@ pub async fn rebuild_replica(
     let options = PgOptions {
         node: cluster_config.node(),
         pool_size: 1,
+        ca_file: cluster_config.postgres_ca_file.clone(),
         ..PgOptions::default()
     };
     let index = index.clone();

@@ -44,15 +44,18 @@ mod tokens;
 mod users;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ballotwatch_core::{Capture, ClassifyResult, Incident};
 use chrono::{DateTime, SubsecRound, Utc};
+use postgres::config::SslMode;
 use postgres::types::FromSql;
-use postgres::{NoTls, Row};
+use postgres::Row;
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::backend::IndexQueuedHook;
 use crate::error::{PgContext, Result, StoreError};
@@ -66,8 +69,8 @@ use crate::{
 pub use import::{import_tables, Pass, TableReport};
 pub use migrations::PG_SCHEMA_VERSION;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Client = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type Client = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// How a [`PgStore`] connects and behaves in a cluster.
 #[derive(Debug, Clone)]
@@ -87,6 +90,10 @@ pub struct PgOptions {
     /// reported by [`PgStore::timestamp_gap`] (the node holding the timestamp lease stamps the
     /// head every `timestamp_interval`); `None` (the default) reports nothing.
     pub timestamp_overdue: Option<Duration>,
+    /// The PEM file of the CA that signed the server's certificate (`[cluster]
+    /// postgres_ca_file`), for TLS (`sslmode=require` in the URL); without it the system's
+    /// trusted roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -100,6 +107,7 @@ impl Default for PgOptions {
                 .unwrap_or_else(|| "ballotwatch".into()),
             claim_timeout: Duration::from_secs(300),
             timestamp_overdue: None,
+            ca_file: None,
         }
     }
 }
@@ -151,13 +159,80 @@ fn describe(cfg: &postgres::Config) -> String {
     )
 }
 
+/// libpq's `sslmode=verify-full` and `verify-ca` as `require`, which this client always
+/// verifies fully (the certificate chain to a trusted root, and the host name); the client reads
+/// only `disable`, `prefer` and `require`.
+fn libpq_ssl_modes(url: &str) -> String {
+    url.replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require")
+}
+
+/// The TLS side of connections. TLS is used when the URL asks for it (`sslmode=require`): the
+/// server's certificate must chain to `ca_file`'s CA (else the system's trusted roots) and name
+/// the host connected to. Without `sslmode` (or with `prefer`) connections are unencrypted, as
+/// on a loopback or private network (never half-verified).
+fn tls_connector(cfg: &mut postgres::Config, ca_file: Option<&Path>) -> Result<MakeRustlsConnect> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    use rustls_platform_verifier::BuilderVerifierExt;
+    if cfg.get_ssl_mode() == SslMode::Prefer {
+        cfg.ssl_mode(SslMode::Disable);
+    }
+    let problem = |message: String| StoreError::InvalidInput(message);
+    // aws-lc-rs, the provider the rest of Ballotwatch's TLS uses.
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| problem(format!("cannot set up TLS to PostgreSQL: {e}")))?;
+    let config = match ca_file {
+        Some(path) => {
+            let shown = path.display();
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                problem(format!(
+                    "[cluster] postgres_ca_file {shown} cannot be read: {e}"
+                ))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    problem(format!(
+                        "[cluster] postgres_ca_file {shown} is not a PEM certificate file: {e}"
+                    ))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    problem(format!(
+                        "[cluster] postgres_ca_file {shown} holds a certificate that cannot be used: {e}"
+                    ))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(problem(format!(
+                    "[cluster] postgres_ca_file {shown} holds no PEM certificate"
+                )));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => builder
+            .with_platform_verifier()
+            .map_err(|e| {
+                problem(format!(
+                    "cannot load the system's trusted roots for TLS to PostgreSQL: {e} \
+                     (name the server's CA in [cluster] postgres_ca_file)"
+                ))
+            })?
+            .with_no_client_auth(),
+    };
+    Ok(MakeRustlsConnect::new(config))
+}
+
 impl PgStore {
     /// Connects to the database `url` names (a `postgresql://` URL or `key=value` pairs, as
     /// libpq takes them), and brings its schema up to date (several nodes may start at once:
     /// migrations run under an advisory lock). Refuses a database migrated by a newer
     /// Ballotwatch ([`StoreError::TooNew`]).
     pub fn connect(url: &str, options: PgOptions) -> Result<PgStore> {
-        let mut cfg = postgres::Config::from_str(url).map_err(|e| {
+        let mut cfg = postgres::Config::from_str(&libpq_ssl_modes(url)).map_err(|e| {
             StoreError::InvalidInput(format!(
                 "the PostgreSQL URL (in the variable [cluster] postgres_url_env names) cannot be read: {e}"
             ))
@@ -165,12 +240,13 @@ impl PgStore {
         cfg.connect_timeout(options.connect_timeout)
             .application_name("ballotwatch");
         let server = describe(&cfg);
+        let tls = tls_connector(&mut cfg, options.ca_file.as_deref())?;
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout)
             .test_on_check_out(true)
-            .build(PostgresConnectionManager::new(cfg, NoTls))
+            .build(PostgresConnectionManager::new(cfg, tls))
             .map_err(|source| StoreError::PostgresUnavailable {
                 context: "opening the store".into(),
                 server: server.clone(),

@@ -159,6 +159,21 @@ fn describe(cfg: &postgres::Config) -> String {
     )
 }
 
+/// Why one connection to `cfg` fails, with every cause (the pool's error names only the last
+/// attempt's outermost one, e.g. "error performing TLS handshake" without the certificate
+/// problem); `None` when it connects.
+fn connect_cause(cfg: &postgres::Config, tls: MakeRustlsConnect) -> Option<String> {
+    let error = cfg.connect(tls).err()?;
+    let mut cause = error.to_string();
+    let mut next = std::error::Error::source(&error);
+    while let Some(e) = next {
+        cause.push_str(": ");
+        cause.push_str(&e.to_string());
+        next = e.source();
+    }
+    Some(cause)
+}
+
 /// libpq's `sslmode=verify-full` and `verify-ca` as `require`, which this client always
 /// verifies fully (the certificate chain to a trusted root, and the host name); the client reads
 /// only `disable`, `prefer` and `require`.
@@ -241,6 +256,7 @@ impl PgStore {
             .application_name("ballotwatch");
         let server = describe(&cfg);
         let tls = tls_connector(&mut cfg, options.ca_file.as_deref())?;
+        let (first_cfg, first_tls) = (cfg.clone(), tls.clone());
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
@@ -248,7 +264,10 @@ impl PgStore {
             .test_on_check_out(true)
             .build(PostgresConnectionManager::new(cfg, tls))
             .map_err(|source| StoreError::PostgresUnavailable {
-                context: "opening the store".into(),
+                context: match connect_cause(&first_cfg, first_tls) {
+                    Some(cause) => format!("opening the store ({cause})"),
+                    None => "opening the store".into(),
+                },
                 server: server.clone(),
                 source,
             })?;

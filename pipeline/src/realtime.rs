@@ -65,8 +65,9 @@ pub(crate) trait StreamSink: Send + Sync {
 }
 
 /// Runs the real-time part `rt` of source `source` until `stop` (or, with
-/// [`StreamUntil::CaughtUp`], until caught up or failed), reconnecting after failures with
-/// backoff up to `max_backoff`, each batch recorded through `sink`. Returns what was recorded,
+/// [`StreamUntil::CaughtUp`], until caught up or failed), each batch recorded through `sink`.
+/// `limits` are the longest item text kept (`[limits]`) and the longest wait before
+/// reconnecting (`[ingest] max_backoff`; the waits double from 2 s). Returns what was recorded,
 /// or the last error when a catch-up run failed.
 pub(crate) async fn stream_loop(
     sink: &dyn StreamSink,

@@ -4,7 +4,9 @@
 //! [`PgServer::start`] runs `initdb` and `postgres` from `PATH` or `/usr/lib/postgresql/*/bin/`
 //! (Debian's `postgresql` package does not put them on `PATH`) with a temporary data folder and
 //! a temporary socket folder, listening on a free loopback port, with trust authentication for
-//! the `ballotwatch` superuser. PostgreSQL refuses to run as root, so when the tests run as root
+//! the `ballotwatch` superuser, and `ssl = on` with a certificate for 127.0.0.1 from a CA made at
+//! start ([`PgServer::ca_file`]): tests connect without TLS, or with `sslmode=require` and that
+//! CA. PostgreSQL refuses to run as root, so when the tests run as root
 //! (as in CI) the server runs as `nobody` (its folders are made under the temp folder, which
 //! `nobody` must be able to reach: `/tmp` is). The server stops when the [`PgServer`] is dropped;
 //! the shared one ([`shared`]) stops when the test process exits.

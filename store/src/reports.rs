@@ -1,6 +1,6 @@
 //! Reports: links and uploads people send in (the Report page, `POST /api/v1/reports`, the
 //! public report form). Each report gets a number when it arrives (its reference, answered to
-//! the reporter as [`reference`]) and, once its item is stored, the item's id. Who sent it is
+//! the reporter as [`reference()`]) and, once its item is stored, the item's id. Who sent it is
 //! personal data: kept here (and, for the web UI's users, in the audit log), shown to analysts
 //! and admins, never in the item (so never in alerts or the index), left out of evidence packs
 //! unless asked for, and replaced by [`removed_mark`] once older than `[reports]
@@ -37,7 +37,7 @@ pub fn parse_reference(s: &str) -> Option<i64> {
 pub struct ReportRecord {
     /// The report's number.
     pub id: i64,
-    /// Its reference ([`reference`] of `id`).
+    /// Its reference ([`reference()`] of `id`).
     pub reference: String,
     /// When it arrived (UTC).
     pub received_at: DateTime<Utc>,

@@ -326,6 +326,16 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
 }
 
 /// Kills the node on drop (a failing test must not leave it running).
+/// Asserts that `child` (sent SIGTERM) exits with 0 within 20 s; its log when not.
+fn assert_exits_cleanly(child: &mut Child, ws: &Workspace) {
+    assert_eq!(
+        wait_exit(child, Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        log(ws)
+    );
+}
+
 struct Running(Child);
 
 impl Drop for Running {
@@ -402,18 +412,8 @@ fn two_all_role_nodes_make_one_incident_and_one_email_per_threat() {
     // A clean stop releases the leases and exits 0.
     term(&mut na.0);
     term(&mut nb.0);
-    assert_eq!(
-        wait_exit(&mut na.0, Duration::from_secs(20)),
-        Some(0),
-        "{}",
-        log(&a)
-    );
-    assert_eq!(
-        wait_exit(&mut nb.0, Duration::from_secs(20)),
-        Some(0),
-        "{}",
-        log(&b)
-    );
+    assert_exits_cleanly(&mut na.0, &a);
+    assert_exits_cleanly(&mut nb.0, &b);
     assert!(log(&a).contains("stopped cleanly"));
 }
 
@@ -463,12 +463,7 @@ fn kill_9_one_node_and_the_other_takes_over_and_finishes_everything() {
     );
     setup.check_exactly_once();
     term(&mut nb.0);
-    assert_eq!(
-        wait_exit(&mut nb.0, Duration::from_secs(20)),
-        Some(0),
-        "{}",
-        log(&b)
-    );
+    assert_exits_cleanly(&mut nb.0, &b);
 }
 
 /// A Bluesky source's real-time stream in cluster mode: one ingest node streams it, under the
@@ -535,12 +530,7 @@ fn a_real_time_stream_is_streamed_by_one_node_and_taken_over_after_kill_9() {
         2
     );
     term(&mut nb.0);
-    assert_eq!(
-        wait_exit(&mut nb.0, Duration::from_secs(20)),
-        Some(0),
-        "{}",
-        log(&b)
-    );
+    assert_exits_cleanly(&mut nb.0, &b);
 }
 
 /// The faults scenario's feeds: [`FAULT_FEEDS`] feeds that grow by one phase's items at each

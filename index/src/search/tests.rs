@@ -310,20 +310,26 @@ fn newest_sort_uses_published_then_ingested_time() {
     );
 }
 
+/// Five high-severity lookalike-domain items (`imp0`…`imp4`) from "Anytown Echo".
+fn echo_impersonations() -> Vec<TestDoc> {
+    (0..5)
+        .map(|i| {
+            let mut d = classified(
+                &format!("imp{i}"),
+                "council portal",
+                Severity::High,
+                &[(VerdictKind::Impersonation, "lookalike_domain", 0.9)],
+                None,
+            );
+            d.0.source.name = "Anytown Echo".into();
+            d
+        })
+        .collect()
+}
+
 #[test]
 fn facets_count_all_matches_not_just_the_page() {
-    let mut docs = Vec::new();
-    for i in 0..5 {
-        let mut d = classified(
-            &format!("imp{i}"),
-            "council portal",
-            Severity::High,
-            &[(VerdictKind::Impersonation, "lookalike_domain", 0.9)],
-            None,
-        );
-        d.0.source.name = "Anytown Echo".into();
-        docs.push(d);
-    }
+    let mut docs = echo_impersonations();
     for i in 0..3 {
         let mut d = classified(
             &format!("mis{i}"),
@@ -399,18 +405,7 @@ fn facets_count_all_matches_not_just_the_page() {
 
 #[test]
 fn blank_search_counts_facets_from_the_term_dictionary_less_deleted_documents() {
-    let mut docs = Vec::new();
-    for i in 0..5 {
-        let mut d = classified(
-            &format!("imp{i}"),
-            "council portal",
-            Severity::High,
-            &[(VerdictKind::Impersonation, "lookalike_domain", 0.9)],
-            None,
-        );
-        d.0.source.name = "Anytown Echo".into();
-        docs.push(d);
-    }
+    let mut docs = echo_impersonations();
     for i in 0..3 {
         docs.push(classified(
             &format!("mis{i}"),

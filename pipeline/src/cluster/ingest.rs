@@ -223,14 +223,10 @@ impl ClusterNode {
         while !stop.is_cancelled() {
             let mut lease = match leases.try_acquire(&name).await {
                 Ok(Some(l)) => l,
-                Ok(None) => {
-                    if sleep_or_stop(&stop, beat).await {
-                        break;
+                held_elsewhere_or_failed => {
+                    if let Err(e) = held_elsewhere_or_failed {
+                        tracing::warn!(source = %name, error = %e, "cannot take the stream's lease; trying again");
                     }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(source = %name, error = %e, "cannot take the stream's lease; trying again");
                     if sleep_or_stop(&stop, beat).await {
                         break;
                     }

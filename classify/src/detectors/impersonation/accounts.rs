@@ -12,8 +12,8 @@ use ballotwatch_core::{Author, Item, Verdict, VerdictKind};
 
 use super::identities::{
     describe_edit, describe_lookalikes, fold, folded_decorations, folded_type_words, handle_key,
-    handle_local, is_type_run, name_tokens, raw_tokens, squash, Identity, ProtectedIdentities,
-    DECORATIONS,
+    handle_local, is_reversed_name, is_type_run, name_tokens, raw_tokens, squash, Identity,
+    ProtectedIdentities, DECORATIONS,
 };
 use crate::{Detector, DetectorError};
 
@@ -152,6 +152,10 @@ fn signals(author: &Author, at: Option<chrono::DateTime<chrono::Utc>>) -> Option
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// Of [`CLAIM_SUFFIXES`], the government words: the place with one of these and nothing else
+/// names itself the council ("DerbyGov"); the place with "news" or "info" does not.
+const GOVERNMENT_SUFFIXES: &[&str] = &["gov", "govuk"];
+
 /// Words that, run together after a council's name or with its place, claim its elections
 /// office ("SwindonBoroughCouncilElections", "Stockport Council Election Updates").
 pub const CLAIM_SUFFIXES: &[&str] = &[
@@ -245,13 +249,24 @@ fn strip_claim_suffixes(squashed: &str) -> (String, Vec<&'static str>) {
     (s, taken)
 }
 
-/// A council's name run together, compressed or abbreviated, with or without a suffix that
-/// claims its elections office: (score, how).
-fn compare_forms(squashed: &str, identity: &Identity) -> Option<(f32, String)> {
+/// A council's name (`raw`: a display name or a handle's user part) run together, compressed,
+/// abbreviated or reordered, with or without a suffix that claims its elections office or a
+/// year or number after it: (score, how).
+fn compare_forms(raw: &str, identity: &Identity) -> Option<(f32, String)> {
+    // A number after the name ("DerbyCouncil2026", "Kirklees_Council_24"), up to four digits.
+    let unnumbered = raw.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = &raw[unnumbered.len()..];
+    let (raw, number) = if (1..=4).contains(&number.len()) {
+        (unnumbered, Some(number))
+    } else {
+        (raw, None)
+    };
+    let squashed = squash(raw);
     if identity.forms.is_empty() || squashed.is_empty() {
         return None;
     }
-    let (core, suffixes) = strip_claim_suffixes(squashed);
+    let (core, taken) = strip_claim_suffixes(&squashed);
+    let suffixes: Vec<&str> = taken.into_iter().chain(number).collect();
     let with = |how: String| {
         if suffixes.is_empty() {
             how
@@ -260,6 +275,23 @@ fn compare_forms(squashed: &str, identity: &Identity) -> Option<(f32, String)> {
         }
     };
     let place = identity.place.concat();
+    // "The" before the name ("TheDerbyCouncil").
+    let core = match core.strip_prefix(fold("the").as_str()) {
+        Some(rest) if rest.starts_with(place.as_str()) => rest.to_string(),
+        _ => core,
+    };
+    // The place with a government word and nothing else ("DerbyGov", "Kirklees GovUK"): the
+    // form of the council's own site name.
+    if core == place && suffixes.iter().any(|s| GOVERNMENT_SUFFIXES.contains(s)) {
+        return Some((0.85, with("the place named as a government body".into())));
+    }
+    // Type words before the place ("CouncilOfDerby", "CityOfDerbyCouncil").
+    if is_reversed_name(&core, &place) {
+        return Some((
+            0.85,
+            with("the council's name run together, reordered".into()),
+        ));
+    }
     for form in &identity.forms {
         if core == *form {
             return Some((
@@ -473,7 +505,7 @@ fn compare_name(display: &str, identity: &Identity) -> Option<AccountMatch> {
         };
         return m(0.8, join(&[how, decorated()]));
     }
-    if let Some((score, how)) = compare_forms(&squash(display), identity) {
+    if let Some((score, how)) = compare_forms(display, identity) {
         return m(score, join(&[how, decorated()]));
     }
     if let Some((score, how)) = role_claim(display, identity) {
@@ -571,7 +603,7 @@ fn compare_handle(handle: &str, identity: &Identity) -> Option<AccountMatch> {
             return m(0.85, "spells the name".into(), None);
         }
         // ... or a council's name run together or abbreviated (@swindonboroughcouncil).
-        if let Some((score, how)) = compare_forms(&squash(local), identity) {
+        if let Some((score, how)) = compare_forms(local, identity) {
             return m(score, how, None);
         }
     }
@@ -584,7 +616,7 @@ impl Detector for AccountDetector {
     }
 
     fn version(&self) -> String {
-        "accounts-2".into()
+        "accounts-3".into()
     }
 
     fn detect(&self, item: &Item) -> Result<Vec<Verdict>, DetectorError> {

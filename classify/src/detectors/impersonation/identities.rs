@@ -205,8 +205,18 @@ pub const COUNCIL_TYPE_WORDS: &[&str] = &[
 ];
 
 /// Abbreviations a council's name is shortened to after its place (`stockportmbc`,
-/// `readingbc`). `cc` is added only for city and county councils (a cricket club is `cc` too).
-pub const COUNCIL_ABBREVIATIONS: &[&str] = &["council", "mbc", "mc", "bc", "dc", "cbc", "bcouncil"];
+/// `readingbc`, `derbycncl`). `cc` is added only for city and county councils (a cricket club
+/// is `cc` too).
+pub const COUNCIL_ABBREVIATIONS: &[&str] = &[
+    "council", "cncl", "cnl", "coun", "councl", "mbc", "mc", "bc", "dc", "cbc", "bcouncil",
+];
+
+/// "Council" written short (`cncl`, `coun`): a type run may end in one of these.
+pub const COUNCIL_SHORT: &[&str] = &["cncl", "cnl", "coun", "councl"];
+
+/// Type words written short inside a run-together name (`stockportmetcouncil`,
+/// `swindonborocouncil`, `stockportmbcouncil`).
+pub const TYPE_SHORT: &[&str] = &["boro", "bor", "cty", "met", "metro", "dist", "mb"];
 
 /// Folded once: each word list's entries through [`fold`].
 fn folded(list: &'static [&'static str]) -> Vec<String> {
@@ -268,15 +278,28 @@ pub fn council_forms(place: &[String], name_tokens: &[String]) -> Vec<String> {
     forms
 }
 
-/// Whether `rest` is a run of council type words ending in "council" ("metropolitanborough
-/// council"): what follows the place in a compressed full name. Linear: greedy over a fixed
-/// word list with no backtracking.
+/// Type words and their short forms, folded: what a run of type words is read from.
+fn folded_type_run_words() -> &'static [String] {
+    static F: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        COUNCIL_TYPE_WORDS
+            .iter()
+            .chain(TYPE_SHORT)
+            .chain(COUNCIL_SHORT)
+            .map(|w| fold(w))
+            .collect()
+    });
+    &F
+}
+
+/// Whether `rest` is a run of council type words, whole or short, ending in "council" or a
+/// short form of it ("metropolitanboroughcouncil", "metcouncil", "boroughcncl"): what follows
+/// the place in a compressed full name. Linear: greedy over a fixed word list with no
+/// backtracking.
 pub fn is_type_run(rest: &str) -> bool {
-    let council = fold("council");
     let mut r = rest;
     let mut last = "";
     while !r.is_empty() {
-        let Some(w) = folded_type_words()
+        let Some(w) = folded_type_run_words()
             .iter()
             .filter(|w| r.starts_with(w.as_str()))
             .max_by_key(|w| w.len())
@@ -286,7 +309,51 @@ pub fn is_type_run(rest: &str) -> bool {
         last = w.as_str();
         r = &r[w.len()..];
     }
-    last == council
+    is_council_word(last)
+}
+
+/// Whether `w` (folded) is "council" or a short form of it.
+fn is_council_word(w: &str) -> bool {
+    static F: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        std::iter::once("council")
+            .chain(COUNCIL_SHORT.iter().copied())
+            .map(fold)
+            .collect()
+    });
+    F.iter().any(|c| c == w)
+}
+
+/// Whether `core` names the council with its type words before the place
+/// ("councilofderby", "cityofderbycouncil", "boroughofswindoncouncil"): type words, "of",
+/// the place, then nothing or "council"; "council" (or a short form) somewhere in it, so that
+/// "cityofderby" alone (the city) is not a council's name.
+pub fn is_reversed_name(core: &str, place: &str) -> bool {
+    if place.is_empty() {
+        return false;
+    }
+    let of_place = format!("{}{place}", fold("of"));
+    let Some(at) = core.find(&of_place) else {
+        return false;
+    };
+    let (before, after) = (&core[..at], &core[at + of_place.len()..]);
+    let before = before.strip_prefix(fold("the").as_str()).unwrap_or(before);
+    let before_ok = !before.is_empty() && {
+        let mut r = before;
+        let mut council = false;
+        while !r.is_empty() {
+            let Some(w) = folded_type_run_words()
+                .iter()
+                .filter(|w| r.starts_with(w.as_str()))
+                .max_by_key(|w| w.len())
+            else {
+                return false;
+            };
+            council |= is_council_word(w);
+            r = &r[w.len()..];
+        }
+        council || is_council_word(after)
+    };
+    before_ok && (after.is_empty() || is_council_word(after))
 }
 
 /// A string folded and squashed: [`fold`], then only letters and digits (`Swindon BC` →

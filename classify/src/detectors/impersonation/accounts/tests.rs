@@ -134,6 +134,60 @@ fn may_2026() -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// A council's name shortened, reordered, numbered or named as a government body is its name;
+/// the place alone with a type word, a news word or a club's name is not.
+#[test]
+fn shortened_reordered_numbered_and_government_forms_of_the_name_are_flagged() {
+    let at = may_2026();
+    let derby = council("Derby City Council", "@derbycc");
+    let stockport = council("Stockport Metropolitan Borough Council", "@StockportMBC");
+    let swindon = council("Swindon Borough Council", "@SwindonCouncil");
+    let how = |d: &AccountDetector, h: &str, n: &str| {
+        d.check_at(&account(h, n, "", 4, "2026-04-01T00:00:00Z"), at)
+            .map(|m| m.transformation)
+    };
+    for (d, h, n) in [
+        (&derby, "@user8812", "DerbyCncl"),
+        (&derby, "@DerbyCityCncl", ""),
+        (&derby, "@user8812", "The Derby Council"),
+        (&stockport, "@StockportMetCouncil", ""),
+        (&stockport, "@user8812", "Stockport MB Council"),
+        (&swindon, "@SwindonBoroCouncil", ""),
+        (&swindon, "@SwindonCoun", ""),
+    ] {
+        let t = how(d, h, n);
+        assert!(
+            t.as_deref()
+                .is_some_and(|t| t.starts_with("the council's") && t.contains("run together")),
+            "{h} {n}: {t:?}"
+        );
+    }
+    assert!(how(&derby, "@CouncilOfDerby", "")
+        .is_some_and(|t| t.starts_with("the council's name run together, reordered")));
+    assert!(how(&derby, "@user8812", "City of Derby Council")
+        .is_some_and(|t| t.starts_with("the council's name run together, reordered")));
+    assert!(how(&swindon, "@user8812", "SwindonCouncil2026")
+        .is_some_and(|t| t.contains("with '2026' added")));
+    assert!(how(&derby, "@Derby_Gov", "")
+        .is_some_and(|t| t.starts_with("the place named as a government body")));
+    assert!(how(&stockport, "@user8812", "Stockport GovUK").is_some());
+    // Not the council: the place with a type word alone, news, clubs, other councils of the
+    // place's groups, and a year after a club's name.
+    for (d, h, n) in [
+        (&derby, "@CityOfDerby", "City of Derby"),
+        (&derby, "@DerbyCounty1884", "Derby County 1884"),
+        (&derby, "@user8812", "Derby News"),
+        (&derby, "@CityOfDerbyAcademy", "City of Derby Academy"),
+        (&derby, "@user8812", "Council of Derby Faiths"),
+        (&swindon, "@SwindonBorough", "Swindon Borough"),
+        (&swindon, "@SwindonTownFC", "Swindon Town FC"),
+        (&stockport, "@StockportCounty", "Stockport County"),
+        (&stockport, "@user8812", "Stockport Info"),
+    ] {
+        assert_eq!(how(d, h, n), None, "{h} {n}");
+    }
+}
+
 /// Issue 20: local organisations carry the place name and are not the council; names
 /// run together, role words and bios that claim the council are.
 #[test]

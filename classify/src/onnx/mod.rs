@@ -150,11 +150,20 @@ pub fn load_model(
             path: model.to_path_buf(),
         });
     }
-    let bytes = std::fs::read(model).map_err(|e| OnnxError::Load {
-        path: model.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    // Hashed as it streams by, and handed to the runtime by path: the runtime reads the file
+    // itself, so the model is not held a third time while the session is built (beside the
+    // runtime's parsed copy and its weights; 90 MB more at the pixel model's load, the
+    // process's peak in `demo --once`).
+    let sha256 = std::fs::File::open(model)
+        .and_then(|mut f| {
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut f, &mut hasher)?;
+            Ok(hex::encode(hasher.finalize()))
+        })
+        .map_err(|e| OnnxError::Load {
+            path: model.to_path_buf(),
+            message: e.to_string(),
+        })?;
     let threads = config.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -173,9 +182,8 @@ pub fn load_model(
         .map_err(|e| load_err(&e))?
         .with_memory_pattern(arena)
         .map_err(|e| load_err(&e))?
-        .commit_from_memory(&bytes)
+        .commit_from_file(model)
         .map_err(|e| load_err(&e))?;
-    drop(bytes);
     release_free_memory();
     tracing::info!(model = %model.display(), %sha256, threads, arena, "loaded {what}");
     Ok(LoadedModel {

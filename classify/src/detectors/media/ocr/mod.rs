@@ -64,8 +64,14 @@ pub const DET_MODEL: &str = "ocr/det.onnx";
 pub const REC_MODEL: &str = "ocr/rec.onnx";
 /// Height of a recognition crop (the model's fixed input height).
 pub const REC_HEIGHT: u32 = 48;
-/// Crops per recognition batch.
+/// Crops per recognition batch, at most.
 const REC_BATCH: usize = 6;
+/// Padded input width per recognition batch, summed over its crops, at most (a single crop
+/// wider than this is a batch of its own). The model's output is `width / 8` steps × 18,710
+/// classes per crop, twice over inside the runtime (logits and probabilities): six crops of
+/// the widest lines (1,920 px) were 6 × 240 × 18,711 floats, 108 MiB per copy; at this budget
+/// a batch's output is at most 18 MiB.
+const REC_BATCH_WIDTH: usize = 1920;
 /// Narrowest recognition input, as a width/height ratio (RapidOCR's 320/48).
 const MIN_WH_RATIO: f32 = 320.0 / 48.0;
 /// Widest recognition crop, as a width/height ratio (longer lines are squeezed).
@@ -316,17 +322,16 @@ impl Ocr {
     pub fn recognise(&self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>, OnnxError> {
         let mut out = vec![(String::new(), 0.0); crops.len()];
         for (rows, batch) in rec_batches(crops) {
-            let (classes, logits) = self.run_rec(&batch)?;
-            for (i, row) in rows.into_iter().zip(logits) {
-                out[i] = ctc_greedy(&row, classes, &self.dictionary);
+            for (i, read) in rows.into_iter().zip(self.run_rec(&batch)?) {
+                out[i] = read;
             }
         }
         Ok(out)
     }
 
-    /// Runs the recognition model on one batch: the number of classes and, per crop,
-    /// `steps × classes` probabilities.
-    pub fn run_rec(&self, batch: &RecBatch) -> Result<(usize, Vec<Vec<f32>>), OnnxError> {
+    /// Runs the recognition model on one batch and decodes each crop's `steps × classes`
+    /// probabilities where the runtime left them (no copy): (text, mean confidence) per crop.
+    pub fn run_rec(&self, batch: &RecBatch) -> Result<Vec<(String, f32)>, OnnxError> {
         let err = |e: ort::Error| OnnxError::Inference(e.to_string());
         let n = batch.rows;
         let tensor =
@@ -353,10 +358,10 @@ impl Ocr {
                 self.dictionary.len()
             )));
         }
-        Ok((
-            classes,
-            data.chunks(steps * classes).map(<[f32]>::to_vec).collect(),
-        ))
+        Ok(data
+            .chunks(steps * classes)
+            .map(|row| ctc_greedy(row, classes, &self.dictionary))
+            .collect())
     }
 }
 
@@ -465,12 +470,27 @@ fn crop(img: &RgbImage, b: &TextBox) -> RgbImage {
 }
 
 /// Groups crops into recognition batches of similar aspect ratio: (input positions, batch).
+/// A batch holds up to [`REC_BATCH`] crops and [`REC_BATCH_WIDTH`] of padded width.
 pub fn rec_batches(crops: &[RgbImage]) -> Vec<(Vec<usize>, RecBatch)> {
     let ratio = |c: &RgbImage| c.width() as f32 / c.height().max(1) as f32;
+    let padded_width = |r: f32| (REC_HEIGHT as f32 * r.clamp(MIN_WH_RATIO, MAX_WH_RATIO)) as usize;
     let mut order: Vec<usize> = (0..crops.len()).collect();
     order.sort_by(|&a, &b| ratio(&crops[a]).total_cmp(&ratio(&crops[b])));
-    order
-        .chunks(REC_BATCH)
+    // Narrowest first, so a batch's width is its last crop's.
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        let width = padded_width(ratio(&crops[i]));
+        match chunks.last_mut() {
+            Some(chunk)
+                if chunk.len() < REC_BATCH && (chunk.len() + 1) * width <= REC_BATCH_WIDTH =>
+            {
+                chunk.push(i)
+            }
+            _ => chunks.push(vec![i]),
+        }
+    }
+    chunks
+        .into_iter()
         .map(|chunk| {
             let max_ratio = chunk
                 .iter()
@@ -556,5 +576,27 @@ mod tests {
         // A black crop is -1 where it is, and 0 (padding) to its right.
         assert_eq!(b.data[0], -1.0);
         assert_eq!(b.data[100], 0.0);
+    }
+
+    #[test]
+    fn rec_batches_hold_the_padded_width_budget() {
+        // Six short words fill one batch; six of the widest lines are a batch each; a mix
+        // keeps the narrow ones together.
+        let short = vec![RgbImage::new(96, 48); 7];
+        let sizes: Vec<usize> = rec_batches(&short).iter().map(|(r, _)| r.len()).collect();
+        assert_eq!(sizes, [6, 1]);
+        let wide = vec![RgbImage::new(1920, 48); 6];
+        let batches = rec_batches(&wide);
+        assert_eq!(batches.len(), 6);
+        assert!(batches.iter().all(|(r, b)| r.len() == 1 && b.width == 1920));
+        let mut mixed = vec![RgbImage::new(96, 48); 3];
+        mixed.push(RgbImage::new(960, 48));
+        mixed.push(RgbImage::new(960, 48));
+        let batches = rec_batches(&mixed);
+        let shape: Vec<(usize, usize)> = batches.iter().map(|(r, b)| (r.len(), b.width)).collect();
+        assert_eq!(shape, [(3, 320), (2, 960)]);
+        for (rows, b) in &batches {
+            assert!(rows.len() * b.width <= REC_BATCH_WIDTH);
+        }
     }
 }

@@ -291,25 +291,28 @@ fn folded_type_run_words() -> &'static [String] {
     &F
 }
 
-/// Whether `rest` is a run of council type words, whole or short, ending in "council" or a
-/// short form of it ("metropolitanboroughcouncil", "metcouncil", "boroughcncl"): what follows
-/// the place in a compressed full name. Linear: greedy over a fixed word list with no
-/// backtracking.
-pub fn is_type_run(rest: &str) -> bool {
-    let mut r = rest;
-    let mut last = "";
+/// `s` (folded) read as a run of council type words, whole or short ("metropolitanborough
+/// council" → metropolitan, borough, council); `None` when it is not one. Linear: greedy,
+/// longest word first, over a fixed word list with no backtracking.
+fn type_run(s: &str) -> Option<Vec<&'static str>> {
+    let mut r = s;
+    let mut words = Vec::new();
     while !r.is_empty() {
-        let Some(w) = folded_type_run_words()
+        let w = folded_type_run_words()
             .iter()
             .filter(|w| r.starts_with(w.as_str()))
-            .max_by_key(|w| w.len())
-        else {
-            return false;
-        };
-        last = w.as_str();
+            .max_by_key(|w| w.len())?;
+        words.push(w.as_str());
         r = &r[w.len()..];
     }
-    is_council_word(last)
+    Some(words)
+}
+
+/// Whether `rest` is a run of council type words, whole or short, ending in "council" or a
+/// short form of it ("metropolitanboroughcouncil", "metcouncil", "boroughcncl"): what follows
+/// the place in a compressed full name.
+pub fn is_type_run(rest: &str) -> bool {
+    type_run(rest).is_some_and(|words| words.last().is_some_and(|w| is_council_word(w)))
 }
 
 /// Whether `w` (folded) is "council" or a short form of it.
@@ -337,23 +340,11 @@ pub fn is_reversed_name(core: &str, place: &str) -> bool {
     };
     let (before, after) = (&core[..at], &core[at + of_place.len()..]);
     let before = before.strip_prefix(fold("the").as_str()).unwrap_or(before);
-    let before_ok = !before.is_empty() && {
-        let mut r = before;
-        let mut council = false;
-        while !r.is_empty() {
-            let Some(w) = folded_type_run_words()
-                .iter()
-                .filter(|w| r.starts_with(w.as_str()))
-                .max_by_key(|w| w.len())
-            else {
-                return false;
-            };
-            council |= is_council_word(w);
-            r = &r[w.len()..];
-        }
-        council || is_council_word(after)
+    let Some(words) = type_run(before).filter(|w| !w.is_empty()) else {
+        return false;
     };
-    before_ok && (after.is_empty() || is_council_word(after))
+    (after.is_empty() || is_council_word(after))
+        && (words.iter().any(|w| is_council_word(w)) || is_council_word(after))
 }
 
 /// A string folded and squashed: [`fold`], then only letters and digits (`Swindon BC` →

@@ -171,8 +171,8 @@ fn shortened_reordered_numbered_and_government_forms_of_the_name_are_flagged() {
     assert!(how(&derby, "@Derby_Gov", "")
         .is_some_and(|t| t.starts_with("the place named as a government body")));
     assert!(how(&stockport, "@user8812", "Stockport GovUK").is_some());
-    // Not the council: the place with a type word alone, news, clubs, other councils of the
-    // place's groups, and a year after a club's name.
+    // Not the council: the place with a type word alone, news, clubs, a school, a council of
+    // the place's faith groups, and a year after a club's name.
     for (d, h, n) in [
         (&derby, "@CityOfDerby", "City of Derby"),
         (&derby, "@DerbyCounty1884", "Derby County 1884"),

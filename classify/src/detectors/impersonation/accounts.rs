@@ -253,19 +253,29 @@ fn strip_claim_suffixes(squashed: &str) -> (String, Vec<&'static str>) {
 /// abbreviated or reordered, with or without a suffix that claims its elections office or a
 /// year or number after it: (score, how).
 fn compare_forms(raw: &str, identity: &Identity) -> Option<(f32, String)> {
-    // A number after the name ("DerbyCouncil2026", "Kirklees_Council_24"), up to four digits.
+    if let Some(found) = compare_squashed(&squash(raw), None, identity) {
+        return Some(found);
+    }
+    // A number after the name ("DerbyCouncil2026", "Kirklees_Council_24"), up to four digits;
+    // tried second, so that a digit standing for a letter ("SwindonCounci1") is read as one.
     let unnumbered = raw.trim_end_matches(|c: char| c.is_ascii_digit());
     let number = &raw[unnumbered.len()..];
-    let (raw, number) = if (1..=4).contains(&number.len()) {
-        (unnumbered, Some(number))
-    } else {
-        (raw, None)
-    };
-    let squashed = squash(raw);
+    if !(1..=4).contains(&number.len()) {
+        return None;
+    }
+    compare_squashed(&squash(unnumbered), Some(number), identity)
+}
+
+/// [`compare_forms`] on the squashed name, with the number taken off its end if any.
+fn compare_squashed(
+    squashed: &str,
+    number: Option<&str>,
+    identity: &Identity,
+) -> Option<(f32, String)> {
     if identity.forms.is_empty() || squashed.is_empty() {
         return None;
     }
-    let (core, taken) = strip_claim_suffixes(&squashed);
+    let (core, taken) = strip_claim_suffixes(squashed);
     let suffixes: Vec<&str> = taken.into_iter().chain(number).collect();
     let with = |how: String| {
         if suffixes.is_empty() {

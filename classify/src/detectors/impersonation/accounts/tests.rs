@@ -168,6 +168,9 @@ fn shortened_reordered_numbered_and_government_forms_of_the_name_are_flagged() {
         .is_some_and(|t| t.starts_with("the council's name run together, reordered")));
     assert!(how(&swindon, "@user8812", "SwindonCouncil2026")
         .is_some_and(|t| t.contains("with '2026' added")));
+    // A digit standing for a letter is read as the letter, not as a number added.
+    let t = how(&derby, "@user8812", "DerbyCityCounci1");
+    assert!(t.as_deref().is_some_and(|t| !t.contains("added")), "{t:?}");
     assert!(how(&derby, "@Derby_Gov", "")
         .is_some_and(|t| t.starts_with("the place named as a government body")));
     assert!(how(&stockport, "@user8812", "Stockport GovUK").is_some());

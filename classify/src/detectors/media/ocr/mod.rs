@@ -492,12 +492,12 @@ pub fn rec_batches(crops: &[RgbImage]) -> Vec<(Vec<usize>, RecBatch)> {
     chunks
         .into_iter()
         .map(|chunk| {
-            let max_ratio = chunk
-                .iter()
-                .map(|&i| ratio(&crops[i]))
-                .fold(MIN_WH_RATIO, f32::max)
-                .min(MAX_WH_RATIO);
-            let width = (REC_HEIGHT as f32 * max_ratio) as usize;
+            let width = padded_width(
+                chunk
+                    .iter()
+                    .map(|&i| ratio(&crops[i]))
+                    .fold(MIN_WH_RATIO, f32::max),
+            );
             let plane = width * REC_HEIGHT as usize;
             let mut data = vec![0.0; chunk.len() * 3 * plane];
             for (row, &i) in chunk.iter().enumerate() {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use ballotwatch_core::{Author, Item, Verdict, VerdictKind};
 
 use super::identities::{
-    describe_edit, describe_lookalikes, fold, folded_decorations, folded_type_words, handle_key,
-    handle_local, is_reversed_name, is_type_run, name_tokens, raw_tokens, squash, Identity,
-    ProtectedIdentities, DECORATIONS,
+    describe_edit, describe_lookalikes, fold, folded_decorations, folded_the, folded_type_words,
+    handle_key, handle_local, is_reversed_name, is_type_run, name_tokens, raw_tokens, squash,
+    Identity, ProtectedIdentities, DECORATIONS,
 };
 use crate::{Detector, DetectorError};
 
@@ -286,7 +286,7 @@ fn compare_squashed(
     };
     let place = identity.place.concat();
     // "The" before the name ("TheDerbyCouncil").
-    let core = match core.strip_prefix(fold("the").as_str()) {
+    let core = match core.strip_prefix(folded_the()) {
         Some(rest) if rest.starts_with(place.as_str()) => rest.to_string(),
         _ => core,
     };

@@ -205,13 +205,12 @@ pub const COUNCIL_TYPE_WORDS: &[&str] = &[
 ];
 
 /// Abbreviations a council's name is shortened to after its place (`stockportmbc`,
-/// `readingbc`, `derbycncl`). `cc` is added only for city and county councils (a cricket club
-/// is `cc` too).
-pub const COUNCIL_ABBREVIATIONS: &[&str] = &[
-    "council", "cncl", "cnl", "coun", "councl", "mbc", "mc", "bc", "dc", "cbc", "bcouncil",
-];
+/// `readingbc`); with [`COUNCIL_SHORT`] (`derbycncl`). `cc` is added only for city and county
+/// councils (a cricket club is `cc` too).
+pub const COUNCIL_ABBREVIATIONS: &[&str] = &["council", "mbc", "mc", "bc", "dc", "cbc", "bcouncil"];
 
-/// "Council" written short (`cncl`, `coun`): a type run may end in one of these.
+/// "Council" written short (`cncl`, `coun`): a form of the name after the place, and a type
+/// run may end in one of these.
 pub const COUNCIL_SHORT: &[&str] = &["cncl", "cnl", "coun", "councl"];
 
 /// Type words written short inside a run-together name (`stockportmetcouncil`,
@@ -261,7 +260,7 @@ pub fn council_forms(place: &[String], name_tokens: &[String]) -> Vec<String> {
     let type_words: Vec<&String> = name_tokens.iter().filter(|t| types.contains(t)).collect();
     let initials: String = type_words.iter().filter_map(|t| t.chars().next()).collect();
     let mut forms = vec![name_tokens.concat()];
-    for a in COUNCIL_ABBREVIATIONS {
+    for a in COUNCIL_ABBREVIATIONS.iter().chain(COUNCIL_SHORT) {
         forms.push(format!("{p}{}", fold(a)));
     }
     if initials.chars().count() >= 2 {
@@ -315,6 +314,12 @@ pub fn is_type_run(rest: &str) -> bool {
     type_run(rest).is_some_and(|words| words.last().is_some_and(|w| is_council_word(w)))
 }
 
+/// "the", folded once: the article a name may start with ("TheDerbyCouncil").
+pub fn folded_the() -> &'static str {
+    static F: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| fold("the"));
+    &F
+}
+
 /// Whether `w` (folded) is "council" or a short form of it.
 fn is_council_word(w: &str) -> bool {
     static F: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
@@ -334,12 +339,13 @@ pub fn is_reversed_name(core: &str, place: &str) -> bool {
     if place.is_empty() {
         return false;
     }
-    let of_place = format!("{}{place}", fold("of"));
+    static OF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| fold("of"));
+    let of_place = format!("{}{place}", *OF);
     let Some(at) = core.find(&of_place) else {
         return false;
     };
     let (before, after) = (&core[..at], &core[at + of_place.len()..]);
-    let before = before.strip_prefix(fold("the").as_str()).unwrap_or(before);
+    let before = before.strip_prefix(folded_the()).unwrap_or(before);
     let Some(words) = type_run(before).filter(|w| !w.is_empty()) else {
         return false;
     };
